@@ -1,0 +1,1 @@
+//! Daytona wire types (serde), shared by the `daytona` provider and `serve`.

@@ -1,0 +1,1 @@
+//! Progress reporters for `apply`: the only module that imports indicatif.

@@ -1,0 +1,1 @@
+//! The `daytona` provider: Daytona's REST API over reqwest.

@@ -1,0 +1,1 @@
+//! The `local` provider: sandboxes are directories on this machine.

@@ -1,0 +1,1 @@
+//! `ralph-town serve`: a Daytona-compatible API over local sandboxes.

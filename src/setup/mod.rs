@@ -1,0 +1,1 @@
+//! Setup: the script that makes a fresh sandbox a teammate's workspace.

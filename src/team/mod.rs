@@ -1,0 +1,79 @@
+//! `team.toml`: the desired state of a team.
+//!
+//! Loading goes file text -> raw TOML model (with spans) -> interpolation -> defaults merged per
+//! key -> validation -> the resolved [`Team`] below. Everything after loading works on the
+//! resolved types only; they hold no secret value (only secret *names*, see [`SecretRef`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::provider::{Lifecycle, ProviderKind, Resources};
+
+/// A loaded, interpolated and validated team file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Team {
+    /// The team name: the ownership label of every sandbox.
+    pub name: String,
+    pub provider: ProviderKind,
+    /// Provider settings the file may carry (never a credential).
+    pub provider_settings: ProviderSettings,
+    /// Teammates in file order.
+    pub teammates: Vec<Teammate>,
+    /// The team file's path, when loaded from a file.
+    pub path: Option<PathBuf>,
+}
+
+/// Non-secret provider settings from the team file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProviderSettings {
+    /// Daytona API base URL (`DAYTONA_API_URL` overrides it).
+    pub api_url: Option<String>,
+    /// Daytona target region (`DAYTONA_TARGET` overrides it).
+    pub target: Option<String>,
+}
+
+/// One teammate with the defaults merged in: everything needed to build its sandbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Teammate {
+    pub name: String,
+    /// Clone URL, or an absolute path to a local repository (relative paths in the file are
+    /// resolved against the team file's directory).
+    pub repo: String,
+    /// The teammate's own branch.
+    pub branch: String,
+    /// New branches fork from here; `None` = the remote's HEAD.
+    pub base_branch: Option<String>,
+    pub snapshot: Option<String>,
+    /// Plain environment, merged by key with the defaults; values already resolved.
+    pub env: BTreeMap<String, String>,
+    /// Secrets by name; their values are read from the host only at `up`.
+    pub secrets: Vec<SecretRef>,
+    pub git: GitIdentity,
+    pub lifecycle: Lifecycle,
+    /// Destroy this many minutes after creation.
+    pub ttl_minutes: Option<u32>,
+    pub resources: Resources,
+    /// Where the repository is cloned, relative to the sandbox home unless absolute; defaults
+    /// to the repository's own name (`app` for `.../app.git`).
+    pub workdir: String,
+    /// A team-supplied setup template (`*.sh.j2`), resolved against the team file's directory.
+    pub setup: Option<PathBuf>,
+}
+
+/// A secret the sandbox receives as `name`, read from the host variable `host_var`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SecretRef {
+    /// The variable name inside the sandbox.
+    pub name: String,
+    /// The host variable holding the value.
+    pub host_var: String,
+}
+
+/// The git author identity configured in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GitIdentity {
+    pub user_name: String,
+    pub user_email: String,
+}
