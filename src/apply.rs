@@ -1,11 +1,27 @@
-//! Runs a [`Plan`](crate::plan::Plan) against a provider with bounded concurrency.
+//! Runs a [`Plan`] against a provider with bounded concurrency.
 //!
 //! Knows nothing about terminals: every step is reported through the [`Reporter`] trait, which
 //! `progress.rs` implements for a TTY, plain lines and NDJSON, and tests implement by recording.
+//! One teammate's failure never stops the others: each change ends in its own [`ChangeResult`].
+//!
+//! Invariants:
+//! - Recreate is create-new-then-remove-old, so a failed create leaves the old sandbox running.
+//! - Secrets travel only in the setup command's environment; any output shown is redacted.
+//! - After an interrupt no new change starts; changes in flight run to their end.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use serde::Serialize;
+
+use crate::desired::DesiredTeammate;
+use crate::plan::{Action, Change, Plan, labels};
+use crate::provider::{ExecRequest, Provider, ProviderError};
+use crate::secret::Secrets;
+use crate::setup;
 
 /// The phase a teammate's change is in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,4 +47,270 @@ pub trait Reporter: Send + Sync {
     fn warn(&self, message: &str);
     /// The run is over: clear or finish any live display.
     fn finish(&self);
+}
+
+/// Where the setup script lives inside a sandbox, relative to its home.
+pub const SETUP_SCRIPT_PATH: &str = ".ralph-town/setup.sh";
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Changes in flight at once.
+    pub parallel: usize,
+    /// Skip the setup script (sandboxes get `ralph-town/setup=skipped`).
+    pub no_setup: bool,
+    /// Names new sandboxes; a fresh random suffix per create unless a test pins one.
+    pub team: String,
+}
+
+/// The outcome of one change.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeResult {
+    pub teammate: String,
+    pub display: String,
+    pub action: Action,
+    /// The sandbox the teammate has after the change (the new one after a create/recreate).
+    pub sandbox_id: Option<String>,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub elapsed_ms: u128,
+}
+
+/// Applies every actionable change of `plan`. `desired` and `secrets` are keyed by teammate.
+pub async fn apply(
+    provider: Arc<dyn Provider>,
+    plan: &Plan,
+    desired: &BTreeMap<String, DesiredTeammate>,
+    secrets: &BTreeMap<String, Secrets>,
+    options: &ApplyOptions,
+    reporter: &dyn Reporter,
+    interrupted: &AtomicBool,
+) -> Vec<ChangeResult> {
+    let actionable: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|change| !matches!(change.action, Action::Keep | Action::Orphan))
+        .collect();
+    for change in &actionable {
+        reporter.phase(&change.display, &Phase::Queued, Duration::ZERO);
+    }
+    let empty = Secrets::new();
+    let results = futures::stream::iter(actionable)
+        .map(|change| {
+            let provider = provider.clone();
+            let desired = desired.get(&change.teammate);
+            let secrets = secrets.get(&change.teammate).unwrap_or(&empty);
+            async move {
+                if interrupted.load(Ordering::SeqCst) {
+                    return None;
+                }
+                let started = Instant::now();
+                let step = Step {
+                    provider: provider.as_ref(),
+                    change,
+                    reporter,
+                    started,
+                    options,
+                };
+                let outcome = step.run(desired, secrets).await;
+                let elapsed = started.elapsed();
+                let (ok, error, sandbox_id) = match outcome {
+                    Ok(id) => (true, None, id),
+                    Err(error) => {
+                        let error = redact(&error, secrets);
+                        reporter.phase(
+                            &change.display,
+                            &Phase::Failed {
+                                error: error.clone(),
+                            },
+                            elapsed,
+                        );
+                        (false, Some(error), None)
+                    }
+                };
+                Some(ChangeResult {
+                    teammate: change.teammate.clone(),
+                    display: change.display.clone(),
+                    action: change.action,
+                    sandbox_id,
+                    ok,
+                    error,
+                    elapsed_ms: elapsed.as_millis(),
+                })
+            }
+        })
+        .buffer_unordered(options.parallel.max(1))
+        .filter_map(|result| async move { result })
+        .collect::<Vec<_>>()
+        .await;
+    reporter.finish();
+    let mut results = results;
+    results.sort_by(|a, b| a.display.cmp(&b.display));
+    results
+}
+
+/// One change in flight.
+struct Step<'a> {
+    provider: &'a dyn Provider,
+    change: &'a Change,
+    reporter: &'a dyn Reporter,
+    started: Instant,
+    options: &'a ApplyOptions,
+}
+
+impl Step<'_> {
+    fn phase(&self, phase: Phase) {
+        self.reporter
+            .phase(&self.change.display, &phase, self.started.elapsed());
+    }
+
+    /// Runs the change; returns the id of the teammate's sandbox afterwards.
+    async fn run(
+        &self,
+        desired: Option<&DesiredTeammate>,
+        secrets: &Secrets,
+    ) -> Result<Option<String>, String> {
+        let existing = self.change.sandbox.as_ref().map(|sandbox| sandbox.id.clone());
+        let result = match self.change.action {
+            Action::Create | Action::Recreate => {
+                let desired = desired.ok_or("the teammate is not in the team file")?;
+                let id = self.create(desired, secrets).await?;
+                if let Some(old) = existing {
+                    self.phase(Phase::Removing);
+                    delete(self.provider, &old).await?;
+                }
+                Some(id)
+            }
+            Action::Start => {
+                self.phase(Phase::Starting);
+                let id = existing.ok_or("no sandbox to start")?;
+                self.provider.start(&id).await.map_err(message)?;
+                Some(id)
+            }
+            Action::Update => {
+                self.phase(Phase::Updating);
+                let desired = desired.ok_or("the teammate is not in the team file")?;
+                let id = existing.ok_or("no sandbox to update")?;
+                self.provider
+                    .set_lifecycle(&id, &desired.teammate.lifecycle)
+                    .await
+                    .map_err(message)?;
+                Some(id)
+            }
+            Action::Remove => {
+                self.phase(Phase::Removing);
+                let id = existing.ok_or("no sandbox to remove")?;
+                delete(self.provider, &id).await?;
+                self.phase(Phase::Removed);
+                return Ok(None);
+            }
+            Action::Keep | Action::Orphan => existing,
+        };
+        self.phase(Phase::Ready);
+        Ok(result)
+    }
+
+    /// Creates the teammate's sandbox and runs its setup. A sandbox whose setup fails is kept
+    /// (labelled `failed`, so the next `up` recreates it) for inspection.
+    async fn create(&self, desired: &DesiredTeammate, secrets: &Secrets) -> Result<String, String> {
+        self.phase(Phase::Creating);
+        let suffix = random_suffix();
+        let request = desired.create_request(&self.options.team, &suffix);
+        let sandbox = self.provider.create(&request).await.map_err(message)?;
+        let mut labels = sandbox.labels.clone();
+        let outcome = if self.options.no_setup {
+            labels.insert(labels::SETUP.to_string(), "skipped".to_string());
+            Ok(())
+        } else {
+            self.phase(Phase::Setup);
+            let outcome = run_setup(self.provider, &sandbox.id, desired, secrets).await;
+            let value = if outcome.is_ok() { "ok" } else { "failed" };
+            labels.insert(labels::SETUP.to_string(), value.to_string());
+            outcome
+        };
+        self.provider
+            .set_labels(&sandbox.id, &labels)
+            .await
+            .map_err(message)?;
+        outcome.map(|()| sandbox.id)
+    }
+}
+
+/// Uploads and runs the setup script with the secrets in its environment only.
+async fn run_setup(
+    provider: &dyn Provider,
+    id: &str,
+    desired: &DesiredTeammate,
+    secrets: &Secrets,
+) -> Result<(), String> {
+    provider
+        .upload(id, SETUP_SCRIPT_PATH, desired.script.as_bytes())
+        .await
+        .map_err(message)?;
+    let request = ExecRequest {
+        command: format!("bash \"$HOME\"/{SETUP_SCRIPT_PATH}"),
+        cwd: None,
+        env: secrets
+            .iter()
+            .map(|(name, value)| (name.clone(), value.expose().to_string()))
+            .collect(),
+        timeout: Some(Duration::from_secs(30 * 60)),
+    };
+    let output = provider.exec(id, &request).await.map_err(message)?;
+    if output.exit_code == 0 {
+        return Ok(());
+    }
+    let tail: Vec<&str> = output.output.lines().rev().take(5).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Err(format!(
+        "setup exited with {}: {}",
+        output.exit_code,
+        tail.join(" | ")
+    ))
+}
+
+/// Deletes a sandbox; one that is already gone counts as deleted.
+pub async fn delete(provider: &dyn Provider, id: &str) -> Result<(), String> {
+    match provider.delete(id).await {
+        Ok(()) | Err(ProviderError::NotFound { .. }) => Ok(()),
+        Err(error) => Err(message(error)),
+    }
+}
+
+/// Runs the work-loss check in a running sandbox.
+pub async fn check_work(provider: &dyn Provider, id: &str) -> Result<setup::WorkCheck, String> {
+    let request = ExecRequest {
+        command: setup::worktree_check_script().to_string(),
+        cwd: None,
+        env: BTreeMap::new(),
+        timeout: Some(Duration::from_secs(60)),
+    };
+    let output = provider.exec(id, &request).await.map_err(message)?;
+    if output.exit_code != 0 {
+        return Err(format!(
+            "the work check exited with {}: {}",
+            output.exit_code,
+            output.output.trim()
+        ));
+    }
+    Ok(setup::parse_worktree_check(&output.output))
+}
+
+/// Replaces every secret value in `text` with `<secret>`: a last line of defence for output
+/// that came back from inside a sandbox.
+pub fn redact(text: &str, secrets: &Secrets) -> String {
+    secrets
+        .values()
+        .filter(|secret| !secret.expose().is_empty())
+        .fold(text.to_string(), |text, secret| {
+            text.replace(secret.expose(), "<secret>")
+        })
+}
+
+fn message(error: ProviderError) -> String {
+    error.to_string()
+}
+
+fn random_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..6].to_string()
 }

@@ -1,7 +1,14 @@
 //! ralph-town: a team of coding agents, one sandbox each, declared in `team.toml`.
+//!
+//! The data flows one way: file (`team`) -> desired state (`desired`) -> observed sandboxes
+//! (`provider`) -> plan (`plan`, pure) -> apply (`apply`) -> report (`progress`).
 
 pub mod apply;
+pub mod cli;
 pub mod daytona_api;
+pub mod desired;
+pub mod error;
+pub mod guard;
 pub mod plan;
 pub mod progress;
 pub mod provider;

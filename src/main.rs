@@ -1,1 +1,27 @@
-fn main() {}
+//! The `ralph-town` binary: parse arguments, run, map the outcome to an exit code.
+
+use clap::Parser;
+
+fn main() {
+    let arguments = ralph_town::cli::Arguments::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            std::process::exit(1);
+        }
+    };
+    let code = match runtime.block_on(ralph_town::cli::run(arguments)) {
+        Ok(code) => code,
+        Err(error) => {
+            let code = error.exit_code();
+            if !matches!(error, ralph_town::error::Error::Exit { .. }) {
+                eprintln!("{:?}", miette::Report::new(error));
+            }
+            code
+        }
+    };
+    // Leave in-flight background work (a progress ticker, a signal listener) behind.
+    runtime.shutdown_background();
+    std::process::exit(code);
+}

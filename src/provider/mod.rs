@@ -23,7 +23,19 @@ pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
 pub type Labels = BTreeMap<String, String>;
 
 /// Which backend to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     /// Sandboxes are directories on this machine (bubblewrap when installed). No account needed.
@@ -239,9 +251,14 @@ pub trait Provider: Send + Sync {
     /// Reads a file from inside the sandbox.
     async fn download(&self, id: &str, path: &str) -> Result<Vec<u8>>;
 
-    /// How to open an interactive shell in the sandbox, valid for `expires_in_minutes` where
-    /// the backend issues credentials.
-    async fn shell_access(&self, id: &str, expires_in_minutes: u32) -> Result<ShellAccess>;
+    /// How to open an interactive shell in the sandbox, starting in `cwd` where the backend
+    /// can, valid for `expires_in_minutes` where the backend issues credentials.
+    async fn shell_access(
+        &self,
+        id: &str,
+        cwd: Option<&str>,
+        expires_in_minutes: u32,
+    ) -> Result<ShellAccess>;
 }
 
 /// Serde glue: `SystemTime` as an RFC 3339 string, the form Daytona uses on the wire.
@@ -257,5 +274,30 @@ pub(crate) mod humantime_serde_compat {
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SystemTime, D::Error> {
         let text = String::deserialize(deserializer)?;
         humantime::parse_rfc3339_weak(&text).map_err(D::Error::custom)
+    }
+
+    /// The same for `Option<SystemTime>` (`null` when absent).
+    pub mod option {
+        use std::time::SystemTime;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            time: &Option<SystemTime>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match time {
+                Some(time) => super::serialize(time, serializer),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<SystemTime>, D::Error> {
+            let text = Option::<String>::deserialize(deserializer)?;
+            text.map(|text| humantime::parse_rfc3339_weak(&text).map_err(serde::de::Error::custom))
+                .transpose()
+        }
     }
 }

@@ -1,0 +1,190 @@
+//! The command line, as clap types. No I/O here: handlers in the sibling files act on these.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::progress::ProgressMode;
+use crate::provider::ProviderKind;
+
+/// Declare a team of coding-agent sandboxes in `team.toml`; `up` creates them, `down` removes
+/// them.
+#[derive(Debug, Parser)]
+#[command(name = "ralph-town", version, about, max_term_width = 100)]
+pub struct Arguments {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a starter `team.toml`
+    Init(InitArgs),
+    /// Load, interpolate and check a team file
+    Validate(FileArgs),
+    /// Show what `up` would change
+    Plan(PlanArgs),
+    /// Create, update and set up the team's sandboxes to match the team file
+    Up(UpArgs),
+    /// Delete every sandbox of the team
+    Down(DownArgs),
+    /// Show the team's sandboxes
+    #[command(visible_alias = "ps")]
+    Status(StatusArgs),
+    /// Run a command in a teammate's sandbox; exits with its exit code
+    Exec(ExecArgs),
+    /// Open a shell in a teammate's sandbox
+    Ssh(SshArgs),
+    /// Print the JSON Schema of `team.toml`
+    Schema,
+    /// Print shell completions
+    Completions(CompletionsArgs),
+}
+
+/// The team file argument shared by most commands.
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// The team file
+    #[arg(value_name = "FILE", default_value = "team.toml")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the team file
+    #[arg(value_name = "FILE", default_value = "team.toml")]
+    pub file: PathBuf,
+    /// The provider the starter file uses
+    #[arg(long, value_enum, default_value_t = ProviderKind::Local)]
+    pub provider: ProviderKind,
+    /// Overwrite an existing file
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Options that shape a plan, shared by `plan` and `up`.
+#[derive(Debug, Args)]
+pub struct PlanFlags {
+    /// Also remove sandboxes of teammates no longer in the file
+    #[arg(long)]
+    pub prune: bool,
+    /// Act only on these teammates (repeatable, or comma-separated)
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Recreate the selected teammates' sandboxes even when up to date
+    #[arg(long)]
+    pub force_recreate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+    #[command(flatten)]
+    pub plan: PlanFlags,
+    /// Print the plan as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+    #[command(flatten)]
+    pub plan: PlanFlags,
+    /// Apply destructive changes (recreate, remove) without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// How many teammates to work on at once
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallel: u16,
+    /// Create sandboxes without running the setup script
+    #[arg(long)]
+    pub no_setup: bool,
+    /// Remove or recreate sandboxes even when their repository has unsaved work
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// How to show progress on stderr
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// The team file (ignored with `--team`)
+    #[arg(value_name = "FILE", default_value = "team.toml")]
+    pub file: PathBuf,
+    /// Tear down the team with this name, without a team file (local provider unless
+    /// `--provider` says otherwise)
+    #[arg(long, value_name = "NAME")]
+    pub team: Option<String>,
+    /// The provider of `--team`
+    #[arg(long, value_enum, requires = "team", env = "RALPH_TOWN_PROVIDER")]
+    pub provider: Option<ProviderKind>,
+    /// Delete even when a sandbox's repository has unsaved work
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+    /// Print as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The teammate whose sandbox runs the command
+    pub teammate: String,
+    /// The command and its arguments (after `--`)
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+    /// The team file
+    #[arg(long, short = 'f', value_name = "FILE", default_value = "team.toml")]
+    pub file: PathBuf,
+    /// Kill the command after this many seconds
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// The teammate whose sandbox to enter
+    pub teammate: String,
+    /// The team file
+    #[arg(long, short = 'f', value_name = "FILE", default_value = "team.toml")]
+    pub file: PathBuf,
+    /// Print how to connect instead of connecting
+    #[arg(long)]
+    pub print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// Shells `completions` supports.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}

@@ -1,0 +1,102 @@
+//! `ralph-town exec` and `ralph-town ssh`: reach into one teammate's sandbox.
+
+use std::io::Write;
+use std::time::Duration;
+
+use super::args::{ExecArgs, SshArgs};
+use super::{load_team, provider_for};
+use crate::desired;
+use crate::error::{Error, Result};
+use crate::plan::labels;
+use crate::provider::{ExecRequest, Provider, Sandbox, SandboxState, ShellAccess};
+use crate::team::{Team, Teammate};
+
+pub(super) async fn run(args: &ExecArgs) -> Result<i32> {
+    let team = load_team(&args.file, false)?;
+    let teammate = teammate(&team, &args.teammate)?;
+    let provider = provider_for(team.provider, Some(&team))?;
+    let sandbox = sandbox_of(provider.as_ref(), &team, teammate).await?;
+    let command = shlex::try_join(args.command.iter().map(String::as_str)).map_err(|_| {
+        Error::Refused {
+            message: "the command contains a NUL byte".to_string(),
+            hint: None,
+        }
+    })?;
+    let request = ExecRequest {
+        command,
+        cwd: Some(teammate.workdir.clone()),
+        env: Default::default(),
+        timeout: args.timeout.map(Duration::from_secs),
+    };
+    let output = provider.exec(&sandbox.id, &request).await?;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(output.output.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|error| Error::io("cannot write to stdout", error))?;
+    Ok(output.exit_code)
+}
+
+pub(super) async fn ssh(args: &SshArgs) -> Result<i32> {
+    let team = load_team(&args.file, false)?;
+    let teammate = teammate(&team, &args.teammate)?;
+    let provider = provider_for(team.provider, Some(&team))?;
+    let sandbox = sandbox_of(provider.as_ref(), &team, teammate).await?;
+    let access = provider.shell_access(&sandbox.id, Some(&teammate.workdir), 60).await?;
+    let argv = match access {
+        ShellAccess::Command { argv } => argv,
+        ShellAccess::Ssh { command, expires_at, .. } => {
+            if args.print {
+                println!("{command}");
+                eprintln!("expires at {}", humantime::format_rfc3339_seconds(expires_at));
+                return Ok(0);
+            }
+            shlex::split(&command).unwrap_or_default()
+        }
+    };
+    if args.print {
+        println!("{}", shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_default());
+        return Ok(0);
+    }
+    let (program, rest) = argv.split_first().ok_or_else(|| Error::NotFound {
+        message: "the provider gave no way to open a shell".to_string(),
+        hint: None,
+    })?;
+    let status = std::process::Command::new(program)
+        .args(rest)
+        .status()
+        .map_err(|error| Error::io(format!("cannot run `{program}`"), error))?;
+    Ok(status.code().unwrap_or(1))
+}
+
+/// The declared teammate called `name`.
+fn teammate<'a>(team: &'a Team, name: &str) -> Result<&'a Teammate> {
+    team.teammates
+        .iter()
+        .find(|teammate| teammate.name == name)
+        .ok_or_else(|| Error::NotFound {
+            message: format!("team `{}` has no teammate `{name}`", team.name),
+            hint: Some(format!(
+                "teammates: {}",
+                team.teammates
+                    .iter()
+                    .map(|t| format!("`{}`", t.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        })
+}
+
+/// The teammate's live sandbox: the newest started one.
+async fn sandbox_of(provider: &dyn Provider, team: &Team, teammate: &Teammate) -> Result<Sandbox> {
+    let sandboxes = desired::observe(provider, &team.name).await?;
+    sandboxes
+        .into_iter()
+        .filter(|sandbox| sandbox.labels.get(labels::TEAMMATE) == Some(&teammate.name))
+        .filter(|sandbox| sandbox.state == SandboxState::Started)
+        .max_by_key(|sandbox| sandbox.created_at)
+        .ok_or_else(|| Error::NotFound {
+            message: format!("teammate `{}` has no running sandbox", teammate.name),
+            hint: Some("run `ralph-town up` first".to_string()),
+        })
+}

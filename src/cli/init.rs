@@ -1,0 +1,34 @@
+//! `ralph-town init`: write a starter team file.
+
+use std::io::Write;
+
+use super::args::InitArgs;
+use crate::error::{Error, Result, exit};
+use crate::team;
+
+pub(super) fn run(args: &InitArgs) -> Result<i32> {
+    let text = team::starter(args.provider);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if args.force {
+        options.create(true).truncate(true);
+    } else {
+        // `create_new` refuses atomically, so an existing file is never lost.
+        options.create_new(true);
+    }
+    let mut file = options.open(&args.file).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::Refused {
+                message: format!("`{}` already exists", args.file.display()),
+                hint: Some("pass `--force` to overwrite it".to_string()),
+            }
+        } else {
+            Error::io(format!("cannot create `{}`", args.file.display()), error)
+        }
+    })?;
+    file.write_all(text.as_bytes())
+        .map_err(|error| Error::io(format!("cannot write `{}`", args.file.display()), error))?;
+    println!("wrote `{}` (provider `{}`)", args.file.display(), args.provider);
+    eprintln!("next: `ralph-town up {}`", args.file.display());
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,157 @@
+//! The command line: clap types in `args.rs`, one thin handler per command in the sibling files.
+//!
+//! Handlers turn arguments into calls of the library (`team`, `desired`, `plan`, `apply`,
+//! `provider`) and print results on stdout; progress, warnings and diagnostics go to stderr.
+
+mod args;
+mod down;
+mod exec;
+mod init;
+mod plan;
+mod status;
+mod up;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+pub use args::{Arguments, Command};
+use clap::CommandFactory;
+
+use crate::error::{Error, Result, exit};
+use crate::provider::local::{Isolation, LocalProvider};
+use crate::provider::{Provider, ProviderError, ProviderKind};
+use crate::team::{self, LoadOptions, Team};
+
+/// Runs one command; returns the process exit code.
+pub async fn run(arguments: Arguments) -> Result<i32> {
+    match arguments.command {
+        Command::Init(args) => init::run(&args),
+        Command::Validate(args) => {
+            let team = load_team(&args.file, true)?;
+            println!(
+                "`{}` is valid: team `{}`, {} teammate{} on `{}`",
+                args.file.display(),
+                team.name,
+                team.teammates.len(),
+                plural(team.teammates.len()),
+                team.provider
+            );
+            Ok(exit::SUCCESS)
+        }
+        Command::Plan(args) => plan::run(&args).await,
+        Command::Up(args) => up::run(&args).await,
+        Command::Down(args) => down::run(&args).await,
+        Command::Status(args) => status::run(&args).await,
+        Command::Exec(args) => exec::run(&args).await,
+        Command::Ssh(args) => exec::ssh(&args).await,
+        Command::Schema => {
+            print!("{}", team::schema_json());
+            Ok(exit::SUCCESS)
+        }
+        Command::Completions(args) => {
+            let shell = match args.shell {
+                args::Shell::Bash => clap_complete::Shell::Bash,
+                args::Shell::Zsh => clap_complete::Shell::Zsh,
+                args::Shell::Fish => clap_complete::Shell::Fish,
+                args::Shell::Elvish => clap_complete::Shell::Elvish,
+                args::Shell::Powershell => clap_complete::Shell::PowerShell,
+            };
+            let mut command = Arguments::command();
+            clap_complete::generate(shell, &mut command, "ralph-town", &mut std::io::stdout());
+            Ok(exit::SUCCESS)
+        }
+    }
+}
+
+/// Loads a team file and prints its warnings on stderr.
+fn load_team(path: &Path, require_secrets: bool) -> Result<Team> {
+    let loaded = team::load(path, &LoadOptions { require_secrets })?;
+    for warning in loaded.warnings {
+        eprintln!("{:?}", miette::Report::new(warning));
+    }
+    Ok(loaded.team)
+}
+
+/// The provider a team uses.
+fn provider_for(kind: ProviderKind, _team: Option<&Team>) -> Result<Arc<dyn Provider>> {
+    match kind {
+        ProviderKind::Local => {
+            let provider = LocalProvider::new(crate::provider::local::state_root())?;
+            if provider.isolation() == Isolation::Reduced {
+                eprintln!(
+                    "warning: `bwrap` (bubblewrap) is not installed: sandboxes share this machine's file system (isolation is reduced)"
+                );
+            }
+            Ok(Arc::new(provider))
+        }
+        ProviderKind::Daytona => Err(ProviderError::Unsupported {
+            provider: "daytona",
+            operation: "this build has no Daytona client yet; use `provider = \"local\"`"
+                .to_string(),
+        }
+        .into()),
+    }
+}
+
+/// Asks a yes/no question on the terminal; `None` when there is no terminal to ask on.
+fn confirm(question: &str) -> Option<bool> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).ok()?;
+    Some(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+/// Prints `value` as pretty JSON on stdout.
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("results serialize");
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}").map_err(|error| Error::io("cannot write to stdout", error))
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
+}
+
+/// A short age: `42s`, `5m`, `3h`, `2d`.
+fn age(since: std::time::SystemTime) -> String {
+    let seconds = since.elapsed().map(|d| d.as_secs()).unwrap_or(0);
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m", seconds / 60),
+        3600..86400 => format!("{}h", seconds / 3600),
+        _ => format!("{}d", seconds / 86400),
+    }
+}
+
+/// Renders rows as left-aligned columns separated by two spaces.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|column| {
+            rows.iter()
+                .filter_map(|row| row.get(column))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (column, cell) in row.iter().enumerate() {
+            if column + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[column]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,35 @@
+//! `ralph-town plan`: observe and print what `up` would change.
+
+use std::collections::BTreeSet;
+
+use super::args::{PlanArgs, PlanFlags};
+use super::{load_team, print_json, provider_for};
+use crate::desired;
+use crate::error::{Result, exit};
+use crate::plan::PlanOptions;
+
+pub(super) async fn run(args: &PlanArgs) -> Result<i32> {
+    let team = load_team(&args.file.file, false)?;
+    let provider = provider_for(team.provider, Some(&team))?;
+    let options = plan_options(&args.plan);
+    let (_, _, plan) = desired::plan(provider.as_ref(), &team, &options).await?;
+    if args.json {
+        print_json(&plan.to_json())?;
+    } else {
+        print!("{}", plan.render());
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        exit::CHANGES
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// The planner's options from the shared flags.
+pub(super) fn plan_options(flags: &PlanFlags) -> PlanOptions {
+    PlanOptions {
+        prune: flags.prune,
+        force_recreate: flags.force_recreate,
+        only: (!flags.only.is_empty()).then(|| flags.only.iter().cloned().collect::<BTreeSet<_>>()),
+    }
+}

@@ -1,0 +1,111 @@
+//! The top-level error: every domain error folds into it, and it alone decides exit codes.
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0    | success (`plan --detailed-exitcode`: no changes) |
+//! | 1    | failure: a change failed, a provider call failed, an I/O error |
+//! | 2    | usage error (bad flags); `plan --detailed-exitcode`: changes pending |
+//! | 3    | the team file is invalid |
+//! | 4    | refused: a destructive change needs `--yes`, or unsaved work needs `--force` |
+//! | 130  | interrupted |
+//!
+//! `exec` exits with the command's own exit code instead.
+
+use miette::Diagnostic;
+
+use crate::provider::ProviderError;
+use crate::setup::SetupError;
+use crate::team::TeamError;
+
+/// Exit codes, named.
+pub mod exit {
+    pub const SUCCESS: i32 = 0;
+    pub const FAILURE: i32 = 1;
+    pub const CHANGES: i32 = 2;
+    pub const INVALID: i32 = 3;
+    pub const REFUSED: i32 = 4;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// Anything that ends a command unsuccessfully.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum Error {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Team(#[from] TeamError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Setup(#[from] SetupError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Provider(#[from] ProviderError),
+
+    /// A destructive change was not confirmed, or would lose work.
+    #[error("{message}")]
+    #[diagnostic(code(ralph_town::refused))]
+    Refused {
+        message: String,
+        #[help]
+        hint: Option<String>,
+    },
+
+    /// Some changes failed; the details were already reported.
+    #[error("{failed} of {total} changes failed")]
+    #[diagnostic(code(ralph_town::apply_failed))]
+    ChangesFailed { failed: usize, total: usize },
+
+    /// A teammate or sandbox the user named does not exist.
+    #[error("{message}")]
+    #[diagnostic(code(ralph_town::not_found))]
+    NotFound {
+        message: String,
+        #[help]
+        hint: Option<String>,
+    },
+
+    #[error("{context}")]
+    #[diagnostic(code(ralph_town::io))]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The user interrupted the run.
+    #[error("interrupted")]
+    #[diagnostic(code(ralph_town::interrupted))]
+    Interrupted,
+
+    /// A status the caller already reported; just exit with `code`.
+    #[error("exit status {code}")]
+    Exit { code: i32 },
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Team(_) => exit::INVALID,
+            Error::Refused { .. } => exit::REFUSED,
+            Error::Interrupted => exit::INTERRUPTED,
+            Error::Exit { code } => *code,
+            Error::Setup(_)
+            | Error::Provider(_)
+            | Error::ChangesFailed { .. }
+            | Error::NotFound { .. }
+            | Error::Io { .. } => exit::FAILURE,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Result with the top-level error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
