@@ -1,0 +1,202 @@
+//! A test harness that drives the real `ralph-town` binary in a temporary directory with its
+//! own state root, its own fake `HOME` and a real local git origin.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use tempfile::TempDir;
+
+/// A sentinel secret: it must never show up outside the sandbox's own 0600 files.
+pub const SENTINEL: &str = "SENTINEL-7f3c-do-not-print-e91a";
+
+/// Returns false (after printing why) when `tool` is missing and the test should skip; panics
+/// instead under `CI=true`, where a missing prerequisite is a failure.
+pub fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|status| status.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("`{tool}` is required under CI=true but is not installed");
+        }
+        eprintln!("skipping: `{tool}` is not installed");
+    }
+    found
+}
+
+/// One test's world.
+pub struct World {
+    pub dir: TempDir,
+}
+
+impl World {
+    pub fn new() -> World {
+        let world = World {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        std::fs::create_dir_all(world.home()).unwrap();
+        std::fs::create_dir_all(world.state()).unwrap();
+        // Host git files that must stay byte-for-byte unchanged.
+        std::fs::write(world.home().join(".gitconfig"), HOST_GITCONFIG).unwrap();
+        std::fs::write(world.home().join(".git-credentials"), HOST_CREDENTIALS).unwrap();
+        world
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The fake host home.
+    pub fn home(&self) -> PathBuf {
+        self.path().join("host-home")
+    }
+
+    /// `RALPH_TOWN_HOME`.
+    pub fn state(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    /// Writes `text` as `name` in the test directory and returns its path.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A command for the binary with a clean environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ralph-town"));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .env("RALPH_TOWN_HOME", self.state())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs the binary to completion.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    /// Runs the binary with extra environment.
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command(args);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Run::from(command.output().expect("run ralph-town"))
+    }
+
+    /// Creates a real git origin with `main` (one commit) and the extra `branches`, each with
+    /// a commit of its own; returns its path.
+    pub fn origin(&self, branches: &[&str]) -> PathBuf {
+        let origin = self.path().join("origin");
+        std::fs::create_dir_all(&origin).unwrap();
+        git(&origin, &["init", "-q", "-b", "main"]);
+        std::fs::write(origin.join("README.md"), "origin\n").unwrap();
+        git(&origin, &["add", "README.md"]);
+        git(&origin, &["commit", "-q", "-m", "first"]);
+        for branch in branches {
+            git(&origin, &["checkout", "-q", "-b", branch]);
+            std::fs::write(origin.join("branch.txt"), branch).unwrap();
+            git(&origin, &["add", "branch.txt"]);
+            git(&origin, &["commit", "-q", "-m", &format!("on {branch}")]);
+            git(&origin, &["checkout", "-q", "main"]);
+        }
+        origin
+    }
+
+    /// Ids of the sandboxes in the state root.
+    pub fn sandbox_dirs(&self) -> Vec<PathBuf> {
+        match std::fs::read_dir(self.state().join("sandboxes")) {
+            Ok(entries) => entries.map(|entry| entry.unwrap().path()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Asserts that the host's git files are unchanged.
+    pub fn assert_host_git_untouched(&self) {
+        assert_eq!(
+            std::fs::read_to_string(self.home().join(".gitconfig")).unwrap(),
+            HOST_GITCONFIG
+        );
+        assert_eq!(
+            std::fs::read_to_string(self.home().join(".git-credentials")).unwrap(),
+            HOST_CREDENTIALS
+        );
+    }
+}
+
+const HOST_GITCONFIG: &str = "[user]\n\tname = Host User\n\temail = host@example.com\n";
+const HOST_CREDENTIALS: &str = "https://host-user:host-token@example.com\n";
+
+/// Runs git in `dir` with a fixed identity and no host configuration.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .expect("run git");
+    assert!(
+        output.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn success(self) -> Run {
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Both streams, for "never printed" checks.
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
