@@ -16,6 +16,7 @@
 //!   lifecycle fixes in [`Change::lifecycle`], so one run converges both.
 //! - `only` restricts the plan to the named teammates: everything else, orphans included, is
 //!   left out. Checking that the names are declared is the caller's job.
+//! - Lines sort by teammate, then duplicate number, so `bob#2` follows `bob` directly.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
