@@ -96,7 +96,7 @@ fn builtin_quotes_every_value_into_shell_variables() {
   secret_value 'GH_TOKEN' value
   export_line 'GH_TOKEN' \"$value\" >>\"$secrets_file\"
   unset value
-  log \"secrets: $secrets_file\" 'ANTHROPIC_API_KEY' 'GH_TOKEN'"
+  log \"secrets:\" 'ANTHROPIC_API_KEY' 'GH_TOKEN' \"in $secrets_file\""
     );
     assert!(script.contains("    export_line 'LOG_LEVEL' 'debug'\n"));
     assert!(script.ends_with("setup_main 2>&1 | tee -a \"$setup_log\"\n"));

@@ -37,19 +37,25 @@ pub enum SetupError {
     )]
     SecretName { name: String },
 
-    #[error("{message}")]
-    #[diagnostic(code(ralph_town::setup::template))]
-    Template {
-        /// `template `NAME` line N: what went wrong`.
-        message: String,
-        #[source_code]
-        source_code: Option<NamedSource<String>>,
-        #[label("{label}")]
-        span: Option<SourceSpan>,
-        label: String,
-        #[help]
-        help: String,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Template(Box<TemplateError>),
+}
+
+/// A template that would not parse or render, with its source and the failing line.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{message}")]
+#[diagnostic(code(ralph_town::setup::template))]
+pub struct TemplateError {
+    /// `template `NAME` line N: what went wrong`.
+    pub message: String,
+    #[source_code]
+    source_code: Option<NamedSource<String>>,
+    #[label("{label}")]
+    span: Option<SourceSpan>,
+    label: String,
+    #[help]
+    help: String,
 }
 
 impl SetupError {
@@ -68,13 +74,13 @@ impl SetupError {
         let span = source
             .as_deref()
             .and_then(|source| span_of(source, error.range(), error.line()));
-        SetupError::Template {
+        SetupError::Template(Box::new(TemplateError {
             message,
             source_code: source.map(|source| NamedSource::new(name, source)),
             span,
             label: error.kind().to_string(),
             help: help_for(error.kind()).to_string(),
-        }
+        }))
     }
 }
 

@@ -17,7 +17,7 @@ use minijinja::{Environment, ErrorKind, context};
 
 use crate::team::Teammate;
 
-pub use error::SetupError;
+pub use error::{SetupError, TemplateError};
 pub use worktree::{RepoWork, WorkCheck, parse_worktree_check, worktree_check_script};
 
 /// The name under which templates extend or include the built-in setup template.
