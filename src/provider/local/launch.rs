@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use super::paths::{Location, SANDBOX_HOME};
+use super::paths::{self, Location, SANDBOX_HOME};
 
 /// The `PATH` of every sandbox command: the standard system directories, never the host's.
 pub(crate) const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -189,11 +189,22 @@ impl Launcher {
     /// The host directory a sandbox location maps to, when it is the sandbox's own.
     pub(crate) fn host_path(&self, dirs: SandboxDirs<'_>, location: &Location) -> Option<PathBuf> {
         match location {
-            Location::Home(relative) => Some(dirs.home.join(relative)),
+            Location::Home(relative) => Some(under(dirs.home, relative)),
             // Without bubblewrap `/tmp` is the host's, not the sandbox's.
-            Location::Tmp(relative) if self.bubblewrap.is_some() => Some(dirs.tmp.join(relative)),
+            Location::Tmp(relative) if self.bubblewrap.is_some() => Some(under(dirs.tmp, relative)),
             Location::Tmp(_) | Location::Elsewhere(_) => None,
         }
+    }
+
+    /// Where a path a command gave lives. Without bubblewrap commands see the home at its
+    /// host path, so that path names the home too.
+    pub(crate) fn locate(&self, dirs: SandboxDirs<'_>, path: &str) -> Location {
+        if self.bubblewrap.is_none()
+            && let Ok(relative) = paths::normalize(path).strip_prefix(dirs.home)
+        {
+            return Location::Home(relative.to_path_buf());
+        }
+        paths::locate(path)
     }
 
     /// `program` run in the sandbox, started in `cwd`. `new_session` detaches it from any
@@ -208,8 +219,8 @@ impl Launcher {
     ) -> Invocation {
         let Some(bubblewrap) = &self.bubblewrap else {
             let host_cwd = match cwd {
-                Location::Home(relative) => dirs.home.join(relative),
-                Location::Tmp(relative) => Path::new("/tmp").join(relative),
+                Location::Home(relative) => under(dirs.home, relative),
+                Location::Tmp(relative) => under(Path::new("/tmp"), relative),
                 Location::Elsewhere(path) => path.clone(),
             };
             return Invocation {
@@ -220,8 +231,8 @@ impl Launcher {
             };
         };
         let inside_cwd = match cwd {
-            Location::Home(relative) => Path::new(SANDBOX_HOME).join(relative),
-            Location::Tmp(relative) => Path::new("/tmp").join(relative),
+            Location::Home(relative) => under(Path::new(SANDBOX_HOME), relative),
+            Location::Tmp(relative) => under(Path::new("/tmp"), relative),
             Location::Elsewhere(path) => path.clone(),
         };
         let mut args: Vec<OsString> = Vec::new();
@@ -265,5 +276,14 @@ impl Launcher {
             environment,
             host_cwd: None,
         }
+    }
+}
+
+/// `base/relative`, without the trailing slash `join` adds for an empty `relative`.
+fn under(base: &Path, relative: &Path) -> PathBuf {
+    if relative.as_os_str().is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(relative)
     }
 }

@@ -35,8 +35,15 @@ const DEFAULT_USER: &str = "daytona";
 /// The state root: `$RALPH_TOWN_HOME`, else `$XDG_STATE_HOME/ralph-town`, else
 /// `~/.local/state/ralph-town`.
 pub fn state_root() -> PathBuf {
+    state_root_from(|name| std::env::var_os(name), std::env::home_dir())
+}
+
+fn state_root_from(
+    variable: impl Fn(&str) -> Option<std::ffi::OsString>,
+    home: Option<PathBuf>,
+) -> PathBuf {
     let variable = |name: &str| {
-        std::env::var_os(name)
+        variable(name)
             .filter(|value| !value.is_empty())
             .map(PathBuf::from)
     };
@@ -46,8 +53,7 @@ pub fn state_root() -> PathBuf {
     if let Some(state) = variable("XDG_STATE_HOME") {
         return state.join("ralph-town");
     }
-    std::env::home_dir()
-        .unwrap_or_else(|| PathBuf::from("/"))
+    home.unwrap_or_else(|| PathBuf::from("/"))
         .join(".local/state/ralph-town")
 }
 
@@ -183,7 +189,7 @@ impl LocalProvider {
         dirs: SandboxDirs<'_>,
         cwd: Option<&str>,
     ) -> Result<Location> {
-        let location = paths::locate(cwd.unwrap_or(""));
+        let location = self.launcher.locate(dirs, cwd.unwrap_or(""));
         if let Some(host) = self.launcher.host_path(dirs, &location)
             && !host.is_dir()
         {
@@ -206,7 +212,13 @@ impl LocalProvider {
             self.store.home_dir(&metadata.id),
             self.store.tmp_dir(&metadata.id),
         );
-        match paths::locate(path) {
+        match self.launcher.locate(
+            SandboxDirs {
+                home: &home,
+                tmp: &tmp,
+            },
+            path,
+        ) {
             Location::Home(relative) => Ok((home, relative)),
             Location::Tmp(relative) if self.launcher.is_isolated() => Ok((tmp, relative)),
             _ => Err(ProviderError::Api {
@@ -509,4 +521,53 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work).await.map_err(|error| {
         ProviderError::transport(format!("a local provider task failed: {error}"))
     })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_root_prefers_ralph_town_home_then_xdg_state_then_home() {
+        let home = Some(PathBuf::from("/users/ann"));
+        let lookup = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.into())
+            }
+        };
+        let both = lookup(&[("RALPH_TOWN_HOME", "/srv/rt"), ("XDG_STATE_HOME", "/state")]);
+        assert_eq!(
+            state_root_from(both, home.clone()),
+            PathBuf::from("/srv/rt")
+        );
+        let xdg = lookup(&[("RALPH_TOWN_HOME", ""), ("XDG_STATE_HOME", "/state")]);
+        assert_eq!(
+            state_root_from(xdg, home.clone()),
+            PathBuf::from("/state/ralph-town")
+        );
+        assert_eq!(
+            state_root_from(lookup(&[]), home),
+            PathBuf::from("/users/ann/.local/state/ralph-town")
+        );
+    }
+
+    #[test]
+    fn exec_requests_follow_daytona_rules() {
+        let request = |command: &str, name: &str| ExecRequest {
+            command: command.to_string(),
+            env: [(name.to_string(), "value".to_string())].into(),
+            ..ExecRequest::default()
+        };
+        assert!(validate_exec(&request("true", "_OK_1")).is_ok());
+        assert!(validate_exec(&request("  ", "OK")).is_err());
+        for name in ["1ABC", "A-B", "", "A B", "A=B"] {
+            assert!(
+                validate_exec(&request("true", name)).is_err(),
+                "{name:?} is not a valid name"
+            );
+        }
+    }
 }

@@ -28,6 +28,18 @@ pub(crate) enum Location {
 /// Classifies a sandbox path. Relative paths and `~` are under the home; `..` is resolved
 /// lexically, so `../../etc` names `/etc`, not a place inside the home.
 pub(crate) fn locate(path: &str) -> Location {
+    let normalized = normalize(path);
+    if let Ok(rest) = normalized.strip_prefix(SANDBOX_HOME) {
+        Location::Home(rest.to_path_buf())
+    } else if let Ok(rest) = normalized.strip_prefix("/tmp") {
+        Location::Tmp(rest.to_path_buf())
+    } else {
+        Location::Elsewhere(normalized)
+    }
+}
+
+/// A sandbox path made absolute (relative to the home) and free of `.` and `..`.
+pub(crate) fn normalize(path: &str) -> PathBuf {
     let absolute = if path == "~" {
         PathBuf::from(SANDBOX_HOME)
     } else if let Some(rest) = path.strip_prefix("~/") {
@@ -47,13 +59,7 @@ pub(crate) fn locate(path: &str) -> Location {
             Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
         }
     }
-    if let Ok(rest) = normalized.strip_prefix(SANDBOX_HOME) {
-        Location::Home(rest.to_path_buf())
-    } else if let Ok(rest) = normalized.strip_prefix("/tmp") {
-        Location::Tmp(rest.to_path_buf())
-    } else {
-        Location::Elsewhere(normalized)
-    }
+    normalized
 }
 
 /// Writes `contents` to `relative` under `base`, creating parents (0755) and the file (0644).
