@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use super::paths::{self, Location, SANDBOX_HOME};
+use super::store::SandboxDirs;
 
 /// The `PATH` of every sandbox command: the standard system directories, never the host's.
 pub(crate) const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -147,13 +148,6 @@ pub(crate) struct Launcher {
     read_only: Vec<PathBuf>,
 }
 
-/// One sandbox's host directories.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SandboxDirs<'a> {
-    pub home: &'a Path,
-    pub tmp: &'a Path,
-}
-
 impl Launcher {
     pub(crate) fn new(
         bubblewrap: Option<PathBuf>,
@@ -179,7 +173,7 @@ impl Launcher {
     }
 
     /// The value of `HOME` inside the sandbox.
-    pub(crate) fn home_value(&self, dirs: SandboxDirs<'_>) -> String {
+    pub(crate) fn home_value(&self, dirs: &SandboxDirs) -> String {
         match self.bubblewrap {
             Some(_) => SANDBOX_HOME.to_string(),
             None => dirs.home.to_string_lossy().into_owned(),
@@ -187,20 +181,22 @@ impl Launcher {
     }
 
     /// The host directory a sandbox location maps to, when it is the sandbox's own.
-    pub(crate) fn host_path(&self, dirs: SandboxDirs<'_>, location: &Location) -> Option<PathBuf> {
+    pub(crate) fn host_path(&self, dirs: &SandboxDirs, location: &Location) -> Option<PathBuf> {
         match location {
-            Location::Home(relative) => Some(under(dirs.home, relative)),
+            Location::Home(relative) => Some(under(&dirs.home, relative)),
             // Without bubblewrap `/tmp` is the host's, not the sandbox's.
-            Location::Tmp(relative) if self.bubblewrap.is_some() => Some(under(dirs.tmp, relative)),
+            Location::Tmp(relative) if self.bubblewrap.is_some() => {
+                Some(under(&dirs.tmp, relative))
+            }
             Location::Tmp(_) | Location::Elsewhere(_) => None,
         }
     }
 
     /// Where a path a command gave lives. Without bubblewrap commands see the home at its
     /// host path, so that path names the home too.
-    pub(crate) fn locate(&self, dirs: SandboxDirs<'_>, path: &str) -> Location {
+    pub(crate) fn locate(&self, dirs: &SandboxDirs, path: &str) -> Location {
         if self.bubblewrap.is_none()
-            && let Ok(relative) = paths::normalize(path).strip_prefix(dirs.home)
+            && let Ok(relative) = paths::normalize(path).strip_prefix(&dirs.home)
         {
             return Location::Home(relative.to_path_buf());
         }
@@ -211,7 +207,7 @@ impl Launcher {
     /// terminal (commands); an interactive shell keeps its terminal.
     pub(crate) fn invocation(
         &self,
-        dirs: SandboxDirs<'_>,
+        dirs: &SandboxDirs,
         cwd: &Location,
         environment: BTreeMap<String, String>,
         program: &[&str],
@@ -219,7 +215,7 @@ impl Launcher {
     ) -> Invocation {
         let Some(bubblewrap) = &self.bubblewrap else {
             let host_cwd = match cwd {
-                Location::Home(relative) => under(dirs.home, relative),
+                Location::Home(relative) => under(&dirs.home, relative),
                 Location::Tmp(relative) => under(Path::new("/tmp"), relative),
                 Location::Elsewhere(path) => path.clone(),
             };
