@@ -77,7 +77,9 @@ impl LocalProvider {
                 ))
             })?;
         drop(lock);
-        let finished = running.finish(request.timeout).await.map_err(|error| {
+        // As on Daytona, a zero timeout means none.
+        let timeout = request.timeout.filter(|limit| !limit.is_zero());
+        let finished = running.finish(timeout).await.map_err(|error| {
             ProviderError::transport(format!(
                 "lost a command in sandbox `{}`: {error}",
                 metadata.name

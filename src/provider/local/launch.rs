@@ -161,6 +161,7 @@ impl Launcher {
             hidden.push(home);
         }
         hidden.retain(|path| path.is_dir());
+        let hidden = prune_hidden(hidden);
         Launcher {
             bubblewrap,
             hidden,
@@ -275,11 +276,47 @@ impl Launcher {
     }
 }
 
+/// The paths that need their own tmpfs: not `/home` or `/tmp` (replaced anyway), nor
+/// anything inside those or inside another hidden path.
+fn prune_hidden(mut hidden: Vec<PathBuf>) -> Vec<PathBuf> {
+    hidden.sort();
+    hidden.dedup();
+    let all = hidden.clone();
+    hidden.retain(|path| {
+        let replaced = ["/home", "/tmp"].iter().any(|dir| path.starts_with(dir));
+        let inside_other = all
+            .iter()
+            .any(|outer| outer != path && path.starts_with(outer));
+        !replaced && !inside_other
+    });
+    hidden
+}
+
 /// `base/relative`, without the trailing slash `join` adds for an empty `relative`.
 fn under(base: &Path, relative: &Path) -> PathBuf {
     if relative.as_os_str().is_empty() {
         base.to_path_buf()
     } else {
         base.join(relative)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_paths_inside_others_or_in_replaced_directories_are_dropped() {
+        let paths = |list: &[&str]| list.iter().map(PathBuf::from).collect::<Vec<_>>();
+        let hidden = paths(&[
+            "/root/.local/state/rt",
+            "/root",
+            "/root",
+            "/srv/state",
+            "/home/ann",
+            "/tmp/x",
+            "/home",
+        ]);
+        assert_eq!(prune_hidden(hidden), paths(&["/root", "/srv/state"]));
     }
 }
