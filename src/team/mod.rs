@@ -4,6 +4,30 @@
 //! key -> validation -> the resolved [`Team`] below. Everything after loading works on the
 //! resolved types only; they hold no secret value (only secret *names*, see [`SecretRef`]).
 
+mod duration;
+mod entries;
+mod error;
+mod interpolate;
+mod keys;
+mod load;
+mod names;
+mod raw;
+mod repo;
+mod resolve;
+mod schema;
+mod secrets;
+mod settings;
+mod spec_hash;
+mod starter;
+mod values;
+
+pub use error::{FileDiagnostic, Invalid, ProblemKind, TeamError, TeamWarning};
+pub use load::{LoadOptions, Loaded, load, load_str};
+pub use schema::schema_json;
+pub use secrets::{host_env, read_secrets};
+pub use spec_hash::spec_hash;
+pub use starter::starter;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
