@@ -61,7 +61,7 @@ pub(crate) fn read_env(list: &[Located<String>], context: &mut Context<'_>) -> V
         }
         let value = match value {
             Some(value) => {
-                let value_place = place.from_offset(name.len() + 1);
+                let value_place = place.after(name.len() + 1);
                 match context.interpolate_at(value, &value_place) {
                     Some(value) => Some(value.text),
                     None => continue,

@@ -308,18 +308,25 @@ impl Problems {
         !self.errors.is_empty()
     }
 
-    /// The collected errors as a load failure, or the warnings when there is none.
-    pub(crate) fn finish(self) -> Result<Vec<FileDiagnostic>, TeamError> {
+    /// The collected errors as a load failure, or the warnings when there is none; in file
+    /// order either way.
+    pub(crate) fn finish(mut self) -> Result<Vec<FileDiagnostic>, TeamError> {
         if self.errors.is_empty() {
+            sort_by_position(&mut self.warnings);
             Ok(self.warnings)
         } else {
             Err(self.into_error())
         }
     }
 
-    pub(crate) fn into_error(self) -> TeamError {
+    pub(crate) fn into_error(mut self) -> TeamError {
+        sort_by_position(&mut self.errors);
         TeamError::Invalid(Box::new(Invalid {
             diagnostics: self.errors,
         }))
     }
+}
+
+fn sort_by_position(diagnostics: &mut [FileDiagnostic]) {
+    diagnostics.sort_by_key(|diagnostic| diagnostic.labels.first().map(|(range, _)| range.start));
 }

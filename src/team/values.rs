@@ -32,7 +32,7 @@ impl Place {
     }
 
     /// The place of the value `value[offset..]`.
-    pub(crate) fn from_offset(&self, offset: usize) -> Place {
+    pub(crate) fn after(&self, offset: usize) -> Place {
         Place {
             span: self.span.clone(),
             base: self.base.map(|base| base + offset),
