@@ -121,6 +121,31 @@ fn unknown_keys_everywhere_with_suggestions() {
 }
 
 #[test]
+fn per_teammate_keys_in_defaults_say_where_they_belong() {
+    let source = format!("{HEAD}[defaults]\nbranch = \"main\"\n{MATE}");
+    let diagnostic = case(&source, &[], ProblemKind::UnknownKey, &["branch"]);
+    assert!(diagnostic.help.unwrap().contains("each `[[teammate]]`"));
+}
+
+#[test]
+fn tables_of_the_wrong_shape() {
+    let diagnostic = case(
+        "name = \"t\"\n[teammate]\nname = \"a\"\n",
+        &[],
+        ProblemKind::WrongType,
+        &["teammate"],
+    );
+    assert!(diagnostic.help.unwrap().contains("[[teammate]]"));
+    let diagnostic = case(
+        &format!("{HEAD}[[defaults]]\nrepo = \"/r\"\n{MATE}"),
+        &[],
+        ProblemKind::WrongType,
+        &["defaults"],
+    );
+    assert!(diagnostic.help.unwrap().contains("[defaults]"));
+}
+
+#[test]
 fn wrong_types() {
     case("name = 1\n", &[], ProblemKind::WrongType, &["1"]);
     case(
@@ -141,11 +166,18 @@ fn wrong_types() {
         ProblemKind::WrongType,
         &["true"],
     );
-    case(
+    let diagnostic = case(
         &format!("{HEAD}provider = \"dayton\"\n{MATE}"),
         &[],
-        ProblemKind::WrongType,
+        ProblemKind::InvalidValue,
         &["\"dayton\""],
+    );
+    assert_eq!(diagnostic.help.as_deref(), Some("did you mean `daytona`?"));
+    case(
+        &format!("{HEAD}provider = 1\n{MATE}"),
+        &[],
+        ProblemKind::WrongType,
+        &["1"],
     );
 }
 

@@ -267,6 +267,14 @@ fn every_string_value_interpolates() {
 }
 
 #[test]
+fn the_provider_interpolates_too() {
+    let source = "name = \"t\"\nprovider = \"${PROVIDER:-local}\"\n[[teammate]]\nname = \"a\"\nbranch = \"a\"\nrepo = \"/r\"\n";
+    assert_eq!(load(source, &[]).team.provider, ProviderKind::Local);
+    let daytona = load(source, &[("PROVIDER", "daytona")]);
+    assert_eq!(daytona.team.provider, ProviderKind::Daytona);
+}
+
+#[test]
 fn durations_follow_daytona_meanings() {
     let source = r#"
         name = "t"

@@ -1,9 +1,10 @@
 //! Unknown keys, found on the parsed TOML tree before it is deserialized.
 //!
 //! serde stops at the first unknown field and cannot suggest a spelling; this pass reports
-//! every unknown key, anywhere, with a "did you mean" when a known key is close. It only reads
-//! keys: types are serde's business. The lists mirror the fields of `raw` (a test compares them
-//! with the generated schema).
+//! every unknown key, anywhere, with a "did you mean" when a known key is close. It reads keys,
+//! and the shape of the two tables people mix up (`[defaults]`, `[[teammate]]`); other types
+//! are serde's business. The lists mirror the fields of `raw` (a test compares them with the
+//! generated schema).
 
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -80,6 +81,18 @@ fn check_table(table: &DeTable<'_>, place: Place, problems: &mut Problems) {
             unknown(key, place, problems);
             continue;
         }
+        if let Some(help) = misplaced_table(place, name, value.get_ref()) {
+            let diagnostic = problems
+                .at(
+                    ProblemKind::WrongType,
+                    key.span(),
+                    "wrong kind of table",
+                    format!("`{name}` has the wrong shape"),
+                )
+                .with_help(help);
+            problems.error(diagnostic);
+            continue;
+        }
         let nested = match (place, name) {
             (Place::Top, "defaults") => Place::Defaults,
             (Place::Top, "teammate") => Place::Teammate,
@@ -88,6 +101,19 @@ fn check_table(table: &DeTable<'_>, place: Place, problems: &mut Problems) {
             _ => continue,
         };
         check_value(value, nested, problems);
+    }
+}
+
+/// The two tables people mix up: `[defaults]` is one table, `[[teammate]]` a list of them.
+fn misplaced_table(place: Place, name: &str, value: &DeValue<'_>) -> Option<&'static str> {
+    match (place, name, value) {
+        (Place::Top, "teammate", DeValue::Table(_)) => {
+            Some("write `[[teammate]]` with two brackets: each one adds a teammate")
+        }
+        (Place::Top, "defaults", DeValue::Array(_)) => {
+            Some("write `[defaults]` with one bracket: there is one set of defaults")
+        }
+        _ => None,
     }
 }
 
@@ -108,27 +134,41 @@ fn check_value(value: &Spanned<DeValue<'_>>, place: Place, problems: &mut Proble
 
 fn unknown(key: &Spanned<std::borrow::Cow<'_, str>>, place: Place, problems: &mut Problems) {
     let name: &str = key.get_ref();
+    let per_teammate = matches!(place, Place::Defaults) && TEAMMATE_OWN.contains(&name);
     let suggestion = place
         .candidates()
         .map(|known| (strsim::jaro_winkler(name, known), known))
-        .filter(|(score, _)| *score >= 0.8)
+        .filter(|(score, _)| *score >= 0.8 && !per_teammate)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, known)| known);
-    let help = match suggestion {
-        Some(known) => format!("did you mean `{known}`?"),
-        None => format!(
-            "known keys {}: {}",
-            place.describe(),
-            place
-                .candidates()
-                .map(|known| format!("`{known}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+    let (label, help) = match suggestion {
+        Some(known) => (
+            format!("did you mean `{known}`?"),
+            format!("did you mean `{known}`?"),
         ),
-    };
-    let label = match suggestion {
-        Some(known) => format!("did you mean `{known}`?"),
-        None => "unknown key".to_string(),
+        None if per_teammate => (
+            "not a default".to_string(),
+            format!(
+                "`{name}` cannot be a default: set it in each `[[teammate]]`{}",
+                if name == "setup" {
+                    " or at the top level"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        None => (
+            "unknown key".to_string(),
+            format!(
+                "known keys {}: {}",
+                place.describe(),
+                place
+                    .candidates()
+                    .map(|known| format!("`{known}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
     };
     let diagnostic = problems
         .at(

@@ -139,7 +139,7 @@ fn build(file: &TeamFile, options: &LoadOptions, context: &mut Context<'_>) -> T
     let provider = file
         .provider
         .as_ref()
-        .map(|provider| *provider.value())
+        .and_then(|provider| read_provider(provider, context))
         .unwrap_or_default();
     let provider_settings = ProviderSettings {
         api_url: daytona_setting(&file.api_url, "api_url", provider, context),
@@ -195,6 +195,32 @@ fn build(file: &TeamFile, options: &LoadOptions, context: &mut Context<'_>) -> T
         teammates,
         path: None,
     }
+}
+
+fn read_provider(
+    located: &raw::Located<String>,
+    context: &mut Context<'_>,
+) -> Option<ProviderKind> {
+    let value = context.text(located)?;
+    match value.text.as_str() {
+        "local" => return Some(ProviderKind::Local),
+        "daytona" => return Some(ProviderKind::Daytona),
+        _ => {}
+    }
+    let help = ["local", "daytona"]
+        .into_iter()
+        .find(|known| strsim::jaro_winkler(&value.text, known) >= 0.8)
+        .map_or_else(
+            || "use `local` or `daytona`".to_string(),
+            |known| format!("did you mean `{known}`?"),
+        );
+    context.invalid(
+        ProblemKind::InvalidValue,
+        value.place.span.clone(),
+        format!("unknown provider `{}`", value.text),
+        &help,
+    );
+    None
 }
 
 /// A Daytona-only setting; a warning when the provider does not use it.

@@ -67,8 +67,9 @@ pub(crate) struct TeamFile {
     #[schemars(required)]
     pub name: Text,
     /// Where sandboxes come from: `local` (the default: directories on this machine) or
-    /// `daytona`.
-    pub provider: Option<Located<ProviderKind>>,
+    /// `daytona`. Interpolated like every string, e.g. `"${RALPH_TOWN_PROVIDER:-local}"`.
+    #[schemars(with = "Option<ProviderKind>")]
+    pub provider: Text,
     /// Daytona only: the API base URL (default `https://app.daytona.io/api`;
     /// `DAYTONA_API_URL` overrides it). Credentials never go in this file.
     pub api_url: Text,
