@@ -16,12 +16,11 @@ pub(super) async fn run(args: &ExecArgs) -> Result<i32> {
     let teammate = teammate(&team, &args.teammate)?;
     let provider = provider_for(team.provider, Some(&team))?;
     let sandbox = sandbox_of(provider.as_ref(), &team, teammate).await?;
-    let command = shlex::try_join(args.command.iter().map(String::as_str)).map_err(|_| {
-        Error::Refused {
+    let command =
+        shlex::try_join(args.command.iter().map(String::as_str)).map_err(|_| Error::Refused {
             message: "the command contains a NUL byte".to_string(),
             hint: None,
-        }
-    })?;
+        })?;
     let request = ExecRequest {
         command,
         cwd: Some(teammate.workdir.clone()),
@@ -42,20 +41,32 @@ pub(super) async fn ssh(args: &SshArgs) -> Result<i32> {
     let teammate = teammate(&team, &args.teammate)?;
     let provider = provider_for(team.provider, Some(&team))?;
     let sandbox = sandbox_of(provider.as_ref(), &team, teammate).await?;
-    let access = provider.shell_access(&sandbox.id, Some(&teammate.workdir), 60).await?;
+    let access = provider
+        .shell_access(&sandbox.id, Some(&teammate.workdir), 60)
+        .await?;
     let argv = match access {
         ShellAccess::Command { argv } => argv,
-        ShellAccess::Ssh { command, expires_at, .. } => {
+        ShellAccess::Ssh {
+            command,
+            expires_at,
+            ..
+        } => {
             if args.print {
                 println!("{command}");
-                eprintln!("expires at {}", humantime::format_rfc3339_seconds(expires_at));
+                eprintln!(
+                    "expires at {}",
+                    humantime::format_rfc3339_seconds(expires_at)
+                );
                 return Ok(0);
             }
             shlex::split(&command).unwrap_or_default()
         }
     };
     if args.print {
-        println!("{}", shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_default());
+        println!(
+            "{}",
+            shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_default()
+        );
         return Ok(0);
     }
     let (program, rest) = argv.split_first().ok_or_else(|| Error::NotFound {

@@ -4,8 +4,8 @@
 //! the shared types of this module and fails with a semantic [`ProviderError`], never with a
 //! backend's raw status code. Nothing here knows about teams, plans or terminals.
 
-pub(crate) mod error;
 pub mod daytona;
+pub(crate) mod error;
 pub mod local;
 
 use std::collections::BTreeMap;
@@ -276,11 +276,11 @@ pub(crate) mod humantime_serde_compat {
         humantime::parse_rfc3339_weak(&text).map_err(D::Error::custom)
     }
 
-    /// The same for `Option<SystemTime>` (`null` when absent).
+    /// Serializes `Option<SystemTime>` the same way (`null` when absent).
     pub mod option {
         use std::time::SystemTime;
 
-        use serde::{Deserialize, Deserializer, Serializer};
+        use serde::Serializer;
 
         pub fn serialize<S: Serializer>(
             time: &Option<SystemTime>,
@@ -290,14 +290,6 @@ pub(crate) mod humantime_serde_compat {
                 Some(time) => super::serialize(time, serializer),
                 None => serializer.serialize_none(),
             }
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(
-            deserializer: D,
-        ) -> Result<Option<SystemTime>, D::Error> {
-            let text = Option::<String>::deserialize(deserializer)?;
-            text.map(|text| humantime::parse_rfc3339_weak(&text).map_err(serde::de::Error::custom))
-                .transpose()
         }
     }
 }
