@@ -23,7 +23,7 @@ pub(super) async fn run(args: &ExecArgs) -> Result<i32> {
         })?;
     let request = ExecRequest {
         command,
-        cwd: Some(teammate.workdir.clone()),
+        cwd: workdir(&sandbox, teammate),
         env: Default::default(),
         timeout: args.timeout.map(Duration::from_secs),
     };
@@ -41,8 +41,9 @@ pub(super) async fn ssh(args: &SshArgs) -> Result<i32> {
     let teammate = teammate(&team, &args.teammate)?;
     let provider = provider_for(team.provider, Some(&team))?;
     let sandbox = sandbox_of(provider.as_ref(), &team, teammate).await?;
+    let cwd = workdir(&sandbox, teammate);
     let access = provider
-        .shell_access(&sandbox.id, Some(&teammate.workdir), 60)
+        .shell_access(&sandbox.id, cwd.as_deref(), 60)
         .await?;
     let argv = match access {
         ShellAccess::Command { argv } => argv,
@@ -110,4 +111,10 @@ async fn sandbox_of(provider: &dyn Provider, team: &Team, teammate: &Teammate) -
             message: format!("teammate `{}` has no running sandbox", teammate.name),
             hint: Some("run `ralph-town up` first".to_string()),
         })
+}
+
+/// Where commands start: the teammate's clone, or the home when setup was skipped (no clone).
+fn workdir(sandbox: &Sandbox, teammate: &Teammate) -> Option<String> {
+    let skipped = sandbox.labels.get(labels::SETUP).map(String::as_str) == Some("skipped");
+    (!skipped).then(|| teammate.workdir.clone())
 }
