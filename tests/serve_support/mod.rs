@@ -79,22 +79,12 @@ impl Reply {
     }
 }
 
+#[derive(Default)]
 pub struct Options {
     pub simulation: Simulation,
     pub api_key: Option<String>,
     pub read_only_paths: Vec<PathBuf>,
     pub root: Option<tempfile::TempDir>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            simulation: Simulation::default(),
-            api_key: None,
-            read_only_paths: Vec::new(),
-            root: None,
-        }
-    }
 }
 
 pub async fn start(simulation: &str) -> Server {
