@@ -233,3 +233,13 @@ async fn idle_sandboxes_stop_and_ttl_destroys() {
     let kept = server.get(&format!("/api/sandbox/{kept}")).await;
     assert_eq!(kept.body["state"], "started");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_creates_never_overshoot_a_quota() {
+    let server = start("quota-cpu=3").await;
+    let replies =
+        futures::future::join_all((0..6).map(|_| server.post("/api/sandbox", json!({})))).await;
+    let admitted = replies.iter().filter(|reply| reply.status == 200).count();
+    let refused = replies.iter().filter(|reply| reply.status == 400).count();
+    assert_eq!((admitted, refused), (3, 3), "{replies:?}");
+}
