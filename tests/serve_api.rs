@@ -58,10 +58,34 @@ async fn a_pinned_key_refuses_every_other_key() {
             server
                 .client
                 .get(server.url("/api/sandbox"))
-                .bearer_auth("dtn_other"),
+                .bearer_auth("dtn_sentinel_wrong_key_4711"),
         )
         .await;
     wrong.api_error(401);
+    assert!(
+        !wrong.body.to_string().contains("sentinel"),
+        "{}",
+        wrong.body
+    );
+    let toolbox = server
+        .send(
+            server
+                .client
+                .get(server.url("/toolbox/x/work-dir"))
+                .bearer_auth("dtn_sentinel_wrong_key_4711"),
+        )
+        .await;
+    toolbox.daemon_error(401, "UNAUTHORIZED");
+    assert!(
+        !toolbox.body.to_string().contains("sentinel"),
+        "{}",
+        toolbox.body
+    );
+    let options = ralph_town::serve::ServeOptions {
+        api_key: Some("dtn_sentinel_pinned_key_4711".to_string()),
+        ..Default::default()
+    };
+    assert!(!format!("{options:?}").contains("sentinel"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
