@@ -73,6 +73,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// `serve` could not start or stopped with an error.
+    #[error(transparent)]
+    #[diagnostic(code(ralph_town::serve))]
+    Serve(Box<crate::serve::ServeError>),
+
     /// The user interrupted the run.
     #[error("interrupted")]
     #[diagnostic(code(ralph_town::interrupted))]
@@ -95,6 +100,7 @@ impl Error {
             | Error::Provider(_)
             | Error::ChangesFailed { .. }
             | Error::NotFound { .. }
+            | Error::Serve(_)
             | Error::Io { .. } => exit::FAILURE,
         }
     }

@@ -35,6 +35,8 @@ pub enum Command {
     Exec(ExecArgs),
     /// Open a shell in a teammate's sandbox
     Ssh(SshArgs),
+    /// Serve the Daytona API over local sandboxes (for Daytona's SDKs and the `daytona` provider)
+    Serve(ServeArgs),
     /// Print the JSON Schema of `team.toml`
     Schema,
     /// Print shell completions
@@ -173,6 +175,25 @@ pub struct SshArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
+    pub listen: std::net::SocketAddr,
+    /// Accept only this bearer token (default: any token)
+    #[arg(long, value_name = "KEY", env = "RALPH_TOWN_SERVE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// The URL clients reach this server at, when it differs from the listen address
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// `host[:port]` written into SSH access commands
+    #[arg(long, value_name = "HOST:PORT")]
+    pub ssh_gateway: Option<String>,
+    /// Simulate the cloud, e.g. `latency=50ms,create-delay=1.3s,rate-create=300/60s,quota-cpu=10`
+    #[arg(long, value_name = "SPEC", value_parser = parse_simulation)]
+    pub simulate: Option<Box<crate::serve::Simulation>>,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell to complete for
     #[arg(value_enum)]
@@ -187,4 +208,8 @@ pub enum Shell {
     Fish,
     Elvish,
     Powershell,
+}
+
+fn parse_simulation(text: &str) -> Result<Box<crate::serve::Simulation>, String> {
+    text.parse().map(Box::new).map_err(|error| format!("{error}"))
 }

@@ -45,6 +45,7 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
         Command::Status(args) => status::run(&args).await,
         Command::Exec(args) => exec::run(&args).await,
         Command::Ssh(args) => exec::ssh(&args).await,
+        Command::Serve(args) => serve(args).await,
         Command::Schema => {
             print!("{}", team::schema_json());
             Ok(exit::SUCCESS)
@@ -62,6 +63,40 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
             Ok(exit::SUCCESS)
         }
     }
+}
+
+/// `ralph-town serve`: the local provider behind the Daytona API until SIGINT or SIGTERM.
+async fn serve(args: args::ServeArgs) -> Result<i32> {
+    let provider = LocalProvider::new(state_root())?;
+    if provider.isolation() == Isolation::Reduced {
+        eprintln!("warning: `bwrap` (bubblewrap) is not installed: isolation is reduced");
+    }
+    let options = crate::serve::ServeOptions {
+        listen: args.listen,
+        api_key: args.api_key,
+        public_url: args.public_url,
+        ssh_gateway: args.ssh_gateway,
+        state_dir: Some(provider.root().to_path_buf()),
+        simulation: args.simulate.map(|simulation| *simulation).unwrap_or_default(),
+    };
+    let shutdown = async {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async {
+                match terminate.as_mut() {
+                    Some(signal) => { signal.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
+        eprintln!("shutting down");
+    };
+    crate::serve::serve(options, Arc::new(provider), shutdown)
+        .await
+        .map_err(|error| Error::Serve(Box::new(error)))?;
+    Ok(exit::SUCCESS)
 }
 
 /// Loads a team file and prints its warnings on stderr.
