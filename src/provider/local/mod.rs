@@ -1,1 +1,573 @@
-//! The `local` provider: sandboxes are directories on this machine.
+//! The `local` provider: sandboxes are directories on this machine, and commands run inside
+//! bubblewrap when it is installed (host read-only, the sandbox home at `/home/daytona`, private
+//! `/tmp`, own pid/ipc/uts namespaces, network shared), or with only a separate `HOME` and a
+//! clean environment when it is not.
+//!
+//! This file maps the [`Provider`] calls onto the store (metadata, locks), the launcher (how a
+//! command starts) and the process tracker. It never prints, and never writes or logs the
+//! environment of an exec request: that is where secrets travel.
+
+mod launch;
+mod paths;
+mod process;
+mod store;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use self::launch::{Launcher, SandboxDirs};
+use self::paths::Location;
+use self::store::{Metadata, Store};
+use super::{
+    CreateSandbox, ExecOutput, ExecRequest, Labels, Lifecycle, Provider, ProviderError,
+    ProviderKind, Result, Sandbox, SandboxState, ShellAccess,
+};
+
+pub use self::paths::SANDBOX_HOME;
+
+/// The OS user name sandboxes report (`USER`), as on Daytona.
+const DEFAULT_USER: &str = "daytona";
+
+/// The state root: `$RALPH_TOWN_HOME`, else `$XDG_STATE_HOME/ralph-town`, else
+/// `~/.local/state/ralph-town`.
+pub fn state_root() -> PathBuf {
+    state_root_from(|name| std::env::var_os(name), std::env::home_dir())
+}
+
+fn state_root_from(
+    variable: impl Fn(&str) -> Option<std::ffi::OsString>,
+    home: Option<PathBuf>,
+) -> PathBuf {
+    let variable = |name: &str| {
+        variable(name)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(root) = variable("RALPH_TOWN_HOME") {
+        return root;
+    }
+    if let Some(state) = variable("XDG_STATE_HOME") {
+        return state.join("ralph-town");
+    }
+    home.unwrap_or_else(|| PathBuf::from("/"))
+        .join(".local/state/ralph-town")
+}
+
+/// Whether to use bubblewrap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationMode {
+    /// Bubblewrap when it is installed and works, else reduced isolation.
+    #[default]
+    Auto,
+    /// Bubblewrap or an error.
+    Bubblewrap,
+    /// Never bubblewrap: only a separate `HOME` and a clean environment.
+    Off,
+}
+
+/// The isolation a provider actually gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Commands run in bubblewrap.
+    Bubblewrap,
+    /// Commands run on the host with their own `HOME` and a clean environment, nothing more.
+    Reduced,
+}
+
+/// How to build a [`LocalProvider`].
+#[derive(Debug, Clone, Default)]
+pub struct LocalOptions {
+    pub isolation: IsolationMode,
+    /// Host paths every sandbox sees read-only at the same path under bubblewrap (a local
+    /// repository to clone, say); without bubblewrap the whole host is visible anyway.
+    pub read_only_paths: Vec<PathBuf>,
+}
+
+/// Sandboxes as directories under a state root.
+#[derive(Debug, Clone)]
+pub struct LocalProvider {
+    store: Store,
+    launcher: Arc<Launcher>,
+}
+
+impl LocalProvider {
+    /// A provider on `root` (created if missing), with bubblewrap when available.
+    pub fn new(root: PathBuf) -> Result<Self> {
+        Self::with_options(root, LocalOptions::default())
+    }
+
+    pub fn with_isolation(root: PathBuf, isolation: IsolationMode) -> Result<Self> {
+        Self::with_options(
+            root,
+            LocalOptions {
+                isolation,
+                ..LocalOptions::default()
+            },
+        )
+    }
+
+    pub fn with_options(root: PathBuf, options: LocalOptions) -> Result<Self> {
+        let bubblewrap = match options.isolation {
+            IsolationMode::Off => None,
+            IsolationMode::Auto => launch::find_bubblewrap(),
+            IsolationMode::Bubblewrap => Some(launch::find_bubblewrap().ok_or_else(|| ProviderError::Unsupported {
+                provider: "local",
+                operation: "bubblewrap isolation (`bwrap` is not installed or cannot create namespaces here)"
+                    .to_string(),
+            })?),
+        };
+        let store = Store::open(root)?;
+        let launcher = Launcher::new(bubblewrap, store.root(), options.read_only_paths);
+        Ok(LocalProvider {
+            store,
+            launcher: Arc::new(launcher),
+        })
+    }
+
+    pub fn isolation(&self) -> Isolation {
+        if self.launcher.is_isolated() {
+            Isolation::Bubblewrap
+        } else {
+            Isolation::Reduced
+        }
+    }
+
+    /// The state root this provider works on.
+    pub fn root(&self) -> &Path {
+        self.store.root()
+    }
+
+    /// The host directory behind sandbox `id`'s home (`/home/daytona` inside).
+    pub fn home_dir(&self, id: &str) -> PathBuf {
+        self.store.home_dir(id)
+    }
+
+    /// A command that opens an interactive login shell in the sandbox, in `cwd` (a sandbox
+    /// path; the home when `None`). The caller sets stdio (usually inherited) and runs it.
+    pub async fn shell_command(
+        &self,
+        id: &str,
+        cwd: Option<&str>,
+    ) -> Result<std::process::Command> {
+        Ok(self.shell_invocation(id, cwd).await?.command())
+    }
+
+    async fn shell_invocation(&self, id: &str, cwd: Option<&str>) -> Result<launch::Invocation> {
+        let metadata = self.blocking_resolve(id).await?;
+        ensure_started(&metadata)?;
+        let (home, tmp) = (
+            self.store.home_dir(&metadata.id),
+            self.store.tmp_dir(&metadata.id),
+        );
+        let dirs = SandboxDirs {
+            home: &home,
+            tmp: &tmp,
+        };
+        let location = self.working_directory(&metadata, dirs, cwd)?;
+        let terminal = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_string());
+        let environment = launch::environment(
+            &self.launcher.home_value(dirs),
+            &metadata.user,
+            &metadata.env,
+            &BTreeMap::new(),
+            Some(&terminal),
+        );
+        let shell = launch::login_shell();
+        Ok(self
+            .launcher
+            .invocation(dirs, &location, environment, &[shell, "-l"], false))
+    }
+
+    /// Resolves an exec working directory, refusing one inside the sandbox that does not exist.
+    fn working_directory(
+        &self,
+        metadata: &Metadata,
+        dirs: SandboxDirs<'_>,
+        cwd: Option<&str>,
+    ) -> Result<Location> {
+        let location = self.launcher.locate(dirs, cwd.unwrap_or(""));
+        if let Some(host) = self.launcher.host_path(dirs, &location)
+            && !host.is_dir()
+        {
+            return Err(ProviderError::Api {
+                status: None,
+                message: format!(
+                    "working directory `{}` does not exist in sandbox `{}`",
+                    cwd.unwrap_or_default(),
+                    metadata.name
+                ),
+                retryable: false,
+            });
+        }
+        Ok(location)
+    }
+
+    /// The host path behind a sandbox path given to upload or download.
+    fn file_location(&self, metadata: &Metadata, path: &str) -> Result<(PathBuf, PathBuf)> {
+        let (home, tmp) = (
+            self.store.home_dir(&metadata.id),
+            self.store.tmp_dir(&metadata.id),
+        );
+        match self.launcher.locate(
+            SandboxDirs {
+                home: &home,
+                tmp: &tmp,
+            },
+            path,
+        ) {
+            Location::Home(relative) => Ok((home, relative)),
+            Location::Tmp(relative) if self.launcher.is_isolated() => Ok((tmp, relative)),
+            _ => Err(ProviderError::Api {
+                status: None,
+                message: format!(
+                    "path `{path}` is outside sandbox `{}`: files go under `{}`{}",
+                    metadata.name,
+                    paths::SANDBOX_HOME,
+                    if self.launcher.is_isolated() {
+                        " or `/tmp`"
+                    } else {
+                        ""
+                    }
+                ),
+                retryable: false,
+            }),
+        }
+    }
+
+    async fn blocking_resolve(&self, id: &str) -> Result<Metadata> {
+        let (store, id) = (self.store.clone(), id.to_string());
+        blocking(move || store.resolve(&id)).await
+    }
+
+    /// Read-modify-write of one sandbox's metadata under the exclusive root lock.
+    async fn update(
+        &self,
+        id: &str,
+        change: impl FnOnce(&Store, &mut Metadata) + Send + 'static,
+    ) -> Result<Sandbox> {
+        let (store, id) = (self.store.clone(), id.to_string());
+        blocking(move || {
+            let _lock = store.lock(true)?;
+            let mut metadata = store.resolve(&id)?;
+            change(&store, &mut metadata);
+            store.write(&metadata)?;
+            Ok(metadata.to_sandbox())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Provider for LocalProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Local
+    }
+
+    async fn list(&self, labels: &Labels) -> Result<Vec<Sandbox>> {
+        let store = self.store.clone();
+        let all = blocking(move || store.list()).await?;
+        Ok(all
+            .iter()
+            .filter(|metadata| {
+                labels
+                    .iter()
+                    .all(|(key, value)| metadata.labels.get(key) == Some(value))
+            })
+            .map(Metadata::to_sandbox)
+            .collect())
+    }
+
+    async fn get(&self, id: &str) -> Result<Sandbox> {
+        Ok(self.blocking_resolve(id).await?.to_sandbox())
+    }
+
+    async fn create(&self, request: &CreateSandbox) -> Result<Sandbox> {
+        let store = self.store.clone();
+        let request = request.clone();
+        blocking(move || {
+            let id = store::new_id();
+            let name = if request.name.is_empty() {
+                id.clone()
+            } else {
+                request.name.clone()
+            };
+            let metadata = Metadata {
+                id,
+                name,
+                labels: request.labels,
+                env: request.env,
+                state: SandboxState::Started,
+                snapshot: request.snapshot,
+                created_at: SystemTime::now(),
+                lifecycle: request.lifecycle,
+                ttl_minutes: request.ttl_minutes,
+                resources: request.resources,
+                user: request.user.unwrap_or_else(|| DEFAULT_USER.to_string()),
+            };
+            let _lock = store.lock(true)?;
+            if store
+                .list()?
+                .iter()
+                .any(|existing| existing.name == metadata.name)
+            {
+                return Err(ProviderError::Conflict {
+                    message: format!("a sandbox named `{}` already exists", metadata.name),
+                });
+            }
+            store.create(&metadata)?;
+            Ok(metadata.to_sandbox())
+        })
+        .await
+    }
+
+    async fn start(&self, id: &str) -> Result<Sandbox> {
+        self.update(id, |_, metadata| metadata.state = SandboxState::Started)
+            .await
+    }
+
+    async fn stop(&self, id: &str) -> Result<Sandbox> {
+        self.update(id, |store, metadata| {
+            metadata.state = SandboxState::Stopped;
+            // Under the lock: an exec that passed its state check has registered by now.
+            process::kill_registered(&store.run_dir(&metadata.id));
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &str) -> Result<()> {
+        let (store, id) = (self.store.clone(), id.to_string());
+        blocking(move || {
+            let trashed = {
+                let _lock = store.lock(true)?;
+                let metadata = store.resolve(&id)?;
+                store.move_to_trash(&metadata.id)?
+            };
+            process::kill_registered(&trashed.join("run"));
+            store::remove_trashed(&trashed)
+        })
+        .await
+    }
+
+    async fn set_labels(&self, id: &str, labels: &Labels) -> Result<Sandbox> {
+        let labels = labels.clone();
+        self.update(id, move |_, metadata| metadata.labels = labels)
+            .await
+    }
+
+    async fn set_lifecycle(&self, id: &str, lifecycle: &Lifecycle) -> Result<Sandbox> {
+        let lifecycle = *lifecycle;
+        self.update(id, move |_, metadata| {
+            let current = &mut metadata.lifecycle;
+            current.auto_stop = lifecycle.auto_stop.or(current.auto_stop);
+            current.auto_archive = lifecycle.auto_archive.or(current.auto_archive);
+            current.auto_delete = lifecycle.auto_delete.or(current.auto_delete);
+        })
+        .await
+    }
+
+    async fn exec(&self, id: &str, request: &ExecRequest) -> Result<ExecOutput> {
+        validate_exec(request)?;
+        // The shared lock spans the state check, the spawn and the registration, so a stop or
+        // delete either comes first (and we refuse) or sees this command (and kills it).
+        let (store, key) = (self.store.clone(), id.to_string());
+        let (lock, metadata) = blocking(move || {
+            let lock = store.lock(false)?;
+            Ok((lock, store.resolve(&key)?))
+        })
+        .await?;
+        ensure_started(&metadata)?;
+        let (home, tmp) = (
+            self.store.home_dir(&metadata.id),
+            self.store.tmp_dir(&metadata.id),
+        );
+        let dirs = SandboxDirs {
+            home: &home,
+            tmp: &tmp,
+        };
+        let location = self.working_directory(&metadata, dirs, request.cwd.as_deref())?;
+        let environment = launch::environment(
+            &self.launcher.home_value(dirs),
+            &metadata.user,
+            &metadata.env,
+            &request.env,
+            None,
+        );
+        let invocation = self.launcher.invocation(
+            dirs,
+            &location,
+            environment,
+            &[launch::COMMAND_SHELL, "-c", &request.command],
+            true,
+        );
+        let running = process::spawn(invocation.command(), &self.store.run_dir(&metadata.id))
+            .map_err(|error| {
+                ProviderError::transport(format!(
+                    "cannot start a command in sandbox `{}`: {error}",
+                    metadata.name
+                ))
+            })?;
+        drop(lock);
+        let finished = running.finish(request.timeout).await.map_err(|error| {
+            ProviderError::transport(format!(
+                "lost a command in sandbox `{}`: {error}",
+                metadata.name
+            ))
+        })?;
+        match finished {
+            process::Finished::Exited { exit_code, output } => Ok(ExecOutput {
+                exit_code,
+                output: String::from_utf8_lossy(&output).into_owned(),
+            }),
+            process::Finished::TimedOut => Err(ProviderError::Timeout {
+                message: format!(
+                    "command in sandbox `{}` did not finish within {}",
+                    metadata.name,
+                    humantime::format_duration(request.timeout.unwrap_or_default())
+                ),
+            }),
+        }
+    }
+
+    async fn upload(&self, id: &str, path: &str, contents: &[u8]) -> Result<()> {
+        let metadata = self.blocking_resolve(id).await?;
+        let (base, relative) = self.file_location(&metadata, path)?;
+        let (path, contents) = (path.to_string(), contents.to_vec());
+        blocking(move || {
+            paths::write_beneath(&base, &relative, &contents)
+                .map_err(|error| file_error(&metadata, &path, error))
+        })
+        .await
+    }
+
+    async fn download(&self, id: &str, path: &str) -> Result<Vec<u8>> {
+        let metadata = self.blocking_resolve(id).await?;
+        let (base, relative) = self.file_location(&metadata, path)?;
+        let path = path.to_string();
+        blocking(move || {
+            paths::read_beneath(&base, &relative)
+                .map_err(|error| file_error(&metadata, &path, error))
+        })
+        .await
+    }
+
+    async fn shell_access(&self, id: &str, _expires_in_minutes: u32) -> Result<ShellAccess> {
+        Ok(ShellAccess::Command {
+            argv: self.shell_invocation(id, None).await?.argv(),
+        })
+    }
+}
+
+fn ensure_started(metadata: &Metadata) -> Result<()> {
+    if metadata.state == SandboxState::Started {
+        return Ok(());
+    }
+    Err(ProviderError::Conflict {
+        message: format!(
+            "sandbox `{}` is not started (state: {})",
+            metadata.name, metadata.state
+        ),
+    })
+}
+
+/// Daytona's rules for an exec request, so that both providers refuse the same requests.
+fn validate_exec(request: &ExecRequest) -> Result<()> {
+    let invalid = |message: String| ProviderError::Api {
+        status: None,
+        message,
+        retryable: false,
+    };
+    if request.command.trim().is_empty() {
+        return Err(invalid("the command is empty".to_string()));
+    }
+    for name in request.env.keys() {
+        let mut bytes = name.bytes();
+        let valid = bytes
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
+            && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+        if !valid {
+            return Err(invalid(format!(
+                "invalid environment variable name `{name}`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn file_error(metadata: &Metadata, path: &str, error: std::io::Error) -> ProviderError {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => {
+            ProviderError::not_found(format!("file `{path}` in sandbox `{}`", metadata.name))
+        }
+        _ => ProviderError::Api {
+            status: None,
+            message: format!(
+                "cannot access `{path}` in sandbox `{}`: {error}",
+                metadata.name
+            ),
+            retryable: false,
+        },
+    }
+}
+
+/// Runs blocking file work (locks, metadata, file copies) off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|error| {
+        ProviderError::transport(format!("a local provider task failed: {error}"))
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_root_prefers_ralph_town_home_then_xdg_state_then_home() {
+        let home = Some(PathBuf::from("/users/ann"));
+        let lookup = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.into())
+            }
+        };
+        let both = lookup(&[("RALPH_TOWN_HOME", "/srv/rt"), ("XDG_STATE_HOME", "/state")]);
+        assert_eq!(
+            state_root_from(both, home.clone()),
+            PathBuf::from("/srv/rt")
+        );
+        let xdg = lookup(&[("RALPH_TOWN_HOME", ""), ("XDG_STATE_HOME", "/state")]);
+        assert_eq!(
+            state_root_from(xdg, home.clone()),
+            PathBuf::from("/state/ralph-town")
+        );
+        assert_eq!(
+            state_root_from(lookup(&[]), home),
+            PathBuf::from("/users/ann/.local/state/ralph-town")
+        );
+    }
+
+    #[test]
+    fn exec_requests_follow_daytona_rules() {
+        let request = |command: &str, name: &str| ExecRequest {
+            command: command.to_string(),
+            env: [(name.to_string(), "value".to_string())].into(),
+            ..ExecRequest::default()
+        };
+        assert!(validate_exec(&request("true", "_OK_1")).is_ok());
+        assert!(validate_exec(&request("  ", "OK")).is_err());
+        for name in ["1ABC", "A-B", "", "A B", "A=B"] {
+            assert!(
+                validate_exec(&request("true", name)).is_err(),
+                "{name:?} is not a valid name"
+            );
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Paths as a sandbox sees them, and the host-side file access behind `upload` and `download`.
+//!
+//! A sandbox path is what a command inside would use: `/home/daytona/...` (or `~/...`, or a
+//! relative path, both under the home) and `/tmp/...`. Host-side reads and writes stay inside the
+//! sandbox's own directories: every component is opened with `O_NOFOLLOW` relative to its parent,
+//! so neither `..` nor a symlink planted by a command can lead a write out of the sandbox.
+
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
+
+/// The home directory every sandbox sees, the same path as on Daytona.
+pub const SANDBOX_HOME: &str = "/home/daytona";
+
+/// Where a sandbox path lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Location {
+    /// Under the sandbox home; the path is relative to it and free of `.` and `..`.
+    Home(PathBuf),
+    /// Under the sandbox's private `/tmp`; relative to it.
+    Tmp(PathBuf),
+    /// Anywhere else (normalized, absolute): the host's read-only file system.
+    Elsewhere(PathBuf),
+}
+
+/// Classifies a sandbox path. Relative paths and `~` are under the home; `..` is resolved
+/// lexically, so `../../etc` names `/etc`, not a place inside the home.
+pub(crate) fn locate(path: &str) -> Location {
+    let normalized = normalize(path);
+    if let Ok(rest) = normalized.strip_prefix(SANDBOX_HOME) {
+        Location::Home(rest.to_path_buf())
+    } else if let Ok(rest) = normalized.strip_prefix("/tmp") {
+        Location::Tmp(rest.to_path_buf())
+    } else {
+        Location::Elsewhere(normalized)
+    }
+}
+
+/// A sandbox path made absolute (relative to the home) and free of `.` and `..`.
+pub(crate) fn normalize(path: &str) -> PathBuf {
+    let absolute = if path == "~" {
+        PathBuf::from(SANDBOX_HOME)
+    } else if let Some(rest) = path.strip_prefix("~/") {
+        Path::new(SANDBOX_HOME).join(rest)
+    } else if path.starts_with('/') {
+        PathBuf::from(path)
+    } else {
+        Path::new(SANDBOX_HOME).join(path)
+    };
+    let mut normalized = PathBuf::from("/");
+    for component in absolute.components() {
+        match component {
+            Component::Normal(part) => normalized.push(part),
+            Component::ParentDir => {
+                normalized.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    normalized
+}
+
+/// Writes `contents` to `relative` under `base`, creating parents (0755) and the file (0644).
+pub(crate) fn write_beneath(base: &Path, relative: &Path, contents: &[u8]) -> io::Result<()> {
+    let (parent, name) = open_parent(base, relative, true)?;
+    let file = rustix::fs::openat(
+        &parent,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )?;
+    std::fs::File::from(file).write_all(contents)
+}
+
+/// Reads the file `relative` under `base`.
+pub(crate) fn read_beneath(base: &Path, relative: &Path) -> io::Result<Vec<u8>> {
+    let (parent, name) = open_parent(base, relative, false)?;
+    let file = rustix::fs::openat(
+        &parent,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut file = std::fs::File::from(file);
+    if file.metadata()?.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        ));
+    }
+    let mut contents = Vec::new();
+    file.read_to_end(&mut contents)?;
+    Ok(contents)
+}
+
+/// Opens the directory that holds `relative` (walking without following symlinks) and returns
+/// it with the file name.
+fn open_parent<'a>(
+    base: &Path,
+    relative: &'a Path,
+    create: bool,
+) -> io::Result<(OwnedFd, &'a std::ffi::OsStr)> {
+    let directory_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for component in relative.components() {
+        match component {
+            Component::Normal(part) => parts.push(part),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "path is not normalized",
+                ));
+            }
+        }
+    }
+    let Some(name) = parts.pop() else {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        ));
+    };
+    let mut directory = rustix::fs::openat(rustix::fs::CWD, base, directory_flags, Mode::empty())?;
+    for part in parts {
+        if create {
+            match rustix::fs::mkdirat(&directory, part, Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        directory = rustix::fs::openat(&directory, part, directory_flags, Mode::empty())?;
+    }
+    Ok((directory, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn case(path: &str, expected: Location) {
+        assert_eq!(locate(path), expected, "locate({path:?})");
+    }
+
+    #[test]
+    fn sandbox_paths_are_classified() {
+        case("", Location::Home(PathBuf::new()));
+        case("app/x", Location::Home("app/x".into()));
+        case("~", Location::Home(PathBuf::new()));
+        case("~/app/./x", Location::Home("app/x".into()));
+        case("/home/daytona/app", Location::Home("app".into()));
+        case("/home/daytona/../daytona/a", Location::Home("a".into()));
+        case("/tmp/setup.sh", Location::Tmp("setup.sh".into()));
+        case(
+            "../../etc/passwd",
+            Location::Elsewhere("/etc/passwd".into()),
+        );
+        case(
+            "/home/daytonax",
+            Location::Elsewhere("/home/daytonax".into()),
+        );
+        case("/usr/bin", Location::Elsewhere("/usr/bin".into()));
+    }
+
+    #[test]
+    fn writes_do_not_follow_symlinks_out_of_the_base() {
+        let base = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), base.path().join("link")).unwrap();
+        assert!(write_beneath(base.path(), Path::new("link/file"), b"x").is_err());
+        assert!(!outside.path().join("file").exists());
+
+        std::os::unix::fs::symlink(outside.path().join("target"), base.path().join("file-link"))
+            .unwrap();
+        assert!(write_beneath(base.path(), Path::new("file-link"), b"x").is_err());
+        assert!(!outside.path().join("target").exists());
+    }
+
+    #[test]
+    fn writes_create_parents_and_read_back() {
+        let base = tempfile::tempdir().unwrap();
+        write_beneath(base.path(), Path::new("a/b/c.bin"), &[0, 255, 10]).unwrap();
+        assert_eq!(
+            read_beneath(base.path(), Path::new("a/b/c.bin")).unwrap(),
+            vec![0, 255, 10]
+        );
+        let error = read_beneath(base.path(), Path::new("a/b")).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::IsADirectory);
+        let error = read_beneath(base.path(), Path::new("a/missing")).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+    }
+}
