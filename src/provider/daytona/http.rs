@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Client, RequestBuilder, Response, Url};
+use reqwest::{Client, RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 
 use super::settings::{DaytonaSettings, RetryPolicy};
@@ -66,27 +66,57 @@ impl Http {
         }
     }
 
-    /// Sends the request `build` makes (once per attempt) and returns the successful answer.
+    /// Sends the request `build` makes (once per attempt) and returns the successful answer's
+    /// body, read in full inside the retry loop so that a cut-off body is retried too.
     pub(crate) async fn send(
         &self,
         what: &str,
         repeat: Repeat,
         build: impl Fn(&Client) -> RequestBuilder,
-    ) -> Result<Response> {
+    ) -> Result<Reply> {
+        self.attempts(what, repeat, build).await.0
+    }
+
+    /// [`Http::send`], then the answer's JSON body.
+    pub(crate) async fn json<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        repeat: Repeat,
+        build: impl Fn(&Client) -> RequestBuilder,
+    ) -> Result<T> {
+        self.send(what, repeat, build).await?.json()
+    }
+
+    /// A `DELETE`. When an earlier attempt's answer was lost, a later `404` means that attempt
+    /// did the work, so it counts as success; a `404` on the first attempt is `NotFound`.
+    pub(crate) async fn delete(&self, what: &str, url: &Url) -> Result<()> {
+        match self
+            .attempts(what, Repeat::Safe, |client| {
+                client.delete(url.clone()).timeout(REQUEST_TIMEOUT)
+            })
+            .await
+        {
+            (Ok(_), _) | (Err(ProviderError::NotFound { .. }), true) => Ok(()),
+            (Err(error), _) => Err(error),
+        }
+    }
+
+    /// The retry loop; also says whether an attempt before the last one had an unknown outcome.
+    async fn attempts(
+        &self,
+        what: &str,
+        repeat: Repeat,
+        build: impl Fn(&Client) -> RequestBuilder,
+    ) -> (Result<Reply>, bool) {
         let started = Instant::now();
         let mut attempt = 0u32;
         let mut rate_limited = 0u32;
+        let mut earlier_unknown = false;
         loop {
             attempt += 1;
-            let error = match build(&self.client).send().await {
-                Ok(response) if response.status().is_success() => return Ok(response),
-                Ok(response) => {
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    let body = response.bytes().await.unwrap_or_default();
-                    status::error_from_status(status, &headers, &body, self.subject(what))
-                }
-                Err(error) => transport_error(error),
+            let error = match self.attempt(what, &build).await {
+                Ok(reply) => return (Ok(reply), earlier_unknown),
+                Err(error) => error,
             };
             let wait = match &error {
                 ProviderError::RateLimited { retry_after } => {
@@ -104,21 +134,36 @@ impl Http {
                 _ => None,
             };
             match wait {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return Err(error),
+                Some(wait) => {
+                    earlier_unknown |= outcome_unknown(&error);
+                    tokio::time::sleep(wait).await;
+                }
+                None => return (Err(error), earlier_unknown),
             }
         }
     }
 
-    /// [`Http::send`], then the answer's JSON body.
-    pub(crate) async fn json<T: DeserializeOwned>(
+    async fn attempt(
         &self,
         what: &str,
-        repeat: Repeat,
-        build: impl Fn(&Client) -> RequestBuilder,
-    ) -> Result<T> {
-        let response = self.send(what, repeat, build).await?;
-        read_json(response).await
+        build: &impl Fn(&Client) -> RequestBuilder,
+    ) -> Result<Reply> {
+        let response = build(&self.client).send().await.map_err(transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(transport_error)?;
+        if status.is_success() {
+            return Ok(Reply {
+                status: status.as_u16(),
+                body: body.to_vec(),
+            });
+        }
+        Err(status::error_from_status(
+            status,
+            &headers,
+            &body,
+            self.subject(what),
+        ))
     }
 
     /// Exponential back-off with jitter: half the step fixed, half random.
@@ -132,15 +177,24 @@ impl Http {
     }
 }
 
-/// Decodes a JSON answer; a body that is not the expected shape is a non-retryable API error.
-pub(crate) async fn read_json<T: DeserializeOwned>(response: Response) -> Result<T> {
-    let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(transport_error)?;
-    serde_json::from_slice(&body).map_err(|error| ProviderError::Api {
-        status: Some(status),
-        message: format!("the Daytona API sent an answer this client does not understand: {error}"),
-        retryable: false,
-    })
+/// A successful answer, read in full.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON; a body that is not the expected shape is a non-retryable API error.
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|error| ProviderError::Api {
+            status: Some(self.status),
+            message: format!(
+                "the Daytona API sent an answer this client does not understand: {error}"
+            ),
+            retryable: false,
+        })
+    }
 }
 
 /// Whether a failed request's outcome is unknown: the server may have acted on it (a transport

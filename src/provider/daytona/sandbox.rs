@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::DaytonaProvider;
-use super::http::{REQUEST_TIMEOUT, Repeat, outcome_unknown, read_json};
+use super::http::{REQUEST_TIMEOUT, Repeat, Reply, outcome_unknown};
 use crate::daytona_api as wire;
 use crate::provider::{
     CreateSandbox, Labels, Lifecycle, ProviderError, Result, Sandbox, SandboxState,
@@ -210,11 +210,7 @@ impl DaytonaProvider {
 
     pub(crate) async fn delete_sandbox(&self, id: &str) -> Result<()> {
         let url = self.http.api(&["sandbox", id])?;
-        self.http
-            .send(&sandbox_what(id), Repeat::Safe, |client| {
-                client.delete(url.clone()).timeout(REQUEST_TIMEOUT)
-            })
-            .await?;
+        self.http.delete(&sandbox_what(id), &url).await?;
         self.forget_toolbox(id);
         Ok(())
     }
@@ -280,9 +276,8 @@ impl DaytonaProvider {
 
     /// The sandbox an answer carries, or a fresh GET when its body is not a full record
     /// (`PUT labels` is documented to return only the labels, and a 201 may be empty).
-    async fn record_or_get(&self, id: &str, response: reqwest::Response) -> Result<wire::Sandbox> {
-        let value: serde_json::Value = read_json(response).await.unwrap_or_default();
-        match serde_json::from_value::<wire::Sandbox>(value) {
+    async fn record_or_get(&self, id: &str, reply: Reply) -> Result<wire::Sandbox> {
+        match reply.json::<wire::Sandbox>() {
             Ok(record) => Ok(record),
             Err(_) => self.get_sandbox(id).await,
         }

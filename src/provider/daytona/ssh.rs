@@ -42,12 +42,7 @@ impl DaytonaProvider {
     pub async fn revoke_ssh_access(&self, id: &str, token: &str) -> Result<()> {
         let mut url = self.http.api(&["sandbox", id, "ssh-access"])?;
         url.query_pairs_mut().append_pair("token", token);
-        self.http
-            .send(&sandbox_what(id), Repeat::Safe, |client| {
-                client.delete(url.clone()).timeout(REQUEST_TIMEOUT)
-            })
-            .await?;
-        Ok(())
+        self.http.delete(&sandbox_what(id), &url).await
     }
 }
 

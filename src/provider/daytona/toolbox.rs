@@ -166,17 +166,13 @@ impl DaytonaProvider {
         let what = format!("file `{path}` in {}", sandbox_what(id));
         let mut url = base.url(&["files", "download"])?;
         url.query_pairs_mut().append_pair("path", path);
-        let response = self
+        let reply = self
             .http
             .send(&what, Repeat::Safe, |client| {
                 client.get(url.clone()).timeout(TRANSFER_TIMEOUT)
             })
             .await?;
-        let body = response
-            .bytes()
-            .await
-            .map_err(super::http::transport_error)?;
-        Ok(body.to_vec())
+        Ok(reply.body)
     }
 }
 
