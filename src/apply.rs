@@ -185,6 +185,13 @@ impl Step<'_> {
                 self.phase(Phase::Starting);
                 let id = existing.ok_or("no sandbox to start")?;
                 self.provider.start(&id).await.map_err(message)?;
+                if let (false, Some(desired)) = (self.change.lifecycle.is_empty(), desired) {
+                    self.phase(Phase::Updating);
+                    self.provider
+                        .set_lifecycle(&id, &desired.teammate.lifecycle)
+                        .await
+                        .map_err(message)?;
+                }
                 Some(id)
             }
             Action::Update => {

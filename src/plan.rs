@@ -3,13 +3,33 @@
 //! [`reconcile`] is pure: no async, no file system, no network, no clock. It compares the desired
 //! teammates with the observed sandboxes (found by their labels) and returns one [`Change`] per
 //! teammate or sandbox, each with an [`Action`] and the [`Cause`] that led to it. Rendering is
-//! deterministic (sorted by teammate) so plans can be compared as text.
+//! deterministic (sorted by teammate) so plans can be compared as text; the text and JSON forms
+//! live in `plan/render.rs`.
+//!
+//! Choices the rules leave open, made here once:
+//! - A kept sandbox is judged in this order: failed state (recreate); in transition (left alone,
+//!   unless `--force-recreate`); setup failed or never finished (recreate); spec changed
+//!   (recreate); `--force-recreate`; stopped or archived (start); lifecycle differs (update); else
+//!   up to date. A `creating` sandbox has no setup label yet, which is why transitions are judged
+//!   before setup.
+//! - A stopped sandbox whose lifecycle also differs gets one `start` change that carries the
+//!   lifecycle fixes in [`Change::lifecycle`], so one run converges both.
+//! - `only` restricts the plan to the named teammates: everything else, orphans included, is
+//!   left out. Checking that the names are declared is the caller's job.
+//! - Lines sort by teammate, then duplicate number, so `bob#2` follows `bob` directly.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::provider::{Lifecycle, Sandbox};
+use crate::provider::{Lifecycle, Sandbox, SandboxState};
+
+mod render;
+#[cfg(test)]
+mod tests;
+
+pub use render::Summary;
 
 /// Label keys that mark ownership. Every sandbox `up` creates carries the first three; the
 /// setup label is written when setup ends.
@@ -113,6 +133,10 @@ pub struct Change {
     pub cause: Cause,
     /// The existing sandbox acted on (update, recreate, start, keep, remove, orphan).
     pub sandbox: Option<SandboxRef>,
+    /// Lifecycle timers to set in place as part of this change: the update's own changes, or
+    /// those of a stopped sandbox that is started. Empty for every other change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lifecycle: Vec<FieldChange>,
 }
 
 /// The identity of an observed sandbox.
@@ -124,14 +148,264 @@ pub struct SandboxRef {
     pub running: bool,
 }
 
-/// The whole plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The whole plan. Its JSON form is `{"changes": [...], "summary": {...}}`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub changes: Vec<Change>,
 }
 
 /// Compares desired with observed. Pure.
 pub fn reconcile(desired: &[Desired], observed: &[Sandbox], options: &PlanOptions) -> Plan {
-    let _ = (desired, observed, options);
-    todo!("reconcile")
+    let selected = |teammate: &str| {
+        options
+            .only
+            .as_ref()
+            .is_none_or(|only| only.contains(teammate))
+    };
+
+    // Live sandboxes by their teammate label. Unlabelled ones can never be a teammate's
+    // sandbox (even when their name matches one), so they go straight to the orphans.
+    let mut labelled: BTreeMap<&str, Vec<&Sandbox>> = BTreeMap::new();
+    let mut orphans: BTreeMap<&str, Vec<&Sandbox>> = BTreeMap::new();
+    for sandbox in observed.iter().filter(|sandbox| is_live(&sandbox.state)) {
+        match sandbox.labels.get(labels::TEAMMATE) {
+            Some(teammate) => labelled.entry(teammate).or_default().push(sandbox),
+            None => orphans.entry(&sandbox.name).or_default().push(sandbox),
+        }
+    }
+
+    let mut lines: Vec<(Order, Change)> = Vec::new();
+    for wanted in desired.iter().filter(|wanted| selected(&wanted.teammate)) {
+        let mut candidates = labelled
+            .remove(wanted.teammate.as_str())
+            .unwrap_or_default();
+        rank(&mut candidates, Some(wanted));
+        let Some((kept, duplicates)) = candidates.split_first() else {
+            let change = Change {
+                teammate: wanted.teammate.clone(),
+                display: wanted.teammate.clone(),
+                action: Action::Create,
+                cause: Cause::NoSandbox,
+                sandbox: None,
+                lifecycle: Vec::new(),
+            };
+            lines.push((Order::new(&wanted.teammate, 1, None), change));
+            continue;
+        };
+        let change = judge(wanted, kept, options.force_recreate);
+        lines.push((Order::new(&wanted.teammate, 1, Some(kept)), change));
+        for (index, duplicate) in duplicates.iter().enumerate() {
+            let number = index + 2;
+            let change = Change {
+                teammate: wanted.teammate.clone(),
+                display: format!("{}#{number}", wanted.teammate),
+                action: Action::Remove,
+                cause: Cause::Duplicate {
+                    kept: kept.id.clone(),
+                },
+                sandbox: Some(reference(duplicate)),
+                lifecycle: Vec::new(),
+            };
+            lines.push((
+                Order::new(&wanted.teammate, number, Some(duplicate)),
+                change,
+            ));
+        }
+    }
+
+    if options.only.is_none() {
+        for (teammate, sandboxes) in labelled {
+            orphans.entry(teammate).or_default().extend(sandboxes);
+        }
+        for (teammate, mut sandboxes) in orphans {
+            rank(&mut sandboxes, None);
+            for (index, sandbox) in sandboxes.into_iter().enumerate() {
+                let number = index + 1;
+                let display = match number {
+                    1 => teammate.to_string(),
+                    _ => format!("{teammate}#{number}"),
+                };
+                let change = Change {
+                    teammate: teammate.to_string(),
+                    display,
+                    action: if options.prune {
+                        Action::Remove
+                    } else {
+                        Action::Orphan
+                    },
+                    cause: Cause::NotInTeamFile,
+                    sandbox: Some(reference(sandbox)),
+                    lifecycle: Vec::new(),
+                };
+                lines.push((Order::new(teammate, number, Some(sandbox)), change));
+            }
+        }
+    }
+
+    lines.sort_by(|(left, _), (right, _)| left.cmp(right));
+    Plan {
+        changes: lines.into_iter().map(|(_, change)| change).collect(),
+    }
+}
+
+/// Sort key of a plan line: teammate, then duplicate number (so `bob#10` follows `bob#2`), then
+/// sandbox id for the one case two lines could tie (an unlabelled sandbox named like a teammate).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Order {
+    teammate: String,
+    number: usize,
+    sandbox: Option<String>,
+}
+
+impl Order {
+    fn new(teammate: &str, number: usize, sandbox: Option<&Sandbox>) -> Order {
+        Order {
+            teammate: teammate.to_string(),
+            number,
+            sandbox: sandbox.map(|sandbox| sandbox.id.clone()),
+        }
+    }
+}
+
+/// A sandbox on its way out is as good as gone.
+fn is_live(state: &SandboxState) -> bool {
+    !matches!(state, SandboxState::Destroying | SandboxState::Destroyed)
+}
+
+/// Neither settled nor failed: the backend is still moving it.
+fn is_in_transition(state: &SandboxState) -> bool {
+    !state.is_failed()
+        && !matches!(
+            state,
+            SandboxState::Started | SandboxState::Stopped | SandboxState::Archived
+        )
+}
+
+/// Best first: healthy (not failed, started, setup ok, current spec), then newest, then the
+/// smallest id, so the choice does not depend on the order the backend listed them in.
+fn rank(sandboxes: &mut [&Sandbox], desired: Option<&Desired>) {
+    sandboxes.sort_by_cached_key(|sandbox| {
+        let setup = sandbox.labels.get(labels::SETUP).map(String::as_str);
+        let spec = sandbox.labels.get(labels::SPEC);
+        let health = (
+            !sandbox.state.is_failed(),
+            sandbox.state == SandboxState::Started,
+            matches!(setup, Some("ok" | "skipped")),
+            desired.is_some_and(|desired| spec == Some(&desired.spec_hash)),
+        );
+        (
+            Reverse(health),
+            Reverse(sandbox.created_at),
+            sandbox.id.clone(),
+        )
+    });
+}
+
+fn reference(sandbox: &Sandbox) -> SandboxRef {
+    SandboxRef {
+        id: sandbox.id.clone(),
+        name: sandbox.name.clone(),
+        running: sandbox.state == SandboxState::Started,
+    }
+}
+
+/// What to do with the one sandbox kept for a declared teammate.
+fn judge(desired: &Desired, sandbox: &Sandbox, force_recreate: bool) -> Change {
+    let state = sandbox.state.as_str().to_string();
+    let lifecycle = lifecycle_changes(&desired.lifecycle, &sandbox.lifecycle);
+    let (action, cause) = if sandbox.state.is_failed() {
+        (Action::Recreate, Cause::Failed { state })
+    } else if is_in_transition(&sandbox.state) && !force_recreate {
+        (Action::Keep, Cause::InTransition { state })
+    } else if let Some(cause) = setup_problem(sandbox) {
+        (Action::Recreate, cause)
+    } else if sandbox.labels.get(labels::SPEC) != Some(&desired.spec_hash) {
+        let fields = spec_fields(desired, sandbox);
+        (Action::Recreate, Cause::SpecChanged { fields })
+    } else if force_recreate {
+        (Action::Recreate, Cause::ForceRecreate)
+    } else if matches!(
+        sandbox.state,
+        SandboxState::Stopped | SandboxState::Archived
+    ) {
+        (Action::Start, Cause::Stopped { state })
+    } else if !lifecycle.is_empty() {
+        let changes = lifecycle.clone();
+        (Action::Update, Cause::LifecycleChanged { changes })
+    } else {
+        (Action::Keep, Cause::UpToDate)
+    };
+    Change {
+        teammate: desired.teammate.clone(),
+        display: desired.teammate.clone(),
+        action,
+        cause,
+        sandbox: Some(reference(sandbox)),
+        lifecycle: match action {
+            Action::Update | Action::Start => lifecycle,
+            _ => Vec::new(),
+        },
+    }
+}
+
+fn setup_problem(sandbox: &Sandbox) -> Option<Cause> {
+    match sandbox.labels.get(labels::SETUP).map(String::as_str) {
+        Some("failed") => Some(Cause::SetupFailed),
+        // `ok`, `skipped`, or a value a newer version wrote: not ours to judge.
+        Some(_) => None,
+        None => Some(Cause::SetupIncomplete),
+    }
+}
+
+/// The parts of a spec that can be compared without the hash; the rest only shows in it.
+fn spec_fields(desired: &Desired, sandbox: &Sandbox) -> Vec<String> {
+    let mut fields = Vec::new();
+    if sandbox
+        .labels
+        .get(labels::BRANCH)
+        .is_some_and(|branch| *branch != desired.branch)
+    {
+        fields.push("branch".to_string());
+    }
+    if let (Some(observed), Some(wanted)) = (&sandbox.snapshot, &desired.snapshot)
+        && observed != wanted
+    {
+        fields.push("snapshot".to_string());
+    }
+    if sandbox.env != desired.env {
+        fields.push("env".to_string());
+    }
+    fields
+}
+
+/// Fields the team file sets that differ from the sandbox; unset fields are left alone.
+fn lifecycle_changes(desired: &Lifecycle, observed: &Lifecycle) -> Vec<FieldChange> {
+    let fields = [
+        (
+            "auto_stop",
+            desired.auto_stop.map(i64::from),
+            observed.auto_stop.map(i64::from),
+        ),
+        (
+            "auto_archive",
+            desired.auto_archive.map(i64::from),
+            observed.auto_archive.map(i64::from),
+        ),
+        (
+            "auto_delete",
+            desired.auto_delete.map(i64::from),
+            observed.auto_delete.map(i64::from),
+        ),
+    ];
+    fields
+        .into_iter()
+        .filter_map(|(field, wanted, have)| {
+            let wanted = wanted?;
+            (have != Some(wanted)).then(|| FieldChange {
+                field: field.to_string(),
+                from: have.map_or_else(|| "default".to_string(), render::minutes),
+                to: render::minutes(wanted),
+            })
+        })
+        .collect()
 }

@@ -14,7 +14,7 @@ pub(super) async fn run(args: &PlanArgs) -> Result<i32> {
     let options = plan_options(&args.plan);
     let (_, _, plan) = desired::plan(provider.as_ref(), &team, &options).await?;
     if args.json {
-        print_json(&plan.to_json())?;
+        print_json(&plan)?;
     } else {
         print!("{}", plan.render());
     }

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# ralph-town work check: for every git repository under $HOME (the repository at most 3
+# directories deep), print what would be lost if the sandbox went away. It changes nothing.
+#
+# Output, one record a line, the kind and its value separated by a tab:
+#   ralph-town-work-check	1      first line (format version)
+#   home	<$HOME>
+#   repo	<path>                 starts a repository's records
+#   uncommitted	<porcelain line>   `git status --porcelain` (untracked files included)
+#   unpushed	<oneline commit>     on a local branch (or HEAD) but on no remote ref
+#   stash	<stash entry>
+#   error	<message>              the repository could not be checked
+#   end                          last line: the check finished
+set -uo pipefail
+
+# Tabs and newlines in a value would break the record format.
+flat() {
+  local value=${1//$'\t'/\\t}
+  printf '%s' "${value//$'\n'/\\n}"
+}
+
+# Prints each non-empty line of $2 as a record of kind $1.
+records() {
+  local line
+  while IFS= read -r line; do
+    if [[ -n $line ]]; then printf '%s\t%s\n' "$1" "$(flat "$line")"; fi
+  done <<<"$2"
+}
+
+in_repo() {
+  git -c safe.directory='*' -c core.quotePath=false -C "$@"
+}
+
+printf 'ralph-town-work-check\t1\n'
+# Without the `end` line the caller treats the check as not done, never as clean.
+[[ -d $HOME ]] || exit 1
+printf 'home\t%s\n' "$(flat "$HOME")"
+while IFS= read -r -d '' dotgit; do
+  repo=${dotgit%/.git}
+  printf 'repo\t%s\n' "$(flat "$repo")"
+  if output=$(in_repo "$repo" status --porcelain 2>&1); then
+    records uncommitted "$output"
+  else
+    records error "git status failed: $output"
+    continue
+  fi
+  heads=(--branches)
+  if in_repo "$repo" rev-parse --verify --quiet HEAD >/dev/null; then heads+=(HEAD); fi
+  if output=$(in_repo "$repo" log --no-decorate --oneline "${heads[@]}" --not --remotes -- 2>&1); then
+    records unpushed "$output"
+  else
+    records error "git log failed: $output"
+  fi
+  if output=$(in_repo "$repo" stash list 2>&1); then
+    records stash "$output"
+  else
+    records error "git stash list failed: $output"
+  fi
+done < <(find "$HOME" -mindepth 1 -maxdepth 4 -name .git -prune -print0 2>/dev/null | sort -z)
+printf 'end\n'
