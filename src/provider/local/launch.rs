@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use super::paths::{self, Location, SANDBOX_HOME};
+use super::store::SandboxDirs;
 
 /// The `PATH` of every sandbox command: the standard system directories, never the host's.
 pub(crate) const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -147,13 +148,6 @@ pub(crate) struct Launcher {
     read_only: Vec<PathBuf>,
 }
 
-/// One sandbox's host directories.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SandboxDirs<'a> {
-    pub home: &'a Path,
-    pub tmp: &'a Path,
-}
-
 impl Launcher {
     pub(crate) fn new(
         bubblewrap: Option<PathBuf>,
@@ -167,6 +161,7 @@ impl Launcher {
             hidden.push(home);
         }
         hidden.retain(|path| path.is_dir());
+        let hidden = prune_hidden(hidden);
         Launcher {
             bubblewrap,
             hidden,
@@ -179,7 +174,7 @@ impl Launcher {
     }
 
     /// The value of `HOME` inside the sandbox.
-    pub(crate) fn home_value(&self, dirs: SandboxDirs<'_>) -> String {
+    pub(crate) fn home_value(&self, dirs: &SandboxDirs) -> String {
         match self.bubblewrap {
             Some(_) => SANDBOX_HOME.to_string(),
             None => dirs.home.to_string_lossy().into_owned(),
@@ -187,20 +182,22 @@ impl Launcher {
     }
 
     /// The host directory a sandbox location maps to, when it is the sandbox's own.
-    pub(crate) fn host_path(&self, dirs: SandboxDirs<'_>, location: &Location) -> Option<PathBuf> {
+    pub(crate) fn host_path(&self, dirs: &SandboxDirs, location: &Location) -> Option<PathBuf> {
         match location {
-            Location::Home(relative) => Some(under(dirs.home, relative)),
+            Location::Home(relative) => Some(under(&dirs.home, relative)),
             // Without bubblewrap `/tmp` is the host's, not the sandbox's.
-            Location::Tmp(relative) if self.bubblewrap.is_some() => Some(under(dirs.tmp, relative)),
+            Location::Tmp(relative) if self.bubblewrap.is_some() => {
+                Some(under(&dirs.tmp, relative))
+            }
             Location::Tmp(_) | Location::Elsewhere(_) => None,
         }
     }
 
     /// Where a path a command gave lives. Without bubblewrap commands see the home at its
     /// host path, so that path names the home too.
-    pub(crate) fn locate(&self, dirs: SandboxDirs<'_>, path: &str) -> Location {
+    pub(crate) fn locate(&self, dirs: &SandboxDirs, path: &str) -> Location {
         if self.bubblewrap.is_none()
-            && let Ok(relative) = paths::normalize(path).strip_prefix(dirs.home)
+            && let Ok(relative) = paths::normalize(path).strip_prefix(&dirs.home)
         {
             return Location::Home(relative.to_path_buf());
         }
@@ -211,7 +208,7 @@ impl Launcher {
     /// terminal (commands); an interactive shell keeps its terminal.
     pub(crate) fn invocation(
         &self,
-        dirs: SandboxDirs<'_>,
+        dirs: &SandboxDirs,
         cwd: &Location,
         environment: BTreeMap<String, String>,
         program: &[&str],
@@ -219,7 +216,7 @@ impl Launcher {
     ) -> Invocation {
         let Some(bubblewrap) = &self.bubblewrap else {
             let host_cwd = match cwd {
-                Location::Home(relative) => under(dirs.home, relative),
+                Location::Home(relative) => under(&dirs.home, relative),
                 Location::Tmp(relative) => under(Path::new("/tmp"), relative),
                 Location::Elsewhere(path) => path.clone(),
             };
@@ -279,11 +276,47 @@ impl Launcher {
     }
 }
 
+/// The paths that need their own tmpfs: not `/home` or `/tmp` (replaced anyway), nor
+/// anything inside those or inside another hidden path.
+fn prune_hidden(mut hidden: Vec<PathBuf>) -> Vec<PathBuf> {
+    hidden.sort();
+    hidden.dedup();
+    let all = hidden.clone();
+    hidden.retain(|path| {
+        let replaced = ["/home", "/tmp"].iter().any(|dir| path.starts_with(dir));
+        let inside_other = all
+            .iter()
+            .any(|outer| outer != path && path.starts_with(outer));
+        !replaced && !inside_other
+    });
+    hidden
+}
+
 /// `base/relative`, without the trailing slash `join` adds for an empty `relative`.
 fn under(base: &Path, relative: &Path) -> PathBuf {
     if relative.as_os_str().is_empty() {
         base.to_path_buf()
     } else {
         base.join(relative)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_paths_inside_others_or_in_replaced_directories_are_dropped() {
+        let paths = |list: &[&str]| list.iter().map(PathBuf::from).collect::<Vec<_>>();
+        let hidden = paths(&[
+            "/root/.local/state/rt",
+            "/root",
+            "/root",
+            "/srv/state",
+            "/home/ann",
+            "/tmp/x",
+            "/home",
+        ]);
+        assert_eq!(prune_hidden(hidden), paths(&["/root", "/srv/state"]));
     }
 }

@@ -7,20 +7,20 @@
 //! command starts) and the process tracker. It never prints, and never writes or logs the
 //! environment of an exec request: that is where secrets travel.
 
+mod exec;
+mod files;
 mod launch;
 mod paths;
 mod process;
 mod store;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use self::launch::{Launcher, SandboxDirs};
-use self::paths::Location;
+use self::launch::Launcher;
 use self::store::{Metadata, Store};
 use super::{
     CreateSandbox, ExecOutput, ExecRequest, Labels, Lifecycle, Provider, ProviderError,
@@ -144,98 +144,6 @@ impl LocalProvider {
     /// The host directory behind sandbox `id`'s home (`/home/daytona` inside).
     pub fn home_dir(&self, id: &str) -> PathBuf {
         self.store.home_dir(id)
-    }
-
-    /// A command that opens an interactive login shell in the sandbox, in `cwd` (a sandbox
-    /// path; the home when `None`). The caller sets stdio (usually inherited) and runs it.
-    pub async fn shell_command(
-        &self,
-        id: &str,
-        cwd: Option<&str>,
-    ) -> Result<std::process::Command> {
-        Ok(self.shell_invocation(id, cwd).await?.command())
-    }
-
-    async fn shell_invocation(&self, id: &str, cwd: Option<&str>) -> Result<launch::Invocation> {
-        let metadata = self.blocking_resolve(id).await?;
-        ensure_started(&metadata)?;
-        let (home, tmp) = (
-            self.store.home_dir(&metadata.id),
-            self.store.tmp_dir(&metadata.id),
-        );
-        let dirs = SandboxDirs {
-            home: &home,
-            tmp: &tmp,
-        };
-        let location = self.working_directory(&metadata, dirs, cwd)?;
-        let terminal = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_string());
-        let environment = launch::environment(
-            &self.launcher.home_value(dirs),
-            &metadata.user,
-            &metadata.env,
-            &BTreeMap::new(),
-            Some(&terminal),
-        );
-        let shell = launch::login_shell();
-        Ok(self
-            .launcher
-            .invocation(dirs, &location, environment, &[shell, "-l"], false))
-    }
-
-    /// Resolves an exec working directory, refusing one inside the sandbox that does not exist.
-    fn working_directory(
-        &self,
-        metadata: &Metadata,
-        dirs: SandboxDirs<'_>,
-        cwd: Option<&str>,
-    ) -> Result<Location> {
-        let location = self.launcher.locate(dirs, cwd.unwrap_or(""));
-        if let Some(host) = self.launcher.host_path(dirs, &location)
-            && !host.is_dir()
-        {
-            return Err(ProviderError::Api {
-                status: None,
-                message: format!(
-                    "working directory `{}` does not exist in sandbox `{}`",
-                    cwd.unwrap_or_default(),
-                    metadata.name
-                ),
-                retryable: false,
-            });
-        }
-        Ok(location)
-    }
-
-    /// The host path behind a sandbox path given to upload or download.
-    fn file_location(&self, metadata: &Metadata, path: &str) -> Result<(PathBuf, PathBuf)> {
-        let (home, tmp) = (
-            self.store.home_dir(&metadata.id),
-            self.store.tmp_dir(&metadata.id),
-        );
-        match self.launcher.locate(
-            SandboxDirs {
-                home: &home,
-                tmp: &tmp,
-            },
-            path,
-        ) {
-            Location::Home(relative) => Ok((home, relative)),
-            Location::Tmp(relative) if self.launcher.is_isolated() => Ok((tmp, relative)),
-            _ => Err(ProviderError::Api {
-                status: None,
-                message: format!(
-                    "path `{path}` is outside sandbox `{}`: files go under `{}`{}",
-                    metadata.name,
-                    paths::SANDBOX_HOME,
-                    if self.launcher.is_isolated() {
-                        " or `/tmp`"
-                    } else {
-                        ""
-                    }
-                ),
-                retryable: false,
-            }),
-        }
     }
 
     async fn blocking_resolve(&self, id: &str) -> Result<Metadata> {
@@ -370,147 +278,21 @@ impl Provider for LocalProvider {
     }
 
     async fn exec(&self, id: &str, request: &ExecRequest) -> Result<ExecOutput> {
-        validate_exec(request)?;
-        // The shared lock spans the state check, the spawn and the registration, so a stop or
-        // delete either comes first (and we refuse) or sees this command (and kills it).
-        let (store, key) = (self.store.clone(), id.to_string());
-        let (lock, metadata) = blocking(move || {
-            let lock = store.lock(false)?;
-            Ok((lock, store.resolve(&key)?))
-        })
-        .await?;
-        ensure_started(&metadata)?;
-        let (home, tmp) = (
-            self.store.home_dir(&metadata.id),
-            self.store.tmp_dir(&metadata.id),
-        );
-        let dirs = SandboxDirs {
-            home: &home,
-            tmp: &tmp,
-        };
-        let location = self.working_directory(&metadata, dirs, request.cwd.as_deref())?;
-        let environment = launch::environment(
-            &self.launcher.home_value(dirs),
-            &metadata.user,
-            &metadata.env,
-            &request.env,
-            None,
-        );
-        let invocation = self.launcher.invocation(
-            dirs,
-            &location,
-            environment,
-            &[launch::COMMAND_SHELL, "-c", &request.command],
-            true,
-        );
-        let running = process::spawn(invocation.command(), &self.store.run_dir(&metadata.id))
-            .map_err(|error| {
-                ProviderError::transport(format!(
-                    "cannot start a command in sandbox `{}`: {error}",
-                    metadata.name
-                ))
-            })?;
-        drop(lock);
-        let finished = running.finish(request.timeout).await.map_err(|error| {
-            ProviderError::transport(format!(
-                "lost a command in sandbox `{}`: {error}",
-                metadata.name
-            ))
-        })?;
-        match finished {
-            process::Finished::Exited { exit_code, output } => Ok(ExecOutput {
-                exit_code,
-                output: String::from_utf8_lossy(&output).into_owned(),
-            }),
-            process::Finished::TimedOut => Err(ProviderError::Timeout {
-                message: format!(
-                    "command in sandbox `{}` did not finish within {}",
-                    metadata.name,
-                    humantime::format_duration(request.timeout.unwrap_or_default())
-                ),
-            }),
-        }
+        self.run(id, request).await
     }
 
     async fn upload(&self, id: &str, path: &str, contents: &[u8]) -> Result<()> {
-        let metadata = self.blocking_resolve(id).await?;
-        let (base, relative) = self.file_location(&metadata, path)?;
-        let (path, contents) = (path.to_string(), contents.to_vec());
-        blocking(move || {
-            paths::write_beneath(&base, &relative, &contents)
-                .map_err(|error| file_error(&metadata, &path, error))
-        })
-        .await
+        self.write_file(id, path, contents.to_vec()).await
     }
 
     async fn download(&self, id: &str, path: &str) -> Result<Vec<u8>> {
-        let metadata = self.blocking_resolve(id).await?;
-        let (base, relative) = self.file_location(&metadata, path)?;
-        let path = path.to_string();
-        blocking(move || {
-            paths::read_beneath(&base, &relative)
-                .map_err(|error| file_error(&metadata, &path, error))
-        })
-        .await
+        self.read_file(id, path).await
     }
 
     async fn shell_access(&self, id: &str, _expires_in_minutes: u32) -> Result<ShellAccess> {
         Ok(ShellAccess::Command {
             argv: self.shell_invocation(id, None).await?.argv(),
         })
-    }
-}
-
-fn ensure_started(metadata: &Metadata) -> Result<()> {
-    if metadata.state == SandboxState::Started {
-        return Ok(());
-    }
-    Err(ProviderError::Conflict {
-        message: format!(
-            "sandbox `{}` is not started (state: {})",
-            metadata.name, metadata.state
-        ),
-    })
-}
-
-/// Daytona's rules for an exec request, so that both providers refuse the same requests.
-fn validate_exec(request: &ExecRequest) -> Result<()> {
-    let invalid = |message: String| ProviderError::Api {
-        status: None,
-        message,
-        retryable: false,
-    };
-    if request.command.trim().is_empty() {
-        return Err(invalid("the command is empty".to_string()));
-    }
-    for name in request.env.keys() {
-        let mut bytes = name.bytes();
-        let valid = bytes
-            .next()
-            .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
-            && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
-        if !valid {
-            return Err(invalid(format!(
-                "invalid environment variable name `{name}`"
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn file_error(metadata: &Metadata, path: &str, error: std::io::Error) -> ProviderError {
-    match error.kind() {
-        std::io::ErrorKind::NotFound => {
-            ProviderError::not_found(format!("file `{path}` in sandbox `{}`", metadata.name))
-        }
-        _ => ProviderError::Api {
-            status: None,
-            message: format!(
-                "cannot access `{path}` in sandbox `{}`: {error}",
-                metadata.name
-            ),
-            retryable: false,
-        },
     }
 }
 
@@ -552,22 +334,5 @@ mod tests {
             state_root_from(lookup(&[]), home),
             PathBuf::from("/users/ann/.local/state/ralph-town")
         );
-    }
-
-    #[test]
-    fn exec_requests_follow_daytona_rules() {
-        let request = |command: &str, name: &str| ExecRequest {
-            command: command.to_string(),
-            env: [(name.to_string(), "value".to_string())].into(),
-            ..ExecRequest::default()
-        };
-        assert!(validate_exec(&request("true", "_OK_1")).is_ok());
-        assert!(validate_exec(&request("  ", "OK")).is_err());
-        for name in ["1ABC", "A-B", "", "A B", "A=B"] {
-            assert!(
-                validate_exec(&request("true", name)).is_err(),
-                "{name:?} is not a valid name"
-            );
-        }
     }
 }

@@ -54,6 +54,13 @@ impl Metadata {
     }
 }
 
+/// One sandbox's host directories: its home (`/home/daytona` inside) and its `/tmp`.
+#[derive(Debug, Clone)]
+pub(crate) struct SandboxDirs {
+    pub home: PathBuf,
+    pub tmp: PathBuf,
+}
+
 /// The state root and the layout below it. Cheap to clone into blocking tasks.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
@@ -84,8 +91,12 @@ impl Store {
         self.sandbox_dir(id).join("home")
     }
 
-    pub(crate) fn tmp_dir(&self, id: &str) -> PathBuf {
-        self.sandbox_dir(id).join("tmp")
+    /// The host directories a sandbox's commands work in.
+    pub(crate) fn dirs(&self, id: &str) -> SandboxDirs {
+        SandboxDirs {
+            home: self.home_dir(id),
+            tmp: self.sandbox_dir(id).join("tmp"),
+        }
     }
 
     /// Where running commands of a sandbox are registered (one file per process group).

@@ -1,0 +1,185 @@
+//! Commands in a `local` sandbox: `exec` (one command to completion, output collected) and the
+//! interactive login shell behind `ssh`.
+//!
+//! The request's environment (where secrets travel) goes into the child's environment only:
+//! never onto a command line, into an error message or onto disk.
+
+use std::collections::BTreeMap;
+
+use super::launch::{self, Invocation};
+use super::paths::Location;
+use super::process::{self, Finished};
+use super::store::{Metadata, SandboxDirs};
+use super::{LocalProvider, blocking};
+use crate::provider::{ExecOutput, ExecRequest, ProviderError, Result, SandboxState};
+
+impl LocalProvider {
+    /// A command that opens an interactive login shell in the sandbox, in `cwd` (a sandbox
+    /// path; the home when `None`). The caller sets stdio (usually inherited) and runs it.
+    pub async fn shell_command(
+        &self,
+        id: &str,
+        cwd: Option<&str>,
+    ) -> Result<std::process::Command> {
+        Ok(self.shell_invocation(id, cwd).await?.command())
+    }
+
+    pub(crate) async fn shell_invocation(&self, id: &str, cwd: Option<&str>) -> Result<Invocation> {
+        let metadata = self.blocking_resolve(id).await?;
+        ensure_started(&metadata)?;
+        let dirs = self.store.dirs(&metadata.id);
+        let location = self.working_directory(&metadata, &dirs, cwd)?;
+        // The terminal type is the user's own terminal, not configuration of the host.
+        let terminal = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_string());
+        let environment = launch::environment(
+            &self.launcher.home_value(&dirs),
+            &metadata.user,
+            &metadata.env,
+            &BTreeMap::new(),
+            Some(&terminal),
+        );
+        let shell = launch::login_shell();
+        Ok(self
+            .launcher
+            .invocation(&dirs, &location, environment, &[shell, "-l"], false))
+    }
+
+    /// Runs `request` to completion in sandbox `id`.
+    pub(crate) async fn run(&self, id: &str, request: &ExecRequest) -> Result<ExecOutput> {
+        validate(request)?;
+        // The shared lock spans the state check, the spawn and the registration, so a stop or
+        // delete either comes first (and we refuse) or sees this command (and kills it).
+        let (store, key) = (self.store.clone(), id.to_string());
+        let (lock, metadata) = blocking(move || {
+            let lock = store.lock(false)?;
+            Ok((lock, store.resolve(&key)?))
+        })
+        .await?;
+        ensure_started(&metadata)?;
+        let dirs = self.store.dirs(&metadata.id);
+        let location = self.working_directory(&metadata, &dirs, request.cwd.as_deref())?;
+        let environment = launch::environment(
+            &self.launcher.home_value(&dirs),
+            &metadata.user,
+            &metadata.env,
+            &request.env,
+            None,
+        );
+        let program = [launch::COMMAND_SHELL, "-c", &request.command];
+        let invocation = self
+            .launcher
+            .invocation(&dirs, &location, environment, &program, true);
+        let running = process::spawn(invocation.command(), &self.store.run_dir(&metadata.id))
+            .map_err(|error| {
+                ProviderError::transport(format!(
+                    "cannot start a command in sandbox `{}`: {error}",
+                    metadata.name
+                ))
+            })?;
+        drop(lock);
+        // As on Daytona, a zero timeout means none.
+        let timeout = request.timeout.filter(|limit| !limit.is_zero());
+        let finished = running.finish(timeout).await.map_err(|error| {
+            ProviderError::transport(format!(
+                "lost a command in sandbox `{}`: {error}",
+                metadata.name
+            ))
+        })?;
+        match finished {
+            Finished::Exited { exit_code, output } => Ok(ExecOutput {
+                exit_code,
+                output: String::from_utf8_lossy(&output).into_owned(),
+            }),
+            Finished::TimedOut => Err(ProviderError::Timeout {
+                message: format!(
+                    "command in sandbox `{}` did not finish within {}",
+                    metadata.name,
+                    humantime::format_duration(request.timeout.unwrap_or_default())
+                ),
+            }),
+        }
+    }
+
+    /// Resolves a working directory, refusing one inside the sandbox that does not exist.
+    fn working_directory(
+        &self,
+        metadata: &Metadata,
+        dirs: &SandboxDirs,
+        cwd: Option<&str>,
+    ) -> Result<Location> {
+        let location = self.launcher.locate(dirs, cwd.unwrap_or(""));
+        if let Some(host) = self.launcher.host_path(dirs, &location)
+            && !host.is_dir()
+        {
+            return Err(ProviderError::Api {
+                status: None,
+                message: format!(
+                    "working directory `{}` does not exist in sandbox `{}`",
+                    cwd.unwrap_or_default(),
+                    metadata.name
+                ),
+                retryable: false,
+            });
+        }
+        Ok(location)
+    }
+}
+
+fn ensure_started(metadata: &Metadata) -> Result<()> {
+    if metadata.state == SandboxState::Started {
+        return Ok(());
+    }
+    Err(ProviderError::Conflict {
+        message: format!(
+            "sandbox `{}` is not started (state: {})",
+            metadata.name, metadata.state
+        ),
+    })
+}
+
+/// Daytona's rules for an exec request, so that both providers refuse the same requests.
+fn validate(request: &ExecRequest) -> Result<()> {
+    let invalid = |message: String| ProviderError::Api {
+        status: None,
+        message,
+        retryable: false,
+    };
+    if request.command.trim().is_empty() {
+        return Err(invalid("the command is empty".to_string()));
+    }
+    for name in request.env.keys() {
+        let mut bytes = name.bytes();
+        let valid = bytes
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
+            && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+        if !valid {
+            return Err(invalid(format!(
+                "invalid environment variable name `{name}`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_requests_follow_daytona_rules() {
+        let request = |command: &str, name: &str| ExecRequest {
+            command: command.to_string(),
+            env: [(name.to_string(), "value".to_string())].into(),
+            ..ExecRequest::default()
+        };
+        assert!(validate(&request("true", "_OK_1")).is_ok());
+        assert!(validate(&request("  ", "OK")).is_err());
+        for name in ["1ABC", "A-B", "", "A B", "A=B"] {
+            assert!(
+                validate(&request("true", name)).is_err(),
+                "{name:?} is not a valid name"
+            );
+        }
+    }
+}
