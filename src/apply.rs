@@ -287,7 +287,10 @@ pub async fn delete(provider: &dyn Provider, id: &str) -> Result<(), String> {
 /// Runs the work-loss check in a running sandbox.
 pub async fn check_work(provider: &dyn Provider, id: &str) -> Result<setup::WorkCheck, String> {
     let request = ExecRequest {
-        command: setup::worktree_check_script().to_string(),
+        command: format!(
+            "bash -c {}",
+            setup::shell::quote(setup::worktree_check_script())
+        ),
         cwd: None,
         env: BTreeMap::new(),
         timeout: Some(Duration::from_secs(60)),
