@@ -4,8 +4,8 @@
 //! the shared types of this module and fails with a semantic [`ProviderError`], never with a
 //! backend's raw status code. Nothing here knows about teams, plans or terminals.
 
-pub(crate) mod error;
 pub mod daytona;
+pub(crate) mod error;
 pub mod local;
 
 use std::collections::BTreeMap;
@@ -259,6 +259,25 @@ pub trait Provider: Send + Sync {
         cwd: Option<&str>,
         expires_in_minutes: u32,
     ) -> Result<ShellAccess>;
+
+    /// Changes the environment of commands started later in a running sandbox: `unset` first,
+    /// then `set` (Daytona's toolbox `POST /env`). Values may be secrets. Backends that cannot
+    /// answer [`ProviderError::Unsupported`].
+    async fn set_env(
+        &self,
+        id: &str,
+        set: &BTreeMap<String, String>,
+        unset: &[String],
+    ) -> Result<()> {
+        let _ = (id, set, unset);
+        Err(ProviderError::Unsupported {
+            provider: match self.kind() {
+                ProviderKind::Local => "local",
+                ProviderKind::Daytona => "daytona",
+            },
+            operation: "changing the environment of a running sandbox".to_string(),
+        })
+    }
 }
 
 /// Serde glue: `SystemTime` as an RFC 3339 string, the form Daytona uses on the wire.

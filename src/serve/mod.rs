@@ -1,1 +1,388 @@
-//! `ralph-town serve`: a Daytona-compatible API over local sandboxes.
+//! `ralph-town serve`: a Daytona-compatible API over any [`Provider`] (in practice `local`).
+//!
+//! The control plane is under `/api`, the toolbox under `/toolbox/{id}/...`, and request counters
+//! at `/_ralph/stats`. This module binds the listener, assembles the routes and runs the
+//! connections (its own accept loop, so that a simulated dropped connection can really close
+//! one). It is an adapter: sandboxes live in the provider, and no team or planning logic lives
+//! here. It never prints a credential: not the API key, not an SSH token, not an env value.
+
+mod error;
+mod guard;
+mod lifecycle;
+mod sandbox;
+mod sandbox_actions;
+mod sandbox_list;
+mod simulate;
+mod snapshot;
+mod ssh_access;
+mod state;
+mod toolbox;
+mod toolbox_files;
+mod view;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post, put};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tower::ServiceExt as _;
+
+use crate::provider::Provider;
+
+pub use simulate::{RateLimit, Simulation, SimulationError};
+
+use state::{AppState, Settings, Store};
+
+/// How to run the server.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Where to listen; port 0 picks a free port (see [`Server::local_addr`]).
+    pub listen: SocketAddr,
+    /// When set, the only bearer token accepted; otherwise any token is. A credential.
+    pub api_key: Option<String>,
+    /// The base URL clients reach this server at (`http://host:port`), when it differs from the
+    /// listen address (a proxy, a container). Sandbox records point their toolbox under it.
+    pub public_url: Option<String>,
+    /// `host[:port]` written into SSH access commands; default: this host, port 2222.
+    pub ssh_gateway: Option<String>,
+    /// Where `serve.json` (snapshots, SSH tokens, Daytona-only sandbox fields) persists; `None`
+    /// keeps it in memory. Use the provider's state root so a restart keeps everything.
+    pub state_dir: Option<PathBuf>,
+    pub simulation: Simulation,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            api_key: None,
+            public_url: None,
+            ssh_gateway: None,
+            state_dir: None,
+            simulation: Simulation::default(),
+        }
+    }
+}
+
+/// Never prints the key.
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("listen", &self.listen)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("public_url", &self.public_url)
+            .field("ssh_gateway", &self.ssh_gateway)
+            .field("state_dir", &self.state_dir)
+            .field("simulation", &self.simulation)
+            .finish()
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ServeError {
+    #[error("cannot listen on `{address}`")]
+    #[diagnostic(
+        code(serve::bind),
+        help("pick another address with `--listen`, or port 0 for any free port")
+    )]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot read the server state `{}`: {message}", path.display())]
+    #[diagnostic(
+        code(serve::state),
+        help(
+            "the file holds snapshots and SSH tokens of this server; move it away to start afresh"
+        )
+    )]
+    State { path: PathBuf, message: String },
+
+    #[error("invalid `{what}` `{value}`: {reason}")]
+    #[diagnostic(code(serve::option))]
+    Option {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// A bound server, not yet accepting connections.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    address: SocketAddr,
+    base_url: String,
+    state: Arc<AppState>,
+}
+
+/// Binds the listener and loads the records, so that the caller knows the address (port 0)
+/// before it starts serving.
+pub async fn bind(
+    options: ServeOptions,
+    provider: Arc<dyn Provider>,
+) -> Result<Server, ServeError> {
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            address: options.listen,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| ServeError::Bind {
+        address: options.listen,
+        source,
+    })?;
+    let host = if address.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        match address {
+            SocketAddr::V4(v4) => v4.ip().to_string(),
+            SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
+        }
+    };
+    let base_url = match &options.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("http://{host}:{}", address.port()),
+    };
+    let (ssh_host, ssh_port) = match &options.ssh_gateway {
+        Some(gateway) => parse_gateway(gateway)?,
+        None => (host.trim_matches(['[', ']']).to_string(), 2222),
+    };
+    let store = Store::open(options.state_dir.as_deref())?;
+    let simulation = options.simulation;
+    let state = Arc::new(AppState {
+        provider,
+        settings: Settings {
+            api_key: options.api_key,
+            toolbox_url: format!("{base_url}/toolbox"),
+            ssh_host,
+            ssh_port,
+        },
+        dice: simulate::Dice::new(simulation.seed),
+        throttlers: simulate::Throttlers::new(&simulation),
+        simulation,
+        stats: state::Stats::default(),
+        store,
+    });
+    Ok(Server {
+        listener,
+        address,
+        base_url,
+        state,
+    })
+}
+
+fn parse_gateway(gateway: &str) -> Result<(String, u16), ServeError> {
+    let invalid = |reason: &str| ServeError::Option {
+        what: "ssh gateway",
+        value: gateway.to_string(),
+        reason: reason.to_string(),
+    };
+    match gateway.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') => Ok((
+            host.trim_matches(['[', ']']).to_string(),
+            port.parse()
+                .map_err(|_| invalid("the port is not a number"))?,
+        )),
+        _ if gateway.is_empty() => Err(invalid("it is empty")),
+        _ => Ok((gateway.to_string(), 22)),
+    }
+}
+
+/// Binds, says where on stderr, and serves until `shutdown` completes.
+pub async fn serve(
+    options: ServeOptions,
+    provider: Arc<dyn Provider>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let server = bind(options, provider).await?;
+    eprintln!("Daytona-compatible API at {}", server.api_url());
+    server.run(shutdown).await
+}
+
+/// The simulated "connection dropped" failure: hyper closes the connection without a reply.
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by the simulation")]
+struct DroppedConnection;
+
+impl Server {
+    /// The bound address (with the real port when the options asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The API base URL clients use (`DAYTONA_API_URL`), e.g. `http://127.0.0.1:3000/api`.
+    pub fn api_url(&self) -> String {
+        format!("{}/api", self.base_url)
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
+    /// (for up to 10 seconds) and stops the lifecycle timers.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        let router = router(self.state.clone());
+        let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
+        let timers = tokio::spawn(lifecycle::run(self.state.clone(), timers_stopped));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let stream = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let (router, state) = (router.clone(), self.state.clone());
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let (router, state) = (router.clone(), state.clone());
+                    async move {
+                        let faultable = guard::is_faultable(request.uri().path());
+                        let response = router
+                            .oneshot(request)
+                            .await
+                            .unwrap_or_else(|never| match never {});
+                        if faultable && state.dice.roll(state.simulation.drop_rate) {
+                            return Err(DroppedConnection);
+                        }
+                        Ok(response)
+                    }
+                },
+            );
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .serve_connection(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+        }
+        drop(self.listener);
+        let _ = stop_timers.send(true);
+        tokio::select! {
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+        let _ = timers.await;
+        Ok(())
+    }
+}
+
+/// Uploads go to the provider in one piece; this bounds what one request may hold in memory.
+const MAX_BODY_BYTES: usize = 1 << 30;
+
+fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/sandbox", post(sandbox::create).get(sandbox_list::list))
+        .route("/sandbox/paginated", get(sandbox_list::list_paginated))
+        .route("/sandbox/ssh-access/validate", get(ssh_access::validate))
+        .route(
+            "/sandbox/{sandbox}",
+            get(sandbox::get).delete(sandbox::delete),
+        )
+        .route("/sandbox/{sandbox}/start", post(sandbox_actions::start))
+        .route("/sandbox/{sandbox}/stop", post(sandbox_actions::stop))
+        .route(
+            "/sandbox/{sandbox}/labels",
+            put(sandbox_actions::set_labels),
+        )
+        .route(
+            "/sandbox/{sandbox}/autostop/{minutes}",
+            post(sandbox_actions::auto_stop),
+        )
+        .route(
+            "/sandbox/{sandbox}/autoarchive/{minutes}",
+            post(sandbox_actions::auto_archive),
+        )
+        .route(
+            "/sandbox/{sandbox}/autodelete/{minutes}",
+            post(sandbox_actions::auto_delete),
+        )
+        .route(
+            "/sandbox/{sandbox}/public/{public}",
+            post(sandbox_actions::set_public),
+        )
+        .route(
+            "/sandbox/{sandbox}/last-activity",
+            post(sandbox_actions::last_activity),
+        )
+        .route(
+            "/sandbox/{sandbox}/toolbox-proxy-url",
+            get(sandbox_actions::toolbox_proxy_url),
+        )
+        .route(
+            "/sandbox/{sandbox}/ssh-access",
+            post(ssh_access::create).delete(ssh_access::revoke),
+        )
+        .route("/snapshots", post(snapshot::create).get(snapshot::list))
+        .route(
+            "/snapshots/{snapshot}",
+            get(snapshot::get).delete(snapshot::delete),
+        )
+        .route("/snapshots/{snapshot}/activate", post(snapshot::activate))
+        .route(
+            "/snapshots/{snapshot}/deactivate",
+            post(snapshot::deactivate),
+        )
+        .route(
+            "/toolbox/{sandbox}/toolbox/process/execute",
+            post(toolbox::execute_deprecated),
+        )
+        .route_layer(from_fn_with_state(state.clone(), guard::api))
+        .fallback(guard::api_not_found);
+    let toolbox = Router::new()
+        .route("/{sandbox}/process/execute", post(toolbox::execute))
+        .route("/{sandbox}/env", post(toolbox::update_env))
+        .route("/{sandbox}/git/clone", post(toolbox::git_clone))
+        .route("/{sandbox}/user-home-dir", get(toolbox::user_home_dir))
+        .route("/{sandbox}/work-dir", get(toolbox::work_dir))
+        .route(
+            "/{sandbox}/files",
+            get(toolbox_files::list).delete(toolbox_files::delete),
+        )
+        .route("/{sandbox}/files/info", get(toolbox_files::info))
+        .route(
+            "/{sandbox}/files/folder",
+            post(toolbox_files::create_folder),
+        )
+        .route("/{sandbox}/files/upload", post(toolbox_files::upload))
+        .route(
+            "/{sandbox}/files/bulk-upload",
+            post(toolbox_files::bulk_upload),
+        )
+        .route("/{sandbox}/files/download", get(toolbox_files::download))
+        .route(
+            "/{sandbox}/files/bulk-download",
+            post(toolbox_files::bulk_download),
+        )
+        .route_layer(from_fn_with_state(state.clone(), guard::toolbox))
+        .fallback(guard::toolbox_not_found);
+    Router::new()
+        .nest("/api", api)
+        .nest("/toolbox", toolbox)
+        .route("/_ralph/stats", get(stats).delete(reset_stats))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn stats(State(state): State<Arc<AppState>>) -> axum::Json<serde_json::Value> {
+    axum::Json(state.stats.to_json())
+}
+
+async fn reset_stats(State(state): State<Arc<AppState>>) -> axum::http::StatusCode {
+    state.stats.reset();
+    axum::http::StatusCode::NO_CONTENT
+}

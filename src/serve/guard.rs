@@ -1,0 +1,284 @@
+//! What happens to every request before and after its handler: counting, simulated latency,
+//! faults and throttling, bearer authentication, and error bodies in Daytona's shapes.
+//!
+//! Handlers never see an unauthenticated request. This file must not log headers: the bearer
+//! token is a credential.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, DaemonError, render};
+use super::simulate::{Throttler, Verdict};
+use super::state::AppState;
+
+/// Whether simulated faults may hit this path (the stats route is for tests, never faulty).
+pub(crate) fn is_faultable(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/toolbox/")
+}
+
+/// The throttler a control-plane route counts against, as Daytona tags them; the deprecated
+/// toolbox routes count against none.
+fn throttler(method: &Method, route: &str) -> Option<Throttler> {
+    let lifecycle = ["/start", "/stop", "/recover", "/archive"];
+    if route.starts_with("/api/toolbox/") {
+        None
+    } else if method == Method::POST && route == "/api/sandbox" {
+        Some(Throttler::SandboxCreate)
+    } else if (method == Method::POST && lifecycle.iter().any(|action| route.ends_with(action)))
+        || (method == Method::DELETE && route == "/api/sandbox/{sandbox}")
+    {
+        Some(Throttler::SandboxLifecycle)
+    } else {
+        Some(Throttler::Authenticated)
+    }
+}
+
+enum Denied {
+    Missing,
+    Invalid,
+}
+
+/// Any bearer token, unless a key is pinned. Compared in constant time.
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(), Denied> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or(Denied::Missing)?;
+    match &state.settings.api_key {
+        Some(key) if !constant_time_equal(key.as_bytes(), token.as_bytes()) => Err(Denied::Invalid),
+        _ => Ok(()),
+    }
+}
+
+fn constant_time_equal(left: &[u8], right: &[u8]) -> bool {
+    left.len() == right.len()
+        && left
+            .iter()
+            .zip(right)
+            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+            == 0
+}
+
+fn rate_limit_headers(headers: &mut HeaderMap, verdict: &Verdict) {
+    let name = verdict.throttler.name();
+    let mut set = |prefix: &str, value: u64| {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(format!("{prefix}-{name}")),
+            HeaderValue::try_from(value.to_string()),
+        ) {
+            headers.insert(name, value);
+        }
+    };
+    set("x-ratelimit-limit", u64::from(verdict.limit));
+    set("x-ratelimit-remaining", u64::from(verdict.remaining));
+    set("x-ratelimit-reset", verdict.reset_seconds);
+    if !verdict.allowed {
+        set("retry-after", verdict.reset_seconds.max(1));
+    }
+}
+
+/// Latency, then a possible injected 5xx (`Err`), then a possible stall.
+async fn simulate(state: &AppState) -> Result<(), ()> {
+    let simulation = &state.simulation;
+    if !simulation.latency.is_zero() {
+        tokio::time::sleep(simulation.latency).await;
+    }
+    if state.dice.roll(simulation.error_rate) {
+        return Err(());
+    }
+    if state.dice.roll(simulation.stall_rate) {
+        tokio::time::sleep(simulation.stall).await;
+    }
+    Ok(())
+}
+
+/// The guard of every `/api` route.
+pub(crate) async fn api(
+    State(state): State<Arc<AppState>>,
+    matched: MatchedPath,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let route = format!("{method} {}", matched.as_str());
+    state.stats.request(&route);
+    let response = async {
+        match authenticate(&state, request.headers()) {
+            Ok(()) => {}
+            Err(_) => {
+                return ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+            }
+        }
+        let verdict = throttler(&method, matched.as_str()).and_then(|t| state.throttlers.hit(t));
+        if let Some(verdict) = verdict.filter(|verdict| !verdict.allowed) {
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "ThrottlerException: Too Many Requests",
+            );
+            rate_limit_headers(&mut error.headers, &verdict);
+            return error.into_response();
+        }
+        if simulate(&state).await.is_err() {
+            return ApiError::internal("An unexpected error occurred.").into_response();
+        }
+        let mut response = next.run(request).await;
+        if let Some(verdict) = verdict {
+            rate_limit_headers(response.headers_mut(), &verdict);
+        }
+        response
+    }
+    .await;
+    let response = if response.status().is_client_error() || response.status().is_server_error() {
+        render(response, &path, &method, false).await
+    } else {
+        response
+    };
+    state.stats.status(&route, response.status().as_u16());
+    response
+}
+
+/// The guard of every `/toolbox/{sandbox}/...` route. Daemon error bodies quote the daemon's
+/// own path (`/process/execute`), without the proxy prefix.
+pub(crate) async fn toolbox(
+    State(state): State<Arc<AppState>>,
+    matched: MatchedPath,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().clone();
+    let daemon_path = daemon_path(request.uri().path());
+    let route = format!("{method} {}", matched.as_str());
+    state.stats.request(&route);
+    let response = async {
+        match authenticate(&state, request.headers()) {
+            Ok(()) => {}
+            Err(Denied::Missing) => {
+                return DaemonError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing authentication: no bearer token",
+                )
+                .into_response();
+            }
+            Err(Denied::Invalid) => {
+                return DaemonError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "authentication failed: invalid API key",
+                )
+                .into_response();
+            }
+        }
+        if simulate(&state).await.is_err() {
+            return DaemonError::new(StatusCode::BAD_GATEWAY, "bad gateway").into_response();
+        }
+        next.run(request).await
+    }
+    .await;
+    let response = if response.status().is_client_error() || response.status().is_server_error() {
+        render(response, &daemon_path, &method, true).await
+    } else {
+        response
+    };
+    state.stats.status(&route, response.status().as_u16());
+    response
+}
+
+/// `/toolbox/{id}/process/execute` -> `/process/execute`.
+fn daemon_path(path: &str) -> String {
+    let rest = path.strip_prefix("/toolbox/").unwrap_or(path);
+    match rest.find('/') {
+        Some(slash) => rest[slash..].to_string(),
+        None => "/".to_string(),
+    }
+}
+
+/// Unknown `/api` paths, as NestJS words them.
+pub(crate) async fn api_not_found(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Response {
+    state.stats.request("unmatched");
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let response =
+        ApiError::new(StatusCode::NOT_FOUND, format!("Cannot {method} {path}")).into_response();
+    render(response, &path, &method, false).await
+}
+
+/// Unknown toolbox paths.
+pub(crate) async fn toolbox_not_found(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Response {
+    state.stats.request("unmatched");
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let response = DaemonError::not_found(format!(
+        "{method} {} is not a toolbox route",
+        daemon_path(&path)
+    ))
+    .into_response();
+    render(response, &daemon_path(&path), &method, true).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_count_against_daytona_throttlers() {
+        let case = |method: Method, route: &str| throttler(&method, route);
+        assert_eq!(
+            case(Method::POST, "/api/sandbox"),
+            Some(Throttler::SandboxCreate)
+        );
+        assert_eq!(
+            case(Method::GET, "/api/sandbox"),
+            Some(Throttler::Authenticated)
+        );
+        assert_eq!(
+            case(Method::POST, "/api/sandbox/{sandbox}/stop"),
+            Some(Throttler::SandboxLifecycle)
+        );
+        assert_eq!(
+            case(Method::DELETE, "/api/sandbox/{sandbox}"),
+            Some(Throttler::SandboxLifecycle)
+        );
+        assert_eq!(
+            case(Method::DELETE, "/api/sandbox/{sandbox}/ssh-access"),
+            Some(Throttler::Authenticated)
+        );
+        assert_eq!(
+            case(
+                Method::POST,
+                "/api/toolbox/{sandbox}/toolbox/process/execute"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn daemon_paths_drop_the_proxy_prefix() {
+        assert_eq!(
+            daemon_path("/toolbox/abc/process/execute"),
+            "/process/execute"
+        );
+        assert_eq!(daemon_path("/toolbox/abc"), "/");
+    }
+
+    #[test]
+    fn keys_compare_whole() {
+        assert!(constant_time_equal(b"dtn_abc", b"dtn_abc"));
+        assert!(!constant_time_equal(b"dtn_abc", b"dtn_ab"));
+        assert!(!constant_time_equal(b"dtn_abc", b"dtn_abd"));
+    }
+}

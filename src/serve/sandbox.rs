@@ -1,0 +1,276 @@
+//! `/api/sandbox`: create, get and delete, and the lookups and quota checks other routes share.
+//!
+//! Validation and defaults follow Daytona (NOTES sections 2 and 7); the sandbox itself is the
+//! provider's. A create answers with the insert-time record (`creating`), as Daytona does, and
+//! the state turns `started` when the simulated create delay has passed.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use sha2::Digest as _;
+
+use super::error::ApiError;
+use super::simulate::Usage;
+use super::snapshot;
+use super::state::{AppState, DEFAULT_TARGET, Millis, SandboxRecord, Transition, now};
+use super::view::{JsonBody, in_transition, sandbox_dto};
+use crate::daytona_api::{CreateSandbox, Sandbox, SandboxDesiredState, SandboxState};
+use crate::provider::{self, Labels, Lifecycle, Resources};
+
+/// Daytona's cap on auto-archive, in minutes (30 days).
+pub(crate) const MAX_AUTO_ARCHIVE_MINUTES: u32 = 43_200;
+
+/// A sandbox by id or name, or Daytona's 404.
+pub(crate) async fn resolve(
+    state: &AppState,
+    id_or_name: &str,
+) -> Result<provider::Sandbox, ApiError> {
+    state
+        .provider
+        .get(id_or_name)
+        .await
+        .map_err(|error| ApiError::from_provider(error, id_or_name))
+}
+
+/// What the organisation's sandboxes hold: CPU and memory of running ones, disk of all.
+pub(crate) async fn usage(state: &AppState, excluding: Option<&str>) -> Result<Usage, ApiError> {
+    let sandboxes = state
+        .provider
+        .list(&Labels::new())
+        .await
+        .map_err(|error| ApiError::from_provider(error, "*"))?;
+    let mut usage = Usage::default();
+    for sandbox in sandboxes
+        .iter()
+        .filter(|s| Some(s.id.as_str()) != excluding)
+    {
+        let record = state.store.sandbox(&sandbox.id);
+        if matches!(
+            sandbox.state,
+            provider::SandboxState::Started
+                | provider::SandboxState::Creating
+                | provider::SandboxState::Starting
+        ) {
+            usage.cpu += record.cpu;
+            usage.memory += record.memory;
+        }
+        usage.disk += record.disk;
+    }
+    Ok(usage)
+}
+
+fn has_quota(state: &AppState) -> bool {
+    let simulation = &state.simulation;
+    simulation.quota_cpu.is_some()
+        || simulation.quota_memory.is_some()
+        || simulation.quota_disk.is_some()
+}
+
+/// Refuses `request` with Daytona's 400 when it breaks an organisation total.
+pub(crate) async fn check_quota(
+    state: &AppState,
+    request: Usage,
+    excluding: Option<&str>,
+) -> Result<(), ApiError> {
+    if !has_quota(state) {
+        return Ok(());
+    }
+    let current = usage(state, excluding).await?;
+    match state.simulation.quota_violation(current, request) {
+        Some(message) => Err(ApiError::bad_request(message)),
+        None => Ok(()),
+    }
+}
+
+/// Lifecycle timers of a create, with Daytona's defaults and checks.
+fn lifecycle_of(request: &CreateSandbox) -> Result<Lifecycle, ApiError> {
+    let auto_stop = request.auto_stop_interval.unwrap_or(15);
+    if auto_stop < 0 {
+        return Err(ApiError::bad_request(
+            "Auto-stop interval must be non-negative",
+        ));
+    }
+    let auto_archive = request.auto_archive_interval.unwrap_or(10_080);
+    if auto_archive < 0 {
+        return Err(ApiError::bad_request(
+            "Auto-archive interval must be non-negative",
+        ));
+    }
+    let auto_archive = match auto_archive as u32 {
+        0 => MAX_AUTO_ARCHIVE_MINUTES,
+        minutes => minutes.min(MAX_AUTO_ARCHIVE_MINUTES),
+    };
+    Ok(Lifecycle {
+        auto_stop: Some(auto_stop as u32),
+        auto_archive: Some(auto_archive),
+        auto_delete: Some(request.auto_delete_interval.unwrap_or(-1).max(-1)),
+    })
+}
+
+/// The snapshot name a declarative build gets, reused for an identical Dockerfile and context.
+fn build_snapshot_name(dockerfile: &str, context_hashes: Option<&Vec<String>>) -> String {
+    let mut hashes = context_hashes.cloned().unwrap_or_default();
+    hashes.sort();
+    let digest = sha2::Sha256::digest(format!("{dockerfile}{}", hashes.join("")));
+    format!("daytona-{}:daytona", hex::encode(digest))
+}
+
+pub(crate) async fn create(
+    State(state): State<Arc<AppState>>,
+    JsonBody(request): JsonBody<CreateSandbox>,
+) -> Result<Json<Sandbox>, ApiError> {
+    let named_snapshot = request
+        .snapshot
+        .as_deref()
+        .filter(|name| !name.trim().is_empty());
+    let asks_resources = [request.cpu, request.gpu, request.memory, request.disk]
+        .iter()
+        .any(|value| value.unwrap_or(0) > 0)
+        || request.gpu_type.is_some();
+    let (snapshot_name, resources, gpu, initial) = match &request.build_info {
+        Some(_) if named_snapshot.is_some() => {
+            return Err(ApiError::bad_request(
+                "Cannot specify a snapshot when using a build info entry",
+            ));
+        }
+        Some(build) => (
+            build_snapshot_name(&build.dockerfile_content, build.context_hashes.as_ref()),
+            Usage {
+                cpu: request.cpu.filter(|&cpu| cpu > 0).unwrap_or(1),
+                memory: request.memory.filter(|&memory| memory > 0).unwrap_or(1),
+                disk: request.disk.filter(|&disk| disk > 0).unwrap_or(3),
+            },
+            request.gpu.unwrap_or(0),
+            SandboxState::PendingBuild,
+        ),
+        None if asks_resources => {
+            return Err(ApiError::bad_request(
+                "Cannot specify Sandbox resources when using a snapshot",
+            ));
+        }
+        None => {
+            let snapshot = snapshot::resolve_for_sandbox(&state, named_snapshot)?;
+            let resources = Usage {
+                cpu: snapshot.cpu,
+                memory: snapshot.mem,
+                disk: snapshot.disk,
+            };
+            (
+                snapshot.name,
+                resources,
+                snapshot.gpu,
+                SandboxState::Creating,
+            )
+        }
+    };
+    let lifecycle = lifecycle_of(&request)?;
+    let name = request.name.clone().filter(|name| !name.trim().is_empty());
+    let duplicate = || {
+        ApiError::conflict(format!(
+            "Sandbox with name {} already exists",
+            name.as_deref().unwrap_or_default()
+        ))
+    };
+    if let Some(name) = &name {
+        let existing = state
+            .provider
+            .list(&Labels::new())
+            .await
+            .map_err(|error| ApiError::from_provider(error, name))?;
+        if existing.iter().any(|sandbox| &sandbox.name == name) {
+            return Err(duplicate());
+        }
+    }
+    check_quota(&state, resources, None).await?;
+    let created = state
+        .provider
+        .create(&provider::CreateSandbox {
+            name: name.clone().unwrap_or_default(),
+            labels: request.labels.clone().unwrap_or_default(),
+            env: request.env.clone().unwrap_or_default(),
+            snapshot: Some(snapshot_name.clone()),
+            user: request.user.clone(),
+            lifecycle,
+            ttl_minutes: request.ttl_minutes,
+            resources: Resources {
+                cpu: Some(resources.cpu),
+                memory: Some(resources.memory),
+                disk: Some(resources.disk),
+            },
+        })
+        .await
+        .map_err(|error| match error {
+            provider::ProviderError::Conflict { .. } if name.is_some() => duplicate(),
+            other => ApiError::from_provider(other, name.as_deref().unwrap_or("new sandbox")),
+        })?;
+    let now = now();
+    let record = SandboxRecord {
+        user: request
+            .user
+            .clone()
+            .unwrap_or_else(|| "daytona".to_string()),
+        cpu: resources.cpu,
+        gpu,
+        memory: resources.memory,
+        disk: resources.disk,
+        public: request.public.unwrap_or(false),
+        network_block_all: request.network_block_all.unwrap_or(false),
+        network_allow_list: request.network_allow_list.clone(),
+        domain_allow_list: request.domain_allow_list.clone(),
+        kvm: request.kvm.unwrap_or(false),
+        target: request
+            .target
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TARGET.to_string()),
+        snapshot: Some(snapshot_name),
+        ttl_minutes: request.ttl_minutes,
+        updated_at: now,
+        last_activity_at: now,
+        transition: Some(Transition {
+            state: initial.clone(),
+            desired: SandboxDesiredState::Started,
+            until: now + state.simulation.create_delay.as_millis() as Millis,
+        }),
+        ..SandboxRecord::default()
+    };
+    state
+        .store
+        .update_sandbox(&created.id, |stored| *stored = record.clone())?;
+    // Daytona answers with the record as inserted, before the sandbox has started.
+    let mut dto = sandbox_dto(&state, &created, &record, now);
+    dto.state = Some(initial);
+    dto.desired_state = Some(SandboxDesiredState::Started);
+    Ok(Json(dto))
+}
+
+pub(crate) async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(id_or_name): Path<String>,
+) -> Result<Json<Sandbox>, ApiError> {
+    let sandbox = resolve(&state, &id_or_name).await?;
+    let record = state.store.sandbox(&sandbox.id);
+    Ok(Json(sandbox_dto(&state, &sandbox, &record, now())))
+}
+
+pub(crate) async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(id_or_name): Path<String>,
+) -> Result<Json<Sandbox>, ApiError> {
+    let sandbox = resolve(&state, &id_or_name).await?;
+    let record = state.store.sandbox(&sandbox.id);
+    let now = now();
+    if in_transition(&record, now) {
+        return Err(ApiError::state_change_in_progress());
+    }
+    state
+        .provider
+        .delete(&sandbox.id)
+        .await
+        .map_err(|error| ApiError::from_provider(error, &id_or_name))?;
+    state.store.remove_sandbox(&sandbox.id)?;
+    let mut dto = sandbox_dto(&state, &sandbox, &record, now);
+    dto.state = Some(SandboxState::Destroying);
+    dto.desired_state = Some(SandboxDesiredState::Destroyed);
+    Ok(Json(dto))
+}

@@ -1,0 +1,313 @@
+//! What `serve` keeps beside the provider: Daytona-only sandbox fields, snapshots, SSH tokens,
+//! request counters, and the file they persist in (`<state root>/serve.json`).
+//!
+//! The provider owns sandboxes; a record here only adds what the provider has no field for
+//! (resources, user, transitions, timers). A record without a sandbox is stale and ignored. The
+//! records file holds SSH tokens and environment values, so it is written 0600 and never logged.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::ServeError;
+use super::error::ApiError;
+use super::simulate::{Dice, Simulation, Throttlers};
+use crate::daytona_api::{SandboxDesiredState, SandboxState, SnapshotDto};
+use crate::provider::Provider;
+
+/// Everything a handler needs.
+pub(crate) struct AppState {
+    pub(crate) provider: Arc<dyn Provider>,
+    pub(crate) settings: Settings,
+    pub(crate) simulation: Simulation,
+    pub(crate) dice: Dice,
+    pub(crate) throttlers: Throttlers,
+    pub(crate) stats: Stats,
+    pub(crate) store: Store,
+}
+
+/// Addresses and the pinned key, fixed once the listener is bound.
+pub(crate) struct Settings {
+    /// When set, the only bearer token accepted. A credential: never printed.
+    pub(crate) api_key: Option<String>,
+    /// `http://host:port/toolbox`: what sandbox records carry as `toolboxProxyUrl`.
+    pub(crate) toolbox_url: String,
+    /// Host and port written into `sshCommand`.
+    pub(crate) ssh_host: String,
+    pub(crate) ssh_port: u16,
+}
+
+/// Milliseconds since the Unix epoch: how records store time.
+pub(crate) type Millis = u64;
+
+pub(crate) fn now() -> Millis {
+    to_millis(SystemTime::now())
+}
+
+pub(crate) fn to_millis(time: SystemTime) -> Millis {
+    time.duration_since(UNIX_EPOCH)
+        .map(|since| since.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+/// RFC 3339 with milliseconds, as Daytona writes timestamps.
+pub(crate) fn iso(millis: Millis) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(millis)).to_string()
+}
+
+/// A state a sandbox shows for a while before the provider's own state shows through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Transition {
+    pub(crate) state: SandboxState,
+    pub(crate) desired: SandboxDesiredState,
+    pub(crate) until: Millis,
+}
+
+/// Daytona fields of one sandbox that the provider does not keep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct SandboxRecord {
+    pub(crate) user: String,
+    pub(crate) cpu: u32,
+    pub(crate) gpu: u32,
+    pub(crate) memory: u32,
+    pub(crate) disk: u32,
+    pub(crate) public: bool,
+    pub(crate) network_block_all: bool,
+    pub(crate) network_allow_list: Option<String>,
+    pub(crate) domain_allow_list: Option<String>,
+    pub(crate) kvm: bool,
+    pub(crate) target: String,
+    pub(crate) snapshot: Option<String>,
+    pub(crate) ttl_minutes: Option<u32>,
+    pub(crate) updated_at: Millis,
+    pub(crate) last_activity_at: Millis,
+    /// When the sandbox was last seen to stop: the auto-delete timer counts from here.
+    pub(crate) stopped_at: Option<Millis>,
+    pub(crate) transition: Option<Transition>,
+    /// Environment changed through the toolbox, for providers that cannot change it themselves.
+    pub(crate) env_set: BTreeMap<String, String>,
+    pub(crate) env_unset: BTreeSet<String>,
+}
+
+impl Default for SandboxRecord {
+    fn default() -> Self {
+        SandboxRecord {
+            user: "daytona".to_string(),
+            cpu: 1,
+            gpu: 0,
+            memory: 1,
+            disk: 3,
+            public: false,
+            network_block_all: false,
+            network_allow_list: None,
+            domain_allow_list: None,
+            kvm: false,
+            target: DEFAULT_TARGET.to_string(),
+            snapshot: None,
+            ttl_minutes: None,
+            updated_at: 0,
+            last_activity_at: 0,
+            stopped_at: None,
+            transition: None,
+            env_set: BTreeMap::new(),
+            env_unset: BTreeSet::new(),
+        }
+    }
+}
+
+impl SandboxRecord {
+    /// The transition in effect at `now`, if any.
+    pub(crate) fn transition_at(&self, now: Millis) -> Option<&Transition> {
+        self.transition.as_ref().filter(|t| now < t.until)
+    }
+}
+
+/// The region id sandboxes report.
+pub(crate) const DEFAULT_TARGET: &str = "local";
+
+/// A snapshot this server made; `ready_at` is when `pending` gives way to the stored state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SnapshotRecord {
+    pub(crate) dto: SnapshotDto,
+    pub(crate) ready_at: Millis,
+}
+
+/// One SSH token. The token is a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SshAccessRecord {
+    pub(crate) id: String,
+    pub(crate) sandbox_id: String,
+    pub(crate) token: String,
+    pub(crate) created_at: Millis,
+    pub(crate) expires_at: Millis,
+}
+
+/// The persisted part of the server's state.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Records {
+    pub(crate) organization_id: String,
+    pub(crate) sandboxes: BTreeMap<String, SandboxRecord>,
+    pub(crate) snapshots: Vec<SnapshotRecord>,
+    pub(crate) ssh_access: Vec<SshAccessRecord>,
+}
+
+/// The records behind a lock, saved after every change.
+pub(crate) struct Store {
+    path: Option<PathBuf>,
+    records: Mutex<Records>,
+}
+
+/// The records file's name under the state root.
+pub(crate) const RECORDS_FILE: &str = "serve.json";
+
+impl Store {
+    /// Loads `<dir>/serve.json` (a missing file is an empty store); `None` keeps records in
+    /// memory only.
+    pub(crate) fn open(dir: Option<&Path>) -> Result<Store, ServeError> {
+        let path = dir.map(|dir| dir.join(RECORDS_FILE));
+        let mut records = match &path {
+            Some(path) => match std::fs::read(path) {
+                Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| ServeError::State {
+                    path: path.clone(),
+                    message: error.to_string(),
+                })?,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Records::default(),
+                Err(error) => {
+                    return Err(ServeError::State {
+                        path: path.clone(),
+                        message: error.to_string(),
+                    });
+                }
+            },
+            None => Records::default(),
+        };
+        if records.organization_id.is_empty() {
+            records.organization_id = uuid::Uuid::new_v4().to_string();
+        }
+        Ok(Store {
+            path,
+            records: Mutex::new(records),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
+        self.records
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Reads the records. The lock is never held across an await.
+    pub(crate) fn read<R>(&self, read: impl FnOnce(&Records) -> R) -> R {
+        read(&self.lock())
+    }
+
+    /// Changes the records and saves them before the lock is released, so saves never reorder.
+    pub(crate) fn write<R>(&self, change: impl FnOnce(&mut Records) -> R) -> Result<R, ApiError> {
+        let mut records = self.lock();
+        let result = change(&mut records);
+        if let Some(path) = &self.path {
+            save(path, &records).map_err(|error| {
+                ApiError::internal(format!("cannot save `{}`: {error}", path.display()))
+            })?;
+        }
+        Ok(result)
+    }
+
+    /// The record of sandbox `id`, or the defaults for a sandbox made outside this server.
+    pub(crate) fn sandbox(&self, id: &str) -> SandboxRecord {
+        self.read(|records| records.sandboxes.get(id).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Changes (creating if needed) the record of sandbox `id`.
+    pub(crate) fn update_sandbox(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut SandboxRecord),
+    ) -> Result<SandboxRecord, ApiError> {
+        self.write(|records| {
+            let record = records.sandboxes.entry(id.to_string()).or_default();
+            change(record);
+            record.clone()
+        })
+    }
+
+    /// Records activity on sandbox `id` without saving: activity is approximate across restarts,
+    /// and saving on every toolbox call would cost a file write each.
+    pub(crate) fn touch(&self, id: &str, at: Millis) {
+        let mut records = self.lock();
+        let record = records.sandboxes.entry(id.to_string()).or_default();
+        record.last_activity_at = record.last_activity_at.max(at);
+    }
+
+    /// Forgets sandbox `id` and its SSH tokens.
+    pub(crate) fn remove_sandbox(&self, id: &str) -> Result<(), ApiError> {
+        self.write(|records| {
+            records.sandboxes.remove(id);
+            records.ssh_access.retain(|access| access.sandbox_id != id);
+        })
+    }
+}
+
+fn save(path: &Path, records: &Records) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    let bytes = serde_json::to_vec_pretty(records).map_err(std::io::Error::other)?;
+    let temporary = path.with_extension("json.tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
+/// Requests per route (`METHOD /path/{template}`) and per status, for tests and benchmarks.
+#[derive(Debug, Default)]
+pub(crate) struct Stats(Mutex<BTreeMap<String, RouteStats>>);
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct RouteStats {
+    pub(crate) requests: u64,
+    pub(crate) statuses: BTreeMap<u16, u64>,
+}
+
+impl Stats {
+    pub(crate) fn request(&self, route: &str) {
+        let mut routes = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        routes.entry(route.to_string()).or_default().requests += 1;
+    }
+
+    pub(crate) fn status(&self, route: &str, status: u16) {
+        let mut routes = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        *routes
+            .entry(route.to_string())
+            .or_default()
+            .statuses
+            .entry(status)
+            .or_default() += 1;
+    }
+
+    /// `{"total": N, "routes": {"POST /api/sandbox": {"requests": 1, "statuses": {"200": 1}}}}`.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let routes = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        let total: u64 = routes.values().map(|route| route.requests).sum();
+        serde_json::json!({ "total": total, "routes": &*routes })
+    }
+
+    pub(crate) fn reset(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clear();
+    }
+}

@@ -1,0 +1,416 @@
+//! Toolbox file routes: upload (single and bulk, multipart), download (single and bulk,
+//! multipart), listing, info, delete and folder creation.
+//!
+//! File contents go through `Provider::upload`/`download`; listing, info, delete and mkdir run
+//! small shell scripts through `Provider::exec`, so paths mean what they mean inside the sandbox
+//! (relative ones under the home). Every user path is shell-quoted.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::error::{DaemonError, daemon_code};
+use super::state::AppState;
+use super::toolbox::{ready, run};
+use super::view::JsonBody;
+use crate::daytona_api::{FileInfo, FilesDownloadRequest};
+use crate::provider::{self, ExecRequest};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PathQuery {
+    path: Option<String>,
+    recursive: Option<bool>,
+    mode: Option<String>,
+}
+
+impl PathQuery {
+    fn path(&self) -> Result<&str, DaemonError> {
+        self.path
+            .as_deref()
+            .filter(|path| !path.is_empty())
+            .ok_or_else(|| DaemonError::bad_request("path is required"))
+    }
+}
+
+fn quote(text: &str) -> Result<String, DaemonError> {
+    shlex::try_quote(text)
+        .map(|quoted| quoted.into_owned())
+        .map_err(|_| DaemonError::bad_request("paths must not contain NUL bytes"))
+}
+
+/// Exit codes the scripts use for "no such path" and "wrong kind of path".
+const MISSING: i32 = 21;
+const WRONG_KIND: i32 = 22;
+
+/// One `find -printf` record per entry: type, size, octal mode, symbolic mode, owner, group,
+/// modification time, then the path (last, as only it may contain `/`), NUL-terminated.
+const FIND_FORMAT: &str = "'%y/%s/%m/%M/%u/%g/%T@/%p\\0'";
+
+async fn script(
+    state: &AppState,
+    sandbox: &provider::Sandbox,
+    path: &str,
+    command: String,
+) -> Result<String, DaemonError> {
+    let output = run(
+        state,
+        sandbox,
+        ExecRequest {
+            command,
+            ..ExecRequest::default()
+        },
+    )
+    .await
+    .map_err(|error| DaemonError::from_provider(error, "sandbox"))?;
+    match output.exit_code {
+        0 => Ok(output.output),
+        MISSING => Err(DaemonError::not_found(format!(
+            "{path}: no such file or directory"
+        ))),
+        WRONG_KIND => Err(DaemonError::bad_request(format!(
+            "{path}: {}",
+            output.output.trim()
+        ))),
+        _ => Err(DaemonError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            output.output.trim().to_string(),
+        )),
+    }
+}
+
+fn parse_entries(output: &str) -> Vec<FileInfo> {
+    output
+        .split('\0')
+        .filter(|record| !record.is_empty())
+        .filter_map(|record| {
+            let fields: Vec<&str> = record.splitn(8, '/').collect();
+            let [kind, size, octal, symbolic, owner, group, modified, path] = fields[..] else {
+                return None;
+            };
+            let path = path.trim_start_matches('\n').to_string();
+            let seconds: f64 = modified.parse().unwrap_or(0.0);
+            let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(seconds.max(0.0));
+            let rfc3339 = humantime::format_rfc3339_seconds(time).to_string();
+            Some(FileInfo {
+                name: path.rsplit('/').next().unwrap_or(&path).to_string(),
+                is_dir: kind == "d",
+                size: size.parse().unwrap_or(0),
+                mode: symbolic.to_string(),
+                permissions: format!("{:04o}", u32::from_str_radix(octal, 8).unwrap_or(0)),
+                owner: owner.to_string(),
+                group: group.to_string(),
+                // Go's `time.String()` layout, which the deprecated field keeps.
+                mod_time: format!(
+                    "{} +0000 UTC",
+                    rfc3339.trim_end_matches('Z').replace('T', " ")
+                ),
+                modified_at: Some(rfc3339),
+                path: Some(path),
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(query): Query<PathQuery>,
+) -> Result<Json<Vec<FileInfo>>, DaemonError> {
+    let path = query
+        .path
+        .as_deref()
+        .filter(|path| !path.is_empty())
+        .unwrap_or(".");
+    let sandbox = ready(&state, &id).await?;
+    let command = format!(
+        "dir={}; [ -e \"$dir\" ] || exit {MISSING}; [ -d \"$dir\" ] || {{ echo 'not a directory'; exit {WRONG_KIND}; }}; \
+         cd -- \"$dir\" && find \"$PWD\" -mindepth 1 -maxdepth 1 -printf {FIND_FORMAT}",
+        quote(path)?
+    );
+    let output = script(&state, &sandbox, path, command).await?;
+    let mut entries = parse_entries(&output);
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Json(entries))
+}
+
+pub(crate) async fn info(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(query): Query<PathQuery>,
+) -> Result<Json<FileInfo>, DaemonError> {
+    let path = query.path()?;
+    let sandbox = ready(&state, &id).await?;
+    let command = format!(
+        "p={}; [ -e \"$p\" ] || [ -L \"$p\" ] || exit {MISSING}; case \"$p\" in /*) ;; *) p=\"$PWD/$p\";; esac; \
+         find \"$p\" -maxdepth 0 -printf {FIND_FORMAT}",
+        quote(path)?
+    );
+    let output = script(&state, &sandbox, path, command).await?;
+    parse_entries(&output)
+        .into_iter()
+        .next()
+        .map(Json)
+        .ok_or_else(|| DaemonError::not_found(format!("{path}: no such file or directory")))
+}
+
+pub(crate) async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(query): Query<PathQuery>,
+) -> Result<StatusCode, DaemonError> {
+    let path = query.path()?;
+    let sandbox = ready(&state, &id).await?;
+    let directory = if query.recursive == Some(true) {
+        "rm -rf -- \"$p\"".to_string()
+    } else {
+        format!("rmdir -- \"$p\" 2>&1 || exit {WRONG_KIND}")
+    };
+    let command = format!(
+        "p={}; [ -e \"$p\" ] || [ -L \"$p\" ] || exit {MISSING}; \
+         if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then {directory}; else rm -f -- \"$p\"; fi",
+        quote(path)?
+    );
+    script(&state, &sandbox, path, command).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn create_folder(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(query): Query<PathQuery>,
+) -> Result<StatusCode, DaemonError> {
+    let path = query.path()?;
+    let mode = query
+        .mode
+        .as_deref()
+        .filter(|mode| !mode.is_empty())
+        .unwrap_or("0755");
+    if !(3..=4).contains(&mode.len()) || !mode.chars().all(|c| ('0'..='7').contains(&c)) {
+        return Err(DaemonError::bad_request(format!("invalid mode `{mode}`")));
+    }
+    let sandbox = ready(&state, &id).await?;
+    let command = format!(
+        "mkdir -p -m {mode} -- {} 2>&1 || exit {WRONG_KIND}",
+        quote(path)?
+    );
+    script(&state, &sandbox, path, command).await?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn upload_one(
+    state: &AppState,
+    sandbox: &provider::Sandbox,
+    path: &str,
+    contents: &[u8],
+) -> Result<(), DaemonError> {
+    state
+        .provider
+        .upload(&sandbox.id, path, contents)
+        .await
+        .map_err(|error| DaemonError::from_provider(error, path))
+}
+
+fn multipart_error(error: axum::extract::multipart::MultipartError) -> DaemonError {
+    DaemonError::bad_request(format!("invalid multipart body: {}", error.body_text()))
+}
+
+/// `POST /files/upload?path=`: one file in the multipart field `file`.
+pub(crate) async fn upload(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(query): Query<PathQuery>,
+    mut multipart: Multipart,
+) -> Result<StatusCode, DaemonError> {
+    let path = query.path()?.to_string();
+    let sandbox = ready(&state, &id).await?;
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() == Some("file") {
+            let contents = field.bytes().await.map_err(multipart_error)?;
+            upload_one(&state, &sandbox, &path, &contents).await?;
+            return Ok(StatusCode::OK);
+        }
+    }
+    Err(DaemonError::bad_request(
+        "the multipart field `file` is missing",
+    ))
+}
+
+/// `POST /files/bulk-upload`: parts `files[i].path` (the destination) and `files[i].file`.
+pub(crate) async fn bulk_upload(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    mut multipart: Multipart,
+) -> Result<StatusCode, DaemonError> {
+    let sandbox = ready(&state, &id).await?;
+    let mut paths: BTreeMap<String, String> = BTreeMap::new();
+    let mut files: BTreeMap<String, Bytes> = BTreeMap::new();
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        let Some(name) = field.name().map(str::to_string) else {
+            continue;
+        };
+        let Some(rest) = name.strip_prefix("files[") else {
+            continue;
+        };
+        let Some((index, part)) = rest.split_once("].") else {
+            continue;
+        };
+        match part {
+            "path" => {
+                paths.insert(
+                    index.to_string(),
+                    field.text().await.map_err(multipart_error)?,
+                );
+            }
+            "file" => {
+                files.insert(
+                    index.to_string(),
+                    field.bytes().await.map_err(multipart_error)?,
+                );
+            }
+            _ => {}
+        }
+    }
+    if files.is_empty() || files.keys().any(|index| !paths.contains_key(index)) {
+        return Err(DaemonError::bad_request(
+            "every `files[i].file` part needs a `files[i].path` part",
+        ));
+    }
+    for (index, contents) in &files {
+        upload_one(&state, &sandbox, &paths[index], contents).await?;
+    }
+    Ok(StatusCode::OK)
+}
+
+pub(crate) async fn download(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(query): Query<PathQuery>,
+) -> Result<Response, DaemonError> {
+    let path = query.path()?;
+    let sandbox = ready(&state, &id).await?;
+    let contents = state
+        .provider
+        .download(&sandbox.id, path)
+        .await
+        .map_err(|error| DaemonError::from_provider(error, path))?;
+    let name = path.rsplit('/').next().unwrap_or(path);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; {}", filename_parameter(name)),
+            ),
+        ],
+        contents,
+    )
+        .into_response())
+}
+
+/// `filename="..."` when plain ASCII will do, else RFC 5987 `filename*=utf-8''...`.
+fn filename_parameter(name: &str) -> String {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ');
+    if plain {
+        format!("filename=\"{name}\"")
+    } else {
+        let encoded: String = name
+            .bytes()
+            .map(|byte| match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                    char::from(byte).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        format!("filename*=utf-8''{encoded}")
+    }
+}
+
+/// `POST /files/bulk-download {"paths": [...]}`: a multipart reply with a `file` part per path
+/// that could be read and an `error` part (a JSON daemon error) per path that could not, each
+/// named by the requested path.
+pub(crate) async fn bulk_download(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<FilesDownloadRequest>,
+) -> Result<Response, DaemonError> {
+    let sandbox = ready(&state, &id).await?;
+    let boundary = format!("ralph-town-{}", uuid::Uuid::new_v4().simple());
+    let mut body = Vec::new();
+    for path in &request.paths {
+        let (name, content_type, contents) = match state.provider.download(&sandbox.id, path).await
+        {
+            Ok(contents) => ("file", "application/octet-stream", contents),
+            Err(error) => {
+                let error = DaemonError::from_provider(error, path);
+                let json = serde_json::json!({
+                    "message": error.message,
+                    "statusCode": error.status.as_u16(),
+                    "code": daemon_code(error.status),
+                });
+                ("error", "application/json", json.to_string().into_bytes())
+            }
+        };
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; {}\r\n\
+                 Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                filename_parameter(path),
+                contents.len()
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(&contents);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_records_parse_into_file_infos() {
+        let output = "d/4096/755/drwxr-xr-x/daytona/daytona/1700000000.5//home/daytona/src\0\
+                      f/12/644/-rw-r--r--/daytona/daytona/1700000001.0//home/daytona/a b/c\0";
+        let entries = parse_entries(output);
+        assert_eq!(entries.len(), 2);
+        assert!(entries[0].is_dir);
+        assert_eq!(entries[0].name, "src");
+        assert_eq!(entries[0].permissions, "0755");
+        assert_eq!(entries[1].path.as_deref(), Some("/home/daytona/a b/c"));
+        assert_eq!(entries[1].size, 12);
+        assert_eq!(
+            entries[1].modified_at.as_deref(),
+            Some("2023-11-14T22:13:21Z")
+        );
+        assert_eq!(entries[1].mod_time, "2023-11-14 22:13:21 +0000 UTC");
+    }
+
+    #[test]
+    fn odd_file_names_use_the_extended_parameter() {
+        assert_eq!(
+            filename_parameter("/home/x.txt"),
+            "filename=\"/home/x.txt\""
+        );
+        assert_eq!(filename_parameter("a\"b"), "filename*=utf-8''a%22b");
+        assert_eq!(filename_parameter("ü"), "filename*=utf-8''%C3%BC");
+    }
+}
