@@ -21,7 +21,7 @@ mod ssh;
 mod status;
 mod toolbox;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -131,5 +131,14 @@ impl Provider for DaytonaProvider {
         expires_in_minutes: u32,
     ) -> Result<ShellAccess> {
         self.ssh_access(id, cwd, expires_in_minutes).await
+    }
+
+    async fn set_env(
+        &self,
+        id: &str,
+        set: &BTreeMap<String, String>,
+        unset: &[String],
+    ) -> Result<()> {
+        self.update_env(id, set, unset).await
     }
 }

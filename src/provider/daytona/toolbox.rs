@@ -1,17 +1,18 @@
 //! The data plane: commands and files through a sandbox's toolbox (`{toolboxProxyUrl}/{id}`).
 //!
 //! The toolbox base comes from the sandbox record and is cached per id; when a record has none,
-//! `GET /sandbox/{id}/toolbox-proxy-url` supplies it. The exec request's `envs` is the only field
-//! of any request that may hold secrets; its values are never logged or put in an error. The
+//! `GET /sandbox/{id}/toolbox-proxy-url` supplies it. An exec request's `envs` and an env update
+//! are the only bodies that may hold secrets; their values are never logged or put in an error. The
 //! command is sent as is: the daemon writes it to a shell's stdin, as `sh -c` would run it.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::Url;
 use reqwest::multipart::{Form, Part};
 
 use super::DaytonaProvider;
-use super::http::{Repeat, join};
+use super::http::{REQUEST_TIMEOUT, Repeat, join};
 use super::sandbox::sandbox_what;
 use crate::daytona_api as wire;
 use crate::provider::{ExecOutput, ExecRequest, ProviderError, Result};
@@ -121,6 +122,31 @@ impl DaytonaProvider {
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// `POST {toolbox}/env`: processes started afterwards (exec, SSH) see the change. The values
+    /// may be secrets; this body is, with an exec's `envs`, the only one that may carry them.
+    pub(crate) async fn update_env(
+        &self,
+        id: &str,
+        set: &BTreeMap<String, String>,
+        unset: &[String],
+    ) -> Result<()> {
+        let base = self.toolbox_base(id).await?;
+        let url = base.url(&["env"])?;
+        let body = wire::UpdateEnvRequest {
+            set: Some(set.clone()).filter(|set| !set.is_empty()),
+            unset: Some(unset.to_vec()).filter(|unset| !unset.is_empty()),
+        };
+        self.http
+            .send(&sandbox_what(id), Repeat::Safe, |client| {
+                client
+                    .post(url.clone())
+                    .json(&body)
+                    .timeout(REQUEST_TIMEOUT)
+            })
+            .await
+            .map(drop)
     }
 
     /// Writes a file with `files/bulk-upload`, as Daytona's SDK does; a daemon without that
