@@ -27,6 +27,10 @@ struct Fake {
     legacy_list: bool,
     /// States `GET /sandbox/{id}` reports in turn, the last one for ever.
     states: Mutex<Vec<(&'static str, Option<&'static str>)>>,
+    /// `true`: `POST /sandbox` answers 503, as a gateway does when the API's answer is lost.
+    create_fails: bool,
+    /// What `user-home-dir` answers; `None`: the route is missing, as on an old daemon.
+    home: Option<&'static str>,
     /// Requests seen, as `METHOD path?query`.
     seen: Mutex<Vec<String>>,
     uploads: Mutex<Vec<(String, Vec<u8>)>>,
@@ -75,9 +79,12 @@ async fn list(
     })
 }
 
-async fn create(State(fake): State<Arc<Fake>>, Json(body): Json<Value>) -> Json<Value> {
+async fn create(State(fake): State<Arc<Fake>>, Json(body): Json<Value>) -> Response {
     seen(&fake, format!("POST /sandbox {body}"));
-    Json(record("new", "creating", None))
+    if fake.create_fails {
+        return (StatusCode::SERVICE_UNAVAILABLE, "upstream timed out").into_response();
+    }
+    Json(record("new", "creating", None)).into_response()
 }
 
 async fn get_one(State(fake): State<Arc<Fake>>, Path(id): Path<String>) -> Json<Value> {
@@ -109,8 +116,18 @@ async fn timer(
 }
 
 async fn execute(State(fake): State<Arc<Fake>>, Json(body): Json<Value>) -> Json<Value> {
-    seen(&fake, format!("execute {}", body["command"]));
+    seen(
+        &fake,
+        format!("execute {} in {}", body["command"], body["cwd"]),
+    );
     Json(json!({"code": 7, "result": "from an old daemon"}))
+}
+
+async fn home(State(fake): State<Arc<Fake>>) -> Response {
+    match fake.home {
+        Some(dir) => Json(json!({ "dir": dir })).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn upload(
@@ -128,18 +145,18 @@ async fn upload(
     StatusCode::OK.into_response()
 }
 
-async fn start(
-    legacy_list: bool,
-    states: Vec<(&'static str, Option<&'static str>)>,
-) -> (Arc<Fake>, DaytonaProvider) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let fake = Arc::new(Fake {
-        base: base.clone(),
-        legacy_list,
+fn with_states(states: Vec<(&'static str, Option<&'static str>)>) -> Fake {
+    Fake {
         states: Mutex::new(states),
         ..Fake::default()
-    });
+    }
+}
+
+async fn start(mut fake: Fake) -> (Arc<Fake>, DaytonaProvider) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    fake.base = base.clone();
+    let fake = Arc::new(fake);
     let app = axum::Router::new()
         .route("/api/sandbox", get(list).post(create))
         .route("/api/sandbox/{id}", get(get_one))
@@ -148,6 +165,7 @@ async fn start(
         .route("/api/sandbox/{id}/autostop/{minutes}", post(timer))
         .route("/toolbox/{id}/process/execute", post(execute))
         .route("/toolbox/{id}/files/upload", post(upload))
+        .route("/toolbox/{id}/user-home-dir", get(home))
         .with_state(fake.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let provider = DaytonaProvider::new(daytona_support::settings(
@@ -164,7 +182,7 @@ fn team() -> Labels {
 
 #[tokio::test]
 async fn list_follows_cursors_to_the_end_and_leaves_out_destroyed_sandboxes() {
-    let (fake, provider) = start(false, vec![]).await;
+    let (fake, provider) = start(Fake::default()).await;
     let sandboxes = provider.list(&team()).await.expect("list");
     let ids: Vec<&str> = sandboxes
         .iter()
@@ -180,7 +198,11 @@ async fn list_follows_cursors_to_the_end_and_leaves_out_destroyed_sandboxes() {
 
 #[tokio::test]
 async fn a_bare_array_list_is_understood() {
-    let (_, provider) = start(true, vec![]).await;
+    let (_, provider) = start(Fake {
+        legacy_list: true,
+        ..Fake::default()
+    })
+    .await;
     let sandboxes = provider.list(&team()).await.expect("list");
     let found: Vec<(&str, &SandboxState)> = sandboxes
         .iter()
@@ -195,7 +217,7 @@ async fn a_bare_array_list_is_understood() {
 
 #[tokio::test]
 async fn old_servers_and_daemons_are_understood() {
-    let (fake, provider) = start(false, vec![]).await;
+    let (fake, provider) = start(Fake::default()).await;
     let request = ExecRequest {
         command: "echo hi".to_string(),
         ..ExecRequest::default()
@@ -250,7 +272,7 @@ async fn create_waits_through_pending_build_and_sends_only_what_was_asked() {
         ("creating", None),
         ("started", None),
     ];
-    let (fake, provider) = start(false, states).await;
+    let (fake, provider) = start(with_states(states)).await;
     let request = CreateSandbox {
         name: "new".to_string(),
         labels: team(),
@@ -286,7 +308,8 @@ async fn a_sandbox_that_fails_while_starting_ends_the_wait_with_its_reason() {
         ("error", "runner is out of disk"),
         ("build_failed", "RUN apt-get failed"),
     ] {
-        let (_, provider) = start(false, vec![("creating", None), (state, Some(reason))]).await;
+        let (_, provider) =
+            start(with_states(vec![("creating", None), (state, Some(reason))])).await;
         let request = CreateSandbox {
             name: "new".to_string(),
             ..CreateSandbox::default()
@@ -305,4 +328,101 @@ async fn a_sandbox_that_fails_while_starting_ends_the_wait_with_its_reason() {
             other => panic!("{state}: expected an error with the reason, got {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn paths_and_commands_start_in_the_home_the_daemon_reports() {
+    let (fake, provider) = start(Fake {
+        home: Some("/home/tester"),
+        ..Fake::default()
+    })
+    .await;
+    provider
+        .upload("new", "~/a.txt", b"a")
+        .await
+        .expect("upload");
+    provider
+        .upload("new", "b/b.txt", b"b")
+        .await
+        .expect("upload");
+    provider
+        .upload("new", "/etc/c.txt", b"c")
+        .await
+        .expect("upload");
+    let paths: Vec<String> = fake
+        .uploads
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(path, _)| path.clone())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/home/tester/a.txt", "/home/tester/b/b.txt", "/etc/c.txt"]
+    );
+
+    for (cwd, expected) in [
+        (None, "/home/tester"),
+        (Some("work"), "/home/tester/work"),
+        (Some("/srv"), "/srv"),
+    ] {
+        let request = ExecRequest {
+            command: "pwd".to_string(),
+            cwd: cwd.map(str::to_string),
+            ..ExecRequest::default()
+        };
+        provider.exec("new", &request).await.expect("exec");
+        let seen = fake.seen.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(seen, format!("execute \"pwd\" in \"{expected}\""));
+    }
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_adopts_by_name_and_is_never_repeated_without_one() {
+    let (fake, provider) = start(Fake {
+        create_fails: true,
+        ..Fake::default()
+    })
+    .await;
+    let posts = |fake: &Fake| {
+        let seen = fake.seen.lock().unwrap();
+        seen.iter()
+            .filter(|line| line.starts_with("POST /sandbox "))
+            .count()
+    };
+
+    // `b` is listed with the request's labels: it is the sandbox the lost create made.
+    let named = CreateSandbox {
+        name: "b".to_string(),
+        labels: team(),
+        ..CreateSandbox::default()
+    };
+    let adopted = provider.create(&named).await.expect("adopted");
+    assert_eq!((adopted.id.as_str(), posts(&fake)), ("b", 1));
+
+    // No such sandbox listed: one more create, then the server's error.
+    let missing = CreateSandbox {
+        name: "z".to_string(),
+        labels: team(),
+        ..CreateSandbox::default()
+    };
+    match provider.create(&missing).await {
+        Err(
+            error @ ProviderError::Api {
+                status: Some(503), ..
+            },
+        ) => {
+            assert!(error.to_string().contains("upstream timed out"), "{error}")
+        }
+        other => panic!("expected the 503, got {other:?}"),
+    }
+    assert_eq!(posts(&fake), 3);
+
+    // Without a name nothing could tell a duplicate apart: no second create.
+    let unnamed = CreateSandbox {
+        labels: team(),
+        ..CreateSandbox::default()
+    };
+    assert!(provider.create(&unnamed).await.is_err());
+    assert_eq!(posts(&fake), 4);
 }

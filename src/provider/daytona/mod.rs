@@ -41,6 +41,8 @@ pub struct DaytonaProvider {
     /// Toolbox base URL (`{toolboxProxyUrl}/{id}`) by the id or name callers use. A
     /// `std::sync::Mutex` is enough: it is never held across an `.await`.
     toolbox: Mutex<HashMap<String, toolbox::ToolboxBase>>,
+    /// The sandbox user's home by sandbox id, as the toolbox reported it (same lock rule).
+    homes: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for DaytonaProvider {
@@ -58,12 +60,17 @@ impl DaytonaProvider {
             http: Http::new(&settings)?,
             settings,
             toolbox: Mutex::new(HashMap::new()),
+            homes: Mutex::new(HashMap::new()),
         })
     }
 
-    /// A provider from the process environment and the team file's settings.
+    /// A provider from the process environment and the team file's settings; warnings about
+    /// the settings (a deprecated variable) go to stderr.
     pub fn from_env(file: &crate::team::ProviderSettings) -> Result<Self> {
         let settings = DaytonaSettings::from_env(file, &|name| std::env::var(name).ok())?;
+        for warning in &settings.warnings {
+            eprintln!("warning: {warning}");
+        }
         DaytonaProvider::new(settings)
     }
 

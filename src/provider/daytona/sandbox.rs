@@ -114,24 +114,38 @@ impl DaytonaProvider {
         let body = self.create_body(request);
         let record = match self.post_create(&body).await {
             Ok(record) => record,
-            Err(error) if outcome_unknown(&error) => match self.adopt(request).await? {
-                Some(record) => record,
-                None => match self.post_create(&body).await {
-                    // The first create did land; the list had not caught up with it yet.
-                    Err(conflict @ ProviderError::Conflict { .. }) if !request.name.is_empty() => {
-                        let record = self.get_sandbox(&request.name).await?;
-                        if !carries(&record.labels, &request.labels) {
-                            return Err(conflict);
-                        }
-                        record
-                    }
-                    other => other?,
-                },
-            },
+            // Without a name there is nothing to recognise the sandbox by, so a create whose
+            // answer was lost is reported, not repeated: a duplicate would cost quota silently.
+            Err(error) if outcome_unknown(&error) && !request.name.is_empty() => {
+                self.recover_create(request, &body).await?
+            }
             Err(error) => return Err(error),
         };
         self.wait_for(&record.id, Goal::Started, deadline, Some(record.clone()))
             .await
+    }
+
+    /// After a create whose answer was lost: adopt the sandbox it made, or create once more.
+    async fn recover_create(
+        &self,
+        request: &CreateSandbox,
+        body: &wire::CreateSandbox,
+    ) -> Result<wire::Sandbox> {
+        if let Some(record) = self.adopt(request).await? {
+            return Ok(record);
+        }
+        match self.post_create(body).await {
+            // The first create did land after all; the list had not caught up with it yet.
+            Err(conflict @ ProviderError::Conflict { .. }) => {
+                let record = self.get_sandbox(&request.name).await?;
+                if carries(&record.labels, &request.labels) {
+                    Ok(record)
+                } else {
+                    Err(conflict)
+                }
+            }
+            other => other,
+        }
     }
 
     /// The `POST /sandbox` body: new fields only when asked for, resources only without a
@@ -163,10 +177,11 @@ impl DaytonaProvider {
 
     async fn post_create(&self, body: &wire::CreateSandbox) -> Result<wire::Sandbox> {
         let url = self.http.api(&["sandbox"])?;
-        let what = format!(
-            "snapshot `{}`",
-            body.snapshot.as_deref().unwrap_or("default")
-        );
+        // Daytona answers 404 on create for an unknown target (a missing snapshot is a 400).
+        let what = match &body.target {
+            Some(target) => format!("target `{target}`"),
+            None => "the organisation's default target".to_string(),
+        };
         let record: wire::Sandbox = self
             .http
             .json(&what, Repeat::Once, |client| {
@@ -179,9 +194,6 @@ impl DaytonaProvider {
 
     /// The sandbox an earlier, unanswered create made, if the API lists one.
     async fn adopt(&self, request: &CreateSandbox) -> Result<Option<wire::Sandbox>> {
-        if request.name.is_empty() {
-            return Ok(None);
-        }
         let listed = self
             .list_sandboxes(&request.labels, Some(&request.name))
             .await?;

@@ -4,6 +4,11 @@
 //! `GET /sandbox/{id}/toolbox-proxy-url` supplies it. An exec request's `envs` and an env update
 //! are the only bodies that may hold secrets; their values are never logged or put in an error. The
 //! command is sent as is: the daemon writes it to a shell's stdin, as `sh -c` would run it.
+//!
+//! The daemon resolves relative paths (and runs commands without a `cwd`) in the image's
+//! working directory, which need not be the home. The provider promises the home, so it asks
+//! the daemon for it once per sandbox (`GET {toolbox}/user-home-dir`) and makes paths absolute;
+//! when the daemon cannot say, paths go as given.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -58,7 +63,33 @@ impl DaytonaProvider {
         let mut cache = self.toolbox.lock().expect("toolbox cache lock");
         if let Some(base) = cache.remove(key) {
             cache.remove(&base.id);
+            self.homes.lock().expect("home cache lock").remove(&base.id);
         }
+    }
+
+    /// The sandbox user's home directory, asked once and cached; `None` when the daemon cannot
+    /// say (an old daemon, a stopped sandbox: the call that follows reports that).
+    async fn home(&self, base: &ToolboxBase) -> Option<String> {
+        if let Some(home) = self.homes.lock().expect("home cache lock").get(&base.id) {
+            return Some(home.clone());
+        }
+        let url = base.url(&["user-home-dir"]).ok()?;
+        let answer: wire::UserHomeDirResponse = self
+            .http
+            .json(&sandbox_what(&base.id), Repeat::Safe, |client| {
+                client.get(url.clone()).timeout(REQUEST_TIMEOUT)
+            })
+            .await
+            .ok()?;
+        let home = answer.dir.trim_end_matches('/').to_string();
+        if !home.starts_with('/') {
+            return None;
+        }
+        self.homes
+            .lock()
+            .expect("home cache lock")
+            .insert(base.id.clone(), home.clone());
+        Some(home)
     }
 
     async fn toolbox_base(&self, id: &str) -> Result<ToolboxBase> {
@@ -89,9 +120,14 @@ impl DaytonaProvider {
     pub(crate) async fn execute(&self, id: &str, request: &ExecRequest) -> Result<ExecOutput> {
         let base = self.toolbox_base(id).await?;
         let url = base.url(&["process", "execute"])?;
+        let home = self.home(&base).await;
+        let cwd = match &request.cwd {
+            Some(cwd) => Some(in_home(home.as_deref(), cwd)),
+            None => home,
+        };
         let body = wire::ExecuteRequest {
             command: request.command.clone(),
-            cwd: request.cwd.clone(),
+            cwd,
             envs: Some(request.env.clone()).filter(|env| !env.is_empty()),
             timeout: request.timeout.map(whole_seconds),
         };
@@ -154,6 +190,7 @@ impl DaytonaProvider {
     pub(crate) async fn upload_file(&self, id: &str, path: &str, contents: &[u8]) -> Result<()> {
         let base = self.toolbox_base(id).await?;
         let what = format!("file `{path}` in {}", sandbox_what(id));
+        let path = &in_home(self.home(&base).await.as_deref(), path);
         let bulk = base.url(&["files", "bulk-upload"])?;
         let sent = self
             .http
@@ -190,6 +227,7 @@ impl DaytonaProvider {
     pub(crate) async fn download_file(&self, id: &str, path: &str) -> Result<Vec<u8>> {
         let base = self.toolbox_base(id).await?;
         let what = format!("file `{path}` in {}", sandbox_what(id));
+        let path = &in_home(self.home(&base).await.as_deref(), path);
         let mut url = base.url(&["files", "download"])?;
         url.query_pairs_mut().append_pair("path", path);
         let reply = self
@@ -199,6 +237,22 @@ impl DaytonaProvider {
             })
             .await?;
         Ok(reply.body)
+    }
+}
+
+/// `path` made absolute under `home`: relative, `~` and `~/...` paths; absolute paths and
+/// everything without a known home are left as they are (but for a leading `~/`).
+fn in_home(home: Option<&str>, path: &str) -> String {
+    let relative = match path {
+        "~" => "",
+        _ if path.starts_with('/') => return path.to_string(),
+        _ => path.strip_prefix("~/").unwrap_or(path),
+    };
+    match (home, relative) {
+        (Some(home), "") => home.to_string(),
+        (Some(home), relative) => format!("{home}/{relative}"),
+        (None, "") => ".".to_string(),
+        (None, relative) => relative.to_string(),
     }
 }
 
@@ -218,6 +272,17 @@ fn whole_seconds(timeout: Duration) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_made_absolute_under_the_home() {
+        let home = Some("/home/daytona");
+        assert_eq!(in_home(home, "app/x.sh"), "/home/daytona/app/x.sh");
+        assert_eq!(in_home(home, "~/x.sh"), "/home/daytona/x.sh");
+        assert_eq!(in_home(home, "~"), "/home/daytona");
+        assert_eq!(in_home(home, "/etc/hosts"), "/etc/hosts");
+        assert_eq!(in_home(None, "~/x.sh"), "x.sh");
+        assert_eq!(in_home(None, "x.sh"), "x.sh");
+    }
 
     #[test]
     fn timeouts_round_up_to_whole_seconds() {
