@@ -170,7 +170,11 @@ impl Step<'_> {
         desired: Option<&DesiredTeammate>,
         secrets: &Secrets,
     ) -> Result<Option<String>, String> {
-        let existing = self.change.sandbox.as_ref().map(|sandbox| sandbox.id.clone());
+        let existing = self
+            .change
+            .sandbox
+            .as_ref()
+            .map(|sandbox| sandbox.id.clone());
         let result = match self.change.action {
             Action::Create | Action::Recreate => {
                 let desired = desired.ok_or("the teammate is not in the team file")?;

@@ -29,28 +29,36 @@ pub enum Finding {
 }
 
 /// Checks every target concurrently; returns findings in the targets' order.
-pub async fn inspect(provider: Arc<dyn Provider>, targets: &[Target], parallel: usize) -> Vec<(Target, Finding)> {
-    let mut found: Vec<(usize, Target, Finding)> = futures::stream::iter(targets.iter().cloned().enumerate())
-        .map(|(index, target)| {
-            let provider = provider.clone();
-            async move {
-                let finding = if !target.running {
-                    Finding::NotChecked("sandbox is not running".to_string())
-                } else {
-                    match check_work(provider.as_ref(), &target.id).await {
-                        Ok(check) if check.is_clean() => Finding::Clean,
-                        Ok(check) => Finding::Unsaved(check.describe()),
-                        Err(error) => Finding::NotChecked(error),
-                    }
-                };
-                (index, target, finding)
-            }
-        })
-        .buffer_unordered(parallel.max(1))
-        .collect()
-        .await;
+pub async fn inspect(
+    provider: Arc<dyn Provider>,
+    targets: &[Target],
+    parallel: usize,
+) -> Vec<(Target, Finding)> {
+    let mut found: Vec<(usize, Target, Finding)> =
+        futures::stream::iter(targets.iter().cloned().enumerate())
+            .map(|(index, target)| {
+                let provider = provider.clone();
+                async move {
+                    let finding = if !target.running {
+                        Finding::NotChecked("sandbox is not running".to_string())
+                    } else {
+                        match check_work(provider.as_ref(), &target.id).await {
+                            Ok(check) if check.is_clean() => Finding::Clean,
+                            Ok(check) => Finding::Unsaved(check.describe()),
+                            Err(error) => Finding::NotChecked(error),
+                        }
+                    };
+                    (index, target, finding)
+                }
+            })
+            .buffer_unordered(parallel.max(1))
+            .collect()
+            .await;
     found.sort_by_key(|(index, ..)| *index);
-    found.into_iter().map(|(_, target, finding)| (target, finding)).collect()
+    found
+        .into_iter()
+        .map(|(_, target, finding)| (target, finding))
+        .collect()
 }
 
 /// The refusal text when any target has unsaved work, else `None`.
@@ -58,9 +66,10 @@ pub fn refusal(findings: &[(Target, Finding)]) -> Option<String> {
     let unsaved: Vec<String> = findings
         .iter()
         .filter_map(|(target, finding)| match finding {
-            Finding::Unsaved(description) => {
-                Some(format!("`{}` ({}): {}", target.display, target.id, description))
-            }
+            Finding::Unsaved(description) => Some(format!(
+                "`{}` ({}): {}",
+                target.display, target.id, description
+            )),
             _ => None,
         })
         .collect();

@@ -12,9 +12,21 @@ fn rejects(text: &str, expected: &str, source_line: &str) {
     let world = World::new();
     world.file("team.toml", text);
     let run = world.run(&["validate"]).code(3);
-    assert!(run.stderr.contains(expected), "expected `{expected}` in:\n{}", run.stderr);
-    assert!(run.stderr.contains(source_line), "expected the line `{source_line}` in:\n{}", run.stderr);
-    assert!(run.stderr.contains("team.toml"), "the diagnostic names no file:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains(expected),
+        "expected `{expected}` in:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(source_line),
+        "expected the line `{source_line}` in:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("team.toml"),
+        "the diagnostic names no file:\n{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     assert!(world.sandbox_dirs().is_empty());
 }
@@ -23,17 +35,29 @@ const GOOD: &str = "name = \"squad\"\n[defaults]\nrepo = \"/tmp/repo\"\n[[teamma
 
 #[test]
 fn toml_syntax_error() {
-    rejects(&GOOD.replace("name = \"squad\"", "name = \"squad"), "squad", "name = \"squad");
+    rejects(
+        &GOOD.replace("name = \"squad\"", "name = \"squad"),
+        "squad",
+        "name = \"squad",
+    );
 }
 
 #[test]
 fn unknown_key_suggests_the_right_one() {
-    rejects(&GOOD.replace("branch =", "brnach ="), "branch", "brnach = \"feature/a\"");
+    rejects(
+        &GOOD.replace("branch =", "brnach ="),
+        "branch",
+        "brnach = \"feature/a\"",
+    );
 }
 
 #[test]
 fn invalid_teammate_name() {
-    rejects(&GOOD.replace("\"alice\"", "\"Alice Smith\""), "name", "\"Alice Smith\"");
+    rejects(
+        &GOOD.replace("\"alice\"", "\"Alice Smith\""),
+        "name",
+        "\"Alice Smith\"",
+    );
 }
 
 #[test]
@@ -50,22 +74,41 @@ fn two_teammates_on_one_branch() {
 
 #[test]
 fn missing_variable_points_at_the_reference() {
-    rejects(&GOOD.replace("feature/a", "feature/${NOT_SET_ANYWHERE}"), "NOT_SET_ANYWHERE", "${NOT_SET_ANYWHERE}");
+    rejects(
+        &GOOD.replace("feature/a", "feature/${NOT_SET_ANYWHERE}"),
+        "NOT_SET_ANYWHERE",
+        "${NOT_SET_ANYWHERE}",
+    );
 }
 
 #[test]
 fn malformed_env_entry() {
-    rejects(&GOOD.replace("[[teammate]]", "env = [\"1BAD=x\"]\n[[teammate]]"), "1BAD", "1BAD=x");
+    rejects(
+        &GOOD.replace("[[teammate]]", "env = [\"1BAD=x\"]\n[[teammate]]"),
+        "1BAD",
+        "1BAD=x",
+    );
 }
 
 #[test]
 fn secret_missing_on_the_host() {
-    rejects(&GOOD.replace("[[teammate]]", "secrets = [\"NOT_ON_THIS_HOST_TOKEN\"]\n[[teammate]]"), "NOT_ON_THIS_HOST_TOKEN", "NOT_ON_THIS_HOST_TOKEN");
+    rejects(
+        &GOOD.replace(
+            "[[teammate]]",
+            "secrets = [\"NOT_ON_THIS_HOST_TOKEN\"]\n[[teammate]]",
+        ),
+        "NOT_ON_THIS_HOST_TOKEN",
+        "NOT_ON_THIS_HOST_TOKEN",
+    );
 }
 
 #[test]
 fn branch_with_shell_metacharacters_is_refused() {
-    rejects(&GOOD.replace("feature/a", "x$(touch pwned)"), "branch", "x$(touch pwned)");
+    rejects(
+        &GOOD.replace("feature/a", "x$(touch pwned)"),
+        "branch",
+        "x$(touch pwned)",
+    );
 }
 
 #[test]
@@ -83,5 +126,8 @@ fn init_writes_a_valid_file_and_never_overwrites() {
     world.run(&["validate"]).success();
     let before = std::fs::read_to_string(world.path().join("team.toml")).unwrap();
     world.run(&["init"]).code(4);
-    assert_eq!(std::fs::read_to_string(world.path().join("team.toml")).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(world.path().join("team.toml")).unwrap(),
+        before
+    );
 }

@@ -52,26 +52,54 @@ fn up_creates_clones_on_branches_and_down_removes_everything() {
     team_file(&world, &origin, TWO);
     let env = [("GH_TOKEN", SENTINEL)];
 
-    let up = world.run_with(&["up", "--progress", "plain"], &env).success();
+    let up = world
+        .run_with(&["up", "--progress", "plain"], &env)
+        .success();
     assert!(up.stderr.contains("+ alice"), "{}", up.stderr);
     assert_eq!(world.sandbox_dirs().len(), 2);
 
     // An existing remote branch is tracked; a new one forks from the base branch.
-    assert_eq!(exec(&world, "alice", &["git", "rev-parse", "--abbrev-ref", "HEAD"]), "feature/existing");
     assert_eq!(
-        exec(&world, "alice", &["git", "rev-parse", "--abbrev-ref", "@{upstream}"]),
+        exec(
+            &world,
+            "alice",
+            &["git", "rev-parse", "--abbrev-ref", "HEAD"]
+        ),
+        "feature/existing"
+    );
+    assert_eq!(
+        exec(
+            &world,
+            "alice",
+            &["git", "rev-parse", "--abbrev-ref", "@{upstream}"]
+        ),
         "origin/feature/existing"
     );
-    assert_eq!(exec(&world, "bob", &["git", "rev-parse", "--abbrev-ref", "HEAD"]), "feature/new");
+    assert_eq!(
+        exec(&world, "bob", &["git", "rev-parse", "--abbrev-ref", "HEAD"]),
+        "feature/new"
+    );
     assert_eq!(
         exec(&world, "bob", &["git", "rev-parse", "HEAD"]),
         git(&origin, &["rev-parse", "main"])
     );
-    assert_eq!(exec(&world, "bob", &["git", "config", "--global", "credential.helper"]), "store");
-    assert_eq!(exec(&world, "bob", &["git", "config", "--global", "user.name"]), "Ralph Bot");
+    assert_eq!(
+        exec(
+            &world,
+            "bob",
+            &["git", "config", "--global", "credential.helper"]
+        ),
+        "store"
+    );
+    assert_eq!(
+        exec(&world, "bob", &["git", "config", "--global", "user.name"]),
+        "Ralph Bot"
+    );
 
     // A second `up` has nothing to do.
-    let again = world.run_with(&["plan", "--detailed-exitcode"], &env).success();
+    let again = world
+        .run_with(&["plan", "--detailed-exitcode"], &env)
+        .success();
     assert!(again.stdout.contains("keep"), "{}", again.stdout);
     world.run_with(&["up"], &env).success();
     assert_eq!(world.sandbox_dirs().len(), 2);
@@ -79,7 +107,12 @@ fn up_creates_clones_on_branches_and_down_removes_everything() {
     let status = world.run(&["status", "--json"]).success();
     let rows: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 2);
-    assert!(rows.as_array().unwrap().iter().all(|row| row["state"] == "started" && row["setup"] == "ok"));
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|row| row["state"] == "started" && row["setup"] == "ok")
+    );
 
     world.run(&["down"]).success();
     assert!(world.sandbox_dirs().is_empty());
@@ -99,10 +132,20 @@ fn editing_a_branch_recreates_only_that_teammate() {
     world.run_with(&["up"], &env).success();
     let before = world.run(&["status", "--json"]).success().stdout;
 
-    team_file(&world, &origin, &TWO.replace("feature/new", "feature/renamed"));
-    let plan = world.run_with(&["plan", "--detailed-exitcode"], &env).code(2);
+    team_file(
+        &world,
+        &origin,
+        &TWO.replace("feature/new", "feature/renamed"),
+    );
+    let plan = world
+        .run_with(&["plan", "--detailed-exitcode"], &env)
+        .code(2);
     assert!(plan.stdout.contains("-/+ bob"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("spec changed (branch)"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("spec changed (branch)"),
+        "{}",
+        plan.stdout
+    );
     assert!(plan.stdout.contains("  alice"), "{}", plan.stdout);
 
     // Destructive without a terminal and without `--yes`: refused, nothing changed.
@@ -115,12 +158,20 @@ fn editing_a_branch_recreates_only_that_teammate() {
         serde_json::from_str(&world.run(&["status", "--json"]).success().stdout).unwrap();
     let before: serde_json::Value = serde_json::from_str(&before).unwrap();
     let id = |rows: &serde_json::Value, name: &str| {
-        rows.as_array().unwrap().iter().find(|row| row["teammate"] == name).unwrap()["sandbox_id"].clone()
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["teammate"] == name)
+            .unwrap()["sandbox_id"]
+            .clone()
     };
     assert_eq!(id(&before, "alice"), id(&after, "alice"));
     assert_ne!(id(&before, "bob"), id(&after, "bob"));
     assert_eq!(after.as_array().unwrap().len(), 2);
-    assert_eq!(exec(&world, "bob", &["git", "rev-parse", "--abbrev-ref", "HEAD"]), "feature/renamed");
+    assert_eq!(
+        exec(&world, "bob", &["git", "rev-parse", "--abbrev-ref", "HEAD"]),
+        "feature/renamed"
+    );
     world.run(&["down", "--force"]).success();
 }
 
@@ -135,7 +186,11 @@ fn orphan_is_kept_until_prune() {
     let env = [("GH_TOKEN", SENTINEL)];
     world.run_with(&["up"], &env).success();
 
-    team_file(&world, &origin, "[[teammate]]\nname = \"alice\"\nbranch = \"feature/existing\"\n");
+    team_file(
+        &world,
+        &origin,
+        "[[teammate]]\nname = \"alice\"\nbranch = \"feature/existing\"\n",
+    );
     let kept = world.run_with(&["up"], &env).success();
     assert!(kept.stderr.contains("! bob"), "{}", kept.stderr);
     assert!(kept.stderr.contains("warning"), "{}", kept.stderr);
@@ -156,10 +211,18 @@ fn down_refuses_to_lose_uncommitted_work() {
     let origin = world.origin(&[]);
     team_file(&world, &origin, TWO);
     world.run_with(&["up"], &[("GH_TOKEN", SENTINEL)]).success();
-    exec(&world, "alice", &["sh", "-c", "echo draft > notes-in-progress.txt"]);
+    exec(
+        &world,
+        "alice",
+        &["sh", "-c", "echo draft > notes-in-progress.txt"],
+    );
 
     let refused = world.run(&["down"]).code(4);
-    assert!(refused.stderr.contains("notes-in-progress.txt"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("notes-in-progress.txt"),
+        "{}",
+        refused.stderr
+    );
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
     assert_eq!(world.sandbox_dirs().len(), 2);
 
@@ -175,10 +238,23 @@ fn exec_propagates_the_exit_code() {
     let world = World::new();
     let origin = world.origin(&[]);
     team_file(&world, &origin, TWO);
-    world.run_with(&["up", "--no-setup"], &[("GH_TOKEN", SENTINEL)]).success();
-    let run = world.run(&["exec", "alice", "--", "sh", "-c", "echo out; echo err >&2; exit 7"]);
+    world
+        .run_with(&["up", "--no-setup"], &[("GH_TOKEN", SENTINEL)])
+        .success();
+    let run = world.run(&[
+        "exec",
+        "alice",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 7",
+    ]);
     assert_eq!(run.code, 7);
-    assert!(run.stdout.contains("out") && run.stdout.contains("err"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("out") && run.stdout.contains("err"),
+        "{}",
+        run.stdout
+    );
     world.run(&["exec", "nobody", "--", "true"]).code(1);
     world.run(&["down", "--force"]).success();
 }
@@ -226,18 +302,21 @@ fn secret_sentinel_never_leaves_the_sandbox() {
 }
 
 fn scan(dir: &std::path::Path, holders: &mut Vec<std::path::PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let kind = entry.file_type().unwrap();
         if kind.is_dir() {
             scan(&path, holders);
-        } else if kind.is_file() {
-            if let Ok(bytes) = std::fs::read(&path) {
-                if bytes.windows(SENTINEL.len()).any(|window| window == SENTINEL.as_bytes()) {
-                    holders.push(path);
-                }
-            }
+        } else if kind.is_file()
+            && let Ok(bytes) = std::fs::read(&path)
+            && bytes
+                .windows(SENTINEL.len())
+                .any(|window| window == SENTINEL.as_bytes())
+        {
+            holders.push(path);
         }
     }
 }
@@ -268,7 +347,9 @@ fn killed_up_converges_without_duplicates() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    world.run_with(&["up", "--yes"], &[("GH_TOKEN", SENTINEL)]).success();
+    world
+        .run_with(&["up", "--yes"], &[("GH_TOKEN", SENTINEL)])
+        .success();
     let rows: serde_json::Value =
         serde_json::from_str(&world.run(&["status", "--json"]).success().stdout).unwrap();
     let rows = rows.as_array().unwrap();
@@ -293,7 +374,11 @@ fn shell_metacharacters_in_values_are_inert() {
     team_file(&world, &origin, &teammates);
     world.run_with(&["up"], &[("GH_TOKEN", SENTINEL)]).success();
     assert_eq!(exec(&world, "alice", &["printenv", "NASTY"]), nasty);
-    let found = exec(&world, "alice", &["sh", "-c", "find \"$HOME\" -name 'pwned*' | wc -l"]);
+    let found = exec(
+        &world,
+        "alice",
+        &["sh", "-c", "find \"$HOME\" -name 'pwned*' | wc -l"],
+    );
     assert_eq!(found, "0");
     assert!(!std::path::Path::new("/tmp/pwned-by-backtick").exists());
     assert!(!world.path().join("pwned-by-subshell").exists());

@@ -15,7 +15,10 @@ fn examples() -> Vec<std::path::PathBuf> {
         .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 3, "expected the local, daytona and ci examples");
+    assert!(
+        files.len() >= 3,
+        "expected the local, daytona and ci examples"
+    );
     files
 }
 
@@ -41,19 +44,25 @@ fn every_local_example_plans() {
             continue;
         }
         let file = file.to_string_lossy();
-        let run = world.run_with(&["plan", "--detailed-exitcode", &file], &ENV).code(2);
+        let run = world
+            .run_with(&["plan", "--detailed-exitcode", &file], &ENV)
+            .code(2);
         assert!(run.stdout.contains("create"), "{file}: {}", run.stdout);
     }
 }
 
 #[test]
 fn every_toml_block_in_the_readme_parses() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let mut blocks = 0;
     let mut lines = readme.lines();
     while let Some(line) = lines.next() {
         if line.trim() == "```toml" {
-            let block: Vec<&str> = lines.by_ref().take_while(|line| line.trim() != "```").collect();
+            let block: Vec<&str> = lines
+                .by_ref()
+                .take_while(|line| line.trim() != "```")
+                .collect();
             let text = block.join("\n");
             if let Err(error) = text.parse::<toml::Table>() {
                 panic!("README toml block {blocks} does not parse: {error}\n{text}");

@@ -618,7 +618,7 @@ async fn shell_opens_a_login_shell_inside_the_sandbox() {
         assert_eq!(run_interactive(command, script), expected);
 
         let ralph_town::provider::ShellAccess::Command { argv } =
-            provider.shell_access(&created.id, 60).await.unwrap()
+            provider.shell_access(&created.id, None, 60).await.unwrap()
         else {
             panic!("local shell access is a command")
         };

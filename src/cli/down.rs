@@ -23,7 +23,10 @@ struct Removed {
 
 pub(super) async fn run(args: &DownArgs) -> Result<i32> {
     let (team_name, provider) = match &args.team {
-        Some(name) => (name.clone(), provider_for(args.provider.unwrap_or(ProviderKind::Local), None)?),
+        Some(name) => (
+            name.clone(),
+            provider_for(args.provider.unwrap_or(ProviderKind::Local), None)?,
+        ),
         None => {
             let team = load_team(&args.file, false)?;
             let provider = provider_for(team.provider, Some(&team))?;
@@ -32,7 +35,10 @@ pub(super) async fn run(args: &DownArgs) -> Result<i32> {
     };
     let sandboxes = desired::observe(provider.as_ref(), &team_name).await?;
     let teammate_of = |labels: &crate::provider::Labels, name: &str| {
-        labels.get(labels::TEAMMATE).cloned().unwrap_or_else(|| name.to_string())
+        labels
+            .get(labels::TEAMMATE)
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
     };
     if !args.force {
         let targets: Vec<Target> = sandboxes
@@ -46,13 +52,18 @@ pub(super) async fn run(args: &DownArgs) -> Result<i32> {
         let findings = guard::inspect(provider.clone(), &targets, 8).await;
         for (target, finding) in &findings {
             if let Finding::NotChecked(reason) = finding {
-                eprintln!("warning: `{}` not checked for unsaved work: {reason}", target.display);
+                eprintln!(
+                    "warning: `{}` not checked for unsaved work: {reason}",
+                    target.display
+                );
             }
         }
         if let Some(message) = guard::refusal(&findings) {
             return Err(Error::Refused {
                 message,
-                hint: Some("push or commit the work first, or pass `--force` to discard it".to_string()),
+                hint: Some(
+                    "push or commit the work first, or pass `--force` to discard it".to_string(),
+                ),
             });
         }
     }
@@ -80,14 +91,23 @@ pub(super) async fn run(args: &DownArgs) -> Result<i32> {
         for entry in &removed {
             match &entry.error {
                 None => eprintln!("removed `{}` ({})", entry.teammate, entry.id),
-                Some(error) => eprintln!("failed to remove `{}` ({}): {error}", entry.teammate, entry.id),
+                Some(error) => eprintln!(
+                    "failed to remove `{}` ({}): {error}",
+                    entry.teammate, entry.id
+                ),
             }
         }
         let count = removed.len() - failed;
-        println!("team `{team_name}`: {count} sandbox{} removed", if count == 1 { "" } else { "es" });
+        println!(
+            "team `{team_name}`: {count} sandbox{} removed",
+            if count == 1 { "" } else { "es" }
+        );
     }
     if failed > 0 {
-        return Err(Error::ChangesFailed { failed, total: removed.len() });
+        return Err(Error::ChangesFailed {
+            failed,
+            total: removed.len(),
+        });
     }
     Ok(exit::SUCCESS)
 }

@@ -16,15 +16,14 @@ pub(super) async fn run(args: &ExecArgs) -> Result<i32> {
     let teammate = teammate(&team, &args.teammate)?;
     let provider = provider_for(team.provider, Some(&team))?;
     let sandbox = sandbox_of(provider.as_ref(), &team, teammate).await?;
-    let command = shlex::try_join(args.command.iter().map(String::as_str)).map_err(|_| {
-        Error::Refused {
+    let command =
+        shlex::try_join(args.command.iter().map(String::as_str)).map_err(|_| Error::Refused {
             message: "the command contains a NUL byte".to_string(),
             hint: None,
-        }
-    })?;
+        })?;
     let request = ExecRequest {
         command,
-        cwd: Some(teammate.workdir.clone()),
+        cwd: workdir(&sandbox, teammate),
         env: Default::default(),
         timeout: args.timeout.map(Duration::from_secs),
     };
@@ -42,20 +41,33 @@ pub(super) async fn ssh(args: &SshArgs) -> Result<i32> {
     let teammate = teammate(&team, &args.teammate)?;
     let provider = provider_for(team.provider, Some(&team))?;
     let sandbox = sandbox_of(provider.as_ref(), &team, teammate).await?;
-    let access = provider.shell_access(&sandbox.id, Some(&teammate.workdir), 60).await?;
+    let cwd = workdir(&sandbox, teammate);
+    let access = provider
+        .shell_access(&sandbox.id, cwd.as_deref(), 60)
+        .await?;
     let argv = match access {
         ShellAccess::Command { argv } => argv,
-        ShellAccess::Ssh { command, expires_at, .. } => {
+        ShellAccess::Ssh {
+            command,
+            expires_at,
+            ..
+        } => {
             if args.print {
                 println!("{command}");
-                eprintln!("expires at {}", humantime::format_rfc3339_seconds(expires_at));
+                eprintln!(
+                    "expires at {}",
+                    humantime::format_rfc3339_seconds(expires_at)
+                );
                 return Ok(0);
             }
             shlex::split(&command).unwrap_or_default()
         }
     };
     if args.print {
-        println!("{}", shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_default());
+        println!(
+            "{}",
+            shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_default()
+        );
         return Ok(0);
     }
     let (program, rest) = argv.split_first().ok_or_else(|| Error::NotFound {
@@ -99,4 +111,10 @@ async fn sandbox_of(provider: &dyn Provider, team: &Team, teammate: &Teammate) -
             message: format!("teammate `{}` has no running sandbox", teammate.name),
             hint: Some("run `ralph-town up` first".to_string()),
         })
+}
+
+/// Where commands start: the teammate's clone, or the home when setup was skipped (no clone).
+fn workdir(sandbox: &Sandbox, teammate: &Teammate) -> Option<String> {
+    let skipped = sandbox.labels.get(labels::SETUP).map(String::as_str) == Some("skipped");
+    (!skipped).then(|| teammate.workdir.clone())
 }

@@ -28,7 +28,11 @@ pub(super) fn run(args: &InitArgs) -> Result<i32> {
     })?;
     file.write_all(text.as_bytes())
         .map_err(|error| Error::io(format!("cannot write `{}`", args.file.display()), error))?;
-    println!("wrote `{}` (provider `{}`)", args.file.display(), args.provider);
+    println!(
+        "wrote `{}` (provider `{}`)",
+        args.file.display(),
+        args.provider
+    );
     eprintln!("next: `ralph-town up {}`", args.file.display());
     Ok(exit::SUCCESS)
 }

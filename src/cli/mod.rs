@@ -19,7 +19,7 @@ pub use args::{Arguments, Command};
 use clap::CommandFactory;
 
 use crate::error::{Error, Result, exit};
-use crate::provider::local::{Isolation, LocalProvider};
+use crate::provider::local::{Isolation, LocalOptions, LocalProvider, state_root};
 use crate::provider::{Provider, ProviderError, ProviderKind};
 use crate::team::{self, LoadOptions, Team};
 
@@ -74,10 +74,24 @@ fn load_team(path: &Path, require_secrets: bool) -> Result<Team> {
 }
 
 /// The provider a team uses.
-fn provider_for(kind: ProviderKind, _team: Option<&Team>) -> Result<Arc<dyn Provider>> {
+fn provider_for(kind: ProviderKind, team: Option<&Team>) -> Result<Arc<dyn Provider>> {
     match kind {
         ProviderKind::Local => {
-            let provider = LocalProvider::new(crate::provider::local::state_root())?;
+            // Local repositories must stay visible (read-only) inside bubblewrap, which hides
+            // `/tmp` and home directories.
+            let read_only_paths = team
+                .into_iter()
+                .flat_map(|team| &team.teammates)
+                .map(|teammate| std::path::PathBuf::from(&teammate.repo))
+                .filter(|repo| repo.is_absolute())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let options = LocalOptions {
+                read_only_paths,
+                ..LocalOptions::default()
+            };
+            let provider = LocalProvider::with_options(state_root(), options)?;
             if provider.isolation() == Isolation::Reduced {
                 eprintln!(
                     "warning: `bwrap` (bubblewrap) is not installed: sandboxes share this machine's file system (isolation is reduced)"

@@ -19,7 +19,7 @@ struct Row {
     state: String,
     branch: Option<String>,
     setup: Option<String>,
-    #[serde(with = "crate::provider::humantime_serde_compat::option")]
+    #[serde(serialize_with = "crate::provider::humantime_serde_compat::option::serialize")]
     created_at: Option<SystemTime>,
     /// Whether the teammate is still declared in the team file.
     declared: bool,
@@ -73,13 +73,23 @@ pub(super) async fn run(args: &StatusArgs) -> Result<i32> {
     ];
     for row in &rows {
         let dash = || "-".to_string();
-        let name = if row.declared { row.teammate.clone() } else { format!("{} (orphan)", row.teammate) };
+        let name = if row.declared {
+            row.teammate.clone()
+        } else {
+            format!("{} (orphan)", row.teammate)
+        };
         lines.push(vec![
             name,
             row.sandbox_id.clone().unwrap_or_else(dash),
             row.state.clone(),
             row.branch.clone().unwrap_or_else(dash),
-            row.setup.clone().unwrap_or_else(|| if row.sandbox_id.is_some() { "pending".into() } else { dash() }),
+            row.setup.clone().unwrap_or_else(|| {
+                if row.sandbox_id.is_some() {
+                    "pending".into()
+                } else {
+                    dash()
+                }
+            }),
             row.created_at.map(age).unwrap_or_else(dash),
         ]);
     }

@@ -47,7 +47,12 @@ pub(super) async fn run(args: &UpArgs) -> Result<i32> {
 
     if !plan.has_changes() {
         if args.json {
-            print_json(&UpResult { team: &team.name, plan: &plan, results: &[], ok: true })?;
+            print_json(&UpResult {
+                team: &team.name,
+                plan: &plan,
+                results: &[],
+                ok: true,
+            })?;
         }
         return Ok(exit::SUCCESS);
     }
@@ -102,16 +107,26 @@ pub(super) async fn run(args: &UpArgs) -> Result<i32> {
 
     let failed = results.iter().filter(|result| !result.ok).count();
     if args.json {
-        print_json(&UpResult { team: &team.name, plan: &plan, results: &results, ok: failed == 0 })?;
+        print_json(&UpResult {
+            team: &team.name,
+            plan: &plan,
+            results: &results,
+            ok: failed == 0,
+        })?;
     } else {
         print!("{}", summary(&results));
     }
     if interrupted.load(Ordering::SeqCst) {
-        eprintln!("interrupted: changes not started were skipped; run `ralph-town up` again to converge");
+        eprintln!(
+            "interrupted: changes not started were skipped; run `ralph-town up` again to converge"
+        );
         return Err(Error::Interrupted);
     }
     if failed > 0 {
-        return Err(Error::ChangesFailed { failed, total: results.len() });
+        return Err(Error::ChangesFailed {
+            failed,
+            total: results.len(),
+        });
     }
     Ok(exit::SUCCESS)
 }
@@ -141,14 +156,19 @@ async fn guard_destructive(
     let findings = guard::inspect(provider.clone(), &targets, parallel).await;
     for (target, finding) in &findings {
         if let Finding::NotChecked(reason) = finding {
-            eprintln!("warning: `{}` not checked for unsaved work: {reason}", target.display);
+            eprintln!(
+                "warning: `{}` not checked for unsaved work: {reason}",
+                target.display
+            );
         }
     }
     match guard::refusal(&findings) {
         None => Ok(()),
         Some(message) => Err(Error::Refused {
             message,
-            hint: Some("push or commit the work first, or pass `--force` to discard it".to_string()),
+            hint: Some(
+                "push or commit the work first, or pass `--force` to discard it".to_string(),
+            ),
         }),
     }
 }

@@ -295,11 +295,11 @@ pub(crate) mod humantime_serde_compat {
         humantime::parse_rfc3339_weak(&text).map_err(D::Error::custom)
     }
 
-    /// The same for `Option<SystemTime>` (`null` when absent).
+    /// Serializes `Option<SystemTime>` the same way (`null` when absent).
     pub mod option {
         use std::time::SystemTime;
 
-        use serde::{Deserialize, Deserializer, Serializer};
+        use serde::Serializer;
 
         pub fn serialize<S: Serializer>(
             time: &Option<SystemTime>,
@@ -309,14 +309,6 @@ pub(crate) mod humantime_serde_compat {
                 Some(time) => super::serialize(time, serializer),
                 None => serializer.serialize_none(),
             }
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(
-            deserializer: D,
-        ) -> Result<Option<SystemTime>, D::Error> {
-            let text = Option::<String>::deserialize(deserializer)?;
-            text.map(|text| humantime::parse_rfc3339_weak(&text).map_err(serde::de::Error::custom))
-                .transpose()
         }
     }
 }

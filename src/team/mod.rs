@@ -3,6 +3,34 @@
 //! Loading goes file text -> raw TOML model (with spans) -> interpolation -> defaults merged per
 //! key -> validation -> the resolved [`Team`] below. Everything after loading works on the
 //! resolved types only; they hold no secret value (only secret *names*, see [`SecretRef`]).
+//!
+//! Entry points: [`load`] / [`load_str`] (every problem is a miette diagnostic pointing into the
+//! file), [`spec_hash`] for the `ralph-town/spec` label, [`read_secrets`] at `up` time,
+//! [`schema_json`] for `ralph-town schema` and [`starter`] for `ralph-town init`.
+
+mod duration;
+mod entries;
+mod error;
+mod interpolate;
+mod keys;
+mod load;
+mod names;
+mod raw;
+mod repo;
+mod resolve;
+mod schema;
+mod secrets;
+mod settings;
+mod spec_hash;
+mod starter;
+mod values;
+
+pub use error::{FileDiagnostic, Invalid, ProblemKind, TeamError, TeamWarning};
+pub use load::{LoadOptions, Loaded, load, load_str};
+pub use schema::schema_json;
+pub use secrets::{host_env, read_secrets};
+pub use spec_hash::spec_hash;
+pub use starter::starter;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,6 +44,7 @@ use crate::provider::{Lifecycle, ProviderKind, Resources};
 pub struct Team {
     /// The team name: the ownership label of every sandbox.
     pub name: String,
+    /// Where the sandboxes come from (`local` when the file does not say).
     pub provider: ProviderKind,
     /// Provider settings the file may carry (never a credential).
     pub provider_settings: ProviderSettings,
@@ -37,6 +66,7 @@ pub struct ProviderSettings {
 /// One teammate with the defaults merged in: everything needed to build its sandbox.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Teammate {
+    /// The teammate name, unique in the team: the `ralph-town/teammate` label.
     pub name: String,
     /// Clone URL, or an absolute path to a local repository (relative paths in the file are
     /// resolved against the team file's directory).
@@ -45,15 +75,19 @@ pub struct Teammate {
     pub branch: String,
     /// New branches fork from here; `None` = the remote's HEAD.
     pub base_branch: Option<String>,
+    /// The snapshot to create from; `None` = the provider's default.
     pub snapshot: Option<String>,
     /// Plain environment, merged by key with the defaults; values already resolved.
     pub env: BTreeMap<String, String>,
     /// Secrets by name; their values are read from the host only at `up`.
     pub secrets: Vec<SecretRef>,
+    /// Defaults to `ralph-town` / `ralph-town@localhost`.
     pub git: GitIdentity,
+    /// Timers a provider changes in place (not part of the spec hash).
     pub lifecycle: Lifecycle,
     /// Destroy this many minutes after creation.
     pub ttl_minutes: Option<u32>,
+    /// `None` fields take the provider's defaults.
     pub resources: Resources,
     /// Where the repository is cloned, relative to the sandbox home unless absolute; defaults
     /// to the repository's own name (`app` for `.../app.git`).

@@ -289,9 +289,14 @@ impl Provider for LocalProvider {
         self.read_file(id, path).await
     }
 
-    async fn shell_access(&self, id: &str, _expires_in_minutes: u32) -> Result<ShellAccess> {
+    async fn shell_access(
+        &self,
+        id: &str,
+        cwd: Option<&str>,
+        _expires_in_minutes: u32,
+    ) -> Result<ShellAccess> {
         Ok(ShellAccess::Command {
-            argv: self.shell_invocation(id, None).await?.argv(),
+            argv: self.shell_invocation(id, cwd).await?.argv(),
         })
     }
 }

@@ -1,0 +1,272 @@
+//! The settings of one table (`[defaults]` or a `[[teammate]]`), interpolated and checked.
+//!
+//! Each value is checked once where it is written, so a bad value in `[defaults]` is reported
+//! once and not for every teammate. Merging tables and the checks that need the whole teammate
+//! live in `resolve`.
+
+use std::collections::HashMap;
+
+use super::duration::{self, Timer};
+use super::entries::{self, EnvEntry, SecretEntry};
+use super::error::ProblemKind;
+use super::names;
+use super::raw::{DurationText, Located, Settings};
+use super::repo;
+use super::values::{Context, Value};
+
+/// One table's settings, ready to merge. `None` = not set in this table.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Fields {
+    pub repo: Option<Value>,
+    /// `repo` is written (even if its value was bad), so its absence is not reported again.
+    pub repo_written: bool,
+    pub base_branch: Option<Value>,
+    pub snapshot: Option<Value>,
+    pub env: Vec<EnvEntry>,
+    pub secrets: Vec<SecretEntry>,
+    pub git_user_name: Option<Value>,
+    pub git_user_email: Option<Value>,
+    pub auto_stop: Option<i64>,
+    pub auto_archive: Option<i64>,
+    pub auto_delete: Option<i64>,
+    pub ttl: Option<i64>,
+    pub cpu: Option<u32>,
+    pub memory: Option<u32>,
+    pub disk: Option<u32>,
+    pub workdir: Option<Value>,
+}
+
+impl Fields {
+    /// Reads one table's settings, reporting every bad value.
+    pub(crate) fn read(settings: Settings<'_>, context: &mut Context<'_>) -> Fields {
+        let git = settings.git.map(|git| git.value());
+        let resources = settings.resources.map(|resources| resources.value());
+        Fields {
+            repo: settings.repo.and_then(|repo| read_repo(repo, context)),
+            repo_written: settings.repo.is_some(),
+            base_branch: settings
+                .base_branch
+                .and_then(|branch| read_branch(branch, context)),
+            snapshot: settings
+                .snapshot
+                .and_then(|text| read_plain(text, "snapshot", context)),
+            env: settings
+                .env
+                .map(|list| entries::read_env(list.value(), context))
+                .unwrap_or_default(),
+            secrets: settings
+                .secrets
+                .map(|list| entries::read_secrets(list.value(), context))
+                .unwrap_or_default(),
+            git_user_name: git
+                .and_then(|git| git.user_name.as_ref())
+                .and_then(|text| read_plain(text, "git.user_name", context)),
+            git_user_email: git
+                .and_then(|git| git.user_email.as_ref())
+                .and_then(|text| read_plain(text, "git.user_email", context)),
+            auto_stop: read_timer(settings.auto_stop, Timer::AutoStop, context),
+            auto_archive: read_timer(settings.auto_archive, Timer::AutoArchive, context),
+            auto_delete: read_timer(settings.auto_delete, Timer::AutoDelete, context),
+            ttl: read_timer(settings.ttl, Timer::Ttl, context),
+            cpu: read_amount(resources.and_then(|r| r.cpu.as_ref()), "cpu", context),
+            memory: read_amount(resources.and_then(|r| r.memory.as_ref()), "memory", context),
+            disk: read_amount(resources.and_then(|r| r.disk.as_ref()), "disk", context),
+            workdir: settings
+                .workdir
+                .and_then(|workdir| read_workdir(workdir, context)),
+        }
+    }
+
+    /// These settings over `defaults`, key by key; `env` and `secrets` by variable name.
+    pub(crate) fn over(&self, defaults: &Fields) -> Fields {
+        fn pick<T: Clone>(own: &Option<T>, default: &Option<T>) -> Option<T> {
+            own.clone().or_else(|| default.clone())
+        }
+        Fields {
+            repo: pick(&self.repo, &defaults.repo),
+            repo_written: self.repo_written || defaults.repo_written,
+            base_branch: pick(&self.base_branch, &defaults.base_branch),
+            snapshot: pick(&self.snapshot, &defaults.snapshot),
+            env: merge_by_name(&defaults.env, &self.env, |entry| &entry.name),
+            secrets: merge_by_name(&defaults.secrets, &self.secrets, |entry| &entry.name),
+            git_user_name: pick(&self.git_user_name, &defaults.git_user_name),
+            git_user_email: pick(&self.git_user_email, &defaults.git_user_email),
+            auto_stop: self.auto_stop.or(defaults.auto_stop),
+            auto_archive: self.auto_archive.or(defaults.auto_archive),
+            auto_delete: self.auto_delete.or(defaults.auto_delete),
+            ttl: self.ttl.or(defaults.ttl),
+            cpu: self.cpu.or(defaults.cpu),
+            memory: self.memory.or(defaults.memory),
+            disk: self.disk.or(defaults.disk),
+            workdir: pick(&self.workdir, &defaults.workdir),
+        }
+    }
+}
+
+/// `defaults` then `own`, an entry of `own` replacing the default of the same name in place.
+fn merge_by_name<T: Clone>(defaults: &[T], own: &[T], name: impl Fn(&T) -> &String) -> Vec<T> {
+    if own.is_empty() {
+        return defaults.to_vec();
+    }
+    let mut merged: Vec<T> = defaults.to_vec();
+    let mut index: HashMap<String, usize> = merged
+        .iter()
+        .enumerate()
+        .map(|(position, entry)| (name(entry).clone(), position))
+        .collect();
+    for entry in own {
+        match index.get(name(entry)) {
+            Some(&position) => merged[position] = entry.clone(),
+            None => {
+                index.insert(name(entry).clone(), merged.len());
+                merged.push(entry.clone());
+            }
+        }
+    }
+    merged
+}
+
+fn read_repo(located: &Located<String>, context: &mut Context<'_>) -> Option<Value> {
+    let mut value = context.text(located)?;
+    if value.text.trim().is_empty() {
+        context.invalid(
+            ProblemKind::InvalidValue,
+            value.place.span.clone(),
+            "`repo` is empty".into(),
+            "set a clone URL or a path to a local repository",
+        );
+        return None;
+    }
+    if let Some(credential) = repo::embedded_credential(&value.text) {
+        // Underline the value only when the file does not spell the credential out: a
+        // diagnostic must not print it.
+        let written = context.source.get(value.place.span.clone()).unwrap_or("");
+        let range = if written.contains(credential) {
+            0..0
+        } else {
+            value.place.span.clone()
+        };
+        context.invalid(
+            ProblemKind::InvalidValue,
+            range,
+            "`repo` carries a credential in its URL".into(),
+            "remove it from the URL and list the token in `secrets` (e.g. `GH_TOKEN`): setup \
+             hands it to git without a command line",
+        );
+        return None;
+    }
+    value.text = repo::resolve(&value.text, context.base_dir);
+    Some(value)
+}
+
+fn read_branch(located: &Located<String>, context: &mut Context<'_>) -> Option<Value> {
+    let value = context.text(located)?;
+    check_branch(&value, context).then_some(value)
+}
+
+/// Reports a branch name `git check-ref-format` would refuse; true when it is valid.
+pub(crate) fn check_branch(value: &Value, context: &mut Context<'_>) -> bool {
+    match names::check_branch(&value.text) {
+        Ok(()) => true,
+        Err(violation) => {
+            let range = value.place.part(violation.range);
+            let diagnostic = context
+                .problems
+                .at(
+                    ProblemKind::InvalidBranch,
+                    range,
+                    violation.reason.clone(),
+                    format!("`{}` is not a valid branch name", value.text.escape_debug()),
+                )
+                .with_help(
+                    "branch names follow `git check-ref-format --branch`, e.g. `feature/login`",
+                );
+            context.problems.error(diagnostic);
+            false
+        }
+    }
+}
+
+/// A free-form value that must be non-empty and on one line.
+fn read_plain(located: &Located<String>, key: &str, context: &mut Context<'_>) -> Option<Value> {
+    let value = context.text(located)?;
+    let problem = if value.text.trim().is_empty() {
+        Some(format!("`{key}` is empty"))
+    } else if value.text.chars().any(char::is_control) {
+        Some(format!("`{key}` contains a control character"))
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => {
+            context.invalid(
+                ProblemKind::InvalidValue,
+                value.place.span.clone(),
+                message,
+                "leave the key out to use the default",
+            );
+            None
+        }
+        None => Some(value),
+    }
+}
+
+fn read_workdir(located: &Located<String>, context: &mut Context<'_>) -> Option<Value> {
+    let value = context.text(located)?;
+    match repo::check_workdir(&value.text) {
+        Ok(()) => Some(value),
+        Err(reason) => {
+            context.invalid(
+                ProblemKind::InvalidValue,
+                value.place.span.clone(),
+                reason,
+                "use a directory name such as `app`, relative to the sandbox home",
+            );
+            None
+        }
+    }
+}
+
+fn read_timer(
+    located: Option<&Located<DurationText>>,
+    timer: Timer,
+    context: &mut Context<'_>,
+) -> Option<i64> {
+    let located = located?;
+    let span = located.span();
+    let parsed = match located.value() {
+        DurationText::Minutes(minutes) => duration::from_number(*minutes, timer),
+        DurationText::Text(raw) => {
+            let value = context.text_at(raw, span.clone())?;
+            duration::parse(&value.text, timer)
+        }
+    };
+    parsed
+        .map_err(|reason| {
+            context.invalid(
+                ProblemKind::InvalidDuration,
+                span,
+                format!("invalid `{}`: {reason}", timer.key()),
+                "write a duration like \"30m\", \"4h\", \"1d\" or a number of minutes",
+            )
+        })
+        .ok()
+}
+
+fn read_amount(
+    located: Option<&Located<u32>>,
+    key: &str,
+    context: &mut Context<'_>,
+) -> Option<u32> {
+    let located = located?;
+    if *located.value() == 0 {
+        context.invalid(
+            ProblemKind::InvalidValue,
+            located.span(),
+            format!("`resources.{key}` must be at least 1"),
+            "leave the key out to use the provider's default",
+        );
+        return None;
+    }
+    Some(*located.value())
+}
