@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, OriginalUri, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -111,7 +111,7 @@ pub(crate) async fn api(
     next: Next,
 ) -> Response {
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let path = original_path(&request);
     let route = format!("{method} {}", matched.as_str());
     state.stats.request(&route);
     let response = async {
@@ -158,7 +158,7 @@ pub(crate) async fn toolbox(
     next: Next,
 ) -> Response {
     let method = request.method().clone();
-    let daemon_path = daemon_path(request.uri().path());
+    let daemon_path = daemon_path(&original_path(&request));
     let route = format!("{method} {}", matched.as_str());
     state.stats.request(&route);
     let response = async {
@@ -194,6 +194,15 @@ pub(crate) async fn toolbox(
     response
 }
 
+/// The path as the client sent it (a nested router sees it without its prefix).
+fn original_path(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<OriginalUri>()
+        .map(|original| original.path().to_string())
+        .unwrap_or_else(|| request.uri().path().to_string())
+}
+
 /// `/toolbox/{id}/process/execute` -> `/process/execute`.
 fn daemon_path(path: &str) -> String {
     let rest = path.strip_prefix("/toolbox/").unwrap_or(path);
@@ -209,7 +218,7 @@ pub(crate) async fn api_not_found(
     request: Request,
 ) -> Response {
     state.stats.request("unmatched");
-    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let (method, path) = (request.method().clone(), original_path(&request));
     let response =
         ApiError::new(StatusCode::NOT_FOUND, format!("Cannot {method} {path}")).into_response();
     render(response, &path, &method, false).await
@@ -221,7 +230,7 @@ pub(crate) async fn toolbox_not_found(
     request: Request,
 ) -> Response {
     state.stats.request("unmatched");
-    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let (method, path) = (request.method().clone(), original_path(&request));
     let response = DaemonError::not_found(format!(
         "{method} {} is not a toolbox route",
         daemon_path(&path)

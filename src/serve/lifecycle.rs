@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::sandbox_actions::stop_or_delete;
-use super::state::{AppState, Millis, now, to_millis};
+use super::state::{AppState, Millis, SandboxRecord, now, to_millis};
 use crate::provider::{Labels, SandboxState};
 
 /// What is due for one sandbox at one tick.
@@ -61,22 +61,26 @@ pub(crate) fn due(
 
 /// One pass over every sandbox.
 async fn tick(state: &AppState) {
+    let listed_at = now();
     let Ok(sandboxes) = state.provider.list(&Labels::new()).await else {
         return;
     };
     let now = now();
     let minute = state.simulation.minute.as_millis().max(1) as Millis;
     let live: std::collections::BTreeSet<&str> = sandboxes.iter().map(|s| s.id.as_str()).collect();
-    let stale = state.store.read(|records| {
+    // A record written after the listing may belong to a sandbox created meanwhile: keep it.
+    let stale = |id: &String, record: &SandboxRecord| {
+        !live.contains(id.as_str()) && record.updated_at < listed_at
+    };
+    if state.store.read(|records| {
         records
             .sandboxes
-            .keys()
-            .any(|id| !live.contains(id.as_str()))
-    });
-    if stale {
+            .iter()
+            .any(|(id, record)| stale(id, record))
+    }) {
         let _ = state
             .store
-            .write(|records| records.sandboxes.retain(|id, _| live.contains(id.as_str())));
+            .write(|records| records.sandboxes.retain(|id, record| !stale(id, record)));
     }
     for sandbox in &sandboxes {
         let record = state.store.sandbox(&sandbox.id);

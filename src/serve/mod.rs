@@ -171,6 +171,7 @@ pub async fn bind(
         simulation,
         stats: state::Stats::default(),
         store,
+        quota_lock: tokio::sync::Mutex::new(()),
     });
     Ok(Server {
         listener,

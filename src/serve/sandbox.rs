@@ -60,7 +60,7 @@ pub(crate) async fn usage(state: &AppState, excluding: Option<&str>) -> Result<U
     Ok(usage)
 }
 
-fn has_quota(state: &AppState) -> bool {
+pub(crate) fn has_quota(state: &AppState) -> bool {
     let simulation = &state.simulation;
     simulation.quota_cpu.is_some()
         || simulation.quota_memory.is_some()
@@ -182,6 +182,11 @@ pub(crate) async fn create(
             return Err(duplicate());
         }
     }
+    let _admitted = if has_quota(&state) {
+        Some(state.quota_lock.lock().await)
+    } else {
+        None
+    };
     check_quota(&state, resources, None).await?;
     let created = state
         .provider

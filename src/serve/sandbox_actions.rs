@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use super::error::ApiError;
-use super::sandbox::{MAX_AUTO_ARCHIVE_MINUTES, check_quota, resolve};
+use super::sandbox::{MAX_AUTO_ARCHIVE_MINUTES, check_quota, has_quota, resolve};
 use super::simulate::Usage;
 use super::state::{AppState, Millis, SandboxRecord, Transition, now};
 use super::view::{JsonBody, in_transition, sandbox_dto};
@@ -67,6 +67,11 @@ pub(crate) async fn start(
         cpu: record.cpu,
         memory: record.memory,
         disk: 0,
+    };
+    let _admitted = if has_quota(&state) {
+        Some(state.quota_lock.lock().await)
+    } else {
+        None
     };
     check_quota(&state, request, Some(&sandbox.id)).await?;
     let started = state

@@ -27,6 +27,9 @@ pub(crate) struct AppState {
     pub(crate) throttlers: Throttlers,
     pub(crate) stats: Stats,
     pub(crate) store: Store,
+    /// Held from a quota check until the sandbox it admitted is recorded, so that concurrent
+    /// creates and starts cannot together overshoot a quota.
+    pub(crate) quota_lock: tokio::sync::Mutex<()>,
 }
 
 /// Addresses and the pinned key, fixed once the listener is bound.
