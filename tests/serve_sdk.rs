@@ -3,8 +3,9 @@
 //! SSH access and deletes, all through the SDK's own models, which refuse records missing the
 //! fields they require.
 //!
-//! The SDK lives in a virtual environment under `target/sdk-venv`, made on first use. Without
-//! `python3` or the package registry the test skips and says why; with `CI=true` it fails.
+//! The SDK comes from a virtual environment that `scripts/sdk-venv.sh` makes (`.ci/run` runs
+//! it): `$RALPH_TOWN_SDK_VENV`, else `target/sdk-venv`. The test itself never reaches the
+//! network. Without the environment it skips and says why; with `CI=true` it fails.
 
 mod serve_support;
 
@@ -32,41 +33,19 @@ fn has_sdk(python: &Path) -> bool {
         .is_ok_and(|output| output.status.success())
 }
 
-/// The virtual environment's python with `daytona` installed, made if needed.
+/// The virtual environment's python with `daytona` installed.
 fn sdk_python() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv");
+    let venv = std::env::var_os("RALPH_TOWN_SDK_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv"));
     let python = venv.join("bin/python");
     if has_sdk(&python) {
         return Some(python);
     }
-    let Ok(system_python) = which::which("python3") else {
-        return unavailable("`python3`");
-    };
-    let made = Command::new(system_python)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output();
-    match made {
-        Ok(output) if output.status.success() => {}
-        Ok(output) => {
-            return unavailable(&format!(
-                "`python3 -m venv` (it failed: {})",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
-        Err(error) => return unavailable(&format!("`python3 -m venv` ({error})")),
-    }
-    let installed = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "daytona"])
-        .output();
-    match installed {
-        Ok(output) if output.status.success() && has_sdk(&python) => Some(python),
-        Ok(output) => unavailable(&format!(
-            "`pip install daytona` (it failed: {})",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )),
-        Err(error) => unavailable(&format!("`pip install daytona` ({error})")),
-    }
+    unavailable(&format!(
+        "the Daytona SDK in `{}` (make it with `scripts/sdk-venv.sh`)",
+        venv.display()
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread")]

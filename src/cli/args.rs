@@ -180,7 +180,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
     pub listen: std::net::SocketAddr,
     /// Accept only this bearer token (default: any token)
-    #[arg(long, value_name = "KEY", env = "RALPH_TOWN_SERVE_API_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "RALPH_TOWN_SERVE_API_KEY",
+        hide_env_values = true
+    )]
     pub api_key: Option<String>,
     /// The URL clients reach this server at, when it differs from the listen address
     #[arg(long, value_name = "URL")]
@@ -211,5 +216,7 @@ pub enum Shell {
 }
 
 fn parse_simulation(text: &str) -> Result<Box<crate::serve::Simulation>, String> {
-    text.parse().map(Box::new).map_err(|error| format!("{error}"))
+    text.parse()
+        .map(Box::new)
+        .map_err(|error| format!("{error}"))
 }

@@ -19,8 +19,9 @@ pub use args::{Arguments, Command};
 use clap::CommandFactory;
 
 use crate::error::{Error, Result, exit};
+use crate::provider::daytona::DaytonaProvider;
 use crate::provider::local::{Isolation, LocalOptions, LocalProvider, state_root};
-use crate::provider::{Provider, ProviderError, ProviderKind};
+use crate::provider::{Provider, ProviderKind};
 use crate::team::{self, LoadOptions, Team};
 
 /// Runs one command; returns the process exit code.
@@ -77,7 +78,10 @@ async fn serve(args: args::ServeArgs) -> Result<i32> {
         public_url: args.public_url,
         ssh_gateway: args.ssh_gateway,
         state_dir: Some(provider.root().to_path_buf()),
-        simulation: args.simulate.map(|simulation| *simulation).unwrap_or_default(),
+        simulation: args
+            .simulate
+            .map(|simulation| *simulation)
+            .unwrap_or_default(),
     };
     let shutdown = async {
         let mut terminate =
@@ -134,12 +138,12 @@ fn provider_for(kind: ProviderKind, team: Option<&Team>) -> Result<Arc<dyn Provi
             }
             Ok(Arc::new(provider))
         }
-        ProviderKind::Daytona => Err(ProviderError::Unsupported {
-            provider: "daytona",
-            operation: "this build has no Daytona client yet; use `provider = \"local\"`"
-                .to_string(),
+        ProviderKind::Daytona => {
+            let settings = team
+                .map(|team| team.provider_settings.clone())
+                .unwrap_or_default();
+            Ok(Arc::new(DaytonaProvider::from_env(&settings)?))
         }
-        .into()),
     }
 }
 
