@@ -68,7 +68,16 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
 
 /// `ralph-town serve`: the local provider behind the Daytona API until SIGINT or SIGTERM.
 async fn serve(args: args::ServeArgs) -> Result<i32> {
-    let provider = LocalProvider::new(state_root())?;
+    let read_only_paths = args
+        .read_only
+        .iter()
+        .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()))
+        .collect();
+    let options = LocalOptions {
+        read_only_paths,
+        ..LocalOptions::default()
+    };
+    let provider = LocalProvider::with_options(state_root(), options)?;
     if provider.isolation() == Isolation::Reduced {
         eprintln!("warning: `bwrap` (bubblewrap) is not installed: isolation is reduced");
     }
