@@ -68,7 +68,7 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
 
 /// `ralph-town serve`: the local provider behind the Daytona API until SIGINT or SIGTERM.
 async fn serve(args: args::ServeArgs) -> Result<i32> {
-    let provider = LocalProvider::new(state_root())?;
+    let provider = Arc::new(LocalProvider::new(state_root())?);
     if provider.isolation() == Isolation::Reduced {
         eprintln!("warning: `bwrap` (bubblewrap) is not installed: isolation is reduced");
     }
@@ -77,6 +77,8 @@ async fn serve(args: args::ServeArgs) -> Result<i32> {
         api_key: args.api_key,
         public_url: args.public_url,
         ssh_gateway: args.ssh_gateway,
+        ssh_listen: args.ssh_listen,
+        local_provider: Some(provider.clone()),
         state_dir: Some(provider.root().to_path_buf()),
         simulation: args
             .simulate
@@ -97,7 +99,7 @@ async fn serve(args: args::ServeArgs) -> Result<i32> {
         }
         eprintln!("shutting down");
     };
-    crate::serve::serve(options, Arc::new(provider), shutdown)
+    crate::serve::serve(options, provider, shutdown)
         .await
         .map_err(|error| Error::Serve(Box::new(error)))?;
     Ok(exit::SUCCESS)
