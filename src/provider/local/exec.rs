@@ -101,7 +101,7 @@ impl LocalProvider {
     }
 
     /// Resolves a working directory, refusing one inside the sandbox that does not exist.
-    fn working_directory(
+    pub(super) fn working_directory(
         &self,
         metadata: &Metadata,
         dirs: &SandboxDirs,
@@ -125,7 +125,7 @@ impl LocalProvider {
     }
 }
 
-fn ensure_started(metadata: &Metadata) -> Result<()> {
+pub(super) fn ensure_started(metadata: &Metadata) -> Result<()> {
     if metadata.state == SandboxState::Started {
         return Ok(());
     }

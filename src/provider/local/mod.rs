@@ -7,6 +7,7 @@
 //! command starts) and the process tracker. It never prints, and never writes or logs the
 //! environment of an exec request: that is where secrets travel.
 
+mod attach;
 mod exec;
 mod files;
 mod launch;
@@ -27,6 +28,7 @@ use super::{
     ProviderKind, Result, Sandbox, SandboxState, ShellAccess,
 };
 
+pub use self::attach::Attached;
 pub use self::paths::SANDBOX_HOME;
 
 /// The OS user name sandboxes report (`USER`), as on Daytona.
