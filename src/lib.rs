@@ -16,3 +16,4 @@ pub mod secret;
 pub mod serve;
 pub mod setup;
 pub mod team;
+pub mod workflow;

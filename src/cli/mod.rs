@@ -19,8 +19,7 @@ pub use args::{Arguments, Command};
 use clap::CommandFactory;
 
 use crate::error::{Error, Result, exit};
-use crate::provider::daytona::DaytonaProvider;
-use crate::provider::local::{Isolation, LocalOptions, LocalProvider, state_root};
+use crate::provider::local::{Isolation, LocalProvider, state_root};
 use crate::provider::{Provider, ProviderKind};
 use crate::team::{self, LoadOptions, Team};
 
@@ -112,39 +111,13 @@ fn load_team(path: &Path, require_secrets: bool) -> Result<Team> {
     Ok(loaded.team)
 }
 
-/// The provider a team uses.
+/// The provider a team uses; its warnings go to stderr.
 fn provider_for(kind: ProviderKind, team: Option<&Team>) -> Result<Arc<dyn Provider>> {
-    match kind {
-        ProviderKind::Local => {
-            // Local repositories must stay visible (read-only) inside bubblewrap, which hides
-            // `/tmp` and home directories.
-            let read_only_paths = team
-                .into_iter()
-                .flat_map(|team| &team.teammates)
-                .map(|teammate| std::path::PathBuf::from(&teammate.repo))
-                .filter(|repo| repo.is_absolute())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let options = LocalOptions {
-                read_only_paths,
-                ..LocalOptions::default()
-            };
-            let provider = LocalProvider::with_options(state_root(), options)?;
-            if provider.isolation() == Isolation::Reduced {
-                eprintln!(
-                    "warning: `bwrap` (bubblewrap) is not installed: sandboxes share this machine's file system (isolation is reduced)"
-                );
-            }
-            Ok(Arc::new(provider))
-        }
-        ProviderKind::Daytona => {
-            let settings = team
-                .map(|team| team.provider_settings.clone())
-                .unwrap_or_default();
-            Ok(Arc::new(DaytonaProvider::from_env(&settings)?))
-        }
+    let opened = crate::workflow::open_provider(kind, team)?;
+    for warning in &opened.warnings {
+        eprintln!("warning: {warning}");
     }
+    Ok(opened.provider)
 }
 
 /// Asks a yes/no question on the terminal; `None` when there is no terminal to ask on.
