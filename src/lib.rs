@@ -9,6 +9,7 @@ pub mod daytona_api;
 pub mod desired;
 pub mod error;
 pub mod guard;
+pub mod mcp;
 pub mod plan;
 pub mod progress;
 pub mod provider;

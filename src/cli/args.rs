@@ -37,6 +37,8 @@ pub enum Command {
     Ssh(SshArgs),
     /// Serve the Daytona API over local sandboxes (for Daytona's SDKs and the `daytona` provider)
     Serve(ServeArgs),
+    /// Serve the team and sandbox tools to an MCP client on stdio
+    Mcp,
     /// Print the JSON Schema of `team.toml`
     Schema,
     /// Print shell completions

@@ -46,6 +46,10 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
         Command::Exec(args) => exec::run(&args).await,
         Command::Ssh(args) => exec::ssh(&args).await,
         Command::Serve(args) => serve(args).await,
+        Command::Mcp => {
+            crate::mcp::serve_stdio().await?;
+            Ok(exit::SUCCESS)
+        }
         Command::Schema => {
             print!("{}", team::schema_json());
             Ok(exit::SUCCESS)

@@ -75,14 +75,15 @@ pub async fn down(
         )
         .await?;
     }
-    let removed = futures::stream::iter(&sandboxes)
+    // Owned items: a stream of borrowed sandboxes makes this future not `Send`.
+    let removed = futures::stream::iter(sandboxes)
         .map(|sandbox| {
             let provider = provider.clone();
             async move {
                 let outcome = apply::delete(provider.as_ref(), &sandbox.id).await;
                 Removed {
                     teammate: teammate_of(&sandbox.labels, &sandbox.name),
-                    id: sandbox.id.clone(),
+                    id: sandbox.id,
                     ok: outcome.is_ok(),
                     error: outcome.err(),
                 }

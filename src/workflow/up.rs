@@ -78,7 +78,7 @@ pub async fn prepare_up(
     provider: &dyn Provider,
     team: &Team,
     options: &PlanOptions,
-    host: &dyn Fn(&str) -> Option<String>,
+    host: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Prepared> {
     let mut secrets = BTreeMap::new();
     for teammate in &team.teammates {

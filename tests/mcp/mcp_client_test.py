@@ -1,0 +1,197 @@
+"""Drives `ralph-town mcp` with the official MCP Python SDK's stdio client.
+
+Usage: mcp_client_test.py BINARY SCENARIO DIR
+
+The server is spawned with this process's environment (the Rust test sets `RALPH_TOWN_HOME`,
+`HOME` and the sentinel secrets) in DIR, where the Rust test wrote the team files. Every answer is
+checked for the sentinel values, which must never appear in one, nor in the server's stderr.
+Prints `mcp: done` at the end; any failed check raises.
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from mcp import ClientSession, StdioServerParameters, stdio_client
+
+TEAM_TOOLS = {
+    "team_plan": ["file"],
+    "team_up": ["file"],
+    "team_status": ["file"],
+    "team_down": ["file"],
+}
+
+SANDBOX_TOOLS = {
+    "sandbox_create": [],
+    "sandbox_ssh": ["sandbox"],
+    "sandbox_list": [],
+    "sandbox_exec": ["sandbox", "command"],
+    "sandbox_delete": ["sandbox"],
+    "sandbox_preflight": [],
+    "sandbox_run": ["command"],
+    "sandbox_env_list": ["sandbox"],
+    "sandbox_env_set": ["sandbox"],
+}
+
+SENTINELS = [value for name, value in os.environ.items() if name.startswith("SENTINEL_")]
+
+
+def check(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+class Client:
+    """A session plus the checks every answer must pass."""
+
+    def __init__(self, session):
+        self.session = session
+        self.answers = []
+
+    async def call(self, name, arguments, error=False):
+        result = await self.session.call_tool(name, arguments)
+        dump = json.dumps(
+            {
+                "content": [block.model_dump(mode="json") for block in result.content],
+                "structured": result.structured_content,
+            }
+        )
+        for sentinel in SENTINELS:
+            check(sentinel not in dump, f"{name} answered with a secret value: {dump}")
+        check(
+            result.is_error == error,
+            f"{name} {arguments}: is_error={result.is_error}, expected {error}: {dump}",
+        )
+        check(result.structured_content is not None, f"{name}: no structured content: {dump}")
+        text = "\n".join(block.text for block in result.content if block.type == "text")
+        self.answers.append(dump)
+        print(f"mcp: {name} -> {'error' if result.is_error else 'ok'}", flush=True)
+        return result.structured_content, text
+
+
+def cli(binary, directory, *args):
+    """Runs the CLI itself, for steps the tools under test do not cover."""
+    output = subprocess.run(
+        [binary, *args], cwd=directory, capture_output=True, text=True, env=os.environ
+    )
+    check(output.returncode == 0, f"{args}: {output.stdout}{output.stderr}")
+    return output.stdout
+
+
+async def check_tools(session, expected):
+    listed = await session.list_tools()
+    tools = {tool.name: tool for tool in listed.tools}
+    check(set(expected) <= set(tools), f"missing tools: {set(expected) - set(tools)}")
+    for name, required in expected.items():
+        schema = tools[name].input_schema
+        check(schema.get("type") == "object", f"{name}: schema {schema}")
+        check(
+            sorted(schema.get("required", [])) == sorted(required),
+            f"{name}: required {schema.get('required')}, expected {required}",
+        )
+        check(tools[name].description, f"{name} has no description")
+        for property_name, prop in schema.get("properties", {}).items():
+            check(prop.get("description"), f"{name}.{property_name} has no description")
+    return tools
+
+
+async def team(client, binary, directory):
+    tools = await check_tools(client.session, TEAM_TOOLS)
+    up_properties = tools["team_up"].input_schema["properties"]
+    for argument in ["confirm", "force", "prune", "only", "force_recreate", "no_setup"]:
+        check(argument in up_properties, f"team_up has no `{argument}`")
+    check("force" in tools["team_down"].input_schema["properties"], "team_down has no `force`")
+
+    plan, text = await client.call("team_plan", {"file": "team.toml"})
+    check(plan["has_changes"] and not plan["destructive"], plan)
+    check([c["action"] for c in plan["plan"]["changes"]] == ["create", "create"], plan)
+    check("+ alice" in text and "+ bob" in text, text)
+
+    up, text = await client.call("team_up", {"file": "team.toml"})
+    check(up["ok"] and len(up["results"]) == 2, up)
+    check(all(result["ok"] for result in up["results"]), up)
+
+    status, text = await client.call("team_status", {"file": "team.toml"})
+    rows = {row["teammate"]: row for row in status["teammates"]}
+    check(sorted(rows) == ["alice", "bob"], status)
+    check(all(row["state"] == "started" and row["setup"] == "ok" for row in rows.values()), status)
+    check(rows["alice"]["sandbox_id"] in text, text)
+    first_ids = {name: row["sandbox_id"] for name, row in rows.items()}
+
+    plan, _ = await client.call("team_plan", {"file": "team.toml"})
+    check(not plan["has_changes"], plan)
+
+    # Unsaved work in alice's clone: `team_down` refuses and deletes nothing.
+    cli(binary, directory, "exec", "alice", "--", "sh", "-c", "echo draft > notes-in-progress.txt")
+    refused, text = await client.call("team_down", {"file": "team.toml"}, error=True)
+    check("notes-in-progress.txt" in text, text)
+    check("`force: true`" in text, text)
+    status, _ = await client.call("team_status", {"file": "team.toml"})
+    check({row["teammate"]: row["sandbox_id"] for row in status["teammates"]} == first_ids, status)
+
+    # A changed branch recreates bob: refused without `confirm`, nothing changes.
+    with open(os.path.join(directory, "team.toml")) as file:
+        team_text = file.read()
+    with open(os.path.join(directory, "team.toml"), "w") as file:
+        file.write(team_text.replace("feature/new", "feature/renamed"))
+    refused, text = await client.call("team_up", {"file": "team.toml"}, error=True)
+    check("`confirm: true`" in text, text)
+    check("-/+ bob" in text, text)
+    check(refused["plan"]["summary"]["recreate"] == 1, refused)
+    status, _ = await client.call("team_status", {"file": "team.toml"})
+    check({row["teammate"]: row["sandbox_id"] for row in status["teammates"]} == first_ids, status)
+
+    up, text = await client.call("team_up", {"file": "team.toml", "confirm": True})
+    check(up["ok"], up)
+    check([(r["teammate"], r["action"]) for r in up["results"]] == [("bob", "recreate")], up)
+    status, _ = await client.call("team_status", {"file": "team.toml"})
+    rows = {row["teammate"]: row for row in status["teammates"]}
+    check(rows["alice"]["sandbox_id"] == first_ids["alice"], status)
+    check(rows["bob"]["sandbox_id"] != first_ids["bob"], status)
+    check(rows["bob"]["branch"] == "feature/renamed", status)
+
+    down, text = await client.call("team_down", {"file": "team.toml", "force": True})
+    check(down["ok"] and len(down["removed"]) == 2, down)
+    status, _ = await client.call("team_status", {"file": "team.toml"})
+    check(all(row["state"] == "missing" for row in status["teammates"]), status)
+
+    # A bad team file is a tool error carrying the diagnostic: what, where, and a suggestion.
+    bad, text = await client.call("team_plan", {"file": "bad.toml"}, error=True)
+    check("brnach" in text and "bad.toml" in text, text)
+    check("branch" in (bad.get("help") or "") or "branch" in text, bad)
+    missing, text = await client.call("team_status", {"file": "no-such-team.toml"}, error=True)
+    check("no-such-team.toml" in text, text)
+
+    # A secret missing on the host stops `team_up` before anything is created.
+    missing, text = await client.call("team_up", {"file": "needs-secret.toml"}, error=True)
+    check("NOT_SET_ON_THE_HOST" in text, text)
+
+
+async def main():
+    binary, scenario, directory = sys.argv[1:4]
+    server = StdioServerParameters(
+        command=binary, args=["mcp"], env=dict(os.environ), cwd=directory
+    )
+    with tempfile.TemporaryFile(mode="w+") as errlog:
+        try:
+            async with stdio_client(server, errlog=errlog) as (read, write):
+                async with ClientSession(read, write) as session:
+                    initialized = await session.initialize()
+                    check(initialized.server_info.name == "ralph-town", initialized)
+                    check(initialized.capabilities.tools is not None, initialized)
+                    client = Client(session)
+                    await {"team": team}[scenario](client, binary, directory)
+        finally:
+            errlog.seek(0)
+            log = errlog.read()
+            sys.stderr.write(log)
+        for sentinel in SENTINELS:
+            check(sentinel not in log, "the server logged a secret value")
+    print("mcp: done", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
