@@ -12,6 +12,7 @@ pub mod guard;
 pub mod plan;
 pub mod progress;
 pub mod provider;
+pub mod sandbox;
 pub mod secret;
 pub mod serve;
 pub mod setup;
