@@ -27,7 +27,7 @@ use crate::plan::{Plan, PlanOptions};
 use crate::provider::daytona::DaytonaProvider;
 use crate::provider::local::{Isolation, LocalOptions, LocalProvider, state_root};
 use crate::provider::{Provider, ProviderKind};
-use crate::team::Team;
+use crate::team::{ProviderSettings, Team};
 
 /// How the caller names its switches, so that a refusal tells the user what to pass.
 #[derive(Debug, Clone, Copy)]
@@ -59,14 +59,36 @@ pub struct Opened {
 /// Opens the provider `kind`, configured for `team` when there is one: local repositories of
 /// its teammates stay readable inside `local` sandboxes, and its Daytona settings apply.
 pub fn open_provider(kind: ProviderKind, team: Option<&Team>) -> Result<Opened> {
+    let repositories = team
+        .into_iter()
+        .flat_map(|team| &team.teammates)
+        .map(|teammate| PathBuf::from(&teammate.repo));
+    let settings = team
+        .map(|team| team.provider_settings.clone())
+        .unwrap_or_default();
+    open(kind, repositories, &settings)
+}
+
+/// Opens the provider `kind` without a team; the absolute ones of `readable` (a repository to
+/// clone, say) stay readable inside `local` sandboxes.
+pub fn open_provider_reading(
+    kind: ProviderKind,
+    readable: impl IntoIterator<Item = PathBuf>,
+) -> Result<Opened> {
+    open(kind, readable, &ProviderSettings::default())
+}
+
+fn open(
+    kind: ProviderKind,
+    readable: impl IntoIterator<Item = PathBuf>,
+    settings: &ProviderSettings,
+) -> Result<Opened> {
     match kind {
         ProviderKind::Local => {
             // Bubblewrap hides `/tmp` and home directories, where local repositories often are.
-            let read_only_paths: BTreeSet<PathBuf> = team
+            let read_only_paths: BTreeSet<PathBuf> = readable
                 .into_iter()
-                .flat_map(|team| &team.teammates)
-                .map(|teammate| PathBuf::from(&teammate.repo))
-                .filter(|repo| repo.is_absolute())
+                .filter(|path| path.is_absolute())
                 .collect();
             let options = LocalOptions {
                 read_only_paths: read_only_paths.into_iter().collect(),
@@ -85,15 +107,10 @@ pub fn open_provider(kind: ProviderKind, team: Option<&Team>) -> Result<Opened> 
                 warnings,
             })
         }
-        ProviderKind::Daytona => {
-            let settings = team
-                .map(|team| team.provider_settings.clone())
-                .unwrap_or_default();
-            Ok(Opened {
-                provider: Arc::new(DaytonaProvider::from_env(&settings)?),
-                warnings: Vec::new(),
-            })
-        }
+        ProviderKind::Daytona => Ok(Opened {
+            provider: Arc::new(DaytonaProvider::from_env(settings)?),
+            warnings: Vec::new(),
+        }),
     }
 }
 

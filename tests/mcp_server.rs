@@ -123,3 +123,29 @@ branch = "feature/new"
     );
     world.assert_host_git_untouched();
 }
+
+#[test]
+fn sandbox_tools_create_exec_and_delete_single_sandboxes() {
+    let Some(python) = sdk_python() else {
+        return;
+    };
+    if !(have("git") && have("bash")) {
+        return;
+    }
+    let world = World::new();
+    let origin = world.origin(&["feature/existing"]);
+    scenario(
+        &python,
+        &world,
+        "sandboxes",
+        &[
+            ("SENTINEL_SANDBOX", SENTINEL),
+            ("ORIGIN", &origin.display().to_string()),
+        ],
+    );
+    assert!(
+        world.sandbox_dirs().is_empty(),
+        "{:?}",
+        world.sandbox_dirs()
+    );
+}

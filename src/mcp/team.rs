@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::answer::{self, Progress, Redactor};
-use super::{SWITCHES, Server};
+use super::{SWITCHES, Server, on_blocking_thread};
 use crate::error::Error;
 use crate::plan::{Plan, PlanOptions};
 use crate::provider::Provider;
@@ -124,20 +124,8 @@ impl Server {
             Ok(opened) => opened,
             Err(error) => return failed(&error),
         };
-        // `apply`'s future is not `Send` (its stream borrows the plan's changes), which a tool's
-        // future must be: run it to completion on a blocking thread of this runtime instead.
-        let runtime = tokio::runtime::Handle::current();
-        let answer = tokio::task::spawn_blocking(move || runtime.block_on(up(opened, &params)))
-            .await
-            .unwrap_or_else(|error| {
-                answer::error(
-                    &Error::io(
-                        "`team_up` stopped",
-                        std::io::Error::other(error.to_string()),
-                    ),
-                    json!({}),
-                )
-            });
+        // `apply`'s future is not `Send`: its stream borrows the plan's changes.
+        let answer = on_blocking_thread(move || async move { up(opened, &params).await }).await;
         redactor.apply(answer)
     }
 

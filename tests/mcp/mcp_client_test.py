@@ -170,6 +170,116 @@ async def team(client, binary, directory):
     check("NOT_SET_ON_THE_HOST" in text, text)
 
 
+async def sandboxes(client, binary, directory):
+    tools = await check_tools(client.session, {**TEAM_TOOLS, **SANDBOX_TOOLS})
+    check(set(tools) == set(TEAM_TOOLS) | set(SANDBOX_TOOLS), f"unexpected tools: {sorted(tools)}")
+    check("provider" in tools["sandbox_exec"].input_schema["properties"], "no `provider`")
+    secret = os.environ["SENTINEL_SANDBOX"]
+    origin = os.environ["ORIGIN"]
+
+    # Every `env` entry is kept, values with `=` included, in either form.
+    created, text = await client.call(
+        "sandbox_create",
+        {"name": "solo", "env": ["PLAIN=one", "SECOND=two=2", f"API_TOKEN={secret}"]},
+    )
+    sandbox = created["sandbox"]["id"]
+    check(created["sandbox"]["state"] == "started", created)
+    check(sandbox in text, text)
+    check(any("API_TOKEN" in warning for warning in created["warnings"]), created)
+    other, _ = await client.call(
+        "sandbox_create", {"provider": "local", "env": {"FIRST": "a", "OTHER": "b"}}
+    )
+    other = other["sandbox"]["id"]
+
+    listed, text = await client.call("sandbox_list", {})
+    ids = [entry["id"] for entry in listed["sandboxes"]]
+    check(sandbox in ids and other in ids, listed)
+
+    ran, text = await client.call(
+        "sandbox_exec", {"sandbox": sandbox, "command": 'echo "$PLAIN/$SECOND"'}
+    )
+    check(ran["exit_code"] == 0 and ran["output"] == "one/two=2\n", ran)
+    check("one/two=2" in text, text)
+    ran, _ = await client.call("sandbox_exec", {"sandbox": other, "command": 'echo "$FIRST$OTHER"'})
+    check(ran["output"] == "ab\n", ran)
+    ran, _ = await client.call(
+        "sandbox_exec",
+        {"sandbox": sandbox, "command": 'echo "$ONE $TWO"', "env": ["ONE=1", "TWO=2"]},
+    )
+    check(ran["output"] == "1 2\n", ran)
+
+    # A failing command is a tool error that still carries its output and exit code.
+    failed, text = await client.call(
+        "sandbox_exec",
+        {"sandbox": sandbox, "command": "echo out; echo err >&2; exit 3"},
+        error=True,
+    )
+    check(failed["exit_code"] == 3, failed)
+    check("out" in failed["output"] and "err" in failed["output"], failed)
+    check("exit code 3" in text and "out" in text, text)
+
+    changed, text = await client.call(
+        "sandbox_env_set",
+        {"sandbox": sandbox, "env": {"LATER": "three", "DB_PASSWORD": secret}, "unset": ["PLAIN"]},
+    )
+    check(changed["set"] == ["DB_PASSWORD", "LATER"] and changed["unset"] == ["PLAIN"], changed)
+    listing, text = await client.call("sandbox_env_list", {"sandbox": sandbox})
+    env = listing["env"]
+    check(env.get("LATER") == "three" and env.get("SECOND") == "two=2", listing)
+    check("PLAIN" not in env, listing)
+    check(env.get("API_TOKEN") == "<redacted>" and env.get("DB_PASSWORD") == "<redacted>", listing)
+    ran, _ = await client.call("sandbox_exec", {"sandbox": sandbox, "command": 'echo "$LATER"'})
+    check(ran["output"] == "three\n", ran)
+
+    access, text = await client.call("sandbox_ssh", {"sandbox": sandbox})
+    check(access["kind"] == "local" and access["sandbox_id"] == sandbox, access)
+    check(access["argv"][:3] == ["ralph-town", "sandbox", "ssh"] and sandbox in access["argv"], access)
+    check(access["command"] in text, text)
+
+    report, text = await client.call(
+        "sandbox_run",
+        {
+            "command": "git rev-parse --abbrev-ref HEAD && cat branch.txt",
+            "repo": origin,
+            "branch": "feature/existing",
+        },
+    )
+    check(report["exit_code"] == 0 and report["deleted"], report)
+    check(report["output"].split() == ["feature/existing", "feature/existing"], report)
+    report, text = await client.call("sandbox_run", {"command": "echo gone; exit 7"}, error=True)
+    check(report["exit_code"] == 7 and "gone" in report["output"] and report["deleted"], report)
+
+    report, text = await client.call("sandbox_preflight", {"tools": ["/usr/bin/git"]})
+    check(report["passed"] and report["deleted"], report)
+    check(report["tools"] == [{"path": "/usr/bin/git", "found": True}], report)
+    report, text = await client.call(
+        "sandbox_preflight", {"tools": ["/usr/bin/git", "/no/such/tool"]}, error=True
+    )
+    check(not report["passed"] and "/no/such/tool" in text, report)
+
+    # Error paths: tool errors with the reason, never protocol errors.
+    failed, text = await client.call(
+        "sandbox_exec", {"sandbox": "no-such-sandbox", "command": "true"}, error=True
+    )
+    check("no-such-sandbox" in text, text)
+    failed, text = await client.call(
+        "sandbox_create", {"env": ["NO_EQUALS_SIGN"]}, error=True
+    )
+    check("`=`" in text, text)
+    failed, text = await client.call(
+        "sandbox_preflight", {"tools": ["git"]}, error=True
+    )
+    check("full path" in text, text)
+
+    for victim in [sandbox, other]:
+        deleted, text = await client.call("sandbox_delete", {"sandbox": victim})
+        check(deleted["deleted"], deleted)
+    listed, _ = await client.call("sandbox_list", {})
+    check(listed["sandboxes"] == [], listed)
+    failed, text = await client.call("sandbox_delete", {"sandbox": sandbox}, error=True)
+    check(sandbox in text, text)
+
+
 async def main():
     binary, scenario, directory = sys.argv[1:4]
     server = StdioServerParameters(
@@ -183,7 +293,7 @@ async def main():
                     check(initialized.server_info.name == "ralph-town", initialized)
                     check(initialized.capabilities.tools is not None, initialized)
                     client = Client(session)
-                    await {"team": team}[scenario](client, binary, directory)
+                    await {"team": team, "sandboxes": sandboxes}[scenario](client, binary, directory)
         finally:
             errlog.seek(0)
             log = errlog.read()
