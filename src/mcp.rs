@@ -8,6 +8,7 @@
 //! value: team secrets and credential-looking values are redacted from every answer.
 
 mod answer;
+mod arguments;
 mod sandbox;
 mod team;
 

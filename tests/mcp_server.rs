@@ -7,11 +7,14 @@
 //! `CI=true` they fail.
 
 mod common;
+mod serve_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{SENTINEL, World, have};
+use ralph_town::provider::{Labels, Provider};
+use serve_support::{Options, start_with};
 
 /// The virtual environment's python with `mcp` installed.
 fn sdk_python() -> Option<PathBuf> {
@@ -42,6 +45,14 @@ fn sdk_python() -> Option<PathBuf> {
 /// when it fails.
 fn scenario(python: &Path, world: &World, name: &str, env: &[(&str, &str)]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/mcp_client_test.py");
+    // The binary's directory first, so that `ralph-town` resolves as a client would find it.
+    let binary = Path::new(env!("CARGO_BIN_EXE_ralph-town"));
+    let path = std::env::join_paths(
+        std::iter::once(binary.parent().unwrap().to_path_buf()).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )),
+    )
+    .unwrap();
     let mut command = Command::new(python);
     command
         .arg(script)
@@ -50,7 +61,7 @@ fn scenario(python: &Path, world: &World, name: &str, env: &[(&str, &str)]) {
         .arg(world.path())
         .current_dir(world.path())
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PATH", path)
         .env("HOME", world.home())
         .env("RALPH_TOWN_HOME", world.state())
         .env("NO_COLOR", "1");
@@ -125,6 +136,26 @@ branch = "feature/new"
 }
 
 #[test]
+fn the_example_client_configuration_starts_a_working_server() {
+    let Some(python) = sdk_python() else {
+        return;
+    };
+    let world = World::new();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mcp.json");
+    scenario(
+        &python,
+        &world,
+        "example",
+        &[("EXAMPLE_CONFIG", &config.display().to_string())],
+    );
+    assert!(
+        world.sandbox_dirs().is_empty(),
+        "{:?}",
+        world.sandbox_dirs()
+    );
+}
+
+#[test]
 fn sandbox_tools_create_exec_and_delete_single_sandboxes() {
     let Some(python) = sdk_python() else {
         return;
@@ -148,4 +179,52 @@ fn sandbox_tools_create_exec_and_delete_single_sandboxes() {
         "{:?}",
         world.sandbox_dirs()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_reach_daytona_through_serve() {
+    let Some(python) = sdk_python() else {
+        return;
+    };
+    if !(have("git") && have("bash")) {
+        return;
+    }
+    let world = World::new();
+    let origin = world.origin(&[]);
+    world.file(
+        "team.toml",
+        &format!(
+            "name = \"remote\"\nprovider = \"daytona\"\n[defaults]\nrepo = \"{}\"\nsecrets = [\"GH_TOKEN\"]\n[[teammate]]\nname = \"alice\"\nbranch = \"feature/a\"\n",
+            origin.display()
+        ),
+    );
+    let api_key = "dtn_SENTINEL-api-key-3b9d";
+    let server = start_with(Options {
+        api_key: Some(api_key.to_string()),
+        read_only_paths: vec![origin.clone()],
+        ..Options::default()
+    })
+    .await;
+    let api_url = server.api_url.clone();
+    tokio::task::spawn_blocking(move || {
+        scenario(
+            &python,
+            &world,
+            "daytona",
+            &[
+                ("RALPH_TOWN_PROVIDER", "daytona"),
+                ("DAYTONA_API_URL", &api_url),
+                ("DAYTONA_API_KEY", api_key),
+                ("NO_PROXY", "127.0.0.1,localhost"),
+                ("GH_TOKEN", SENTINEL),
+                ("SENTINEL_TEAM", SENTINEL),
+                ("SENTINEL_API_KEY", api_key),
+            ],
+        );
+    })
+    .await
+    .unwrap();
+    let left = server.provider.list(&Labels::new()).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    server.shutdown().await;
 }

@@ -79,9 +79,23 @@ pub(super) struct Redactor {
     values: Vec<String>,
 }
 
+/// Credentials this process holds for its providers: never part of an answer.
+const PROCESS_CREDENTIALS: [&str; 3] = [
+    "DAYTONA_API_KEY",
+    "DAYTONA_JWT_TOKEN",
+    "RALPH_TOWN_SERVE_API_KEY",
+];
+
 impl Redactor {
+    /// A redactor that knows this process's own provider credentials.
     pub(super) fn new() -> Redactor {
-        Redactor::default()
+        let mut redactor = Redactor::default();
+        for name in PROCESS_CREDENTIALS {
+            if let Some(value) = crate::team::host_env(name) {
+                redactor.add(value.trim());
+            }
+        }
+        redactor
     }
 
     /// Adds a value to redact; empty values are ignored (they would match everywhere).
@@ -166,5 +180,49 @@ impl Reporter for Progress {
 
     fn finish(&self) {
         self.log.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_reaches_every_string_and_prefers_the_longest_value() {
+        let mut redactor = Redactor::default();
+        redactor.add("abc");
+        redactor.add("abcdef");
+        redactor.add("");
+        let value = json!({"list": ["xabcdefx", {"deep": "abc"}], "number": 3});
+        let answer = redactor.apply(success("abcdef abc".to_string(), &value));
+        assert_eq!(
+            answer.structured_content.unwrap(),
+            json!({"list": ["x<secret>x", {"deep": "<secret>"}], "number": 3})
+        );
+        assert_eq!(
+            answer.content[0].as_text().unwrap().text,
+            "<secret> <secret>"
+        );
+        assert!(!answer.content[1].as_text().unwrap().text.contains("abc"));
+    }
+
+    #[test]
+    fn errors_are_tool_errors_with_the_rendered_diagnostic() {
+        let error = crate::error::Error::Refused {
+            message: "refusing to delete `alice`".to_string(),
+            hint: Some("pass `force: true`".to_string()),
+        };
+        let answer = error_answer(&error);
+        assert_eq!(answer.is_error, Some(true));
+        let text = &answer.content[0].as_text().unwrap().text;
+        assert!(text.contains("refusing to delete `alice`"), "{text}");
+        assert!(text.contains("pass `force: true`"), "{text}");
+        let value = answer.structured_content.unwrap();
+        assert_eq!(value["help"], "pass `force: true`");
+        assert_eq!(value["code"], "ralph_town::refused");
+    }
+
+    fn error_answer(error: &crate::error::Error) -> CallToolResult {
+        super::error(error, json!({}))
     }
 }

@@ -1,11 +1,9 @@
 //! The sandbox tools: `sandbox_*`, single sandboxes on a provider, each one call of `sandbox`.
 //!
-//! Arguments are typed here and nowhere else: an `env` argument is a list of `KEY=VALUE` strings
-//! or an object, and every entry is kept. Values of credential-looking names given in a call
+//! Arguments are typed in `arguments.rs`. Values of credential-looking names given in a call
 //! are redacted from its answer; the SSH token `sandbox_ssh` returns is the one credential an
 //! answer carries, because the caller asked for it.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,183 +11,19 @@ use std::time::Duration;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
-use schemars::JsonSchema;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::answer::{self, Redactor};
+use super::arguments::{
+    CreateParams, EnvSetParams, ExecParams, ListParams, PreflightParams, RunParams, SandboxParams,
+    SshParams, resolve_env,
+};
 use super::{Server, on_blocking_thread, provider_kind};
-use crate::provider::{Labels, Provider, ProviderKind};
+use crate::provider::{Provider, ProviderKind};
 use crate::sandbox::{
     self, CreateOptions, ExecOptions, PreflightOptions, RunOptions, SandboxError, SshAccess,
 };
 use crate::workflow;
-
-/// Environment as `["KEY=VALUE", ...]` or `{"KEY": "VALUE"}`; every entry is kept.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub(crate) enum Env {
-    /// `KEY=VALUE` strings, split at the first `=`.
-    List(Vec<String>),
-    /// Names and values.
-    Map(BTreeMap<String, String>),
-}
-
-impl Env {
-    /// The variables; values of credential-looking names go to `redactor`.
-    fn resolve(&self, redactor: &mut Redactor) -> Result<BTreeMap<String, String>, SandboxError> {
-        let pairs = match self {
-            Env::List(entries) => entries
-                .iter()
-                .map(|entry| sandbox::parse_assignment(entry))
-                .collect::<Result<Vec<_>, _>>()?,
-            Env::Map(map) => map
-                .iter()
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect(),
-        };
-        for (name, value) in &pairs {
-            if sandbox::is_credential_name(name) {
-                redactor.add(value.clone());
-            }
-        }
-        Ok(pairs.into_iter().collect())
-    }
-}
-
-fn resolve_env(
-    env: Option<&Env>,
-    redactor: &mut Redactor,
-) -> Result<BTreeMap<String, String>, SandboxError> {
-    env.map_or(Ok(BTreeMap::new()), |env| env.resolve(redactor))
-}
-
-/// `sandbox_create`'s arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateParams {
-    /// `local` or `daytona`; default `RALPH_TOWN_PROVIDER`, else `local`.
-    provider: Option<ProviderKind>,
-    /// Display name; default: named after the sandbox id.
-    name: Option<String>,
-    /// Snapshot to create from; default: the provider's.
-    snapshot: Option<String>,
-    /// Environment of the sandbox, visible through the provider's API (for credentials prefer
-    /// `sandbox_env_set`).
-    env: Option<Env>,
-    /// Labels to put on the sandbox.
-    #[serde(default)]
-    labels: Labels,
-    /// Stop after this many idle minutes; 0 = never.
-    auto_stop: Option<u32>,
-    /// Delete after this many stopped minutes; 0 = as soon as it stops, negative = never.
-    auto_delete: Option<i32>,
-}
-
-/// Arguments naming one sandbox.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SandboxParams {
-    /// `local` or `daytona`; default `RALPH_TOWN_PROVIDER`, else `local`.
-    provider: Option<ProviderKind>,
-    /// The sandbox id.
-    sandbox: String,
-}
-
-/// `sandbox_ssh`'s arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SshParams {
-    /// `local` or `daytona`; default `RALPH_TOWN_PROVIDER`, else `local`.
-    provider: Option<ProviderKind>,
-    /// The sandbox id.
-    sandbox: String,
-    /// Minutes the SSH token stays valid (default 60).
-    #[schemars(range(min = 1, max = 1440))]
-    expires_in_minutes: Option<u32>,
-}
-
-/// `sandbox_list`'s arguments.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ListParams {
-    /// `local` or `daytona`; default `RALPH_TOWN_PROVIDER`, else `local`.
-    provider: Option<ProviderKind>,
-    /// Only sandboxes carrying all of these labels.
-    #[serde(default)]
-    labels: Labels,
-}
-
-/// `sandbox_exec`'s arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ExecParams {
-    /// `local` or `daytona`; default `RALPH_TOWN_PROVIDER`, else `local`.
-    provider: Option<ProviderKind>,
-    /// The sandbox id.
-    sandbox: String,
-    /// A shell command line, run by the sandbox's shell.
-    command: String,
-    /// Working directory; relative paths are under the sandbox home (the default).
-    cwd: Option<String>,
-    /// Extra environment for this command only.
-    env: Option<Env>,
-    /// Kill the command after this many seconds (exit code 124).
-    timeout_seconds: Option<u64>,
-}
-
-/// `sandbox_preflight`'s arguments.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PreflightParams {
-    /// `local` or `daytona`; default `RALPH_TOWN_PROVIDER`, else `local`.
-    provider: Option<ProviderKind>,
-    /// The snapshot to check (default `ralph-town-dev`).
-    snapshot: Option<String>,
-    /// Full paths of the tools to look for (default gh, git, bun and curl).
-    #[serde(default)]
-    tools: Vec<String>,
-}
-
-/// `sandbox_run`'s arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RunParams {
-    /// `local` or `daytona`; default `RALPH_TOWN_PROVIDER`, else `local`.
-    provider: Option<ProviderKind>,
-    /// A shell command line.
-    command: String,
-    /// A repository to clone first (URL without credentials, or a path the sandbox can read).
-    repo: Option<String>,
-    /// The branch or tag to check out (default: the remote's default branch).
-    branch: Option<String>,
-    /// Where the command runs, relative to the clone (or the home without one).
-    cwd: Option<String>,
-    /// Environment of the command only.
-    env: Option<Env>,
-    /// Snapshot to create from; default: the provider's.
-    snapshot: Option<String>,
-    /// Kill the command after this many seconds (exit code 124).
-    timeout_seconds: Option<u64>,
-    /// Keep the sandbox afterwards instead of deleting it.
-    #[serde(default)]
-    keep: bool,
-}
-
-/// `sandbox_env_set`'s arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EnvSetParams {
-    /// `local` or `daytona`; default `RALPH_TOWN_PROVIDER`, else `local`.
-    provider: Option<ProviderKind>,
-    /// The sandbox id.
-    sandbox: String,
-    /// Variables to set for every command started later.
-    env: Option<Env>,
-    /// Names to remove (before `env` is set).
-    #[serde(default)]
-    unset: Vec<String>,
-}
 
 #[tool_router(router = sandbox_router, vis = "pub(crate)")]
 impl Server {
@@ -256,7 +90,7 @@ impl Server {
             Ok(answer::success(text, &value))
         }
         .await;
-        answer.unwrap_or_else(|error| error)
+        Redactor::new().apply(answer.unwrap_or_else(|error| error))
     }
 
     #[tool(
@@ -283,7 +117,7 @@ impl Server {
             Ok(answer::success(text, &json!({ "sandboxes": sandboxes })))
         }
         .await;
-        answer.unwrap_or_else(|error| error)
+        Redactor::new().apply(answer.unwrap_or_else(|error| error))
     }
 
     #[tool(
@@ -322,10 +156,10 @@ impl Server {
     ) -> CallToolResult {
         let provider = match open(params.provider, None) {
             Ok(provider) => provider,
-            Err(failed) => return failed,
+            Err(failed) => return Redactor::new().apply(failed),
         };
         // `sandbox::delete`'s future is not `Send`: its stream borrows the ids.
-        on_blocking_thread(move || async move {
+        let answer = on_blocking_thread(move || async move {
             let outcome = sandbox::delete(&provider, std::slice::from_ref(&params.sandbox))
                 .await
                 .pop()
@@ -338,7 +172,8 @@ impl Server {
                 ),
             }
         })
-        .await
+        .await;
+        Redactor::new().apply(answer)
     }
 
     #[tool(
@@ -379,7 +214,7 @@ impl Server {
             })
         }
         .await;
-        answer.unwrap_or_else(|error| error)
+        Redactor::new().apply(answer.unwrap_or_else(|error| error))
     }
 
     #[tool(
@@ -436,7 +271,7 @@ impl Server {
             Ok(answer::success(text, &listing))
         }
         .await;
-        answer.unwrap_or_else(|error| error)
+        Redactor::new().apply(answer.unwrap_or_else(|error| error))
     }
 
     #[tool(

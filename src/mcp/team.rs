@@ -94,7 +94,7 @@ impl Server {
     async fn team_plan(&self, Parameters(params): Parameters<PlanParams>) -> CallToolResult {
         let (opened, redactor) = match open(&params.file, false) {
             Ok(opened) => opened,
-            Err(error) => return failed(&error),
+            Err(error) => return Redactor::new().apply(failed(&error)),
         };
         let options = plan_options(params.prune, &params.only, params.force_recreate);
         let result = workflow::plan(opened.provider.as_ref(), &opened.team, &options).await;
@@ -122,7 +122,7 @@ impl Server {
     async fn team_up(&self, Parameters(params): Parameters<UpParams>) -> CallToolResult {
         let (opened, redactor) = match open(&params.file, true) {
             Ok(opened) => opened,
-            Err(error) => return failed(&error),
+            Err(error) => return Redactor::new().apply(failed(&error)),
         };
         // `apply`'s future is not `Send`: its stream borrows the plan's changes.
         let answer = on_blocking_thread(move || async move { up(opened, &params).await }).await;
@@ -135,7 +135,7 @@ impl Server {
     async fn team_status(&self, Parameters(params): Parameters<StatusParams>) -> CallToolResult {
         let (opened, redactor) = match open(&params.file, false) {
             Ok(opened) => opened,
-            Err(error) => return failed(&error),
+            Err(error) => return Redactor::new().apply(failed(&error)),
         };
         redactor.apply(
             match workflow::status(opened.provider.as_ref(), &opened.team).await {
@@ -160,7 +160,7 @@ impl Server {
     async fn team_down(&self, Parameters(params): Parameters<DownParams>) -> CallToolResult {
         let (opened, redactor) = match open(&params.file, false) {
             Ok(opened) => opened,
-            Err(error) => return failed(&error),
+            Err(error) => return Redactor::new().apply(failed(&error)),
         };
         let options = DownOptions {
             force: params.force,
@@ -265,7 +265,7 @@ async fn up(opened: Opened, params: &UpParams) -> CallToolResult {
     let prepared =
         match workflow::prepare_up(opened.provider.as_ref(), &opened.team, &options, &host).await {
             Ok(prepared) => prepared,
-            Err(error) => return failed(&error),
+            Err(error) => return Redactor::new().apply(failed(&error)),
         };
     let plan = prepared.plan.clone();
     let mut warnings = opened.warnings;

@@ -11,6 +11,7 @@ Prints `mcp: done` at the end; any failed check raises.
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -280,11 +281,84 @@ async def sandboxes(client, binary, directory):
     check(sandbox in text, text)
 
 
+async def daytona(client, binary, directory):
+    """The same tools through the `daytona` provider (`RALPH_TOWN_PROVIDER=daytona`)."""
+    await check_tools(client.session, {**TEAM_TOOLS, **SANDBOX_TOOLS})
+    created, _ = await client.call("sandbox_create", {"env": {"A": "1", "B": "2"}})
+    sandbox = created["sandbox"]["id"]
+    ran, _ = await client.call("sandbox_exec", {"sandbox": sandbox, "command": 'echo "$A$B"'})
+    check(ran["output"] == "12\n" and ran["via"] == "exec", ran)
+    failed, text = await client.call(
+        "sandbox_exec", {"sandbox": sandbox, "command": "echo no; exit 4"}, error=True
+    )
+    check(failed["exit_code"] == 4 and "no" in failed["output"], failed)
+
+    # Usable credentials: the token, the command that uses it, and when it expires.
+    access, text = await client.call("sandbox_ssh", {"sandbox": sandbox, "expires_in_minutes": 5})
+    check(access["kind"] == "ssh" and access["token"], access)
+    check(access["token"] in access["command"] and access["command"] in text, access)
+    check(access["expires_at"] > created["sandbox"]["created_at"], access)
+
+    await client.call("sandbox_env_set", {"sandbox": sandbox, "env": ["LATER=3"]})
+    listing, _ = await client.call("sandbox_env_list", {"sandbox": sandbox})
+    check(listing["env"].get("LATER") == "3", listing)
+
+    listed, _ = await client.call("sandbox_list", {"provider": "daytona"})
+    check(sandbox in [entry["id"] for entry in listed["sandboxes"]], listed)
+    await client.call("sandbox_delete", {"sandbox": sandbox})
+    failed, text = await client.call("sandbox_exec", {"sandbox": sandbox, "command": "true"}, error=True)
+    check(sandbox in text, text)
+
+    plan, _ = await client.call("team_plan", {"file": "team.toml"})
+    check(plan["provider"] == "daytona" and plan["plan"]["summary"]["create"] == 1, plan)
+    up, _ = await client.call("team_up", {"file": "team.toml"})
+    check(up["ok"], up)
+    status, _ = await client.call("team_status", {"file": "team.toml"})
+    check([(r["teammate"], r["state"], r["setup"]) for r in status["teammates"]] == [("alice", "started", "ok")], status)
+    down, _ = await client.call("team_down", {"file": "team.toml"})
+    check(down["ok"] and len(down["removed"]) == 1, down)
+
+
+def expand(text):
+    """`${NAME}` and `${NAME:-default}` from this environment, as MCP clients expand them."""
+    return re.sub(
+        r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}",
+        lambda match: os.environ.get(match.group(1)) or (match.group(2) or ""),
+        text,
+    )
+
+
+def example_server(directory):
+    """The server as `examples/mcp.json` configures it, found on `PATH` as a client finds it."""
+    with open(os.environ["EXAMPLE_CONFIG"]) as file:
+        config = json.load(file)["mcpServers"]["ralph-town"]
+    check(config["command"] == "ralph-town" and config["args"] == ["mcp"], config)
+    env = {name: expand(value) for name, value in config.get("env", {}).items()}
+    check(env["RALPH_TOWN_PROVIDER"] == "local", env)
+    return StdioServerParameters(
+        command=config["command"],
+        args=config["args"],
+        env={**os.environ, **env},
+        cwd=directory,
+    )
+
+
+async def example(client, binary, directory):
+    await check_tools(client.session, {**TEAM_TOOLS, **SANDBOX_TOOLS})
+    created, _ = await client.call("sandbox_create", {})
+    listed, _ = await client.call("sandbox_list", {})
+    check([entry["id"] for entry in listed["sandboxes"]] == [created["sandbox"]["id"]], listed)
+    await client.call("sandbox_delete", {"sandbox": created["sandbox"]["id"]})
+
+
 async def main():
     binary, scenario, directory = sys.argv[1:4]
-    server = StdioServerParameters(
-        command=binary, args=["mcp"], env=dict(os.environ), cwd=directory
-    )
+    if scenario == "example":
+        server = example_server(directory)
+    else:
+        server = StdioServerParameters(
+            command=binary, args=["mcp"], env=dict(os.environ), cwd=directory
+        )
     with tempfile.TemporaryFile(mode="w+") as errlog:
         try:
             async with stdio_client(server, errlog=errlog) as (read, write):
@@ -293,7 +367,9 @@ async def main():
                     check(initialized.server_info.name == "ralph-town", initialized)
                     check(initialized.capabilities.tools is not None, initialized)
                     client = Client(session)
-                    await {"team": team, "sandboxes": sandboxes}[scenario](client, binary, directory)
+                    await {"team": team, "sandboxes": sandboxes, "daytona": daytona, "example": example}[
+                        scenario
+                    ](client, binary, directory)
         finally:
             errlog.seek(0)
             log = errlog.read()
