@@ -85,23 +85,7 @@ fn open(
 ) -> Result<Opened> {
     match kind {
         ProviderKind::Local => {
-            // Bubblewrap hides `/tmp` and home directories, where local repositories often are.
-            let read_only_paths: BTreeSet<PathBuf> = readable
-                .into_iter()
-                .filter(|path| path.is_absolute())
-                .collect();
-            let options = LocalOptions {
-                read_only_paths: read_only_paths.into_iter().collect(),
-                ..LocalOptions::default()
-            };
-            let provider = LocalProvider::with_options(state_root(), options)?;
-            let mut warnings = Vec::new();
-            if provider.isolation() == Isolation::Reduced {
-                warnings.push(
-                    "`bwrap` (bubblewrap) is not installed: sandboxes share this machine's file system (isolation is reduced)"
-                        .to_string(),
-                );
-            }
+            let (provider, warnings) = open_local(readable)?;
             Ok(Opened {
                 provider: Arc::new(provider),
                 warnings,
@@ -112,6 +96,31 @@ fn open(
             warnings: Vec::new(),
         }),
     }
+}
+
+/// The local provider on the state root; the absolute ones of `readable` stay readable inside
+/// its sandboxes. The warnings say when isolation is reduced.
+pub fn open_local(
+    readable: impl IntoIterator<Item = PathBuf>,
+) -> Result<(LocalProvider, Vec<String>)> {
+    // Bubblewrap hides `/tmp` and home directories, where local repositories often are.
+    let read_only_paths: BTreeSet<PathBuf> = readable
+        .into_iter()
+        .filter(|path| path.is_absolute())
+        .collect();
+    let options = LocalOptions {
+        read_only_paths: read_only_paths.into_iter().collect(),
+        ..LocalOptions::default()
+    };
+    let provider = LocalProvider::with_options(state_root(), options)?;
+    let mut warnings = Vec::new();
+    if provider.isolation() == Isolation::Reduced {
+        warnings.push(
+            "`bwrap` (bubblewrap) is not installed: sandboxes share this machine's file system (isolation is reduced)"
+                .to_string(),
+        );
+    }
+    Ok((provider, warnings))
 }
 
 /// What `up` would change for `team`, against what `provider` has now.

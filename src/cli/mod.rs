@@ -19,7 +19,7 @@ pub use args::{Arguments, Command};
 use clap::CommandFactory;
 
 use crate::error::{Error, Result, exit};
-use crate::provider::local::{Isolation, LocalProvider, state_root};
+use crate::provider::local::LocalProvider;
 use crate::provider::{Provider, ProviderKind};
 use crate::team::{self, LoadOptions, Team};
 
@@ -71,10 +71,12 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
 
 /// `ralph-town serve`: the local provider behind the Daytona API until SIGINT or SIGTERM.
 async fn serve(args: args::ServeArgs) -> Result<i32> {
-    let provider = LocalProvider::new(state_root())?;
-    if provider.isolation() == Isolation::Reduced {
-        eprintln!("warning: `bwrap` (bubblewrap) is not installed: isolation is reduced");
-    }
+    let read_only_paths = args
+        .read_only
+        .iter()
+        .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()))
+        .collect();
+    let provider = local_provider(read_only_paths)?;
     let options = crate::serve::ServeOptions {
         listen: args.listen,
         api_key: args.api_key,
@@ -113,6 +115,16 @@ fn load_team(path: &Path, require_secrets: bool) -> Result<Team> {
         eprintln!("{:?}", miette::Report::new(warning));
     }
     Ok(loaded.team)
+}
+
+/// The local provider on the state root, with `read_only_paths` visible inside sandboxes;
+/// warns once when bubblewrap is missing.
+fn local_provider(read_only_paths: Vec<std::path::PathBuf>) -> Result<LocalProvider> {
+    let (provider, warnings) = crate::workflow::open_local(read_only_paths)?;
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(provider)
 }
 
 /// The provider a team uses; its warnings go to stderr.
