@@ -337,3 +337,31 @@ async fn a_failed_snapshot_build_shows_the_build_error() {
     );
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_reads_every_page() {
+    let world = World::new();
+    let server = serve_support::start("").await;
+    // The provider asks for 100 a page.
+    let count = 130;
+    for _ in 0..count {
+        let reply = server
+            .post("/api/sandbox", json!({"labels": {"batch": "paging"}}))
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+    }
+    let before = server.requests("GET /api/sandbox").await;
+    let listed = parse(
+        &against(
+            &world,
+            &server.api_url,
+            &["sandbox", "list", "--json", "--label", "batch=paging"],
+            &[],
+        )
+        .await
+        .success(),
+    );
+    assert_eq!(listed.as_array().unwrap().len(), count);
+    assert!(server.requests("GET /api/sandbox").await - before >= 2);
+    server.shutdown().await;
+}
