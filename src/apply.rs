@@ -8,6 +8,8 @@
 //! - Recreate is create-new-then-remove-old, so a failed create leaves the old sandbox running.
 //! - Secrets travel only in the setup command's environment; any output shown is redacted.
 //! - After an interrupt no new change starts; changes in flight run to their end.
+//! - After a quota error no further create is attempted in the run: each would fail the same
+//!   way, and a half-staffed team is better reported once than hammered.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -95,6 +97,14 @@ pub async fn apply(
         reporter.phase(&change.display, &Phase::Queued, Duration::ZERO);
     }
     let empty = Secrets::new();
+    let quota = Quota {
+        exceeded: AtomicBool::new(false),
+        creates: actionable
+            .iter()
+            .filter(|change| matches!(change.action, Action::Create | Action::Recreate))
+            .count(),
+    };
+    let quota = &quota;
     let results = futures::stream::iter(actionable)
         .map(|change| {
             let provider = provider.clone();
@@ -111,6 +121,7 @@ pub async fn apply(
                     reporter,
                     started,
                     options,
+                    quota,
                 };
                 let outcome = step.run(desired, secrets).await;
                 let elapsed = started.elapsed();
@@ -156,6 +167,15 @@ struct Step<'a> {
     reporter: &'a dyn Reporter,
     started: Instant,
     options: &'a ApplyOptions,
+    quota: &'a Quota,
+}
+
+/// The run-wide quota state shared by every create.
+struct Quota {
+    /// Set by the first create that failed for quota.
+    exceeded: AtomicBool,
+    /// How many sandboxes the plan creates, for the message.
+    creates: usize,
 }
 
 impl Step<'_> {
@@ -227,7 +247,25 @@ impl Step<'_> {
         self.phase(Phase::Creating);
         let suffix = random_suffix();
         let request = desired.create_request(&self.options.team, &suffix);
-        let sandbox = self.provider.create(&request).await.map_err(message)?;
+        if self.quota.exceeded.load(Ordering::SeqCst) {
+            return Err(
+                "not attempted: the provider's quota was exceeded earlier in this run".into(),
+            );
+        }
+        let sandbox = match self.provider.create(&request).await {
+            Ok(sandbox) => sandbox,
+            Err(ProviderError::QuotaExceeded { message }) => {
+                self.quota.exceeded.store(true, Ordering::SeqCst);
+                let first_line = message.lines().next().unwrap_or_default();
+                return Err(format!(
+                    "quota exceeded: {first_line} (this plan creates {} sandbox{}; free capacity, \
+                     e.g. `ralph-town down` an unused team, or raise the quota)",
+                    self.quota.creates,
+                    if self.quota.creates == 1 { "" } else { "es" }
+                ));
+            }
+            Err(error) => return Err(message(error)),
+        };
         let mut labels = sandbox.labels.clone();
         let outcome = if self.options.no_setup {
             labels.insert(labels::SETUP.to_string(), "skipped".to_string());

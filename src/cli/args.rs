@@ -236,6 +236,10 @@ pub struct ServeArgs {
     /// `host[:port]` written into SSH access commands
     #[arg(long, value_name = "HOST:PORT")]
     pub ssh_gateway: Option<String>,
+    /// A host path sandboxes may read (e.g. a local repository to clone); under bubblewrap,
+    /// `/tmp` and home directories are hidden otherwise. Repeatable
+    #[arg(long = "read-only", value_name = "PATH")]
+    pub read_only: Vec<PathBuf>,
     /// Simulate the cloud, e.g. `latency=50ms,create-delay=1.3s,rate-create=300/60s,quota-cpu=10`
     #[arg(long, value_name = "SPEC", value_parser = parse_simulation)]
     pub simulate: Option<Box<crate::serve::Simulation>>,

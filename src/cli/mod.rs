@@ -72,10 +72,12 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
 
 /// `ralph-town serve`: the local provider behind the Daytona API until SIGINT or SIGTERM.
 async fn serve(args: args::ServeArgs) -> Result<i32> {
-    let provider = LocalProvider::new(state_root())?;
-    if provider.isolation() == Isolation::Reduced {
-        eprintln!("warning: `bwrap` (bubblewrap) is not installed: isolation is reduced");
-    }
+    let read_only_paths = args
+        .read_only
+        .iter()
+        .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()))
+        .collect();
+    let provider = local_provider(read_only_paths)?;
     let options = crate::serve::ServeOptions {
         listen: args.listen,
         api_key: args.api_key,
@@ -116,6 +118,22 @@ fn load_team(path: &Path, require_secrets: bool) -> Result<Team> {
     Ok(loaded.team)
 }
 
+/// The local provider on the state root, with `read_only_paths` visible inside sandboxes;
+/// warns once when bubblewrap is missing.
+fn local_provider(read_only_paths: Vec<std::path::PathBuf>) -> Result<LocalProvider> {
+    let options = LocalOptions {
+        read_only_paths,
+        ..LocalOptions::default()
+    };
+    let provider = LocalProvider::with_options(state_root(), options)?;
+    if provider.isolation() == Isolation::Reduced {
+        eprintln!(
+            "warning: `bwrap` (bubblewrap) is not installed: sandboxes share this machine's file system (isolation is reduced)"
+        );
+    }
+    Ok(provider)
+}
+
 /// The provider a team uses.
 fn provider_for(kind: ProviderKind, team: Option<&Team>) -> Result<Arc<dyn Provider>> {
     match kind {
@@ -130,16 +148,7 @@ fn provider_for(kind: ProviderKind, team: Option<&Team>) -> Result<Arc<dyn Provi
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let options = LocalOptions {
-                read_only_paths,
-                ..LocalOptions::default()
-            };
-            let provider = LocalProvider::with_options(state_root(), options)?;
-            if provider.isolation() == Isolation::Reduced {
-                eprintln!(
-                    "warning: `bwrap` (bubblewrap) is not installed: sandboxes share this machine's file system (isolation is reduced)"
-                );
-            }
+            let provider = local_provider(read_only_paths)?;
             Ok(Arc::new(provider))
         }
         ProviderKind::Daytona => {

@@ -1,0 +1,181 @@
+//! `ralph-town up examples/teams/daytona.toml` end to end with the `daytona` provider against
+//! `ralph-town serve` (both the real binary): sandboxes, labels, setup, clone, branch, `exec`,
+//! `status`, then `down`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use common::{SENTINEL, World, have};
+
+/// A `ralph-town serve` child process, killed on drop.
+struct Serve {
+    child: Child,
+    api_url: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(world: &World) -> Serve {
+    let mut child = world
+        .command(&["serve", "--listen", "127.0.0.1:0", "--read-only"])
+        .arg(world.path())
+        .env("RALPH_TOWN_HOME", world.path().join("serve-state"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let api_url = loop {
+        let line = lines.next().expect("serve exited early").unwrap();
+        if let Some(url) = line
+            .split(" at ")
+            .nth(1)
+            .filter(|url| url.starts_with("http"))
+        {
+            break url.trim().to_string();
+        }
+    };
+    // Keep draining stderr so serve never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Serve { child, api_url }
+}
+
+#[test]
+fn up_and_down_of_the_daytona_example_against_serve() {
+    if !(have("git") && have("bash")) {
+        return;
+    }
+    let world = World::new();
+    let origin = world.origin(&["feature/login"]);
+    let serve = serve(&world);
+    let client = reqwest::blocking::Client::new();
+    let snapshot: serde_json::Value = client
+        .post(format!("{}/snapshots", serve.api_url))
+        .bearer_auth("test-key")
+        .json(&serde_json::json!({"name": "ralph-town-dev", "imageName": "debian:bookworm-slim"}))
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(snapshot["name"], "ralph-town-dev");
+    wait_until_active(&client, &serve.api_url);
+
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/teams/daytona.toml");
+    let example = example.to_str().unwrap();
+    let origin = origin.to_str().unwrap();
+    let env = [
+        ("DAYTONA_API_URL", serve.api_url.as_str()),
+        ("DAYTONA_API_KEY", "test-key"),
+        ("GH_TOKEN", SENTINEL),
+        ("REPO_URL", origin),
+    ];
+    let up = world
+        .run_with(&["up", example, "--progress", "plain"], &env)
+        .success();
+    assert!(up.stderr.contains("+ alice"), "{}", up.stderr);
+    assert!(!up.all().contains(SENTINEL));
+
+    let status = world
+        .run_with(&["status", example, "--json"], &env)
+        .success();
+    let rows: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|row| row["state"] == "started" && row["setup"] == "ok"),
+        "{rows:?}"
+    );
+
+    // Labels on the server, found with Daytona's JSON label filter.
+    let listed: serde_json::Value = client
+        .get(format!("{}/sandbox", serve.api_url))
+        .query(&[(
+            "labels",
+            r#"{"ralph-town/team":"auth-squad","ralph-town/teammate":"alice"}"#,
+        )])
+        .bearer_auth("test-key")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert!(
+        items[0]["labels"]["ralph-town/spec"]
+            .as_str()
+            .unwrap()
+            .starts_with("v1:")
+    );
+    assert!(!listed.to_string().contains(SENTINEL));
+
+    let exec = |teammate: &str, command: &[&str]| {
+        let mut args = vec!["exec", teammate, "-f", example, "--"];
+        args.extend_from_slice(command);
+        world
+            .run_with(&args, &env)
+            .success()
+            .stdout
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        exec(
+            "alice",
+            &["git", "rev-parse", "--abbrev-ref", "@{upstream}"]
+        ),
+        "origin/feature/login"
+    );
+    assert_eq!(
+        exec("bob", &["git", "rev-parse", "--abbrev-ref", "HEAD"]),
+        "feature/signup"
+    );
+    assert_eq!(
+        exec("bob", &["git", "config", "--global", "credential.helper"]),
+        "store"
+    );
+    assert_eq!(exec("bob", &["printenv", "FEATURE_FLAG"]), "signup");
+
+    // A second `up` has nothing to do.
+    world
+        .run_with(&["plan", example, "--detailed-exitcode"], &env)
+        .success();
+
+    world.run_with(&["down", example], &env).success();
+    let listed: serde_json::Value = client
+        .get(format!("{}/sandbox", serve.api_url))
+        .bearer_auth("test-key")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 0, "{listed}");
+    world.assert_host_git_untouched();
+}
+
+fn wait_until_active(client: &reqwest::blocking::Client, api_url: &str) {
+    for _ in 0..200 {
+        let snapshot: serde_json::Value = client
+            .get(format!("{api_url}/snapshots/ralph-town-dev"))
+            .bearer_auth("test-key")
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if snapshot["state"] == "active" {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the snapshot never became active");
+}
