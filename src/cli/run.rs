@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::args::RunArgs;
-use super::print_json;
 use super::sandbox::{assignments, command_line, interrupted, write_stdout};
+use super::{local_provider, print_json};
 use crate::error::Result;
 use crate::provider::daytona::DaytonaProvider;
-use crate::provider::local::{Isolation, LocalOptions, LocalProvider, state_root};
 use crate::provider::{Provider, ProviderKind};
 use crate::sandbox::{self, RunOptions};
 
@@ -81,17 +80,7 @@ fn provider(kind: ProviderKind, repo: Option<&str>) -> Result<Arc<dyn Provider>>
                 .filter(|path| path.is_absolute() && path.exists())
                 .into_iter()
                 .collect();
-            let options = LocalOptions {
-                read_only_paths,
-                ..LocalOptions::default()
-            };
-            let provider = LocalProvider::with_options(state_root(), options)?;
-            if provider.isolation() == Isolation::Reduced {
-                eprintln!(
-                    "warning: `bwrap` (bubblewrap) is not installed: sandboxes share this machine's file system (isolation is reduced)"
-                );
-            }
-            Ok(Arc::new(provider))
+            Ok(Arc::new(local_provider(read_only_paths)?))
         }
         ProviderKind::Daytona => Ok(Arc::new(DaytonaProvider::from_env(&Default::default())?)),
     }
