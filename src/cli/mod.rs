@@ -8,6 +8,8 @@ mod down;
 mod exec;
 mod init;
 mod plan;
+mod run;
+mod sandbox;
 mod status;
 mod up;
 
@@ -45,6 +47,8 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
         Command::Status(args) => status::run(&args).await,
         Command::Exec(args) => exec::run(&args).await,
         Command::Ssh(args) => exec::ssh(&args).await,
+        Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Run(args) => run::run(&args).await,
         Command::Serve(args) => serve(args).await,
         Command::Mcp => {
             crate::mcp::serve_stdio().await?;
