@@ -19,7 +19,9 @@ pub(super) async fn run(args: &DownArgs) -> Result<i32> {
             (team.name, provider)
         }
     };
+    // `down` is the command's whole purpose: running it is the confirmation.
     let options = DownOptions {
+        destructive_allowed: true,
         force: args.force,
         parallel: 8,
         switches: Switches::CLI,

@@ -81,6 +81,9 @@ pub(crate) struct StatusParams {
 pub(crate) struct DownParams {
     /// Path of the team file (`team.toml`), relative to the server's working directory.
     file: PathBuf,
+    /// Confirm deleting every sandbox of the team; without it the call is refused.
+    #[serde(default)]
+    confirm: bool,
     /// Delete even when a sandbox holds uncommitted or unpushed work (it is lost).
     #[serde(default)]
     force: bool,
@@ -155,7 +158,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Delete every sandbox of a team. Refuses (deleting nothing) when a sandbox's repository has uncommitted or unpushed work, unless `force` is true."
+        description = "Delete every sandbox of a team. Refuses (deleting nothing) unless `confirm` is true, and when a sandbox's repository has uncommitted or unpushed work unless `force` is true."
     )]
     async fn team_down(&self, Parameters(params): Parameters<DownParams>) -> CallToolResult {
         let (opened, redactor) = match open(&params.file, false) {
@@ -163,6 +166,7 @@ impl Server {
             Err(error) => return Redactor::new().apply(failed(&error)),
         };
         let options = DownOptions {
+            destructive_allowed: params.confirm,
             force: params.force,
             parallel: 8,
             switches: SWITCHES,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{Switches, guard_targets};
 use crate::apply::{self, Reporter};
 use crate::desired;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::guard::Target;
 use crate::plan::labels;
 use crate::provider::{Labels, Provider, SandboxState};
@@ -16,6 +16,8 @@ use crate::provider::{Labels, Provider, SandboxState};
 /// How to tear down.
 #[derive(Debug, Clone)]
 pub struct DownOptions {
+    /// The caller confirmed that every sandbox of the team may be deleted.
+    pub destructive_allowed: bool,
     /// Delete even when a sandbox holds unsaved work.
     pub force: bool,
     /// Sandboxes checked by the guard at once.
@@ -47,9 +49,10 @@ impl DownOutcome {
     }
 }
 
-/// Deletes every sandbox labelled with `team`. Refuses (deleting nothing) when one holds
-/// unsaved work, unless `force`; sandboxes the guard could not look into are warned about
-/// through `reporter`. A failed delete is in the outcome, not an error.
+/// Deletes every sandbox labelled with `team`. Refuses (deleting nothing) when that was not
+/// confirmed, and when a sandbox holds unsaved work unless `force`; sandboxes the guard could
+/// not look into are warned about through `reporter`. A failed delete is in the outcome, not an
+/// error.
 pub async fn down(
     provider: Arc<dyn Provider>,
     team: &str,
@@ -57,6 +60,25 @@ pub async fn down(
     reporter: &dyn Reporter,
 ) -> Result<DownOutcome> {
     let sandboxes = desired::observe(provider.as_ref(), team).await?;
+    if !sandboxes.is_empty() && !options.destructive_allowed {
+        let names: Vec<String> = sandboxes
+            .iter()
+            .map(|sandbox| {
+                format!(
+                    "`{}` ({})",
+                    teammate_of(&sandbox.labels, &sandbox.name),
+                    sandbox.id
+                )
+            })
+            .collect();
+        return Err(Error::Refused {
+            message: format!(
+                "deleting the sandboxes of team `{team}` was not confirmed; nothing was deleted:\n  {}",
+                names.join("\n  ")
+            ),
+            hint: Some(format!("pass {} to delete them", options.switches.confirm)),
+        });
+    }
     if !options.force {
         let targets: Vec<Target> = sandboxes
             .iter()

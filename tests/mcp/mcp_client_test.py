@@ -104,7 +104,8 @@ async def team(client, binary, directory):
     up_properties = tools["team_up"].input_schema["properties"]
     for argument in ["confirm", "force", "prune", "only", "force_recreate", "no_setup"]:
         check(argument in up_properties, f"team_up has no `{argument}`")
-    check("force" in tools["team_down"].input_schema["properties"], "team_down has no `force`")
+    for argument in ["confirm", "force"]:
+        check(argument in tools["team_down"].input_schema["properties"], f"team_down: `{argument}`")
 
     plan, text = await client.call("team_plan", {"file": "team.toml"})
     check(plan["has_changes"] and not plan["destructive"], plan)
@@ -125,9 +126,14 @@ async def team(client, binary, directory):
     plan, _ = await client.call("team_plan", {"file": "team.toml"})
     check(not plan["has_changes"], plan)
 
+    # Deleting the team needs `confirm`; without it, nothing is deleted.
+    refused, text = await client.call("team_down", {"file": "team.toml"}, error=True)
+    check("`confirm: true`" in text and first_ids["alice"] in text, text)
+    check(refused["code"] == "ralph_town::refused", refused)
+
     # Unsaved work in alice's clone: `team_down` refuses and deletes nothing.
     cli(binary, directory, "exec", "alice", "--", "sh", "-c", "echo draft > notes-in-progress.txt")
-    refused, text = await client.call("team_down", {"file": "team.toml"}, error=True)
+    refused, text = await client.call("team_down", {"file": "team.toml", "confirm": True}, error=True)
     check("notes-in-progress.txt" in text, text)
     check("`force: true`" in text, text)
     status, _ = await client.call("team_status", {"file": "team.toml"})
@@ -154,7 +160,7 @@ async def team(client, binary, directory):
     check(rows["bob"]["sandbox_id"] != first_ids["bob"], status)
     check(rows["bob"]["branch"] == "feature/renamed", status)
 
-    down, text = await client.call("team_down", {"file": "team.toml", "force": True})
+    down, text = await client.call("team_down", {"file": "team.toml", "confirm": True, "force": True})
     check(down["ok"] and len(down["removed"]) == 2, down)
     status, _ = await client.call("team_status", {"file": "team.toml"})
     check(all(row["state"] == "missing" for row in status["teammates"]), status)
@@ -315,7 +321,7 @@ async def daytona(client, binary, directory):
     check(up["ok"], up)
     status, _ = await client.call("team_status", {"file": "team.toml"})
     check([(r["teammate"], r["state"], r["setup"]) for r in status["teammates"]] == [("alice", "started", "ok")], status)
-    down, _ = await client.call("team_down", {"file": "team.toml"})
+    down, _ = await client.call("team_down", {"file": "team.toml", "confirm": True})
     check(down["ok"] and len(down["removed"]) == 1, down)
 
 
