@@ -117,3 +117,44 @@ fn provider_kind(argument: Option<ProviderKind>) -> Result<ProviderKind> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_is_listed_with_a_described_input_schema() {
+        let server = Server::new();
+        assert_eq!(
+            server.tool_names(),
+            [
+                "sandbox_create",
+                "sandbox_delete",
+                "sandbox_env_list",
+                "sandbox_env_set",
+                "sandbox_exec",
+                "sandbox_list",
+                "sandbox_preflight",
+                "sandbox_run",
+                "sandbox_ssh",
+                "team_down",
+                "team_plan",
+                "team_status",
+                "team_up",
+            ]
+        );
+        for tool in server.tool_router.list_all() {
+            assert!(tool.description.is_some(), "{}", tool.name);
+            let properties = tool.input_schema["properties"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{}: no properties", tool.name));
+            for (name, property) in properties {
+                assert!(
+                    property.get("description").is_some(),
+                    "{}.{name} has no description",
+                    tool.name
+                );
+            }
+        }
+    }
+}

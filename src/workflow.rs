@@ -23,10 +23,10 @@ use crate::apply::Reporter;
 use crate::desired;
 use crate::error::{Error, Result};
 use crate::guard::{self, Finding, Target};
-use crate::plan::{Plan, PlanOptions};
+use crate::plan::{Plan, PlanOptions, labels};
 use crate::provider::daytona::DaytonaProvider;
 use crate::provider::local::{Isolation, LocalOptions, LocalProvider, state_root};
-use crate::provider::{Provider, ProviderKind};
+use crate::provider::{Provider, ProviderKind, Sandbox};
 use crate::team::{ProviderSettings, Team};
 
 /// How the caller names its switches, so that a refusal tells the user what to pass.
@@ -125,8 +125,48 @@ pub fn open_local(
 
 /// What `up` would change for `team`, against what `provider` has now.
 pub async fn plan(provider: &dyn Provider, team: &Team, options: &PlanOptions) -> Result<Plan> {
-    let (_, _, plan) = desired::plan(provider, team, options).await?;
+    let (_, observed, plan) = desired::plan(provider, team, options).await?;
+    check_only(team, &observed, options)?;
     Ok(plan)
+}
+
+/// Every name in `only` must be a declared teammate or own an observed sandbox (an orphan to
+/// prune): a misspelt name would otherwise select nothing, silently.
+fn check_only(team: &Team, observed: &[Sandbox], options: &PlanOptions) -> Result<()> {
+    let Some(only) = &options.only else {
+        return Ok(());
+    };
+    let known: BTreeSet<&str> = team
+        .teammates
+        .iter()
+        .map(|teammate| teammate.name.as_str())
+        .chain(
+            observed
+                .iter()
+                .filter_map(|sandbox| sandbox.labels.get(labels::TEAMMATE))
+                .map(String::as_str),
+        )
+        .collect();
+    let Some(unknown) = only.iter().find(|name| !known.contains(name.as_str())) else {
+        return Ok(());
+    };
+    let closest = known
+        .iter()
+        .map(|name| (strsim::jaro_winkler(unknown, name), *name))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let listed = known
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(Error::NotFound {
+        message: format!("team `{}` has no teammate `{unknown}`", team.name),
+        hint: Some(match closest {
+            Some((_, name)) => format!("did you mean `{name}`? teammates: {listed}"),
+            None => format!("teammates: {listed}"),
+        }),
+    })
 }
 
 /// The warning for each observed sandbox of the plan the team file no longer declares.

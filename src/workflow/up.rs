@@ -84,7 +84,8 @@ pub async fn prepare_up(
     for teammate in &team.teammates {
         secrets.insert(teammate.name.clone(), team::read_secrets(teammate, host)?);
     }
-    let (desired, _, plan) = desired::plan(provider, team, options).await?;
+    let (desired, observed, plan) = desired::plan(provider, team, options).await?;
+    super::check_only(team, &observed, options)?;
     let desired = desired
         .into_iter()
         .map(|entry| (entry.teammate.name.clone(), entry))

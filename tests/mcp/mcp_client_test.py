@@ -112,6 +112,10 @@ async def team(client, binary, directory):
     check([c["action"] for c in plan["plan"]["changes"]] == ["create", "create"], plan)
     check("+ alice" in text and "+ bob" in text, text)
 
+    # A misspelt `only` name selects nothing silently no more.
+    failed, text = await client.call("team_plan", {"file": "team.toml", "only": ["alcie"]}, error=True)
+    check("alcie" in text and "did you mean `alice`" in text, text)
+
     up, text = await client.call("team_up", {"file": "team.toml"})
     check(up["ok"] and len(up["results"]) == 2, up)
     check(all(result["ok"] for result in up["results"]), up)
