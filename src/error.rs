@@ -42,6 +42,11 @@ pub enum Error {
     #[diagnostic(transparent)]
     Provider(#[from] ProviderError),
 
+    /// A single-sandbox operation (`ralph-town sandbox ...`, `run`) failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+
     /// A destructive change was not confirmed, or would lose work.
     #[error("{message}")]
     #[diagnostic(code(ralph_town::refused))]
@@ -96,6 +101,7 @@ impl Error {
             Error::Refused { .. } => exit::REFUSED,
             Error::Interrupted => exit::INTERRUPTED,
             Error::Exit { code } => *code,
+            Error::Sandbox(error) => error.exit_code(),
             Error::Setup(_)
             | Error::Provider(_)
             | Error::ChangesFailed { .. }

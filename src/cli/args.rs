@@ -35,8 +35,14 @@ pub enum Command {
     Exec(ExecArgs),
     /// Open a shell in a teammate's sandbox
     Ssh(SshArgs),
+    /// One sandbox at a time: create, list, ssh, exec, delete, preflight, snapshot, env
+    Sandbox(super::sandbox::args::SandboxArgs),
+    /// Run a command in a disposable sandbox (optionally in a fresh clone), then delete it
+    Run(RunArgs),
     /// Serve the Daytona API over local sandboxes (for Daytona's SDKs and the `daytona` provider)
     Serve(ServeArgs),
+    /// Serve the team and sandbox tools to an MCP client on stdio
+    Mcp,
     /// Print the JSON Schema of `team.toml`
     Schema,
     /// Print shell completions
@@ -172,6 +178,45 @@ pub struct SshArgs {
     /// Print how to connect instead of connecting
     #[arg(long)]
     pub print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The command: its words after `--`, or one shell command line in quotes
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<String>,
+    /// Clone this repository (URL or local path; no credentials) and run the command in it
+    #[arg(long, value_name = "URL")]
+    pub repo: Option<String>,
+    /// The branch to check out (default: the remote's default)
+    #[arg(long, requires = "repo")]
+    pub branch: Option<String>,
+    /// Working directory, relative to the clone (or to the sandbox home without `--repo`)
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
+    /// Environment of the command (repeatable; split at the first `=`)
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// The snapshot to create the sandbox from
+    #[arg(long)]
+    pub snapshot: Option<String>,
+    /// Kill the command after this many seconds (exit code 124)
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Keep the sandbox afterwards
+    #[arg(long)]
+    pub keep: bool,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// The provider
+    #[arg(long, value_enum, env = "RALPH_TOWN_PROVIDER", default_value_t = ProviderKind::Local)]
+    pub provider: ProviderKind,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,8 @@ mod down;
 mod exec;
 mod init;
 mod plan;
+mod run;
+mod sandbox;
 mod status;
 mod up;
 
@@ -19,8 +21,7 @@ pub use args::{Arguments, Command};
 use clap::CommandFactory;
 
 use crate::error::{Error, Result, exit};
-use crate::provider::daytona::DaytonaProvider;
-use crate::provider::local::{Isolation, LocalOptions, LocalProvider, state_root};
+use crate::provider::local::LocalProvider;
 use crate::provider::{Provider, ProviderKind};
 use crate::team::{self, LoadOptions, Team};
 
@@ -46,7 +47,13 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
         Command::Status(args) => status::run(&args).await,
         Command::Exec(args) => exec::run(&args).await,
         Command::Ssh(args) => exec::ssh(&args).await,
+        Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Run(args) => run::run(&args).await,
         Command::Serve(args) => serve(args).await,
+        Command::Mcp => {
+            crate::mcp::serve_stdio().await?;
+            Ok(exit::SUCCESS)
+        }
         Command::Schema => {
             print!("{}", team::schema_json());
             Ok(exit::SUCCESS)
@@ -119,43 +126,20 @@ fn load_team(path: &Path, require_secrets: bool) -> Result<Team> {
 /// The local provider on the state root, with `read_only_paths` visible inside sandboxes;
 /// warns once when bubblewrap is missing.
 fn local_provider(read_only_paths: Vec<std::path::PathBuf>) -> Result<LocalProvider> {
-    let options = LocalOptions {
-        read_only_paths,
-        ..LocalOptions::default()
-    };
-    let provider = LocalProvider::with_options(state_root(), options)?;
-    if provider.isolation() == Isolation::Reduced {
-        eprintln!(
-            "warning: `bwrap` (bubblewrap) is not installed: sandboxes share this machine's file system (isolation is reduced)"
-        );
+    let (provider, warnings) = crate::workflow::open_local(read_only_paths)?;
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
     }
     Ok(provider)
 }
 
-/// The provider a team uses.
+/// The provider a team uses; its warnings go to stderr.
 fn provider_for(kind: ProviderKind, team: Option<&Team>) -> Result<Arc<dyn Provider>> {
-    match kind {
-        ProviderKind::Local => {
-            // Local repositories must stay visible (read-only) inside bubblewrap, which hides
-            // `/tmp` and home directories.
-            let read_only_paths = team
-                .into_iter()
-                .flat_map(|team| &team.teammates)
-                .map(|teammate| std::path::PathBuf::from(&teammate.repo))
-                .filter(|repo| repo.is_absolute())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let provider = local_provider(read_only_paths)?;
-            Ok(Arc::new(provider))
-        }
-        ProviderKind::Daytona => {
-            let settings = team
-                .map(|team| team.provider_settings.clone())
-                .unwrap_or_default();
-            Ok(Arc::new(DaytonaProvider::from_env(&settings)?))
-        }
+    let opened = crate::workflow::open_provider(kind, team)?;
+    for warning in &opened.warnings {
+        eprintln!("warning: {warning}");
     }
+    Ok(opened.provider)
 }
 
 /// Asks a yes/no question on the terminal; `None` when there is no terminal to ask on.

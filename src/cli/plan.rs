@@ -4,15 +4,14 @@ use std::collections::BTreeSet;
 
 use super::args::{PlanArgs, PlanFlags};
 use super::{load_team, print_json, provider_for};
-use crate::desired;
 use crate::error::{Result, exit};
 use crate::plan::PlanOptions;
+use crate::workflow;
 
 pub(super) async fn run(args: &PlanArgs) -> Result<i32> {
     let team = load_team(&args.file.file, false)?;
     let provider = provider_for(team.provider, Some(&team))?;
-    let options = plan_options(&args.plan);
-    let (_, _, plan) = desired::plan(provider.as_ref(), &team, &options).await?;
+    let plan = workflow::plan(provider.as_ref(), &team, &plan_options(&args.plan)).await?;
     if args.json {
         print_json(&plan)?;
     } else {

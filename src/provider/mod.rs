@@ -260,6 +260,14 @@ pub trait Provider: Send + Sync {
         expires_in_minutes: u32,
     ) -> Result<ShellAccess>;
 
+    /// Revokes credentials that [`Provider::shell_access`] issued (Daytona: the SSH token), so
+    /// that access made for one command does not outlive it. Backends whose access holds no
+    /// credential have nothing to revoke.
+    async fn revoke_shell_access(&self, id: &str, access: &ShellAccess) -> Result<()> {
+        let _ = (id, access);
+        Ok(())
+    }
+
     /// Changes the environment of commands started later in a running sandbox: `unset` first,
     /// then `set` (Daytona's toolbox `POST /env`). Values may be secrets. Backends that cannot
     /// answer [`ProviderError::Unsupported`].

@@ -148,4 +148,11 @@ impl Provider for DaytonaProvider {
     ) -> Result<()> {
         self.update_env(id, set, unset).await
     }
+
+    async fn revoke_shell_access(&self, id: &str, access: &ShellAccess) -> Result<()> {
+        match access {
+            ShellAccess::Ssh { token, .. } => self.revoke_ssh_access(id, token).await,
+            ShellAccess::Command { .. } => Ok(()),
+        }
+    }
 }

@@ -21,20 +21,36 @@ impl LocalProvider {
         id: &str,
         cwd: Option<&str>,
     ) -> Result<std::process::Command> {
-        Ok(self.shell_invocation(id, cwd).await?.command())
+        Ok(self.shell_invocation(id, cwd, true).await?.command())
     }
 
-    pub(crate) async fn shell_invocation(&self, id: &str, cwd: Option<&str>) -> Result<Invocation> {
+    /// The login shell of `shell_command` (`with_changes`: with the environment changes made
+    /// since create) or of `shell_access`, whose argv a user sees and runs and so carries only
+    /// the create-time environment: changes may hold credentials.
+    pub(crate) async fn shell_invocation(
+        &self,
+        id: &str,
+        cwd: Option<&str>,
+        with_changes: bool,
+    ) -> Result<Invocation> {
         let metadata = self.blocking_resolve(id).await?;
         ensure_started(&metadata)?;
         let dirs = self.store.dirs(&metadata.id);
         let location = self.working_directory(&metadata, &dirs, cwd)?;
         // The terminal type is the user's own terminal, not configuration of the host.
         let terminal = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_string());
+        let sandbox_env = if with_changes {
+            let (store, key) = (self.store.clone(), metadata.id.clone());
+            blocking(move || store.env_changes(&key))
+                .await?
+                .apply(&metadata.env)
+        } else {
+            metadata.env.clone()
+        };
         let environment = launch::environment(
             &self.launcher.home_value(&dirs),
             &metadata.user,
-            &metadata.env,
+            &sandbox_env,
             &BTreeMap::new(),
             Some(&terminal),
         );
@@ -50,9 +66,11 @@ impl LocalProvider {
         // The shared lock spans the state check, the spawn and the registration, so a stop or
         // delete either comes first (and we refuse) or sees this command (and kills it).
         let (store, key) = (self.store.clone(), id.to_string());
-        let (lock, metadata) = blocking(move || {
+        let (lock, metadata, changes) = blocking(move || {
             let lock = store.lock(false)?;
-            Ok((lock, store.resolve(&key)?))
+            let metadata = store.resolve(&key)?;
+            let changes = store.env_changes(&metadata.id)?;
+            Ok((lock, metadata, changes))
         })
         .await?;
         ensure_started(&metadata)?;
@@ -61,7 +79,7 @@ impl LocalProvider {
         let environment = launch::environment(
             &self.launcher.home_value(&dirs),
             &metadata.user,
-            &metadata.env,
+            &changes.apply(&metadata.env),
             &request.env,
             None,
         );
@@ -154,12 +172,19 @@ fn validate(request: &ExecRequest) -> Result<()> {
             .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
             && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
         if !valid {
-            return Err(invalid(format!(
-                "invalid environment variable name `{name}`"
-            )));
+            return Err(invalid_name(name));
         }
     }
     Ok(())
+}
+
+/// Daytona's 400 for a variable name outside `^[A-Za-z_][A-Za-z0-9_]*$`.
+pub(super) fn invalid_name(name: &str) -> ProviderError {
+    ProviderError::Api {
+        status: None,
+        message: format!("invalid environment variable name `{name}`"),
+        retryable: false,
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //! clean environment when it is not.
 //!
 //! This file maps the [`Provider`] calls onto the store (metadata, locks), the launcher (how a
-//! command starts) and the process tracker. It never prints, and never writes or logs the
-//! environment of an exec request: that is where secrets travel.
+//! command starts), the process tracker and the environment changes (`env`). It never prints,
+//! and never writes or logs the environment of an exec request: that is where secrets travel.
 
 mod attach;
+mod env;
 mod exec;
 mod files;
 mod launch;
@@ -298,8 +299,17 @@ impl Provider for LocalProvider {
         _expires_in_minutes: u32,
     ) -> Result<ShellAccess> {
         Ok(ShellAccess::Command {
-            argv: self.shell_invocation(id, cwd).await?.argv(),
+            argv: self.shell_invocation(id, cwd, false).await?.argv(),
         })
+    }
+
+    async fn set_env(
+        &self,
+        id: &str,
+        set: &std::collections::BTreeMap<String, String>,
+        unset: &[String],
+    ) -> Result<()> {
+        self.change_env(id, set, unset).await
     }
 }
 

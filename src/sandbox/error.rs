@@ -1,0 +1,87 @@
+//! The error of the single-sandbox operations, and the exit code each kind maps to.
+//!
+//! Messages never carry an environment value: an assignment that does not parse is named by
+//! its key (or not at all), because the value may be a credential.
+
+use crate::provider::ProviderError;
+
+/// Why a single-sandbox operation failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SandboxError {
+    /// The caller's input is unusable (a bad `KEY=VALUE`, a relative tool path, ...).
+    #[error("{message}")]
+    #[diagnostic(code(sandbox::invalid))]
+    Invalid {
+        message: String,
+        #[help]
+        help: Option<String>,
+    },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Provider(#[from] ProviderError),
+
+    /// The operation would destroy something the caller did not say to (e.g. without `--force`).
+    #[error("{message}")]
+    #[diagnostic(code(sandbox::refused))]
+    Refused {
+        message: String,
+        #[help]
+        help: Option<String>,
+    },
+
+    /// The system `ssh` could not run a command in the sandbox.
+    #[error("{message}")]
+    #[diagnostic(code(sandbox::ssh))]
+    Ssh {
+        message: String,
+        #[help]
+        help: Option<String>,
+    },
+
+    /// Cloning the repository inside the sandbox failed.
+    #[error("cannot clone `{repo}` in sandbox `{sandbox_id}` (exit code {exit_code}){cleanup}")]
+    #[diagnostic(
+        code(sandbox::clone),
+        help(
+            "the clone runs inside the sandbox without credentials: the repository must be readable from there\n{output}"
+        )
+    )]
+    Clone {
+        repo: String,
+        sandbox_id: String,
+        exit_code: i32,
+        /// The tail of git's output.
+        output: String,
+        /// What happened to the sandbox afterwards, as a sentence tail.
+        cleanup: String,
+    },
+
+    /// The user interrupted the operation; `cleanup` says what became of the sandbox.
+    #[error("interrupted{cleanup}")]
+    #[diagnostic(code(sandbox::interrupted))]
+    Interrupted { cleanup: String },
+}
+
+impl SandboxError {
+    /// The process exit code for this error (see [`crate::error`]).
+    pub fn exit_code(&self) -> i32 {
+        use crate::error::exit;
+        match self {
+            // 2 is the usage error, as for a bad flag.
+            SandboxError::Invalid { .. } => exit::CHANGES,
+            SandboxError::Refused { .. } => exit::REFUSED,
+            SandboxError::Interrupted { .. } => exit::INTERRUPTED,
+            SandboxError::Provider(_) | SandboxError::Ssh { .. } | SandboxError::Clone { .. } => {
+                exit::FAILURE
+            }
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>, help: Option<String>) -> Self {
+        SandboxError::Invalid {
+            message: message.into(),
+            help,
+        }
+    }
+}

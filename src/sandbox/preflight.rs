@@ -1,0 +1,232 @@
+//! `preflight`: does a snapshot have the tools a teammate needs? A temporary sandbox from the
+//! snapshot checks each tool by full path with `/bin/test -x` (over SSH on Daytona, where
+//! teammates work and where `PATH` is unreliable; through exec on `local`), and is deleted on
+//! every way out.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::cleanup::{Cleanup, Interrupt, Temporary};
+use super::ssh::{self, SshTarget};
+use super::{PURPOSE_LABEL, Result, SandboxError};
+use crate::provider::{CreateSandbox, ExecRequest, Lifecycle, Provider, ProviderKind, ShellAccess};
+
+/// The snapshot `preflight` checks and `snapshot create` builds by default.
+pub const DEFAULT_SNAPSHOT: &str = "ralph-town-dev";
+
+/// The tools a teammate needs: GitHub CLI, git, Bun, curl.
+pub const DEFAULT_TOOLS: [&str; 4] = [
+    "/usr/bin/gh",
+    "/usr/bin/git",
+    "/root/.bun/bin/bun",
+    "/usr/bin/curl",
+];
+
+/// Minutes the SSH token for the checks lives.
+const TOKEN_MINUTES: u32 = 10;
+
+/// What to check.
+#[derive(Debug, Clone, Default)]
+pub struct PreflightOptions {
+    /// `None` is [`DEFAULT_SNAPSHOT`].
+    pub snapshot: Option<String>,
+    /// Absolute paths; empty is [`DEFAULT_TOOLS`].
+    pub tools: Vec<String>,
+}
+
+/// One tool's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct ToolCheck {
+    pub path: String,
+    /// Whether the path exists and is executable in the sandbox.
+    pub found: bool,
+}
+
+/// The outcome of a preflight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct PreflightReport {
+    pub snapshot: String,
+    pub sandbox_id: String,
+    /// `ssh` or `exec`.
+    pub checked_via: String,
+    pub tools: Vec<ToolCheck>,
+    /// Every tool was found.
+    pub passed: bool,
+    pub deleted: bool,
+    pub cleanup_error: Option<String>,
+}
+
+/// Creates a temporary sandbox from the snapshot, checks the tools, deletes the sandbox.
+/// Missing tools are a report with `passed: false`; errors (the snapshot does not exist, SSH
+/// fails) are `Err`, after the sandbox is deleted. `interrupt` (Ctrl-C) stops the checks and
+/// deletes the sandbox too.
+pub async fn preflight(
+    provider: &Arc<dyn Provider>,
+    options: &PreflightOptions,
+    interrupt: impl Future<Output = ()> + Send,
+) -> Result<PreflightReport> {
+    let mut interrupt: Interrupt = Box::pin(interrupt);
+    let snapshot = options
+        .snapshot
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SNAPSHOT.to_string());
+    let tools: Vec<String> = if options.tools.is_empty() {
+        DEFAULT_TOOLS.map(String::from).to_vec()
+    } else {
+        options.tools.clone()
+    };
+    for tool in &tools {
+        if !tool.starts_with('/') {
+            return Err(SandboxError::invalid(
+                format!("`{tool}` is not a full path"),
+                Some("SSH sessions on Daytona have an unreliable `PATH`: name tools by full path, e.g. `/usr/bin/git`".to_string()),
+            ));
+        }
+    }
+    let request = CreateSandbox {
+        labels: [(PURPOSE_LABEL.to_string(), "preflight".to_string())].into(),
+        snapshot: Some(snapshot.clone()),
+        // Should this process die before it deletes the sandbox, it goes when it stops.
+        lifecycle: Lifecycle {
+            auto_delete: Some(0),
+            ..Lifecycle::default()
+        },
+        ..CreateSandbox::default()
+    };
+    let (temporary, sandbox) = match Temporary::create(provider, &request, &mut interrupt).await {
+        Ok(created) => created,
+        Err(Some(error)) => return Err(error.into()),
+        Err(None) => {
+            return Err(SandboxError::Interrupted {
+                cleanup: "; the temporary sandbox was deleted".to_string(),
+            });
+        }
+    };
+    let script = check_script(&tools);
+    let checked = tokio::select! {
+        checked = check(provider, &sandbox.id, &script) => Some(checked),
+        () = interrupt.as_mut() => None,
+    };
+    let cleanup = temporary.finish(false).await;
+    let Some(checked) = checked else {
+        return Err(SandboxError::Interrupted {
+            cleanup: cleanup.sentence(&sandbox.id),
+        });
+    };
+    let (checked_via, output) = match checked {
+        Ok(checked) => checked,
+        Err(SandboxError::Ssh { message, help }) => {
+            return Err(SandboxError::Ssh {
+                message: format!("{message}{}", cleanup.sentence(&sandbox.id)),
+                help,
+            });
+        }
+        Err(error) => return Err(error),
+    };
+    let found = parse_checks(&output, tools.len());
+    let tools: Vec<ToolCheck> = tools
+        .into_iter()
+        .enumerate()
+        .map(|(index, path)| ToolCheck {
+            path,
+            found: found[index],
+        })
+        .collect();
+    Ok(PreflightReport {
+        snapshot,
+        sandbox_id: sandbox.id,
+        checked_via,
+        passed: tools.iter().all(|tool| tool.found),
+        tools,
+        deleted: cleanup == Cleanup::Deleted,
+        cleanup_error: match cleanup {
+            Cleanup::Failed(error) => Some(error),
+            _ => None,
+        },
+    })
+}
+
+/// Runs the check script: over SSH on Daytona, through exec elsewhere.
+async fn check(provider: &Arc<dyn Provider>, id: &str, script: &str) -> Result<(String, String)> {
+    if provider.kind() != ProviderKind::Daytona {
+        let request = ExecRequest {
+            command: script.to_string(),
+            ..ExecRequest::default()
+        };
+        let output = provider.exec(id, &request).await?;
+        return Ok(("exec".to_string(), output.output));
+    }
+    let access = provider.shell_access(id, None, TOKEN_MINUTES).await?;
+    let outcome = async {
+        let ShellAccess::Ssh { token, command, .. } = &access else {
+            return Err(SandboxError::Ssh {
+                message: "the `daytona` provider gave no SSH access".to_string(),
+                help: None,
+            });
+        };
+        let target = SshTarget::parse(command, token)?;
+        let output = ssh::run_script(&target, script, None).await?;
+        Ok(output.map(|output| output.output).unwrap_or_default())
+    }
+    .await;
+    let _ = provider.revoke_shell_access(id, &access).await;
+    Ok(("ssh".to_string(), outcome?))
+}
+
+/// One line per tool, `ralph-town-preflight <index> ok|missing`, by `/bin/test -x` on the
+/// quoted full path: nothing depends on `PATH`.
+fn check_script(tools: &[String]) -> String {
+    let mut script = String::new();
+    for (index, tool) in tools.iter().enumerate() {
+        let quoted = shlex::try_quote(tool)
+            .map(|quoted| quoted.into_owned())
+            .unwrap_or_else(|_| "''".to_string());
+        script.push_str(&format!(
+            "if /bin/test -x {quoted}; then echo 'ralph-town-preflight {index} ok'; else echo 'ralph-town-preflight {index} missing'; fi\n"
+        ));
+    }
+    script
+}
+
+/// Which tools the output reports as found; a tool without a line counts as missing.
+fn parse_checks(output: &str, count: usize) -> Vec<bool> {
+    let mut found = vec![false; count];
+    for line in output.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("ralph-town-preflight") {
+            continue;
+        }
+        let index = words.next().and_then(|index| index.parse::<usize>().ok());
+        if let (Some(index), Some("ok")) = (index, words.next())
+            && index < count
+        {
+            found[index] = true;
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_check_script_finds_what_exists_on_this_machine() {
+        let tools = ["/bin/sh".to_string(), "/nonexistent/tool it's".to_string()];
+        let output = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(check_script(&tools))
+            .output()
+            .unwrap();
+        let found = parse_checks(&String::from_utf8_lossy(&output.stdout), tools.len());
+        assert_eq!(found, [true, false]);
+    }
+
+    #[test]
+    fn lines_that_are_not_checks_are_ignored() {
+        let output = "motd\nralph-town-preflight 1 ok\nralph-town-preflight 9 ok\nralph-town-preflight x ok\n";
+        assert_eq!(parse_checks(output, 2), [false, true]);
+    }
+}

@@ -1,0 +1,302 @@
+//! `run`: a disposable sandbox, an optional clone, one command, its output and exit code, and
+//! the sandbox deleted afterwards (also on failure, interrupt or a dropped future) unless kept.
+//!
+//! The clone is a plain `git clone` inside the sandbox, without credentials: a repository URL
+//! that carries one is refused, so it never lands on a command line or in a result.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::cleanup::{Cleanup, Interrupt, Temporary};
+use super::exec::{ExecOptions, ExecResult, exec_with_fallback};
+use super::{PURPOSE_LABEL, Result, SandboxError};
+use crate::provider::{CreateSandbox, Lifecycle, Provider};
+
+/// Lines of git's output kept in a clone error.
+const CLONE_ERROR_LINES: usize = 20;
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// A shell command line.
+    pub command: String,
+    /// A repository to clone into the sandbox home first (URL or a path the sandbox can read).
+    pub repo: Option<String>,
+    /// The branch (or tag) to check out; `None` is the remote's default.
+    pub branch: Option<String>,
+    /// Where the command runs: relative to the clone (or the home without one).
+    pub cwd: Option<String>,
+    /// Environment of the command only (not of the sandbox record the provider's API shows);
+    /// values may be credentials and are never reported.
+    pub env: BTreeMap<String, String>,
+    pub snapshot: Option<String>,
+    /// Kill the command after this long.
+    pub timeout: Option<Duration>,
+    /// Keep the sandbox afterwards.
+    pub keep: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct RunReport {
+    pub sandbox_id: String,
+    pub command: String,
+    pub repo: Option<String>,
+    pub branch: Option<String>,
+    /// The command's exit code; 124 when it timed out.
+    pub exit_code: i32,
+    /// Stdout and stderr, merged.
+    pub output: String,
+    pub timed_out: bool,
+    pub duration_ms: u64,
+    pub kept: bool,
+    pub deleted: bool,
+    pub cleanup_error: Option<String>,
+}
+
+/// Runs the command in a new sandbox. The command's own failure is a report (its exit code);
+/// a failed create, clone or exec is `Err`, after the sandbox is deleted (unless `keep`).
+pub async fn run(
+    provider: &Arc<dyn Provider>,
+    options: &RunOptions,
+    interrupt: impl Future<Output = ()> + Send,
+) -> Result<RunReport> {
+    let started = Instant::now();
+    let mut interrupt: Interrupt = Box::pin(interrupt);
+    check(options)?;
+    let request = CreateSandbox {
+        labels: [(PURPOSE_LABEL.to_string(), "run".to_string())].into(),
+        snapshot: options.snapshot.clone(),
+        // Should this process die before it deletes the sandbox, it goes when it stops.
+        lifecycle: Lifecycle {
+            auto_delete: (!options.keep).then_some(0),
+            ..Lifecycle::default()
+        },
+        ..CreateSandbox::default()
+    };
+    let (temporary, sandbox) = match Temporary::create(provider, &request, &mut interrupt).await {
+        Ok(created) => created,
+        Err(Some(error)) => return Err(error.into()),
+        Err(None) => {
+            return Err(SandboxError::Interrupted {
+                cleanup: "; the sandbox was deleted".to_string(),
+            });
+        }
+    };
+    let id = sandbox.id.clone();
+    let work = async {
+        let clone_dir = match &options.repo {
+            Some(repo) => Some(clone(provider, &id, repo, options.branch.as_deref()).await?),
+            None => None,
+        };
+        let command = ExecOptions {
+            command: options.command.clone(),
+            cwd: working_directory(clone_dir.as_deref(), options.cwd.as_deref()),
+            env: options.env.clone(),
+            timeout: options.timeout,
+            ssh_fallback: true,
+        };
+        exec_with_fallback(provider, &id, &command).await
+    };
+    let outcome = tokio::select! {
+        outcome = work => Some(outcome),
+        () = interrupt.as_mut() => None,
+    };
+    let cleanup = temporary.finish(options.keep).await;
+    let result: ExecResult = match outcome {
+        None => {
+            return Err(SandboxError::Interrupted {
+                cleanup: cleanup.sentence(&id),
+            });
+        }
+        Some(Err(SandboxError::Clone {
+            repo,
+            sandbox_id,
+            exit_code,
+            output,
+            ..
+        })) => {
+            return Err(SandboxError::Clone {
+                repo,
+                exit_code,
+                output,
+                cleanup: cleanup.sentence(&sandbox_id),
+                sandbox_id,
+            });
+        }
+        Some(Err(error)) => return Err(error),
+        Some(Ok(result)) => result,
+    };
+    Ok(RunReport {
+        sandbox_id: id,
+        command: options.command.clone(),
+        repo: options.repo.clone(),
+        branch: options.branch.clone(),
+        exit_code: result.exit_code,
+        output: result.output,
+        timed_out: result.timed_out,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        kept: cleanup == Cleanup::Kept,
+        deleted: cleanup == Cleanup::Deleted,
+        cleanup_error: match cleanup {
+            Cleanup::Failed(error) => Some(error),
+            _ => None,
+        },
+    })
+}
+
+/// Refuses what would fail later or leak: an empty command, a credential in the repository URL,
+/// a branch that git would read as an option, a bad env name.
+fn check(options: &RunOptions) -> Result<()> {
+    if options.command.trim().is_empty() {
+        return Err(SandboxError::invalid("the command is empty", None));
+    }
+    for name in options.env.keys() {
+        super::validate_env_name(name)?;
+    }
+    if let Some(repo) = &options.repo {
+        if repo.is_empty() {
+            return Err(SandboxError::invalid("the repository is empty", None));
+        }
+        if has_credential(repo) {
+            return Err(SandboxError::invalid(
+                "the repository URL carries a credential",
+                Some("remove it from the URL; the clone runs without credentials (a private repository needs `ralph-town up` with `secrets`)".to_string()),
+            ));
+        }
+    } else if options.branch.is_some() {
+        return Err(SandboxError::invalid(
+            "a branch needs a repository",
+            Some("add `--repo URL`".to_string()),
+        ));
+    }
+    if let Some(branch) = &options.branch
+        && (branch.is_empty() || branch.starts_with('-') || branch.contains(char::is_whitespace))
+    {
+        return Err(SandboxError::invalid(
+            format!("`{}` is not a branch name", branch.escape_debug()),
+            None,
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a URL has `user:password@`, or any `user@` over http(s): a token in disguise.
+fn has_credential(repo: &str) -> bool {
+    let Some((scheme, rest)) = repo.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let Some((userinfo, _)) = authority.rsplit_once('@') else {
+        return false;
+    };
+    userinfo.contains(':')
+        || scheme.eq_ignore_ascii_case("http")
+        || scheme.eq_ignore_ascii_case("https")
+}
+
+/// The directory a clone gets under the home: the last path segment without `.git`.
+fn clone_directory(repo: &str) -> String {
+    let trimmed = repo.trim_end_matches('/');
+    let last = trimmed.rsplit(['/', ':']).next().unwrap_or(trimmed);
+    match last.strip_suffix(".git").unwrap_or(last) {
+        "" | "." | ".." => "repo".to_string(),
+        name => name.to_string(),
+    }
+}
+
+/// Clones `repo` into the home and returns the clone's directory (relative to the home).
+async fn clone(
+    provider: &Arc<dyn Provider>,
+    id: &str,
+    repo: &str,
+    branch: Option<&str>,
+) -> Result<String> {
+    let quote = |text: &str| {
+        shlex::try_quote(text)
+            .map(|quoted| quoted.into_owned())
+            .map_err(|_| {
+                SandboxError::invalid("the repository or branch contains a NUL byte", None)
+            })
+    };
+    let directory = clone_directory(repo);
+    let mut command = String::from("git clone --quiet");
+    if let Some(branch) = branch {
+        command.push_str(&format!(" --branch {}", quote(branch)?));
+    }
+    command.push_str(&format!(" -- {} {}", quote(repo)?, quote(&directory)?));
+    let options = ExecOptions {
+        command,
+        // Nobody is there to answer a prompt.
+        env: [("GIT_TERMINAL_PROMPT".to_string(), "0".to_string())].into(),
+        ..ExecOptions::command("")
+    };
+    let result = exec_with_fallback(provider, id, &options).await?;
+    if result.exit_code != 0 {
+        let lines: Vec<&str> = result.output.lines().collect();
+        let tail = lines[lines.len().saturating_sub(CLONE_ERROR_LINES)..].join("\n");
+        return Err(SandboxError::Clone {
+            repo: repo.to_string(),
+            sandbox_id: id.to_string(),
+            exit_code: result.exit_code,
+            output: tail,
+            cleanup: String::new(),
+        });
+    }
+    Ok(directory)
+}
+
+/// Where the command starts: `cwd` under the clone (absolute `cwd` as given), the clone, or
+/// `cwd` under the home.
+fn working_directory(clone: Option<&str>, cwd: Option<&str>) -> Option<String> {
+    match (clone, cwd) {
+        (_, Some(cwd)) if cwd.starts_with('/') => Some(cwd.to_string()),
+        (Some(clone), Some(cwd)) => Some(format!("{clone}/{cwd}")),
+        (Some(clone), None) => Some(clone.to_string()),
+        (None, cwd) => cwd.map(str::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_repository_urls_are_recognised() {
+        assert!(has_credential(
+            "https://x-access-token:abc@github.com/a/b.git"
+        ));
+        assert!(has_credential("https://abc@github.com/a/b.git"));
+        assert!(!has_credential("https://github.com/a/b.git"));
+        assert!(!has_credential("ssh://git@github.com/a/b.git"));
+        assert!(!has_credential("git@github.com:a/b.git"));
+        assert!(!has_credential("/srv/repos/app"));
+    }
+
+    #[test]
+    fn clones_land_in_a_directory_named_after_the_repository() {
+        assert_eq!(clone_directory("https://github.com/acme/app.git"), "app");
+        assert_eq!(clone_directory("/tmp/x/origin/"), "origin");
+        assert_eq!(clone_directory("git@host:acme/tool"), "tool");
+        assert_eq!(clone_directory("/"), "repo");
+    }
+
+    #[test]
+    fn the_command_starts_in_the_clone() {
+        assert_eq!(working_directory(Some("app"), None).as_deref(), Some("app"));
+        assert_eq!(
+            working_directory(Some("app"), Some("src")).as_deref(),
+            Some("app/src")
+        );
+        assert_eq!(
+            working_directory(Some("app"), Some("/etc")).as_deref(),
+            Some("/etc")
+        );
+        assert_eq!(working_directory(None, Some("x")).as_deref(), Some("x"));
+        assert_eq!(working_directory(None, None), None);
+    }
+}

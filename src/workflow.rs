@@ -1,0 +1,217 @@
+//! The team workflow as a library: `plan`, `up`, `down` and `status` as functions that take
+//! typed arguments and a provider and return serializable results.
+//!
+//! Every front end (the command line, the MCP server) calls these and only presents what they
+//! return. Nothing here prints, prompts or reads the terminal: a confirmation is a parameter
+//! ([`UpOptions::destructive_allowed`], the guard's `force`), warnings go to the caller's
+//! [`Reporter`] or into the result, and refusals are errors that name the caller's own switch
+//! (see [`Switches`]).
+
+mod down;
+mod status;
+mod up;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use down::{DownOptions, DownOutcome, Removed, down};
+pub use status::{StatusRow, status};
+pub use up::{Prepared, UpOptions, UpOutcome, apply_up, prepare_up};
+
+use crate::apply::Reporter;
+use crate::desired;
+use crate::error::{Error, Result};
+use crate::guard::{self, Finding, Target};
+use crate::plan::{Plan, PlanOptions, labels};
+use crate::provider::daytona::DaytonaProvider;
+use crate::provider::local::{Isolation, LocalOptions, LocalProvider, state_root};
+use crate::provider::{Provider, ProviderKind, Sandbox};
+use crate::team::{ProviderSettings, Team};
+
+/// How the caller names its switches, so that a refusal tells the user what to pass.
+#[derive(Debug, Clone, Copy)]
+pub struct Switches {
+    /// The switch that skips the work-loss guard, quoted (`` `--force` ``).
+    pub force: &'static str,
+    /// The switch that confirms destructive changes, quoted (`` `--yes` ``).
+    pub confirm: &'static str,
+    /// The switch that removes sandboxes of undeclared teammates, quoted (`` `--prune` ``).
+    pub prune: &'static str,
+}
+
+impl Switches {
+    /// The command line's names.
+    pub const CLI: Switches = Switches {
+        force: "`--force`",
+        confirm: "`--yes`",
+        prune: "`--prune`",
+    };
+}
+
+/// An opened provider and what the user should know about it.
+pub struct Opened {
+    pub provider: Arc<dyn Provider>,
+    /// Warnings to show (reduced isolation), without a `warning:` prefix.
+    pub warnings: Vec<String>,
+}
+
+/// Opens the provider `kind`, configured for `team` when there is one: local repositories of
+/// its teammates stay readable inside `local` sandboxes, and its Daytona settings apply.
+pub fn open_provider(kind: ProviderKind, team: Option<&Team>) -> Result<Opened> {
+    let repositories = team
+        .into_iter()
+        .flat_map(|team| &team.teammates)
+        .map(|teammate| PathBuf::from(&teammate.repo));
+    let settings = team
+        .map(|team| team.provider_settings.clone())
+        .unwrap_or_default();
+    open(kind, repositories, &settings)
+}
+
+/// Opens the provider `kind` without a team; the absolute ones of `readable` (a repository to
+/// clone, say) stay readable inside `local` sandboxes.
+pub fn open_provider_reading(
+    kind: ProviderKind,
+    readable: impl IntoIterator<Item = PathBuf>,
+) -> Result<Opened> {
+    open(kind, readable, &ProviderSettings::default())
+}
+
+fn open(
+    kind: ProviderKind,
+    readable: impl IntoIterator<Item = PathBuf>,
+    settings: &ProviderSettings,
+) -> Result<Opened> {
+    match kind {
+        ProviderKind::Local => {
+            let (provider, warnings) = open_local(readable)?;
+            Ok(Opened {
+                provider: Arc::new(provider),
+                warnings,
+            })
+        }
+        ProviderKind::Daytona => Ok(Opened {
+            provider: Arc::new(DaytonaProvider::from_env(settings)?),
+            warnings: Vec::new(),
+        }),
+    }
+}
+
+/// The local provider on the state root; the absolute ones of `readable` stay readable inside
+/// its sandboxes. The warnings say when isolation is reduced.
+pub fn open_local(
+    readable: impl IntoIterator<Item = PathBuf>,
+) -> Result<(LocalProvider, Vec<String>)> {
+    // Bubblewrap hides `/tmp` and home directories, where local repositories often are.
+    let read_only_paths: BTreeSet<PathBuf> = readable
+        .into_iter()
+        .filter(|path| path.is_absolute())
+        .collect();
+    let options = LocalOptions {
+        read_only_paths: read_only_paths.into_iter().collect(),
+        ..LocalOptions::default()
+    };
+    let provider = LocalProvider::with_options(state_root(), options)?;
+    let mut warnings = Vec::new();
+    if provider.isolation() == Isolation::Reduced {
+        warnings.push(
+            "`bwrap` (bubblewrap) is not installed: sandboxes share this machine's file system (isolation is reduced)"
+                .to_string(),
+        );
+    }
+    Ok((provider, warnings))
+}
+
+/// What `up` would change for `team`, against what `provider` has now.
+pub async fn plan(provider: &dyn Provider, team: &Team, options: &PlanOptions) -> Result<Plan> {
+    let (_, observed, plan) = desired::plan(provider, team, options).await?;
+    check_only(team, &observed, options)?;
+    Ok(plan)
+}
+
+/// Every name in `only` must be a declared teammate or own an observed sandbox (an orphan to
+/// prune): a misspelt name would otherwise select nothing, silently.
+fn check_only(team: &Team, observed: &[Sandbox], options: &PlanOptions) -> Result<()> {
+    let Some(only) = &options.only else {
+        return Ok(());
+    };
+    let known: BTreeSet<&str> = team
+        .teammates
+        .iter()
+        .map(|teammate| teammate.name.as_str())
+        .chain(
+            observed
+                .iter()
+                .filter_map(|sandbox| sandbox.labels.get(labels::TEAMMATE))
+                .map(String::as_str),
+        )
+        .collect();
+    let Some(unknown) = only.iter().find(|name| !known.contains(name.as_str())) else {
+        return Ok(());
+    };
+    let closest = known
+        .iter()
+        .map(|name| (strsim::jaro_winkler(unknown, name), *name))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let listed = known
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(Error::NotFound {
+        message: format!("team `{}` has no teammate `{unknown}`", team.name),
+        hint: Some(match closest {
+            Some((_, name)) => format!("did you mean `{name}`? teammates: {listed}"),
+            None => format!("teammates: {listed}"),
+        }),
+    })
+}
+
+/// The warning for each observed sandbox of the plan the team file no longer declares.
+pub fn orphan_warnings(plan: &Plan, switches: &Switches) -> Vec<String> {
+    plan.changes
+        .iter()
+        .filter(|change| change.action == crate::plan::Action::Orphan)
+        .map(|change| {
+            format!(
+                "sandbox of `{}` is not in the team file; it is kept ({} removes it)",
+                change.teammate, switches.prune
+            )
+        })
+        .collect()
+}
+
+/// Refuses when a target holds unsaved work; targets it could not look into are reported as
+/// warnings and do not block.
+async fn guard_targets(
+    provider: &Arc<dyn Provider>,
+    targets: &[Target],
+    parallel: usize,
+    switches: &Switches,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let findings = guard::inspect(provider.clone(), targets, parallel).await;
+    for (target, finding) in &findings {
+        if let Finding::NotChecked(reason) = finding {
+            reporter.warn(&format!(
+                "`{}` not checked for unsaved work: {reason}",
+                target.display
+            ));
+        }
+    }
+    match guard::refusal(&findings) {
+        None => Ok(()),
+        Some(message) => Err(Error::Refused {
+            message,
+            hint: Some(format!(
+                "push or commit the work first, or pass {} to discard it",
+                switches.force
+            )),
+        }),
+    }
+}
