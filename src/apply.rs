@@ -88,10 +88,12 @@ pub async fn apply(
     reporter: &dyn Reporter,
     interrupted: &AtomicBool,
 ) -> Vec<ChangeResult> {
-    let actionable: Vec<&Change> = plan
+    // Owned changes: a stream over borrowed items makes a future that is not `Send`.
+    let actionable: Vec<Change> = plan
         .changes
         .iter()
         .filter(|change| !matches!(change.action, Action::Keep | Action::Orphan))
+        .cloned()
         .collect();
     for change in &actionable {
         reporter.phase(&change.display, &Phase::Queued, Duration::ZERO);
@@ -117,7 +119,7 @@ pub async fn apply(
                 let started = Instant::now();
                 let step = Step {
                     provider: provider.as_ref(),
-                    change,
+                    change: &change,
                     reporter,
                     started,
                     options,

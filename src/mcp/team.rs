@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::answer::{self, Progress, Redactor};
-use super::{SWITCHES, Server, on_blocking_thread};
+use super::{SWITCHES, Server};
 use crate::error::Error;
 use crate::plan::{Plan, PlanOptions};
 use crate::provider::Provider;
@@ -127,8 +127,7 @@ impl Server {
             Ok(opened) => opened,
             Err(error) => return Redactor::new().apply(failed(&error)),
         };
-        // `apply`'s future is not `Send`: its stream borrows the plan's changes.
-        let answer = on_blocking_thread(move || async move { up(opened, &params).await }).await;
+        let answer = up(opened, &params).await;
         redactor.apply(answer)
     }
 
