@@ -233,13 +233,16 @@ pub struct ServeArgs {
     /// The URL clients reach this server at, when it differs from the listen address
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
-    /// `host[:port]` written into SSH access commands
+    /// `host[:port]` written into SSH access commands (default: the `--ssh-listen` address)
     #[arg(long, value_name = "HOST:PORT")]
     pub ssh_gateway: Option<String>,
     /// A host path sandboxes may read (e.g. a local repository to clone); under bubblewrap,
     /// `/tmp` and home directories are hidden otherwise. Repeatable
     #[arg(long = "read-only", value_name = "PATH")]
     pub read_only: Vec<PathBuf>,
+    /// Also listen for SSH here: the user name is a token from `POST /api/sandbox/{id}/ssh-access`
+    #[arg(long, value_name = "ADDR")]
+    pub ssh_listen: Option<std::net::SocketAddr>,
     /// Simulate the cloud, e.g. `latency=50ms,create-delay=1.3s,rate-create=300/60s,quota-cpu=10`
     #[arg(long, value_name = "SPEC", value_parser = parse_simulation)]
     pub simulate: Option<Box<crate::serve::Simulation>>,

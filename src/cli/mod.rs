@@ -77,12 +77,14 @@ async fn serve(args: args::ServeArgs) -> Result<i32> {
         .iter()
         .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()))
         .collect();
-    let provider = local_provider(read_only_paths)?;
+    let provider = Arc::new(local_provider(read_only_paths)?);
     let options = crate::serve::ServeOptions {
         listen: args.listen,
         api_key: args.api_key,
         public_url: args.public_url,
         ssh_gateway: args.ssh_gateway,
+        ssh_listen: args.ssh_listen,
+        local_provider: Some(provider.clone()),
         state_dir: Some(provider.root().to_path_buf()),
         simulation: args
             .simulate
@@ -103,7 +105,7 @@ async fn serve(args: args::ServeArgs) -> Result<i32> {
         }
         eprintln!("shutting down");
     };
-    crate::serve::serve(options, Arc::new(provider), shutdown)
+    crate::serve::serve(options, provider, shutdown)
         .await
         .map_err(|error| Error::Serve(Box::new(error)))?;
     Ok(exit::SUCCESS)

@@ -14,6 +14,7 @@ mod sandbox_actions;
 mod sandbox_list;
 mod simulate;
 mod snapshot;
+mod ssh;
 mod ssh_access;
 mod state;
 mod toolbox;
@@ -34,6 +35,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tower::ServiceExt as _;
 
 use crate::provider::Provider;
+use crate::provider::local::LocalProvider;
 
 pub use simulate::{RateLimit, Simulation, SimulationError};
 
@@ -49,8 +51,15 @@ pub struct ServeOptions {
     /// The base URL clients reach this server at (`http://host:port`), when it differs from the
     /// listen address (a proxy, a container). Sandbox records point their toolbox under it.
     pub public_url: Option<String>,
-    /// `host[:port]` written into SSH access commands; default: this host, port 2222.
+    /// `host[:port]` written into SSH access commands; default: the SSH gateway's address when
+    /// it listens, else this host, port 2222.
     pub ssh_gateway: Option<String>,
+    /// Where the SSH gateway listens (port 0 picks a free port, see [`Server::ssh_addr`]);
+    /// `None` runs no gateway. It needs [`ServeOptions::local_provider`].
+    pub ssh_listen: Option<SocketAddr>,
+    /// The provider again as a [`LocalProvider`], for the SSH gateway: its sessions stream
+    /// stdin and output and may have a terminal, which [`Provider::exec`] cannot do.
+    pub local_provider: Option<Arc<LocalProvider>>,
     /// Where `serve.json` (snapshots, SSH tokens, Daytona-only sandbox fields) persists; `None`
     /// keeps it in memory. Use the provider's state root so a restart keeps everything.
     pub state_dir: Option<PathBuf>,
@@ -64,6 +73,8 @@ impl Default for ServeOptions {
             api_key: None,
             public_url: None,
             ssh_gateway: None,
+            ssh_listen: None,
+            local_provider: None,
             state_dir: None,
             simulation: Simulation::default(),
         }
@@ -78,6 +89,8 @@ impl std::fmt::Debug for ServeOptions {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("public_url", &self.public_url)
             .field("ssh_gateway", &self.ssh_gateway)
+            .field("ssh_listen", &self.ssh_listen)
+            .field("local_provider", &self.local_provider.is_some())
             .field("state_dir", &self.state_dir)
             .field("simulation", &self.simulation)
             .finish()
@@ -97,6 +110,24 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+
+    #[error("cannot listen for SSH on `{address}`")]
+    #[diagnostic(
+        code(serve::bind_ssh),
+        help("pick another address with `--ssh-listen`, or port 0 for any free port")
+    )]
+    BindSsh {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot use the SSH host key `{}`: {message}", path.display())]
+    #[diagnostic(
+        code(serve::host_key),
+        help("move the file away to make a new key; clients that knew the old one will warn once")
+    )]
+    HostKey { path: PathBuf, message: String },
 
     #[error("cannot read the server state `{}`: {message}", path.display())]
     #[diagnostic(
@@ -122,6 +153,7 @@ pub struct Server {
     address: SocketAddr,
     base_url: String,
     state: Arc<AppState>,
+    ssh: Option<ssh::Gateway>,
 }
 
 /// Binds the listener and loads the records, so that the caller knows the address (port 0)
@@ -140,21 +172,22 @@ pub async fn bind(
         address: options.listen,
         source,
     })?;
-    let host = if address.ip().is_unspecified() {
-        "localhost".to_string()
-    } else {
-        match address {
-            SocketAddr::V4(v4) => v4.ip().to_string(),
-            SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
-        }
-    };
+    let host = host_of(address);
     let base_url = match &options.public_url {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => format!("http://{host}:{}", address.port()),
     };
-    let (ssh_host, ssh_port) = match &options.ssh_gateway {
-        Some(gateway) => parse_gateway(gateway)?,
-        None => (host.trim_matches(['[', ']']).to_string(), 2222),
+    let ssh = ssh::bind(&options).await?;
+    let (ssh_host, ssh_port) = match (
+        &options.ssh_gateway,
+        ssh.as_ref().map(ssh::Gateway::address),
+    ) {
+        (Some(gateway), _) => parse_gateway(gateway)?,
+        (None, Some(bound)) => (
+            host_of(bound).trim_matches(['[', ']']).to_string(),
+            bound.port(),
+        ),
+        (None, None) => (host.trim_matches(['[', ']']).to_string(), 2222),
     };
     let store = Store::open(options.state_dir.as_deref())?;
     let simulation = options.simulation;
@@ -178,7 +211,20 @@ pub async fn bind(
         address,
         base_url,
         state,
+        ssh,
     })
+}
+
+/// How clients name a listen address: `localhost` for the unspecified address.
+fn host_of(address: SocketAddr) -> String {
+    if address.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        match address {
+            SocketAddr::V4(v4) => v4.ip().to_string(),
+            SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
+        }
+    }
 }
 
 fn parse_gateway(gateway: &str) -> Result<(String, u16), ServeError> {
@@ -206,6 +252,9 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let server = bind(options, provider).await?;
     eprintln!("Daytona-compatible API at {}", server.api_url());
+    if let Some(address) = server.ssh_addr() {
+        eprintln!("SSH gateway at {address}");
+    }
     server.run(shutdown).await
 }
 
@@ -220,6 +269,11 @@ impl Server {
         self.address
     }
 
+    /// Where the SSH gateway listens, when it does.
+    pub fn ssh_addr(&self) -> Option<SocketAddr> {
+        self.ssh.as_ref().map(ssh::Gateway::address)
+    }
+
     /// The API base URL clients use (`DAYTONA_API_URL`), e.g. `http://127.0.0.1:3000/api`.
     pub fn api_url(&self) -> String {
         format!("{}/api", self.base_url)
@@ -231,6 +285,10 @@ impl Server {
         let router = router(self.state.clone());
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
         let timers = tokio::spawn(lifecycle::run(self.state.clone(), timers_stopped));
+        let (stop_gateway, gateway_stopped) = tokio::sync::watch::channel(false);
+        let gateway = self
+            .ssh
+            .map(|gateway| tokio::spawn(gateway.run(self.state.clone(), gateway_stopped)));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
@@ -273,11 +331,15 @@ impl Server {
         }
         drop(self.listener);
         let _ = stop_timers.send(true);
+        let _ = stop_gateway.send(true);
         tokio::select! {
             () = graceful.shutdown() => {}
             () = tokio::time::sleep(Duration::from_secs(10)) => {}
         }
         let _ = timers.await;
+        if let Some(gateway) = gateway {
+            let _ = gateway.await;
+        }
         Ok(())
     }
 }

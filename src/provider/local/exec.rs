@@ -119,7 +119,7 @@ impl LocalProvider {
     }
 
     /// Resolves a working directory, refusing one inside the sandbox that does not exist.
-    fn working_directory(
+    pub(super) fn working_directory(
         &self,
         metadata: &Metadata,
         dirs: &SandboxDirs,

@@ -7,6 +7,7 @@
 //! command starts), the process tracker and the environment changes (`env`). It never prints, and never writes or logs the
 //! environment of an exec request: that is where secrets travel.
 
+mod attach;
 mod env;
 mod exec;
 mod files;
@@ -28,6 +29,7 @@ use super::{
     ProviderKind, Result, Sandbox, SandboxState, ShellAccess,
 };
 
+pub use self::attach::Attached;
 pub use self::paths::SANDBOX_HOME;
 
 /// The OS user name sandboxes report (`USER`), as on Daytona.

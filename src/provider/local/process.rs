@@ -104,13 +104,13 @@ async fn collect(
 
 /// A registered process group. Dropping it kills what is left of the group and unregisters
 /// it, so a cancelled or timed-out exec leaves nothing running.
-struct ProcessGroup {
+pub(super) struct ProcessGroup {
     pgid: u32,
     file: Option<PathBuf>,
 }
 
 impl ProcessGroup {
-    fn register(pgid: u32, run_dir: &Path) -> ProcessGroup {
+    pub(super) fn register(pgid: u32, run_dir: &Path) -> ProcessGroup {
         let file = run_dir.join(pgid.to_string());
         // Without a start time the group cannot be told apart from a later one with the same
         // id, so it is not registered (it still ends with its command).
