@@ -9,7 +9,8 @@
 //! | 4    | refused: a destructive change needs `--yes`, or unsaved work needs `--force` |
 //! | 130  | interrupted |
 //!
-//! `exec` exits with the command's own exit code instead.
+//! `exec`, `sandbox exec` and `run` exit with the command's own exit code instead (124 when it
+//! timed out; 255 for Daytona's `-1` when the SSH fallback is off).
 
 use miette::Diagnostic;
 

@@ -42,10 +42,13 @@ impl LocalProvider {
         super::exec::ensure_started(&metadata)?;
         let dirs = self.store.dirs(&metadata.id);
         let location = self.working_directory(&metadata, &dirs, cwd)?;
+        // SSH sessions start with the environment changes made since create, as exec does.
+        let (store, key) = (self.store.clone(), metadata.id.clone());
+        let changes = blocking(move || store.env_changes(&key)).await?;
         let environment = launch::environment(
             &self.launcher.home_value(&dirs),
             &metadata.user,
-            &metadata.env,
+            &changes.apply(&metadata.env),
             &BTreeMap::new(),
             terminal,
         );

@@ -1,0 +1,318 @@
+//! The SSH side of `ralph-town sandbox ...` on the `daytona` provider, against `serve` with its
+//! SSH gateway and the system OpenSSH client: the exec fallback for Daytona's `-1` defect,
+//! preflight over SSH, and `ssh --connect`.
+
+mod common;
+
+use std::io::Write as _;
+use std::process::Stdio;
+use std::sync::Arc;
+
+use common::{Run, SENTINEL, World, have};
+use ralph_town::provider::Provider;
+use ralph_town::provider::local::LocalProvider;
+use ralph_town::serve::ServeOptions;
+use serde_json::Value;
+
+struct Gateway {
+    api: String,
+    base: String,
+    root: Option<tempfile::TempDir>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// `serve` in-process with its SSH gateway on a free port and `simulation`.
+async fn start(simulation: &str) -> Gateway {
+    let root = tempfile::tempdir().unwrap();
+    let state = root.path().join("state");
+    let provider = Arc::new(LocalProvider::new(state.clone()).unwrap());
+    let dynamic: Arc<dyn Provider> = provider.clone();
+    let options = ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ssh_listen: Some("127.0.0.1:0".parse().unwrap()),
+        local_provider: Some(provider),
+        state_dir: Some(state),
+        simulation: simulation.parse().unwrap(),
+        ..ServeOptions::default()
+    };
+    let server = ralph_town::serve::bind(options, dynamic).await.unwrap();
+    let api = server.api_url();
+    let base = format!("http://{}", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    Gateway {
+        api,
+        base,
+        root: Some(root),
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl Gateway {
+    async fn shutdown(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap();
+        drop(self.root.take());
+    }
+
+    async fn get(&self, url: &str) -> Value {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth("key")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn live(&self) -> Vec<Value> {
+        let reply = self.get(&format!("{}/sandbox", self.api)).await;
+        reply["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Requests served on one route (`METHOD /template`).
+    async fn requests(&self, route: &str) -> u64 {
+        let stats = self.get(&format!("{}/_ralph/stats", self.base)).await;
+        stats["routes"][route]["requests"].as_u64().unwrap_or(0)
+    }
+
+    fn command(&self, world: &World, args: &[&str]) -> std::process::Command {
+        let mut command = world.command(args);
+        // ssh config files are written here, and must be gone afterwards.
+        let temporary = world.path().join("tmp");
+        std::fs::create_dir_all(&temporary).unwrap();
+        command
+            .env("TMPDIR", temporary)
+            .env("RALPH_TOWN_PROVIDER", "daytona")
+            .env("DAYTONA_API_URL", &self.api)
+            .env("DAYTONA_API_KEY", "dtn_key");
+        command
+    }
+
+    async fn run(&self, world: &World, args: &[&str]) -> Run {
+        let command = self.command(world, args);
+        Run::from(
+            tokio::process::Command::from(command)
+                .output()
+                .await
+                .unwrap(),
+        )
+    }
+}
+
+fn parse(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|error| panic!("not JSON ({error}):\n{}", run.stdout))
+}
+
+const REVOKE: &str = "DELETE /api/sandbox/{sandbox}/ssh-access";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_falls_back_to_ssh_on_the_minus_one_defect_and_revokes_the_token() {
+    if !have("ssh") {
+        return;
+    }
+    let world = World::new();
+    let gateway = start("exec-defect").await;
+    let id = gateway
+        .run(&world, &["sandbox", "create"])
+        .await
+        .success()
+        .stdout;
+    let id = id.trim();
+
+    let revoked = gateway.requests(REVOKE).await;
+    let run = gateway
+        .run(
+            &world,
+            &[
+                "sandbox",
+                "exec",
+                id,
+                "--",
+                "sh",
+                "-c",
+                "echo out; echo err >&2; exit 3",
+            ],
+        )
+        .await
+        .code(3);
+    assert_eq!(run.stdout, "out\nerr\n");
+    assert!(run.stderr.contains("ran again over SSH"), "{run:?}");
+    assert_eq!(gateway.requests(REVOKE).await, revoked + 1);
+    let left: Vec<_> = std::fs::read_dir(world.path().join("tmp"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    gateway
+        .run(&world, &["sandbox", "exec", id, "mkdir -p 'sub dir'"])
+        .await
+        .success();
+    let result = parse(
+        &gateway
+            .run(
+                &world,
+                &[
+                    "sandbox", "exec", "--json", "--cwd", "sub dir", id, "--", "pwd",
+                ],
+            )
+            .await
+            .success(),
+    );
+    assert_eq!(result["via"], "ssh");
+    assert!(
+        result["output"]
+            .as_str()
+            .unwrap()
+            .trim_end()
+            .ends_with("/sub dir"),
+        "{result}"
+    );
+
+    // A command's environment travels in the script on stdin, and is never reported.
+    let env = format!("API_TOKEN={SENTINEL}");
+    // The check spells the value in two pieces: the command itself is part of the report.
+    let (head, tail) = SENTINEL.split_at(SENTINEL.len() / 2);
+    let check = format!("test \"$API_TOKEN\" = '{head}''{tail}' && echo matched");
+    let run = gateway
+        .run(&world, &["run", "--json", "--env", &env, "--", &check])
+        .await
+        .success();
+    let report = parse(&run);
+    assert_eq!(report["output"], "matched\n");
+    assert_eq!(report["deleted"], true);
+    assert!(!run.all().contains(SENTINEL), "{run:?}");
+
+    // `env list` works on such a sandbox too (over SSH), redacted.
+    gateway
+        .run(
+            &world,
+            &[
+                "sandbox",
+                "env",
+                "set",
+                id,
+                &format!("MY_SECRET={SENTINEL}"),
+            ],
+        )
+        .await
+        .success();
+    let run = gateway
+        .run(&world, &["sandbox", "env", "list", id])
+        .await
+        .success();
+    assert!(run.stdout.contains("MY_SECRET=<redacted>"), "{run:?}");
+    assert!(!run.all().contains(SENTINEL), "{run:?}");
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_checks_over_ssh_and_always_deletes_its_sandbox() {
+    if !have("ssh") {
+        return;
+    }
+    let world = World::new();
+    let gateway = start("").await;
+    gateway
+        .run(&world, &["sandbox", "snapshot", "create"])
+        .await
+        .success();
+    let revoked = gateway.requests(REVOKE).await;
+    let report = parse(
+        &gateway
+            .run(
+                &world,
+                &[
+                    "sandbox",
+                    "preflight",
+                    "--json",
+                    "--tool",
+                    "/bin/sh",
+                    "--tool",
+                    "/usr/bin/env",
+                ],
+            )
+            .await
+            .success(),
+    );
+    assert_eq!(report["checked_via"], "ssh");
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["snapshot"], "ralph-town-dev");
+    assert_eq!(report["deleted"], true);
+    assert_eq!(gateway.requests(REVOKE).await, revoked + 1);
+    assert!(gateway.live().await.is_empty());
+
+    let run = gateway
+        .run(
+            &world,
+            &[
+                "sandbox",
+                "preflight",
+                "--tool",
+                "/bin/sh",
+                "--tool",
+                "/nonexistent/bun",
+            ],
+        )
+        .await
+        .code(1);
+    assert!(run.stdout.contains("ok      /bin/sh"), "{run:?}");
+    assert!(run.stdout.contains("MISSING /nonexistent/bun"), "{run:?}");
+    assert!(run.stdout.contains("Preflight failed"), "{run:?}");
+    assert!(gateway.live().await.is_empty());
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_connect_opens_a_session_that_sees_env_set() {
+    if !have("ssh") {
+        return;
+    }
+    let world = World::new();
+    let gateway = start("").await;
+    let id = gateway
+        .run(&world, &["sandbox", "create"])
+        .await
+        .success()
+        .stdout;
+    let id = id.trim().to_string();
+    gateway
+        .run(
+            &world,
+            &["sandbox", "env", "set", &id, "FROM_ENV_SET=visible"],
+        )
+        .await
+        .success();
+    let mut command = gateway.command(&world, &["sandbox", "ssh", "--connect", &id]);
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let run = tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"echo \"inside:$FROM_ENV_SET\"\nexit 6\n")
+            .unwrap();
+        Run::from(child.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap()
+    .code(6);
+    assert!(run.stdout.contains("inside:visible"), "{run:?}");
+    gateway.shutdown().await;
+}
