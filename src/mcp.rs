@@ -85,23 +85,6 @@ pub async fn serve_stdio() -> Result<()> {
     Ok(())
 }
 
-/// Runs a future that is not `Send` (a library stream that borrows its input makes one) to
-/// completion on a blocking thread of this runtime, since a tool's own future must be `Send`.
-async fn on_blocking_thread<F>(
-    make: impl FnOnce() -> F + Send + 'static,
-) -> rmcp::model::CallToolResult
-where
-    F: std::future::Future<Output = rmcp::model::CallToolResult>,
-{
-    let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || runtime.block_on(make()))
-        .await
-        .unwrap_or_else(|error| {
-            let error = Error::io("the tool stopped", std::io::Error::other(error.to_string()));
-            answer::error(&error, serde_json::json!({}))
-        })
-}
-
 /// The provider a sandbox tool uses: its `provider` argument, else `RALPH_TOWN_PROVIDER`, else
 /// `local`.
 fn provider_kind(argument: Option<ProviderKind>) -> Result<ProviderKind> {

@@ -18,7 +18,7 @@ use super::arguments::{
     CreateParams, EnvSetParams, ExecParams, ListParams, PreflightParams, RunParams, SandboxParams,
     SshParams, resolve_env,
 };
-use super::{Server, on_blocking_thread, provider_kind};
+use super::{Server, provider_kind};
 use crate::provider::{Provider, ProviderKind};
 use crate::sandbox::{
     self, CreateOptions, ExecOptions, PreflightOptions, RunOptions, SandboxError, SshAccess,
@@ -158,8 +158,7 @@ impl Server {
             Ok(provider) => provider,
             Err(failed) => return Redactor::new().apply(failed),
         };
-        // `sandbox::delete`'s future is not `Send`: its stream borrows the ids.
-        let answer = on_blocking_thread(move || async move {
+        let answer = {
             let outcome = sandbox::delete(&provider, std::slice::from_ref(&params.sandbox))
                 .await
                 .pop()
@@ -171,8 +170,7 @@ impl Server {
                     &outcome,
                 ),
             }
-        })
-        .await;
+        };
         Redactor::new().apply(answer)
     }
 

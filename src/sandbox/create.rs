@@ -98,9 +98,10 @@ pub struct DeleteOutcome {
 /// Deletes each sandbox (a few at a time); one failure does not stop the others. Outcomes come
 /// back in the order of `ids`.
 pub async fn delete(provider: &Arc<dyn Provider>, ids: &[String]) -> Vec<DeleteOutcome> {
-    futures::stream::iter(ids)
+    // Owned ids: a stream over borrowed items makes a future that is not `Send`.
+    futures::stream::iter(ids.to_vec())
         .map(|id| async move {
-            match provider.delete(id).await {
+            match provider.delete(&id).await {
                 Ok(()) => DeleteOutcome {
                     id: id.clone(),
                     deleted: true,
