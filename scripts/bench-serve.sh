@@ -29,22 +29,29 @@ now() { date +%s.%N; }
 measure() { # label, args...
   local label=$1; shift
   local start end
-  start=$(now); "$bin" "$@" --progress none --yes >/dev/null; end=$(now)
+  start=$(now); "$bin" "$@" --progress none --yes >/dev/null 2>&1; end=$(now)
   printf '%-38s %6.2f s\n' "$label" "$(echo "$end - $start" | bc)"
 }
 for setup in "--no-setup" ""; do
   word=${setup:+"(no setup)"}; word=${word:-"(with setup)"}
   measure "up of 1 teammate $word" up "$work/one.toml" $setup --parallel 1
-  "$bin" down "$work/one.toml" --force >/dev/null
+  "$bin" down "$work/one.toml" --force >/dev/null 2>&1
   measure "up of $n teammates $word" up "$work/many.toml" $setup --parallel "$n"
-  "$bin" down "$work/many.toml" --force >/dev/null
+  "$bin" down "$work/many.toml" --force >/dev/null 2>&1
 done
 
 id=$(curl -fs -X POST "$DAYTONA_API_URL/sandbox" -H 'Authorization: Bearer bench' \
-  -H 'Content-Type: application/json' -d '{"name":"probe"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
+  -H 'Content-Type: application/json' -d '{"name":"probe"}' | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
 ticks_before=$(awk '{print $14 + $15}' "/proc/$serve_pid/stat")
-for _ in $(seq 1000); do echo "url = \"$DAYTONA_API_URL/sandbox/$id\""; echo 'header = "Authorization: Bearer bench"'; echo 'output = "/dev/null"'; done >"$work/curl.cfg"
-curl -fs --parallel --parallel-max 4 -K "$work/curl.cfg"
+python3 - "$port" "$id" <<'PY'
+import http.client, sys
+connection = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+for _ in range(1000):
+    connection.request("GET", f"/api/sandbox/{sys.argv[2]}", headers={"Authorization": "Bearer bench"})
+    response = connection.getresponse()
+    response.read()
+    assert response.status == 200, response.status
+PY
 ticks_after=$(awk '{print $14 + $15}' "/proc/$serve_pid/stat")
 hz=$(getconf CLK_TCK)
 printf 'serve CPU per GET /api/sandbox/{id}:  %6.3f ms (1000 requests)\n' \
