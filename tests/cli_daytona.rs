@@ -25,7 +25,14 @@ impl Drop for Serve {
 
 fn serve(world: &World) -> Serve {
     let mut child = world
-        .command(&["serve", "--listen", "127.0.0.1:0", "--read-only"])
+        .command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--ssh-listen",
+            "127.0.0.1:0",
+            "--read-only",
+        ])
         .arg(world.path())
         .env("RALPH_TOWN_HOME", world.path().join("serve-state"))
         .stderr(Stdio::piped())
@@ -145,6 +152,33 @@ fn up_and_down_of_the_daytona_example_against_serve() {
         "store"
     );
     assert_eq!(exec("bob", &["printenv", "FEATURE_FLAG"]), "signup");
+
+    // `ssh TEAMMATE` through serve's SSH gateway, starting in the teammate's clone.
+    if have("ssh") {
+        let mut ssh = world
+            .command(&["ssh", "bob", "-f", example])
+            .envs(env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        ssh.stdin
+            .take()
+            .unwrap()
+            .write_all(b"git rev-parse --abbrev-ref HEAD; exit 4\n")
+            .unwrap();
+        let output = ssh.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            output.status.code(),
+            Some(4),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("feature/signup"), "{stdout}");
+    }
 
     // A second `up` has nothing to do.
     world

@@ -9,6 +9,7 @@ use crate::desired;
 use crate::error::{Error, Result};
 use crate::plan::labels;
 use crate::provider::{ExecRequest, Provider, Sandbox, SandboxState, ShellAccess};
+use crate::sandbox::{SshSession, SshTarget};
 use crate::team::{Team, Teammate};
 
 pub(super) async fn run(args: &ExecArgs) -> Result<i32> {
@@ -48,9 +49,9 @@ pub(super) async fn ssh(args: &SshArgs) -> Result<i32> {
     let argv = match access {
         ShellAccess::Command { argv } => argv,
         ShellAccess::Ssh {
+            token,
             command,
             expires_at,
-            ..
         } => {
             if args.print {
                 println!("{command}");
@@ -60,7 +61,23 @@ pub(super) async fn ssh(args: &SshArgs) -> Result<i32> {
                 );
                 return Ok(0);
             }
-            shlex::split(&command).unwrap_or_default()
+            // The token reaches `ssh` in a 0600 config file, never on its command line.
+            let target = SshTarget::parse(&command, &token)?;
+            let session = SshSession::interactive(&target)?;
+            let mut ssh = session.command();
+            if let Some(dir) = &cwd {
+                let dir = shlex::try_quote(dir).map_err(|_| Error::NotFound {
+                    message: "the workdir contains a NUL byte".to_string(),
+                    hint: None,
+                })?;
+                ssh.arg(format!(
+                    "cd {dir} 2>/dev/null; exec \"${{SHELL:-/bin/sh}}\" -l"
+                ));
+            }
+            let status = ssh
+                .status()
+                .map_err(|error| Error::io("cannot run `ssh`", error))?;
+            return Ok(status.code().unwrap_or(255));
         }
     };
     if args.print {
