@@ -1,0 +1,261 @@
+//! Every request the `daytona` provider sends keeps Daytona's published contract: the
+//! control-plane spec (`tests/openapi/openapi.yaml`) and the toolbox spec
+//! (`tests/openapi/toolbox-openapi.yaml`), both v0.190 copies (provenance in
+//! `tests/openapi/LICENSE-NOTE.md`). A recording proxy in front of an in-process `serve` keeps
+//! what the client sent during a realistic workload (every provider operation, snapshots, then
+//! the conformance suite); `tests/openapi/validate_requests.py` checks each request's operation,
+//! parameters and body against the specs and lists every violation.
+//!
+//! The checker needs `pyyaml` and `jsonschema` from the virtual environment that
+//! `scripts/sdk-venv.sh` makes (`$RALPH_TOWN_SDK_VENV`, else `target/sdk-venv`). Without it the
+//! test skips and says why; with `CI=true` it fails. Nothing here reaches beyond 127.0.0.1.
+
+mod conformance;
+mod daytona_support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ralph_town::provider::daytona::{CreateSnapshotRequest, SnapshotSource};
+use ralph_town::provider::{
+    CreateSandbox, ExecRequest, Labels, Lifecycle, Provider, Resources, SandboxState,
+};
+
+use daytona_support::{Harness, Options, Recorded, start, token};
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value == "true")
+}
+
+/// The virtual environment's python with `yaml` and `jsonschema`, or `None` after saying why.
+fn checker_python() -> Option<PathBuf> {
+    let venv = std::env::var_os("RALPH_TOWN_SDK_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv"));
+    let python = venv.join("bin/python");
+    let usable = Command::new(&python)
+        .args(["-c", "import yaml, jsonschema"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if usable {
+        return Some(python);
+    }
+    let reason = format!(
+        "`pyyaml` and `jsonschema` in `{}` (make it with `scripts/sdk-venv.sh`)",
+        venv.display()
+    );
+    assert!(!in_ci(), "the OpenAPI test needs {reason} when CI=true");
+    eprintln!("skipping the OpenAPI test: it needs {reason}");
+    None
+}
+
+/// One provider call of each kind, with every optional field the provider can send filled in.
+async fn workload(harness: &Harness) {
+    let provider = harness.provider.as_ref();
+    let run = token();
+
+    let snapshot = provider
+        .create_snapshot(&CreateSnapshotRequest {
+            name: format!("openapi-{run}"),
+            source: SnapshotSource::Image("debian:12-slim".to_string()),
+            entrypoint: Some(vec!["sleep".to_string(), "infinity".to_string()]),
+            resources: Resources {
+                cpu: Some(1),
+                memory: Some(1),
+                disk: Some(3),
+            },
+        })
+        .await
+        .expect("snapshot from an image");
+    let built = provider
+        .create_snapshot(&CreateSnapshotRequest {
+            name: format!("openapi-built-{run}"),
+            source: SnapshotSource::Dockerfile("FROM debian:12-slim\nRUN true\n".to_string()),
+            entrypoint: None,
+            resources: Resources::default(),
+        })
+        .await
+        .expect("snapshot from a Dockerfile");
+    provider
+        .get_snapshot(&snapshot.name)
+        .await
+        .expect("snapshot by name");
+    provider.list_snapshots().await.expect("snapshot list");
+
+    let labels = Labels::from([("ralph-town-test/run".to_string(), run.clone())]);
+    let request = CreateSandbox {
+        name: format!("openapi-{run}"),
+        labels: labels.clone(),
+        env: BTreeMap::from([("PLAIN".to_string(), "plain".to_string())]),
+        snapshot: Some(snapshot.name.clone()),
+        user: Some("daytona".to_string()),
+        lifecycle: Lifecycle {
+            auto_stop: Some(30),
+            auto_archive: Some(60),
+            auto_delete: Some(-1),
+        },
+        ttl_minutes: Some(120),
+        resources: Resources {
+            cpu: Some(1),
+            memory: Some(1),
+            disk: Some(3),
+        },
+    };
+    let sandbox = provider.create(&request).await.expect("create");
+    assert_eq!(sandbox.state, SandboxState::Started);
+    let listed = provider.list(&labels).await.expect("list by labels");
+    assert_eq!(listed.len(), 1);
+    provider.get(&sandbox.id).await.expect("get by id");
+    provider.get(&sandbox.name).await.expect("get by name");
+
+    let mut more = labels.clone();
+    more.insert("ralph-town/setup".to_string(), "ok".to_string());
+    provider
+        .set_labels(&sandbox.id, &more)
+        .await
+        .expect("set labels");
+    let timers = Lifecycle {
+        auto_stop: Some(0),
+        auto_archive: Some(10),
+        auto_delete: Some(5),
+    };
+    provider
+        .set_lifecycle(&sandbox.id, &timers)
+        .await
+        .expect("set lifecycle");
+    provider.stop(&sandbox.id).await.expect("stop");
+    provider.start(&sandbox.id).await.expect("start");
+
+    let exec = ExecRequest {
+        command: "pwd; echo \"$ONE\"".to_string(),
+        cwd: Some("/tmp".to_string()),
+        env: BTreeMap::from([("ONE".to_string(), "1".to_string())]),
+        timeout: Some(Duration::from_secs(30)),
+    };
+    let output = provider.exec(&sandbox.id, &exec).await.expect("exec");
+    assert_eq!(output.exit_code, 0, "{}", output.output);
+    provider
+        .upload(&sandbox.id, "dir/file.txt", b"contents")
+        .await
+        .expect("upload");
+    let read = provider
+        .download(&sandbox.id, "dir/file.txt")
+        .await
+        .expect("download");
+    assert_eq!(read, b"contents");
+    let set = BTreeMap::from([("ADDED".to_string(), "added".to_string())]);
+    provider
+        .set_env(&sandbox.id, &set, &["PLAIN".to_string()])
+        .await
+        .expect("set env");
+
+    let access = provider
+        .shell_access(&sandbox.id, Some("/tmp"), 5)
+        .await
+        .expect("shell access");
+    provider
+        .revoke_shell_access(&sandbox.id, &access)
+        .await
+        .expect("revoke shell access");
+
+    provider.delete(&sandbox.id).await.expect("delete");
+
+    provider
+        .delete_snapshot(&snapshot.name)
+        .await
+        .expect("delete snapshot by name");
+    provider
+        .delete_snapshot(&built.id)
+        .await
+        .expect("delete snapshot by id");
+}
+
+/// The records as the checker reads them: header names only, never their values.
+fn records_json(recorded: &[Recorded]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = recorded
+        .iter()
+        .map(|request| {
+            let content_type = request
+                .headers
+                .iter()
+                .find(|(name, _)| name == "content-type")
+                .map(|(_, value)| value.clone());
+            let names: Vec<&str> = request
+                .headers
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect();
+            serde_json::json!({
+                "method": request.method,
+                "target": request.target,
+                "content_type": content_type,
+                "header_names": names,
+                "body_hex": hex::encode(&request.body),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(records)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_the_provider_sends_keeps_the_daytona_openapi_contract() {
+    let Some(python) = tokio::task::spawn_blocking(checker_python).await.unwrap() else {
+        return;
+    };
+    let harness = start(Options {
+        record: true,
+        ..Options::default()
+    })
+    .await;
+    workload(&harness).await;
+    conformance::run_all(harness.provider.clone() as Arc<dyn Provider>).await;
+
+    let recorded = harness.recorded();
+    let routes: Vec<String> = recorded
+        .iter()
+        .map(|request| format!("{} {}", request.method, request.target))
+        .collect();
+    for expected in [
+        "POST /api/snapshots",
+        "DELETE /api/snapshots/",
+        "POST /api/sandbox",
+        "PUT /api/sandbox/",
+        "/autostop/",
+        "/ssh-access",
+        "/process/execute",
+        "/files/bulk-upload",
+        "/files/download",
+        "/env",
+    ] {
+        assert!(
+            routes.iter().any(|route| route.contains(expected)),
+            "the workload never sent `{expected}`"
+        );
+    }
+
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let records = directory.path().join("requests.json");
+    std::fs::write(&records, records_json(&recorded).to_string()).expect("write the records");
+    let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openapi");
+    let output = tokio::process::Command::new(python)
+        .arg(specs.join("validate_requests.py"))
+        .arg(specs.join("openapi.yaml"))
+        .arg(specs.join("toolbox-openapi.yaml"))
+        .arg(&records)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "requests outside Daytona's OpenAPI contract\n{stdout}{stderr}"
+    );
+    let summary = format!("openapi: {} requests", recorded.len());
+    assert!(stdout.contains(&summary), "{stdout}{stderr}");
+    eprint!("{stdout}");
+}
