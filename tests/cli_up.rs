@@ -256,6 +256,9 @@ fn exec_propagates_the_exit_code() {
         run.stdout
     );
     world.run(&["exec", "nobody", "--", "true"]).code(1);
+    let slow = world.run(&["exec", "alice", "--timeout", "1", "--", "sleep", "30"]);
+    assert_eq!(slow.code, 124, "{}", slow.stderr);
+    assert!(slow.stderr.contains("timed out"), "{}", slow.stderr);
     world.run(&["down", "--force"]).success();
 }
 

@@ -8,7 +8,7 @@ use super::{load_team, provider_for};
 use crate::desired;
 use crate::error::{Error, Result};
 use crate::plan::labels;
-use crate::provider::{ExecRequest, Provider, Sandbox, SandboxState, ShellAccess};
+use crate::provider::{ExecRequest, Provider, ProviderError, Sandbox, SandboxState, ShellAccess};
 use crate::sandbox::{SshSession, SshTarget};
 use crate::team::{Team, Teammate};
 
@@ -28,7 +28,14 @@ pub(super) async fn run(args: &ExecArgs) -> Result<i32> {
         env: Default::default(),
         timeout: args.timeout.map(Duration::from_secs),
     };
-    let output = provider.exec(&sandbox.id, &request).await?;
+    let output = match provider.exec(&sandbox.id, &request).await {
+        Ok(output) => output,
+        Err(ProviderError::Timeout { message }) => {
+            eprintln!("ralph-town: the command timed out: {message}");
+            return Ok(crate::sandbox::TIMED_OUT_EXIT_CODE);
+        }
+        Err(error) => return Err(error.into()),
+    };
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(output.output.as_bytes())
