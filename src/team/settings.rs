@@ -40,6 +40,21 @@ impl Fields {
     /// Reads one table's settings, reporting every bad value.
     pub(crate) fn read(settings: Settings<'_>, context: &mut Context<'_>) -> Fields {
         let git = settings.git.map(|git| git.value());
+        if let Some(located) = settings.resources {
+            // Daytona sizes a sandbox from its snapshot (it refuses resources on create unless
+            // it builds an image), and `local` sandboxes share this machine: say so rather
+            // than let the setting look effective.
+            let diagnostic = context
+                .problems
+                .at(
+                    ProblemKind::IgnoredSetting,
+                    located.span(),
+                    "not applied",
+                    "`resources` is recorded but not applied by any provider yet".to_string(),
+                )
+                .with_help("Daytona takes a sandbox's resources from its snapshot: size the snapshot instead");
+            context.problems.warn(diagnostic);
+        }
         let resources = settings.resources.map(|resources| resources.value());
         Fields {
             repo: settings.repo.and_then(|repo| read_repo(repo, context)),

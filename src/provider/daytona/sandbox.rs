@@ -148,15 +148,11 @@ impl DaytonaProvider {
         }
     }
 
-    /// The `POST /sandbox` body: new fields only when asked for, resources only without a
-    /// snapshot (Daytona refuses both together; the snapshot decides the resources).
+    /// The `POST /sandbox` body: new fields only when asked for, and never resources: Daytona
+    /// accepts them only with `buildInfo` (an image build), and sizes every other sandbox from
+    /// its snapshot, refusing a create that names both.
     fn create_body(&self, request: &CreateSandbox) -> wire::CreateSandbox {
         let lifecycle = &request.lifecycle;
-        let resources = if request.snapshot.is_none() {
-            request.resources
-        } else {
-            Default::default()
-        };
         wire::CreateSandbox {
             name: Some(request.name.clone()).filter(|name| !name.is_empty()),
             snapshot: request.snapshot.clone(),
@@ -164,9 +160,6 @@ impl DaytonaProvider {
             env: Some(request.env.clone()).filter(|env| !env.is_empty()),
             labels: Some(request.labels.clone()),
             target: self.settings.target.clone(),
-            cpu: resources.cpu,
-            memory: resources.memory,
-            disk: resources.disk,
             auto_stop_interval: lifecycle.auto_stop.map(saturate),
             auto_archive_interval: lifecycle.auto_archive.map(saturate),
             auto_delete_interval: lifecycle.auto_delete,
