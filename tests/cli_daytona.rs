@@ -2,7 +2,7 @@
 //! `ralph-town serve` (both the real binary): sandboxes, labels, setup, clone, branch, `exec`,
 //! `status`, then `down`.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

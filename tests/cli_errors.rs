@@ -1,7 +1,7 @@
 //! Bad input: every malformed team file gets a diagnostic that says what and where, with exit
 //! code 3, and nothing is created.
 
-mod common;
+use crate::common;
 
 use common::World;
 

@@ -1,8 +1,8 @@
 //! `ralph-town run`: a disposable sandbox, a clone, a command, its exit code, and the sandbox
 //! gone afterwards: on `local`, and on `serve` through the `daytona` provider.
 
-mod common;
-mod serve_support;
+use crate::common;
+use crate::serve_support;
 
 use std::time::{Duration, Instant};
 

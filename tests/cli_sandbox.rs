@@ -1,6 +1,6 @@
 //! `ralph-town sandbox ...` on the `local` provider, through the real binary.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::Stdio;

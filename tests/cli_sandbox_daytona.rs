@@ -1,8 +1,8 @@
 //! `ralph-town sandbox ...` with the `daytona` provider, against `serve` in-process (and, for a
 //! failing snapshot build, a scripted stand-in for the API).
 
-mod common;
-mod serve_support;
+use crate::common;
+use crate::serve_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,7 +2,7 @@
 //! SSH gateway and the system OpenSSH client: the exec fallback for Daytona's `-1` defect,
 //! preflight over SSH, and `ssh --connect`.
 
-mod common;
+use crate::common;
 
 use std::io::Write as _;
 use std::process::Stdio;

@@ -1,7 +1,7 @@
 //! The core loop end to end on the `local` provider: `up`, `status`, `exec`, `plan`, `down`,
 //! driven through the real binary against a real git origin.
 
-mod common;
+use crate::common;
 
 use common::{SENTINEL, World, git, have};
 

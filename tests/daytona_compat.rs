@@ -4,7 +4,7 @@
 //! only the labels, empty `201` timer answers, a daemon without `files/bulk-upload`, and
 //! sandboxes that fail while the client waits. A small axum server on loopback plays the API.
 
-mod daytona_support;
+use crate::daytona_support;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -10,12 +10,11 @@
 //! `scripts/sdk-venv.sh` makes (`$RALPH_TOWN_SDK_VENV`, else `target/sdk-venv`). Without it the
 //! test skips and says why; with `CI=true` it fails. Nothing here reaches beyond 127.0.0.1.
 
-mod conformance;
-mod daytona_support;
+use crate::conformance;
+use crate::daytona_support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,33 +23,8 @@ use ralph_town::provider::{
     CreateSandbox, ExecRequest, Labels, Lifecycle, Provider, Resources, SandboxState,
 };
 
+use crate::common;
 use daytona_support::{Harness, Options, Recorded, start, token};
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| value == "true")
-}
-
-/// The virtual environment's python with `yaml` and `jsonschema`, or `None` after saying why.
-fn checker_python() -> Option<PathBuf> {
-    let venv = std::env::var_os("RALPH_TOWN_SDK_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv"));
-    let python = venv.join("bin/python");
-    let usable = Command::new(&python)
-        .args(["-c", "import yaml, jsonschema"])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if usable {
-        return Some(python);
-    }
-    let reason = format!(
-        "`pyyaml` and `jsonschema` in `{}` (make it with `scripts/sdk-venv.sh`)",
-        venv.display()
-    );
-    assert!(!in_ci(), "the OpenAPI test needs {reason} when CI=true");
-    eprintln!("skipping the OpenAPI test: it needs {reason}");
-    None
-}
 
 /// One provider call of each kind, with every optional field the provider can send filled in.
 async fn workload(harness: &Harness) {
@@ -202,7 +176,10 @@ fn records_json(recorded: &[Recorded]) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_the_provider_sends_keeps_the_daytona_openapi_contract() {
-    let Some(python) = tokio::task::spawn_blocking(checker_python).await.unwrap() else {
+    let Some(python) = tokio::task::spawn_blocking(|| common::sdk_python(&["yaml", "jsonschema"]))
+        .await
+        .unwrap()
+    else {
         return;
     };
     let harness = start(Options {

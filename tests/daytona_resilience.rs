@@ -6,7 +6,7 @@
 //! reports that the fault it is about really happened, and asserts what must hold whatever the
 //! dice said: one successful create per sandbox, no duplicates.
 
-mod daytona_support;
+use crate::daytona_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Keeps the docs honest: every example team file validates and plans, and every `toml` block
 //! in the README parses as TOML.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -6,40 +6,15 @@
 //! else `target/sdk-venv`. Without it (or without git) the tests skip and say why; with
 //! `CI=true` they fail.
 
-mod common;
-mod serve_support;
+use crate::common;
+use crate::serve_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::{SENTINEL, World, have};
 use ralph_town::provider::{Labels, Provider};
 use serve_support::{Options, start_with};
-
-/// The virtual environment's python with `mcp` installed.
-fn sdk_python() -> Option<PathBuf> {
-    let venv = std::env::var_os("RALPH_TOWN_SDK_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv"));
-    let python = venv.join("bin/python");
-    let found = Command::new(&python)
-        .args(["-c", "import mcp"])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if found {
-        return Some(python);
-    }
-    let reason = format!(
-        "the MCP SDK in `{}` (make it with `scripts/sdk-venv.sh`)",
-        venv.display()
-    );
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "the MCP test needs {reason} when CI=true"
-    );
-    eprintln!("skipping: {reason}");
-    None
-}
 
 /// Runs one scenario of the client script in `world` with extra `env`; panics with both streams
 /// when it fails.
@@ -79,7 +54,7 @@ fn scenario(python: &Path, world: &World, name: &str, env: &[(&str, &str)]) {
 
 #[test]
 fn team_tools_plan_up_status_and_down_a_team() {
-    let Some(python) = sdk_python() else {
+    let Some(python) = common::sdk_python(&["mcp"]) else {
         return;
     };
     if !(have("git") && have("bash")) {
@@ -137,7 +112,7 @@ branch = "feature/new"
 
 #[test]
 fn the_example_client_configuration_starts_a_working_server() {
-    let Some(python) = sdk_python() else {
+    let Some(python) = common::sdk_python(&["mcp"]) else {
         return;
     };
     let world = World::new();
@@ -157,7 +132,7 @@ fn the_example_client_configuration_starts_a_working_server() {
 
 #[test]
 fn sandbox_tools_create_exec_and_delete_single_sandboxes() {
-    let Some(python) = sdk_python() else {
+    let Some(python) = common::sdk_python(&["mcp"]) else {
         return;
     };
     if !(have("git") && have("bash")) {
@@ -183,7 +158,7 @@ fn sandbox_tools_create_exec_and_delete_single_sandboxes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tools_reach_daytona_through_serve() {
-    let Some(python) = sdk_python() else {
+    let Some(python) = common::sdk_python(&["mcp"]) else {
         return;
     };
     if !(have("git") && have("bash")) {

@@ -2,8 +2,8 @@
 //! `local` provider in a temporary directory): the same conformance suite as `local`, then what
 //! only the `daytona` provider offers (SSH access, snapshots).
 
-mod conformance;
-mod daytona_support;
+use crate::conformance;
+use crate::daytona_support;
 
 use std::time::{Duration, SystemTime};
 

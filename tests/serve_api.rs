@@ -2,7 +2,7 @@
 //! codes, record shapes, Daytona's error bodies, lists with label filters and cursor pages,
 //! derived states and lifecycle settings.
 
-mod serve_support;
+use crate::serve_support;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! `serve`'s own records over real local sandboxes: SSH access tokens, snapshots, persistence
 //! across a restart, unknown routes and the request counters.
 
-mod serve_support;
+use crate::serve_support;
 
 use serde_json::json;
 use serve_support::{Options, start, start_with};

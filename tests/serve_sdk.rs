@@ -7,50 +7,20 @@
 //! it): `$RALPH_TOWN_SDK_VENV`, else `target/sdk-venv`. The test itself never reaches the
 //! network. Without the environment it skips and says why; with `CI=true` it fails.
 
-mod serve_support;
+use crate::serve_support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
+use crate::common;
 use serve_support::{KEY, start};
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| value == "true")
-}
-
-/// Skips (or, under CI, fails) with `reason`.
-fn unavailable(reason: &str) -> Option<PathBuf> {
-    assert!(!in_ci(), "the SDK test needs {reason} when CI=true");
-    eprintln!("skipping the Daytona SDK test: {reason}");
-    None
-}
-
-fn has_sdk(python: &Path) -> bool {
-    Command::new(python)
-        .args(["-c", "import daytona"])
-        .output()
-        .is_ok_and(|output| output.status.success())
-}
-
-/// The virtual environment's python with `daytona` installed.
-fn sdk_python() -> Option<PathBuf> {
-    let venv = std::env::var_os("RALPH_TOWN_SDK_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv"));
-    let python = venv.join("bin/python");
-    if has_sdk(&python) {
-        return Some(python);
-    }
-    unavailable(&format!(
-        "the Daytona SDK in `{}` (make it with `scripts/sdk-venv.sh`)",
-        venv.display()
-    ))
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_official_python_sdk_works_against_serve() {
-    let Some(python) = tokio::task::spawn_blocking(sdk_python).await.unwrap() else {
+    let Some(python) = tokio::task::spawn_blocking(|| common::sdk_python(&["daytona"]))
+        .await
+        .unwrap()
+    else {
         return;
     };
     let server = start("").await;

@@ -1,7 +1,7 @@
 //! `serve`'s simulated cloud behaviour: rate limits with Daytona's 429 and headers, quotas with
 //! Daytona's 400 messages, injected faults, the old exec defect and the lifecycle timers.
 
-mod serve_support;
+use crate::serve_support;
 
 use ralph_town::provider::{Labels, Provider};
 use serde_json::json;

@@ -14,20 +14,8 @@ const SENTINEL: &str = "SENTINEL-s3cr3t-9f8e";
 const HOSTILE: &str = "q'uote \"dq\" `touch pwned` $(touch pwned) ; touch pwned\nline2 \\ $HOME";
 const FAKE_HOST: &str = "git.example.test";
 
-/// Whether `tool` exists; a missing tool skips the test, except under CI where it fails.
-fn have(tool: &str) -> bool {
-    if which::which(tool).is_ok() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("`{tool}` is required when CI=true");
-    }
-    eprintln!("skipped: `{tool}` is not installed");
-    false
-}
-
 fn tools() -> bool {
-    have("git") && have("bash")
+    crate::common::have("git") && crate::common::have("bash")
 }
 
 /// A command with a clean environment: HOME, PATH, no system git config.

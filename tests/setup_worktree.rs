@@ -7,16 +7,7 @@ use std::process::Command;
 use ralph_town::setup::{WorkCheck, parse_worktree_check, worktree_check_script};
 
 fn tools() -> bool {
-    for tool in ["git", "bash"] {
-        if which::which(tool).is_err() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("`{tool}` is required when CI=true");
-            }
-            eprintln!("skipped: `{tool}` is not installed");
-            return false;
-        }
-    }
-    true
+    crate::common::have("git") && crate::common::have("bash")
 }
 
 fn clean(program: &str, home: &Path) -> Command {

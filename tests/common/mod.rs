@@ -1,8 +1,6 @@
 //! A test harness that drives the real `ralph-town` binary in a temporary directory with its
 //! own state root, its own fake `HOME` and a real local git origin.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -11,22 +9,50 @@ use tempfile::TempDir;
 /// A sentinel secret: it must never show up outside the sandbox's own 0600 files.
 pub const SENTINEL: &str = "SENTINEL-7f3c-do-not-print-e91a";
 
-/// Returns false (after printing why) when `tool` is missing and the test should skip; panics
-/// instead under `CI=true`, where a missing prerequisite is a failure.
+/// The one skip policy. A test whose prerequisite is missing calls this and returns: on a
+/// user's machine it prints why and the test passes as skipped; under `CI=true`, where every
+/// prerequisite is installed by `.ci/run`, a missing one is a failure.
+#[track_caller]
+pub fn skip(reason: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true requires {reason}");
+    }
+    eprintln!("skipping: this test needs {reason}");
+}
+
+/// Whether `tool` is on `PATH`; when it is not, [`skip`]s.
+#[track_caller]
 pub fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|status| status.success())
-        .unwrap_or(false);
+    let found = which::which(tool).is_ok();
     if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("`{tool}` is required under CI=true but is not installed");
-        }
-        eprintln!("skipping: `{tool}` is not installed");
+        skip(&format!("`{tool}`"));
     }
     found
+}
+
+/// The Python of the SDK virtual environment (`$RALPH_TOWN_SDK_VENV`, else `target/sdk-venv`,
+/// made by `scripts/sdk-venv.sh`) when it can import every one of `modules`; else [`skip`]s.
+#[track_caller]
+pub fn sdk_python(modules: &[&str]) -> Option<PathBuf> {
+    let venv = std::env::var_os("RALPH_TOWN_SDK_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv"));
+    let python = venv.join("bin/python");
+    let usable = Command::new(&python)
+        .args(["-c", &format!("import {}", modules.join(", "))])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if usable {
+        return Some(python);
+    }
+    skip(&format!(
+        "the Python modules {} in `{}` (make it with `scripts/sdk-venv.sh`)",
+        modules.join(", "),
+        venv.display()
+    ));
+    None
 }
 
 /// One test's world.

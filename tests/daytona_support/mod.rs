@@ -5,8 +5,6 @@
 //!
 //! Nothing here reaches beyond 127.0.0.1.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,8 +1,6 @@
 //! A `serve` instance in-process on `127.0.0.1:0`, over a `local` provider on a temporary state
 //! root, and a small reqwest client for it. Shared by the `serve_*` test files.
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
