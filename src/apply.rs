@@ -20,7 +20,8 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::desired::DesiredTeammate;
-use crate::plan::{Action, Change, Plan, labels};
+use crate::plan::{Action, Change, Plan};
+use crate::vocabulary::{SetupOutcome, labels};
 use crate::provider::{ExecRequest, Provider, ProviderError};
 use crate::secret::Secrets;
 use crate::setup;
@@ -270,13 +271,19 @@ impl Step<'_> {
         };
         let mut labels = sandbox.labels.clone();
         let outcome = if self.options.no_setup {
-            labels.insert(labels::SETUP.to_string(), "skipped".to_string());
+            labels.insert(
+                labels::SETUP.to_string(),
+                SetupOutcome::Skipped.as_str().to_string(),
+            );
             Ok(())
         } else {
             self.phase(Phase::Setup);
             let outcome = run_setup(self.provider, &sandbox.id, desired, secrets).await;
-            let value = if outcome.is_ok() { "ok" } else { "failed" };
-            labels.insert(labels::SETUP.to_string(), value.to_string());
+            let value = match outcome {
+                Ok(()) => SetupOutcome::Ok,
+                Err(_) => SetupOutcome::Failed,
+            };
+            labels.insert(labels::SETUP.to_string(), value.as_str().to_string());
             outcome
         };
         self.provider

@@ -2,7 +2,8 @@
 //! its labels. The bridge between the team file and the planner; it holds no secret value.
 
 use crate::error::Result;
-use crate::plan::{self, Desired, labels};
+use crate::plan::{self, Desired};
+use crate::vocabulary::labels;
 use crate::provider::{CreateSandbox, Labels, Sandbox};
 use crate::team::{self, Team, Teammate};
 use crate::{provider::Provider, setup};

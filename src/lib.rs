@@ -18,4 +18,5 @@ pub mod secret;
 pub mod serve;
 pub mod setup;
 pub mod team;
+pub mod vocabulary;
 pub mod workflow;

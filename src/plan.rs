@@ -24,27 +24,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::provider::{Lifecycle, Sandbox, SandboxState};
+use crate::vocabulary::{SetupOutcome, labels};
 
 mod render;
 #[cfg(test)]
 mod tests;
 
 pub use render::Summary;
-
-/// Label keys that mark ownership. Every sandbox `up` creates carries the first three; the
-/// setup label is written when setup ends.
-pub mod labels {
-    /// The team name.
-    pub const TEAM: &str = "ralph-town/team";
-    /// The teammate name.
-    pub const TEAMMATE: &str = "ralph-town/teammate";
-    /// The versioned spec hash (`v1:` + hex).
-    pub const SPEC: &str = "ralph-town/spec";
-    /// `ok`, `failed` or `skipped`; absent while setup runs (or if it never finished).
-    pub const SETUP: &str = "ralph-town/setup";
-    /// The teammate's branch, for display and for naming the changed field in a plan.
-    pub const BRANCH: &str = "ralph-town/branch";
-}
 
 /// One teammate as the team file wants it, reduced to what the planner compares.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -285,12 +271,12 @@ fn is_in_transition(state: &SandboxState) -> bool {
 /// smallest id, so the choice does not depend on the order the backend listed them in.
 fn rank(sandboxes: &mut [&Sandbox], desired: Option<&Desired>) {
     sandboxes.sort_by_cached_key(|sandbox| {
-        let setup = sandbox.labels.get(labels::SETUP).map(String::as_str);
+        let setup = SetupOutcome::of(&sandbox.labels);
         let spec = sandbox.labels.get(labels::SPEC);
         let health = (
             !sandbox.state.is_failed(),
             sandbox.state == SandboxState::Started,
-            matches!(setup, Some("ok" | "skipped")),
+            matches!(setup, Some(SetupOutcome::Ok | SetupOutcome::Skipped)),
             desired.is_some_and(|desired| spec == Some(&desired.spec_hash)),
         );
         (
@@ -349,11 +335,14 @@ fn judge(desired: &Desired, sandbox: &Sandbox, force_recreate: bool) -> Change {
 }
 
 fn setup_problem(sandbox: &Sandbox) -> Option<Cause> {
-    match sandbox.labels.get(labels::SETUP).map(String::as_str) {
-        Some("failed") => Some(Cause::SetupFailed),
+    match (
+        sandbox.labels.get(labels::SETUP),
+        SetupOutcome::of(&sandbox.labels),
+    ) {
+        (_, Some(SetupOutcome::Failed)) => Some(Cause::SetupFailed),
+        (None, _) => Some(Cause::SetupIncomplete),
         // `ok`, `skipped`, or a value a newer version wrote: not ours to judge.
-        Some(_) => None,
-        None => Some(Cause::SetupIncomplete),
+        (Some(_), _) => None,
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::progress::ProgressMode;
@@ -63,7 +64,7 @@ pub struct InitArgs {
     #[arg(value_name = "FILE", default_value = "team.toml")]
     pub file: PathBuf,
     /// The provider the starter file uses
-    #[arg(long, value_enum, default_value_t = ProviderKind::Local)]
+    #[arg(long, value_parser = provider_kind(), default_value_t = ProviderKind::Local)]
     pub provider: ProviderKind,
     /// Overwrite an existing file
     #[arg(long)]
@@ -134,7 +135,7 @@ pub struct DownArgs {
     #[arg(long, value_name = "NAME")]
     pub team: Option<String>,
     /// The provider of `--team`
-    #[arg(long, value_enum, requires = "team", env = "RALPH_TOWN_PROVIDER")]
+    #[arg(long, value_parser = provider_kind(), requires = "team", env = "RALPH_TOWN_PROVIDER")]
     pub provider: Option<ProviderKind>,
     /// Delete even when a sandbox's repository has unsaved work
     #[arg(long)]
@@ -215,7 +216,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
     /// The provider
-    #[arg(long, value_enum, env = "RALPH_TOWN_PROVIDER", default_value_t = ProviderKind::Local)]
+    #[arg(long, value_parser = provider_kind(), env = "RALPH_TOWN_PROVIDER", default_value_t = ProviderKind::Local)]
     pub provider: ProviderKind,
 }
 
@@ -271,4 +272,15 @@ fn parse_simulation(text: &str) -> Result<Box<crate::serve::Simulation>, String>
     text.parse()
         .map(Box::new)
         .map_err(|error| format!("{error}"))
+}
+
+/// Parses `--provider` (and `RALPH_TOWN_PROVIDER`): the CLI's mapping of [`ProviderKind`], so
+/// that a bad value is a usage error listing the possible values, and completions offer them.
+pub(crate) fn provider_kind() -> impl clap::builder::TypedValueParser<Value = ProviderKind> {
+    clap::builder::PossibleValuesParser::new(ProviderKind::ALL.map(ProviderKind::as_str)).map(
+        |name| {
+            name.parse::<ProviderKind>()
+                .expect("a possible value is a provider kind")
+        },
+    )
 }

@@ -7,7 +7,7 @@ use super::args::{ExecArgs, SshArgs};
 use super::{load_team, provider_for};
 use crate::desired;
 use crate::error::{Error, Result};
-use crate::plan::labels;
+use crate::vocabulary::{SetupOutcome, labels};
 use crate::provider::{ExecRequest, Provider, ProviderError, Sandbox, SandboxState, ShellAccess};
 use crate::sandbox::{SshSession, SshTarget};
 use crate::team::{Team, Teammate};
@@ -139,6 +139,6 @@ async fn sandbox_of(provider: &dyn Provider, team: &Team, teammate: &Teammate) -
 
 /// Where commands start: the teammate's clone, or the home when setup was skipped (no clone).
 fn workdir(sandbox: &Sandbox, teammate: &Teammate) -> Option<String> {
-    let skipped = sandbox.labels.get(labels::SETUP).map(String::as_str) == Some("skipped");
+    let skipped = SetupOutcome::of(&sandbox.labels) == Some(SetupOutcome::Skipped);
     (!skipped).then(|| teammate.workdir.clone())
 }

@@ -30,7 +30,7 @@ pub(super) async fn run(args: &StatusArgs) -> Result<i32> {
             row.sandbox_id.clone().unwrap_or_else(dash),
             row.state.clone(),
             row.branch.clone().unwrap_or_else(dash),
-            row.setup.clone().unwrap_or_else(|| {
+            row.setup.map(|setup| setup.to_string()).unwrap_or_else(|| {
                 if row.sandbox_id.is_some() {
                     "pending".into()
                 } else {

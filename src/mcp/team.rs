@@ -350,7 +350,7 @@ fn status_text(team: &Team, rows: &[StatusRow]) -> String {
             row.sandbox_id.as_deref().unwrap_or("-"),
             row.state,
             row.branch.as_deref().unwrap_or("-"),
-            row.setup.as_deref().unwrap_or("-"),
+            row.setup.map_or("-", crate::vocabulary::SetupOutcome::as_str),
         ));
     }
     text

@@ -15,44 +15,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use error::ProviderError;
+pub use crate::vocabulary::{Lifecycle, ProviderKind, Resources};
 
 /// Result type of every provider call.
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
 
 /// A set of sandbox labels, ordered so that rendering and hashing are deterministic.
 pub type Labels = BTreeMap<String, String>;
-
-/// Which backend to use.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Default,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    /// Sandboxes are directories on this machine (bubblewrap when installed). No account needed.
-    #[default]
-    Local,
-    /// Daytona's sandboxes over its REST API.
-    Daytona,
-}
-
-impl std::fmt::Display for ProviderKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ProviderKind::Local => "local",
-            ProviderKind::Daytona => "daytona",
-        })
-    }
-}
 
 /// The lifecycle state of a sandbox, as Daytona names them (`local` uses the same names).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -121,25 +90,6 @@ impl std::fmt::Display for SandboxState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// Lifecycle timers, in minutes, with Daytona's meanings. `None` leaves the backend's default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Lifecycle {
-    /// Stop after this many idle minutes; 0 = never.
-    pub auto_stop: Option<u32>,
-    /// Archive after this many stopped minutes; 0 = the backend's maximum.
-    pub auto_archive: Option<u32>,
-    /// Delete after this many stopped minutes; negative = never, 0 = as soon as it stops.
-    pub auto_delete: Option<i32>,
-}
-
-/// Compute resources. Daytona units: vCPU, GiB, GiB.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Resources {
-    pub cpu: Option<u32>,
-    pub memory: Option<u32>,
-    pub disk: Option<u32>,
 }
 
 /// What to create. Holds no secret: secrets reach a sandbox only through [`ExecRequest::env`].
@@ -279,10 +229,7 @@ pub trait Provider: Send + Sync {
     ) -> Result<()> {
         let _ = (id, set, unset);
         Err(ProviderError::Unsupported {
-            provider: match self.kind() {
-                ProviderKind::Local => "local",
-                ProviderKind::Daytona => "daytona",
-            },
+            provider: self.kind().as_str(),
             operation: "changing the environment of a running sandbox".to_string(),
         })
     }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::{PURPOSE_LABEL, Result, SandboxError, SandboxSummary, is_credential_name};
+use super::{Result, SandboxError, SandboxSummary, is_credential_name};
+use crate::vocabulary::labels;
 use crate::provider::{CreateSandbox, Labels, Lifecycle, Provider};
 
 /// How many deletes run at once.
@@ -48,7 +49,7 @@ pub async fn create(provider: &Arc<dyn Provider>, options: &CreateOptions) -> Re
     }
     let mut labels = options.labels.clone();
     labels
-        .entry(PURPOSE_LABEL.to_string())
+        .entry(labels::PURPOSE.to_string())
         .or_insert_with(|| "create".to_string());
     let request = CreateSandbox {
         name: options.name.clone().unwrap_or_default(),

@@ -42,9 +42,6 @@ pub use ssh::{SshAccess, SshSession, SshTarget, ssh_access};
 /// Result type of the operations here.
 pub type Result<T, E = SandboxError> = std::result::Result<T, E>;
 
-/// Label every sandbox made by these operations carries: `create`, `preflight` or `run`.
-pub const PURPOSE_LABEL: &str = "ralph-town/purpose";
-
 /// A sandbox as `create` and `list` report it. Carries no environment: values may be secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SandboxSummary {

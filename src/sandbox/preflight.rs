@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use super::cleanup::{Cleanup, Interrupt, Temporary};
 use super::ssh::{self, SshTarget};
-use super::{PURPOSE_LABEL, Result, SandboxError};
+use super::{Result, SandboxError};
+use crate::vocabulary::labels;
 use crate::provider::{CreateSandbox, ExecRequest, Lifecycle, Provider, ProviderKind, ShellAccess};
 
 /// The snapshot `preflight` checks and `snapshot create` builds by default.
@@ -86,7 +87,7 @@ pub async fn preflight(
         }
     }
     let request = CreateSandbox {
-        labels: [(PURPOSE_LABEL.to_string(), "preflight".to_string())].into(),
+        labels: [(labels::PURPOSE.to_string(), "preflight".to_string())].into(),
         snapshot: Some(snapshot.clone()),
         // Should this process die before it deletes the sandbox, it goes when it stops.
         lifecycle: Lifecycle {

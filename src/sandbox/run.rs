@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::cleanup::{Cleanup, Interrupt, Temporary};
 use super::exec::{ExecOptions, ExecResult, exec_with_fallback};
-use super::{PURPOSE_LABEL, Result, SandboxError};
+use super::{Result, SandboxError};
+use crate::vocabulary::labels;
 use crate::provider::{CreateSandbox, Lifecycle, Provider};
 
 /// Lines of git's output kept in a clone error.
@@ -69,7 +70,7 @@ pub async fn run(
     let mut interrupt: Interrupt = Box::pin(interrupt);
     check(options)?;
     let request = CreateSandbox {
-        labels: [(PURPOSE_LABEL.to_string(), "run".to_string())].into(),
+        labels: [(labels::PURPOSE.to_string(), "run".to_string())].into(),
         snapshot: options.snapshot.clone(),
         // Should this process die before it deletes the sandbox, it goes when it stops.
         lifecycle: Lifecycle {

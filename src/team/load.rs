@@ -17,7 +17,7 @@ use super::resolve::{self, Inherited, TeamChecks};
 use super::settings::Fields;
 use super::values::Context;
 use super::{ProviderSettings, Team, keys, repo};
-use crate::provider::ProviderKind;
+use crate::vocabulary::ProviderKind;
 
 /// How strictly to load.
 #[derive(Debug, Clone, Default)]

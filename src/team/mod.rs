@@ -37,7 +37,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::provider::{Lifecycle, ProviderKind, Resources};
+pub use crate::vocabulary::ProviderSettings;
+use crate::vocabulary::{Lifecycle, ProviderKind, Resources};
 
 /// A loaded, interpolated and validated team file.
 #[derive(Debug, Clone, Serialize)]
@@ -52,15 +53,6 @@ pub struct Team {
     pub teammates: Vec<Teammate>,
     /// The team file's path, when loaded from a file.
     pub path: Option<PathBuf>,
-}
-
-/// Non-secret provider settings from the team file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ProviderSettings {
-    /// Daytona API base URL (`DAYTONA_API_URL` overrides it).
-    pub api_url: Option<String>,
-    /// Daytona target region (`DAYTONA_TARGET` overrides it).
-    pub target: Option<String>,
 }
 
 /// One teammate with the defaults merged in: everything needed to build its sandbox.

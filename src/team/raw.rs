@@ -13,7 +13,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::provider::ProviderKind;
+use crate::vocabulary::ProviderKind;
 
 /// A value with the byte range it occupies in the file.
 #[derive(Debug, Clone, Deserialize)]

@@ -15,7 +15,7 @@ use super::raw::{self, Located};
 use super::settings::{self, Fields};
 use super::values::{Context, Value};
 use super::{GitIdentity, SecretRef, Teammate, names, repo};
-use crate::provider::{Lifecycle, Resources};
+use crate::vocabulary::{Lifecycle, Resources};
 
 pub(crate) const DEFAULT_GIT_NAME: &str = "ralph-town";
 pub(crate) const DEFAULT_GIT_EMAIL: &str = "ralph-town@localhost";

@@ -3,7 +3,7 @@
 //! It must load cleanly as written (a test loads each one), so every value in it is valid and
 //! every variable it uses has a default.
 
-use crate::provider::ProviderKind;
+use crate::vocabulary::ProviderKind;
 
 const HEADER: &str = r#"#:schema ./team.schema.json
 # A ralph-town team: one sandbox per teammate, each with its own clone on its own branch.

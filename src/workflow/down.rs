@@ -10,7 +10,7 @@ use crate::apply::{self, Reporter};
 use crate::desired;
 use crate::error::{Error, Result};
 use crate::guard::Target;
-use crate::plan::labels;
+use crate::vocabulary::labels;
 use crate::provider::{Labels, Provider, SandboxState};
 
 /// How to tear down.

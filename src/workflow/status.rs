@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::desired;
 use crate::error::Result;
-use crate::plan::labels;
+use crate::vocabulary::{SetupOutcome, labels};
 use crate::provider::Provider;
 use crate::team::Team;
 
@@ -19,8 +19,8 @@ pub struct StatusRow {
     /// The sandbox state, or `missing`.
     pub state: String,
     pub branch: Option<String>,
-    /// `ok`, `failed` or `skipped`; `None` while setup runs or when there is no sandbox.
-    pub setup: Option<String>,
+    /// `None` while setup runs, when it never finished, or when there is no sandbox.
+    pub setup: Option<SetupOutcome>,
     #[serde(serialize_with = "crate::provider::humantime_serde_compat::option::serialize")]
     pub created_at: Option<SystemTime>,
     /// Whether the teammate is still declared in the team file.
@@ -45,7 +45,7 @@ pub async fn status(provider: &dyn Provider, team: &Team) -> Result<Vec<StatusRo
                 sandbox_id: Some(sandbox.id.clone()),
                 state: sandbox.state.to_string(),
                 branch: sandbox.labels.get(labels::BRANCH).cloned(),
-                setup: sandbox.labels.get(labels::SETUP).cloned(),
+                setup: SetupOutcome::of(&sandbox.labels),
                 created_at: Some(sandbox.created_at),
             }
         })

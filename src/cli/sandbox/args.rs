@@ -15,7 +15,7 @@ pub struct SandboxArgs {
     /// The provider
     #[arg(
         long,
-        value_enum,
+        value_parser = crate::cli::args::provider_kind(),
         global = true,
         env = "RALPH_TOWN_PROVIDER",
         default_value_t = ProviderKind::Local

@@ -66,7 +66,7 @@ impl DaytonaProvider {
 
     /// A provider from the process environment and the team file's settings; warnings about
     /// the settings (a deprecated variable) go to stderr.
-    pub fn from_env(file: &crate::team::ProviderSettings) -> Result<Self> {
+    pub fn from_env(file: &crate::vocabulary::ProviderSettings) -> Result<Self> {
         let settings = DaytonaSettings::from_env(file, &|name| std::env::var(name).ok())?;
         for warning in &settings.warnings {
             eprintln!("warning: {warning}");

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::provider::ProviderError;
 use crate::secret::Secret;
-use crate::team::ProviderSettings;
+use crate::vocabulary::ProviderSettings;
 
 /// Daytona Cloud's API, used when neither the environment nor the team file names one.
 pub const DEFAULT_API_URL: &str = "https://app.daytona.io/api";
