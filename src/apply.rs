@@ -23,7 +23,7 @@ use crate::desired::DesiredTeammate;
 use crate::plan::{Action, Change, Plan};
 use crate::vocabulary::{SetupOutcome, labels};
 use crate::provider::{ExecRequest, Provider, ProviderError};
-use crate::secret::Secrets;
+use crate::secret::{Redactor, Secrets};
 use crate::setup;
 
 /// The phase a teammate's change is in.
@@ -131,7 +131,7 @@ pub async fn apply(
                 let (ok, error, sandbox_id) = match outcome {
                     Ok(id) => (true, None, id),
                     Err(error) => {
-                        let error = redact(&error, secrets);
+                        let error = Redactor::of(secrets).redact(&error);
                         reporter.phase(
                             &change.display,
                             &Phase::Failed {
@@ -355,17 +355,6 @@ pub async fn check_work(provider: &dyn Provider, id: &str) -> Result<setup::Work
         ));
     }
     Ok(setup::parse_worktree_check(&output.output))
-}
-
-/// Replaces every secret value in `text` with `<secret>`: a last line of defence for output
-/// that came back from inside a sandbox.
-pub fn redact(text: &str, secrets: &Secrets) -> String {
-    secrets
-        .values()
-        .filter(|secret| !secret.expose().is_empty())
-        .fold(text.to_string(), |text, secret| {
-            text.replace(secret.expose(), "<secret>")
-        })
 }
 
 fn message(error: ProviderError) -> String {

@@ -76,7 +76,7 @@ fn to_value(value: &impl Serialize) -> Value {
 /// Replaces known secret values in every string of an answer with `<secret>`.
 #[derive(Debug, Default)]
 pub(super) struct Redactor {
-    values: Vec<String>,
+    text: crate::secret::Redactor,
 }
 
 /// Credentials this process holds for its providers: never part of an answer.
@@ -100,14 +100,11 @@ impl Redactor {
 
     /// Adds a value to redact; empty values are ignored (they would match everywhere).
     pub(super) fn add(&mut self, value: impl Into<String>) {
-        let value = value.into();
-        if !value.is_empty() && !self.values.contains(&value) {
-            self.values.push(value);
-        }
+        self.text.add(value);
     }
 
     pub(super) fn apply(&self, mut result: CallToolResult) -> CallToolResult {
-        if self.values.is_empty() {
+        if self.text.is_empty() {
             return result;
         }
         for block in &mut result.content {
@@ -122,12 +119,7 @@ impl Redactor {
     }
 
     fn text(&self, text: &str) -> String {
-        // Longest first, so a value that contains another is replaced whole.
-        let mut values: Vec<&String> = self.values.iter().collect();
-        values.sort_by_key(|value| std::cmp::Reverse(value.len()));
-        values.into_iter().fold(text.to_string(), |text, value| {
-            text.replace(value, "<secret>")
-        })
+        self.text.redact(text)
     }
 
     fn value(&self, value: &mut Value) {
