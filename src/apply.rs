@@ -21,36 +21,10 @@ use serde::Serialize;
 
 use crate::desired::DesiredTeammate;
 use crate::plan::{Action, Change, Plan};
-use crate::vocabulary::{SetupOutcome, labels};
 use crate::provider::{ExecRequest, Provider, ProviderError};
+use crate::report::{Phase, Reporter};
 use crate::secret::{Redactor, Secrets};
-use crate::setup;
-
-/// The phase a teammate's change is in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "phase", rename_all = "snake_case")]
-pub enum Phase {
-    Queued,
-    Checking,
-    Creating,
-    Starting,
-    Updating,
-    Setup,
-    Removing,
-    Ready,
-    Removed,
-    Failed { error: String },
-}
-
-/// Receives progress from `apply`. Implementations must be cheap and must not block.
-pub trait Reporter: Send + Sync {
-    /// `teammate` (its display name) entered `phase`; `elapsed` since its change began.
-    fn phase(&self, teammate: &str, phase: &Phase, elapsed: Duration);
-    /// A warning not tied to a phase.
-    fn warn(&self, message: &str);
-    /// The run is over: clear or finish any live display.
-    fn finish(&self);
-}
+use crate::vocabulary::{SetupOutcome, labels};
 
 /// Where the setup script lives inside a sandbox, relative to its home.
 pub const SETUP_SCRIPT_PATH: &str = ".ralph-town/setup.sh";
@@ -333,28 +307,6 @@ pub async fn delete(provider: &dyn Provider, id: &str) -> Result<(), String> {
         Ok(()) | Err(ProviderError::NotFound { .. }) => Ok(()),
         Err(error) => Err(message(error)),
     }
-}
-
-/// Runs the work-loss check in a running sandbox.
-pub async fn check_work(provider: &dyn Provider, id: &str) -> Result<setup::WorkCheck, String> {
-    let request = ExecRequest {
-        command: format!(
-            "bash -c {}",
-            setup::shell::quote(setup::worktree_check_script())
-        ),
-        cwd: None,
-        env: BTreeMap::new(),
-        timeout: Some(Duration::from_secs(60)),
-    };
-    let output = provider.exec(id, &request).await.map_err(message)?;
-    if output.exit_code != 0 {
-        return Err(format!(
-            "the work check exited with {}: {}",
-            output.exit_code,
-            output.output.trim()
-        ));
-    }
-    Ok(setup::parse_worktree_check(&output.output))
 }
 
 fn message(error: ProviderError) -> String {

@@ -1,12 +1,13 @@
 //! The desired state of a team: each teammate with its rendered setup script, its spec hash and
-//! its labels. The bridge between the team file and the planner; it holds no secret value.
+//! its labels. The bridge between the team file and the planner; it holds no secret value and
+//! does no I/O beyond reading setup templates (observing sandboxes is `workflow`'s job).
 
 use crate::error::Result;
-use crate::plan::{self, Desired};
-use crate::vocabulary::labels;
-use crate::provider::{CreateSandbox, Labels, Sandbox};
+use crate::plan::Desired;
+use crate::provider::{CreateSandbox, Labels};
+use crate::setup;
 use crate::team::{self, Team, Teammate};
-use crate::{provider::Provider, setup};
+use crate::vocabulary::labels;
 
 /// One teammate, ready to plan and to apply.
 #[derive(Debug, Clone)]
@@ -68,23 +69,4 @@ pub fn resolve(team: &Team) -> Result<Vec<DesiredTeammate>> {
             })
         })
         .collect()
-}
-
-/// The team's live sandboxes, found by the ownership label.
-pub async fn observe(provider: &dyn Provider, team: &str) -> Result<Vec<Sandbox>> {
-    let selector = Labels::from([(labels::TEAM.to_string(), team.to_string())]);
-    Ok(provider.list(&selector).await?)
-}
-
-/// Plans `team` against what `provider` has now.
-pub async fn plan(
-    provider: &dyn Provider,
-    team: &Team,
-    options: &plan::PlanOptions,
-) -> Result<(Vec<DesiredTeammate>, Vec<Sandbox>, plan::Plan)> {
-    let desired = resolve(team)?;
-    let observed = observe(provider, &team.name).await?;
-    let wanted: Vec<Desired> = desired.iter().map(|d| d.desired.clone()).collect();
-    let plan = plan::reconcile(&wanted, &observed, options);
-    Ok((desired, observed, plan))
 }

@@ -13,6 +13,7 @@ pub mod mcp;
 pub mod plan;
 pub mod progress;
 pub mod provider;
+pub mod report;
 pub mod sandbox;
 pub mod secret;
 pub mod serve;

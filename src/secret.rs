@@ -141,7 +141,10 @@ mod tests {
         let redactor = redactor(&[""]);
         assert!(redactor.is_empty());
         assert_eq!(redactor.redact("plain"), "plain");
-        assert_eq!(self::redactor(&["zz"]).redact("plain ünïcode"), "plain ünïcode");
+        assert_eq!(
+            self::redactor(&["zz"]).redact("plain ünïcode"),
+            "plain ünïcode"
+        );
     }
 
     #[test]
@@ -150,6 +153,9 @@ mod tests {
             ("A".to_string(), Secret::new("tok-123".to_string())),
             ("B".to_string(), Secret::new(String::new())),
         ]);
-        assert_eq!(Redactor::of(&secrets).redact("got tok-123!"), "got <secret>!");
+        assert_eq!(
+            Redactor::of(&secrets).redact("got tok-123!"),
+            "got <secret>!"
+        );
     }
 }

@@ -19,16 +19,16 @@ pub use down::{DownOptions, DownOutcome, Removed, down};
 pub use status::{StatusRow, status};
 pub use up::{Prepared, UpOptions, UpOutcome, apply_up, prepare_up};
 
-use crate::apply::Reporter;
 use crate::desired;
 use crate::error::{Error, Result};
-use crate::guard::{self, Finding, Target};
+use crate::guard::{self, Target};
 use crate::plan::{Plan, PlanOptions};
-use crate::vocabulary::labels;
 use crate::provider::daytona::DaytonaProvider;
 use crate::provider::local::{Isolation, LocalOptions, LocalProvider, state_root};
-use crate::provider::{Provider, ProviderKind, Sandbox};
+use crate::provider::{Labels, Provider, ProviderKind, Sandbox};
+use crate::report::Reporter;
 use crate::team::{ProviderSettings, Team};
+use crate::vocabulary::labels;
 
 /// How the caller names its switches, so that a refusal tells the user what to pass.
 #[derive(Debug, Clone, Copy)]
@@ -124,11 +124,41 @@ pub fn open_local(
     Ok((provider, warnings))
 }
 
+/// The team's live sandboxes, found by the ownership label.
+pub async fn observe(provider: &dyn Provider, team: &str) -> Result<Vec<Sandbox>> {
+    let selector = Labels::from([(labels::TEAM.to_string(), team.to_string())]);
+    Ok(provider.list(&selector).await?)
+}
+
 /// What `up` would change for `team`, against what `provider` has now.
 pub async fn plan(provider: &dyn Provider, team: &Team, options: &PlanOptions) -> Result<Plan> {
-    let (_, observed, plan) = desired::plan(provider, team, options).await?;
+    Ok(survey(provider, team, options).await?.plan)
+}
+
+/// A team compared with its live sandboxes: the desired state, what was observed, the plan.
+pub(crate) struct Survey {
+    pub(crate) desired: Vec<desired::DesiredTeammate>,
+    pub(crate) observed: Vec<Sandbox>,
+    pub(crate) plan: Plan,
+}
+
+/// Resolves the desired state, observes the team and plans; checks `--only` names.
+pub(crate) async fn survey(
+    provider: &dyn Provider,
+    team: &Team,
+    options: &PlanOptions,
+) -> Result<Survey> {
+    let desired = desired::resolve(team)?;
+    let observed = observe(provider, &team.name).await?;
     check_only(team, &observed, options)?;
-    Ok(plan)
+    let wanted: Vec<crate::plan::Desired> =
+        desired.iter().map(|entry| entry.desired.clone()).collect();
+    let plan = crate::plan::reconcile(&wanted, &observed, options);
+    Ok(Survey {
+        desired,
+        observed,
+        plan,
+    })
 }
 
 /// Every name in `only` must be a declared teammate or own an observed sandbox (an orphan to
@@ -184,8 +214,8 @@ pub fn orphan_warnings(plan: &Plan, switches: &Switches) -> Vec<String> {
         .collect()
 }
 
-/// Refuses when a target holds unsaved work; targets it could not look into are reported as
-/// warnings and do not block.
+/// Refuses when a target may hold unsaved work: work was found, or the sandbox could not be
+/// checked (the guard fails closed).
 async fn guard_targets(
     provider: &Arc<dyn Provider>,
     targets: &[Target],
@@ -196,15 +226,7 @@ async fn guard_targets(
     if targets.is_empty() {
         return Ok(());
     }
-    let findings = guard::inspect(provider.clone(), targets, parallel).await;
-    for (target, finding) in &findings {
-        if let Finding::NotChecked(reason) = finding {
-            reporter.warn(&format!(
-                "`{}` not checked for unsaved work: {reason}",
-                target.display
-            ));
-        }
-    }
+    let findings = guard::inspect(provider.clone(), targets, parallel, reporter).await;
     match guard::refusal(&findings) {
         None => Ok(()),
         Some(message) => Err(Error::Refused {
@@ -215,4 +237,14 @@ async fn guard_targets(
             )),
         }),
     }
+}
+
+/// The declared workdir of the teammate `sandbox` belongs to, when it is still declared: the
+/// guard checks it even where its scan of the home would not reach.
+fn declared_workdir(team: &Team, sandbox: &Sandbox) -> Option<String> {
+    let teammate = sandbox.labels.get(labels::TEAMMATE)?;
+    team.teammates
+        .iter()
+        .find(|declared| &declared.name == teammate)
+        .map(|declared| declared.workdir.clone())
 }

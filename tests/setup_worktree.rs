@@ -82,9 +82,16 @@ impl World {
     }
 
     fn check(&self) -> WorkCheck {
+        self.check_declaring(&[])
+    }
+
+    /// The check with `workdirs` declared, as the guard passes a teammate's workdir.
+    fn check_declaring(&self, workdirs: &[&str]) -> WorkCheck {
         let output = clean("bash", &self.home())
             .arg("-c")
             .arg(worktree_check_script())
+            .arg("ralph-town-work-check")
+            .args(workdirs)
             .current_dir(self.root.path())
             .output()
             .unwrap();
@@ -170,13 +177,14 @@ fn work_check_counts_stashes_branches_and_detached_commits() {
 }
 
 #[test]
-fn work_check_looks_three_levels_deep_and_lists_every_change() {
+fn work_check_looks_deep_under_the_home_and_lists_every_change() {
     if !tools() {
         return;
     }
     let world = World::new();
     let deep = world.clone("a/b/c");
     world.clone("a/b/c2/d");
+    world.clone("1/2/3/4/5/6/7/8/too-deep");
     world.git(world.home().as_path(), &["init", "-q", "scratch"]);
     for index in 0..7 {
         std::fs::write(deep.join(format!("new{index}.txt")), "x").unwrap();
@@ -188,18 +196,66 @@ fn work_check_looks_three_levels_deep_and_lists_every_change() {
         paths,
         [
             home.join("a/b/c").to_string_lossy(),
+            home.join("a/b/c2/d").to_string_lossy(),
             home.join("scratch").to_string_lossy()
         ]
     );
     assert_eq!(check.repos[0].uncommitted.len(), 7);
     assert!(
-        check.repos[1].is_clean(),
+        check.repos[2].is_clean(),
         "a repository without commits is clean"
     );
     assert_eq!(
         check.describe(),
         "~/a/b/c:\n  uncommitted: ?? new0.txt, ?? new1.txt, ?? new2.txt, ?? new3.txt, \
          ?? new4.txt, and 2 more"
+    );
+}
+
+#[test]
+fn work_check_covers_a_declared_workdir_outside_the_home_and_below_the_scan() {
+    if !tools() {
+        return;
+    }
+    let world = World::new();
+    let outside = world.root.path().join("elsewhere/app");
+    world.git(
+        world.root.path(),
+        &[
+            "clone",
+            "-q",
+            world.root.path().join("origin.git").to_str().unwrap(),
+            outside.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(outside.join("unsaved.txt"), "x").unwrap();
+    let deep = world.clone("src/github.com/acme/a/b/c/d/e/app");
+    std::fs::write(deep.join("deep.txt"), "x").unwrap();
+
+    let undeclared = world.check();
+    assert!(undeclared.is_clean(), "{}", undeclared.describe());
+
+    let declared = world.check_declaring(&[
+        outside.to_str().unwrap(),
+        "src/github.com/acme/a/b/c/d/e/app",
+    ]);
+    assert!(!declared.is_clean());
+    let paths: Vec<&str> = declared
+        .repos
+        .iter()
+        .map(|repo| repo.path.as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        [outside.to_str().unwrap(), deep.to_str().unwrap()],
+        "each declared repository is checked once"
+    );
+    assert_eq!(declared.repos[0].uncommitted, ["?? unsaved.txt"]);
+    assert_eq!(declared.repos[1].uncommitted, ["?? deep.txt"]);
+    let missing = world.check_declaring(&["not-cloned-yet"]);
+    assert!(
+        missing.is_clean(),
+        "a declared directory without a repository is no work"
     );
 }
 

@@ -15,7 +15,7 @@ fn checked_in_schema_is_fresh() {
     assert!(
         checked_in == generated,
         "`schemas/team.schema.json` is stale; regenerate it with\n\
-         \n    RALPH_TOWN_BLESS=1 cargo test --test team_schema\n\
+         \n    RALPH_TOWN_BLESS=1 cargo test --test integration team_schema\n\
          \n(or `cargo run -- schema > schemas/team.schema.json`)"
     );
 }

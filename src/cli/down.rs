@@ -8,15 +8,16 @@ use crate::provider::ProviderKind;
 use crate::workflow::{self, DownOptions, Switches};
 
 pub(super) async fn run(args: &DownArgs) -> Result<i32> {
-    let (team_name, provider) = match &args.team {
+    let (team_name, team, provider) = match &args.team {
         Some(name) => (
             name.clone(),
+            None,
             provider_for(args.provider.unwrap_or(ProviderKind::Local), None)?,
         ),
         None => {
             let team = load_team(&args.file, false)?;
             let provider = provider_for(team.provider, Some(&team))?;
-            (team.name, provider)
+            (team.name.clone(), Some(team), provider)
         }
     };
     // `down` is the command's whole purpose: running it is the confirmation.
@@ -28,7 +29,7 @@ pub(super) async fn run(args: &DownArgs) -> Result<i32> {
     };
     // Warnings only: deleting shows no progress, the lines below say what happened.
     let reporter = SilentReporter::new(Box::new(std::io::stderr()));
-    let outcome = workflow::down(provider, &team_name, &options, &reporter).await?;
+    let outcome = workflow::down(provider, &team_name, team.as_ref(), &options, &reporter).await?;
     let failed = outcome.failed();
     if args.json {
         print_json(&outcome.removed)?;

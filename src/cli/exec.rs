@@ -5,12 +5,11 @@ use std::time::Duration;
 
 use super::args::{ExecArgs, SshArgs};
 use super::{load_team, provider_for};
-use crate::desired;
 use crate::error::{Error, Result};
-use crate::vocabulary::{SetupOutcome, labels};
 use crate::provider::{ExecRequest, Provider, ProviderError, Sandbox, SandboxState, ShellAccess};
 use crate::sandbox::{SshSession, SshTarget};
 use crate::team::{Team, Teammate};
+use crate::vocabulary::{SetupOutcome, labels};
 
 pub(super) async fn run(args: &ExecArgs) -> Result<i32> {
     let team = load_team(&args.file, false)?;
@@ -125,7 +124,7 @@ fn teammate<'a>(team: &'a Team, name: &str) -> Result<&'a Teammate> {
 
 /// The teammate's live sandbox: the newest started one.
 async fn sandbox_of(provider: &dyn Provider, team: &Team, teammate: &Teammate) -> Result<Sandbox> {
-    let sandboxes = desired::observe(provider, &team.name).await?;
+    let sandboxes = crate::workflow::observe(provider, &team.name).await?;
     sandboxes
         .into_iter()
         .filter(|sandbox| sandbox.labels.get(labels::TEAMMATE) == Some(&teammate.name))

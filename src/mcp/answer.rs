@@ -12,8 +12,8 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::apply::{Phase, Reporter};
 use crate::progress::PlainReporter;
+use crate::report::{Phase, Reporter};
 
 /// A successful answer: `summary` for the model, `value` as structured content.
 pub(super) fn success(summary: String, value: &impl Serialize) -> CallToolResult {

@@ -171,7 +171,14 @@ impl Server {
             switches: SWITCHES,
         };
         let progress = Progress::new();
-        let result = workflow::down(opened.provider, &opened.team.name, &options, &progress).await;
+        let result = workflow::down(
+            opened.provider,
+            &opened.team.name,
+            Some(&opened.team),
+            &options,
+            &progress,
+        )
+        .await;
         let mut warnings = opened.warnings;
         warnings.extend(progress.warnings());
         redactor.apply(match result {
@@ -350,7 +357,8 @@ fn status_text(team: &Team, rows: &[StatusRow]) -> String {
             row.sandbox_id.as_deref().unwrap_or("-"),
             row.state,
             row.branch.as_deref().unwrap_or("-"),
-            row.setup.map_or("-", crate::vocabulary::SetupOutcome::as_str),
+            row.setup
+                .map_or("-", crate::vocabulary::SetupOutcome::as_str),
         ));
     }
     text

@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{ProgressDrawTarget, TermLike};
 
 use super::{JsonReporter, PlainReporter, SilentReporter, TtyReporter, seconds};
-use crate::apply::{Phase, Reporter};
+use crate::report::{Phase, Reporter};
 
 /// A writer whose bytes the test can read after handing it to a reporter.
 #[derive(Debug, Clone, Default)]

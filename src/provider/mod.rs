@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use error::ProviderError;
 pub use crate::vocabulary::{Lifecycle, ProviderKind, Resources};
+pub use error::ProviderError;
 
 /// Result type of every provider call.
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;

@@ -7,8 +7,8 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::{Result, SandboxError, SandboxSummary, is_credential_name};
-use crate::vocabulary::labels;
 use crate::provider::{CreateSandbox, Labels, Lifecycle, Provider};
+use crate::vocabulary::labels;
 
 /// How many deletes run at once.
 const DELETE_PARALLELISM: usize = 8;

@@ -11,8 +11,8 @@ use serde::Serialize;
 use super::cleanup::{Cleanup, Interrupt, Temporary};
 use super::ssh::{self, SshTarget};
 use super::{Result, SandboxError};
-use crate::vocabulary::labels;
 use crate::provider::{CreateSandbox, ExecRequest, Lifecycle, Provider, ProviderKind, ShellAccess};
+use crate::vocabulary::labels;
 
 /// The snapshot `preflight` checks and `snapshot create` builds by default.
 pub const DEFAULT_SNAPSHOT: &str = "ralph-town-dev";

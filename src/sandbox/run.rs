@@ -14,8 +14,8 @@ use serde::Serialize;
 use super::cleanup::{Cleanup, Interrupt, Temporary};
 use super::exec::{ExecOptions, ExecResult, exec_with_fallback};
 use super::{Result, SandboxError};
-use crate::vocabulary::labels;
 use crate::provider::{CreateSandbox, Lifecycle, Provider};
+use crate::vocabulary::labels;
 
 /// Lines of git's output kept in a clone error.
 const CLONE_ERROR_LINES: usize = 20;

@@ -6,12 +6,13 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::{Switches, guard_targets};
-use crate::apply::{self, Reporter};
-use crate::desired;
+use crate::apply;
 use crate::error::{Error, Result};
 use crate::guard::Target;
+use crate::provider::{Labels, Provider};
+use crate::report::Reporter;
+use crate::team::Team;
 use crate::vocabulary::labels;
-use crate::provider::{Labels, Provider, SandboxState};
 
 /// How to tear down.
 #[derive(Debug, Clone)]
@@ -56,10 +57,11 @@ impl DownOutcome {
 pub async fn down(
     provider: Arc<dyn Provider>,
     team: &str,
+    file: Option<&Team>,
     options: &DownOptions,
     reporter: &dyn Reporter,
 ) -> Result<DownOutcome> {
-    let sandboxes = desired::observe(provider.as_ref(), team).await?;
+    let sandboxes = super::observe(provider.as_ref(), team).await?;
     if !sandboxes.is_empty() && !options.destructive_allowed {
         let names: Vec<String> = sandboxes
             .iter()
@@ -84,8 +86,8 @@ pub async fn down(
             .iter()
             .map(|sandbox| Target {
                 display: teammate_of(&sandbox.labels, &sandbox.name),
-                id: sandbox.id.clone(),
-                running: sandbox.state == SandboxState::Started,
+                sandbox: sandbox.clone(),
+                workdir: file.and_then(|team| super::declared_workdir(team, sandbox)),
             })
             .collect();
         guard_targets(

@@ -4,11 +4,10 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::desired;
 use crate::error::Result;
-use crate::vocabulary::{SetupOutcome, labels};
 use crate::provider::Provider;
 use crate::team::Team;
+use crate::vocabulary::{SetupOutcome, labels};
 
 /// One row of `status`, as `status --json` prints it.
 #[derive(Debug, Clone, Serialize)]
@@ -30,7 +29,7 @@ pub struct StatusRow {
 /// Every sandbox of `team` and every declared teammate without one, sorted by teammate, then
 /// creation time.
 pub async fn status(provider: &dyn Provider, team: &Team) -> Result<Vec<StatusRow>> {
-    let sandboxes = desired::observe(provider, &team.name).await?;
+    let sandboxes = super::observe(provider, &team.name).await?;
     let mut rows: Vec<StatusRow> = sandboxes
         .iter()
         .map(|sandbox| {

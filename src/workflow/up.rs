@@ -9,12 +9,13 @@ use std::sync::atomic::AtomicBool;
 use serde::Serialize;
 
 use super::{Switches, guard_targets};
-use crate::apply::{self, ApplyOptions, ChangeResult, Reporter};
-use crate::desired::{self, DesiredTeammate};
+use crate::apply::{self, ApplyOptions, ChangeResult};
+use crate::desired::DesiredTeammate;
 use crate::error::{Error, Result};
 use crate::guard::Target;
 use crate::plan::{Action, Plan, PlanOptions};
-use crate::provider::Provider;
+use crate::provider::{Provider, Sandbox};
+use crate::report::Reporter;
 use crate::secret::Secrets;
 use crate::team::{self, Team};
 
@@ -25,6 +26,8 @@ pub struct Prepared {
     pub plan: Plan,
     desired: BTreeMap<String, DesiredTeammate>,
     secrets: BTreeMap<String, Secrets>,
+    /// The sandboxes the plan was made against.
+    observed: Vec<Sandbox>,
 }
 
 impl Prepared {
@@ -84,8 +87,11 @@ pub async fn prepare_up(
     for teammate in &team.teammates {
         secrets.insert(teammate.name.clone(), team::read_secrets(teammate, host)?);
     }
-    let (desired, observed, plan) = desired::plan(provider, team, options).await?;
-    super::check_only(team, &observed, options)?;
+    let super::Survey {
+        desired,
+        observed,
+        plan,
+    } = super::survey(provider, team, options).await?;
     let desired = desired
         .into_iter()
         .map(|entry| (entry.teammate.name.clone(), entry))
@@ -95,6 +101,7 @@ pub async fn prepare_up(
         plan,
         desired,
         secrets,
+        observed,
     })
 }
 
@@ -113,6 +120,7 @@ pub async fn apply_up(
         plan,
         desired,
         secrets,
+        observed,
     } = prepared;
     if !plan.has_changes() {
         return Ok(UpOutcome {
@@ -132,7 +140,7 @@ pub async fn apply_up(
         });
     }
     if !options.force {
-        let targets = destroyed(&plan);
+        let targets = destroyed(&plan, &observed, &desired);
         let guarded = guard_targets(
             &provider,
             &targets,
@@ -170,16 +178,24 @@ pub async fn apply_up(
     })
 }
 
-/// The running-or-not sandboxes the plan removes or recreates.
-fn destroyed(plan: &Plan) -> Vec<Target> {
+/// The sandboxes the plan removes or recreates, as the guard sees them.
+fn destroyed(
+    plan: &Plan,
+    observed: &[Sandbox],
+    desired: &BTreeMap<String, DesiredTeammate>,
+) -> Vec<Target> {
     plan.changes
         .iter()
         .filter(|change| matches!(change.action, Action::Remove | Action::Recreate))
         .filter_map(|change| {
-            change.sandbox.as_ref().map(|sandbox| Target {
+            let id = &change.sandbox.as_ref()?.id;
+            let sandbox = observed.iter().find(|sandbox| &sandbox.id == id)?;
+            Some(Target {
                 display: change.display.clone(),
-                id: sandbox.id.clone(),
-                running: sandbox.running,
+                sandbox: sandbox.clone(),
+                workdir: desired
+                    .get(&change.teammate)
+                    .map(|entry| entry.teammate.workdir.clone()),
             })
         })
         .collect()

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# ralph-town work check: for every git repository under $HOME (the repository at most 3
-# directories deep), print what would be lost if the sandbox went away. It changes nothing.
+# ralph-town work check: for every git repository under $HOME (its `.git` at most 8 levels
+# deep) and in every directory given as an argument (a teammate's declared workdir, which may lie
+# deeper or outside the home), print what would be lost if the sandbox went away. It changes
+# nothing. A declared directory without a repository is no work; a repository that cannot be read
+# is an error record, never clean.
 #
 # Output, one record a line, the kind and its value separated by a tab:
 #   ralph-town-work-check	1      first line (format version)
@@ -35,8 +38,22 @@ printf 'ralph-town-work-check\t1\n'
 # Without the `end` line the caller treats the check as not done, never as clean.
 [[ -d $HOME ]] || exit 1
 printf 'home\t%s\n' "$(flat "$HOME")"
-while IFS= read -r -d '' dotgit; do
-  repo=${dotgit%/.git}
+# Every repository once: the declared directories (relative ones are under $HOME) and the
+# repositories found under the home, skipping trees that never hold a teammate's own work.
+repositories() {
+  local dir
+  for dir in "$@"; do
+    [[ $dir == /* ]] || dir=$HOME/$dir
+    if [[ -e $dir/.git ]]; then printf '%s\0' "$dir"; fi
+  done
+  local dotgit
+  while IFS= read -r -d '' dotgit; do
+    printf '%s\0' "${dotgit%/.git}"
+  done < <(find "$HOME" -mindepth 1 -maxdepth 8 \( -name node_modules -o -name .cache \) -prune \
+    -o -name .git -prune -print0 2>/dev/null)
+}
+
+while IFS= read -r -d '' repo; do
   printf 'repo\t%s\n' "$(flat "$repo")"
   if output=$(in_repo "$repo" status --porcelain 2>&1); then
     records uncommitted "$output"
@@ -56,5 +73,5 @@ while IFS= read -r -d '' dotgit; do
   else
     records error "git stash list failed: $output"
   fi
-done < <(find "$HOME" -mindepth 1 -maxdepth 4 -name .git -prune -print0 2>/dev/null | sort -z)
+done < <(repositories "$@" | sort -zu)
 printf 'end\n'
