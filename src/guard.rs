@@ -92,7 +92,7 @@ async fn inspect_one(provider: &dyn Provider, target: &Target, reporter: &dyn Re
         Ok(state) => state,
         Err(reason) => return Finding::Unchecked(reason),
     };
-    let finding = match state {
+    match state {
         SandboxState::Started => check(provider, id, target.workdir.as_deref()).await,
         SandboxState::Stopped | SandboxState::Archived => {
             reporter.warn(&format!(
@@ -114,8 +114,7 @@ async fn inspect_one(provider: &dyn Provider, target: &Target, reporter: &dyn Re
             finding
         }
         other => Finding::Unchecked(format!("it is `{other}`, so its files cannot be read")),
-    };
-    finding
+    }
 }
 
 /// Waits for a sandbox in transition to reach a settled state; returns it.
