@@ -2,14 +2,22 @@
 //!
 //! Knows nothing about terminals: every step is reported through the [`Reporter`] trait, which
 //! `progress.rs` implements for a TTY, plain lines and NDJSON, and tests implement by recording.
-//! One teammate's failure never stops the others: each change ends in its own [`ChangeResult`].
+//! One teammate's failure never stops the others: each change ends in its own [`ChangeResult`],
+//! whose error keeps its kind ([`ApplyError::kind`]) for scripts and the retry policy.
 //!
 //! Invariants:
 //! - Recreate is create-new-then-remove-old, so a failed create leaves the old sandbox running.
+//! - A new sandbox's name is the same in every run that would create it (see
+//!   [`DesiredTeammate::sandbox_name`]), so two runs at once make one sandbox: the provider
+//!   refuses the second name and the loser adopts the winner's sandbox.
+//! - Setup is idempotent and serialised inside the sandbox, so it is safe to run again: after a
+//!   lost answer, after a failure, after another run's setup was killed.
 //! - Secrets travel only in the setup command's environment; any output shown is redacted.
 //! - After an interrupt no new change starts; changes in flight run to their end.
 //! - After a quota error no further create is attempted in the run: each would fail the same
 //!   way, and a half-staffed team is better reported once than hammered.
+
+mod step;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,13 +29,11 @@ use serde::Serialize;
 
 use crate::desired::DesiredTeammate;
 use crate::plan::{Action, Change, Plan};
-use crate::provider::{ExecRequest, Provider, ProviderError};
+use crate::provider::{Provider, ProviderError};
 use crate::report::{Phase, Reporter};
 use crate::secret::{Redactor, Secrets};
-use crate::vocabulary::{SetupOutcome, labels};
 
-/// Where the setup script lives inside a sandbox, relative to its home.
-pub const SETUP_SCRIPT_PATH: &str = ".ralph-town/setup.sh";
+pub(crate) use step::delete;
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -36,8 +42,71 @@ pub struct ApplyOptions {
     pub parallel: usize,
     /// Skip the setup script (sandboxes get `ralph-town/setup=skipped`).
     pub no_setup: bool,
-    /// Names new sandboxes; a fresh random suffix per create unless a test pins one.
+    /// The team name: the prefix of every new sandbox's name.
     pub team: String,
+}
+
+/// Why a change failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ApplyError {
+    /// A provider call failed (after the retries that were safe).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Provider(#[from] ProviderError),
+
+    /// The setup script ran and failed; the sandbox is kept, labelled `failed`, for inspection.
+    #[error("setup exited with {exit_code}: {tail}")]
+    #[diagnostic(code(apply::setup_failed))]
+    SetupFailed {
+        exit_code: i32,
+        /// The last lines of its output, `|`-joined.
+        tail: String,
+    },
+
+    /// The provider's quota refused a create; no further create is tried in this run.
+    #[error(
+        "quota exceeded: {message} (this plan creates {creates} sandbox{}; free capacity, e.g. `ralph-town down` an unused team, or raise the quota)",
+        if *creates == 1 { "" } else { "es" }
+    )]
+    #[diagnostic(code(apply::quota_exceeded))]
+    QuotaExceeded { message: String, creates: usize },
+
+    /// Not tried: an earlier create of this run hit the quota.
+    #[error("not attempted: the provider's quota was exceeded earlier in this run")]
+    #[diagnostic(code(apply::not_attempted))]
+    NotAttempted,
+
+    /// The plan and the team file disagree (a change for a teammate that is not declared).
+    #[error("the plan does not fit the team file: {0}")]
+    #[diagnostic(code(apply::inconsistent_plan))]
+    InconsistentPlan(&'static str),
+}
+
+impl ApplyError {
+    /// A stable name for the kind of failure, as `up --json` reports it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApplyError::Provider(error) => error.kind(),
+            ApplyError::SetupFailed { .. } => "setup_failed",
+            ApplyError::QuotaExceeded { .. } => "quota_exceeded",
+            ApplyError::NotAttempted => "not_attempted",
+            ApplyError::InconsistentPlan(_) => "inconsistent_plan",
+        }
+    }
+}
+
+/// A failed change, as results and JSON show it. The message holds no secret value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeFailure {
+    /// [`ApplyError::kind`]: `setup_failed`, `quota_exceeded`, `rate_limited`, `transport`, ...
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for ChangeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// The outcome of one change.
@@ -46,11 +115,42 @@ pub struct ChangeResult {
     pub teammate: String,
     pub display: String,
     pub action: Action,
-    /// The sandbox the teammate has after the change (the new one after a create/recreate).
+    /// The sandbox the teammate has after the change (the new one after a create/recreate; the
+    /// one that was kept, for inspection, when setup failed).
     pub sandbox_id: Option<String>,
     pub ok: bool,
-    pub error: Option<String>,
+    pub error: Option<ChangeFailure>,
     pub elapsed_ms: u128,
+}
+
+/// What a step ends with: the teammate's sandbox afterwards (if any), and the failure.
+pub(crate) struct Outcome {
+    sandbox_id: Option<String>,
+    error: Option<ApplyError>,
+}
+
+impl Outcome {
+    fn done(sandbox_id: Option<String>) -> Outcome {
+        Outcome {
+            sandbox_id,
+            error: None,
+        }
+    }
+
+    fn failed(sandbox_id: Option<String>, error: impl Into<ApplyError>) -> Outcome {
+        Outcome {
+            sandbox_id,
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// The run-wide quota state shared by every create.
+pub(crate) struct Quota {
+    /// Set by the first create that failed for quota.
+    exceeded: AtomicBool,
+    /// How many sandboxes the plan creates, for the message.
+    creates: usize,
 }
 
 /// Applies every actionable change of `plan`. `desired` and `secrets` are keyed by teammate.
@@ -82,7 +182,7 @@ pub async fn apply(
             .count(),
     };
     let quota = &quota;
-    let results = futures::stream::iter(actionable)
+    let mut results = futures::stream::iter(actionable)
         .map(|change| {
             let provider = provider.clone();
             let desired = desired.get(&change.teammate);
@@ -92,7 +192,7 @@ pub async fn apply(
                     return None;
                 }
                 let started = Instant::now();
-                let step = Step {
+                let step = step::Step {
                     provider: provider.as_ref(),
                     change: &change,
                     reporter,
@@ -102,26 +202,20 @@ pub async fn apply(
                 };
                 let outcome = step.run(desired, secrets).await;
                 let elapsed = started.elapsed();
-                let (ok, error, sandbox_id) = match outcome {
-                    Ok(id) => (true, None, id),
-                    Err(error) => {
-                        let error = Redactor::of(secrets).redact(&error);
-                        reporter.phase(
-                            &change.display,
-                            &Phase::Failed {
-                                error: error.clone(),
-                            },
-                            elapsed,
-                        );
-                        (false, Some(error), None)
-                    }
-                };
+                let error = outcome.error.map(|error| ChangeFailure {
+                    kind: error.kind(),
+                    message: Redactor::of(secrets).redact(&error.to_string()),
+                });
+                if let Some(error) = &error {
+                    let error = error.message.clone();
+                    reporter.phase(&change.display, &Phase::Failed { error }, elapsed);
+                }
                 Some(ChangeResult {
                     teammate: change.teammate.clone(),
                     display: change.display.clone(),
                     action: change.action,
-                    sandbox_id,
-                    ok,
+                    sandbox_id: outcome.sandbox_id,
+                    ok: error.is_none(),
                     error,
                     elapsed_ms: elapsed.as_millis(),
                 })
@@ -132,187 +226,6 @@ pub async fn apply(
         .collect::<Vec<_>>()
         .await;
     reporter.finish();
-    let mut results = results;
     results.sort_by(|a, b| a.display.cmp(&b.display));
     results
-}
-
-/// One change in flight.
-struct Step<'a> {
-    provider: &'a dyn Provider,
-    change: &'a Change,
-    reporter: &'a dyn Reporter,
-    started: Instant,
-    options: &'a ApplyOptions,
-    quota: &'a Quota,
-}
-
-/// The run-wide quota state shared by every create.
-struct Quota {
-    /// Set by the first create that failed for quota.
-    exceeded: AtomicBool,
-    /// How many sandboxes the plan creates, for the message.
-    creates: usize,
-}
-
-impl Step<'_> {
-    fn phase(&self, phase: Phase) {
-        self.reporter
-            .phase(&self.change.display, &phase, self.started.elapsed());
-    }
-
-    /// Runs the change; returns the id of the teammate's sandbox afterwards.
-    async fn run(
-        &self,
-        desired: Option<&DesiredTeammate>,
-        secrets: &Secrets,
-    ) -> Result<Option<String>, String> {
-        let existing = self
-            .change
-            .sandbox
-            .as_ref()
-            .map(|sandbox| sandbox.id.clone());
-        let result = match self.change.action {
-            Action::Create | Action::Recreate => {
-                let desired = desired.ok_or("the teammate is not in the team file")?;
-                let id = self.create(desired, secrets).await?;
-                if let Some(old) = existing {
-                    self.phase(Phase::Removing);
-                    delete(self.provider, &old).await?;
-                }
-                Some(id)
-            }
-            Action::Start => {
-                self.phase(Phase::Starting);
-                let id = existing.ok_or("no sandbox to start")?;
-                self.provider.start(&id).await.map_err(message)?;
-                if let (false, Some(desired)) = (self.change.lifecycle.is_empty(), desired) {
-                    self.phase(Phase::Updating);
-                    self.provider
-                        .set_lifecycle(&id, &desired.teammate.lifecycle)
-                        .await
-                        .map_err(message)?;
-                }
-                Some(id)
-            }
-            Action::Update => {
-                self.phase(Phase::Updating);
-                let desired = desired.ok_or("the teammate is not in the team file")?;
-                let id = existing.ok_or("no sandbox to update")?;
-                self.provider
-                    .set_lifecycle(&id, &desired.teammate.lifecycle)
-                    .await
-                    .map_err(message)?;
-                Some(id)
-            }
-            Action::Remove => {
-                self.phase(Phase::Removing);
-                let id = existing.ok_or("no sandbox to remove")?;
-                delete(self.provider, &id).await?;
-                self.phase(Phase::Removed);
-                return Ok(None);
-            }
-            Action::Keep | Action::Orphan => existing,
-        };
-        self.phase(Phase::Ready);
-        Ok(result)
-    }
-
-    /// Creates the teammate's sandbox and runs its setup. A sandbox whose setup fails is kept
-    /// (labelled `failed`, so the next `up` recreates it) for inspection.
-    async fn create(&self, desired: &DesiredTeammate, secrets: &Secrets) -> Result<String, String> {
-        self.phase(Phase::Creating);
-        let suffix = random_suffix();
-        let request = desired.create_request(&self.options.team, &suffix);
-        if self.quota.exceeded.load(Ordering::SeqCst) {
-            return Err(
-                "not attempted: the provider's quota was exceeded earlier in this run".into(),
-            );
-        }
-        let sandbox = match self.provider.create(&request).await {
-            Ok(sandbox) => sandbox,
-            Err(ProviderError::QuotaExceeded { message }) => {
-                self.quota.exceeded.store(true, Ordering::SeqCst);
-                let first_line = message.lines().next().unwrap_or_default();
-                return Err(format!(
-                    "quota exceeded: {first_line} (this plan creates {} sandbox{}; free capacity, \
-                     e.g. `ralph-town down` an unused team, or raise the quota)",
-                    self.quota.creates,
-                    if self.quota.creates == 1 { "" } else { "es" }
-                ));
-            }
-            Err(error) => return Err(message(error)),
-        };
-        let mut labels = sandbox.labels.clone();
-        let outcome = if self.options.no_setup {
-            labels.insert(
-                labels::SETUP.to_string(),
-                SetupOutcome::Skipped.as_str().to_string(),
-            );
-            Ok(())
-        } else {
-            self.phase(Phase::Setup);
-            let outcome = run_setup(self.provider, &sandbox.id, desired, secrets).await;
-            let value = match outcome {
-                Ok(()) => SetupOutcome::Ok,
-                Err(_) => SetupOutcome::Failed,
-            };
-            labels.insert(labels::SETUP.to_string(), value.as_str().to_string());
-            outcome
-        };
-        self.provider
-            .set_labels(&sandbox.id, &labels)
-            .await
-            .map_err(message)?;
-        outcome.map(|()| sandbox.id)
-    }
-}
-
-/// Uploads and runs the setup script with the secrets in its environment only.
-async fn run_setup(
-    provider: &dyn Provider,
-    id: &str,
-    desired: &DesiredTeammate,
-    secrets: &Secrets,
-) -> Result<(), String> {
-    provider
-        .upload(id, SETUP_SCRIPT_PATH, desired.script.as_bytes())
-        .await
-        .map_err(message)?;
-    let request = ExecRequest {
-        command: format!("bash \"$HOME\"/{SETUP_SCRIPT_PATH}"),
-        cwd: None,
-        env: secrets
-            .iter()
-            .map(|(name, value)| (name.clone(), value.expose().to_string()))
-            .collect(),
-        timeout: Some(Duration::from_secs(30 * 60)),
-    };
-    let output = provider.exec(id, &request).await.map_err(message)?;
-    if output.exit_code == 0 {
-        return Ok(());
-    }
-    let tail: Vec<&str> = output.output.lines().rev().take(5).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
-    Err(format!(
-        "setup exited with {}: {}",
-        output.exit_code,
-        tail.join(" | ")
-    ))
-}
-
-/// Deletes a sandbox; one that is already gone counts as deleted.
-pub async fn delete(provider: &dyn Provider, id: &str) -> Result<(), String> {
-    match provider.delete(id).await {
-        Ok(()) | Err(ProviderError::NotFound { .. }) => Ok(()),
-        Err(error) => Err(message(error)),
-    }
-}
-
-fn message(error: ProviderError) -> String {
-    error.to_string()
-}
-
-fn random_suffix() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..6].to_string()
 }

@@ -30,12 +30,26 @@ impl DesiredTeammate {
         ])
     }
 
-    /// The create request for a new sandbox of this teammate. `suffix` keeps names unique
-    /// while a recreate briefly has the old and the new sandbox side by side.
-    pub fn create_request(&self, team: &str, suffix: &str) -> CreateSandbox {
+    /// The name of a new sandbox for this teammate: `<team>-<teammate>-<6 hex>`, where the hex
+    /// digits are derived from the spec hash and the sandbox it replaces (if any). Every run that
+    /// would create this sandbox picks the same name, so two runs at once make one sandbox (the
+    /// provider refuses a second sandbox of that name, and the loser adopts the winner's); and a
+    /// recreate's new sandbox never clashes with the old one it replaces.
+    pub fn sandbox_name(&self, team: &str, replacing: Option<&str>) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(self.desired.spec_hash.as_bytes());
+        hasher.update([0]);
+        hasher.update(replacing.unwrap_or_default().as_bytes());
+        let digest = hex::encode(hasher.finalize());
+        format!("{team}-{}-{}", self.teammate.name, &digest[..6])
+    }
+
+    /// The create request for a new sandbox of this teammate, named `name`.
+    pub fn create_request(&self, team: &str, name: &str) -> CreateSandbox {
         let teammate = &self.teammate;
         CreateSandbox {
-            name: format!("{team}-{}-{suffix}", teammate.name),
+            name: name.to_string(),
             labels: self.labels(team),
             env: teammate.env.clone(),
             snapshot: teammate.snapshot.clone(),

@@ -1,4 +1,9 @@
-//! The top-level error: every domain error folds into it, and it alone decides exit codes.
+//! The top-level error: every domain error folds into it, and it alone decides exit codes: the
+//! table below is the only place an exit code is chosen.
+//!
+//! Diagnostic codes follow one scheme, `<domain>::<kind>`: `team::unknown_key`,
+//! `provider::not_found`, `sandbox::clone`, `serve::bind`, and `run::*` for the errors of a whole
+//! command defined here.
 //!
 //! | code | meaning |
 //! |------|---------|
@@ -15,6 +20,7 @@
 use miette::Diagnostic;
 
 use crate::provider::ProviderError;
+use crate::sandbox::SandboxError;
 use crate::setup::SetupError;
 use crate::team::TeamError;
 
@@ -22,6 +28,9 @@ use crate::team::TeamError;
 pub mod exit {
     pub const SUCCESS: i32 = 0;
     pub const FAILURE: i32 = 1;
+    /// A bad command line (clap's own code for its errors too).
+    pub const USAGE: i32 = 2;
+    /// `plan --detailed-exitcode`: changes pending.
     pub const CHANGES: i32 = 2;
     pub const INVALID: i32 = 3;
     pub const REFUSED: i32 = 4;
@@ -46,11 +55,20 @@ pub enum Error {
     /// A single-sandbox operation (`ralph-town sandbox ...`, `run`) failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Sandbox(#[from] crate::sandbox::SandboxError),
+    Sandbox(#[from] SandboxError),
+
+    /// The command line (or an environment variable standing in for a flag) is unusable.
+    #[error("{message}")]
+    #[diagnostic(code(run::usage))]
+    Usage {
+        message: String,
+        #[help]
+        hint: Option<String>,
+    },
 
     /// A destructive change was not confirmed, or would lose work.
     #[error("{message}")]
-    #[diagnostic(code(ralph_town::refused))]
+    #[diagnostic(code(run::refused))]
     Refused {
         message: String,
         #[help]
@@ -59,12 +77,12 @@ pub enum Error {
 
     /// Some changes failed; the details were already reported.
     #[error("{failed} of {total} changes failed")]
-    #[diagnostic(code(ralph_town::apply_failed))]
+    #[diagnostic(code(run::changes_failed))]
     ChangesFailed { failed: usize, total: usize },
 
     /// A teammate or sandbox the user named does not exist.
     #[error("{message}")]
-    #[diagnostic(code(ralph_town::not_found))]
+    #[diagnostic(code(run::not_found))]
     NotFound {
         message: String,
         #[help]
@@ -72,7 +90,7 @@ pub enum Error {
     },
 
     #[error("{context}")]
-    #[diagnostic(code(ralph_town::io))]
+    #[diagnostic(code(run::io))]
     Io {
         context: String,
         #[source]
@@ -81,12 +99,12 @@ pub enum Error {
 
     /// `serve` could not start or stopped with an error.
     #[error(transparent)]
-    #[diagnostic(code(ralph_town::serve))]
+    #[diagnostic(transparent)]
     Serve(Box<crate::serve::ServeError>),
 
     /// The user interrupted the run.
     #[error("interrupted")]
-    #[diagnostic(code(ralph_town::interrupted))]
+    #[diagnostic(code(run::interrupted))]
     Interrupted,
 
     /// A status the caller already reported; just exit with `code`.
@@ -99,16 +117,27 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Team(_) => exit::INVALID,
-            Error::Refused { .. } => exit::REFUSED,
-            Error::Interrupted => exit::INTERRUPTED,
+            Error::Usage { .. } | Error::Sandbox(SandboxError::Invalid { .. }) => exit::USAGE,
+            Error::Refused { .. } | Error::Sandbox(SandboxError::Refused { .. }) => exit::REFUSED,
+            Error::Interrupted | Error::Sandbox(SandboxError::Interrupted { .. }) => {
+                exit::INTERRUPTED
+            }
             Error::Exit { code } => *code,
-            Error::Sandbox(error) => error.exit_code(),
-            Error::Setup(_)
+            Error::Sandbox(_)
+            | Error::Setup(_)
             | Error::Provider(_)
             | Error::ChangesFailed { .. }
             | Error::NotFound { .. }
             | Error::Serve(_)
             | Error::Io { .. } => exit::FAILURE,
+        }
+    }
+
+    /// A usage error: exit code 2, like a bad flag.
+    pub(crate) fn usage(message: impl Into<String>, hint: Option<String>) -> Self {
+        Error::Usage {
+            message: message.into(),
+            hint,
         }
     }
 

@@ -8,10 +8,11 @@
 //!
 //! Choices the rules leave open, made here once:
 //! - A kept sandbox is judged in this order: failed state (recreate); in transition (left alone,
-//!   unless `--force-recreate`); setup failed or never finished (recreate); spec changed
-//!   (recreate); `--force-recreate`; stopped or archived (start); lifecycle differs (update); else
-//!   up to date. A `creating` sandbox has no setup label yet, which is why transitions are judged
-//!   before setup.
+//!   unless `--force-recreate`, or unless its setup never started: then it is set up once it has
+//!   started); spec changed (recreate); `--force-recreate`; stopped or archived (start); setup
+//!   failed or never finished (update: the idempotent setup runs again in place, so a killed or
+//!   failed `up` converges without a destructive recreate); lifecycle differs (update); else up to
+//!   date. [`Change::setup`] marks every change after which setup runs again.
 //! - A stopped sandbox whose lifecycle also differs gets one `start` change that carries the
 //!   lifecycle fixes in [`Change::lifecycle`], so one run converges both.
 //! - `only` restricts the plan to the named teammates: everything else, orphans included, is
@@ -123,6 +124,10 @@ pub struct Change {
     /// those of a stopped sandbox that is started. Empty for every other change.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lifecycle: Vec<FieldChange>,
+    /// Run the setup script again in place (an update or start of a sandbox whose setup failed
+    /// or never finished). Creates and recreates always run setup; this is for the rest.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub setup: bool,
 }
 
 /// The identity of an observed sandbox.
@@ -174,6 +179,7 @@ pub fn reconcile(desired: &[Desired], observed: &[Sandbox], options: &PlanOption
                 cause: Cause::NoSandbox,
                 sandbox: None,
                 lifecycle: Vec::new(),
+                setup: false,
             };
             lines.push((Order::new(&wanted.teammate, 1, None), change));
             continue;
@@ -191,6 +197,7 @@ pub fn reconcile(desired: &[Desired], observed: &[Sandbox], options: &PlanOption
                 },
                 sandbox: Some(reference(duplicate)),
                 lifecycle: Vec::new(),
+                setup: false,
             };
             lines.push((
                 Order::new(&wanted.teammate, number, Some(duplicate)),
@@ -222,6 +229,7 @@ pub fn reconcile(desired: &[Desired], observed: &[Sandbox], options: &PlanOption
                     cause: Cause::NotInTeamFile,
                     sandbox: Some(reference(sandbox)),
                     lifecycle: Vec::new(),
+                    setup: false,
                 };
                 lines.push((Order::new(teammate, number, Some(sandbox)), change));
             }
@@ -299,38 +307,43 @@ fn reference(sandbox: &Sandbox) -> SandboxRef {
 fn judge(desired: &Desired, sandbox: &Sandbox, force_recreate: bool) -> Change {
     let state = sandbox.state.as_str().to_string();
     let lifecycle = lifecycle_changes(&desired.lifecycle, &sandbox.lifecycle);
+    let setup = setup_problem(sandbox);
+    let stopped = matches!(
+        sandbox.state,
+        SandboxState::Stopped | SandboxState::Archived
+    );
     let (action, cause) = if sandbox.state.is_failed() {
         (Action::Recreate, Cause::Failed { state })
     } else if is_in_transition(&sandbox.state) && !force_recreate {
-        (Action::Keep, Cause::InTransition { state })
-    } else if let Some(cause) = setup_problem(sandbox) {
-        (Action::Recreate, cause)
+        match &setup {
+            // Made by a run that was killed (or is still creating it): set it up once started.
+            Some(Cause::SetupIncomplete) => (Action::Update, Cause::SetupIncomplete),
+            _ => (Action::Keep, Cause::InTransition { state }),
+        }
     } else if sandbox.labels.get(labels::SPEC) != Some(&desired.spec_hash) {
         let fields = spec_fields(desired, sandbox);
         (Action::Recreate, Cause::SpecChanged { fields })
     } else if force_recreate {
         (Action::Recreate, Cause::ForceRecreate)
-    } else if matches!(
-        sandbox.state,
-        SandboxState::Stopped | SandboxState::Archived
-    ) {
+    } else if stopped {
         (Action::Start, Cause::Stopped { state })
+    } else if let Some(cause) = setup.clone() {
+        (Action::Update, cause)
     } else if !lifecycle.is_empty() {
         let changes = lifecycle.clone();
         (Action::Update, Cause::LifecycleChanged { changes })
     } else {
         (Action::Keep, Cause::UpToDate)
     };
+    let in_place = matches!(action, Action::Update | Action::Start);
     Change {
         teammate: desired.teammate.clone(),
         display: desired.teammate.clone(),
         action,
         cause,
         sandbox: Some(reference(sandbox)),
-        lifecycle: match action {
-            Action::Update | Action::Start => lifecycle,
-            _ => Vec::new(),
-        },
+        lifecycle: if in_place { lifecycle } else { Vec::new() },
+        setup: in_place && setup.is_some(),
     }
 }
 

@@ -16,11 +16,8 @@ pub(super) async fn run(args: &ExecArgs) -> Result<i32> {
     let teammate = teammate(&team, &args.teammate)?;
     let provider = provider_for(team.provider, Some(&team))?;
     let sandbox = sandbox_of(provider.as_ref(), &team, teammate).await?;
-    let command =
-        shlex::try_join(args.command.iter().map(String::as_str)).map_err(|_| Error::Refused {
-            message: "the command contains a NUL byte".to_string(),
-            hint: None,
-        })?;
+    let command = shlex::try_join(args.command.iter().map(String::as_str))
+        .map_err(|_| Error::usage("the command contains a NUL byte", None))?;
     let request = ExecRequest {
         command,
         cwd: workdir(&sandbox, teammate),

@@ -211,7 +211,7 @@ mod tests {
         assert!(text.contains("pass `force: true`"), "{text}");
         let value = answer.structured_content.unwrap();
         assert_eq!(value["help"], "pass `force: true`");
-        assert_eq!(value["code"], "ralph_town::refused");
+        assert_eq!(value["code"], "run::refused");
     }
 
     fn error_answer(error: &crate::error::Error) -> CallToolResult {

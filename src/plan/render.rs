@@ -165,8 +165,8 @@ impl Change {
             Cause::SpecChanged { fields } if fields.is_empty() => "spec changed".to_string(),
             Cause::SpecChanged { fields } => format!("spec changed ({})", fields.join(", ")),
             Cause::Failed { state } => format!("sandbox is in state `{state}`"),
-            Cause::SetupFailed => "setup failed".to_string(),
-            Cause::SetupIncomplete => "setup did not finish".to_string(),
+            Cause::SetupFailed => "setup failed (runs again in place)".to_string(),
+            Cause::SetupIncomplete => "setup did not finish (runs again in place)".to_string(),
             Cause::ForceRecreate => "--force-recreate".to_string(),
             Cause::Stopped { state } => format!("sandbox is {state}"),
             Cause::UpToDate => "up to date".to_string(),
@@ -176,6 +176,11 @@ impl Change {
                 "not in team.toml (--prune)".to_string()
             }
             Cause::NotInTeamFile => "not in team.toml (kept; --prune removes it)".to_string(),
+        };
+        let cause = match &self.cause {
+            Cause::SetupFailed | Cause::SetupIncomplete => cause,
+            _ if self.setup => format!("{cause}; setup runs again"),
+            _ => cause,
         };
         match &self.cause {
             Cause::LifecycleChanged { .. } => cause,

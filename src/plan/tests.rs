@@ -175,26 +175,53 @@ fn recreate_when_failed_state() {
 }
 
 #[test]
-fn recreate_when_setup_failed() {
+fn failed_setup_runs_again_in_place() {
     let observed = [with_label(
         sandbox("carol", "c1", 1),
         labels::SETUP,
         Some("failed"),
     )];
-    case(
-        &[desired("carol")],
-        &observed,
-        "-/+ carol      recreate   setup failed\n\nPlan: 1 to recreate.\n",
+    let plan = reconcile(&[desired("carol")], &observed, &PlanOptions::default());
+    assert_eq!(
+        plan.render(),
+        "~ carol        update     setup failed (runs again in place)\n\nPlan: 1 to update.\n"
     );
+    assert!(plan.changes[0].setup);
+    assert!(!plan.is_destructive());
 }
 
 #[test]
-fn recreate_when_setup_did_not_finish() {
-    let observed = [with_label(sandbox("carol", "c1", 1), labels::SETUP, None)];
-    case(
-        &[desired("carol")],
+fn setup_that_did_not_finish_runs_again_in_place() {
+    let observed = [
+        with_label(sandbox("carol", "c1", 1), labels::SETUP, None),
+        with_label(
+            in_state(sandbox("dave", "d1", 1), "stopped"),
+            labels::SETUP,
+            None,
+        ),
+    ];
+    let plan = reconcile(
+        &[desired("carol"), desired("dave")],
         &observed,
-        "-/+ carol      recreate   setup did not finish\n\nPlan: 1 to recreate.\n",
+        &PlanOptions::default(),
+    );
+    assert_eq!(
+        plan.render(),
+        "~ carol        update     setup did not finish (runs again in place)\n\
+         > dave         start      sandbox is stopped; setup runs again\n\n\
+         Plan: 1 to update, 1 to start.\n"
+    );
+    assert!(plan.changes.iter().all(|change| change.setup));
+}
+
+#[test]
+fn a_changed_spec_recreates_even_when_setup_did_not_finish() {
+    let mut carol = desired("carol");
+    carol.spec_hash = "v1:bbbb".to_string();
+    case(
+        &[carol],
+        &[with_label(sandbox("carol", "c1", 1), labels::SETUP, None)],
+        "-/+ carol      recreate   spec changed\n\nPlan: 1 to recreate.\n",
     );
 }
 
@@ -281,22 +308,33 @@ fn start_carries_lifecycle_changes() {
 
 #[test]
 fn keep_while_in_transition() {
-    // A sandbox still being created has no setup label yet; it must not be recreated.
     let observed = [
-        with_label(
-            in_state(sandbox("alice", "a1", 1), "creating"),
-            labels::SETUP,
-            None,
-        ),
         in_state(sandbox("bob", "b1", 1), "pulling_snapshot"),
+        in_state(sandbox("carol", "c1", 1), "stopping"),
     ];
     case(
-        &[desired("alice"), desired("bob")],
+        &[desired("bob"), desired("carol")],
         &observed,
-        "  alice        keep       creating (in progress)\n\
-         \x20 bob          keep       pulling_snapshot (in progress)\n\n\
+        "  bob          keep       pulling_snapshot (in progress)\n\
+         \x20 carol        keep       stopping (in progress)\n\n\
          No changes. 2 in progress.\n",
     );
+}
+
+#[test]
+fn a_sandbox_still_creating_without_setup_is_set_up_once_started() {
+    // After a run was killed mid-create, nothing else would ever set this sandbox up.
+    let observed = [with_label(
+        in_state(sandbox("alice", "a1", 1), "creating"),
+        labels::SETUP,
+        None,
+    )];
+    let plan = reconcile(&[desired("alice")], &observed, &PlanOptions::default());
+    assert_eq!(
+        plan.render(),
+        "~ alice        update     setup did not finish (runs again in place)\n\nPlan: 1 to update.\n"
+    );
+    assert!(plan.changes[0].setup);
 }
 
 #[test]

@@ -76,6 +76,22 @@ impl ProviderError {
         }
     }
 
+    /// A stable name for the kind of failure (`not_found`, `rate_limited`, ...), for JSON
+    /// answers and scripts.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::NotFound { .. } => "not_found",
+            ProviderError::Conflict { .. } => "conflict",
+            ProviderError::RateLimited { .. } => "rate_limited",
+            ProviderError::QuotaExceeded { .. } => "quota_exceeded",
+            ProviderError::Unauthorized { .. } => "unauthorized",
+            ProviderError::Timeout { .. } => "timeout",
+            ProviderError::Unsupported { .. } => "unsupported",
+            ProviderError::Api { .. } => "api",
+            ProviderError::Transport { .. } => "transport",
+        }
+    }
+
     pub(crate) fn not_found(what: impl Into<String>) -> Self {
         ProviderError::NotFound { what: what.into() }
     }

@@ -1,4 +1,4 @@
-//! The error of the single-sandbox operations, and the exit code each kind maps to.
+//! The error of the single-sandbox operations (`crate::error` maps each kind to an exit code).
 //!
 //! Messages never carry an environment value: an assignment that does not parse is named by
 //! its key (or not at all), because the value may be a credential.
@@ -64,20 +64,6 @@ pub enum SandboxError {
 }
 
 impl SandboxError {
-    /// The process exit code for this error (see [`crate::error`]).
-    pub fn exit_code(&self) -> i32 {
-        use crate::error::exit;
-        match self {
-            // 2 is the usage error, as for a bad flag.
-            SandboxError::Invalid { .. } => exit::CHANGES,
-            SandboxError::Refused { .. } => exit::REFUSED,
-            SandboxError::Interrupted { .. } => exit::INTERRUPTED,
-            SandboxError::Provider(_) | SandboxError::Ssh { .. } | SandboxError::Clone { .. } => {
-                exit::FAILURE
-            }
-        }
-    }
-
     pub(crate) fn invalid(message: impl Into<String>, help: Option<String>) -> Self {
         SandboxError::Invalid {
             message: message.into(),

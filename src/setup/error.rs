@@ -12,7 +12,7 @@ use minijinja::ErrorKind;
 pub enum SetupError {
     #[error("cannot read the setup template `{}`", path.display())]
     #[diagnostic(
-        code(ralph_town::setup::template_read),
+        code(setup::template_read),
         help(
             "check the `setup` path in the team file; it is relative to the team file's directory"
         )
@@ -25,14 +25,14 @@ pub enum SetupError {
 
     #[error("the setup template `{}` does not end in `.sh.j2`", path.display())]
     #[diagnostic(
-        code(ralph_town::setup::template_name),
+        code(setup::template_name),
         help("rename it to `*.sh.j2`: only those templates have their values shell-quoted")
     )]
     TemplateName { path: PathBuf },
 
     #[error("secret name `{name}` is not a shell variable name")]
     #[diagnostic(
-        code(ralph_town::setup::secret_name),
+        code(setup::secret_name),
         help("secret names must match `^[A-Za-z_][A-Za-z0-9_]*$`")
     )]
     SecretName { name: String },
@@ -45,7 +45,7 @@ pub enum SetupError {
 /// A template that would not parse or render, with its source and the failing line.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("{message}")]
-#[diagnostic(code(ralph_town::setup::template))]
+#[diagnostic(code(setup::template))]
 pub struct TemplateError {
     /// `template `NAME` line N: what went wrong`.
     pub message: String,

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::{Switches, guard_targets};
-use crate::apply;
+use crate::apply::{self, ChangeFailure};
 use crate::error::{Error, Result};
 use crate::guard::Target;
 use crate::provider::{Labels, Provider};
@@ -32,7 +32,7 @@ pub struct Removed {
     pub teammate: String,
     pub id: String,
     pub ok: bool,
-    pub error: Option<String>,
+    pub error: Option<ChangeFailure>,
 }
 
 /// The result of `down`.
@@ -109,7 +109,10 @@ pub async fn down(
                     teammate: teammate_of(&sandbox.labels, &sandbox.name),
                     id: sandbox.id,
                     ok: outcome.is_ok(),
-                    error: outcome.err(),
+                    error: outcome.err().map(|error| ChangeFailure {
+                        kind: error.kind(),
+                        message: error.to_string(),
+                    }),
                 }
             }
         })

@@ -133,7 +133,7 @@ async def team(client, binary, directory):
     # Deleting the team needs `confirm`; without it, nothing is deleted.
     refused, text = await client.call("team_down", {"file": "team.toml"}, error=True)
     check("`confirm: true`" in text and first_ids["alice"] in text, text)
-    check(refused["code"] == "ralph_town::refused", refused)
+    check(refused["code"] == "run::refused", refused)
 
     # Unsaved work in alice's clone: `team_down` refuses and deletes nothing.
     cli(binary, directory, "exec", "alice", "--", "sh", "-c", "echo draft > notes-in-progress.txt")

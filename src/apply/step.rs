@@ -1,0 +1,328 @@
+//! One change in flight: create (adopting a sandbox another run made under the same name),
+//! start, update, set up in place, remove; with the retries that are safe.
+//!
+//! What may be repeated after a failure whose outcome is unknown: reads, label writes, deletes
+//! and the whole setup step (upload, run, label), because the setup script is idempotent and
+//! runs under a lock inside the sandbox. A create is never repeated blindly: the provider adopts
+//! a create whose answer was lost, and a name conflict means another run made the sandbox.
+
+use std::time::{Duration, Instant};
+
+use super::{ApplyError, ApplyOptions, Outcome, Quota};
+use crate::desired::DesiredTeammate;
+use crate::plan::{Action, Change};
+use crate::provider::{ExecRequest, Provider, ProviderError, Sandbox, SandboxState};
+use crate::report::{Phase, Reporter};
+use crate::secret::Secrets;
+use crate::vocabulary::{SetupOutcome, labels};
+use std::sync::atomic::Ordering;
+
+/// Attempts of a step that is safe to repeat, and the first pause between them (doubling).
+const ATTEMPTS: u32 = 4;
+const FIRST_PAUSE: Duration = Duration::from_millis(500);
+
+/// How long a sandbox may take to reach `started` before its setup (a create made by another
+/// run, a start in flight).
+const START_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long the setup script may run.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The sandbox's own directory for ralph-town's files, relative to its home.
+const STATE_DIR: &str = ".ralph-town";
+
+pub(crate) struct Step<'a> {
+    pub(crate) provider: &'a dyn Provider,
+    pub(crate) change: &'a Change,
+    pub(crate) reporter: &'a dyn Reporter,
+    pub(crate) started: Instant,
+    pub(crate) options: &'a ApplyOptions,
+    pub(crate) quota: &'a Quota,
+}
+
+impl Step<'_> {
+    fn phase(&self, phase: Phase) {
+        self.reporter
+            .phase(&self.change.display, &phase, self.started.elapsed());
+    }
+
+    /// Runs the change.
+    pub(crate) async fn run(
+        &self,
+        desired: Option<&DesiredTeammate>,
+        secrets: &Secrets,
+    ) -> Outcome {
+        let existing = self
+            .change
+            .sandbox
+            .as_ref()
+            .map(|sandbox| sandbox.id.clone());
+        let outcome = match self.change.action {
+            Action::Create | Action::Recreate => match desired {
+                Some(desired) => self.create(desired, secrets, existing.as_deref()).await,
+                None => Outcome::failed(None, ApplyError::InconsistentPlan("undeclared teammate")),
+            },
+            Action::Start | Action::Update => match (existing, desired) {
+                (Some(id), Some(desired)) => self.in_place(&id, desired, secrets).await,
+                (None, _) => Outcome::failed(None, ApplyError::InconsistentPlan("no sandbox")),
+                (Some(id), None) => Outcome::failed(
+                    Some(id),
+                    ApplyError::InconsistentPlan("undeclared teammate"),
+                ),
+            },
+            Action::Remove => {
+                self.phase(Phase::Removing);
+                let Some(id) = existing else {
+                    return Outcome::failed(None, ApplyError::InconsistentPlan("no sandbox"));
+                };
+                return match delete(self.provider, &id).await {
+                    Ok(()) => {
+                        self.phase(Phase::Removed);
+                        Outcome::done(None)
+                    }
+                    Err(error) => Outcome::failed(Some(id), error),
+                };
+            }
+            Action::Keep | Action::Orphan => Outcome::done(existing),
+        };
+        if outcome.error.is_none() {
+            self.phase(Phase::Ready);
+        }
+        outcome
+    }
+
+    /// Creates the teammate's sandbox (or adopts the one another run is making under the same
+    /// name), sets it up, then removes the sandbox it replaces.
+    async fn create(
+        &self,
+        desired: &DesiredTeammate,
+        secrets: &Secrets,
+        replacing: Option<&str>,
+    ) -> Outcome {
+        self.phase(Phase::Creating);
+        if self.quota.exceeded.load(Ordering::SeqCst) {
+            return Outcome::failed(None, ApplyError::NotAttempted);
+        }
+        let name = desired.sandbox_name(&self.options.team, replacing);
+        let request = desired.create_request(&self.options.team, &name);
+        let sandbox = match self.provider.create(&request).await {
+            Ok(sandbox) => sandbox,
+            Err(ProviderError::QuotaExceeded { message }) => {
+                self.quota.exceeded.store(true, Ordering::SeqCst);
+                let message = message.lines().next().unwrap_or_default().to_string();
+                let creates = self.quota.creates;
+                return Outcome::failed(None, ApplyError::QuotaExceeded { message, creates });
+            }
+            Err(ProviderError::Conflict { .. }) => match self.adopt(&request.labels, &name).await {
+                Ok(sandbox) => sandbox,
+                Err(error) => return Outcome::failed(None, error),
+            },
+            Err(error) => return Outcome::failed(None, error),
+        };
+        let setup = self.set_up(&sandbox.id, desired, secrets).await;
+        if let Some(error) = setup {
+            return Outcome::failed(Some(sandbox.id), error);
+        }
+        if let Some(old) = replacing {
+            self.phase(Phase::Removing);
+            if let Err(error) = delete(self.provider, old).await {
+                return Outcome::failed(Some(sandbox.id), error);
+            }
+        }
+        Outcome::done(Some(sandbox.id))
+    }
+
+    /// The sandbox named `name` that another run created (its create won the name); waits
+    /// while an older sandbox of that name is still going away.
+    async fn adopt(
+        &self,
+        selector: &crate::provider::Labels,
+        name: &str,
+    ) -> Result<Sandbox, ApplyError> {
+        let mut pause = FIRST_PAUSE;
+        for _ in 0..ATTEMPTS {
+            let listed = repeat(|| self.provider.list(selector)).await?;
+            if let Some(sandbox) = listed.into_iter().find(|sandbox| sandbox.name == name) {
+                return Ok(sandbox);
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+        Err(ProviderError::Conflict {
+            message: format!("the name `{name}` is taken by a sandbox that is not this teammate's"),
+        }
+        .into())
+    }
+
+    /// Start, update and set up again in place.
+    async fn in_place(&self, id: &str, desired: &DesiredTeammate, secrets: &Secrets) -> Outcome {
+        if self.change.action == Action::Start {
+            self.phase(Phase::Starting);
+            if let Err(error) = self.provider.start(id).await {
+                return Outcome::failed(Some(id.to_string()), error);
+            }
+        }
+        if !self.change.lifecycle.is_empty() {
+            self.phase(Phase::Updating);
+            let lifecycle = &desired.teammate.lifecycle;
+            if let Err(error) = repeat(|| self.provider.set_lifecycle(id, lifecycle)).await {
+                return Outcome::failed(Some(id.to_string()), error);
+            }
+        }
+        if self.change.setup
+            && let Some(error) = self.set_up(id, desired, secrets).await
+        {
+            return Outcome::failed(Some(id.to_string()), error);
+        }
+        Outcome::done(Some(id.to_string()))
+    }
+
+    /// Runs setup once the sandbox has started (or records that it was skipped), then writes the
+    /// outcome label. A failure whose outcome is unknown is retried: the script is idempotent.
+    async fn set_up(
+        &self,
+        id: &str,
+        desired: &DesiredTeammate,
+        secrets: &Secrets,
+    ) -> Option<ApplyError> {
+        let sandbox = match wait_started(self.provider, id).await {
+            Ok(sandbox) => sandbox,
+            Err(error) => return Some(error.into()),
+        };
+        let (outcome, failure) = if self.options.no_setup {
+            (SetupOutcome::Skipped, None)
+        } else {
+            self.phase(Phase::Setup);
+            match run_setup(self.provider, id, desired, secrets).await {
+                Ok(()) => (SetupOutcome::Ok, None),
+                Err(error @ ApplyError::SetupFailed { .. }) => (SetupOutcome::Failed, Some(error)),
+                // The script may not have run: no outcome to record.
+                Err(error) => return Some(error),
+            }
+        };
+        let mut labels = sandbox.labels;
+        labels.insert(labels::SETUP.to_string(), outcome.as_str().to_string());
+        if let Err(error) = repeat(|| self.provider.set_labels(id, &labels)).await {
+            return Some(error.into());
+        }
+        failure
+    }
+}
+
+/// Uploads the setup script under a name of its own (never over a script another run may be
+/// executing) and runs it with the secrets in its environment only, under the sandbox's setup
+/// lock where `flock` exists. Unknown outcomes are retried.
+async fn run_setup(
+    provider: &dyn Provider,
+    id: &str,
+    desired: &DesiredTeammate,
+    secrets: &Secrets,
+) -> Result<(), ApplyError> {
+    let script = format!("{STATE_DIR}/setup-{}.sh", uuid::Uuid::new_v4().simple());
+    repeat(|| provider.upload(id, &script, desired.script.as_bytes())).await?;
+    let request = ExecRequest {
+        command: format!(
+            "d=\"$HOME\"/{STATE_DIR}; s=\"$HOME\"/{script}; \
+             if command -v flock >/dev/null 2>&1; then flock \"$d/setup.lock\" bash \"$s\"; \
+             else bash \"$s\"; fi; status=$?; mv -f \"$s\" \"$d/setup.sh\"; exit $status"
+        ),
+        cwd: None,
+        env: secrets
+            .iter()
+            .map(|(name, value)| (name.clone(), value.expose().to_string()))
+            .collect(),
+        timeout: Some(SETUP_TIMEOUT),
+    };
+    let output = repeat(|| provider.exec(id, &request)).await?;
+    if output.exit_code == 0 {
+        return Ok(());
+    }
+    let tail: Vec<&str> = output.output.lines().rev().take(5).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Err(ApplyError::SetupFailed {
+        exit_code: output.exit_code,
+        tail: tail.join(" | "),
+    })
+}
+
+/// Waits until the sandbox is `started`, starting it when it is stopped.
+async fn wait_started(provider: &dyn Provider, id: &str) -> Result<Sandbox, ProviderError> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let sandbox = repeat(|| provider.get(id)).await?;
+        match &sandbox.state {
+            SandboxState::Started => return Ok(sandbox),
+            SandboxState::Stopped | SandboxState::Archived => return provider.start(id).await,
+            state if state.is_failed() => {
+                return Err(ProviderError::Api {
+                    status: None,
+                    message: format!(
+                        "sandbox `{}` is in state `{state}`: {}",
+                        sandbox.name,
+                        sandbox.error_reason.as_deref().unwrap_or("no reason given")
+                    ),
+                    retryable: false,
+                });
+            }
+            state if Instant::now() >= deadline => {
+                return Err(ProviderError::Timeout {
+                    message: format!(
+                        "sandbox `{}` is still `{state}` after {}s",
+                        sandbox.name,
+                        START_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            _ => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Deletes a sandbox; one that is already gone counts as deleted, and one in transition (the
+/// provider answers a conflict) is waited for and deleted again.
+pub(crate) async fn delete(provider: &dyn Provider, id: &str) -> Result<(), ProviderError> {
+    let mut pause = FIRST_PAUSE;
+    let mut conflicts = 0;
+    loop {
+        match repeat(|| provider.delete(id)).await {
+            Ok(()) | Err(ProviderError::NotFound { .. }) => return Ok(()),
+            Err(ProviderError::Conflict { .. }) if conflicts < 2 * ATTEMPTS => {
+                conflicts += 1;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Runs `call` until it succeeds or fails in a way repeating cannot help; for calls that are
+/// safe to repeat (reads, label and lifecycle writes, deletes, the idempotent setup).
+async fn repeat<T, F, Fut>(mut call: F) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProviderError>>,
+{
+    let mut pause = FIRST_PAUSE;
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
+                let wait = match &error {
+                    ProviderError::RateLimited {
+                        retry_after: Some(after),
+                    } => (*after).max(pause),
+                    _ => pause,
+                };
+                tokio::time::sleep(wait).await;
+                pause *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
