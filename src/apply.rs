@@ -229,3 +229,6 @@ pub async fn apply(
     results.sort_by(|a, b| a.display.cmp(&b.display));
     results
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,7 @@
 pub mod daytona;
 pub(crate) mod error;
 pub mod local;
+pub mod memory;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
