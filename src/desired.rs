@@ -65,22 +65,25 @@ impl DesiredTeammate {
 pub fn resolve(team: &Team) -> Result<Vec<DesiredTeammate>> {
     team.teammates
         .iter()
-        .map(|teammate| {
-            let script = setup::render(teammate, &team.name)?;
-            let spec_hash = team::spec_hash(teammate, &script);
-            let desired = Desired {
-                teammate: teammate.name.clone(),
-                spec_hash,
-                branch: teammate.branch.clone(),
-                snapshot: teammate.snapshot.clone(),
-                env: teammate.env.clone(),
-                lifecycle: teammate.lifecycle,
-            };
-            Ok(DesiredTeammate {
-                teammate: teammate.clone(),
-                script,
-                desired,
-            })
-        })
+        .map(|teammate| resolve_teammate(team, teammate))
         .collect()
+}
+
+/// One teammate of `team`, resolved as [`resolve`] does.
+pub fn resolve_teammate(team: &Team, teammate: &Teammate) -> Result<DesiredTeammate> {
+    let script = setup::render(teammate, &team.name)?;
+    let spec_hash = team::spec_hash(teammate, &script);
+    let desired = Desired {
+        teammate: teammate.name.clone(),
+        spec_hash,
+        branch: teammate.branch.clone(),
+        snapshot: teammate.snapshot.clone(),
+        env: teammate.env.clone(),
+        lifecycle: teammate.lifecycle,
+    };
+    Ok(DesiredTeammate {
+        teammate: teammate.clone(),
+        script,
+        desired,
+    })
 }

@@ -181,6 +181,7 @@ pub async fn check_work(
         command.push_str(&setup::shell::quote(workdir));
     }
     let request = ExecRequest {
+        no_ssh_fallback: false,
         command,
         cwd: None,
         env: BTreeMap::new(),

@@ -170,7 +170,7 @@ pub fn reconcile(desired: &[Desired], observed: &[Sandbox], options: &PlanOption
         let mut candidates = labelled
             .remove(wanted.teammate.as_str())
             .unwrap_or_default();
-        rank(&mut candidates, Some(wanted));
+        rank(&mut candidates, Some(&wanted.spec_hash));
         let Some((kept, duplicates)) = candidates.split_first() else {
             let change = Change {
                 teammate: wanted.teammate.clone(),
@@ -275,9 +275,21 @@ fn is_in_transition(state: &SandboxState) -> bool {
         )
 }
 
+/// The sandbox the plan keeps for a teammate among `sandboxes` (its live ones): the one `exec`,
+/// `ssh` and the MCP teammate tools reach. `spec_hash` is the teammate's current spec.
+pub fn preferred<'a>(sandboxes: &[&'a Sandbox], spec_hash: Option<&str>) -> Option<&'a Sandbox> {
+    let mut live: Vec<&Sandbox> = sandboxes
+        .iter()
+        .copied()
+        .filter(|sandbox| is_live(&sandbox.state))
+        .collect();
+    rank(&mut live, spec_hash);
+    live.first().copied()
+}
+
 /// Best first: healthy (not failed, started, setup ok, current spec), then newest, then the
 /// smallest id, so the choice does not depend on the order the backend listed them in.
-fn rank(sandboxes: &mut [&Sandbox], desired: Option<&Desired>) {
+fn rank(sandboxes: &mut [&Sandbox], spec_hash: Option<&str>) {
     sandboxes.sort_by_cached_key(|sandbox| {
         let setup = SetupOutcome::of(&sandbox.labels);
         let spec = sandbox.labels.get(labels::SPEC);
@@ -285,7 +297,7 @@ fn rank(sandboxes: &mut [&Sandbox], desired: Option<&Desired>) {
             !sandbox.state.is_failed(),
             sandbox.state == SandboxState::Started,
             matches!(setup, Some(SetupOutcome::Ok | SetupOutcome::Skipped)),
-            desired.is_some_and(|desired| spec == Some(&desired.spec_hash)),
+            spec_hash.is_some_and(|hash| spec.map(String::as_str) == Some(hash)),
         );
         (
             Reverse(health),

@@ -9,6 +9,7 @@
 
 mod down;
 mod status;
+mod teammate;
 mod up;
 
 use std::collections::BTreeSet;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 pub use down::{DownOptions, DownOutcome, Removed, down};
 pub use status::{StatusRow, status};
+pub use teammate::{TeammateSandbox, find_teammate, teammate_sandbox};
 pub use up::{Prepared, UpOptions, UpOutcome, apply_up, prepare_up};
 
 use crate::desired;
@@ -178,26 +180,10 @@ fn check_only(team: &Team, observed: &[Sandbox], options: &PlanOptions) -> Resul
                 .map(String::as_str),
         )
         .collect();
-    let Some(unknown) = only.iter().find(|name| !known.contains(name.as_str())) else {
-        return Ok(());
-    };
-    let closest = known
-        .iter()
-        .map(|name| (strsim::jaro_winkler(unknown, name), *name))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    let listed = known
-        .iter()
-        .map(|name| format!("`{name}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    Err(Error::NotFound {
-        message: format!("team `{}` has no teammate `{unknown}`", team.name),
-        hint: Some(match closest {
-            Some((_, name)) => format!("did you mean `{name}`? teammates: {listed}"),
-            None => format!("teammates: {listed}"),
-        }),
-    })
+    match only.iter().find(|name| !known.contains(name.as_str())) {
+        Some(unknown) => Err(teammate::unknown_teammate(team, unknown, known.into_iter())),
+        None => Ok(()),
+    }
 }
 
 /// The warning for each observed sandbox of the plan the team file no longer declares.

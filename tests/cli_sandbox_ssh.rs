@@ -219,12 +219,13 @@ async fn exec_falls_back_to_ssh_on_the_minus_one_defect_and_revokes_the_token() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn preflight_checks_over_ssh_and_always_deletes_its_sandbox() {
+async fn preflight_falls_back_to_ssh_on_the_exec_defect_and_always_deletes_its_sandbox() {
     if !have("ssh") {
         return;
     }
     let world = World::new();
-    let gateway = start("").await;
+    // Every toolbox exec answers Daytona's `-1`: the checks must go over SSH.
+    let gateway = start("exec-defect=1").await;
     gateway
         .run(&world, &["sandbox", "snapshot", "create"])
         .await

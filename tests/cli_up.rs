@@ -250,12 +250,20 @@ fn exec_propagates_the_exit_code() {
         "echo out; echo err >&2; exit 7",
     ]);
     assert_eq!(run.code, 7);
+    // As `docker compose exec -T`: the streams stay apart.
+    assert_eq!(run.stdout, "out\n", "{run:?}");
+    assert!(run.stderr.contains("err"), "{run:?}");
+    // stdin is forwarded.
+    let echoed = world.run_input(&["exec", "alice", "--", "cat"], "from stdin\n");
+    assert_eq!(echoed.code, 0, "{echoed:?}");
+    assert_eq!(echoed.stdout, "from stdin\n");
+    // ralph-town's own failures exit 125, never a code the command could have chosen.
+    let unknown = world.run(&["exec", "alcie", "--", "true"]);
+    assert_eq!(unknown.code, 125, "{unknown:?}");
     assert!(
-        run.stdout.contains("out") && run.stdout.contains("err"),
-        "{}",
-        run.stdout
+        unknown.stderr.contains("did you mean `alice`"),
+        "{unknown:?}"
     );
-    world.run(&["exec", "nobody", "--", "true"]).code(1);
     let slow = world.run(&["exec", "alice", "--timeout", "1", "--", "sleep", "30"]);
     assert_eq!(slow.code, 124, "{}", slow.stderr);
     assert!(slow.stderr.contains("timed out"), "{}", slow.stderr);

@@ -108,6 +108,7 @@ async fn workload(harness: &Harness) {
         cwd: Some("/tmp".to_string()),
         env: BTreeMap::from([("ONE".to_string(), "1".to_string())]),
         timeout: Some(Duration::from_secs(30)),
+        no_ssh_fallback: false,
     };
     let output = provider.exec(&sandbox.id, &exec).await.expect("exec");
     assert_eq!(output.exit_code, 0, "{}", output.output);

@@ -35,10 +35,12 @@ async fn shell_access_issues_and_revokes_ssh_tokens() {
         .await
         .expect("shell access");
     let ShellAccess::Ssh {
+        sandbox_id,
         token,
         command,
         expires_at,
-    } = access
+        ..
+    } = access.clone()
     else {
         panic!("Daytona shell access is SSH: {access:?}");
     };
@@ -49,9 +51,15 @@ async fn shell_access_issues_and_revokes_ssh_tokens() {
         argv.iter().any(|arg| arg.starts_with(&format!("{token}@"))),
         "{command}"
     );
+    assert_eq!(sandbox_id, sandbox.id);
+    assert!(
+        !format!("{access:?}").contains(&token),
+        "Debug hides the token"
+    );
+    let expires_at = humantime::parse_rfc3339_weak(&expires_at).expect("RFC 3339");
     let in_an_hour = SystemTime::now() + Duration::from_secs(3600);
     assert!(
-        expires_at > SystemTime::now() && expires_at < in_an_hour,
+        expires_at > SystemTime::now() - Duration::from_secs(1) && expires_at < in_an_hour,
         "{expires_at:?}"
     );
 

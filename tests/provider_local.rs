@@ -614,14 +614,20 @@ async fn shell_opens_a_login_shell_inside_the_sandbox() {
         let command = provider.shell_command(&created.id, None).await.unwrap();
         assert_eq!(run_interactive(command, script), expected);
 
-        let ralph_town::provider::ShellAccess::Command { argv } =
-            provider.shell_access(&created.id, None, 60).await.unwrap()
+        // The access a user is handed is our own command: the environment never rides along on
+        // a command line.
+        let ralph_town::provider::ShellAccess::Local {
+            sandbox_id,
+            command,
+        } = provider.shell_access(&created.id, None, 60).await.unwrap()
         else {
-            panic!("local shell access is a command")
+            panic!("local shell access is a command of ours")
         };
-        let mut command = std::process::Command::new(&argv[0]);
-        command.args(&argv[1..]);
-        assert_eq!(run_interactive(command, script), expected);
+        assert_eq!(sandbox_id, created.id);
+        assert!(
+            command.starts_with("ralph-town sandbox ssh ") && !command.contains("shell"),
+            "{command}"
+        );
         provider.delete(&created.id).await.unwrap();
     }
 }

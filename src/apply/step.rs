@@ -221,6 +221,7 @@ async fn run_setup(
     let script = format!("{STATE_DIR}/setup-{}.sh", uuid::Uuid::new_v4().simple());
     repeat(|| provider.upload(id, &script, desired.script.as_bytes())).await?;
     let request = ExecRequest {
+        no_ssh_fallback: false,
         command: format!(
             "d=\"$HOME\"/{STATE_DIR}; s=\"$HOME\"/{script}; \
              if command -v flock >/dev/null 2>&1; then flock \"$d/setup.lock\" bash \"$s\"; \

@@ -217,10 +217,7 @@ async fn an_interrupt_lets_changes_in_flight_finish_and_starts_no_more() {
     // The first setup command raises the interrupt, as Ctrl-C would mid-run.
     let provider = MemoryProvider::new().with_exec(move |_, _| {
         flag.store(true, Ordering::SeqCst);
-        ExecOutput {
-            exit_code: 0,
-            output: String::new(),
-        }
+        ExecOutput::exec(0, "")
     });
     run.provider = Arc::new(provider);
     let plan = plan_for(&run.provider, &run.desired, &PlanOptions::default());
@@ -293,9 +290,11 @@ async fn a_failed_create_of_a_recreate_keeps_the_old_sandbox() {
 async fn a_failed_setup_is_kept_labelled_and_runs_again_in_place() {
     let failing = Arc::new(AtomicBool::new(true));
     let fail = failing.clone();
-    let provider = MemoryProvider::new().with_exec(move |_, _| ExecOutput {
-        exit_code: if fail.load(Ordering::SeqCst) { 3 } else { 0 },
-        output: format!("cloning\nfatal: token {SENTINEL} rejected\n"),
+    let provider = MemoryProvider::new().with_exec(move |_, _| {
+        ExecOutput::exec(
+            if fail.load(Ordering::SeqCst) { 3 } else { 0 },
+            format!("cloning\nfatal: token {SENTINEL} rejected\n"),
+        )
     });
     let mut run = Run::new(provider, &["alice"]);
     run.secrets.insert(

@@ -32,7 +32,7 @@ pub enum Command {
     /// Show the team's sandboxes
     #[command(visible_alias = "ps")]
     Status(StatusArgs),
-    /// Run a command in a teammate's sandbox; exits with its exit code
+    /// Run a command in a teammate's sandbox; exits with its exit code (125: ralph-town failed)
     Exec(ExecArgs),
     /// Open a shell in a teammate's sandbox
     Ssh(SshArgs),
@@ -164,9 +164,15 @@ pub struct ExecArgs {
     /// The team file
     #[arg(long, short = 'f', value_name = "FILE", default_value = "team.toml")]
     pub file: PathBuf,
-    /// Kill the command after this many seconds
+    /// Kill the command after this many seconds (exit code 124)
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
+    /// Run the command on a terminal (the default when stdin and stdout are terminals)
+    #[arg(long, short = 't', conflicts_with = "no_tty")]
+    pub tty: bool,
+    /// Never allocate a terminal: stdout and stderr stay apart
+    #[arg(long = "no-tty", short = 'T')]
+    pub no_tty: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,9 +16,8 @@ use self::args::{
 };
 use super::{age, print_json, provider_for, table};
 use crate::error::{Error, Result, exit};
-use crate::provider::local::{LocalProvider, state_root};
-use crate::provider::{Labels, Provider, ProviderKind};
-use crate::sandbox::{self, CreateOptions, ExecChannel, ExecOptions, SandboxError, SshAccess};
+use crate::provider::{AttachRequest, Labels, Provider, ProviderKind, ShellAccess};
+use crate::sandbox::{self, CreateOptions, ExecChannel, ExecOptions, SandboxError};
 
 pub(super) async fn run(args: SandboxArgs) -> Result<i32> {
     let kind = args.provider;
@@ -103,27 +102,25 @@ async fn ssh(kind: ProviderKind, json: bool, args: &SshArgs) -> Result<i32> {
     let provider = provider_for(kind, None)?;
     let access = sandbox::ssh_access(&provider, &args.id, args.expires).await?;
     match &access {
-        SshAccess::Local { .. } if !json => shell_in_local(&args.id).await,
-        SshAccess::Ssh {
-            host, port, token, ..
-        } if args.connect => {
-            let target = sandbox::SshTarget {
-                host: host.clone(),
-                port: *port,
-                user: token.clone(),
-            };
-            let session = sandbox::SshSession::interactive(&target)?;
-            let status = session
-                .command()
-                .status()
-                .map_err(|error| ssh_missing(&error))?;
-            Ok(status.code().unwrap_or(exit::FAILURE))
+        // A local sandbox has nothing to hand out: its shell opens here.
+        ShellAccess::Local { sandbox_id, .. } if !json => {
+            let exit = provider
+                .attach(sandbox_id, &AttachRequest::shell(None))
+                .await?;
+            Ok(exit.unwrap_or(exit::FAILURE))
+        }
+        ShellAccess::Ssh { .. } if args.connect => {
+            // A fresh token of the provider's own, revoked when the session ends.
+            let exit = provider
+                .attach(&args.id, &AttachRequest::shell(None))
+                .await?;
+            Ok(exit.unwrap_or(exit::FAILURE))
         }
         _ if json => {
             print_json(&access)?;
             Ok(exit::SUCCESS)
         }
-        SshAccess::Ssh {
+        ShellAccess::Ssh {
             command,
             expires_at,
             ..
@@ -132,31 +129,11 @@ async fn ssh(kind: ProviderKind, json: bool, args: &SshArgs) -> Result<i32> {
             eprintln!("expires at {expires_at}");
             Ok(exit::SUCCESS)
         }
-        SshAccess::Local { command, .. } => {
+        ShellAccess::Local { command, .. } => {
             println!("{command}");
             Ok(exit::SUCCESS)
         }
     }
-}
-
-/// A login shell in a `local` sandbox, its environment passed as the environment (the
-/// provider's printable argv would put it on a command line).
-async fn shell_in_local(id: &str) -> Result<i32> {
-    let provider = LocalProvider::new(state_root())?;
-    let command = provider.shell_command(id, None).await?;
-    let status = tokio::process::Command::from(command)
-        .status()
-        .await
-        .map_err(|error| Error::io("cannot start a shell in the sandbox", error))?;
-    Ok(status.code().unwrap_or(exit::FAILURE))
-}
-
-fn ssh_missing(error: &std::io::Error) -> Error {
-    SandboxError::Ssh {
-        message: format!("cannot run `ssh`: {error}"),
-        help: Some("install the OpenSSH client (`openssh-client`)".to_string()),
-    }
-    .into()
 }
 
 async fn exec(kind: ProviderKind, json: bool, args: &ExecArgs) -> Result<i32> {
@@ -168,7 +145,7 @@ async fn exec(kind: ProviderKind, json: bool, args: &ExecArgs) -> Result<i32> {
         ssh_fallback: !args.no_ssh_fallback,
     };
     let provider = provider_for(kind, None)?;
-    let result = sandbox::exec_with_fallback(&provider, &args.id, &options).await?;
+    let result = sandbox::exec(&provider, &args.id, &options).await?;
     if json {
         print_json(&result)?;
     } else {

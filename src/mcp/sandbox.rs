@@ -19,9 +19,10 @@ use super::arguments::{
     SshParams, resolve_env,
 };
 use super::{Server, provider_kind};
+use crate::provider::ShellAccess;
 use crate::provider::{Provider, ProviderKind};
 use crate::sandbox::{
-    self, CreateOptions, ExecOptions, PreflightOptions, RunOptions, SandboxError, SshAccess,
+    self, CreateOptions, ExecOptions, PreflightOptions, RunOptions, SandboxError,
 };
 use crate::workflow;
 
@@ -71,7 +72,7 @@ impl Server {
                 .await
                 .map_err(fail)?;
             let (text, value) = match &access {
-                SshAccess::Ssh {
+                ShellAccess::Ssh {
                     command,
                     expires_at,
                     ..
@@ -79,9 +80,8 @@ impl Server {
                     format!("connect with `{command}` (expires at {expires_at})"),
                     json!(access),
                 ),
-                SshAccess::Local { command, .. } => {
-                    // The provider's own argv carries the sandbox's environment, which may hold
-                    // credentials: the command that opens the shell is the one to hand out.
+                ShellAccess::Local { command, .. } => {
+                    // The command that opens the shell carries no environment value.
                     let mut value = json!(access);
                     value["argv"] = json!(shlex::split(command).unwrap_or_default());
                     (format!("open a shell with `{command}`"), value)
@@ -135,7 +135,7 @@ impl Server {
                 timeout: params.timeout_seconds.map(Duration::from_secs),
                 ssh_fallback: true,
             };
-            let result = sandbox::exec_with_fallback(&provider, &params.sandbox, &options)
+            let result = sandbox::exec(&provider, &params.sandbox, &options)
                 .await
                 .map_err(fail)?;
             Ok(command_answer(

@@ -90,10 +90,7 @@ impl MemoryProvider {
     pub fn new() -> MemoryProvider {
         MemoryProvider {
             state: Mutex::new(State::default()),
-            exec: Box::new(|_, _| ExecOutput {
-                exit_code: 0,
-                output: String::new(),
-            }),
+            exec: Box::new(|_, _| ExecOutput::exec(0, "")),
             create_latency: Duration::ZERO,
         }
     }

@@ -8,6 +8,7 @@ pub mod daytona;
 pub(crate) mod error;
 pub mod local;
 pub mod memory;
+pub(crate) mod ssh_client;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -131,6 +132,9 @@ pub struct Sandbox {
 /// A command to run inside a sandbox.
 #[derive(Debug, Clone, Default)]
 pub struct ExecRequest {
+    /// Report Daytona's `-1` defect (exit code -1, no output) as is, instead of running the
+    /// command again over SSH.
+    pub no_ssh_fallback: bool,
     /// A shell command line, run by the sandbox's shell (`sh`), as Daytona's toolbox does.
     pub command: String,
     /// Working directory inside the sandbox; `None` is the sandbox home.
@@ -146,21 +150,107 @@ pub struct ExecRequest {
 pub struct ExecOutput {
     pub exit_code: i32,
     pub output: String,
+    /// How the command reached the sandbox.
+    #[serde(default)]
+    pub via: ExecChannel,
+}
+
+impl ExecOutput {
+    /// Output of a command the provider's own exec ran.
+    pub fn exec(exit_code: i32, output: impl Into<String>) -> ExecOutput {
+        ExecOutput {
+            exit_code,
+            output: output.into(),
+            via: ExecChannel::Exec,
+        }
+    }
+}
+
+/// How a command reached the sandbox.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecChannel {
+    /// The provider's own exec (Daytona's toolbox, a local process).
+    #[default]
+    Exec,
+    /// The system `ssh`, after Daytona's toolbox answered `-1`.
+    Ssh,
+}
+
+/// A command (or the login shell) to run in a sandbox on this process's own stdio.
+#[derive(Debug, Clone, Default)]
+pub struct AttachRequest {
+    /// Working directory inside the sandbox; `None` is the home.
+    pub cwd: Option<String>,
+    /// A shell command line; `None` opens the login shell (always on a terminal).
+    pub command: Option<String>,
+    /// Run on a terminal (this process's own must be one).
+    pub terminal: bool,
+    /// Kill it after this long.
+    pub timeout: Option<Duration>,
+}
+
+impl AttachRequest {
+    /// The login shell, in `cwd`.
+    pub fn shell(cwd: Option<&str>) -> AttachRequest {
+        AttachRequest {
+            cwd: cwd.map(str::to_string),
+            terminal: true,
+            ..AttachRequest::default()
+        }
+    }
 }
 
 /// How a user reaches a shell in a sandbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ShellAccess {
-    /// Run this argv on this machine (the `local` provider: a shell inside the sandbox).
-    Command { argv: Vec<String> },
-    /// A token-based SSH login (Daytona). The token is a credential the user asked for.
+    /// A token-based SSH login (Daytona, `serve`'s gateway): `ssh <token>@<host>`. The token is
+    /// a credential the user asked for.
     Ssh {
+        sandbox_id: String,
         token: String,
+        /// The `ssh` command line, starting in the requested directory.
         command: String,
-        #[serde(with = "humantime_serde_compat")]
-        expires_at: SystemTime,
+        host: String,
+        port: u16,
+        /// RFC 3339.
+        expires_at: String,
     },
+    /// A `local` sandbox: a shell on this machine, opened by `command` (which carries no
+    /// environment value: those may be credentials).
+    Local { sandbox_id: String, command: String },
+}
+
+/// Never shows the token.
+impl std::fmt::Debug for ShellAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShellAccess::Ssh {
+                sandbox_id,
+                host,
+                port,
+                expires_at,
+                ..
+            } => f
+                .debug_struct("Ssh")
+                .field("sandbox_id", sandbox_id)
+                .field("host", host)
+                .field("port", port)
+                .field("expires_at", expires_at)
+                .finish_non_exhaustive(),
+            ShellAccess::Local {
+                sandbox_id,
+                command,
+            } => f
+                .debug_struct("Local")
+                .field("sandbox_id", sandbox_id)
+                .field("command", command)
+                .finish(),
+        }
+    }
 }
 
 /// A sandbox backend. Every call is independent and may run concurrently with any other.
@@ -210,6 +300,18 @@ pub trait Provider: Send + Sync {
         cwd: Option<&str>,
         expires_in_minutes: u32,
     ) -> Result<ShellAccess>;
+
+    /// Runs a command (or the login shell) in the sandbox on this process's own stdio: stdin
+    /// forwarded, stdout and stderr kept apart (merged on a terminal). Returns its exit code, or
+    /// `None` when `timeout` killed it. No environment value or token is ever put on a command
+    /// line on the way.
+    async fn attach(&self, id: &str, request: &AttachRequest) -> Result<Option<i32>> {
+        let _ = (id, request);
+        Err(ProviderError::Unsupported {
+            provider: self.kind().as_str(),
+            operation: "a command attached to this terminal".to_string(),
+        })
+    }
 
     /// Revokes credentials that [`Provider::shell_access`] issued (Daytona: the SSH token), so
     /// that access made for one command does not outlive it. Backends whose access holds no

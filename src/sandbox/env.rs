@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::exec::{ExecOptions, exec_with_fallback};
+use super::exec::{ExecOptions, exec};
 use super::{Result, SandboxError};
 use crate::provider::Provider;
 
@@ -104,7 +104,7 @@ pub async fn env_set(
 /// includes what `env_set` changed), with credentials redacted.
 pub async fn env_list(provider: &Arc<dyn Provider>, id: &str) -> Result<EnvListing> {
     let options = ExecOptions::command("env -0");
-    let result = exec_with_fallback(provider, id, &options).await?;
+    let result = exec(provider, id, &options).await?;
     if result.exit_code != 0 {
         return Err(SandboxError::invalid(
             format!(

@@ -1,7 +1,6 @@
-//! One command in a sandbox, with the fallback for Daytona's old `exitCode: -1` defect
-//! (daytonaio/daytona#2283): when the toolbox answers -1 with no output, the command runs again
-//! over SSH (a short-lived token, revoked afterwards). The defect could strike after the command
-//! ran, so a command may run twice; the original ralph-town accepted the same.
+//! One command in a sandbox: the one exec path of the single-sandbox operations, the CLI's `exec`
+//! and the MCP tools. The provider does the rest (the `daytona` provider's fallback to SSH for
+//! Daytona's `-1` defect included); this adds validation and the timeout's exit code.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,17 +8,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::ssh::{self, SshTarget};
 use super::{Result, SandboxError};
-use crate::provider::{
-    ExecOutput, ExecRequest, Provider, ProviderError, ProviderKind, ShellAccess,
-};
+pub use crate::provider::ExecChannel;
+use crate::provider::{ExecRequest, Provider, ProviderError};
 
 /// The exit code reported for a command that hit its timeout, as coreutils' `timeout` does.
 pub const TIMED_OUT_EXIT_CODE: i32 = 124;
-
-/// Minutes an SSH token for the fallback lives beyond the command's own timeout.
-const FALLBACK_TOKEN_MINUTES: u64 = 10;
 
 /// A command to run.
 #[derive(Debug, Clone, Default)]
@@ -47,16 +41,6 @@ impl ExecOptions {
     }
 }
 
-/// How a command reached the sandbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ExecChannel {
-    /// The provider's own exec (Daytona's toolbox, a local process).
-    Exec,
-    /// The system `ssh`, after the toolbox answered `-1`.
-    Ssh,
-}
-
 /// What a command did. Stdout and stderr are merged, as on Daytona.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ExecResult {
@@ -68,8 +52,8 @@ pub struct ExecResult {
     pub via: ExecChannel,
 }
 
-/// Runs a command to completion; falls back to SSH on Daytona's `-1` defect.
-pub async fn exec_with_fallback(
+/// Runs a command to completion (on Daytona, over SSH when the toolbox hits its `-1` defect).
+pub async fn exec(
     provider: &Arc<dyn Provider>,
     id: &str,
     options: &ExecOptions,
@@ -85,78 +69,23 @@ pub async fn exec_with_fallback(
         cwd: options.cwd.clone(),
         env: options.env.clone(),
         timeout: options.timeout,
-    };
-    let result = |output: ExecOutput, via| ExecResult {
-        sandbox_id: id.to_string(),
-        exit_code: output.exit_code,
-        output: output.output,
-        timed_out: false,
-        via,
+        no_ssh_fallback: !options.ssh_fallback,
     };
     match provider.exec(id, &request).await {
-        Ok(output) if options.ssh_fallback && is_defect(provider.kind(), &output) => {
-            over_ssh(provider, id, options).await
-        }
-        Ok(output) => Ok(result(output, ExecChannel::Exec)),
-        Err(ProviderError::Timeout { .. }) if options.timeout.is_some() => {
-            Ok(timed_out(id, ExecChannel::Exec))
-        }
-        Err(error) => Err(error.into()),
-    }
-}
-
-/// Daytona's defect: `-1` with empty output. A real spawn failure carries its error text.
-fn is_defect(kind: ProviderKind, output: &ExecOutput) -> bool {
-    kind == ProviderKind::Daytona && output.exit_code == -1 && output.output.is_empty()
-}
-
-fn timed_out(id: &str, via: ExecChannel) -> ExecResult {
-    ExecResult {
-        sandbox_id: id.to_string(),
-        exit_code: TIMED_OUT_EXIT_CODE,
-        output: String::new(),
-        timed_out: true,
-        via,
-    }
-}
-
-/// Runs the command over SSH with a fresh token and revokes the token afterwards, whatever
-/// happened.
-async fn over_ssh(
-    provider: &Arc<dyn Provider>,
-    id: &str,
-    options: &ExecOptions,
-) -> Result<ExecResult> {
-    let minutes = options
-        .timeout
-        .map(|timeout| timeout.as_secs().div_ceil(60))
-        .unwrap_or(0)
-        + FALLBACK_TOKEN_MINUTES;
-    let access = provider
-        .shell_access(id, None, u32::try_from(minutes).unwrap_or(u32::MAX))
-        .await?;
-    let outcome = async {
-        let ShellAccess::Ssh { token, command, .. } = &access else {
-            return Err(SandboxError::Ssh {
-                message: format!("the `{}` provider gave no SSH access", provider.kind()),
-                help: None,
-            });
-        };
-        let target = SshTarget::parse(command, token)?;
-        let script = ssh::script(options.cwd.as_deref(), &options.env, &options.command);
-        ssh::run_script(&target, &script, options.timeout).await
-    }
-    .await;
-    // The token is revoked on every path; a revoke that fails leaves it to its short expiry.
-    let _ = provider.revoke_shell_access(id, &access).await;
-    Ok(match outcome? {
-        Some(output) => ExecResult {
+        Ok(output) => Ok(ExecResult {
             sandbox_id: id.to_string(),
             exit_code: output.exit_code,
             output: output.output,
             timed_out: false,
-            via: ExecChannel::Ssh,
-        },
-        None => timed_out(id, ExecChannel::Ssh),
-    })
+            via: output.via,
+        }),
+        Err(ProviderError::Timeout { .. }) if options.timeout.is_some() => Ok(ExecResult {
+            sandbox_id: id.to_string(),
+            exit_code: TIMED_OUT_EXIT_CODE,
+            output: String::new(),
+            timed_out: true,
+            via: ExecChannel::Exec,
+        }),
+        Err(error) => Err(error.into()),
+    }
 }

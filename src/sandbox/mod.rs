@@ -31,13 +31,13 @@ pub use env::{
     validate_env_name,
 };
 pub use error::SandboxError;
-pub use exec::{ExecChannel, ExecOptions, ExecResult, TIMED_OUT_EXIT_CODE, exec_with_fallback};
+pub use exec::{ExecChannel, ExecOptions, ExecResult, TIMED_OUT_EXIT_CODE, exec};
 pub use preflight::{
     DEFAULT_SNAPSHOT, DEFAULT_TOOLS, PreflightOptions, PreflightReport, ToolCheck, preflight,
 };
 pub use run::{RunOptions, RunReport, run};
 pub use snapshot::{SnapshotOptions, SnapshotReport, default_dockerfile, snapshot_create};
-pub use ssh::{SshAccess, SshSession, SshTarget, ssh_access};
+pub use ssh::ssh_access;
 
 /// Result type of the operations here.
 pub type Result<T, E = SandboxError> = std::result::Result<T, E>;

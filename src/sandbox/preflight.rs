@@ -1,7 +1,7 @@
 //! `preflight`: does a snapshot have the tools a teammate needs? A temporary sandbox from the
-//! snapshot checks each tool by full path with `/bin/test -x` (over SSH on Daytona, where
-//! teammates work and where `PATH` is unreliable; through exec on `local`), and is deleted on
-//! every way out.
+//! snapshot checks each tool by full path with `/bin/test -x` (nothing depends on `PATH`, which
+//! Daytona's SSH sessions get wrong), through the provider's exec (on Daytona, over SSH when the
+//! toolbox hits its `-1` defect), and is deleted on every way out.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,9 +9,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::cleanup::{Cleanup, Interrupt, Temporary};
-use super::ssh::{self, SshTarget};
 use super::{Result, SandboxError};
-use crate::provider::{CreateSandbox, ExecRequest, Lifecycle, Provider, ProviderKind, ShellAccess};
+use crate::provider::{CreateSandbox, ExecChannel, ExecRequest, Lifecycle, Provider};
 use crate::vocabulary::labels;
 
 /// The snapshot `preflight` checks and `snapshot create` builds by default.
@@ -24,9 +23,6 @@ pub const DEFAULT_TOOLS: [&str; 4] = [
     "/root/.bun/bin/bun",
     "/usr/bin/curl",
 ];
-
-/// Minutes the SSH token for the checks lives.
-const TOKEN_MINUTES: u32 = 10;
 
 /// What to check.
 #[derive(Debug, Clone, Default)]
@@ -118,10 +114,10 @@ pub async fn preflight(
     };
     let (checked_via, output) = match checked {
         Ok(checked) => checked,
-        Err(SandboxError::Ssh { message, help }) => {
+        Err(SandboxError::Provider(error)) => {
             return Err(SandboxError::Ssh {
-                message: format!("{message}{}", cleanup.sentence(&sandbox.id)),
-                help,
+                message: format!("the check failed: {error}{}", cleanup.sentence(&sandbox.id)),
+                help: None,
             });
         }
         Err(error) => return Err(error),
@@ -149,31 +145,19 @@ pub async fn preflight(
     })
 }
 
-/// Runs the check script: over SSH on Daytona, through exec elsewhere.
+/// Runs the check script through the provider's exec (on Daytona, over SSH when the toolbox
+/// hits its `-1` defect, as snapshot sandboxes often do); says which way it went.
 async fn check(provider: &Arc<dyn Provider>, id: &str, script: &str) -> Result<(String, String)> {
-    if provider.kind() != ProviderKind::Daytona {
-        let request = ExecRequest {
-            command: script.to_string(),
-            ..ExecRequest::default()
-        };
-        let output = provider.exec(id, &request).await?;
-        return Ok(("exec".to_string(), output.output));
-    }
-    let access = provider.shell_access(id, None, TOKEN_MINUTES).await?;
-    let outcome = async {
-        let ShellAccess::Ssh { token, command, .. } = &access else {
-            return Err(SandboxError::Ssh {
-                message: "the `daytona` provider gave no SSH access".to_string(),
-                help: None,
-            });
-        };
-        let target = SshTarget::parse(command, token)?;
-        let output = ssh::run_script(&target, script, None).await?;
-        Ok(output.map(|output| output.output).unwrap_or_default())
-    }
-    .await;
-    let _ = provider.revoke_shell_access(id, &access).await;
-    Ok(("ssh".to_string(), outcome?))
+    let request = ExecRequest {
+        command: script.to_string(),
+        ..ExecRequest::default()
+    };
+    let output = provider.exec(id, &request).await?;
+    let via = match output.via {
+        ExecChannel::Exec => "exec",
+        ExecChannel::Ssh => "ssh",
+    };
+    Ok((via.to_string(), output.output))
 }
 
 /// One line per tool, `ralph-town-preflight <index> ok|missing`, by `/bin/test -x` on the

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::cleanup::{Cleanup, Interrupt, Temporary};
-use super::exec::{ExecOptions, ExecResult, exec_with_fallback};
+use super::exec::{ExecOptions, ExecResult, exec};
 use super::{Result, SandboxError};
 use crate::provider::{CreateSandbox, Lifecycle, Provider};
 use crate::vocabulary::labels;
@@ -101,7 +101,7 @@ pub async fn run(
             timeout: options.timeout,
             ssh_fallback: true,
         };
-        exec_with_fallback(provider, &id, &command).await
+        exec(provider, &id, &command).await
     };
     let outcome = tokio::select! {
         outcome = work => Some(outcome),
@@ -236,7 +236,7 @@ async fn clone(
         env: [("GIT_TERMINAL_PROMPT".to_string(), "0".to_string())].into(),
         ..ExecOptions::command("")
     };
-    let result = exec_with_fallback(provider, id, &options).await?;
+    let result = exec(provider, id, &options).await?;
     if result.exit_code != 0 {
         let lines: Vec<&str> = result.output.lines().collect();
         let tail = lines[lines.len().saturating_sub(CLONE_ERROR_LINES)..].join("\n");

@@ -75,6 +75,7 @@ pub(crate) async fn run_checked(
     command: String,
 ) -> Result<String, DaemonError> {
     let request = ExecRequest {
+        no_ssh_fallback: false,
         command,
         ..ExecRequest::default()
     };
@@ -120,6 +121,7 @@ async fn execute_in(
     check_env_names(env.keys())?;
     let sandbox = ready(state, id).await?;
     let exec = ExecRequest {
+        no_ssh_fallback: false,
         command: request.command,
         cwd: request.cwd.filter(|cwd| !cwd.is_empty()),
         env,

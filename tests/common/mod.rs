@@ -117,6 +117,27 @@ impl World {
         self.run_with(args, &[])
     }
 
+    /// Runs the binary with `input` on its stdin (a pipe, never a terminal).
+    pub fn run_input(&self, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ralph-town");
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.as_bytes().to_vec();
+        let writer = std::thread::spawn(move || {
+            // A command that does not read its input closes the pipe: not a failure.
+            let _ = stdin.write_all(&input);
+        });
+        let output = child.wait_with_output().expect("run ralph-town");
+        writer.join().unwrap();
+        Run::from(output)
+    }
+
     /// Runs the binary with extra environment.
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut command = self.command(args);

@@ -27,8 +27,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::provider::{
-    CreateSandbox, ExecOutput, ExecRequest, Labels, Lifecycle, Provider, ProviderKind, Result,
-    Sandbox, ShellAccess,
+    AttachRequest, CreateSandbox, ExecOutput, ExecRequest, Labels, Lifecycle, Provider,
+    ProviderKind, Result, Sandbox, ShellAccess,
 };
 use http::Http;
 pub use settings::{Credential, DEFAULT_API_URL, DaytonaSettings, RetryPolicy};
@@ -120,7 +120,7 @@ impl Provider for DaytonaProvider {
     }
 
     async fn exec(&self, id: &str, request: &ExecRequest) -> Result<ExecOutput> {
-        self.execute(id, request).await
+        self.exec(id, request).await
     }
 
     async fn upload(&self, id: &str, path: &str, contents: &[u8]) -> Result<()> {
@@ -140,6 +140,10 @@ impl Provider for DaytonaProvider {
         self.ssh_access(id, cwd, expires_in_minutes).await
     }
 
+    async fn attach(&self, id: &str, request: &AttachRequest) -> Result<Option<i32>> {
+        self.ssh_attach(id, request).await
+    }
+
     async fn set_env(
         &self,
         id: &str,
@@ -152,7 +156,7 @@ impl Provider for DaytonaProvider {
     async fn revoke_shell_access(&self, id: &str, access: &ShellAccess) -> Result<()> {
         match access {
             ShellAccess::Ssh { token, .. } => self.revoke_ssh_access(id, token).await,
-            ShellAccess::Command { .. } => Ok(()),
+            ShellAccess::Local { .. } => Ok(()),
         }
     }
 }

@@ -1,8 +1,13 @@
-//! SSH access to a sandbox: a token-based login from `POST /sandbox/{id}/ssh-access`.
+//! SSH to a sandbox: a token-based login from `POST /sandbox/{id}/ssh-access`, the interactive
+//! shell over it, and the fallback for Daytona's old `exitCode: -1` defect (daytonaio/daytona#2283):
+//! when the toolbox answers -1 with no output, the command runs again over SSH with a short-lived
+//! token, revoked afterwards. The defect could strike after the command ran, so such a command
+//! may run twice; the original ralph-town accepted the same.
 //!
 //! The token is the SSH user name and a credential the user asked for; it is returned to the
-//! caller and never logged. Issuing a token revokes the sandbox's earlier ones (Daytona keeps one
-//! live token per sandbox).
+//! caller and never logged, and reaches `ssh` in a 0600 config file, never on its command line.
+//! Issuing a token revokes the sandbox's earlier ones (Daytona keeps one live token per
+//! sandbox).
 
 use std::time::{Duration, SystemTime};
 
@@ -10,7 +15,11 @@ use super::DaytonaProvider;
 use super::http::{REQUEST_TIMEOUT, Repeat};
 use super::sandbox::sandbox_what;
 use crate::daytona_api as wire;
-use crate::provider::{Result, ShellAccess};
+use crate::provider::ssh_client::{self, SshSession, SshTarget};
+use crate::provider::{AttachRequest, ExecOutput, ExecRequest, ProviderError, Result, ShellAccess};
+
+/// Minutes an SSH token for the fallback lives beyond the command's own timeout.
+const FALLBACK_TOKEN_MINUTES: u64 = 10;
 
 impl DaytonaProvider {
     pub(crate) async fn ssh_access(
@@ -31,11 +40,94 @@ impl DaytonaProvider {
         let expires_at = humantime::parse_rfc3339_weak(&access.expires_at).unwrap_or_else(|_| {
             SystemTime::now() + Duration::from_secs(u64::from(expires_in_minutes) * 60)
         });
+        let target = SshTarget::parse(&access.ssh_command, &access.token)?;
         Ok(ShellAccess::Ssh {
-            token: access.token,
+            sandbox_id: id.to_string(),
             command: ssh_command(&access.ssh_command, cwd),
-            expires_at,
+            token: access.token,
+            host: target.host,
+            port: target.port,
+            expires_at: humantime::format_rfc3339_seconds(expires_at).to_string(),
         })
+    }
+
+    /// Runs the toolbox exec, and the command again over SSH when the toolbox answers with
+    /// Daytona's `-1` defect (unless the request says not to).
+    pub(crate) async fn exec(&self, id: &str, request: &ExecRequest) -> Result<ExecOutput> {
+        let output = self.execute(id, request).await?;
+        if request.no_ssh_fallback || output.exit_code != -1 || !output.output.is_empty() {
+            return Ok(output);
+        }
+        let minutes = request
+            .timeout
+            .map(|timeout| timeout.as_secs().div_ceil(60))
+            .unwrap_or(0)
+            + FALLBACK_TOKEN_MINUTES;
+        let access = self
+            .ssh_access(id, None, u32::try_from(minutes).unwrap_or(u32::MAX))
+            .await?;
+        let outcome = async {
+            let target = target_of(&access)?;
+            let script = ssh_client::script(request.cwd.as_deref(), &request.env, &request.command);
+            ssh_client::run_script(&target, &script, request.timeout).await
+        }
+        .await;
+        // The token is revoked on every path; a revoke that fails leaves it to its short expiry.
+        self.revoke(id, &access).await;
+        outcome?.ok_or_else(|| ProviderError::Timeout {
+            message: format!(
+                "the command did not finish within {}",
+                humantime::format_duration(request.timeout.unwrap_or_default())
+            ),
+        })
+    }
+
+    /// A command or the login shell over SSH on this process's stdio; the token is revoked
+    /// afterwards.
+    pub(crate) async fn ssh_attach(
+        &self,
+        id: &str,
+        request: &AttachRequest,
+    ) -> Result<Option<i32>> {
+        let minutes = request
+            .timeout
+            .map(|timeout| timeout.as_secs().div_ceil(60))
+            .unwrap_or(0)
+            + FALLBACK_TOKEN_MINUTES;
+        let access = self
+            .ssh_access(id, None, u32::try_from(minutes).unwrap_or(u32::MAX))
+            .await?;
+        let outcome = async {
+            let target = target_of(&access)?;
+            let remote =
+                ssh_client::remote_command(request.cwd.as_deref(), request.command.as_deref());
+            let terminal = request.terminal || request.command.is_none();
+            let session = SshSession::remote(&target, &remote, terminal)?;
+            let mut ssh = tokio::process::Command::from(session.command());
+            ssh.kill_on_drop(true);
+            let mut child = ssh.spawn().map_err(ssh_client::ssh_missing)?;
+            let status = match request.timeout {
+                Some(limit) => match tokio::time::timeout(limit, child.wait()).await {
+                    Ok(status) => status,
+                    Err(_) => return Ok(None),
+                },
+                None => child.wait().await,
+            }
+            .map_err(|error| {
+                ProviderError::transport(format!("lost the `ssh` session: {error}"))
+            })?;
+            drop(session);
+            Ok(Some(status.code().unwrap_or(255)))
+        }
+        .await;
+        self.revoke(id, &access).await;
+        outcome
+    }
+
+    async fn revoke(&self, id: &str, access: &ShellAccess) {
+        if let ShellAccess::Ssh { token, .. } = access {
+            let _ = self.revoke_ssh_access(id, token).await;
+        }
     }
 
     /// Revokes one SSH token (`DELETE /sandbox/{id}/ssh-access?token=`).
@@ -43,6 +135,19 @@ impl DaytonaProvider {
         let mut url = self.http.api(&["sandbox", id, "ssh-access"])?;
         url.query_pairs_mut().append_pair("token", token);
         self.http.delete(&sandbox_what(id), &url).await
+    }
+}
+
+fn target_of(access: &ShellAccess) -> Result<SshTarget> {
+    match access {
+        ShellAccess::Ssh {
+            host, port, token, ..
+        } => Ok(SshTarget {
+            host: host.clone(),
+            port: *port,
+            user: token.clone(),
+        }),
+        ShellAccess::Local { .. } => Err(ProviderError::transport("no SSH access was given")),
     }
 }
 

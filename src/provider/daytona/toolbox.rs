@@ -142,12 +142,12 @@ impl DaytonaProvider {
             })
             .await;
         match answer {
-            Ok(answer) => Ok(ExecOutput {
-                // Daytona answers -1 when the process could not be started; so does a reply
-                // without any exit code.
-                exit_code: answer.exit_code.unwrap_or(-1),
-                output: answer.result,
-            }),
+            // Daytona answers -1 when the process could not be started; so does a reply
+            // without any exit code.
+            Ok(answer) => Ok(ExecOutput::exec(
+                answer.exit_code.unwrap_or(-1),
+                answer.result,
+            )),
             Err(ProviderError::Timeout { .. }) if request.timeout.is_some() => {
                 Err(ProviderError::Timeout {
                     message: format!(

@@ -21,32 +21,21 @@ impl LocalProvider {
         id: &str,
         cwd: Option<&str>,
     ) -> Result<std::process::Command> {
-        Ok(self.shell_invocation(id, cwd, true).await?.command())
+        Ok(self.shell_invocation(id, cwd).await?.command())
     }
 
-    /// The login shell of `shell_command` (`with_changes`: with the environment changes made
-    /// since create) or of `shell_access`, whose argv a user sees and runs and so carries only
-    /// the create-time environment: changes may hold credentials.
-    pub(crate) async fn shell_invocation(
-        &self,
-        id: &str,
-        cwd: Option<&str>,
-        with_changes: bool,
-    ) -> Result<Invocation> {
+    /// The login shell of `shell_command`, with the environment changes made since create.
+    async fn shell_invocation(&self, id: &str, cwd: Option<&str>) -> Result<Invocation> {
         let metadata = self.blocking_resolve(id).await?;
         ensure_started(&metadata)?;
         let dirs = self.store.dirs(&metadata.id);
         let location = self.working_directory(&metadata, &dirs, cwd)?;
         // The terminal type is the user's own terminal, not configuration of the host.
         let terminal = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_string());
-        let sandbox_env = if with_changes {
-            let (store, key) = (self.store.clone(), metadata.id.clone());
-            blocking(move || store.env_changes(&key))
-                .await?
-                .apply(&metadata.env)
-        } else {
-            metadata.env.clone()
-        };
+        let (store, key) = (self.store.clone(), metadata.id.clone());
+        let sandbox_env = blocking(move || store.env_changes(&key))
+            .await?
+            .apply(&metadata.env);
         let environment = launch::environment(
             &self.launcher.home_value(&dirs),
             &metadata.user,
@@ -104,10 +93,10 @@ impl LocalProvider {
             ))
         })?;
         match finished {
-            Finished::Exited { exit_code, output } => Ok(ExecOutput {
+            Finished::Exited { exit_code, output } => Ok(ExecOutput::exec(
                 exit_code,
-                output: String::from_utf8_lossy(&output).into_owned(),
-            }),
+                String::from_utf8_lossy(&output).into_owned(),
+            )),
             Finished::TimedOut => Err(ProviderError::Timeout {
                 message: format!(
                     "command in sandbox `{}` did not finish within {}",

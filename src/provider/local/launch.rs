@@ -112,28 +112,6 @@ impl Invocation {
         }
         command
     }
-
-    /// The same as one argv (through `env -i`), for a user to run. The environment lands on
-    /// the command line, so this is only for invocations without secrets.
-    pub(crate) fn argv(&self) -> Vec<String> {
-        let mut argv = vec!["env".to_string(), "-i".to_string()];
-        argv.extend(
-            self.environment
-                .iter()
-                .map(|(name, value)| format!("{name}={value}")),
-        );
-        if let Some(cwd) = &self.host_cwd {
-            argv.extend(["/bin/sh", "-c", "cd -- \"$0\" && exec \"$@\""].map(String::from));
-            argv.push(cwd.to_string_lossy().into_owned());
-        }
-        argv.push(self.program.to_string_lossy().into_owned());
-        argv.extend(
-            self.args
-                .iter()
-                .map(|arg| arg.to_string_lossy().into_owned()),
-        );
-        argv
-    }
 }
 
 /// Builds invocations for one provider: with bubblewrap or without, and what the sandbox

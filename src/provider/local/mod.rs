@@ -25,8 +25,8 @@ use async_trait::async_trait;
 use self::launch::Launcher;
 use self::store::{Metadata, Store};
 use super::{
-    CreateSandbox, ExecOutput, ExecRequest, Labels, Lifecycle, Provider, ProviderError,
-    ProviderKind, Result, Sandbox, SandboxState, ShellAccess,
+    AttachRequest, CreateSandbox, ExecOutput, ExecRequest, Labels, Lifecycle, Provider,
+    ProviderError, ProviderKind, Result, Sandbox, SandboxState, ShellAccess,
 };
 
 pub use self::attach::Attached;
@@ -292,15 +292,50 @@ impl Provider for LocalProvider {
         self.read_file(id, path).await
     }
 
+    /// A command of ours that opens the shell: the launcher's own command line would carry
+    /// the sandbox's environment, whose values may be credentials.
     async fn shell_access(
         &self,
         id: &str,
-        cwd: Option<&str>,
+        _cwd: Option<&str>,
         _expires_in_minutes: u32,
     ) -> Result<ShellAccess> {
-        Ok(ShellAccess::Command {
-            argv: self.shell_invocation(id, cwd, false).await?.argv(),
+        let metadata = self.blocking_resolve(id).await?;
+        let quoted = shlex::try_quote(&metadata.id).unwrap_or_default();
+        Ok(ShellAccess::Local {
+            sandbox_id: metadata.id.clone(),
+            command: format!("ralph-town sandbox ssh {quoted} --provider local --connect"),
         })
+    }
+
+    /// The command stays in this process's group, so the user's terminal signals reach it;
+    /// bubblewrap's `--die-with-parent` ends it if this process dies.
+    async fn attach(&self, id: &str, request: &AttachRequest) -> Result<Option<i32>> {
+        let terminal = (request.terminal || request.command.is_none())
+            .then(|| std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_string()));
+        let command = self
+            .command(
+                id,
+                request.cwd.as_deref(),
+                request.command.as_deref(),
+                terminal.as_deref(),
+            )
+            .await?;
+        let mut child = tokio::process::Command::from(command)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|error| {
+                ProviderError::transport(format!("cannot start a command: {error}"))
+            })?;
+        let status = match request.timeout {
+            Some(limit) => match tokio::time::timeout(limit, child.wait()).await {
+                Ok(status) => status,
+                Err(_) => return Ok(None),
+            },
+            None => child.wait().await,
+        }
+        .map_err(|error| ProviderError::transport(format!("lost a command: {error}")))?;
+        Ok(Some(status.code().unwrap_or(1)))
     }
 
     async fn set_env(
