@@ -8,13 +8,18 @@
 //! and never writes or logs the environment of an exec request: that is where secrets travel.
 
 mod attach;
+mod bubblewrap;
 mod env;
 mod exec;
 mod files;
 mod launch;
+mod mounts;
 mod paths;
 mod process;
+mod sandboxed;
+mod stage;
 mod store;
+mod user;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -114,17 +119,20 @@ impl LocalProvider {
     }
 
     pub fn with_options(root: PathBuf, options: LocalOptions) -> Result<Self> {
+        let user = user::HostUser::current();
         let bubblewrap = match options.isolation {
             IsolationMode::Off => None,
-            IsolationMode::Auto => launch::find_bubblewrap(),
-            IsolationMode::Bubblewrap => Some(launch::find_bubblewrap().ok_or_else(|| ProviderError::Unsupported {
+            IsolationMode::Auto => bubblewrap::find(user),
+            IsolationMode::Bubblewrap => Some(bubblewrap::find(user).ok_or_else(|| ProviderError::Unsupported {
                 provider: "local",
-                operation: "bubblewrap isolation (`bwrap` is not installed or cannot create namespaces here)"
-                    .to_string(),
+                operation: match user {
+                    user::HostUser::Invoker => "bubblewrap isolation (`bwrap` is not installed or cannot create namespaces here)".to_string(),
+                    user::HostUser::Dedicated(id) => format!("bubblewrap isolation (`bwrap` is not installed, or cannot create user namespaces here as uid {id}, which sandbox commands run as when `ralph-town` is root)"),
+                },
             })?),
         };
         let store = Store::open(root)?;
-        let launcher = Launcher::new(bubblewrap, store.root(), options.read_only_paths);
+        let launcher = Launcher::new(bubblewrap, user, store.root(), options.read_only_paths);
         Ok(LocalProvider {
             store,
             launcher: Arc::new(launcher),
@@ -199,6 +207,7 @@ impl Provider for LocalProvider {
     async fn create(&self, request: &CreateSandbox) -> Result<Sandbox> {
         let store = self.store.clone();
         let request = request.clone();
+        let owner = self.launcher.owner();
         blocking(move || {
             let id = store::new_id();
             let name = if request.name.is_empty() {
@@ -229,7 +238,7 @@ impl Provider for LocalProvider {
                     message: format!("a sandbox named `{}` already exists", metadata.name),
                 });
             }
-            store.create(&metadata)?;
+            store.create(&metadata, owner)?;
             Ok(metadata.to_sandbox())
         })
         .await
@@ -298,9 +307,15 @@ impl Provider for LocalProvider {
         cwd: Option<&str>,
         _expires_in_minutes: u32,
     ) -> Result<ShellAccess> {
-        Ok(ShellAccess::Command {
-            argv: self.shell_invocation(id, cwd, false).await?.argv(),
-        })
+        let argv = self
+            .shell_invocation(id, cwd, false)
+            .await?
+            .argv()
+            .map_err(|error| ProviderError::Unsupported {
+                provider: "local",
+                operation: format!("a shell command for sandbox `{id}`: {error}"),
+            })?;
+        Ok(ShellAccess::Command { argv })
     }
 
     async fn set_env(
