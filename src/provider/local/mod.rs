@@ -147,6 +147,22 @@ impl LocalProvider {
         }
     }
 
+    /// Refuses a teammate `workdir` that setup would make on the host: without bubblewrap an
+    /// absolute path is the host's own (`/tmp/app` is the host's `/tmp`), not the sandbox's.
+    pub fn check_workdir(&self, teammate: &str, workdir: &str) -> Result<()> {
+        if self.isolation() == Isolation::Bubblewrap || !workdir.starts_with('/') {
+            return Ok(());
+        }
+        Err(ProviderError::Unsupported {
+            provider: "local",
+            operation: format!(
+                "the absolute `workdir` `{workdir}` of teammate `{teammate}` without bubblewrap \
+                 (isolation is reduced, so setup would write to the host's `{workdir}`); \
+                 install `bwrap`, or give a `workdir` relative to the sandbox home"
+            ),
+        })
+    }
+
     /// The state root this provider works on.
     pub fn root(&self) -> &Path {
         self.store.root()
