@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use super::mounts::{Mount, Source};
-use super::stage;
+use super::stage::{self, Staged};
 use super::user::{HostUser, INSIDE_ID};
 
 /// A working `bwrap` and what it supports.
@@ -62,7 +62,15 @@ impl Bubblewrap {
                 command.args(&args);
                 Ok(command)
             }
-            HostUser::Dedicated(id) => stage::command(&self.program, &args, &[], &[], id),
+            HostUser::Dedicated(id) => {
+                // Staging one directory tries the mount calls every command needs (Linux 5.2).
+                let probe = Staged {
+                    name: "probe".to_string(),
+                    path: PathBuf::from("/"),
+                    read_only: false,
+                };
+                stage::command(&self.program, &args, &[probe], &[], id)
+            }
         };
         command.is_ok_and(|mut command| {
             command

@@ -1,7 +1,8 @@
 //! The `local` provider: sandboxes are directories on this machine, and commands run inside
 //! bubblewrap when it is installed (host read-only, the sandbox home at `/home/daytona`, private
-//! `/tmp`, own pid/ipc/uts namespaces, network shared), or with only a separate `HOME` and a
-//! clean environment when it is not.
+//! `/tmp`, own user/pid/ipc/uts namespaces, network shared, an unprivileged user with no
+//! capabilities even when this process is root), or with only a separate `HOME` and a clean
+//! environment when it is not.
 //!
 //! This file maps the [`Provider`] calls onto the store (metadata, locks), the launcher (how a
 //! command starts), the process tracker and the environment changes (`env`). It never prints,

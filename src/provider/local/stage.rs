@@ -75,6 +75,8 @@ pub(crate) fn command(
 /// make the mount point of a read-only path shown inside it (`/root/app` in a hidden `/root`).
 /// It is empty, and private to one command.
 pub(crate) const HIDE_MODE: &str = "1777";
+/// The mount options with [`HIDE_MODE`].
+const HIDE_OPTIONS: &CStr = c"mode=1777";
 
 fn c_path(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
@@ -159,7 +161,7 @@ fn enter(trees: &[Tree], hides: &[CString], id: u32) -> io::Result<()> {
             hide.as_c_str(),
             c"tmpfs",
             MountFlags::NOSUID | MountFlags::NODEV,
-            c"mode=1777",
+            HIDE_OPTIONS,
         )?;
     }
     // Leaving uid 0 for good clears every capability; groups go first, while still allowed.
