@@ -69,6 +69,14 @@ pub fn open_provider(kind: ProviderKind, team: Option<&Team>) -> Result<Opened> 
     let settings = team
         .map(|team| team.provider_settings.clone())
         .unwrap_or_default();
+    if let (ProviderKind::Local, Some(team)) = (kind, team) {
+        let (provider, warnings) = open_local(repositories)?;
+        for teammate in &team.teammates {
+            provider.check_workdir(&teammate.name, &teammate.workdir)?;
+        }
+        let provider = Arc::new(provider);
+        return Ok(Opened { provider, warnings });
+    }
     open(kind, repositories, &settings)
 }
 

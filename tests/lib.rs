@@ -17,6 +17,7 @@ mod daytona_compat;
 mod daytona_openapi;
 mod daytona_resilience;
 mod examples;
+mod isolation;
 mod mcp_server;
 mod provider_daytona;
 mod provider_local;

@@ -59,7 +59,9 @@ impl LocalProvider {
         let invocation =
             self.launcher
                 .invocation(&dirs, &location, environment, &program, terminal.is_none());
-        Ok(invocation.command())
+        invocation
+            .command()
+            .map_err(|error| super::exec::start_error(&metadata.name, &error))
     }
 
     /// Registers process group `pgid`, started from [`LocalProvider::command`], as running in

@@ -21,7 +21,10 @@ impl LocalProvider {
         id: &str,
         cwd: Option<&str>,
     ) -> Result<std::process::Command> {
-        Ok(self.shell_invocation(id, cwd).await?.command())
+        let invocation = self.shell_invocation(id, cwd).await?;
+        invocation
+            .command()
+            .map_err(|error| start_error(id, &error))
     }
 
     /// The login shell of `shell_command`, with the environment changes made since create.
@@ -76,13 +79,10 @@ impl LocalProvider {
         let invocation = self
             .launcher
             .invocation(&dirs, &location, environment, &program, true);
-        let running = process::spawn(invocation.command(), &self.store.run_dir(&metadata.id))
-            .map_err(|error| {
-                ProviderError::transport(format!(
-                    "cannot start a command in sandbox `{}`: {error}",
-                    metadata.name
-                ))
-            })?;
+        let running = invocation
+            .command()
+            .and_then(|command| process::spawn(command, &self.store.run_dir(&metadata.id)))
+            .map_err(|error| start_error(&metadata.name, &error))?;
         drop(lock);
         // As on Daytona, a zero timeout means none.
         let timeout = request.timeout.filter(|limit| !limit.is_zero());
@@ -130,6 +130,12 @@ impl LocalProvider {
         }
         Ok(location)
     }
+}
+
+pub(super) fn start_error(sandbox: &str, error: &std::io::Error) -> ProviderError {
+    ProviderError::transport(format!(
+        "cannot start a command in sandbox `{sandbox}`: {error}"
+    ))
 }
 
 pub(super) fn ensure_started(metadata: &Metadata) -> Result<()> {

@@ -16,8 +16,10 @@ impl LocalProvider {
         let metadata = self.blocking_resolve(id).await?;
         let (base, relative) = self.file_location(&metadata, path)?;
         let path = path.to_string();
+        // Written by this process, owned by the sandbox's user: its commands change them next.
+        let owner = self.launcher.owner();
         blocking(move || {
-            paths::write_beneath(&base, &relative, &contents)
+            paths::write_beneath(&base, &relative, &contents, owner)
                 .map_err(|error| file_error(&metadata, &path, error))
         })
         .await

@@ -1,5 +1,7 @@
 //! How a program is launched inside a `local` sandbox: the clean environment, and the
-//! bubblewrap invocation (or, without bubblewrap, a plain one with the sandbox home as `HOME`).
+//! bubblewrap invocation (or, without bubblewrap, a plain one with the sandbox home as `HOME`):
+//! as the invoking user, or, when that is root, staged and dropped to the sandbox's own host id
+//! (see `user` and `stage`).
 //!
 //! Nothing from the host's environment reaches a sandbox, and no environment value is ever put
 //! on bubblewrap's command line: values travel in the process environment, which bubblewrap
@@ -7,45 +9,22 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::{Component, Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
+use super::bubblewrap::Bubblewrap;
+use super::mounts::{self, Layout, Mount, ReadOnlyPath};
 use super::paths::{self, Location, SANDBOX_HOME};
+use super::sandboxed::Sandboxed;
 use super::store::SandboxDirs;
+use super::user::HostUser;
 
 /// The `PATH` of every sandbox command: the standard system directories, never the host's.
 pub(crate) const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The shell that runs exec command lines, with `sh` semantics as on Daytona.
 pub(crate) const COMMAND_SHELL: &str = "/bin/sh";
-
-/// The path of a working `bwrap`, looked up and tried once per process.
-pub(crate) fn find_bubblewrap() -> Option<PathBuf> {
-    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
-    FOUND
-        .get_or_init(|| {
-            let program = which::which("bwrap").ok()?;
-            // Installed is not enough: unprivileged user namespaces may be disabled.
-            let works = Command::new(&program)
-                .args(["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"])
-                .args([
-                    "--unshare-pid",
-                    "--unshare-ipc",
-                    "--unshare-uts",
-                    "--die-with-parent",
-                ])
-                .args(["--", "/bin/true"])
-                .env_clear()
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|status| status.success());
-            works.then_some(program)
-        })
-        .clone()
-}
 
 /// The interactive shell: bash when the system has it.
 pub(crate) fn login_shell() -> &'static str {
@@ -93,24 +72,36 @@ pub(crate) fn environment(
 }
 
 /// A program to run in a sandbox, not yet started.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Invocation {
-    program: OsString,
-    args: Vec<OsString>,
     environment: BTreeMap<String, String>,
-    /// The host directory to start in (plain launches; bubblewrap changes directory itself).
-    host_cwd: Option<PathBuf>,
+    launch: Launch,
+}
+
+#[derive(Debug)]
+enum Launch {
+    /// Reduced isolation: the program on the host, started in `cwd`.
+    Plain {
+        program: Vec<OsString>,
+        cwd: PathBuf,
+    },
+    Sandboxed(Box<Sandboxed>),
 }
 
 impl Invocation {
-    /// A command with exactly this environment; stdio is left to the caller.
-    pub(crate) fn command(&self) -> Command {
-        let mut command = Command::new(&self.program);
-        command.args(&self.args).env_clear().envs(&self.environment);
-        if let Some(cwd) = &self.host_cwd {
-            command.current_dir(cwd);
-        }
-        command
+    /// A command with exactly this environment; stdio is left to the caller. Fails when the
+    /// sandbox's directories cannot be handed to its user or staged.
+    pub(crate) fn command(&self) -> io::Result<Command> {
+        let mut command = match &self.launch {
+            Launch::Plain { program, cwd } => {
+                let mut command = Command::new(&program[0]);
+                command.args(&program[1..]).current_dir(cwd);
+                command
+            }
+            Launch::Sandboxed(sandboxed) => sandboxed.command()?,
+        };
+        command.env_clear().envs(&self.environment);
+        Ok(command)
     }
 }
 
@@ -118,37 +109,62 @@ impl Invocation {
 /// must not see of the host.
 #[derive(Debug, Clone)]
 pub(crate) struct Launcher {
-    bubblewrap: Option<PathBuf>,
-    /// Host directories hidden behind an empty tmpfs: the state root (other sandboxes' homes)
-    /// and the invoking user's home (their git credentials, keys).
-    hidden: Vec<PathBuf>,
-    /// Host paths shown read-only at the same path (a local repository to clone).
-    read_only: Vec<PathBuf>,
+    bubblewrap: Option<Bubblewrap>,
+    user: HostUser,
+    /// What every sandbox sees, in mount order.
+    mounts: Vec<Mount>,
 }
 
 impl Launcher {
+    /// `read_only` paths that are not absolute or do not exist are left out.
     pub(crate) fn new(
-        bubblewrap: Option<PathBuf>,
+        bubblewrap: Option<Bubblewrap>,
+        user: HostUser,
         state_root: &Path,
         read_only: Vec<PathBuf>,
     ) -> Launcher {
-        let mut hidden = vec![state_root.to_path_buf(), PathBuf::from("/root")];
-        if let Some(home) =
-            std::env::home_dir().filter(|home| home.is_absolute() && home != Path::new("/"))
-        {
-            hidden.push(home);
-        }
-        hidden.retain(|path| path.is_dir());
-        let hidden = prune_hidden(hidden);
+        // The invoking user's home (their git credentials, keys), and root's.
+        let host_homes = [Some(PathBuf::from("/root")), std::env::home_dir()]
+            .into_iter()
+            .flatten()
+            .filter(|home| home.is_absolute() && home != Path::new("/"))
+            .filter_map(|home| std::fs::canonicalize(home).ok())
+            .filter(|home| home.is_dir())
+            .collect();
+        let read_only = read_only
+            .into_iter()
+            .filter(|path| path.is_absolute())
+            .filter_map(|path| {
+                let real = std::fs::canonicalize(&path).ok()?;
+                Some(ReadOnlyPath {
+                    shown_at: normalize(&path),
+                    real,
+                })
+            })
+            .collect();
+        let layout = Layout {
+            state_root: state_root.to_path_buf(),
+            host_homes,
+            read_only,
+        };
         Launcher {
             bubblewrap,
-            hidden,
-            read_only,
+            user,
+            mounts: mounts::plan(&layout),
         }
     }
 
     pub(crate) fn is_isolated(&self) -> bool {
         self.bubblewrap.is_some()
+    }
+
+    /// The host id that must own what a sandbox's commands write, when it is not this
+    /// process's own.
+    pub(crate) fn owner(&self) -> Option<u32> {
+        match (&self.bubblewrap, self.user) {
+            (Some(_), HostUser::Dedicated(id)) => Some(id),
+            _ => None,
+        }
     }
 
     /// The value of `HOME` inside the sandbox.
@@ -192,109 +208,58 @@ impl Launcher {
         program: &[&str],
         new_session: bool,
     ) -> Invocation {
+        let program = program.iter().map(OsString::from).collect();
         let Some(bubblewrap) = &self.bubblewrap else {
-            let host_cwd = match cwd {
+            let cwd = match cwd {
                 Location::Home(relative) => under(&dirs.home, relative),
                 Location::Tmp(relative) => under(Path::new("/tmp"), relative),
                 Location::Elsewhere(path) => path.clone(),
             };
             return Invocation {
-                program: program[0].into(),
-                args: program[1..].iter().map(OsString::from).collect(),
                 environment,
-                host_cwd: Some(host_cwd),
+                launch: Launch::Plain { program, cwd },
             };
         };
-        let inside_cwd = match cwd {
+        let cwd = match cwd {
             Location::Home(relative) => under(Path::new(SANDBOX_HOME), relative),
             Location::Tmp(relative) => under(Path::new("/tmp"), relative),
             Location::Elsewhere(path) => path.clone(),
         };
-        let mut args: Vec<OsString> = Vec::new();
-        let mut push =
-            |parts: &[&std::ffi::OsStr]| args.extend(parts.iter().map(|part| part.to_os_string()));
-        push(&["--ro-bind".as_ref(), "/".as_ref(), "/".as_ref()]);
-        for hidden in &self.hidden {
-            push(&["--tmpfs".as_ref(), hidden.as_os_str()]);
-        }
-        // `/` is read-only, so `/home/daytona` can only be created inside a fresh tmpfs.
-        push(&["--tmpfs".as_ref(), "/home".as_ref()]);
-        push(&[
-            "--bind".as_ref(),
-            dirs.home.as_os_str(),
-            SANDBOX_HOME.as_ref(),
-        ]);
-        push(&["--bind".as_ref(), dirs.tmp.as_os_str(), "/tmp".as_ref()]);
-        for path in &self.read_only {
-            push(&["--ro-bind".as_ref(), path.as_os_str(), path.as_os_str()]);
-        }
-        push(&[
-            "--proc".as_ref(),
-            "/proc".as_ref(),
-            "--dev".as_ref(),
-            "/dev".as_ref(),
-        ]);
-        push(&[
-            "--unshare-pid".as_ref(),
-            "--unshare-ipc".as_ref(),
-            "--unshare-uts".as_ref(),
-        ]);
-        push(&["--die-with-parent".as_ref()]);
-        if new_session {
-            push(&["--new-session".as_ref()]);
-        }
-        push(&["--chdir".as_ref(), inside_cwd.as_os_str(), "--".as_ref()]);
-        args.extend(program.iter().map(OsString::from));
         Invocation {
-            program: bubblewrap.clone().into_os_string(),
-            args,
             environment,
-            host_cwd: None,
+            launch: Launch::Sandboxed(Box::new(Sandboxed {
+                bubblewrap: bubblewrap.clone(),
+                user: self.user,
+                dirs: dirs.clone(),
+                mounts: self.mounts.clone(),
+                cwd,
+                new_session,
+                program,
+            })),
         }
     }
 }
 
-/// The paths that need their own tmpfs: not `/home` or `/tmp` (replaced anyway), nor
-/// anything inside those or inside another hidden path.
-fn prune_hidden(mut hidden: Vec<PathBuf>) -> Vec<PathBuf> {
-    hidden.sort();
-    hidden.dedup();
-    let all = hidden.clone();
-    hidden.retain(|path| {
-        let replaced = ["/home", "/tmp"].iter().any(|dir| path.starts_with(dir));
-        let inside_other = all
-            .iter()
-            .any(|outer| outer != path && path.starts_with(outer));
-        !replaced && !inside_other
-    });
-    hidden
+/// `path` without `.` and `..` (resolved lexically) or repeated slashes.
+fn normalize(path: &Path) -> PathBuf {
+    let mut normalized = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => normalized.push(part),
+            Component::ParentDir => {
+                normalized.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    normalized
 }
 
 /// `base/relative`, without the trailing slash `join` adds for an empty `relative`.
-fn under(base: &Path, relative: &Path) -> PathBuf {
+pub(super) fn under(base: &Path, relative: &Path) -> PathBuf {
     if relative.as_os_str().is_empty() {
         base.to_path_buf()
     } else {
         base.join(relative)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hidden_paths_inside_others_or_in_replaced_directories_are_dropped() {
-        let paths = |list: &[&str]| list.iter().map(PathBuf::from).collect::<Vec<_>>();
-        let hidden = paths(&[
-            "/root/.local/state/rt",
-            "/root",
-            "/root",
-            "/srv/state",
-            "/home/ann",
-            "/tmp/x",
-            "/home",
-        ]);
-        assert_eq!(prune_hidden(hidden), paths(&["/root", "/srv/state"]));
     }
 }

@@ -1,20 +1,26 @@
 //! The `local` provider: sandboxes are directories on this machine, and commands run inside
 //! bubblewrap when it is installed (host read-only, the sandbox home at `/home/daytona`, private
-//! `/tmp`, own pid/ipc/uts namespaces, network shared), or with only a separate `HOME` and a
-//! clean environment when it is not.
+//! `/tmp`, own user/pid/ipc/uts namespaces, network shared, an unprivileged user with no
+//! capabilities even when this process is root), or with only a separate `HOME` and a clean
+//! environment when it is not.
 //!
 //! This file maps the [`Provider`] calls onto the store (metadata, locks), the launcher (how a
 //! command starts), the process tracker and the environment changes (`env`). It never prints,
 //! and never writes or logs the environment of an exec request: that is where secrets travel.
 
 mod attach;
+mod bubblewrap;
 mod env;
 mod exec;
 mod files;
 mod launch;
+mod mounts;
 mod paths;
 mod process;
+mod sandboxed;
+mod stage;
 mod store;
+mod user;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -114,17 +120,20 @@ impl LocalProvider {
     }
 
     pub fn with_options(root: PathBuf, options: LocalOptions) -> Result<Self> {
+        let user = user::HostUser::current();
         let bubblewrap = match options.isolation {
             IsolationMode::Off => None,
-            IsolationMode::Auto => launch::find_bubblewrap(),
-            IsolationMode::Bubblewrap => Some(launch::find_bubblewrap().ok_or_else(|| ProviderError::Unsupported {
+            IsolationMode::Auto => bubblewrap::find(user),
+            IsolationMode::Bubblewrap => Some(bubblewrap::find(user).ok_or_else(|| ProviderError::Unsupported {
                 provider: "local",
-                operation: "bubblewrap isolation (`bwrap` is not installed or cannot create namespaces here)"
-                    .to_string(),
+                operation: match user {
+                    user::HostUser::Invoker => "bubblewrap isolation (`bwrap` is not installed or cannot create namespaces here)".to_string(),
+                    user::HostUser::Dedicated(id) => format!("bubblewrap isolation (`bwrap` is not installed, or cannot create user namespaces here as uid {id}, which sandbox commands run as when `ralph-town` is root)"),
+                },
             })?),
         };
         let store = Store::open(root)?;
-        let launcher = Launcher::new(bubblewrap, store.root(), options.read_only_paths);
+        let launcher = Launcher::new(bubblewrap, user, store.root(), options.read_only_paths);
         Ok(LocalProvider {
             store,
             launcher: Arc::new(launcher),
@@ -137,6 +146,22 @@ impl LocalProvider {
         } else {
             Isolation::Reduced
         }
+    }
+
+    /// Refuses a teammate `workdir` that setup would make on the host: without bubblewrap an
+    /// absolute path is the host's own (`/tmp/app` is the host's `/tmp`), not the sandbox's.
+    pub fn check_workdir(&self, teammate: &str, workdir: &str) -> Result<()> {
+        if self.isolation() == Isolation::Bubblewrap || !workdir.starts_with('/') {
+            return Ok(());
+        }
+        Err(ProviderError::Unsupported {
+            provider: "local",
+            operation: format!(
+                "the absolute `workdir` `{workdir}` of teammate `{teammate}` without bubblewrap \
+                 (isolation is reduced, so setup would write to the host's `{workdir}`); \
+                 install `bwrap`, or give a `workdir` relative to the sandbox home"
+            ),
+        })
     }
 
     /// The state root this provider works on.
@@ -199,6 +224,7 @@ impl Provider for LocalProvider {
     async fn create(&self, request: &CreateSandbox) -> Result<Sandbox> {
         let store = self.store.clone();
         let request = request.clone();
+        let owner = self.launcher.owner();
         blocking(move || {
             let id = store::new_id();
             let name = if request.name.is_empty() {
@@ -229,7 +255,7 @@ impl Provider for LocalProvider {
                     message: format!("a sandbox named `{}` already exists", metadata.name),
                 });
             }
-            store.create(&metadata)?;
+            store.create(&metadata, owner)?;
             Ok(metadata.to_sandbox())
         })
         .await

@@ -62,21 +62,34 @@ pub(crate) fn normalize(path: &str) -> PathBuf {
     normalized
 }
 
-/// Writes `contents` to `relative` under `base`, creating parents (0755) and the file (0644).
-pub(crate) fn write_beneath(base: &Path, relative: &Path, contents: &[u8]) -> io::Result<()> {
-    let (parent, name) = open_parent(base, relative, true)?;
+/// Writes `contents` to `relative` under `base`, creating parents (0755) and the file (0644),
+/// all owned by `owner` when given.
+pub(crate) fn write_beneath(
+    base: &Path,
+    relative: &Path,
+    contents: &[u8],
+    owner: Option<u32>,
+) -> io::Result<()> {
+    let (parent, name) = open_parent(
+        base,
+        relative,
+        owner.map(Create::Owned).unwrap_or(Create::Yes),
+    )?;
     let file = rustix::fs::openat(
         &parent,
         name,
         OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o644),
     )?;
+    if let Some(id) = owner {
+        super::user::give(&file, id)?;
+    }
     std::fs::File::from(file).write_all(contents)
 }
 
 /// Reads the file `relative` under `base`.
 pub(crate) fn read_beneath(base: &Path, relative: &Path) -> io::Result<Vec<u8>> {
-    let (parent, name) = open_parent(base, relative, false)?;
+    let (parent, name) = open_parent(base, relative, Create::No)?;
     let file = rustix::fs::openat(
         &parent,
         name,
@@ -95,12 +108,21 @@ pub(crate) fn read_beneath(base: &Path, relative: &Path) -> io::Result<Vec<u8>> 
     Ok(contents)
 }
 
+/// Whether `open_parent` creates missing directories, and for whom.
+#[derive(Debug, Clone, Copy)]
+enum Create {
+    No,
+    Yes,
+    /// Created and given to this host id.
+    Owned(u32),
+}
+
 /// Opens the directory that holds `relative` (walking without following symlinks) and returns
 /// it with the file name.
 fn open_parent<'a>(
     base: &Path,
     relative: &'a Path,
-    create: bool,
+    create: Create,
 ) -> io::Result<(OwnedFd, &'a std::ffi::OsStr)> {
     let directory_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
@@ -123,13 +145,19 @@ fn open_parent<'a>(
     };
     let mut directory = rustix::fs::openat(rustix::fs::CWD, base, directory_flags, Mode::empty())?;
     for part in parts {
-        if create {
+        let mut created = false;
+        if !matches!(create, Create::No) {
             match rustix::fs::mkdirat(&directory, part, Mode::from_raw_mode(0o755)) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Ok(()) => created = true,
+                Err(rustix::io::Errno::EXIST) => {}
                 Err(error) => return Err(error.into()),
             }
         }
         directory = rustix::fs::openat(&directory, part, directory_flags, Mode::empty())?;
+        // Through the open descriptor: a directory swapped in meanwhile is not what changes.
+        if let (true, Create::Owned(id)) = (created, create) {
+            super::user::give(&directory, id)?;
+        }
     }
     Ok((directory, name))
 }
@@ -168,19 +196,19 @@ mod tests {
         let base = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), base.path().join("link")).unwrap();
-        assert!(write_beneath(base.path(), Path::new("link/file"), b"x").is_err());
+        assert!(write_beneath(base.path(), Path::new("link/file"), b"x", None).is_err());
         assert!(!outside.path().join("file").exists());
 
         std::os::unix::fs::symlink(outside.path().join("target"), base.path().join("file-link"))
             .unwrap();
-        assert!(write_beneath(base.path(), Path::new("file-link"), b"x").is_err());
+        assert!(write_beneath(base.path(), Path::new("file-link"), b"x", None).is_err());
         assert!(!outside.path().join("target").exists());
     }
 
     #[test]
     fn writes_create_parents_and_read_back() {
         let base = tempfile::tempdir().unwrap();
-        write_beneath(base.path(), Path::new("a/b/c.bin"), &[0, 255, 10]).unwrap();
+        write_beneath(base.path(), Path::new("a/b/c.bin"), &[0, 255, 10], None).unwrap();
         assert_eq!(
             read_beneath(base.path(), Path::new("a/b/c.bin")).unwrap(),
             vec![0, 255, 10]

@@ -166,14 +166,19 @@ impl Store {
         write_metadata(&self.sandbox_dir(&metadata.id), metadata)
     }
 
-    /// Makes a new sandbox appear in one rename. Callers hold the exclusive lock and have
+    /// Makes a new sandbox appear in one rename, its home and `/tmp` owned by `owner` when
+    /// given (the host id its commands run as). Callers hold the exclusive lock and have
     /// checked the name.
-    pub(crate) fn create(&self, metadata: &Metadata) -> Result<()> {
+    pub(crate) fn create(&self, metadata: &Metadata, owner: Option<u32>) -> Result<()> {
         let staging = self.root.join("staging").join(&metadata.id);
         let result = (|| {
             for directory in ["home", "tmp", "run"] {
                 let path = staging.join(directory);
                 fs::create_dir_all(&path).map_err(|error| io_error("create", &path, error))?;
+                if let Some(id) = owner.filter(|_| directory != "run") {
+                    std::os::unix::fs::chown(&path, Some(id), Some(id))
+                        .map_err(|error| io_error("give away", &path, error))?;
+                }
             }
             write_metadata(&staging, metadata)?;
             let target = self.sandbox_dir(&metadata.id);

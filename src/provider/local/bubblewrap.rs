@@ -1,0 +1,187 @@
+//! The `bwrap` program: found and tried once per process, and the arguments that make one
+//! sandbox out of a mount plan.
+//!
+//! Every sandbox gets a user namespace in which its commands are [`INSIDE_ID`] with no
+//! capability, no way to gain one (no new privileges), and, where bubblewrap supports it
+//! (0.8 and later), no further user namespace; and its own pid, ipc and uts namespaces. The
+//! network is shared. This file renders arguments; it starts nothing but the probe.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use super::mounts::{Mount, Source};
+use super::stage::{self, Staged};
+use super::user::{HostUser, INSIDE_ID};
+
+/// A working `bwrap` and what it supports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Bubblewrap {
+    program: PathBuf,
+    /// `--disable-userns` (bubblewrap 0.8): commands cannot make user namespaces of their own,
+    /// which is kernel surface a sandbox has no use for.
+    disable_userns: bool,
+}
+
+/// The `bwrap` that works here for `user`, looked up and tried once per process.
+pub(crate) fn find(user: HostUser) -> Option<Bubblewrap> {
+    static FOUND: OnceLock<Option<Bubblewrap>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let program = which::which("bwrap").ok()?;
+            // Installed is not enough: user namespaces may be disabled, or (as root) the
+            // sandbox's host id may not be allowed to make them.
+            [true, false]
+                .into_iter()
+                .map(|disable_userns| Bubblewrap {
+                    program: program.clone(),
+                    disable_userns,
+                })
+                .find(|candidate| candidate.works(user))
+        })
+        .clone()
+}
+
+impl Bubblewrap {
+    pub(crate) fn program(&self) -> &Path {
+        &self.program
+    }
+
+    fn works(&self, user: HostUser) -> bool {
+        let args = self.args(
+            &[Mount::HostRoot],
+            |_| PathBuf::new(),
+            Path::new("/"),
+            false,
+            &["/bin/true".into()],
+        );
+        let command = match user {
+            HostUser::Invoker => {
+                let mut command = Command::new(&self.program);
+                command.args(&args);
+                Ok(command)
+            }
+            HostUser::Dedicated(id) => {
+                // Staging one directory tries the mount calls every command needs (Linux 5.2).
+                let probe = Staged {
+                    name: "probe".to_string(),
+                    path: PathBuf::from("/"),
+                    read_only: false,
+                };
+                stage::command(&self.program, &args, &[probe], &[], id)
+            }
+        };
+        command.is_ok_and(|mut command| {
+            command
+                .env_clear()
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        })
+    }
+
+    /// The arguments that run `program` in `cwd` of a sandbox made of `mounts` (hides made
+    /// elsewhere left out by the caller), the host path of each bind's source given by `source`. `new_session` detaches the command from any
+    /// terminal (commands); an interactive shell keeps its terminal.
+    pub(crate) fn args(
+        &self,
+        mounts: &[Mount],
+        source: impl Fn(&Source) -> PathBuf,
+        cwd: &Path,
+        new_session: bool,
+        program: &[OsString],
+    ) -> Vec<OsString> {
+        let mut args: Vec<OsString> = Vec::new();
+        let mut push = |parts: &[&std::ffi::OsStr]| {
+            args.extend(parts.iter().map(|part| part.to_os_string()));
+        };
+        let inside_id = OsString::from(INSIDE_ID.to_string());
+        push(&["--unshare-user".as_ref(), "--uid".as_ref(), &inside_id]);
+        push(&["--gid".as_ref(), &inside_id]);
+        if self.disable_userns {
+            push(&["--disable-userns".as_ref()]);
+        }
+        push(&["--cap-drop".as_ref(), "ALL".as_ref()]);
+        for mount in mounts {
+            match mount {
+                Mount::HostRoot => push(&["--ro-bind".as_ref(), "/".as_ref(), "/".as_ref()]),
+                Mount::Replaced(path) | Mount::Hide { path, .. } => {
+                    push(&["--tmpfs".as_ref(), path.as_os_str()]);
+                }
+                Mount::Bind {
+                    source: from,
+                    target,
+                    writable,
+                } => {
+                    let flag = if *writable { "--bind" } else { "--ro-bind" };
+                    push(&[flag.as_ref(), source(from).as_os_str(), target.as_os_str()]);
+                }
+            }
+        }
+        push(&["--proc".as_ref(), "/proc".as_ref()]);
+        push(&["--dev".as_ref(), "/dev".as_ref()]);
+        push(&[
+            "--unshare-pid".as_ref(),
+            "--unshare-ipc".as_ref(),
+            "--unshare-uts".as_ref(),
+            "--die-with-parent".as_ref(),
+        ]);
+        if new_session {
+            push(&["--new-session".as_ref()]);
+        }
+        push(&["--chdir".as_ref(), cwd.as_os_str(), "--".as_ref()]);
+        args.extend(program.iter().cloned());
+        args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::local::mounts::Within;
+
+    #[test]
+    fn sandboxes_drop_every_privilege_before_any_mount() {
+        let bubblewrap = Bubblewrap {
+            program: "/usr/bin/bwrap".into(),
+            disable_userns: true,
+        };
+        let mounts = [
+            Mount::HostRoot,
+            Mount::Bind {
+                source: Source::Home,
+                target: "/home/daytona".into(),
+                writable: true,
+            },
+            Mount::Hide {
+                path: "/srv/rt".into(),
+                within: Within::Host,
+            },
+        ];
+        let args = bubblewrap.args(
+            &mounts,
+            |source| match source {
+                Source::Home => "/staged/home".into(),
+                _ => PathBuf::new(),
+            },
+            Path::new("/home/daytona"),
+            true,
+            &["/bin/sh".into(), "-c".into(), "id".into()],
+        );
+        let line = args
+            .iter()
+            .map(|arg| arg.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(
+            line,
+            "--unshare-user --uid 1000 --gid 1000 --disable-userns --cap-drop ALL \
+             --ro-bind / / --bind /staged/home /home/daytona --tmpfs /srv/rt \
+             --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts \
+             --die-with-parent --new-session --chdir /home/daytona -- /bin/sh -c id"
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! A program in bubblewrap, as a command to start: run as the invoking user, or, when that is
+//! root, with the sandbox's directories handed to its host id and staged (see `stage`), and the
+//! hides made before bubblewrap starts.
+//!
+//! This file turns a mount plan into bubblewrap's sources; it decides no layout and holds no
+//! environment (the caller adds it to the command).
+
+use std::ffi::OsString;
+use std::io;
+use std::path::PathBuf;
+use std::process::Command;
+
+use super::bubblewrap::Bubblewrap;
+use super::launch::under;
+use super::mounts::{Mount, Source, Within};
+use super::stage::{self, Staged};
+use super::store::SandboxDirs;
+use super::user::{self, HostUser};
+
+/// A program in bubblewrap.
+#[derive(Debug)]
+pub(super) struct Sandboxed {
+    pub bubblewrap: Bubblewrap,
+    pub user: HostUser,
+    pub dirs: SandboxDirs,
+    pub mounts: Vec<Mount>,
+    /// The working directory inside.
+    pub cwd: PathBuf,
+    pub new_session: bool,
+    pub program: Vec<OsString>,
+}
+
+impl Sandboxed {
+    pub(super) fn command(&self) -> io::Result<Command> {
+        match self.user {
+            HostUser::Invoker => {
+                let mut command = Command::new(self.bubblewrap.program());
+                command.args(self.args(true, |source| self.host_path(source)));
+                Ok(command)
+            }
+            HostUser::Dedicated(id) => {
+                let (staged, hides) = self.hand_over_and_stage(id)?;
+                let args = self.args(false, |source| staged_path(&staged, source));
+                stage::command(self.bubblewrap.program(), &args, &staged, &hides, id)
+            }
+        }
+    }
+
+    /// Bubblewrap's arguments, with the hides unless they were made before it started.
+    fn args(&self, with_hides: bool, source: impl Fn(&Source) -> PathBuf) -> Vec<OsString> {
+        let mounts: Vec<Mount> = self
+            .mounts
+            .iter()
+            .filter(|mount| with_hides || !matches!(mount, Mount::Hide { .. }))
+            .cloned()
+            .collect();
+        self.bubblewrap
+            .args(&mounts, source, &self.cwd, self.new_session, &self.program)
+    }
+
+    fn host_path(&self, source: &Source) -> PathBuf {
+        match source {
+            Source::Home => self.dirs.home.clone(),
+            Source::Tmp => self.dirs.tmp.clone(),
+            Source::Host(path) => path.clone(),
+        }
+    }
+
+    /// Gives the sandbox's directories to `id` (a no-op once done) and lists what to stage
+    /// (every bind's source, by a name of its own) and the paths to hide before bubblewrap
+    /// starts: as root, and not as the sandbox's user, every hidden path can be reached.
+    fn hand_over_and_stage(&self, id: u32) -> io::Result<(Vec<Staged>, Vec<PathBuf>)> {
+        for dir in [&self.dirs.home, &self.dirs.tmp] {
+            user::ensure_owned(dir, id).map_err(|error| {
+                io::Error::new(
+                    error.kind(),
+                    format!(
+                        "cannot give `{}` to the sandbox user: {error}",
+                        dir.display()
+                    ),
+                )
+            })?;
+        }
+        let mut staged = Vec::new();
+        for mount in &self.mounts {
+            let Mount::Bind { source, .. } = mount else {
+                continue;
+            };
+            let (name, read_only) = match source {
+                Source::Home => ("home".to_string(), false),
+                Source::Tmp => ("tmp".to_string(), false),
+                Source::Host(_) => (format!("read-only-{}", staged.len()), true),
+            };
+            staged.push(Staged {
+                name,
+                path: self.host_path(source),
+                read_only,
+            });
+        }
+        let hides = self
+            .mounts
+            .iter()
+            .filter_map(|mount| match mount {
+                Mount::Hide {
+                    path,
+                    within: Within::Host,
+                } => Some(path.clone()),
+                Mount::Hide {
+                    path,
+                    within: Within::ReadOnly(shown),
+                } => {
+                    let below = path.strip_prefix(&shown.shown_at).ok()?;
+                    let base = staged_path(&staged, &Source::Host(shown.real.clone()));
+                    Some(under(&base, below))
+                }
+                _ => None,
+            })
+            .collect();
+        Ok((staged, hides))
+    }
+}
+
+/// Where `source` is staged.
+fn staged_path(staged: &[Staged], source: &Source) -> PathBuf {
+    let name = match source {
+        Source::Home => "home",
+        Source::Tmp => "tmp",
+        Source::Host(path) => staged
+            .iter()
+            .find(|item| item.read_only && item.path == *path)
+            .map_or("", |item| item.name.as_str()),
+    };
+    stage::staged_path(name)
+}
