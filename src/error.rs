@@ -81,7 +81,7 @@ pub enum Error {
 
     /// `serve` could not start or stopped with an error.
     #[error(transparent)]
-    #[diagnostic(code(ralph_town::serve))]
+    #[diagnostic(transparent)]
     Serve(Box<crate::serve::ServeError>),
 
     /// The user interrupted the run.
@@ -103,11 +103,11 @@ impl Error {
             Error::Interrupted => exit::INTERRUPTED,
             Error::Exit { code } => *code,
             Error::Sandbox(error) => error.exit_code(),
+            Error::Serve(error) => error.exit_code(),
             Error::Setup(_)
             | Error::Provider(_)
             | Error::ChangesFailed { .. }
             | Error::NotFound { .. }
-            | Error::Serve(_)
             | Error::Io { .. } => exit::FAILURE,
         }
     }
