@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use common::World;
@@ -56,7 +56,10 @@ fn spawn(mut command: Command) -> (Child, Arc<Mutex<String>>, Receiver<String>) 
     let collected = printed.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            collected.lock().unwrap().push_str(&format!("{line}\n"));
+            // A test that failed while holding the lock poisons it: keep collecting anyway.
+            let mut text = collected.lock().unwrap_or_else(PoisonError::into_inner);
+            text.push_str(&format!("{line}\n"));
+            drop(text);
             let _ = send.send(line);
         }
     });
@@ -65,7 +68,8 @@ fn spawn(mut command: Command) -> (Child, Arc<Mutex<String>>, Receiver<String>) 
     std::thread::spawn(move || {
         let mut text = String::new();
         let _ = stdout.read_to_string(&mut text);
-        collected.lock().unwrap().push_str(&text);
+        let mut collected = collected.lock().unwrap_or_else(PoisonError::into_inner);
+        collected.push_str(&text);
     });
     (child, printed, lines)
 }
@@ -77,12 +81,10 @@ fn serve(world: &World, listen: &str, args: &[&str], env: &[(&str, &str)]) -> Se
     let (child, printed, lines) = spawn(command);
     let (mut api_url, mut export) = (None, None);
     while export.is_none() {
-        let line = lines.recv_timeout(DEADLINE).unwrap_or_else(|_| {
-            panic!(
-                "serve did not announce itself:\n{}",
-                printed.lock().unwrap()
-            )
-        });
+        let Ok(line) = lines.recv_timeout(DEADLINE) else {
+            let printed = printed.lock().unwrap().clone();
+            panic!("serve did not announce itself:\n{printed}");
+        };
         if let Some(url) = line.strip_prefix("Daytona-compatible API at ") {
             api_url = Some(url.to_string());
         }
@@ -239,10 +241,8 @@ fn beyond_loopback_serve_refuses_to_start_without_a_chosen_key() {
         }
         if started.elapsed() > DEADLINE {
             let _ = child.kill();
-            panic!(
-                "serve kept running on {listen}:\n{}",
-                printed.lock().unwrap()
-            );
+            let printed = printed.lock().unwrap().clone();
+            panic!("serve kept running on {listen}:\n{printed}");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
