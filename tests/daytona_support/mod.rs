@@ -19,7 +19,7 @@ use ralph_town::serve::{ServeOptions, Simulation};
 use ralph_town::team::ProviderSettings;
 
 /// The key the client sends unless a test chooses another.
-pub const KEY: &str = "dtn_daytona_test_key_0123456789abcdef";
+pub const KEY: &str = "dtn_test_key";
 
 /// What a test server looks like.
 pub struct Options {
