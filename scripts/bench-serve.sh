@@ -15,8 +15,12 @@ RALPH_TOWN_HOME="$work/serve" "$bin" serve --listen "127.0.0.1:$port" --read-onl
   --simulate "create-delay=1.3s" 2>"$work/serve.log" &
 serve_pid=$!
 trap 'kill $serve_pid 2>/dev/null; rm -rf "$work"' EXIT
-export DAYTONA_API_URL="http://127.0.0.1:$port/api" DAYTONA_API_KEY=bench RALPH_TOWN_HOME="$work/client"
-for _ in $(seq 50); do curl -fs "$DAYTONA_API_URL/snapshots" -H 'Authorization: Bearer bench' >/dev/null && break; sleep 0.1; done
+export DAYTONA_API_URL="http://127.0.0.1:$port/api" RALPH_TOWN_HOME="$work/client"
+for _ in $(seq 50); do curl -fs "$DAYTONA_API_URL/health" >/dev/null && break; sleep 0.1; done
+# The key `serve` made for itself; curl reads the header from a file, never from its argv.
+DAYTONA_API_KEY=$(cat "$work/serve/serve/api-key")
+export DAYTONA_API_KEY
+(umask 077; printf 'Authorization: Bearer %s\n' "$DAYTONA_API_KEY" >"$work/auth-header")
 
 team() {
   printf 'name = "bench-%s"\nprovider = "daytona"\n\n[defaults]\nrepo = "%s"\n\n' "$1" "$PWD"
@@ -40,14 +44,15 @@ for setup in "--no-setup" ""; do
   "$bin" down "$work/many.toml" --force >/dev/null 2>&1
 done
 
-id=$(curl -fs -X POST "$DAYTONA_API_URL/sandbox" -H 'Authorization: Bearer bench' \
+id=$(curl -fs -X POST "$DAYTONA_API_URL/sandbox" -H @"$work/auth-header" \
   -H 'Content-Type: application/json' -d '{"name":"probe"}' | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
 ticks_before=$(awk '{print $14 + $15}' "/proc/$serve_pid/stat")
 python3 - "$port" "$id" <<'PY'
-import http.client, sys
+import http.client, os, sys
+key = os.environ["DAYTONA_API_KEY"]
 connection = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
 for _ in range(1000):
-    connection.request("GET", f"/api/sandbox/{sys.argv[2]}", headers={"Authorization": "Bearer bench"})
+    connection.request("GET", f"/api/sandbox/{sys.argv[2]}", headers={"Authorization": f"Bearer {key}"})
     response = connection.getresponse()
     response.read()
     assert response.status == 200, response.status

@@ -21,6 +21,7 @@ use miette::Diagnostic;
 
 use crate::provider::ProviderError;
 use crate::sandbox::SandboxError;
+use crate::serve::ServeError;
 use crate::setup::SetupError;
 use crate::team::TeamError;
 
@@ -100,7 +101,7 @@ pub enum Error {
     /// `serve` could not start or stopped with an error.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Serve(Box<crate::serve::ServeError>),
+    Serve(Box<ServeError>),
 
     /// The user interrupted the run.
     #[error("interrupted")]
@@ -123,12 +124,25 @@ impl Error {
                 exit::INTERRUPTED
             }
             Error::Exit { code } => *code,
+            Error::Serve(error) => match **error {
+                // What the command line asked wrongly, as for a bad flag.
+                ServeError::Exposed { .. }
+                | ServeError::Contradiction { .. }
+                | ServeError::InvalidApiKey { .. }
+                | ServeError::ShowsSecrets { .. }
+                | ServeError::Option { .. } => exit::USAGE,
+                ServeError::Bind { .. }
+                | ServeError::BindSsh { .. }
+                | ServeError::HostKey { .. }
+                | ServeError::State { .. }
+                | ServeError::NoApiKey
+                | ServeError::ApiKeyFile { .. } => exit::FAILURE,
+            },
             Error::Sandbox(_)
             | Error::Setup(_)
             | Error::Provider(_)
             | Error::ChangesFailed { .. }
             | Error::NotFound { .. }
-            | Error::Serve(_)
             | Error::Io { .. } => exit::FAILURE,
         }
     }

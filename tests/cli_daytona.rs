@@ -10,6 +10,9 @@ use std::process::{Child, Stdio};
 
 use common::{SENTINEL, World, have};
 
+/// The API key `serve` gets from its environment, as a user would give it.
+const KEY: &str = "dtn_cli_daytona_key_0123456789abcdef";
+
 /// A `ralph-town serve` child process, killed on drop.
 struct Serve {
     child: Child,
@@ -23,7 +26,8 @@ impl Drop for Serve {
     }
 }
 
-fn serve(world: &World) -> Serve {
+/// `serve` with `readable` visible to its sandboxes.
+fn serve(world: &World, readable: &Path) -> Serve {
     let mut child = world
         .command(&[
             "serve",
@@ -33,8 +37,9 @@ fn serve(world: &World) -> Serve {
             "127.0.0.1:0",
             "--read-only",
         ])
-        .arg(world.path())
+        .arg(readable)
         .env("RALPH_TOWN_HOME", world.path().join("serve-state"))
+        .env("RALPH_TOWN_SERVE_API_KEY", KEY)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start serve");
@@ -62,11 +67,11 @@ fn up_and_down_of_the_daytona_example_against_serve() {
     }
     let world = World::new();
     let origin = world.origin(&["feature/login"]);
-    let serve = serve(&world);
+    let serve = serve(&world, &origin);
     let client = reqwest::blocking::Client::new();
     let snapshot: serde_json::Value = client
         .post(format!("{}/snapshots", serve.api_url))
-        .bearer_auth("test-key")
+        .bearer_auth(KEY)
         .json(&serde_json::json!({"name": "ralph-town-dev", "imageName": "debian:bookworm-slim"}))
         .send()
         .unwrap()
@@ -82,7 +87,7 @@ fn up_and_down_of_the_daytona_example_against_serve() {
     let origin = origin.to_str().unwrap();
     let env = [
         ("DAYTONA_API_URL", serve.api_url.as_str()),
-        ("DAYTONA_API_KEY", "test-key"),
+        ("DAYTONA_API_KEY", KEY),
         ("GH_TOKEN", SENTINEL),
         ("REPO_URL", origin),
     ];
@@ -111,7 +116,7 @@ fn up_and_down_of_the_daytona_example_against_serve() {
             "labels",
             r#"{"ralph-town/team":"auth-squad","ralph-town/teammate":"alice"}"#,
         )])
-        .bearer_auth("test-key")
+        .bearer_auth(KEY)
         .send()
         .unwrap()
         .json()
@@ -188,7 +193,7 @@ fn up_and_down_of_the_daytona_example_against_serve() {
     world.run_with(&["down", example], &env).success();
     let listed: serde_json::Value = client
         .get(format!("{}/sandbox", serve.api_url))
-        .bearer_auth("test-key")
+        .bearer_auth(KEY)
         .send()
         .unwrap()
         .json()
@@ -201,7 +206,7 @@ fn wait_until_active(client: &reqwest::blocking::Client, api_url: &str) {
     for _ in 0..200 {
         let snapshot: serde_json::Value = client
             .get(format!("{api_url}/snapshots/ralph-town-dev"))
-            .bearer_auth("test-key")
+            .bearer_auth(KEY)
             .send()
             .unwrap()
             .json()

@@ -14,6 +14,9 @@ use ralph_town::provider::local::LocalProvider;
 use ralph_town::serve::ServeOptions;
 use serde_json::Value;
 
+/// The server's API key, which the client sends.
+const KEY: &str = "dtn_cli_ssh_test_key_0123456789abcdef";
+
 struct Gateway {
     api: String,
     base: String,
@@ -34,6 +37,7 @@ async fn start(simulation: &str) -> Gateway {
         local_provider: Some(provider),
         state_dir: Some(state),
         simulation: simulation.parse().unwrap(),
+        api_key: Some(ralph_town::secret::Secret::new(KEY.to_string())),
         ..ServeOptions::default()
     };
     let server = ralph_town::serve::bind(options, dynamic).await.unwrap();
@@ -67,7 +71,7 @@ impl Gateway {
     async fn get(&self, url: &str) -> Value {
         reqwest::Client::new()
             .get(url)
-            .bearer_auth("key")
+            .bearer_auth(KEY)
             .send()
             .await
             .unwrap()
@@ -96,7 +100,7 @@ impl Gateway {
             .env("TMPDIR", temporary)
             .env("RALPH_TOWN_PROVIDER", "daytona")
             .env("DAYTONA_API_URL", &self.api)
-            .env("DAYTONA_API_KEY", "dtn_key");
+            .env("DAYTONA_API_KEY", KEY);
         command
     }
 

@@ -22,6 +22,7 @@ mod mcp_server;
 mod provider_daytona;
 mod provider_local;
 mod serve_api;
+mod serve_auth;
 mod serve_records;
 mod serve_sdk;
 mod serve_simulation;

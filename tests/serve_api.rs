@@ -41,7 +41,7 @@ async fn requests_without_a_bearer_token_get_401_with_the_api_body() {
         .await;
     let message = reply.daemon_error(401, "UNAUTHORIZED");
     assert!(message.starts_with("missing authentication"), "{message}");
-    // Any key is accepted unless one is pinned.
+    // The server's key is accepted.
     assert_eq!(server.get("/api/sandbox").await.status, 200);
 }
 
@@ -82,7 +82,9 @@ async fn a_pinned_key_refuses_every_other_key() {
         toolbox.body
     );
     let options = ralph_town::serve::ServeOptions {
-        api_key: Some("dtn_sentinel_pinned_key_4711".to_string()),
+        api_key: Some(ralph_town::secret::Secret::new(
+            "dtn_sentinel_pinned_key_4711".to_string(),
+        )),
         ..Default::default()
     };
     assert!(!format!("{options:?}").contains("sentinel"));

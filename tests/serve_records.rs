@@ -280,16 +280,12 @@ async fn unknown_routes_and_stats() {
     server.get("/api/sandbox/x").await;
     assert_eq!(server.requests("GET /api/sandbox").await, 2);
     assert_eq!(server.requests("GET /api/sandbox/{sandbox}").await, 1);
-    let stats = server
-        .send(server.client.get(server.url("/_ralph/stats")))
-        .await;
+    let stats = server.get("/_ralph/stats").await;
     assert_eq!(
         stats.body["routes"]["GET /api/sandbox/{sandbox}"]["statuses"]["404"],
         1
     );
-    let reset = server
-        .send(server.client.delete(server.url("/_ralph/stats")))
-        .await;
+    let reset = server.delete("/_ralph/stats").await;
     assert_eq!(reset.status, 204);
     assert_eq!(server.requests("GET /api/sandbox").await, 0);
 }

@@ -19,6 +19,9 @@ use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 /// A generous bound so that a hanging session fails the test instead of blocking it.
 const DEADLINE: Duration = Duration::from_secs(120);
 
+/// The API key of every server here.
+const KEY: &str = "dtn_ssh_test_key_0123456789abcdef";
+
 struct Gateway {
     api: String,
     ssh_port: u16,
@@ -40,6 +43,7 @@ async fn start(root: Option<tempfile::TempDir>) -> Gateway {
         ssh_listen: Some("127.0.0.1:0".parse().unwrap()),
         local_provider: Some(provider.clone()),
         state_dir: Some(state),
+        api_key: Some(ralph_town::secret::Secret::new(KEY.to_string())),
         ..ServeOptions::default()
     };
     let server = ralph_town::serve::bind(options, dynamic).await.unwrap();
@@ -74,7 +78,7 @@ impl Gateway {
         let response = self
             .client
             .post(format!("{}{path}", self.api))
-            .bearer_auth("key")
+            .bearer_auth(KEY)
             .json(&body)
             .send()
             .await
@@ -96,7 +100,7 @@ impl Gateway {
             let reply: Value = self
                 .client
                 .get(format!("{}/sandbox/{id}", self.api))
-                .bearer_auth("key")
+                .bearer_auth(KEY)
                 .send()
                 .await
                 .unwrap()
@@ -298,7 +302,7 @@ async fn unknown_revoked_and_expired_tokens_are_refused() {
     let response = gateway
         .client
         .delete(format!("{}/sandbox/{id}/ssh-access", gateway.api))
-        .bearer_auth("key")
+        .bearer_auth(KEY)
         .send()
         .await
         .unwrap();
@@ -432,6 +436,7 @@ async fn the_serve_command_never_prints_a_token() {
         "127.0.0.1:0",
     ]));
     let mut serve = serve
+        .env("RALPH_TOWN_SERVE_API_KEY", KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -483,7 +488,8 @@ async fn the_serve_command_never_prints_a_token() {
     printed.push_str(&String::from_utf8_lossy(&output.stdout));
     let redacted = printed
         .replace(&token, "<token>")
-        .replace(&revoked, "<revoked>");
+        .replace(&revoked, "<revoked>")
+        .replace(KEY, "<key>");
     assert_eq!(redacted, printed, "`serve` printed a token");
     assert!(printed.contains("SSH gateway at"), "{printed}");
 }

@@ -228,17 +228,21 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on
+    /// Address to listen on; beyond loopback it needs a key you chose, or
+    /// `--insecure-accept-any-token`
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
     pub listen: std::net::SocketAddr,
-    /// Accept only this bearer token (default: any token)
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "RALPH_TOWN_SERVE_API_KEY",
-        hide_env_values = true
-    )]
-    pub api_key: Option<String>,
+    /// Read the API key from this file. Without it: `RALPH_TOWN_SERVE_API_KEY`, then
+    /// `--api-key`, else a key `serve` makes and keeps in `<state root>/serve/api-key`
+    #[arg(long, value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
+    /// The API key itself: visible to every user in `ps`, so prefer `--api-key-file`
+    #[arg(long, value_name = "KEY", conflicts_with = "api_key_file", value_parser = parse_secret)]
+    pub api_key: Option<crate::secret::Secret>,
+    /// Accept ANY bearer token, also beyond loopback: whoever reaches the port, every sandbox
+    /// included, can then run commands in every sandbox
+    #[arg(long)]
+    pub insecure_accept_any_token: bool,
     /// The URL clients reach this server at, when it differs from the listen address
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
@@ -272,6 +276,10 @@ pub enum Shell {
     Fish,
     Elvish,
     Powershell,
+}
+
+fn parse_secret(text: &str) -> Result<crate::secret::Secret, std::convert::Infallible> {
+    Ok(crate::secret::Secret::new(text.to_string()))
 }
 
 fn parse_simulation(text: &str) -> Result<Box<crate::serve::Simulation>, String> {

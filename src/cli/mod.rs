@@ -10,6 +10,7 @@ mod init;
 mod plan;
 mod run;
 mod sandbox;
+mod serve;
 mod status;
 mod up;
 
@@ -49,7 +50,7 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
         Command::Ssh(args) => exec::ssh(&args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Run(args) => run::run(&args).await,
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve::run(args).await,
         Command::Mcp => {
             crate::mcp::serve_stdio().await?;
             Ok(exit::SUCCESS)
@@ -71,47 +72,6 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
             Ok(exit::SUCCESS)
         }
     }
-}
-
-/// `ralph-town serve`: the local provider behind the Daytona API until SIGINT or SIGTERM.
-async fn serve(args: args::ServeArgs) -> Result<i32> {
-    let read_only_paths = args
-        .read_only
-        .iter()
-        .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()))
-        .collect();
-    let provider = Arc::new(local_provider(read_only_paths)?);
-    let options = crate::serve::ServeOptions {
-        listen: args.listen,
-        api_key: args.api_key,
-        public_url: args.public_url,
-        ssh_gateway: args.ssh_gateway,
-        ssh_listen: args.ssh_listen,
-        local_provider: Some(provider.clone()),
-        state_dir: Some(provider.root().to_path_buf()),
-        simulation: args
-            .simulate
-            .map(|simulation| *simulation)
-            .unwrap_or_default(),
-    };
-    let shutdown = async {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async {
-                match terminate.as_mut() {
-                    Some(signal) => { signal.recv().await; }
-                    None => std::future::pending::<()>().await,
-                }
-            } => {}
-        }
-        eprintln!("shutting down");
-    };
-    crate::serve::serve(options, provider, shutdown)
-        .await
-        .map_err(|error| Error::Serve(Box::new(error)))?;
-    Ok(exit::SUCCESS)
 }
 
 /// Loads a team file and prints its warnings on stderr.

@@ -1,8 +1,9 @@
 //! What happens to every request before and after its handler: counting, simulated latency,
 //! faults and throttling, bearer authentication, and error bodies in Daytona's shapes.
 //!
-//! Handlers never see an unauthenticated request. This file must not log headers: the bearer
-//! token is a credential.
+//! Handlers never see an unauthenticated request; the one route without a guard is the health
+//! check, which says nothing but `ok`. This file must not log headers: the bearer token is a
+//! credential.
 
 use std::sync::Arc;
 
@@ -15,9 +16,10 @@ use super::error::{ApiError, DaemonError, render};
 use super::simulate::{Throttler, Verdict};
 use super::state::AppState;
 
-/// Whether simulated faults may hit this path (the stats route is for tests, never faulty).
+/// Whether simulated faults may hit this path: never the stats route (for tests) nor the
+/// health check (harnesses wait on it).
 pub(crate) fn is_faultable(path: &str) -> bool {
-    path.starts_with("/api/") || path.starts_with("/toolbox/")
+    (path.starts_with("/api/") && path != "/api/health") || path.starts_with("/toolbox/")
 }
 
 /// The throttler a control-plane route counts against, as Daytona tags them; the deprecated
@@ -42,7 +44,8 @@ enum Denied {
     Invalid,
 }
 
-/// Any bearer token, unless a key is pinned. Compared in constant time.
+/// The bearer token must be the key, compared in constant time. Only without a key (`bind`
+/// allows that only when told to accept any token) does any token pass.
 fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(), Denied> {
     let token = headers
         .get(header::AUTHORIZATION)
@@ -194,6 +197,25 @@ pub(crate) async fn toolbox(
     response
 }
 
+/// The guard of `/_ralph/stats`: the key, and answers in the API's shape.
+pub(crate) async fn internal(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if authenticate(&state, request.headers()).is_ok() {
+        return next.run(request).await;
+    }
+    let (method, path) = (request.method().clone(), original_path(&request));
+    let response = ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+    render(response, &path, &method, false).await
+}
+
+/// `GET /api/health`, Daytona's liveness check: no key needed, nothing to learn from it.
+pub(crate) async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
 /// The path as the client sent it (a nested router sees it without its prefix).
 fn original_path(request: &Request) -> String {
     request
@@ -273,6 +295,15 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn the_health_check_and_the_stats_are_never_faulty() {
+        assert!(!is_faultable("/api/health"));
+        assert!(!is_faultable("/_ralph/stats"));
+        assert!(is_faultable("/api/healthz"));
+        assert!(is_faultable("/api/sandbox"));
+        assert!(is_faultable("/toolbox/abc/process/execute"));
     }
 
     #[test]

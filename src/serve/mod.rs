@@ -5,7 +5,12 @@
 //! connections (its own accept loop, so that a simulated dropped connection can really close
 //! one). It is an adapter: sandboxes live in the provider, and no team or planning logic lives
 //! here. It never prints a credential: not the API key, not an SSH token, not an env value.
+//!
+//! Every route but `GET /api/health` needs the API key: sandboxes share the host's network, so
+//! anything that reaches the port without a key could run commands in every sandbox. Accepting
+//! any token takes an explicit, insecure option.
 
+pub mod api_key;
 mod error;
 mod guard;
 mod lifecycle;
@@ -36,6 +41,7 @@ use tower::ServiceExt as _;
 
 use crate::provider::Provider;
 use crate::provider::local::LocalProvider;
+use crate::secret::Secret;
 
 pub use simulate::{RateLimit, Simulation, SimulationError};
 
@@ -46,8 +52,12 @@ use state::{AppState, Settings, Store};
 pub struct ServeOptions {
     /// Where to listen; port 0 picks a free port (see [`Server::local_addr`]).
     pub listen: SocketAddr,
-    /// When set, the only bearer token accepted; otherwise any token is. A credential.
-    pub api_key: Option<String>,
+    /// The bearer token every route but `GET /api/health` requires. A credential: never
+    /// printed. Without one, [`bind`] refuses unless [`ServeOptions::insecure_accept_any_token`].
+    pub api_key: Option<Secret>,
+    /// Without `api_key`, accept any bearer token: whoever reaches the port (every sandbox, on
+    /// loopback too) can then run commands in every sandbox. Ignored when there is a key.
+    pub insecure_accept_any_token: bool,
     /// The base URL clients reach this server at (`http://host:port`), when it differs from the
     /// listen address (a proxy, a container). Sandbox records point their toolbox under it.
     pub public_url: Option<String>,
@@ -71,6 +81,7 @@ impl Default for ServeOptions {
         ServeOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             api_key: None,
+            insecure_accept_any_token: false,
             public_url: None,
             ssh_gateway: None,
             ssh_listen: None,
@@ -87,6 +98,7 @@ impl std::fmt::Debug for ServeOptions {
         f.debug_struct("ServeOptions")
             .field("listen", &self.listen)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("insecure_accept_any_token", &self.insecure_accept_any_token)
             .field("public_url", &self.public_url)
             .field("ssh_gateway", &self.ssh_gateway)
             .field("ssh_listen", &self.ssh_listen)
@@ -145,6 +157,57 @@ pub enum ServeError {
         value: String,
         reason: String,
     },
+
+    #[error("no API key: `serve` accepts any bearer token only when told so")]
+    #[diagnostic(
+        code(serve::no_api_key),
+        help("set `ServeOptions::api_key`, or `insecure_accept_any_token` to accept any token")
+    )]
+    NoApiKey,
+
+    #[error("refusing to listen on `{address}` without an API key")]
+    #[diagnostic(
+        code(serve::exposed),
+        help(
+            "anyone who reaches that address could run commands in every sandbox; give a key with `--api-key-file PATH` or `RALPH_TOWN_SERVE_API_KEY`, or accept any token with `--insecure-accept-any-token`"
+        )
+    )]
+    Exposed { address: SocketAddr },
+
+    #[error("`--insecure-accept-any-token` contradicts the API key from {source_name}")]
+    #[diagnostic(
+        code(serve::contradiction),
+        help("drop the flag to require the key, or the key to accept any token")
+    )]
+    Contradiction { source_name: String },
+
+    #[error("the API key from {source_name} is unusable: {problem}")]
+    #[diagnostic(
+        code(serve::invalid_api_key),
+        help(
+            "a key is at least 16 printable ASCII characters without spaces; without one, `serve` makes its own"
+        )
+    )]
+    InvalidApiKey {
+        source_name: String,
+        problem: api_key::KeyProblem,
+    },
+
+    #[error("cannot use the API key file `{}`: {message}", path.display())]
+    #[diagnostic(
+        code(serve::api_key_file),
+        help("the file holds the API key alone, on one line")
+    )]
+    ApiKeyFile { path: PathBuf, message: String },
+
+    #[error("`--read-only {}` would show `{}` to every sandbox", path.display(), hidden.display())]
+    #[diagnostic(
+        code(serve::shows_secrets),
+        help(
+            "that is where the API key (or the state root, with other sandboxes and SSH tokens) is; share a narrower path, or move the state root with `RALPH_TOWN_HOME`"
+        )
+    )]
+    ShowsSecrets { path: PathBuf, hidden: PathBuf },
 }
 
 /// A bound server, not yet accepting connections.
@@ -162,6 +225,9 @@ pub async fn bind(
     options: ServeOptions,
     provider: Arc<dyn Provider>,
 ) -> Result<Server, ServeError> {
+    if options.api_key.is_none() && !options.insecure_accept_any_token {
+        return Err(ServeError::NoApiKey);
+    }
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -194,7 +260,7 @@ pub async fn bind(
     let state = Arc::new(AppState {
         provider,
         settings: Settings {
-            api_key: options.api_key,
+            api_key: options.api_key.map(|key| key.expose().to_string()),
             toolbox_url: format!("{base_url}/toolbox"),
             ssh_host,
             ssh_port,
@@ -242,20 +308,6 @@ fn parse_gateway(gateway: &str) -> Result<(String, u16), ServeError> {
         _ if gateway.is_empty() => Err(invalid("it is empty")),
         _ => Ok((gateway.to_string(), 22)),
     }
-}
-
-/// Binds, says where on stderr, and serves until `shutdown` completes.
-pub async fn serve(
-    options: ServeOptions,
-    provider: Arc<dyn Provider>,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    let server = bind(options, provider).await?;
-    eprintln!("Daytona-compatible API at {}", server.api_url());
-    if let Some(address) = server.ssh_addr() {
-        eprintln!("SSH gateway at {address}");
-    }
-    server.run(shutdown).await
 }
 
 /// The simulated "connection dropped" failure: hyper closes the connection without a reply.
@@ -405,6 +457,9 @@ fn router(state: Arc<AppState>) -> Router {
             post(toolbox::execute_deprecated),
         )
         .route_layer(from_fn_with_state(state.clone(), guard::api))
+        // After the guard's layer, so that it needs no key: probes and clients checking the
+        // address have none.
+        .route("/health", get(guard::health))
         .fallback(guard::api_not_found);
     let toolbox = Router::new()
         .route("/{sandbox}/process/execute", post(toolbox::execute))
@@ -436,7 +491,12 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .nest("/api", api)
         .nest("/toolbox", toolbox)
-        .route("/_ralph/stats", get(stats).delete(reset_stats))
+        .route(
+            "/_ralph/stats",
+            get(stats)
+                .delete(reset_stats)
+                .route_layer(from_fn_with_state(state.clone(), guard::internal)),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -18,26 +18,11 @@ use super::view::sandbox_dto;
 use crate::daytona_api::{Sandbox, SshAccessDto, SshAccessValidationDto};
 
 const TOKEN_LENGTH: usize = 32;
-const TOKEN_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-/// A fresh token from the operating system's random source, without modulo bias.
+/// A fresh token from the operating system's random source.
 fn new_token() -> Result<String, ApiError> {
-    let mut token = String::with_capacity(TOKEN_LENGTH);
-    let mut bytes = [0u8; 64];
-    while token.len() < TOKEN_LENGTH {
-        getrandom::fill(&mut bytes)
-            .map_err(|error| ApiError::internal(format!("no random source: {error}")))?;
-        // 248 = 4 * 62: bytes at or above it would favour the first letters.
-        for &byte in bytes.iter().filter(|&&byte| byte < 248) {
-            if token.len() == TOKEN_LENGTH {
-                break;
-            }
-            token.push(char::from(
-                TOKEN_ALPHABET[usize::from(byte) % TOKEN_ALPHABET.len()],
-            ));
-        }
-    }
-    Ok(token)
+    super::api_key::random_token(TOKEN_LENGTH)
+        .map_err(|error| ApiError::internal(format!("no random source: {error}")))
 }
 
 fn ssh_command(state: &AppState, token: &str) -> String {

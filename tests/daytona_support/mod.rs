@@ -14,13 +14,17 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use ralph_town::provider::daytona::{DaytonaProvider, DaytonaSettings, RetryPolicy};
 use ralph_town::provider::local::{IsolationMode, LocalProvider};
+use ralph_town::secret::Secret;
 use ralph_town::serve::{ServeOptions, Simulation};
 use ralph_town::team::ProviderSettings;
+
+/// The key the client sends unless a test chooses another.
+pub const KEY: &str = "dtn_test_key";
 
 /// What a test server looks like.
 pub struct Options {
     pub simulation: Simulation,
-    /// The key the server insists on; `None` accepts any.
+    /// The key the server insists on; `None`: the client's.
     pub pinned_key: Option<String>,
     /// The key the client sends as `DAYTONA_API_KEY`.
     pub client_key: String,
@@ -33,7 +37,7 @@ impl Default for Options {
         Options {
             simulation: Simulation::default(),
             pinned_key: None,
-            client_key: "dtn_test_key".to_string(),
+            client_key: KEY.to_string(),
             record: false,
         }
     }
@@ -53,6 +57,8 @@ pub struct Harness {
     pub provider: Arc<DaytonaProvider>,
     /// The server's base URL (`http://127.0.0.1:PORT`), where `/_ralph/stats` is.
     pub server_url: String,
+    /// The server's key.
+    pub key: String,
     /// What the client was told `DAYTONA_API_URL` is.
     pub api_url: String,
     pub recorded: Arc<Mutex<Vec<Recorded>>>,
@@ -117,9 +123,12 @@ pub async fn start(options: Options) -> Harness {
     let public_url = proxy
         .as_ref()
         .map(|proxy| format!("http://{}", proxy.local_addr().unwrap()));
+    let key = options
+        .pinned_key
+        .unwrap_or_else(|| options.client_key.clone());
     let serve_options = ServeOptions {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        api_key: options.pinned_key.clone(),
+        api_key: Some(Secret::new(key.clone())),
         public_url: public_url.clone(),
         state_dir: Some(state_dir),
         simulation: options.simulation,
@@ -161,6 +170,7 @@ pub async fn start(options: Options) -> Harness {
     Harness {
         provider: Arc::new(provider),
         server_url,
+        key,
         api_url,
         recorded,
         shutdown,
@@ -172,7 +182,10 @@ impl Harness {
     /// The server's request counters: `{"total": N, "routes": {"POST /api/sandbox":
     /// {"requests": 1, "statuses": {"200": 1}}}}`.
     pub async fn stats(&self) -> serde_json::Value {
-        reqwest::get(format!("{}/_ralph/stats", self.server_url))
+        reqwest::Client::new()
+            .get(format!("{}/_ralph/stats", self.server_url))
+            .bearer_auth(&self.key)
+            .send()
             .await
             .expect("stats")
             .json()

@@ -1,5 +1,6 @@
 //! A `serve` instance in-process on `127.0.0.1:0`, over a `local` provider on a temporary state
-//! root, and a small reqwest client for it. Shared by the `serve_*` test files.
+//! root, and a small reqwest client for it. Shared by the `serve_*` test files. The server
+//! requires [`KEY`] (or the key of [`Options::api_key`]), as `serve` always does.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use ralph_town::provider::Provider;
 use ralph_town::provider::local::{LocalOptions, LocalProvider};
+use ralph_town::secret::Secret;
 use ralph_town::serve::{ServeOptions, Simulation};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-/// The bearer token tests send.
+/// The API key of the server, and the bearer token tests send.
 pub const KEY: &str = "dtn_test_key_0123456789abcdefghijklmnop";
 
 pub struct Server {
@@ -80,6 +82,7 @@ impl Reply {
 #[derive(Default)]
 pub struct Options {
     pub simulation: Simulation,
+    /// The server's key instead of [`KEY`].
     pub api_key: Option<String>,
     pub read_only_paths: Vec<PathBuf>,
     pub root: Option<tempfile::TempDir>,
@@ -109,7 +112,9 @@ pub async fn start_with(options: Options) -> Server {
     let provider = Arc::new(provider);
     let serve_options = ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
-        api_key: options.api_key,
+        api_key: Some(Secret::new(
+            options.api_key.unwrap_or_else(|| KEY.to_string()),
+        )),
         state_dir: Some(state_root),
         simulation: options.simulation,
         ..ServeOptions::default()
@@ -243,7 +248,7 @@ impl Server {
 
     /// Requests counted for one route (`METHOD /template`).
     pub async fn requests(&self, route: &str) -> u64 {
-        let reply = self.send(self.client.get(self.url("/_ralph/stats"))).await;
+        let reply = self.get("/_ralph/stats").await;
         reply.body["routes"][route]["requests"]
             .as_u64()
             .unwrap_or(0)
