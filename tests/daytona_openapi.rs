@@ -77,6 +77,7 @@ async fn workload(harness: &Harness) {
             memory: Some(1),
             disk: Some(3),
         },
+        volumes: Vec::new(),
     };
     let sandbox = provider.create(&request).await.expect("create");
     assert_eq!(sandbox.state, SandboxState::Started);

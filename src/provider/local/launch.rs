@@ -250,6 +250,11 @@ impl Launcher {
         for path in &self.read_only {
             push(&["--ro-bind".as_ref(), path.as_os_str(), path.as_os_str()]);
         }
+        // Volumes: each one's directory under the state root, read-write at its mount path,
+        // after the home and `/tmp` so that mounts inside them land on top.
+        for (host, mount) in &dirs.volumes {
+            push(&["--bind".as_ref(), host.as_os_str(), mount.as_os_str()]);
+        }
         push(&[
             "--proc".as_ref(),
             "/proc".as_ref(),
