@@ -26,6 +26,7 @@ mod serve_git;
 mod serve_lifecycle;
 mod serve_records;
 mod serve_sdk;
+mod serve_sdk_toolbox;
 mod serve_simulation;
 mod serve_ssh;
 mod serve_toolbox;
