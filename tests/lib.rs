@@ -24,6 +24,7 @@ mod serve_api;
 mod serve_files;
 mod serve_git;
 mod serve_lifecycle;
+mod serve_openapi;
 mod serve_records;
 mod serve_sdk;
 mod serve_sdk_toolbox;
