@@ -13,17 +13,12 @@ use axum::http::StatusCode;
 use super::error::DaemonError;
 use super::state::AppState;
 use super::toolbox::run;
+pub(crate) use super::toolbox_files::quote;
 use crate::provider::{self, ExecRequest};
 
 /// Environment names the credential helper reads.
 const GIT_USERNAME: &str = "RALPH_TOWN_GIT_USERNAME";
 const GIT_PASSWORD: &str = "RALPH_TOWN_GIT_PASSWORD";
-
-pub(crate) fn quote(text: &str) -> Result<String, DaemonError> {
-    shlex::try_quote(text)
-        .map(|quoted| quoted.into_owned())
-        .map_err(|_| DaemonError::bad_request("values must not contain NUL bytes"))
-}
 
 /// Refuses a ref, remote or branch name that git would read as an option.
 pub(crate) fn not_an_option<'a>(what: &str, value: &'a str) -> Result<&'a str, DaemonError> {
@@ -224,6 +219,9 @@ pub(crate) fn classify(operation: &str, output: &str) -> DaemonError {
         || (has("branch '") && has("' not found"))
     {
         (StatusCode::NOT_FOUND, "GIT_BRANCH_NOT_FOUND", "not found")
+    } else if has("does not have any commits yet") {
+        // go-git's `ErrReferenceNotFound` of an empty repository's HEAD.
+        (StatusCode::NOT_FOUND, "NOT_FOUND", "not found")
     } else if has("is not a valid branch name") {
         (StatusCode::BAD_REQUEST, "BAD_REQUEST", "bad request")
     } else if has("already exists") && has("branch") {

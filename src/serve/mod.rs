@@ -8,6 +8,7 @@
 
 mod error;
 mod git_command;
+mod git_status;
 mod guard;
 mod lifecycle;
 mod metrics;

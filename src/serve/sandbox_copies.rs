@@ -23,8 +23,9 @@ use super::sandbox::{check_quota, has_quota, resolve};
 use super::sandbox_actions::begin;
 use super::simulate::Usage;
 use super::snapshot;
-use super::state::{AppState, DEFAULT_TARGET, Millis, SandboxRecord, SnapshotRecord, Transition};
-use super::state::{iso, now};
+use super::state::{
+    AppState, DEFAULT_TARGET, Millis, SandboxRecord, SnapshotRecord, Transition, iso, now,
+};
 use super::view::{JsonBody, derived_state, in_transition, sandbox_dto};
 use crate::daytona_api::{
     CreateSandboxSnapshot, ForkSandbox, Sandbox, SandboxDesiredState, SandboxState, SnapshotDto,
@@ -119,17 +120,17 @@ async fn fork(
         SandboxDesiredState::Started,
         |_| {},
     )?;
-    let now = super::state::now();
+    let created = super::state::now();
     let copy = SandboxRecord {
         ttl_minutes: None,
         ttl_from: None,
-        updated_at: now,
-        last_activity_at: now,
+        updated_at: created,
+        last_activity_at: created,
         stopped_at: None,
         transition: Some(Transition {
             state: SandboxState::Creating,
             desired: SandboxDesiredState::Started,
-            until: now + state.simulation.create_delay.as_millis() as Millis,
+            until: created + state.simulation.create_delay.as_millis() as Millis,
         }),
         env_set: Default::default(),
         env_unset: Default::default(),
@@ -144,7 +145,7 @@ async fn fork(
     state
         .store
         .update_sandbox(&forked.id, |stored| *stored = copy.clone())?;
-    let mut dto = sandbox_dto(&state, &forked, &copy, now);
+    let mut dto = sandbox_dto(&state, &forked, &copy, created);
     dto.state = Some(SandboxState::Creating);
     Ok(Json(dto))
 }

@@ -87,8 +87,7 @@ async fn recover(
     State(state): State<Arc<AppState>>,
     Path(id_or_name): Path<String>,
 ) -> Result<Json<Sandbox>, ApiError> {
-    let sandbox = resolve(&state, &id_or_name).await?;
-    let _ = sandbox;
+    resolve(&state, &id_or_name).await?;
     Err(ApiError::bad_request(
         "Sandbox is not in a recoverable state",
     ))

@@ -47,10 +47,11 @@ impl PathQuery {
     }
 }
 
+/// `text` quoted for the sandbox's shell, the one way every route puts a value into a script.
 pub(crate) fn quote(text: &str) -> Result<String, DaemonError> {
     shlex::try_quote(text)
         .map(|quoted| quoted.into_owned())
-        .map_err(|_| DaemonError::bad_request("paths must not contain NUL bytes"))
+        .map_err(|_| DaemonError::bad_request("values must not contain NUL bytes"))
 }
 
 /// Exit codes the scripts use for "no such path" and "wrong kind of path".
