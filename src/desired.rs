@@ -57,6 +57,7 @@ impl DesiredTeammate {
             lifecycle: teammate.lifecycle,
             ttl_minutes: teammate.ttl_minutes,
             resources: teammate.resources,
+            volumes: Vec::new(),
         }
     }
 }

@@ -1,10 +1,12 @@
-//! Every request the `daytona` provider sends keeps Daytona's published contract: the
-//! control-plane spec (`tests/openapi/openapi.yaml`) and the toolbox spec
-//! (`tests/openapi/toolbox-openapi.yaml`), both v0.190 copies (provenance in
+//! Every request the `daytona` provider sends, and every answer `serve` gives it, keeps
+//! Daytona's published contract: the control-plane spec (`tests/openapi/openapi.yaml`) and the
+//! toolbox spec (`tests/openapi/toolbox-openapi.yaml`), both v0.190 copies (provenance in
 //! `tests/openapi/LICENSE-NOTE.md`). A recording proxy in front of an in-process `serve` keeps
-//! what the client sent during a realistic workload (every provider operation, snapshots, then
-//! the conformance suite); `tests/openapi/validate_requests.py` checks each request's operation,
-//! parameters and body against the specs and lists every violation.
+//! what the client sent and what came back during a realistic workload (every provider
+//! operation, snapshots, then the conformance suite); `tests/openapi/validate_requests.py`
+//! checks each request's operation, parameters and body, and each answer's status and body,
+//! against the specs and lists every violation (the documented newer-API differences are listed
+//! in the script with their reasons). `serve_openapi` does the same for every other route.
 //!
 //! The checker needs `pyyaml` and `jsonschema` from the virtual environment that
 //! `scripts/sdk-venv.sh` makes (`$RALPH_TOWN_SDK_VENV`, else `target/sdk-venv`). Without it the
@@ -77,6 +79,7 @@ async fn workload(harness: &Harness) {
             memory: Some(1),
             disk: Some(3),
         },
+        volumes: Vec::new(),
     };
     let sandbox = provider.create(&request).await.expect("create");
     assert_eq!(sandbox.state, SandboxState::Started);
@@ -149,7 +152,7 @@ async fn workload(harness: &Harness) {
 }
 
 /// The records as the checker reads them: header names only, never their values.
-fn records_json(recorded: &[Recorded]) -> serde_json::Value {
+pub(crate) fn records_json(recorded: &[Recorded]) -> serde_json::Value {
     let records: Vec<serde_json::Value> = recorded
         .iter()
         .map(|request| {
@@ -169,14 +172,59 @@ fn records_json(recorded: &[Recorded]) -> serde_json::Value {
                 "content_type": content_type,
                 "header_names": names,
                 "body_hex": hex::encode(&request.body),
+                "response": request.response.as_ref().map(|response| serde_json::json!({
+                    "status": response.status,
+                    "content_type": response.content_type,
+                    "body_hex": hex::encode(&response.body),
+                })),
             })
+        })
+        .map(|mut record| {
+            if record["response"].is_null() {
+                record.as_object_mut().unwrap().remove("response");
+            }
+            record
         })
         .collect();
     serde_json::Value::Array(records)
 }
 
+/// Runs the checker on `recorded`; its report when every exchange keeps the contract.
+pub(crate) async fn check_contract(python: &Path, recorded: &[Recorded]) -> String {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let records = directory.path().join("requests.json");
+    std::fs::write(&records, records_json(recorded).to_string()).expect("write the records");
+    let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openapi");
+    let output = tokio::process::Command::new(python)
+        .arg(specs.join("validate_requests.py"))
+        .arg(specs.join("openapi.yaml"))
+        .arg(specs.join("toolbox-openapi.yaml"))
+        .arg(&records)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exchanges outside Daytona's OpenAPI contract\n{stdout}{stderr}"
+    );
+    let answers = recorded
+        .iter()
+        .filter(|request| request.response.is_some())
+        .count();
+    for summary in [
+        format!("openapi: {} requests, 0 invalid", recorded.len()),
+        format!("openapi: {answers} answers, 0 invalid"),
+    ] {
+        assert!(stdout.contains(&summary), "{stdout}{stderr}");
+    }
+    stdout
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_request_the_provider_sends_keeps_the_daytona_openapi_contract() {
+async fn every_request_the_provider_sends_and_every_answer_keep_the_daytona_openapi_contract() {
     let Some(python) = tokio::task::spawn_blocking(|| common::sdk_python(&["yaml", "jsonschema"]))
         .await
         .unwrap()
@@ -214,26 +262,6 @@ async fn every_request_the_provider_sends_keeps_the_daytona_openapi_contract() {
         );
     }
 
-    let directory = tempfile::tempdir().expect("temporary directory");
-    let records = directory.path().join("requests.json");
-    std::fs::write(&records, records_json(&recorded).to_string()).expect("write the records");
-    let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openapi");
-    let output = tokio::process::Command::new(python)
-        .arg(specs.join("validate_requests.py"))
-        .arg(specs.join("openapi.yaml"))
-        .arg(specs.join("toolbox-openapi.yaml"))
-        .arg(&records)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "requests outside Daytona's OpenAPI contract\n{stdout}{stderr}"
-    );
-    let summary = format!("openapi: {} requests", recorded.len());
-    assert!(stdout.contains(&summary), "{stdout}{stderr}");
-    eprint!("{stdout}");
+    let report = check_contract(&python, &recorded).await;
+    eprint!("{report}");
 }

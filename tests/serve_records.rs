@@ -51,7 +51,7 @@ async fn ssh_access_keeps_one_live_token_per_sandbox() {
     let second_token = second.body["token"].as_str().unwrap().to_string();
     assert_eq!(
         validate(token).await,
-        json!({"valid": false, "sandboxId": null})
+        json!({"valid": false, "sandboxId": ""})
     );
     assert_eq!(validate(second_token.clone()).await["valid"], true);
     let revoked = server

@@ -229,15 +229,15 @@ async fn files_upload_download_list_info_and_delete() {
     server
         .get(&format!("{base}/info?path=docs/two.txt"))
         .await
-        .daemon_error(404, "NOT_FOUND");
+        .daemon_error(404, "FILE_NOT_FOUND");
     server
         .get(&format!("{base}/download?path=docs/one.bin"))
         .await
-        .daemon_error(404, "NOT_FOUND");
+        .daemon_error(404, "FILE_NOT_FOUND");
     server
         .get(&format!("{base}?path=nowhere"))
         .await
-        .daemon_error(404, "NOT_FOUND");
+        .daemon_error(404, "FILE_NOT_FOUND");
 }
 
 #[tokio::test(flavor = "multi_thread")]

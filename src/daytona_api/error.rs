@@ -18,8 +18,10 @@ pub struct ApiErrorBody {
     pub message: String,
 }
 
-/// Every toolbox error: `{statusCode, message, code, timestamp, path, method}`, where `code` is
-/// e.g. `NOT_FOUND` or `REQUEST_TIMEOUT`.
+/// Every toolbox error: `{statusCode, message, code, timestamp, path, method, source}`, where
+/// `code` is a generic one (`NOT_FOUND`, `REQUEST_TIMEOUT`) or a domain one (`FILE_NOT_FOUND`,
+/// `GIT_REPO_NOT_FOUND`), and `source` is `DAYTONA_DAEMON`: the current SDKs pick their precise
+/// error class by `(source, code)`, falling back to the status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DaemonErrorBody {
@@ -34,4 +36,7 @@ pub struct DaemonErrorBody {
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
+    /// Newer than v0.190: which service wrote the error (`DAYTONA_DAEMON` here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }

@@ -7,11 +7,22 @@
 //! does not know. Nothing here performs I/O or knows about providers.
 
 mod error;
+mod files;
+mod git;
+mod lifecycle;
 mod sandbox;
 mod snapshot;
 mod toolbox;
+mod volume;
 
 pub use error::{ApiErrorBody, DaemonErrorBody};
+pub use files::{Match, ReplaceRequest, ReplaceResult, SearchFilesResponse};
+pub use git::{
+    FileStatus, GitAddRequest, GitBranchRequest, GitCheckoutRequest, GitCommitInfo,
+    GitCommitRequest, GitCommitResponse, GitFileState, GitRemoteRequest, GitStatus,
+    ListBranchResponse,
+};
+pub use lifecycle::{CreateSandboxSnapshot, ForkSandbox, ResizeSandbox, SystemMetrics};
 pub use sandbox::{
     BuildInfo, CreateBuildInfo, CreateSandbox, GpuTypes, ListSandboxesResponse, PaginatedSandboxes,
     Sandbox, SandboxDesiredState, SandboxLabels, SandboxListItem, SandboxState, SandboxVolume,
@@ -22,6 +33,7 @@ pub use toolbox::{
     ExecuteRequest, ExecuteResponse, FileInfo, FilesDownloadRequest, GitCloneRequest,
     UpdateEnvRequest, UserHomeDirResponse, WorkDirResponse,
 };
+pub use volume::{CreateVolume, VolumeDto, VolumeState};
 
 /// Serde glue for numbers that Daytona documents as integers but may send as floats
 /// (`"cpu": 2.0`): they are read leniently and always written as integers, which the official

@@ -94,6 +94,18 @@ impl std::fmt::Display for SandboxState {
     }
 }
 
+/// A shared volume mounted into a sandbox (Daytona's `SandboxVolume`, resolved to the id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeMount {
+    /// The volume's id: backends keep its files under it.
+    pub volume_id: String,
+    /// Absolute path inside the sandbox.
+    pub mount_path: String,
+    /// A directory within the volume to mount instead of its root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subpath: Option<String>,
+}
+
 /// What to create. Holds no secret: secrets reach a sandbox only through [`ExecRequest::env`].
 #[derive(Debug, Clone, Default)]
 pub struct CreateSandbox {
@@ -110,6 +122,8 @@ pub struct CreateSandbox {
     /// Destroy this many minutes after creation, whatever the state (Daytona `ttlMinutes`).
     pub ttl_minutes: Option<u32>,
     pub resources: Resources,
+    /// Volumes to mount; each one's files outlive the sandbox.
+    pub volumes: Vec<VolumeMount>,
 }
 
 /// A sandbox as a backend reports it.
@@ -319,6 +333,45 @@ pub trait Provider: Send + Sync {
     async fn revoke_shell_access(&self, id: &str, access: &ShellAccess) -> Result<()> {
         let _ = (id, access);
         Ok(())
+    }
+
+    /// Creates a sandbox from `request` whose files start as a copy of sandbox `id`'s (Daytona's
+    /// fork). Backends that cannot answer [`ProviderError::Unsupported`].
+    async fn fork(&self, id: &str, request: &CreateSandbox) -> Result<Sandbox> {
+        let _ = (id, request);
+        Err(self.unsupported("forking a sandbox"))
+    }
+
+    /// Keeps a copy of sandbox `id`'s files as snapshot `name`: sandboxes created later from
+    /// that snapshot start with them (Daytona's snapshot from a sandbox). Backends that cannot
+    /// answer [`ProviderError::Unsupported`].
+    async fn capture_snapshot(&self, id: &str, name: &str) -> Result<()> {
+        let _ = (id, name);
+        Err(self.unsupported("making a snapshot from a sandbox"))
+    }
+
+    /// Drops the files [`Provider::capture_snapshot`] kept for snapshot `name`, if any.
+    async fn remove_snapshot(&self, name: &str) -> Result<()> {
+        let _ = name;
+        Ok(())
+    }
+
+    /// Drops the files this backend keeps for volume `volume_id`, if any. Backends whose
+    /// volumes live elsewhere have nothing to drop.
+    async fn remove_volume(&self, volume_id: &str) -> Result<()> {
+        let _ = volume_id;
+        Ok(())
+    }
+
+    /// The error of an operation this backend does not offer.
+    fn unsupported(&self, operation: &str) -> ProviderError {
+        ProviderError::Unsupported {
+            provider: match self.kind() {
+                ProviderKind::Local => "local",
+                ProviderKind::Daytona => "daytona",
+            },
+            operation: operation.to_string(),
+        }
     }
 
     /// Changes the environment of commands started later in a running sandbox: `unset` first,

@@ -11,10 +11,12 @@ use axum::response::{IntoResponse, Response};
 use crate::daytona_api::{ApiErrorBody, DaemonErrorBody};
 use crate::provider::ProviderError;
 
-/// The message of an error response, for the guard to render.
+/// The message of an error response, for the guard to render, and the daemon's domain code
+/// when there is one (`FILE_NOT_FOUND`, `GIT_AUTH_FAILED`, ...).
 #[derive(Debug, Clone)]
 pub(crate) struct ErrorMessage {
     pub(crate) message: String,
+    pub(crate) code: Option<&'static str>,
 }
 
 /// A control-plane failure.
@@ -89,16 +91,24 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, *self.headers).into_response();
         response.extensions_mut().insert(ErrorMessage {
             message: self.message,
+            code: None,
         });
         response
     }
 }
 
-/// A toolbox failure, with the daemon's error code (`NOT_FOUND`, `REQUEST_TIMEOUT`, ...).
+/// The `source` of every toolbox error body (NOTES-style: newer than v0.190; the pinned Python
+/// SDK maps `(DAYTONA_DAEMON, FILE_NOT_FOUND)` to `DaytonaFileNotFoundError` and so on, and
+/// falls back to the status class without it).
+pub(crate) const DAEMON_SOURCE: &str = "DAYTONA_DAEMON";
+
+/// A toolbox failure, with the daemon's error code: a domain one when set (`FILE_NOT_FOUND`,
+/// `GIT_BRANCH_EXISTS`, ...), else the generic one of the status (`NOT_FOUND`, ...).
 #[derive(Debug)]
 pub(crate) struct DaemonError {
     pub(crate) status: StatusCode,
     pub(crate) message: String,
+    pub(crate) code: Option<&'static str>,
 }
 
 impl DaemonError {
@@ -106,7 +116,24 @@ impl DaemonError {
         DaemonError {
             status,
             message: message.into(),
+            code: None,
         }
+    }
+
+    /// The same error with a domain code; the status stays the one that code implies.
+    pub(crate) fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// The code the body carries.
+    pub(crate) fn code(&self) -> &'static str {
+        self.code.unwrap_or_else(|| daemon_code(self.status))
+    }
+
+    /// A missing file or directory: 404 `FILE_NOT_FOUND`.
+    pub(crate) fn file_not_found(path: &str) -> Self {
+        Self::not_found(format!("{path}: no such file or directory")).with_code("FILE_NOT_FOUND")
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
@@ -144,6 +171,7 @@ impl IntoResponse for DaemonError {
         let mut response = self.status.into_response();
         response.extensions_mut().insert(ErrorMessage {
             message: self.message,
+            code: self.code,
         });
         response
     }
@@ -181,6 +209,7 @@ pub(crate) async fn render(
 ) -> Response {
     let status = response.status();
     let message = response.extensions().get::<ErrorMessage>().cloned();
+    let code = message.as_ref().and_then(|message| message.code);
     let (mut parts, body) = response.into_parts();
     let message = match message {
         Some(message) => message.message,
@@ -200,10 +229,11 @@ pub(crate) async fn render(
         serde_json::to_vec(&DaemonErrorBody {
             status_code: status.as_u16(),
             message,
-            code: Some(daemon_code(status).to_string()),
+            code: Some(code.unwrap_or_else(|| daemon_code(status)).to_string()),
             timestamp: timestamp(),
             path: path.to_string(),
             method: Some(method.to_string()),
+            source: Some(DAEMON_SOURCE.to_string()),
         })
     } else {
         serde_json::to_vec(&ApiErrorBody {

@@ -1,5 +1,6 @@
-//! Lifecycle timers: auto-stop of idle sandboxes, auto-delete of stopped ones, and `ttlMinutes`
-//! (destroy so long after creation, whatever the state), checked by one background task.
+//! Lifecycle timers: auto-stop of idle sandboxes, auto-archive and auto-delete of stopped ones,
+//! and `ttlMinutes` (destroy so long after creation, or after `set_ttl`, whatever the state),
+//! checked by one background task.
 //!
 //! A "minute" is [`Simulation::minute`](super::Simulation) long, so tests can shorten it.
 //! Activity is what Daytona counts: lifecycle and toolbox calls, not background processes. The
@@ -9,26 +10,35 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::sandbox_actions::stop_or_delete;
+use super::sandbox_lifecycle::archive;
 use super::state::{AppState, Millis, SandboxRecord, now, to_millis};
-use crate::provider::{Labels, SandboxState};
+use crate::provider::{Labels, Lifecycle, SandboxState};
 
 /// What is due for one sandbox at one tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Due {
     Nothing,
     Stop,
+    Archive,
     Delete,
 }
 
-/// Decides what the timers want, given times in milliseconds and a minute's length.
-#[allow(clippy::too_many_arguments)]
+/// The clocks of one sandbox, in milliseconds since the epoch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clocks {
+    pub(crate) created: Millis,
+    pub(crate) last_activity: Millis,
+    pub(crate) stopped_at: Option<Millis>,
+    /// Where the TTL counts from: creation, or the last `set_ttl`.
+    pub(crate) ttl_from: Millis,
+    pub(crate) archived: bool,
+}
+
+/// Decides what the timers want, given a minute's length.
 pub(crate) fn due(
     state: &SandboxState,
-    created: Millis,
-    last_activity: Millis,
-    stopped_at: Option<Millis>,
-    auto_stop: Option<u32>,
-    auto_delete: Option<i32>,
+    clocks: Clocks,
+    lifecycle: &Lifecycle,
     ttl_minutes: Option<u32>,
     minute: Millis,
     now: Millis,
@@ -36,25 +46,36 @@ pub(crate) fn due(
     let elapsed =
         |since: Millis, minutes: u64| now >= since.saturating_add(minutes.saturating_mul(minute));
     if let Some(ttl) = ttl_minutes
-        && elapsed(created, u64::from(ttl))
+        && elapsed(clocks.ttl_from, u64::from(ttl))
     {
         return Due::Delete;
     }
     match state {
-        SandboxState::Started => match auto_stop {
+        SandboxState::Started => match lifecycle.auto_stop {
             Some(minutes)
-                if minutes > 0 && elapsed(last_activity.max(created), u64::from(minutes)) =>
+                if minutes > 0
+                    && elapsed(clocks.last_activity.max(clocks.created), u64::from(minutes)) =>
             {
                 Due::Stop
             }
             _ => Due::Nothing,
         },
-        SandboxState::Stopped => match (auto_delete, stopped_at) {
-            (Some(minutes), Some(stopped)) if minutes >= 0 && elapsed(stopped, minutes as u64) => {
-                Due::Delete
+        SandboxState::Stopped => {
+            let Some(stopped) = clocks.stopped_at else {
+                return Due::Nothing;
+            };
+            match (lifecycle.auto_delete, lifecycle.auto_archive) {
+                (Some(minutes), _) if minutes >= 0 && elapsed(stopped, minutes as u64) => {
+                    Due::Delete
+                }
+                (_, Some(minutes))
+                    if !clocks.archived && minutes > 0 && elapsed(stopped, u64::from(minutes)) =>
+                {
+                    Due::Archive
+                }
+                _ => Due::Nothing,
             }
-            _ => Due::Nothing,
-        },
+        }
         _ => Due::Nothing,
     }
 }
@@ -97,13 +118,18 @@ async fn tick(state: &AppState) {
             }
             (_, stopped_at) => stopped_at,
         };
+        let created = to_millis(sandbox.created_at);
+        let clocks = Clocks {
+            created,
+            last_activity: record.last_activity_at,
+            stopped_at,
+            ttl_from: record.ttl_from.unwrap_or(created),
+            archived: record.archived,
+        };
         let verdict = due(
             &sandbox.state,
-            to_millis(sandbox.created_at),
-            record.last_activity_at,
-            stopped_at,
-            sandbox.lifecycle.auto_stop,
-            sandbox.lifecycle.auto_delete,
+            clocks,
+            &sandbox.lifecycle,
             record.ttl_minutes,
             minute,
             now,
@@ -113,6 +139,9 @@ async fn tick(state: &AppState) {
             Due::Nothing => {}
             Due::Stop => {
                 let _ = stop_or_delete(state, sandbox).await;
+            }
+            Due::Archive => {
+                let _ = archive(state, &sandbox.id);
             }
             Due::Delete => {
                 if state.provider.delete(&sandbox.id).await.is_ok() {
@@ -148,18 +177,21 @@ mod tests {
 
     const MINUTE: Millis = 60_000;
 
+    const LIFECYCLE: Lifecycle = Lifecycle {
+        auto_stop: Some(15),
+        auto_archive: Some(60),
+        auto_delete: Some(5),
+    };
+
     fn case(state: SandboxState, stopped_at: Option<Millis>, ttl: Option<u32>, now: Millis) -> Due {
-        due(
-            &state,
-            0,
-            10 * MINUTE,
+        let clocks = Clocks {
+            created: 0,
+            last_activity: 10 * MINUTE,
             stopped_at,
-            Some(15),
-            Some(5),
-            ttl,
-            MINUTE,
-            now,
-        )
+            ttl_from: 0,
+            archived: false,
+        };
+        due(&state, clocks, &LIFECYCLE, ttl, MINUTE, now)
     }
 
     #[test]
@@ -188,7 +220,35 @@ mod tests {
     }
 
     #[test]
-    fn ttl_deletes_whatever_the_state() {
+    fn stopped_sandboxes_are_archived_after_auto_archive_minutes_once() {
+        let lifecycle = Lifecycle {
+            auto_delete: Some(-1),
+            ..LIFECYCLE
+        };
+        let clocks = |archived| Clocks {
+            created: 0,
+            last_activity: 0,
+            stopped_at: Some(10 * MINUTE),
+            ttl_from: 0,
+            archived,
+        };
+        let at = |now, archived| {
+            due(
+                &SandboxState::Stopped,
+                clocks(archived),
+                &lifecycle,
+                None,
+                MINUTE,
+                now,
+            )
+        };
+        assert_eq!(at(69 * MINUTE, false), Due::Nothing);
+        assert_eq!(at(70 * MINUTE, false), Due::Archive);
+        assert_eq!(at(70 * MINUTE, true), Due::Nothing);
+    }
+
+    #[test]
+    fn ttl_deletes_whatever_the_state_counting_from_the_last_set_ttl() {
         assert_eq!(
             case(SandboxState::Started, None, Some(20), 20 * MINUTE),
             Due::Delete
@@ -201,22 +261,47 @@ mod tests {
             case(SandboxState::Error, None, Some(20), 19 * MINUTE),
             Due::Nothing
         );
+        let reset = Clocks {
+            created: 0,
+            last_activity: 0,
+            stopped_at: None,
+            ttl_from: 30 * MINUTE,
+            archived: false,
+        };
+        let never_stops = Lifecycle {
+            auto_stop: Some(0),
+            ..LIFECYCLE
+        };
+        let at = |now| {
+            due(
+                &SandboxState::Started,
+                reset,
+                &never_stops,
+                Some(20),
+                MINUTE,
+                now,
+            )
+        };
+        assert_eq!(at(49 * MINUTE), Due::Nothing);
+        assert_eq!(at(50 * MINUTE), Due::Delete);
     }
 
     #[test]
     fn zero_auto_stop_and_negative_auto_delete_mean_never() {
+        let lifecycle = Lifecycle {
+            auto_stop: Some(0),
+            auto_archive: Some(0),
+            auto_delete: Some(-1),
+        };
         let never = |state, stopped_at| {
-            due(
-                &state,
-                0,
-                0,
+            let clocks = Clocks {
+                created: 0,
+                last_activity: 0,
                 stopped_at,
-                Some(0),
-                Some(-1),
-                None,
-                MINUTE,
-                1 << 40,
-            )
+                ttl_from: 0,
+                archived: false,
+            };
+            due(&state, clocks, &lifecycle, None, MINUTE, 1 << 40)
         };
         assert_eq!(never(SandboxState::Started, None), Due::Nothing);
         assert_eq!(never(SandboxState::Stopped, Some(0)), Due::Nothing);

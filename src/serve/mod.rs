@@ -12,10 +12,15 @@
 
 pub mod api_key;
 mod error;
+mod git_command;
+mod git_status;
 mod guard;
 mod lifecycle;
+mod metrics;
 mod sandbox;
 mod sandbox_actions;
+mod sandbox_copies;
+mod sandbox_lifecycle;
 mod sandbox_list;
 mod simulate;
 mod snapshot;
@@ -23,8 +28,12 @@ mod ssh;
 mod ssh_access;
 mod state;
 mod toolbox;
+mod toolbox_file_changes;
 mod toolbox_files;
+mod toolbox_git;
+mod toolbox_search;
 mod view;
+mod volume;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -456,6 +465,9 @@ fn router(state: Arc<AppState>) -> Router {
             "/toolbox/{sandbox}/toolbox/process/execute",
             post(toolbox::execute_deprecated),
         )
+        .merge(sandbox_lifecycle::routes())
+        .merge(sandbox_copies::routes())
+        .merge(volume::routes())
         .route_layer(from_fn_with_state(state.clone(), guard::api))
         // After the guard's layer, so that it needs no key: probes and clients checking the
         // address have none.
@@ -464,7 +476,6 @@ fn router(state: Arc<AppState>) -> Router {
     let toolbox = Router::new()
         .route("/{sandbox}/process/execute", post(toolbox::execute))
         .route("/{sandbox}/env", post(toolbox::update_env))
-        .route("/{sandbox}/git/clone", post(toolbox::git_clone))
         .route("/{sandbox}/user-home-dir", get(toolbox::user_home_dir))
         .route("/{sandbox}/work-dir", get(toolbox::work_dir))
         .route(
@@ -486,6 +497,10 @@ fn router(state: Arc<AppState>) -> Router {
             "/{sandbox}/files/bulk-download",
             post(toolbox_files::bulk_download),
         )
+        .merge(toolbox_git::routes())
+        .merge(toolbox_search::routes())
+        .merge(toolbox_file_changes::routes())
+        .merge(metrics::routes())
         .route_layer(from_fn_with_state(state.clone(), guard::toolbox))
         .fallback(guard::toolbox_not_found);
     Router::new()

@@ -15,6 +15,7 @@ use super::simulate::Usage;
 use super::snapshot;
 use super::state::{AppState, DEFAULT_TARGET, Millis, SandboxRecord, Transition, now};
 use super::view::{JsonBody, in_transition, sandbox_dto};
+use super::volume;
 use crate::daytona_api::{CreateSandbox, Sandbox, SandboxDesiredState, SandboxState};
 use crate::provider::{self, Labels, Lifecycle, Resources};
 
@@ -165,6 +166,8 @@ pub(crate) async fn create(
         }
     };
     let lifecycle = lifecycle_of(&request)?;
+    let (volumes, mounts) =
+        volume::resolve_mounts(&state, request.volumes.as_deref().unwrap_or_default())?;
     let name = request.name.clone().filter(|name| !name.trim().is_empty());
     let duplicate = || {
         ApiError::conflict(format!(
@@ -203,6 +206,7 @@ pub(crate) async fn create(
                 memory: Some(resources.memory),
                 disk: Some(resources.disk),
             },
+            volumes: mounts,
         })
         .await
         .map_err(|error| match error {
@@ -237,6 +241,7 @@ pub(crate) async fn create(
             desired: SandboxDesiredState::Started,
             until: now + state.simulation.create_delay.as_millis() as Millis,
         }),
+        volumes,
         ..SandboxRecord::default()
     };
     state

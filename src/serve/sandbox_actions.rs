@@ -19,7 +19,7 @@ use crate::daytona_api::{
 use crate::provider::{self, Lifecycle};
 
 /// Records a transition shown for the simulated transition delay, and the activity.
-fn begin(
+pub(crate) fn begin(
     state: &AppState,
     id: &str,
     shown: SandboxState,
@@ -79,12 +79,21 @@ pub(crate) async fn start(
         .start(&sandbox.id)
         .await
         .map_err(|error| ApiError::from_provider(error, &id_or_name))?;
+    // Daytona restores an archived sandbox (`restoring`); here its files never left.
+    let shown = if record.archived {
+        SandboxState::Restoring
+    } else {
+        SandboxState::Starting
+    };
     let record = begin(
         &state,
         &sandbox.id,
-        SandboxState::Starting,
+        shown,
         SandboxDesiredState::Started,
-        |record| record.stopped_at = None,
+        |record| {
+            record.stopped_at = None;
+            record.archived = false;
+        },
     )?;
     Ok(Json(sandbox_dto(&state, &started, &record, now())))
 }

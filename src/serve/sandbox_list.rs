@@ -1,11 +1,18 @@
 //! `GET /api/sandbox` (cursor pages) and the deprecated `GET /api/sandbox/paginated`
-//! (numbered pages): label subset match, id and name prefixes, state filters.
+//! (numbered pages): label subset match, id and name prefixes, state filters, `sort` and
+//! `order` as Daytona takes them (`lastActivityAt desc` by default on the cursor route,
+//! `createdAt desc` on the deprecated one).
 //!
-//! Pages are keyset pages over (creation time, id), newest first, so a sandbox created or
-//! deleted between two pages neither repeats nor hides another one.
+//! Pages are keyset pages over (sort value, id), ids breaking ties in the same direction, as in
+//! Daytona's search adapter, so a sandbox created or deleted between two pages neither repeats
+//! nor hides another one. The cursor is opaque: URL-safe base64 of `{"sortValue","id"}`.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -106,16 +113,145 @@ async fn matching(
     Ok(found)
 }
 
-fn cursor_of(sandbox: &provider::Sandbox) -> String {
-    hex::encode(format!("{}:{}", to_millis(sandbox.created_at), sandbox.id))
+/// A value sandboxes are ordered by.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+enum SortValue {
+    Number(u64),
+    Text(String),
 }
 
-fn parse_cursor(cursor: &str) -> Result<(Millis, String), ApiError> {
-    let invalid = || ApiError::bad_request("Invalid cursor");
-    let text =
-        String::from_utf8(hex::decode(cursor).map_err(|_| invalid())?).map_err(|_| invalid())?;
-    let (created, id) = text.split_once(':').ok_or_else(invalid)?;
-    Ok((created.parse().map_err(|_| invalid())?, id.to_string()))
+/// How a list is ordered: a field and a direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sort {
+    field: &'static str,
+    descending: bool,
+}
+
+/// The fields of the cursor route (`SandboxListSortField`), then the deprecated route's.
+const SORT_FIELDS: [&str; 6] = [
+    "name",
+    "cpu",
+    "memoryGib",
+    "diskGib",
+    "lastActivityAt",
+    "createdAt",
+];
+const DEPRECATED_SORT_FIELDS: [&str; 8] = [
+    "id",
+    "name",
+    "state",
+    "snapshot",
+    "region",
+    "updatedAt",
+    "createdAt",
+    "lastActivityAt",
+];
+
+fn parse_sort(
+    params: &[(String, String)],
+    fields: &[&'static str],
+    default: &'static str,
+) -> Result<Sort, ApiError> {
+    let value = |key: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let field = match value("sort") {
+        None => default,
+        Some(name) => fields
+            .iter()
+            .copied()
+            .find(|field| *field == name)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "sort must be one of the following values: {}",
+                    fields.join(", ")
+                ))
+            })?,
+    };
+    let descending = match value("order") {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "order must be one of the following values: asc, desc",
+            ));
+        }
+    };
+    Ok(Sort { field, descending })
+}
+
+/// The value `sort` orders `sandbox` by, as a client sees it at `now`.
+fn sort_value(
+    sort: Sort,
+    sandbox: &provider::Sandbox,
+    record: &SandboxRecord,
+    now: Millis,
+) -> SortValue {
+    let created = to_millis(sandbox.created_at);
+    match sort.field {
+        "name" => SortValue::Text(sandbox.name.clone()),
+        "id" => SortValue::Text(sandbox.id.clone()),
+        "cpu" => SortValue::Number(u64::from(record.cpu)),
+        "memoryGib" => SortValue::Number(u64::from(record.memory)),
+        "diskGib" => SortValue::Number(u64::from(record.disk)),
+        "lastActivityAt" => SortValue::Number(record.last_activity_at.max(created)),
+        "updatedAt" => SortValue::Number(record.updated_at.max(created)),
+        "state" => SortValue::Text(
+            serde_json::to_value(derived_state(sandbox, record, now).0)
+                .ok()
+                .and_then(|value| value.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        ),
+        "snapshot" => SortValue::Text(record.snapshot.clone().unwrap_or_default()),
+        "region" => SortValue::Text(record.target.clone()),
+        _ => SortValue::Number(created),
+    }
+}
+
+/// Orders `found` by `sort`, ids breaking ties in the same direction.
+fn order(found: &mut [(provider::Sandbox, SandboxRecord)], sort: Sort, now: Millis) {
+    found.sort_by(|(a, a_record), (b, b_record)| {
+        let ascending = (sort_value(sort, a, a_record, now), &a.id)
+            .cmp(&(sort_value(sort, b, b_record, now), &b.id));
+        if sort.descending {
+            ascending.reverse()
+        } else {
+            ascending
+        }
+    });
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Cursor {
+    sort_value: SortValue,
+    id: String,
+}
+
+fn cursor_of(
+    sort: Sort,
+    sandbox: &provider::Sandbox,
+    record: &SandboxRecord,
+    now: Millis,
+) -> String {
+    let cursor = Cursor {
+        sort_value: sort_value(sort, sandbox, record, now),
+        id: sandbox.id.clone(),
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&cursor).unwrap_or_default())
+}
+
+fn parse_cursor(cursor: &str) -> Result<Cursor, ApiError> {
+    let invalid = || ApiError::bad_request(format!("Invalid cursor provided: {cursor}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor.trim_end_matches('='))
+        .map_err(|_| invalid())?;
+    serde_json::from_slice(&bytes).map_err(|_| invalid())
 }
 
 pub(crate) async fn list(
@@ -124,21 +260,34 @@ pub(crate) async fn list(
 ) -> Result<Json<ListSandboxesResponse>, ApiError> {
     let filter = parse_filter(&params)?;
     let limit = parse_limit(&params)?;
+    let sort = parse_sort(&params, &SORT_FIELDS, "lastActivityAt")?;
     let cursor = match params.iter().find(|(key, _)| key == "cursor") {
         Some((_, text)) if !text.is_empty() => Some(parse_cursor(text)?),
         _ => None,
     };
     let now = now();
-    let found = matching(&state, &filter, now).await?;
+    let mut found = matching(&state, &filter, now).await?;
+    order(&mut found, sort, now);
     let after: Vec<_> = found
         .into_iter()
-        .filter(|(sandbox, _)| match &cursor {
+        .filter(|(sandbox, record)| match &cursor {
             // Keyset paging: strictly after the last item of the previous page.
-            Some((created, id)) => (to_millis(sandbox.created_at), &sandbox.id) < (*created, id),
+            Some(cursor) => {
+                let here = (sort_value(sort, sandbox, record, now), &sandbox.id)
+                    .cmp(&(cursor.sort_value.clone(), &cursor.id));
+                here == if sort.descending {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
             None => true,
         })
         .collect();
-    let next_cursor = (after.len() > limit).then(|| cursor_of(&after[limit - 1].0));
+    let next_cursor = (after.len() > limit).then(|| {
+        let (sandbox, record) = &after[limit - 1];
+        cursor_of(sort, sandbox, record, now)
+    });
     let items = after
         .iter()
         .take(limit)
@@ -162,8 +311,10 @@ pub(crate) async fn list_paginated(
             .ok_or_else(|| ApiError::bad_request("page must not be less than 1"))?,
         None => 1,
     };
+    let sort = parse_sort(&params, &DEPRECATED_SORT_FIELDS, "createdAt")?;
     let now = now();
-    let found = matching(&state, &filter, now).await?;
+    let mut found = matching(&state, &filter, now).await?;
+    order(&mut found, sort, now);
     let total = found.len();
     let items = found
         .iter()

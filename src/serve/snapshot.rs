@@ -220,26 +220,44 @@ pub(crate) async fn create(
         ready_at: now + state.simulation.create_delay.as_millis() as Millis,
     };
     let shown = render(&record, now);
-    let general = GENERAL.iter().any(|&(name, ..)| name == request.name);
-    // Checked under the records lock, so two concurrent creates cannot both succeed.
+    insert(&state, record)?;
+    Ok(Json(shown))
+}
+
+/// Adds a snapshot record, or Daytona's 409 when the name is taken. Checked under the records
+/// lock, so two concurrent creates cannot both succeed.
+pub(crate) fn insert(state: &AppState, record: SnapshotRecord) -> Result<(), ApiError> {
+    let name = record.dto.name.clone();
+    let general = GENERAL.iter().any(|&(general, ..)| general == name);
     let inserted = !general
         && state.store.write(|records| {
             let duplicate = records
                 .snapshots
                 .iter()
-                .any(|existing| existing.dto.name == request.name);
+                .any(|existing| existing.dto.name == name);
             if !duplicate {
                 records.snapshots.push(record);
             }
             !duplicate
         })?;
     if !inserted {
-        return Err(ApiError::conflict(format!(
-            "Snapshot with name \"{}\" already exists for this organization",
-            request.name
-        )));
+        return Err(taken(&name));
     }
-    Ok(Json(shown))
+    Ok(())
+}
+
+/// Daytona's 409 for a snapshot name in use.
+pub(crate) fn taken(name: &str) -> ApiError {
+    ApiError::conflict(format!(
+        "Snapshot with name \"{name}\" already exists for this organization"
+    ))
+}
+
+/// Whether a snapshot of that name exists (general ones included).
+pub(crate) fn exists(state: &AppState, name: &str) -> bool {
+    all(state, now())
+        .iter()
+        .any(|snapshot| snapshot.name == name)
 }
 
 pub(crate) async fn get(
@@ -304,15 +322,24 @@ pub(crate) async fn delete(
         ));
     }
     let removed = state.store.write(|records| {
-        let before = records.snapshots.len();
-        records.snapshots.retain(|record| record.dto.id != id);
-        before != records.snapshots.len()
+        let index = records
+            .snapshots
+            .iter()
+            .position(|record| record.dto.id == id)?;
+        Some(records.snapshots.remove(index))
     })?;
-    if removed {
-        Ok(StatusCode::OK)
-    } else {
-        Err(not_found(&id))
+    let Some(removed) = removed else {
+        return Err(not_found(&id));
+    };
+    // A snapshot made from a sandbox keeps that sandbox's files in the provider.
+    if removed.dto.source_sandbox_id.is_some() {
+        state
+            .provider
+            .remove_snapshot(&removed.dto.name)
+            .await
+            .map_err(|error| ApiError::from_provider(error, &removed.dto.name))?;
     }
+    Ok(StatusCode::OK)
 }
 
 /// Sets the stored state of a snapshot this server made, returning it as shown at `now`.

@@ -119,9 +119,12 @@ pub(crate) async fn validate(
     let sandbox_id = query
         .token
         .and_then(|token| sandbox_for_token(&state, &token, now()));
+    // NOTES-style: Daytona answers `sandboxId: null` for an unknown or expired token, but its
+    // spec and the pinned SDK's model require a string, and pydantic refuses the null; an empty
+    // id keeps the answer readable and still names no sandbox.
     Json(SshAccessValidationDto {
         valid: sandbox_id.is_some(),
-        sandbox_id,
+        sandbox_id: Some(sandbox_id.unwrap_or_default()),
     })
 }
 

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use super::ServeError;
 use super::error::ApiError;
 use super::simulate::{Dice, Simulation, Throttlers};
-use crate::daytona_api::{SandboxDesiredState, SandboxState, SnapshotDto};
+use crate::daytona_api::{
+    SandboxDesiredState, SandboxState, SandboxVolume, SnapshotDto, VolumeDto,
+};
 use crate::provider::Provider;
 
 /// Everything a handler needs.
@@ -86,6 +88,8 @@ pub(crate) struct SandboxRecord {
     pub(crate) target: String,
     pub(crate) snapshot: Option<String>,
     pub(crate) ttl_minutes: Option<u32>,
+    /// When the TTL started counting: creation, unless `set_ttl` restarted it.
+    pub(crate) ttl_from: Option<Millis>,
     pub(crate) updated_at: Millis,
     pub(crate) last_activity_at: Millis,
     /// When the sandbox was last seen to stop: the auto-delete timer counts from here.
@@ -94,6 +98,10 @@ pub(crate) struct SandboxRecord {
     /// Environment changed through the toolbox, for providers that cannot change it themselves.
     pub(crate) env_set: BTreeMap<String, String>,
     pub(crate) env_unset: BTreeSet<String>,
+    /// Volumes as the create request named them, resolved to ids.
+    pub(crate) volumes: Vec<SandboxVolume>,
+    /// Archived: the provider keeps the sandbox stopped; a start restores it.
+    pub(crate) archived: bool,
 }
 
 impl Default for SandboxRecord {
@@ -112,12 +120,15 @@ impl Default for SandboxRecord {
             target: DEFAULT_TARGET.to_string(),
             snapshot: None,
             ttl_minutes: None,
+            ttl_from: None,
             updated_at: 0,
             last_activity_at: 0,
             stopped_at: None,
             transition: None,
             env_set: BTreeMap::new(),
             env_unset: BTreeSet::new(),
+            volumes: Vec::new(),
+            archived: false,
         }
     }
 }
@@ -139,6 +150,16 @@ pub(crate) struct SnapshotRecord {
     pub(crate) ready_at: Millis,
 }
 
+/// A volume this server made; `ready_at` is when `pending_create` gives way to `ready`, and
+/// `gone_at`, once deleted, when `pending_delete` gives way to `deleted`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct VolumeRecord {
+    pub(crate) dto: VolumeDto,
+    pub(crate) ready_at: Millis,
+    #[serde(default)]
+    pub(crate) gone_at: Option<Millis>,
+}
+
 /// One SSH token. The token is a credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SshAccessRecord {
@@ -157,6 +178,7 @@ pub(crate) struct Records {
     pub(crate) sandboxes: BTreeMap<String, SandboxRecord>,
     pub(crate) snapshots: Vec<SnapshotRecord>,
     pub(crate) ssh_access: Vec<SshAccessRecord>,
+    pub(crate) volumes: Vec<VolumeRecord>,
 }
 
 /// The records behind a lock, saved after every change.

@@ -1,11 +1,10 @@
 //! The toolbox (`/toolbox/{id}/...`, the in-sandbox daemon's API): command execution, the
-//! environment, `git clone` and the home and work directories, all through `Provider::exec`.
+//! environment and the home and work directories, all through `Provider::exec` (git lives in
+//! `toolbox_git`, files in `toolbox_files`).
 //!
-//! Secrets reach a sandbox only as process environment: a clone's password travels in the
-//! environment of the `git` process and a credential helper reads it from there, so it is never
-//! in an argv, a URL, a log line or a file. Environment values are never logged.
+//! Secrets reach a sandbox only as process environment, never an argv, a URL, a log line or a
+//! file. Environment values are never logged.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +16,8 @@ use super::error::DaemonError;
 use super::state::{AppState, now};
 use super::view::{JsonBody, derived_state};
 use crate::daytona_api::{
-    ExecuteRequest, ExecuteResponse, GitCloneRequest, SandboxState, UpdateEnvRequest,
-    UserHomeDirResponse, WorkDirResponse,
+    ExecuteRequest, ExecuteResponse, SandboxState, UpdateEnvRequest, UserHomeDirResponse,
+    WorkDirResponse,
 };
 use crate::provider::{self, ExecOutput, ExecRequest, ProviderError};
 
@@ -167,11 +166,15 @@ pub(crate) async fn execute_deprecated(
 }
 
 /// `POST /env`: `unset` first, then `set`, for every process started afterwards.
+///
+/// NOTES-style: newer than v0.190. The pinned SDK reads the 200 body as `Dict[str, str]`, so an
+/// empty body makes `sandbox.update_env` raise although the change applied; the reply is an
+/// empty JSON object. `unsetValuePrefix` (Daytona's own secret reconciliation) is not acted on.
 pub(crate) async fn update_env(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<UpdateEnvRequest>,
-) -> Result<StatusCode, DaemonError> {
+) -> Result<Json<serde_json::Map<String, serde_json::Value>>, DaemonError> {
     let set = request.set.unwrap_or_default();
     let unset = request.unset.unwrap_or_default();
     check_env_names(set.keys().chain(unset.iter()))?;
@@ -195,7 +198,7 @@ pub(crate) async fn update_env(
         }
         Err(error) => return Err(DaemonError::from_provider(error, &format!("sandbox {id}"))),
     }
-    Ok(StatusCode::OK)
+    Ok(Json(serde_json::Map::new()))
 }
 
 pub(crate) async fn user_home_dir(
@@ -218,137 +221,9 @@ pub(crate) async fn work_dir(
     }))
 }
 
-/// Environment names the clone's credential helper reads.
-const GIT_USERNAME: &str = "RALPH_TOWN_GIT_USERNAME";
-const GIT_PASSWORD: &str = "RALPH_TOWN_GIT_PASSWORD";
-
-fn quote(text: &str) -> Result<String, DaemonError> {
-    shlex::try_quote(text)
-        .map(|quoted| quoted.into_owned())
-        .map_err(|_| DaemonError::bad_request("values must not contain NUL bytes"))
-}
-
-/// The shell command and environment of a clone. Only the environment holds the password.
-fn clone_command(
-    request: &GitCloneRequest,
-) -> Result<(String, BTreeMap<String, String>), DaemonError> {
-    if request.url.trim().is_empty() || request.path.trim().is_empty() {
-        return Err(DaemonError::bad_request("url and path are required"));
-    }
-    for value in [&request.branch, &request.commit_id].into_iter().flatten() {
-        if value.starts_with('-') {
-            return Err(DaemonError::bad_request(format!(
-                "`{value}` is not a branch or commit"
-            )));
-        }
-    }
-    let mut env = BTreeMap::from([("GIT_TERMINAL_PROMPT".to_string(), "0".to_string())]);
-    let mut command = String::from("git");
-    if request.insecure_skip_tls == Some(true) {
-        command.push_str(" -c http.sslVerify=false");
-    }
-    if let (Some(username), Some(password)) = (&request.username, &request.password) {
-        env.insert(GIT_USERNAME.to_string(), username.clone());
-        env.insert(GIT_PASSWORD.to_string(), password.clone());
-        // The helper is shell code naming the variables, never their values; the empty helper
-        // first drops any helper configured in the sandbox.
-        let helper = format!(
-            "!f() {{ test \"$1\" = get || return 0; printf 'username=%s\\npassword=%s\\n' \"${GIT_USERNAME}\" \"${GIT_PASSWORD}\"; }}; f"
-        );
-        command.push_str(&format!(
-            " -c credential.helper= -c {}",
-            quote(&format!("credential.helper={helper}"))?
-        ));
-    }
-    command.push_str(" clone");
-    if let Some(branch) = &request.branch {
-        command.push_str(&format!(" --branch {}", quote(branch)?));
-    }
-    if let Some(depth) = request.depth.filter(|&depth| depth > 0) {
-        command.push_str(&format!(" --depth {depth}"));
-    }
-    command.push_str(&format!(
-        " -- {} {}",
-        quote(&request.url)?,
-        quote(&request.path)?
-    ));
-    if let Some(commit) = &request.commit_id {
-        command.push_str(&format!(
-            " && git -C {} checkout --quiet {}",
-            quote(&request.path)?,
-            quote(commit)?
-        ));
-    }
-    Ok((command, env))
-}
-
-pub(crate) async fn git_clone(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    JsonBody(request): JsonBody<GitCloneRequest>,
-) -> Result<StatusCode, DaemonError> {
-    let (command, env) = clone_command(&request)?;
-    let sandbox = ready(&state, &id).await?;
-    let output = run(
-        &state,
-        &sandbox,
-        ExecRequest {
-            command,
-            env,
-            ..ExecRequest::default()
-        },
-    )
-    .await
-    .map_err(|error| DaemonError::from_provider(error, &format!("sandbox {id}")))?;
-    if output.exit_code == 0 {
-        return Ok(StatusCode::OK);
-    }
-    let message = output.output.trim().to_string();
-    let status = if message.contains("Authentication failed")
-        || message.contains("could not read Username")
-    {
-        StatusCode::UNAUTHORIZED
-    } else if message.contains("not found") || message.contains("does not exist") {
-        StatusCode::NOT_FOUND
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    Err(DaemonError::new(status, message))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clone_passwords_travel_only_in_the_environment() {
-        let request = GitCloneRequest {
-            url: "https://example.com/team/repo.git".into(),
-            path: "work/repo".into(),
-            branch: Some("feature/x".into()),
-            commit_id: Some("abc123".into()),
-            username: Some("user".into()),
-            password: Some("sentinel-password-4711".into()),
-            ..GitCloneRequest::default()
-        };
-        let (command, env) = clone_command(&request).unwrap();
-        assert!(!command.contains("sentinel-password-4711"));
-        assert_eq!(env[GIT_PASSWORD], "sentinel-password-4711");
-        assert!(command.contains("credential.helper="));
-        assert!(command.contains("--branch feature/x"));
-        assert!(command.contains("checkout --quiet abc123"));
-    }
-
-    #[test]
-    fn clone_refuses_option_like_refs() {
-        let request = GitCloneRequest {
-            url: "u".into(),
-            path: "p".into(),
-            branch: Some("--upload-pack=x".into()),
-            ..GitCloneRequest::default()
-        };
-        assert!(clone_command(&request).is_err());
-    }
 
     #[test]
     fn env_names_follow_the_daemon_rule() {

@@ -3,7 +3,13 @@
 //!
 //! File contents go through `Provider::upload`/`download`; listing, info, delete and mkdir run
 //! small shell scripts through `Provider::exec`, so paths mean what they mean inside the sandbox
-//! (relative ones under the home). Every user path is shell-quoted.
+//! (relative ones under the home). Every user path is shell-quoted. Listings use GNU `find
+//! -printf` (and so need GNU findutils in the sandbox): local sandboxes run the host's own
+//! programs, and Daytona's images are Debian-based, so that holds wherever serve runs on a GNU
+//! system; a BusyBox-only system would answer 500 with `find`'s complaint.
+//!
+//! A missing path is 404 `FILE_NOT_FOUND` from `DAYTONA_DAEMON`, the pair the current SDKs turn
+//! into their file-not-found error.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +21,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::error::{DaemonError, daemon_code};
+use super::error::{DAEMON_SOURCE, DaemonError};
 use super::state::AppState;
 use super::toolbox::{ready, run};
 use super::view::JsonBody;
@@ -27,6 +33,9 @@ pub(crate) struct PathQuery {
     path: Option<String>,
     recursive: Option<bool>,
     mode: Option<String>,
+    /// Listing depth (newer than v0.190; the pinned SDK's `list_files(path, depth)`): 1 lists
+    /// the directory itself, deeper levels add their entries with full paths.
+    depth: Option<u32>,
 }
 
 impl PathQuery {
@@ -38,21 +47,22 @@ impl PathQuery {
     }
 }
 
-fn quote(text: &str) -> Result<String, DaemonError> {
+/// `text` quoted for the sandbox's shell, the one way every route puts a value into a script.
+pub(crate) fn quote(text: &str) -> Result<String, DaemonError> {
     shlex::try_quote(text)
         .map(|quoted| quoted.into_owned())
-        .map_err(|_| DaemonError::bad_request("paths must not contain NUL bytes"))
+        .map_err(|_| DaemonError::bad_request("values must not contain NUL bytes"))
 }
 
 /// Exit codes the scripts use for "no such path" and "wrong kind of path".
-const MISSING: i32 = 21;
-const WRONG_KIND: i32 = 22;
+pub(crate) const MISSING: i32 = 21;
+pub(crate) const WRONG_KIND: i32 = 22;
 
 /// One `find -printf` record per entry: type, size, octal mode, symbolic mode, owner, group,
 /// modification time, then the path (last, as only it may contain `/`), NUL-terminated.
 const FIND_FORMAT: &str = "'%y/%s/%m/%M/%u/%g/%T@/%p\\0'";
 
-async fn script(
+pub(crate) async fn script(
     state: &AppState,
     sandbox: &provider::Sandbox,
     path: &str,
@@ -70,9 +80,7 @@ async fn script(
     .map_err(|error| DaemonError::from_provider(error, "sandbox"))?;
     match output.exit_code {
         0 => Ok(output.output),
-        MISSING => Err(DaemonError::not_found(format!(
-            "{path}: no such file or directory"
-        ))),
+        MISSING => Err(DaemonError::file_not_found(path)),
         WRONG_KIND => Err(DaemonError::bad_request(format!(
             "{path}: {}",
             output.output.trim()
@@ -127,15 +135,19 @@ pub(crate) async fn list(
         .as_deref()
         .filter(|path| !path.is_empty())
         .unwrap_or(".");
+    let depth = query.depth.unwrap_or(1);
+    if depth < 1 {
+        return Err(DaemonError::bad_request("depth must be at least 1"));
+    }
     let sandbox = ready(&state, &id).await?;
     let command = format!(
         "dir={}; [ -e \"$dir\" ] || exit {MISSING}; [ -d \"$dir\" ] || {{ echo 'not a directory'; exit {WRONG_KIND}; }}; \
-         cd -- \"$dir\" && find \"$PWD\" -mindepth 1 -maxdepth 1 -printf {FIND_FORMAT}",
+         cd -- \"$dir\" && find \"$PWD\" -mindepth 1 -maxdepth {depth} -printf {FIND_FORMAT}",
         quote(path)?
     );
     let output = script(&state, &sandbox, path, command).await?;
     let mut entries = parse_entries(&output);
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries.sort_by(|a, b| (&a.path, &a.name).cmp(&(&b.path, &b.name)));
     Ok(Json(entries))
 }
 
@@ -156,7 +168,7 @@ pub(crate) async fn info(
         .into_iter()
         .next()
         .map(Json)
-        .ok_or_else(|| DaemonError::not_found(format!("{path}: no such file or directory")))
+        .ok_or_else(|| DaemonError::file_not_found(path))
 }
 
 pub(crate) async fn delete(
@@ -203,6 +215,14 @@ pub(crate) async fn create_folder(
     Ok(StatusCode::CREATED)
 }
 
+/// A failed read or write of `path`: a missing one is `FILE_NOT_FOUND`.
+fn file_error(error: provider::ProviderError, path: &str) -> DaemonError {
+    match error {
+        provider::ProviderError::NotFound { .. } => DaemonError::file_not_found(path),
+        other => DaemonError::from_provider(other, path),
+    }
+}
+
 async fn upload_one(
     state: &AppState,
     sandbox: &provider::Sandbox,
@@ -213,7 +233,7 @@ async fn upload_one(
         .provider
         .upload(&sandbox.id, path, contents)
         .await
-        .map_err(|error| DaemonError::from_provider(error, path))
+        .map_err(|error| file_error(error, path))
 }
 
 fn multipart_error(error: axum::extract::multipart::MultipartError) -> DaemonError {
@@ -298,7 +318,7 @@ pub(crate) async fn download(
         .provider
         .download(&sandbox.id, path)
         .await
-        .map_err(|error| DaemonError::from_provider(error, path))?;
+        .map_err(|error| file_error(error, path))?;
     let name = path.rsplit('/').next().unwrap_or(path);
     Ok((
         [
@@ -350,11 +370,12 @@ pub(crate) async fn bulk_download(
         {
             Ok(contents) => ("file", "application/octet-stream", contents),
             Err(error) => {
-                let error = DaemonError::from_provider(error, path);
+                let error = file_error(error, path);
                 let json = serde_json::json!({
                     "message": error.message,
                     "statusCode": error.status.as_u16(),
-                    "code": daemon_code(error.status),
+                    "code": error.code(),
+                    "source": DAEMON_SOURCE,
                 });
                 ("error", "application/json", json.to_string().into_bytes())
             }

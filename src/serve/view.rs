@@ -63,6 +63,10 @@ pub(crate) fn derived_state(
 ) -> (SandboxState, Option<SandboxDesiredState>) {
     match record.transition_at(now) {
         Some(transition) => (transition.state.clone(), Some(transition.desired.clone())),
+        // An archived sandbox is a stopped one whose record says so.
+        None if record.archived && sandbox.state == provider::SandboxState::Stopped => {
+            (SandboxState::Archived, Some(SandboxDesiredState::Archived))
+        }
         None => {
             let state = wire_state(&sandbox.state);
             let desired = desired_of(&state);
@@ -114,9 +118,9 @@ pub(crate) fn sandbox_dto(
         auto_delete_interval: Some(lifecycle.auto_delete.unwrap_or(-1)),
         auto_destroy_at: record.ttl_minutes.map(|minutes| {
             let minute = state.simulation.minute.as_millis() as Millis;
-            iso(created + Millis::from(minutes) * minute)
+            iso(record.ttl_from.unwrap_or(created) + Millis::from(minutes) * minute)
         }),
-        volumes: Some(Vec::new()),
+        volumes: Some(record.volumes.clone()),
         build_info: None,
         created_at: Some(iso(created)),
         updated_at: Some(iso(record.updated_at.max(created))),

@@ -1,7 +1,8 @@
 //! A `DaytonaProvider` wired to `ralph-town serve`, run in-process on loopback over a `local`
 //! provider in a temporary state root. Optionally a recording proxy sits in front of the
-//! server, so tests can see every request the client sent (method, URL, headers, body); the
-//! server's own records point the toolbox through that proxy too.
+//! server, so tests can see every request the client sent (method, URL, headers, body) and
+//! what the server answered (status, content type, body); the server's own records point the
+//! toolbox through that proxy too.
 //!
 //! Nothing here reaches beyond 127.0.0.1.
 
@@ -43,13 +44,23 @@ impl Default for Options {
     }
 }
 
-/// One request as the client sent it.
+/// One request as the client sent it, and the server's answer.
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub method: String,
     /// Path and query.
     pub target: String,
     pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The answer; `None` when the server could not be reached.
+    pub response: Option<RecordedResponse>,
+}
+
+/// What the server answered.
+#[derive(Debug, Clone)]
+pub struct RecordedResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -230,7 +241,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
         .path_and_query()
         .map(|target| target.to_string())
         .unwrap_or_default();
-    state.recorded.lock().unwrap().push(Recorded {
+    let mut recorded = Recorded {
         method: parts.method.to_string(),
         target: target.clone(),
         headers: parts
@@ -244,7 +255,8 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             })
             .collect(),
         body: body.to_vec(),
-    });
+        response: None,
+    };
     let mut headers = parts.headers.clone();
     headers.remove(axum::http::header::HOST);
     headers.remove(axum::http::header::CONTENT_LENGTH);
@@ -256,12 +268,14 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
         .send()
         .await;
     let Ok(upstream) = upstream else {
+        state.recorded.lock().unwrap().push(recorded);
         return Response::builder()
             .status(502)
             .body(Body::from("the test proxy could not reach the server"))
             .unwrap();
     };
-    let mut response = Response::builder().status(upstream.status());
+    let status = upstream.status();
+    let mut response = Response::builder().status(status);
     for (name, value) in upstream.headers() {
         if name != axum::http::header::TRANSFER_ENCODING
             && name != axum::http::header::CONTENT_LENGTH
@@ -269,6 +283,17 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             response = response.header(name, value);
         }
     }
+    let content_type = upstream
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
     let bytes = upstream.bytes().await.unwrap_or_default();
+    recorded.response = Some(RecordedResponse {
+        status: status.as_u16(),
+        content_type,
+        body: bytes.to_vec(),
+    });
+    state.recorded.lock().unwrap().push(recorded);
     response.body(Body::from(bytes)).unwrap()
 }

@@ -1,21 +1,31 @@
-"""Checks recorded HTTP requests against Daytona's OpenAPI 3.0 contract.
+"""Checks recorded HTTP exchanges against Daytona's OpenAPI 3.0 contract: what a client sent,
+and what `ralph-town serve` answered.
 
 Usage: validate_requests.py CONTROL_SPEC TOOLBOX_SPEC RECORDS_JSON
 
 RECORDS_JSON is a list of {"method", "target" (path and query), "content_type",
-"header_names", "body_hex"}. Paths under `/api` are looked up in the control-plane spec,
-paths under `/toolbox/{sandboxId}` in the toolbox spec. For each request: the operation
-exists for that method and path template, path and query parameters have the declared
-types, required parameters are present, no undeclared query parameter is sent, and the
-body matches the requestBody (JSON through `jsonschema`, multipart by part names).
+"header_names", "body_hex", "response"?: {"status", "content_type", "body_hex"}}. Paths under
+`/api` are looked up in the control-plane spec, paths under `/toolbox/{sandboxId}` in the
+toolbox spec.
+
+Requests: the operation exists for that method and path template, path and query parameters
+have the declared types, required parameters are present, no undeclared query parameter is
+sent, and the body matches the requestBody (JSON through `jsonschema`, multipart by part names).
+
+Responses: a success status is one the operation declares, and a JSON body matches that
+response's schema; an error status (4xx, 5xx) carries Daytona's error body for its side (the
+API's `{path, timestamp, statusCode, error, message}`, the daemon's `{statusCode, message,
+code, timestamp, path, method, source}`), since the specs declare almost no error responses.
 
 Declared-but-not-required properties are allowed; undeclared JSON properties are reported
-too (stricter than the spec's default `additionalProperties`) except for the fields the
-current Cloud API added after the v0.190 spec (NOTES.md section 10), listed in NEWER_FIELDS.
+too (stricter than the spec's default `additionalProperties`) except for what the current API
+added after the v0.190 spec (NOTES.md section 10), each listed below with the reason: fields
+(NEWER_FIELDS), query parameters (NEWER_QUERY), operations (NEWER_*_OPERATIONS) and statuses
+(OTHER_STATUSES).
 
-Before validating, the script checks itself on requests it knows are invalid, so a
-validator that accepts everything cannot pass. Prints one line per invalid request and
-exits 1 when there is any; never prints header values or bodies.
+Before validating, the script checks itself on exchanges it knows are invalid, so a validator
+that accepts everything cannot pass. Prints one line per invalid exchange and exits 1 when
+there is any; never prints header values or bodies.
 """
 
 import json
@@ -28,7 +38,8 @@ from urllib.parse import parse_qsl, urlsplit
 import jsonschema
 import yaml
 
-# Fields of the current Cloud API missing from the v0.190 spec (NOTES.md section 10).
+# Fields of the current Cloud API missing from the v0.190 spec (NOTES.md section 10), and
+# fields of answers the pinned Python SDK reads that the v0.190 spec lacks.
 NEWER_FIELDS = {
     "CreateSandbox": {
         "ttlMinutes",
@@ -39,6 +50,60 @@ NEWER_FIELDS = {
         "outboundProxyUrl",
         "queueTimeout",
     },
+    # The SDK requires `kvm` (NOTES section 9); `autoDestroyAt` is when `ttlMinutes` ends.
+    "Sandbox": {"kvm", "autoDestroyAt"},
+    # The SDK's `list()` requires `networkBlockAll` on list items (NOTES section 9).
+    "SandboxListItem": {"networkBlockAll", "autoDestroyAt"},
+    # The SDK reads each entry's full path (NOTES section 9).
+    "FileInfo": {"path"},
+    # The current daemon's status says whether HEAD is detached and names the upstream.
+    "GitStatus": {"detached", "upstream"},
+    # ...and its branch list names the checked-out branch.
+    "ListBranchResponse": {"current"},
+    # The sandbox a snapshot was made from: required (nullable) by the pinned SDK's model.
+    "SnapshotDto": {"sourceSandboxId"},
+    # Push and pull take a branch and a remote, push an upstream flag (the SDK sends them).
+    "GitRepoRequest": {"branch", "remote", "set_upstream"},
+}
+
+# Query parameters of the current API missing from the v0.190 spec: (method, template) -> names.
+NEWER_QUERY = {
+    # The SDK's `list_files(path, depth)` lists deeper than one level.
+    ("get", "/files"): {"depth"},
+}
+
+# Statuses the real API answers that the v0.190 spec does not declare: (method, template) ->
+# {status: reason}.
+OTHER_STATUSES = {
+    ("post", "/sandbox/{sandboxIdOrName}/autostop/{interval}"): {201: "no @HttpCode(200)"},
+    ("post", "/sandbox/{sandboxIdOrName}/autoarchive/{interval}"): {201: "no @HttpCode(200)"},
+    ("post", "/sandbox/{sandboxIdOrName}/autodelete/{interval}"): {201: "no @HttpCode(200)"},
+    ("post", "/sandbox/{sandboxIdOrName}/public/{isPublic}"): {201: "no @HttpCode(200)"},
+}
+
+# Answers whose body is another schema than the spec says: (method, template) -> schema name.
+OTHER_SCHEMAS = {
+    # The spec says `SandboxLabels`; the code returns the whole sandbox (NOTES section 2).
+    ("put", "/sandbox/{sandboxIdOrName}/labels"): "Sandbox",
+}
+
+
+def sandbox_answer(status):
+    return {
+        "responses": {
+            str(status): {
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Sandbox"}}
+                }
+            }
+        }
+    }
+
+
+# Control-plane routes of the current API missing from the v0.190 spec.
+NEWER_CONTROL_OPERATIONS = {
+    # The pinned SDK's `set_ttl`: destroy so many minutes from now; 201 like the other timers.
+    ("post", "/sandbox/{sandboxIdOrName}/ttl/{ttlMinutes}"): sandbox_answer(201),
 }
 
 # Toolbox routes of the current Cloud API missing from the v0.190 toolbox spec (NOTES.md
@@ -46,6 +111,16 @@ NEWER_FIELDS = {
 # environment for processes started later.
 NEWER_TOOLBOX_OPERATIONS = {
     ("post", "/env"): {
+        # The pinned SDK reads the answer as `Dict[str, str]`.
+        "responses": {
+            "200": {
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+                    }
+                }
+            }
+        },
         "requestBody": {
             "required": True,
             "content": {
@@ -63,7 +138,67 @@ NEWER_TOOLBOX_OPERATIONS = {
                     }
                 }
             },
+        },
+    },
+    # The pinned SDK's `get_metrics_latest`: one resource sample (`SystemMetrics`).
+    ("get", "/system/metrics"): {
+        "responses": {
+            "200": {
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                **{
+                                    name: {"type": "integer"}
+                                    for name in (
+                                        "cpuCount",
+                                        "diskFree",
+                                        "diskTotal",
+                                        "diskUsed",
+                                        "memCache",
+                                        "memTotal",
+                                        "memUsed",
+                                        "timestampUnix",
+                                    )
+                                },
+                                "cpuUsedPct": {"type": "number"},
+                                "timestamp": {"type": "string"},
+                            },
+                        }
+                    }
+                }
+            }
         }
+    },
+}
+
+# The error bodies (NOTES.md sections 4 and 6); the daemon's `source` is newer than v0.190.
+API_ERROR = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["path", "timestamp", "statusCode", "error", "message"],
+    "properties": {
+        "path": {"type": "string", "pattern": "^/api/"},
+        "timestamp": {"type": "string"},
+        "statusCode": {"type": "integer"},
+        "error": {"type": "string"},
+        "message": {"type": "string"},
+    },
+}
+DAEMON_ERROR = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["statusCode", "message", "code", "timestamp", "path", "method", "source"],
+    "properties": {
+        "statusCode": {"type": "integer"},
+        "message": {"type": "string"},
+        "code": {"type": "string", "pattern": "^[A-Z_]+$"},
+        "timestamp": {"type": "string"},
+        "path": {"type": "string"},
+        "method": {"type": "string"},
+        "source": {"const": "DAYTONA_DAEMON"},
     },
 }
 
@@ -148,6 +283,8 @@ class Spec:
             "schemas": {name: to_json_schema(schema, name) for name, schema in schemas.items()}
         }
         self.extra = extra_operations or {}
+        extra_paths = sorted({template for _, template in self.extra})
+        self.extra_templates = [(template, pattern(template)) for template in extra_paths]
         # Literal segments first, so `/sandbox/paginated` wins over `/sandbox/{id}`.
         templates = sorted(self.paths, key=lambda template: (template.count("{"), template))
         self.templates = [(template, pattern(template)) for template in templates]
@@ -157,15 +294,20 @@ class Spec:
         return jsonschema.Draft7Validator(document)
 
     def operation(self, method, path):
-        """(operation, path parameter values, path-level parameters) or a reason."""
-        if (method, path) in self.extra:
-            return self.extra[(method, path)], {}, []
+        """(operation, path parameter values, path-level parameters, template) or a reason."""
+        for template, (regex, names) in self.extra_templates:
+            match = regex.fullmatch(path)
+            if match and (method, template) in self.extra:
+                values = {names[int(key[1:])]: value for key, value in match.groupdict().items()}
+                # A gap filled in a declared operation keeps the rest of the declaration.
+                declared = self.paths.get(template, {}).get(method, {})
+                return {**declared, **self.extra[(method, template)]}, values, [], template
         for template, (regex, names) in self.templates:
             match = regex.fullmatch(path)
             if match and method in self.paths[template]:
                 item = self.paths[template]
                 values = {names[int(key[1:])]: value for key, value in match.groupdict().items()}
-                return item[method], values, item.get("parameters", [])
+                return item[method], values, item.get("parameters", []), template
         return f"no `{method.upper()}` operation matches `{path}`"
 
 
@@ -197,7 +339,7 @@ def coerce(value, schema, spec):
     return value
 
 
-def check_parameters(spec, operation, path_level, path_values, query, headers):
+def check_parameters(spec, operation, path_level, path_values, query, headers, newer=()):
     problems = []
     declared = {}
     for parameter in path_level + operation.get("parameters", []):
@@ -227,7 +369,7 @@ def check_parameters(spec, operation, path_level, path_values, query, headers):
         for error in spec.validator(schema).iter_errors(instance):
             problems.append(f"{where} parameter `{name}`: {error.message}")
     for key in sorted({key for key, _ in query}):
-        if ("query", key) not in declared:
+        if ("query", key) not in declared and key not in newer:
             problems.append(f"undeclared query parameter `{key}`")
     return problems
 
@@ -297,25 +439,92 @@ def check_multipart_array(item, names):
     return problems
 
 
+def locate(specs, record):
+    """(spec name, spec, path inside it) or a reason."""
+    path = urlsplit(record["target"]).path
+    if path.startswith("/api/"):
+        return "control", specs["control"], path[len("/api") :]
+    if match := re.fullmatch(r"/toolbox/[^/]+(/.*)", path):
+        return "toolbox", specs["toolbox"], match.group(1)
+    return f"`{path}` is neither under `/api` nor under `/toolbox/{{sandboxId}}`"
+
+
 def check(specs, record):
-    """Every reason `record` breaks the contract (empty when it keeps it)."""
+    """Every reason the request of `record` breaks the contract (empty when it keeps it)."""
     method = record["method"].lower()
     target = urlsplit(record["target"])
     body = bytes.fromhex(record.get("body_hex", ""))
-    if target.path.startswith("/api/"):
-        spec, path = specs["control"], target.path[len("/api") :]
-    elif match := re.fullmatch(r"/toolbox/[^/]+(/.*)", target.path):
-        spec, path = specs["toolbox"], match.group(1)
-    else:
-        return [f"`{target.path}` is neither under `/api` nor under `/toolbox/{{sandboxId}}`"]
+    located = locate(specs, record)
+    if isinstance(located, str):
+        return [located]
+    _, spec, path = located
     found = spec.operation(method, path)
     if isinstance(found, str):
         return [found]
-    operation, path_values, path_level = found
+    operation, path_values, path_level, template = found
     query = parse_qsl(target.query, keep_blank_values=True)
     headers = {name.lower() for name in record.get("header_names", [])}
-    problems = check_parameters(spec, operation, path_level, path_values, query, headers)
+    newer = NEWER_QUERY.get((method, template), set())
+    problems = check_parameters(spec, operation, path_level, path_values, query, headers, newer)
     return problems + check_body(spec, operation, record.get("content_type"), body)
+
+
+def json_problems(validator, body, where):
+    try:
+        instance = json.loads(body)
+    except ValueError as error:
+        return [f"the {where} is not JSON: {error}"]
+    return [
+        f"{where}{''.join(f'[{part!r}]' for part in error.absolute_path)}: {error.message}"
+        for error in validator.iter_errors(instance)
+    ]
+
+
+def check_response(specs, record):
+    """Every reason the answer of `record` breaks the contract (empty when it keeps it)."""
+    response = record.get("response")
+    if response is None:
+        return []
+    located = locate(specs, record)
+    if isinstance(located, str):
+        return [located]
+    side, spec, path = located
+    method = record["method"].lower()
+    found = spec.operation(method, path)
+    if isinstance(found, str):
+        return [f"answered {response['status']} to an unknown operation"]
+    operation, _, _, template = found
+    status = response["status"]
+    body = bytes.fromhex(response.get("body_hex", ""))
+    media = (response.get("content_type") or "").split(";")[0].strip().lower()
+    if status >= 400:
+        schema = DAEMON_ERROR if side == "toolbox" else API_ERROR
+        if media != "application/json":
+            return [f"error {status} answered as `{media}`, not JSON"]
+        return json_problems(jsonschema.Draft7Validator(schema), body, f"error {status} body")
+    declared = operation.get("responses", {})
+    answer = declared.get(str(status))
+    if answer is None:
+        other = OTHER_STATUSES.get((method, template), {})
+        if status not in other:
+            return [f"status {status} is not one of {sorted(declared)}"]
+        answer = next(iter(declared.values()), {})
+    content = answer.get("content") or {}
+    if (method, template) in OTHER_SCHEMAS:
+        content = {
+            "application/json": {
+                "schema": {"$ref": f"#/components/schemas/{OTHER_SCHEMAS[(method, template)]}"}
+            }
+        }
+    if "application/json" in content and content["application/json"].get("schema"):
+        if media != "application/json":
+            return [f"a JSON answer sent as `{media}`"]
+        schema = content["application/json"]["schema"]
+        return json_problems(spec.validator(schema), body, "answer")
+    if content and media and not any(media == kind.split(";")[0] for kind in content):
+        if not ("*/*" in content or media.startswith("multipart/")):
+            return [f"answer type `{media}` is not one of {sorted(content)}"]
+    return []
 
 
 def record(method, target, body=None, content_type="application/json"):
@@ -332,6 +541,67 @@ def multipart(target, names):
     body = f"{parts}--{boundary}--\r\n".encode()
     content_type = f"multipart/form-data; boundary={boundary}"
     return {"method": "POST", "target": target, "content_type": content_type, "body_hex": body.hex()}
+
+
+def answered(record_, status, body=None, content_type="application/json"):
+    raw = json.dumps(body).encode() if body is not None else b""
+    return {**record_, "response": {"status": status, "content_type": content_type, "body_hex": raw.hex()}}
+
+
+SANDBOX = {
+    "id": "s", "organizationId": "o", "name": "n", "user": "daytona", "env": {}, "labels": {},
+    "public": False, "networkBlockAll": False, "kvm": False, "target": "local", "cpu": 1,
+    "gpu": 0, "memory": 1, "disk": 3, "toolboxProxyUrl": "http://x/toolbox", "state": "started",
+}
+API_ERROR_BODY = {
+    "path": "/api/sandbox/x", "timestamp": "t", "statusCode": 404, "error": "Not Found",
+    "message": "Sandbox with ID or name x not found",
+}
+DAEMON_ERROR_BODY = {
+    "statusCode": 404, "message": "x: no such file or directory", "code": "FILE_NOT_FOUND",
+    "timestamp": "t", "path": "/files/info", "method": "GET", "source": "DAYTONA_DAEMON",
+}
+
+
+def self_check_responses(specs):
+    get = record("GET", "/api/sandbox/x")
+    info = record("GET", "/toolbox/x/files/info?path=a")
+    without_id = {key: value for key, value in SANDBOX.items() if key != "id"}
+    must_fail = {
+        "a sandbox without its id": answered(get, 200, without_id),
+        "a sandbox with an undeclared field": answered(get, 200, {**SANDBOX, "extra": 1}),
+        "an undeclared success status": answered(get, 204),
+        "an API error without its path": answered(
+            get, 404, {k: v for k, v in API_ERROR_BODY.items() if k != "path"}
+        ),
+        "a daemon error without its source": answered(
+            info, 404, {k: v for k, v in DAEMON_ERROR_BODY.items() if k != "source"}
+        ),
+        "a daemon error answered with the API body": answered(info, 404, API_ERROR_BODY),
+        "an SSH validation with a null sandbox": answered(
+            record("GET", "/api/sandbox/ssh-access/validate?token=t"),
+            200,
+            {"valid": False, "sandboxId": None},
+        ),
+        "an empty update_env answer": answered(
+            record("POST", "/toolbox/x/env", {"set": {}}), 200, None, "text/plain"
+        ),
+    }
+    must_pass = {
+        "a sandbox": answered(get, 200, SANDBOX),
+        "an API error": answered(get, 404, API_ERROR_BODY),
+        "a daemon error": answered(info, 404, DAEMON_ERROR_BODY),
+        "autostop's 201": answered(record("POST", "/api/sandbox/x/autostop/5"), 201, SANDBOX),
+        "labels answered with the sandbox": answered(
+            record("PUT", "/api/sandbox/x/labels", {"labels": {}}), 200, SANDBOX
+        ),
+    }
+    failures = [
+        f"accepted {name}" for name, bad in must_fail.items() if not check_response(specs, bad)
+    ]
+    for name, good in must_pass.items():
+        failures += [f"rejected {name}: {problem}" for problem in check_response(specs, good)]
+    return failures
 
 
 def self_check(specs):
@@ -363,12 +633,12 @@ def self_check(specs):
     failures = [f"accepted {name}" for name, bad in must_fail.items() if not check(specs, bad)]
     for name, good in must_pass.items():
         failures += [f"rejected {name}: {problem}" for problem in check(specs, good)]
-    return failures
+    return failures + self_check_responses(specs)
 
 
 def main(control, toolbox, records_path):
     toolbox_spec = Spec(load(toolbox), {**NEWER_TOOLBOX_OPERATIONS, **TOOLBOX_BODY_GAPS})
-    specs = {"control": Spec(load(control)), "toolbox": toolbox_spec}
+    specs = {"control": Spec(load(control), NEWER_CONTROL_OPERATIONS), "toolbox": toolbox_spec}
     failures = self_check(specs)
     if failures:
         for failure in failures:
@@ -376,7 +646,7 @@ def main(control, toolbox, records_path):
         return 2
     with open(records_path, encoding="utf-8") as file:
         records = json.load(file)
-    invalid = 0
+    invalid = answers = invalid_answers = 0
     for item in records:
         path = urlsplit(item["target"]).path
         line = f"{item['method']} {path}"
@@ -384,8 +654,15 @@ def main(control, toolbox, records_path):
         for problem in problems:
             print(f"invalid: {line}: {problem}")
         invalid += bool(problems)
+        if "response" in item:
+            answers += 1
+            problems = check_response(specs, item)
+            for problem in problems:
+                print(f"invalid answer: {line} -> {item['response']['status']}: {problem}")
+            invalid_answers += bool(problems)
     print(f"openapi: {len(records)} requests, {invalid} invalid")
-    return 1 if invalid else 0
+    print(f"openapi: {answers} answers, {invalid_answers} invalid")
+    return 1 if invalid or invalid_answers else 0
 
 
 if __name__ == "__main__":

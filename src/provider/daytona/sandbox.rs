@@ -164,6 +164,18 @@ impl DaytonaProvider {
             auto_archive_interval: lifecycle.auto_archive.map(saturate),
             auto_delete_interval: lifecycle.auto_delete,
             ttl_minutes: request.ttl_minutes,
+            volumes: Some(
+                request
+                    .volumes
+                    .iter()
+                    .map(|volume| wire::SandboxVolume {
+                        volume_id: volume.volume_id.clone(),
+                        mount_path: volume.mount_path.clone(),
+                        subpath: volume.subpath.clone(),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .filter(|volumes| !volumes.is_empty()),
             ..Default::default()
         }
     }

@@ -40,7 +40,7 @@ impl LocalProvider {
     ) -> Result<std::process::Command> {
         let metadata = self.blocking_resolve(id).await?;
         super::exec::ensure_started(&metadata)?;
-        let dirs = self.store.dirs(&metadata.id);
+        let dirs = self.store.dirs(&metadata);
         let location = self.working_directory(&metadata, &dirs, cwd)?;
         // SSH sessions start with the environment changes made since create, as exec does.
         let (store, key) = (self.store.clone(), metadata.id.clone());

@@ -31,7 +31,7 @@ impl LocalProvider {
     async fn shell_invocation(&self, id: &str, cwd: Option<&str>) -> Result<Invocation> {
         let metadata = self.blocking_resolve(id).await?;
         ensure_started(&metadata)?;
-        let dirs = self.store.dirs(&metadata.id);
+        let dirs = self.store.dirs(&metadata);
         let location = self.working_directory(&metadata, &dirs, cwd)?;
         // The terminal type is the user's own terminal, not configuration of the host.
         let terminal = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_string());
@@ -66,7 +66,7 @@ impl LocalProvider {
         })
         .await?;
         ensure_started(&metadata)?;
-        let dirs = self.store.dirs(&metadata.id);
+        let dirs = self.store.dirs(&metadata);
         let location = self.working_directory(&metadata, &dirs, request.cwd.as_deref())?;
         let environment = launch::environment(
             &self.launcher.home_value(&dirs),

@@ -38,8 +38,15 @@ impl LocalProvider {
 
     /// The host directory and the path below it behind a sandbox path.
     fn file_location(&self, metadata: &Metadata, path: &str) -> Result<(PathBuf, PathBuf)> {
-        let dirs = self.store.dirs(&metadata.id);
+        let dirs = self.store.dirs(metadata);
         let isolated = self.launcher.is_isolated();
+        // A path inside a mounted volume is the volume's file, not the home's.
+        let normalized = paths::normalize(path);
+        for (host, mount) in &dirs.volumes {
+            if let Ok(relative) = normalized.strip_prefix(mount) {
+                return Ok((host.clone(), relative.to_path_buf()));
+            }
+        }
         match self.launcher.locate(&dirs, path) {
             Location::Home(relative) => Ok((dirs.home, relative)),
             Location::Tmp(relative) if isolated => Ok((dirs.tmp, relative)),

@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
 use super::bubblewrap::Bubblewrap;
-use super::mounts::{self, Layout, Mount, ReadOnlyPath};
+use super::mounts::{self, Layout, Mount, ReadOnlyPath, Source};
 use super::paths::{self, Location, SANDBOX_HOME};
 use super::sandboxed::Sandboxed;
 use super::store::SandboxDirs;
@@ -225,13 +225,21 @@ impl Launcher {
             Location::Tmp(relative) => under(Path::new("/tmp"), relative),
             Location::Elsewhere(path) => path.clone(),
         };
+        // Volumes last: each one's directory under the state root, read-write at its mount
+        // path, on top of whatever the plan shows there.
+        let mut mounts = self.mounts.clone();
+        mounts.extend(dirs.volumes.iter().map(|(host, mount)| Mount::Bind {
+            source: Source::Volume(host.clone()),
+            target: mount.clone(),
+            writable: true,
+        }));
         Invocation {
             environment,
             launch: Launch::Sandboxed(Box::new(Sandboxed {
                 bubblewrap: bubblewrap.clone(),
                 user: self.user,
                 dirs: dirs.clone(),
-                mounts: self.mounts.clone(),
+                mounts,
                 cwd,
                 new_session,
                 program,

@@ -10,6 +10,8 @@
 
 mod attach;
 mod bubblewrap;
+mod copies;
+mod copy;
 mod env;
 mod exec;
 mod files;
@@ -24,7 +26,6 @@ mod user;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 
@@ -222,43 +223,7 @@ impl Provider for LocalProvider {
     }
 
     async fn create(&self, request: &CreateSandbox) -> Result<Sandbox> {
-        let store = self.store.clone();
-        let request = request.clone();
-        let owner = self.launcher.owner();
-        blocking(move || {
-            let id = store::new_id();
-            let name = if request.name.is_empty() {
-                id.clone()
-            } else {
-                request.name.clone()
-            };
-            let metadata = Metadata {
-                id,
-                name,
-                labels: request.labels,
-                env: request.env,
-                state: SandboxState::Started,
-                snapshot: request.snapshot,
-                created_at: SystemTime::now(),
-                lifecycle: request.lifecycle,
-                ttl_minutes: request.ttl_minutes,
-                resources: request.resources,
-                user: request.user.unwrap_or_else(|| DEFAULT_USER.to_string()),
-            };
-            let _lock = store.lock(true)?;
-            if store
-                .list()?
-                .iter()
-                .any(|existing| existing.name == metadata.name)
-            {
-                return Err(ProviderError::Conflict {
-                    message: format!("a sandbox named `{}` already exists", metadata.name),
-                });
-            }
-            store.create(&metadata, owner)?;
-            Ok(metadata.to_sandbox())
-        })
-        .await
+        self.create_from(request, None).await
     }
 
     async fn start(&self, id: &str) -> Result<Sandbox> {
@@ -371,6 +336,24 @@ impl Provider for LocalProvider {
         unset: &[String],
     ) -> Result<()> {
         self.change_env(id, set, unset).await
+    }
+
+    async fn fork(&self, id: &str, request: &CreateSandbox) -> Result<Sandbox> {
+        let source = self.blocking_resolve(id).await?;
+        self.create_from(request, Some(self.store.home_dir(&source.id)))
+            .await
+    }
+
+    async fn capture_snapshot(&self, id: &str, name: &str) -> Result<()> {
+        self.capture_home(id, name).await
+    }
+
+    async fn remove_snapshot(&self, name: &str) -> Result<()> {
+        self.remove_captured_home(name).await
+    }
+
+    async fn remove_volume(&self, volume_id: &str) -> Result<()> {
+        self.remove_volume_files(volume_id).await
     }
 }
 

@@ -23,6 +23,9 @@ pub(crate) enum Source {
     Tmp,
     /// A host path (a read-only path, by its real location).
     Host(PathBuf),
+    /// A volume's directory under the state root, shared read-write by the sandboxes that
+    /// mount it.
+    Volume(PathBuf),
 }
 
 /// One mount, in the order they are made.
@@ -244,7 +247,9 @@ mod tests {
                     match source {
                         Source::Home => "<home>".to_string(),
                         Source::Tmp => "<tmp>".to_string(),
-                        Source::Host(path) => path.display().to_string(),
+                        Source::Host(path) | Source::Volume(path) => {
+                            path.display().to_string()
+                        }
                     },
                     target.display()
                 ),

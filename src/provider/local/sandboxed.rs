@@ -62,7 +62,7 @@ impl Sandboxed {
         match source {
             Source::Home => self.dirs.home.clone(),
             Source::Tmp => self.dirs.tmp.clone(),
-            Source::Host(path) => path.clone(),
+            Source::Host(path) | Source::Volume(path) => path.clone(),
         }
     }
 
@@ -70,7 +70,14 @@ impl Sandboxed {
     /// (every bind's source, by a name of its own) and the paths to hide before bubblewrap
     /// starts: as root, and not as the sandbox's user, every hidden path can be reached.
     fn hand_over_and_stage(&self, id: u32) -> io::Result<(Vec<Staged>, Vec<PathBuf>)> {
-        for dir in [&self.dirs.home, &self.dirs.tmp] {
+        let volumes = self.mounts.iter().filter_map(|mount| match mount {
+            Mount::Bind {
+                source: Source::Volume(path),
+                ..
+            } => Some(path),
+            _ => None,
+        });
+        for dir in [&self.dirs.home, &self.dirs.tmp].into_iter().chain(volumes) {
             user::ensure_owned(dir, id).map_err(|error| {
                 io::Error::new(
                     error.kind(),
@@ -90,6 +97,7 @@ impl Sandboxed {
                 Source::Home => ("home".to_string(), false),
                 Source::Tmp => ("tmp".to_string(), false),
                 Source::Host(_) => (format!("read-only-{}", staged.len()), true),
+                Source::Volume(_) => (format!("volume-{}", staged.len()), false),
             };
             staged.push(Staged {
                 name,
@@ -128,6 +136,10 @@ fn staged_path(staged: &[Staged], source: &Source) -> PathBuf {
         Source::Host(path) => staged
             .iter()
             .find(|item| item.read_only && item.path == *path)
+            .map_or("", |item| item.name.as_str()),
+        Source::Volume(path) => staged
+            .iter()
+            .find(|item| !item.read_only && item.path == *path)
             .map_or("", |item| item.name.as_str()),
     };
     stage::staged_path(name)

@@ -1,5 +1,7 @@
 //! The on-disk state of `local` sandboxes: one directory per sandbox under
-//! `<root>/sandboxes/<id>/`, holding `sandbox.json` (the metadata), `home/`, `tmp/` and `run/`.
+//! `<root>/sandboxes/<id>/`, holding `sandbox.json` (the metadata), `home/`, `tmp/` and `run/`;
+//! volumes' files under `<root>/volumes/<volume id>/`, and homes kept as snapshots under
+//! `<root>/snapshots/<digest of the name>/home/`.
 //!
 //! Invariants that make two processes on one state root safe: a sandbox directory appears and
 //! disappears by a single `rename` (built in `staging/`, removed through `trash/`), metadata is
@@ -15,7 +17,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::provider::{Labels, Lifecycle, ProviderError, Resources, Result, Sandbox, SandboxState};
+use crate::provider::{
+    Labels, Lifecycle, ProviderError, Resources, Result, Sandbox, SandboxState, VolumeMount,
+};
 
 const METADATA_FILE: &str = "sandbox.json";
 
@@ -36,6 +40,9 @@ pub(crate) struct Metadata {
     /// Recorded only; `local` does not limit resources.
     pub resources: Resources,
     pub user: String,
+    /// Volumes mounted at every command's start.
+    #[serde(default)]
+    pub volumes: Vec<VolumeMount>,
 }
 
 impl Metadata {
@@ -54,11 +61,13 @@ impl Metadata {
     }
 }
 
-/// One sandbox's host directories: its home (`/home/daytona` inside) and its `/tmp`.
+/// One sandbox's host directories: its home (`/home/daytona` inside), its `/tmp`, and each
+/// mounted volume's directory with its mount path inside.
 #[derive(Debug, Clone)]
 pub(crate) struct SandboxDirs {
     pub home: PathBuf,
     pub tmp: PathBuf,
+    pub volumes: Vec<(PathBuf, PathBuf)>,
 }
 
 /// The state root and the layout below it. Cheap to clone into blocking tasks.
@@ -70,7 +79,7 @@ pub(crate) struct Store {
 impl Store {
     /// Opens (creating as needed) the state root.
     pub(crate) fn open(root: PathBuf) -> Result<Store> {
-        for directory in ["sandboxes", "staging", "trash"] {
+        for directory in ["sandboxes", "staging", "trash", "volumes", "snapshots"] {
             let path = root.join(directory);
             fs::create_dir_all(&path).map_err(|error| io_error("create", &path, error))?;
         }
@@ -92,11 +101,36 @@ impl Store {
     }
 
     /// The host directories a sandbox's commands work in.
-    pub(crate) fn dirs(&self, id: &str) -> SandboxDirs {
+    pub(crate) fn dirs(&self, metadata: &Metadata) -> SandboxDirs {
         SandboxDirs {
-            home: self.home_dir(id),
-            tmp: self.sandbox_dir(id).join("tmp"),
+            home: self.home_dir(&metadata.id),
+            tmp: self.sandbox_dir(&metadata.id).join("tmp"),
+            volumes: metadata
+                .volumes
+                .iter()
+                .map(|volume| (self.volume_dir(volume), PathBuf::from(&volume.mount_path)))
+                .collect(),
         }
+    }
+
+    /// The host directory a volume mount shows (its subpath, if any).
+    pub(crate) fn volume_dir(&self, volume: &VolumeMount) -> PathBuf {
+        let root = self.root.join("volumes").join(&volume.volume_id);
+        match volume
+            .subpath
+            .as_deref()
+            .filter(|subpath| !subpath.is_empty())
+        {
+            Some(subpath) => root.join(subpath),
+            None => root,
+        }
+    }
+
+    /// Where the home kept as snapshot `name` lives (a digest: names hold `/` and `:`).
+    pub(crate) fn snapshot_dir(&self, name: &str) -> PathBuf {
+        use sha2::Digest as _;
+        let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+        self.root.join("snapshots").join(digest)
     }
 
     /// Where running commands of a sandbox are registered (one file per process group).
@@ -166,27 +200,57 @@ impl Store {
         write_metadata(&self.sandbox_dir(&metadata.id), metadata)
     }
 
-    /// Makes a new sandbox appear in one rename, its home and `/tmp` owned by `owner` when
-    /// given (the host id its commands run as). Callers hold the exclusive lock and have
-    /// checked the name.
-    pub(crate) fn create(&self, metadata: &Metadata, owner: Option<u32>) -> Result<()> {
+    /// Builds a new sandbox's directories in `staging/` (its home a copy of `home_from` when
+    /// given), its home and `/tmp` owned by `owner` when given (the host id its commands run
+    /// as), without the lock: copying a home may take a while. Returns the staging path.
+    pub(crate) fn stage(
+        &self,
+        metadata: &Metadata,
+        home_from: Option<&Path>,
+        owner: Option<u32>,
+    ) -> Result<PathBuf> {
         let staging = self.root.join("staging").join(&metadata.id);
         let result = (|| {
             for directory in ["home", "tmp", "run"] {
                 let path = staging.join(directory);
                 fs::create_dir_all(&path).map_err(|error| io_error("create", &path, error))?;
-                if let Some(id) = owner.filter(|_| directory != "run") {
-                    std::os::unix::fs::chown(&path, Some(id), Some(id))
+            }
+            if let Some(source) = home_from {
+                let home = staging.join("home");
+                super::copy::copy_tree(source, &home)
+                    .map_err(|error| io_error("copy", source, error))?;
+            }
+            if let Some(id) = owner {
+                for directory in ["home", "tmp"] {
+                    let path = staging.join(directory);
+                    super::user::ensure_owned(&path, id)
                         .map_err(|error| io_error("give away", &path, error))?;
                 }
             }
-            write_metadata(&staging, metadata)?;
-            let target = self.sandbox_dir(&metadata.id);
-            // `rename` onto an existing non-empty directory fails, so an id collision is caught.
-            fs::rename(&staging, &target).map_err(|error| io_error("create", &target, error))
+            for volume in &metadata.volumes {
+                let path = self.volume_dir(volume);
+                fs::create_dir_all(&path).map_err(|error| io_error("create", &path, error))?;
+            }
+            write_metadata(&staging, metadata)
         })();
+        match result {
+            Ok(()) => Ok(staging),
+            Err(error) => {
+                let _ = fs::remove_dir_all(&staging);
+                Err(error)
+            }
+        }
+    }
+
+    /// Makes a staged sandbox appear in one rename. Callers hold the exclusive lock and have
+    /// checked the name; on failure the staging directory is gone.
+    pub(crate) fn publish(&self, staging: &Path, id: &str) -> Result<()> {
+        let target = self.sandbox_dir(id);
+        // `rename` onto an existing non-empty directory fails, so an id collision is caught.
+        let result =
+            fs::rename(staging, &target).map_err(|error| io_error("create", &target, error));
         if result.is_err() {
-            let _ = fs::remove_dir_all(&staging);
+            let _ = fs::remove_dir_all(staging);
         }
         result
     }
@@ -194,9 +258,13 @@ impl Store {
     /// Moves a sandbox out of sight in one rename and returns where it now is. Callers hold
     /// the exclusive lock, and remove the returned directory after releasing it.
     pub(crate) fn move_to_trash(&self, id: &str) -> Result<PathBuf> {
-        let source = self.sandbox_dir(id);
-        let target = self.root.join("trash").join(format!("{id}-{}", nonce()));
-        fs::rename(&source, &target).map_err(|error| io_error("delete", &source, error))?;
+        self.trash(&self.sandbox_dir(id), id)
+    }
+
+    /// Moves any directory under the root out of sight in one rename.
+    pub(crate) fn trash(&self, source: &Path, label: &str) -> Result<PathBuf> {
+        let target = self.root.join("trash").join(format!("{label}-{}", nonce()));
+        fs::rename(source, &target).map_err(|error| io_error("delete", source, error))?;
         Ok(target)
     }
 }
@@ -236,8 +304,9 @@ fn nonce() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
 }
 
-/// Whether `text` can name a directory under `sandboxes/` (and so cannot walk out of it).
-fn is_id_like(text: &str) -> bool {
+/// Whether `text` can name a directory under `sandboxes/` or `volumes/` (and so cannot walk
+/// out of it).
+pub(crate) fn is_id_like(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 64
         && text

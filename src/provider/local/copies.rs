@@ -1,0 +1,212 @@
+//! What a `local` sandbox shares or starts from: creates (fresh, a fork's copy of another
+//! sandbox's home, or a copy of a home kept as a snapshot), homes kept as snapshots, and the
+//! volumes mounted into sandboxes.
+//!
+//! A volume is a directory under the state root, bound read-write at its mount path by
+//! bubblewrap, or, without bubblewrap, a symlink from the home. Mount paths must be places a
+//! sandbox can show without changing the host: under the home, under the private `/tmp`, or an
+//! existing directory. Homes are copied outside the root lock; only the name check and the
+//! rename that makes the sandbox appear hold it.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::SystemTime;
+
+use super::paths::{self, Location};
+use super::store::{self, Metadata};
+use super::{DEFAULT_USER, LocalProvider, blocking};
+use crate::provider::{CreateSandbox, ProviderError, Result, Sandbox, SandboxState, VolumeMount};
+
+impl LocalProvider {
+    /// Creates a sandbox whose home starts as a copy of `home_from`, or of the home kept as
+    /// the requested snapshot, or empty.
+    pub(crate) async fn create_from(
+        &self,
+        request: &CreateSandbox,
+        home_from: Option<PathBuf>,
+    ) -> Result<Sandbox> {
+        for volume in &request.volumes {
+            self.check_mount(volume)?;
+        }
+        let store = self.store.clone();
+        let request = request.clone();
+        let isolated = self.launcher.is_isolated();
+        let owner = self.launcher.owner();
+        blocking(move || {
+            let id = store::new_id();
+            let name = if request.name.is_empty() {
+                id.clone()
+            } else {
+                request.name.clone()
+            };
+            let home_from = home_from.or_else(|| {
+                let kept = store
+                    .snapshot_dir(request.snapshot.as_deref()?)
+                    .join("home");
+                kept.is_dir().then_some(kept)
+            });
+            let metadata = Metadata {
+                id,
+                name,
+                labels: request.labels,
+                env: request.env,
+                state: SandboxState::Started,
+                snapshot: request.snapshot,
+                created_at: SystemTime::now(),
+                lifecycle: request.lifecycle,
+                ttl_minutes: request.ttl_minutes,
+                resources: request.resources,
+                user: request.user.unwrap_or_else(|| DEFAULT_USER.to_string()),
+                volumes: request.volumes,
+            };
+            let staging = store.stage(&metadata, home_from.as_deref(), owner)?;
+            if !isolated && let Err(error) = link_volumes(&store, &metadata, &staging) {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(error);
+            }
+            let _lock = store.lock(true)?;
+            let taken = store
+                .list()
+                .map(|all| all.iter().any(|existing| existing.name == metadata.name));
+            match taken {
+                Ok(false) => {}
+                other => {
+                    let _ = std::fs::remove_dir_all(&staging);
+                    other?;
+                    return Err(ProviderError::Conflict {
+                        message: format!("a sandbox named `{}` already exists", metadata.name),
+                    });
+                }
+            }
+            store.publish(&staging, &metadata.id)?;
+            Ok(metadata.to_sandbox())
+        })
+        .await
+    }
+
+    /// Refuses a mount this machine cannot show: see the module comment.
+    fn check_mount(&self, volume: &VolumeMount) -> Result<()> {
+        let invalid = |message: String| ProviderError::Api {
+            status: Some(400),
+            message,
+            retryable: false,
+        };
+        if !store::is_id_like(&volume.volume_id) {
+            return Err(invalid(format!("invalid volume id `{}`", volume.volume_id)));
+        }
+        let subpath_ok = volume.subpath.as_deref().is_none_or(|subpath| {
+            Path::new(subpath)
+                .components()
+                .all(|part| matches!(part, Component::Normal(_)))
+        });
+        if !subpath_ok {
+            return Err(invalid(format!(
+                "invalid volume subpath `{}`",
+                volume.subpath.as_deref().unwrap_or_default()
+            )));
+        }
+        let mount = &volume.mount_path;
+        if !mount.starts_with('/') || paths::normalize(mount) != Path::new(mount) {
+            return Err(invalid(format!("invalid mount path `{mount}`")));
+        }
+        let shown = match paths::locate(mount) {
+            Location::Home(relative) => !relative.as_os_str().is_empty(),
+            Location::Tmp(relative) => {
+                self.launcher.is_isolated() && !relative.as_os_str().is_empty()
+            }
+            Location::Elsewhere(path) => {
+                self.launcher.is_isolated() && path.is_dir() && !path.starts_with(self.root())
+            }
+        };
+        if shown {
+            return Ok(());
+        }
+        Err(ProviderError::Unsupported {
+            provider: "local",
+            operation: format!(
+                "mounting a volume at `{mount}`: local sandboxes mount volumes under `{}`{}",
+                paths::SANDBOX_HOME,
+                if self.launcher.is_isolated() {
+                    ", `/tmp` or an existing directory"
+                } else {
+                    " only, without bubblewrap"
+                }
+            ),
+        })
+    }
+
+    /// Keeps a copy of sandbox `id`'s home as snapshot `name`.
+    pub(crate) async fn capture_home(&self, id: &str, name: &str) -> Result<()> {
+        let source = self.blocking_resolve(id).await?;
+        let store = self.store.clone();
+        let name = name.to_string();
+        blocking(move || {
+            let target = store.snapshot_dir(&name);
+            if target.exists() {
+                return Err(ProviderError::Conflict {
+                    message: format!("snapshot `{name}` already keeps a home"),
+                });
+            }
+            let staging = store
+                .root()
+                .join("staging")
+                .join(format!("snapshot-{}", store::new_id()));
+            let home = staging.join("home");
+            let copied = std::fs::create_dir_all(&home)
+                .and_then(|()| super::copy::copy_tree(&store.home_dir(&source.id), &home))
+                .and_then(|()| std::fs::rename(&staging, &target));
+            if let Err(error) = copied {
+                let _ = store::remove_trashed(&staging);
+                return Err(store::io_error("copy", &store.home_dir(&source.id), error));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Drops the home kept as snapshot `name`, if there is one.
+    pub(crate) async fn remove_captured_home(&self, name: &str) -> Result<()> {
+        let store = self.store.clone();
+        let target = store.snapshot_dir(name);
+        blocking(move || remove(&store, &target, "snapshot")).await
+    }
+
+    /// Drops the files of volume `volume_id`, if there are any.
+    pub(crate) async fn remove_volume_files(&self, volume_id: &str) -> Result<()> {
+        if !store::is_id_like(volume_id) {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        let target = store.root().join("volumes").join(volume_id);
+        blocking(move || remove(&store, &target, "volume")).await
+    }
+}
+
+fn remove(store: &store::Store, target: &Path, label: &str) -> Result<()> {
+    if !target.exists() {
+        return Ok(());
+    }
+    let trashed = store.trash(target, label)?;
+    store::remove_trashed(&trashed)
+}
+
+/// Without bubblewrap a volume under the home is a symlink from the staged home to the
+/// volume's directory, which commands and file transfers follow.
+fn link_volumes(store: &store::Store, metadata: &Metadata, staging: &Path) -> Result<()> {
+    for volume in &metadata.volumes {
+        let Location::Home(relative) = paths::locate(&volume.mount_path) else {
+            continue;
+        };
+        let link = staging.join("home").join(&relative);
+        // A fork's copied home already holds the link (to the same volume).
+        if std::fs::symlink_metadata(&link).is_ok_and(|found| found.file_type().is_symlink()) {
+            std::fs::remove_file(&link).map_err(|error| store::io_error("link", &link, error))?;
+        }
+        if let Some(parent) = link.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| store::io_error("create", parent, error))?;
+        }
+        std::os::unix::fs::symlink(store.volume_dir(volume), &link)
+            .map_err(|error| store::io_error("link", &link, error))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! `GET /toolbox/{id}/system/metrics` (newer than the v0.190 toolbox spec; the pinned SDK's
+//! `get_metrics_latest`): one resource sample of a sandbox.
+//!
+//! Totals are what the sandbox was given (its record's vCPU, memory and disk). Usage is
+//! measured inside the sandbox by one small script: disk is the size of the home (`du`), and,
+//! under bubblewrap, where the sandbox has its own PID namespace and so `/proc` lists only its
+//! own processes, memory is their resident set and CPU their CPU time over a 200 ms window, as a
+//! percentage of the vCPUs given. Without that isolation `/proc` shows the whole host, so memory
+//! and CPU read 0 rather than a wrong number. Historical metrics (`/telemetry/metrics`) need a
+//! telemetry backend and are not served.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::error::DaemonError;
+use super::state::{AppState, iso, now};
+use super::toolbox::{ready, run};
+use crate::daytona_api::SystemMetrics;
+use crate::provider::ExecRequest;
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/{sandbox}/system/metrics", get(system_metrics))
+}
+
+const GIB: u64 = 1 << 30;
+
+/// Prints `isolated ticks_before ticks_after rss_pages page_size ticks_per_second home_kib`.
+/// `stat` fields are counted after the `(comm)` field, which may hold spaces.
+const SAMPLE: &str = r#"ticks() { total=0; for stat in /proc/[0-9]*/stat; do set -- $(sed 's/^.*) //' "$stat" 2>/dev/null); [ $# -ge 13 ] && total=$((total + ${12} + ${13})); done; echo "$total"; }
+rss() { total=0; for stat in /proc/[0-9]*/stat; do set -- $(sed 's/^.*) //' "$stat" 2>/dev/null); [ $# -ge 22 ] && total=$((total + ${22})); done; echo "$total"; }
+isolated=0; [ "$(cat /proc/1/comm 2>/dev/null)" = bwrap ] && isolated=1
+if [ "$isolated" = 1 ]; then before=$(ticks); sleep 0.2; after=$(ticks); pages=$(rss); else before=0; after=0; pages=0; fi
+echo "$isolated $before $after $pages $(getconf PAGESIZE) $(getconf CLK_TCK) $(du -sk "$HOME" 2>/dev/null | cut -f1)""#;
+
+/// The numbers the sample script printed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Sample {
+    isolated: bool,
+    ticks: u64,
+    rss_bytes: u64,
+    ticks_per_second: u64,
+    home_bytes: u64,
+}
+
+fn parse_sample(output: &str) -> Option<Sample> {
+    let numbers: Vec<u64> = output
+        .split_whitespace()
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    let [
+        isolated,
+        before,
+        after,
+        pages,
+        page_size,
+        ticks_per_second,
+        home_kib,
+    ] = numbers[..]
+    else {
+        return None;
+    };
+    Some(Sample {
+        isolated: isolated == 1,
+        ticks: after.saturating_sub(before),
+        rss_bytes: pages.saturating_mul(page_size),
+        ticks_per_second: ticks_per_second.max(1),
+        home_bytes: home_kib.saturating_mul(1024),
+    })
+}
+
+/// CPU use over the 200 ms window, as a percentage of `cpus`, at most 100.
+fn cpu_percent(sample: &Sample, cpus: u32) -> f64 {
+    let window_ticks = sample.ticks_per_second as f64 * 0.2 * f64::from(cpus.max(1));
+    (sample.ticks as f64 / window_ticks * 100.0).min(100.0)
+}
+
+pub(crate) async fn system_metrics(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<SystemMetrics>, DaemonError> {
+    let sandbox = ready(&state, &id).await?;
+    let record = state.store.sandbox(&sandbox.id);
+    let output = run(
+        &state,
+        &sandbox,
+        ExecRequest {
+            command: SAMPLE.to_string(),
+            ..ExecRequest::default()
+        },
+    )
+    .await
+    .map_err(|error| DaemonError::from_provider(error, "sandbox"))?;
+    let sample = parse_sample(&output.output).ok_or_else(|| {
+        DaemonError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot measure the sandbox: {}", output.output.trim()),
+        )
+    })?;
+    let disk_total = u64::from(record.disk) * GIB;
+    let now = now();
+    Ok(Json(SystemMetrics {
+        cpu_count: record.cpu,
+        cpu_used_pct: if sample.isolated {
+            cpu_percent(&sample, record.cpu)
+        } else {
+            0.0
+        },
+        mem_total: u64::from(record.memory) * GIB,
+        mem_used: sample.rss_bytes,
+        mem_cache: 0,
+        disk_total,
+        disk_used: sample.home_bytes,
+        disk_free: disk_total.saturating_sub(sample.home_bytes),
+        timestamp: iso(now),
+        timestamp_unix: now / 1000,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_parse_and_cpu_is_a_share_of_the_given_vcpus() {
+        let sample = parse_sample("1 100 120 2560 4096 100 48\n").unwrap();
+        assert!(sample.isolated);
+        assert_eq!(sample.rss_bytes, 2560 * 4096);
+        assert_eq!(sample.home_bytes, 48 * 1024);
+        // 20 ticks in a 0.2 s window of 100 ticks a second: one vCPU fully used.
+        assert_eq!(cpu_percent(&sample, 1), 100.0);
+        assert_eq!(cpu_percent(&sample, 2), 50.0);
+        assert_eq!(parse_sample("garbage"), None);
+    }
+}
