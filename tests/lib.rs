@@ -21,6 +21,8 @@ mod mcp_server;
 mod provider_daytona;
 mod provider_local;
 mod serve_api;
+mod serve_events;
+mod serve_pty;
 mod serve_records;
 mod serve_sdk;
 mod serve_simulation;

@@ -37,13 +37,13 @@ fn throttler(method: &Method, route: &str) -> Option<Throttler> {
     }
 }
 
-enum Denied {
+pub(crate) enum Denied {
     Missing,
     Invalid,
 }
 
 /// Any bearer token, unless a key is pinned. Compared in constant time.
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(), Denied> {
+pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(), Denied> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
