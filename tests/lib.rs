@@ -25,6 +25,7 @@ mod serve_events;
 mod serve_pty;
 mod serve_records;
 mod serve_sdk;
+mod serve_sdk_ts;
 mod serve_simulation;
 mod serve_ssh;
 mod serve_toolbox;
