@@ -252,6 +252,70 @@ async fn create_connect_takes_its_environment_from_a_subprotocol_and_a_clean_exi
     assert_eq!(reason["exitCode"], 5);
 }
 
+/// The subprotocol token that carries `envs`.
+fn envs_token(json: &str) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+    format!("X-Daytona-Pty-Envs~{encoded}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pty_environment_stays_out_of_command_lines_headers_and_errors() {
+    let server = serve_support::start("").await;
+    let id = sandbox(&server).await;
+    let secret = envs_token(&json!({"PTY_SECRET": common::SENTINEL}).to_string());
+    let path = format!("/toolbox/{id}/process/pty/create-connect?id=secret");
+    let mut client = open(&server, &path, &[&secret, EXIT_CONTROL])
+        .await
+        .expect("connect");
+    assert_eq!(client.protocol.as_deref(), Some(EXIT_CONTROL));
+    client.connected().await;
+    // The shell has it (its length, so that the value itself never crosses the terminal).
+    client.send("echo \"length=${#PTY_SECRET}\"\n").await;
+    client
+        .expect(&format!("length={}", common::SENTINEL.len()))
+        .await;
+    let leaked: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|line| String::from_utf8_lossy(&line).contains(common::SENTINEL))
+        })
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "the secret is on the command line of {leaked:?}"
+    );
+    let info = server
+        .get(&format!("/toolbox/{id}/process/pty/secret"))
+        .await;
+    assert_eq!(info.body["envs"]["PTY_SECRET"], common::SENTINEL);
+
+    // A malformed token is refused without repeating what it held.
+    for token in [
+        envs_token(&format!("{{\"PTY_SECRET\": \"{}", common::SENTINEL)),
+        envs_token(&format!("{{\"PTY_SECRET\": [\"{}\"]}}", common::SENTINEL)),
+        format!("X-Daytona-Pty-Envs~{}!", common::SENTINEL),
+    ] {
+        let path = format!("/toolbox/{id}/process/pty/create-connect?id=bad");
+        match open(&server, &path, &[&token, EXIT_CONTROL]).await {
+            Err(WsError::Http(response)) => {
+                assert_eq!(response.status(), 400);
+                let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+                    .into_owned();
+                assert!(body.contains("invalid envs subprotocol"), "{body}");
+                assert!(!body.contains(common::SENTINEL), "{body}");
+            }
+            other => panic!(
+                "expected 400, got {:?}",
+                other.map(|client| client.protocol)
+            ),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pty_connection_needs_the_bearer_token_and_a_live_session() {
     let server = serve_support::start_with(serve_support::Options {

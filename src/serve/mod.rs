@@ -430,6 +430,8 @@ fn router(state: Arc<AppState>) -> Router {
         .fallback(guard::api_not_found);
     let toolbox = Router::new()
         .route("/{sandbox}/process/execute", post(toolbox::execute))
+        // PTY: the SDKs create through `create-connect`, newer than the toolbox spec (NOTES in
+        // pty.rs).
         .route("/{sandbox}/process/pty", post(pty::create).get(pty::list))
         .route(
             "/{sandbox}/process/pty/create-connect",

@@ -240,14 +240,18 @@ fn envs_of(upgrade: &WebSocketUpgrade) -> Result<Option<BTreeMap<String, String>
     else {
         return Ok(None);
     };
-    let invalid =
-        |reason: String| DaemonError::bad_request(format!("invalid envs subprotocol: {reason}"));
+    // The token may hold credentials: the error names what is wrong, never what was sent.
+    let invalid = || {
+        DaemonError::bad_request(
+            "invalid envs subprotocol: expected base64url (no padding) of a JSON object of strings",
+        )
+    };
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
-        .map_err(|error| invalid(error.to_string()))?;
+        .map_err(|_| invalid())?;
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|error| invalid(error.to_string()))
+        .map_err(|_| invalid())
 }
 
 /// `GET /process/pty/create-connect` (WebSocket): creates a session and connects to it in
