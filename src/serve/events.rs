@@ -38,6 +38,10 @@ const PATH: &str = "/api/socket.io";
 /// How often the watcher looks while a client listens and nothing pokes it.
 const LOOK_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long the watcher lets writes gather after the first, so that a burst of them (many
+/// creates at once) costs one look, not one each.
+const GATHER: Duration = Duration::from_millis(20);
+
 /// The socket.io server: its tower layer (mounted on the router) and its handle.
 pub(crate) struct Events {
     io: SocketIo,
@@ -137,7 +141,7 @@ pub(crate) async fn run(state: Arc<AppState>, mut stop: tokio::sync::watch::Rece
             }
         };
         tokio::select! {
-            () = state.store.changed() => {}
+            () = state.store.changed() => tokio::time::sleep(GATHER).await,
             () = timer => {}
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
