@@ -263,7 +263,9 @@ fn envs_token(json: &str) -> String {
 async fn a_pty_environment_stays_out_of_command_lines_headers_and_errors() {
     let server = serve_support::start("").await;
     let id = sandbox(&server).await;
-    let secret = envs_token(&json!({"PTY_SECRET": common::SENTINEL}).to_string());
+    // Unique to this run: other tests' processes may carry the shared sentinel.
+    let value = format!("{}-{}", common::SENTINEL, fastrand::u64(..));
+    let secret = envs_token(&json!({"PTY_SECRET": value}).to_string());
     let path = format!("/toolbox/{id}/process/pty/create-connect?id=secret");
     let mut client = open(&server, &path, &[&secret, EXIT_CONTROL])
         .await
@@ -272,16 +274,14 @@ async fn a_pty_environment_stays_out_of_command_lines_headers_and_errors() {
     client.connected().await;
     // The shell has it (its length, so that the value itself never crosses the terminal).
     client.send("echo \"length=${#PTY_SECRET}\"\n").await;
-    client
-        .expect(&format!("length={}", common::SENTINEL.len()))
-        .await;
+    client.expect(&format!("length={}", value.len())).await;
     let leaked: Vec<u32> = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|line| String::from_utf8_lossy(&line).contains(common::SENTINEL))
+                .is_ok_and(|line| String::from_utf8_lossy(&line).contains(&value))
         })
         .collect();
     assert!(
@@ -291,13 +291,13 @@ async fn a_pty_environment_stays_out_of_command_lines_headers_and_errors() {
     let info = server
         .get(&format!("/toolbox/{id}/process/pty/secret"))
         .await;
-    assert_eq!(info.body["envs"]["PTY_SECRET"], common::SENTINEL);
+    assert_eq!(info.body["envs"]["PTY_SECRET"], value);
 
     // A malformed token is refused without repeating what it held.
     for token in [
-        envs_token(&format!("{{\"PTY_SECRET\": \"{}", common::SENTINEL)),
-        envs_token(&format!("{{\"PTY_SECRET\": [\"{}\"]}}", common::SENTINEL)),
-        format!("X-Daytona-Pty-Envs~{}!", common::SENTINEL),
+        envs_token(&format!("{{\"PTY_SECRET\": \"{}", value)),
+        envs_token(&format!("{{\"PTY_SECRET\": [\"{}\"]}}", value)),
+        format!("X-Daytona-Pty-Envs~{}!", value),
     ] {
         let path = format!("/toolbox/{id}/process/pty/create-connect?id=bad");
         match open(&server, &path, &[&token, EXIT_CONTROL]).await {
@@ -306,7 +306,7 @@ async fn a_pty_environment_stays_out_of_command_lines_headers_and_errors() {
                 let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
                     .into_owned();
                 assert!(body.contains("invalid envs subprotocol"), "{body}");
-                assert!(!body.contains(common::SENTINEL), "{body}");
+                assert!(!body.contains(&value), "{body}");
             }
             other => panic!(
                 "expected 400, got {:?}",
