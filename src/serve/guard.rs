@@ -39,14 +39,14 @@ fn throttler(method: &Method, route: &str) -> Option<Throttler> {
     }
 }
 
-enum Denied {
+pub(crate) enum Denied {
     Missing,
     Invalid,
 }
 
 /// The bearer token must be the key, compared in constant time. Only without a key (`bind`
 /// allows that only when told to accept any token) does any token pass.
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(), Denied> {
+pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(), Denied> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())

@@ -12,11 +12,13 @@
 
 pub mod api_key;
 mod error;
+mod events;
 mod git_command;
 mod git_status;
 mod guard;
 mod lifecycle;
 mod metrics;
+mod pty;
 mod sandbox;
 mod sandbox_actions;
 mod sandbox_copies;
@@ -280,7 +282,11 @@ pub async fn bind(
         stats: state::Stats::default(),
         store,
         quota_lock: tokio::sync::Mutex::new(()),
+        local: options.local_provider.clone(),
+        terminals: pty::Terminals::default(),
+        events: events::Events::new(),
     });
+    events::Events::listen(&state);
     Ok(Server {
         listener,
         address,
@@ -345,12 +351,17 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let router = router(self.state.clone());
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
+        let events = tokio::spawn(events::run(self.state.clone(), timers_stopped.clone()));
         let timers = tokio::spawn(lifecycle::run(self.state.clone(), timers_stopped));
         let (stop_gateway, gateway_stopped) = tokio::sync::watch::channel(false);
         let gateway = self
             .ssh
             .map(|gateway| tokio::spawn(gateway.run(self.state.clone(), gateway_stopped)));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        // Connections are served with upgrades (the events socket and PTY streams are
+        // WebSockets); an upgraded connection leaves its task, so shutdown waits only for
+        // requests in flight.
+        let (stop_connections, connections_stopped) = tokio::sync::watch::channel(false);
+        let mut connections = tokio::task::JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             let stream = tokio::select! {
@@ -363,6 +374,8 @@ impl Server {
                     }
                 },
                 () = &mut shutdown => break,
+                // Reap finished connections so the set does not grow without bound.
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             };
             let _ = stream.set_nodelay(true);
             let (router, state) = (router.clone(), self.state.clone());
@@ -384,20 +397,29 @@ impl Server {
             );
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .serve_connection(TokioIo::new(stream), service);
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut stopped = connections_stopped.clone();
+            connections.spawn(async move {
+                tokio::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => return,
+                    _ = stopped.wait_for(|stop| *stop) => {}
+                }
+                connection.as_mut().graceful_shutdown();
                 let _ = connection.await;
             });
         }
         drop(self.listener);
         let _ = stop_timers.send(true);
         let _ = stop_gateway.send(true);
-        tokio::select! {
-            () = graceful.shutdown() => {}
-            () = tokio::time::sleep(Duration::from_secs(10)) => {}
-        }
+        let _ = stop_connections.send(true);
+        self.state.terminals.close();
+        self.state.events.close().await;
+        let finished = async { while connections.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(Duration::from_secs(10), finished).await;
         let _ = timers.await;
+        let _ = events.await;
         if let Some(gateway) = gateway {
             let _ = gateway.await;
         }
@@ -475,6 +497,22 @@ fn router(state: Arc<AppState>) -> Router {
         .fallback(guard::api_not_found);
     let toolbox = Router::new()
         .route("/{sandbox}/process/execute", post(toolbox::execute))
+        // PTY: the SDKs create through `create-connect`, newer than the toolbox spec (NOTES in
+        // pty.rs).
+        .route("/{sandbox}/process/pty", post(pty::create).get(pty::list))
+        .route(
+            "/{sandbox}/process/pty/create-connect",
+            get(pty::create_connect),
+        )
+        .route(
+            "/{sandbox}/process/pty/{session}",
+            get(pty::get).delete(pty::delete),
+        )
+        .route(
+            "/{sandbox}/process/pty/{session}/connect",
+            get(pty::connect),
+        )
+        .route("/{sandbox}/process/pty/{session}/resize", post(pty::resize))
         .route("/{sandbox}/env", post(toolbox::update_env))
         .route("/{sandbox}/user-home-dir", get(toolbox::user_home_dir))
         .route("/{sandbox}/work-dir", get(toolbox::work_dir))
@@ -513,6 +551,7 @@ fn router(state: Arc<AppState>) -> Router {
                 .route_layer(from_fn_with_state(state.clone(), guard::internal)),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(state.events.layer())
         .with_state(state)
 }
 

@@ -14,11 +14,14 @@ use serde::{Deserialize, Serialize};
 
 use super::ServeError;
 use super::error::ApiError;
+use super::events::Events;
+use super::pty::Terminals;
 use super::simulate::{Dice, Simulation, Throttlers};
 use crate::daytona_api::{
     SandboxDesiredState, SandboxState, SandboxVolume, SnapshotDto, VolumeDto,
 };
 use crate::provider::Provider;
+use crate::provider::local::LocalProvider;
 
 /// Everything a handler needs.
 pub(crate) struct AppState {
@@ -32,6 +35,13 @@ pub(crate) struct AppState {
     /// Held from a quota check until the sandbox it admitted is recorded, so that concurrent
     /// creates and starts cannot together overshoot a quota.
     pub(crate) quota_lock: tokio::sync::Mutex<()>,
+    /// The provider again as a [`LocalProvider`], for what [`Provider`] cannot do: programs on
+    /// a terminal (the SSH gateway has its own copy).
+    pub(crate) local: Option<Arc<LocalProvider>>,
+    /// The toolbox's PTY sessions.
+    pub(crate) terminals: Terminals,
+    /// The events socket.
+    pub(crate) events: Events,
 }
 
 /// Addresses and the pinned key, fixed once the listener is bound.
@@ -185,6 +195,9 @@ pub(crate) struct Records {
 pub(crate) struct Store {
     path: Option<PathBuf>,
     records: Mutex<Records>,
+    /// Poked after every write: every state change serve makes writes the records, so the
+    /// events socket looks again when this fires.
+    changed: tokio::sync::Notify,
 }
 
 /// The records file's name under the state root.
@@ -217,6 +230,7 @@ impl Store {
         Ok(Store {
             path,
             records: Mutex::new(records),
+            changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -235,12 +249,18 @@ impl Store {
     pub(crate) fn write<R>(&self, change: impl FnOnce(&mut Records) -> R) -> Result<R, ApiError> {
         let mut records = self.lock();
         let result = change(&mut records);
+        self.changed.notify_one();
         if let Some(path) = &self.path {
             save(path, &records).map_err(|error| {
                 ApiError::internal(format!("cannot save `{}`: {error}", path.display()))
             })?;
         }
         Ok(result)
+    }
+
+    /// Completes after the next write (at once when one happened since the last call).
+    pub(crate) async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// The record of sandbox `id`, or the defaults for a sandbox made outside this server.

@@ -99,7 +99,9 @@ fn valid_env_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn check_env_names<'a>(names: impl IntoIterator<Item = &'a String>) -> Result<(), DaemonError> {
+pub(crate) fn check_env_names<'a>(
+    names: impl IntoIterator<Item = &'a String>,
+) -> Result<(), DaemonError> {
     match names.into_iter().find(|name| !valid_env_name(name)) {
         Some(name) => Err(DaemonError::bad_request(format!(
             "invalid environment variable name `{name}`"

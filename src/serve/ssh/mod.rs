@@ -10,7 +10,7 @@
 
 mod channel;
 mod host_key;
-mod pty;
+pub(super) mod pty;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

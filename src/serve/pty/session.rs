@@ -1,0 +1,317 @@
+//! The PTY sessions of the toolbox: a registry by sandbox and id, and each session's shell on
+//! a pseudo-terminal (the SSH gateway's terminal code), started through the local provider
+//! and attached to the sandbox so that stopping or deleting it kills the shell. A task per
+//! session writes input, one reads output for every connected client, and one waits for the
+//! shell and forgets the session when it exits.
+//!
+//! Neither input, output nor environment values are logged.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use serde::Serialize;
+use tokio::sync::{Notify, broadcast, mpsc, watch};
+
+use crate::provider;
+use crate::serve::error::DaemonError;
+use crate::serve::ssh::pty::{self as terminal, Pty, Size};
+use crate::serve::state::{AppState, Millis, iso, now};
+use crate::serve::toolbox::run_checked;
+
+/// The terminal type a session gets unless its environment says otherwise, as the daemon's.
+const DEFAULT_TERM: &str = "xterm-256color";
+/// Chunks of output a client may fall behind by before it is dropped as a slow consumer.
+const OUTPUT_BACKLOG: usize = 256;
+/// How long output may keep arriving after the shell exited, from what it left behind.
+const STRAGGLER_GRACE: Duration = Duration::from_secs(2);
+
+/// Every live session, by sandbox id and then session id. The lock is never held across an
+/// await.
+#[derive(Default)]
+pub(crate) struct Terminals(Mutex<BTreeMap<String, BTreeMap<String, Arc<Terminal>>>>);
+
+impl Terminals {
+    pub(super) fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<String, BTreeMap<String, Arc<Terminal>>>> {
+        self.0.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    pub(super) fn get(&self, sandbox: &str, id: &str) -> Option<Arc<Terminal>> {
+        self.lock().get(sandbox)?.get(id).cloned()
+    }
+
+    pub(super) fn remove(&self, sandbox: &str, id: &str) -> Option<Arc<Terminal>> {
+        let mut all = self.lock();
+        let sessions = all.get_mut(sandbox)?;
+        let removed = sessions.remove(id);
+        if sessions.is_empty() {
+            all.remove(sandbox);
+        }
+        removed
+    }
+
+    /// Kills every session (when the server stops).
+    pub(crate) fn close(&self) {
+        for sessions in self.lock().values() {
+            for terminal in sessions.values() {
+                terminal.kill.notify_one();
+            }
+        }
+    }
+}
+
+/// One session: its description, the terminal, and the channels to its shell.
+pub(crate) struct Terminal {
+    pub(super) id: String,
+    pub(super) sandbox: String,
+    pub(super) cwd: String,
+    pub(super) envs: BTreeMap<String, String>,
+    pub(super) created_at: Millis,
+    pub(super) size: Mutex<Size>,
+    pub(super) pty: Arc<Pty>,
+    /// Client input, written to the terminal in order by one task.
+    pub(super) input: mpsc::UnboundedSender<Bytes>,
+    /// Output for every connected client; `None` once the shell exited and its output ended.
+    pub(super) output: Mutex<Option<broadcast::Sender<Bytes>>>,
+    /// The shell's exit code, once it exited.
+    pub(super) exit: watch::Receiver<Option<i32>>,
+    pub(super) kill: Notify,
+}
+
+/// `PtySessionInfo`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PtySessionInfo {
+    id: String,
+    cwd: String,
+    envs: BTreeMap<String, String>,
+    cols: u32,
+    rows: u32,
+    created_at: String,
+    active: bool,
+    lazy_start: bool,
+}
+
+impl Terminal {
+    pub(super) fn info(&self) -> PtySessionInfo {
+        let size = *self
+            .size
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        PtySessionInfo {
+            id: self.id.clone(),
+            cwd: self.cwd.clone(),
+            envs: self.envs.clone(),
+            cols: size.columns,
+            rows: size.rows,
+            created_at: iso(self.created_at),
+            active: self.exit.borrow().is_none(),
+            lazy_start: false,
+        }
+    }
+}
+
+/// What a new session asks for (validated by the caller).
+pub(super) struct Spec {
+    pub(super) id: String,
+    /// A sandbox path; the sandbox's working directory when `None`.
+    pub(super) cwd: Option<String>,
+    pub(super) envs: BTreeMap<String, String>,
+    pub(super) cols: Option<u32>,
+    pub(super) rows: Option<u32>,
+}
+
+/// The answer to a create whose id is taken.
+pub(super) fn conflict(id: &str) -> DaemonError {
+    DaemonError::new(
+        StatusCode::CONFLICT,
+        format!("PTY session with ID '{id}' already exists"),
+    )
+}
+
+/// Starts the shell `spec` asks for in `sandbox` and registers the session.
+pub(super) async fn start(
+    state: &Arc<AppState>,
+    sandbox: &provider::Sandbox,
+    spec: Spec,
+) -> Result<Arc<Terminal>, DaemonError> {
+    let local = state.local.clone().ok_or_else(|| {
+        DaemonError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "PTY sessions need the local provider",
+        )
+    })?;
+    let Spec {
+        id,
+        cwd: requested_cwd,
+        mut envs,
+        cols,
+        rows,
+    } = spec;
+    let size = Size {
+        columns: cols.unwrap_or(80),
+        rows: rows.unwrap_or(24),
+    };
+    envs.entry("TERM".to_string())
+        .or_insert_with(|| DEFAULT_TERM.to_string());
+    let cwd = match &requested_cwd {
+        Some(cwd) => cwd.clone(),
+        None => run_checked(state, sandbox, "pwd".to_string())
+            .await?
+            .trim_end_matches('\n')
+            .to_string(),
+    };
+    let failed = |error: provider::ProviderError| DaemonError::from_provider(error, "sandbox");
+    let mut command = local
+        .command(
+            &sandbox.id,
+            requested_cwd.as_deref(),
+            None,
+            Some(&envs["TERM"]),
+        )
+        .await
+        .map_err(failed)?;
+    // The environment changed through the toolbox, then the session's own, as exec layers them.
+    let record = state.store.sandbox(&sandbox.id);
+    for name in &record.env_unset {
+        command.env_remove(name);
+    }
+    command.envs(&record.env_set).envs(&envs);
+
+    let cannot = |error: std::io::Error| {
+        DaemonError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to start PTY session: {error}"),
+        )
+    };
+    let (pty, tty) = terminal::open(size).map_err(cannot)?;
+    terminal::attach(&mut command, tty).map_err(cannot)?;
+    let mut command = tokio::process::Command::from(command);
+    command.kill_on_drop(true);
+    let child = command.spawn().map_err(cannot)?;
+    // Our copy of the terminal side must close, or reading would never see the end.
+    drop(command);
+    let leader = child
+        .id()
+        .ok_or_else(|| cannot(std::io::Error::other("the shell exited at once")))?;
+    let attached = local.attach(&sandbox.id, leader).await.map_err(failed)?;
+
+    let pty = Arc::new(pty);
+    let (input, inputs) = mpsc::unbounded_channel();
+    let (output, _) = broadcast::channel(OUTPUT_BACKLOG);
+    let (exited, exit) = watch::channel(None);
+    let session = Arc::new(Terminal {
+        id: id.clone(),
+        sandbox: sandbox.id.clone(),
+        cwd,
+        envs,
+        created_at: now(),
+        size: Mutex::new(size),
+        pty: pty.clone(),
+        input,
+        output: Mutex::new(Some(output.clone())),
+        exit,
+        kill: Notify::new(),
+    });
+    {
+        let mut all = state.terminals.lock();
+        let sessions = all.entry(sandbox.id.clone()).or_default();
+        if sessions.contains_key(&id) {
+            // A concurrent create won; ours ends with `child` and `attached`.
+            return Err(conflict(&id));
+        }
+        sessions.insert(id, session.clone());
+    }
+    tokio::spawn(feed(pty.clone(), inputs));
+    let reader = tokio::spawn(read(pty, output));
+    tokio::spawn(supervise(
+        state.clone(),
+        session.clone(),
+        child,
+        attached,
+        reader,
+        exited,
+    ));
+    Ok(session)
+}
+
+/// Writes client input to the terminal until every sender is gone.
+async fn feed(pty: Arc<Pty>, mut inputs: mpsc::UnboundedReceiver<Bytes>) {
+    while let Some(data) = inputs.recv().await {
+        if pty.write_all(&data).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Copies the terminal's output to the connected clients until no process holds the
+/// terminal. Output nobody is connected for is dropped, as the daemon does.
+async fn read(pty: Arc<Pty>, output: broadcast::Sender<Bytes>) {
+    let mut buffer = vec![0u8; 32 * 1024];
+    loop {
+        match pty.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => {
+                let _ = output.send(Bytes::copy_from_slice(&buffer[..read]));
+            }
+        }
+    }
+}
+
+/// Waits for the shell (or a kill), ends what it left running, lets the output drain, then
+/// publishes the exit code and forgets the session.
+async fn supervise(
+    state: Arc<AppState>,
+    session: Arc<Terminal>,
+    mut child: tokio::process::Child,
+    attached: provider::local::Attached,
+    mut reader: tokio::task::JoinHandle<()>,
+    exited: watch::Sender<Option<i32>>,
+) {
+    let mut attached = Some(attached);
+    let status = tokio::select! {
+        status = child.wait() => status,
+        // Dropping the registration kills the shell's whole process group.
+        () = session.kill.notified() => {
+            drop(attached.take());
+            child.wait().await
+        }
+    };
+    // Whatever the shell left running in its group ends with it, as with exec.
+    drop(attached);
+    if tokio::time::timeout(STRAGGLER_GRACE, &mut reader)
+        .await
+        .is_err()
+    {
+        reader.abort();
+    }
+    let code = match status {
+        Ok(status) => status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or_default()),
+        Err(_) => 1,
+    };
+    let _ = exited.send(Some(code));
+    // Clients drain what is buffered, then see the end.
+    session
+        .output
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .take();
+    let mut all = state.terminals.lock();
+    if let Some(sessions) = all.get_mut(&session.sandbox)
+        && sessions
+            .get(&session.id)
+            .is_some_and(|live| Arc::ptr_eq(live, &session))
+    {
+        sessions.remove(&session.id);
+        if sessions.is_empty() {
+            all.remove(&session.sandbox);
+        }
+    }
+}
