@@ -26,6 +26,7 @@ mod serve_sdk;
 mod serve_simulation;
 mod serve_ssh;
 mod serve_toolbox;
+mod sessions;
 mod setup_render;
 mod setup_script;
 mod setup_worktree;
