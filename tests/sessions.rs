@@ -4,7 +4,7 @@
 //! another provider on the same state root, delete ends the whole process group, no secret on
 //! a command line), and the official Python SDK against `serve`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
@@ -234,6 +234,29 @@ async fn behaviours(provider: &dyn Provider, id: &str) {
     provider.delete(id).await.expect("delete sandbox");
 }
 
+/// Kills, when dropped, every process group registered under a state root, so that a failing
+/// test leaves no session shell behind (deleting the sandbox does it when the test passes).
+struct EndSessions(PathBuf);
+
+impl Drop for EndSessions {
+    fn drop(&mut self) {
+        let sandboxes = std::fs::read_dir(self.0.join("sandboxes"))
+            .into_iter()
+            .flatten();
+        for sandbox in sandboxes.flatten() {
+            let id = sandbox.file_name().to_string_lossy().into_owned();
+            for pgid in registered_groups(&self.0, &id) {
+                if let Some(pid) = i32::try_from(pgid)
+                    .ok()
+                    .and_then(rustix::process::Pid::from_raw)
+                {
+                    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+}
+
 fn local(root: &Path, isolation: IsolationMode) -> Option<LocalProvider> {
     match LocalProvider::with_isolation(root.to_path_buf(), isolation) {
         Ok(provider) => Some(provider),
@@ -247,6 +270,7 @@ fn local(root: &Path, isolation: IsolationMode) -> Option<LocalProvider> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_sessions_keep_shell_state_run_async_follow_and_take_input() {
     let root = tempfile::tempdir().unwrap();
+    let _end = EndSessions(root.path().to_path_buf());
     let Some(provider) = local(root.path(), IsolationMode::Bubblewrap) else {
         return;
     };
@@ -257,6 +281,7 @@ async fn local_sessions_keep_shell_state_run_async_follow_and_take_input() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_sessions_work_without_bubblewrap_too() {
     let root = tempfile::tempdir().unwrap();
+    let _end = EndSessions(root.path().to_path_buf());
     let provider = local(root.path(), IsolationMode::Off).expect("provider");
     let id = sandbox(&provider).await;
     behaviours(&provider, &id).await;
@@ -265,6 +290,7 @@ async fn local_sessions_work_without_bubblewrap_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_through_the_daytona_provider_against_serve() {
     let server = serve_support::start("").await;
+    let _end = EndSessions(server.provider.root().to_path_buf());
     let settings = crate::daytona_support::settings(&server.api_url, KEY);
     let provider = DaytonaProvider::new(settings).expect("provider");
     let id = sandbox(&provider).await;
@@ -320,6 +346,7 @@ async fn until(what: &str, condition: impl Fn() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_outlives_the_thread_and_provider_that_created_it() {
     let root = tempfile::tempdir().unwrap();
+    let _end = EndSessions(root.path().to_path_buf());
     if local(root.path(), IsolationMode::Bubblewrap).is_none() {
         return;
     }
@@ -360,6 +387,7 @@ async fn a_session_outlives_the_thread_and_provider_that_created_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_session_or_stopping_its_sandbox_ends_its_process_group() {
     let root = tempfile::tempdir().unwrap();
+    let _end = EndSessions(root.path().to_path_buf());
     let Some(provider) = local(root.path(), IsolationMode::Bubblewrap) else {
         return;
     };
@@ -407,6 +435,7 @@ async fn deleting_a_session_or_stopping_its_sandbox_ends_its_process_group() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_secrets_stay_off_command_lines_and_out_of_session_files() {
     let root = tempfile::tempdir().unwrap();
+    let _end = EndSessions(root.path().to_path_buf());
     let Some(provider) = local(root.path(), IsolationMode::Bubblewrap) else {
         return;
     };

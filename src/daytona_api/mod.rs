@@ -8,6 +8,7 @@
 
 mod error;
 mod sandbox;
+mod session;
 mod snapshot;
 mod toolbox;
 
@@ -16,6 +17,11 @@ pub use sandbox::{
     BuildInfo, CreateBuildInfo, CreateSandbox, GpuTypes, ListSandboxesResponse, PaginatedSandboxes,
     Sandbox, SandboxDesiredState, SandboxLabels, SandboxListItem, SandboxState, SandboxVolume,
     SshAccessDto, SshAccessValidationDto, ToolboxProxyUrl,
+};
+pub use session::{
+    CodeRunRequest, CodeRunResponse, CreateSessionRequest, SessionCommandDto,
+    SessionCommandLogsResponse, SessionDto, SessionExecuteRequest, SessionExecuteResponse,
+    SessionSendInputRequest,
 };
 pub use snapshot::{CreateSnapshot, PaginatedSnapshots, SnapshotDto, SnapshotState};
 pub use toolbox::{

@@ -6,6 +6,7 @@
 //! one). It is an adapter: sandboxes live in the provider, and no team or planning logic lives
 //! here. It never prints a credential: not the API key, not an SSH token, not an env value.
 
+mod code_run;
 mod error;
 mod guard;
 mod lifecycle;
@@ -19,6 +20,7 @@ mod ssh_access;
 mod state;
 mod toolbox;
 mod toolbox_files;
+mod toolbox_session;
 mod view;
 
 use std::future::Future;
@@ -289,7 +291,10 @@ impl Server {
         let gateway = self
             .ssh
             .map(|gateway| tokio::spawn(gateway.run(self.state.clone(), gateway_stopped)));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        // Connections are told to finish through this channel and counted in the set; hyper's
+        // `GracefulShutdown` cannot watch connections that may be upgraded (WebSockets).
+        let (stop_connections, connections_stopped) = tokio::sync::watch::channel(false);
+        let mut connections = tokio::task::JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             let stream = tokio::select! {
@@ -323,17 +328,31 @@ impl Server {
             );
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .serve_connection(TokioIo::new(stream), service);
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                let _ = connection.await;
+                .serve_connection(TokioIo::new(stream), service)
+                // WebSocket routes (following session logs) take over their connection.
+                .with_upgrades();
+            let mut stopped = connections_stopped.clone();
+            connections.spawn(async move {
+                let mut connection = std::pin::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    _ = stopped.changed() => {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
+                }
             });
+            // Finished connections leave the set as new ones come.
+            while connections.try_join_next().is_some() {}
         }
         drop(self.listener);
         let _ = stop_timers.send(true);
         let _ = stop_gateway.send(true);
         tokio::select! {
-            () = graceful.shutdown() => {}
+            () = async {
+                let _ = stop_connections.send(true);
+                while connections.join_next().await.is_some() {}
+            } => {}
             () = tokio::time::sleep(Duration::from_secs(10)) => {}
         }
         let _ = timers.await;
@@ -431,6 +450,7 @@ fn router(state: Arc<AppState>) -> Router {
             "/{sandbox}/files/bulk-download",
             post(toolbox_files::bulk_download),
         )
+        .merge(toolbox_session::routes())
         .route_layer(from_fn_with_state(state.clone(), guard::toolbox))
         .fallback(guard::toolbox_not_found);
     Router::new()

@@ -252,21 +252,21 @@ impl LocalProvider {
             }
         };
         blocking(move || {
+            if !record.suppress_input_echo {
+                // Echoed as stdout, as Daytona does, and before the command can answer it; the
+                // shell appends to the same file.
+                let log = paths.command_file(&record.id, "output.log");
+                let flags = OFlags::WRONLY | OFlags::APPEND;
+                if let Ok(file) = paths::open_beneath(&paths.home, &log, flags) {
+                    let echo = [STDOUT_MARKER, data.as_bytes()].concat();
+                    let _ = File::from(file).write_all(&echo);
+                }
+            }
             // Blocking writes from here on: a large input waits for the command to read it.
             rustix::fs::fcntl_setfl(&input, OFlags::empty())
                 .map_err(io::Error::from)
                 .and_then(|()| File::from(input).write_all(data.as_bytes()))
-                .map_err(|error| ProviderError::transport(format!("cannot send input: {error}")))?;
-            if !record.suppress_input_echo {
-                // Echoed as stdout, as Daytona does; the shell appends to the same file.
-                let log = paths.command_file(&record.id, "output.log");
-                if let Ok(file) =
-                    paths::open_beneath(&paths.home, &log, OFlags::WRONLY | OFlags::APPEND)
-                {
-                    let _ = File::from(file).write_all(&[STDOUT_MARKER, data.as_bytes()].concat());
-                }
-            }
-            Ok(())
+                .map_err(|error| ProviderError::transport(format!("cannot send input: {error}")))
         })
         .await
     }
