@@ -51,11 +51,11 @@ fn command(language: &str, file: &str, argv: &[String]) -> Option<String> {
         "code_file={file}\n\
          if ! command -v {program} >/dev/null 2>&1; then\n\
          \x20 echo '{program} is not installed in this sandbox: code_run in {language} needs it' >&2\n\
-         \x20 rm -f -- \"$code_file\"; exit 127\n\
+         \x20 command -p rm -f -- \"$code_file\"; exit 127\n\
          fi\n\
          {line}\n\
          code_status=$?\n\
-         rm -f -- \"$code_file\"\n\
+         command -p rm -f -- \"$code_file\"\n\
          exit $code_status"
     ))
 }
