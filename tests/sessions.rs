@@ -516,7 +516,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_official_python_sdk_runs_sessions_and_code_against_serve() {
+async fn the_official_python_sdk_runs_sessions_code_and_the_interpreter_against_serve() {
     let Some(python) = tokio::task::spawn_blocking(|| crate::common::sdk_python(&["daytona"]))
         .await
         .unwrap()
@@ -556,6 +556,9 @@ async fn the_official_python_sdk_runs_sessions_and_code_against_serve() {
         "GET /toolbox/{sandbox}/process/session/{session}/command/{command}/logs",
         "POST /toolbox/{sandbox}/process/session/{session}/command/{command}/input",
         "DELETE /toolbox/{sandbox}/process/session/{session}",
+        "POST /toolbox/{sandbox}/process/interpreter/context",
+        "GET /toolbox/{sandbox}/process/interpreter/execute",
+        "DELETE /toolbox/{sandbox}/process/interpreter/context/{context}",
     ] {
         assert!(
             server.requests(route).await >= 1,

@@ -19,7 +19,8 @@ pub use sandbox::{
     SshAccessDto, SshAccessValidationDto, ToolboxProxyUrl,
 };
 pub use session::{
-    CodeRunRequest, CodeRunResponse, CreateSessionRequest, SessionCommandDto,
+    CodeRunRequest, CodeRunResponse, CreateContextRequest, CreateSessionRequest,
+    InterpreterContext, InterpreterExecuteRequest, ListContextsResponse, SessionCommandDto,
     SessionCommandLogsResponse, SessionDto, SessionExecuteRequest, SessionExecuteResponse,
     SessionSendInputRequest,
 };

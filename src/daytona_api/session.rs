@@ -1,4 +1,5 @@
-//! Toolbox process types: sessions (`/process/session...`) and `process/code-run`. Field names
+//! Toolbox process types: sessions (`/process/session...`), `process/code-run` and interpreter
+//! contexts (`/process/interpreter/...`). Field names
 //! follow the pinned Python SDK's generated client (0.226.1), which is newer than the v0.190 spec:
 //! an exec answer carries `stdout` and `stderr` besides `output`, and code-run exists.
 
@@ -127,4 +128,63 @@ pub struct CodeRunResponse {
     pub result: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<serde_json::Value>,
+}
+
+/// Body of `POST {toolbox}/process/interpreter/context`; only `python` exists.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CreateContextRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+/// A stateful interpreter context (`InterpreterContext` in the SDK).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InterpreterContext {
+    pub id: String,
+    pub cwd: String,
+    /// RFC 3339.
+    pub created_at: String,
+    pub active: bool,
+    pub language: String,
+}
+
+/// Reply of `GET {toolbox}/process/interpreter/context` (the default context is not listed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListContextsResponse {
+    pub contexts: Vec<InterpreterContext>,
+}
+
+/// The first WebSocket message of `{toolbox}/process/interpreter/execute`.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InterpreterExecuteRequest {
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_id: Option<String>,
+    /// Seconds; 0 or absent waits forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i64>,
+    /// Values may be secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envs: Option<BTreeMap<String, String>>,
+}
+
+/// Never prints the environment's values.
+impl std::fmt::Debug for InterpreterExecuteRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InterpreterExecuteRequest")
+            .field("context_id", &self.context_id)
+            .field("timeout", &self.timeout)
+            .field(
+                "envs",
+                &self
+                    .envs
+                    .as_ref()
+                    .map(|envs| envs.keys().collect::<Vec<_>>()),
+            )
+            .finish_non_exhaustive()
+    }
 }

@@ -9,6 +9,7 @@
 mod code_run;
 mod error;
 mod guard;
+mod interpreter;
 mod lifecycle;
 mod sandbox;
 mod sandbox_actions;

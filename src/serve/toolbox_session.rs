@@ -1,5 +1,6 @@
 //! The toolbox's process sessions (`/toolbox/{id}/process/session...`) over the provider's
-//! session calls, and the route of `process/code-run` (in `code_run.rs`).
+//! session calls, and the routes of `process/code-run` (`code_run.rs`) and of the interpreter
+//! contexts (`interpreter.rs`).
 //!
 //! Daytona's daemon shapes session output by the client's SDK version (`X-Daytona-SDK-Version`,
 //! or a `X-Daytona-SDK-Version~<v>` WebSocket subprotocol), and so does this file, after the
@@ -27,6 +28,7 @@ use serde::Deserialize;
 
 use super::code_run;
 use super::error::DaemonError;
+use super::interpreter;
 use super::state::AppState;
 use super::toolbox::ready;
 use super::view::JsonBody;
@@ -59,6 +61,18 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
             post(input),
         )
         .route("/{sandbox}/process/code-run", post(code_run::code_run))
+        .route(
+            "/{sandbox}/process/interpreter/context",
+            post(interpreter::create).get(interpreter::list),
+        )
+        .route(
+            "/{sandbox}/process/interpreter/context/{context}",
+            axum::routing::delete(interpreter::delete),
+        )
+        .route(
+            "/{sandbox}/process/interpreter/execute",
+            get(interpreter::execute),
+        )
 }
 
 /// How a client wants output, from its SDK version (see the module comment).
@@ -188,7 +202,11 @@ async fn list(
         .list_sessions(&sandbox.id)
         .await
         .map_err(daemon_error)?;
-    Ok(Json(sessions.into_iter().map(session_dto).collect()))
+    // The sessions behind interpreter contexts are not the client's.
+    let sessions = sessions
+        .into_iter()
+        .filter(|session| !session.id.starts_with(interpreter::SESSION_PREFIX));
+    Ok(Json(sessions.map(session_dto).collect()))
 }
 
 async fn get_session(

@@ -1,4 +1,4 @@
-"""Process sessions and code_run of the official Daytona Python SDK against `ralph-town serve`.
+"""Process sessions, code_run and the code interpreter of the official Daytona Python SDK against `ralph-town serve`.
 
 Run by `tests/sessions.rs` with DAYTONA_API_URL and DAYTONA_API_KEY pointing at an in-process
 server. Each step asserts what the SDK returned; any failure exits non-zero with a traceback.
@@ -8,7 +8,7 @@ import asyncio
 import os
 import time
 
-from daytona import Daytona, DaytonaConfig, SessionExecuteRequest
+from daytona import Daytona, DaytonaConfig, DaytonaTimeoutError, SessionExecuteRequest
 
 
 def step(name):
@@ -92,6 +92,38 @@ def main():
     assert [c.exit_code for c in commands] == [0, 0, 0, 0], commands
     process.delete_session("sdk-other")
     assert [s.session_id for s in process.list_sessions()] == ["sdk-session"]
+
+    step("the code interpreter keeps state between runs")
+    interpreter = sandbox.code_interpreter
+    out = []
+    result = interpreter.run_code("counter = 41\nprint('set')", on_stdout=lambda m: out.append(m.output))
+    assert result.stdout == "set\n" and result.error is None, result
+    assert out == ["set\n"], out
+    result = interpreter.run_code("import sys\ncounter += 1\nprint(counter)\nprint('warn', file=sys.stderr)")
+    assert (result.stdout, result.stderr) == ("42\n", "warn\n"), result
+    result = interpreter.run_code("import os\nprint(os.environ['RUN_VAR'])", envs={"RUN_VAR": "from-envs"})
+    assert result.stdout == "from-envs\n", result
+
+    step("an error comes with its name, value and traceback")
+    result = interpreter.run_code("1 / 0")
+    assert result.error is not None and result.error.name == "ZeroDivisionError", result
+    assert "division by zero" in result.error.value and "Traceback" in result.error.traceback, result.error
+
+    step("contexts are isolated, listed and deleted; a timeout is an error")
+    context = interpreter.create_context(cwd="/tmp")
+    assert context.cwd == "/tmp" and context.language == "python", context
+    result = interpreter.run_code("import os\nprint(os.getcwd(), 'counter' in globals())", context=context)
+    assert result.stdout == "/tmp False\n", result
+    assert [c.id for c in interpreter.list_contexts()] == [context.id]
+    try:
+        interpreter.run_code("import time\ntime.sleep(30)", context=context, timeout=1)
+        raise AssertionError("the run did not time out")
+    except DaytonaTimeoutError:
+        pass
+    assert interpreter.run_code("print('after')", context=context).stdout == "after\n"
+    interpreter.delete_context(context)
+    assert interpreter.list_contexts() == []
+    assert [s.session_id for s in process.list_sessions()] == ["sdk-session"], "interpreter sessions stay hidden"
 
     sandbox.delete()
     step("done")
