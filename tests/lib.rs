@@ -27,6 +27,8 @@ mod serve_simulation;
 mod serve_ssh;
 mod serve_toolbox;
 mod sessions;
+mod sessions_local;
+mod sessions_sdk;
 mod setup_render;
 mod setup_script;
 mod setup_worktree;

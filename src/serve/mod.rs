@@ -11,6 +11,7 @@ mod error;
 mod guard;
 mod interpreter;
 mod lifecycle;
+mod output_form;
 mod sandbox;
 mod sandbox_actions;
 mod sandbox_list;
