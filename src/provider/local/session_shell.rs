@@ -146,7 +146,8 @@ pub(super) fn submit(
     Ok((record, request.run_async))
 }
 
-/// Waits for the exit code of a command the shell runs.
+/// Waits for the exit code of a command the shell runs, checking about once a second that the
+/// shell still lives.
 pub(super) async fn wait_for_exit(
     paths: &SessionPaths,
     record: &Record,
@@ -169,7 +170,13 @@ pub(super) async fn wait_for_exit(
                     ),
                 });
         }
-        tokio::time::sleep(POLL).await;
+        // Quick commands are the common case: look often at first, then at the usual pace.
+        let pause = if polls < LIVENESS_EVERY {
+            POLL / 10
+        } else {
+            POLL
+        };
+        tokio::time::sleep(pause).await;
     }
 }
 
