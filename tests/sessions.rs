@@ -12,7 +12,7 @@ use futures::StreamExt as _;
 use ralph_town::provider::daytona::DaytonaProvider;
 use ralph_town::provider::local::{IsolationMode, LocalProvider};
 use ralph_town::provider::{
-    CommandLogs, CreateSandbox, Provider, ProviderError, SessionExecRequest,
+    CommandLogs, CreateSandbox, LogChunk, Provider, ProviderError, SessionExecRequest,
 };
 
 use crate::serve_support::{self, KEY};
@@ -57,19 +57,41 @@ async fn exit_code(provider: &dyn Provider, id: &str, session: &str, command: &s
     }
 }
 
-/// Follows a command's logs to their end.
-async fn follow(provider: &dyn Provider, id: &str, session: &str, command: &str) -> CommandLogs {
+/// Follows a command that writes `first`, then waits for a line of input: checks that `first`
+/// arrives while the command still runs, sends the input, and follows to the end.
+async fn follow_live(
+    provider: &dyn Provider,
+    id: &str,
+    session: &str,
+    command: &str,
+    first: LogChunk,
+) -> CommandLogs {
     let mut stream = provider
         .follow_session_command_logs(id, session, command)
         .await
         .expect("follow");
-    let mut chunks = Vec::new();
-    let collect = async {
+    let chunk = tokio::time::timeout(PATIENCE, stream.next())
+        .await
+        .expect("the first output arrives")
+        .expect("a chunk")
+        .expect("a readable chunk");
+    assert_eq!(chunk, first);
+    let status = provider
+        .session_command(id, session, command)
+        .await
+        .expect("status");
+    assert_eq!(status.exit_code, None, "the command waits for its input");
+    provider
+        .send_session_input(id, session, command, "go")
+        .await
+        .expect("input");
+    let mut chunks = vec![chunk];
+    let rest = async {
         while let Some(chunk) = stream.next().await {
             chunks.push(chunk.expect("chunk"));
         }
     };
-    tokio::time::timeout(PATIENCE, collect)
+    tokio::time::timeout(PATIENCE, rest)
         .await
         .expect("the followed logs end with the command");
     CommandLogs { chunks }
@@ -137,7 +159,8 @@ async fn behaviours(provider: &dyn Provider, id: &str) {
         ("begun\n", "done\n")
     );
 
-    // Two sessions followed at once, chunk by chunk as they are written.
+    // Two sessions followed at once. Each command writes, then waits for input: what the
+    // follower gets before it sends that input was delivered while the command ran.
     provider
         .create_session(id, "other")
         .await
@@ -146,7 +169,7 @@ async fn behaviours(provider: &dyn Provider, id: &str) {
         .session_exec(
             id,
             "work",
-            &background("for n in 1 2 3; do echo one-$n; sleep 0.2; done; echo bad >&2"),
+            &background("echo one-1; read -r go; for n in 2 3; do echo one-$n; done; echo bad >&2"),
         )
         .await
         .expect("exec");
@@ -154,19 +177,30 @@ async fn behaviours(provider: &dyn Provider, id: &str) {
         .session_exec(
             id,
             "other",
-            &background("for n in 1 2 3; do echo two-$n >&2; sleep 0.3; done"),
+            &background("echo two-1 >&2; read -r go; echo two-2 >&2"),
         )
         .await
         .expect("exec");
     let (first, second) = tokio::join!(
-        follow(provider, id, "work", &one.command_id),
-        follow(provider, id, "other", &two.command_id)
+        follow_live(
+            provider,
+            id,
+            "work",
+            &one.command_id,
+            LogChunk::Stdout(b"one-1\n".to_vec())
+        ),
+        follow_live(
+            provider,
+            id,
+            "other",
+            &two.command_id,
+            LogChunk::Stderr(b"two-1\n".to_vec())
+        )
     );
-    assert_eq!(first.stdout(), "one-1\none-2\none-3\n");
+    assert_eq!(first.stdout(), "one-1\ngo\none-2\none-3\n");
     assert_eq!(first.stderr(), "bad\n");
-    assert!(first.chunks.len() >= 2, "one chunk per write: {first:?}");
-    assert_eq!(second.stderr(), "two-1\ntwo-2\ntwo-3\n");
-    assert_eq!(second.stdout(), "");
+    assert_eq!(second.stderr(), "two-1\ntwo-2\n");
+    assert_eq!(second.stdout(), "go\n", "the echoed input");
 
     // Input reaches a command waiting in `read`, and is echoed into its logs.
     let reader = provider
