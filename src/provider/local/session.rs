@@ -178,17 +178,17 @@ impl LocalProvider {
         }
         let paths = self.existing_session(id, session).await?;
         let command_id = uuid::Uuid::new_v4().to_string();
-        let (sent, request) = (paths.clone(), request.clone());
-        let id_sent = command_id.clone();
+        let run_async = request.run_async;
+        let (sent, request, id_sent) = (paths.clone(), request.clone(), command_id.clone());
         let record = blocking(move || submit(&sent, &id_sent, &request)).await?;
-        if record.1 {
+        if run_async {
             return Ok(SessionExecOutput {
                 command_id,
                 exit_code: None,
                 logs: CommandLogs::default(),
             });
         }
-        let exit_code = wait_for_exit(&paths, &record.0, &command_id).await?;
+        let exit_code = wait_for_exit(&paths, &record, &command_id).await?;
         let logs = paths.read_logs(&command_id)?;
         Ok(SessionExecOutput {
             command_id,

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use rustix::fs::{Mode, OFlags};
 
-use super::paths::{self};
+use super::paths;
 use super::session_files::{CommandRecord, LIVENESS_EVERY, POLL, Record, SessionPaths};
 use super::store::io_error;
 use super::{launch, process};
@@ -99,12 +99,12 @@ pub(super) fn start_shell(
 }
 
 /// Records a command, writes its files and hands it to the shell. Returns the session's
-/// record and whether the command is async.
+/// record.
 pub(super) fn submit(
     paths: &SessionPaths,
     command_id: &str,
     request: &SessionExecRequest,
-) -> Result<(Record, bool)> {
+) -> Result<Record> {
     let record = paths.record()?;
     let _lock = paths.lock()?;
     if !record.is_running() {
@@ -143,7 +143,7 @@ pub(super) fn submit(
     input
         .write_all(wrapper.as_bytes())
         .map_err(|_| paths.ended())?;
-    Ok((record, request.run_async))
+    Ok(record)
 }
 
 /// Waits for the exit code of a command the shell runs, checking about once a second that the
