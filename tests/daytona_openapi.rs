@@ -23,6 +23,7 @@ use std::time::Duration;
 use ralph_town::provider::daytona::{CreateSnapshotRequest, SnapshotSource};
 use ralph_town::provider::{
     CreateSandbox, ExecRequest, Labels, Lifecycle, Provider, Resources, SandboxState,
+    SessionExecRequest,
 };
 
 use crate::common;
@@ -139,6 +140,8 @@ async fn workload(harness: &Harness) {
         .await
         .expect("revoke shell access");
 
+    sessions(provider, &sandbox.id).await;
+
     provider.delete(&sandbox.id).await.expect("delete");
 
     provider
@@ -149,6 +152,63 @@ async fn workload(harness: &Harness) {
         .delete_snapshot(&built.id)
         .await
         .expect("delete snapshot by id");
+}
+
+/// Every session call, with every optional field the provider can send.
+async fn sessions(provider: &dyn Provider, id: &str) {
+    provider
+        .create_session(id, "openapi")
+        .await
+        .expect("create session");
+    let sync = SessionExecRequest {
+        command: "echo out; echo err >&2".to_string(),
+        ..SessionExecRequest::default()
+    };
+    let output = provider
+        .session_exec(id, "openapi", &sync)
+        .await
+        .expect("session exec");
+    assert_eq!(output.logs.stderr(), "err\n");
+    let reader = SessionExecRequest {
+        command: "read -r line; echo \"$line\"".to_string(),
+        run_async: true,
+        suppress_input_echo: true,
+    };
+    let reader = provider
+        .session_exec(id, "openapi", &reader)
+        .await
+        .expect("async session exec");
+    provider
+        .send_session_input(id, "openapi", &reader.command_id, "typed")
+        .await
+        .expect("session input");
+    while provider
+        .session_command(id, "openapi", &reader.command_id)
+        .await
+        .expect("session command")
+        .exit_code
+        .is_none()
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let logs = provider
+        .session_command_logs(id, "openapi", &reader.command_id)
+        .await
+        .expect("session logs");
+    assert_eq!(logs.stdout(), "typed\n");
+    // The recording proxy does not carry WebSocket upgrades: the follow request is recorded
+    // and checked, what it answers is `tests/sessions.rs`'s business.
+    let follow = provider.follow_session_command_logs(id, "openapi", &reader.command_id);
+    let _ = tokio::time::timeout(Duration::from_secs(5), follow).await;
+    provider
+        .get_session(id, "openapi")
+        .await
+        .expect("get session");
+    provider.list_sessions(id).await.expect("list sessions");
+    provider
+        .delete_session(id, "openapi")
+        .await
+        .expect("delete session");
 }
 
 /// The records as the checker reads them: header names only, never their values.
@@ -255,6 +315,10 @@ async fn every_request_the_provider_sends_and_every_answer_keep_the_daytona_open
         "/files/bulk-upload",
         "/files/download",
         "/env",
+        "/process/session",
+        "/exec",
+        "/input",
+        "/logs?follow=true",
     ] {
         assert!(
             routes.iter().any(|route| route.contains(expected)),

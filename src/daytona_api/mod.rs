@@ -11,6 +11,7 @@ mod files;
 mod git;
 mod lifecycle;
 mod sandbox;
+mod session;
 mod snapshot;
 mod toolbox;
 mod volume;
@@ -27,6 +28,12 @@ pub use sandbox::{
     BuildInfo, CreateBuildInfo, CreateSandbox, GpuTypes, ListSandboxesResponse, PaginatedSandboxes,
     Sandbox, SandboxDesiredState, SandboxLabels, SandboxListItem, SandboxState, SandboxVolume,
     SshAccessDto, SshAccessValidationDto, ToolboxProxyUrl,
+};
+pub use session::{
+    CodeRunRequest, CodeRunResponse, CreateContextRequest, CreateSessionRequest,
+    InterpreterContext, InterpreterExecuteRequest, ListContextsResponse, SessionCommandDto,
+    SessionCommandLogsResponse, SessionDto, SessionExecuteRequest, SessionExecuteResponse,
+    SessionSendInputRequest,
 };
 pub use snapshot::{CreateSnapshot, PaginatedSnapshots, SnapshotDto, SnapshotState};
 pub use toolbox::{

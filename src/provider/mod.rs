@@ -8,6 +8,7 @@ pub mod daytona;
 pub(crate) mod error;
 pub mod local;
 pub mod memory;
+pub mod session;
 pub(crate) mod ssh_client;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,10 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::vocabulary::{Lifecycle, ProviderKind, Resources};
 pub use error::ProviderError;
+pub use session::{
+    CommandLogs, LogChunk, LogStream, SessionCommand, SessionExecOutput, SessionExecRequest,
+    SessionInfo,
+};
 
 /// Result type of every provider call.
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
@@ -388,6 +393,103 @@ pub trait Provider: Send + Sync {
             provider: self.kind().as_str(),
             operation: "changing the environment of a running sandbox".to_string(),
         })
+    }
+
+    // Process sessions (see [`session`]): persistent shells in a started sandbox. Backends
+    // without them answer `Unsupported`. A session outlives the process that created it: any
+    // later process on the same backend may use it.
+
+    /// Starts a session named `session_id`; `Conflict` when one by that name exists.
+    async fn create_session(&self, id: &str, session_id: &str) -> Result<()> {
+        let _ = session_id;
+        Err(self.sessions_unsupported(id))
+    }
+
+    /// Every session of the sandbox, with its commands.
+    async fn list_sessions(&self, id: &str) -> Result<Vec<SessionInfo>> {
+        Err(self.sessions_unsupported(id))
+    }
+
+    /// One session with its commands.
+    async fn get_session(&self, id: &str, session_id: &str) -> Result<SessionInfo> {
+        let _ = session_id;
+        Err(self.sessions_unsupported(id))
+    }
+
+    /// Ends the session's shell and everything it started, and forgets its commands.
+    async fn delete_session(&self, id: &str, session_id: &str) -> Result<()> {
+        let _ = session_id;
+        Err(self.sessions_unsupported(id))
+    }
+
+    /// Sends a command to the session; waits for its exit code unless it is async.
+    async fn session_exec(
+        &self,
+        id: &str,
+        session_id: &str,
+        request: &SessionExecRequest,
+    ) -> Result<SessionExecOutput> {
+        let _ = (session_id, request);
+        Err(self.sessions_unsupported(id))
+    }
+
+    /// A command's status: its exit code is `None` while it runs.
+    async fn session_command(
+        &self,
+        id: &str,
+        session_id: &str,
+        command_id: &str,
+    ) -> Result<SessionCommand> {
+        let _ = (session_id, command_id);
+        Err(self.sessions_unsupported(id))
+    }
+
+    /// What a command wrote so far.
+    async fn session_command_logs(
+        &self,
+        id: &str,
+        session_id: &str,
+        command_id: &str,
+    ) -> Result<CommandLogs> {
+        let _ = (session_id, command_id);
+        Err(self.sessions_unsupported(id))
+    }
+
+    /// What a command writes, from its start until it ends: a stream, so that a caller can
+    /// follow many commands at once without a thread each.
+    async fn follow_session_command_logs(
+        &self,
+        id: &str,
+        session_id: &str,
+        command_id: &str,
+    ) -> Result<LogStream> {
+        let _ = (session_id, command_id);
+        Err(self.sessions_unsupported(id))
+    }
+
+    /// Writes `data` to the standard input of a running command (a newline is added when it
+    /// lacks one, as Daytona does, so that `read` returns).
+    async fn send_session_input(
+        &self,
+        id: &str,
+        session_id: &str,
+        command_id: &str,
+        data: &str,
+    ) -> Result<()> {
+        let _ = (session_id, command_id, data);
+        Err(self.sessions_unsupported(id))
+    }
+
+    /// The answer of the session calls a backend does not implement.
+    fn sessions_unsupported(&self, id: &str) -> ProviderError {
+        let _ = id;
+        ProviderError::Unsupported {
+            provider: match self.kind() {
+                ProviderKind::Local => "local",
+                ProviderKind::Daytona => "daytona",
+            },
+            operation: "process sessions".to_string(),
+        }
     }
 }
 

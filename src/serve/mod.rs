@@ -11,13 +11,16 @@
 //! any token takes an explicit, insecure option.
 
 pub mod api_key;
+mod code_run;
 mod error;
 mod events;
 mod git_command;
 mod git_status;
 mod guard;
+mod interpreter;
 mod lifecycle;
 mod metrics;
+mod output_form;
 mod pty;
 mod sandbox;
 mod sandbox_actions;
@@ -34,6 +37,7 @@ mod toolbox_file_changes;
 mod toolbox_files;
 mod toolbox_git;
 mod toolbox_search;
+mod toolbox_session;
 mod view;
 mod volume;
 
@@ -409,6 +413,8 @@ impl Server {
                 connection.as_mut().graceful_shutdown();
                 let _ = connection.await;
             });
+            // Finished connections leave the set as new ones come.
+            while connections.try_join_next().is_some() {}
         }
         drop(self.listener);
         let _ = stop_timers.send(true);
@@ -539,6 +545,7 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(toolbox_search::routes())
         .merge(toolbox_file_changes::routes())
         .merge(metrics::routes())
+        .merge(toolbox_session::routes())
         .route_layer(from_fn_with_state(state.clone(), guard::toolbox))
         .fallback(guard::toolbox_not_found);
     Router::new()

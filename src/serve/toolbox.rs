@@ -91,7 +91,7 @@ pub(crate) async fn run_checked(
 }
 
 /// Daytona's rule for environment variable names.
-fn valid_env_name(name: &str) -> bool {
+pub(super) fn valid_env_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()

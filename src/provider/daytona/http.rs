@@ -54,6 +54,11 @@ impl Http {
         })
     }
 
+    /// The client itself, for requests outside the retry loop (a WebSocket upgrade).
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// A control-plane URL: the API base plus percent-encoded path segments.
     pub(crate) fn api(&self, segments: &[&str]) -> Result<Url> {
         join(&self.api_url, segments)

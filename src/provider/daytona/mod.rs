@@ -15,6 +15,7 @@
 mod http;
 mod observe;
 mod sandbox;
+mod session;
 mod settings;
 mod snapshot;
 mod ssh;
@@ -27,8 +28,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::provider::{
-    AttachRequest, CreateSandbox, ExecOutput, ExecRequest, Labels, Lifecycle, Provider,
-    ProviderKind, Result, Sandbox, ShellAccess,
+    AttachRequest, CommandLogs, CreateSandbox, ExecOutput, ExecRequest, Labels, Lifecycle,
+    LogStream, Provider, ProviderKind, Result, Sandbox, SessionCommand, SessionExecOutput,
+    SessionExecRequest, SessionInfo, ShellAccess,
 };
 use http::Http;
 pub use settings::{Credential, DEFAULT_API_URL, DaytonaSettings, RetryPolicy};
@@ -158,5 +160,70 @@ impl Provider for DaytonaProvider {
             ShellAccess::Ssh { token, .. } => self.revoke_ssh_access(id, token).await,
             ShellAccess::Local { .. } => Ok(()),
         }
+    }
+
+    async fn create_session(&self, id: &str, session_id: &str) -> Result<()> {
+        self.create_process_session(id, session_id).await
+    }
+
+    async fn list_sessions(&self, id: &str) -> Result<Vec<SessionInfo>> {
+        self.list_process_sessions(id).await
+    }
+
+    async fn get_session(&self, id: &str, session_id: &str) -> Result<SessionInfo> {
+        self.get_process_session(id, session_id).await
+    }
+
+    async fn delete_session(&self, id: &str, session_id: &str) -> Result<()> {
+        self.delete_process_session(id, session_id).await
+    }
+
+    async fn session_exec(
+        &self,
+        id: &str,
+        session_id: &str,
+        request: &SessionExecRequest,
+    ) -> Result<SessionExecOutput> {
+        self.process_session_exec(id, session_id, request).await
+    }
+
+    async fn session_command(
+        &self,
+        id: &str,
+        session_id: &str,
+        command_id: &str,
+    ) -> Result<SessionCommand> {
+        self.process_session_command(id, session_id, command_id)
+            .await
+    }
+
+    async fn session_command_logs(
+        &self,
+        id: &str,
+        session_id: &str,
+        command_id: &str,
+    ) -> Result<CommandLogs> {
+        self.process_session_logs(id, session_id, command_id).await
+    }
+
+    async fn follow_session_command_logs(
+        &self,
+        id: &str,
+        session_id: &str,
+        command_id: &str,
+    ) -> Result<LogStream> {
+        self.follow_process_session_logs(id, session_id, command_id)
+            .await
+    }
+
+    async fn send_session_input(
+        &self,
+        id: &str,
+        session_id: &str,
+        command_id: &str,
+        data: &str,
+    ) -> Result<()> {
+        self.process_session_input(id, session_id, command_id, data)
+            .await
     }
 }

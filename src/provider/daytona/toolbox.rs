@@ -37,7 +37,7 @@ pub(crate) struct ToolboxBase {
 }
 
 impl ToolboxBase {
-    fn url(&self, path: &[&str]) -> Result<Url> {
+    pub(super) fn url(&self, path: &[&str]) -> Result<Url> {
         let mut segments = vec![self.id.as_str()];
         segments.extend_from_slice(path);
         join(&self.proxy_url, &segments)
@@ -92,7 +92,7 @@ impl DaytonaProvider {
         Some(home)
     }
 
-    async fn toolbox_base(&self, id: &str) -> Result<ToolboxBase> {
+    pub(super) async fn toolbox_base(&self, id: &str) -> Result<ToolboxBase> {
         if let Some(base) = self.toolbox.lock().expect("toolbox cache lock").get(id) {
             return Ok(base.clone());
         }

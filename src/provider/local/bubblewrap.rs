@@ -69,7 +69,9 @@ impl Bubblewrap {
                     path: PathBuf::from("/"),
                     read_only: false,
                 };
-                stage::command(&self.program, &args, &[probe], &[], id)
+                let mut command = Command::new(&self.program);
+                command.args(&args);
+                stage::command(command, &[probe], &[], id)
             }
         };
         command.is_ok_and(|mut command| {

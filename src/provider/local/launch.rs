@@ -92,13 +92,28 @@ impl Invocation {
     /// A command with exactly this environment; stdio is left to the caller. Fails when the
     /// sandbox's directories cannot be handed to its user or staged.
     pub(crate) fn command(&self) -> io::Result<Command> {
+        self.build(None)
+    }
+
+    /// The same command run by a plain `sh` that waits for it (a holder). A process that must
+    /// outlive the one starting it (a session's shell) cannot have that process as bubblewrap's
+    /// parent, since `--die-with-parent` would end it; with the holder as the parent the flag
+    /// keeps its use (killing the holder's process group, as delete and stop do, takes the
+    /// namespace down with it) and the starter may end. The holder's argv names the program and
+    /// its arguments only; the environment passes through it untouched, and as root the holder
+    /// is the process that is staged and drops to the sandbox's user.
+    pub(crate) fn held_command(&self) -> io::Result<Command> {
+        self.build(Some(COMMAND_SHELL))
+    }
+
+    fn build(&self, holder: Option<&str>) -> io::Result<Command> {
         let mut command = match &self.launch {
             Launch::Plain { program, cwd } => {
-                let mut command = Command::new(&program[0]);
+                let mut command = held(holder, program[0].as_os_str());
                 command.args(&program[1..]).current_dir(cwd);
                 command
             }
-            Launch::Sandboxed(sandboxed) => sandboxed.command()?,
+            Launch::Sandboxed(sandboxed) => sandboxed.command(holder)?,
         };
         command.env_clear().envs(&self.environment);
         Ok(command)
@@ -269,5 +284,20 @@ pub(super) fn under(base: &Path, relative: &Path) -> PathBuf {
         base.to_path_buf()
     } else {
         base.join(relative)
+    }
+}
+
+/// `program` as a command, or, with a `holder`, `holder -c '"$@"' session-holder program`
+/// (arguments follow).
+pub(crate) fn held(holder: Option<&str>, program: &std::ffi::OsStr) -> Command {
+    match holder {
+        None => Command::new(program),
+        Some(shell) => {
+            let mut command = Command::new(shell);
+            command
+                .args(["-c", "\"$@\"", "session-holder"])
+                .arg(program);
+            command
+        }
     }
 }

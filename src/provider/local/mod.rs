@@ -20,6 +20,10 @@ mod mounts;
 mod paths;
 mod process;
 mod sandboxed;
+mod session;
+mod session_files;
+mod session_logs;
+mod session_shell;
 mod stage;
 mod store;
 mod user;
@@ -32,8 +36,9 @@ use async_trait::async_trait;
 use self::launch::Launcher;
 use self::store::{Metadata, Store};
 use super::{
-    AttachRequest, CreateSandbox, ExecOutput, ExecRequest, Labels, Lifecycle, Provider,
-    ProviderError, ProviderKind, Result, Sandbox, SandboxState, ShellAccess,
+    AttachRequest, CommandLogs, CreateSandbox, ExecOutput, ExecRequest, Labels, Lifecycle,
+    LogStream, Provider, ProviderError, ProviderKind, Result, Sandbox, SandboxState,
+    SessionCommand, SessionExecOutput, SessionExecRequest, SessionInfo, ShellAccess,
 };
 
 pub use self::attach::Attached;
@@ -236,6 +241,7 @@ impl Provider for LocalProvider {
             metadata.state = SandboxState::Stopped;
             // Under the lock: an exec that passed its state check has registered by now.
             process::kill_registered(&store.run_dir(&metadata.id));
+            session_files::forget_all(store, &metadata.id);
         })
         .await
     }
@@ -354,6 +360,68 @@ impl Provider for LocalProvider {
 
     async fn remove_volume(&self, volume_id: &str) -> Result<()> {
         self.remove_volume_files(volume_id).await
+    }
+
+    async fn create_session(&self, id: &str, session_id: &str) -> Result<()> {
+        LocalProvider::create_session(self, id, session_id).await
+    }
+
+    async fn list_sessions(&self, id: &str) -> Result<Vec<SessionInfo>> {
+        LocalProvider::list_sessions(self, id).await
+    }
+
+    async fn get_session(&self, id: &str, session_id: &str) -> Result<SessionInfo> {
+        LocalProvider::get_session(self, id, session_id).await
+    }
+
+    async fn delete_session(&self, id: &str, session_id: &str) -> Result<()> {
+        LocalProvider::delete_session(self, id, session_id).await
+    }
+
+    async fn session_exec(
+        &self,
+        id: &str,
+        session_id: &str,
+        request: &SessionExecRequest,
+    ) -> Result<SessionExecOutput> {
+        LocalProvider::session_exec(self, id, session_id, request).await
+    }
+
+    async fn session_command(
+        &self,
+        id: &str,
+        session_id: &str,
+        command_id: &str,
+    ) -> Result<SessionCommand> {
+        LocalProvider::session_command(self, id, session_id, command_id).await
+    }
+
+    async fn session_command_logs(
+        &self,
+        id: &str,
+        session_id: &str,
+        command_id: &str,
+    ) -> Result<CommandLogs> {
+        LocalProvider::session_command_logs(self, id, session_id, command_id).await
+    }
+
+    async fn follow_session_command_logs(
+        &self,
+        id: &str,
+        session_id: &str,
+        command_id: &str,
+    ) -> Result<LogStream> {
+        LocalProvider::follow_session_command_logs(self, id, session_id, command_id).await
+    }
+
+    async fn send_session_input(
+        &self,
+        id: &str,
+        session_id: &str,
+        command_id: &str,
+        data: &str,
+    ) -> Result<()> {
+        LocalProvider::send_session_input(self, id, session_id, command_id, data).await
     }
 }
 

@@ -117,6 +117,18 @@ enum Create {
     Owned(u32),
 }
 
+/// Opens the existing entry `relative` under `base` with `flags` (plus `O_NOFOLLOW` and
+/// `O_CLOEXEC`), walking without following symlinks: for appends and FIFOs.
+pub(crate) fn open_beneath(base: &Path, relative: &Path, flags: OFlags) -> io::Result<OwnedFd> {
+    let (parent, name) = open_parent(base, relative, Create::No)?;
+    Ok(rustix::fs::openat(
+        &parent,
+        name,
+        flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
 /// Opens the directory that holds `relative` (walking without following symlinks) and returns
 /// it with the file name.
 fn open_parent<'a>(

@@ -135,6 +135,28 @@ impl Drop for ProcessGroup {
     }
 }
 
+/// Registers a process group that must outlive the process registering it (a session's
+/// shell): nothing kills it on drop, but stop and delete find it like any other. Returns the
+/// leader's start time, which [`is_running`] and [`end_detached`] need.
+pub(super) fn register_detached(pgid: u32, run_dir: &Path) -> Option<u64> {
+    let started = start_time(pgid)?;
+    fs::write(run_dir.join(pgid.to_string()), started.to_string()).ok()?;
+    Some(started)
+}
+
+/// Whether group leader `pgid` is still the process that started at `started`, and alive.
+pub(super) fn is_running(pgid: u32, started: u64) -> bool {
+    start_time(pgid) == Some(started) && !is_zombie(pgid)
+}
+
+/// Kills a group [`register_detached`] registered, if it is still the same, and unregisters it.
+pub(super) fn end_detached(pgid: u32, started: u64, run_dir: &Path) {
+    if start_time(pgid) == Some(started) {
+        kill_group(pgid);
+    }
+    let _ = fs::remove_file(run_dir.join(pgid.to_string()));
+}
+
 /// Kills every command registered in `run_dir` whose leader is still the process that
 /// registered. Used by stop and delete, from whichever process runs them.
 pub(crate) fn kill_registered(run_dir: &Path) {
@@ -174,6 +196,17 @@ fn start_time(pid: u32) -> Option<u64> {
     // The command name (field 2) may hold spaces and parentheses; fields resume after the last `)`.
     let fields = &stat[stat.rfind(')')? + 1..];
     fields.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether `pid` has exited and waits to be reaped (state `Z`, field 3 of its stat).
+fn is_zombie(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let fields = &stat[stat.rfind(')')? + 1..];
+            fields.split_whitespace().next().map(|state| state == "Z")
+        })
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

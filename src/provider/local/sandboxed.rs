@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use super::bubblewrap::Bubblewrap;
-use super::launch::under;
+use super::launch::{held, under};
 use super::mounts::{Mount, Source, Within};
 use super::stage::{self, Staged};
 use super::store::SandboxDirs;
@@ -31,17 +31,20 @@ pub(super) struct Sandboxed {
 }
 
 impl Sandboxed {
-    pub(super) fn command(&self) -> io::Result<Command> {
+    /// Bubblewrap, started directly or by `holder` (see `Invocation::held_command`).
+    pub(super) fn command(&self, holder: Option<&str>) -> io::Result<Command> {
         match self.user {
             HostUser::Invoker => {
-                let mut command = Command::new(self.bubblewrap.program());
+                let mut command = held(holder, self.bubblewrap.program().as_os_str());
                 command.args(self.args(true, |source| self.host_path(source)));
                 Ok(command)
             }
             HostUser::Dedicated(id) => {
                 let (staged, hides) = self.hand_over_and_stage(id)?;
                 let args = self.args(false, |source| staged_path(&staged, source));
-                stage::command(self.bubblewrap.program(), &args, &staged, &hides, id)
+                let mut command = held(holder, self.bubblewrap.program().as_os_str());
+                command.args(args);
+                stage::command(command, &staged, &hides, id)
             }
         }
     }

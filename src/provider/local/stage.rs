@@ -11,7 +11,7 @@
 //! from [`STAGE`]. The namespace is private: the host's mount table never changes, and the
 //! staged mounts end with the command. This file only stages; it decides no layout.
 
-use std::ffi::{CStr, CString, OsString};
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -47,8 +47,7 @@ pub(crate) fn staged_path(name: &str) -> PathBuf {
 /// `program args`, started with `staged` in place, `hides` covered (host paths, or paths
 /// below a staged read-only path) and as `id`. Fails when a staged path cannot be opened.
 pub(crate) fn command(
-    program: &Path,
-    args: &[OsString],
+    mut command: Command,
     staged: &[Staged],
     hides: &[PathBuf],
     id: u32,
@@ -61,8 +60,6 @@ pub(crate) fn command(
         .iter()
         .map(|path| c_path(path))
         .collect::<io::Result<Vec<_>>>()?;
-    let mut command = Command::new(program);
-    command.args(args);
     // SAFETY: the closure runs between fork and exec. It makes system calls only, on memory
     // prepared before the fork (paths, descriptors); it allocates nothing and takes no lock.
     unsafe {
