@@ -175,7 +175,11 @@ fn unknown(key: &Spanned<std::borrow::Cow<'_, str>>, place: Place, problems: &mu
             ProblemKind::UnknownKey,
             key.span(),
             label,
-            format!("unknown key `{name}` {}", place.describe()),
+            format!(
+                "unknown key `{}` {}",
+                crate::names::shown(name, 60),
+                place.describe()
+            ),
         )
         .with_help(help);
     problems.error(diagnostic);
