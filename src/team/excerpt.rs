@@ -143,12 +143,17 @@ impl Excerpt {
                 }
             })
             .collect();
-        let last_line = file.line_starts().len() - 1;
+        // The empty "line" after a final line break is shown only when a label is on it.
+        let starts = file.line_starts();
+        let last_line = match starts.last() {
+            Some(&start) if start == file.text.len() && starts.len() > 1 => starts.len() - 2,
+            _ => starts.len() - 1,
+        };
         let mut spans: Vec<Range<usize>> = marks
             .iter()
             .map(|mark| {
-                mark.start_line.saturating_sub(CONTEXT_LINES)
-                    ..(mark.end_line + CONTEXT_LINES).min(last_line) + 1
+                let after = (mark.end_line + CONTEXT_LINES).min(last_line);
+                mark.start_line.saturating_sub(CONTEXT_LINES)..after.max(mark.end_line) + 1
             })
             .collect();
         spans.sort_by_key(|span| span.start);

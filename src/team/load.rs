@@ -23,8 +23,10 @@ use crate::provider::ProviderKind;
 /// How strictly to load.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
-    /// Every secret's host variable must be set (and non-empty): what `up` needs. Off for
-    /// `validate` and `plan`, which never read secret values.
+    /// What `up` needs from this host: every secret's host variable set (and non-empty), and
+    /// every local repository present. On for `validate` and `up`; off for `plan`, `status`,
+    /// `down` and `exec`, which neither read secret values nor clone, so that a team whose
+    /// local repository is gone can still be inspected and torn down.
     pub require_secrets: bool,
 }
 
@@ -100,6 +102,7 @@ pub fn load_str(
         base_dir,
         lookup: env,
         problems,
+        require_host: options.require_secrets,
     };
     let team = build(&file, options, &mut context);
     let warnings = context.problems.finish()?;

@@ -193,7 +193,7 @@ fn read_repo(located: &Located<String>, context: &mut Context<'_>) -> Option<Val
         return None;
     }
     value.text = repo::resolve(&source, context.base_dir);
-    if !source.is_remote() && !Path::new(&value.text).is_dir() {
+    if context.require_host && !source.is_remote() && !Path::new(&value.text).is_dir() {
         let diagnostic = context
             .problems
             .at(

@@ -54,6 +54,8 @@ pub(crate) struct Context<'a> {
     pub base_dir: &'a Path,
     pub lookup: Lookup<'a>,
     pub problems: Problems,
+    /// Check what `up` needs from this host (`LoadOptions::require_secrets`).
+    pub require_host: bool,
 }
 
 impl Context<'_> {
