@@ -8,8 +8,9 @@
 # file mutated 1 to 3 times each (troublesome fragments, long runs, repeated lines, deletions,
 # long strange values, swapped lines), plus the files that once broke `validate`: a 70,000-column
 # line, 500 problems, 50,000 duplicate teammates, 12 MB. Each run has $TIMEOUT s (default 130)
-# before it counts as a hang (exit 124). Needs python3 and GNU time; strace (optional) counts write() calls. Not part of CI: the
-# regression test `tests/team_bounds.rs` runs a few hundred such cases on every build.
+# before it counts as a hang (exit 124). Needs python3 and GNU time; strace (optional) counts
+# write() calls. Not part of CI: the regression test `tests/team_bounds.rs` runs a few hundred
+# such cases on every build.
 set -euo pipefail
 binary=$(realpath "${1:-target/debug/ralph-town}")
 cases=${2:-3000}
@@ -131,7 +132,7 @@ if command -v strace > /dev/null; then
   echo
   echo "write() calls (strace):"
   for file in "$work"/special-*.toml "$(ls "$work"/case-*.toml | head -n 1)"; do
-    calls=$( (cd "$work" && GH_TOKEN=x timeout 300 strace -f -c -e trace=write -o "$work/strace" \
+    calls=$( (cd "$work" && GH_TOKEN=x timeout "$timeout" strace -f -c -e trace=write -o "$work/strace" \
       "$binary" validate "$file" > /dev/null 2>&1) || true
       awk '$NF == "write" { print $4 }' "$work/strace")
     printf "  %-32s %s\n" "$(basename "$file")" "${calls:-0}"
