@@ -7,7 +7,8 @@
 # BINARY defaults to target/debug/ralph-town, CASES to 3000, SEED to 1. The files are a good team
 # file mutated 1 to 3 times each (troublesome fragments, long runs, repeated lines, deletions,
 # long strange values, swapped lines), plus the files that once broke `validate`: a 70,000-column
-# line, 500 problems, 50,000 duplicate teammates, 12 MB. Each run has $TIMEOUT s (default 130)
+# line, 500 problems, 50,000 duplicate teammates (written out, and compactly within the size
+# limit), 12 MB. Each run has $TIMEOUT s (default 130)
 # before it counts as a hang (exit 124). Needs python3 and GNU time; strace (optional) counts
 # write() calls. Not part of CI: the regression test `tests/team_bounds.rs` runs a few hundred
 # such cases on every build.
@@ -92,11 +93,14 @@ write("special-500-problems.toml", 'name = "t"\n[defaults]\nrepo = "."\n' + "".j
     f'[[teammate]]\nname = "Bad{i}"\nbranch = "b{i}"\n' for i in range(500)))
 write("special-50000-duplicates.toml", 'name = "t"\n[defaults]\nrepo = "."\n' +
       '[[teammate]]\nname = "a"\nbranch = "b"\n' * 50000)
+# The same within the size limit, written compactly.
+write("special-50000-duplicates-inline.toml", 'name = "t"\nteammate = [' +
+      '{ name = "a" },' * 50000 + ']\n[defaults]\nrepo = "."\n')
 write("special-12mb.toml", 'name = "t"\n' + '[[teammate]]\nname = "a"\nbranch = "b"\nrepo = "."\n' * 260000)
 PY
 
 echo "binary: $binary"
-echo "cases: $cases mutated (seed $seed) + 4 special"
+echo "cases: $cases mutated (seed $seed) + 5 special"
 results="$work/results"
 : > "$results"
 for file in "$work"/*.toml; do

@@ -26,10 +26,11 @@ pub const MAX_LISTED: usize = 50;
 const MAX_TEXT: usize = 400;
 
 /// The largest team file read, in bytes. A team file is a few kilobytes (a teammate is three
-/// to ten lines); 2 MiB holds some 20,000 teammates, far beyond any provider's quota, while
-/// a load stays well under a second and a few tens of megabytes of memory. Larger input is
-/// refused before it is parsed.
-pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
+/// to ten lines, some 100 bytes); 1 MiB holds 10,000 teammates written out, far beyond any
+/// provider's quota (a Daytona organisation of the first tier runs 10 vCPU), while the worst
+/// such file (tens of thousands of one-key teammates) still loads in well under a second and
+/// a couple of hundred megabytes. Larger input is refused before it is parsed.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Why a team file could not be loaded.
 #[derive(Debug, thiserror::Error, Diagnostic)]
