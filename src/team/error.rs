@@ -274,6 +274,28 @@ impl FileDiagnostic {
         self
     }
 
+    /// A diagnostic about `source` with one primary label (or none: a count of others).
+    pub(super) fn new(
+        kind: ProblemKind,
+        severity: Severity,
+        message: String,
+        labels: Vec<(Range<usize>, String)>,
+        source: &Arc<SourceFile>,
+    ) -> FileDiagnostic {
+        FileDiagnostic {
+            kind,
+            severity,
+            message: cut(message),
+            help: None,
+            labels: labels
+                .into_iter()
+                .map(|(range, text)| (range, cut(text)))
+                .collect(),
+            source: Arc::clone(source),
+            excerpt: OnceLock::new(),
+        }
+    }
+
     fn excerpt(&self) -> &Excerpt {
         self.excerpt
             .get_or_init(|| Excerpt::new(&self.source, &self.labels))
@@ -338,113 +360,4 @@ impl Diagnostic for FileDiagnostic {
         }
         Some(Box::new(self.excerpt().labels.iter().cloned()))
     }
-}
-
-/// Collects the problems of one file while it is checked, so that one run reports them all.
-/// Memory stays bounded: only the first [`MAX_LISTED`] by position are kept of each list.
-pub(crate) struct Problems {
-    source: Arc<SourceFile>,
-    errors: Bounded,
-    warnings: Bounded,
-}
-
-/// The first [`MAX_LISTED`] diagnostics by position, and how many there were.
-#[derive(Default)]
-struct Bounded {
-    kept: Vec<FileDiagnostic>,
-    total: usize,
-}
-
-impl Bounded {
-    fn push(&mut self, diagnostic: FileDiagnostic) {
-        self.total += 1;
-        self.kept.push(diagnostic);
-        // Trimming to the first MAX_LISTED whenever twice as many are kept never drops one of
-        // the first MAX_LISTED overall, and costs O(n log n) amortised.
-        if self.kept.len() >= 2 * MAX_LISTED {
-            self.trim();
-        }
-    }
-
-    fn trim(&mut self) {
-        sort_by_position(&mut self.kept);
-        self.kept.truncate(MAX_LISTED);
-    }
-}
-
-impl Problems {
-    pub(crate) fn new(file_name: &str, text: &str) -> Self {
-        Problems {
-            source: SourceFile::new(file_name, text),
-            errors: Bounded::default(),
-            warnings: Bounded::default(),
-        }
-    }
-
-    /// A diagnostic with one primary label, to be finished with `with_help` and pushed.
-    pub(crate) fn at(
-        &self,
-        kind: ProblemKind,
-        range: Range<usize>,
-        label: impl Into<String>,
-        message: impl Into<String>,
-    ) -> FileDiagnostic {
-        FileDiagnostic {
-            kind,
-            severity: Severity::Error,
-            message: cut(message.into()),
-            help: None,
-            labels: vec![(range, cut(label.into()))],
-            source: Arc::clone(&self.source),
-            excerpt: OnceLock::new(),
-        }
-    }
-
-    pub(crate) fn error(&mut self, diagnostic: FileDiagnostic) {
-        self.errors.push(diagnostic);
-    }
-
-    pub(crate) fn warn(&mut self, mut diagnostic: FileDiagnostic) {
-        diagnostic.severity = Severity::Warning;
-        self.warnings.push(diagnostic);
-    }
-
-    pub(crate) fn has_errors(&self) -> bool {
-        self.errors.total > 0
-    }
-
-    /// The collected errors as a load failure, or the warnings when there is none; in file
-    /// order either way. Warnings beyond [`MAX_LISTED`] are counted in a last warning.
-    pub(crate) fn finish(mut self) -> Result<Vec<FileDiagnostic>, TeamError> {
-        if self.has_errors() {
-            return Err(self.into_error());
-        }
-        self.warnings.trim();
-        let omitted = self.warnings.total - self.warnings.kept.len();
-        let mut warnings = self.warnings.kept;
-        if omitted > 0 {
-            warnings.push(FileDiagnostic {
-                kind: ProblemKind::MoreWarnings,
-                severity: Severity::Warning,
-                message: format!("{omitted} more warnings not listed"),
-                help: Some("fix the ones above and run `ralph-town validate` again".into()),
-                labels: Vec::new(),
-                source: Arc::clone(&self.source),
-                excerpt: OnceLock::new(),
-            });
-        }
-        Ok(warnings)
-    }
-
-    pub(crate) fn into_error(mut self) -> TeamError {
-        self.errors.trim();
-        TeamError::Invalid(Box::new(Invalid {
-            diagnostics: self.errors.kept,
-            total: self.errors.total,
-        }))
-    }
-}
-
-fn sort_by_position(diagnostics: &mut [FileDiagnostic]) {
-    diagnostics.sort_by_key(|diagnostic| diagnostic.labels.first().map(|(range, _)| range.start));
 }

@@ -9,7 +9,8 @@
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::error::{ProblemKind, Problems};
+use super::error::ProblemKind;
+use super::problems::Problems;
 
 pub(crate) const TOP: &[&str] = &[
     "name", "provider", "api_url", "target", "setup", "defaults", "teammate",

@@ -12,7 +12,8 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::de::DeTable;
 
-use super::error::{MAX_FILE_BYTES, ProblemKind, Problems, TeamError, TeamWarning};
+use super::error::{MAX_FILE_BYTES, ProblemKind, TeamError, TeamWarning};
+use super::problems::Problems;
 use super::raw::{self, TeamFile};
 use super::resolve::{self, Inherited, TeamChecks};
 use super::settings::Fields;

@@ -15,6 +15,7 @@ mod excerpt;
 mod interpolate;
 mod keys;
 mod load;
+mod problems;
 mod raw;
 mod repo;
 mod resolve;

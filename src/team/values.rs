@@ -8,8 +8,9 @@
 use std::ops::Range;
 use std::path::Path;
 
-use super::error::{FileDiagnostic, ProblemKind, Problems};
+use super::error::{FileDiagnostic, ProblemKind};
 use super::interpolate::{InterpolationError, Lookup, interpolate};
+use super::problems::Problems;
 use super::raw::Located;
 
 /// Where a string value sits in the file.
