@@ -98,6 +98,16 @@ fn a_local_repository_that_does_not_exist_is_refused_for_up() {
         "{}",
         diagnostic.message
     );
+    // The other checks still run: a missing repository does not hide two teammates on one
+    // branch, and is reported once for `[defaults]`.
+    let source = "name = \"t\"\n[defaults]\nrepo = \"./missing\"\n[[teammate]]\nname = \"a\"\nbranch = \"b\"\n[[teammate]]\nname = \"c\"\nbranch = \"b\"\n";
+    let directory = tempfile::tempdir().unwrap();
+    let error = load(source, directory.path()).unwrap_err();
+    let kinds: Vec<ProblemKind> = error.diagnostics().iter().map(|d| d.kind).collect();
+    assert_eq!(
+        kinds,
+        [ProblemKind::RepoNotFound, ProblemKind::DuplicateBranch]
+    );
     // `plan`, `status` and `down` still load the file, so the team can be torn down.
     let source = "name = \"t\"\n[[teammate]]\nname = \"a\"\nbranch = \"b\"\nrepo = \"./missing\"\n";
     team::load_str(

@@ -209,7 +209,7 @@ fn read_repo(located: &Located<String>, context: &mut Context<'_>) -> Option<Val
                 "a local `repo` is a path relative to the team file: fix it, or use a clone URL",
             );
         context.problems.error(diagnostic);
-        return None;
+        // Kept, so that the checks that compare teammates (one branch each) still run.
     }
     Some(value)
 }
