@@ -10,6 +10,7 @@ pub mod desired;
 pub mod error;
 pub mod guard;
 pub mod mcp;
+mod names;
 pub mod plan;
 pub mod progress;
 pub mod provider;

@@ -1,5 +1,7 @@
 //! The `ralph-town` binary: parse arguments, run, map the outcome to an exit code.
 
+use std::io::Write;
+
 use clap::Parser;
 
 fn main() {
@@ -19,7 +21,11 @@ fn main() {
         Err(error) => {
             let code = error.exit_code();
             if !matches!(error, ralph_town::error::Error::Exit { .. }) {
-                eprintln!("{:?}", miette::Report::new(error));
+                // miette writes a report in many small pieces: one buffered writer makes them
+                // a few writes rather than one per piece.
+                let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
+                let _ = writeln!(stderr, "{:?}", miette::Report::new(error));
+                let _ = stderr.flush();
             }
             code
         }

@@ -12,9 +12,16 @@ mod arguments;
 mod sandbox;
 mod team;
 
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, ServiceExt, tool_handler};
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool_handler};
 
 use crate::error::{Error, Result};
 use crate::provider::ProviderKind;
@@ -62,8 +69,40 @@ impl Default for Server {
     }
 }
 
+/// A tool panicked: a bug, answered as a tool error so that the client is not left waiting.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("`{tool}` failed with an internal error")]
+#[diagnostic(
+    code(ralph_town::internal),
+    help("this is a bug in ralph-town; the server's stderr has the details")
+)]
+struct ToolPanicked {
+    tool: String,
+}
+
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Server {
+    // rmcp runs each request in its own task and sends nothing when that task panics, so the
+    // client would wait forever: every tool call answers, a panic as a tool error.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<CallToolResponse, ErrorData> {
+        let tool = request.name.to_string();
+        let call = ToolCallContext::new(self, request, context);
+        match AssertUnwindSafe(self.tool_router.call(call))
+            .catch_unwind()
+            .await
+        {
+            Ok(answer) => answer,
+            Err(_) => Ok(CallToolResponse::Complete(answer::error(
+                &ToolPanicked { tool },
+                serde_json::json!({}),
+            ))),
+        }
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("ralph-town", env!("CARGO_PKG_VERSION")))

@@ -8,6 +8,7 @@ mod serve_support;
 
 mod cli_daytona;
 mod cli_errors;
+mod cli_init;
 mod cli_run;
 mod cli_sandbox;
 mod cli_sandbox_daytona;
@@ -43,8 +44,10 @@ mod sessions_sdk;
 mod setup_render;
 mod setup_script;
 mod setup_worktree;
+mod team_bounds;
 mod team_errors;
 mod team_load;
 mod team_malformed;
 mod team_schema;
+mod team_sources;
 mod team_spec_hash;

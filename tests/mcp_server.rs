@@ -131,6 +131,31 @@ fn the_example_client_configuration_starts_a_working_server() {
 }
 
 #[test]
+fn a_pathological_team_file_gets_an_error_answer() {
+    let Some(python) = common::sdk_python(&["mcp"]) else {
+        return;
+    };
+    let world = World::new();
+    // A label past column 65,535 once panicked inside the tool, and the client waited forever.
+    world.file(
+        "wide.toml",
+        &format!(
+            "name = \"t\"\n[[teammate]]\nname = \"a\"\nbranch = \"b\"\nrepo = \".\"\ngit = {{ user_name = \"{}\", bogus = 1 }}\n",
+            "x".repeat(70_000)
+        ),
+    );
+    let mut many = String::from("name = \"t\"\n[defaults]\nrepo = \".\"\n");
+    for index in 0..500 {
+        many.push_str(&format!(
+            "[[teammate]]\nname = \"Bad{index}\"\nbranch = \"b{index}\"\n"
+        ));
+    }
+    world.file("many.toml", &many);
+    world.file("huge.toml", &"#".repeat(12_000_000));
+    scenario(&python, &world, "pathological", &[]);
+}
+
+#[test]
 fn sandbox_tools_create_exec_and_delete_single_sandboxes() {
     let Some(python) = common::sdk_python(&["mcp"]) else {
         return;

@@ -376,7 +376,7 @@ fn a_team_of_200_teammates_loads() {
 #[test]
 fn starters_load_cleanly() {
     for provider in [ProviderKind::Local, ProviderKind::Daytona] {
-        let text = team::starter(provider);
+        let text = team::starter(provider, "my-app");
         assert!(text.starts_with("#:schema "), "{provider}");
         let loaded = load(&text, &[]);
         assert_eq!(loaded.team.provider, provider);
@@ -392,7 +392,7 @@ fn starters_load_cleanly() {
     let strict = LoadOptions {
         require_secrets: true,
     };
-    let text = team::starter(ProviderKind::Daytona);
+    let text = team::starter(ProviderKind::Daytona, "my-app");
     team::load_str(&text, "team.toml", Path::new("/tmp"), &env, &strict).unwrap();
 }
 

@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
-use ralph_town::team::{self, LoadOptions};
+use ralph_town::team::{self, FileDiagnostic, LoadOptions};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/team")
@@ -32,35 +32,38 @@ fn check(source: &str, options: &LoadOptions) {
         Ok(result) => result,
         Err(_) => panic!("the loader panicked on:\n{source:?}"),
     };
-    let diagnostics: Vec<&dyn Diagnostic> = match &result {
-        Ok(loaded) => loaded
-            .warnings
-            .iter()
-            .map(|w| w as &dyn Diagnostic)
-            .collect(),
+    let diagnostics: Vec<&FileDiagnostic> = match &result {
+        Ok(loaded) => loaded.warnings.iter().collect(),
         Err(error) => {
             assert!(
                 !error.diagnostics().is_empty(),
                 "no diagnostic for:\n{source:?}"
             );
-            error
-                .diagnostics()
-                .iter()
-                .map(|d| d as &dyn Diagnostic)
-                .collect()
+            error.diagnostics().iter().collect()
         }
     };
     for diagnostic in diagnostics {
+        // Only the count of warnings not listed has no place in the file.
+        if diagnostic.kind == team::ProblemKind::MoreWarnings {
+            continue;
+        }
+        for (range, _) in &diagnostic.labels {
+            assert!(
+                source.get(range.clone()).is_some(),
+                "label {range:?} is not in:\n{source:?}"
+            );
+        }
+        // What miette reads: labels on the diagnostic's own excerpt of the file.
+        let excerpt = diagnostic.source_code().expect("source code");
         let labels: Vec<_> = diagnostic.labels().expect("labels").collect();
         assert!(
             !labels.is_empty(),
             "{diagnostic:?} has no label, for:\n{source:?}"
         );
         for label in labels {
-            let range = label.offset()..label.offset() + label.len();
             assert!(
-                source.get(range.clone()).is_some(),
-                "label {range:?} is not in:\n{source:?}"
+                excerpt.read_span(label.inner(), 1, 1).is_ok(),
+                "label {label:?} is not in its excerpt, for:\n{source:?}"
             );
         }
         assert!(diagnostic.help().is_some(), "{diagnostic:?} has no help");

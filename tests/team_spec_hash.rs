@@ -207,7 +207,8 @@ fn key_order_in_the_file_does_not_change_it() {
 
 #[test]
 fn secret_values_never_affect_it() {
-    let source = "name = \"t\"\n[[teammate]]\nname = \"a\"\nbranch = \"a\"\nrepo = \"/r\"\nsecrets = [\"GH_TOKEN\"]\n";
+    // A local repository that exists: the strict load (`up`'s) checks it.
+    let source = "name = \"t\"\n[[teammate]]\nname = \"a\"\nbranch = \"a\"\nrepo = \"/tmp\"\nsecrets = [\"GH_TOKEN\"]\n";
     let first = spec_hash(&loaded(source, &[("GH_TOKEN", "sentinel-one")]), SCRIPT);
     let second = spec_hash(&loaded(source, &[("GH_TOKEN", "sentinel-two")]), SCRIPT);
     assert_eq!(first, second);

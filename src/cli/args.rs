@@ -201,7 +201,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     pub repo: Option<String>,
     /// The branch to check out (default: the remote's default)
-    #[arg(long, requires = "repo")]
+    #[arg(long, requires = "repo", value_parser = branch_name)]
     pub branch: Option<String>,
     /// Working directory, relative to the clone (or to the sandbox home without `--repo`)
     #[arg(long, value_name = "DIR")]
@@ -280,6 +280,11 @@ pub enum Shell {
 
 fn parse_secret(text: &str) -> Result<crate::secret::Secret, std::convert::Infallible> {
     Ok(crate::secret::Secret::new(text.to_string()))
+}
+
+/// A branch by the team file's rule (`crate::names::BranchName`).
+fn branch_name(text: &str) -> Result<String, crate::names::Violation> {
+    crate::names::BranchName::parse(text).map(|branch| branch.to_string())
 }
 
 fn parse_simulation(text: &str) -> Result<Box<crate::serve::Simulation>, String> {

@@ -1,13 +1,14 @@
-//! `ralph-town init`: write a starter team file.
+//! `ralph-town init`: write a starter team file, its team named after the file's directory.
 
 use std::io::Write;
+use std::path::Path;
 
 use super::args::InitArgs;
 use crate::error::{Error, Result, exit};
 use crate::team;
 
 pub(super) fn run(args: &InitArgs) -> Result<i32> {
-    let text = team::starter(args.provider);
+    let text = team::starter(args.provider, &directory_name(&args.file));
     let mut options = std::fs::OpenOptions::new();
     options.write(true);
     if args.force {
@@ -35,4 +36,18 @@ pub(super) fn run(args: &InitArgs) -> Result<i32> {
     );
     eprintln!("next: `ralph-town up {}`", args.file.display());
     Ok(exit::SUCCESS)
+}
+
+/// The name of the directory `file` is in (resolving `.` and `..`); empty when it has none.
+fn directory_name(file: &Path) -> String {
+    let parent = file
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    parent
+        .canonicalize()
+        .ok()
+        .and_then(|directory| directory.file_name().map(|name| name.to_os_string()))
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

@@ -77,9 +77,12 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
 /// Loads a team file and prints its warnings on stderr.
 fn load_team(path: &Path, require_secrets: bool) -> Result<Team> {
     let loaded = team::load(path, &LoadOptions { require_secrets })?;
+    // One buffered writer: miette writes a report in many small pieces.
+    let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
     for warning in loaded.warnings {
-        eprintln!("{:?}", miette::Report::new(warning));
+        let _ = writeln!(stderr, "{:?}", miette::Report::new(warning));
     }
+    let _ = stderr.flush();
     Ok(loaded.team)
 }
 

@@ -10,6 +10,7 @@ use super::args::RunArgs;
 use super::sandbox::{assignments, command_line, interrupted, write_stdout};
 use super::{local_provider, print_json};
 use crate::error::Result;
+use crate::names::RepoSource;
 use crate::provider::daytona::DaytonaProvider;
 use crate::provider::{Provider, ProviderKind};
 use crate::sandbox::{self, RunOptions};
@@ -59,10 +60,8 @@ pub(super) async fn run(args: &RunArgs) -> Result<i32> {
 /// A repository path (not a URL) made absolute against the current directory, as the sandbox
 /// does not start there.
 fn absolute_if_local(repo: &str) -> String {
-    let remote = repo.contains("://")
-        || matches!((repo.find(':'), repo.find('/')), (Some(colon), Some(slash)) if colon < slash)
-        || (repo.contains(':') && !repo.contains('/'));
-    if remote {
+    // What does not parse is refused by `sandbox::run`, as written.
+    if !matches!(RepoSource::parse(repo), Ok(RepoSource::Local(_))) {
         return repo.to_string();
     }
     std::path::absolute(repo)

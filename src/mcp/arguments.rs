@@ -39,7 +39,7 @@ impl Env {
                 .collect(),
         };
         for (name, value) in &pairs {
-            if sandbox::is_credential_name(name) {
+            if crate::names::looks_like_credential(name) {
                 redactor.add(value.clone());
             }
         }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::{Result, SandboxError, SandboxSummary, is_credential_name};
+use super::{Result, SandboxError, SandboxSummary};
+use crate::names::looks_like_credential;
 use crate::provider::{CreateSandbox, Labels, Lifecycle, Provider};
 use crate::vocabulary::labels;
 
@@ -67,7 +68,7 @@ pub async fn create(provider: &Arc<dyn Provider>, options: &CreateOptions) -> Re
     let warnings = options
         .env
         .keys()
-        .filter(|name| is_credential_name(name))
+        .filter(|name| looks_like_credential(name))
         .map(|name| {
             format!(
                 "`{name}` looks like a credential: environment given at create is visible through the provider's API; `ralph-town sandbox env set` keeps it out of the sandbox record"

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::exec::{ExecOptions, exec};
 use super::{Result, SandboxError};
+use crate::names::{self, ENV_NAME_RULE, EnvName, looks_like_credential};
 use crate::provider::Provider;
 
 /// What `env_list` shows instead of a credential's value.
@@ -29,32 +30,17 @@ pub fn parse_assignment(text: &str) -> Result<(String, String)> {
     Ok((key.to_string(), value.to_string()))
 }
 
-/// Checks a variable name against `^[A-Za-z_][A-Za-z0-9_]*$` (Daytona's rule).
+/// Checks a variable name with [`EnvName`] (Daytona's rule).
 pub fn validate_env_name(name: &str) -> Result<()> {
-    let mut bytes = name.bytes();
-    let valid = bytes
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
-        && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
-    if valid {
-        return Ok(());
-    }
-    Err(SandboxError::invalid(
-        format!(
-            "`{}` is not a valid environment variable name",
-            name.escape_debug()
-        ),
-        Some("names match `^[A-Za-z_][A-Za-z0-9_]*$`".to_string()),
-    ))
-}
-
-/// Whether a variable's name says it holds a credential (`*TOKEN*`, `*KEY*`, `*SECRET*`,
-/// `*PASSWORD*`, `*PASSWD*`, in any case).
-pub fn is_credential_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    ["TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD"]
-        .iter()
-        .any(|word| upper.contains(word))
+    EnvName::check(name).map_err(|_| {
+        SandboxError::invalid(
+            format!(
+                "`{}` is not a valid environment variable name",
+                names::shown(name, 80)
+            ),
+            Some(format!("names match `{ENV_NAME_RULE}`")),
+        )
+    })
 }
 
 /// What `env_set` changed: names only.
@@ -133,7 +119,7 @@ fn parse_env(output: &str) -> BTreeMap<String, String> {
 fn redact(id: &str, mut env: BTreeMap<String, String>) -> EnvListing {
     let mut redacted = Vec::new();
     for (name, value) in env.iter_mut() {
-        if is_credential_name(name) {
+        if looks_like_credential(name) {
             *value = REDACTED.to_string();
             redacted.push(name.clone());
         }

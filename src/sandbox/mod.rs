@@ -27,8 +27,7 @@ use crate::provider::{Labels, Sandbox};
 
 pub use create::{CreateOptions, Created, DeleteOutcome, create, delete, list};
 pub use env::{
-    EnvChange, EnvListing, REDACTED, env_list, env_set, is_credential_name, parse_assignment,
-    validate_env_name,
+    EnvChange, EnvListing, REDACTED, env_list, env_set, parse_assignment, validate_env_name,
 };
 pub use error::SandboxError;
 pub use exec::{ExecChannel, ExecOptions, ExecResult, TIMED_OUT_EXIT_CODE, exec};

@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::cleanup::{Cleanup, Interrupt, Temporary};
 use super::exec::{ExecOptions, ExecResult, exec};
 use super::{Result, SandboxError};
+use crate::names::{self, BranchName, REPO_ACCEPTED, RepoSource};
 use crate::provider::{CreateSandbox, Lifecycle, Provider};
 use crate::vocabulary::labels;
 
@@ -160,10 +161,15 @@ fn check(options: &RunOptions) -> Result<()> {
         super::validate_env_name(name)?;
     }
     if let Some(repo) = &options.repo {
-        if repo.is_empty() {
-            return Err(SandboxError::invalid("the repository is empty", None));
-        }
-        if has_credential(repo) {
+        // The reason never quotes the URL: it may carry a credential.
+        let source = RepoSource::parse(repo).map_err(|violation| {
+            let message = match repo.trim().is_empty() {
+                true => violation.reason,
+                false => format!("the repository is not one git clones safely: {violation}"),
+            };
+            SandboxError::invalid(message, Some(REPO_ACCEPTED.to_string()))
+        })?;
+        if source.credential().is_some() {
             return Err(SandboxError::invalid(
                 "the repository URL carries a credential",
                 Some("remove it from the URL; the clone runs without credentials (a private repository needs `ralph-town up` with `secrets`)".to_string()),
@@ -176,38 +182,24 @@ fn check(options: &RunOptions) -> Result<()> {
         ));
     }
     if let Some(branch) = &options.branch
-        && (branch.is_empty() || branch.starts_with('-') || branch.contains(char::is_whitespace))
+        && let Err(violation) = BranchName::check(branch)
     {
         return Err(SandboxError::invalid(
-            format!("`{}` is not a branch name", branch.escape_debug()),
-            None,
+            format!("`{}` is not a branch name", names::shown(branch, 80)),
+            Some(format!(
+                "{violation}; branch names follow `git check-ref-format --branch`"
+            )),
         ));
     }
     Ok(())
 }
 
-/// Whether a URL has `user:password@`, or any `user@` over http(s): a token in disguise.
-fn has_credential(repo: &str) -> bool {
-    let Some((scheme, rest)) = repo.split_once("://") else {
-        return false;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let Some((userinfo, _)) = authority.rsplit_once('@') else {
-        return false;
-    };
-    userinfo.contains(':')
-        || scheme.eq_ignore_ascii_case("http")
-        || scheme.eq_ignore_ascii_case("https")
-}
-
 /// The directory a clone gets under the home: the last path segment without `.git`.
 fn clone_directory(repo: &str) -> String {
-    let trimmed = repo.trim_end_matches('/');
-    let last = trimmed.rsplit(['/', ':']).next().unwrap_or(trimmed);
-    match last.strip_suffix(".git").unwrap_or(last) {
-        "" | "." | ".." => "repo".to_string(),
-        name => name.to_string(),
-    }
+    RepoSource::parse(repo)
+        .ok()
+        .and_then(|source| source.directory_name())
+        .unwrap_or_else(|| "repo".to_string())
 }
 
 /// Clones `repo` into the home and returns the clone's directory (relative to the home).
@@ -266,16 +258,40 @@ fn working_directory(clone: Option<&str>, cwd: Option<&str>) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn checked(repo: Option<&str>, branch: Option<&str>) -> Result<()> {
+        check(&RunOptions {
+            command: "true".into(),
+            repo: repo.map(str::to_string),
+            branch: branch.map(str::to_string),
+            ..RunOptions::default()
+        })
+    }
+
     #[test]
-    fn credentials_in_repository_urls_are_recognised() {
-        assert!(has_credential(
-            "https://x-access-token:abc@github.com/a/b.git"
-        ));
-        assert!(has_credential("https://abc@github.com/a/b.git"));
-        assert!(!has_credential("https://github.com/a/b.git"));
-        assert!(!has_credential("ssh://git@github.com/a/b.git"));
-        assert!(!has_credential("git@github.com:a/b.git"));
-        assert!(!has_credential("/srv/repos/app"));
+    fn repositories_and_branches_follow_the_team_file_rules() {
+        assert!(checked(Some("https://github.com/a/b.git"), Some("feature/x")).is_ok());
+        assert!(checked(Some("/srv/repos/app"), None).is_ok());
+        for repo in [
+            "",
+            "ext::sh -c touch% /tmp/pwned",
+            "fd::3",
+            "ftp://host/a.git",
+            "https://x-access-token:abc@github.com/a/b.git",
+            "https://abc@github.com/a/b.git",
+        ] {
+            let error = checked(Some(repo), None).expect_err(repo);
+            assert!(!error.to_string().contains("abc"), "{error}");
+        }
+        for branch in [
+            "a..b",
+            "x$(reboot)",
+            "main\u{202E}",
+            "-x",
+            "a b",
+            &"b".repeat(201),
+        ] {
+            assert!(checked(Some("/srv/app"), Some(branch)).is_err(), "{branch}");
+        }
     }
 
     #[test]

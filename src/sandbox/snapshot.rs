@@ -162,7 +162,7 @@ mod tests {
             let upper = line.to_ascii_uppercase();
             if upper.starts_with("ENV ") || upper.starts_with("ARG ") {
                 assert!(
-                    !crate::sandbox::is_credential_name(line.split('=').next().unwrap_or("")),
+                    !crate::names::looks_like_credential(line.split('=').next().unwrap_or("")),
                     "{line}"
                 );
             }

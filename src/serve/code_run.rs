@@ -74,7 +74,7 @@ pub(super) async fn run_code(
     let env = request.envs.unwrap_or_default();
     if let Some(name) = env
         .keys()
-        .find(|name| !super::toolbox::valid_env_name(name))
+        .find(|name| !crate::names::EnvName::is_valid(name))
     {
         return Err(DaemonError::bad_request(format!(
             "invalid environment variable name `{name}`"

@@ -19,6 +19,7 @@ use crate::daytona_api::{
     ExecuteRequest, ExecuteResponse, SandboxState, UpdateEnvRequest, UserHomeDirResponse,
     WorkDirResponse,
 };
+use crate::names::EnvName;
 use crate::provider::{self, ExecOutput, ExecRequest, ProviderError};
 
 /// The sandbox behind a toolbox call, which must be `started`. Counts as activity.
@@ -90,19 +91,10 @@ pub(crate) async fn run_checked(
     Ok(output.output)
 }
 
-/// Daytona's rule for environment variable names.
-pub(super) fn valid_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 pub(crate) fn check_env_names<'a>(
     names: impl IntoIterator<Item = &'a String>,
 ) -> Result<(), DaemonError> {
-    match names.into_iter().find(|name| !valid_env_name(name)) {
+    match names.into_iter().find(|name| !EnvName::is_valid(name)) {
         Some(name) => Err(DaemonError::bad_request(format!(
             "invalid environment variable name `{name}`"
         ))),
@@ -221,17 +213,4 @@ pub(crate) async fn work_dir(
     Ok(Json(WorkDirResponse {
         dir: dir.trim_end_matches('\n').to_string(),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_names_follow_the_daemon_rule() {
-        assert!(valid_env_name("_A1"));
-        assert!(!valid_env_name("1A"));
-        assert!(!valid_env_name("A-B"));
-        assert!(!valid_env_name(""));
-    }
 }

@@ -108,7 +108,10 @@ fn context_for(teammate: &Teammate, team_name: &str) -> Result<Value, SetupError
         .iter()
         .map(|secret| secret.name.clone())
         .collect();
-    if let Some(name) = secret_names.iter().find(|name| !shell::is_identifier(name)) {
+    if let Some(name) = secret_names
+        .iter()
+        .find(|name| !crate::names::EnvName::is_valid(name))
+    {
         return Err(SetupError::SecretName { name: name.clone() });
     }
     let first_of = |candidates: &[&'static str]| {

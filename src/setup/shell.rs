@@ -10,6 +10,8 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Value, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior};
 
+use crate::names::EnvName;
+
 /// The auto-escape mode of `*.sh.j2` templates.
 const SHELL: &str = "shell";
 
@@ -29,13 +31,6 @@ pub fn quote(text: &str) -> String {
     }
     quoted.push('\'');
     quoted
-}
-
-/// Whether `name` is a portable shell variable name (`^[A-Za-z_][A-Za-z0-9_]*$`).
-pub fn is_identifier(name: &str) -> bool {
-    let mut characters = name.chars();
-    matches!(characters.next(), Some(first) if first == '_' || first.is_ascii_alphabetic())
-        && characters.all(|character| character == '_' || character.is_ascii_alphanumeric())
 }
 
 /// A new environment: shell auto-escape for names ending in `.sh.j2`, strict undefined, debug
@@ -123,7 +118,7 @@ fn shell_join(value: &Value, separator: Option<&str>) -> Result<Value, Error> {
 
 /// `{{ name|ident }}`: a shell variable name emitted raw, after checking that it is one.
 fn ident(value: &str) -> Result<Value, Error> {
-    if is_identifier(value) {
+    if EnvName::is_valid(value) {
         Ok(Value::from_safe_string(value.to_string()))
     } else {
         Err(Error::new(
@@ -191,15 +186,5 @@ mod tests {
             .render(context!(value => "a'b"))
             .unwrap();
         assert_eq!(output, "a'b");
-    }
-
-    #[test]
-    fn identifiers() {
-        assert!(is_identifier("GH_TOKEN"));
-        assert!(is_identifier("_x1"));
-        assert!(!is_identifier("1X"));
-        assert!(!is_identifier(""));
-        assert!(!is_identifier("A-B"));
-        assert!(!is_identifier("A[$(x)]"));
     }
 }

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use super::error::ProblemKind;
-use super::names::{self, Violation};
 use super::raw::Located;
 use super::values::{Context, Place};
+use crate::names::{self, EnvName, Violation};
 
 /// One plain environment entry.
 #[derive(Debug, Clone)]
@@ -133,7 +133,7 @@ fn check_name(
     key: &str,
     context: &mut Context<'_>,
 ) -> bool {
-    let Err(Violation { reason, range }) = names::check_variable(name) else {
+    let Err(Violation { reason, range }) = EnvName::check(name) else {
         return true;
     };
     let range = if range.is_empty() {

@@ -4,13 +4,33 @@
 //! labels on exact byte spans of the file's source. A failed load is a [`TeamError`] carrying all
 //! of them. Nothing here may hold or print a secret value: diagnostics quote the file, never
 //! the host environment.
+//!
+//! What a failed load shows is bounded whatever the file: the first [`MAX_LISTED`] problems in
+//! file order (the rest are counted), messages cut to a few hundred characters, and each
+//! diagnostic shows an [`Excerpt`] of the file rather than the file.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceCode};
+use miette::{Diagnostic, LabeledSpan, Severity, SourceCode};
+
+use super::excerpt::{Excerpt, SourceFile};
+
+/// Problems (and, separately, warnings) listed in full; more are counted, not shown. Fifty
+/// fill a screen or two, and fixing them usually fixes the rest.
+pub const MAX_LISTED: usize = 50;
+/// Messages, labels and help lines are cut to this many characters: they quote values of the
+/// file, which may be huge.
+const MAX_TEXT: usize = 400;
+
+/// The largest team file read, in bytes. A team file is a few kilobytes (a teammate is three
+/// to ten lines, some 100 bytes); 1 MiB holds 10,000 teammates written out, far beyond any
+/// provider's quota (a Daytona organisation of the first tier runs 10 vCPU), while the worst
+/// such file (tens of thousands of one-key teammates) still loads in well under a second and
+/// a couple of hundred megabytes. Larger input is refused before it is parsed.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Why a team file could not be loaded.
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -25,6 +45,21 @@ pub enum TeamError {
         #[source]
         source: std::io::Error,
     },
+
+    /// The file is larger than [`MAX_FILE_BYTES`].
+    #[error(
+        "the team file `{}` is larger than {} MiB",
+        path.display(),
+        MAX_FILE_BYTES / 1024 / 1024
+    )]
+    #[diagnostic(
+        code(team::too_large),
+        help(
+            "a team file is a few kilobytes; check that `{}` is the team file you meant",
+            path.display()
+        )
+    )]
+    TooLarge { path: PathBuf },
 
     /// The file has one or more problems, each pointing at its span.
     #[error(transparent)]
@@ -56,25 +91,43 @@ impl TeamError {
     }
 }
 
-/// The problems of one file, in the order they were found. Never empty.
+/// The problems of one file in file order: the first [`MAX_LISTED`] of `total`. Never empty.
 #[derive(Debug)]
 pub struct Invalid {
     pub diagnostics: Vec<FileDiagnostic>,
+    /// How many problems the file has, listed or not.
+    pub total: usize,
+}
+
+impl Invalid {
+    /// Problems found but not listed.
+    pub fn omitted(&self) -> usize {
+        self.total - self.diagnostics.len()
+    }
 }
 
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.diagnostics.as_slice() {
-            [only] => fmt::Display::fmt(only, f),
-            many => write!(f, "{} problems in `{}`", many.len(), source_name(&many[0])),
+        if let Some(only) = self.single() {
+            return fmt::Display::fmt(only, f);
         }
+        write!(
+            f,
+            "{} problems in `{}`",
+            self.total,
+            source_name(&self.diagnostics[0])
+        )?;
+        if self.omitted() > 0 {
+            write!(f, "; the first {} are listed", self.diagnostics.len())?;
+        }
+        Ok(())
     }
 }
 
 impl std::error::Error for Invalid {}
 
 fn source_name(diagnostic: &FileDiagnostic) -> &str {
-    diagnostic.source.name()
+    &diagnostic.source.name
 }
 
 // One problem renders as itself; several render as a summary with each one related, so that
@@ -85,11 +138,17 @@ impl Diagnostic for Invalid {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        if self.omitted() > 0 {
+            return Some(Box::new(format!(
+                "{} more not listed: fix these and run `ralph-town validate` again",
+                self.omitted()
+            )));
+        }
         self.single().and_then(Diagnostic::help)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.diagnostics.first().and_then(Diagnostic::source_code)
+        self.single().and_then(Diagnostic::source_code)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
@@ -109,7 +168,7 @@ impl Diagnostic for Invalid {
 impl Invalid {
     fn single(&self) -> Option<&FileDiagnostic> {
         match self.diagnostics.as_slice() {
-            [only] => Some(only),
+            [only] if self.total == 1 => Some(only),
             _ => None,
         }
     }
@@ -142,6 +201,10 @@ pub enum ProblemKind {
     HostVariableUnset,
     /// Warning: a setting the chosen provider does not use.
     IgnoredSetting,
+    /// A local `repo` path that does not exist.
+    RepoNotFound,
+    /// Warning: more warnings than are listed (no label).
+    MoreWarnings,
 }
 
 impl ProblemKind {
@@ -168,6 +231,8 @@ impl ProblemKind {
             ProblemKind::CredentialInEnv => "team::credential_in_env",
             ProblemKind::HostVariableUnset => "team::host_variable_unset",
             ProblemKind::IgnoredSetting => "team::ignored_setting",
+            ProblemKind::RepoNotFound => "team::repo_not_found",
+            ProblemKind::MoreWarnings => "team::more_warnings",
         }
     }
 }
@@ -184,13 +249,15 @@ pub struct FileDiagnostic {
     pub help: Option<String>,
     /// Byte ranges in the source with their label text; the first is the primary one.
     pub labels: Vec<(Range<usize>, String)>,
-    source: Arc<NamedSource<String>>,
+    source: Arc<SourceFile>,
+    /// What miette shows of the file, made when first rendered (after every label is added).
+    excerpt: OnceLock<Excerpt>,
 }
 
 impl FileDiagnostic {
     /// The source text under each label, in label order (what a reader sees underlined).
     pub fn labelled_text(&self) -> Vec<&str> {
-        let text = self.source.inner().as_str();
+        let text = self.source.text.as_str();
         self.labels
             .iter()
             .map(|(range, _)| text.get(range.clone()).unwrap_or(""))
@@ -198,14 +265,50 @@ impl FileDiagnostic {
     }
 
     pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(cut(help.into()));
         self
     }
 
     pub(crate) fn with_label(mut self, range: Range<usize>, text: impl Into<String>) -> Self {
-        self.labels.push((range, text.into()));
+        self.labels.push((range, cut(text.into())));
         self
     }
+
+    /// A diagnostic about `source` with one primary label (or none: a count of others).
+    pub(super) fn new(
+        kind: ProblemKind,
+        severity: Severity,
+        message: String,
+        labels: Vec<(Range<usize>, String)>,
+        source: &Arc<SourceFile>,
+    ) -> FileDiagnostic {
+        FileDiagnostic {
+            kind,
+            severity,
+            message: cut(message),
+            help: None,
+            labels: labels
+                .into_iter()
+                .map(|(range, text)| (range, cut(text)))
+                .collect(),
+            source: Arc::clone(source),
+            excerpt: OnceLock::new(),
+        }
+    }
+
+    fn excerpt(&self) -> &Excerpt {
+        self.excerpt
+            .get_or_init(|| Excerpt::new(&self.source, &self.labels))
+    }
+}
+
+/// `text` cut to [`MAX_TEXT`] characters.
+fn cut(mut text: String) -> String {
+    if let Some((index, _)) = text.char_indices().nth(MAX_TEXT) {
+        text.truncate(index);
+        text.push('…');
+    }
+    text
 }
 
 impl fmt::Debug for FileDiagnostic {
@@ -242,91 +345,19 @@ impl Diagnostic for FileDiagnostic {
             .map(|help| Box::new(help) as Box<dyn fmt::Display>)
     }
 
+    // Labels are offsets into the excerpt, which is what miette reads; `labels` keeps the
+    // offsets into the file.
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&*self.source)
+        if self.labels.is_empty() {
+            return None;
+        }
+        Some(self.excerpt())
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        Some(Box::new(self.labels.iter().enumerate().map(
-            |(index, (range, text))| {
-                let label = (!text.is_empty()).then(|| text.clone());
-                let span = (range.start, range.len());
-                if index == 0 {
-                    LabeledSpan::new_primary_with_span(label, span)
-                } else {
-                    LabeledSpan::new_with_span(label, span)
-                }
-            },
-        )))
-    }
-}
-
-/// Collects the problems of one file while it is checked, so that one run reports them all.
-pub(crate) struct Problems {
-    source: Arc<NamedSource<String>>,
-    pub errors: Vec<FileDiagnostic>,
-    pub warnings: Vec<FileDiagnostic>,
-}
-
-impl Problems {
-    pub(crate) fn new(file_name: &str, text: &str) -> Self {
-        Problems {
-            source: Arc::new(NamedSource::new(file_name, text.to_string())),
-            errors: Vec::new(),
-            warnings: Vec::new(),
+        if self.labels.is_empty() {
+            return None;
         }
+        Some(Box::new(self.excerpt().labels.iter().cloned()))
     }
-
-    /// A diagnostic with one primary label, to be finished with `with_help` and pushed.
-    pub(crate) fn at(
-        &self,
-        kind: ProblemKind,
-        range: Range<usize>,
-        label: impl Into<String>,
-        message: impl Into<String>,
-    ) -> FileDiagnostic {
-        FileDiagnostic {
-            kind,
-            severity: Severity::Error,
-            message: message.into(),
-            help: None,
-            labels: vec![(range, label.into())],
-            source: Arc::clone(&self.source),
-        }
-    }
-
-    pub(crate) fn error(&mut self, diagnostic: FileDiagnostic) {
-        self.errors.push(diagnostic);
-    }
-
-    pub(crate) fn warn(&mut self, mut diagnostic: FileDiagnostic) {
-        diagnostic.severity = Severity::Warning;
-        self.warnings.push(diagnostic);
-    }
-
-    pub(crate) fn has_errors(&self) -> bool {
-        !self.errors.is_empty()
-    }
-
-    /// The collected errors as a load failure, or the warnings when there is none; in file
-    /// order either way.
-    pub(crate) fn finish(mut self) -> Result<Vec<FileDiagnostic>, TeamError> {
-        if self.errors.is_empty() {
-            sort_by_position(&mut self.warnings);
-            Ok(self.warnings)
-        } else {
-            Err(self.into_error())
-        }
-    }
-
-    pub(crate) fn into_error(mut self) -> TeamError {
-        sort_by_position(&mut self.errors);
-        TeamError::Invalid(Box::new(Invalid {
-            diagnostics: self.errors,
-        }))
-    }
-}
-
-fn sort_by_position(diagnostics: &mut [FileDiagnostic]) {
-    diagnostics.sort_by_key(|diagnostic| diagnostic.labels.first().map(|(range, _)| range.start));
 }

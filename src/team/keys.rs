@@ -9,7 +9,8 @@
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::error::{ProblemKind, Problems};
+use super::error::ProblemKind;
+use super::problems::Problems;
 
 pub(crate) const TOP: &[&str] = &[
     "name", "provider", "api_url", "target", "setup", "defaults", "teammate",
@@ -175,7 +176,11 @@ fn unknown(key: &Spanned<std::borrow::Cow<'_, str>>, place: Place, problems: &mu
             ProblemKind::UnknownKey,
             key.span(),
             label,
-            format!("unknown key `{name}` {}", place.describe()),
+            format!(
+                "unknown key `{}` {}",
+                crate::names::shown(name, 60),
+                place.describe()
+            ),
         )
         .with_help(help);
     problems.error(diagnostic);

@@ -5,13 +5,15 @@
 //! a lookup function: the loader never reads the process environment itself except in
 //! [`load`], and never reads a secret's value unless asked to check that it is set.
 
+use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 
 use serde::Deserialize;
 use toml::de::DeTable;
 
-use super::error::{ProblemKind, Problems, TeamError, TeamWarning};
+use super::error::{MAX_FILE_BYTES, ProblemKind, TeamError, TeamWarning};
+use super::problems::Problems;
 use super::raw::{self, TeamFile};
 use super::resolve::{self, Inherited, TeamChecks};
 use super::settings::Fields;
@@ -22,8 +24,10 @@ use crate::vocabulary::ProviderKind;
 /// How strictly to load.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
-    /// Every secret's host variable must be set (and non-empty): what `up` needs. Off for
-    /// `validate` and `plan`, which never read secret values.
+    /// What `up` needs from this host: every secret's host variable set (and non-empty), and
+    /// every local repository present. On for `validate` and `up`; off for `plan`, `status`,
+    /// `down` and `exec`, which neither read secret values nor clone, so that a team whose
+    /// local repository is gone can still be inspected and torn down.
     pub require_secrets: bool,
 }
 
@@ -36,10 +40,7 @@ pub struct Loaded {
 
 /// Loads `path`, interpolating from the process environment.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Loaded, TeamError> {
-    let source = std::fs::read_to_string(path).map_err(|source| TeamError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let source = read(path)?;
     let directory = path
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
@@ -102,10 +103,36 @@ pub fn load_str(
         base_dir,
         lookup: env,
         problems,
+        require_host: options.require_secrets,
     };
     let team = build(&file, options, &mut context);
     let warnings = context.problems.finish()?;
     Ok(Loaded { team, warnings })
+}
+
+/// The file's text, refusing more than [`MAX_FILE_BYTES`] without reading it all (the path may
+/// name a device or a pipe that never ends).
+fn read(path: &Path) -> Result<String, TeamError> {
+    let failed = |source| TeamError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(failed)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(failed)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(TeamError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        failed(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            error.utf8_error(),
+        ))
+    })
 }
 
 fn error_span(error: &toml::de::Error, source: &str) -> Range<usize> {
@@ -152,7 +179,10 @@ fn build(file: &TeamFile, options: &LoadOptions, context: &mut Context<'_>) -> T
         context.invalid(
             ProblemKind::InvalidValue,
             url.span(),
-            format!("`api_url` `{value}` is not an http(s) URL"),
+            format!(
+                "`api_url` `{}` is not an http(s) URL",
+                crate::names::shown(value, 80)
+            ),
             "write the API base URL, e.g. `https://app.daytona.io/api`",
         );
     }
@@ -217,7 +247,10 @@ fn read_provider(
     context.invalid(
         ProblemKind::InvalidValue,
         value.place.span.clone(),
-        format!("unknown provider `{}`", value.text),
+        format!(
+            "unknown provider `{}`",
+            crate::names::shown(&value.text, 60)
+        ),
         &help,
     );
     None

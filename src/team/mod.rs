@@ -11,10 +11,11 @@
 mod duration;
 mod entries;
 mod error;
+mod excerpt;
 mod interpolate;
 mod keys;
 mod load;
-mod names;
+mod problems;
 mod raw;
 mod repo;
 mod resolve;
@@ -25,7 +26,9 @@ mod spec_hash;
 mod starter;
 mod values;
 
-pub use error::{FileDiagnostic, Invalid, ProblemKind, TeamError, TeamWarning};
+pub use error::{
+    FileDiagnostic, Invalid, MAX_FILE_BYTES, MAX_LISTED, ProblemKind, TeamError, TeamWarning,
+};
 pub use load::{LoadOptions, Loaded, load, load_str};
 pub use schema::schema_json;
 pub use secrets::{host_env, read_secrets};

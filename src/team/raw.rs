@@ -93,8 +93,8 @@ macro_rules! with_settings {
         $(#[$meta])*
         pub(crate) struct $name {
             $($own)*
-            /// The repository: a clone URL (`https://...`, `ssh://...`, `git@host:path`) or a
-            /// local path, relative to this file.
+            /// The repository: a clone URL (`https://`, `http://`, `ssh://`, `git://`,
+            /// `file://`, `git@host:path`) or a local path, relative to this file, that exists.
             pub repo: Text,
             /// New branches fork from this branch (default: the remote's HEAD).
             pub base_branch: Text,
@@ -122,8 +122,9 @@ macro_rules! with_settings {
             pub ttl: Minutes,
             /// Compute resources of the sandbox.
             pub resources: Option<Located<Resources>>,
-            /// Where the repository is cloned, relative to the sandbox home unless absolute;
-            /// default: the repository's own name (`app` for `.../app.git`).
+            /// Where the repository is cloned: a directory inside the sandbox home (`app`,
+            /// `~/app`), or an absolute path outside `/home/daytona` other than `/`; default:
+            /// the repository's own name (`app` for `.../app.git`).
             pub workdir: Text,
         }
 
@@ -165,8 +166,8 @@ with_settings! {
         /// digit, at most 63 characters; unique in the team.
         #[schemars(required)]
         pub name: Text,
-        /// The teammate's own branch (a valid git branch name), created from `base_branch`
-        /// when the remote does not have it.
+        /// The teammate's own branch (a valid git branch name of at most 200 bytes), created
+        /// from `base_branch` when the remote does not have it.
         #[schemars(required)]
         pub branch: Text,
         /// A setup template (`*.sh.j2`) for this teammate only, relative to this file.

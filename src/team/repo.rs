@@ -1,32 +1,25 @@
-//! Repository locations: clone URL or local path, and the directory a clone lands in.
+//! Where a teammate's repository comes from and where its clone lands in the sandbox.
 //!
-//! A value is a URL when it has a `scheme://`, or is scp-like (`git@host:path`, `host:path`: a
-//! `:` before any `/`, git's own rule). Everything else is a local path, made absolute against
-//! the team file's directory without touching the filesystem, so a path that does not exist yet
-//! still loads. Values are carried verbatim otherwise: they are data, never parsed by a shell.
+//! [`RepoSource`] (in `crate::names`) tells URLs from paths and refuses what git would not clone
+//! safely; here a local path becomes absolute against the team file's directory, by text (the
+//! loader then checks that it exists), and a `workdir` is checked against the sandbox home.
+//! Values are carried verbatim otherwise: they are data, never parsed by a shell.
 
 use std::path::{Component, Path, PathBuf};
 
-/// Whether `repo` names a remote (URL or scp-like) rather than a local path.
-pub(crate) fn is_remote(repo: &str) -> bool {
-    if repo.contains("://") {
-        return true;
-    }
-    match (repo.find(':'), repo.find('/')) {
-        (Some(colon), Some(slash)) => colon < slash,
-        (Some(_), None) => true,
-        (None, _) => false,
-    }
-}
+use crate::names::RepoSource;
+
+/// The home of a sandbox, the same on every provider (`local` mounts it there too).
+const SANDBOX_HOME: &str = "/home/daytona";
 
 /// A remote stays as written; a local path becomes absolute and lexically normalized.
-pub(crate) fn resolve(repo: &str, base_dir: &Path) -> String {
-    if is_remote(repo) {
-        return repo.to_string();
+pub(crate) fn resolve(repo: &RepoSource, base_dir: &Path) -> String {
+    match repo {
+        RepoSource::Local(path) => normalize(&base_dir.join(path))
+            .to_string_lossy()
+            .into_owned(),
+        remote => remote.as_str().to_string(),
     }
-    normalize(&base_dir.join(repo))
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// An absolute form of `path` with `.` and `..` removed by text, not by the filesystem.
@@ -45,44 +38,51 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
     normal
 }
 
-/// The directory name a clone of `repo` gets by default: its last path segment without `.git`.
-pub(crate) fn default_workdir(repo: &str) -> Option<String> {
-    let trimmed = repo.trim_end_matches('/');
-    let last = trimmed.rsplit(['/', ':']).next().unwrap_or(trimmed);
-    let name = last.strip_suffix(".git").unwrap_or(last);
-    match name {
-        "" | "." | ".." => None,
-        name => Some(name.to_string()),
-    }
-}
-
-/// The reason a `workdir` is unusable, if it is.
+/// The reason a `workdir` is unusable, if it is. Setup clones into it, so it must be a new
+/// directory: a path inside the sandbox home (relative, `~/...` or under `/home/daytona`) that
+/// is not the home itself, or an absolute path elsewhere that is not `/`.
 pub(crate) fn check_workdir(workdir: &str) -> Result<(), String> {
     if workdir.trim().is_empty() {
         return Err("the `workdir` is empty".into());
     }
-    if workdir.chars().any(|c| c.is_control()) {
-        return Err("control characters are not allowed in a `workdir`".into());
+    if let Some((_, character)) = crate::names::hidden_character(workdir) {
+        return Err(format!(
+            "the `workdir` holds the invisible or control character `U+{:04X}`",
+            u32::from(character)
+        ));
     }
     if workdir.split('/').any(|part| part == "..") {
         return Err("`..` is not allowed in a `workdir`: it must stay inside the sandbox".into());
     }
+    let inside_home = if let Some(absolute) = workdir.strip_prefix('/') {
+        let given: Vec<&str> = parts(absolute).collect();
+        if given.is_empty() {
+            return Err("the `workdir` is `/`: setup cannot clone into the root".into());
+        }
+        let home: Vec<&str> = parts(SANDBOX_HOME).collect();
+        if !given.starts_with(&home) {
+            return Ok(());
+        }
+        given.len() - home.len()
+    } else if workdir == "~" || workdir.starts_with("~/") {
+        parts(&workdir[1..]).count()
+    } else if workdir.starts_with('~') {
+        return Err("`~user` is not supported in a `workdir`: write `~/dir` or `dir`".into());
+    } else {
+        parts(workdir).count()
+    };
+    if inside_home == 0 {
+        return Err(format!(
+            "the `workdir` `{workdir}` is the sandbox home itself: setup cannot clone into it"
+        ));
+    }
     Ok(())
 }
 
-/// The password (or token) of a URL with `user:password@`, or the user part of an
-/// `http(s)://user@` URL: a credential that would end up on a command line.
-pub(crate) fn embedded_credential(repo: &str) -> Option<&str> {
-    let (scheme, rest) = repo.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let (userinfo, _host) = authority.rsplit_once('@')?;
-    match userinfo.split_once(':') {
-        Some((_, password)) if !password.is_empty() => Some(password),
-        _ if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => {
-            Some(userinfo)
-        }
-        _ => None,
-    }
+/// The path's parts without empty ones and `.`.
+fn parts(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
 }
 
 #[cfg(test)]
@@ -90,71 +90,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tells_remotes_from_paths() {
-        for remote in [
-            "https://github.com/acme/app.git",
-            "ssh://git@host/acme/app",
-            "file:///srv/app",
-            "git@github.com:acme/app.git",
-            "host:app",
-        ] {
-            assert!(is_remote(remote), "{remote}");
-        }
-        for local in ["../..", ".", "/srv/app", "app", "./a:b", "dir/with:colon"] {
-            assert!(!is_remote(local), "{local}");
-        }
-    }
-
-    #[test]
     fn resolves_local_paths_against_the_file() {
         let base = Path::new("/work/teams/app");
-        assert_eq!(resolve("../..", base), "/work");
-        assert_eq!(resolve("./repo/./x/..", base), "/work/teams/app/repo");
-        assert_eq!(resolve("/abs/path", base), "/abs/path");
-        assert_eq!(resolve("git@h:a/b.git", base), "git@h:a/b.git");
+        let resolve = |text: &str| resolve(&RepoSource::parse(text).unwrap(), base);
+        assert_eq!(resolve("../.."), "/work");
+        assert_eq!(resolve("./repo/./x/.."), "/work/teams/app/repo");
+        assert_eq!(resolve("/abs/path"), "/abs/path");
+        assert_eq!(resolve("git@h:a/b.git"), "git@h:a/b.git");
         assert_eq!(
-            resolve("with space $(x)", base),
+            resolve("with space $(x)"),
             "/work/teams/app/with space $(x)"
         );
     }
 
     #[test]
-    fn workdir_is_the_repository_name() {
-        let cases = [
-            ("https://x/acme/app.git", Some("app")),
-            ("https://x/acme/app/", Some("app")),
-            ("git@github.com:acme/app.git", Some("app")),
-            ("host:app", Some("app")),
-            ("/path/to/app", Some("app")),
-            ("/", None),
-            ("https://x/acme/.git", None),
+    fn workdir_is_a_new_directory_inside_the_home_or_elsewhere() {
+        let good = [
+            "app",
+            "src/app",
+            "./app",
+            "~/app",
+            "/home/daytona/app",
+            "/home/daytonax",
+            "/srv/app",
+            "/tmp/x",
         ];
-        for (repo, expected) in cases {
-            assert_eq!(default_workdir(repo).as_deref(), expected, "{repo}");
+        for workdir in good {
+            assert_eq!(check_workdir(workdir), Ok(()), "{workdir}");
         }
-    }
-
-    #[test]
-    fn spots_credentials_in_urls() {
-        assert_eq!(
-            embedded_credential("https://user:hunter2@github.com/a/b.git"),
-            Some("hunter2")
-        );
-        assert_eq!(
-            embedded_credential("https://ghp_token@github.com/a/b.git"),
-            Some("ghp_token")
-        );
-        assert_eq!(embedded_credential("ssh://git@github.com/a/b.git"), None);
-        assert_eq!(embedded_credential("https://github.com/a@b.git"), None);
-        assert_eq!(embedded_credential("git@github.com:a/b.git"), None);
-    }
-
-    #[test]
-    fn workdir_stays_inside() {
-        assert!(check_workdir("app").is_ok());
-        assert!(check_workdir("/home/daytona/app").is_ok());
-        assert!(check_workdir("../escape").is_err());
-        assert!(check_workdir("").is_err());
-        assert!(check_workdir("a\nb").is_err());
+        let bad = [
+            ("", "empty"),
+            ("  ", "empty"),
+            (".", "home itself"),
+            ("./", "home itself"),
+            ("~", "home itself"),
+            ("~/", "home itself"),
+            ("~/.", "home itself"),
+            ("/home/daytona", "home itself"),
+            ("/home/daytona/", "home itself"),
+            ("/home//daytona/./", "home itself"),
+            ("/", "the root"),
+            ("//", "the root"),
+            ("/./", "the root"),
+            ("~root/x", "`~user`"),
+            ("../escape", "`..`"),
+            ("a/../../b", "`..`"),
+            ("a\nb", "U+000A"),
+            ("a\u{202E}b", "U+202E"),
+        ];
+        for (workdir, reason) in bad {
+            let error = check_workdir(workdir).expect_err(workdir);
+            assert!(error.contains(reason), "{workdir:?}: {error}");
+        }
     }
 }

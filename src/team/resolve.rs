@@ -14,7 +14,8 @@ use super::error::ProblemKind;
 use super::raw::{self, Located};
 use super::settings::{self, Fields};
 use super::values::{Context, Value};
-use super::{GitIdentity, SecretRef, Teammate, names, repo};
+use super::{GitIdentity, SecretRef, Teammate, repo};
+use crate::names::{self, RepoSource};
 use crate::vocabulary::{Lifecycle, Resources};
 
 pub(crate) const DEFAULT_GIT_NAME: &str = "ralph-town";
@@ -75,7 +76,7 @@ pub(crate) fn teammate(
     }
     let workdir = match (&merged.workdir, &repo) {
         (Some(workdir), _) => workdir.text.clone(),
-        (None, Some(repo)) => repo::default_workdir(&repo.text).unwrap_or_else(|| {
+        (None, Some(repo)) => directory_name(&repo.text).unwrap_or_else(|| {
             context.invalid(
                 ProblemKind::InvalidValue,
                 repo.place.span.clone(),
@@ -137,6 +138,11 @@ pub(crate) fn teammate(
     }
 }
 
+/// The directory a clone of a resolved `repo` lands in by default.
+fn directory_name(repo: &str) -> Option<String> {
+    RepoSource::parse(repo).ok()?.directory_name()
+}
+
 /// A setup template path, resolved against the team file's directory; it must exist.
 pub(crate) fn read_setup(located: &Located<String>, context: &mut Context<'_>) -> Option<PathBuf> {
     let value = context.text(located)?;
@@ -188,7 +194,7 @@ fn missing(header: &Range<usize>, key: &str, help: &str, context: &mut Context<'
 
 /// Reports a team or teammate name that is not a DNS label; true when it is valid.
 pub(crate) fn check_name(value: &Value, context: &mut Context<'_>) -> bool {
-    let Err(violation) = names::check_name(&value.text) else {
+    let Err(violation) = names::label::check(&value.text) else {
         return true;
     };
     let range = match violation.range.is_empty() {
@@ -201,7 +207,7 @@ pub(crate) fn check_name(value: &Value, context: &mut Context<'_>) -> bool {
             ProblemKind::InvalidName,
             range,
             violation.reason,
-            format!("`{}` is not a valid name", value.text.escape_debug()),
+            format!("`{}` is not a valid name", names::shown(&value.text, 80)),
         )
         .with_help("names use lowercase letters, digits and `-`, start with a letter or digit, and have at most 63 characters");
     context.problems.error(diagnostic);

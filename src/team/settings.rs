@@ -5,14 +5,15 @@
 //! live in `resolve`.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use super::duration::{self, Timer};
 use super::entries::{self, EnvEntry, SecretEntry};
 use super::error::ProblemKind;
-use super::names;
 use super::raw::{DurationText, Located, Settings};
 use super::repo;
 use super::values::{Context, Value};
+use crate::names::{self, BranchName, MAX_BRANCH_BYTES, RepoSource};
 
 /// One table's settings, ready to merge. `None` = not set in this table.
 #[derive(Debug, Clone, Default)]
@@ -152,10 +153,31 @@ fn read_repo(located: &Located<String>, context: &mut Context<'_>) -> Option<Val
         );
         return None;
     }
-    if let Some(credential) = repo::embedded_credential(&value.text) {
-        // Underline the value only when the file does not spell the credential out: a
-        // diagnostic must not print it.
-        let written = context.source.get(value.place.span.clone()).unwrap_or("");
+    // Underline the value only when the file does not spell a credential out: a diagnostic
+    // must not print it.
+    let written = context.source.get(value.place.span.clone()).unwrap_or("");
+    let source = match RepoSource::parse(&value.text) {
+        Ok(source) => source,
+        Err(violation) => {
+            let range = if has_userinfo(written) {
+                0..0
+            } else {
+                value.place.part(violation.range)
+            };
+            let diagnostic = context
+                .problems
+                .at(
+                    ProblemKind::InvalidValue,
+                    range,
+                    violation.reason,
+                    "`repo` is not a location git clones safely",
+                )
+                .with_help(names::REPO_ACCEPTED);
+            context.problems.error(diagnostic);
+            return None;
+        }
+    };
+    if let Some(credential) = source.credential() {
         let range = if written.contains(credential) {
             0..0
         } else {
@@ -170,8 +192,35 @@ fn read_repo(located: &Located<String>, context: &mut Context<'_>) -> Option<Val
         );
         return None;
     }
-    value.text = repo::resolve(&value.text, context.base_dir);
+    value.text = repo::resolve(&source, context.base_dir);
+    if context.require_host && !source.is_remote() && !Path::new(&value.text).is_dir() {
+        let diagnostic = context
+            .problems
+            .at(
+                ProblemKind::RepoNotFound,
+                value.place.span.clone(),
+                "no such directory",
+                format!(
+                    "the repository `{}` does not exist",
+                    names::shown(&value.text, 120)
+                ),
+            )
+            .with_help(
+                "a local `repo` is a path relative to the team file: fix it, or use a clone URL",
+            );
+        context.problems.error(diagnostic);
+        // Kept, so that the checks that compare teammates (one branch each) still run.
+    }
     Some(value)
+}
+
+/// Whether a URL has `user@` or `user:password@` before its host.
+fn has_userinfo(text: &str) -> bool {
+    text.split_once("://").is_some_and(|(_, rest)| {
+        rest.split(['/', '?', '#'])
+            .next()
+            .is_some_and(|authority| authority.contains('@'))
+    })
 }
 
 fn read_branch(located: &Located<String>, context: &mut Context<'_>) -> Option<Value> {
@@ -181,7 +230,7 @@ fn read_branch(located: &Located<String>, context: &mut Context<'_>) -> Option<V
 
 /// Reports a branch name `git check-ref-format` would refuse; true when it is valid.
 pub(crate) fn check_branch(value: &Value, context: &mut Context<'_>) -> bool {
-    match names::check_branch(&value.text) {
+    match BranchName::check(&value.text) {
         Ok(()) => true,
         Err(violation) => {
             let range = value.place.part(violation.range);
@@ -191,11 +240,15 @@ pub(crate) fn check_branch(value: &Value, context: &mut Context<'_>) -> bool {
                     ProblemKind::InvalidBranch,
                     range,
                     violation.reason.clone(),
-                    format!("`{}` is not a valid branch name", value.text.escape_debug()),
+                    format!(
+                        "`{}` is not a valid branch name",
+                        names::shown(&value.text, 80)
+                    ),
                 )
-                .with_help(
-                    "branch names follow `git check-ref-format --branch`, e.g. `feature/login`",
-                );
+                .with_help(format!(
+                    "branch names follow `git check-ref-format --branch`, e.g. `feature/login`, \
+                     and have at most {MAX_BRANCH_BYTES} bytes"
+                ));
             context.problems.error(diagnostic);
             false
         }
@@ -207,8 +260,11 @@ fn read_plain(located: &Located<String>, key: &str, context: &mut Context<'_>) -
     let value = context.text(located)?;
     let problem = if value.text.trim().is_empty() {
         Some(format!("`{key}` is empty"))
-    } else if value.text.chars().any(char::is_control) {
-        Some(format!("`{key}` contains a control character"))
+    } else if let Some((_, character)) = names::hidden_character(&value.text) {
+        Some(format!(
+            "`{key}` contains the invisible or control character `U+{:04X}`",
+            u32::from(character)
+        ))
     } else {
         None
     };
@@ -235,7 +291,8 @@ fn read_workdir(located: &Located<String>, context: &mut Context<'_>) -> Option<
                 ProblemKind::InvalidValue,
                 value.place.span.clone(),
                 reason,
-                "use a directory name such as `app`, relative to the sandbox home",
+                "use a directory name such as `app` (inside the sandbox home), or an absolute path \
+                 outside `/home/daytona`",
             );
             None
         }

@@ -1,9 +1,18 @@
-//! The starter `team.toml` that `init` writes, one per provider.
+//! The starter `team.toml` that `init` writes, one per provider, named after its directory.
 //!
 //! It must load cleanly as written (a test loads each one), so every value in it is valid and
-//! every variable it uses has a default.
+//! every variable it uses has a default. The team name is the ownership label of every
+//! sandbox, so two projects must not share it: it is derived from the directory the file is
+//! written in, as docker compose names a project.
 
+use crate::names::label;
 use crate::vocabulary::ProviderKind;
+
+/// Where the team name goes in the templates.
+const NAME: &str = "@NAME@";
+/// Room left in a name for the `-${PR_NUMBER:-local}` suffix of the Daytona starter: a dash and
+/// a pull request number of up to twelve digits.
+const SUFFIX_ROOM: usize = 13;
 
 const HEADER: &str = r#"#:schema ./team.schema.json
 # A ralph-town team: one sandbox per teammate, each with its own clone on its own branch.
@@ -13,7 +22,7 @@ const HEADER: &str = r#"#:schema ./team.schema.json
 "#;
 
 const LOCAL: &str = r#"
-name = "my-team"
+name = "@NAME@"
 provider = "local"                  # sandboxes are directories on this machine
 
 [defaults]                          # every teammate inherits these, key by key
@@ -25,7 +34,7 @@ git = { user_name = "Ralph Bot", user_email = "ralph@example.com" }
 "#;
 
 const DAYTONA: &str = r#"
-name = "my-team-${PR_NUMBER:-local}"  # one team per pull request in CI
+name = "@NAME@-${PR_NUMBER:-local}"  # one team per pull request in CI
 provider = "daytona"                # needs DAYTONA_API_KEY in the environment
 
 [defaults]                          # every teammate inherits these, key by key
@@ -49,11 +58,13 @@ branch = "ralph/bob"
 # env = ["FEATURE_FLAG=signup"]     # merged with the defaults by name
 "#;
 
-/// A starter team file for `provider`.
-pub fn starter(provider: ProviderKind) -> String {
-    let body = match provider {
-        ProviderKind::Local => LOCAL,
-        ProviderKind::Daytona => DAYTONA,
+/// A starter team file for `provider`, for a file in the directory named `directory` (its last
+/// path component; anything, the name is made valid).
+pub fn starter(provider: ProviderKind, directory: &str) -> String {
+    let (body, max) = match provider {
+        ProviderKind::Local => (LOCAL, label::MAX_NAME),
+        ProviderKind::Daytona => (DAYTONA, label::MAX_NAME - SUFFIX_ROOM),
     };
-    [HEADER, body, TEAMMATES].concat()
+    let name = label::from_directory(directory, max);
+    [HEADER, &body.replace(NAME, &name), TEAMMATES].concat()
 }

@@ -8,8 +8,9 @@
 use std::ops::Range;
 use std::path::Path;
 
-use super::error::{FileDiagnostic, ProblemKind, Problems};
+use super::error::{FileDiagnostic, ProblemKind};
 use super::interpolate::{InterpolationError, Lookup, interpolate};
+use super::problems::Problems;
 use super::raw::Located;
 
 /// Where a string value sits in the file.
@@ -54,6 +55,8 @@ pub(crate) struct Context<'a> {
     pub base_dir: &'a Path,
     pub lookup: Lookup<'a>,
     pub problems: Problems,
+    /// Check what `up` needs from this host (`LoadOptions::require_secrets`).
+    pub require_host: bool,
 }
 
 impl Context<'_> {

@@ -361,6 +361,24 @@ async def example(client, binary, directory):
     await client.call("sandbox_delete", {"sandbox": created["sandbox"]["id"]})
 
 
+async def pathological(client, binary, directory):
+    """Team files that once crashed or flooded the server each get an error answer, in time."""
+    for name, code in [
+        ("wide.toml", "team::unknown_key"),
+        ("many.toml", None),
+        ("huge.toml", "team::too_large"),
+    ]:
+        answer, text = await asyncio.wait_for(
+            client.call("team_plan", {"file": name}, error=True), timeout=60
+        )
+        check(answer["code"] == code, f"{name}: {answer}")
+        check(len(text) < 300_000, f"{name}: an answer of {len(text)} characters")
+    check("500 problems" in client.answers[1], client.answers[1][:2000])
+    check("450 more not listed" in client.answers[1], client.answers[1][:2000])
+    # The server is still there.
+    await check_tools(client.session, TEAM_TOOLS)
+
+
 async def main():
     binary, scenario, directory = sys.argv[1:4]
     if scenario == "example":
@@ -377,9 +395,13 @@ async def main():
                     check(initialized.server_info.name == "ralph-town", initialized)
                     check(initialized.capabilities.tools is not None, initialized)
                     client = Client(session)
-                    await {"team": team, "sandboxes": sandboxes, "daytona": daytona, "example": example}[
-                        scenario
-                    ](client, binary, directory)
+                    await {
+                        "team": team,
+                        "sandboxes": sandboxes,
+                        "daytona": daytona,
+                        "example": example,
+                        "pathological": pathological,
+                    }[scenario](client, binary, directory)
         finally:
             errlog.seek(0)
             log = errlog.read()

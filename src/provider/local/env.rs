@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::exec::{ensure_started, invalid_name};
 use super::store::{Store, io_error};
 use super::{LocalProvider, blocking};
+use crate::names::EnvName;
 use crate::provider::{ProviderError, Result};
 
 const ENV_FILE: &str = "env.json";
@@ -103,7 +104,11 @@ impl LocalProvider {
         set: &BTreeMap<String, String>,
         unset: &[String],
     ) -> Result<()> {
-        if let Some(name) = set.keys().chain(unset).find(|name| !valid_name(name)) {
+        if let Some(name) = set
+            .keys()
+            .chain(unset)
+            .find(|name| !EnvName::is_valid(name))
+        {
             return Err(invalid_name(name));
         }
         let (store, id) = (self.store.clone(), id.to_string());
@@ -118,14 +123,6 @@ impl LocalProvider {
         })
         .await
     }
-}
-
-fn valid_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    bytes
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
-        && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
 }
 
 #[cfg(test)]

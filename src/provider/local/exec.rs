@@ -160,15 +160,12 @@ fn validate(request: &ExecRequest) -> Result<()> {
     if request.command.trim().is_empty() {
         return Err(invalid("the command is empty".to_string()));
     }
-    for name in request.env.keys() {
-        let mut bytes = name.bytes();
-        let valid = bytes
-            .next()
-            .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
-            && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
-        if !valid {
-            return Err(invalid_name(name));
-        }
+    if let Some(name) = request
+        .env
+        .keys()
+        .find(|name| !crate::names::EnvName::is_valid(name))
+    {
+        return Err(invalid_name(name));
     }
     Ok(())
 }
