@@ -83,6 +83,9 @@ pub struct PlanFlags {
     /// Recreate the selected teammates' sandboxes even when up to date
     #[arg(long)]
     pub force_recreate: bool,
+    /// Take over sandboxes of this team that another team file made (left alone otherwise)
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 #[derive(Debug, Args)]

@@ -322,6 +322,7 @@ async fn up(opened: Opened, params: &UpParams) -> CallToolResult {
 
 fn plan_options(prune: bool, only: &[String], force_recreate: bool) -> PlanOptions {
     PlanOptions {
+        adopt: false,
         prune,
         force_recreate,
         only: (!only.is_empty()).then(|| only.iter().cloned().collect::<BTreeSet<_>>()),
