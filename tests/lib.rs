@@ -6,6 +6,7 @@ mod conformance;
 mod daytona_support;
 mod serve_support;
 
+mod cli_config;
 mod cli_daytona;
 mod cli_errors;
 mod cli_init;

@@ -23,6 +23,9 @@ pub enum Command {
     Init(InitArgs),
     /// Load, interpolate and check a team file
     Validate(FileArgs),
+    /// Print the team file as ralph-town reads it: interpolated, defaults merged (secrets by
+    /// name)
+    Config(ConfigArgs),
     /// Show what `up` would change
     Plan(PlanArgs),
     /// Create, update and set up the team's sandboxes to match the team file
@@ -56,6 +59,15 @@ pub struct FileArgs {
     /// The team file
     #[arg(value_name = "FILE", default_value = "team.toml")]
     pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+    /// Print JSON instead of TOML
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
