@@ -300,20 +300,8 @@ impl Store {
 }
 
 fn save(path: &Path, records: &Records) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-
     let bytes = serde_json::to_vec_pretty(records).map_err(std::io::Error::other)?;
-    let temporary = path.with_extension("json.tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)?;
-    file.write_all(&bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
+    crate::durable::write(path, &bytes, crate::durable::Existing::Replace)
 }
 
 /// Requests per route (`METHOD /path/{template}`) and per status, for tests and benchmarks.
