@@ -19,6 +19,7 @@ mod daytona_compat;
 mod daytona_openapi;
 mod daytona_resilience;
 mod examples;
+mod guard;
 mod isolation;
 mod mcp_server;
 mod plan_values;
