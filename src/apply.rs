@@ -76,6 +76,11 @@ pub enum ApplyError {
     #[diagnostic(code(apply::not_attempted))]
     NotAttempted,
 
+    /// The setup script could not be rendered.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Setup(Box<crate::setup::SetupError>),
+
     /// The plan and the team file disagree (a change for a teammate that is not declared).
     #[error("the plan does not fit the team file: {0}")]
     #[diagnostic(code(apply::inconsistent_plan))]
@@ -91,6 +96,7 @@ impl ApplyError {
             ApplyError::QuotaExceeded { .. } => "quota_exceeded",
             ApplyError::NotAttempted => "not_attempted",
             ApplyError::InconsistentPlan(_) => "inconsistent_plan",
+            ApplyError::Setup(_) => "setup_template",
         }
     }
 }

@@ -13,13 +13,19 @@ use crate::vocabulary::labels;
 #[derive(Debug, Clone)]
 pub struct DesiredTeammate {
     pub teammate: Teammate,
-    /// The rendered setup script (no secret values: those come from the environment).
-    pub script: String,
+    /// The team's name (the setup script names it).
+    team: String,
     /// What the planner compares.
     pub desired: Desired,
 }
 
 impl DesiredTeammate {
+    /// The setup script (no secret values: those come from the environment). Rendered when a
+    /// change runs it, not when a plan is made.
+    pub fn script(&self) -> std::result::Result<String, setup::SetupError> {
+        setup::render(&self.teammate, &self.team)
+    }
+
     /// The labels every sandbox of this teammate carries at creation (and after an in-place
     /// change of its fields). None holds a secret value.
     pub fn labels(&self, team: &str) -> Labels {
@@ -79,16 +85,25 @@ impl DesiredTeammate {
 
 /// Renders every teammate's setup script and computes its spec hash.
 pub fn resolve(team: &Team) -> Result<Vec<DesiredTeammate>> {
+    let mut renderer = setup::Renderer::default();
     team.teammates
         .iter()
-        .map(|teammate| resolve_teammate(team, teammate))
+        .map(|teammate| resolve_with(&mut renderer, team, teammate))
         .collect()
 }
 
 /// One teammate of `team`, resolved as [`resolve`] does.
 pub fn resolve_teammate(team: &Team, teammate: &Teammate) -> Result<DesiredTeammate> {
-    let script = setup::render(teammate, &team.name)?;
-    let spec_hash = team::spec_hash(teammate, &script);
+    resolve_with(&mut setup::Renderer::default(), team, teammate)
+}
+
+fn resolve_with(
+    renderer: &mut setup::Renderer,
+    team: &Team,
+    teammate: &Teammate,
+) -> Result<DesiredTeammate> {
+    let digest = setup::script_digest(teammate, renderer, &team.name)?;
+    let spec_hash = team::spec_hash(teammate, &digest);
     let mut secrets: Vec<String> = teammate.secrets.iter().map(|s| s.name.clone()).collect();
     secrets.sort();
     secrets.dedup();
@@ -102,10 +117,7 @@ pub fn resolve_teammate(team: &Team, teammate: &Teammate) -> Result<DesiredTeamm
         secrets,
         ttl_minutes: teammate.ttl_minutes,
         resources: teammate.resources,
-        setup: {
-            use sha2::{Digest, Sha256};
-            hex::encode(Sha256::digest(script.as_bytes()))[..12].to_string()
-        },
+        setup: digest[..12].to_string(),
         env: teammate.env.clone(),
     };
     let desired = Desired {
@@ -118,7 +130,7 @@ pub fn resolve_teammate(team: &Team, teammate: &Teammate) -> Result<DesiredTeamm
     };
     Ok(DesiredTeammate {
         teammate: teammate.clone(),
-        script,
+        team: team.name.clone(),
         desired,
     })
 }

@@ -4,6 +4,10 @@ use std::io::Write;
 
 use clap::Parser;
 
+/// A faster allocator: a large plan is mostly many small allocations (parsed metadata, labels).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let arguments = ralph_town::cli::Arguments::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -280,3 +280,20 @@ fn templates_that_would_not_be_quoted_are_refused() {
     let (_, report) = render_error(&teammate);
     assert!(report.contains("not a `*.sh.j2` template"), "{report}");
 }
+
+#[test]
+fn the_builtin_script_depends_on_nothing_the_spec_hash_leaves_out() {
+    // A plan stands the built-in template's own digest in for the script, so the script must
+    // not change with what the hash does not cover: the plain environment, secret sources,
+    // lifecycle timers.
+    let one = teammate();
+    let mut two = teammate();
+    two.env.insert("OTHER".into(), "value".into());
+    two.env.insert("LOG_LEVEL".into(), "trace".into());
+    two.secrets[0].host_var = "ELSEWHERE".into();
+    two.lifecycle.auto_stop = Some(1);
+    assert_eq!(
+        setup::render(&one, "squad").unwrap(),
+        setup::render(&two, "squad").unwrap()
+    );
+}

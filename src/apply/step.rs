@@ -263,8 +263,11 @@ async fn run_setup(
     desired: &DesiredTeammate,
     secrets: &Secrets,
 ) -> Result<(), ApplyError> {
+    let text = desired
+        .script()
+        .map_err(|error| ApplyError::Setup(Box::new(error)))?;
     let script = format!("{STATE_DIR}/setup-{}.sh", uuid::Uuid::new_v4().simple());
-    repeat(|| provider.upload(id, &script, desired.script.as_bytes())).await?;
+    repeat(|| provider.upload(id, &script, text.as_bytes())).await?;
     // The plain environment is written here, not by the script, so that a change of `env`
     // can be applied in place later without running setup again.
     let env = setup::env_file(&desired.teammate.env);

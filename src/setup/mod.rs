@@ -38,32 +38,83 @@ pub const GH_TOKEN_SECRETS: [&str; 2] = ["GH_TOKEN", "GITHUB_TOKEN"];
 /// Uses the teammate's `setup` template when it has one (templates it extends or includes load
 /// relative to its directory; the built-in is [`BUILTIN_TEMPLATE`]), else the built-in.
 pub fn render(teammate: &Teammate, team_name: &str) -> Result<String, SetupError> {
-    let context = context_for(teammate, team_name)?;
+    Renderer::default().render(teammate, team_name)
+}
+
+/// The hex SHA-256 that stands for `teammate`'s setup script in its spec hash. For the built-in
+/// template it is the digest of the template itself: the script it renders depends only on the
+/// template and on fields the spec hash covers (names, repository, branches, workdir, git
+/// identity, secret names; never `env`, which ralph-town writes apart), so a plan need not
+/// render it. A team's own template may use anything, so its rendered script is hashed.
+pub fn script_digest(
+    teammate: &Teammate,
+    renderer: &mut Renderer,
+    team_name: &str,
+) -> Result<String, SetupError> {
+    use sha2::{Digest, Sha256};
+    match &teammate.setup {
+        None => {
+            static BUILTIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            Ok(BUILTIN
+                .get_or_init(|| hex::encode(Sha256::digest(BUILTIN_SOURCE.as_bytes())))
+                .clone())
+        }
+        Some(_) => {
+            let script = renderer.render(teammate, team_name)?;
+            Ok(hex::encode(Sha256::digest(script.as_bytes())))
+        }
+    }
+}
+
+/// Renders the setup scripts of many teammates, compiling each template once: one minijinja
+/// environment per template file (the built-in's included), kept for the next teammate.
+#[derive(Default)]
+pub struct Renderer {
+    environments: std::collections::HashMap<Option<PathBuf>, Environment<'static>>,
+}
+
+impl Renderer {
+    /// [`render`], with the templates compiled for earlier teammates reused.
+    pub fn render(&mut self, teammate: &Teammate, team_name: &str) -> Result<String, SetupError> {
+        let context = context_for(teammate, team_name)?;
+        let key = teammate.setup.clone();
+        if !self.environments.contains_key(&key) {
+            let environment = environment_for(teammate.setup.as_deref())?;
+            self.environments.insert(key.clone(), environment);
+        }
+        let root = match &teammate.setup {
+            Some(path) => path.to_string_lossy().into_owned(),
+            None => BUILTIN_TEMPLATE.to_string(),
+        };
+        render_in(&self.environments[&key], &root, context)
+    }
+}
+
+/// The environment that renders the template at `setup` (the built-in for `None`).
+fn environment_for(setup: Option<&Path>) -> Result<Environment<'static>, SetupError> {
     let mut environment = shell::environment();
-    let root = match &teammate.setup {
+    match setup {
         Some(path) => {
             let name = path.to_string_lossy().into_owned();
             if !name.ends_with(".sh.j2") {
-                return Err(SetupError::TemplateName { path: path.clone() });
+                return Err(SetupError::TemplateName {
+                    path: path.to_path_buf(),
+                });
             }
             let source =
                 std::fs::read_to_string(path).map_err(|source| SetupError::TemplateRead {
-                    path: path.clone(),
+                    path: path.to_path_buf(),
                     source,
                 })?;
             let directory = path.parent().map(Path::to_path_buf).unwrap_or_default();
             environment.set_loader(move |name| load(&directory, name));
             environment
-                .add_template_owned(name.clone(), source)
+                .add_template_owned(name, source)
                 .map_err(|error| SetupError::from_template(&error))?;
-            name
         }
-        None => {
-            environment.set_loader(|name| load(Path::new(""), name));
-            BUILTIN_TEMPLATE.to_string()
-        }
-    };
-    render_in(&environment, &root, context)
+        None => environment.set_loader(|name| load(Path::new(""), name)),
+    }
+    Ok(environment)
 }
 
 fn render_in(

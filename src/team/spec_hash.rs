@@ -20,8 +20,10 @@ use super::Teammate;
 /// The format version, the prefix of every hash.
 const VERSION: &str = "v2";
 
-/// `v2:` + hex SHA-256 of the teammate's canonical spec and its rendered setup script.
-pub fn spec_hash(teammate: &Teammate, setup_script: &str) -> String {
+/// `v2:` + hex SHA-256 of the teammate's canonical spec and its setup script's digest (see
+/// `setup::script_digest`: the built-in template's own digest, or a team template's rendered
+/// script's).
+pub fn spec_hash(teammate: &Teammate, setup_digest: &str) -> String {
     let mut canonical = Canonical(Sha256::new());
     canonical.text("format", Some("ralph-town/spec/v2"));
     canonical.text("repo", Some(&teammate.repo));
@@ -44,7 +46,7 @@ pub fn spec_hash(teammate: &Teammate, setup_script: &str) -> String {
     // Daytona takes `ttlMinutes` only at creation and cannot change it later, so a new ttl
     // takes effect only in a new sandbox: it is recreate-worthy, unlike the lifecycle timers.
     canonical.number("ttl_minutes", teammate.ttl_minutes);
-    canonical.text("setup_script", Some(setup_script));
+    canonical.text("setup_digest", Some(setup_digest));
     format!("{VERSION}:{}", hex::encode(canonical.0.finalize()))
 }
 
