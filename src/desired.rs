@@ -17,17 +17,24 @@ pub struct DesiredTeammate {
     pub script: String,
     /// What the planner compares.
     pub desired: Desired,
+    /// The team file's absolute path, when the team came from a file: the [`labels::FILE`]
+    /// label.
+    pub file: Option<String>,
 }
 
 impl DesiredTeammate {
     /// The labels every sandbox of this teammate carries at creation.
     pub fn labels(&self, team: &str) -> Labels {
-        Labels::from([
+        let mut labels = Labels::from([
             (labels::TEAM.to_string(), team.to_string()),
             (labels::TEAMMATE.to_string(), self.teammate.name.clone()),
             (labels::SPEC.to_string(), self.desired.spec_hash.clone()),
             (labels::BRANCH.to_string(), self.teammate.branch.clone()),
-        ])
+        ]);
+        if let Some(file) = &self.file {
+            labels.insert(labels::FILE.to_string(), file.clone());
+        }
+        labels
     }
 
     /// The name of a new sandbox for this teammate: `<team>-<teammate>-<6 hex>`, where the hex
@@ -82,9 +89,16 @@ pub fn resolve_teammate(team: &Team, teammate: &Teammate) -> Result<DesiredTeamm
         env: teammate.env.clone(),
         lifecycle: teammate.lifecycle,
     };
+    let file = team.path.as_deref().map(|path| {
+        std::path::absolute(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string()
+    });
     Ok(DesiredTeammate {
         teammate: teammate.clone(),
         script,
         desired,
+        file,
     })
 }

@@ -21,6 +21,9 @@ pub mod labels {
     pub const SETUP: &str = "ralph-town/setup";
     /// `create`, `preflight` or `run`: sandboxes made by the single-sandbox commands.
     pub const PURPOSE: &str = "ralph-town/purpose";
+    /// The absolute path of the team file `up` created the sandbox from, on the machine that
+    /// ran it: `ralph-town ls` shows where a team came from. Informational only.
+    pub const FILE: &str = "ralph-town/file";
 }
 
 /// How a sandbox's setup ended, as the [`labels::SETUP`] label records it.
