@@ -7,7 +7,10 @@ use clap::Parser;
 fn main() {
     let arguments = ralph_town::cli::Arguments::parse();
     ralph_town::cli::install_hooks(arguments.verbose);
-    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread().enable_all().build() else {
+    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    else {
         eprintln!("error: cannot start the async runtime");
         std::process::exit(ralph_town::error::exit::FAILURE);
     };

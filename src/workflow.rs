@@ -217,8 +217,7 @@ pub(crate) async fn survey(
     check_only(team, &observed, options)?;
     let wanted: Vec<crate::plan::Desired> =
         desired.iter().map(|entry| entry.desired.clone()).collect();
-    let plan =
-        crate::plan::reconcile(&wanted, &observed, options).for_file(team.path.as_deref());
+    let plan = crate::plan::reconcile(&wanted, &observed, options).for_file(team.path.as_deref());
     Ok(Survey {
         desired,
         observed,

@@ -77,7 +77,9 @@ fn down_shows_the_plan_and_without_a_terminal_running_it_is_the_confirmation() {
     let alice = member(&world, "alice");
     let bob = member(&world, "bob");
 
-    let preview = world.run(&["plan", "--destroy", "--detailed-exitcode"]).code(2);
+    let preview = world
+        .run(&["plan", "--destroy", "--detailed-exitcode"])
+        .code(2);
     for (name, id) in [("alice", &alice), ("bob", &bob)] {
         let line = preview
             .stdout
@@ -88,7 +90,11 @@ fn down_shows_the_plan_and_without_a_terminal_running_it_is_the_confirmation() {
         assert!(line.contains("sandbox is started, created"), "{line}");
         assert_eq!(ids(&world).len(), 2, "{id} was touched by a plan");
     }
-    assert!(preview.stdout.contains("Plan: 2 to remove."), "{}", preview.stdout);
+    assert!(
+        preview.stdout.contains("Plan: 2 to remove."),
+        "{}",
+        preview.stdout
+    );
 
     // No terminal: no question, no `--yes` needed. `RALPH_TOWN_PROVIDER`, documented for
     // `--team`, once made clap demand `--team` here.
@@ -96,12 +102,22 @@ fn down_shows_the_plan_and_without_a_terminal_running_it_is_the_confirmation() {
         .run_with(&["down"], &[("RALPH_TOWN_PROVIDER", "daytona")])
         .success();
     assert!(down.stderr.contains("- alice "), "{}", down.stderr);
-    assert!(down.stderr.contains("Plan: 2 to remove."), "{}", down.stderr);
+    assert!(
+        down.stderr.contains("Plan: 2 to remove."),
+        "{}",
+        down.stderr
+    );
     assert!(!down.stderr.contains("[y/N]"), "{}", down.stderr);
-    assert!(down.stdout.contains("2 sandboxes removed"), "{}", down.stdout);
+    assert!(
+        down.stdout.contains("2 sandboxes removed"),
+        "{}",
+        down.stdout
+    );
     assert!(ids(&world).is_empty());
 
-    let nothing = world.run(&["plan", "--destroy", "--detailed-exitcode"]).success();
+    let nothing = world
+        .run(&["plan", "--destroy", "--detailed-exitcode"])
+        .success();
     assert!(nothing.stdout.contains("No changes."), "{}", nothing.stdout);
     let again = world.run(&["down", "--json"]).success();
     let answer: Value = serde_json::from_str(&again.stdout).unwrap();
@@ -152,7 +168,10 @@ fn a_refused_down_json_still_answers_why_on_stdout() {
     assert_eq!(sandboxes[0]["teammate"], "alice");
     assert_eq!(sandboxes[0]["id"], alice.as_str());
     assert!(
-        sandboxes[0]["detail"].as_str().unwrap().contains("notes.txt"),
+        sandboxes[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("notes.txt"),
         "{answer}"
     );
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
@@ -174,7 +193,11 @@ fn down_older_than_removes_only_the_older_sandboxes() {
     let world = World::new();
     let old = member(&world, "alice");
     let young = member(&world, "bob");
-    let metadata = world.state().join("sandboxes").join(&old).join("sandbox.json");
+    let metadata = world
+        .state()
+        .join("sandboxes")
+        .join(&old)
+        .join("sandbox.json");
     let mut record: Value = serde_json::from_slice(&std::fs::read(&metadata).unwrap()).unwrap();
     let three_hours_ago = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
     record["created_at"] = humantime::format_rfc3339_millis(three_hours_ago)
@@ -210,7 +233,7 @@ fn down_asks_on_a_terminal() {
     let answer: Value = serde_json::from_str(&declined.stdout).unwrap();
     assert_eq!(answer["refused"]["reason"], "not_confirmed", "{answer}");
     assert_eq!(answer["refused"]["sandboxes"][0]["id"], alice.as_str());
-    assert_eq!(ids(&world), [alice.clone()]);
+    assert_eq!(ids(&world), std::slice::from_ref(&alice));
 
     let accepted = on_terminal(&world, &["down", "--team", "squad"], "y\n");
     assert_eq!(accepted.code, 0, "{accepted:?}");

@@ -24,14 +24,26 @@ fn plan_help_names_the_exit_codes_plan_really_uses() {
         .split("--detailed-exitcode")
         .nth(1)
         .expect("the flag is documented");
-    let described: String = flag.split("\n\n").next().unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+    let described: String = flag
+        .split("\n\n")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(!described.contains("1 on error"), "{described}");
 
     world.file("team.toml", VALID);
     let changes = world.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(changes.code, 2);
-    assert!(described.contains("2 when there are changes"), "{described}");
-    world.file("broken.toml", "name = \"squad\"\n[[teammate]]\nnmae = \"x\"\n");
+    assert!(
+        described.contains("2 when there are changes"),
+        "{described}"
+    );
+    world.file(
+        "broken.toml",
+        "name = \"squad\"\n[[teammate]]\nnmae = \"x\"\n",
+    );
     let invalid = world.run(&["plan", "--detailed-exitcode", "broken.toml"]);
     assert!(
         described.contains(&format!("{}: the team file is invalid", invalid.code)),
@@ -59,7 +71,11 @@ fn errors_show_diagnostic_codes_only_with_verbose() {
         verbose_args.push("--verbose");
         let verbose = world.run(&verbose_args);
         assert_eq!(verbose.code, plain.code);
-        assert!(verbose.stderr.contains(code), "{args:?}: {}", verbose.stderr);
+        assert!(
+            verbose.stderr.contains(code),
+            "{args:?}: {}",
+            verbose.stderr
+        );
     }
 }
 
@@ -121,14 +137,22 @@ fn broken_bubblewrap(world: &World) -> PathBuf {
     let bin = world.path().join("broken-bwrap");
     std::fs::create_dir_all(&bin).unwrap();
     let program = bin.join("bwrap");
-    std::fs::write(&program, "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n").unwrap();
+    std::fs::write(
+        &program,
+        "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n",
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
     bin
 }
 
 fn path_with(first: &Path) -> String {
-    format!("{}:{}", first.display(), std::env::var("PATH").unwrap_or_default())
+    format!(
+        "{}:{}",
+        first.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 /// An unusable bubblewrap was reported as "not installed".
@@ -140,18 +164,30 @@ fn reduced_isolation_says_whether_bwrap_is_missing_or_unusable() {
         .run_with(&["sandbox", "list"], &[("PATH", &path_with(&bin))])
         .success();
     assert!(
-        unusable.stderr.contains(&format!("installed at `{}`", bin.join("bwrap").display())),
+        unusable
+            .stderr
+            .contains(&format!("installed at `{}`", bin.join("bwrap").display())),
         "{}",
         unusable.stderr
     );
-    assert!(!unusable.stderr.contains("not installed"), "{}", unusable.stderr);
+    assert!(
+        !unusable.stderr.contains("not installed"),
+        "{}",
+        unusable.stderr
+    );
 
     let empty = world.path().join("no-tools");
     std::fs::create_dir_all(&empty).unwrap();
     let missing = world
         .run_with(&["sandbox", "list"], &[("PATH", empty.to_str().unwrap())])
         .success();
-    assert!(missing.stderr.contains("`bwrap` (bubblewrap) is not installed"), "{}", missing.stderr);
+    assert!(
+        missing
+            .stderr
+            .contains("`bwrap` (bubblewrap) is not installed"),
+        "{}",
+        missing.stderr
+    );
 }
 
 /// The MCP server warned about bubblewrap on every tool call.
@@ -168,22 +204,27 @@ fn the_mcp_server_warns_about_isolation_once() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut input = server.stdin.take().unwrap();
+    let input = std::cell::RefCell::new(server.stdin.take().unwrap());
     let mut output = BufReader::new(server.stdout.take().unwrap());
-    let mut send = |message: Value| writeln!(input, "{message}").unwrap();
+    let send = |message: Value| writeln!(input.borrow_mut(), "{message}").unwrap();
     let mut answer = |id: u64| -> Value {
         loop {
             let mut line = String::new();
-            assert!(output.read_line(&mut line).unwrap() > 0, "the server stopped");
+            assert!(
+                output.read_line(&mut line).unwrap() > 0,
+                "the server stopped"
+            );
             let message: Value = serde_json::from_str(&line).unwrap();
             if message["id"] == id {
                 return message;
             }
         }
     };
-    send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "test", "version": "0"}}}));
+        "clientInfo": {"name": "test", "version": "0"}}}),
+    );
     answer(1);
     send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
     let calls = [
@@ -199,7 +240,8 @@ fn the_mcp_server_warns_about_isolation_once() {
                     "params": {"name": tool, "arguments": arguments}}));
         answers.push(answer(id));
     }
-    drop(send);
+    // End of input: the server stops.
+    drop(input);
     let output = server.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     let answered = serde_json::to_string(&answers).unwrap();
@@ -221,16 +263,24 @@ async fn preflight_without_the_snapshot_points_at_snapshot_create() {
         let world = &world;
         tokio::task::block_in_place(|| {
             world.run_with(
-                &["sandbox", "preflight", "--provider", "daytona", "--snapshot", "team-image:1"],
+                &[
+                    "sandbox",
+                    "preflight",
+                    "--provider",
+                    "daytona",
+                    "--snapshot",
+                    "team-image:1",
+                ],
                 &env,
             )
         })
     };
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("team-image:1 not found"), "{}", run.stderr);
+    // The report wraps its lines; the words are what count.
+    let said = run.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(said.contains("team-image:1 not found"), "{}", run.stderr);
     assert!(
-        run.stderr
-            .contains("ralph-town sandbox snapshot create --provider daytona --name team-image:1"),
+        said.contains("ralph-town sandbox snapshot create --provider daytona --name team-image:1"),
         "{}",
         run.stderr
     );

@@ -60,8 +60,14 @@ fn bash_completes_a_subcommands_options() {
     }
     let down = complete(&world, &["ralph-town", "down", "--old"]);
     assert_eq!(down, ["--older-than"]);
-    let nested = complete(&world, &["ralph-town", "sandbox", "snapshot", "create", "--"]);
-    assert!(nested.iter().any(|offered| offered == "--force"), "{nested:?}");
+    let nested = complete(
+        &world,
+        &["ralph-town", "sandbox", "snapshot", "create", "--"],
+    );
+    assert!(
+        nested.iter().any(|offered| offered == "--force"),
+        "{nested:?}"
+    );
     let values = complete(&world, &["ralph-town", "up", "--progress", ""]);
     assert!(values.iter().any(|offered| offered == "json"), "{values:?}");
     let commands = complete(&world, &["ralph-town", "d"]);

@@ -24,7 +24,11 @@ fn sandbox(world: &World, team: &str, ttl_minutes: Option<u32>, age: Duration) -
         .trim()
         .to_string();
     // `sandbox create` takes no ttl: write what `up` would have recorded, and backdate it.
-    let path = world.state().join("sandboxes").join(&id).join("sandbox.json");
+    let path = world
+        .state()
+        .join("sandboxes")
+        .join(&id)
+        .join("sandbox.json");
     let mut record: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     record["ttl_minutes"] = ttl_minutes.into();
     record["created_at"] = humantime::format_rfc3339_millis(SystemTime::now() - age)
@@ -65,9 +69,7 @@ fn a_sandbox_past_its_ttl_goes_when_the_state_root_is_listed() {
     assert!(exists(&world, &fresh) && exists(&world, &unlimited));
 
     // `down` of the team sees only what is left, and `status` too.
-    let plan = world
-        .run(&["down", "--team", "pr-1", "--json"])
-        .success();
+    let plan = world.run(&["down", "--team", "pr-1", "--json"]).success();
     let answer: Value = serde_json::from_str(&plan.stdout).unwrap();
     assert_eq!(answer["removed"].as_array().unwrap().len(), 2, "{answer}");
 }
@@ -116,7 +118,10 @@ fn gc_removes_expired_sandboxes_and_what_crashed_runs_left() {
     assert!(!staging.exists() && !trash.exists());
     assert!(exists(&world, &kept), "a live sandbox is never stale");
     let text = world.run(&["gc"]).success();
-    assert_eq!(text.stdout, "0 expired sandboxes, 0 stale entries removed\n");
+    assert_eq!(
+        text.stdout,
+        "0 expired sandboxes, 0 stale entries removed\n"
+    );
 }
 
 #[test]
@@ -138,7 +143,9 @@ fn ls_lists_teams_with_states_age_and_file_without_the_file() {
         .run(&["up", "--no-setup", file.to_str().unwrap()])
         .success();
     sandbox(&world, "old-team", None, 50 * HOUR);
-    world.run(&["sandbox", "create", "--name", "loose"]).success();
+    world
+        .run(&["sandbox", "create", "--name", "loose"])
+        .success();
     std::fs::remove_file(&file).unwrap();
 
     let listed = world.run(&["ls", "--json"]).success();
@@ -157,7 +164,9 @@ fn ls_lists_teams_with_states_age_and_file_without_the_file() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("TEAM"), "{text}");
     assert!(
-        lines[1].starts_with("old-team") && lines[1].contains("1 started") && lines[1].contains("2d"),
+        lines[1].starts_with("old-team")
+            && lines[1].contains("1 started")
+            && lines[1].contains("2d"),
         "{text}"
     );
     assert!(lines[2].contains(file.to_str().unwrap()), "{text}");

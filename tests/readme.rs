@@ -22,15 +22,22 @@ fn readme() -> String {
     std::fs::read_to_string(repository().join("README.md")).unwrap()
 }
 
-/// The lines of the section under `heading` (up to the next heading of its level or higher).
+/// The lines of the section under `heading` (up to the next heading of its level or higher;
+/// a `#` in a fenced block is no heading).
 fn section(text: &str, heading: &str) -> Vec<String> {
     let level = heading.chars().take_while(|c| *c == '#').count();
     let mut lines = text.lines().skip_while(|line| line.trim() != heading);
-    lines.next().unwrap_or_else(|| panic!("no `{heading}` in the README"));
+    lines
+        .next()
+        .unwrap_or_else(|| panic!("no `{heading}` in the README"));
+    let mut fenced = false;
     lines
         .take_while(|line| {
+            if line.starts_with("```") {
+                fenced = !fenced;
+            }
             let depth = line.chars().take_while(|c| *c == '#').count();
-            depth == 0 || depth > level
+            fenced || depth == 0 || depth > level
         })
         .map(String::from)
         .collect()
@@ -58,7 +65,11 @@ fn table(lines: &[String]) -> Vec<Vec<String>> {
 
 /// The `code spans` of a cell.
 fn spans(cell: &str) -> Vec<String> {
-    cell.split('`').skip(1).step_by(2).map(String::from).collect()
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(String::from)
+        .collect()
 }
 
 /// The arguments of a `ralph-town` (or `cargo run --release --`) command line, with leading
@@ -90,7 +101,10 @@ fn command_line(line: &str) -> Option<Vec<String>> {
 #[track_caller]
 fn assert_parses(arguments: &[String], source: &str) {
     if let Err(error) = Arguments::try_parse_from(arguments) {
-        panic!("{source}: `{}` does not parse:\n{error}", arguments.join(" "));
+        panic!(
+            "{source}: `{}` does not parse:\n{error}",
+            arguments.join(" ")
+        );
     }
 }
 
@@ -125,7 +139,26 @@ fn the_first_two_commands_stay_as_written() {
         .iter()
         .position(|line| line == "cargo test")
         .expect("`cargo test` in the README");
-    assert!(commands[1..tests].iter().all(|line| line.starts_with("cargo run --release -- ")));
+    assert!(
+        commands[1..tests]
+            .iter()
+            .all(|line| line.starts_with("cargo run --release -- "))
+    );
+}
+
+/// The README names the Rust it needs; Cargo.toml says the same to cargo.
+#[test]
+fn the_rust_version_the_readme_names_is_cargos() {
+    let manifest: toml::Table = std::fs::read_to_string(repository().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let version = manifest["package"]["rust-version"].as_str().unwrap();
+    let readme = readme().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        readme.contains(&format!("needs Rust {version} or later")),
+        "the README does not say Rust {version}"
+    );
 }
 
 #[test]
@@ -186,7 +219,10 @@ fn the_commands_table_names_every_command_and_only_real_flags() {
             flags(command, &mut known);
             flags(&root, &mut known);
             for flag in long_flags(&row.join(" ")) {
-                assert!(known.contains(&flag), "`{name}` has no `{flag}` (README row {row:?})");
+                assert!(
+                    known.contains(&flag),
+                    "`{name}` has no `{flag}` (README row {row:?})"
+                );
             }
             documented.insert(command.get_name().to_string());
         }
@@ -271,7 +307,12 @@ fn the_try_it_commands_work_as_written() {
     assert_eq!(commands.len(), 4, "{commands:?}");
     for arguments in &commands {
         let output = world
-            .command(&arguments[1..].iter().map(String::as_str).collect::<Vec<_>>())
+            .command(
+                &arguments[1..]
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            )
             .current_dir(repository())
             .output()
             .unwrap();
@@ -307,7 +348,11 @@ fn the_ci_recipe_parses_and_runs_only_real_commands() {
     );
     let steps = team["steps"].as_array().unwrap();
     let run = |step: &Value| step["run"].as_str().unwrap_or_default().to_string();
-    assert!(steps.iter().any(|step| run(step).contains("ralph-town up ")));
+    assert!(
+        steps
+            .iter()
+            .any(|step| run(step).contains("ralph-town up "))
+    );
     let teardown = steps
         .iter()
         .find(|step| run(step).contains("ralph-town down"))
@@ -328,7 +373,16 @@ fn the_ci_recipe_parses_and_runs_only_real_commands() {
     let text = std::fs::read_to_string(&recipe).unwrap();
     assert!(text.contains("secrets.DAYTONA_API_KEY") && text.contains("secrets.GH_TOKEN"));
     let ci_team = std::fs::read_to_string(repository().join("examples/teams/ci.toml")).unwrap();
-    assert!(ci_team.contains("\nttl = "), "the backstop is the team file's `ttl`");
+    assert!(
+        ci_team.contains("\nttl = "),
+        "the backstop is the team file's `ttl`"
+    );
+    // A CI teardown without `--force` exits 4 whenever a teammate left work unpushed.
+    for line in ci_team.lines().filter_map(|line| line.strip_prefix('#')) {
+        if let Some(arguments) = command_line(line).filter(|arguments| arguments[1] == "down") {
+            assert!(arguments.contains(&"--force".to_string()), "{line}");
+        }
+    }
 
     let mut checked = 0;
     for job in jobs.values() {

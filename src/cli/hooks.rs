@@ -116,14 +116,14 @@ impl Diagnostic for Uncoded<'_> {
     fn related<'b>(&'b self) -> Option<Box<dyn Iterator<Item = &'b dyn Diagnostic> + 'b>> {
         let related = self.related.as_ref()?;
         Some(Box::new(
-            related.iter().map(|diagnostic| diagnostic as &dyn Diagnostic),
+            related
+                .iter()
+                .map(|diagnostic| diagnostic as &dyn Diagnostic),
         ))
     }
 
     fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {
-        self.cause
-            .as_deref()
-            .map(|cause| cause as &dyn Diagnostic)
+        self.cause.as_deref().map(|cause| cause as &dyn Diagnostic)
     }
 }
 

@@ -109,7 +109,10 @@ const BIN: &str = "ralph-town";
 /// success: the reader has what it wanted.
 fn out(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::ClosedStdout),
         Err(error) => Err(Error::io("cannot write to stdout", error)),

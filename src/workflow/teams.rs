@@ -68,8 +68,7 @@ pub fn summarize(provider: ProviderKind, sandboxes: &[Sandbox]) -> Vec<TeamSumma
                     .map(|sandbox| sandbox.created_at)
                     .min()
                     .unwrap_or(SystemTime::UNIX_EPOCH),
-                file: (!files.is_empty())
-                    .then(|| files.into_iter().collect::<Vec<_>>().join(", ")),
+                file: (!files.is_empty()).then(|| files.into_iter().collect::<Vec<_>>().join(", ")),
             }
         })
         .collect()

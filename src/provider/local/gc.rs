@@ -99,9 +99,7 @@ pub(crate) fn sweep(store: &Store, now: SystemTime) -> Result<Vec<Metadata>> {
             let _lock = store.lock(true)?;
             // Another process may have deleted it (or this is a new sandbox on a reused id).
             match store.read(&candidate.id)? {
-                Some(current) if is_expired(&current, now) => {
-                    store.move_to_trash(&current.id)?
-                }
+                Some(current) if is_expired(&current, now) => store.move_to_trash(&current.id)?,
                 _ => continue,
             }
         };
@@ -219,14 +217,20 @@ mod tests {
         let later = SystemTime::now() + Duration::from_secs(3600);
         assert!(is_stale(&entry, later, Duration::from_secs(60)));
         assert!(!is_stale(&entry, later, Duration::from_secs(7200)));
-        assert!(!is_stale(&entry, SystemTime::now(), Duration::from_secs(60)));
+        assert!(!is_stale(
+            &entry,
+            SystemTime::now(),
+            Duration::from_secs(60)
+        ));
         // A file written deep inside is the entry's latest change.
         let old = SystemTime::now() - Duration::from_secs(7200);
         let recent = SystemTime::now() - Duration::from_secs(10);
         for path in [entry.clone(), entry.join("home"), entry.join("home/deep")] {
             fs::File::open(&path).unwrap().set_modified(old).unwrap();
         }
-        let file = fs::File::options().append(true).open(entry.join("home/deep/file"));
+        let file = fs::File::options()
+            .append(true)
+            .open(entry.join("home/deep/file"));
         file.unwrap().set_modified(recent).unwrap();
         assert_eq!(newest_change(&entry), Some(recent));
     }
