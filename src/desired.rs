@@ -17,6 +17,9 @@ pub struct DesiredTeammate {
     team: String,
     /// What the planner compares.
     pub desired: Desired,
+    /// The team file's absolute path, when the team came from a file: the [`labels::FILE`]
+    /// label.
+    pub file: Option<String>,
 }
 
 impl DesiredTeammate {
@@ -38,6 +41,9 @@ impl DesiredTeammate {
         ]);
         if let Some(source) = &self.desired.source {
             labels.insert(labels::SOURCE.to_string(), source.clone());
+        }
+        if let Some(file) = &self.file {
+            labels.insert(labels::FILE.to_string(), file.clone());
         }
         labels
     }
@@ -128,9 +134,16 @@ fn resolve_with(
         lifecycle: teammate.lifecycle,
         source: team.source.clone(),
     };
+    let file = team.path.as_deref().map(|path| {
+        std::path::absolute(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string()
+    });
     Ok(DesiredTeammate {
         teammate: teammate.clone(),
         team: team.name.clone(),
         desired,
+        file,
     })
 }

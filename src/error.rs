@@ -111,6 +111,12 @@ pub enum Error {
     /// A status the caller already reported; just exit with `code`.
     #[error("exit status {code}")]
     Exit { code: i32 },
+
+    /// Whoever read stdout closed it (`ralph-town ... | head`): they have what they wanted, so
+    /// the command ends as a success, silently.
+    #[error("stdout was closed")]
+    #[diagnostic(code(run::closed_stdout))]
+    ClosedStdout,
 }
 
 impl Error {
@@ -124,6 +130,7 @@ impl Error {
                 exit::INTERRUPTED
             }
             Error::Exit { code } => *code,
+            Error::ClosedStdout => exit::SUCCESS,
             Error::Serve(error) => match **error {
                 // What the command line asked wrongly, as for a bad flag.
                 ServeError::Exposed { .. }
@@ -145,6 +152,11 @@ impl Error {
             | Error::NotFound { .. }
             | Error::Io { .. } => exit::FAILURE,
         }
+    }
+
+    /// Whether the error was already said (or needs no saying): nothing to print for it.
+    pub fn is_silent(&self) -> bool {
+        matches!(self, Error::Exit { .. } | Error::ClosedStdout)
     }
 
     /// A usage error: exit code 2, like a bad flag.

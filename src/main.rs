@@ -10,31 +10,26 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let arguments = ralph_town::cli::Arguments::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    ralph_town::cli::install_hooks(arguments.verbose);
+    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            std::process::exit(1);
-        }
+    else {
+        eprintln!("error: cannot start the async runtime");
+        std::process::exit(ralph_town::error::exit::FAILURE);
     };
-    let code = match runtime.block_on(ralph_town::cli::run(arguments)) {
-        Ok(code) => code,
-        Err(error) => {
-            let code = error.exit_code();
-            if !matches!(error, ralph_town::error::Error::Exit { .. }) {
-                // miette writes a report in many small pieces: one buffered writer makes them
-                // a few writes rather than one per piece.
-                let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
-                let _ = writeln!(stderr, "{:?}", miette::Report::new(error));
-                let _ = stderr.flush();
-            }
-            code
-        }
-    };
+    let outcome = runtime.block_on(ralph_town::cli::run(arguments));
     // Leave in-flight background work (a progress ticker, a signal listener) behind.
     runtime.shutdown_background();
+    let code = outcome.unwrap_or_else(|error| {
+        let code = error.exit_code();
+        if !error.is_silent() {
+            // One buffered writer: miette writes a report in many small pieces.
+            let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
+            let _ = writeln!(stderr, "{:?}", miette::Report::new(error));
+            let _ = stderr.flush();
+        }
+        code
+    });
     std::process::exit(code);
 }

@@ -35,11 +35,13 @@ use crate::vocabulary::{SetupOutcome, labels};
 
 mod fields;
 mod render;
+mod teardown;
 #[cfg(test)]
 mod tests;
 
 pub use fields::SpecFields;
 pub use render::Summary;
+pub use teardown::teardown;
 
 /// One teammate as the team file wants it, reduced to what the planner compares.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -164,6 +166,9 @@ pub enum Cause {
     OtherSource { source: String },
     /// `--adopt`: made from another team file, now this one's.
     Adopted,
+    /// `down` removes the team (`plan --destroy` shows it): the sandbox's state and how long
+    /// ago it was created.
+    TearDown { state: String, age_seconds: u64 },
 }
 
 /// One line of the plan.
@@ -230,6 +235,19 @@ pub struct SandboxRef {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub changes: Vec<Change>,
+    /// The team file's name (`local.toml`), which orphan lines say they are missing from;
+    /// `None` = "the team file". Only the text form shows it.
+    pub file: Option<String>,
+}
+
+impl Plan {
+    /// The plan, its orphan lines naming the team file at `path`.
+    pub fn for_file(mut self, path: Option<&std::path::Path>) -> Plan {
+        self.file = path
+            .and_then(std::path::Path::file_name)
+            .map(|name| name.to_string_lossy().into_owned());
+        self
+    }
 }
 
 /// Compares desired with observed. Pure.
@@ -333,20 +351,21 @@ pub fn reconcile(desired: &[Desired], observed: &[Sandbox], options: &PlanOption
     lines.sort_by(|(left, _), (right, _)| left.cmp(right));
     Plan {
         changes: lines.into_iter().map(|(_, change)| change).collect(),
+        file: None,
     }
 }
 
 /// Sort key of a plan line: teammate, then duplicate number (so `bob#10` follows `bob#2`), then
 /// sandbox id for the one case two lines could tie (an unlabelled sandbox named like a teammate).
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct Order {
+pub(crate) struct Order {
     teammate: String,
     number: usize,
     sandbox: Option<String>,
 }
 
 impl Order {
-    fn new(teammate: &str, number: usize, sandbox: Option<&Sandbox>) -> Order {
+    pub(crate) fn new(teammate: &str, number: usize, sandbox: Option<&Sandbox>) -> Order {
         Order {
             teammate: teammate.to_string(),
             number,
@@ -397,7 +416,7 @@ fn push_foreign(
 }
 
 /// A sandbox on its way out is as good as gone.
-fn is_live(state: &SandboxState) -> bool {
+pub(crate) fn is_live(state: &SandboxState) -> bool {
     !matches!(state, SandboxState::Destroying | SandboxState::Destroyed)
 }
 
@@ -442,7 +461,7 @@ fn rank(sandboxes: &mut [&Sandbox], spec_hash: Option<&str>) {
     });
 }
 
-fn reference(sandbox: &Sandbox) -> SandboxRef {
+pub(crate) fn reference(sandbox: &Sandbox) -> SandboxRef {
     SandboxRef {
         id: sandbox.id.clone(),
         name: sandbox.name.clone(),

@@ -149,6 +149,12 @@ impl JsonReporter {
     }
 }
 
+/// A plan as one NDJSON event, `{"event": "plan", "plan": {...}}`: what `--progress json`
+/// writes before the phases, where other modes print the plan's text.
+pub fn plan_event(plan: &crate::plan::Plan) -> String {
+    serde_json::json!({"event": "plan", "plan": plan}).to_string()
+}
+
 impl Reporter for JsonReporter {
     fn phase(&self, teammate: &str, phase: &Phase, elapsed: Duration) {
         let mut event = serde_json::json!({

@@ -27,6 +27,9 @@ pub mod labels {
     /// Which team file made the sandbox (`team::source_id`): two projects sharing a team name
     /// do not take each other's sandboxes.
     pub const SOURCE: &str = "ralph-town/source";
+    /// The absolute path of the team file `up` created the sandbox from, on the machine that
+    /// ran it: `ralph-town ls` shows where a team came from. Informational only.
+    pub const FILE: &str = "ralph-town/file";
 }
 
 /// How a sandbox's setup ended, as the [`labels::SETUP`] label records it.

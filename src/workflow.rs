@@ -10,15 +10,20 @@
 mod down;
 mod status;
 mod teammate;
+mod teams;
 mod up;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use down::{DownOptions, DownOutcome, Removed, down};
+pub use down::{
+    DownOptions, DownOutcome, PreparedDown, Refusal, RefusalReason, RefusedSandbox, Removed,
+    apply_down, down, prepare_down,
+};
 pub use status::{StatusRow, status};
 pub use teammate::{TeammateSandbox, find_teammate, teammate_sandbox};
+pub use teams::{TeamSummary, teams};
 pub use up::{Prepared, UpOptions, UpOutcome, apply_up, prepare_up};
 
 use crate::desired;
@@ -31,6 +36,10 @@ use crate::provider::{Labels, Provider, ProviderKind, Sandbox};
 use crate::report::Reporter;
 use crate::team::{ProviderSettings, Team};
 use crate::vocabulary::labels;
+
+/// How many teammates `up` and `down` work on at once unless told otherwise (`--parallel`):
+/// well inside Daytona's Tier 1 rate of 300 creates a minute.
+pub const DEFAULT_PARALLEL: u16 = 8;
 
 /// How the caller names its switches, so that a refusal tells the user what to pass.
 #[derive(Debug, Clone, Copy)]
@@ -63,17 +72,23 @@ pub struct Opened {
 }
 
 /// Opens the provider `kind`, configured for `team` when there is one: local repositories of
-/// its teammates stay readable inside `local` sandboxes, and its Daytona settings apply.
+/// its teammates stay readable inside `local` sandboxes, and its Daytona settings apply. A
+/// `local` provider opened here removes sandboxes whose `ttl` has passed whenever it lists.
 pub fn open_provider(kind: ProviderKind, team: Option<&Team>) -> Result<Opened> {
     let repositories = team
         .into_iter()
         .flat_map(|team| &team.teammates)
-        .map(|teammate| PathBuf::from(&teammate.repo));
+        .map(|teammate| PathBuf::from(&teammate.repo))
+        .flat_map(|repository| {
+            let linked = linked_git_dirs(&repository);
+            std::iter::once(repository).chain(linked)
+        });
     let settings = team
         .map(|team| team.provider_settings.clone())
         .unwrap_or_default();
     if let (ProviderKind::Local, Some(team)) = (kind, team) {
         let (provider, warnings) = open_local(repositories)?;
+        let provider = provider.expiring();
         for teammate in &team.teammates {
             provider.check_workdir(&teammate.name, &teammate.workdir)?;
         }
@@ -83,12 +98,36 @@ pub fn open_provider(kind: ProviderKind, team: Option<&Team>) -> Result<Opened> 
     open(kind, repositories, &settings)
 }
 
+/// Where a linked worktree keeps its repository (`git worktree add`): its `.git` is a file
+/// naming a directory under the main repository's `.git`, which a clone inside a sandbox must
+/// read too. Nothing for an ordinary repository, a URL, or anything unreadable.
+fn linked_git_dirs(repository: &std::path::Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(repository.join(".git")) else {
+        return Vec::new();
+    };
+    let Some(git_dir) = text.strip_prefix("gitdir:").map(str::trim) else {
+        return Vec::new();
+    };
+    let git_dir = repository.join(git_dir);
+    let common = std::fs::read_to_string(git_dir.join("commondir"))
+        .map(|relative| git_dir.join(relative.trim()));
+    let mut dirs = vec![git_dir];
+    dirs.extend(common);
+    dirs.into_iter()
+        .filter_map(|dir| std::fs::canonicalize(dir).ok())
+        .collect()
+}
+
 /// Opens the provider `kind` without a team; the absolute ones of `readable` (a repository to
 /// clone, say) stay readable inside `local` sandboxes.
 pub fn open_provider_reading(
     kind: ProviderKind,
     readable: impl IntoIterator<Item = PathBuf>,
 ) -> Result<Opened> {
+    let readable = readable.into_iter().flat_map(|path| {
+        let linked = linked_git_dirs(&path);
+        std::iter::once(path).chain(linked)
+    });
     open(kind, readable, &ProviderSettings::default())
 }
 
@@ -101,7 +140,7 @@ fn open(
         ProviderKind::Local => {
             let (provider, warnings) = open_local(readable)?;
             Ok(Opened {
-                provider: Arc::new(provider),
+                provider: Arc::new(provider.expiring()),
                 warnings,
             })
         }
@@ -113,10 +152,12 @@ fn open(
 }
 
 /// The local provider on the state root; the absolute ones of `readable` stay readable inside
-/// its sandboxes. The warnings say when isolation is reduced.
+/// its sandboxes. The warnings say when isolation is reduced, and why: only the first time in
+/// a process (an MCP server opens a provider per tool call).
 pub fn open_local(
     readable: impl IntoIterator<Item = PathBuf>,
 ) -> Result<(LocalProvider, Vec<String>)> {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     // Bubblewrap hides `/tmp` and home directories, where local repositories often are.
     let read_only_paths: BTreeSet<PathBuf> = readable
         .into_iter()
@@ -128,13 +169,26 @@ pub fn open_local(
     };
     let provider = LocalProvider::with_options(state_root(), options)?;
     let mut warnings = Vec::new();
-    if provider.isolation() == Isolation::Reduced {
-        warnings.push(
-            "`bwrap` (bubblewrap) is not installed: sandboxes share this machine's file system (isolation is reduced)"
-                .to_string(),
-        );
+    if provider.isolation() == Isolation::Reduced
+        && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        warnings.push(reduced_isolation());
     }
     Ok((provider, warnings))
+}
+
+/// Why sandboxes run without bubblewrap: it is missing, or it is there and cannot make the
+/// namespaces a sandbox needs (user namespaces disabled, or not allowed to the sandbox user).
+fn reduced_isolation() -> String {
+    let effect = "sandboxes share this machine's file system (isolation is reduced)";
+    match which::which("bwrap") {
+        Ok(program) => format!(
+            "`bwrap` (bubblewrap) is installed at `{}` but cannot create the namespaces a sandbox \
+             needs here (are unprivileged user namespaces disabled?): {effect}",
+            program.display()
+        ),
+        Err(_) => format!("`bwrap` (bubblewrap) is not installed: {effect}"),
+    }
 }
 
 /// The team's live sandboxes, found by the ownership label.
@@ -166,7 +220,7 @@ pub(crate) async fn survey(
     check_only(team, &observed, options)?;
     let wanted: Vec<crate::plan::Desired> =
         desired.iter().map(|entry| entry.desired.clone()).collect();
-    let plan = crate::plan::reconcile(&wanted, &observed, options);
+    let plan = crate::plan::reconcile(&wanted, &observed, options).for_file(team.path.as_deref());
     Ok(Survey {
         desired,
         observed,

@@ -23,7 +23,11 @@ fn examples() -> Vec<std::path::PathBuf> {
 }
 
 /// Variables the examples need on the host.
-const ENV: [(&str, &str); 2] = [("GH_TOKEN", "example-token"), ("PR_NUMBER", "42")];
+const ENV: [(&str, &str); 3] = [
+    ("GH_TOKEN", "example-token"),
+    ("PR_NUMBER", "42"),
+    ("TEAM", "ci-42"),
+];
 
 #[test]
 fn every_example_validates() {

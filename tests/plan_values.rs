@@ -227,6 +227,13 @@ fn two_team_files_with_one_team_name_leave_each_other_alone() {
         .stdout;
     assert!(status.contains(&theirs), "{status}");
 
+    // B's `down` removes B's own sandbox only; A's stays, named.
+    let down_b = world.run(&["down", "project-b/team.toml"]).success();
+    assert!(down_b.stderr.contains("left alone"), "{down_b:?}");
+    assert_eq!(world.sandbox_dirs().len(), 1);
+    assert!(world.state().join("sandboxes").join(&theirs).exists());
+    world.run(&["up", "project-b/team.toml"]).success();
+
     // `--adopt` takes the other file's sandbox over (relabelled, not recreated).
     let adopt = world
         .run(&["plan", "--adopt", "project-a/team.toml"])

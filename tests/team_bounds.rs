@@ -87,7 +87,8 @@ struct Outcome {
 fn validate(world: &World, file: &Path) -> Outcome {
     let out = world.path().join("out.txt");
     let err = world.path().join("err.txt");
-    let mut command = world.command(&["validate", file.to_str().unwrap()]);
+    // `--verbose`: the diagnostic codes these tests look for are shown only with it.
+    let mut command = world.command(&["validate", "--verbose", file.to_str().unwrap()]);
     command
         .env("GH_TOKEN", SENTINEL)
         .stdout(Stdio::from(File::create(&out).unwrap()))

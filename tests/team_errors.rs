@@ -460,10 +460,10 @@ fn invalid_durations_and_values() {
         &["\"90s\""],
     );
     case(
-        &format!("{HEAD}{MATE}auto_archive = \"never\"\n"),
+        &format!("{HEAD}{MATE}auto_stop = \"immediately\"\n"),
         &[],
         ProblemKind::InvalidDuration,
-        &["\"never\""],
+        &["\"immediately\""],
     );
     case(
         &format!("{HEAD}{MATE}auto_delete = -5\n"),

@@ -274,8 +274,10 @@ fn the_provider_interpolates_too() {
     assert_eq!(daytona.team.provider, ProviderKind::Daytona);
 }
 
+/// `auto_delete = "0"` was documented as "never" but sent Daytona's 0 (delete as soon as
+/// stopped): one rule now, "0" = never for every key, mapped to each key's Daytona value.
 #[test]
-fn durations_follow_daytona_meanings() {
+fn zero_means_never_for_every_lifecycle_key() {
     let source = r#"
         name = "t"
         [defaults]
@@ -283,34 +285,47 @@ fn durations_follow_daytona_meanings() {
         [[teammate]]
         name = "a"
         branch = "a"
-        auto_stop = "never"
+        auto_stop = "0"
         auto_archive = "0"
         auto_delete = "0"
         ttl = "0"
         [[teammate]]
         name = "b"
         branch = "b"
+        auto_stop = "never"
+        auto_archive = "never"
+        auto_delete = 0
+        ttl = "never"
+        [[teammate]]
+        name = "c"
+        branch = "c"
         auto_stop = 45
         auto_delete = "1h30m"
-        ttl = "never"
+        [[teammate]]
+        name = "d"
+        branch = "d"
+        auto_delete = "immediately"
     "#;
     let loaded = load(source, &[]);
-    let a = teammate(&loaded, "a");
+    for name in ["a", "b"] {
+        let never = teammate(&loaded, name);
+        assert_eq!(
+            (
+                never.lifecycle.auto_stop,
+                never.lifecycle.auto_archive,
+                never.lifecycle.auto_delete
+            ),
+            (Some(0), Some(0), Some(-1)),
+            "{name}"
+        );
+        assert_eq!(never.ttl_minutes, None, "{name}");
+    }
+    let c = teammate(&loaded, "c");
     assert_eq!(
-        (
-            a.lifecycle.auto_stop,
-            a.lifecycle.auto_archive,
-            a.lifecycle.auto_delete
-        ),
-        (Some(0), Some(0), Some(0))
-    );
-    assert_eq!(a.ttl_minutes, None);
-    let b = teammate(&loaded, "b");
-    assert_eq!(
-        (b.lifecycle.auto_stop, b.lifecycle.auto_delete),
+        (c.lifecycle.auto_stop, c.lifecycle.auto_delete),
         (Some(45), Some(90))
     );
-    assert_eq!(b.ttl_minutes, None);
+    assert_eq!(teammate(&loaded, "d").lifecycle.auto_delete, Some(0));
 }
 
 #[test]

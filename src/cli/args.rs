@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::progress::ProgressMode;
 use crate::provider::ProviderKind;
+use crate::workflow::DEFAULT_PARALLEL;
 
 /// Declare a team of coding-agent sandboxes in `team.toml`; `up` creates them, `down` removes
 /// them.
@@ -15,6 +16,9 @@ use crate::provider::ProviderKind;
 pub struct Arguments {
     #[command(subcommand)]
     pub command: Command,
+    /// Show diagnostic codes (`run::not_found`, `team::unknown_key`) with errors and warnings
+    #[arg(long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -30,8 +34,13 @@ pub enum Command {
     Plan(PlanArgs),
     /// Create, update and set up the team's sandboxes to match the team file
     Up(UpArgs),
-    /// Delete every sandbox of the team
+    /// Delete the team's sandboxes: shows what goes, asks on a terminal
+    #[command(long_about = DOWN_ABOUT)]
     Down(DownArgs),
+    /// List the teams that have sandboxes, with their states and age
+    Ls(LsArgs),
+    /// Remove `local` sandboxes whose `ttl` has passed, and what crashed runs left behind
+    Gc(GcArgs),
     /// Show the team's sandboxes
     #[command(visible_alias = "ps")]
     Status(StatusArgs),
@@ -106,10 +115,14 @@ pub struct PlanArgs {
     pub file: FileArgs,
     #[command(flatten)]
     pub plan: PlanFlags,
+    /// Show what `down` would remove instead
+    #[arg(long, conflicts_with_all = ["prune", "only", "force_recreate"])]
+    pub destroy: bool,
     /// Print the plan as JSON on stdout
     #[arg(long)]
     pub json: bool,
-    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error
+    /// Exit 0 when there is nothing to do and 2 when there are changes; failures keep their
+    /// own exit codes (3: the team file is invalid; 1: anything else)
     #[arg(long)]
     pub detailed_exitcode: bool,
 }
@@ -124,7 +137,7 @@ pub struct UpArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// How many teammates to work on at once
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLEL, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallel: u16,
     /// Create sandboxes without running the setup script
     #[arg(long)]
@@ -140,6 +153,15 @@ pub struct UpArgs {
     pub progress: ProgressMode,
 }
 
+/// `down --help`: what a person needs before deleting anything.
+const DOWN_ABOUT: &str = "Delete the team's sandboxes.
+
+Shows what it removes, as `plan --destroy` does, then asks on a terminal (`--yes` skips the \
+question). Without a terminal (CI, scripts) running `down` is the confirmation, as with \
+`docker compose down`. Either way the work-loss guard still looks into every running sandbox \
+first and deletes nothing while any holds uncommitted changes or unpushed commits, unless \
+`--force`.";
+
 #[derive(Debug, Args)]
 pub struct DownArgs {
     /// The team file (ignored with `--team`)
@@ -149,13 +171,46 @@ pub struct DownArgs {
     /// `--provider` says otherwise)
     #[arg(long, value_name = "NAME")]
     pub team: Option<String>,
-    /// The provider of `--team`
-    #[arg(long, value_parser = provider_kind(), requires = "team", env = "RALPH_TOWN_PROVIDER")]
+    /// The provider of `--team` (a team file names its own)
+    #[arg(long, value_parser = provider_kind(), env = "RALPH_TOWN_PROVIDER")]
     pub provider: Option<ProviderKind>,
+    /// Delete without asking, also on a terminal
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Delete even when a sandbox's repository has unsaved work
     #[arg(long)]
     pub force: bool,
-    /// Print the result as JSON on stdout
+    /// Only the sandboxes created longer ago than this (`90m`, `4h`, `2d`)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// Also delete the team's sandboxes that another team file made (left alone otherwise)
+    #[arg(long, conflicts_with = "team")]
+    pub adopt: bool,
+    /// How many sandboxes to check and delete at once
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLEL, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallel: u16,
+    /// Print the result as JSON on stdout (also when refused)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// The provider whose teams to list
+    #[arg(long, value_parser = provider_kind(), env = "RALPH_TOWN_PROVIDER", default_value_t = ProviderKind::Local)]
+    pub provider: ProviderKind,
+    /// Print as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Remove an unfinished sandbox or snapshot (in the state root's `staging/` or `trash/`)
+    /// once nothing in it has changed for this long
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub stale_after: std::time::Duration,
+    /// Print what was removed as JSON on stdout
     #[arg(long)]
     pub json: bool,
 }

@@ -29,11 +29,11 @@ pub(super) fn run(args: &InitArgs) -> Result<i32> {
     })?;
     file.write_all(text.as_bytes())
         .map_err(|error| Error::io(format!("cannot write `{}`", args.file.display()), error))?;
-    println!(
-        "wrote `{}` (provider `{}`)",
+    super::out(&format!(
+        "wrote `{}` (provider `{}`)\n",
         args.file.display(),
         args.provider
-    );
+    ))?;
     eprintln!("next: `ralph-town up {}`", args.file.display());
     Ok(exit::SUCCESS)
 }

@@ -7,7 +7,10 @@ mod args;
 mod config;
 mod down;
 mod exec;
+mod gc;
+mod hooks;
 mod init;
+mod ls;
 mod plan;
 mod run;
 mod sandbox;
@@ -21,6 +24,7 @@ use std::sync::Arc;
 
 pub use args::{Arguments, Command};
 use clap::CommandFactory;
+pub use hooks::install as install_hooks;
 
 use crate::error::{Error, Result, exit};
 use crate::provider::local::LocalProvider;
@@ -33,20 +37,22 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
         Command::Init(args) => init::run(&args),
         Command::Validate(args) => {
             let team = load_team(&args.file, true)?;
-            println!(
-                "`{}` is valid: team `{}`, {} teammate{} on `{}`",
+            out(&format!(
+                "`{}` is valid: team `{}`, {} teammate{} on `{}`\n",
                 args.file.display(),
                 team.name,
                 team.teammates.len(),
                 plural(team.teammates.len()),
                 team.provider
-            );
+            ))?;
             Ok(exit::SUCCESS)
         }
         Command::Config(args) => config::run(&args),
         Command::Plan(args) => plan::run(&args).await,
         Command::Up(args) => up::run(&args).await,
         Command::Down(args) => down::run(&args).await,
+        Command::Ls(args) => ls::run(&args).await,
+        Command::Gc(args) => gc::run(&args).await,
         Command::Status(args) => status::run(&args).await,
         Command::Exec(args) => exec::run(&args).await,
         Command::Ssh(args) => exec::ssh(&args).await,
@@ -58,21 +64,60 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
             Ok(exit::SUCCESS)
         }
         Command::Schema => {
-            print!("{}", team::schema_json());
+            out(&team::schema_json())?;
             Ok(exit::SUCCESS)
         }
         Command::Completions(args) => {
-            let shell = match args.shell {
-                args::Shell::Bash => clap_complete::Shell::Bash,
-                args::Shell::Zsh => clap_complete::Shell::Zsh,
-                args::Shell::Fish => clap_complete::Shell::Fish,
-                args::Shell::Elvish => clap_complete::Shell::Elvish,
-                args::Shell::Powershell => clap_complete::Shell::PowerShell,
-            };
-            let mut command = Arguments::command();
-            clap_complete::generate(shell, &mut command, "ralph-town", &mut std::io::stdout());
+            out(&completions(args.shell))?;
             Ok(exit::SUCCESS)
         }
+    }
+}
+
+/// The completion script for `shell`.
+fn completions(shell: args::Shell) -> String {
+    let shell = match shell {
+        args::Shell::Bash => clap_complete::Shell::Bash,
+        args::Shell::Zsh => clap_complete::Shell::Zsh,
+        args::Shell::Fish => clap_complete::Shell::Fish,
+        args::Shell::Elvish => clap_complete::Shell::Elvish,
+        args::Shell::Powershell => clap_complete::Shell::PowerShell,
+    };
+    let mut command = Arguments::command();
+    let mut script = Vec::new();
+    if shell != clap_complete::Shell::Bash {
+        clap_complete::generate(shell, &mut command, BIN, &mut script);
+        return String::from_utf8_lossy(&script).into_owned();
+    }
+    // clap_complete's bash script spells the state of a subcommand two ways when the binary's
+    // name has a dash (clap-rs/clap#6421), so no subcommand's options ever complete. Under a
+    // name without one the two agree; then only the `complete` lines name the real binary.
+    let stand_in = BIN.replace('-', "_");
+    clap_complete::generate(shell, &mut command, &stand_in, &mut script);
+    String::from_utf8_lossy(&script)
+        .lines()
+        .map(|line| match line.trim_start().starts_with("complete ") {
+            true => line.replace(&format!(" {stand_in}"), &format!(" {BIN}")),
+            false => line.to_string(),
+        })
+        .map(|line| line + "\n")
+        .collect()
+}
+
+/// The binary's name, as shells know it.
+const BIN: &str = "ralph-town";
+
+/// Writes results to stdout. A closed stdout (`ralph-town ... | head`) ends the command as a
+/// success: the reader has what it wanted.
+fn out(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::ClosedStdout),
+        Err(error) => Err(Error::io("cannot write to stdout", error)),
     }
 }
 
@@ -122,8 +167,7 @@ fn confirm(question: &str) -> Option<bool> {
 /// Prints `value` as pretty JSON on stdout.
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("results serialize");
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{text}").map_err(|error| Error::io("cannot write to stdout", error))
+    out(&format!("{text}\n"))
 }
 
 fn plural(count: usize) -> &'static str {

@@ -1,9 +1,10 @@
-//! `ralph-town plan`: observe and print what `up` would change.
+//! `ralph-town plan`: observe and print what `up` would change, or with `--destroy` what `down`
+//! would remove.
 
 use std::collections::BTreeSet;
 
 use super::args::{PlanArgs, PlanFlags};
-use super::{load_team, print_json, provider_for};
+use super::{load_team, out, print_json, provider_for};
 use crate::error::{Result, exit};
 use crate::plan::PlanOptions;
 use crate::workflow;
@@ -11,11 +12,23 @@ use crate::workflow;
 pub(super) async fn run(args: &PlanArgs) -> Result<i32> {
     let team = load_team(&args.file.file, false)?;
     let provider = provider_for(team.provider, Some(&team))?;
-    let plan = workflow::plan(provider.as_ref(), &team, &plan_options(&args.plan)).await?;
+    let plan = if args.destroy {
+        workflow::prepare_down(
+            provider.as_ref(),
+            &team.name,
+            Some(&team),
+            None,
+            args.plan.adopt,
+        )
+        .await?
+        .plan
+    } else {
+        workflow::plan(provider.as_ref(), &team, &plan_options(&args.plan)).await?
+    };
     if args.json {
         print_json(&plan)?;
     } else {
-        print!("{}", plan.render());
+        out(&plan.render())?;
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
         exit::CHANGES

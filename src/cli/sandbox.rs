@@ -7,7 +7,6 @@ mod env;
 mod preflight;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use self::args::{
     CreateArgs, DeleteArgs, ExecArgs, ListArgs, SandboxArgs, SandboxCommand, SshArgs,
 };
 use super::{age, print_json, provider_for, table};
-use crate::error::{Error, Result, exit};
+use crate::error::{Result, exit};
 use crate::provider::{AttachRequest, Labels, Provider, ProviderKind, ShellAccess};
 use crate::sandbox::{self, CreateOptions, ExecChannel, ExecOptions, SandboxError};
 
@@ -233,11 +232,7 @@ fn labels(texts: &[String]) -> Result<Labels> {
 }
 
 pub(super) fn write_stdout(text: &str) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|error| Error::io("cannot write to stdout", error))
+    super::out(text)
 }
 
 /// Resolves on Ctrl-C or SIGTERM; never when neither can be listened for.

@@ -8,7 +8,8 @@ use super::plan::plan_options;
 use super::{confirm, load_team, print_json, provider_for, table};
 use crate::apply::ChangeResult;
 use crate::error::{Error, Result, exit};
-use crate::progress;
+use crate::progress::{self, ProgressMode};
+use crate::report::Reporter as _;
 use crate::workflow::{self, Switches, UpOptions, UpOutcome};
 
 pub(super) async fn run(args: &UpArgs) -> Result<i32> {
@@ -17,9 +18,19 @@ pub(super) async fn run(args: &UpArgs) -> Result<i32> {
     let host = |name: &str| std::env::var(name).ok();
     let prepared =
         workflow::prepare_up(provider.as_ref(), &team, &plan_options(&args.plan), &host).await?;
-    eprint!("{}", prepared.plan.render());
-    for warning in workflow::orphan_warnings(&prepared.plan, &Switches::CLI) {
-        eprintln!("warning: {warning}");
+    let warnings = workflow::orphan_warnings(&prepared.plan, &Switches::CLI);
+    if args.progress == ProgressMode::Json {
+        // Every line a JSON reader sees is an event, the plan first.
+        eprintln!("{}", progress::plan_event(&prepared.plan));
+        let events = progress::JsonReporter::new(Box::new(std::io::stderr()));
+        for warning in &warnings {
+            events.warn(warning);
+        }
+    } else {
+        eprint!("{}", prepared.plan.render());
+        for warning in &warnings {
+            eprintln!("warning: {warning}");
+        }
     }
 
     if !prepared.plan.has_changes() {

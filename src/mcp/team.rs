@@ -178,7 +178,7 @@ impl Server {
         let options = DownOptions {
             destructive_allowed: params.confirm,
             force: params.force,
-            parallel: 8,
+            parallel: workflow::DEFAULT_PARALLEL.into(),
             switches: SWITCHES,
         };
         let progress = Progress::new();
@@ -297,7 +297,11 @@ async fn up(opened: Opened, params: &UpParams) -> CallToolResult {
     let mut warnings = opened.warnings;
     warnings.extend(workflow::orphan_warnings(&plan, &SWITCHES));
     let options = UpOptions {
-        parallel: params.parallel.map_or(8, usize::from).clamp(1, 256),
+        parallel: params
+            .parallel
+            .unwrap_or(workflow::DEFAULT_PARALLEL)
+            .clamp(1, 256)
+            .into(),
         no_setup: params.no_setup,
         destructive_allowed: params.confirm,
         force: params.force,

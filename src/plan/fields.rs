@@ -163,13 +163,13 @@ pub(super) fn lifecycle_changes(desired: &Lifecycle, observed: &Lifecycle) -> Ve
         .filter_map(|(field, default, wanted, have)| {
             let (wanted, have) = (wanted?, have?);
             (have != wanted).then(|| {
-                let to = super::render::minutes(wanted);
+                let to = super::render::timer(field, wanted);
                 let to = if default {
                     format!("{to} (default)")
                 } else {
                     to
                 };
-                FieldChange::new(field, super::render::minutes(have), to)
+                FieldChange::new(field, super::render::timer(field, have), to)
             })
         })
         .collect()

@@ -109,7 +109,7 @@ impl Plan {
             let action = change.action.as_str();
             text.push_str(&format!(
                 "{prefix:<width$}{action:<ACTION_WIDTH$}{}\n",
-                change.describe()
+                change.describe(self.file.as_deref().unwrap_or("the team file"))
             ));
         }
         if !text.is_empty() {
@@ -163,8 +163,9 @@ impl Serialize for Plan {
 }
 
 impl Change {
-    /// The cause in words, as the plan's last column shows it.
-    pub fn describe(&self) -> String {
+    /// The cause in words, as the plan's last column shows it; `file` is the team file's name,
+    /// which an orphan is missing from.
+    pub fn describe(&self, file: &str) -> String {
         let cause = match &self.cause {
             Cause::NoSandbox => "no sandbox".to_string(),
             Cause::LifecycleChanged { changes } | Cause::EnvChanged { changes } => {
@@ -186,9 +187,12 @@ impl Change {
             Cause::InTransition { state } => format!("{state} (in progress)"),
             Cause::Duplicate { .. } => format!("duplicate sandbox for {}", self.teammate),
             Cause::NotInTeamFile if self.action == Action::Remove => {
-                "not in team.toml (--prune)".to_string()
+                format!("not in {file} (--prune)")
             }
-            Cause::NotInTeamFile => "not in team.toml (kept; --prune removes it)".to_string(),
+            Cause::NotInTeamFile => format!("not in {file} (kept; --prune removes it)"),
+            Cause::TearDown { state, age_seconds } => {
+                format!("sandbox is {state}, created {} ago", age(*age_seconds))
+            }
             Cause::OtherSource { .. } => {
                 "made from another team file (left alone; --adopt takes it over)".to_string()
             }
@@ -251,13 +255,31 @@ impl Action {
     }
 }
 
-/// A lifecycle timer in minutes, compactly: `0`, `15m`, `1h30m`, `1d`; negative is `never`
-/// (Daytona's auto-delete off).
-pub(super) fn minutes(total: i64) -> String {
-    if total < 0 {
-        return "never".to_string();
+/// A lifecycle timer as the team file writes it: `15m`, `1h30m`, `1d`; `never` for each key's
+/// "off" value (`auto_stop` 0, `auto_delete` negative), `max` for `auto_archive` 0 (Daytona's
+/// longest) and `immediately` for `auto_delete` 0. See `team/duration.rs`.
+pub(super) fn timer(field: &str, total: i64) -> String {
+    match (field, total) {
+        ("auto_delete", ..0) | ("auto_stop", 0) => "never".to_string(),
+        ("auto_delete", 0) => "immediately".to_string(),
+        ("auto_archive", 0) => "max".to_string(),
+        _ => minutes(total),
     }
-    if total == 0 {
+}
+
+/// An age, short: `42s`, `5m`, `3h`, `2d`.
+fn age(seconds: u64) -> String {
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m", seconds / 60),
+        3600..86400 => format!("{}h", seconds / 3600),
+        _ => format!("{}d", seconds / 86400),
+    }
+}
+
+/// Minutes, compactly: `0`, `15m`, `1h30m`, `1d`.
+fn minutes(total: i64) -> String {
+    if total <= 0 {
         return "0".to_string();
     }
     let (days, hours, minutes) = (total / 1440, total % 1440 / 60, total % 60);

@@ -2,9 +2,10 @@
 //! helpers, reconcile, and compare the rendered plan with the expected text.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::{Desired, Plan, PlanOptions, SpecFields, labels, reconcile, render::minutes};
+use super::{Desired, Plan, PlanOptions, SpecFields, labels, reconcile, render::timer};
 use crate::provider::{Lifecycle, Sandbox, SandboxState};
 
 const HASH: &str = "v1:aaaa";
@@ -76,7 +77,7 @@ fn with_label(mut sandbox: Sandbox, key: &str, value: Option<&str>) -> Sandbox {
 
 #[track_caller]
 fn case_with(desired: &[Desired], observed: &[Sandbox], options: &PlanOptions, expected: &str) {
-    let plan = reconcile(desired, observed, options);
+    let plan = reconcile(desired, observed, options).for_file(Some(Path::new("team.toml")));
     assert_eq!(plan.render(), expected, "\n{}", plan.render());
 }
 
@@ -158,15 +159,17 @@ fn unset_lifecycle_fields_are_left_alone() {
 }
 
 #[test]
-fn minutes_render_compactly() {
-    let rendered: Vec<String> = [0, 15, 60, 90, 1440, 1500, 10081, -1]
+fn timers_render_compactly_with_each_keys_off_value() {
+    let rendered: Vec<String> = [15, 60, 90, 1440, 1500, 10081]
         .into_iter()
-        .map(minutes)
+        .map(|total| timer("auto_stop", total))
         .collect();
-    assert_eq!(
-        rendered,
-        ["0", "15m", "1h", "1h30m", "1d", "1d1h", "7d1m", "never"]
-    );
+    assert_eq!(rendered, ["15m", "1h", "1h30m", "1d", "1d1h", "7d1m"]);
+    // The team file's words for Daytona's per-key values (see `team/duration.rs`).
+    assert_eq!(timer("auto_stop", 0), "never");
+    assert_eq!(timer("auto_archive", 0), "max");
+    assert_eq!(timer("auto_delete", -1), "never");
+    assert_eq!(timer("auto_delete", 0), "immediately");
 }
 
 #[test]
@@ -364,7 +367,7 @@ fn sandboxes_of_another_team_file_are_left_alone_unless_adopted() {
         adopted.render(),
         "~ alice        update     adopted from another team file\n\
          \x20 bob          keep       up to date\n\
-         ! carol        orphan     not in team.toml (kept; --prune removes it)\n\n\
+         ! carol        orphan     not in the team file (kept; --prune removes it)\n\n\
          Plan: 1 to update; 1 orphan kept.\n"
     );
     assert!(adopted.changes[0].relabel);
@@ -412,7 +415,7 @@ fn start_carries_lifecycle_changes() {
     );
     assert_eq!(
         plan.render(),
-        "> dave         start      sandbox is stopped; auto_stop 15m -> 0\n\nPlan: 1 to start.\n"
+        "> dave         start      sandbox is stopped; auto_stop 15m -> never\n\nPlan: 1 to start.\n"
     );
     assert_eq!(plan.changes[0].lifecycle.len(), 1);
 }
@@ -489,11 +492,23 @@ fn orphan_is_not_removed_without_prune() {
     let plan = reconcile(&[], &[sandbox("frank", "f1", 1)], &PlanOptions::default());
     assert_eq!(
         plan.render(),
-        "! frank        orphan     not in team.toml (kept; --prune removes it)\n\n\
+        "! frank        orphan     not in the team file (kept; --prune removes it)\n\n\
          No changes. 1 orphan kept.\n"
     );
     assert!(!plan.has_changes());
     assert!(!plan.is_destructive());
+}
+
+/// An orphan of `examples/teams/local.toml` was said to be "not in team.toml".
+#[test]
+fn orphan_names_the_team_file_it_is_missing_from() {
+    let plan = reconcile(&[], &[sandbox("frank", "f1", 1)], &PlanOptions::default())
+        .for_file(Some(Path::new("examples/teams/local.toml")));
+    assert!(
+        plan.render().contains("orphan     not in local.toml (kept"),
+        "{}",
+        plan.render()
+    );
 }
 
 #[test]
@@ -562,7 +577,8 @@ fn order_does_not_depend_on_input_order() {
         in_state(sandbox("carol", "c1", 1), "stopped"),
         sandbox("bob", "b4", 1),
     ];
-    let expected = reconcile(&wanted, &observed, &PlanOptions::default());
+    let expected = reconcile(&wanted, &observed, &PlanOptions::default())
+        .for_file(Some(Path::new("team.toml")));
     assert_eq!(
         expected.render(),
         "+ alice        create     no sandbox\n\
@@ -579,8 +595,8 @@ fn order_does_not_depend_on_input_order() {
         observed.reverse();
         observed.rotate_left(2);
         assert_eq!(
-            reconcile(&wanted, &observed, &PlanOptions::default()),
-            expected
+            reconcile(&wanted, &observed, &PlanOptions::default()).changes,
+            expected.changes
         );
     }
     // Equal health and age: the smallest id is kept.

@@ -57,6 +57,22 @@ pub enum SandboxError {
         cleanup: String,
     },
 
+    /// The provider has no snapshot of that name to create a sandbox from.
+    #[error("{message}")]
+    #[diagnostic(
+        code(sandbox::snapshot_missing),
+        help(
+            "build it with `ralph-town sandbox snapshot create --provider {provider}{name}`, or check another one with `--snapshot`"
+        )
+    )]
+    SnapshotMissing {
+        /// The provider's own words.
+        message: String,
+        provider: String,
+        /// ` --name <snapshot>` unless it is the default snapshot.
+        name: String,
+    },
+
     /// The user interrupted the operation; `cleanup` says what became of the sandbox.
     #[error("interrupted{cleanup}")]
     #[diagnostic(code(sandbox::interrupted))]

@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use super::cleanup::{Cleanup, Interrupt, Temporary};
 use super::{Result, SandboxError};
-use crate::provider::{CreateSandbox, ExecChannel, ExecRequest, Lifecycle, Provider};
+use crate::provider::{
+    CreateSandbox, ExecChannel, ExecRequest, Lifecycle, Provider, ProviderError, ProviderKind,
+};
 use crate::vocabulary::labels;
 
 /// The snapshot `preflight` checks and `snapshot create` builds by default.
@@ -55,6 +57,34 @@ pub struct PreflightReport {
     pub cleanup_error: Option<String>,
 }
 
+/// A create that failed because the snapshot does not exist (Daytona answers "Snapshot X not
+/// found. Did you add it through the Daytona Dashboard?"), with the way to build it; any other
+/// failure as it is.
+fn missing_snapshot(error: ProviderError, provider: ProviderKind, snapshot: &str) -> SandboxError {
+    let missing = match &error {
+        ProviderError::NotFound { what } => what.to_ascii_lowercase().contains("snapshot"),
+        ProviderError::Api { message, .. } => {
+            let message = message.to_ascii_lowercase();
+            message.contains("snapshot") && message.contains("not found")
+        }
+        _ => false,
+    };
+    if !missing {
+        return error.into();
+    }
+    SandboxError::SnapshotMissing {
+        message: error.to_string(),
+        provider: provider.to_string(),
+        name: match snapshot {
+            DEFAULT_SNAPSHOT => String::new(),
+            other => format!(
+                " --name {}",
+                shlex::try_quote(other).unwrap_or(std::borrow::Cow::Borrowed(other))
+            ),
+        },
+    }
+}
+
 /// Creates a temporary sandbox from the snapshot, checks the tools, deletes the sandbox.
 /// Missing tools are a report with `passed: false`; errors (the snapshot does not exist, SSH
 /// fails) are `Err`, after the sandbox is deleted. `interrupt` (Ctrl-C) stops the checks and
@@ -94,7 +124,7 @@ pub async fn preflight(
     };
     let (temporary, sandbox) = match Temporary::create(provider, &request, &mut interrupt).await {
         Ok(created) => created,
-        Err(Some(error)) => return Err(error.into()),
+        Err(Some(error)) => return Err(missing_snapshot(error, provider.kind(), &snapshot)),
         Err(None) => {
             return Err(SandboxError::Interrupted {
                 cleanup: "; the temporary sandbox was deleted".to_string(),

@@ -1,21 +1,27 @@
 //! Durations of the team file (`"30m"`, `"1h30m"`, `"4h"`, `"1d"`, whole minutes) in minutes.
 //!
 //! Providers count lifecycle timers in whole minutes, so seconds are refused rather than
-//! rounded. What `0` and `never` mean differs per key (Daytona's meanings); [`Timer`] says it
-//! once, here.
+//! rounded. One rule for every lifecycle key: `"0"` (or `0`, or `"never"`) means the timer never
+//! fires, and `"immediately"` is spelt out where the provider can do it (`auto_delete` only).
+//! Daytona's own values differ per key, so [`Timer`] maps the rule onto them, here and only here:
+//! `auto_stop` never = 0, `auto_archive` never = 0 (Daytona's maximum: it cannot be switched
+//! off), `auto_delete` never = -1 and immediately = 0, `ttl` never = no limit.
 
 /// Which lifecycle key a duration is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Timer {
-    /// `auto_stop`: 0 = never stop; `never` = 0.
+    /// `auto_stop`: never = Daytona's 0.
     AutoStop,
-    /// `auto_archive`: 0 = the provider's maximum; `never` is not possible.
+    /// `auto_archive`: never = Daytona's 0, which is its maximum (30 days).
     AutoArchive,
-    /// `auto_delete`: 0 = delete as soon as stopped; `never` = -1 (disabled).
+    /// `auto_delete`: never = Daytona's -1; immediately (as soon as stopped) = Daytona's 0.
     AutoDelete,
-    /// `ttl`: 0 and `never` = no limit (`None`).
+    /// `ttl`: never = no limit (stored as 0, read as `None`).
     Ttl,
 }
+
+/// The spelling of "as soon as possible" (`auto_delete` only).
+const IMMEDIATELY: &str = "immediately";
 
 impl Timer {
     pub(crate) fn key(self) -> &'static str {
@@ -27,23 +33,33 @@ impl Timer {
         }
     }
 
-    /// The stored value for `never`, or `None` when the key cannot be disabled.
-    fn never(self) -> Option<i64> {
+    /// The stored value for never (`"0"`, `0`, `"never"`).
+    fn never(self) -> i64 {
         match self {
-            Timer::AutoStop | Timer::Ttl => Some(0),
-            Timer::AutoDelete => Some(-1),
-            Timer::AutoArchive => None,
+            Timer::AutoStop | Timer::AutoArchive | Timer::Ttl => 0,
+            Timer::AutoDelete => -1,
+        }
+    }
+
+    /// The stored value for `"immediately"`, or `None` when the provider cannot do it.
+    fn immediately(self) -> Option<i64> {
+        match self {
+            Timer::AutoDelete => Some(0),
+            Timer::AutoStop | Timer::AutoArchive | Timer::Ttl => None,
         }
     }
 }
 
-/// Parses a duration for `timer` into minutes (`-1` only for `auto_delete = "never"`).
+/// Parses a duration for `timer` into the provider's minutes (see the module comment).
 pub(crate) fn parse(text: &str, timer: Timer) -> Result<i64, String> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("never") {
-        return timer.never().ok_or_else(|| {
+        return Ok(timer.never());
+    }
+    if text.eq_ignore_ascii_case(IMMEDIATELY) {
+        return timer.immediately().ok_or_else(|| {
             format!(
-                "`{}` cannot be disabled; \"0\" means the provider's maximum",
+                "`{}` cannot be immediate; the shortest is \"1m\"",
                 timer.key()
             )
         });
@@ -52,23 +68,18 @@ pub(crate) fn parse(text: &str, timer: Timer) -> Result<i64, String> {
     if minutes > i64::from(i32::MAX) {
         return Err(format!("`{text}` is too long"));
     }
-    Ok(minutes)
+    Ok(if minutes == 0 { timer.never() } else { minutes })
 }
 
-/// Whole minutes from a number of minutes written in the file.
+/// The provider's minutes from a number of minutes written in the file (0 = never).
 pub(crate) fn from_number(minutes: i64, timer: Timer) -> Result<i64, String> {
     if minutes < 0 {
-        let never = if timer.never().is_some() {
-            "; write \"never\" to disable it"
-        } else {
-            ""
-        };
-        return Err(format!("a duration cannot be negative{never}"));
+        return Err("a duration cannot be negative; write \"never\" (or 0) to disable it".into());
     }
     if minutes > i64::from(i32::MAX) {
         return Err(format!("{minutes} minutes is too long"));
     }
-    Ok(minutes)
+    Ok(if minutes == 0 { timer.never() } else { minutes })
 }
 
 fn minutes(text: &str) -> Result<i64, String> {
@@ -135,12 +146,31 @@ mod tests {
         }
     }
 
+    /// `auto_delete = "0"` once meant Daytona's 0 (delete as soon as stopped), while the docs
+    /// said "never": a sandbox went on its first auto-stop.
     #[test]
-    fn never_depends_on_the_key() {
-        assert_eq!(parse("never", Timer::AutoStop), Ok(0));
-        assert_eq!(parse("never", Timer::AutoDelete), Ok(-1));
-        assert_eq!(parse("NEVER", Timer::Ttl), Ok(0));
-        assert!(parse("never", Timer::AutoArchive).is_err());
+    fn zero_means_never_for_every_lifecycle_key() {
+        let never = [
+            (Timer::AutoStop, 0),
+            (Timer::AutoArchive, 0),
+            (Timer::AutoDelete, -1),
+            (Timer::Ttl, 0),
+        ];
+        for (timer, expected) in never {
+            for text in ["0", "never", "NEVER", "0m", "0h"] {
+                assert_eq!(parse(text, timer), Ok(expected), "{text} for {timer:?}");
+            }
+            assert_eq!(from_number(0, timer), Ok(expected), "0 for {timer:?}");
+        }
+    }
+
+    #[test]
+    fn immediately_is_spelt_out_and_only_where_possible() {
+        assert_eq!(parse("immediately", Timer::AutoDelete), Ok(0));
+        for timer in [Timer::AutoStop, Timer::AutoArchive, Timer::Ttl] {
+            let error = parse("immediately", timer).unwrap_err();
+            assert!(error.contains(timer.key()), "{error}");
+        }
     }
 
     #[test]

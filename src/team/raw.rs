@@ -112,10 +112,11 @@ macro_rules! with_settings {
             /// Stop the sandbox after this much idle time (`"30m"`, `"4h"`, `"1d"`, or minutes);
             /// `"0"` or `"never"`: never.
             pub auto_stop: Minutes,
-            /// Archive a stopped sandbox after this long; `"0"`: the provider's maximum.
+            /// Archive a stopped sandbox after this long; `"0"` or `"never"`: as late as the
+            /// provider allows (Daytona: 30 days).
             pub auto_archive: Minutes,
-            /// Delete a stopped sandbox after this long; `"0"`: as soon as it stops; `"never"`:
-            /// never.
+            /// Delete a stopped sandbox after this long; `"0"` or `"never"`: never;
+            /// `"immediately"`: as soon as it stops.
             pub auto_delete: Minutes,
             /// Destroy the sandbox this long after creation, whatever its state: a safety net
             /// for CI. `"0"` or `"never"`: no limit.
@@ -265,7 +266,9 @@ impl JsonSchema for DurationText {
         json_schema!({
             "description": "A duration: whole minutes, or text made of numbers with a unit \
                             (`m` minutes, `h` hours, `d` days, `w` weeks) such as \"30m\", \
-                            \"1h30m\", \"4h\", \"1d\"; \"0\" and \"never\" as the key says.",
+                            \"1h30m\", \"4h\", \"1d\"; \"0\" or \"never\": never \
+                            (`auto_archive`: as late as the provider allows); \
+                            \"immediately\" (`auto_delete` only): as soon as it stops.",
             "anyOf": [
                 { "type": "string" },
                 { "type": "integer", "minimum": 0 }

@@ -15,6 +15,7 @@ mod copy;
 mod env;
 mod exec;
 mod files;
+mod gc;
 mod launch;
 mod mounts;
 mod paths;
@@ -43,6 +44,7 @@ use super::{
 };
 
 pub use self::attach::Attached;
+pub use self::gc::{Expired, Garbage, StaleEntry};
 pub use self::paths::SANDBOX_HOME;
 
 /// The OS user name sandboxes report (`USER`), as on Daytona.
@@ -108,6 +110,8 @@ pub struct LocalOptions {
 pub struct LocalProvider {
     store: Store,
     launcher: Arc<Launcher>,
+    /// Remove sandboxes whose `ttl` has passed when listing (see `gc.rs`).
+    expire: bool,
 }
 
 impl LocalProvider {
@@ -144,6 +148,7 @@ impl LocalProvider {
         Ok(LocalProvider {
             store,
             launcher: Arc::new(launcher),
+            expire: false,
         })
     }
 
@@ -211,8 +216,14 @@ impl Provider for LocalProvider {
     }
 
     async fn list(&self, labels: &Labels) -> Result<Vec<Sandbox>> {
-        let store = self.store.clone();
-        let all = blocking(move || store.list()).await?;
+        let (store, expire) = (self.store.clone(), self.expire);
+        let all = blocking(move || {
+            if expire {
+                gc::sweep(&store, std::time::SystemTime::now())?;
+            }
+            store.list()
+        })
+        .await?;
         Ok(all
             .iter()
             .filter(|metadata| {
