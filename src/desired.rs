@@ -81,6 +81,8 @@ pub fn resolve_teammate(team: &Team, teammate: &Teammate) -> Result<DesiredTeamm
         snapshot: teammate.snapshot.clone(),
         env: teammate.env.clone(),
         lifecycle: teammate.lifecycle,
+        // [work]
+        command: teammate.work.as_ref().map(team::command_hash),
     };
     Ok(DesiredTeammate {
         teammate: teammate.clone(),

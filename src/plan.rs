@@ -44,6 +44,8 @@ pub struct Desired {
     pub env: BTreeMap<String, String>,
     /// Timers a provider can change in place (not part of the spec hash).
     pub lifecycle: Lifecycle,
+    // [work] The teammate's command hash (`team::command_hash`); `None` = no command.
+    pub command: Option<String>,
 }
 
 /// Flags that steer the planner.
@@ -107,6 +109,12 @@ pub enum Cause {
     Duplicate { kept: String },
     /// The teammate is no longer in the team file.
     NotInTeamFile,
+    // [work] The command differs from the one started (`from`: its label, `to`: the desired
+    // hash); it is (re)started or stopped in place.
+    CommandChanged {
+        from: Option<String>,
+        to: Option<String>,
+    },
 }
 
 /// One line of the plan.
@@ -128,6 +136,9 @@ pub struct Change {
     /// or never finished). Creates and recreates always run setup; this is for the rest.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub setup: bool,
+    // [work] (Re)start the teammate's command in place (stop it when it is no longer declared).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub command: bool,
 }
 
 /// The identity of an observed sandbox.
@@ -180,6 +191,7 @@ pub fn reconcile(desired: &[Desired], observed: &[Sandbox], options: &PlanOption
                 sandbox: None,
                 lifecycle: Vec::new(),
                 setup: false,
+                command: false,
             };
             lines.push((Order::new(&wanted.teammate, 1, None), change));
             continue;
@@ -198,6 +210,7 @@ pub fn reconcile(desired: &[Desired], observed: &[Sandbox], options: &PlanOption
                 sandbox: Some(reference(duplicate)),
                 lifecycle: Vec::new(),
                 setup: false,
+                command: false,
             };
             lines.push((
                 Order::new(&wanted.teammate, number, Some(duplicate)),
@@ -230,6 +243,7 @@ pub fn reconcile(desired: &[Desired], observed: &[Sandbox], options: &PlanOption
                     sandbox: Some(reference(sandbox)),
                     lifecycle: Vec::new(),
                     setup: false,
+                    command: false,
                 };
                 lines.push((Order::new(teammate, number, Some(sandbox)), change));
             }
@@ -347,6 +361,19 @@ fn judge(desired: &Desired, sandbox: &Sandbox, force_recreate: bool) -> Change {
     } else {
         (Action::Keep, Cause::UpToDate)
     };
+    // [work] A command that differs from the one started is restarted in place.
+    let started = sandbox.labels.get(labels::COMMAND);
+    let command = desired.command.as_ref() != started;
+    let (action, cause) = match cause {
+        Cause::UpToDate if command => (
+            Action::Update,
+            Cause::CommandChanged {
+                from: started.cloned(),
+                to: desired.command.clone(),
+            },
+        ),
+        cause => (action, cause),
+    };
     let in_place = matches!(action, Action::Update | Action::Start);
     Change {
         teammate: desired.teammate.clone(),
@@ -356,6 +383,7 @@ fn judge(desired: &Desired, sandbox: &Sandbox, force_recreate: bool) -> Change {
         sandbox: Some(reference(sandbox)),
         lifecycle: if in_place { lifecycle } else { Vec::new() },
         setup: in_place && setup.is_some(),
+        command: in_place && command,
     }
 }
 

@@ -25,6 +25,7 @@ fn teammate() -> Teammate {
         resources: Default::default(),
         workdir: "app".into(),
         setup: None,
+        work: None,
     }
 }
 

@@ -38,6 +38,7 @@ fn base() -> Teammate {
         },
         workdir: "app".into(),
         setup: None,
+        work: None,
     }
 }
 

@@ -176,10 +176,20 @@ impl Change {
                 "not in team.toml (--prune)".to_string()
             }
             Cause::NotInTeamFile => "not in team.toml (kept; --prune removes it)".to_string(),
+            // [work]
+            Cause::CommandChanged { from: None, .. } => "command not started".to_string(),
+            Cause::CommandChanged { to: None, .. } => "command removed".to_string(),
+            Cause::CommandChanged { .. } => "command changed".to_string(),
         };
         let cause = match &self.cause {
             Cause::SetupFailed | Cause::SetupIncomplete => cause,
             _ if self.setup => format!("{cause}; setup runs again"),
+            _ => cause,
+        };
+        // [work]
+        let cause = match &self.cause {
+            Cause::CommandChanged { .. } => cause,
+            _ if self.command => format!("{cause}; command restarts"),
             _ => cause,
         };
         match &self.cause {

@@ -14,7 +14,7 @@ use super::error::ProblemKind;
 use super::raw::{self, Located};
 use super::settings::{self, Fields};
 use super::values::{Context, Value};
-use super::{GitIdentity, SecretRef, Teammate, repo};
+use super::{GitIdentity, SecretRef, Teammate, repo, work};
 use crate::names::{self, RepoSource};
 use crate::vocabulary::{Lifecycle, Resources};
 
@@ -95,6 +95,7 @@ pub(crate) fn teammate(
         None => inherited.setup.cloned(),
     };
     let (env, secrets) = env_and_secrets(&merged, inherited.require_secrets, checks, context);
+    let work = work::resolve(table, &merged, context);
 
     Teammate {
         name: name.map(|value| value.text).unwrap_or_default(),
@@ -135,6 +136,7 @@ pub(crate) fn teammate(
         },
         workdir,
         setup,
+        work,
     }
 }
 
