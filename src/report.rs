@@ -16,6 +16,8 @@ pub enum Phase {
     Starting,
     Updating,
     Setup,
+    /// Starting (or restarting, or stopping) the teammate's command.
+    Command,
     Removing,
     Ready,
     Removed,

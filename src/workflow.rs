@@ -8,9 +8,13 @@
 //! (see [`Switches`]).
 
 mod down;
+pub mod logs;
 mod status;
 mod teammate;
 mod up;
+mod wait;
+mod work;
+mod work_state;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -18,7 +22,12 @@ use std::sync::Arc;
 
 pub use down::{DownOptions, DownOutcome, Removed, down};
 pub use status::{StatusRow, status};
-pub use teammate::{TeammateSandbox, find_teammate, teammate_sandbox};
+pub use teammate::{TeammateSandbox, find_teammate, teammate_sandbox, teammate_sandboxes};
+pub use logs::send_input;
+pub use wait::{WaitOutcome, Waited, wait};
+pub use work::{Act, CommandOutcome, SESSION, TeammateWork, act, logs_selection, teammate_work};
+pub use work_state::{CommandStatus, Probe, Run, RunState, WorkFields, parse_probe};
+pub(crate) use work::{probe_in, set_command_label, start_in, stop_in};
 pub use up::{Prepared, UpOptions, UpOutcome, apply_up, prepare_up};
 
 use crate::desired;

@@ -283,6 +283,7 @@ async fn up(opened: Opened, params: &UpParams) -> CallToolResult {
     let options = UpOptions {
         parallel: params.parallel.map_or(8, usize::from).clamp(1, 256),
         no_setup: params.no_setup,
+        no_start: false,
         destructive_allowed: params.confirm,
         force: params.force,
         switches: SWITCHES,

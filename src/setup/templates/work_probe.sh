@@ -5,6 +5,7 @@
 #
 # Output, one record a line, the kind and its values separated by tabs:
 #   ralph-town-work	1            first line (format version)
+#   now	<seconds>              the sandbox clock
 #   state	<record...>            each line of the runner's state file, as written
 #   alive	<seconds>|none         seconds since the runner's last heartbeat
 #   ahead	<count>                commits on HEAD that the base branch lacks
@@ -33,6 +34,7 @@ case $workdir in
 esac
 
 printf 'ralph-town-work\t1\n'
+printf 'now\t%s\n' "$(date +%s)"
 if [[ -r $work/state ]]; then
   while IFS= read -r line; do
     printf 'state\t%s\n' "$line"
