@@ -21,7 +21,9 @@ pub enum Phase {
     Removing,
     Ready,
     Removed,
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// Receives progress from `apply` and the guard. Implementations must be cheap and must not block.

@@ -8,6 +8,7 @@
 //! (see [`Switches`]).
 
 mod down;
+pub mod files;
 pub mod logs;
 mod status;
 mod teammate;
@@ -21,14 +22,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use down::{DownOptions, DownOutcome, Removed, down};
+pub use logs::send_input;
 pub use status::{StatusRow, status};
 pub use teammate::{TeammateSandbox, find_teammate, teammate_sandbox, teammate_sandboxes};
-pub use logs::send_input;
+pub use up::{Prepared, UpOptions, UpOutcome, apply_up, prepare_up};
 pub use wait::{WaitOutcome, Waited, wait};
 pub use work::{Act, CommandOutcome, SESSION, TeammateWork, act, logs_selection, teammate_work};
-pub use work_state::{CommandStatus, Probe, Run, RunState, WorkFields, parse_probe};
 pub(crate) use work::{probe_in, set_command_label, start_in, stop_in};
-pub use up::{Prepared, UpOptions, UpOutcome, apply_up, prepare_up};
+pub use work_state::{CommandStatus, Probe, Run, RunState, WorkFields, parse_probe};
 
 use crate::desired;
 use crate::error::{Error, Result};

@@ -222,7 +222,9 @@ impl Step<'_> {
             return Some(failed(error));
         }
         let started = match teammate.work {
-            Some(_) => workflow::start_in(self.provider, id, teammate).await.map(|_| ()),
+            Some(_) => workflow::start_in(self.provider, id, teammate)
+                .await
+                .map(|_| ()),
             None => workflow::set_command_label(self.provider, id, None).await,
         };
         started.err().map(failed)

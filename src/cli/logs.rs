@@ -57,7 +57,10 @@ fn parse_since(text: &str) -> Result<SystemTime> {
     humantime::parse_rfc3339_weak(text).map_err(|_| {
         Error::usage(
             format!("`--since {text}` is neither a duration nor a time"),
-            Some("write a duration such as `10m` or a time such as `2025-01-31T12:00:00Z`".to_string()),
+            Some(
+                "write a duration such as `10m` or a time such as `2025-01-31T12:00:00Z`"
+                    .to_string(),
+            ),
         )
     })
 }
@@ -76,7 +79,11 @@ impl Printer {
             json: args.json,
             timestamps: args.timestamps,
             colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-            width: names.iter().map(|name| name.chars().count()).max().unwrap_or(0),
+            width: names
+                .iter()
+                .map(|name| name.chars().count())
+                .max()
+                .unwrap_or(0),
             names: names.to_vec(),
         }
     }
@@ -118,4 +125,3 @@ impl Printer {
             .map_err(|error| Error::io("cannot write to stdout", error))
     }
 }
-

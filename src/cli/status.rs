@@ -42,7 +42,14 @@ pub(super) async fn run(args: &StatusArgs) -> Result<i32> {
 fn render(rows: &[StatusRow]) -> String {
     let mut lines = vec![
         [
-            "TEAMMATE", "SANDBOX", "STATE", "BRANCH", "SETUP", "AGE", "COMMAND", "WORK",
+            "TEAMMATE",
+            "SANDBOX",
+            "STATE",
+            "BRANCH",
+            "SETUP",
+            "AGE",
+            "COMMAND",
+            "WORK",
             "LAST COMMIT",
         ]
         .map(str::to_string)

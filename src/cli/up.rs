@@ -95,7 +95,12 @@ pub(super) async fn run(args: &UpArgs) -> Result<i32> {
             total: outcome.results.len(),
         });
     }
-    wait_after(args, provider_for(team.provider, Some(&team))?.as_ref(), &team).await
+    wait_after(
+        args,
+        provider_for(team.provider, Some(&team))?.as_ref(),
+        &team,
+    )
+    .await
 }
 
 /// `up --wait`: waits for the commands as `wait` does.

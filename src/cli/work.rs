@@ -50,7 +50,8 @@ pub(super) async fn wait_and_report(
     timeout: Option<u64>,
     json: bool,
 ) -> Result<i32> {
-    let outcome = workflow::wait(provider, team, teammates, timeout.map(Duration::from_secs)).await?;
+    let outcome =
+        workflow::wait(provider, team, teammates, timeout.map(Duration::from_secs)).await?;
     if json {
         print_json(&outcome)?;
     } else {
@@ -85,7 +86,10 @@ fn render(outcome: &WaitOutcome) -> String {
             .command
             .runs
             .iter()
-            .map(|run| run.exit_code.map_or_else(|| "-".to_string(), |code| code.to_string()))
+            .map(|run| {
+                run.exit_code
+                    .map_or_else(|| "-".to_string(), |code| code.to_string())
+            })
             .collect();
         rows.push(vec![
             waited.teammate.clone(),

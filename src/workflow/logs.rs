@@ -85,13 +85,14 @@ fn stamp(text: &str) -> (Option<SystemTime>, &str) {
         return (None, text);
     };
     let valid = !first.is_empty()
-        && first.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.')
+        && first
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || byte == b'.')
         && first.bytes().filter(|byte| *byte == b'.').count() <= 1;
     match first.parse::<f64>() {
-        Ok(seconds) if valid && seconds.is_finite() => (
-            Some(UNIX_EPOCH + Duration::from_secs_f64(seconds)),
-            rest,
-        ),
+        Ok(seconds) if valid && seconds.is_finite() => {
+            (Some(UNIX_EPOCH + Duration::from_secs_f64(seconds)), rest)
+        }
         _ => (None, text),
     }
 }
@@ -113,7 +114,10 @@ async fn runners(provider: &dyn Provider, id: &str) -> Result<Vec<String>> {
 
 /// What a teammate's commands wrote so far: the lines of every runner, oldest first, and how
 /// many of them the last runner wrote (what a follower of that runner skips).
-pub async fn read(provider: &dyn Provider, found: &TeammateSandbox) -> Result<(Vec<LogLine>, usize)> {
+pub async fn read(
+    provider: &dyn Provider,
+    found: &TeammateSandbox,
+) -> Result<(Vec<LogLine>, usize)> {
     let id = &found.sandbox.id;
     let teammate = &found.teammate.name;
     let mut lines = Vec::new();
@@ -149,30 +153,30 @@ pub async fn follow(
         .await?;
     let teammate = found.teammate.name.clone();
     let state = (chunks, Lines::default(), teammate, false);
-    let lines = stream::unfold(state, |(mut chunks, mut splitter, teammate, ended)| async move {
-        if ended {
-            return None;
-        }
-        let mut out = Vec::new();
-        let ended = match chunks.next().await {
-            Some(Ok(chunk)) => {
-                splitter.push(&chunk, &teammate, &mut out);
-                false
+    let lines = stream::unfold(
+        state,
+        |(mut chunks, mut splitter, teammate, ended)| async move {
+            if ended {
+                return None;
             }
-            Some(Err(error)) => {
-                return Some((
-                    vec![Err(error.into())],
-                    (chunks, splitter, teammate, true),
-                ));
-            }
-            None => {
-                splitter.finish(&teammate, &mut out);
-                true
-            }
-        };
-        let out: Vec<Result<LogLine>> = out.into_iter().map(Ok).collect();
-        Some((out, (chunks, splitter, teammate, ended)))
-    })
+            let mut out = Vec::new();
+            let ended = match chunks.next().await {
+                Some(Ok(chunk)) => {
+                    splitter.push(&chunk, &teammate, &mut out);
+                    false
+                }
+                Some(Err(error)) => {
+                    return Some((vec![Err(error.into())], (chunks, splitter, teammate, true)));
+                }
+                None => {
+                    splitter.finish(&teammate, &mut out);
+                    true
+                }
+            };
+            let out: Vec<Result<LogLine>> = out.into_iter().map(Ok).collect();
+            Some((out, (chunks, splitter, teammate, ended)))
+        },
+    )
     .flat_map(stream::iter)
     .skip(skip);
     Ok(lines.boxed())
@@ -180,7 +184,11 @@ pub async fn follow(
 
 /// Writes `input` (and a newline) to the standard input of the teammate's current runner, whose
 /// command reads it.
-pub async fn send_input(provider: &dyn Provider, found: &TeammateSandbox, input: &str) -> Result<()> {
+pub async fn send_input(
+    provider: &dyn Provider,
+    found: &TeammateSandbox,
+    input: &str,
+) -> Result<()> {
     let id = &found.sandbox.id;
     let Some(command) = runners(provider, id).await?.pop() else {
         return Err(crate::error::Error::NotFound {
@@ -202,9 +210,21 @@ mod tests {
     fn lines_are_split_per_stream_and_keep_their_stamps() {
         let mut splitter = Lines::default();
         let mut out = Vec::new();
-        splitter.push(&LogChunk::Stdout(b"1700000000.5 hel".to_vec()), "a", &mut out);
-        splitter.push(&LogChunk::Stderr(b"1700000001 oops\n".to_vec()), "a", &mut out);
-        splitter.push(&LogChunk::Stdout(b"lo world\nplain".to_vec()), "a", &mut out);
+        splitter.push(
+            &LogChunk::Stdout(b"1700000000.5 hel".to_vec()),
+            "a",
+            &mut out,
+        );
+        splitter.push(
+            &LogChunk::Stderr(b"1700000001 oops\n".to_vec()),
+            "a",
+            &mut out,
+        );
+        splitter.push(
+            &LogChunk::Stdout(b"lo world\nplain".to_vec()),
+            "a",
+            &mut out,
+        );
         splitter.finish("a", &mut out);
         let texts: Vec<(&str, Stream)> = out.iter().map(|l| (l.line.as_str(), l.stream)).collect();
         assert_eq!(

@@ -85,7 +85,12 @@ pub async fn status(provider: &dyn Provider, team: &Team) -> Result<Vec<StatusRo
 
 /// Fills in the command and work fields of each started, set-up sandbox of a declared
 /// teammate: one probe each, all at once, so that a large team answers in about one round trip.
-async fn probe_rows(provider: &dyn Provider, team: &Team, sandboxes: &[Sandbox], rows: &mut [StatusRow]) {
+async fn probe_rows(
+    provider: &dyn Provider,
+    team: &Team,
+    sandboxes: &[Sandbox],
+    rows: &mut [StatusRow],
+) {
     let probed: Vec<(usize, TeammateSandbox)> = rows
         .iter()
         .enumerate()

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::teammate_sandboxes;
 use super::work::{probe_all, selected};
 use super::work_state::{CommandStatus, RunState};
-use super::teammate_sandboxes;
 use crate::error::Result;
 use crate::provider::Provider;
 use crate::team::Team;
@@ -55,11 +55,18 @@ pub async fn wait(
     let mut last: Vec<Option<CommandStatus>> = vec![None; found.len()];
     loop {
         let pending: Vec<usize> = (0..found.len())
-            .filter(|&index| !last[index].as_ref().is_some_and(|status| status.state.is_final()))
+            .filter(|&index| {
+                !last[index]
+                    .as_ref()
+                    .is_some_and(|status| status.state.is_final())
+            })
             .collect();
         let looked = probe_all(
             provider,
-            &pending.iter().map(|&index| found[index].clone()).collect::<Vec<_>>(),
+            &pending
+                .iter()
+                .map(|&index| found[index].clone())
+                .collect::<Vec<_>>(),
         )
         .await;
         let mut first_error = None;
@@ -69,9 +76,11 @@ pub async fn wait(
                 Err(error) => first_error = first_error.or(Some(error)),
             }
         }
-        let done = last
-            .iter()
-            .all(|status| status.as_ref().is_some_and(|status| status.state.is_final()));
+        let done = last.iter().all(|status| {
+            status
+                .as_ref()
+                .is_some_and(|status| status.state.is_final())
+        });
         let timed_out = deadline.is_some_and(|deadline| Instant::now() >= deadline);
         if done || timed_out {
             if let (Some(error), true) = (first_error, last.iter().any(Option::is_none)) {

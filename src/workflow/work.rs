@@ -44,7 +44,11 @@ pub struct CommandOutcome {
 }
 
 /// Probes the teammate's command and repository in sandbox `id`.
-pub(crate) async fn probe_in(provider: &dyn Provider, id: &str, teammate: &Teammate) -> Result<Probe> {
+pub(crate) async fn probe_in(
+    provider: &dyn Provider,
+    id: &str,
+    teammate: &Teammate,
+) -> Result<Probe> {
     let mut command = format!(
         "bash -c {} ralph-town-work",
         setup::shell::quote(setup::work_probe_script())
@@ -88,7 +92,12 @@ pub(crate) async fn start_in(
     let Some(work) = &teammate.work else {
         return Ok("no command");
     };
-    if probe_in(provider, id, teammate).await?.command.state.is_active() {
+    if probe_in(provider, id, teammate)
+        .await?
+        .command
+        .state
+        .is_active()
+    {
         return Ok("already running");
     }
     let hash = team::command_hash(work);
@@ -158,8 +167,17 @@ async fn send_runner(provider: &dyn Provider, id: &str) -> Result<()> {
 /// Stops the command in sandbox `id`: asks the runner to end it and waits for the runner to
 /// record its end; a runner that does not answer in time loses its session. Returns whether
 /// there was anything to stop.
-pub(crate) async fn stop_in(provider: &dyn Provider, id: &str, teammate: &Teammate) -> Result<bool> {
-    if !probe_in(provider, id, teammate).await?.command.state.is_active() {
+pub(crate) async fn stop_in(
+    provider: &dyn Provider,
+    id: &str,
+    teammate: &Teammate,
+) -> Result<bool> {
+    if !probe_in(provider, id, teammate)
+        .await?
+        .command
+        .state
+        .is_active()
+    {
         return Ok(false);
     }
     provider
@@ -169,7 +187,12 @@ pub(crate) async fn stop_in(provider: &dyn Provider, id: &str, teammate: &Teamma
     let mut pause = Duration::from_millis(200);
     while Instant::now() < deadline {
         tokio::time::sleep(pause).await;
-        if !probe_in(provider, id, teammate).await?.command.state.is_active() {
+        if !probe_in(provider, id, teammate)
+            .await?
+            .command
+            .state
+            .is_active()
+        {
             return Ok(true);
         }
         pause = (pause * 2).min(Duration::from_secs(1));
@@ -274,7 +297,10 @@ pub async fn act(
                     start_in(provider, id, teammate).await?
                 }
             };
-            let status = probe_in(provider, id, teammate).await.ok().map(|probe| probe.command);
+            let status = probe_in(provider, id, teammate)
+                .await
+                .ok()
+                .map(|probe| probe.command);
             Ok(CommandOutcome {
                 teammate: teammate.name.clone(),
                 sandbox_id: found.sandbox.id.clone(),
@@ -317,7 +343,11 @@ pub struct TeammateWork {
 }
 
 /// The command and work of one teammate.
-pub async fn teammate_work(provider: &dyn Provider, team: &Team, name: &str) -> Result<TeammateWork> {
+pub async fn teammate_work(
+    provider: &dyn Provider,
+    team: &Team,
+    name: &str,
+) -> Result<TeammateWork> {
     let found = super::teammate_sandbox(provider, team, name).await?;
     let probe = probe_in(provider, &found.sandbox.id, &found.teammate).await?;
     Ok(TeammateWork {

@@ -91,8 +91,12 @@ impl CommandStatus {
     /// `running 2/10`, `exited 0`, `failed 1`, `not started`, ...
     pub fn describe(&self) -> String {
         let run = self.runs.last().map_or(0, |run| run.run);
-        let of = self.max_runs.map_or_else(String::new, |max| format!("/{max}"));
-        let code = self.exit_code.map_or_else(String::new, |code| format!(" {code}"));
+        let of = self
+            .max_runs
+            .map_or_else(String::new, |max| format!("/{max}"));
+        let code = self
+            .exit_code
+            .map_or_else(String::new, |code| format!(" {code}"));
         match self.state {
             RunState::NotStarted => "not started".to_string(),
             RunState::Starting => "starting".to_string(),
@@ -304,7 +308,8 @@ mod tests {
 
     #[test]
     fn work_fields_are_read_and_a_cut_probe_is_none() {
-        let found = probe("ahead\t2\ndirty\t1\nsubject\tAdd login\\tform\npushed\tno\nunpushed\t1\n");
+        let found =
+            probe("ahead\t2\ndirty\t1\nsubject\tAdd login\\tform\npushed\tno\nunpushed\t1\n");
         let work = found.work.unwrap();
         assert_eq!(work.ahead, Some(2));
         assert_eq!(work.dirty, Some(1));
