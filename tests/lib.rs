@@ -51,3 +51,4 @@ mod team_malformed;
 mod team_schema;
 mod team_sources;
 mod team_spec_hash;
+mod work;
