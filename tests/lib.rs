@@ -52,3 +52,4 @@ mod team_schema;
 mod team_sources;
 mod team_spec_hash;
 mod work;
+mod work_daytona;

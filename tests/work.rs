@@ -487,7 +487,9 @@ fn attach_shows_the_live_terminal_of_a_tty_command() {
          [[teammate]]\nname = \"alice\"\nbranch = \"feature/alice\"\n",
     );
     world.run(&["up"]).success();
-    until(&world, &["logs"], 100, |run| run.stdout.contains("name?"));
+    until(&world, &["status"], 100, |run| {
+        run.stdout.contains("running 1/1")
+    });
     // script(1) gives `attach` a pseudo-terminal; the typed line reaches the command through tmux.
     let binary = env!("CARGO_BIN_EXE_ralph-town");
     let mut script = std::process::Command::new("script");
