@@ -20,6 +20,7 @@ mod daytona_resilience;
 mod examples;
 mod isolation;
 mod mcp_server;
+mod mcp_work;
 mod provider_daytona;
 mod provider_local;
 mod serve_api;
