@@ -23,7 +23,11 @@ fn examples() -> Vec<std::path::PathBuf> {
 }
 
 /// Variables the examples need on the host.
-const ENV: [(&str, &str); 2] = [("GH_TOKEN", "example-token"), ("PR_NUMBER", "42")];
+const ENV: [(&str, &str); 3] = [
+    ("GH_TOKEN", "example-token"),
+    ("PR_NUMBER", "42"),
+    ("ANTHROPIC_API_KEY", "example-key"),
+];
 
 #[test]
 fn every_example_validates() {

@@ -525,3 +525,58 @@ fn attach_shows_the_live_terminal_of_a_tty_command() {
     );
     world.run(&["down", "--force"]).success();
 }
+
+/// `examples/teams/agents.toml` as a fresh clone runs it: the example file inside a repository
+/// that holds the agent and its tasks (`repo = "../.."` is that repository).
+#[test]
+fn the_agents_example_restarts_commits_and_waits_offline() {
+    if !ready() {
+        return;
+    }
+    let world = World::new();
+    let checkout = world.path().join("checkout");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in [
+        "examples/teams/agents.toml",
+        "examples/agents/agent.sh",
+        "examples/agents/tasks/alice.md",
+    ] {
+        let target = checkout.join(file);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(source.join(file), target).unwrap();
+    }
+    git(&checkout, &["init", "-q", "-b", "main"]);
+    git(&checkout, &["add", "."]);
+    git(&checkout, &["commit", "-q", "-m", "the example"]);
+    let example = checkout.join("examples/teams/agents.toml");
+    let example = example.to_str().unwrap();
+    world
+        .run(&["up", "--wait", "--progress", "plain", example])
+        .success();
+    let logs = world.run(&["logs", "--file", example]).success();
+    for teammate in ["alice", "bob"] {
+        let own: Vec<&str> = logs
+            .stdout
+            .lines()
+            .filter(|line| line.starts_with(teammate))
+            .collect();
+        for expected in [
+            "| agent: run 1 fails on purpose",
+            "| ralph-town: run 2 of 3 started",
+            "| agent: committed",
+        ] {
+            assert!(
+                own.iter().any(|line| line.contains(expected)),
+                "{teammate} {expected}: {}",
+                logs.stdout
+            );
+        }
+    }
+    let rows: Value =
+        serde_json::from_str(&world.run(&["status", "--json", example]).success().stdout).unwrap();
+    for row in rows.as_array().unwrap() {
+        assert_eq!(row["command"]["state"], "exited", "{row}");
+        assert_eq!(row["work"]["ahead"], 1, "{row}");
+    }
+    world.run(&["down", "--force", example]).success();
+}
