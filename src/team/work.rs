@@ -213,3 +213,96 @@ pub fn command_hash(work: &Work) -> String {
     }
     format!("c1:{}", hex::encode(hasher.finalize()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::team::{LoadOptions, ProblemKind, TeamError, load_str};
+
+    const HEAD: &str = "name = \"t\"\n[defaults]\nrepo = \"https://example.com/a.git\"\n";
+
+    fn load(source: &str, base: &Path) -> Result<crate::team::Loaded, TeamError> {
+        let none = |_: &str| None;
+        load_str(source, "team.toml", base, &none, &LoadOptions::default())
+    }
+
+    /// The kind and the underlined text of each problem.
+    fn problems(source: &str) -> Vec<(ProblemKind, String)> {
+        let error = load(source, Path::new("/nonexistent")).unwrap_err();
+        error
+            .diagnostics()
+            .iter()
+            .map(|problem| {
+                let span = problem.labels[0].0.clone();
+                (problem.kind, source[span].to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_merged_per_key_and_restart_sets_the_runs() {
+        let source = format!(
+            "{HEAD}command = \"run $X\"\nrestart = \"on-failure\"\ntty = true\n\
+             [[teammate]]\nname = \"a\"\nbranch = \"a\"\ntask = \"do ${{it}}\"\n\
+             [[teammate]]\nname = \"b\"\nbranch = \"b\"\nrestart = \"no\"\nmax_runs = 4\n\
+             [[teammate]]\nname = \"c\"\nbranch = \"c\"\nmax_runs = 4\ntty = false\n"
+        );
+        let team = load(&source, Path::new("/")).unwrap().team;
+        let work = |index: usize| team.teammates[index].work.clone().unwrap();
+        // Neither `command` nor `task` is interpolated: `$` is the shell's.
+        assert_eq!(work(0).command, "run $X");
+        assert_eq!(work(0).task, "do ${it}");
+        assert_eq!(
+            (work(0).restart, work(0).max_runs, work(0).tty),
+            (Restart::OnFailure, DEFAULT_MAX_RUNS, true)
+        );
+        assert_eq!((work(1).restart, work(1).max_runs), (Restart::No, 1));
+        assert_eq!((work(2).max_runs, work(2).tty), (4, false));
+        assert_ne!(command_hash(&work(0)), command_hash(&work(2)));
+    }
+
+    #[test]
+    fn task_file_is_read_relative_to_the_team_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("tasks")).unwrap();
+        std::fs::write(dir.path().join("tasks/a.md"), "the task\n").unwrap();
+        let source = format!(
+            "{HEAD}command = \"x\"\n[[teammate]]\nname = \"a\"\nbranch = \"a\"\ntask_file = \"tasks/a.md\"\n"
+        );
+        let team = load(&source, dir.path()).unwrap().team;
+        assert_eq!(team.teammates[0].work.as_ref().unwrap().task, "the task\n");
+    }
+
+    #[test]
+    fn bad_values_are_errors_at_their_span() {
+        let mate = "[[teammate]]\nname = \"a\"\nbranch = \"a\"\n";
+        assert_eq!(
+            problems(&format!(
+                "{HEAD}command = \"x\"\n{mate}task_file = \"missing.md\"\n"
+            )),
+            [(ProblemKind::TaskNotFound, "\"missing.md\"".to_string())]
+        );
+        assert_eq!(
+            problems(&format!(
+                "{HEAD}command = \"x\"\n{mate}task = \"t\"\ntask_file = \"t.md\"\n"
+            )),
+            [(ProblemKind::InvalidValue, "\"t.md\"".to_string())]
+        );
+        assert_eq!(
+            problems(&format!("{HEAD}restart = \"on-falure\"\n{mate}")),
+            [(ProblemKind::InvalidValue, "\"on-falure\"".to_string())]
+        );
+        assert_eq!(
+            problems(&format!("{HEAD}max_runs = 0\n{mate}")),
+            [(ProblemKind::InvalidValue, "0".to_string())]
+        );
+        assert_eq!(
+            problems(&format!("{HEAD}command = \"  \"\n{mate}")),
+            [(ProblemKind::InvalidValue, "\"  \"".to_string())]
+        );
+        let unknown = problems(&format!("{HEAD}{mate}comand = \"x\"\n"));
+        assert_eq!(unknown[0].0, ProblemKind::UnknownKey);
+    }
+}
