@@ -580,3 +580,60 @@ fn the_agents_example_restarts_commits_and_waits_offline() {
     }
     world.run(&["down", "--force", example]).success();
 }
+
+/// The probe `status` runs in every sandbox, on a real clone: dirty files, commits ahead of the
+/// base branch, and whether the branch is pushed to its upstream.
+#[test]
+fn the_work_probe_reads_ahead_dirty_and_pushed() {
+    if !ready() {
+        return;
+    }
+    let world = World::new();
+    let origin = world.origin(&[]);
+    let home = world.path().join("sandbox-home");
+    std::fs::create_dir_all(&home).unwrap();
+    git(&home, &["clone", "-q", origin.to_str().unwrap(), "app"]);
+    let app = home.join("app");
+    git(&app, &["checkout", "-q", "-b", "feature/x"]);
+    std::fs::write(app.join("work.txt"), "work\n").unwrap();
+    git(&app, &["add", "work.txt"]);
+    git(&app, &["commit", "-q", "-m", "Add the work"]);
+    std::fs::write(app.join("draft.txt"), "draft\n").unwrap();
+    let probe = || {
+        let output = std::process::Command::new("bash")
+            .args([
+                "-c",
+                ralph_town::setup::work_probe_script(),
+                "probe",
+                "app",
+                "main",
+                "feature/x",
+            ])
+            .env("HOME", &home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        ralph_town::workflow::parse_probe(&text).unwrap_or_else(|| panic!("{text}"))
+    };
+    let found = probe();
+    assert_eq!(
+        found.command.state,
+        ralph_town::workflow::RunState::NotStarted
+    );
+    let work = found.work.unwrap();
+    assert_eq!(
+        (work.ahead, work.dirty, work.pushed),
+        (Some(1), Some(1), None)
+    );
+    assert_eq!(work.last_commit.as_deref(), Some("Add the work"));
+    git(&app, &["push", "-q", "-u", "origin", "feature/x"]);
+    let work = probe().work.unwrap();
+    assert_eq!((work.pushed, work.unpushed), (Some(true), Some(0)));
+    git(&app, &["commit", "-q", "--allow-empty", "-m", "More"]);
+    let work = probe().work.unwrap();
+    assert_eq!(
+        (work.pushed, work.unpushed, work.ahead),
+        (Some(false), Some(1), Some(2))
+    );
+}

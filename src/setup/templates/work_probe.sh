@@ -7,12 +7,12 @@
 #   ralph-town-work	1            first line (format version)
 #   now	<seconds>              the sandbox clock
 #   state	<record...>            each line of the runner's state file, as written
-#   alive	<seconds>|none         seconds since the runner's last heartbeat
+#   alive	<seconds>|none         seconds since the runner's last heartbeat (the time it wrote)
 #   ahead	<count>                commits on HEAD that the base branch lacks
 #   dirty	<count>                `git status --porcelain` lines
 #   subject	<text>               the last commit's subject
-#   pushed	yes|no|none          HEAD is on the remote branch / is not / there is none
-#   unpushed	<count>              commits on HEAD the remote branch lacks
+#   pushed	yes|no|none          HEAD is on its upstream branch / is not / it has none
+#   unpushed	<count>              commits on HEAD its upstream lacks
 #   error	<message>              the repository could not be read
 #   end                          last line: the probe finished
 set -uo pipefail
@@ -34,42 +34,56 @@ case $workdir in
 esac
 
 printf 'ralph-town-work\t1\n'
-printf 'now\t%s\n' "$(date +%s)"
+# Shell builtins where they do: a status of many teammates runs this in every sandbox at once.
+printf 'now\t%(%s)T\n' -1
 if [[ -r $work/state ]]; then
   while IFS= read -r line; do
     printf 'state\t%s\n' "$line"
   done <"$work/state"
 fi
-if [[ -e $work/alive ]]; then
-  printf 'alive\t%s\n' "$(($(date +%s) - $(stat -c %Y "$work/alive")))"
+beat=
+if [[ -r $work/alive ]]; then read -r beat <"$work/alive" || true; fi
+if [[ $beat =~ ^[0-9]+$ ]]; then
+  printf -v now '%(%s)T' -1
+  printf 'alive\t%s\n' "$((now - beat))"
 else
   printf 'alive\tnone\n'
 fi
 
 git_in() { git -c safe.directory='*' -C "$workdir" "$@"; }
 if [[ -e $workdir/.git ]]; then
-  if [[ -z $base ]]; then
-    base=$(git_in symbolic-ref --quiet --short refs/remotes/origin/HEAD 2>/dev/null) || base=
-    base=${base#origin/}
-  fi
-  if [[ -n $base ]] && git_in rev-parse --verify --quiet "refs/remotes/origin/$base" >/dev/null; then
-    printf 'ahead\t%s\n' "$(git_in rev-list --count "refs/remotes/origin/$base..HEAD" 2>/dev/null || echo 0)"
-  fi
-  if status=$(git_in status --porcelain 2>&1); then
-    printf 'dirty\t%s\n' "$(grep -c . <<<"$status")"
+  # One `git status` gives the dirty files and how the branch stands against its upstream.
+  if status=$(git_in status --porcelain=v2 --branch 2>&1); then
+    dirty=0 upstream= ahead=
+    while IFS= read -r line; do
+      case $line in
+        "# branch.upstream "*) upstream=${line#"# branch.upstream "} ;;
+        "# branch.ab "*) ahead=${line#"# branch.ab +"}; ahead=${ahead%% *} ;;
+        "#"*) ;;
+        ?*) dirty=$((dirty + 1)) ;;
+      esac
+    done <<<"$status"
+    printf 'dirty\t%s\n' "$dirty"
+    if [[ -n $upstream && -n $ahead ]]; then
+      if ((ahead == 0)); then printf 'pushed\tyes\n'; else printf 'pushed\tno\n'; fi
+      printf 'unpushed\t%s\n' "$ahead"
+    else
+      printf 'pushed\tnone\n'
+    fi
   else
     printf 'error\t%s\n' "$(flat "git status failed: $status")"
   fi
-  if subject=$(git_in log -1 --format=%s 2>/dev/null); then
-    printf 'subject\t%s\n' "$(flat "$subject")"
-  fi
-  if [[ -n $branch ]] && git_in rev-parse --verify --quiet "refs/remotes/origin/$branch" >/dev/null; then
-    unpushed=$(git_in rev-list --count "refs/remotes/origin/$branch..HEAD" 2>/dev/null || echo 0)
-    if ((unpushed == 0)); then printf 'pushed\tyes\n'; else printf 'pushed\tno\n'; fi
-    printf 'unpushed\t%s\n' "$unpushed"
+  if [[ -n $base ]]; then
+    base_ref=refs/remotes/origin/$base
   else
-    printf 'pushed\tnone\n'
-    printf 'unpushed\t%s\n' "$(git_in rev-list --count HEAD --not --remotes 2>/dev/null || echo 0)"
+    base_ref=refs/remotes/origin/HEAD
+  fi
+  # The subject of the last commit, then the count of commits the base lacks.
+  if log=$(git_in log -1 --format=%s HEAD 2>/dev/null); then
+    printf 'subject\t%s\n' "$(flat "$log")"
+  fi
+  if count=$(git_in rev-list --count "$base_ref..HEAD" 2>/dev/null); then
+    printf 'ahead\t%s\n' "$count"
   fi
 fi
 printf 'end\n'
