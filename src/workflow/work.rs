@@ -29,8 +29,9 @@ pub(crate) const RUNNER: &str = "bash \"$HOME/.ralph-town/work/runner.sh\"";
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the probe may run.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Teammates worked on at once.
-const PARALLEL: usize = 32;
+/// Teammates worked on at once: a probe is a few round trips of waiting, so a team of 64 is
+/// probed in one wave.
+const PARALLEL: usize = 64;
 
 /// What a start, stop or restart did for one teammate.
 #[derive(Debug, Clone, Serialize)]
