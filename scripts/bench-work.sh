@@ -23,7 +23,7 @@ git init -q -b main "$origin"
 git -C "$origin" -c user.name=bench -c user.email=bench@localhost commit -q --allow-empty -m first
 
 RALPH_TOWN_HOME="$work/serve" "$bin" serve --listen "127.0.0.1:$port" --read-only "$origin" \
-  --simulate "latency=50ms" 2>"$work/serve.log" &
+  --simulate "${SIMULATE:-latency=50ms}" 2>"$work/serve.log" &
 serve_pid=$!
 trap 'kill $serve_pid 2>/dev/null; RALPH_TOWN_HOME="$work/local" "$bin" down --force "$work/logs.toml" >/dev/null 2>&1; rm -rf "$work"' EXIT
 export DAYTONA_API_URL="http://127.0.0.1:$port/api"
@@ -52,8 +52,8 @@ for _ in 1 2 3 4 5; do
 done
 serve_cpu=$(echo "scale=2; ($(awk '{print $14 + $15}' "/proc/$serve_pid/stat") - $serve_ticks) / $(getconf CLK_TCK) / 5" | bc)
 rows=$(python3 -c 'import json,sys; rows=json.load(open(sys.argv[1])); print(sum(1 for r in rows if r["work"] and r["work"]["ahead"] == 1 and r["command"]["state"] == "exited"))' "$work/status.json")
-printf 'status of %s teammates (latency=50ms): best of 5 %.2f s; %s rows with command and work fields; serve CPU %.2f s a status\n' \
-  "$n" "$best" "$rows" "$serve_cpu"
+printf 'status of %s teammates (%s): best of 5 %.2f s; %s rows with command and work fields; serve CPU %.2f s a status\n' \
+  "$n" "${SIMULATE:-latency=50ms}" "$best" "$rows" "$serve_cpu"
 RALPH_TOWN_HOME="$work/client" "$bin" down --force "$work/status.toml" >/dev/null 2>&1
 if [[ ${BENCH_ONLY:-} == status ]]; then exit 0; fi
 
