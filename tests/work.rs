@@ -523,6 +523,18 @@ fn attach_shows_the_live_terminal_of_a_tty_command() {
         "{}",
         logs.stdout
     );
+    // The finished runner let go of its session: a restart runs at once, and a stop ends the
+    // command that waits on its terminal.
+    world.run(&["restart"]).success();
+    until(&world, &["status"], 100, |run| {
+        run.stdout.contains("running 1/1")
+    });
+    let stopped = world.run(&["stop"]).success();
+    assert!(
+        stopped.stdout.contains("alice: stopped"),
+        "{}",
+        stopped.stdout
+    );
     world.run(&["down", "--force"]).success();
 }
 
