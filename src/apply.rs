@@ -44,6 +44,8 @@ pub struct ApplyOptions {
     pub no_setup: bool,
     /// The team name: the prefix of every new sandbox's name.
     pub team: String,
+    /// Set up sandboxes without starting (or restarting) the teammates' commands.
+    pub no_start: bool,
 }
 
 /// Why a change failed.
@@ -81,6 +83,11 @@ pub enum ApplyError {
     #[diagnostic(transparent)]
     Setup(Box<crate::setup::SetupError>),
 
+    /// The teammate's command could not be started or stopped; the sandbox is kept.
+    #[error("the command could not be started: {message}")]
+    #[diagnostic(code(apply::command_failed))]
+    CommandFailed { message: String },
+
     /// The plan and the team file disagree (a change for a teammate that is not declared).
     #[error("the plan does not fit the team file: {0}")]
     #[diagnostic(code(apply::inconsistent_plan))]
@@ -95,6 +102,7 @@ impl ApplyError {
             ApplyError::SetupFailed { .. } => "setup_failed",
             ApplyError::QuotaExceeded { .. } => "quota_exceeded",
             ApplyError::NotAttempted => "not_attempted",
+            ApplyError::CommandFailed { .. } => "command_failed",
             ApplyError::InconsistentPlan(_) => "inconsistent_plan",
             ApplyError::Setup(_) => "setup_template",
         }

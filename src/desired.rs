@@ -133,6 +133,8 @@ fn resolve_with(
         env_from_host: teammate.env_from_host.clone(),
         lifecycle: teammate.lifecycle,
         source: team.source.clone(),
+        // [work]
+        command: teammate.work.as_ref().map(team::command_hash),
     };
     let file = team.path.as_deref().map(|path| {
         std::path::absolute(path)

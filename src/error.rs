@@ -12,6 +12,7 @@
 //! | 2    | usage error (bad flags); `plan --detailed-exitcode`: changes pending |
 //! | 3    | the team file is invalid |
 //! | 4    | refused: a destructive change needs `--yes`, or unsaved work needs `--force` |
+//! | 124  | `wait`, `up --wait`: the commands were not done before `--timeout` |
 //! | 130  | interrupted |
 //!
 //! `exec`, `sandbox exec` and `run` exit with the command's own exit code instead (124 when it
@@ -35,6 +36,8 @@ pub mod exit {
     pub const CHANGES: i32 = 2;
     pub const INVALID: i32 = 3;
     pub const REFUSED: i32 = 4;
+    /// `wait` (and `up --wait`): the deadline passed before the commands were done.
+    pub const TIMED_OUT: i32 = 124;
     pub const INTERRUPTED: i32 = 130;
 }
 

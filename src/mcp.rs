@@ -11,6 +11,7 @@ mod answer;
 mod arguments;
 mod sandbox;
 mod team;
+mod work;
 
 use std::panic::AssertUnwindSafe;
 
@@ -38,7 +39,9 @@ const SWITCHES: Switches = Switches {
 const INSTRUCTIONS: &str = "ralph-town gives each teammate of a coding team its own sandbox. \
 Team tools (`team_plan`, `team_up`, `team_status`, `team_down`) converge the sandboxes declared \
 in a `team.toml`; `team_up` and `team_down` refuse to destroy work unless told (`confirm`, \
-`force`). Sandbox tools (`sandbox_*`) manage single sandboxes on the `local` or `daytona` \
+`force`). Teammates run their `command` after setup: `team_logs`, `team_wait`, \
+`teammate_status` and `teammate_restart` watch and steer them, and the `teammate_*` file tools \
+read, write, edit, list and diff a teammate's workdir. Sandbox tools (`sandbox_*`) manage single sandboxes on the `local` or `daytona` \
 provider.";
 
 /// The MCP server: every tool of ralph-town.
@@ -50,7 +53,7 @@ pub struct Server {
 impl Server {
     pub fn new() -> Server {
         Server {
-            tool_router: Server::team_router() + Server::sandbox_router(),
+            tool_router: Server::team_router() + Server::sandbox_router() + Server::work_router(),
         }
     }
 
@@ -161,9 +164,19 @@ mod tests {
                 "sandbox_run",
                 "sandbox_ssh",
                 "team_down",
+                "team_logs",
                 "team_plan",
                 "team_status",
                 "team_up",
+                "team_wait",
+                "teammate_diff",
+                "teammate_edit_file",
+                "teammate_exec",
+                "teammate_list_files",
+                "teammate_read_file",
+                "teammate_restart",
+                "teammate_status",
+                "teammate_write_file",
             ]
         );
         for tool in server.tool_router.list_all() {

@@ -57,6 +57,8 @@ pub struct Desired {
     pub lifecycle: Lifecycle,
     /// The team file's `ralph-town/source` id, when it was loaded from a file.
     pub source: Option<String>,
+    /// The teammate's command hash (`team::command_hash`); `None` = no command.
+    pub command: Option<String>,
 }
 
 /// Flags that steer the planner.
@@ -169,6 +171,12 @@ pub enum Cause {
     /// `down` removes the team (`plan --destroy` shows it): the sandbox's state and how long
     /// ago it was created.
     TearDown { state: String, age_seconds: u64 },
+    /// The command differs from the one started (`from`: its label, `to`: the desired hash);
+    /// it is (re)started or stopped in place.
+    CommandChanged {
+        from: Option<String>,
+        to: Option<String>,
+    },
 }
 
 /// One line of the plan.
@@ -197,6 +205,9 @@ pub struct Change {
     /// whose recorded fields are out of date.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub relabel: bool,
+    /// (Re)start the teammate's command in place (stop it when it is no longer declared).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub command: bool,
 }
 
 impl Change {
@@ -218,6 +229,7 @@ impl Change {
             setup: false,
             env: Vec::new(),
             relabel: false,
+            command: false,
         }
     }
 }
@@ -534,6 +546,19 @@ fn judge(desired: &Desired, sandbox: &Sandbox, force_recreate: bool) -> Change {
     } else {
         (Action::Keep, Cause::UpToDate)
     };
+    // [work] A command that differs from the one started is restarted in place.
+    let started = sandbox.labels.get(labels::COMMAND);
+    let command = desired.command.as_ref() != started;
+    let (action, cause) = match cause {
+        Cause::UpToDate if command => (
+            Action::Update,
+            Cause::CommandChanged {
+                from: started.cloned(),
+                to: desired.command.clone(),
+            },
+        ),
+        cause => (action, cause),
+    };
     let in_place = matches!(action, Action::Update | Action::Start);
     Change {
         teammate: desired.teammate.clone(),
@@ -545,6 +570,7 @@ fn judge(desired: &Desired, sandbox: &Sandbox, force_recreate: bool) -> Change {
         setup: in_place && setup.is_some(),
         relabel: in_place && (adopted || unlabelled || !env.is_empty() || recorded.is_none()),
         env: if in_place { env } else { Vec::new() },
+        command: in_place && command,
     }
 }
 

@@ -64,6 +64,7 @@ pub fn describe(phase: &Phase) -> &'static str {
         Phase::Starting => "starting",
         Phase::Updating => "updating",
         Phase::Setup => "setup",
+        Phase::Command => "command",
         Phase::Removing => "removing",
         Phase::Ready => "ready",
         Phase::Removed => "removed",

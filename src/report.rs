@@ -16,10 +16,14 @@ pub enum Phase {
     Starting,
     Updating,
     Setup,
+    /// Starting (or restarting, or stopping) the teammate's command.
+    Command,
     Removing,
     Ready,
     Removed,
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// Receives progress from `apply` and the guard. Implementations must be cheap and must not block.

@@ -19,6 +19,9 @@ pub mod labels {
     pub const BRANCH: &str = "ralph-town/branch";
     /// A [`super::SetupOutcome`]; absent while setup runs (or if it never finished).
     pub const SETUP: &str = "ralph-town/setup";
+    /// The hash of the teammate's command as last started (`c1:` + hex); see
+    /// `team::command_hash`. Absent while no command was started.
+    pub const COMMAND: &str = "ralph-town/command";
     /// `create`, `preflight` or `run`: sandboxes made by the single-sandbox commands.
     pub const PURPOSE: &str = "ralph-town/purpose";
     /// The teammate's spec fields (repo, snapshot, env, ...) as JSON, never a secret value: what

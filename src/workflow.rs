@@ -8,10 +8,15 @@
 //! (see [`Switches`]).
 
 mod down;
+pub mod files;
+pub mod logs;
 mod status;
 mod teammate;
 mod teams;
 mod up;
+mod wait;
+mod work;
+mod work_state;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -21,10 +26,15 @@ pub use down::{
     DownOptions, DownOutcome, PreparedDown, Refusal, RefusalReason, RefusedSandbox, Removed,
     apply_down, down, prepare_down,
 };
+pub use logs::send_input;
 pub use status::{StatusRow, status};
-pub use teammate::{TeammateSandbox, find_teammate, teammate_sandbox};
+pub use teammate::{TeammateSandbox, find_teammate, teammate_sandbox, teammate_sandboxes};
 pub use teams::{TeamSummary, teams};
 pub use up::{Prepared, UpOptions, UpOutcome, apply_up, prepare_up};
+pub use wait::{WaitOutcome, Waited, wait};
+pub use work::{Act, CommandOutcome, SESSION, TeammateWork, act, logs_selection, teammate_work};
+pub(crate) use work::{probe_in, set_command_label, start_in, stop_in};
+pub use work_state::{CommandStatus, Probe, Run, RunState, WorkFields, parse_probe};
 
 use crate::desired;
 use crate::error::{Error, Result};

@@ -23,10 +23,11 @@ fn examples() -> Vec<std::path::PathBuf> {
 }
 
 /// Variables the examples need on the host.
-const ENV: [(&str, &str); 3] = [
+const ENV: [(&str, &str); 4] = [
     ("GH_TOKEN", "example-token"),
     ("PR_NUMBER", "42"),
     ("TEAM", "ci-42"),
+    ("ANTHROPIC_API_KEY", "example-key"),
 ];
 
 #[test]

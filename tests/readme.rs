@@ -287,6 +287,7 @@ fn the_exit_codes_table_lists_the_codes_there_are() {
         exit::CHANGES,
         exit::INVALID,
         exit::REFUSED,
+        exit::TIMED_OUT,
         exit::INTERRUPTED,
     ]);
     assert_eq!(listed, defined);

@@ -26,6 +26,7 @@ fn teammate() -> Teammate {
         resources: Default::default(),
         workdir: "app".into(),
         setup: None,
+        work: None,
     }
 }
 

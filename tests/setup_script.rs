@@ -181,6 +181,7 @@ fn teammate(repo: &str, branch: &str) -> Teammate {
         resources: Default::default(),
         workdir: "app".into(),
         setup: None,
+        work: None,
     }
 }
 

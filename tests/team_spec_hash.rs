@@ -39,6 +39,7 @@ fn base() -> Teammate {
         },
         workdir: "app".into(),
         setup: None,
+        work: None,
     }
 }
 

@@ -16,6 +16,7 @@ use crate::report::{Phase, Reporter};
 use crate::secret::Secrets;
 use crate::setup;
 use crate::vocabulary::{SetupOutcome, labels};
+use crate::workflow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
@@ -131,6 +132,9 @@ impl Step<'_> {
                 return Outcome::failed(Some(sandbox.id), error);
             }
         }
+        if let Some(error) = self.start_command(&sandbox.id, desired, false).await {
+            return Outcome::failed(Some(sandbox.id), error);
+        }
         Outcome::done(Some(sandbox.id))
     }
 
@@ -194,6 +198,11 @@ impl Step<'_> {
         {
             return Outcome::failed(Some(id.to_string()), error);
         }
+        if (self.change.command || self.change.setup || self.resumes(id, desired).await)
+            && let Some(error) = self.start_command(id, desired, self.change.command).await
+        {
+            return Outcome::failed(Some(id.to_string()), error);
+        }
         Outcome::done(Some(id.to_string()))
     }
 
@@ -220,6 +229,50 @@ impl Step<'_> {
         repeat(|| self.provider.set_env(id, &set, &unset)).await?;
         let file = setup::env_file(wanted);
         repeat(|| self.provider.upload(id, setup::ENV_FILE, file.as_bytes())).await
+    }
+
+    /// Whether a sandbox that was stopped while its command ran gets the command again: its
+    /// runner is gone without having finished (a command that ended stays ended).
+    async fn resumes(&self, id: &str, desired: &DesiredTeammate) -> bool {
+        if self.change.action != Action::Start || desired.teammate.work.is_none() {
+            return false;
+        }
+        matches!(
+            workflow::probe_in(self.provider, id, &desired.teammate).await,
+            Ok(probe) if probe.command.state == workflow::RunState::Lost
+        )
+    }
+
+    /// Starts the teammate's command once its sandbox is set up; with `replace`, stops the one
+    /// that runs first (a changed command), or only stops it when no command is declared any
+    /// more. Nothing starts without setup or with `--no-start`.
+    async fn start_command(
+        &self,
+        id: &str,
+        desired: &DesiredTeammate,
+        replace: bool,
+    ) -> Option<ApplyError> {
+        let teammate = &desired.teammate;
+        if self.options.no_start || self.options.no_setup {
+            return None;
+        }
+        if teammate.work.is_none() && !replace {
+            return None;
+        }
+        self.phase(Phase::Command);
+        let failed = |error: crate::error::Error| ApplyError::CommandFailed {
+            message: error.to_string(),
+        };
+        if replace && let Err(error) = workflow::stop_in(self.provider, id, teammate).await {
+            return Some(failed(error));
+        }
+        let started = match teammate.work {
+            Some(_) => workflow::start_in(self.provider, id, teammate)
+                .await
+                .map(|_| ()),
+            None => workflow::set_command_label(self.provider, id, None).await,
+        };
+        started.err().map(failed)
     }
 
     /// Runs setup once the sandbox has started (or records that it was skipped), then writes the

@@ -99,6 +99,7 @@ impl Run {
             parallel: self.parallel,
             no_setup: false,
             team: self.team.clone(),
+            no_start: false,
         };
         let recorder = Recorder::default();
         apply(

@@ -48,6 +48,18 @@ pub enum Command {
     Exec(ExecArgs),
     /// Open a shell in a teammate's sandbox
     Ssh(SshArgs),
+    /// Show the output of the teammates' commands
+    Logs(LogsArgs),
+    /// Attach to a teammate's command: its terminal (`tty = true`), else its output and stdin
+    Attach(AttachArgs),
+    /// Wait until the teammates' commands are done; exit 0 when every one succeeded
+    Wait(WaitArgs),
+    /// Stop the teammates' commands (the sandboxes keep running)
+    Stop(CommandArgs),
+    /// Start the teammates' commands that are not running
+    Start(CommandArgs),
+    /// Stop, then start the teammates' commands
+    Restart(CommandArgs),
     /// One sandbox at a time: create, list, ssh, exec, delete, preflight, snapshot, env
     Sandbox(super::sandbox::args::SandboxArgs),
     /// Run a command in a disposable sandbox (optionally in a fresh clone), then delete it
@@ -151,6 +163,15 @@ pub struct UpArgs {
     /// How to show progress on stderr
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
+    /// Set up the sandboxes without starting the teammates' commands
+    #[arg(long, conflicts_with = "wait")]
+    pub no_start: bool,
+    /// Then wait until the commands are done, as `wait` does (exit 1 when one failed)
+    #[arg(long)]
+    pub wait: bool,
+    /// With `--wait`: give up after this many seconds (exit 124)
+    #[arg(long, value_name = "SECONDS", requires = "wait")]
+    pub wait_timeout: Option<u64>,
 }
 
 /// `down --help`: what a person needs before deleting anything.
@@ -220,6 +241,73 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub file: FileArgs,
     /// Print as JSON on stdout
+    #[arg(long, conflicts_with = "watch")]
+    pub json: bool,
+    /// Redraw every two seconds until interrupted
+    #[arg(long, short = 'w')]
+    pub watch: bool,
+}
+
+/// The team file and teammates of the commands that act on teammates' commands.
+#[derive(Debug, Args)]
+pub struct CommandArgs {
+    /// The teammates (default: every teammate with a `command`)
+    #[arg(value_name = "TEAMMATE")]
+    pub teammates: Vec<String>,
+    /// The team file
+    #[arg(long, short = 'f', value_name = "FILE", default_value = "team.toml")]
+    pub file: PathBuf,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The teammates (default: every teammate with a `command`)
+    #[arg(value_name = "TEAMMATE")]
+    pub teammates: Vec<String>,
+    /// The team file
+    #[arg(long, value_name = "FILE", default_value = "team.toml")]
+    pub file: PathBuf,
+    /// Keep following the output until the commands end
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only the last N lines of each teammate
+    #[arg(long, short = 'n', value_name = "N")]
+    pub tail: Option<usize>,
+    /// Only lines written since then: a duration (`10m`, `1h`) or a time (`2025-01-31T12:00:00Z`)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Show the time each line was written
+    #[arg(long, short = 't')]
+    pub timestamps: bool,
+    /// One JSON object per line (NDJSON) on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The teammate whose command to attach to
+    pub teammate: String,
+    /// The team file
+    #[arg(long, short = 'f', value_name = "FILE", default_value = "team.toml")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The teammates (default: every teammate with a `command`)
+    #[arg(value_name = "TEAMMATE")]
+    pub teammates: Vec<String>,
+    /// The team file
+    #[arg(long, short = 'f', value_name = "FILE", default_value = "team.toml")]
+    pub file: PathBuf,
+    /// Give up after this many seconds (exit 124)
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Print each teammate's runs and exit codes as JSON on stdout
     #[arg(long)]
     pub json: bool,
 }

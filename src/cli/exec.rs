@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use super::args::{ExecArgs, SshArgs};
 use super::{load_team, provider_for};
+use crate::error::exit::TIMED_OUT;
 use crate::error::{Error, Result};
 use crate::provider::{AttachRequest, ShellAccess};
-use crate::sandbox::TIMED_OUT_EXIT_CODE;
 use crate::workflow;
 
 /// The exit code of `exec`'s own failures (compose's), never a command's.
@@ -54,7 +54,7 @@ async fn exec(args: &ExecArgs) -> Result<i32> {
                 "ralph-town: the command timed out after {}s and was killed",
                 args.timeout.unwrap_or_default()
             );
-            Ok(TIMED_OUT_EXIT_CODE)
+            Ok(TIMED_OUT)
         }
     }
 }
@@ -85,5 +85,5 @@ pub(super) async fn ssh(args: &SshArgs) -> Result<i32> {
     Ok(provider
         .attach(&found.sandbox.id, &request)
         .await?
-        .unwrap_or(TIMED_OUT_EXIT_CODE))
+        .unwrap_or(TIMED_OUT))
 }

@@ -4,12 +4,14 @@
 //! `provider`) and print results on stdout; progress, warnings and diagnostics go to stderr.
 
 mod args;
+mod attach;
 mod config;
 mod down;
 mod exec;
 mod gc;
 mod hooks;
 mod init;
+mod logs;
 mod ls;
 mod plan;
 mod run;
@@ -17,6 +19,7 @@ mod sandbox;
 mod serve;
 mod status;
 mod up;
+mod work;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -56,6 +59,12 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
         Command::Status(args) => status::run(&args).await,
         Command::Exec(args) => exec::run(&args).await,
         Command::Ssh(args) => exec::ssh(&args).await,
+        Command::Logs(args) => logs::run(&args).await,
+        Command::Attach(args) => attach::run(&args).await,
+        Command::Wait(args) => work::wait(&args).await,
+        Command::Stop(args) => work::act(&args, crate::workflow::Act::Stop).await,
+        Command::Start(args) => work::act(&args, crate::workflow::Act::Start).await,
+        Command::Restart(args) => work::act(&args, crate::workflow::Act::Restart).await,
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Run(args) => run::run(&args).await,
         Command::Serve(args) => serve::run(args).await,

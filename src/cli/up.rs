@@ -16,8 +16,11 @@ pub(super) async fn run(args: &UpArgs) -> Result<i32> {
     let team = load_team(&args.file.file, true)?;
     let provider = provider_for(team.provider, Some(&team))?;
     let host = |name: &str| std::env::var(name).ok();
-    let prepared =
+    let mut prepared =
         workflow::prepare_up(provider.as_ref(), &team, &plan_options(&args.plan), &host).await?;
+    if args.no_start {
+        prepared = prepared.without_commands();
+    }
     let warnings = workflow::orphan_warnings(&prepared.plan, &Switches::CLI);
     if args.progress == ProgressMode::Json {
         // Every line a JSON reader sees is an event, the plan first.
@@ -42,7 +45,7 @@ pub(super) async fn run(args: &UpArgs) -> Result<i32> {
                 ok: true,
             })?;
         }
-        return Ok(exit::SUCCESS);
+        return wait_after(args, provider.as_ref(), &team).await;
     }
     let mut destructive_allowed = args.yes;
     if prepared.plan.is_destructive() && !args.yes {
@@ -69,6 +72,7 @@ pub(super) async fn run(args: &UpArgs) -> Result<i32> {
     let options = UpOptions {
         parallel: args.parallel.into(),
         no_setup: args.no_setup,
+        no_start: args.no_start,
         destructive_allowed,
         force: args.force,
         switches: Switches::CLI,
@@ -102,7 +106,24 @@ pub(super) async fn run(args: &UpArgs) -> Result<i32> {
             total: outcome.results.len(),
         });
     }
-    Ok(exit::SUCCESS)
+    wait_after(
+        args,
+        provider_for(team.provider, Some(&team))?.as_ref(),
+        &team,
+    )
+    .await
+}
+
+/// `up --wait`: waits for the commands as `wait` does.
+async fn wait_after(
+    args: &UpArgs,
+    provider: &dyn crate::provider::Provider,
+    team: &crate::team::Team,
+) -> Result<i32> {
+    if !args.wait {
+        return Ok(exit::SUCCESS);
+    }
+    super::work::wait_and_report(provider, team, &[], args.wait_timeout, args.json).await
 }
 
 /// Sets `flag` on Ctrl-C; a second Ctrl-C exits at once.

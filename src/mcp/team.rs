@@ -241,16 +241,19 @@ struct PlanAnswer<'a> {
 }
 
 /// A loaded team with its provider.
-struct Opened {
-    team: Team,
-    provider: Arc<dyn Provider>,
+pub(super) struct Opened {
+    pub(super) team: Team,
+    pub(super) provider: Arc<dyn Provider>,
     /// Warnings from the file and the provider, rendered.
-    warnings: Vec<String>,
+    pub(super) warnings: Vec<String>,
 }
 
 /// Loads the team file and opens its provider; the redactor knows every secret value the
 /// team's teammates would receive from this process's environment.
-fn open(file: &std::path::Path, require_secrets: bool) -> Result<(Opened, Redactor), Error> {
+pub(super) fn open(
+    file: &std::path::Path,
+    require_secrets: bool,
+) -> Result<(Opened, Redactor), Error> {
     let loaded = team::load(file, &LoadOptions { require_secrets })?;
     let team = loaded.team;
     let mut redactor = Redactor::new();
@@ -303,6 +306,7 @@ async fn up(opened: Opened, params: &UpParams) -> CallToolResult {
             .clamp(1, 256)
             .into(),
         no_setup: params.no_setup,
+        no_start: false,
         destructive_allowed: params.confirm,
         force: params.force,
         switches: SWITCHES,
@@ -385,6 +389,6 @@ fn status_text(team: &Team, rows: &[StatusRow]) -> String {
     text
 }
 
-fn failed(error: &Error) -> CallToolResult {
+pub(super) fn failed(error: &Error) -> CallToolResult {
     answer::error(error, json!({}))
 }

@@ -197,6 +197,9 @@ impl Change {
                 "made from another team file (left alone; --adopt takes it over)".to_string()
             }
             Cause::Adopted => "adopted from another team file".to_string(),
+            Cause::CommandChanged { from: None, .. } => "command not started".to_string(),
+            Cause::CommandChanged { to: None, .. } => "command removed".to_string(),
+            Cause::CommandChanged { .. } => "command changed".to_string(),
         };
         let mut cause = match &self.cause {
             Cause::SetupFailed | Cause::SetupIncomplete => cause,
@@ -205,6 +208,9 @@ impl Change {
         };
         if !self.env.is_empty() && !matches!(self.cause, Cause::EnvChanged { .. }) {
             cause = format!("{cause}; {}", field_changes(&self.env));
+        }
+        if self.command && !matches!(self.cause, Cause::CommandChanged { .. }) {
+            cause = format!("{cause}; command restarts");
         }
         match &self.cause {
             Cause::LifecycleChanged { .. } => cause,

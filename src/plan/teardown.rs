@@ -53,6 +53,7 @@ pub fn teardown(sandboxes: &[Sandbox], now: SystemTime) -> Plan {
             setup: false,
             env: Vec::new(),
             relabel: false,
+            command: false,
         };
         lines.push((Order::new(name, number, Some(sandbox)), change));
     }

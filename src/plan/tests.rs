@@ -31,6 +31,7 @@ fn desired(teammate: &str) -> Desired {
             auto_delete: None,
         },
         source: None,
+        command: None,
     }
 }
 
@@ -711,4 +712,95 @@ fn force_recreate_overrides_transition() {
         &options,
         "-/+ alice      recreate   --force-recreate\n\nPlan: 1 to recreate.\n",
     );
+}
+
+// [work] The teammate's command: compared by its `ralph-town/command` label.
+
+fn with_command(mut wanted: Desired, hash: Option<&str>) -> Desired {
+    wanted.command = hash.map(str::to_string);
+    wanted
+}
+
+#[test]
+fn a_command_never_started_is_started_in_place() {
+    case(
+        &[with_command(desired("alice"), Some("c1:new"))],
+        &[sandbox("alice", "a1", 1)],
+        "~ alice        update     command not started\n\nPlan: 1 to update.\n",
+    );
+}
+
+#[test]
+fn a_changed_command_is_an_in_place_update_not_a_recreate() {
+    let observed = [with_label(
+        sandbox("alice", "a1", 1),
+        labels::COMMAND,
+        Some("c1:old"),
+    )];
+    let plan = reconcile(
+        &[with_command(desired("alice"), Some("c1:new"))],
+        &observed,
+        &PlanOptions::default(),
+    );
+    assert_eq!(
+        plan.render(),
+        "~ alice        update     command changed\n\nPlan: 1 to update.\n"
+    );
+    assert!(plan.changes[0].command);
+    assert!(!plan.changes[0].setup);
+    assert!(!plan.is_destructive());
+}
+
+#[test]
+fn the_same_command_is_kept() {
+    let observed = [with_label(
+        sandbox("alice", "a1", 1),
+        labels::COMMAND,
+        Some("c1:same"),
+    )];
+    case(
+        &[with_command(desired("alice"), Some("c1:same"))],
+        &observed,
+        "  alice        keep       up to date\n\nNo changes. 1 up to date.\n",
+    );
+}
+
+#[test]
+fn a_command_no_longer_declared_is_stopped() {
+    let observed = [with_label(
+        sandbox("alice", "a1", 1),
+        labels::COMMAND,
+        Some("c1:old"),
+    )];
+    case(
+        &[desired("alice")],
+        &observed,
+        "~ alice        update     command removed\n\nPlan: 1 to update.\n",
+    );
+}
+
+#[test]
+fn a_stopped_sandbox_with_a_new_command_starts_and_restarts_it() {
+    let observed = [in_state(sandbox("alice", "a1", 1), "stopped")];
+    case(
+        &[with_command(desired("alice"), Some("c1:new"))],
+        &observed,
+        "> alice        start      sandbox is stopped; command restarts\n\nPlan: 1 to start.\n",
+    );
+}
+
+#[test]
+fn a_spec_change_recreates_whatever_the_command() {
+    let observed = [with_label(
+        sandbox("alice", "a1", 1),
+        labels::SPEC,
+        Some("v1:old"),
+    )];
+    let plan = reconcile(
+        &[with_command(desired("alice"), Some("c1:new"))],
+        &observed,
+        &PlanOptions::default(),
+    );
+    assert!(!plan.changes[0].command);
+    assert!(plan.render().starts_with("-/+ alice"), "{}", plan.render());
 }

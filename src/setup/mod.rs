@@ -7,6 +7,7 @@
 //! process that runs the script. This module does not upload or run anything.
 
 mod error;
+mod runner;
 pub mod shell;
 mod worktree;
 
@@ -18,6 +19,7 @@ use minijinja::{Environment, ErrorKind, context};
 use crate::team::Teammate;
 
 pub use error::{SetupError, TemplateError};
+pub use runner::{WORK_DIR, render_runner, work_probe_script};
 pub use worktree::{RepoWork, WorkCheck, parse_worktree_check, worktree_check_script};
 
 /// The name under which templates extend or include the built-in setup template.

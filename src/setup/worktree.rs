@@ -27,6 +27,8 @@ pub struct WorkCheck {
     pub repos: Vec<RepoWork>,
     /// Whether the output ran to its `end` line; a check cut short is not clean.
     pub complete: bool,
+    /// The teammate's command while it still runs (`running (run 2)`): work in progress.
+    pub command: Option<String>,
 }
 
 /// One repository's unsaved work.
@@ -52,7 +54,7 @@ impl RepoWork {
 impl WorkCheck {
     /// True only when the check finished and no repository holds unsaved work.
     pub fn is_clean(&self) -> bool {
-        self.complete && self.repos.iter().all(RepoWork::is_clean)
+        self.complete && self.command.is_none() && self.repos.iter().all(RepoWork::is_clean)
     }
 
     /// A human summary naming the files and commits that would be lost.
@@ -60,6 +62,12 @@ impl WorkCheck {
         let mut text = String::new();
         if !self.complete {
             text.push_str("the work check did not finish, so unsaved work may exist\n");
+        }
+        if let Some(command) = &self.command {
+            let _ = writeln!(
+                text,
+                "the teammate's command is {command} (stop it with `ralph-town stop`)"
+            );
         }
         for repo in self.repos.iter().filter(|repo| !repo.is_clean()) {
             let _ = writeln!(text, "{}:", self.display_path(&repo.path));
@@ -114,6 +122,7 @@ pub fn parse_worktree_check(output: &str) -> WorkCheck {
         match kind {
             "ralph-town-work-check" => started = true,
             "home" => check.home = Some(value.to_string()),
+            "command" => check.command = Some(value.to_string()),
             "repo" => check.repos.push(RepoWork {
                 path: value.to_string(),
                 ..RepoWork::default()
@@ -173,6 +182,18 @@ mod tests {
         assert!(!check.is_clean());
         assert!(check.describe().contains("did not finish"));
         assert!(!parse_worktree_check("").is_clean());
+    }
+
+    #[test]
+    fn a_running_command_is_unsaved_work() {
+        let check = parse_worktree_check(
+            "ralph-town-work-check\t1\nhome\t/h\ncommand\trunning (run 2)\nrepo\t/h/a\nend\n",
+        );
+        assert!(!check.is_clean());
+        assert_eq!(
+            check.describe(),
+            "the teammate's command is running (run 2) (stop it with `ralph-town stop`)"
+        );
     }
 
     #[test]

@@ -203,6 +203,8 @@ pub enum ProblemKind {
     IgnoredSetting,
     /// A local `repo` path that does not exist.
     RepoNotFound,
+    /// A `task_file` that cannot be read.
+    TaskNotFound,
     /// Warning: more warnings than are listed (no label).
     MoreWarnings,
 }
@@ -232,6 +234,7 @@ impl ProblemKind {
             ProblemKind::HostVariableUnset => "team::host_variable_unset",
             ProblemKind::IgnoredSetting => "team::ignored_setting",
             ProblemKind::RepoNotFound => "team::repo_not_found",
+            ProblemKind::TaskNotFound => "team::task_not_found",
             ProblemKind::MoreWarnings => "team::more_warnings",
         }
     }

@@ -28,8 +28,12 @@ pub(crate) const SETTINGS: &[&str] = &[
     "ttl",
     "resources",
     "workdir",
+    "command",
+    "restart",
+    "max_runs",
+    "tty",
 ];
-pub(crate) const TEAMMATE_OWN: &[&str] = &["name", "branch", "setup"];
+pub(crate) const TEAMMATE_OWN: &[&str] = &["name", "branch", "setup", "task", "task_file"];
 pub(crate) const GIT: &[&str] = &["user_name", "user_email"];
 pub(crate) const RESOURCES: &[&str] = &["cpu", "memory", "disk"];
 

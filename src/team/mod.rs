@@ -26,6 +26,7 @@ mod source;
 mod spec_hash;
 mod starter;
 mod values;
+mod work;
 
 pub use error::{
     FileDiagnostic, Invalid, MAX_FILE_BYTES, MAX_LISTED, ProblemKind, TeamError, TeamWarning,
@@ -36,6 +37,7 @@ pub use secrets::{host_env, read_secrets};
 pub use source::source_id;
 pub use spec_hash::spec_hash;
 pub use starter::starter;
+pub use work::command_hash;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -96,6 +98,44 @@ pub struct Teammate {
     pub workdir: String,
     /// A team-supplied setup template (`*.sh.j2`), resolved against the team file's directory.
     pub setup: Option<PathBuf>,
+    /// What the teammate runs once set up; `None` when it declares no `command`.
+    pub work: Option<Work>,
+}
+
+/// A teammate's command and how it runs: none of it is in the spec hash (a change restarts the
+/// command in place), and none of it is a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Work {
+    /// Shell text, run by bash in the workdir.
+    pub command: String,
+    /// The task text written into the sandbox (empty when the teammate has none).
+    pub task: String,
+    pub restart: Restart,
+    /// The most runs in all (1 for [`Restart::No`]).
+    pub max_runs: u32,
+    /// Run inside tmux, for `attach`.
+    pub tty: bool,
+}
+
+/// When a teammate's command runs again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    #[default]
+    No,
+    OnFailure,
+    Always,
+}
+
+impl Restart {
+    /// The name in the team file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Restart::No => "no",
+            Restart::OnFailure => "on-failure",
+            Restart::Always => "always",
+        }
+    }
 }
 
 /// A secret the sandbox receives as `name`, read from the host variable `host_var`.

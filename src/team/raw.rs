@@ -127,6 +127,20 @@ macro_rules! with_settings {
             /// `~/app`), or an absolute path outside `/home/daytona` other than `/`; default:
             /// the repository's own name (`app` for `.../app.git`).
             pub workdir: Text,
+            /// The teammate's command: shell text run by bash in its workdir once setup has
+            /// succeeded, with its `env` and `secrets` and `RALPH_TOWN_TEAMMATE`,
+            /// `RALPH_TOWN_TASK_FILE` and `RALPH_TOWN_RUN` (1, 2, ...). Not interpolated: `$`
+            /// is the shell's.
+            pub command: Text,
+            /// When the command runs again: `no` (the default), `on-failure` (after a non-zero
+            /// exit) or `always` (a loop of runs), at most `max_runs` runs in all.
+            #[schemars(with = "Option<RestartPolicy>")]
+            pub restart: Text,
+            /// The most runs of a restarting command (default 10; `restart = "no"` runs once).
+            #[schemars(range(min = 1))]
+            pub max_runs: Option<Located<i64>>,
+            /// Run the command inside tmux, so that `ralph-town attach` shows its live terminal.
+            pub tty: Option<Located<bool>>,
         }
 
         impl $name {
@@ -144,6 +158,10 @@ macro_rules! with_settings {
                     ttl: self.ttl.as_ref(),
                     resources: self.resources.as_ref(),
                     workdir: self.workdir.as_ref(),
+                    command: self.command.as_ref(),
+                    restart: self.restart.as_ref(),
+                    max_runs: self.max_runs.as_ref(),
+                    tty: self.tty.as_ref(),
                 }
             }
         }
@@ -173,6 +191,11 @@ with_settings! {
         pub branch: Text,
         /// A setup template (`*.sh.j2`) for this teammate only, relative to this file.
         pub setup: Text,
+        /// The teammate's task, written into its sandbox for its `command`
+        /// (`RALPH_TOWN_TASK_FILE`). Not interpolated. Excludes `task_file`.
+        pub task: Text,
+        /// A file holding the teammate's task, relative to this file. Excludes `task`.
+        pub task_file: Text,
     }
 }
 
@@ -191,6 +214,23 @@ pub(crate) struct Settings<'a> {
     pub ttl: Option<&'a Located<DurationText>>,
     pub resources: Option<&'a Located<Resources>>,
     pub workdir: Option<&'a Located<String>>,
+    pub command: Option<&'a Located<String>>,
+    pub restart: Option<&'a Located<String>>,
+    pub max_runs: Option<&'a Located<i64>>,
+    pub tty: Option<&'a Located<bool>>,
+}
+
+/// When a teammate's command runs again (the schema of `restart`).
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)]
+pub(crate) enum RestartPolicy {
+    /// Run once.
+    No,
+    /// Run again after a non-zero exit.
+    OnFailure,
+    /// Run again after every exit: a loop of runs.
+    Always,
 }
 
 /// The git author identity configured in the sandbox.

@@ -14,7 +14,7 @@ use super::error::ProblemKind;
 use super::raw::{self, Located};
 use super::settings::{self, Fields};
 use super::values::{Context, Value};
-use super::{GitIdentity, SecretRef, Teammate, repo};
+use super::{GitIdentity, SecretRef, Teammate, repo, work};
 use crate::names::{self, RepoSource};
 use crate::vocabulary::{Lifecycle, Resources};
 
@@ -101,6 +101,7 @@ pub(crate) fn teammate(
         .filter(|entry| entry.from_host && entry.value.is_some())
         .map(|entry| entry.name.clone())
         .collect();
+    let work = work::resolve(table, &merged, context);
 
     Teammate {
         name: name.map(|value| value.text).unwrap_or_default(),
@@ -142,6 +143,7 @@ pub(crate) fn teammate(
         },
         workdir,
         setup,
+        work,
     }
 }
 

@@ -13,6 +13,7 @@ use super::error::ProblemKind;
 use super::raw::{DurationText, Located, Settings};
 use super::repo;
 use super::values::{Context, Value};
+use super::{Restart, work};
 use crate::names::{self, BranchName, MAX_BRANCH_BYTES, RepoSource};
 
 /// One table's settings, ready to merge. `None` = not set in this table.
@@ -35,6 +36,11 @@ pub(crate) struct Fields {
     pub memory: Option<u32>,
     pub disk: Option<u32>,
     pub workdir: Option<Value>,
+    /// The command as written (never interpolated).
+    pub command: Option<String>,
+    pub restart: Option<Restart>,
+    pub max_runs: Option<u32>,
+    pub tty: Option<bool>,
 }
 
 impl Fields {
@@ -90,6 +96,16 @@ impl Fields {
             workdir: settings
                 .workdir
                 .and_then(|workdir| read_workdir(workdir, context)),
+            command: settings
+                .command
+                .and_then(|command| work::read_command(command, context)),
+            restart: settings
+                .restart
+                .and_then(|restart| work::read_restart(restart, context)),
+            max_runs: settings
+                .max_runs
+                .and_then(|max_runs| work::read_max_runs(max_runs, context)),
+            tty: settings.tty.map(|tty| *tty.value()),
         }
     }
 
@@ -115,6 +131,10 @@ impl Fields {
             memory: self.memory.or(defaults.memory),
             disk: self.disk.or(defaults.disk),
             workdir: pick(&self.workdir, &defaults.workdir),
+            command: pick(&self.command, &defaults.command),
+            restart: self.restart.or(defaults.restart),
+            max_runs: self.max_runs.or(defaults.max_runs),
+            tty: self.tty.or(defaults.tty),
         }
     }
 }

@@ -4,8 +4,10 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::TeammateSandbox;
+use super::work_state::{CommandStatus, WorkFields};
 use crate::error::Result;
-use crate::provider::Provider;
+use crate::provider::{Provider, Sandbox, SandboxState};
 use crate::team::Team;
 use crate::vocabulary::{SetupOutcome, labels};
 
@@ -24,6 +26,14 @@ pub struct StatusRow {
     pub created_at: Option<SystemTime>,
     /// Whether the teammate is still declared in the team file.
     pub declared: bool,
+    /// The teammate's command, in a started sandbox that was set up (`None` elsewhere, and
+    /// when the probe failed: see `probe_error`).
+    pub command: Option<CommandStatus>,
+    /// The teammate's repository: commits ahead of the base branch, dirty files, the last
+    /// commit, whether the branch is pushed.
+    pub work: Option<WorkFields>,
+    /// Why the sandbox could not be probed.
+    pub probe_error: Option<String>,
 }
 
 /// Every sandbox of `team` and every declared teammate without one, sorted by teammate, then
@@ -46,6 +56,9 @@ pub async fn status(provider: &dyn Provider, team: &Team) -> Result<Vec<StatusRo
                 branch: sandbox.labels.get(labels::BRANCH).cloned(),
                 setup: SetupOutcome::of(&sandbox.labels),
                 created_at: Some(sandbox.created_at),
+                command: None,
+                work: None,
+                probe_error: None,
             }
         })
         .collect();
@@ -59,9 +72,53 @@ pub async fn status(provider: &dyn Provider, team: &Team) -> Result<Vec<StatusRo
                 setup: None,
                 created_at: None,
                 declared: true,
+                command: None,
+                work: None,
+                probe_error: None,
             });
         }
     }
     rows.sort_by(|a, b| (&a.teammate, &a.created_at).cmp(&(&b.teammate, &b.created_at)));
+    probe_rows(provider, team, &sandboxes, &mut rows).await;
     Ok(rows)
+}
+
+/// Fills in the command and work fields of each started, set-up sandbox of a declared
+/// teammate: one probe each, all at once, so that a large team answers in about one round trip.
+async fn probe_rows(
+    provider: &dyn Provider,
+    team: &Team,
+    sandboxes: &[Sandbox],
+    rows: &mut [StatusRow],
+) {
+    let probed: Vec<(usize, TeammateSandbox)> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| row.declared && row.setup == Some(SetupOutcome::Ok))
+        .filter_map(|(index, row)| {
+            let sandbox = sandboxes
+                .iter()
+                .find(|sandbox| Some(&sandbox.id) == row.sandbox_id.as_ref())?;
+            let teammate = team.teammates.iter().find(|t| t.name == row.teammate)?;
+            (sandbox.state == SandboxState::Started).then(|| {
+                let found = TeammateSandbox {
+                    teammate: teammate.clone(),
+                    sandbox: sandbox.clone(),
+                };
+                (index, found)
+            })
+        })
+        .collect();
+    let found: Vec<TeammateSandbox> = probed.iter().map(|(_, found)| found.clone()).collect();
+    let probes = super::work::probe_all(provider, &found).await;
+    for ((index, _), probe) in probed.iter().zip(probes) {
+        let row = &mut rows[*index];
+        match probe {
+            Ok(probe) => {
+                row.command = Some(probe.command);
+                row.work = probe.work;
+            }
+            Err(error) => row.probe_error = Some(error.to_string()),
+        }
+    }
 }

@@ -48,8 +48,31 @@ pub async fn teammate_sandbox(
     name: &str,
 ) -> Result<TeammateSandbox> {
     let teammate = find_teammate(team, name)?;
-    let spec_hash = desired::resolve_teammate(team, teammate)?.desired.spec_hash;
     let observed = observe(provider, &team.name).await?;
+    resolve(team, teammate, &observed)
+}
+
+/// The sandboxes of the teammates `names` (in that order), from one look at the team's
+/// sandboxes, chosen as [`teammate_sandbox`] chooses: for commands that reach many teammates.
+pub async fn teammate_sandboxes(
+    provider: &dyn Provider,
+    team: &Team,
+    names: &[String],
+) -> Result<Vec<TeammateSandbox>> {
+    let teammates = names
+        .iter()
+        .map(|name| find_teammate(team, name))
+        .collect::<Result<Vec<_>>>()?;
+    let observed = observe(provider, &team.name).await?;
+    teammates
+        .into_iter()
+        .map(|teammate| resolve(team, teammate, &observed))
+        .collect()
+}
+
+/// The one rule from a declared teammate and the observed sandboxes to its sandbox.
+fn resolve(team: &Team, teammate: &Teammate, observed: &[Sandbox]) -> Result<TeammateSandbox> {
+    let spec_hash = desired::resolve_teammate(team, teammate)?.desired.spec_hash;
     // Not a sandbox another team file of the same team name made.
     let candidates: Vec<&Sandbox> = observed
         .iter()

@@ -31,6 +31,19 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The plan without starting or restarting commands (`--no-start`): a change made only for
+    /// a command is kept as it is.
+    pub fn without_commands(mut self) -> Prepared {
+        for change in &mut self.plan.changes {
+            change.command = false;
+            if matches!(change.cause, crate::plan::Cause::CommandChanged { .. }) {
+                change.action = Action::Keep;
+                change.cause = crate::plan::Cause::UpToDate;
+            }
+        }
+        self
+    }
+
     /// The display names of the teammates the plan acts on, in plan order: the lines a live
     /// progress display draws up front.
     pub fn acting_on(&self) -> Vec<String> {
@@ -50,6 +63,8 @@ pub struct UpOptions {
     pub parallel: usize,
     /// Create sandboxes without running the setup script.
     pub no_setup: bool,
+    /// Set up sandboxes without starting the teammates' commands.
+    pub no_start: bool,
     /// The caller confirmed that sandboxes may be recreated or removed.
     pub destructive_allowed: bool,
     /// Skip the work-loss guard: recreate or remove even when a sandbox holds unsaved work.
@@ -158,6 +173,7 @@ pub async fn apply_up(
         parallel: options.parallel,
         no_setup: options.no_setup,
         team: team.clone(),
+        no_start: options.no_start,
     };
     let results = apply::apply(
         provider,

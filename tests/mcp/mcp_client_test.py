@@ -37,6 +37,20 @@ SANDBOX_TOOLS = {
     "sandbox_env_set": ["sandbox"],
 }
 
+# The teammates-at-work tools, tested by `mcp_work_test.py`.
+WORK_TOOLS = [
+    "team_logs",
+    "team_wait",
+    "teammate_status",
+    "teammate_restart",
+    "teammate_exec",
+    "teammate_read_file",
+    "teammate_write_file",
+    "teammate_edit_file",
+    "teammate_list_files",
+    "teammate_diff",
+]
+
 SENTINELS = [value for name, value in os.environ.items() if name.startswith("SENTINEL_")]
 
 
@@ -183,7 +197,10 @@ async def team(client, binary, directory):
 
 async def sandboxes(client, binary, directory):
     tools = await check_tools(client.session, {**TEAM_TOOLS, **SANDBOX_TOOLS})
-    check(set(tools) == set(TEAM_TOOLS) | set(SANDBOX_TOOLS), f"unexpected tools: {sorted(tools)}")
+    check(
+        set(tools) == set(TEAM_TOOLS) | set(SANDBOX_TOOLS) | set(WORK_TOOLS),
+        f"unexpected tools: {sorted(tools)}",
+    )
     check("provider" in tools["sandbox_exec"].input_schema["properties"], "no `provider`")
     secret = os.environ["SENTINEL_SANDBOX"]
     origin = os.environ["ORIGIN"]

@@ -8,6 +8,7 @@
 # Output, one record a line, the kind and its value separated by a tab:
 #   ralph-town-work-check	1      first line (format version)
 #   home	<$HOME>
+#   command	<what it does>       the teammate's command still runs (work in progress)
 #   repo	<path>                 starts a repository's records
 #   uncommitted	<porcelain line>   `git status --porcelain` (untracked files included)
 #   unpushed	<oneline commit>     on a local branch (or HEAD) but on no remote ref
@@ -38,6 +39,15 @@ printf 'ralph-town-work-check\t1\n'
 # Without the `end` line the caller treats the check as not done, never as clean.
 [[ -d $HOME ]] || exit 1
 printf 'home\t%s\n' "$(flat "$HOME")"
+# A teammate's command that still runs (its runner's heartbeat is fresh and it recorded no end)
+# is work in progress.
+work_state="$HOME/.ralph-town/work/state"
+work_alive="$HOME/.ralph-town/work/alive"
+if [[ -r $work_state && -e $work_alive ]] && ! grep -q '^done' "$work_state" \
+  && (($(date +%s) - $(stat -c %Y "$work_alive") < 10)); then
+  run=$(awk -F '\t' '$1 == "start" { run = $2 } END { print run + 0 }' "$work_state")
+  printf 'command\trunning (run %s)\n' "$run"
+fi
 # Every repository once: the declared directories (relative ones are under $HOME) and the
 # repositories found under the home, skipping trees that never hold a teammate's own work.
 repositories() {

@@ -1,0 +1,180 @@
+//! Teammates at work on the `daytona` provider against a spawned `ralph-town serve`: the runner
+//! goes through the toolbox's process sessions, and `wait`, `logs -f`, `status`, an in-place
+//! command change, `stop` and `down`'s guard behave as on `local`.
+
+use crate::common;
+use crate::work::{origin_with_agent, ready};
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use common::World;
+use serde_json::Value;
+
+const KEY: &str = "dtn_work_daytona_key_0123456789abcdef";
+
+/// A `ralph-town serve` child process, killed on drop.
+struct Serve {
+    child: Child,
+    api_url: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(world: &World, readable: &Path) -> Serve {
+    let mut child = world
+        .command(&["serve", "--listen", "127.0.0.1:0", "--read-only"])
+        .arg(readable)
+        .env("RALPH_TOWN_HOME", world.path().join("serve-state"))
+        .env("RALPH_TOWN_SERVE_API_KEY", KEY)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let api_url = loop {
+        let line = lines.next().expect("serve exited early").unwrap();
+        if let Some(url) = line
+            .split(" at ")
+            .nth(1)
+            .filter(|url| url.starts_with("http"))
+        {
+            break url.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Serve { child, api_url }
+}
+
+fn team_file(world: &World, origin: &Path, alice_command: &str) {
+    world.file(
+        "team.toml",
+        &format!(
+            r#"name = "remote-workers"
+provider = "daytona"
+
+[defaults]
+repo = "{}"
+base_branch = "main"
+
+[[teammate]]
+name = "alice"
+branch = "feature/alice"
+command = "{alice_command}"
+restart = "on-failure"
+max_runs = 3
+task = "Write the notes"
+
+[[teammate]]
+name = "bob"
+branch = "feature/bob"
+command = "for i in 1 2 3; do echo bob says $i; sleep 0.2; done"
+"#,
+            origin.display()
+        ),
+    );
+}
+
+#[test]
+fn commands_run_restart_and_report_through_daytona_sessions() {
+    if !ready() {
+        return;
+    }
+    let world = World::new();
+    let origin = origin_with_agent(&world);
+    let serve = serve(&world, &origin);
+    // Every run of the binary talks to serve.
+    let run = |args: &[&str]| {
+        world.run_with(
+            args,
+            &[
+                ("DAYTONA_API_URL", serve.api_url.as_str()),
+                ("DAYTONA_API_KEY", KEY),
+            ],
+        )
+    };
+    team_file(&world, &origin, "bash tools/agent.sh");
+    run(&["up", "--progress", "plain"]).success();
+    let follow = run(&["logs", "-f", "bob"]).success();
+    assert!(
+        follow.stdout.contains("bob | bob says 3"),
+        "{}",
+        follow.stdout
+    );
+    let waited = run(&["wait", "--json", "--timeout", "120"]).success();
+    let waited: Value = serde_json::from_str(&waited.stdout).unwrap();
+    let codes = |name: &str| -> Vec<i64> {
+        waited["teammates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["teammate"] == name)
+            .unwrap()["command"]["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|run| run["exit_code"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(codes("alice"), [3, 0]);
+    assert_eq!(codes("bob"), [0]);
+
+    let status = run(&["status", "--json"]).success();
+    let rows: Value = serde_json::from_str(&status.stdout).unwrap();
+    let alice = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["teammate"] == "alice")
+        .unwrap()
+        .clone();
+    assert_eq!(alice["command"]["state"], "exited");
+    assert_eq!(alice["work"]["ahead"], 1);
+    assert_eq!(alice["work"]["last_commit"], "alice: Write the notes");
+    let id = alice["sandbox_id"].clone();
+
+    // A new command: the same sandbox, the new command running; `down` refuses meanwhile.
+    team_file(&world, &origin, "echo second command; sleep 600");
+    let plan = run(&["plan"]).success();
+    assert!(plan.stdout.contains("~ alice"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("command changed"), "{}", plan.stdout);
+    run(&["up"]).success();
+    let mut running = false;
+    for _ in 0..100 {
+        let table = run(&["status"]).success();
+        if table.stdout.contains("running 1/3") {
+            running = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(running, "alice's new command never ran");
+    let rows: Value = serde_json::from_str(&run(&["status", "--json"]).success().stdout).unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["teammate"] == "alice" && row["sandbox_id"] == id),
+        "{rows}"
+    );
+    let refused = run(&["down"]).code(4);
+    assert!(
+        refused.stderr.contains("command is running"),
+        "{}",
+        refused.stderr
+    );
+    let logs = run(&["logs", "alice"]).success();
+    assert!(
+        logs.stdout.contains("alice | second command"),
+        "{}",
+        logs.stdout
+    );
+    run(&["stop", "alice"]).success();
+    run(&["down", "--force"]).success();
+}
