@@ -11,7 +11,10 @@
 //! any token takes an explicit, insecure option.
 
 pub mod api_key;
+mod build;
+mod build_logs;
 mod code_run;
+mod dockerfile;
 mod error;
 mod events;
 mod git_command;
@@ -21,6 +24,7 @@ mod interpreter;
 mod lifecycle;
 mod metrics;
 mod output_form;
+mod preview;
 mod pty;
 mod sandbox;
 mod sandbox_actions;
@@ -279,6 +283,12 @@ pub async fn bind(
             toolbox_url: format!("{base_url}/toolbox"),
             ssh_host,
             ssh_port,
+            base_url: base_url.clone(),
+            own_ports: [Some(address.port()), ssh.as_ref().map(|ssh| ssh.address().port())]
+                .into_iter()
+                .flatten()
+                .collect(),
+            objects_dir: options.state_dir.as_ref().map(|dir| dir.join("serve-objects")),
         },
         dice: simulate::Dice::new(simulation.seed),
         throttlers: simulate::Throttlers::new(&simulation),
@@ -291,6 +301,7 @@ pub async fn bind(
         events: events::Events::new(),
     });
     events::Events::listen(&state);
+    build::resume(&state);
     Ok(Server {
         listener,
         address,
@@ -496,6 +507,8 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(sandbox_lifecycle::routes())
         .merge(sandbox_copies::routes())
         .merge(volume::routes())
+        .merge(build_logs::routes())
+        .merge(preview::api_routes())
         .route_layer(from_fn_with_state(state.clone(), guard::api))
         // After the guard's layer, so that it needs no key: probes and clients checking the
         // address have none.
@@ -551,6 +564,9 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .nest("/api", api)
         .nest("/toolbox", toolbox)
+        // The preview proxy takes no API key: the preview token or signed link is its
+        // credential, and it reaches nothing but a sandbox's port.
+        .merge(preview::proxy_routes())
         .route(
             "/_ralph/stats",
             get(stats)

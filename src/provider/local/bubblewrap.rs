@@ -55,6 +55,7 @@ impl Bubblewrap {
             Path::new("/"),
             false,
             &["/bin/true".into()],
+            INSIDE_ID,
         );
         let command = match user {
             HostUser::Invoker => {
@@ -71,7 +72,7 @@ impl Bubblewrap {
                 };
                 let mut command = Command::new(&self.program);
                 command.args(&args);
-                stage::command(command, &[probe], &[], id)
+                stage::command(command, &[probe], &[], Vec::new(), id)
             }
         };
         command.is_ok_and(|mut command| {
@@ -86,8 +87,10 @@ impl Bubblewrap {
     }
 
     /// The arguments that run `program` in `cwd` of a sandbox made of `mounts` (hides made
-    /// elsewhere left out by the caller), the host path of each bind's source given by `source`. `new_session` detaches the command from any
-    /// terminal (commands); an interactive shell keeps its terminal.
+    /// elsewhere left out by the caller), the host path of each bind's source given by
+    /// `source`, as `inside_id` (the sandbox user, or uid 0 for a build step). `new_session`
+    /// detaches the command from any terminal (commands); an interactive shell keeps its
+    /// terminal.
     pub(crate) fn args(
         &self,
         mounts: &[Mount],
@@ -95,12 +98,13 @@ impl Bubblewrap {
         cwd: &Path,
         new_session: bool,
         program: &[OsString],
+        inside_id: u32,
     ) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
         let mut push = |parts: &[&std::ffi::OsStr]| {
             args.extend(parts.iter().map(|part| part.to_os_string()));
         };
-        let inside_id = OsString::from(INSIDE_ID.to_string());
+        let inside_id = OsString::from(inside_id.to_string());
         push(&["--unshare-user".as_ref(), "--uid".as_ref(), &inside_id]);
         push(&["--gid".as_ref(), &inside_id]);
         if self.disable_userns {
@@ -172,6 +176,7 @@ mod tests {
             Path::new("/home/daytona"),
             true,
             &["/bin/sh".into(), "-c".into(), "id".into()],
+            INSIDE_ID,
         );
         let line = args
             .iter()

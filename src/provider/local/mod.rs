@@ -16,7 +16,10 @@ mod env;
 mod exec;
 mod files;
 mod launch;
+mod layer;
+mod layer_build;
 mod mounts;
+mod overlay;
 mod paths;
 mod process;
 mod sandboxed;
@@ -42,6 +45,8 @@ use super::{
 };
 
 pub use self::attach::Attached;
+pub(crate) use self::layer::{ImageConfig, LayerState};
+pub(crate) use self::layer_build::{BUILD_CONTEXT, LayerBuild};
 pub use self::paths::SANDBOX_HOME;
 
 /// The OS user name sandboxes report (`USER`), as on Daytona.

@@ -43,6 +43,10 @@ pub(crate) struct Metadata {
     /// Volumes mounted at every command's start.
     #[serde(default)]
     pub volumes: Vec<VolumeMount>,
+    /// The image layer (its hash) shown over the host's file system, for a sandbox of a built
+    /// snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
 }
 
 impl Metadata {
@@ -68,6 +72,7 @@ pub(crate) struct SandboxDirs {
     pub home: PathBuf,
     pub tmp: PathBuf,
     pub volumes: Vec<(PathBuf, PathBuf)>,
+    pub layer: Option<super::layer::LayerMounts>,
 }
 
 /// The state root and the layout below it. Cheap to clone into blocking tasks.
@@ -110,6 +115,10 @@ impl Store {
                 .iter()
                 .map(|volume| (self.volume_dir(volume), PathBuf::from(&volume.mount_path)))
                 .collect(),
+            layer: metadata
+                .layer
+                .as_deref()
+                .and_then(|hash| super::layer::Layers::new(&self.root).mounts(hash)),
         }
     }
 
