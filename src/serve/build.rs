@@ -138,10 +138,7 @@ async fn build(state: &AppState, local: &LocalProvider, job: &Job) -> Result<(),
     };
     match apply(state, &mut build, job).await {
         Ok(image) => {
-            let _ = build.note(&format!(
-                "Successfully built {}",
-                snapshot_ref(&job.hash)
-            ));
+            let _ = build.note(&format!("Successfully built {}", snapshot_ref(&job.hash)));
             build.finish(image).await.map_err(|error| error.to_string())
         }
         Err(reason) => {
@@ -198,7 +195,10 @@ async fn set_phase(state: &AppState, target: &Target, phase: BuildPhase) {
         }
         Target::Snapshot(id) => {
             let _ = state.store.write(|records| {
-                let Some(record) = records.snapshots.iter_mut().find(|record| &record.dto.id == id)
+                let Some(record) = records
+                    .snapshots
+                    .iter_mut()
+                    .find(|record| &record.dto.id == id)
                 else {
                     return;
                 };
@@ -206,7 +206,9 @@ async fn set_phase(state: &AppState, target: &Target, phase: BuildPhase) {
                     BuildPhase::Pending => (SnapshotState::Pending, None),
                     BuildPhase::Building => (SnapshotState::Building, None),
                     BuildPhase::Built => (SnapshotState::Active, None),
-                    BuildPhase::Failed(reason) => (SnapshotState::BuildFailed, Some(reason.clone())),
+                    BuildPhase::Failed(reason) => {
+                        (SnapshotState::BuildFailed, Some(reason.clone()))
+                    }
                 };
                 record.dto.state = shown;
                 record.dto.error_reason = reason;
@@ -249,9 +251,8 @@ impl Context {
 
 /// Applies every step of the Dockerfile to the layer; the image's configuration when all pass.
 async fn apply(state: &AppState, build: &mut LayerBuild, job: &Job) -> Result<ImageConfig, String> {
-    let note = |build: &mut LayerBuild, line: String| {
-        build.note(&line).map_err(|error| error.to_string())
-    };
+    let note =
+        |build: &mut LayerBuild, line: String| build.note(&line).map_err(|error| error.to_string());
     let steps = dockerfile::parse(&job.dockerfile).map_err(|error| error.to_string())?;
     unpack_contexts(state, build, job).await?;
     let mut context = Context {
@@ -287,7 +288,11 @@ async fn apply(state: &AppState, build: &mut LayerBuild, job: &Job) -> Result<Im
             Instruction::Workdir(path) => {
                 let path = dockerfile::expand(path, &context.variables());
                 context.workdir = absolute(&context.workdir, &path);
-                let program = ["mkdir".to_string(), "-p".to_string(), context.workdir.clone()];
+                let program = [
+                    "mkdir".to_string(),
+                    "-p".to_string(),
+                    context.workdir.clone(),
+                ];
                 step_run(build, &context, &program, "/", step.line).await?;
             }
             Instruction::User(spec) => {
@@ -316,7 +321,9 @@ async fn apply(state: &AppState, build: &mut LayerBuild, job: &Job) -> Result<Im
                 for flag in ignored {
                     note(
                         build,
-                        format!(" ---> `{flag}` is not honoured: copied files belong to the build's user"),
+                        format!(
+                            " ---> `{flag}` is not honoured: copied files belong to the build's user"
+                        ),
                     )?;
                 }
                 let variables = context.variables();
@@ -329,7 +336,9 @@ async fn apply(state: &AppState, build: &mut LayerBuild, job: &Job) -> Result<Im
             }
             Instruction::Metadata(keyword) => note(
                 build,
-                format!(" ---> `{keyword}` is image metadata for a container runtime: nothing to apply"),
+                format!(
+                    " ---> `{keyword}` is image metadata for a container runtime: nothing to apply"
+                ),
             )?,
         }
     }
@@ -444,7 +453,11 @@ async fn copy(
                 "Dockerfile line {line}: `{source}` is not in the build context"
             ));
         }
-        inside.extend(matches.iter().map(|found| format!("{BUILD_CONTEXT}/{found}")));
+        inside.extend(
+            matches
+                .iter()
+                .map(|found| format!("{BUILD_CONTEXT}/{found}")),
+        );
     }
     let destination_path = absolute(&context.workdir, destination);
     let into = destination.ends_with('/') || inside.len() > 1;
@@ -497,7 +510,8 @@ fn matching(root: &Path, pattern: &str) -> Vec<String> {
 }
 
 fn wildcard(pattern: &str, name: &str) -> bool {
-    let (pattern, name): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (pattern, name): (Vec<char>, Vec<char>) =
+        (pattern.chars().collect(), name.chars().collect());
     fn matches(pattern: &[char], name: &[char]) -> bool {
         match (pattern.first(), name.first()) {
             (None, None) => true,
@@ -514,7 +528,11 @@ fn wildcard(pattern: &str, name: &str) -> bool {
 
 /// Unpacks the uploaded build contexts into the build's context directory, inside the build
 /// sandbox (an archive's links then cannot lead outside it).
-async fn unpack_contexts(state: &AppState, build: &mut LayerBuild, job: &Job) -> Result<(), String> {
+async fn unpack_contexts(
+    state: &AppState,
+    build: &mut LayerBuild,
+    job: &Job,
+) -> Result<(), String> {
     std::fs::create_dir_all(build.context_dir()).map_err(|error| error.to_string())?;
     if job.context_hashes.is_empty() {
         return Ok(());
@@ -534,7 +552,10 @@ async fn unpack_contexts(state: &AppState, build: &mut LayerBuild, job: &Job) ->
         std::fs::copy(&uploaded, archives.join(format!("{index}.tar")))
             .map_err(|error| error.to_string())?;
     }
-    build.own_context().await.map_err(|error| error.to_string())?;
+    build
+        .own_context()
+        .await
+        .map_err(|error| error.to_string())?;
     let script = format!(
         "set -e; for archive in /tmp/.build-archives/*.tar; do tar -xf \"$archive\" -C {BUILD_CONTEXT} --no-same-owner; done; rm -rf /tmp/.build-archives"
     );

@@ -136,7 +136,12 @@ async fn sandbox_logs(
     Query(query): Query<LogsQuery>,
 ) -> Result<Response, ApiError> {
     let (id, hash) = sandbox_build(&state, &id_or_name).await?;
-    stream(state, hash, Waiting::Sandbox(id), query.follow.unwrap_or(false))
+    stream(
+        state,
+        hash,
+        Waiting::Sandbox(id),
+        query.follow.unwrap_or(false),
+    )
 }
 
 async fn snapshot_logs(
@@ -145,7 +150,12 @@ async fn snapshot_logs(
     Query(query): Query<LogsQuery>,
 ) -> Result<Response, ApiError> {
     let (id, hash) = snapshot_build(&state, &id_or_name)?;
-    stream(state, hash, Waiting::Snapshot(id), query.follow.unwrap_or(false))
+    stream(
+        state,
+        hash,
+        Waiting::Snapshot(id),
+        query.follow.unwrap_or(false),
+    )
 }
 
 /// Where a stream stands between two chunks.

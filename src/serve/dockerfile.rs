@@ -19,11 +19,16 @@ pub(crate) struct Step {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Instruction {
-    From { image: String },
+    From {
+        image: String,
+    },
     /// Shell form (run by the `SHELL`) or exec form.
     Run(Command),
     Env(Vec<(String, String)>),
-    Arg { name: String, default: Option<String> },
+    Arg {
+        name: String,
+        default: Option<String>,
+    },
     Workdir(String),
     User(String),
     /// `COPY` or `ADD` (`add`): sources in the build context, then the destination.
@@ -122,7 +127,10 @@ fn logical_lines(text: &str) -> Result<Vec<(usize, String)>, DockerfileError> {
         if current.is_none() && trimmed.to_ascii_lowercase().starts_with("# escape=") {
             let escape = trimmed["# escape=".len()..].trim();
             if escape != "\\" {
-                return Err(error(number, "only `\\` is supported as the escape character"));
+                return Err(error(
+                    number,
+                    "only `\\` is supported as the escape character",
+                ));
             }
         }
         if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_none()) {
@@ -209,11 +217,13 @@ fn instruction(line: usize, keyword: &str, rest: &str) -> Result<Instruction, Do
             }
             let mut words = match json_array(rest) {
                 Some(words) => words,
-                None => shlex::split(rest)
-                    .ok_or_else(|| error(line, "unbalanced quotes"))?,
+                None => shlex::split(rest).ok_or_else(|| error(line, "unbalanced quotes"))?,
             };
             if words.len() < 2 {
-                return Err(error(line, format!("`{keyword}` needs a source and a destination")));
+                return Err(error(
+                    line,
+                    format!("`{keyword}` needs a source and a destination"),
+                ));
             }
             let destination = words.pop().unwrap_or_default();
             Ok(Instruction::Copy {
@@ -225,7 +235,10 @@ fn instruction(line: usize, keyword: &str, rest: &str) -> Result<Instruction, Do
         }
         "SHELL" => match json_array(rest) {
             Some(words) if !words.is_empty() => Ok(Instruction::Shell(words)),
-            _ => Err(error(line, "`SHELL` takes a JSON array, e.g. [\"/bin/bash\", \"-c\"]")),
+            _ => Err(error(
+                line,
+                "`SHELL` takes a JSON array, e.g. [\"/bin/bash\", \"-c\"]",
+            )),
         },
         keyword if METADATA.contains(&keyword) => Ok(Instruction::Metadata(keyword.to_string())),
         "WORKDIR" | "USER" => Err(error(line, format!("`{keyword}` needs a value"))),
@@ -249,7 +262,9 @@ fn heredoc(rest: &str) -> bool {
     rest.split_whitespace().any(|word| {
         word.strip_prefix("<<")
             .map(|tag| tag.trim_start_matches('-').trim_matches(['"', '\'']))
-            .is_some_and(|tag| !tag.is_empty() && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .is_some_and(|tag| {
+                !tag.is_empty() && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
     })
 }
 
@@ -366,8 +381,11 @@ mod tests {
                 image: "debian:bookworm-slim".into()
             }
         );
-        assert!(steps.iter().any(|step| step.instruction
-            == Instruction::Workdir("/home/daytona".into())));
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.instruction == Instruction::Workdir("/home/daytona".into()))
+        );
         let runs = steps
             .iter()
             .filter(|step| matches!(step.instruction, Instruction::Run(_)))
@@ -392,7 +410,10 @@ mod tests {
         );
         assert_eq!(
             steps[3].instruction,
-            Instruction::Env(vec![("A".into(), "1".into()), ("B".into(), "two words".into())])
+            Instruction::Env(vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into())
+            ])
         );
         assert_eq!(
             steps[4].instruction,
@@ -419,7 +440,12 @@ mod tests {
             parse("FROM a:1\nCOPY --from=x /a /b\n").unwrap_err().line,
             2
         );
-        assert!(parse("FROM a:1\nFROBNICATE\n").unwrap_err().message.contains("FROBNICATE"));
+        assert!(
+            parse("FROM a:1\nFROBNICATE\n")
+                .unwrap_err()
+                .message
+                .contains("FROBNICATE")
+        );
         assert!(parse("FROM a:1\nRUN <<EOF\necho\nEOF\n").is_err());
     }
 
@@ -429,7 +455,10 @@ mod tests {
             ("HOME".to_string(), "/root".to_string()),
             ("EMPTY".to_string(), String::new()),
         ]);
-        assert_eq!(expand("$HOME/bin:${HOME}/x", &variables), "/root/bin:/root/x");
+        assert_eq!(
+            expand("$HOME/bin:${HOME}/x", &variables),
+            "/root/bin:/root/x"
+        );
         assert_eq!(expand("${MISSING:-dflt} ${EMPTY:-e}", &variables), "dflt e");
         assert_eq!(expand("${HOME:+set}${MISSING:+no}", &variables), "set");
         assert_eq!(expand("\\$HOME $1", &variables), "$HOME $1");

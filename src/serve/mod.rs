@@ -284,11 +284,17 @@ pub async fn bind(
             ssh_host,
             ssh_port,
             base_url: base_url.clone(),
-            own_ports: [Some(address.port()), ssh.as_ref().map(|ssh| ssh.address().port())]
-                .into_iter()
-                .flatten()
-                .collect(),
-            objects_dir: options.state_dir.as_ref().map(|dir| dir.join("serve-objects")),
+            own_ports: [
+                Some(address.port()),
+                ssh.as_ref().map(|ssh| ssh.address().port()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            objects_dir: options
+                .state_dir
+                .as_ref()
+                .map(|dir| dir.join("serve-objects")),
         },
         dice: simulate::Dice::new(simulation.seed),
         throttlers: simulate::Throttlers::new(&simulation),

@@ -40,7 +40,10 @@ const DEFAULT_SIGNED_SECONDS: u64 = 60;
 /// The control-plane routes (behind the API key).
 pub(crate) fn api_routes() -> axum::Router<Arc<AppState>> {
     axum::Router::new()
-        .route("/sandbox/{sandbox}/ports/{port}/preview-url", get(preview_url))
+        .route(
+            "/sandbox/{sandbox}/ports/{port}/preview-url",
+            get(preview_url),
+        )
         .route(
             "/sandbox/{sandbox}/ports/{port}/signed-preview-url",
             get(signed_preview_url),
@@ -314,13 +317,22 @@ async fn forward(
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(body) => body,
-        Err(_) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large"),
+        Err(_) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large",
+            );
+        }
     };
     let host = match address {
         IpAddr::V6(v6) => format!("[{v6}]"),
         IpAddr::V4(v4) => v4.to_string(),
     };
-    let query = parts.uri.query().map(|query| format!("?{query}")).unwrap_or_default();
+    let query = parts
+        .uri
+        .query()
+        .map(|query| format!("?{query}"))
+        .unwrap_or_default();
     let url = format!("http://{host}:{port}/{rest}{query}");
     let mut upstream = client().request(parts.method.clone(), &url).body(body);
     upstream = upstream.headers(forwarded_headers(&parts.headers, prefix));
@@ -413,7 +425,12 @@ fn listener(port: u16, uid: u32) -> Listener {
         let Ok(table) = std::fs::read_to_string(file) else {
             continue;
         };
-        found.extend(table.lines().skip(1).filter_map(|line| listening(line, v6, port)));
+        found.extend(
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|line| listening(line, v6, port)),
+        );
     }
     found.sort_by_key(|(rank, ..)| *rank);
     match found.first() {

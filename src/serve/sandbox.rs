@@ -6,8 +6,6 @@
 
 use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::{Path, State};
 use super::build;
 use super::error::ApiError;
 use super::simulate::Usage;
@@ -20,6 +18,8 @@ use super::volume;
 use crate::daytona_api::{CreateSandbox, Sandbox, SandboxDesiredState, SandboxState};
 use crate::provider::local::LayerState;
 use crate::provider::{self, Labels, Lifecycle, Resources};
+use axum::Json;
+use axum::extract::{Path, State};
 
 /// Daytona's cap on auto-archive, in minutes (30 days).
 pub(crate) const MAX_AUTO_ARCHIVE_MINUTES: u32 = 43_200;

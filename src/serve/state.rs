@@ -151,9 +151,9 @@ pub(crate) enum BuildPhase {
 impl SandboxRecord {
     /// Whether the sandbox still waits for its image.
     pub(crate) fn building(&self) -> bool {
-        self.build.as_ref().is_some_and(|build| {
-            matches!(build.phase, BuildPhase::Pending | BuildPhase::Building)
-        })
+        self.build
+            .as_ref()
+            .is_some_and(|build| matches!(build.phase, BuildPhase::Pending | BuildPhase::Building))
     }
 }
 

@@ -64,16 +64,18 @@ pub(crate) fn derived_state(
     let build = record.build.as_ref().map(|build| &build.phase);
     match record.transition_at(now) {
         Some(transition) => (transition.state.clone(), Some(transition.desired.clone())),
-        None if build == Some(&BuildPhase::Pending) => {
-            (SandboxState::PendingBuild, Some(SandboxDesiredState::Started))
-        }
+        None if build == Some(&BuildPhase::Pending) => (
+            SandboxState::PendingBuild,
+            Some(SandboxDesiredState::Started),
+        ),
         None if build == Some(&BuildPhase::Building) => (
             SandboxState::BuildingSnapshot,
             Some(SandboxDesiredState::Started),
         ),
-        None if matches!(build, Some(BuildPhase::Failed(_))) => {
-            (SandboxState::BuildFailed, Some(SandboxDesiredState::Started))
-        }
+        None if matches!(build, Some(BuildPhase::Failed(_))) => (
+            SandboxState::BuildFailed,
+            Some(SandboxDesiredState::Started),
+        ),
         // An archived sandbox is a stopped one whose record says so.
         None if record.archived && sandbox.state == provider::SandboxState::Stopped => {
             (SandboxState::Archived, Some(SandboxDesiredState::Archived))
@@ -135,13 +137,16 @@ pub(crate) fn sandbox_dto(
             iso(record.ttl_from.unwrap_or(created) + Millis::from(minutes) * minute)
         }),
         volumes: Some(record.volumes.clone()),
-        build_info: record.build.as_ref().map(|build| crate::daytona_api::BuildInfo {
-            dockerfile_content: Some(build.dockerfile.clone()),
-            context_hashes: build.context_hashes.clone(),
-            created_at: iso(build.created_at),
-            updated_at: iso(record.updated_at.max(build.created_at)),
-            snapshot_ref: super::build::snapshot_ref(&build.hash),
-        }),
+        build_info: record
+            .build
+            .as_ref()
+            .map(|build| crate::daytona_api::BuildInfo {
+                dockerfile_content: Some(build.dockerfile.clone()),
+                context_hashes: build.context_hashes.clone(),
+                created_at: iso(build.created_at),
+                updated_at: iso(record.updated_at.max(build.created_at)),
+                snapshot_ref: super::build::snapshot_ref(&build.hash),
+            }),
         created_at: Some(iso(created)),
         updated_at: Some(iso(record.updated_at.max(created))),
         last_activity_at: Some(iso(record.last_activity_at.max(created))),

@@ -34,6 +34,13 @@ const MERGED: [&str; 5] = ["etc", "opt", "srv", "usr", "var"];
 /// The image's `/root`, a directory of the layer alone (the host's `/root` stays hidden).
 const IMAGE_ROOT: &str = "root";
 
+/// How deep the skeleton goes below a covered directory: `/usr/local/bin`,
+/// `/usr/lib/python3/dist-packages/x`, `/etc/apt/sources.list.d`, `/var/lib/apt/lists/partial`.
+/// The whole of `/usr` would be some 15,000 directories to make, and to prune, per build;
+/// deeper host directories stay root's (new directories a build makes are its own, at any
+/// depth).
+const SKELETON_DEPTH: usize = 4;
+
 /// Where a layer's files are, as a sandbox's command sees them.
 #[derive(Debug, Clone)]
 pub(crate) struct LayerMounts {
@@ -222,7 +229,7 @@ pub(crate) fn prepare(dir: &Path, state_root: &Path, owner: Option<u32>) -> io::
         let host = Path::new("/").join(name);
         let device = fs::metadata(&host)?.dev();
         fs::create_dir_all(dir.join("work").join(name))?;
-        mirror(&host, &upper.join(name), device)?;
+        mirror(&host, &upper.join(name), device, SKELETON_DEPTH)?;
     }
     let image_root = upper.join(IMAGE_ROOT);
     fs::create_dir_all(&image_root)?;
@@ -236,14 +243,18 @@ pub(crate) fn prepare(dir: &Path, state_root: &Path, owner: Option<u32>) -> io::
 }
 
 /// Copies the directories of `host` that everyone may enter (not their files) to `skeleton`,
-/// with their modes, without following symlinks or crossing into other file systems.
-fn mirror(host: &Path, skeleton: &Path, device: u64) -> io::Result<()> {
+/// `depth` levels down, with their modes, without following symlinks or crossing into other
+/// file systems.
+fn mirror(host: &Path, skeleton: &Path, device: u64, depth: usize) -> io::Result<()> {
     let metadata = fs::symlink_metadata(host)?;
     fs::create_dir_all(skeleton)?;
     fs::set_permissions(
         skeleton,
         fs::Permissions::from_mode(metadata.mode() & 0o7777),
     )?;
+    if depth == 0 {
+        return Ok(());
+    }
     let Ok(entries) = fs::read_dir(host) else {
         return Ok(());
     };
@@ -251,9 +262,10 @@ fn mirror(host: &Path, skeleton: &Path, device: u64) -> io::Result<()> {
         let Ok(found) = entry.metadata() else {
             continue;
         };
-        // Directories only others may not enter stay root's: their names are not ours to see.
+        // Directories others may not enter stay root's: their names are not ours to see.
         if found.is_dir() && found.dev() == device && found.mode() & 0o005 == 0o005 {
-            mirror(&entry.path(), &skeleton.join(entry.file_name()), device)?;
+            let below = skeleton.join(entry.file_name());
+            mirror(&entry.path(), &below, device, depth - 1)?;
         }
     }
     Ok(())
@@ -327,7 +339,7 @@ mod tests {
         }
         let skeleton = layer.path().join("usr");
         let device = fs::metadata(host.path()).unwrap().dev();
-        mirror(host.path(), &skeleton, device).unwrap();
+        mirror(host.path(), &skeleton, device, 4).unwrap();
         assert!(skeleton.join("a/c").is_dir());
         fs::write(skeleton.join("a/b/new"), "x").unwrap();
         fs::create_dir(skeleton.join("made")).unwrap();

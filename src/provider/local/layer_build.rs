@@ -65,7 +65,9 @@ impl LocalProvider {
         }
         let layers = self.layers();
         let dir = layers.dir(hash).ok_or_else(|| layer::invalid_hash(hash))?;
-        let lock_path = layers.lock_path(hash).ok_or_else(|| layer::invalid_hash(hash))?;
+        let lock_path = layers
+            .lock_path(hash)
+            .ok_or_else(|| layer::invalid_hash(hash))?;
         let (store, owner, hash) = (self.store.clone(), self.launcher.owner(), hash.to_string());
         let provider = self.clone();
         blocking(move || {
@@ -91,7 +93,8 @@ impl LocalProvider {
                 io_error("prepare", &dir, error)
             })?;
             let log_path = dir.join("build.log");
-            let log = File::create(&log_path).map_err(|error| io_error("create", &log_path, error))?;
+            let log =
+                File::create(&log_path).map_err(|error| io_error("create", &log_path, error))?;
             layers.set_state(&hash, "building", None, &ImageConfig::default())?;
             Ok(Some(LayerBuild {
                 provider,
@@ -131,10 +134,11 @@ impl LocalProvider {
         let hash = hash.to_string();
         self.update(id, move |store, metadata| {
             let home = store.home_dir(&metadata.id);
-            let copied = super::copy::copy_tree(&dir.join("home"), &home).and_then(|()| match owner {
-                Some(owner) => super::user::ensure_owned(&home, owner),
-                None => Ok(()),
-            });
+            let copied =
+                super::copy::copy_tree(&dir.join("home"), &home).and_then(|()| match owner {
+                    Some(owner) => super::user::ensure_owned(&home, owner),
+                    None => Ok(()),
+                });
             if copied.is_ok() {
                 metadata.layer = Some(hash);
                 let mut env = image.env.clone();
@@ -195,10 +199,13 @@ impl LayerBuild {
         };
         let location = paths::locate(cwd);
         let program: Vec<&str> = program.iter().map(String::as_str).collect();
-        let invocation =
-            self.provider
-                .launcher
-                .build_invocation(&dirs, &location, environment, &program, inside_id);
+        let invocation = self.provider.launcher.build_invocation(
+            &dirs,
+            &location,
+            environment,
+            &program,
+            inside_id,
+        );
         let failed = |error: std::io::Error| {
             ProviderError::transport(format!("cannot start a build step: {error}"))
         };
@@ -221,7 +228,8 @@ impl LayerBuild {
     pub(crate) async fn finish(self, image: ImageConfig) -> Result<()> {
         let root = self.provider.store.root().to_path_buf();
         blocking(move || {
-            layer::settle(&self.dir, &root).map_err(|error| io_error("settle", &self.dir, error))?;
+            layer::settle(&self.dir, &root)
+                .map_err(|error| io_error("settle", &self.dir, error))?;
             Layers::new(&root).set_state(&self.hash, "built", None, &image)
         })
         .await
@@ -238,7 +246,12 @@ impl LayerBuild {
                     let _ = super::store::remove_trashed(&path);
                 }
             }
-            Layers::new(&root).set_state(&self.hash, "failed", Some(&reason), &ImageConfig::default())
+            Layers::new(&root).set_state(
+                &self.hash,
+                "failed",
+                Some(&reason),
+                &ImageConfig::default(),
+            )
         })
         .await
     }

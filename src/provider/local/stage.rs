@@ -128,6 +128,8 @@ fn enter(trees: &[Tree], overlays: &[Overlay], hides: &[CString], id: u32) -> io
         c"/",
         MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
     )?;
+    // Before the stage covers `/tmp`, where the state root (and so the layer) may be.
+    super::overlay::mount_all(overlays)?;
     rustix::mount::mount(
         c"tmpfs",
         STAGE_C,
@@ -153,7 +155,6 @@ fn enter(trees: &[Tree], overlays: &[Overlay], hides: &[CString], id: u32) -> io
             MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
         )?;
     }
-    super::overlay::mount_all(overlays)?;
     for hide in hides {
         rustix::mount::mount(
             c"tmpfs",
