@@ -34,6 +34,7 @@ mod serve_preview;
 mod serve_pty;
 mod serve_records;
 mod serve_sdk;
+mod serve_sdk_build;
 mod serve_sdk_toolbox;
 mod serve_sdk_ts;
 mod serve_simulation;
