@@ -53,7 +53,10 @@ async fn assert_routes(server: &Server) {
         "GET /api/sandbox/{sandbox}/ports/{port}/signed-preview-url",
         "POST /api/sandbox/{sandbox}/ports/{port}/signed-preview-url/{token}/expire",
     ] {
-        assert!(server.requests(route).await >= 1, "{route} was never called");
+        assert!(
+            server.requests(route).await >= 1,
+            "{route} was never called"
+        );
     }
 }
 

@@ -3,10 +3,11 @@
 //!
 //! Builds are keyed by Daytona's image hash (`sha256(dockerfile + sorted context hashes)`,
 //! `snapshotRef` `daytona-<hash>:daytona`), so an identical image is built once and reused. The
-//! base image of `FROM` cannot be pulled without a container engine and a network: the host's
-//! root file system is the base, and the build log says so. A step that fails (an `apt-get`
-//! with no network, say) fails the build: `build_failed` with the reason, the step's output in
-//! the build log; never a silent `active`. This file orchestrates; the provider runs the steps
+//! base image of `FROM` cannot be pulled without a container engine: the host's root file
+//! system is the base, and the build log says so. Steps run without a network (the same build
+//! offline or not, and nothing reaches beyond this machine), so a step that needs one (an
+//! `apt-get install`, a `curl` download) fails the build: `build_failed` with the reason, the
+//! step's output in the build log; never a silent `active`. This file orchestrates; the provider runs the steps
 //! and keeps the layer. It must not print: the log is where a build speaks.
 
 use std::collections::BTreeMap;
@@ -269,7 +270,7 @@ async fn apply(state: &AppState, build: &mut LayerBuild, job: &Job) -> Result<Im
             Instruction::From { image } => note(
                 build,
                 format!(
-                    " ---> `{image}` cannot be pulled here (no container engine, no network): building on this machine's root file system instead"
+                    " ---> `{image}` cannot be pulled here (no container engine, and builds have no network): building on this machine's root file system instead"
                 ),
             )?,
             Instruction::Arg { name, default } => {
@@ -361,8 +362,12 @@ async fn step_run(
         .await
         .map_err(|error| error.to_string())?;
     if code != 0 {
+        let said = build
+            .last_line()
+            .map(|said| format!(": {said}"))
+            .unwrap_or_default();
         return Err(format!(
-            "the step at Dockerfile line {line} exited with code {code}"
+            "the step at Dockerfile line {line} exited with code {code}{said}"
         ));
     }
     Ok(())

@@ -13,13 +13,13 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
-use super::bubblewrap::Bubblewrap;
+use super::bubblewrap::{Bubblewrap, Inside, SANDBOX};
 use super::layer;
 use super::mounts::{self, Layout, Mount, ReadOnlyPath, Source};
 use super::paths::{self, Location, SANDBOX_HOME};
 use super::sandboxed::Sandboxed;
 use super::store::SandboxDirs;
-use super::user::{HostUser, INSIDE_ID};
+use super::user::HostUser;
 
 /// The `PATH` of every sandbox command: the standard system directories, never the host's.
 pub(crate) const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -227,11 +227,11 @@ impl Launcher {
         program: &[&str],
         new_session: bool,
     ) -> Invocation {
-        self.launch(dirs, cwd, environment, program, new_session, INSIDE_ID)
+        self.launch(dirs, cwd, environment, program, new_session, SANDBOX)
     }
 
     /// A step of an image build: `program` as `inside_id` (uid 0 unless the Dockerfile says
-    /// `USER`), with the layer in `dirs` mounted writable. Needs bubblewrap.
+    /// `USER`), with the layer in `dirs` mounted writable and no network. Needs bubblewrap.
     pub(crate) fn build_invocation(
         &self,
         dirs: &SandboxDirs,
@@ -240,7 +240,11 @@ impl Launcher {
         program: &[&str],
         inside_id: u32,
     ) -> Invocation {
-        self.launch(dirs, cwd, environment, program, true, inside_id)
+        let inside = Inside {
+            id: inside_id,
+            network: false,
+        };
+        self.launch(dirs, cwd, environment, program, true, inside)
     }
 
     fn launch(
@@ -250,7 +254,7 @@ impl Launcher {
         environment: BTreeMap<String, String>,
         program: &[&str],
         new_session: bool,
-        inside_id: u32,
+        inside: Inside,
     ) -> Invocation {
         let program = program.iter().map(OsString::from).collect();
         let Some(bubblewrap) = &self.bubblewrap else {
@@ -302,7 +306,7 @@ impl Launcher {
                 cwd,
                 new_session,
                 program,
-                inside_id,
+                inside,
                 overlays,
             })),
         }

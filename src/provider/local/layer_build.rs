@@ -224,6 +224,13 @@ impl LayerBuild {
         Ok(status.code().unwrap_or(128))
     }
 
+    /// The last line the build log holds (a failed step's last words), if any.
+    pub(crate) fn last_line(&self) -> Option<String> {
+        let text = fs::read_to_string(self.dir.join("build.log")).ok()?;
+        let line = text.lines().rev().find(|line| !line.trim().is_empty())?;
+        Some(line.chars().take(300).collect())
+    }
+
     /// Records the build as done, with what the image says about sandboxes.
     pub(crate) async fn finish(self, image: ImageConfig) -> Result<()> {
         let root = self.provider.store.root().to_path_buf();

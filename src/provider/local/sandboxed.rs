@@ -10,7 +10,7 @@ use std::io;
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::bubblewrap::Bubblewrap;
+use super::bubblewrap::{Bubblewrap, Inside};
 use super::launch::{held, under};
 use super::mounts::{Mount, Source, Within};
 use super::overlay::{self, Overlay};
@@ -29,8 +29,8 @@ pub(super) struct Sandboxed {
     pub cwd: PathBuf,
     pub new_session: bool,
     pub program: Vec<OsString>,
-    /// The uid and gid inside: the sandbox user, or uid 0 for a build step.
-    pub inside_id: u32,
+    /// Who the command is inside (the sandbox user, or a build step's) and its network.
+    pub inside: Inside,
     /// A snapshot layer's overlays, mounted before bubblewrap starts (or why they cannot be).
     pub overlays: Result<Vec<Overlay>, String>,
 }
@@ -72,7 +72,7 @@ impl Sandboxed {
             &self.cwd,
             self.new_session,
             &self.program,
-            self.inside_id,
+            self.inside,
         )
     }
 
