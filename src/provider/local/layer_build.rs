@@ -57,12 +57,6 @@ impl LocalProvider {
     /// Starts building layer `hash`, or `None` when it is built already (the cache). Waits
     /// while another build of the same hash runs, here or in another process.
     pub(crate) async fn begin_build(&self, hash: &str) -> Result<Option<LayerBuild>> {
-        if !self.launcher.is_isolated() {
-            return Err(ProviderError::Unsupported {
-                provider: "local",
-                operation: "building an image without bubblewrap (install `bwrap`)".to_string(),
-            });
-        }
         let layers = self.layers();
         let dir = layers.dir(hash).ok_or_else(|| layer::invalid_hash(hash))?;
         let lock_path = layers
@@ -188,6 +182,14 @@ impl LayerBuild {
         environment: BTreeMap<String, String>,
         inside_id: u32,
     ) -> Result<i32> {
+        // Without bubblewrap a step would run on the host itself, writing to its `/usr`.
+        if !self.provider.launcher.is_isolated() {
+            return Err(ProviderError::Unsupported {
+                provider: "local",
+                operation: "running an image build step without bubblewrap (install `bwrap`)"
+                    .to_string(),
+            });
+        }
         let dirs = SandboxDirs {
             home: self.dir.join("home"),
             tmp: self.dir.join("tmp"),
