@@ -374,7 +374,7 @@ mod tests {
 
     #[test]
     fn the_default_recipe_parses() {
-        let steps = parse(crate::sandbox::snapshot::default_dockerfile()).expect("parses");
+        let steps = parse(crate::sandbox::default_dockerfile()).expect("parses");
         assert_eq!(
             steps[0].instruction,
             Instruction::From {
