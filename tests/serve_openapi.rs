@@ -650,6 +650,7 @@ async fn every_answer_serve_gives_keeps_the_daytona_openapi_contract() {
         "GET /api/sandbox/{sandbox}/ports/{port}/preview-url",
         "GET /api/sandbox/{sandbox}/ports/{port}/signed-preview-url",
         "POST /api/sandbox/{sandbox}/ports/{port}/signed-preview-url/{token}/expire",
+        "GET /api/object-storage/push-access",
         "GET /toolbox/{sandbox}/system/metrics",
         "GET /toolbox/{sandbox}/files/find",
         "GET /toolbox/{sandbox}/files/search",

@@ -2,7 +2,8 @@
 //! in-process `serve`: `tests/sdk/build_preview_test.py` and `tests/sdk-ts/build_preview_test.mjs`
 //! create a sandbox from a declarative `Image` with a build-log callback (the steps really run),
 //! see a failing image fail the create with its reason, build a snapshot with `on_logs`/`onLogs`,
-//! and fetch a web server in the sandbox through a preview link and a signed one.
+//! and fetch a web server in the sandbox through a preview link and a signed one. The TypeScript
+//! SDK also uploads a build context (`addLocalFile`, `addLocalDir`) that the build copies.
 //!
 //! The SDKs come from `scripts/sdk-venv.sh` and `scripts/sdk-node.sh` (`.ci/run` runs both). The
 //! tests never reach the network; without the SDKs they skip and say why, with `CI=true` they
@@ -96,4 +97,5 @@ async fn the_typescript_sdk_builds_images_and_opens_preview_links() {
     .await;
     assert_done(&output, "sdk-ts-build: done");
     assert_routes(&server).await;
+    assert!(server.requests("GET /api/object-storage/push-access").await >= 1);
 }

@@ -543,7 +543,7 @@ async fn unpack_contexts(
         return Ok(());
     }
     let organization = state.store.read(|records| records.organization_id.clone());
-    let archives = build.context_dir().with_file_name(".build-archives");
+    let archives = build.archives_dir();
     std::fs::create_dir_all(&archives).map_err(|error| error.to_string())?;
     for (index, hash) in job.context_hashes.iter().enumerate() {
         let uploaded = state
@@ -562,7 +562,7 @@ async fn unpack_contexts(
         .await
         .map_err(|error| error.to_string())?;
     let script = format!(
-        "set -e; for archive in /tmp/.build-archives/*.tar; do tar -xf \"$archive\" -C {BUILD_CONTEXT} --no-same-owner; done; rm -rf /tmp/.build-archives"
+        "set -e; for archive in /tmp/.build-archives/*.tar; do tar -xf \"$archive\" -C {BUILD_CONTEXT} --no-same-owner; done"
     );
     let context = Context {
         args: BTreeMap::new(),
@@ -575,7 +575,9 @@ async fn unpack_contexts(
     build
         .note(" ---> unpacking the build context")
         .map_err(|error| error.to_string())?;
-    step_run(build, &context, &program, "/", 0).await
+    step_run(build, &context, &program, "/", 0)
+        .await
+        .map_err(|error| format!("cannot unpack the build context ({error})"))
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod guard;
 mod interpreter;
 mod lifecycle;
 mod metrics;
+mod object_storage;
 mod output_form;
 mod preview;
 mod pty;
@@ -515,6 +516,7 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(volume::routes())
         .merge(build_logs::routes())
         .merge(preview::api_routes())
+        .merge(object_storage::api_routes())
         .route_layer(from_fn_with_state(state.clone(), guard::api))
         // After the guard's layer, so that it needs no key: probes and clients checking the
         // address have none.
@@ -573,6 +575,8 @@ fn router(state: Arc<AppState>) -> Router {
         // The preview proxy takes no API key: the preview token or signed link is its
         // credential, and it reaches nothing but a sandbox's port.
         .merge(preview::proxy_routes())
+        // Build contexts the SDKs upload: the push access's session token is the credential.
+        .merge(object_storage::storage_routes())
         .route(
             "/_ralph/stats",
             get(stats)

@@ -157,6 +157,13 @@ impl SandboxRecord {
     }
 }
 
+/// A push access to the build-context storage: its session token (a credential) and expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StorageToken {
+    pub(crate) token: String,
+    pub(crate) expires_at: Millis,
+}
+
 /// A signed preview link: whoever holds the token reaches that sandbox port until it expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SignedPreview {
@@ -244,6 +251,7 @@ pub(crate) struct Records {
     pub(crate) ssh_access: Vec<SshAccessRecord>,
     pub(crate) volumes: Vec<VolumeRecord>,
     pub(crate) signed_previews: Vec<SignedPreview>,
+    pub(crate) storage_tokens: Vec<StorageToken>,
 }
 
 /// The records behind a lock, saved after every change.

@@ -7,7 +7,10 @@
 
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 import { Daytona, Image } from '@daytonaio/sdk'
 
@@ -72,6 +75,22 @@ for await (const leftover of daytona.list({ labels: { 'sdk-ts-build': run } })) 
   assert.equal(leftover.state, 'build_failed')
   await daytona.delete(leftover)
 }
+
+step('copy local files into an image: the build context the SDK uploads')
+const context = mkdtempSync(join(tmpdir(), 'sdk-ts-context-'))
+writeFileSync(join(context, 'file.txt'), `file-${run}\n`)
+mkdirSync(join(context, 'dir', 'sub'), { recursive: true })
+writeFileSync(join(context, 'dir', 'sub', 'inner.txt'), `inner-${run}\n`)
+const copying = Image.base('debian:12')
+  .addLocalFile(join(context, 'file.txt'), `/opt/context-${run}/file.txt`)
+  .addLocalDir(join(context, 'dir'), `/opt/context-${run}/dir`)
+const copied = await daytona.create({ image: copying }, { timeout: 180 })
+const seen = await copied.process.executeCommand(
+  `cat /opt/context-${run}/file.txt /opt/context-${run}/dir/sub/inner.txt`,
+)
+assert.equal(seen.exitCode, 0, seen.result)
+assert.deepEqual(seen.result.trim().split(/\s+/), [`file-${run}`, `inner-${run}`])
+await copied.delete()
 
 step('build a snapshot from an Image with onLogs')
 const snapshotLogs = []

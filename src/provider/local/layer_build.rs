@@ -157,13 +157,23 @@ impl LayerBuild {
         self.dir.join("tmp").join(".build-context")
     }
 
-    /// Hands the extracted build context to the build's user.
+    /// Where uploaded context archives wait to be unpacked (`/tmp/.build-archives` inside).
+    pub(crate) fn archives_dir(&self) -> PathBuf {
+        self.dir.join("tmp").join(".build-archives")
+    }
+
+    /// Hands the build context and its archives to the build's user.
     pub(crate) async fn own_context(&self) -> Result<()> {
-        let (context, owner) = (self.context_dir(), self.provider.launcher.owner());
-        blocking(move || match owner {
-            Some(owner) if context.exists() => super::user::ensure_owned(&context, owner)
-                .map_err(|error| io_error("give away", &context, error)),
-            _ => Ok(()),
+        let dirs = [self.context_dir(), self.archives_dir()];
+        let owner = self.provider.launcher.owner();
+        blocking(move || {
+            for dir in dirs.iter().filter(|dir| dir.exists()) {
+                if let Some(owner) = owner {
+                    super::user::ensure_owned(dir, owner)
+                        .map_err(|error| io_error("give away", dir, error))?;
+                }
+            }
+            Ok(())
         })
         .await
     }
