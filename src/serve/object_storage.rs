@@ -102,7 +102,11 @@ fn xml(body: String) -> Response {
 }
 
 /// The objects directory when the request may use it, else the S3 refusal.
-fn authorized(state: &AppState, headers: &HeaderMap, bucket: &str) -> Result<PathBuf, Response> {
+fn authorized(
+    state: &AppState,
+    headers: &HeaderMap,
+    bucket: &str,
+) -> Result<PathBuf, Box<Response>> {
     let token = headers
         .get("x-amz-security-token")
         .map(|value| value.as_bytes().to_vec())
@@ -114,25 +118,25 @@ fn authorized(state: &AppState, headers: &HeaderMap, bucket: &str) -> Result<Pat
         })
     });
     if !known {
-        return Err(s3_error(
+        return Err(Box::new(s3_error(
             StatusCode::FORBIDDEN,
             "AccessDenied",
             "a push access session token is required",
-        ));
+        )));
     }
     if bucket != BUCKET {
-        return Err(s3_error(
+        return Err(Box::new(s3_error(
             StatusCode::NOT_FOUND,
             "NoSuchBucket",
             "the bucket does not exist",
-        ));
+        )));
     }
     state.settings.objects_dir.clone().ok_or_else(|| {
-        s3_error(
+        Box::new(s3_error(
             StatusCode::NOT_IMPLEMENTED,
             "NotImplemented",
             "this server keeps no state directory for objects",
-        )
+        ))
     })
 }
 
@@ -210,7 +214,7 @@ async fn bucket(
 ) -> Response {
     let root = match authorized(&state, &headers, &bucket) {
         Ok(root) => root,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let prefix = query.get("prefix").cloned().unwrap_or_default();
     let limit: usize = query
@@ -272,7 +276,7 @@ async fn object(
 ) -> Response {
     let root = match authorized(&state, &headers, &bucket) {
         Ok(root) => root,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     if !valid_key(&state, &key) {
         return s3_error(StatusCode::BAD_REQUEST, "InvalidArgument", "invalid key");
