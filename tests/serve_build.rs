@@ -200,6 +200,10 @@ async fn a_failing_run_fails_the_build_with_its_output_in_the_logs() {
     );
     let refused = server.exec(id, "true").await;
     assert_eq!(refused.status, 409, "{:?}", refused.body);
+    let start = server
+        .post(&format!("/api/sandbox/{id}/start"), json!({}))
+        .await;
+    assert_eq!(start.api_error(400), "Sandbox is in an errored state");
     assert_eq!(
         server.delete(&format!("/api/sandbox/{id}")).await.status,
         200

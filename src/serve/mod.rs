@@ -13,6 +13,7 @@
 pub mod api_key;
 mod build;
 mod build_logs;
+mod build_steps;
 mod code_run;
 mod dockerfile;
 mod error;
@@ -26,6 +27,7 @@ mod metrics;
 mod object_storage;
 mod output_form;
 mod preview;
+mod preview_proxy;
 mod pty;
 mod sandbox;
 mod sandbox_actions;
