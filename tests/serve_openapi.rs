@@ -577,6 +577,9 @@ async fn builds_and_previews(client: &Client, id: &str, run: &str) {
         .ok("GET", "/api/sandbox/x/ports/0/preview-url", None, 400)
         .await;
     client
+        .ok("GET", "/api/object-storage/push-access", None, 200)
+        .await;
+    client
         .ok("DELETE", &format!("/api/sandbox/{built}"), None, 200)
         .await;
     client

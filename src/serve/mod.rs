@@ -8,7 +8,9 @@
 //!
 //! Every route but `GET /api/health` needs the API key: sandboxes share the host's network, so
 //! anything that reaches the port without a key could run commands in every sandbox. Accepting
-//! any token takes an explicit, insecure option.
+//! any token takes an explicit, insecure option. Two routes outside `/api` take narrower
+//! credentials instead: the preview proxy (`/_preview...`, a sandbox's preview token or a signed
+//! link) and the build-context storage (`/_objects`, a push access's session token).
 
 pub mod api_key;
 mod build;
