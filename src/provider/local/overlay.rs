@@ -21,8 +21,10 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use rustix::fs::{Mode, OFlags};
-use rustix::mount::{MountFlags, MountPropagationFlags};
+use std::os::fd::{AsFd as _, OwnedFd};
+
+use rustix::fs::{CWD, Mode, OFlags};
+use rustix::mount::{MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags};
 use rustix::thread::UnshareFlags;
 
 /// One overlayfs mount at a host directory.
@@ -30,7 +32,13 @@ use rustix::thread::UnshareFlags;
 pub(crate) struct Overlay {
     target: CString,
     options: CString,
+    /// Mounts the host has below the target (a container's `/etc/resolv.conf`), which overlayfs
+    /// does not show: they are mounted again on top of it.
+    submounts: Vec<CString>,
 }
+
+/// The most submounts carried over per overlay: the child has no allocator to count on.
+const MAX_SUBMOUNTS: usize = 32;
 
 impl Overlay {
     /// The layer's `upper` over the host's `target`, read-only: what sandboxes see.
@@ -60,11 +68,44 @@ impl Overlay {
 
     fn new(target: &Path, options: String) -> io::Result<Overlay> {
         let invalid = |error| io::Error::new(io::ErrorKind::InvalidInput, error);
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let submounts = submounts(&table, target)
+            .into_iter()
+            .take(MAX_SUBMOUNTS)
+            .filter_map(|path| CString::new(path).ok())
+            .collect();
         Ok(Overlay {
             target: CString::new(target.as_os_str().as_bytes()).map_err(invalid)?,
             options: CString::new(options).map_err(invalid)?,
+            submounts,
         })
     }
+}
+
+/// The outermost mount points strictly below `target` in a `mountinfo` table (paths with
+/// escaped characters are left out).
+fn submounts(table: &str, target: &Path) -> Vec<String> {
+    let mut points: Vec<&str> = table
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .filter(|point| !point.contains('\\'))
+        .filter(|point| {
+            let point = Path::new(point);
+            point != target && point.starts_with(target)
+        })
+        .collect();
+    points.sort();
+    points.dedup();
+    let mut outermost: Vec<String> = Vec::new();
+    for point in points {
+        if !outermost
+            .iter()
+            .any(|outer| Path::new(point).starts_with(outer))
+        {
+            outermost.push(point.to_string());
+        }
+    }
+    outermost
 }
 
 /// A path as an overlayfs option value, which separates options with `,` and layers with `:`.
@@ -82,9 +123,23 @@ fn option_path(path: &Path) -> io::Result<String> {
     Ok(text.to_string())
 }
 
-/// Mounts every overlay. Runs in the child, in a mount namespace of its own.
+/// Mounts every overlay, and the host's mounts below it again on top. Runs in the child, in a
+/// mount namespace of its own.
 pub(crate) fn mount_all(overlays: &[Overlay]) -> io::Result<()> {
     for overlay in overlays {
+        // Copies of what is mounted below, taken before the overlay covers it. A mount that
+        // cannot be copied or put back is left out: the overlay shows what lies beneath it.
+        let mut copies: [Option<OwnedFd>; MAX_SUBMOUNTS] = [const { None }; MAX_SUBMOUNTS];
+        for (copy, point) in copies.iter_mut().zip(&overlay.submounts) {
+            *copy = rustix::mount::open_tree(
+                CWD,
+                point.as_c_str(),
+                OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                    | OpenTreeFlags::AT_RECURSIVE,
+            )
+            .ok();
+        }
         rustix::mount::mount(
             c"overlay",
             overlay.target.as_c_str(),
@@ -98,6 +153,17 @@ pub(crate) fn mount_all(overlays: &[Overlay]) -> io::Result<()> {
                 "cannot mount a snapshot layer (overlayfs)",
             )
         })?;
+        for (copy, point) in copies.iter_mut().zip(&overlay.submounts) {
+            if let Some(copy) = copy.take() {
+                let _ = rustix::mount::move_mount(
+                    copy.as_fd(),
+                    c"",
+                    CWD,
+                    point.as_c_str(),
+                    MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -151,6 +217,25 @@ mod tests {
             build.options.to_str().unwrap(),
             "lowerdir=/etc,upperdir=/u/etc,workdir=/w/etc,userxattr"
         );
+    }
+
+    #[test]
+    fn mounts_below_a_covered_directory_are_carried_over_outermost_first() {
+        let table = "\
+22 1 0:21 / /proc rw - proc proc rw
+30 1 8:1 /x /etc/resolv.conf rw - ext4 /dev/a rw
+31 1 8:1 /y /etc/hosts rw - ext4 /dev/a rw
+32 1 0:40 / /etc/ssl rw - tmpfs tmpfs rw
+33 32 0:41 / /etc/ssl/private rw - tmpfs tmpfs rw
+34 1 0:42 / /etcetera rw - tmpfs tmpfs rw
+35 1 0:43 / /etc rw - tmpfs tmpfs rw
+36 1 0:44 / /etc/with\\040space rw - tmpfs tmpfs rw
+";
+        assert_eq!(
+            submounts(table, Path::new("/etc")),
+            ["/etc/hosts", "/etc/resolv.conf", "/etc/ssl"]
+        );
+        assert!(submounts(table, Path::new("/usr")).is_empty());
     }
 
     #[test]
