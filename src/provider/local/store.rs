@@ -1,7 +1,8 @@
 //! The on-disk state of `local` sandboxes: one directory per sandbox under
 //! `<root>/sandboxes/<id>/`, holding `sandbox.json` (the metadata), `home/`, `tmp/` and `run/`;
-//! volumes' files under `<root>/volumes/<volume id>/`, and homes kept as snapshots under
-//! `<root>/snapshots/<digest of the name>/home/`.
+//! volumes' files under `<root>/volumes/<volume id>/`, homes kept as snapshots under
+//! `<root>/snapshots/<digest of the name>/home/` (or, for a built snapshot, the name of its
+//! image layer in `.../layer`), and image layers under `<root>/layers/<hash>/` (see `layer`).
 //!
 //! Invariants that make two processes on one state root safe: a sandbox directory appears and
 //! disappears by a single `rename` (built in `staging/`, removed through `trash/`), metadata is
