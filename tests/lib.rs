@@ -25,6 +25,7 @@ mod provider_local;
 mod serve_api;
 mod serve_auth;
 mod serve_build;
+mod serve_build_user;
 mod serve_events;
 mod serve_files;
 mod serve_git;
