@@ -197,21 +197,27 @@ async fn the_minus_one_defect_is_reported_as_is_without_the_fallback() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn snapshot_create_builds_the_default_recipe_and_force_replaces_it() {
+async fn snapshot_create_builds_the_default_recipe_for_real_and_fails_offline_with_the_reason() {
+    if !common::have("bwrap") {
+        return;
+    }
     let world = World::new();
     let server = serve_support::start("").await;
     let api = server.api_url.clone();
     // Credentials in the caller's environment must not end up in the image.
     let secrets = [("GH_TOKEN", SENTINEL), ("ANTHROPIC_API_KEY", SENTINEL)];
+    // `serve` really builds it, without a network: the recipe's package installs fail, and
+    // the command says so (never a silent `active`).
     let run = against(&world, &api, &["sandbox", "snapshot", "create"], &secrets)
         .await
-        .success();
+        .code(1);
     assert!(
-        run.stdout.contains("snapshot `ralph-town-dev` is active"),
+        run.stderr.contains("build_failed") && run.stderr.contains("exited with code"),
         "{run:?}"
     );
     assert!(!run.all().contains(SENTINEL));
     let record = server.get("/api/snapshots/ralph-town-dev").await.body;
+    assert_eq!(record["state"], "build_failed");
     let dockerfile = record["buildInfo"]["dockerfileContent"].as_str().unwrap();
     assert_eq!(
         dockerfile,
@@ -219,6 +225,17 @@ async fn snapshot_create_builds_the_default_recipe_and_force_replaces_it() {
     );
     assert!(!record.to_string().contains(SENTINEL));
     let first_id = record["id"].as_str().unwrap().to_string();
+    let logs = server
+        .send(
+            server
+                .client
+                .get(server.url(&format!("/api/snapshots/{first_id}/build-logs")))
+                .bearer_auth(KEY),
+        )
+        .await;
+    let logs = logs.body.as_str().unwrap().to_string();
+    assert!(logs.contains("apt-get update"), "{logs}");
+    assert!(!logs.contains(SENTINEL));
 
     let run = against(&world, &api, &["sandbox", "snapshot", "create"], &[])
         .await
@@ -228,35 +245,29 @@ async fn snapshot_create_builds_the_default_recipe_and_force_replaces_it() {
         "{run:?}"
     );
 
-    let report = parse(
-        &against(
-            &world,
-            &api,
-            &["sandbox", "snapshot", "create", "--force", "--json"],
-            &[],
-        )
-        .await
-        .success(),
-    );
-    assert_eq!(report["replaced"], true);
-    assert_eq!(report["state"], "active");
-    assert_ne!(report["id"], first_id.as_str());
+    // `--force` deletes it and builds it again (which fails the same way offline).
+    against(
+        &world,
+        &api,
+        &["sandbox", "snapshot", "create", "--force"],
+        &[],
+    )
+    .await
+    .code(1);
+    let record = server.get("/api/snapshots/ralph-town-dev").await.body;
+    assert_ne!(record["id"], first_id.as_str());
+    assert_eq!(record["state"], "build_failed");
 
-    // A sandbox from the new snapshot records it.
-    let id = against(
+    // No sandbox comes from a snapshot whose build failed.
+    let run = against(
         &world,
         &api,
         &["sandbox", "create", "--snapshot", "ralph-town-dev"],
         &[],
     )
-    .await
-    .success()
-    .stdout;
-    let record = server
-        .get(&format!("/api/sandbox/{}", id.trim()))
-        .await
-        .body;
-    assert_eq!(record["snapshot"], "ralph-town-dev");
+    .await;
+    assert!(run.stderr.contains("build_failed"), "{run:?}");
+    assert!(live(&server).await.is_empty());
     server.shutdown().await;
 }
 

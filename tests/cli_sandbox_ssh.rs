@@ -229,10 +229,16 @@ async fn preflight_falls_back_to_ssh_on_the_exec_defect_and_always_deletes_its_s
     let world = World::new();
     // Every toolbox exec answers Daytona's `-1`: the checks must go over SSH.
     let gateway = start("exec-defect=1").await;
-    gateway
-        .run(&world, &["sandbox", "snapshot", "create"])
+    // The default recipe needs a network to build; a snapshot of its name from an image (which
+    // `serve` records without building) is what preflight checks here.
+    let created = reqwest::Client::new()
+        .post(format!("{}/snapshots", gateway.api))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({"name": "ralph-town-dev", "imageName": "debian:12"}))
+        .send()
         .await
-        .success();
+        .unwrap();
+    assert_eq!(created.status(), 200);
     let revoked = gateway.requests(REVOKE).await;
     let report = parse(
         &gateway

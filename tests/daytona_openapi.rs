@@ -50,7 +50,7 @@ async fn workload(harness: &Harness) {
     let built = provider
         .create_snapshot(&CreateSnapshotRequest {
             name: format!("openapi-built-{run}"),
-            source: SnapshotSource::Dockerfile("FROM debian:12-slim\nRUN true\n".to_string()),
+            source: SnapshotSource::Dockerfile("FROM debian:12-slim\nENV BUILT=1\n".to_string()),
             entrypoint: None,
             resources: Resources::default(),
         })

@@ -112,7 +112,7 @@ async fn snapshots_are_created_listed_and_deleted() {
 
     let from_dockerfile = CreateSnapshotRequest {
         name: format!("built-{token}"),
-        source: SnapshotSource::Dockerfile("FROM debian:12-slim\nRUN true\n".to_string()),
+        source: SnapshotSource::Dockerfile("FROM debian:12-slim\nENV BUILT=1\n".to_string()),
         entrypoint: None,
         resources: Resources {
             cpu: Some(2),

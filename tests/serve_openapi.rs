@@ -476,6 +476,122 @@ async fn lifecycle(client: &Client, id: &str, volume_id: &str, run: &str) {
         .await;
 }
 
+/// Image builds, their logs and preview links: the Dockerfile really builds (without bubblewrap
+/// it fails, and the answers are checked all the same).
+async fn builds_and_previews(client: &Client, id: &str, run: &str) {
+    let dockerfile = format!("FROM debian:12\nRUN echo openapi-{run}\n");
+    let snapshot = client
+        .ok(
+            "POST",
+            "/api/snapshots",
+            Some(json!({"name": format!("built-{run}"), "buildInfo": {"dockerfileContent": dockerfile}})),
+            200,
+        )
+        .await;
+    let snapshot_id = snapshot["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = client
+            .call("GET", &format!("/api/snapshots/{snapshot_id}"), None)
+            .await;
+        if body["state"] == "active" || body["state"] == "build_failed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the build never ended: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client
+        .ok(
+            "GET",
+            &format!("/api/snapshots/{snapshot_id}/build-logs-url"),
+            None,
+            200,
+        )
+        .await;
+    client
+        .ok(
+            "GET",
+            &format!("/api/snapshots/{snapshot_id}/build-logs?follow=true"),
+            None,
+            200,
+        )
+        .await;
+    let built = client
+        .ok(
+            "POST",
+            "/api/sandbox",
+            Some(json!({"buildInfo": {"dockerfileContent": dockerfile}, "labels": {"run": run}})),
+            200,
+        )
+        .await;
+    let built = built["id"].as_str().unwrap().to_string();
+    client
+        .ok(
+            "GET",
+            &format!("/api/sandbox/{built}/build-logs-url"),
+            None,
+            200,
+        )
+        .await;
+    client
+        .ok(
+            "GET",
+            &format!("/api/sandbox/{built}/build-logs?follow=true"),
+            None,
+            200,
+        )
+        .await;
+    client
+        .ok("GET", &format!("/api/sandbox/{built}"), None, 200)
+        .await;
+    client
+        .ok(
+            "GET",
+            &format!("/api/sandbox/{id}/build-logs-url"),
+            None,
+            404,
+        )
+        .await;
+    let ports = format!("/api/sandbox/{id}/ports/8080");
+    client
+        .ok("GET", &format!("{ports}/preview-url"), None, 200)
+        .await;
+    let signed = client
+        .ok(
+            "GET",
+            &format!("{ports}/signed-preview-url?expiresInSeconds=60"),
+            None,
+            200,
+        )
+        .await;
+    let token = signed["token"].as_str().unwrap();
+    client
+        .ok(
+            "POST",
+            &format!("{ports}/signed-preview-url/{token}/expire"),
+            None,
+            200,
+        )
+        .await;
+    client
+        .ok("GET", "/api/sandbox/x/ports/0/preview-url", None, 400)
+        .await;
+    client
+        .ok("GET", "/api/object-storage/push-access", None, 200)
+        .await;
+    client
+        .ok("DELETE", &format!("/api/sandbox/{built}"), None, 200)
+        .await;
+    client
+        .ok(
+            "DELETE",
+            &format!("/api/snapshots/{snapshot_id}"),
+            None,
+            200,
+        )
+        .await;
+}
+
 fn url_encode(text: &str) -> String {
     text.bytes()
         .map(|byte| match byte {
@@ -511,6 +627,7 @@ async fn every_answer_serve_gives_keeps_the_daytona_openapi_contract() {
     let (id, volume_id) = control_plane(&client, &run).await;
     files(&client, &id).await;
     git(&client, &id).await;
+    builds_and_previews(&client, &id, &run).await;
     lifecycle(&client, &id, &volume_id, &run).await;
 
     // Every route the workload is about answered, through the proxy.
@@ -529,6 +646,14 @@ async fn every_answer_serve_gives_keeps_the_daytona_openapi_contract() {
         "POST /api/sandbox/{sandbox}/fork",
         "POST /api/sandbox/{sandbox}/snapshot",
         "POST /api/sandbox/{sandbox}/ttl/{minutes}",
+        "GET /api/sandbox/{sandbox}/build-logs-url",
+        "GET /api/sandbox/{sandbox}/build-logs",
+        "GET /api/snapshots/{snapshot}/build-logs-url",
+        "GET /api/snapshots/{snapshot}/build-logs",
+        "GET /api/sandbox/{sandbox}/ports/{port}/preview-url",
+        "GET /api/sandbox/{sandbox}/ports/{port}/signed-preview-url",
+        "POST /api/sandbox/{sandbox}/ports/{port}/signed-preview-url/{token}/expire",
+        "GET /api/object-storage/push-access",
         "GET /toolbox/{sandbox}/system/metrics",
         "GET /toolbox/{sandbox}/files/find",
         "GET /toolbox/{sandbox}/files/search",

@@ -15,7 +15,7 @@ use crate::common;
 use crate::serve_support::{self, KEY};
 
 /// The folder of the TypeScript SDK test, when `node` and the installed SDK are there.
-fn sdk_node() -> Option<PathBuf> {
+pub(crate) fn sdk_node() -> Option<PathBuf> {
     if !common::have("node") {
         return None;
     }

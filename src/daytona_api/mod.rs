@@ -10,6 +10,7 @@ mod error;
 mod files;
 mod git;
 mod lifecycle;
+mod preview;
 mod sandbox;
 mod session;
 mod snapshot;
@@ -24,6 +25,7 @@ pub use git::{
     ListBranchResponse,
 };
 pub use lifecycle::{CreateSandboxSnapshot, ForkSandbox, ResizeSandbox, SystemMetrics};
+pub use preview::{PortPreviewUrl, SignedPortPreviewUrl, Url};
 pub use sandbox::{
     BuildInfo, CreateBuildInfo, CreateSandbox, GpuTypes, ListSandboxesResponse, PaginatedSandboxes,
     Sandbox, SandboxDesiredState, SandboxLabels, SandboxListItem, SandboxState, SandboxVolume,

@@ -380,6 +380,13 @@ pub trait Provider: Send + Sync {
         })
     }
 
+    /// Image layers built on this machine, where the backend has them (`local`): `serve` builds
+    /// Daytona images with them. `None` where images are built elsewhere (Daytona builds its
+    /// own).
+    fn image_layers(&self) -> Option<&dyn local::ImageLayers> {
+        None
+    }
+
     /// Registers process group `pgid`, started from [`Provider::host_command`], as running in
     /// sandbox `id`: stopping or deleting the sandbox kills it. When the sandbox stopped in the
     /// meantime the group is killed and this fails.

@@ -64,7 +64,7 @@ pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(), 
     }
 }
 
-fn constant_time_equal(left: &[u8], right: &[u8]) -> bool {
+pub(crate) fn constant_time_equal(left: &[u8], right: &[u8]) -> bool {
     left.len() == right.len()
         && left
             .iter()

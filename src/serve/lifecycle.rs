@@ -105,7 +105,8 @@ async fn tick(state: &AppState) {
     }
     for sandbox in &sandboxes {
         let record = state.store.sandbox(&sandbox.id);
-        if record.transition_at(now).is_some() {
+        // A sandbox waiting for its image has no timers running yet.
+        if record.transition_at(now).is_some() || record.building() {
             continue;
         }
         // A sandbox stopped outside this server starts its auto-delete clock when first seen.

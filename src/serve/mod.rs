@@ -8,10 +8,16 @@
 //!
 //! Every route but `GET /api/health` needs the API key: sandboxes share the host's network, so
 //! anything that reaches the port without a key could run commands in every sandbox. Accepting
-//! any token takes an explicit, insecure option.
+//! any token takes an explicit, insecure option. Two routes outside `/api` take narrower
+//! credentials instead: the preview proxy (`/_preview...`, a sandbox's preview token or a signed
+//! link) and the build-context storage (`/_objects`, a push access's session token).
 
 pub mod api_key;
+mod build;
+mod build_logs;
+mod build_steps;
 mod code_run;
+mod dockerfile;
 mod error;
 mod events;
 mod git_command;
@@ -20,7 +26,10 @@ mod guard;
 mod interpreter;
 mod lifecycle;
 mod metrics;
+mod object_storage;
 mod output_form;
+mod preview;
+mod preview_proxy;
 mod pty;
 mod sandbox;
 mod sandbox_actions;
@@ -274,6 +283,18 @@ pub async fn bind(
             toolbox_url: format!("{base_url}/toolbox"),
             ssh_host,
             ssh_port,
+            base_url: base_url.clone(),
+            own_ports: [
+                Some(address.port()),
+                ssh.as_ref().map(|ssh| ssh.address().port()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            objects_dir: options
+                .state_dir
+                .as_ref()
+                .map(|dir| dir.join("serve-objects")),
         },
         dice: simulate::Dice::new(simulation.seed),
         throttlers: simulate::Throttlers::new(&simulation),
@@ -285,6 +306,7 @@ pub async fn bind(
         events: events::Events::new(),
     });
     events::Events::listen(&state);
+    build::resume(&state);
     Ok(Server {
         listener,
         address,
@@ -490,6 +512,9 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(sandbox_lifecycle::routes())
         .merge(sandbox_copies::routes())
         .merge(volume::routes())
+        .merge(build_logs::routes())
+        .merge(preview::api_routes())
+        .merge(object_storage::api_routes())
         .route_layer(from_fn_with_state(state.clone(), guard::api))
         // After the guard's layer, so that it needs no key: probes and clients checking the
         // address have none.
@@ -545,6 +570,11 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .nest("/api", api)
         .nest("/toolbox", toolbox)
+        // The preview proxy takes no API key: the preview token or signed link is its
+        // credential, and it reaches nothing but a sandbox's port.
+        .merge(preview::proxy_routes())
+        // Build contexts the SDKs upload: the push access's session token is the credential.
+        .merge(object_storage::storage_routes())
         .route(
             "/_ralph/stats",
             get(stats)

@@ -6,18 +6,20 @@
 
 use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::{Path, State};
-use sha2::Digest as _;
-
+use super::build;
 use super::error::ApiError;
 use super::simulate::Usage;
 use super::snapshot;
-use super::state::{AppState, DEFAULT_TARGET, Millis, SandboxRecord, Transition, now};
+use super::state::{
+    AppState, BuildPhase, DEFAULT_TARGET, Millis, SandboxBuild, SandboxRecord, Transition, now,
+};
 use super::view::{JsonBody, in_transition, sandbox_dto};
 use super::volume;
 use crate::daytona_api::{CreateSandbox, Sandbox, SandboxDesiredState, SandboxState};
+use crate::provider::local::LayerState;
 use crate::provider::{self, Labels, Lifecycle, Resources};
+use axum::Json;
+use axum::extract::{Path, State};
 
 /// Daytona's cap on auto-archive, in minutes (30 days).
 pub(crate) const MAX_AUTO_ARCHIVE_MINUTES: u32 = 43_200;
@@ -109,14 +111,6 @@ fn lifecycle_of(request: &CreateSandbox) -> Result<Lifecycle, ApiError> {
     })
 }
 
-/// The snapshot name a declarative build gets, reused for an identical Dockerfile and context.
-fn build_snapshot_name(dockerfile: &str, context_hashes: Option<&Vec<String>>) -> String {
-    let mut hashes = context_hashes.cloned().unwrap_or_default();
-    hashes.sort();
-    let digest = sha2::Sha256::digest(format!("{dockerfile}{}", hashes.join("")));
-    format!("daytona-{}:daytona", hex::encode(digest))
-}
-
 pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     JsonBody(request): JsonBody<CreateSandbox>,
@@ -136,7 +130,10 @@ pub(crate) async fn create(
             ));
         }
         Some(build) => (
-            build_snapshot_name(&build.dockerfile_content, build.context_hashes.as_ref()),
+            build::snapshot_ref(&build::image_hash(
+                &build.dockerfile_content,
+                build.context_hashes.as_ref(),
+            )),
             Usage {
                 cpu: request.cpu.filter(|&cpu| cpu > 0).unwrap_or(1),
                 memory: request.memory.filter(|&memory| memory > 0).unwrap_or(1),
@@ -191,6 +188,32 @@ pub(crate) async fn create(
         None
     };
     check_quota(&state, resources, None).await?;
+    // An image built before (the same Dockerfile and context) is not built again: the sandbox
+    // starts from its layer at once.
+    let image = request.build_info.as_ref().map(|info| SandboxBuild {
+        hash: build::image_hash(&info.dockerfile_content, info.context_hashes.as_ref()),
+        dockerfile: info.dockerfile_content.clone(),
+        context_hashes: info.context_hashes.clone(),
+        created_at: now(),
+        phase: BuildPhase::Pending,
+    });
+    let cached = match (&image, &state.provider.image_layers()) {
+        (Some(image), Some(local)) if local.layer_state(&image.hash) == LayerState::Built => local
+            .link_snapshot(&snapshot_name, &image.hash)
+            .await
+            .is_ok(),
+        _ => false,
+    };
+    let (image, initial) = match image {
+        Some(image) if cached => (
+            Some(SandboxBuild {
+                phase: BuildPhase::Built,
+                ..image
+            }),
+            SandboxState::Creating,
+        ),
+        other => (other, initial),
+    };
     let created = state
         .provider
         .create(&provider::CreateSandbox {
@@ -242,11 +265,23 @@ pub(crate) async fn create(
             until: now + state.simulation.create_delay.as_millis() as Millis,
         }),
         volumes,
+        build: image.clone(),
         ..SandboxRecord::default()
     };
     state
         .store
         .update_sandbox(&created.id, |stored| *stored = record.clone())?;
+    if let Some(image) = image.filter(|image| image.phase == BuildPhase::Pending) {
+        build::spawn(
+            &state,
+            build::Job {
+                target: build::Target::Sandbox(created.id.clone()),
+                hash: image.hash,
+                dockerfile: image.dockerfile,
+                context_hashes: image.context_hashes.unwrap_or_default(),
+            },
+        );
+    }
     // Daytona answers with the record as inserted, before the sandbox has started.
     let mut dto = sandbox_dto(&state, &created, &record, now);
     dto.state = Some(initial);

@@ -49,6 +49,13 @@ pub(crate) async fn start(
     if in_transition(&record, now()) {
         return Err(ApiError::state_change_in_progress());
     }
+    // A sandbox whose image did not build has nothing to start.
+    if matches!(
+        record.build.as_ref().map(|build| &build.phase),
+        Some(super::state::BuildPhase::Failed(_))
+    ) {
+        return Err(ApiError::bad_request("Sandbox is in an errored state"));
+    }
     match sandbox.state {
         provider::SandboxState::Started => {
             let record = state.store.update_sandbox(&sandbox.id, |record| {

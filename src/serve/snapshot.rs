@@ -1,8 +1,10 @@
 //! `/api/snapshots`: named snapshot records with Daytona's states and resources.
 //!
-//! Nothing is pulled or built: a snapshot is a name, resources and a state (`pending` for the
-//! simulated create delay, then `active`), and the provider receives its name on sandbox create.
-//! Three general snapshots always exist (`daytona-small` is the default), as on Daytona Cloud.
+//! An image name is recorded, not pulled: such a snapshot is a name, resources and a state
+//! (`pending` for the simulated create delay, then `active`), and the provider receives its name
+//! on sandbox create. A Dockerfile (`buildInfo`) is built (`build.rs`): `pending`, `building`,
+//! then `active` or `build_failed`. Three general snapshots always exist (`daytona-small` is the
+//! default), as on Daytona Cloud.
 
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+use super::build;
 use super::error::ApiError;
 use super::state::{AppState, Millis, SnapshotRecord, iso, now};
 use super::view::JsonBody;
@@ -181,13 +184,22 @@ pub(crate) async fn create(
     validate(&request)?;
     let now = now();
     let created = now;
+    let hash = request
+        .build_info
+        .as_ref()
+        .map(|info| build::image_hash(&info.dockerfile_content, info.context_hashes.as_ref()));
     let dto = SnapshotDto {
         id: uuid::Uuid::new_v4().to_string(),
         organization_id: Some(state.store.read(|records| records.organization_id.clone())),
         general: false,
         name: request.name.clone(),
         image_name: request.image_name.clone(),
-        state: SnapshotState::Active,
+        // A Dockerfile is built first (`build.rs`); an image name is recorded as it is.
+        state: if hash.is_some() {
+            SnapshotState::Pending
+        } else {
+            SnapshotState::Active
+        },
         size: None,
         entrypoint: request.entrypoint.clone(),
         cpu: request.cpu.filter(|&cpu| cpu > 0).unwrap_or(1),
@@ -207,7 +219,7 @@ pub(crate) async fn create(
                 context_hashes: build.context_hashes.clone(),
                 created_at: iso(created),
                 updated_at: iso(created),
-                snapshot_ref: request.name.clone(),
+                snapshot_ref: hash.as_deref().map(build::snapshot_ref).unwrap_or_default(),
             }),
         region_ids: Some(vec![super::state::DEFAULT_TARGET.to_string()]),
         initial_runner_id: None,
@@ -220,7 +232,21 @@ pub(crate) async fn create(
         ready_at: now + state.simulation.create_delay.as_millis() as Millis,
     };
     let shown = render(&record, now);
+    let job = record
+        .dto
+        .build_info
+        .as_ref()
+        .zip(hash)
+        .map(|(info, hash)| build::Job {
+            target: build::Target::Snapshot(record.dto.id.clone()),
+            hash,
+            dockerfile: info.dockerfile_content.clone().unwrap_or_default(),
+            context_hashes: info.context_hashes.clone().unwrap_or_default(),
+        });
     insert(&state, record)?;
+    if let Some(job) = job {
+        build::spawn(&state, job);
+    }
     Ok(Json(shown))
 }
 
@@ -331,8 +357,9 @@ pub(crate) async fn delete(
     let Some(removed) = removed else {
         return Err(not_found(&id));
     };
-    // A snapshot made from a sandbox keeps that sandbox's files in the provider.
-    if removed.dto.source_sandbox_id.is_some() {
+    // A snapshot made from a sandbox keeps that sandbox's files in the provider; a built one
+    // names its layer there (the layer itself stays, as the cache of its image).
+    if removed.dto.source_sandbox_id.is_some() || removed.dto.build_info.is_some() {
         state
             .provider
             .remove_snapshot(&removed.dto.name)

@@ -49,6 +49,12 @@ pub(crate) struct Settings {
     /// Host and port written into `sshCommand`.
     pub(crate) ssh_host: String,
     pub(crate) ssh_port: u16,
+    /// `http://host:port`: where preview links and build logs point.
+    pub(crate) base_url: String,
+    /// Ports of this server (API, SSH gateway): never a preview's.
+    pub(crate) own_ports: Vec<u16>,
+    /// Where uploaded build contexts are kept (`<state dir>/serve-objects`); `None` keeps none.
+    pub(crate) objects_dir: Option<PathBuf>,
 }
 
 /// Milliseconds since the Unix epoch: how records store time.
@@ -105,6 +111,59 @@ pub(crate) struct SandboxRecord {
     pub(crate) volumes: Vec<SandboxVolume>,
     /// Archived: the provider keeps the sandbox stopped; a start restores it.
     pub(crate) archived: bool,
+    /// The image build of a sandbox created from `buildInfo`.
+    pub(crate) build: Option<SandboxBuild>,
+    /// The token its private preview links need (`x-daytona-preview-token`): a credential,
+    /// made at the first preview link.
+    pub(crate) preview_token: Option<String>,
+}
+
+/// The image build a sandbox was created from, and where it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SandboxBuild {
+    /// The image hash (`snapshotRef` is `daytona-<hash>:daytona`).
+    pub(crate) hash: String,
+    pub(crate) dockerfile: String,
+    pub(crate) context_hashes: Option<Vec<String>>,
+    pub(crate) created_at: Millis,
+    pub(crate) phase: BuildPhase,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum BuildPhase {
+    /// Waiting for the build to start (`pending_build`).
+    Pending,
+    /// Building (`building_snapshot`).
+    Building,
+    Built,
+    /// `build_failed`, with the reason.
+    Failed(String),
+}
+
+impl SandboxRecord {
+    /// Whether the sandbox still waits for its image.
+    pub(crate) fn building(&self) -> bool {
+        self.build
+            .as_ref()
+            .is_some_and(|build| matches!(build.phase, BuildPhase::Pending | BuildPhase::Building))
+    }
+}
+
+/// A push access to the build-context storage: its session token (a credential) and expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StorageToken {
+    pub(crate) token: String,
+    pub(crate) expires_at: Millis,
+}
+
+/// A signed preview link: whoever holds the token reaches that sandbox port until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SignedPreview {
+    pub(crate) token: String,
+    pub(crate) sandbox_id: String,
+    pub(crate) port: u16,
+    pub(crate) expires_at: Millis,
 }
 
 impl Default for SandboxRecord {
@@ -130,6 +189,8 @@ impl Default for SandboxRecord {
             transition: None,
             volumes: Vec::new(),
             archived: false,
+            build: None,
+            preview_token: None,
         }
     }
 }
@@ -180,6 +241,8 @@ pub(crate) struct Records {
     pub(crate) snapshots: Vec<SnapshotRecord>,
     pub(crate) ssh_access: Vec<SshAccessRecord>,
     pub(crate) volumes: Vec<VolumeRecord>,
+    pub(crate) signed_previews: Vec<SignedPreview>,
+    pub(crate) storage_tokens: Vec<StorageToken>,
 }
 
 /// The records behind a lock, saved after every change.
@@ -281,11 +344,14 @@ impl Store {
         record.last_activity_at = record.last_activity_at.max(at);
     }
 
-    /// Forgets sandbox `id` and its SSH tokens.
+    /// Forgets sandbox `id`, its SSH tokens and its signed preview links.
     pub(crate) fn remove_sandbox(&self, id: &str) -> Result<(), ApiError> {
         self.write(|records| {
             records.sandboxes.remove(id);
             records.ssh_access.retain(|access| access.sandbox_id != id);
+            records
+                .signed_previews
+                .retain(|preview| preview.sandbox_id != id);
         })
     }
 }

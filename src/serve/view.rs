@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use super::state::{AppState, Millis, SandboxRecord, iso, to_millis};
+use super::state::{AppState, BuildPhase, Millis, SandboxRecord, iso, to_millis};
 use crate::daytona_api::{Sandbox, SandboxDesiredState, SandboxListItem, SandboxState};
 use crate::provider;
 
@@ -61,8 +61,21 @@ pub(crate) fn derived_state(
     record: &SandboxRecord,
     now: Millis,
 ) -> (SandboxState, Option<SandboxDesiredState>) {
+    let build = record.build.as_ref().map(|build| &build.phase);
     match record.transition_at(now) {
         Some(transition) => (transition.state.clone(), Some(transition.desired.clone())),
+        None if build == Some(&BuildPhase::Pending) => (
+            SandboxState::PendingBuild,
+            Some(SandboxDesiredState::Started),
+        ),
+        None if build == Some(&BuildPhase::Building) => (
+            SandboxState::BuildingSnapshot,
+            Some(SandboxDesiredState::Started),
+        ),
+        None if matches!(build, Some(BuildPhase::Failed(_))) => (
+            SandboxState::BuildFailed,
+            Some(SandboxDesiredState::Started),
+        ),
         // An archived sandbox is a stopped one whose record says so.
         None if record.archived && sandbox.state == provider::SandboxState::Stopped => {
             (SandboxState::Archived, Some(SandboxDesiredState::Archived))
@@ -109,7 +122,10 @@ pub(crate) fn sandbox_dto(
         snapshot: record.snapshot.clone().or_else(|| sandbox.snapshot.clone()),
         state: Some(wire),
         desired_state: desired,
-        error_reason: sandbox.error_reason.clone(),
+        error_reason: match record.build.as_ref().map(|build| &build.phase) {
+            Some(BuildPhase::Failed(reason)) => Some(reason.clone()),
+            _ => sandbox.error_reason.clone(),
+        },
         recoverable: None,
         backup_state: Some("None".to_string()),
         backup_created_at: None,
@@ -121,7 +137,16 @@ pub(crate) fn sandbox_dto(
             iso(record.ttl_from.unwrap_or(created) + Millis::from(minutes) * minute)
         }),
         volumes: Some(record.volumes.clone()),
-        build_info: None,
+        build_info: record
+            .build
+            .as_ref()
+            .map(|build| crate::daytona_api::BuildInfo {
+                dockerfile_content: Some(build.dockerfile.clone()),
+                context_hashes: build.context_hashes.clone(),
+                created_at: iso(build.created_at),
+                updated_at: iso(record.updated_at.max(build.created_at)),
+                snapshot_ref: super::build::snapshot_ref(&build.hash),
+            }),
         created_at: Some(iso(created)),
         updated_at: Some(iso(record.updated_at.max(created))),
         last_activity_at: Some(iso(record.last_activity_at.max(created))),

@@ -115,6 +115,7 @@ pub fn settings(api_url: &str, key: &str) -> DaytonaSettings {
 pub async fn start(options: Options) -> Harness {
     let root = tempfile::tempdir().expect("temporary state root");
     let local = LocalProvider::with_isolation(root.path().join("local"), IsolationMode::Off)
+        .map(Arc::new)
         .expect("local provider");
     let state_dir = root.path().join("serve");
     std::fs::create_dir_all(&state_dir).expect("serve state directory");
@@ -145,7 +146,7 @@ pub async fn start(options: Options) -> Harness {
         simulation: options.simulation,
         ..ServeOptions::default()
     };
-    let server = ralph_town::serve::bind(serve_options, Arc::new(local))
+    let server = ralph_town::serve::bind(serve_options, local)
         .await
         .expect("serve binds");
     let server_url = format!("http://{}", server.local_addr());

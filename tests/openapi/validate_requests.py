@@ -62,6 +62,8 @@ NEWER_FIELDS = {
     "ListBranchResponse": {"current"},
     # The sandbox a snapshot was made from: required (nullable) by the pinned SDK's model.
     "SnapshotDto": {"sourceSandboxId"},
+    # The pinned SDKs require the storage region to upload build contexts.
+    "StorageAccessDto": {"region"},
     # Push and pull take a branch and a remote, push an upstream flag (the SDK sends them).
     "GitRepoRequest": {"branch", "remote", "set_upstream"},
 }

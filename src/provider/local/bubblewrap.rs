@@ -24,6 +24,22 @@ pub(crate) struct Bubblewrap {
     disable_userns: bool,
 }
 
+/// Who a command is inside, and whether it shares the host's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Inside {
+    /// The uid and gid inside: the sandbox user, or uid 0 for a build step.
+    pub id: u32,
+    /// Sandboxes share the host's network; image builds have none, so that a build is the
+    /// same offline or not and never reaches beyond this machine.
+    pub network: bool,
+}
+
+/// A sandbox's command: the sandbox user, on the host's network.
+pub(crate) const SANDBOX: Inside = Inside {
+    id: INSIDE_ID,
+    network: true,
+};
+
 /// The `bwrap` that works here for `user`, looked up and tried once per process.
 pub(crate) fn find(user: HostUser) -> Option<Bubblewrap> {
     static FOUND: OnceLock<Option<Bubblewrap>> = OnceLock::new();
@@ -55,6 +71,7 @@ impl Bubblewrap {
             Path::new("/"),
             false,
             &["/bin/true".into()],
+            SANDBOX,
         );
         let command = match user {
             HostUser::Invoker => {
@@ -71,7 +88,7 @@ impl Bubblewrap {
                 };
                 let mut command = Command::new(&self.program);
                 command.args(&args);
-                stage::command(command, &[probe], &[], id)
+                stage::command(command, &[probe], &[], Vec::new(), id)
             }
         };
         command.is_ok_and(|mut command| {
@@ -86,8 +103,10 @@ impl Bubblewrap {
     }
 
     /// The arguments that run `program` in `cwd` of a sandbox made of `mounts` (hides made
-    /// elsewhere left out by the caller), the host path of each bind's source given by `source`. `new_session` detaches the command from any
-    /// terminal (commands); an interactive shell keeps its terminal.
+    /// elsewhere left out by the caller), the host path of each bind's source given by
+    /// `source`, as `inside` says (the sandbox user, or uid 0 for a build step). `new_session`
+    /// detaches the command from any terminal (commands); an interactive shell keeps its
+    /// terminal.
     pub(crate) fn args(
         &self,
         mounts: &[Mount],
@@ -95,12 +114,13 @@ impl Bubblewrap {
         cwd: &Path,
         new_session: bool,
         program: &[OsString],
+        inside: Inside,
     ) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
         let mut push = |parts: &[&std::ffi::OsStr]| {
             args.extend(parts.iter().map(|part| part.to_os_string()));
         };
-        let inside_id = OsString::from(INSIDE_ID.to_string());
+        let inside_id = OsString::from(inside.id.to_string());
         push(&["--unshare-user".as_ref(), "--uid".as_ref(), &inside_id]);
         push(&["--gid".as_ref(), &inside_id]);
         if self.disable_userns {
@@ -131,6 +151,9 @@ impl Bubblewrap {
             "--unshare-uts".as_ref(),
             "--die-with-parent".as_ref(),
         ]);
+        if !inside.network {
+            push(&["--unshare-net".as_ref()]);
+        }
         if new_session {
             push(&["--new-session".as_ref()]);
         }
@@ -172,6 +195,7 @@ mod tests {
             Path::new("/home/daytona"),
             true,
             &["/bin/sh".into(), "-c".into(), "id".into()],
+            SANDBOX,
         );
         let line = args
             .iter()

@@ -38,17 +38,35 @@ impl LocalProvider {
             } else {
                 request.name.clone()
             };
-            let home_from = home_from.or_else(|| {
-                let kept = store
-                    .snapshot_dir(request.snapshot.as_deref()?)
-                    .join("home");
-                kept.is_dir().then_some(kept)
+            let kept = request
+                .snapshot
+                .as_deref()
+                .map(|name| store.snapshot_dir(name));
+            // A built snapshot names its layer, whose image home and `ENV` a sandbox starts
+            // from (its own env winning).
+            let layer = kept.as_ref().and_then(|kept| {
+                let hash = std::fs::read_to_string(kept.join("layer")).ok()?;
+                let layers = super::layer::Layers::new(store.root());
+                let image = layers.image(hash.trim())?;
+                Some((hash.trim().to_string(), layers.dir(hash.trim())?, image))
             });
+            let home_from = home_from.or_else(|| {
+                let kept = kept?.join("home");
+                kept.is_dir().then_some(kept).or_else(|| {
+                    let (_, dir, _) = layer.as_ref()?;
+                    Some(dir.join("home"))
+                })
+            });
+            let mut env = layer
+                .as_ref()
+                .map(|(_, _, image)| image.env.clone())
+                .unwrap_or_default();
+            env.extend(request.env);
             let metadata = Metadata {
                 id,
                 name,
                 labels: request.labels,
-                env: request.env,
+                env,
                 state: SandboxState::Started,
                 snapshot: request.snapshot,
                 created_at: SystemTime::now(),
@@ -57,6 +75,7 @@ impl LocalProvider {
                 resources: request.resources,
                 user: request.user.unwrap_or_else(|| DEFAULT_USER.to_string()),
                 volumes: request.volumes,
+                layer: layer.map(|(hash, _, _)| hash),
             };
             let staging = store.stage(&metadata, home_from.as_deref(), owner)?;
             if !isolated && let Err(error) = link_volumes(&store, &metadata, &staging) {

@@ -194,6 +194,7 @@ mod tests {
             resources: Default::default(),
             user: "daytona".to_string(),
             volumes: Vec::new(),
+            layer: None,
         }
     }
 

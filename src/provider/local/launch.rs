@@ -13,7 +13,8 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
-use super::bubblewrap::Bubblewrap;
+use super::bubblewrap::{Bubblewrap, Inside, SANDBOX};
+use super::layer;
 use super::mounts::{self, Layout, Mount, ReadOnlyPath, Source};
 use super::paths::{self, Location, SANDBOX_HOME};
 use super::sandboxed::Sandboxed;
@@ -128,6 +129,8 @@ pub(crate) struct Launcher {
     user: HostUser,
     /// What every sandbox sees, in mount order.
     mounts: Vec<Mount>,
+    /// Snapshot layers never cover the directory that holds it.
+    state_root: PathBuf,
 }
 
 impl Launcher {
@@ -166,6 +169,7 @@ impl Launcher {
             bubblewrap,
             user,
             mounts: mounts::plan(&layout),
+            state_root: state_root.to_path_buf(),
         }
     }
 
@@ -223,6 +227,35 @@ impl Launcher {
         program: &[&str],
         new_session: bool,
     ) -> Invocation {
+        self.launch(dirs, cwd, environment, program, new_session, SANDBOX)
+    }
+
+    /// A step of an image build: `program` as `inside_id` (uid 0 unless the Dockerfile says
+    /// `USER`), with the layer in `dirs` mounted writable and no network. Needs bubblewrap.
+    pub(crate) fn build_invocation(
+        &self,
+        dirs: &SandboxDirs,
+        cwd: &Location,
+        environment: BTreeMap<String, String>,
+        program: &[&str],
+        inside_id: u32,
+    ) -> Invocation {
+        let inside = Inside {
+            id: inside_id,
+            network: false,
+        };
+        self.launch(dirs, cwd, environment, program, true, inside)
+    }
+
+    fn launch(
+        &self,
+        dirs: &SandboxDirs,
+        cwd: &Location,
+        environment: BTreeMap<String, String>,
+        program: &[&str],
+        new_session: bool,
+        inside: Inside,
+    ) -> Invocation {
         let program = program.iter().map(OsString::from).collect();
         let Some(bubblewrap) = &self.bubblewrap else {
             let cwd = match cwd {
@@ -248,6 +281,21 @@ impl Launcher {
             target: mount.clone(),
             writable: true,
         }));
+        // A snapshot layer: overlays made before bubblewrap starts, which its `/` shows; a
+        // build binds them again writable right after the host root, and the image's `/root`
+        // goes over the hidden host one.
+        let overlays = match &dirs.layer {
+            None => Ok(Vec::new()),
+            Some(layer) => match layer::view(layer, &self.state_root) {
+                Ok(view) => {
+                    let at = mounts.len().min(1);
+                    mounts.splice(at..at, view.early);
+                    mounts.extend(view.late);
+                    Ok(view.overlays)
+                }
+                Err(error) => Err(error.to_string()),
+            },
+        };
         Invocation {
             environment,
             launch: Launch::Sandboxed(Box::new(Sandboxed {
@@ -258,6 +306,8 @@ impl Launcher {
                 cwd,
                 new_session,
                 program,
+                inside,
+                overlays,
             })),
         }
     }

@@ -17,7 +17,10 @@ mod exec;
 mod files;
 mod gc;
 mod launch;
+mod layer;
+mod layer_build;
 mod mounts;
+mod overlay;
 mod paths;
 mod process;
 mod sandboxed;
@@ -45,6 +48,10 @@ use super::{
 
 pub use self::attach::Attached;
 pub use self::gc::{Expired, Garbage, StaleEntry};
+pub(crate) use self::layer::ImageConfig;
+pub use self::layer::LayerState;
+pub(crate) use self::layer_build::BUILD_CONTEXT;
+pub use self::layer_build::{ImageLayers, LayerBuild};
 pub use self::paths::SANDBOX_HOME;
 
 /// The OS user name sandboxes report (`USER`), as on Daytona.
@@ -362,6 +369,10 @@ impl Provider for LocalProvider {
             .await?;
         command.envs(&request.env);
         Ok(command)
+    }
+
+    fn image_layers(&self) -> Option<&dyn ImageLayers> {
+        Some(self)
     }
 
     async fn track_process(&self, id: &str, pgid: u32) -> Result<TrackedProcess> {

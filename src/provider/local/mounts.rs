@@ -26,6 +26,11 @@ pub(crate) enum Source {
     /// A volume's directory under the state root, shared read-write by the sandboxes that
     /// mount it.
     Volume(PathBuf),
+    /// A directory of an image layer under the state root (the image's `/root`).
+    Layer(PathBuf),
+    /// A path of the command's own mount namespace as it is when bubblewrap starts (a layer's
+    /// overlay): bound as it is, never staged.
+    Namespace(PathBuf),
 }
 
 /// One mount, in the order they are made.
@@ -247,9 +252,10 @@ mod tests {
                     match source {
                         Source::Home => "<home>".to_string(),
                         Source::Tmp => "<tmp>".to_string(),
-                        Source::Host(path) | Source::Volume(path) => {
-                            path.display().to_string()
-                        }
+                        Source::Host(path)
+                        | Source::Volume(path)
+                        | Source::Layer(path)
+                        | Source::Namespace(path) => path.display().to_string(),
                     },
                     target.display()
                 ),

@@ -10,9 +10,10 @@ use std::io;
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::bubblewrap::Bubblewrap;
+use super::bubblewrap::{Bubblewrap, Inside};
 use super::launch::{held, under};
 use super::mounts::{Mount, Source, Within};
+use super::overlay::{self, Overlay};
 use super::stage::{self, Staged};
 use super::store::SandboxDirs;
 use super::user::{self, HostUser};
@@ -28,15 +29,23 @@ pub(super) struct Sandboxed {
     pub cwd: PathBuf,
     pub new_session: bool,
     pub program: Vec<OsString>,
+    /// Who the command is inside (the sandbox user, or a build step's) and its network.
+    pub inside: Inside,
+    /// A snapshot layer's overlays, mounted before bubblewrap starts (or why they cannot be).
+    pub overlays: Result<Vec<Overlay>, String>,
 }
 
 impl Sandboxed {
     /// Bubblewrap, started directly or by `holder` (see `Invocation::held_command`).
     pub(super) fn command(&self, holder: Option<&str>) -> io::Result<Command> {
+        let overlays = self.overlays.clone().map_err(io::Error::other)?;
         match self.user {
             HostUser::Invoker => {
                 let mut command = held(holder, self.bubblewrap.program().as_os_str());
                 command.args(self.args(true, |source| self.host_path(source)));
+                if !overlays.is_empty() {
+                    overlay::in_own_namespace(&mut command, overlays);
+                }
                 Ok(command)
             }
             HostUser::Dedicated(id) => {
@@ -44,7 +53,7 @@ impl Sandboxed {
                 let args = self.args(false, |source| staged_path(&staged, source));
                 let mut command = held(holder, self.bubblewrap.program().as_os_str());
                 command.args(args);
-                stage::command(command, &staged, &hides, id)
+                stage::command(command, &staged, &hides, overlays, id)
             }
         }
     }
@@ -57,15 +66,24 @@ impl Sandboxed {
             .filter(|mount| with_hides || !matches!(mount, Mount::Hide { .. }))
             .cloned()
             .collect();
-        self.bubblewrap
-            .args(&mounts, source, &self.cwd, self.new_session, &self.program)
+        self.bubblewrap.args(
+            &mounts,
+            source,
+            &self.cwd,
+            self.new_session,
+            &self.program,
+            self.inside,
+        )
     }
 
     fn host_path(&self, source: &Source) -> PathBuf {
         match source {
             Source::Home => self.dirs.home.clone(),
             Source::Tmp => self.dirs.tmp.clone(),
-            Source::Host(path) | Source::Volume(path) => path.clone(),
+            Source::Host(path)
+            | Source::Volume(path)
+            | Source::Layer(path)
+            | Source::Namespace(path) => path.clone(),
         }
     }
 
@@ -100,7 +118,9 @@ impl Sandboxed {
                 Source::Home => ("home".to_string(), false),
                 Source::Tmp => ("tmp".to_string(), false),
                 Source::Host(_) => (format!("read-only-{}", staged.len()), true),
-                Source::Volume(_) => (format!("volume-{}", staged.len()), false),
+                Source::Volume(_) | Source::Layer(_) => (format!("volume-{}", staged.len()), false),
+                // Made in the command's namespace, after staging: bubblewrap binds it by path.
+                Source::Namespace(_) => continue,
             };
             staged.push(Staged {
                 name,
@@ -140,10 +160,11 @@ fn staged_path(staged: &[Staged], source: &Source) -> PathBuf {
             .iter()
             .find(|item| item.read_only && item.path == *path)
             .map_or("", |item| item.name.as_str()),
-        Source::Volume(path) => staged
+        Source::Volume(path) | Source::Layer(path) => staged
             .iter()
             .find(|item| !item.read_only && item.path == *path)
             .map_or("", |item| item.name.as_str()),
+        Source::Namespace(path) => return path.clone(),
     };
     stage::staged_path(name)
 }

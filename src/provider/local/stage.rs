@@ -24,6 +24,8 @@ use rustix::fs::{CWD, Gid, Mode, OFlags, Uid};
 use rustix::mount::{MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags};
 use rustix::thread::UnshareFlags;
 
+use super::overlay::Overlay;
+
 /// Where the staged directories appear in the private namespace. Every sandbox mounts its own
 /// `/tmp` over it, so nothing staged shows inside.
 pub(crate) const STAGE: &str = "/tmp";
@@ -44,12 +46,13 @@ pub(crate) fn staged_path(name: &str) -> PathBuf {
     Path::new(STAGE).join(name)
 }
 
-/// `program args`, started with `staged` in place, `hides` covered (host paths, or paths
-/// below a staged read-only path) and as `id`. Fails when a staged path cannot be opened.
+/// `program args`, started with `staged` in place, `overlays` mounted, `hides` covered (host
+/// paths, or paths below a staged read-only path) and as `id`. Fails when a staged path cannot be opened.
 pub(crate) fn command(
     mut command: Command,
     staged: &[Staged],
     hides: &[PathBuf],
+    overlays: Vec<Overlay>,
     id: u32,
 ) -> io::Result<Command> {
     let trees = staged
@@ -63,7 +66,7 @@ pub(crate) fn command(
     // SAFETY: the closure runs between fork and exec. It makes system calls only, on memory
     // prepared before the fork (paths, descriptors); it allocates nothing and takes no lock.
     unsafe {
-        command.pre_exec(move || enter(&trees, &hides, id));
+        command.pre_exec(move || enter(&trees, &overlays, &hides, id));
     }
     Ok(command)
 }
@@ -116,15 +119,17 @@ fn clone_tree(staged: &Staged) -> io::Result<Tree> {
     })
 }
 
-/// In the child: the private namespace with the trees in place and the hides made, then the
-/// switch to `id`.
-fn enter(trees: &[Tree], hides: &[CString], id: u32) -> io::Result<()> {
+/// In the child: the private namespace with the trees in place, a snapshot layer's overlays
+/// mounted and the hides made (on top of the overlays), then the switch to `id`.
+fn enter(trees: &[Tree], overlays: &[Overlay], hides: &[CString], id: u32) -> io::Result<()> {
     // SAFETY: a new mount namespace does not change which descriptors this process has.
     unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNS)? };
     rustix::mount::mount_change(
         c"/",
         MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
     )?;
+    // Before the stage covers `/tmp`, where the state root (and so the layer) may be.
+    super::overlay::mount_all(overlays)?;
     rustix::mount::mount(
         c"tmpfs",
         STAGE_C,

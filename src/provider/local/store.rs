@@ -1,7 +1,8 @@
 //! The on-disk state of `local` sandboxes: one directory per sandbox under
 //! `<root>/sandboxes/<id>/`, holding `sandbox.json` (the metadata), `home/`, `tmp/` and `run/`;
-//! volumes' files under `<root>/volumes/<volume id>/`, and homes kept as snapshots under
-//! `<root>/snapshots/<digest of the name>/home/`.
+//! volumes' files under `<root>/volumes/<volume id>/`, homes kept as snapshots under
+//! `<root>/snapshots/<digest of the name>/home/` (or, for a built snapshot, the name of its
+//! image layer in `.../layer`), and image layers under `<root>/layers/<hash>/` (see `layer`).
 //!
 //! Invariants that make two processes on one state root safe: a sandbox directory appears and
 //! disappears by a single `rename` (built in `staging/`, removed through `trash/`), metadata is
@@ -43,6 +44,10 @@ pub(crate) struct Metadata {
     /// Volumes mounted at every command's start.
     #[serde(default)]
     pub volumes: Vec<VolumeMount>,
+    /// The image layer (its hash) shown over the host's file system, for a sandbox of a built
+    /// snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
 }
 
 impl Metadata {
@@ -68,6 +73,7 @@ pub(crate) struct SandboxDirs {
     pub home: PathBuf,
     pub tmp: PathBuf,
     pub volumes: Vec<(PathBuf, PathBuf)>,
+    pub layer: Option<super::layer::LayerMounts>,
 }
 
 /// The state root and the layout below it. Cheap to clone into blocking tasks.
@@ -110,6 +116,10 @@ impl Store {
                 .iter()
                 .map(|volume| (self.volume_dir(volume), PathBuf::from(&volume.mount_path)))
                 .collect(),
+            layer: metadata
+                .layer
+                .as_deref()
+                .and_then(|hash| super::layer::Layers::new(&self.root).mounts(hash)),
         }
     }
 

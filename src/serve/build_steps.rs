@@ -1,0 +1,404 @@
+//! The steps of an image build, one Dockerfile instruction at a time: variables (`ARG`, `ENV`),
+//! the working directory, the user, the shell, `RUN`, and `COPY`/`ADD` from the build context.
+//! Each command runs through the provider's layer build; this file decides what runs, with what
+//! environment and as whom, and never interpolates Dockerfile text into a script (sources and
+//! destinations travel as arguments).
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use super::build::Job;
+use super::dockerfile::{self, Command, Instruction};
+use super::state::AppState;
+use crate::provider::local::{BUILD_CONTEXT, ImageConfig, LayerBuild};
+
+/// Docker's default `PATH` in a Linux image.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The build's variables and settings as the steps go.
+struct Context {
+    args: BTreeMap<String, String>,
+    env: BTreeMap<String, String>,
+    workdir: String,
+    user: (u32, String),
+    shell: Vec<String>,
+}
+
+impl Context {
+    fn variables(&self) -> BTreeMap<String, String> {
+        let mut variables = self.args.clone();
+        variables.extend(self.env.clone());
+        variables
+    }
+
+    /// The environment of a step: Docker's defaults, then `ARG`s, then `ENV`.
+    fn environment(&self) -> BTreeMap<String, String> {
+        let (uid, name) = &self.user;
+        let home = if *uid == 0 { "/root" } else { "/home/daytona" };
+        let mut environment = BTreeMap::from([
+            ("HOME".to_string(), home.to_string()),
+            ("PATH".to_string(), DEFAULT_PATH.to_string()),
+            ("USER".to_string(), name.clone()),
+            ("LOGNAME".to_string(), name.clone()),
+        ]);
+        environment.extend(self.variables());
+        environment
+    }
+}
+
+/// Applies every step of the Dockerfile to the layer; the image's configuration when all pass.
+pub(crate) async fn apply(
+    state: &AppState,
+    build: &mut LayerBuild,
+    job: &Job,
+) -> Result<ImageConfig, String> {
+    let note =
+        |build: &mut LayerBuild, line: String| build.note(&line).map_err(|error| error.to_string());
+    let steps = dockerfile::parse(&job.dockerfile).map_err(|error| error.to_string())?;
+    unpack_contexts(state, build, job).await?;
+    let mut context = Context {
+        args: BTreeMap::new(),
+        env: BTreeMap::new(),
+        workdir: "/".to_string(),
+        user: (0, "root".to_string()),
+        shell: vec!["/bin/sh".to_string(), "-c".to_string()],
+    };
+    let total = steps.len();
+    for (index, step) in steps.iter().enumerate() {
+        note(build, format!("Step {}/{total} : {}", index + 1, step.text))?;
+        match &step.instruction {
+            Instruction::From { image } => note(
+                build,
+                format!(
+                    " ---> `{image}` cannot be pulled here (no container engine, and builds have no network): building on this machine's root file system instead"
+                ),
+            )?,
+            Instruction::Arg { name, default } => {
+                let value = default
+                    .as_deref()
+                    .map(|value| dockerfile::expand(value, &context.variables()))
+                    .unwrap_or_default();
+                context.args.entry(name.clone()).or_insert(value);
+            }
+            Instruction::Env(pairs) => {
+                for (name, value) in pairs {
+                    let value = dockerfile::expand(value, &context.variables());
+                    context.env.insert(name.clone(), value);
+                }
+            }
+            Instruction::Workdir(path) => {
+                let path = dockerfile::expand(path, &context.variables());
+                context.workdir = absolute(&context.workdir, &path);
+                let program = [
+                    "mkdir".to_string(),
+                    "-p".to_string(),
+                    context.workdir.clone(),
+                ];
+                step_run(build, &context, &program, "/", step.line).await?;
+            }
+            Instruction::User(spec) => {
+                context.user = user(&dockerfile::expand(spec, &context.variables()))
+                    .map_err(|message| format!("Dockerfile line {}: {message}", step.line))?;
+            }
+            Instruction::Shell(shell) => context.shell = shell.clone(),
+            Instruction::Run(command) => {
+                let program = match command {
+                    Command::Shell(text) => {
+                        let mut program = context.shell.clone();
+                        program.push(text.clone());
+                        program
+                    }
+                    Command::Exec(words) => words.clone(),
+                };
+                let workdir = context.workdir.clone();
+                step_run(build, &context, &program, &workdir, step.line).await?;
+            }
+            Instruction::Copy {
+                sources,
+                destination,
+                add,
+                ignored,
+            } => {
+                for flag in ignored {
+                    note(
+                        build,
+                        format!(
+                            " ---> `{flag}` is not honoured: copied files belong to the build's user"
+                        ),
+                    )?;
+                }
+                let variables = context.variables();
+                let sources = sources
+                    .iter()
+                    .map(|source| dockerfile::expand(source, &variables))
+                    .collect::<Vec<_>>();
+                let destination = dockerfile::expand(destination, &variables);
+                copy(build, &context, &sources, &destination, *add, step.line).await?;
+            }
+            Instruction::Metadata(keyword) => note(
+                build,
+                format!(
+                    " ---> `{keyword}` is image metadata for a container runtime: nothing to apply"
+                ),
+            )?,
+        }
+    }
+    Ok(ImageConfig {
+        env: context.env,
+        workdir: Some(context.workdir),
+        user: Some(context.user.1),
+    })
+}
+
+async fn step_run(
+    build: &LayerBuild,
+    context: &Context,
+    program: &[String],
+    cwd: &str,
+    line: usize,
+) -> Result<(), String> {
+    let code = build
+        .run(program, cwd, context.environment(), context.user.0)
+        .await
+        .map_err(|error| error.to_string())?;
+    if code != 0 {
+        let said = build
+            .last_line()
+            .map(|said| format!(": {said}"))
+            .unwrap_or_default();
+        return Err(format!(
+            "the step at Dockerfile line {line} exited with code {code}{said}"
+        ));
+    }
+    Ok(())
+}
+
+/// `path` against the working directory, lexically normalized.
+fn absolute(workdir: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        PathBuf::from(path)
+    } else {
+        Path::new(workdir).join(path)
+    };
+    let mut normal = PathBuf::from("/");
+    for component in joined.components() {
+        match component {
+            Component::Normal(part) => normal.push(part),
+            Component::ParentDir => {
+                normal.pop();
+            }
+            _ => {}
+        }
+    }
+    normal.to_string_lossy().into_owned()
+}
+
+/// `USER`: root, the sandbox user `daytona`, a uid, or a user of this machine.
+fn user(spec: &str) -> Result<(u32, String), String> {
+    let name = spec.split(':').next().unwrap_or_default();
+    match name {
+        "root" | "0" => return Ok((0, "root".to_string())),
+        "daytona" => return Ok((1000, "daytona".to_string())),
+        _ => {}
+    }
+    if let Ok(uid) = name.parse::<u32>() {
+        return Ok((uid, name.to_string()));
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let user = fields.next()?;
+            let uid = fields.nth(1)?.parse().ok()?;
+            (user == name).then(|| (uid, user.to_string()))
+        })
+        .next()
+        .ok_or_else(|| {
+            format!("`USER {spec}`: no such user (use `root`, `daytona`, a uid or a user of this machine)")
+        })
+}
+
+/// The script that copies sources into a destination, as `COPY` and `ADD` do: positional
+/// arguments are the destination, whether it is a directory, whether archives unpack (`ADD`),
+/// then the sources. Nothing of the Dockerfile is interpolated into it.
+const COPY_SCRIPT: &str = r#"set -e
+dest=$1; into=$2; unpack=$3; shift 3
+if [ "$into" = 1 ]; then mkdir -p "$dest"; fi
+for src in "$@"; do
+  case "$src" in *.tar|*.tar.gz|*.tgz|*.tar.xz|*.txz|*.tar.bz2|*.tbz2) archive=$unpack ;; *) archive=0 ;; esac
+  if [ "$archive" = 1 ] && [ -f "$src" ]; then mkdir -p "$dest"; tar -xf "$src" -C "$dest"
+  elif [ -d "$src" ]; then mkdir -p "$dest"; cp -a "$src/." "$dest/"
+  elif [ -d "$dest" ]; then cp -a "$src" "$dest/"
+  else mkdir -p "$(dirname "$dest")"; cp -a "$src" "$dest"; fi
+done
+"#;
+
+async fn copy(
+    build: &mut LayerBuild,
+    context: &Context,
+    sources: &[String],
+    destination: &str,
+    add: bool,
+    line: usize,
+) -> Result<(), String> {
+    let root = build.context_dir();
+    let mut inside = Vec::new();
+    for source in sources {
+        if source.contains("://") {
+            return Err(format!(
+                "Dockerfile line {line}: `ADD {source}` needs the network, which builds here do not have"
+            ));
+        }
+        let relative = absolute("/", source);
+        let relative = relative.trim_start_matches('/');
+        let matches = matching(&root, relative);
+        if matches.is_empty() {
+            return Err(format!(
+                "Dockerfile line {line}: `{source}` is not in the build context"
+            ));
+        }
+        inside.extend(
+            matches
+                .iter()
+                .map(|found| format!("{BUILD_CONTEXT}/{found}")),
+        );
+    }
+    let destination_path = absolute(&context.workdir, destination);
+    let into = destination.ends_with('/') || inside.len() > 1;
+    let mut program = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        COPY_SCRIPT.to_string(),
+        "copy".to_string(),
+        destination_path,
+        u8::from(into).to_string(),
+        u8::from(add).to_string(),
+    ];
+    program.extend(inside);
+    step_run(build, context, &program, "/", line).await
+}
+
+/// The paths of the context matching `pattern` (`*` and `?` in its last part), relative.
+fn matching(root: &Path, pattern: &str) -> Vec<String> {
+    if pattern.is_empty() {
+        return vec![String::new()];
+    }
+    let (parent, last) = match pattern.rsplit_once('/') {
+        Some((parent, last)) => (parent, last),
+        None => ("", pattern),
+    };
+    if !last.contains(['*', '?']) {
+        return if std::fs::symlink_metadata(root.join(pattern)).is_ok() {
+            vec![pattern.to_string()]
+        } else {
+            Vec::new()
+        };
+    }
+    let Ok(entries) = std::fs::read_dir(root.join(parent)) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| wildcard(last, name))
+        .map(|name| {
+            if parent.is_empty() {
+                name
+            } else {
+                format!("{parent}/{name}")
+            }
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let (pattern, name): (Vec<char>, Vec<char>) =
+        (pattern.chars().collect(), name.chars().collect());
+    fn matches(pattern: &[char], name: &[char]) -> bool {
+        match (pattern.first(), name.first()) {
+            (None, None) => true,
+            (Some('*'), _) => {
+                matches(&pattern[1..], name) || (!name.is_empty() && matches(pattern, &name[1..]))
+            }
+            (Some('?'), Some(_)) => matches(&pattern[1..], &name[1..]),
+            (Some(p), Some(n)) if p == n => matches(&pattern[1..], &name[1..]),
+            _ => false,
+        }
+    }
+    matches(&pattern, &name)
+}
+
+/// Unpacks the uploaded build contexts into the build's context directory, inside the build
+/// sandbox (an archive's links then cannot lead outside it).
+async fn unpack_contexts(
+    state: &AppState,
+    build: &mut LayerBuild,
+    job: &Job,
+) -> Result<(), String> {
+    std::fs::create_dir_all(build.context_dir()).map_err(|error| error.to_string())?;
+    if job.context_hashes.is_empty() {
+        return Ok(());
+    }
+    let organization = state.store.read(|records| records.organization_id.clone());
+    let archives = build.archives_dir();
+    std::fs::create_dir_all(&archives).map_err(|error| error.to_string())?;
+    for (index, hash) in job.context_hashes.iter().enumerate() {
+        let uploaded = state
+            .settings
+            .objects_dir
+            .as_ref()
+            .filter(|_| !hash.is_empty() && hash.chars().all(|c| c.is_ascii_alphanumeric()))
+            .map(|dir| dir.join(&organization).join(hash).join("context.tar"))
+            .filter(|path| path.is_file())
+            .ok_or_else(|| format!("the build context `{hash}` was never uploaded"))?;
+        std::fs::copy(&uploaded, archives.join(format!("{index}.tar")))
+            .map_err(|error| error.to_string())?;
+    }
+    build
+        .own_context()
+        .await
+        .map_err(|error| error.to_string())?;
+    let script = format!(
+        "set -e; for archive in /tmp/.build-archives/*.tar; do tar -xf \"$archive\" -C {BUILD_CONTEXT} --no-same-owner; done"
+    );
+    let context = Context {
+        args: BTreeMap::new(),
+        env: BTreeMap::new(),
+        workdir: "/".to_string(),
+        user: (0, "root".to_string()),
+        shell: Vec::new(),
+    };
+    let program = ["/bin/sh".to_string(), "-c".to_string(), script];
+    build
+        .note(" ---> unpacking the build context")
+        .map_err(|error| error.to_string())?;
+    step_run(build, &context, &program, "/", 0)
+        .await
+        .map_err(|error| format!("cannot unpack the build context ({error})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_wildcards() {
+        assert_eq!(absolute("/app", "src/../bin"), "/app/bin");
+        assert_eq!(absolute("/app", "/etc/x"), "/etc/x");
+        assert_eq!(absolute("/", "../../etc"), "/etc");
+        assert!(wildcard("*.txt", "a.txt"));
+        assert!(wildcard("a?c", "abc"));
+        assert!(!wildcard("*.txt", "a.txt.bak"));
+    }
+
+    #[test]
+    fn users_resolve_to_ids() {
+        assert_eq!(user("root").unwrap().0, 0);
+        assert_eq!(user("daytona:daytona").unwrap().0, 1000);
+        assert_eq!(user("1234").unwrap().0, 1234);
+        assert!(user("no-such-user-here").is_err());
+    }
+}

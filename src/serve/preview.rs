@@ -1,0 +1,261 @@
+//! Preview links: `GET /api/sandbox/{id}/ports/{port}/preview-url` (and the signed variant with
+//! its expiry) and the reverse proxy behind them, `/_preview/{id}/{port}/...` and
+//! `/_preview-signed/{token}/...` on this server's own listener.
+//!
+//! Sandboxes share the host's network, so a sandbox's port is a host loopback port. The proxy
+//! forwards only to a port whose listening socket belongs to the sandboxes' own host user (as
+//! root, uid 65520, which owns nothing else), never to this server's own ports, and only while
+//! the sandbox is started; a private sandbox's previews need its preview token
+//! (`x-daytona-preview-token`) or a signed link. The proxy takes no API key and grants nothing
+//! but the preview: the token header is not forwarded, and no `/api` or toolbox route is behind
+//! it. Tokens are credentials: never logged.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::guard::constant_time_equal;
+use super::preview_proxy::forward;
+use super::sandbox::resolve;
+use super::state::{AppState, Millis, SignedPreview, now};
+use crate::daytona_api::{PortPreviewUrl, SignedPortPreviewUrl};
+
+/// The header a private preview needs, as on Daytona.
+pub(crate) const TOKEN_HEADER: &str = "x-daytona-preview-token";
+
+/// Daytona's default lifetime of a signed link.
+const DEFAULT_SIGNED_SECONDS: u64 = 60;
+
+/// The control-plane routes (behind the API key).
+pub(crate) fn api_routes() -> axum::Router<Arc<AppState>> {
+    axum::Router::new()
+        .route(
+            "/sandbox/{sandbox}/ports/{port}/preview-url",
+            get(preview_url),
+        )
+        .route(
+            "/sandbox/{sandbox}/ports/{port}/signed-preview-url",
+            get(signed_preview_url),
+        )
+        .route(
+            "/sandbox/{sandbox}/ports/{port}/signed-preview-url/{token}/expire",
+            post(expire),
+        )
+}
+
+/// The proxy's routes (no API key: the preview token or the signed link is the credential).
+pub(crate) fn proxy_routes() -> axum::Router<Arc<AppState>> {
+    axum::Router::new()
+        .route("/_preview/{sandbox}/{port}", any(to_directory))
+        .route("/_preview/{sandbox}/{port}/", any(proxy_root))
+        .route("/_preview/{sandbox}/{port}/{*rest}", any(proxy))
+        .route("/_preview-signed/{token}", any(to_directory))
+        .route("/_preview-signed/{token}/", any(signed_root))
+        .route("/_preview-signed/{token}/{*rest}", any(signed))
+}
+
+fn parse_port(text: &str) -> Result<u16, ApiError> {
+    text.parse::<u16>()
+        .ok()
+        .filter(|port| *port > 0)
+        .ok_or_else(|| ApiError::bad_request(format!("Invalid port {text}")))
+}
+
+fn new_token() -> Result<String, ApiError> {
+    super::api_key::random_token(32)
+        .map_err(|error| ApiError::internal(format!("no random source: {error}")))
+}
+
+async fn preview_url(
+    State(state): State<Arc<AppState>>,
+    Path((id_or_name, port)): Path<(String, String)>,
+) -> Result<Json<PortPreviewUrl>, ApiError> {
+    let port = parse_port(&port)?;
+    let sandbox = resolve(&state, &id_or_name).await?;
+    let fresh = new_token()?;
+    let record = state.store.update_sandbox(&sandbox.id, |record| {
+        record.preview_token.get_or_insert(fresh);
+    })?;
+    Ok(Json(PortPreviewUrl {
+        url: format!("{}/_preview/{}/{port}", state.settings.base_url, sandbox.id),
+        sandbox_id: sandbox.id,
+        token: record.preview_token.unwrap_or_default(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SignedQuery {
+    expires_in_seconds: Option<i64>,
+}
+
+async fn signed_preview_url(
+    State(state): State<Arc<AppState>>,
+    Path((id_or_name, port)): Path<(String, String)>,
+    Query(query): Query<SignedQuery>,
+) -> Result<Json<SignedPortPreviewUrl>, ApiError> {
+    let port = parse_port(&port)?;
+    let seconds = match query.expires_in_seconds {
+        None => DEFAULT_SIGNED_SECONDS,
+        Some(seconds) if seconds > 0 => seconds as u64,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "expiresInSeconds must be a positive number",
+            ));
+        }
+    };
+    let sandbox = resolve(&state, &id_or_name).await?;
+    let token = new_token()?.to_lowercase();
+    let now = now();
+    let preview = SignedPreview {
+        token: token.clone(),
+        sandbox_id: sandbox.id.clone(),
+        port,
+        expires_at: now.saturating_add(seconds.saturating_mul(1000) as Millis),
+    };
+    state.store.write(|records| {
+        records.signed_previews.retain(|old| old.expires_at > now);
+        records.signed_previews.push(preview);
+    })?;
+    Ok(Json(SignedPortPreviewUrl {
+        url: format!("{}/_preview-signed/{token}", state.settings.base_url),
+        sandbox_id: sandbox.id,
+        port,
+        token,
+    }))
+}
+
+async fn expire(
+    State(state): State<Arc<AppState>>,
+    Path((id_or_name, port, token)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let port = parse_port(&port)?;
+    let sandbox = resolve(&state, &id_or_name).await?;
+    state.store.write(|records| {
+        records.signed_previews.retain(|preview| {
+            !(preview.sandbox_id == sandbox.id && preview.port == port && preview.token == token)
+        });
+    })?;
+    Ok(StatusCode::OK)
+}
+
+/// A plain-text refusal: the proxy answers browsers and HTTP clients, not SDKs.
+pub(crate) fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, message.into()).into_response()
+}
+
+/// `/_preview/{id}/{port}` to `/_preview/{id}/{port}/`, so that relative links resolve inside
+/// the preview.
+async fn to_directory(request: Request) -> Response {
+    let uri = request.uri();
+    let location = match uri.query() {
+        Some(query) => format!("{}/?{query}", uri.path()),
+        None => format!("{}/", uri.path()),
+    };
+    (
+        StatusCode::PERMANENT_REDIRECT,
+        [(header::LOCATION, location)],
+    )
+        .into_response()
+}
+
+async fn proxy_root(
+    State(state): State<Arc<AppState>>,
+    Path((sandbox, port)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    forward_private(state, sandbox, port, String::new(), request).await
+}
+
+async fn proxy(
+    State(state): State<Arc<AppState>>,
+    Path((sandbox, port, rest)): Path<(String, String, String)>,
+    request: Request,
+) -> Response {
+    forward_private(state, sandbox, port, rest, request).await
+}
+
+async fn signed_root(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    forward_signed(state, token, String::new(), request).await
+}
+
+async fn signed(
+    State(state): State<Arc<AppState>>,
+    Path((token, rest)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    forward_signed(state, token, rest, request).await
+}
+
+async fn forward_private(
+    state: Arc<AppState>,
+    id: String,
+    port: String,
+    rest: String,
+    request: Request,
+) -> Response {
+    let Ok(port) = port.parse::<u16>() else {
+        return refuse(StatusCode::BAD_REQUEST, "invalid port");
+    };
+    let Ok(sandbox) = resolve(&state, &id).await else {
+        return refuse(StatusCode::NOT_FOUND, format!("no sandbox `{id}`"));
+    };
+    let record = state.store.sandbox(&sandbox.id);
+    let given = request
+        .headers()
+        .get(TOKEN_HEADER)
+        .map(|value| value.as_bytes().to_vec());
+    let allowed = record.public
+        || match (&record.preview_token, given) {
+            (Some(token), Some(given)) => constant_time_equal(token.as_bytes(), &given),
+            _ => false,
+        };
+    if !allowed {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            format!("a preview of a private sandbox needs its token in `{TOKEN_HEADER}`"),
+        );
+    }
+    let prefix = format!("/_preview/{}/{port}", sandbox.id);
+    forward(&state, &sandbox, port, &prefix, &rest, request).await
+}
+
+async fn forward_signed(
+    state: Arc<AppState>,
+    token: String,
+    rest: String,
+    request: Request,
+) -> Response {
+    let now = now();
+    let found = state.store.read(|records| {
+        records
+            .signed_previews
+            .iter()
+            .find(|preview| {
+                preview.expires_at > now
+                    && constant_time_equal(preview.token.as_bytes(), token.as_bytes())
+            })
+            .map(|preview| (preview.sandbox_id.clone(), preview.port))
+    });
+    let Some((id, port)) = found else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "the signed preview link is unknown or has expired",
+        );
+    };
+    let Ok(sandbox) = resolve(&state, &id).await else {
+        return refuse(StatusCode::NOT_FOUND, format!("no sandbox `{id}`"));
+    };
+    let prefix = format!("/_preview-signed/{token}");
+    forward(&state, &sandbox, port, &prefix, &rest, request).await
+}

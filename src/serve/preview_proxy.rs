@@ -1,0 +1,249 @@
+//! The preview proxy's forwarding: which socket a loopback port reaches and who owns it (the
+//! kernel's `/proc/net/tcp` tables), and the request and answer passed through without the
+//! headers of one connection or the preview token.
+//!
+//! It forwards only while the sandbox is started, only to a port whose listening socket belongs
+//! to the sandboxes' host user, never to this server's own ports. Tokens are never logged.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+use super::preview::{TOKEN_HEADER, refuse};
+use super::state::{AppState, now};
+use super::view::derived_state;
+use crate::daytona_api::SandboxState;
+
+/// The largest request body the proxy forwards.
+const MAX_BODY: usize = 64 << 20;
+
+/// Forwards `request` to `port` of a started sandbox, when a process of the sandboxes listens
+/// there.
+pub(crate) async fn forward(
+    state: &AppState,
+    sandbox: &crate::provider::Sandbox,
+    port: u16,
+    prefix: &str,
+    rest: &str,
+    request: Request,
+) -> Response {
+    let now = now();
+    let record = state.store.sandbox(&sandbox.id);
+    let (shown, _) = derived_state(sandbox, &record, now);
+    if shown != SandboxState::Started {
+        let name = serde_json::to_value(&shown).unwrap_or_default();
+        return refuse(
+            StatusCode::CONFLICT,
+            format!(
+                "sandbox `{}` is not started (state: {}): its ports are not previewed",
+                sandbox.id,
+                name.as_str().unwrap_or("unknown")
+            ),
+        );
+    }
+    if port == 0 || state.settings.own_ports.contains(&port) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            format!("port {port} is not a sandbox's"),
+        );
+    }
+    let Some(local) = &state.provider.image_layers() else {
+        return refuse(StatusCode::NOT_FOUND, "previews need the local provider");
+    };
+    let address = match listener(port, local.sandbox_host_uid()) {
+        Listener::Sandbox(address) => address,
+        Listener::Other => {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                format!("port {port} is served by a process that is not a sandbox's"),
+            );
+        }
+        Listener::None => {
+            return refuse(
+                StatusCode::BAD_GATEWAY,
+                format!("nothing listens on port {port} in sandbox `{}`", sandbox.id),
+            );
+        }
+    };
+    state.store.touch(&sandbox.id, now);
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(_) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large",
+            );
+        }
+    };
+    let host = match address {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        IpAddr::V4(v4) => v4.to_string(),
+    };
+    let query = parts
+        .uri
+        .query()
+        .map(|query| format!("?{query}"))
+        .unwrap_or_default();
+    let url = format!("http://{host}:{port}/{rest}{query}");
+    let mut upstream = client().request(parts.method.clone(), &url).body(body);
+    upstream = upstream.headers(forwarded_headers(&parts.headers, prefix));
+    match upstream.send().await {
+        Ok(reply) => {
+            let status = reply.status();
+            let headers = response_headers(reply.headers());
+            let mut response = Response::new(Body::from_stream(reply.bytes_stream()));
+            *response.status_mut() = status;
+            *response.headers_mut() = headers;
+            response
+        }
+        Err(error) => refuse(
+            StatusCode::BAD_GATEWAY,
+            format!("port {port} did not answer: {error}"),
+        ),
+    }
+}
+
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+/// Headers that belong to one connection, not to the request or answer (RFC 9110 7.6.1).
+fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
+fn forwarded_headers(incoming: &HeaderMap, prefix: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in incoming {
+        if hop_by_hop(name)
+            || name == header::HOST
+            || name == header::CONTENT_LENGTH
+            || name.as_str() == TOKEN_HEADER
+        {
+            continue;
+        }
+        headers.append(name.clone(), value.clone());
+    }
+    if let Ok(prefix) = HeaderValue::from_str(prefix) {
+        headers.insert(HeaderName::from_static("x-forwarded-prefix"), prefix);
+    }
+    headers
+}
+
+fn response_headers(upstream: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in upstream {
+        if !hop_by_hop(name) && name != header::CONTENT_LENGTH {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers
+}
+
+/// Who listens on a loopback port.
+#[derive(Debug, PartialEq, Eq)]
+enum Listener {
+    /// A sandbox's process, reachable at this address.
+    Sandbox(IpAddr),
+    /// Some other user's.
+    Other,
+    None,
+}
+
+/// The listening socket a connection to `port` on loopback reaches (IPv4 loopback first, then
+/// any address, then IPv6), and whether `uid` owns it.
+fn listener(port: u16, uid: u32) -> Listener {
+    let mut found: Vec<(u8, IpAddr, u32)> = Vec::new();
+    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        let Ok(table) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        found.extend(
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|line| listening(line, v6, port)),
+        );
+    }
+    found.sort_by_key(|(rank, ..)| *rank);
+    match found.first() {
+        None => Listener::None,
+        Some((_, address, owner)) if *owner == uid => Listener::Sandbox(*address),
+        Some(_) => Listener::Other,
+    }
+}
+
+/// One line of `/proc/net/tcp{,6}`: a socket listening on `port` where a loopback client
+/// reaches it, ranked, with the address to connect to and its owner's uid.
+fn listening(line: &str, v6: bool, port: u16) -> Option<(u8, IpAddr, u32)> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (local, state, uid) = (fields.get(1)?, fields.get(3)?, fields.get(7)?);
+    if *state != "0A" {
+        return None;
+    }
+    let (address, local_port) = local.split_once(':')?;
+    if u16::from_str_radix(local_port, 16).ok()? != port {
+        return None;
+    }
+    let uid = uid.parse().ok()?;
+    let (rank, connect) = if v6 {
+        match address {
+            "00000000000000000000000000000000" => (2, IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            "00000000000000000000000001000000" => (3, IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            "0000000000000000FFFF00000100007F" => (0, IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            _ => return None,
+        }
+    } else {
+        match address {
+            "0100007F" => (0, IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            "00000000" => (1, IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            _ => return None,
+        }
+    };
+    Some((rank, connect, uid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_sockets_are_read_from_the_kernel_table() {
+        let v4 = "   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 65520        0 12345 1 0000000000000000 100 0 0 10 0";
+        assert_eq!(
+            listening(v4, false, 8080),
+            Some((0, IpAddr::V4(Ipv4Addr::LOCALHOST), 65520))
+        );
+        assert_eq!(listening(v4, false, 8081), None);
+        let established = v4.replace(" 0A ", " 01 ");
+        assert_eq!(listening(&established, false, 8080), None);
+        let any6 = "   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0";
+        assert_eq!(
+            listening(any6, true, 8080),
+            Some((2, IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+        );
+    }
+}
