@@ -16,6 +16,7 @@ pub mod plan;
 pub mod progress;
 pub mod provider;
 pub mod report;
+pub mod runner;
 pub mod sandbox;
 pub mod secret;
 pub mod serve;

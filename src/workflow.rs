@@ -16,12 +16,13 @@ mod teams;
 mod up;
 mod wait;
 mod work;
-mod work_state;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use crate::runner::SESSION;
+pub use crate::runner::state::{CommandStatus, Probe, Run, RunState, WorkFields, parse_probe};
 pub use down::{
     DownOptions, DownOutcome, PreparedDown, Refusal, RefusalReason, RefusedSandbox, Removed,
     apply_down, down, prepare_down,
@@ -32,9 +33,7 @@ pub use teammate::{TeammateSandbox, find_teammate, teammate_sandbox, teammate_sa
 pub use teams::{TeamSummary, teams};
 pub use up::{Prepared, UpOptions, UpOutcome, apply_up, prepare_up};
 pub use wait::{WaitOutcome, Waited, wait};
-pub use work::{Act, CommandOutcome, SESSION, TeammateWork, act, logs_selection, teammate_work};
-pub(crate) use work::{probe_in, set_command_label, start_in, stop_in};
-pub use work_state::{CommandStatus, Probe, Run, RunState, WorkFields, parse_probe};
+pub use work::{Act, CommandOutcome, TeammateWork, act, logs_selection, teammate_work};
 
 use crate::desired;
 use crate::error::{Error, Result};

@@ -13,10 +13,10 @@ use crate::desired::DesiredTeammate;
 use crate::plan::{Action, Change};
 use crate::provider::{ExecRequest, Provider, ProviderError, Sandbox, SandboxState};
 use crate::report::{Phase, Reporter};
+use crate::runner;
 use crate::secret::Secrets;
 use crate::setup;
 use crate::vocabulary::{SetupOutcome, labels};
-use crate::workflow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
@@ -238,8 +238,8 @@ impl Step<'_> {
             return false;
         }
         matches!(
-            workflow::probe_in(self.provider, id, &desired.teammate).await,
-            Ok(probe) if probe.command.state == workflow::RunState::Lost
+            runner::probe_in(self.provider, id, &desired.teammate).await,
+            Ok(probe) if probe.command.state == runner::state::RunState::Lost
         )
     }
 
@@ -263,14 +263,14 @@ impl Step<'_> {
         let failed = |error: crate::error::Error| ApplyError::CommandFailed {
             message: error.to_string(),
         };
-        if replace && let Err(error) = workflow::stop_in(self.provider, id, teammate).await {
+        if replace && let Err(error) = runner::stop_in(self.provider, id, teammate).await {
             return Some(failed(error));
         }
         let started = match teammate.work {
-            Some(_) => workflow::start_in(self.provider, id, teammate)
+            Some(_) => runner::start_in(self.provider, id, teammate)
                 .await
                 .map(|_| ()),
-            None => workflow::set_command_label(self.provider, id, None).await,
+            None => runner::set_command_label(self.provider, id, None).await,
         };
         started.err().map(failed)
     }

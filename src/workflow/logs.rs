@@ -11,9 +11,9 @@ use futures::stream::{self, BoxStream, StreamExt};
 use serde::Serialize;
 
 use super::TeammateSandbox;
-use super::work::{RUNNER, SESSION};
 use crate::error::Result;
 use crate::provider::{LogChunk, Provider, ProviderError};
+use crate::runner::{RUNNER, SESSION};
 
 /// Which stream a line was written to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -5,9 +5,9 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::TeammateSandbox;
-use super::work_state::{CommandStatus, WorkFields};
 use crate::error::Result;
 use crate::provider::{Provider, Sandbox, SandboxState};
+use crate::runner::state::{CommandStatus, WorkFields};
 use crate::team::Team;
 use crate::vocabulary::{SetupOutcome, labels};
 

@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use super::teammate_sandboxes;
 use super::work::{probe_all, selected};
-use super::work_state::{CommandStatus, RunState};
 use crate::error::Result;
 use crate::provider::Provider;
+use crate::runner::state::{CommandStatus, RunState};
 use crate::team::Team;
 
 /// How often the commands are looked at.
