@@ -4,9 +4,10 @@
 //! A create is the one call that is never repeated blindly: when its answer is lost (transport
 //! failure, timeout, 5xx) the sandbox may exist anyway, so the provider first lists by the
 //! request's labels and adopts the sandbox with the request's name; only when there is none does
-//! it send the create once more, a bounded number of times. Waiting for `started` polls `GET /sandbox/{id}` with the
-//! official SDK's back-off. Nothing here maps HTTP statuses; `status` does that. SSH access is
-//! in `ssh`, the conversion of records in `observe`.
+//! it send the create once more (a bounded number of times). Waiting for `started` polls
+//! `GET /sandbox/{id}` with the official SDK's back-off, from the moment the create or start was
+//! answered. Nothing here maps HTTP statuses; `status` does that. SSH access is in `ssh`, the
+//! conversion of records in `observe`.
 
 use std::time::{Duration, Instant};
 
