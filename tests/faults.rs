@@ -84,13 +84,13 @@ fn request(run: &str) -> CreateSandbox {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_request_of_a_safe_call_is_abandoned_and_sent_again() {
     let harness = start(Options {
-        simulation: "stall-rate=0.3,stall=5s,seed=5".parse().unwrap(),
+        simulation: "stall-rate=0.5,stall=5s,seed=5".parse().unwrap(),
         ..Options::default()
     })
     .await;
     let mut settings = settings(&harness.api_url, daytona_support::KEY);
     settings.request_timeout = Duration::from_millis(300);
-    settings.retry.attempts = 12;
+    settings.retry.attempts = 20;
     let provider = DaytonaProvider::new(settings).unwrap();
     let sandbox = provider.create(&request(&token())).await.expect("create");
     let before = harness.requests("GET /api/sandbox/{sandbox}").await;
