@@ -18,6 +18,10 @@ use crate::team_support::{Shape, Squad, kill_after, moments};
 /// that kills and races land while sandboxes are still on their way.
 const SLOW_CLOUD: &str = "create-delay=400ms,transition-delay=200ms";
 
+/// [`SLOW_CLOUD`] where every answer takes 100 ms, so that two runs started close together
+/// both list the team before either has created anything.
+const RACY_CLOUD: &str = "latency=100ms,create-delay=400ms,transition-delay=200ms";
+
 fn ready() -> bool {
     have("git") && have("bash")
 }
@@ -173,41 +177,59 @@ fn sigint_lets_changes_in_flight_finish() {
     }
 }
 
-/// Two `up`s of one team at once, the second started after a seeded offset: both exit 0 and
-/// every teammate has exactly one sandbox, set up.
-fn two_ups_at_once_converge(simulate: Option<&str>, seed: u64, rounds: usize) {
+/// Two `up`s of one team at once (`--parallel parallel`), the second started after a seeded
+/// offset of at most `spread_ms`: both exit 0 and every teammate has exactly one sandbox, set
+/// up. The runs must really race: in some round both planned to create the same teammate.
+fn two_ups_at_once_converge(simulate: Option<&str>, seed: u64, rounds: usize, parallel: &str) {
     let squad = Squad::new(Shape {
         size: 4,
         simulate,
         ..Shape::default()
     });
     let mut random = fastrand::Rng::with_seed(seed);
+    let mut raced = 0;
     for round in 0..rounds {
-        let offset = random.u64(0..=300);
-        let first = squad.command(&["up", "--progress", "plain"]);
-        let second = squad.command(&["up", "--progress", "plain"]);
-        let (first, second) = together(first, second, offset);
+        let offset = random.u64(0..=100);
+        let up = ["up", "--progress", "plain", "--parallel", parallel];
+        let (first, second) = together(squad.command(&up), squad.command(&up), offset);
         let context = format!("round {round}, second up {offset} ms later");
         for run in [&first, &second] {
             assert_eq!(run.code, 0, "{context}\n{}{}", run.stdout, run.stderr);
         }
         squad.assert_converged(&context);
+        let both_create = squad.teammates.iter().any(|teammate| {
+            let line = format!("+ {teammate} ");
+            first.stderr.contains(&line) && second.stderr.contains(&line)
+        });
+        raced += usize::from(both_create);
         squad.run(&["down"]).success();
         squad.assert_empty(&context);
+    }
+    assert!(
+        raced > 0,
+        "the two runs never both planned to create a teammate"
+    );
+    if let Some(refused) = squad.refused_creates() {
+        assert!(
+            refused > 0,
+            "the provider never refused a second create of a name"
+        );
     }
 }
 
 #[test]
 fn two_ups_at_once_leave_one_sandbox_per_teammate_on_local() {
     if ready() {
-        two_ups_at_once_converge(None, 5, 4);
+        // One change at a time: the first run's later creates come long after the second has
+        // planned them too.
+        two_ups_at_once_converge(None, 5, 4, "1");
     }
 }
 
 #[test]
 fn two_ups_at_once_leave_one_sandbox_per_teammate_on_daytona() {
     if ready() {
-        two_ups_at_once_converge(Some(SLOW_CLOUD), 9, 3);
+        two_ups_at_once_converge(Some(RACY_CLOUD), 9, 3, "8");
     }
 }
 

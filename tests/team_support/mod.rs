@@ -65,6 +65,26 @@ impl Serve {
     }
 }
 
+impl Squad {
+    /// How many creates the spawned `serve` refused because the name was taken (409): the
+    /// races a test meant to provoke really happened. `None` on `local`.
+    pub fn refused_creates(&self) -> Option<u64> {
+        let serve = self.serve.as_ref()?;
+        let stats: serde_json::Value = reqwest::blocking::Client::new()
+            .get(serve.api_url.replace("/api", "/_ralph/stats"))
+            .bearer_auth(KEY)
+            .send()
+            .expect("serve's stats")
+            .json()
+            .expect("serve's stats as JSON");
+        Some(
+            stats["routes"]["POST /api/sandbox"]["statuses"]["409"]
+                .as_u64()
+                .unwrap_or(0),
+        )
+    }
+}
+
 /// One sandbox of the team as the provider's state root records it.
 #[derive(Debug, Clone)]
 pub struct Held {
