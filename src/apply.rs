@@ -167,7 +167,7 @@ pub async fn apply(
     let actionable: Vec<Change> = plan
         .changes
         .iter()
-        .filter(|change| !matches!(change.action, Action::Keep | Action::Orphan))
+        .filter(|change| change.action.is_actionable())
         .cloned()
         .collect();
     for change in &actionable {

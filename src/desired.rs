@@ -3,7 +3,7 @@
 //! does no I/O beyond reading setup templates (observing sandboxes is `workflow`'s job).
 
 use crate::error::Result;
-use crate::plan::Desired;
+use crate::plan::{Desired, SpecFields};
 use crate::provider::{CreateSandbox, Labels};
 use crate::setup;
 use crate::team::{self, Team, Teammate};
@@ -20,18 +20,25 @@ pub struct DesiredTeammate {
 }
 
 impl DesiredTeammate {
-    /// The labels every sandbox of this teammate carries at creation.
+    /// The labels every sandbox of this teammate carries at creation (and after an in-place
+    /// change of its fields). None holds a secret value.
     pub fn labels(&self, team: &str) -> Labels {
-        Labels::from([
+        let mut labels = Labels::from([
             (labels::TEAM.to_string(), team.to_string()),
             (labels::TEAMMATE.to_string(), self.teammate.name.clone()),
             (labels::SPEC.to_string(), self.desired.spec_hash.clone()),
             (labels::BRANCH.to_string(), self.teammate.branch.clone()),
-        ])
+            (labels::FIELDS.to_string(), self.desired.fields.to_label()),
+        ]);
+        if let Some(source) = &self.desired.source {
+            labels.insert(labels::SOURCE.to_string(), source.clone());
+        }
+        labels
     }
 
     /// The name of a new sandbox for this teammate: `<team>-<teammate>-<6 hex>`, where the hex
-    /// digits are derived from the spec hash and the sandbox it replaces (if any). Every run that
+    /// digits are derived from the spec hash, the team file's source and the sandbox it replaces
+    /// (if any). Every run that
     /// would create this sandbox picks the same name, so two runs at once make one sandbox (the
     /// provider refuses a second sandbox of that name, and the loser adopts the winner's); and a
     /// recreate's new sandbox never clashes with the old one it replaces.
@@ -39,6 +46,14 @@ impl DesiredTeammate {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
         hasher.update(self.desired.spec_hash.as_bytes());
+        hasher.update([0]);
+        hasher.update(
+            self.desired
+                .source
+                .as_deref()
+                .unwrap_or_default()
+                .as_bytes(),
+        );
         hasher.update([0]);
         hasher.update(replacing.unwrap_or_default().as_bytes());
         let digest = hex::encode(hasher.finalize());
@@ -74,13 +89,32 @@ pub fn resolve(team: &Team) -> Result<Vec<DesiredTeammate>> {
 pub fn resolve_teammate(team: &Team, teammate: &Teammate) -> Result<DesiredTeammate> {
     let script = setup::render(teammate, &team.name)?;
     let spec_hash = team::spec_hash(teammate, &script);
+    let mut secrets: Vec<String> = teammate.secrets.iter().map(|s| s.name.clone()).collect();
+    secrets.sort();
+    secrets.dedup();
+    let fields = SpecFields {
+        repo: teammate.repo.clone(),
+        branch: teammate.branch.clone(),
+        base_branch: teammate.base_branch.clone(),
+        snapshot: teammate.snapshot.clone(),
+        git: format!("{} <{}>", teammate.git.user_name, teammate.git.user_email),
+        workdir: teammate.workdir.clone(),
+        secrets,
+        ttl_minutes: teammate.ttl_minutes,
+        resources: teammate.resources,
+        setup: {
+            use sha2::{Digest, Sha256};
+            hex::encode(Sha256::digest(script.as_bytes()))[..12].to_string()
+        },
+        env: teammate.env.clone(),
+    };
     let desired = Desired {
         teammate: teammate.name.clone(),
         spec_hash,
-        branch: teammate.branch.clone(),
-        snapshot: teammate.snapshot.clone(),
-        env: teammate.env.clone(),
+        fields,
+        env_from_host: teammate.env_from_host.clone(),
         lifecycle: teammate.lifecycle,
+        source: team.source.clone(),
     };
     Ok(DesiredTeammate {
         teammate: teammate.clone(),

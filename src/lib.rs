@@ -7,6 +7,7 @@ pub mod apply;
 pub mod cli;
 pub mod daytona_api;
 pub mod desired;
+mod durable;
 pub mod error;
 pub mod guard;
 pub mod mcp;

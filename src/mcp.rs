@@ -32,6 +32,7 @@ const SWITCHES: Switches = Switches {
     force: "`force: true`",
     confirm: "`confirm: true`",
     prune: "`prune: true`",
+    adopt: "`adopt: true`",
 };
 
 const INSTRUCTIONS: &str = "ralph-town gives each teammate of a coding team its own sandbox. \

@@ -13,6 +13,12 @@
 //!   failed or never finished (update: the idempotent setup runs again in place, so a killed or
 //!   failed `up` converges without a destructive recreate); lifecycle differs (update); else up to
 //!   date. [`Change::setup`] marks every change after which setup runs again.
+//! - What a sandbox can change in place is updated in place: lifecycle timers (a key removed from
+//!   the file converges back to its default) and the plain environment (not part of the spec
+//!   hash). A spec change shows every field's old and new value from the `ralph-town/fields`
+//!   label, values that came from this host marked as such.
+//! - A sandbox of the team made from another team file (its `ralph-town/source` label differs) is
+//!   `foreign`: never changed or removed unless `--adopt`, which makes it this file's.
 //! - A stopped sandbox whose lifecycle also differs gets one `start` change that carries the
 //!   lifecycle fixes in [`Change::lifecycle`], so one run converges both.
 //! - `only` restricts the plan to the named teammates: everything else, orphans included, is
@@ -27,23 +33,28 @@ use serde::Serialize;
 use crate::provider::{Lifecycle, Sandbox, SandboxState};
 use crate::vocabulary::{SetupOutcome, labels};
 
+mod fields;
 mod render;
 #[cfg(test)]
 mod tests;
 
+pub use fields::SpecFields;
 pub use render::Summary;
 
 /// One teammate as the team file wants it, reduced to what the planner compares.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Desired {
     pub teammate: String,
-    /// `v1:` + hex; see `team::spec_hash`.
+    /// `v2:` + hex; see `team::spec_hash`.
     pub spec_hash: String,
-    pub branch: String,
-    pub snapshot: Option<String>,
-    pub env: BTreeMap<String, String>,
+    /// The spec's values (the plain environment included), to show what changes.
+    pub fields: SpecFields,
+    /// The `env` names whose values come from this host.
+    pub env_from_host: BTreeSet<String>,
     /// Timers a provider can change in place (not part of the spec hash).
     pub lifecycle: Lifecycle,
+    /// The team file's `ralph-town/source` id, when it was loaded from a file.
+    pub source: Option<String>,
 }
 
 /// Flags that steer the planner.
@@ -55,6 +66,8 @@ pub struct PlanOptions {
     pub force_recreate: bool,
     /// Restrict the plan to these teammates (`None` = all).
     pub only: Option<BTreeSet<String>>,
+    /// Treat sandboxes of the team made from another team file as this file's own.
+    pub adopt: bool,
 }
 
 /// What to do.
@@ -69,14 +82,45 @@ pub enum Action {
     Remove,
     /// An orphan that is kept (no `--prune`): reported, not touched.
     Orphan,
+    /// A sandbox of the team made from another team file: reported, not touched (no
+    /// `--adopt`).
+    Foreign,
 }
 
-/// One changed lifecycle field, e.g. `auto_stop 15m -> 30m`.
+/// One changed field, e.g. `auto_stop 15m -> 30m` or `env LOG_LEVEL from the host: a -> b`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldChange {
     pub field: String,
     pub from: String,
     pub to: String,
+    /// The new value comes from this host's environment (so it may differ on another machine).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub from_host: bool,
+}
+
+impl FieldChange {
+    pub fn new(field: &str, from: impl Into<String>, to: impl Into<String>) -> FieldChange {
+        FieldChange {
+            field: field.to_string(),
+            from: from.into(),
+            to: to.into(),
+            from_host: false,
+        }
+    }
+}
+
+impl std::fmt::Display for FieldChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let FieldChange {
+            field, from, to, ..
+        } = self;
+        if field.starts_with("env ") {
+            let host = if self.from_host { " from the host" } else { "" };
+            write!(f, "{field}{host}: {from} -> {to}")
+        } else {
+            write!(f, "{field} {from} -> {to}")
+        }
+    }
 }
 
 /// Why.
@@ -85,10 +129,19 @@ pub struct FieldChange {
 pub enum Cause {
     /// No sandbox exists for the teammate.
     NoSandbox,
-    /// In-place fields differ.
+    /// Lifecycle timers differ.
     LifecycleChanged { changes: Vec<FieldChange> },
-    /// The spec hash differs; `fields` names what is known to differ (may be empty).
-    SpecChanged { fields: Vec<String> },
+    /// The plain environment differs (applied in place).
+    EnvChanged { changes: Vec<FieldChange> },
+    /// The spec hash differs; `fields` names what is known to differ and `changes` shows the
+    /// values (both empty for a sandbox made by an older version, which recorded none).
+    SpecChanged {
+        fields: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<FieldChange>,
+        /// Whether the sandbox recorded its values (older versions did not).
+        recorded: bool,
+    },
     /// The sandbox is in a failed state (`error`, `build_failed`).
     Failed { state: String },
     /// Setup ended with `failed`.
@@ -107,6 +160,10 @@ pub enum Cause {
     Duplicate { kept: String },
     /// The teammate is no longer in the team file.
     NotInTeamFile,
+    /// Made from another team file (`source` is its `ralph-town/source`).
+    OtherSource { source: String },
+    /// `--adopt`: made from another team file, now this one's.
+    Adopted,
 }
 
 /// One line of the plan.
@@ -128,6 +185,36 @@ pub struct Change {
     /// or never finished). Creates and recreates always run setup; this is for the rest.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub setup: bool,
+    /// Environment changes to apply in place (an update or start).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<FieldChange>,
+    /// Write the sandbox's labels again (its fields, its source): an adoption, or a sandbox
+    /// whose recorded fields are out of date.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub relabel: bool,
+}
+
+impl Change {
+    /// A change with nothing to do in place.
+    fn new(
+        teammate: &str,
+        display: String,
+        action: Action,
+        cause: Cause,
+        sandbox: Option<&Sandbox>,
+    ) -> Change {
+        Change {
+            teammate: teammate.to_string(),
+            display,
+            action,
+            cause,
+            sandbox: sandbox.map(reference),
+            lifecycle: Vec::new(),
+            setup: false,
+            env: Vec::new(),
+            relabel: false,
+        }
+    }
 }
 
 /// The identity of an observed sandbox.
@@ -171,45 +258,49 @@ pub fn reconcile(desired: &[Desired], observed: &[Sandbox], options: &PlanOption
             .remove(wanted.teammate.as_str())
             .unwrap_or_default();
         rank(&mut candidates, Some(&wanted.spec_hash));
+        // Sandboxes another team file made are that file's business, unless adopted.
+        let (foreign, candidates): (Vec<&Sandbox>, Vec<&Sandbox>) = candidates
+            .into_iter()
+            .partition(|sandbox| !options.adopt && is_foreign(sandbox, wanted.source.as_deref()));
+        let mut number = 0;
         let Some((kept, duplicates)) = candidates.split_first() else {
-            let change = Change {
-                teammate: wanted.teammate.clone(),
-                display: wanted.teammate.clone(),
-                action: Action::Create,
-                cause: Cause::NoSandbox,
-                sandbox: None,
-                lifecycle: Vec::new(),
-                setup: false,
-            };
+            let change = Change::new(
+                &wanted.teammate,
+                wanted.teammate.clone(),
+                Action::Create,
+                Cause::NoSandbox,
+                None,
+            );
             lines.push((Order::new(&wanted.teammate, 1, None), change));
+            push_foreign(&mut lines, &wanted.teammate, &foreign, 1);
             continue;
         };
         let change = judge(wanted, kept, options.force_recreate);
         lines.push((Order::new(&wanted.teammate, 1, Some(kept)), change));
         for (index, duplicate) in duplicates.iter().enumerate() {
-            let number = index + 2;
-            let change = Change {
-                teammate: wanted.teammate.clone(),
-                display: format!("{}#{number}", wanted.teammate),
-                action: Action::Remove,
-                cause: Cause::Duplicate {
+            number = index + 2;
+            let change = Change::new(
+                &wanted.teammate,
+                format!("{}#{number}", wanted.teammate),
+                Action::Remove,
+                Cause::Duplicate {
                     kept: kept.id.clone(),
                 },
-                sandbox: Some(reference(duplicate)),
-                lifecycle: Vec::new(),
-                setup: false,
-            };
+                Some(duplicate),
+            );
             lines.push((
                 Order::new(&wanted.teammate, number, Some(duplicate)),
                 change,
             ));
         }
+        push_foreign(&mut lines, &wanted.teammate, &foreign, number.max(1));
     }
 
     if options.only.is_none() {
         for (teammate, sandboxes) in labelled {
             orphans.entry(teammate).or_default().extend(sandboxes);
         }
+        let source = desired.first().and_then(|wanted| wanted.source.as_deref());
         for (teammate, mut sandboxes) in orphans {
             rank(&mut sandboxes, None);
             for (index, sandbox) in sandboxes.into_iter().enumerate() {
@@ -218,18 +309,21 @@ pub fn reconcile(desired: &[Desired], observed: &[Sandbox], options: &PlanOption
                     1 => teammate.to_string(),
                     _ => format!("{teammate}#{number}"),
                 };
-                let change = Change {
-                    teammate: teammate.to_string(),
-                    display,
-                    action: if options.prune {
+                let change = if !options.adopt && is_foreign(sandbox, source) {
+                    foreign_change(teammate, display, sandbox)
+                } else {
+                    let action = if options.prune {
                         Action::Remove
                     } else {
                         Action::Orphan
-                    },
-                    cause: Cause::NotInTeamFile,
-                    sandbox: Some(reference(sandbox)),
-                    lifecycle: Vec::new(),
-                    setup: false,
+                    };
+                    Change::new(
+                        teammate,
+                        display,
+                        action,
+                        Cause::NotInTeamFile,
+                        Some(sandbox),
+                    )
                 };
                 lines.push((Order::new(teammate, number, Some(sandbox)), change));
             }
@@ -258,6 +352,47 @@ impl Order {
             number,
             sandbox: sandbox.map(|sandbox| sandbox.id.clone()),
         }
+    }
+}
+
+/// Whether `sandbox` was made from another team file than `source` (sandboxes of older
+/// versions carry no source and count as this file's).
+fn is_foreign(sandbox: &Sandbox, source: Option<&str>) -> bool {
+    match (sandbox.labels.get(labels::SOURCE), source) {
+        (Some(theirs), Some(ours)) => theirs != ours,
+        _ => false,
+    }
+}
+
+fn foreign_change(teammate: &str, display: String, sandbox: &Sandbox) -> Change {
+    let source = sandbox
+        .labels
+        .get(labels::SOURCE)
+        .cloned()
+        .unwrap_or_default();
+    Change::new(
+        teammate,
+        display,
+        Action::Foreign,
+        Cause::OtherSource { source },
+        Some(sandbox),
+    )
+}
+
+/// Lines for a teammate's sandboxes made by another team file, numbered after `after`.
+fn push_foreign(
+    lines: &mut Vec<(Order, Change)>,
+    teammate: &str,
+    foreign: &[&Sandbox],
+    after: usize,
+) {
+    for (index, sandbox) in foreign.iter().enumerate() {
+        let number = after + index + 1;
+        let display = format!("{teammate}#{number}");
+        lines.push((
+            Order::new(teammate, number, Some(sandbox)),
+            foreign_change(teammate, display, sandbox),
+        ));
     }
 }
 
@@ -318,7 +453,17 @@ fn reference(sandbox: &Sandbox) -> SandboxRef {
 /// What to do with the one sandbox kept for a declared teammate.
 fn judge(desired: &Desired, sandbox: &Sandbox, force_recreate: bool) -> Change {
     let state = sandbox.state.as_str().to_string();
-    let lifecycle = lifecycle_changes(&desired.lifecycle, &sandbox.lifecycle);
+    let lifecycle = fields::lifecycle_changes(&desired.lifecycle, &sandbox.lifecycle);
+    let recorded = SpecFields::of(&sandbox.labels);
+    let env = match &recorded {
+        Some(recorded) => {
+            fields::env_changes(&desired.fields.env, &recorded.env, &desired.env_from_host)
+        }
+        None => Vec::new(),
+    };
+    // Only with `--adopt` does a sandbox of another team file get this far.
+    let adopted = is_foreign(sandbox, desired.source.as_deref());
+    let unlabelled = desired.source.is_some() && !sandbox.labels.contains_key(labels::SOURCE);
     let setup = setup_problem(sandbox);
     let stopped = matches!(
         sandbox.state,
@@ -333,17 +478,34 @@ fn judge(desired: &Desired, sandbox: &Sandbox, force_recreate: bool) -> Change {
             _ => (Action::Keep, Cause::InTransition { state }),
         }
     } else if sandbox.labels.get(labels::SPEC) != Some(&desired.spec_hash) {
-        let fields = spec_fields(desired, sandbox);
-        (Action::Recreate, Cause::SpecChanged { fields })
+        let changes = recorded
+            .as_ref()
+            .map(|recorded| fields::spec_changes(&desired.fields, recorded))
+            .unwrap_or_default();
+        let fields = changes.iter().map(|change| change.field.clone()).collect();
+        let recorded = recorded.is_some();
+        (
+            Action::Recreate,
+            Cause::SpecChanged {
+                fields,
+                changes,
+                recorded,
+            },
+        )
     } else if force_recreate {
         (Action::Recreate, Cause::ForceRecreate)
     } else if stopped {
         (Action::Start, Cause::Stopped { state })
     } else if let Some(cause) = setup.clone() {
         (Action::Update, cause)
+    } else if !env.is_empty() {
+        let changes = env.clone();
+        (Action::Update, Cause::EnvChanged { changes })
     } else if !lifecycle.is_empty() {
         let changes = lifecycle.clone();
         (Action::Update, Cause::LifecycleChanged { changes })
+    } else if adopted {
+        (Action::Update, Cause::Adopted)
     } else {
         (Action::Keep, Cause::UpToDate)
     };
@@ -356,6 +518,8 @@ fn judge(desired: &Desired, sandbox: &Sandbox, force_recreate: bool) -> Change {
         sandbox: Some(reference(sandbox)),
         lifecycle: if in_place { lifecycle } else { Vec::new() },
         setup: in_place && setup.is_some(),
+        relabel: in_place && (adopted || unlabelled || !env.is_empty() || recorded.is_none()),
+        env: if in_place { env } else { Vec::new() },
     }
 }
 
@@ -369,57 +533,4 @@ fn setup_problem(sandbox: &Sandbox) -> Option<Cause> {
         // `ok`, `skipped`, or a value a newer version wrote: not ours to judge.
         (Some(_), _) => None,
     }
-}
-
-/// The parts of a spec that can be compared without the hash; the rest only shows in it.
-fn spec_fields(desired: &Desired, sandbox: &Sandbox) -> Vec<String> {
-    let mut fields = Vec::new();
-    if sandbox
-        .labels
-        .get(labels::BRANCH)
-        .is_some_and(|branch| *branch != desired.branch)
-    {
-        fields.push("branch".to_string());
-    }
-    if let (Some(observed), Some(wanted)) = (&sandbox.snapshot, &desired.snapshot)
-        && observed != wanted
-    {
-        fields.push("snapshot".to_string());
-    }
-    if sandbox.env != desired.env {
-        fields.push("env".to_string());
-    }
-    fields
-}
-
-/// Fields the team file sets that differ from the sandbox; unset fields are left alone.
-fn lifecycle_changes(desired: &Lifecycle, observed: &Lifecycle) -> Vec<FieldChange> {
-    let fields = [
-        (
-            "auto_stop",
-            desired.auto_stop.map(i64::from),
-            observed.auto_stop.map(i64::from),
-        ),
-        (
-            "auto_archive",
-            desired.auto_archive.map(i64::from),
-            observed.auto_archive.map(i64::from),
-        ),
-        (
-            "auto_delete",
-            desired.auto_delete.map(i64::from),
-            observed.auto_delete.map(i64::from),
-        ),
-    ];
-    fields
-        .into_iter()
-        .filter_map(|(field, wanted, have)| {
-            let wanted = wanted?;
-            (have != Some(wanted)).then(|| FieldChange {
-                field: field.to_string(),
-                from: have.map_or_else(|| "default".to_string(), render::minutes),
-                to: render::minutes(wanted),
-            })
-        })
-        .collect()
 }

@@ -21,6 +21,12 @@ pub mod labels {
     pub const SETUP: &str = "ralph-town/setup";
     /// `create`, `preflight` or `run`: sandboxes made by the single-sandbox commands.
     pub const PURPOSE: &str = "ralph-town/purpose";
+    /// The teammate's spec fields (repo, snapshot, env, ...) as JSON, never a secret value: what
+    /// a plan compares to show `old -> new` values.
+    pub const FIELDS: &str = "ralph-town/fields";
+    /// Which team file made the sandbox (`team::source_id`): two projects sharing a team name
+    /// do not take each other's sandboxes.
+    pub const SOURCE: &str = "ralph-town/source";
 }
 
 /// How a sandbox's setup ended, as the [`labels::SETUP`] label records it.
@@ -121,7 +127,8 @@ pub struct ProviderSettings {
     pub target: Option<String>,
 }
 
-/// Lifecycle timers, in minutes, with Daytona's meanings. `None` leaves the backend's default.
+/// Lifecycle timers, in minutes, with Daytona's meanings. `None` is the default (see
+/// [`Lifecycle::DEFAULT`]), which a create leaves to the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Lifecycle {
     /// Stop after this many idle minutes; 0 = never.
@@ -130,6 +137,25 @@ pub struct Lifecycle {
     pub auto_archive: Option<u32>,
     /// Delete after this many stopped minutes; negative = never, 0 = as soon as it stops.
     pub auto_delete: Option<i32>,
+}
+
+impl Lifecycle {
+    /// Daytona's defaults (and `serve`'s): stop after 15 idle minutes, archive after 7 days
+    /// stopped, never delete. A key removed from a team file converges back to these.
+    pub const DEFAULT: Lifecycle = Lifecycle {
+        auto_stop: Some(15),
+        auto_archive: Some(7 * 24 * 60),
+        auto_delete: Some(-1),
+    };
+
+    /// Every field set: the given ones, the defaults for the rest.
+    pub fn or_default(self) -> Lifecycle {
+        Lifecycle {
+            auto_stop: self.auto_stop.or(Lifecycle::DEFAULT.auto_stop),
+            auto_archive: self.auto_archive.or(Lifecycle::DEFAULT.auto_archive),
+            auto_delete: self.auto_delete.or(Lifecycle::DEFAULT.auto_delete),
+        }
+    }
 }
 
 /// Compute resources. Daytona units: vCPU, GiB, GiB.

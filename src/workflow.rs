@@ -41,6 +41,8 @@ pub struct Switches {
     pub confirm: &'static str,
     /// The switch that removes sandboxes of undeclared teammates, quoted (`` `--prune` ``).
     pub prune: &'static str,
+    /// The switch that takes over sandboxes another team file made, quoted (`` `--adopt` ``).
+    pub adopt: &'static str,
 }
 
 impl Switches {
@@ -49,6 +51,7 @@ impl Switches {
         force: "`--force`",
         confirm: "`--yes`",
         prune: "`--prune`",
+        adopt: "`--adopt`",
     };
 }
 
@@ -195,8 +198,10 @@ fn check_only(team: &Team, observed: &[Sandbox], options: &PlanOptions) -> Resul
 }
 
 /// The warning for each observed sandbox of the plan the team file no longer declares.
+/// (and one for sandboxes of the team that another team file made).
 pub fn orphan_warnings(plan: &Plan, switches: &Switches) -> Vec<String> {
-    plan.changes
+    let mut warnings: Vec<String> = plan
+        .changes
         .iter()
         .filter(|change| change.action == crate::plan::Action::Orphan)
         .map(|change| {
@@ -205,7 +210,22 @@ pub fn orphan_warnings(plan: &Plan, switches: &Switches) -> Vec<String> {
                 change.teammate, switches.prune
             )
         })
-        .collect()
+        .collect();
+    let foreign: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|change| change.action == crate::plan::Action::Foreign)
+        .map(|change| change.display.as_str())
+        .collect();
+    if !foreign.is_empty() {
+        warnings.push(format!(
+            "another team file uses this team name: its sandboxes ({}) are left alone; give this \
+             team a name of its own, or pass {} to take them over",
+            foreign.join(", "),
+            switches.adopt
+        ));
+    }
+    warnings
 }
 
 /// Refuses when a target may hold unsaved work: work was found, or the sandbox could not be

@@ -127,7 +127,7 @@ fn up_and_down_of_the_daytona_example_against_serve() {
         items[0]["labels"]["ralph-town/spec"]
             .as_str()
             .unwrap()
-            .starts_with("v1:")
+            .starts_with("v2:")
     );
     assert!(!listed.to_string().contains(SENTINEL));
 

@@ -34,7 +34,6 @@ async fn start(simulation: &str) -> Gateway {
     let options = ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         ssh_listen: Some("127.0.0.1:0".parse().unwrap()),
-        local_provider: Some(provider),
         state_dir: Some(state),
         simulation: simulation.parse().unwrap(),
         api_key: Some(ralph_town::secret::Secret::new(KEY.to_string())),

@@ -142,7 +142,8 @@ fn editing_a_branch_recreates_only_that_teammate() {
         .code(2);
     assert!(plan.stdout.contains("-/+ bob"), "{}", plan.stdout);
     assert!(
-        plan.stdout.contains("spec changed (branch)"),
+        plan.stdout
+            .contains("spec changed: branch feature/new -> feature/renamed"),
         "{}",
         plan.stdout
     );

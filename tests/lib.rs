@@ -7,6 +7,7 @@ mod daytona_support;
 mod serve_support;
 mod team_support;
 
+mod cli_config;
 mod cli_daytona;
 mod cli_errors;
 mod cli_init;
@@ -21,8 +22,10 @@ mod daytona_openapi;
 mod daytona_resilience;
 mod examples;
 mod faults;
+mod guard;
 mod isolation;
 mod mcp_server;
+mod plan_values;
 mod provider_daytona;
 mod provider_local;
 mod serve_api;

@@ -41,7 +41,6 @@ async fn start(root: Option<tempfile::TempDir>) -> Gateway {
     let options = ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         ssh_listen: Some("127.0.0.1:0".parse().unwrap()),
-        local_provider: Some(provider.clone()),
         state_dir: Some(state),
         api_key: Some(ralph_town::secret::Secret::new(KEY.to_string())),
         ..ServeOptions::default()

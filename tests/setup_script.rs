@@ -170,6 +170,7 @@ fn teammate(repo: &str, branch: &str) -> Teammate {
         base_branch: None,
         snapshot: None,
         env: BTreeMap::new(),
+        env_from_host: Default::default(),
         secrets: Vec::new(),
         git: GitIdentity {
             user_name: "Ralph Bot".into(),
@@ -472,6 +473,10 @@ fn hostile_values_are_inert_and_read_back_exactly() {
     ]);
     teammate.secrets = vec![secret("API_KEY")];
     let script = setup::render(&teammate, "team$(touch pwned)").unwrap();
+    // `apply` writes the plain environment before setup, as here.
+    let env_file = world.home().join(setup::ENV_FILE);
+    std::fs::create_dir_all(env_file.parent().unwrap()).unwrap();
+    std::fs::write(&env_file, setup::env_file(&teammate.env)).unwrap();
 
     let output = world.run(&script, &[("API_KEY", HOSTILE)]);
     assert_success(&output);

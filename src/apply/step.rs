@@ -14,7 +14,9 @@ use crate::plan::{Action, Change};
 use crate::provider::{CreateSandbox, ExecRequest, Provider, ProviderError, Sandbox, SandboxState};
 use crate::report::{Phase, Reporter};
 use crate::secret::Secrets;
+use crate::setup;
 use crate::vocabulary::{SetupOutcome, labels};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
 /// Attempts of a step that is safe to repeat, and the first pause between them (doubling).
@@ -87,7 +89,7 @@ impl Step<'_> {
                     Err(error) => Outcome::failed(Some(id), error),
                 };
             }
-            Action::Keep | Action::Orphan => Outcome::done(existing),
+            Action::Keep | Action::Orphan | Action::Foreign => Outcome::done(existing),
         };
         if outcome.error.is_none() {
             self.phase(Phase::Ready);
@@ -178,8 +180,26 @@ impl Step<'_> {
         }
         if !self.change.lifecycle.is_empty() {
             self.phase(Phase::Updating);
-            let lifecycle = &desired.teammate.lifecycle;
-            if let Err(error) = repeat(|| self.provider.set_lifecycle(id, lifecycle)).await {
+            // Unset timers go back to their defaults, as the plan said.
+            let lifecycle = desired.teammate.lifecycle.or_default();
+            if let Err(error) = repeat(|| self.provider.set_lifecycle(id, &lifecycle)).await {
+                return Outcome::failed(Some(id.to_string()), error);
+            }
+        }
+        if !self.change.env.is_empty() {
+            self.phase(Phase::Updating);
+            if let Err(error) = self.change_env(id, desired).await {
+                return Outcome::failed(Some(id.to_string()), error);
+            }
+        }
+        if self.change.relabel {
+            let relabelled = async {
+                let sandbox = repeat(|| self.provider.get(id)).await?;
+                let mut labels = sandbox.labels;
+                labels.extend(desired.labels(&self.options.team));
+                repeat(|| self.provider.set_labels(id, &labels)).await
+            };
+            if let Err(error) = relabelled.await {
                 return Outcome::failed(Some(id.to_string()), error);
             }
         }
@@ -189,6 +209,31 @@ impl Step<'_> {
             return Outcome::failed(Some(id.to_string()), error);
         }
         Outcome::done(Some(id.to_string()))
+    }
+
+    /// Applies the plan's environment changes in place: the provider's environment (what new
+    /// processes get) and the `env.sh` login shells and the teammate's command source.
+    async fn change_env(&self, id: &str, desired: &DesiredTeammate) -> Result<(), ProviderError> {
+        let wanted = &desired.teammate.env;
+        let changed: BTreeSet<&str> = self
+            .change
+            .env
+            .iter()
+            .filter_map(|change| change.field.strip_prefix("env "))
+            .collect();
+        let set: BTreeMap<String, String> = wanted
+            .iter()
+            .filter(|(name, _)| changed.contains(name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        let unset: Vec<String> = changed
+            .iter()
+            .filter(|name| !wanted.contains_key(**name))
+            .map(|name| name.to_string())
+            .collect();
+        repeat(|| self.provider.set_env(id, &set, &unset)).await?;
+        let file = setup::env_file(wanted);
+        repeat(|| self.provider.upload(id, setup::ENV_FILE, file.as_bytes())).await
     }
 
     /// Runs setup once the sandbox has started (or records that it was skipped), then writes the
@@ -234,6 +279,10 @@ async fn run_setup(
     secrets: &Secrets,
 ) -> Result<(), ApplyError> {
     let script = format!("{STATE_DIR}/setup-{}.sh", uuid::Uuid::new_v4().simple());
+    // The plain environment is written here, not by the script, so that a change of `env`
+    // can be applied in place later without running setup again.
+    let env = setup::env_file(&desired.teammate.env);
+    repeat(|| provider.upload(id, setup::ENV_FILE, env.as_bytes())).await?;
     let request = ExecRequest {
         no_ssh_fallback: false,
         command: format!(

@@ -23,6 +23,9 @@ pub enum Command {
     Init(InitArgs),
     /// Load, interpolate and check a team file
     Validate(FileArgs),
+    /// Print the team file as ralph-town reads it: interpolated, defaults merged (secrets by
+    /// name)
+    Config(ConfigArgs),
     /// Show what `up` would change
     Plan(PlanArgs),
     /// Create, update and set up the team's sandboxes to match the team file
@@ -59,6 +62,15 @@ pub struct FileArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+    /// Print JSON instead of TOML
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct InitArgs {
     /// Where to write the team file
     #[arg(value_name = "FILE", default_value = "team.toml")]
@@ -83,6 +95,9 @@ pub struct PlanFlags {
     /// Recreate the selected teammates' sandboxes even when up to date
     #[arg(long)]
     pub force_recreate: bool,
+    /// Take over sandboxes of this team that another team file made (left alone otherwise)
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! `provider`) and print results on stdout; progress, warnings and diagnostics go to stderr.
 
 mod args;
+mod config;
 mod down;
 mod exec;
 mod init;
@@ -43,6 +44,7 @@ pub async fn run(arguments: Arguments) -> Result<i32> {
             );
             Ok(exit::SUCCESS)
         }
+        Command::Config(args) => config::run(&args),
         Command::Plan(args) => plan::run(&args).await,
         Command::Up(args) => up::run(&args).await,
         Command::Down(args) => down::run(&args).await,

@@ -30,5 +30,6 @@ pub(super) fn plan_options(flags: &PlanFlags) -> PlanOptions {
         prune: flags.prune,
         force_recreate: flags.force_recreate,
         only: (!flags.only.is_empty()).then(|| flags.only.iter().cloned().collect::<BTreeSet<_>>()),
+        adopt: flags.adopt,
     }
 }

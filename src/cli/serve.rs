@@ -168,7 +168,6 @@ pub(super) async fn run(args: ServeArgs) -> Result<i32> {
         public_url: args.public_url,
         ssh_gateway: args.ssh_gateway,
         ssh_listen: args.ssh_listen,
-        local_provider: Some(provider.clone()),
         state_dir: Some(root),
         simulation: args
             .simulate

@@ -36,6 +36,9 @@ pub(crate) struct PlanParams {
     /// Recreate the selected teammates' sandboxes even when up to date.
     #[serde(default)]
     force_recreate: bool,
+    /// Take over sandboxes of this team that another team file made (left alone otherwise).
+    #[serde(default)]
+    adopt: bool,
 }
 
 /// `team_up`'s arguments.
@@ -53,6 +56,9 @@ pub(crate) struct UpParams {
     /// Recreate the selected teammates' sandboxes even when up to date.
     #[serde(default)]
     force_recreate: bool,
+    /// Take over sandboxes of this team that another team file made (left alone otherwise).
+    #[serde(default)]
+    adopt: bool,
     /// Confirm destructive changes; without it a plan that recreates or removes is refused.
     #[serde(default)]
     confirm: bool,
@@ -99,7 +105,12 @@ impl Server {
             Ok(opened) => opened,
             Err(error) => return Redactor::new().apply(failed(&error)),
         };
-        let options = plan_options(params.prune, &params.only, params.force_recreate);
+        let options = plan_options(
+            &params.only,
+            params.prune,
+            params.force_recreate,
+            params.adopt,
+        );
         let result = workflow::plan(opened.provider.as_ref(), &opened.team, &options).await;
         redactor.apply(match result {
             Ok(plan) => {
@@ -271,7 +282,12 @@ fn open(file: &std::path::Path, require_secrets: bool) -> Result<(Opened, Redact
 /// plan.
 async fn up(opened: Opened, params: &UpParams) -> CallToolResult {
     let host = |name: &str| team::host_env(name);
-    let options = plan_options(params.prune, &params.only, params.force_recreate);
+    let options = plan_options(
+        &params.only,
+        params.prune,
+        params.force_recreate,
+        params.adopt,
+    );
     let prepared =
         match workflow::prepare_up(opened.provider.as_ref(), &opened.team, &options, &host).await {
             Ok(prepared) => prepared,
@@ -320,8 +336,9 @@ async fn up(opened: Opened, params: &UpParams) -> CallToolResult {
     }
 }
 
-fn plan_options(prune: bool, only: &[String], force_recreate: bool) -> PlanOptions {
+fn plan_options(only: &[String], prune: bool, force_recreate: bool, adopt: bool) -> PlanOptions {
     PlanOptions {
+        adopt,
         prune,
         force_recreate,
         only: (!only.is_empty()).then(|| only.iter().cloned().collect::<BTreeSet<_>>()),

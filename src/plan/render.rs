@@ -32,6 +32,8 @@ pub struct Summary {
     pub in_progress: usize,
     /// Orphans kept (no `--prune`).
     pub orphan: usize,
+    /// Sandboxes of another team file, left alone (no `--adopt`).
+    pub foreign: usize,
 }
 
 impl Summary {
@@ -60,6 +62,9 @@ impl fmt::Display for Summary {
         }
         if self.in_progress > 0 {
             notes.push(format!("{} in progress", self.in_progress));
+        }
+        if self.foreign > 0 {
+            notes.push(format!("{} of another team file left alone", self.foreign));
         }
         if self.orphan > 0 {
             let noun = if self.orphan == 1 {
@@ -128,6 +133,7 @@ impl Plan {
                 (Action::Keep, Cause::InTransition { .. }) => &mut summary.in_progress,
                 (Action::Keep, _) => &mut summary.keep,
                 (Action::Orphan, _) => &mut summary.orphan,
+                (Action::Foreign, _) => &mut summary.foreign,
             };
             *count += 1;
         }
@@ -161,9 +167,16 @@ impl Change {
     pub fn describe(&self) -> String {
         let cause = match &self.cause {
             Cause::NoSandbox => "no sandbox".to_string(),
-            Cause::LifecycleChanged { changes } => field_changes(changes),
-            Cause::SpecChanged { fields } if fields.is_empty() => "spec changed".to_string(),
-            Cause::SpecChanged { fields } => format!("spec changed ({})", fields.join(", ")),
+            Cause::LifecycleChanged { changes } | Cause::EnvChanged { changes } => {
+                field_changes(changes)
+            }
+            Cause::SpecChanged {
+                recorded: false, ..
+            } => "spec changed (made by an older ralph-town: no values recorded)".to_string(),
+            Cause::SpecChanged { changes, .. } if changes.is_empty() => "spec changed".to_string(),
+            Cause::SpecChanged { changes, .. } => {
+                format!("spec changed: {}", field_changes(changes))
+            }
             Cause::Failed { state } => format!("sandbox is in state `{state}`"),
             Cause::SetupFailed => "setup failed (runs again in place)".to_string(),
             Cause::SetupIncomplete => "setup did not finish (runs again in place)".to_string(),
@@ -176,12 +189,19 @@ impl Change {
                 "not in team.toml (--prune)".to_string()
             }
             Cause::NotInTeamFile => "not in team.toml (kept; --prune removes it)".to_string(),
+            Cause::OtherSource { .. } => {
+                "made from another team file (left alone; --adopt takes it over)".to_string()
+            }
+            Cause::Adopted => "adopted from another team file".to_string(),
         };
-        let cause = match &self.cause {
+        let mut cause = match &self.cause {
             Cause::SetupFailed | Cause::SetupIncomplete => cause,
             _ if self.setup => format!("{cause}; setup runs again"),
             _ => cause,
         };
+        if !self.env.is_empty() && !matches!(self.cause, Cause::EnvChanged { .. }) {
+            cause = format!("{cause}; {}", field_changes(&self.env));
+        }
         match &self.cause {
             Cause::LifecycleChanged { .. } => cause,
             _ if self.lifecycle.is_empty() => cause,
@@ -193,7 +213,7 @@ impl Change {
 fn field_changes(changes: &[super::FieldChange]) -> String {
     changes
         .iter()
-        .map(|change| format!("{} {} -> {}", change.field, change.from, change.to))
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -206,11 +226,16 @@ fn symbol(change: &Change) -> &'static str {
         Action::Start => ">",
         Action::Keep => " ",
         Action::Remove => "-",
-        Action::Orphan => "!",
+        Action::Orphan | Action::Foreign => "!",
     }
 }
 
 impl Action {
+    /// Whether `up` does anything for it (keep, orphan and foreign are only reported).
+    pub fn is_actionable(self) -> bool {
+        !matches!(self, Action::Keep | Action::Orphan | Action::Foreign)
+    }
+
     /// The action's name as the plan and its JSON show it (`create`, `recreate`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -221,6 +246,7 @@ impl Action {
             Action::Keep => "keep",
             Action::Remove => "remove",
             Action::Orphan => "orphan",
+            Action::Foreign => "foreign",
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
-use super::{Desired, Plan, PlanOptions, labels, reconcile, render::minutes};
+use super::{Desired, Plan, PlanOptions, SpecFields, labels, reconcile, render::minutes};
 use crate::provider::{Lifecycle, Sandbox, SandboxState};
 
 const HASH: &str = "v1:aaaa";
@@ -13,14 +13,23 @@ fn desired(teammate: &str) -> Desired {
     Desired {
         teammate: teammate.to_string(),
         spec_hash: HASH.to_string(),
-        branch: format!("feature/{teammate}"),
-        snapshot: Some("dev".to_string()),
-        env: BTreeMap::from([("LOG_LEVEL".to_string(), "debug".to_string())]),
+        fields: SpecFields {
+            repo: "https://example.com/app.git".to_string(),
+            branch: format!("feature/{teammate}"),
+            snapshot: Some("dev".to_string()),
+            git: "Ralph <ralph@example.com>".to_string(),
+            workdir: "app".to_string(),
+            setup: "0123456789ab".to_string(),
+            env: BTreeMap::from([("LOG_LEVEL".to_string(), "debug".to_string())]),
+            ..SpecFields::default()
+        },
+        env_from_host: BTreeSet::new(),
         lifecycle: Lifecycle {
             auto_stop: Some(15),
             auto_archive: None,
             auto_delete: None,
         },
+        source: None,
     }
 }
 
@@ -37,10 +46,11 @@ fn sandbox(teammate: &str, id: &str, age: u64) -> Sandbox {
             (labels::TEAMMATE.to_string(), teammate.to_string()),
             (labels::SPEC.to_string(), HASH.to_string()),
             (labels::SETUP.to_string(), "ok".to_string()),
-            (labels::BRANCH.to_string(), wanted.branch),
+            (labels::BRANCH.to_string(), wanted.fields.branch.clone()),
+            (labels::FIELDS.to_string(), wanted.fields.to_label()),
         ]),
-        env: wanted.env,
-        snapshot: wanted.snapshot,
+        env: wanted.fields.env.clone(),
+        snapshot: wanted.fields.snapshot.clone(),
         created_at: SystemTime::UNIX_EPOCH + Duration::from_secs(age),
         lifecycle: Lifecycle {
             auto_stop: Some(15),
@@ -226,37 +236,138 @@ fn a_changed_spec_recreates_even_when_setup_did_not_finish() {
 }
 
 #[test]
-fn recreate_when_spec_changed_names_visible_fields() {
+fn recreate_when_spec_changed_shows_old_and_new_values() {
     let mut carol = desired("carol");
-    carol.spec_hash = "v1:bbbb".to_string();
-    carol.snapshot = Some("node-22".to_string());
-    carol.branch = "feature/other".to_string();
+    carol.spec_hash = "v2:bbbb".to_string();
+    carol.fields.snapshot = Some("node-22".to_string());
+    carol.fields.branch = "feature/other".to_string();
     let mut dave = desired("dave");
-    dave.spec_hash = "v1:bbbb".to_string();
-    dave.env.insert("FEATURE".to_string(), "on".to_string());
-    // Only the hash shows the difference (say, the repository changed).
+    dave.spec_hash = "v2:bbbb".to_string();
+    dave.fields.repo = "https://example.com/other.git".to_string();
+    dave.fields.base_branch = Some("develop".to_string());
+    dave.fields.git = "Bot <bot@example.com>".to_string();
+    dave.fields.secrets = vec!["GH_TOKEN".to_string()];
+    // Made by an older version: no values recorded, only the hash differs.
     let mut erin = desired("erin");
-    erin.spec_hash = "v1:bbbb".to_string();
-    // An unknown observed snapshot is not claimed to differ.
-    let mut frank = desired("frank");
-    frank.spec_hash = "v1:bbbb".to_string();
-    let mut frank_sandbox = sandbox("frank", "f1", 1);
-    frank_sandbox.snapshot = None;
-    frank.snapshot = Some("other".to_string());
-    case(
-        &[carol, dave, erin, frank],
+    erin.spec_hash = "v2:bbbb".to_string();
+    let erin_sandbox = with_label(sandbox("erin", "e1", 1), labels::FIELDS, None);
+    let plan = reconcile(
+        &[carol, dave, erin],
         &[
             sandbox("carol", "c1", 1),
             sandbox("dave", "d1", 1),
-            sandbox("erin", "e1", 1),
-            frank_sandbox,
+            erin_sandbox,
         ],
-        "-/+ carol      recreate   spec changed (branch, snapshot)\n\
-         -/+ dave       recreate   spec changed (env)\n\
-         -/+ erin       recreate   spec changed\n\
-         -/+ frank      recreate   spec changed\n\n\
-         Plan: 4 to recreate.\n",
+        &PlanOptions::default(),
     );
+    assert_eq!(
+        plan.render(),
+        "-/+ carol      recreate   spec changed: branch feature/carol -> feature/other, snapshot dev -> node-22\n\
+         -/+ dave       recreate   spec changed: repo https://example.com/app.git -> https://example.com/other.git, base_branch (unset) -> develop, git Ralph <ralph@example.com> -> Bot <bot@example.com>, secrets (none) -> GH_TOKEN\n\
+         -/+ erin       recreate   spec changed (made by an older ralph-town: no values recorded)\n\n\
+         Plan: 3 to recreate.\n"
+    );
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(
+        json["changes"][0]["cause"]["fields"],
+        serde_json::json!(["branch", "snapshot"])
+    );
+    assert_eq!(
+        json["changes"][1]["cause"]["changes"][0],
+        serde_json::json!({"field": "repo", "from": "https://example.com/app.git", "to": "https://example.com/other.git"})
+    );
+}
+
+#[test]
+fn an_env_change_is_an_update_in_place_and_host_values_are_named() {
+    let mut alice = desired("alice");
+    alice
+        .fields
+        .env
+        .insert("LOG_LEVEL".to_string(), "trace".to_string());
+    alice.env_from_host.insert("LOG_LEVEL".to_string());
+    let mut bob = desired("bob");
+    bob.fields
+        .env
+        .insert("FEATURE".to_string(), "on".to_string());
+    let plan = reconcile(
+        &[alice, bob],
+        &[sandbox("alice", "a1", 1), sandbox("bob", "b1", 1)],
+        &PlanOptions::default(),
+    );
+    assert_eq!(
+        plan.render(),
+        "~ alice        update     env LOG_LEVEL from the host: debug -> trace\n\
+         ~ bob          update     env FEATURE: (unset) -> on\n\n\
+         Plan: 2 to update.\n"
+    );
+    assert!(!plan.is_destructive());
+    assert!(
+        plan.changes
+            .iter()
+            .all(|change| change.relabel && change.env.len() == 1)
+    );
+}
+
+#[test]
+fn a_removed_lifecycle_key_converges_to_its_default() {
+    let mut alice = desired("alice");
+    alice.lifecycle.auto_stop = None;
+    let mut observed = sandbox("alice", "a1", 1);
+    observed.lifecycle.auto_stop = Some(30);
+    case(
+        &[alice],
+        &[observed],
+        "~ alice        update     auto_stop 30m -> 15m (default)\n\nPlan: 1 to update.\n",
+    );
+}
+
+#[test]
+fn sandboxes_of_another_team_file_are_left_alone_unless_adopted() {
+    let mut alice = desired("alice");
+    alice.source = Some("ours".to_string());
+    let mut bob = desired("bob");
+    bob.source = Some("ours".to_string());
+    let theirs = |teammate: &str, id: &str| {
+        with_label(sandbox(teammate, id, 1), labels::SOURCE, Some("theirs"))
+    };
+    let observed = [
+        theirs("alice", "a1"),
+        theirs("carol", "c1"),
+        sandbox("bob", "b1", 1),
+    ];
+    let plan = reconcile(
+        &[alice.clone(), bob.clone()],
+        &observed,
+        &PlanOptions {
+            prune: true,
+            ..PlanOptions::default()
+        },
+    );
+    assert_eq!(
+        plan.render(),
+        "+ alice        create     no sandbox\n\
+         ! alice#2      foreign    made from another team file (left alone; --adopt takes it over)\n\
+         \x20 bob          keep       up to date\n\
+         ! carol        foreign    made from another team file (left alone; --adopt takes it over)\n\n\
+         Plan: 1 to create; 2 of another team file left alone.\n"
+    );
+    let adopted = reconcile(
+        &[alice, bob],
+        &observed,
+        &PlanOptions {
+            adopt: true,
+            ..PlanOptions::default()
+        },
+    );
+    assert_eq!(
+        adopted.render(),
+        "~ alice        update     adopted from another team file\n\
+         \x20 bob          keep       up to date\n\
+         ! carol        orphan     not in team.toml (kept; --prune removes it)\n\n\
+         Plan: 1 to update; 1 orphan kept.\n"
+    );
+    assert!(adopted.changes[0].relabel);
 }
 
 #[test]
@@ -422,6 +533,7 @@ fn only_restricts_to_named_teammates() {
         only: Some(BTreeSet::from(["bob".to_string()])),
         force_recreate: true,
         prune: true,
+        adopt: false,
     };
     let observed = [
         sandbox("alice", "a1", 1),
@@ -480,8 +592,8 @@ fn design_example_renders_in_style() {
     let mut bob = desired("bob");
     bob.lifecycle.auto_stop = Some(30);
     let mut carol = desired("carol");
-    carol.spec_hash = "v1:bbbb".to_string();
-    carol.snapshot = Some("node-22".to_string());
+    carol.spec_hash = "v2:bbbb".to_string();
+    carol.fields.snapshot = Some("node-22".to_string());
     let observed = [
         sandbox("bob", "b1", 2),
         sandbox("bob", "b2", 1),
@@ -502,7 +614,7 @@ fn design_example_renders_in_style() {
         "+ alice        create     no sandbox\n\
          ~ bob          update     auto_stop 15m -> 30m\n\
          - bob#2        remove     duplicate sandbox for bob\n\
-         -/+ carol      recreate   spec changed (snapshot)\n\
+         -/+ carol      recreate   spec changed: snapshot dev -> node-22\n\
          > dave         start      sandbox is stopped\n\
          \x20 erin         keep       up to date\n\
          ! frank        orphan     not in team.toml (kept; --prune removes it)\n\n\
@@ -565,7 +677,7 @@ fn json_form_shape() {
             ],
             "summary": {
                 "create": 1, "update": 1, "recreate": 0, "start": 0, "remove": 0,
-                "keep": 0, "in_progress": 0, "orphan": 0,
+                "keep": 0, "in_progress": 0, "orphan": 0, "foreign": 0,
             },
         })
     );

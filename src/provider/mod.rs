@@ -222,6 +222,37 @@ impl AttachRequest {
     }
 }
 
+/// A program in a sandbox whose stdio the caller streams itself (`serve`'s SSH gateway and PTY
+/// sessions): see [`Provider::host_command`].
+#[derive(Debug, Clone, Default)]
+pub struct HostCommandRequest {
+    /// Working directory inside the sandbox; `None` is the home.
+    pub cwd: Option<String>,
+    /// A shell command line; `None` is the login shell.
+    pub command: Option<String>,
+    /// The `TERM` of the pseudo-terminal the caller will run it on; `None` runs it detached
+    /// from any terminal.
+    pub terminal: Option<String>,
+    /// Added to the sandbox's environment (values may be secrets).
+    pub env: BTreeMap<String, String>,
+}
+
+/// A process group registered with its sandbox ([`Provider::track_process`]): stopping or
+/// deleting the sandbox ends it, and dropping this kills what is left of it.
+pub struct TrackedProcess(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl TrackedProcess {
+    pub(crate) fn new(guard: impl Send + Sync + 'static) -> TrackedProcess {
+        TrackedProcess(Box::new(guard))
+    }
+}
+
+impl std::fmt::Debug for TrackedProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrackedProcess").finish_non_exhaustive()
+    }
+}
+
 /// How a user reaches a shell in a sandbox.
 #[derive(Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -329,6 +360,34 @@ pub trait Provider: Send + Sync {
         Err(ProviderError::Unsupported {
             provider: self.kind().as_str(),
             operation: "a command attached to this terminal".to_string(),
+        })
+    }
+
+    /// The host command that runs a program in the sandbox for a caller that streams its stdio
+    /// (or runs it on a pseudo-terminal) itself; its environment travels in the command's
+    /// environment, never its arguments. The caller spawns it as the leader of a new process
+    /// group and passes the group to [`Provider::track_process`]. Backends whose sandboxes are
+    /// not processes of this machine answer [`ProviderError::Unsupported`].
+    async fn host_command(
+        &self,
+        id: &str,
+        request: &HostCommandRequest,
+    ) -> Result<std::process::Command> {
+        let _ = (id, request);
+        Err(ProviderError::Unsupported {
+            provider: self.kind().as_str(),
+            operation: "a program streamed from this machine".to_string(),
+        })
+    }
+
+    /// Registers process group `pgid`, started from [`Provider::host_command`], as running in
+    /// sandbox `id`: stopping or deleting the sandbox kills it. When the sandbox stopped in the
+    /// meantime the group is killed and this fails.
+    async fn track_process(&self, id: &str, pgid: u32) -> Result<TrackedProcess> {
+        let _ = (id, pgid);
+        Err(ProviderError::Unsupported {
+            provider: self.kind().as_str(),
+            operation: "tracking a process started from this machine".to_string(),
         })
     }
 

@@ -6,10 +6,7 @@
 //! clients configured once keep working across restarts. Nothing here prints, and no error
 //! carries a key: errors name the file or the source, never the value.
 
-use std::io::Write as _;
-use std::os::unix::fs::{
-    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
-};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use super::ServeError;
@@ -181,30 +178,13 @@ fn private_directory(directory: &Path) -> std::io::Result<()> {
 /// file is linked into place (failing when another process made one meanwhile); an unusable
 /// one is replaced.
 fn write(path: &Path, key: &Secret, replace: bool) -> std::io::Result<()> {
-    let temporary = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
-    let result = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temporary)
-        .and_then(|mut file| {
-            file.write_all(key.expose().as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()
-        })
-        .and_then(|()| {
-            if replace {
-                std::fs::rename(&temporary, path)
-            } else {
-                std::fs::hard_link(&temporary, path)
-            }
-        });
-    let _ = std::fs::remove_file(&temporary);
-    result?;
-    if let Some(directory) = path.parent() {
-        std::fs::File::open(directory)?.sync_all()?;
-    }
-    Ok(())
+    let existing = if replace {
+        crate::durable::Existing::Replace
+    } else {
+        crate::durable::Existing::Keep
+    };
+    let line = format!("{}\n", key.expose());
+    crate::durable::write(path, line.as_bytes(), existing)
 }
 
 #[cfg(test)]

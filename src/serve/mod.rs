@@ -55,7 +55,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tower::ServiceExt as _;
 
 use crate::provider::Provider;
-use crate::provider::local::LocalProvider;
 use crate::secret::Secret;
 
 pub use simulate::{RateLimit, Simulation, SimulationError};
@@ -80,11 +79,9 @@ pub struct ServeOptions {
     /// it listens, else this host, port 2222.
     pub ssh_gateway: Option<String>,
     /// Where the SSH gateway listens (port 0 picks a free port, see [`Server::ssh_addr`]);
-    /// `None` runs no gateway. It needs [`ServeOptions::local_provider`].
+    /// `None` runs no gateway. Its sessions need a provider whose sandboxes are processes of
+    /// this machine ([`Provider::host_command`]).
     pub ssh_listen: Option<SocketAddr>,
-    /// The provider again as a [`LocalProvider`], for the SSH gateway: its sessions stream
-    /// stdin and output and may have a terminal, which [`Provider::exec`] cannot do.
-    pub local_provider: Option<Arc<LocalProvider>>,
     /// Where `serve.json` (snapshots, SSH tokens, Daytona-only sandbox fields) persists; `None`
     /// keeps it in memory. Use the provider's state root so a restart keeps everything.
     pub state_dir: Option<PathBuf>,
@@ -100,7 +97,6 @@ impl Default for ServeOptions {
             public_url: None,
             ssh_gateway: None,
             ssh_listen: None,
-            local_provider: None,
             state_dir: None,
             simulation: Simulation::default(),
         }
@@ -117,7 +113,6 @@ impl std::fmt::Debug for ServeOptions {
             .field("public_url", &self.public_url)
             .field("ssh_gateway", &self.ssh_gateway)
             .field("ssh_listen", &self.ssh_listen)
-            .field("local_provider", &self.local_provider.is_some())
             .field("state_dir", &self.state_dir)
             .field("simulation", &self.simulation)
             .finish()
@@ -286,7 +281,6 @@ pub async fn bind(
         stats: state::Stats::default(),
         store,
         quota_lock: tokio::sync::Mutex::new(()),
-        local: options.local_provider.clone(),
         terminals: pty::Terminals::default(),
         events: events::Events::new(),
     });

@@ -1,5 +1,5 @@
 //! The toolbox's PTY sessions (`/toolbox/{id}/process/pty...`, the daemon's `pty` package): a
-//! login shell on a pseudo-terminal in the sandbox, started through the local provider and the
+//! login shell on a pseudo-terminal in the sandbox, started through the provider and the
 //! SSH gateway's terminal code, which clients create, list, resize and delete, and stream over
 //! WebSocket: binary frames of output, text or binary frames of input, and at the end the exit
 //! code (see [`stream`]).

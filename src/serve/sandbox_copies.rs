@@ -132,8 +132,6 @@ async fn fork(
             desired: SandboxDesiredState::Started,
             until: created + state.simulation.create_delay.as_millis() as Millis,
         }),
-        env_set: Default::default(),
-        env_unset: Default::default(),
         archived: false,
         target: if record.target.is_empty() {
             DEFAULT_TARGET.to_string()

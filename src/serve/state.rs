@@ -5,7 +5,7 @@
 //! (resources, user, transitions, timers). A record without a sandbox is stale and ignored. The
 //! records file holds SSH tokens and environment values, so it is written 0600 and never logged.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,7 +21,6 @@ use crate::daytona_api::{
     SandboxDesiredState, SandboxState, SandboxVolume, SnapshotDto, VolumeDto,
 };
 use crate::provider::Provider;
-use crate::provider::local::LocalProvider;
 
 /// Everything a handler needs.
 pub(crate) struct AppState {
@@ -35,9 +34,6 @@ pub(crate) struct AppState {
     /// Held from a quota check until the sandbox it admitted is recorded, so that concurrent
     /// creates and starts cannot together overshoot a quota.
     pub(crate) quota_lock: tokio::sync::Mutex<()>,
-    /// The provider again as a [`LocalProvider`], for what [`Provider`] cannot do: programs on
-    /// a terminal (the SSH gateway has its own copy).
-    pub(crate) local: Option<Arc<LocalProvider>>,
     /// The toolbox's PTY sessions.
     pub(crate) terminals: Terminals,
     /// The events socket.
@@ -105,9 +101,6 @@ pub(crate) struct SandboxRecord {
     /// When the sandbox was last seen to stop: the auto-delete timer counts from here.
     pub(crate) stopped_at: Option<Millis>,
     pub(crate) transition: Option<Transition>,
-    /// Environment changed through the toolbox, for providers that cannot change it themselves.
-    pub(crate) env_set: BTreeMap<String, String>,
-    pub(crate) env_unset: BTreeSet<String>,
     /// Volumes as the create request named them, resolved to ids.
     pub(crate) volumes: Vec<SandboxVolume>,
     /// Archived: the provider keeps the sandbox stopped; a start restores it.
@@ -135,8 +128,6 @@ impl Default for SandboxRecord {
             last_activity_at: 0,
             stopped_at: None,
             transition: None,
-            env_set: BTreeMap::new(),
-            env_unset: BTreeSet::new(),
             volumes: Vec::new(),
             archived: false,
         }
@@ -300,20 +291,8 @@ impl Store {
 }
 
 fn save(path: &Path, records: &Records) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-
     let bytes = serde_json::to_vec_pretty(records).map_err(std::io::Error::other)?;
-    let temporary = path.with_extension("json.tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)?;
-    file.write_all(&bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
+    crate::durable::write(path, &bytes, crate::durable::Existing::Replace)
 }
 
 /// Requests per route (`METHOD /path/{template}`) and per status, for tests and benchmarks.

@@ -46,25 +46,12 @@ pub(crate) async fn ready(state: &AppState, id: &str) -> Result<provider::Sandbo
     Ok(sandbox)
 }
 
-/// Runs `request` in `sandbox`, with the environment changes a provider without `set_env`
-/// could not keep itself (per-request values win over them).
+/// Runs `request` in `sandbox` (the provider applies the environment changes it keeps).
 pub(crate) async fn run(
     state: &AppState,
     sandbox: &provider::Sandbox,
-    mut request: ExecRequest,
+    request: ExecRequest,
 ) -> Result<ExecOutput, ProviderError> {
-    let record = state.store.sandbox(&sandbox.id);
-    if !record.env_unset.is_empty() {
-        let names: Vec<&str> = record.env_unset.iter().map(String::as_str).collect();
-        request.command = format!(
-            "unset -v {} 2>/dev/null\n{}",
-            names.join(" "),
-            request.command
-        );
-    }
-    for (name, value) in record.env_set {
-        request.env.entry(name).or_insert(value);
-    }
     state.provider.exec(&sandbox.id, &request).await
 }
 
@@ -173,25 +160,11 @@ pub(crate) async fn update_env(
     let unset = request.unset.unwrap_or_default();
     check_env_names(set.keys().chain(unset.iter()))?;
     let sandbox = ready(&state, &id).await?;
-    match state.provider.set_env(&sandbox.id, &set, &unset).await {
-        Ok(()) => {}
-        Err(ProviderError::Unsupported { .. }) => {
-            state
-                .store
-                .update_sandbox(&sandbox.id, |record| {
-                    for name in &unset {
-                        record.env_set.remove(name);
-                        record.env_unset.insert(name.clone());
-                    }
-                    for (name, value) in &set {
-                        record.env_unset.remove(name);
-                        record.env_set.insert(name.clone(), value.clone());
-                    }
-                })
-                .map_err(|error| DaemonError::new(error.status, error.message))?;
-        }
-        Err(error) => return Err(DaemonError::from_provider(error, &format!("sandbox {id}"))),
-    }
+    state
+        .provider
+        .set_env(&sandbox.id, &set, &unset)
+        .await
+        .map_err(|error| DaemonError::from_provider(error, &format!("sandbox {id}")))?;
     Ok(Json(serde_json::Map::new()))
 }
 

@@ -146,6 +146,19 @@ fn context_for(teammate: &Teammate, team_name: &str) -> Result<Value, SetupError
     })
 }
 
+/// Where the teammate's plain environment lives in a sandbox (relative to its home): sourced by
+/// login shells (the profile setup installs) and by the teammate's command.
+pub const ENV_FILE: &str = ".config/ralph-town/env.sh";
+
+/// The contents of [`ENV_FILE`] for `env`: one `export NAME='value'` a line, values quoted.
+pub fn env_file(env: &std::collections::BTreeMap<String, String>) -> String {
+    let mut text = String::from("# The teammate's plain environment, written by ralph-town.\n");
+    for (name, value) in env {
+        text.push_str(&format!("export {name}={}\n", shell::quote(value)));
+    }
+    text
+}
+
 /// The `host[:port]` of an `https://` clone URL, without any user info.
 pub fn https_host(repo: &str) -> Option<String> {
     let scheme = repo.get(..8)?;

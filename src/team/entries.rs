@@ -18,6 +18,9 @@ pub(crate) struct EnvEntry {
     pub name: String,
     /// `None`: copied from a host variable that is unset, so left out.
     pub value: Option<String>,
+    /// The value depends on this host (`NAME` copied from it, or a `${VAR}` in the value), so
+    /// it may differ between a laptop and CI: plans say so.
+    pub from_host: bool,
     /// The whole entry in the file.
     pub span: Range<usize>,
 }
@@ -59,6 +62,7 @@ pub(crate) fn read_env(list: &[Located<String>], context: &mut Context<'_>) -> V
                 ));
             context.problems.warn(diagnostic);
         }
+        let from_host = value.is_none_or(|value| value.replace("$$", "").contains('$'));
         let value = match value {
             Some(value) => {
                 let value_place = place.after(name.len() + 1);
@@ -89,6 +93,7 @@ pub(crate) fn read_env(list: &[Located<String>], context: &mut Context<'_>) -> V
         entries.push(EnvEntry {
             name: name.to_string(),
             value,
+            from_host,
             span: entry.span(),
         });
     }

@@ -51,6 +51,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Loaded, TeamError> {
     let file_name = path.display().to_string();
     let mut loaded = load_str(&source, &file_name, &base_dir, &host, options)?;
     loaded.team.path = Some(path.to_path_buf());
+    loaded.team.source = Some(super::source_id(path));
     Ok(loaded)
 }
 
@@ -224,6 +225,7 @@ fn build(file: &TeamFile, options: &LoadOptions, context: &mut Context<'_>) -> T
         provider_settings,
         teammates,
         path: None,
+        source: None,
     }
 }
 

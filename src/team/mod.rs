@@ -22,6 +22,7 @@ mod resolve;
 mod schema;
 mod secrets;
 mod settings;
+mod source;
 mod spec_hash;
 mod starter;
 mod values;
@@ -32,6 +33,7 @@ pub use error::{
 pub use load::{LoadOptions, Loaded, load, load_str};
 pub use schema::schema_json;
 pub use secrets::{host_env, read_secrets};
+pub use source::source_id;
 pub use spec_hash::spec_hash;
 pub use starter::starter;
 
@@ -56,6 +58,9 @@ pub struct Team {
     pub teammates: Vec<Teammate>,
     /// The team file's path, when loaded from a file.
     pub path: Option<PathBuf>,
+    /// Where the team file lives (its repository and path in it, hashed; see `source.rs`):
+    /// the `ralph-town/source` label, so that one team name used by two projects is noticed.
+    pub source: Option<String>,
 }
 
 /// One teammate with the defaults merged in: everything needed to build its sandbox.
@@ -74,6 +79,8 @@ pub struct Teammate {
     pub snapshot: Option<String>,
     /// Plain environment, merged by key with the defaults; values already resolved.
     pub env: BTreeMap<String, String>,
+    /// The `env` names whose value came from this host (copied, or interpolated).
+    pub env_from_host: std::collections::BTreeSet<String>,
     /// Secrets by name; their values are read from the host only at `up`.
     pub secrets: Vec<SecretRef>,
     /// Defaults to `ralph-town` / `ralph-town@localhost`.

@@ -95,6 +95,12 @@ pub(crate) fn teammate(
         None => inherited.setup.cloned(),
     };
     let (env, secrets) = env_and_secrets(&merged, inherited.require_secrets, checks, context);
+    let env_from_host = merged
+        .env
+        .iter()
+        .filter(|entry| entry.from_host && entry.value.is_some())
+        .map(|entry| entry.name.clone())
+        .collect();
 
     Teammate {
         name: name.map(|value| value.text).unwrap_or_default(),
@@ -103,6 +109,7 @@ pub(crate) fn teammate(
         base_branch: merged.base_branch.map(|value| value.text),
         snapshot: merged.snapshot.map(|value| value.text),
         env,
+        env_from_host,
         secrets,
         git: GitIdentity {
             user_name: merged

@@ -1,5 +1,10 @@
 //! The spec hash: a versioned fingerprint of everything that needs a new sandbox to change.
 //!
+//! Version 2 leaves out `env`: a change of the plain environment is applied in place (the
+//! provider's env and the `env.sh` that login shells source are rewritten), so it must not make
+//! a new sandbox. Sandboxes labelled with a version-1 hash are planned as changed (their labels
+//! carry no field values to compare), once.
+//!
 //! `up` compares it with the `ralph-town/spec` label of a live sandbox and recreates on a
 //! difference, so the hash must be stable: the same resolved teammate gives the same hash on
 //! every machine and every release. It covers exactly the recreate-worthy fields, in a fixed
@@ -13,22 +18,16 @@ use sha2::{Digest, Sha256};
 use super::Teammate;
 
 /// The format version, the prefix of every hash.
-const VERSION: &str = "v1";
+const VERSION: &str = "v2";
 
-/// `v1:` + hex SHA-256 of the teammate's canonical spec and its rendered setup script.
+/// `v2:` + hex SHA-256 of the teammate's canonical spec and its rendered setup script.
 pub fn spec_hash(teammate: &Teammate, setup_script: &str) -> String {
     let mut canonical = Canonical(Sha256::new());
-    canonical.text("format", Some("ralph-town/spec/v1"));
+    canonical.text("format", Some("ralph-town/spec/v2"));
     canonical.text("repo", Some(&teammate.repo));
     canonical.text("branch", Some(&teammate.branch));
     canonical.text("base_branch", teammate.base_branch.as_deref());
     canonical.text("snapshot", teammate.snapshot.as_deref());
-    // `env` is a BTreeMap: iteration is sorted by name, whatever the file's order.
-    canonical.count("env", teammate.env.len());
-    for (name, value) in &teammate.env {
-        canonical.text("env.name", Some(name));
-        canonical.text("env.value", Some(value));
-    }
     let mut secret_names: Vec<&str> = teammate.secrets.iter().map(|s| s.name.as_str()).collect();
     secret_names.sort_unstable();
     secret_names.dedup();

@@ -50,9 +50,16 @@ pub async fn teammate_sandbox(
     let teammate = find_teammate(team, name)?;
     let spec_hash = desired::resolve_teammate(team, teammate)?.desired.spec_hash;
     let observed = observe(provider, &team.name).await?;
+    // Not a sandbox another team file of the same team name made.
     let candidates: Vec<&Sandbox> = observed
         .iter()
         .filter(|sandbox| sandbox.labels.get(labels::TEAMMATE) == Some(&teammate.name))
+        .filter(
+            |sandbox| match (sandbox.labels.get(labels::SOURCE), &team.source) {
+                (Some(theirs), Some(ours)) => theirs == ours,
+                _ => true,
+            },
+        )
         .collect();
     let Some(sandbox) = plan::preferred(&candidates, Some(&spec_hash)) else {
         return Err(Error::NotFound {

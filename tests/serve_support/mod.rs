@@ -118,7 +118,6 @@ pub async fn start_with(options: Options) -> Server {
         state_dir: Some(state_root),
         simulation: options.simulation,
         // PTY sessions run programs on a terminal, which only the local provider can do.
-        local_provider: Some(provider.clone()),
         ..ServeOptions::default()
     };
     let dynamic: Arc<dyn Provider> = provider.clone();

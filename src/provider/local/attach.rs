@@ -31,7 +31,7 @@ impl LocalProvider {
     /// pseudo-terminal that the caller makes its controlling terminal; without one it runs
     /// detached from any terminal. The caller sets stdio, spawns it as the leader of its own
     /// process group or session, and then calls [`LocalProvider::attach`].
-    pub async fn command(
+    pub(crate) async fn command(
         &self,
         id: &str,
         cwd: Option<&str>,
@@ -67,7 +67,7 @@ impl LocalProvider {
     /// Registers process group `pgid`, started from [`LocalProvider::command`], as running in
     /// sandbox `id`, so that stopping or deleting the sandbox kills it. When the sandbox stopped
     /// in the meantime the group is killed and this fails.
-    pub async fn attach(&self, id: &str, pgid: u32) -> Result<Attached> {
+    pub(crate) async fn register_group(&self, id: &str, pgid: u32) -> Result<Attached> {
         let (store, key) = (self.store.clone(), id.to_string());
         blocking(move || {
             let metadata = store.resolve(&key)?;

@@ -8,9 +8,8 @@
 //! [`Sandbox::env`]: crate::provider::Sandbox::env
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -77,22 +76,11 @@ impl Store {
     /// lock.
     fn write_env_changes(&self, id: &str, changes: &EnvChanges) -> Result<()> {
         let target = self.env_path(id);
-        let temporary = target.with_extension(format!("json.{}", uuid::Uuid::new_v4().simple()));
         let text = serde_json::to_vec(changes).map_err(|error| {
             ProviderError::transport(format!("cannot encode environment changes: {error}"))
         })?;
-        let result = File::options()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temporary)
-            .and_then(|mut file| file.write_all(&text))
-            .and_then(|()| fs::rename(&temporary, &target));
-        if let Err(error) = result {
-            let _ = fs::remove_file(&temporary);
-            return Err(io_error("write", &target, error));
-        }
-        Ok(())
+        crate::durable::write(&target, &text, crate::durable::Existing::Replace)
+            .map_err(|error| io_error("write", &target, error))
     }
 }
 

@@ -36,9 +36,10 @@ use async_trait::async_trait;
 use self::launch::Launcher;
 use self::store::{Metadata, Store};
 use super::{
-    AttachRequest, CommandLogs, CreateSandbox, ExecOutput, ExecRequest, Labels, Lifecycle,
-    LogStream, Provider, ProviderError, ProviderKind, Result, Sandbox, SandboxState,
+    AttachRequest, CommandLogs, CreateSandbox, ExecOutput, ExecRequest, HostCommandRequest, Labels,
+    Lifecycle, LogStream, Provider, ProviderError, ProviderKind, Result, Sandbox, SandboxState,
     SessionCommand, SessionExecOutput, SessionExecRequest, SessionInfo, ShellAccess,
+    TrackedProcess,
 };
 
 pub use self::attach::Attached;
@@ -333,6 +334,27 @@ impl Provider for LocalProvider {
         }
         .map_err(|error| ProviderError::transport(format!("lost a command: {error}")))?;
         Ok(Some(status.code().unwrap_or(1)))
+    }
+
+    async fn host_command(
+        &self,
+        id: &str,
+        request: &HostCommandRequest,
+    ) -> Result<std::process::Command> {
+        let mut command = self
+            .command(
+                id,
+                request.cwd.as_deref(),
+                request.command.as_deref(),
+                request.terminal.as_deref(),
+            )
+            .await?;
+        command.envs(&request.env);
+        Ok(command)
+    }
+
+    async fn track_process(&self, id: &str, pgid: u32) -> Result<TrackedProcess> {
+        Ok(TrackedProcess::new(self.register_group(id, pgid).await?))
     }
 
     async fn set_env(

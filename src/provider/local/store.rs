@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -326,19 +326,12 @@ fn read_metadata(path: &Path) -> Result<Option<Metadata>> {
 }
 
 fn write_metadata(directory: &Path, metadata: &Metadata) -> Result<()> {
-    let temporary = directory.join(format!("{METADATA_FILE}.{}", nonce()));
     let target = directory.join(METADATA_FILE);
     let text = serde_json::to_vec_pretty(metadata).map_err(|error| {
         ProviderError::transport(format!("cannot encode sandbox metadata: {error}"))
     })?;
-    let result = File::create(&temporary)
-        .and_then(|mut file| file.write_all(&text))
-        .and_then(|()| fs::rename(&temporary, &target));
-    if let Err(error) = result {
-        let _ = fs::remove_file(&temporary);
-        return Err(io_error("write", &target, error));
-    }
-    Ok(())
+    crate::durable::write(&target, &text, crate::durable::Existing::Replace)
+        .map_err(|error| io_error("write", &target, error))
 }
 
 pub(crate) fn io_error(action: &str, path: &Path, error: io::Error) -> ProviderError {

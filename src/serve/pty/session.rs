@@ -1,5 +1,5 @@
 //! The PTY sessions of the toolbox: a registry by sandbox and id, and each session's shell on
-//! a pseudo-terminal (the SSH gateway's terminal code), started through the local provider
+//! a pseudo-terminal (the SSH gateway's terminal code), started through the provider
 //! and attached to the sandbox so that stopping or deleting it kills the shell. A task per
 //! session writes input, one reads output for every connected client, and one waits for the
 //! shell and forgets the session when it exits.
@@ -140,12 +140,6 @@ pub(super) async fn start(
     sandbox: &provider::Sandbox,
     spec: Spec,
 ) -> Result<Arc<Terminal>, DaemonError> {
-    let local = state.local.clone().ok_or_else(|| {
-        DaemonError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "PTY sessions need the local provider",
-        )
-    })?;
     let Spec {
         id,
         cwd: requested_cwd,
@@ -167,21 +161,17 @@ pub(super) async fn start(
             .to_string(),
     };
     let failed = |error: provider::ProviderError| DaemonError::from_provider(error, "sandbox");
-    let mut command = local
-        .command(
-            &sandbox.id,
-            requested_cwd.as_deref(),
-            None,
-            Some(&envs["TERM"]),
-        )
+    let request = provider::HostCommandRequest {
+        cwd: requested_cwd.clone(),
+        command: None,
+        terminal: Some(envs["TERM"].clone()),
+        env: envs.clone(),
+    };
+    let mut command = state
+        .provider
+        .host_command(&sandbox.id, &request)
         .await
         .map_err(failed)?;
-    // The environment changed through the toolbox, then the session's own, as exec layers them.
-    let record = state.store.sandbox(&sandbox.id);
-    for name in &record.env_unset {
-        command.env_remove(name);
-    }
-    command.envs(&record.env_set).envs(&envs);
 
     let cannot = |error: std::io::Error| {
         DaemonError::new(
@@ -199,7 +189,11 @@ pub(super) async fn start(
     let leader = child
         .id()
         .ok_or_else(|| cannot(std::io::Error::other("the shell exited at once")))?;
-    let attached = local.attach(&sandbox.id, leader).await.map_err(failed)?;
+    let attached = state
+        .provider
+        .track_process(&sandbox.id, leader)
+        .await
+        .map_err(failed)?;
 
     let pty = Arc::new(pty);
     let (input, inputs) = mpsc::unbounded_channel();
@@ -269,7 +263,7 @@ async fn supervise(
     state: Arc<AppState>,
     session: Arc<Terminal>,
     mut child: tokio::process::Child,
-    attached: provider::local::Attached,
+    attached: provider::TrackedProcess,
     mut reader: tokio::task::JoinHandle<()>,
     exited: watch::Sender<Option<i32>>,
 ) {

@@ -1,5 +1,5 @@
 //! One SSH session channel: first the requests that shape it (a terminal and its size), then
-//! the exec command or the shell, run in the sandbox through the local provider and streamed:
+//! the exec command or the shell, run in the sandbox through the provider and streamed:
 //! channel data to stdin, stdout to data, stderr to extended data, the exit code as
 //! `exit-status`.
 //!
@@ -136,18 +136,17 @@ impl Run<'_> {
                 "" => "dumb",
                 name => name,
             });
-        let mut command = self
-            .context
-            .local
-            .command(self.sandbox, None, program.as_deref(), term)
+        let request = crate::provider::HostCommandRequest {
+            cwd: None,
+            command: program,
+            terminal: term.map(str::to_string),
+            env: Default::default(),
+        };
+        let mut command = state
+            .provider
+            .host_command(self.sandbox, &request)
             .await
             .map_err(|error| error.to_string())?;
-        // Environment changed through the toolbox, which the provider does not keep itself.
-        let record = state.store.sandbox(self.sandbox);
-        for name in &record.env_unset {
-            command.env_remove(name);
-        }
-        command.envs(&record.env_set);
 
         let mut outputs = JoinSet::new();
         let (mut child, input, pty) = match &terminal {
@@ -182,10 +181,9 @@ impl Run<'_> {
         let group = child
             .id()
             .ok_or("the program ended before it could be tracked")?;
-        let attached = self
-            .context
-            .local
-            .attach(self.sandbox, group)
+        let attached = state
+            .provider
+            .track_process(self.sandbox, group)
             .await
             .map_err(|error| error.to_string())?;
 

@@ -4,8 +4,6 @@
 //!
 //! The private key is never printed; errors name the file, not its contents.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use russh::keys::PrivateKey;
@@ -57,13 +55,7 @@ fn save(path: &Path, key: &PrivateKey) -> std::io::Result<()> {
     let text = key
         .to_openssh(LineEnding::LF)
         .map_err(std::io::Error::other)?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
+    crate::durable::write(path, text.as_bytes(), crate::durable::Existing::Keep)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! authentication. A live token is accepted whatever method the client offers first (`none`,
 //! any public key, keyboard-interactive); passwords are refused. A sandbox that is not
 //! `started` gets Daytona's message and the connection closes. Exec requests and shells (on a
-//! terminal when asked) run in the sandbox through the local provider (see `channel.rs`).
+//! terminal when asked) run in the sandbox through the provider (see `channel.rs`).
 //!
 //! The token is a credential: it is never logged, printed or put in an error. This module
 //! prints nothing at all; `serve` says where it listens.
@@ -26,7 +26,6 @@ use super::state::{AppState, now};
 use super::view::derived_state;
 use super::{ServeError, ServeOptions};
 use crate::daytona_api::SandboxState;
-use crate::provider::local::LocalProvider;
 
 /// How long connections may take to close once the server stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -34,7 +33,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// What every connection needs.
 struct Context {
     state: Arc<AppState>,
-    local: Arc<LocalProvider>,
 }
 
 /// A bound gateway, not yet accepting connections.
@@ -42,7 +40,6 @@ pub(crate) struct Gateway {
     listener: TcpListener,
     address: SocketAddr,
     config: Arc<russh::server::Config>,
-    local: Arc<LocalProvider>,
 }
 
 /// Binds the gateway `options` ask for (`None` without [`ServeOptions::ssh_listen`]) and loads
@@ -51,14 +48,6 @@ pub(crate) async fn bind(options: &ServeOptions) -> Result<Option<Gateway>, Serv
     let Some(address) = options.ssh_listen else {
         return Ok(None);
     };
-    let local = options
-        .local_provider
-        .clone()
-        .ok_or_else(|| ServeError::Option {
-            what: "ssh listen",
-            value: address.to_string(),
-            reason: "the SSH gateway needs the local provider".to_string(),
-        })?;
     let key = host_key::load_or_create(options.state_dir.as_deref())?;
     let failed = |source| ServeError::BindSsh { address, source };
     let listener = TcpListener::bind(address).await.map_err(failed)?;
@@ -86,7 +75,6 @@ pub(crate) async fn bind(options: &ServeOptions) -> Result<Option<Gateway>, Serv
         listener,
         address,
         config: Arc::new(config),
-        local,
     }))
 }
 
@@ -98,10 +86,7 @@ impl Gateway {
 
     /// Accepts connections until `stop` turns true, then disconnects the open ones.
     pub(crate) async fn run(self, state: Arc<AppState>, stop: tokio::sync::watch::Receiver<bool>) {
-        let context = Arc::new(Context {
-            state,
-            local: self.local.clone(),
-        });
+        let context = Arc::new(Context { state });
         let mut connections = JoinSet::new();
         let mut watching = stop.clone();
         let stopped = async move {
