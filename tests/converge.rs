@@ -71,7 +71,7 @@ fn killed_up_is_finished_by_the_next_up_or_removed_by_down_on_daytona() {
 }
 
 /// What an `up` killed during setup leaves, made on purpose: the sandbox without its
-/// `ralph-town/setup` label, git's index lock in its clone (killed inside `git checkout`), and
+/// `ralph-town/setup` label, git's locks (killed inside `git checkout` or `git config`), and
 /// its state directory made by the host but not yet handed to the sandbox's user (killed inside
 /// the script's upload; as root, the host's directories are root's until handed over). The
 /// next `up` finishes it.
@@ -96,6 +96,7 @@ fn a_setup_killed_inside_git_or_an_upload_is_finished_by_the_next_up() {
         .remove("ralph-town/setup");
     std::fs::write(&record_path, record.to_string()).unwrap();
     std::fs::write(directory.join("home/origin/.git/index.lock"), "").unwrap();
+    std::fs::write(directory.join("home/.gitconfig.lock"), "").unwrap();
     let state_directory = directory.join("home/.ralph-town");
     std::fs::remove_dir_all(&state_directory).unwrap();
     std::fs::create_dir(&state_directory).unwrap();
