@@ -1,9 +1,9 @@
 //! `ralph-town sandbox preflight` and `ralph-town sandbox snapshot ...`: is the snapshot ready,
 //! and build it when it is not.
 
-use super::super::signals;
 use super::args::{PreflightArgs, SnapshotArgs, SnapshotCommand};
 use super::{print_json, provider};
+use crate::cli::signals;
 use crate::error::{Result, exit};
 use crate::provider::daytona::DaytonaProvider;
 use crate::provider::{ProviderError, ProviderKind};
