@@ -33,7 +33,7 @@ use crate::provider::{Provider, ProviderError};
 use crate::report::{Phase, Reporter};
 use crate::secret::{Redactor, Secrets};
 
-pub(crate) use step::delete;
+pub(crate) use step::{delete, repeat};
 
 /// How to apply.
 #[derive(Debug, Clone)]

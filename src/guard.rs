@@ -130,8 +130,7 @@ async fn settle(
     let mut delay = Duration::from_millis(200);
     loop {
         tokio::time::sleep(delay).await;
-        let sandbox = provider
-            .get(id)
+        let sandbox = crate::apply::repeat(|| provider.get(id))
             .await
             .map_err(|error| format!("its state could not be read: {error}"))?;
         if !is_transition(&sandbox.state) {
@@ -187,7 +186,8 @@ pub async fn check_work(
         env: BTreeMap::new(),
         timeout: Some(CHECK_TIMEOUT),
     };
-    let output = provider.exec(id, &request).await?;
+    // The check only reads, so a call whose answer was lost is simply made again.
+    let output = crate::apply::repeat(|| provider.exec(id, &request)).await?;
     if output.exit_code != 0 {
         return Err(ProviderError::Api {
             status: None,

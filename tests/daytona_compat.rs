@@ -400,7 +400,8 @@ async fn a_create_whose_answer_is_lost_adopts_by_name_and_is_never_repeated_with
     let adopted = provider.create(&named).await.expect("adopted");
     assert_eq!((adopted.id.as_str(), posts(&fake)), ("b", 1));
 
-    // No such sandbox listed: one more create, then the server's error.
+    // No such sandbox listed: the create is sent again, looking for the sandbox before each
+    // further attempt, as often as the retry policy allows; then the server's error.
     let missing = CreateSandbox {
         name: "z".to_string(),
         labels: team(),
@@ -416,7 +417,19 @@ async fn a_create_whose_answer_is_lost_adopts_by_name_and_is_never_repeated_with
         }
         other => panic!("expected the 503, got {other:?}"),
     }
-    assert_eq!(posts(&fake), 3);
+    let attempts = provider.settings().retry.attempts as usize;
+    assert_eq!(posts(&fake), 1 + attempts);
+    let lists = fake
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| line.starts_with("GET /sandbox {"))
+        .count();
+    assert!(
+        lists >= attempts,
+        "a look before every further create: {lists}"
+    );
 
     // Without a name nothing could tell a duplicate apart: no second create.
     let unnamed = CreateSandbox {
@@ -424,5 +437,5 @@ async fn a_create_whose_answer_is_lost_adopts_by_name_and_is_never_repeated_with
         ..CreateSandbox::default()
     };
     assert!(provider.create(&unnamed).await.is_err());
-    assert_eq!(posts(&fake), 4);
+    assert_eq!(posts(&fake), 2 + attempts);
 }

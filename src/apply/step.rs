@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::{ApplyError, ApplyOptions, Outcome, Quota};
 use crate::desired::DesiredTeammate;
 use crate::plan::{Action, Change};
-use crate::provider::{ExecRequest, Provider, ProviderError, Sandbox, SandboxState};
+use crate::provider::{CreateSandbox, ExecRequest, Provider, ProviderError, Sandbox, SandboxState};
 use crate::report::{Phase, Reporter};
 use crate::runner;
 use crate::secret::Secrets;
@@ -23,6 +23,10 @@ use std::sync::atomic::Ordering;
 /// Attempts of a step that is safe to repeat, and the first pause between them (doubling).
 const ATTEMPTS: u32 = 4;
 const FIRST_PAUSE: Duration = Duration::from_millis(500);
+
+/// Creates tried while the sandbox's name is held by a sandbox that is not this teammate's
+/// (about 25 s of pauses in all).
+const NAME_ATTEMPTS: u32 = 7;
 
 /// How long a sandbox may take to reach `started` before its setup (a create made by another
 /// run, a start in flight).
@@ -108,18 +112,8 @@ impl Step<'_> {
         }
         let name = desired.sandbox_name(&self.options.team, replacing);
         let request = desired.create_request(&self.options.team, &name);
-        let sandbox = match self.provider.create(&request).await {
+        let sandbox = match self.create_or_adopt(&request).await {
             Ok(sandbox) => sandbox,
-            Err(ProviderError::QuotaExceeded { message }) => {
-                self.quota.exceeded.store(true, Ordering::SeqCst);
-                let message = message.lines().next().unwrap_or_default().to_string();
-                let creates = self.quota.creates;
-                return Outcome::failed(None, ApplyError::QuotaExceeded { message, creates });
-            }
-            Err(ProviderError::Conflict { .. }) => match self.adopt(&request.labels, &name).await {
-                Ok(sandbox) => sandbox,
-                Err(error) => return Outcome::failed(None, error),
-            },
             Err(error) => return Outcome::failed(None, error),
         };
         let setup = self.set_up(&sandbox.id, desired, secrets).await;
@@ -138,26 +132,46 @@ impl Step<'_> {
         Outcome::done(Some(sandbox.id))
     }
 
-    /// The sandbox named `name` that another run created (its create won the name); waits
-    /// while an older sandbox of that name is still going away.
-    async fn adopt(
-        &self,
-        selector: &crate::provider::Labels,
-        name: &str,
-    ) -> Result<Sandbox, ApplyError> {
+    /// Creates the sandbox `request` names, or adopts the one another run made under that name
+    /// (its create won the name). A name whose holder is not listed as this teammate's is tried
+    /// again for a while: the holder may be an older sandbox on its way out (a `down` racing
+    /// this run), or one the provider's list has not caught up with yet.
+    async fn create_or_adopt(&self, request: &CreateSandbox) -> Result<Sandbox, ApplyError> {
         let mut pause = FIRST_PAUSE;
-        for _ in 0..ATTEMPTS {
-            let listed = repeat(|| self.provider.list(selector)).await?;
-            if let Some(sandbox) = listed.into_iter().find(|sandbox| sandbox.name == name) {
-                return Ok(sandbox);
+        let mut attempt = 1;
+        loop {
+            match self.provider.create(request).await {
+                Ok(sandbox) => return Ok(sandbox),
+                Err(ProviderError::QuotaExceeded { message }) => {
+                    self.quota.exceeded.store(true, Ordering::SeqCst);
+                    let message = message.lines().next().unwrap_or_default().to_string();
+                    let creates = self.quota.creates;
+                    return Err(ApplyError::QuotaExceeded { message, creates });
+                }
+                Err(ProviderError::Conflict { .. }) => {
+                    let listed = repeat(|| self.provider.list(&request.labels)).await?;
+                    if let Some(sandbox) = listed
+                        .into_iter()
+                        .find(|sandbox| sandbox.name == request.name)
+                    {
+                        return Ok(sandbox);
+                    }
+                }
+                Err(error) => return Err(error.into()),
+            }
+            if attempt == NAME_ATTEMPTS {
+                return Err(ProviderError::Conflict {
+                    message: format!(
+                        "the name `{}` is taken by a sandbox that is not this teammate's",
+                        request.name
+                    ),
+                }
+                .into());
             }
             tokio::time::sleep(pause).await;
-            pause *= 2;
+            pause = (pause * 2).min(Duration::from_secs(5));
+            attempt += 1;
         }
-        Err(ProviderError::Conflict {
-            message: format!("the name `{name}` is taken by a sandbox that is not this teammate's"),
-        }
-        .into())
     }
 
     /// Start, update and set up again in place.
@@ -309,7 +323,8 @@ impl Step<'_> {
 
 /// Uploads the setup script under a name of its own (never over a script another run may be
 /// executing) and runs it with the secrets in its environment only, under the sandbox's setup
-/// lock where `flock` exists. Unknown outcomes are retried.
+/// lock where `flock` exists. A run whose outcome is unknown is retried from the upload: the
+/// command moves the script away when it ends, so a run whose answer was lost has consumed it.
 async fn run_setup(
     provider: &dyn Provider,
     id: &str,
@@ -320,7 +335,6 @@ async fn run_setup(
         .script()
         .map_err(|error| ApplyError::Setup(Box::new(error)))?;
     let script = format!("{STATE_DIR}/setup-{}.sh", uuid::Uuid::new_v4().simple());
-    repeat(|| provider.upload(id, &script, text.as_bytes())).await?;
     // The plain environment is written here, not by the script, so that a change of `env`
     // can be applied in place later without running setup again.
     let env = setup::env_file(&desired.teammate.env);
@@ -339,7 +353,13 @@ async fn run_setup(
             .collect(),
         timeout: Some(SETUP_TIMEOUT),
     };
-    let output = repeat(|| provider.exec(id, &request)).await?;
+    let output = repeat(|| async {
+        provider
+            .upload(id, &script, text.as_bytes())
+            .await?;
+        provider.exec(id, &request).await
+    })
+    .await?;
     if output.exit_code == 0 {
         return Ok(());
     }
@@ -360,6 +380,12 @@ async fn wait_started(provider: &dyn Provider, id: &str) -> Result<Sandbox, Prov
         match &sandbox.state {
             SandboxState::Started => return Ok(sandbox),
             SandboxState::Stopped | SandboxState::Archived => return provider.start(id).await,
+            // Deleted meanwhile (a `down` racing this run): nothing to wait for.
+            SandboxState::Destroying | SandboxState::Destroyed => {
+                return Err(ProviderError::NotFound {
+                    what: format!("sandbox `{}`", sandbox.name),
+                });
+            }
             state if state.is_failed() => {
                 return Err(ProviderError::Api {
                     status: None,
@@ -407,8 +433,8 @@ pub(crate) async fn delete(provider: &dyn Provider, id: &str) -> Result<(), Prov
 }
 
 /// Runs `call` until it succeeds or fails in a way repeating cannot help; for calls that are
-/// safe to repeat (reads, label and lifecycle writes, deletes, the idempotent setup).
-async fn repeat<T, F, Fut>(mut call: F) -> Result<T, ProviderError>
+/// safe to repeat (reads, label and lifecycle writes, deletes, the idempotent setup, checks).
+pub(crate) async fn repeat<T, F, Fut>(mut call: F) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ProviderError>>,

@@ -17,6 +17,7 @@ mod plan;
 mod run;
 mod sandbox;
 mod serve;
+mod signals;
 mod status;
 mod up;
 mod work;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::args::RunArgs;
-use super::sandbox::{assignments, command_line, interrupted, write_stdout};
+use super::sandbox::{assignments, command_line, write_stdout};
+use super::signals;
 use super::{local_provider, print_json};
 use crate::error::Result;
 use crate::names::RepoSource;
@@ -31,7 +32,7 @@ pub(super) async fn run(args: &RunArgs) -> Result<i32> {
     if !args.json {
         eprintln!("creating a sandbox on `{}`", args.provider);
     }
-    let report = sandbox::run(&provider, &options, interrupted()).await?;
+    let report = sandbox::run(&provider, &options, signals::stopped()).await?;
     if args.json {
         print_json(&report)?;
     } else {

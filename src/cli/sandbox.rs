@@ -234,22 +234,3 @@ fn labels(texts: &[String]) -> Result<Labels> {
 pub(super) fn write_stdout(text: &str) -> Result<()> {
     super::out(text)
 }
-
-/// Resolves on Ctrl-C or SIGTERM; never when neither can be listened for.
-pub(super) async fn interrupted() {
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => {
-            if result.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-        () = async {
-            match terminate.as_mut() {
-                Some(signal) => { signal.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
-    }
-}

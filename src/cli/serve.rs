@@ -241,19 +241,9 @@ fn announce(server: &crate::serve::Server, source: Option<&KeySource>, isolated:
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
+/// Completes on the first stop signal (SIGINT, SIGTERM, SIGHUP).
 async fn shutdown() {
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match terminate.as_mut() {
-                Some(signal) => { signal.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
-    }
+    super::signals::stopped().await;
     eprintln!("shutting down");
 }
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::args::UpArgs;
 use super::plan::plan_options;
-use super::{confirm, load_team, print_json, provider_for, table};
+use super::{confirm, load_team, print_json, provider_for, signals, table};
 use crate::apply::ChangeResult;
 use crate::error::{Error, Result, exit};
 use crate::progress::{self, ProgressMode};
@@ -68,7 +68,7 @@ pub(super) async fn run(args: &UpArgs) -> Result<i32> {
 
     let reporter = progress::reporter(args.progress, &prepared.acting_on());
     let interrupted = Arc::new(AtomicBool::new(false));
-    let listener = interrupt_listener(interrupted.clone());
+    let listener = signals::listener(interrupted.clone());
     let options = UpOptions {
         parallel: args.parallel.into(),
         no_setup: args.no_setup,
@@ -124,19 +124,6 @@ async fn wait_after(
         return Ok(exit::SUCCESS);
     }
     super::work::wait_and_report(provider, team, &[], args.wait_timeout, args.json).await
-}
-
-/// Sets `flag` on Ctrl-C; a second Ctrl-C exits at once.
-fn interrupt_listener(flag: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            flag.store(true, Ordering::SeqCst);
-            eprintln!("interrupt: finishing changes in flight (Ctrl-C again to abort)");
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(exit::INTERRUPTED);
-            }
-        }
-    })
 }
 
 /// The summary table printed after `up`.

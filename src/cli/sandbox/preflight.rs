@@ -2,7 +2,8 @@
 //! and build it when it is not.
 
 use super::args::{PreflightArgs, SnapshotArgs, SnapshotCommand};
-use super::{interrupted, print_json, provider};
+use super::{print_json, provider};
+use crate::cli::signals;
 use crate::error::{Result, exit};
 use crate::provider::daytona::DaytonaProvider;
 use crate::provider::{ProviderError, ProviderKind};
@@ -20,7 +21,7 @@ pub(super) async fn preflight(kind: ProviderKind, json: bool, args: &PreflightAr
             args.snapshot
         );
     }
-    let report = sandbox::preflight(&provider, &options, interrupted()).await?;
+    let report = sandbox::preflight(&provider, &options, signals::stopped()).await?;
     if let Some(error) = &report.cleanup_error {
         eprintln!(
             "warning: the temporary sandbox `{}` could not be deleted ({error}): delete it with `ralph-town sandbox delete {}`",

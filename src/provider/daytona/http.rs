@@ -1,8 +1,9 @@
 //! The HTTP client of the `daytona` provider: headers, URLs, retries and back-off.
 //!
 //! Every request to the control plane and to the toolbox goes through [`Http::send`], which
-//! repeats what may be repeated (a 429 always, within a budget; a 5xx or a transport failure only
-//! for calls marked [`Repeat::Safe`]) and turns every failure into a [`ProviderError`] through
+//! repeats what may be repeated (a 429 always, within a budget; a 5xx, a transport failure or a
+//! request that took longer than its timeout only for calls marked [`Repeat::Safe`]) and turns
+//! every failure into a [`ProviderError`] through
 //! [`status::error_from_status`]. The credential lives only in a sensitive header value; no
 //! error carries a URL (reqwest errors are stripped of theirs), so a token in a query string
 //! cannot leak through a message. Deciding what a non-idempotent call does after a failure
@@ -18,11 +19,8 @@ use super::settings::{DaytonaSettings, RetryPolicy};
 use super::status::{self, Subject};
 use crate::provider::{ProviderError, Result};
 
-/// Longest a control-plane request may take; Daytona itself waits up to 30 s on create/start.
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Whether a request may be sent again after a 5xx or a transport failure (the server may have
-/// acted on it). A 429 is always repeated: the server did not act.
+/// Whether a request may be sent again after a 5xx, a transport failure or a timeout (the server
+/// may have acted on it). A 429 is always repeated: the server did not act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Repeat {
     Safe,
@@ -35,6 +33,8 @@ pub(crate) struct Http {
     client: Client,
     api_url: String,
     retry: RetryPolicy,
+    request_timeout: Duration,
+    transition_timeout: Duration,
     credential_variable: &'static str,
 }
 
@@ -50,6 +50,8 @@ impl Http {
             client,
             api_url: settings.api_url.clone(),
             retry: settings.retry.clone(),
+            request_timeout: settings.request_timeout,
+            transition_timeout: settings.transition_timeout,
             credential_variable: settings.credential.variable(),
         })
     }
@@ -57,6 +59,16 @@ impl Http {
     /// The client itself, for requests outside the retry loop (a WebSocket upgrade).
     pub(crate) fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The timeout of an ordinary request (see [`DaytonaSettings::request_timeout`]).
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// The timeout of a create, start or stop (see [`DaytonaSettings::transition_timeout`]).
+    pub(crate) fn transition_timeout(&self) -> Duration {
+        self.transition_timeout
     }
 
     /// A control-plane URL: the API base plus percent-encoded path segments.
@@ -97,7 +109,7 @@ impl Http {
     pub(crate) async fn delete(&self, what: &str, url: &Url) -> Result<()> {
         match self
             .attempts(what, Repeat::Safe, |client| {
-                client.delete(url.clone()).timeout(REQUEST_TIMEOUT)
+                client.delete(url.clone()).timeout(self.request_timeout)
             })
             .await
         {
@@ -133,7 +145,9 @@ impl Http {
                     (rate_limited < self.retry.rate_limited_attempts && within_budget)
                         .then_some(wait)
                 }
-                error if error.is_retryable() && repeat == Repeat::Safe => {
+                // A timed-out request of a safe call is abandoned and sent again: a stalled
+                // request must not hold the run for the whole timeout and then fail it.
+                error if may_repeat(error) && repeat == Repeat::Safe => {
                     (attempt < self.retry.attempts).then(|| self.backoff(attempt))
                 }
                 _ => None,
@@ -172,7 +186,7 @@ impl Http {
     }
 
     /// Exponential back-off with jitter: half the step fixed, half random.
-    fn backoff(&self, attempt: u32) -> Duration {
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let step = self
             .retry
             .base_delay
@@ -210,6 +224,12 @@ pub(crate) fn outcome_unknown(error: &ProviderError) -> bool {
         ProviderError::Api { retryable, .. } => *retryable,
         _ => false,
     }
+}
+
+/// Whether a safe call may be sent again after `error`: whatever may succeed later, and a
+/// request that timed out (the API stalled, or the network did).
+fn may_repeat(error: &ProviderError) -> bool {
+    error.is_retryable() || matches!(error, ProviderError::Timeout { .. })
 }
 
 /// `base` plus path segments, each percent-encoded (ids and names go in paths).

@@ -4,16 +4,17 @@
 //! A create is the one call that is never repeated blindly: when its answer is lost (transport
 //! failure, timeout, 5xx) the sandbox may exist anyway, so the provider first lists by the
 //! request's labels and adopts the sandbox with the request's name; only when there is none does
-//! it send the create once more. Waiting for `started` polls `GET /sandbox/{id}` with the
-//! official SDK's back-off. Nothing here maps HTTP statuses; `status` does that. SSH access is
-//! in `ssh`, the conversion of records in `observe`.
+//! it send the create once more (a bounded number of times). Waiting for `started` polls
+//! `GET /sandbox/{id}` with the official SDK's back-off, from the moment the create or start was
+//! answered. Nothing here maps HTTP statuses; `status` does that. SSH access is in `ssh`, the
+//! conversion of records in `observe`.
 
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
 use super::DaytonaProvider;
-use super::http::{REQUEST_TIMEOUT, Repeat, Reply, outcome_unknown};
+use super::http::{Repeat, Reply, outcome_unknown};
 use crate::daytona_api as wire;
 use crate::provider::{
     CreateSandbox, Labels, Lifecycle, ProviderError, Result, Sandbox, SandboxState,
@@ -44,7 +45,7 @@ impl DaytonaProvider {
         let record: wire::Sandbox = self
             .http
             .json(&sandbox_what(id), Repeat::Safe, |client| {
-                client.get(url.clone()).timeout(REQUEST_TIMEOUT)
+                client.get(url.clone()).timeout(self.http.request_timeout())
             })
             .await?;
         self.remember_toolbox(id, &record.id, &record.toolbox_proxy_url);
@@ -79,7 +80,7 @@ impl DaytonaProvider {
             let answer: ListAnswer = self
                 .http
                 .json("sandbox list", Repeat::Safe, |client| {
-                    client.get(url.clone()).timeout(REQUEST_TIMEOUT)
+                    client.get(url.clone()).timeout(self.http.request_timeout())
                 })
                 .await?;
             let next = match answer {
@@ -110,41 +111,53 @@ impl DaytonaProvider {
     }
 
     pub(crate) async fn create_sandbox(&self, request: &CreateSandbox) -> Result<Sandbox> {
-        let deadline = Instant::now() + self.settings.start_timeout;
         let body = self.create_body(request);
-        let record = match self.post_create(&body).await {
-            Ok(record) => record,
-            // Without a name there is nothing to recognise the sandbox by, so a create whose
-            // answer was lost is reported, not repeated: a duplicate would cost quota silently.
-            Err(error) if outcome_unknown(&error) && !request.name.is_empty() => {
-                self.recover_create(request, &body).await?
-            }
-            Err(error) => return Err(error),
-        };
+        let record = self.create_or_adopt(request, &body).await?;
+        // The wait for `started` counts from the answer: time the API took to answer (a stalled
+        // or repeated create) is not time the sandbox took to start.
+        let deadline = Instant::now() + self.settings.start_timeout;
         self.wait_for(&record.id, Goal::Started, deadline, Some(record.clone()))
             .await
     }
 
-    /// After a create whose answer was lost: adopt the sandbox it made, or create once more.
-    async fn recover_create(
+    /// Sends the create; when its answer is lost (transport failure, timeout, 5xx) the sandbox
+    /// may exist anyway, so before each further attempt the sandbox it would have made is looked
+    /// for by labels and name and adopted when found. A later attempt that finds the name taken
+    /// means an earlier attempt landed after all (the list had not caught up with it).
+    async fn create_or_adopt(
         &self,
         request: &CreateSandbox,
         body: &wire::CreateSandbox,
     ) -> Result<wire::Sandbox> {
-        if let Some(record) = self.adopt(request).await? {
-            return Ok(record);
-        }
-        match self.post_create(body).await {
-            // The first create did land after all; the list had not caught up with it yet.
-            Err(conflict @ ProviderError::Conflict { .. }) => {
-                let record = self.get_sandbox(&request.name).await?;
-                if carries(&record.labels, &request.labels) {
-                    Ok(record)
-                } else {
-                    Err(conflict)
-                }
+        let mut attempt = 1;
+        loop {
+            let error = match self.post_create(body).await {
+                Ok(record) => return Ok(record),
+                Err(error) => error,
+            };
+            // Without a name there is nothing to recognise the sandbox by, so a create whose
+            // answer was lost is reported, not repeated: a duplicate would cost quota silently.
+            if request.name.is_empty() {
+                return Err(error);
             }
-            other => other,
+            match error {
+                ProviderError::Conflict { .. } if attempt > 1 => {
+                    let record = self.get_sandbox(&request.name).await?;
+                    return if carries(&record.labels, &request.labels) {
+                        Ok(record)
+                    } else {
+                        Err(error)
+                    };
+                }
+                error if outcome_unknown(&error) && attempt < self.settings.retry.attempts => {
+                    tokio::time::sleep(self.http.backoff(attempt)).await;
+                    if let Some(record) = self.adopt(request).await? {
+                        return Ok(record);
+                    }
+                }
+                error => return Err(error),
+            }
+            attempt += 1;
         }
     }
 
@@ -190,7 +203,10 @@ impl DaytonaProvider {
         let record: wire::Sandbox = self
             .http
             .json(&what, Repeat::Once, |client| {
-                client.post(url.clone()).json(body).timeout(REQUEST_TIMEOUT)
+                client
+                    .post(url.clone())
+                    .json(body)
+                    .timeout(self.http.transition_timeout())
             })
             .await?;
         self.remember_toolbox(&record.id, &record.id, &record.toolbox_proxy_url);
@@ -212,15 +228,15 @@ impl DaytonaProvider {
     }
 
     pub(crate) async fn start_sandbox(&self, id: &str) -> Result<Sandbox> {
+        let record = self.transition_post(id, "start").await?;
         let deadline = Instant::now() + self.settings.start_timeout;
-        let record = self.lifecycle_post(id, &["start"]).await?;
         self.wait_for(&record.id, Goal::Started, deadline, Some(record.clone()))
             .await
     }
 
     pub(crate) async fn stop_sandbox(&self, id: &str) -> Result<Sandbox> {
+        let record = self.transition_post(id, "stop").await?;
         let deadline = Instant::now() + self.settings.start_timeout;
-        let record = self.lifecycle_post(id, &["stop"]).await?;
         self.wait_for(&record.id, Goal::Stopped, deadline, Some(record.clone()))
             .await
     }
@@ -240,7 +256,10 @@ impl DaytonaProvider {
         let response = self
             .http
             .send(&sandbox_what(id), Repeat::Safe, |client| {
-                client.put(url.clone()).json(&body).timeout(REQUEST_TIMEOUT)
+                client
+                    .put(url.clone())
+                    .json(&body)
+                    .timeout(self.http.request_timeout())
             })
             .await?;
         let record = self.record_or_get(id, response).await?;
@@ -261,8 +280,9 @@ impl DaytonaProvider {
         let mut latest = None;
         for (path, minutes) in changes {
             if let Some(minutes) = minutes {
+                let timeout = self.http.request_timeout();
                 latest = Some(
-                    self.lifecycle_post(id, &[path, &minutes.to_string()])
+                    self.lifecycle_post(id, &[path, &minutes.to_string()], timeout)
                         .await?,
                 );
             }
@@ -276,16 +296,27 @@ impl DaytonaProvider {
         }
     }
 
+    /// `POST /sandbox/{id}/start|stop`, which Daytona answers once its runner has acted.
+    async fn transition_post(&self, id: &str, action: &str) -> Result<wire::Sandbox> {
+        let timeout = self.http.transition_timeout();
+        self.lifecycle_post(id, &[action], timeout).await
+    }
+
     /// `POST /sandbox/{id}/...`: start, stop and the timers, all safe to repeat. Any 2xx
     /// counts (the timers answer 201).
-    async fn lifecycle_post(&self, id: &str, path: &[&str]) -> Result<wire::Sandbox> {
+    async fn lifecycle_post(
+        &self,
+        id: &str,
+        path: &[&str],
+        timeout: Duration,
+    ) -> Result<wire::Sandbox> {
         let mut segments = vec!["sandbox", id];
         segments.extend_from_slice(path);
         let url = self.http.api(&segments)?;
         let response = self
             .http
             .send(&sandbox_what(id), Repeat::Safe, |client| {
-                client.post(url.clone()).timeout(REQUEST_TIMEOUT)
+                client.post(url.clone()).timeout(timeout)
             })
             .await?;
         self.record_or_get(id, response).await

@@ -15,7 +15,7 @@ use reqwest::{RequestBuilder, Url};
 use reqwest_websocket::{CloseCode, Message, Upgrade as _};
 
 use super::DaytonaProvider;
-use super::http::{REQUEST_TIMEOUT, Repeat, transport_error};
+use super::http::{Repeat, transport_error};
 use super::sandbox::sandbox_what;
 use super::status;
 use crate::daytona_api as wire;
@@ -92,7 +92,7 @@ impl DaytonaProvider {
                 client
                     .post(url.clone())
                     .json(&body)
-                    .timeout(REQUEST_TIMEOUT)
+                    .timeout(self.http.request_timeout())
             })
             .await
             .map(drop)
@@ -103,7 +103,7 @@ impl DaytonaProvider {
         let sessions: Vec<wire::SessionDto> = self
             .http
             .json(&sandbox_what(id), Repeat::Safe, |client| {
-                client.get(url.clone()).timeout(REQUEST_TIMEOUT)
+                client.get(url.clone()).timeout(self.http.request_timeout())
             })
             .await?;
         Ok(sessions.into_iter().map(session_of).collect())
@@ -114,7 +114,7 @@ impl DaytonaProvider {
         let dto: wire::SessionDto = self
             .http
             .json(&session_what(id, session), Repeat::Safe, |client| {
-                client.get(url.clone()).timeout(REQUEST_TIMEOUT)
+                client.get(url.clone()).timeout(self.http.request_timeout())
             })
             .await?;
         Ok(session_of(dto))
@@ -174,7 +174,7 @@ impl DaytonaProvider {
             .json(
                 &format!("command `{command}` in {}", session_what(id, session)),
                 Repeat::Safe,
-                |client| client.get(url.clone()).timeout(REQUEST_TIMEOUT),
+                |client| client.get(url.clone()).timeout(self.http.request_timeout()),
             )
             .await?;
         Ok(command_of(dto))
@@ -194,7 +194,7 @@ impl DaytonaProvider {
             .send(
                 &format!("command `{command}` in {}", session_what(id, session)),
                 Repeat::Safe,
-                |client| raw_output(client.get(url.clone())).timeout(REQUEST_TIMEOUT),
+                |client| raw_output(client.get(url.clone())).timeout(self.http.request_timeout()),
             )
             .await?;
         if let Ok(json) = reply.json::<wire::SessionCommandLogsResponse>() {
@@ -322,7 +322,7 @@ impl DaytonaProvider {
                     client
                         .post(url.clone())
                         .json(&body)
-                        .timeout(REQUEST_TIMEOUT)
+                        .timeout(self.http.request_timeout())
                 },
             )
             .await

@@ -106,8 +106,17 @@ pub struct DaytonaSettings {
     pub api_url: String,
     /// Region for new sandboxes; `None` takes the organisation's default.
     pub target: Option<String>,
-    /// How long `create` and `start` wait for the sandbox to reach `started`.
+    /// How long `create` and `start` wait for the sandbox to reach `started`, counted from the
+    /// API's answer to the create or start request.
     pub start_timeout: Duration,
+    /// Longest one request may take unless it says otherwise (reads, lists, label and timer
+    /// writes, deletes, toolbox calls): well under a minute, so that a stalled request of a
+    /// call that is safe to repeat is abandoned and sent again instead of failing the run.
+    pub request_timeout: Duration,
+    /// Longest a create, start or stop request may take: Daytona answers them once its runner
+    /// has acted, after up to 30 s. Longer than any plausible queueing, so that a create is
+    /// answered rather than abandoned (an abandoned create may still land later).
+    pub transition_timeout: Duration,
     /// How long `create_snapshot` waits for the snapshot to become `active`.
     pub snapshot_timeout: Duration,
     pub retry: RetryPolicy,
@@ -176,6 +185,8 @@ impl DaytonaSettings {
             api_url,
             target,
             start_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(15),
+            transition_timeout: Duration::from_secs(120),
             snapshot_timeout: Duration::from_secs(30 * 60),
             retry: RetryPolicy::default(),
             warnings,

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use super::DaytonaProvider;
-use super::http::{REQUEST_TIMEOUT, Repeat, outcome_unknown};
+use super::http::{Repeat, outcome_unknown};
 use crate::daytona_api as wire;
 use crate::provider::{ProviderError, Resources, Result};
 
@@ -67,7 +67,7 @@ impl DaytonaProvider {
             let answer: wire::PaginatedSnapshots = self
                 .http
                 .json("snapshot list", Repeat::Safe, |client| {
-                    client.get(url.clone()).timeout(REQUEST_TIMEOUT)
+                    client.get(url.clone()).timeout(self.http.request_timeout())
                 })
                 .await?;
             let empty = answer.items.is_empty();
@@ -111,7 +111,7 @@ impl DaytonaProvider {
                     client
                         .post(url.clone())
                         .json(&body)
-                        .timeout(REQUEST_TIMEOUT)
+                        .timeout(self.http.transition_timeout())
                 })
         };
         let created = match post().await {
@@ -139,7 +139,11 @@ impl DaytonaProvider {
             .send(
                 &format!("snapshot `{name_or_id}`"),
                 Repeat::Safe,
-                |client| client.delete(url.clone()).timeout(REQUEST_TIMEOUT),
+                |client| {
+                    client
+                        .delete(url.clone())
+                        .timeout(self.http.request_timeout())
+                },
             )
             .await?;
         Ok(())
@@ -151,7 +155,7 @@ impl DaytonaProvider {
             .json(
                 &format!("snapshot `{name_or_id}`"),
                 Repeat::Safe,
-                |client| client.get(url.clone()).timeout(REQUEST_TIMEOUT),
+                |client| client.get(url.clone()).timeout(self.http.request_timeout()),
             )
             .await
     }

@@ -12,7 +12,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::DaytonaProvider;
-use super::http::{REQUEST_TIMEOUT, Repeat};
+use super::http::Repeat;
 use super::sandbox::sandbox_what;
 use crate::daytona_api as wire;
 use crate::provider::ssh_client::{self, SshSession, SshTarget};
@@ -34,7 +34,9 @@ impl DaytonaProvider {
         let access: wire::SshAccessDto = self
             .http
             .json(&sandbox_what(id), Repeat::Safe, |client| {
-                client.post(url.clone()).timeout(REQUEST_TIMEOUT)
+                client
+                    .post(url.clone())
+                    .timeout(self.http.request_timeout())
             })
             .await?;
         let expires_at = humantime::parse_rfc3339_weak(&access.expires_at).unwrap_or_else(|_| {

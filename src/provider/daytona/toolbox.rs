@@ -17,7 +17,7 @@ use reqwest::Url;
 use reqwest::multipart::{Form, Part};
 
 use super::DaytonaProvider;
-use super::http::{REQUEST_TIMEOUT, Repeat, join};
+use super::http::{Repeat, join};
 use super::sandbox::sandbox_what;
 use crate::daytona_api as wire;
 use crate::provider::{ExecOutput, ExecRequest, ProviderError, Result};
@@ -77,7 +77,7 @@ impl DaytonaProvider {
         let answer: wire::UserHomeDirResponse = self
             .http
             .json(&sandbox_what(&base.id), Repeat::Safe, |client| {
-                client.get(url.clone()).timeout(REQUEST_TIMEOUT)
+                client.get(url.clone()).timeout(self.http.request_timeout())
             })
             .await
             .ok()?;
@@ -107,7 +107,7 @@ impl DaytonaProvider {
         let answer: wire::ToolboxProxyUrl = self
             .http
             .json(&sandbox_what(id), Repeat::Safe, |client| {
-                client.get(url.clone())
+                client.get(url.clone()).timeout(self.http.request_timeout())
             })
             .await?;
         self.remember_toolbox(id, &record.id, &answer.url);
@@ -179,7 +179,7 @@ impl DaytonaProvider {
                 client
                     .post(url.clone())
                     .json(&body)
-                    .timeout(REQUEST_TIMEOUT)
+                    .timeout(self.http.request_timeout())
             })
             .await
             .map(drop)

@@ -166,9 +166,15 @@ fn open_parent<'a>(
             }
         }
         directory = rustix::fs::openat(&directory, part, directory_flags, Mode::empty())?;
-        // Through the open descriptor: a directory swapped in meanwhile is not what changes.
-        if let (true, Create::Owned(id)) = (created, create) {
-            super::user::give(&directory, id)?;
+        // Through the open descriptor: a directory swapped in meanwhile is not what changes. One
+        // this process's user made but never handed over (the process was killed in between)
+        // is handed over now, or the sandbox's user could not write in it ever after.
+        if let Create::Owned(id) = create {
+            let owner = rustix::fs::fstat(&directory)?.st_uid;
+            let left_behind = owner == rustix::process::geteuid().as_raw() && owner != id;
+            if created || left_behind {
+                super::user::give(&directory, id)?;
+            }
         }
     }
     Ok((directory, name))
