@@ -49,13 +49,6 @@ pub enum Finding {
     Unchecked(String),
 }
 
-impl Finding {
-    /// Whether removing the sandbox could lose work.
-    pub fn blocks(&self) -> bool {
-        matches!(self, Finding::Unsaved(_) | Finding::Unchecked(_))
-    }
-}
-
 /// Checks every target, `parallel` at once; returns the findings in the targets' order.
 pub async fn inspect(
     provider: Arc<dyn Provider>,

@@ -3,21 +3,21 @@
 //! The data flows one way: file (`team`) -> desired state (`desired`) -> observed sandboxes
 //! (`provider`) -> plan (`plan`, pure) -> apply (`apply`) -> report (`progress`).
 
-pub mod apply;
+pub(crate) mod apply;
 pub mod cli;
-pub mod daytona_api;
-pub mod desired;
+pub(crate) mod daytona_api;
+pub(crate) mod desired;
 mod durable;
 pub mod error;
-pub mod guard;
-pub mod mcp;
+pub(crate) mod guard;
+pub(crate) mod mcp;
 mod names;
-pub mod plan;
-pub mod progress;
+pub(crate) mod plan;
+pub(crate) mod progress;
 pub mod provider;
-pub mod report;
-pub mod runner;
-pub mod sandbox;
+pub(crate) mod report;
+pub(crate) mod runner;
+pub(crate) mod sandbox;
 pub mod secret;
 pub mod serve;
 pub mod setup;

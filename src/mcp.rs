@@ -56,15 +56,6 @@ impl Server {
             tool_router: Server::team_router() + Server::sandbox_router() + Server::work_router(),
         }
     }
-
-    /// The names of every tool, sorted.
-    pub fn tool_names(&self) -> Vec<String> {
-        self.tool_router
-            .list_all()
-            .into_iter()
-            .map(|tool| tool.name.to_string())
-            .collect()
-    }
 }
 
 impl Default for Server {
@@ -151,8 +142,14 @@ mod tests {
     #[test]
     fn every_tool_is_listed_with_a_described_input_schema() {
         let server = Server::new();
+        let names: Vec<String> = server
+            .tool_router
+            .list_all()
+            .into_iter()
+            .map(|tool| tool.name.to_string())
+            .collect();
         assert_eq!(
-            server.tool_names(),
+            names,
             [
                 "sandbox_create",
                 "sandbox_delete",

@@ -40,7 +40,6 @@ mod teardown;
 mod tests;
 
 pub use fields::SpecFields;
-pub use render::Summary;
 pub use teardown::teardown;
 
 /// One teammate as the team file wants it, reduced to what the planner compares.

@@ -354,9 +354,7 @@ async fn run_setup(
         timeout: Some(SETUP_TIMEOUT),
     };
     let output = repeat(|| async {
-        provider
-            .upload(id, &script, text.as_bytes())
-            .await?;
+        provider.upload(id, &script, text.as_bytes()).await?;
         provider.exec(id, &request).await
     })
     .await?;

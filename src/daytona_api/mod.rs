@@ -27,9 +27,9 @@ pub use git::{
 pub use lifecycle::{CreateSandboxSnapshot, ForkSandbox, ResizeSandbox, SystemMetrics};
 pub use preview::{PortPreviewUrl, SignedPortPreviewUrl, Url};
 pub use sandbox::{
-    BuildInfo, CreateBuildInfo, CreateSandbox, GpuTypes, ListSandboxesResponse, PaginatedSandboxes,
-    Sandbox, SandboxDesiredState, SandboxLabels, SandboxListItem, SandboxState, SandboxVolume,
-    SshAccessDto, SshAccessValidationDto, ToolboxProxyUrl,
+    BuildInfo, CreateBuildInfo, CreateSandbox, ListSandboxesResponse, PaginatedSandboxes, Sandbox,
+    SandboxDesiredState, SandboxLabels, SandboxListItem, SandboxState, SandboxVolume, SshAccessDto,
+    SshAccessValidationDto, ToolboxProxyUrl,
 };
 pub use session::{
     CodeRunRequest, CodeRunResponse, CreateContextRequest, CreateSessionRequest,

@@ -1,5 +1,6 @@
 use serde_json::json;
 
+use super::sandbox::GpuTypes;
 use super::*;
 
 fn sandbox_json() -> serde_json::Value {

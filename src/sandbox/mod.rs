@@ -25,17 +25,13 @@ use serde::Serialize;
 
 use crate::provider::{Labels, Sandbox};
 
-pub use create::{CreateOptions, Created, DeleteOutcome, create, delete, list};
-pub use env::{
-    EnvChange, EnvListing, REDACTED, env_list, env_set, parse_assignment, validate_env_name,
-};
+pub use create::{CreateOptions, create, delete, list};
+pub use env::{env_list, env_set, parse_assignment, validate_env_name};
 pub use error::SandboxError;
-pub use exec::{ExecChannel, ExecOptions, ExecResult, TIMED_OUT_EXIT_CODE, exec};
-pub use preflight::{
-    DEFAULT_SNAPSHOT, DEFAULT_TOOLS, PreflightOptions, PreflightReport, ToolCheck, preflight,
-};
-pub use run::{RunOptions, RunReport, run};
-pub use snapshot::{SnapshotOptions, SnapshotReport, default_dockerfile, snapshot_create};
+pub use exec::{ExecChannel, ExecOptions, exec};
+pub use preflight::{DEFAULT_SNAPSHOT, PreflightOptions, preflight};
+pub use run::{RunOptions, run};
+pub use snapshot::{SnapshotOptions, default_dockerfile, snapshot_create};
 pub use ssh::ssh_access;
 
 /// Result type of the operations here.
