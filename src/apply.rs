@@ -37,7 +37,7 @@ pub(crate) use step::{delete, repeat};
 
 /// How to apply.
 #[derive(Debug, Clone)]
-pub struct ApplyOptions {
+pub(crate) struct ApplyOptions {
     /// Changes in flight at once.
     pub parallel: usize,
     /// Skip the setup script (sandboxes get `ralph-town/setup=skipped`).
@@ -50,7 +50,7 @@ pub struct ApplyOptions {
 
 /// Why a change failed.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum ApplyError {
+pub(crate) enum ApplyError {
     /// A provider call failed (after the retries that were safe).
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -96,7 +96,7 @@ pub enum ApplyError {
 
 impl ApplyError {
     /// A stable name for the kind of failure, as `up --json` reports it.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             ApplyError::Provider(error) => error.kind(),
             ApplyError::SetupFailed { .. } => "setup_failed",
@@ -168,7 +168,7 @@ pub(crate) struct Quota {
 }
 
 /// Applies every actionable change of `plan`. `desired` and `secrets` are keyed by teammate.
-pub async fn apply(
+pub(crate) async fn apply(
     provider: Arc<dyn Provider>,
     plan: &Plan,
     desired: &BTreeMap<String, DesiredTeammate>,

@@ -11,7 +11,7 @@ use crate::vocabulary::labels;
 
 /// One teammate, ready to plan and to apply.
 #[derive(Debug, Clone)]
-pub struct DesiredTeammate {
+pub(crate) struct DesiredTeammate {
     pub teammate: Teammate,
     /// The team's name (the setup script names it).
     team: String,
@@ -25,13 +25,13 @@ pub struct DesiredTeammate {
 impl DesiredTeammate {
     /// The setup script (no secret values: those come from the environment). Rendered when a
     /// change runs it, not when a plan is made.
-    pub fn script(&self) -> std::result::Result<String, setup::SetupError> {
+    pub(crate) fn script(&self) -> std::result::Result<String, setup::SetupError> {
         setup::render(&self.teammate, &self.team)
     }
 
     /// The labels every sandbox of this teammate carries at creation (and after an in-place
     /// change of its fields). None holds a secret value.
-    pub fn labels(&self, team: &str) -> Labels {
+    pub(crate) fn labels(&self, team: &str) -> Labels {
         let mut labels = Labels::from([
             (labels::TEAM.to_string(), team.to_string()),
             (labels::TEAMMATE.to_string(), self.teammate.name.clone()),
@@ -54,7 +54,7 @@ impl DesiredTeammate {
     /// would create this sandbox picks the same name, so two runs at once make one sandbox (the
     /// provider refuses a second sandbox of that name, and the loser adopts the winner's); and a
     /// recreate's new sandbox never clashes with the old one it replaces.
-    pub fn sandbox_name(&self, team: &str, replacing: Option<&str>) -> String {
+    pub(crate) fn sandbox_name(&self, team: &str, replacing: Option<&str>) -> String {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
         hasher.update(self.desired.spec_hash.as_bytes());
@@ -73,7 +73,7 @@ impl DesiredTeammate {
     }
 
     /// The create request for a new sandbox of this teammate, named `name`.
-    pub fn create_request(&self, team: &str, name: &str) -> CreateSandbox {
+    pub(crate) fn create_request(&self, team: &str, name: &str) -> CreateSandbox {
         let teammate = &self.teammate;
         CreateSandbox {
             name: name.to_string(),
@@ -90,7 +90,7 @@ impl DesiredTeammate {
 }
 
 /// Renders every teammate's setup script and computes its spec hash.
-pub fn resolve(team: &Team) -> Result<Vec<DesiredTeammate>> {
+pub(crate) fn resolve(team: &Team) -> Result<Vec<DesiredTeammate>> {
     let mut renderer = setup::Renderer::default();
     team.teammates
         .iter()
@@ -99,7 +99,7 @@ pub fn resolve(team: &Team) -> Result<Vec<DesiredTeammate>> {
 }
 
 /// One teammate of `team`, resolved as [`resolve`] does.
-pub fn resolve_teammate(team: &Team, teammate: &Teammate) -> Result<DesiredTeammate> {
+pub(crate) fn resolve_teammate(team: &Team, teammate: &Teammate) -> Result<DesiredTeammate> {
     resolve_with(&mut setup::Renderer::default(), team, teammate)
 }
 

@@ -28,7 +28,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A sandbox about to be destroyed.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// How the user knows it (`alice`, `bob#2`).
     pub display: String,
     pub sandbox: Sandbox,
@@ -38,7 +38,7 @@ pub struct Target {
 
 /// What the guard found in one sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Finding {
+pub(crate) enum Finding {
     /// Nothing would be lost.
     Clean,
     /// Setup never finished: no work of the teammate's can be in it yet.
@@ -50,7 +50,7 @@ pub enum Finding {
 }
 
 /// Checks every target, `parallel` at once; returns the findings in the targets' order.
-pub async fn inspect(
+pub(crate) async fn inspect(
     provider: Arc<dyn Provider>,
     targets: &[Target],
     parallel: usize,
@@ -159,7 +159,7 @@ async fn check(provider: &dyn Provider, id: &str, workdir: Option<&str>) -> Find
 }
 
 /// Runs the work check in a started sandbox: every repository under its home, plus `workdir`.
-pub async fn check_work(
+pub(crate) async fn check_work(
     provider: &dyn Provider,
     id: &str,
     workdir: Option<&str>,
@@ -196,7 +196,7 @@ pub async fn check_work(
 }
 
 /// The refusal text when any target may hold work, else `None`.
-pub fn refusal(findings: &[(Target, Finding)]) -> Option<String> {
+pub(crate) fn refusal(findings: &[(Target, Finding)]) -> Option<String> {
     let blocking: Vec<String> = findings
         .iter()
         .filter_map(|(target, finding)| {

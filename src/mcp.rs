@@ -46,12 +46,12 @@ provider.";
 
 /// The MCP server: every tool of ralph-town.
 #[derive(Clone)]
-pub struct Server {
+pub(crate) struct Server {
     tool_router: ToolRouter<Server>,
 }
 
 impl Server {
-    pub fn new() -> Server {
+    pub(crate) fn new() -> Server {
         Server {
             tool_router: Server::team_router() + Server::sandbox_router() + Server::work_router(),
         }
@@ -106,7 +106,7 @@ impl ServerHandler for Server {
 }
 
 /// Serves MCP on stdin/stdout until the client closes the connection.
-pub async fn serve_stdio() -> Result<()> {
+pub(crate) async fn serve_stdio() -> Result<()> {
     let failed = |context: &str, error: String| Error::io(context, std::io::Error::other(error));
     let service = Server::new()
         .serve(rmcp::transport::stdio())
@@ -126,7 +126,7 @@ fn provider_kind(argument: Option<ProviderKind>) -> Result<ProviderKind> {
         return Ok(kind);
     }
     match std::env::var("RALPH_TOWN_PROVIDER").ok().as_deref() {
-        None | Some("") | Some("local") => Ok(ProviderKind::Local),
+        None | Some("" | "local") => Ok(ProviderKind::Local),
         Some("daytona") => Ok(ProviderKind::Daytona),
         Some(other) => Err(Error::NotFound {
             message: format!("`RALPH_TOWN_PROVIDER` names an unknown provider `{other}`"),

@@ -39,12 +39,12 @@ mod teardown;
 #[cfg(test)]
 mod tests;
 
-pub use fields::SpecFields;
-pub use teardown::teardown;
+pub(crate) use fields::SpecFields;
+pub(crate) use teardown::teardown;
 
 /// One teammate as the team file wants it, reduced to what the planner compares.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Desired {
+pub(crate) struct Desired {
     pub teammate: String,
     /// `v2:` + hex; see `team::spec_hash`.
     pub spec_hash: String,
@@ -262,7 +262,7 @@ impl Plan {
 }
 
 /// Compares desired with observed. Pure.
-pub fn reconcile(desired: &[Desired], observed: &[Sandbox], options: &PlanOptions) -> Plan {
+pub(crate) fn reconcile(desired: &[Desired], observed: &[Sandbox], options: &PlanOptions) -> Plan {
     let selected = |teammate: &str| {
         options
             .only
@@ -442,7 +442,10 @@ fn is_in_transition(state: &SandboxState) -> bool {
 
 /// The sandbox the plan keeps for a teammate among `sandboxes` (its live ones): the one `exec`,
 /// `ssh` and the MCP teammate tools reach. `spec_hash` is the teammate's current spec.
-pub fn preferred<'a>(sandboxes: &[&'a Sandbox], spec_hash: Option<&str>) -> Option<&'a Sandbox> {
+pub(crate) fn preferred<'a>(
+    sandboxes: &[&'a Sandbox],
+    spec_hash: Option<&str>,
+) -> Option<&'a Sandbox> {
     let mut live: Vec<&Sandbox> = sandboxes
         .iter()
         .copied()

@@ -33,7 +33,7 @@ pub enum ProgressMode {
 
 /// The reporter for `mode`, writing to stderr. `teammates` (display names) get their TTY lines
 /// up front, in this order; others get a line on their first event.
-pub fn reporter(mode: ProgressMode, teammates: &[String]) -> Box<dyn Reporter> {
+pub(crate) fn reporter(mode: ProgressMode, teammates: &[String]) -> Box<dyn Reporter> {
     let stderr = || -> Box<dyn Write + Send> { Box::new(std::io::stderr()) };
     match mode {
         ProgressMode::Auto if std::io::stderr().is_terminal() => {
@@ -51,12 +51,12 @@ pub fn reporter(mode: ProgressMode, teammates: &[String]) -> Box<dyn Reporter> {
 }
 
 /// `NO_COLOR` set to anything but the empty string turns colour off (https://no-color.org).
-pub fn color_enabled() -> bool {
+pub(crate) fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
 /// The phase's stable name, as plain lines and JSON events show it.
-pub fn describe(phase: &Phase) -> &'static str {
+pub(crate) fn describe(phase: &Phase) -> &'static str {
     match phase {
         Phase::Queued => "queued",
         Phase::Checking => "checking",
@@ -96,7 +96,7 @@ impl Output {
         let mut writer = self
             .0
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let _ = writeln!(writer, "{line}");
         let _ = writer.flush();
     }
@@ -104,12 +104,12 @@ impl Output {
 
 /// One line per phase change: `alice: creating`, `alice: ready (1.4s)`,
 /// `alice: failed (0.9s): <error>`; warnings as `warning: ...`. Never any colour.
-pub struct PlainReporter {
+pub(crate) struct PlainReporter {
     output: Output,
 }
 
 impl PlainReporter {
-    pub fn new(writer: Box<dyn Write + Send>) -> PlainReporter {
+    pub(crate) fn new(writer: Box<dyn Write + Send>) -> PlainReporter {
         PlainReporter {
             output: Output(Mutex::new(writer)),
         }
@@ -138,12 +138,12 @@ impl Reporter for PlainReporter {
 
 /// One NDJSON object per event: `{"event":"phase","teammate":..,"phase":..,"elapsed_ms":..}`
 /// (plus `"error"` for a failure) and `{"event":"warning","message":..}`.
-pub struct JsonReporter {
+pub(crate) struct JsonReporter {
     output: Output,
 }
 
 impl JsonReporter {
-    pub fn new(writer: Box<dyn Write + Send>) -> JsonReporter {
+    pub(crate) fn new(writer: Box<dyn Write + Send>) -> JsonReporter {
         JsonReporter {
             output: Output(Mutex::new(writer)),
         }
@@ -152,7 +152,7 @@ impl JsonReporter {
 
 /// A plan as one NDJSON event, `{"event": "plan", "plan": {...}}`: what `--progress json`
 /// writes before the phases, where other modes print the plan's text.
-pub fn plan_event(plan: &crate::plan::Plan) -> String {
+pub(crate) fn plan_event(plan: &crate::plan::Plan) -> String {
     serde_json::json!({"event": "plan", "plan": plan}).to_string()
 }
 
@@ -179,12 +179,12 @@ impl Reporter for JsonReporter {
 }
 
 /// No progress at all; warnings still print as plain lines, since they may need action.
-pub struct SilentReporter {
+pub(crate) struct SilentReporter {
     warnings: PlainReporter,
 }
 
 impl SilentReporter {
-    pub fn new(writer: Box<dyn Write + Send>) -> SilentReporter {
+    pub(crate) fn new(writer: Box<dyn Write + Send>) -> SilentReporter {
         SilentReporter {
             warnings: PlainReporter::new(writer),
         }
@@ -203,7 +203,7 @@ impl Reporter for SilentReporter {
 
 /// A live spinner line per teammate: `⠋ alice  creating… 1.2s`, ending as
 /// `✔ alice  ready 1.4s` or `✘ alice  failed: <error> 0.9s`.
-pub struct TtyReporter {
+pub(crate) struct TtyReporter {
     multi: MultiProgress,
     /// Lines by display name. Locked only for synchronous bar updates, never across `.await`.
     lines: Mutex<BTreeMap<String, ProgressBar>>,
@@ -215,7 +215,11 @@ pub struct TtyReporter {
 impl TtyReporter {
     /// Draws on `target` (`ProgressDrawTarget::stderr()` outside tests); `color` false emits no
     /// ANSI colour codes at all.
-    pub fn new(teammates: &[String], target: ProgressDrawTarget, color: bool) -> TtyReporter {
+    pub(crate) fn new(
+        teammates: &[String],
+        target: ProgressDrawTarget,
+        color: bool,
+    ) -> TtyReporter {
         let width = teammates
             .iter()
             .map(|name| name.chars().count())
@@ -239,7 +243,7 @@ impl TtyReporter {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ProgressBar>> {
         self.lines
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The teammate's line, added (waiting) on first sight.
@@ -258,9 +262,10 @@ impl TtyReporter {
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
-        match self.color {
-            true => format!("\x1b[{code}m{text}\x1b[0m"),
-            false => text.to_string(),
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
         }
     }
 }

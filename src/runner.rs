@@ -9,7 +9,7 @@
 //! secret value passes through here: the command reads the teammate's secrets from the files
 //! setup wrote. One sandbox at a time; `workflow` acts on teams, `apply` on a plan's changes.
 
-pub mod state;
+pub(crate) mod state;
 
 use std::time::{Duration, Instant};
 

@@ -323,7 +323,7 @@ async fn a_sandbox_that_fails_while_starting_ends_the_wait_with_its_reason() {
                 assert!(
                     message.contains(reason) && message.contains(state),
                     "{message}"
-                )
+                );
             }
             other => panic!("{state}: expected an error with the reason, got {other:?}"),
         }
@@ -413,7 +413,7 @@ async fn a_create_whose_answer_is_lost_adopts_by_name_and_is_never_repeated_with
                 status: Some(503), ..
             },
         ) => {
-            assert!(error.to_string().contains("upstream timed out"), "{error}")
+            assert!(error.to_string().contains("upstream timed out"), "{error}");
         }
         other => panic!("expected the 503, got {other:?}"),
     }

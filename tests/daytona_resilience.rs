@@ -189,7 +189,7 @@ async fn quota_errors_carry_the_server_message_and_are_not_retried() {
         .expect("the first fits");
     match provider.create(&request(&run, 1)).await {
         Err(ProviderError::QuotaExceeded { message }) => {
-            assert!(message.starts_with("Total CPU limit exceeded"), "{message}")
+            assert!(message.starts_with("Total CPU limit exceeded"), "{message}");
         }
         other => panic!("expected QuotaExceeded, got {other:?}"),
     }

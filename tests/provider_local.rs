@@ -331,7 +331,7 @@ async fn commands_end_with_their_sandbox(provider: LocalProvider) {
             assert_eq!(
                 message,
                 format!("sandbox `{}` is not started (state: stopped)", created.name)
-            )
+            );
         }
         other => panic!("exec in a stopped sandbox: {other:?}"),
     }

@@ -300,7 +300,7 @@ mod http_remote {
     use axum::response::Response;
     use base64::Engine as _;
 
-    pub struct Remote {
+    pub(super) struct Remote {
         pub url: String,
         pub leaks: Arc<Mutex<Vec<String>>>,
         pub requests: Arc<Mutex<u32>>,
@@ -425,7 +425,7 @@ mod http_remote {
         child.wait_with_output().await.unwrap().stdout
     }
 
-    pub async fn start(user: &str, password: &str) -> Remote {
+    pub(super) async fn start(user: &str, password: &str) -> Remote {
         let root = tempfile::tempdir().unwrap();
         let seed = root.path().join("seed");
         std::fs::create_dir(&seed).unwrap();

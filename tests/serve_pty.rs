@@ -89,7 +89,7 @@ impl Client {
         while !self.output.contains(needle) {
             match self.next().await {
                 Some(Message::Binary(data)) => {
-                    self.output.push_str(&String::from_utf8_lossy(&data))
+                    self.output.push_str(&String::from_utf8_lossy(&data));
                 }
                 other => panic!("waiting for {needle:?} got {other:?}\n{}", self.output),
             }
@@ -103,7 +103,7 @@ impl Client {
         loop {
             match self.next().await {
                 Some(Message::Binary(data)) => {
-                    self.output.push_str(&String::from_utf8_lossy(&data))
+                    self.output.push_str(&String::from_utf8_lossy(&data));
                 }
                 Some(Message::Text(text)) => exited = Some(serde_json::from_str(&text).unwrap()),
                 Some(Message::Close(Some(frame))) => return (exited, frame),
@@ -295,9 +295,9 @@ async fn a_pty_environment_stays_out_of_command_lines_headers_and_errors() {
 
     // A malformed token is refused without repeating what it held.
     for token in [
-        envs_token(&format!("{{\"PTY_SECRET\": \"{}", value)),
-        envs_token(&format!("{{\"PTY_SECRET\": [\"{}\"]}}", value)),
-        format!("X-Daytona-Pty-Envs~{}!", value),
+        envs_token(&format!("{{\"PTY_SECRET\": \"{value}")),
+        envs_token(&format!("{{\"PTY_SECRET\": [\"{value}\"]}}")),
+        format!("X-Daytona-Pty-Envs~{value}!"),
     ] {
         let path = format!("/toolbox/{id}/process/pty/create-connect?id=bad");
         match open(&server, &path, &[&token, EXIT_CONTROL]).await {

@@ -115,9 +115,7 @@ async fn code_run_reports_a_missing_runtime_and_an_unknown_language_in_daytonas_
     }
     // The code files are gone once the runs are over.
     let left = server.provider.home_dir(id).join(".daytona/code-run");
-    let files = std::fs::read_dir(&left)
-        .map(|entries| entries.count())
-        .unwrap_or(0);
+    let files = std::fs::read_dir(&left).map_or(0, std::iter::Iterator::count);
     assert_eq!(files, 0, "code files left in {left:?}");
     server.shutdown().await;
 }

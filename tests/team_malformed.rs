@@ -28,9 +28,8 @@ fn check(source: &str, options: &LoadOptions) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         team::load_str(source, "team.toml", &fixtures(), &host, options)
     }));
-    let result = match outcome {
-        Ok(result) => result,
-        Err(_) => panic!("the loader panicked on:\n{source:?}"),
+    let Ok(result) = outcome else {
+        panic!("the loader panicked on:\n{source:?}");
     };
     let diagnostics: Vec<&FileDiagnostic> = match &result {
         Ok(loaded) => loaded.warnings.iter().collect(),

@@ -82,11 +82,11 @@ fn every_recreate_worthy_field_changes_it() {
             t.secrets.push(SecretRef {
                 name: "NPM_TOKEN".into(),
                 host_var: "NPM_TOKEN".into(),
-            })
+            });
         }),
         ("git name", |t| t.git.user_name = "Other".into()),
         ("git email", |t| {
-            t.git.user_email = "other@example.com".into()
+            t.git.user_email = "other@example.com".into();
         }),
         ("cpu", |t| t.resources.cpu = Some(4)),
         ("memory", |t| t.resources.memory = None),
@@ -100,7 +100,7 @@ fn every_recreate_worthy_field_changes_it() {
             t.git.user_email = "tralph@example.com".into();
         }),
         ("empty base branch vs none", |t| {
-            t.base_branch = Some(String::new())
+            t.base_branch = Some(String::new());
         }),
     ];
     let original = spec_hash(&base(), SCRIPT);

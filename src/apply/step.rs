@@ -238,7 +238,7 @@ impl Step<'_> {
         let unset: Vec<String> = changed
             .iter()
             .filter(|name| !wanted.contains_key(**name))
-            .map(|name| name.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         repeat(|| self.provider.set_env(id, &set, &unset)).await?;
         let file = setup::env_file(wanted);

@@ -96,9 +96,10 @@ fn resolve(team: &Team, escape: bool) -> ResolvedTeam<'_> {
 }
 
 fn literal(value: &str, escape: bool) -> Cow<'_, str> {
-    match escape && value.contains('$') {
-        true => Cow::Owned(value.replace('$', "$$")),
-        false => Cow::Borrowed(value),
+    if escape && value.contains('$') {
+        Cow::Owned(value.replace('$', "$$"))
+    } else {
+        Cow::Borrowed(value)
     }
 }
 
@@ -133,9 +134,12 @@ fn resolve_teammate(teammate: &Teammate, escape: bool) -> ResolvedTeammate<'_> {
         secrets: teammate
             .secrets
             .iter()
-            .map(|secret| match secret.host_var == secret.name {
-                true => secret.name.clone(),
-                false => format!("{}={}", secret.name, secret.host_var),
+            .map(|secret| {
+                if secret.host_var == secret.name {
+                    secret.name.clone()
+                } else {
+                    format!("{}={}", secret.name, secret.host_var)
+                }
             })
             .collect(),
         git: BTreeMap::from([

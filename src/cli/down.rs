@@ -66,17 +66,16 @@ pub(super) async fn run(args: &DownArgs) -> Result<i32> {
 
 /// The team named by `--team` or the file, and its provider.
 fn open(args: &DownArgs) -> Result<(String, Option<Team>, Arc<dyn Provider>)> {
-    Ok(match &args.team {
-        Some(name) => (
+    Ok(if let Some(name) = &args.team {
+        (
             name.clone(),
             None,
             provider_for(args.provider.unwrap_or(ProviderKind::Local), None)?,
-        ),
-        None => {
-            let team = load_team(&args.file, false)?;
-            let provider = provider_for(team.provider, Some(&team))?;
-            (team.name.clone(), Some(team), provider)
-        }
+        )
+    } else {
+        let team = load_team(&args.file, false)?;
+        let provider = provider_for(team.provider, Some(&team))?;
+        (team.name.clone(), Some(team), provider)
     })
 }
 

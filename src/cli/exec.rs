@@ -47,15 +47,14 @@ async fn exec(args: &ExecArgs) -> Result<i32> {
         terminal,
         timeout: args.timeout.map(Duration::from_secs),
     };
-    match provider.attach(&found.sandbox.id, &request).await? {
-        Some(code) => Ok(code),
-        None => {
-            eprintln!(
-                "ralph-town: the command timed out after {}s and was killed",
-                args.timeout.unwrap_or_default()
-            );
-            Ok(TIMED_OUT)
-        }
+    if let Some(code) = provider.attach(&found.sandbox.id, &request).await? {
+        Ok(code)
+    } else {
+        eprintln!(
+            "ralph-town: the command timed out after {}s and was killed",
+            args.timeout.unwrap_or_default()
+        );
+        Ok(TIMED_OUT)
     }
 }
 

@@ -47,7 +47,7 @@ fn directory_name(file: &Path) -> String {
     parent
         .canonicalize()
         .ok()
-        .and_then(|directory| directory.file_name().map(|name| name.to_os_string()))
+        .and_then(|directory| directory.file_name().map(std::ffi::OsStr::to_os_string))
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default()
 }

@@ -106,9 +106,12 @@ fn completions(shell: args::Shell) -> String {
     clap_complete::generate(shell, &mut command, &stand_in, &mut script);
     String::from_utf8_lossy(&script)
         .lines()
-        .map(|line| match line.trim_start().starts_with("complete ") {
-            true => line.replace(&format!(" {stand_in}"), &format!(" {BIN}")),
-            false => line.to_string(),
+        .map(|line| {
+            if line.trim_start().starts_with("complete ") {
+                line.replace(&format!(" {stand_in}"), &format!(" {BIN}"))
+            } else {
+                line.to_string()
+            }
         })
         .map(|line| line + "\n")
         .collect()

@@ -193,7 +193,7 @@ fn announce(server: &crate::serve::Server, source: Option<&KeySource>, isolated:
     let quote = |path: &Path| {
         let text = path.to_string_lossy();
         shlex::try_quote(&text)
-            .map(|quoted| quoted.into_owned())
+            .map(std::borrow::Cow::into_owned)
             .unwrap_or_else(|_| text.into_owned())
     };
     let (said, client_key) = match source {

@@ -19,10 +19,10 @@ pub(super) async fn act(args: &CommandArgs, what: Act) -> Result<i32> {
         return Ok(exit::SUCCESS);
     }
     for outcome in &outcomes {
-        let now = outcome
-            .status
-            .as_ref()
-            .map_or_else(|| "unknown".to_string(), |status| status.describe());
+        let now = outcome.status.as_ref().map_or_else(
+            || "unknown".to_string(),
+            super::super::runner::state::CommandStatus::describe,
+        );
         println!("{}: {} ({now})", outcome.teammate, outcome.action);
     }
     Ok(exit::SUCCESS)

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Every `/api` error: `{path, timestamp, statusCode, error, message}`. `message` is one string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ApiErrorBody {
+pub(crate) struct ApiErrorBody {
     #[serde(default)]
     pub path: String,
     #[serde(default)]
@@ -24,7 +24,7 @@ pub struct ApiErrorBody {
 /// error class by `(source, code)`, falling back to the status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DaemonErrorBody {
+pub(crate) struct DaemonErrorBody {
     pub status_code: u16,
     #[serde(default)]
     pub message: String,

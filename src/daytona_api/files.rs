@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// One line of `GET /files/find` (a content search): `line` counts from 1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Match {
+pub(crate) struct Match {
     pub file: String,
     pub line: u64,
     pub content: String,
@@ -12,14 +12,14 @@ pub struct Match {
 
 /// `GET /files/search`: the paths whose names match a glob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SearchFilesResponse {
+pub(crate) struct SearchFilesResponse {
     pub files: Vec<String>,
 }
 
 /// `POST /files/replace`: `pattern` is literal text, replaced everywhere in each file.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReplaceRequest {
+pub(crate) struct ReplaceRequest {
     pub files: Vec<String>,
     pub pattern: String,
     pub new_value: String,
@@ -27,7 +27,7 @@ pub struct ReplaceRequest {
 
 /// One file's outcome of `POST /files/replace`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplaceResult {
+pub(crate) struct ReplaceResult {
     pub file: String,
     pub success: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,28 +5,28 @@ use serde::{Deserialize, Serialize};
 
 /// `POST /git/add`: paths relative to the repository (`.` stages everything).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct GitAddRequest {
+pub(crate) struct GitAddRequest {
     pub path: String,
     pub files: Vec<String>,
 }
 
 /// `POST` and `DELETE /git/branches`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct GitBranchRequest {
+pub(crate) struct GitBranchRequest {
     pub path: String,
     pub name: String,
 }
 
 /// `POST /git/checkout`: a branch, or else a commit.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct GitCheckoutRequest {
+pub(crate) struct GitCheckoutRequest {
     pub path: String,
     pub branch: String,
 }
 
 /// `POST /git/commit`. The author is also the committer.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct GitCommitRequest {
+pub(crate) struct GitCommitRequest {
     pub path: String,
     pub message: String,
     pub author: String,
@@ -37,13 +37,13 @@ pub struct GitCommitRequest {
 
 /// Reply of `POST /git/commit`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GitCommitResponse {
+pub(crate) struct GitCommitResponse {
     pub hash: String,
 }
 
 /// One entry of `GET /git/history`, newest first; `timestamp` is RFC 3339.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GitCommitInfo {
+pub(crate) struct GitCommitInfo {
     pub hash: String,
     pub author: String,
     pub email: String,
@@ -54,7 +54,7 @@ pub struct GitCommitInfo {
 /// `POST /git/push` and `/git/pull` (`GitRepoRequest` in v0.190; the current daemon adds
 /// `branch`, `remote` and, for push, `set_upstream`). The password is a credential.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct GitRemoteRequest {
+pub(crate) struct GitRemoteRequest {
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
@@ -84,7 +84,7 @@ impl std::fmt::Debug for GitRemoteRequest {
 
 /// A file's state in the index or the worktree, in go-git's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GitFileState {
+pub(crate) enum GitFileState {
     Unmodified,
     Untracked,
     Modified,
@@ -98,7 +98,7 @@ pub enum GitFileState {
 
 /// One changed path of `GET /git/status`; `extra` is the old name of a rename, else empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileStatus {
+pub(crate) struct FileStatus {
     pub name: String,
     pub extra: String,
     pub staging: GitFileState,
@@ -108,7 +108,7 @@ pub struct FileStatus {
 /// `GET /git/status`. `detached` and `upstream` are newer than v0.190.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GitStatus {
+pub(crate) struct GitStatus {
     pub current_branch: String,
     pub file_status: Vec<FileStatus>,
     pub ahead: u32,
@@ -122,7 +122,7 @@ pub struct GitStatus {
 
 /// `GET /git/branches`: local branch names; `current` is newer than v0.190.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListBranchResponse {
+pub(crate) struct ListBranchResponse {
     pub branches: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<String>,

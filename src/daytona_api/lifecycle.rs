@@ -7,7 +7,7 @@ use super::whole_number;
 
 /// Body of `POST /sandbox/{id}/resize`: only the fields to change. GiB for memory and disk.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ResizeSandbox {
+pub(crate) struct ResizeSandbox {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -30,7 +30,7 @@ pub struct ResizeSandbox {
 
 /// Body of `POST /sandbox/{id}/fork`; without a name the fork is named after its id.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ForkSandbox {
+pub(crate) struct ForkSandbox {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
@@ -38,7 +38,7 @@ pub struct ForkSandbox {
 /// Body of `POST /sandbox/{id}/snapshot`. Memory snapshots are for VM sandboxes only.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CreateSandboxSnapshot {
+pub(crate) struct CreateSandboxSnapshot {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_memory: Option<bool>,
@@ -48,7 +48,7 @@ pub struct CreateSandboxSnapshot {
 /// the v0.190 toolbox spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SystemMetrics {
+pub(crate) struct SystemMetrics {
     pub cpu_count: u32,
     pub cpu_used_pct: f64,
     pub mem_total: u64,

@@ -17,32 +17,32 @@ mod snapshot;
 mod toolbox;
 mod volume;
 
-pub use error::{ApiErrorBody, DaemonErrorBody};
-pub use files::{Match, ReplaceRequest, ReplaceResult, SearchFilesResponse};
-pub use git::{
+pub(crate) use error::{ApiErrorBody, DaemonErrorBody};
+pub(crate) use files::{Match, ReplaceRequest, ReplaceResult, SearchFilesResponse};
+pub(crate) use git::{
     FileStatus, GitAddRequest, GitBranchRequest, GitCheckoutRequest, GitCommitInfo,
     GitCommitRequest, GitCommitResponse, GitFileState, GitRemoteRequest, GitStatus,
     ListBranchResponse,
 };
-pub use lifecycle::{CreateSandboxSnapshot, ForkSandbox, ResizeSandbox, SystemMetrics};
-pub use preview::{PortPreviewUrl, SignedPortPreviewUrl, Url};
-pub use sandbox::{
+pub(crate) use lifecycle::{CreateSandboxSnapshot, ForkSandbox, ResizeSandbox, SystemMetrics};
+pub(crate) use preview::{PortPreviewUrl, SignedPortPreviewUrl, Url};
+pub(crate) use sandbox::{
     BuildInfo, CreateBuildInfo, CreateSandbox, ListSandboxesResponse, PaginatedSandboxes, Sandbox,
     SandboxDesiredState, SandboxLabels, SandboxListItem, SandboxState, SandboxVolume, SshAccessDto,
     SshAccessValidationDto, ToolboxProxyUrl,
 };
-pub use session::{
+pub(crate) use session::{
     CodeRunRequest, CodeRunResponse, CreateContextRequest, CreateSessionRequest,
     InterpreterContext, InterpreterExecuteRequest, ListContextsResponse, SessionCommandDto,
     SessionCommandLogsResponse, SessionDto, SessionExecuteRequest, SessionExecuteResponse,
     SessionSendInputRequest,
 };
-pub use snapshot::{CreateSnapshot, PaginatedSnapshots, SnapshotDto, SnapshotState};
-pub use toolbox::{
+pub(crate) use snapshot::{CreateSnapshot, PaginatedSnapshots, SnapshotDto, SnapshotState};
+pub(crate) use toolbox::{
     ExecuteRequest, ExecuteResponse, FileInfo, FilesDownloadRequest, GitCloneRequest,
     UpdateEnvRequest, UserHomeDirResponse, WorkDirResponse,
 };
-pub use volume::{CreateVolume, VolumeDto, VolumeState};
+pub(crate) use volume::{CreateVolume, VolumeDto, VolumeState};
 
 /// Serde glue for numbers that Daytona documents as integers but may send as floats
 /// (`"cpu": 2.0`): they are read leniently and always written as integers, which the official
@@ -60,12 +60,14 @@ pub(crate) mod whole_number {
         }
     }
 
-    pub fn u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    pub(crate) fn u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
         let value = to_i64(serde_json::Number::deserialize(deserializer)?)?;
         u32::try_from(value).map_err(|_| D::Error::custom(format!("`{value}` is out of range")))
     }
 
-    pub fn option_i32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i32>, D::Error> {
+    pub(crate) fn option_i32<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<i32>, D::Error> {
         match Option::<serde_json::Number>::deserialize(deserializer)? {
             None => Ok(None),
             Some(number) => {
@@ -77,7 +79,9 @@ pub(crate) mod whole_number {
         }
     }
 
-    pub fn option_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    pub(crate) fn option_u32<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<u32>, D::Error> {
         match option_i32(deserializer)? {
             None => Ok(None),
             Some(value) => u32::try_from(value)

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// (`x-daytona-preview-token`) unless the sandbox is public.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PortPreviewUrl {
+pub(crate) struct PortPreviewUrl {
     pub sandbox_id: String,
     pub url: String,
     pub token: String,
@@ -15,7 +15,7 @@ pub struct PortPreviewUrl {
 /// `GET /sandbox/{id}/ports/{port}/signed-preview-url`: a link that carries its own token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SignedPortPreviewUrl {
+pub(crate) struct SignedPortPreviewUrl {
     pub sandbox_id: String,
     pub port: u16,
     pub token: String,
@@ -24,6 +24,6 @@ pub struct SignedPortPreviewUrl {
 
 /// A URL answer (`Url`), e.g. where the build logs stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Url {
+pub(crate) struct Url {
     pub url: String,
 }

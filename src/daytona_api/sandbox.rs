@@ -9,7 +9,7 @@ use super::whole_number;
 /// Every sandbox state Daytona reports (`SandboxState` in the spec).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SandboxState {
+pub(crate) enum SandboxState {
     Creating,
     Restoring,
     Destroyed,
@@ -40,7 +40,7 @@ pub enum SandboxState {
 /// The state a sandbox is moving to (`SandboxDesiredState`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SandboxDesiredState {
+pub(crate) enum SandboxDesiredState {
     Destroyed,
     Started,
     Stopped,
@@ -55,7 +55,7 @@ pub enum SandboxDesiredState {
 /// A volume mount (`SandboxVolume`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SandboxVolume {
+pub(crate) struct SandboxVolume {
     /// Volume id or name (resolved to the id on create).
     pub volume_id: String,
     pub mount_path: String,
@@ -66,7 +66,7 @@ pub struct SandboxVolume {
 /// A declarative image build request (`CreateBuildInfo`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CreateBuildInfo {
+pub(crate) struct CreateBuildInfo {
     pub dockerfile_content: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_hashes: Option<Vec<String>>,
@@ -75,7 +75,7 @@ pub struct CreateBuildInfo {
 /// A declarative image build as the server reports it (`BuildInfo`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BuildInfo {
+pub(crate) struct BuildInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dockerfile_content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,7 +91,7 @@ pub struct BuildInfo {
 /// `gpuType` on create: one value or a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum GpuTypes {
+pub(crate) enum GpuTypes {
     One(String),
     Many(Vec<String>),
 }
@@ -99,7 +99,7 @@ pub enum GpuTypes {
 /// Body of `POST /sandbox`. Every field is optional; a server ignores fields it does not know.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CreateSandbox {
+pub(crate) struct CreateSandbox {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Snapshot name or id; omitted takes the server's default.
@@ -212,7 +212,7 @@ pub struct CreateSandbox {
 /// SDK requires; timestamps are ISO 8601 strings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     pub id: String,
     pub organization_id: String,
     pub name: String,
@@ -304,7 +304,7 @@ pub struct Sandbox {
 /// `networkBlockAll` is in the spec's optional set but the Python SDK requires it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SandboxListItem {
+pub(crate) struct SandboxListItem {
     pub id: String,
     pub organization_id: String,
     pub name: String,
@@ -369,7 +369,7 @@ pub struct SandboxListItem {
 /// One page of `GET /sandbox`; `nextCursor: null` marks the last page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ListSandboxesResponse {
+pub(crate) struct ListSandboxesResponse {
     pub items: Vec<SandboxListItem>,
     #[serde(default)]
     pub next_cursor: Option<String>,
@@ -378,7 +378,7 @@ pub struct ListSandboxesResponse {
 /// One page of the deprecated `GET /sandbox/paginated`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PaginatedSandboxes {
+pub(crate) struct PaginatedSandboxes {
     pub items: Vec<Sandbox>,
     pub total: u64,
     pub page: u64,
@@ -387,20 +387,20 @@ pub struct PaginatedSandboxes {
 
 /// Body of `PUT /sandbox/{id}/labels` (which replaces every label).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct SandboxLabels {
+pub(crate) struct SandboxLabels {
     pub labels: BTreeMap<String, String>,
 }
 
 /// `GET /sandbox/{id}/toolbox-proxy-url`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ToolboxProxyUrl {
+pub(crate) struct ToolboxProxyUrl {
     pub url: String,
 }
 
 /// `POST /sandbox/{id}/ssh-access`: the token is the SSH user name, and a credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SshAccessDto {
+pub(crate) struct SshAccessDto {
     pub id: String,
     pub sandbox_id: String,
     pub token: String,
@@ -414,7 +414,7 @@ pub struct SshAccessDto {
 /// `GET /sandbox/ssh-access/validate?token=`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SshAccessValidationDto {
+pub(crate) struct SshAccessValidationDto {
     pub valid: bool,
     /// `null` when the token is unknown or expired.
     #[serde(default)]

@@ -12,7 +12,7 @@ use super::whole_number;
 /// Body of `POST {toolbox}/process/session`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CreateSessionRequest {
+pub(crate) struct CreateSessionRequest {
     pub session_id: String,
 }
 
@@ -20,7 +20,7 @@ pub struct CreateSessionRequest {
 /// `runAsync`; the daemon honours either.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionExecuteRequest {
+pub(crate) struct SessionExecuteRequest {
     pub command: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_async: Option<bool>,
@@ -35,7 +35,7 @@ pub struct SessionExecuteRequest {
 /// version (see `serve`'s session routes).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionExecuteResponse {
+pub(crate) struct SessionExecuteResponse {
     pub cmd_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
@@ -50,7 +50,7 @@ pub struct SessionExecuteResponse {
 /// A command of a session (`Command` in the spec); no `exitCode` while it runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionCommandDto {
+pub(crate) struct SessionCommandDto {
     pub id: String,
     pub command: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,7 +60,7 @@ pub struct SessionCommandDto {
 /// A session with its commands (`Session` in the spec).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionDto {
+pub(crate) struct SessionDto {
     pub session_id: String,
     #[serde(default)]
     pub commands: Vec<SessionCommandDto>,
@@ -69,7 +69,7 @@ pub struct SessionDto {
 /// JSON reply of `.../command/{id}/logs` for SDKs from 0.167 on. `output` is the log as the
 /// daemon stores it: each run of lines behind its stream marker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionCommandLogsResponse {
+pub(crate) struct SessionCommandLogsResponse {
     pub output: String,
     pub stdout: String,
     pub stderr: String,
@@ -77,13 +77,13 @@ pub struct SessionCommandLogsResponse {
 
 /// Body of `POST .../command/{id}/input`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionSendInputRequest {
+pub(crate) struct SessionSendInputRequest {
     pub data: String,
 }
 
 /// Body of `POST {toolbox}/process/code-run` (the SDK's `process.code_run`).
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct CodeRunRequest {
+pub(crate) struct CodeRunRequest {
     pub code: String,
     /// `python`, `javascript` or `typescript`.
     pub language: String,
@@ -123,7 +123,7 @@ impl std::fmt::Debug for CodeRunRequest {
 /// matplotlib charts, which sandboxes here never produce.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CodeRunResponse {
+pub(crate) struct CodeRunResponse {
     pub exit_code: i32,
     pub result: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,7 +132,7 @@ pub struct CodeRunResponse {
 
 /// Body of `POST {toolbox}/process/interpreter/context`; only `python` exists.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct CreateContextRequest {
+pub(crate) struct CreateContextRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,7 +142,7 @@ pub struct CreateContextRequest {
 /// A stateful interpreter context (`InterpreterContext` in the SDK).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct InterpreterContext {
+pub(crate) struct InterpreterContext {
     pub id: String,
     pub cwd: String,
     /// RFC 3339.
@@ -153,14 +153,14 @@ pub struct InterpreterContext {
 
 /// Reply of `GET {toolbox}/process/interpreter/context` (the default context is not listed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListContextsResponse {
+pub(crate) struct ListContextsResponse {
     pub contexts: Vec<InterpreterContext>,
 }
 
 /// The first WebSocket message of `{toolbox}/process/interpreter/execute`.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct InterpreterExecuteRequest {
+pub(crate) struct InterpreterExecuteRequest {
     pub code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_id: Option<String>,

@@ -8,7 +8,7 @@ use super::whole_number;
 /// Every snapshot state Daytona reports (`SnapshotState`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SnapshotState {
+pub(crate) enum SnapshotState {
     Building,
     Pending,
     Pulling,
@@ -25,7 +25,7 @@ pub enum SnapshotState {
 
 impl SnapshotState {
     /// The state's wire name, as error messages quote it.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             SnapshotState::Building => "building",
             SnapshotState::Pending => "pending",
@@ -45,7 +45,7 @@ impl SnapshotState {
 /// (`buildInfo`), never both.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CreateSnapshot {
+pub(crate) struct CreateSnapshot {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_name: Option<String>,
@@ -91,7 +91,7 @@ pub struct CreateSnapshot {
 /// the official SDK requires their presence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SnapshotDto {
+pub(crate) struct SnapshotDto {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<String>,
@@ -141,7 +141,7 @@ pub struct SnapshotDto {
 /// One page of `GET /snapshots`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PaginatedSnapshots {
+pub(crate) struct PaginatedSnapshots {
     pub items: Vec<SnapshotDto>,
     pub total: u64,
     pub page: u64,

@@ -9,7 +9,7 @@ use super::whole_number;
 
 /// Body of `POST {toolbox}/process/execute`. The command is written to the user's shell.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ExecuteRequest {
+pub(crate) struct ExecuteRequest {
     pub command: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
@@ -29,7 +29,7 @@ pub struct ExecuteRequest {
 /// instead of `exitCode`; -1 means the process could not be started (or waited for).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ExecuteResponse {
+pub(crate) struct ExecuteResponse {
     #[serde(default, alias = "code", skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     #[serde(default)]
@@ -39,7 +39,7 @@ pub struct ExecuteResponse {
 /// One entry of `GET {toolbox}/files` and the reply of `files/info`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FileInfo {
+pub(crate) struct FileInfo {
     pub name: String,
     /// Full path of the entry; the Python SDK reads it although the v0.190 spec lacks it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,14 +67,14 @@ pub struct FileInfo {
 
 /// Body of `POST {toolbox}/files/bulk-download`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FilesDownloadRequest {
+pub(crate) struct FilesDownloadRequest {
     pub paths: Vec<String>,
 }
 
 /// Body of `POST {toolbox}/git/clone`. Basic auth is used only when both `username` and
 /// `password` are set; the password is a credential.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct GitCloneRequest {
+pub(crate) struct GitCloneRequest {
     pub url: String,
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,7 +110,7 @@ impl std::fmt::Debug for GitCloneRequest {
 /// Body of `POST {toolbox}/env`: `unset` is applied first, then `set`; processes started later
 /// inherit the result. Values may be secrets.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct UpdateEnvRequest {
+pub(crate) struct UpdateEnvRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,12 +132,12 @@ impl std::fmt::Debug for UpdateEnvRequest {
 
 /// `GET {toolbox}/user-home-dir`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserHomeDirResponse {
+pub(crate) struct UserHomeDirResponse {
     pub dir: String,
 }
 
 /// `GET {toolbox}/work-dir`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkDirResponse {
+pub(crate) struct WorkDirResponse {
     pub dir: String,
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Every volume state Daytona reports (`VolumeState`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum VolumeState {
+pub(crate) enum VolumeState {
     Creating,
     Ready,
     PendingCreate,
@@ -20,7 +20,7 @@ pub enum VolumeState {
 
 impl VolumeState {
     /// The state's wire name, as error messages quote it.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             VolumeState::Creating => "creating",
             VolumeState::Ready => "ready",
@@ -36,7 +36,7 @@ impl VolumeState {
 
 /// Body of `POST /volumes`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct CreateVolume {
+pub(crate) struct CreateVolume {
     pub name: String,
 }
 
@@ -44,7 +44,7 @@ pub struct CreateVolume {
 /// official SDK requires its presence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct VolumeDto {
+pub(crate) struct VolumeDto {
     pub id: String,
     pub name: String,
     pub organization_id: String,

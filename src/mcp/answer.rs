@@ -156,7 +156,7 @@ impl Progress {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
         self.warnings
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

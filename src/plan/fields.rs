@@ -14,7 +14,7 @@ use crate::vocabulary::{Lifecycle, Resources, labels};
 /// A teammate's spec as a sandbox records it. Every value here is already visible in the team
 /// file or the provider's API; secrets are names.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SpecFields {
+pub(crate) struct SpecFields {
     pub repo: String,
     pub branch: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -40,13 +40,13 @@ pub struct SpecFields {
 
 impl SpecFields {
     /// The label value.
-    pub fn to_label(&self) -> String {
+    pub(crate) fn to_label(&self) -> String {
         serde_json::to_string(self).expect("spec fields serialize")
     }
 
     /// The fields a sandbox's labels record, if any (sandboxes made by older versions have
     /// none, and a label that does not parse is treated the same).
-    pub fn of(labels: &BTreeMap<String, String>) -> Option<SpecFields> {
+    pub(crate) fn of(labels: &BTreeMap<String, String>) -> Option<SpecFields> {
         serde_json::from_str(labels.get(labels::FIELDS)?).ok()
     }
 }

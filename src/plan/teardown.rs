@@ -12,7 +12,7 @@ use crate::vocabulary::labels;
 
 /// A `remove` change for every live sandbox in `sandboxes`, sorted by teammate; a teammate's
 /// second sandbox shows as `bob#2`, an unlabelled one under its own name. `now` dates them.
-pub fn teardown(sandboxes: &[Sandbox], now: SystemTime) -> Plan {
+pub(crate) fn teardown(sandboxes: &[Sandbox], now: SystemTime) -> Plan {
     let mut live: Vec<&Sandbox> = sandboxes
         .iter()
         .filter(|sandbox| is_live(&sandbox.state))

@@ -27,7 +27,7 @@ pub(crate) fn ssh_missing(error: std::io::Error) -> ProviderError {
 
 /// Where an SSH login goes. `Debug` hides the token.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SshTarget {
+pub(crate) struct SshTarget {
     pub host: String,
     pub port: u16,
     /// The token, which is the SSH user name.
@@ -46,7 +46,7 @@ impl std::fmt::Debug for SshTarget {
 
 impl SshTarget {
     /// Reads host and port from Daytona's `sshCommand` (`ssh [-p PORT] TOKEN@HOST`).
-    pub fn parse(command: &str, token: &str) -> Result<SshTarget> {
+    pub(crate) fn parse(command: &str, token: &str) -> Result<SshTarget> {
         let unusable = |why: &str| {
             ProviderError::transport(format!(
                 "cannot use the SSH access the provider gave: {why}"
@@ -99,14 +99,14 @@ impl SshTarget {
 }
 
 /// A prepared `ssh` invocation and the config file it reads (removed when this is dropped).
-pub struct SshSession {
+pub(crate) struct SshSession {
     config: ConfigFile,
     args: Vec<String>,
 }
 
 impl SshSession {
     /// `remote` (a shell command line) on this process's stdio, on a terminal when asked.
-    pub fn remote(target: &SshTarget, remote: &str, terminal: bool) -> Result<SshSession> {
+    pub(crate) fn remote(target: &SshTarget, remote: &str, terminal: bool) -> Result<SshSession> {
         let config = ConfigFile::write(target)?;
         let args = [
             "-o",
@@ -140,12 +140,12 @@ impl SshSession {
         ]
         .map(String::from)
         .to_vec();
-        args.extend(remote.iter().map(|part| part.to_string()));
+        args.extend(remote.iter().map(std::string::ToString::to_string));
         Ok(SshSession { config, args })
     }
 
     /// The `ssh` command; stdio is the caller's to set. Keep `self` alive while it runs.
-    pub fn command(&self) -> std::process::Command {
+    pub(crate) fn command(&self) -> std::process::Command {
         let mut command = std::process::Command::new("ssh");
         command.arg("-F").arg(&self.config.path).args(&self.args);
         command
@@ -158,7 +158,7 @@ impl SshSession {
 pub(crate) fn script(cwd: Option<&str>, env: &BTreeMap<String, String>, command: &str) -> String {
     let quote = |text: &str| {
         shlex::try_quote(text)
-            .map(|quoted| quoted.into_owned())
+            .map(std::borrow::Cow::into_owned)
             .unwrap_or_else(|_| "''".to_string())
     };
     let mut script = String::from(
@@ -180,7 +180,7 @@ pub(crate) fn script(cwd: Option<&str>, env: &BTreeMap<String, String>, command:
 pub(crate) fn remote_command(cwd: Option<&str>, command: Option<&str>) -> String {
     let quote = |text: &str| {
         shlex::try_quote(text)
-            .map(|quoted| quoted.into_owned())
+            .map(std::borrow::Cow::into_owned)
             .unwrap_or_else(|_| "''".to_string())
     };
     let mut remote = String::from(

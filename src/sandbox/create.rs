@@ -16,7 +16,7 @@ const DELETE_PARALLELISM: usize = 8;
 
 /// What to create.
 #[derive(Debug, Clone, Default)]
-pub struct CreateOptions {
+pub(crate) struct CreateOptions {
     /// Display name; `None` lets the provider name it after its id.
     pub name: Option<String>,
     /// Snapshot; `None` is the provider's default.
@@ -32,14 +32,17 @@ pub struct CreateOptions {
 
 /// A created sandbox, and what the caller should know about how it was asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct Created {
+pub(crate) struct Created {
     pub sandbox: SandboxSummary,
     /// E.g. a credential-like name given as plain environment.
     pub warnings: Vec<String>,
 }
 
 /// Creates a sandbox and waits until it is started.
-pub async fn create(provider: &Arc<dyn Provider>, options: &CreateOptions) -> Result<Created> {
+pub(crate) async fn create(
+    provider: &Arc<dyn Provider>,
+    options: &CreateOptions,
+) -> Result<Created> {
     for name in options.env.keys() {
         super::validate_env_name(name)?;
     }
@@ -82,7 +85,10 @@ pub async fn create(provider: &Arc<dyn Provider>, options: &CreateOptions) -> Re
 }
 
 /// Every live sandbox carrying all of `labels` (all pages), oldest first.
-pub async fn list(provider: &Arc<dyn Provider>, labels: &Labels) -> Result<Vec<SandboxSummary>> {
+pub(crate) async fn list(
+    provider: &Arc<dyn Provider>,
+    labels: &Labels,
+) -> Result<Vec<SandboxSummary>> {
     let mut sandboxes = provider.list(labels).await?;
     sandboxes
         .sort_by(|left, right| (left.created_at, &left.id).cmp(&(right.created_at, &right.id)));
@@ -91,7 +97,7 @@ pub async fn list(provider: &Arc<dyn Provider>, labels: &Labels) -> Result<Vec<S
 
 /// The outcome of deleting one sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct DeleteOutcome {
+pub(crate) struct DeleteOutcome {
     pub id: String,
     pub deleted: bool,
     pub error: Option<String>,
@@ -99,7 +105,7 @@ pub struct DeleteOutcome {
 
 /// Deletes each sandbox (a few at a time); one failure does not stop the others. Outcomes come
 /// back in the order of `ids`.
-pub async fn delete(provider: &Arc<dyn Provider>, ids: &[String]) -> Vec<DeleteOutcome> {
+pub(crate) async fn delete(provider: &Arc<dyn Provider>, ids: &[String]) -> Vec<DeleteOutcome> {
     // Owned ids: a stream over borrowed items makes a future that is not `Send`.
     futures::stream::iter(ids.to_vec())
         .map(|id| async move {

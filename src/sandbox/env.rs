@@ -16,10 +16,10 @@ use crate::names::{self, ENV_NAME_RULE, EnvName, looks_like_credential};
 use crate::provider::Provider;
 
 /// What `env_list` shows instead of a credential's value.
-pub const REDACTED: &str = "<redacted>";
+pub(super) const REDACTED: &str = "<redacted>";
 
 /// Splits `KEY=VALUE` at the first `=` and checks the key. The error never shows the value.
-pub fn parse_assignment(text: &str) -> Result<(String, String)> {
+pub(crate) fn parse_assignment(text: &str) -> Result<(String, String)> {
     let Some((key, value)) = text.split_once('=') else {
         return Err(SandboxError::invalid(
             "an environment assignment has no `=`",
@@ -31,7 +31,7 @@ pub fn parse_assignment(text: &str) -> Result<(String, String)> {
 }
 
 /// Checks a variable name with [`EnvName`] (Daytona's rule).
-pub fn validate_env_name(name: &str) -> Result<()> {
+pub(crate) fn validate_env_name(name: &str) -> Result<()> {
     EnvName::check(name).map_err(|_| {
         SandboxError::invalid(
             format!(
@@ -45,7 +45,7 @@ pub fn validate_env_name(name: &str) -> Result<()> {
 
 /// What `env_set` changed: names only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct EnvChange {
+pub(crate) struct EnvChange {
     pub sandbox_id: String,
     pub set: Vec<String>,
     pub unset: Vec<String>,
@@ -53,7 +53,7 @@ pub struct EnvChange {
 
 /// The environment a new command in the sandbox starts with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct EnvListing {
+pub(crate) struct EnvListing {
     pub sandbox_id: String,
     /// Every variable; credentials (by name) show [`REDACTED`].
     pub env: BTreeMap<String, String>,
@@ -63,7 +63,7 @@ pub struct EnvListing {
 
 /// Changes a running sandbox's environment for every process started later (exec, SSH, login
 /// shells): `unset` first, then `set`. Names are checked before anything is sent.
-pub async fn env_set(
+pub(crate) async fn env_set(
     provider: &Arc<dyn Provider>,
     id: &str,
     set: &BTreeMap<String, String>,
@@ -88,7 +88,7 @@ pub async fn env_set(
 
 /// The environment a new command in the sandbox sees, read by running `env -0` there (so it
 /// includes what `env_set` changed), with credentials redacted.
-pub async fn env_list(provider: &Arc<dyn Provider>, id: &str) -> Result<EnvListing> {
+pub(crate) async fn env_list(provider: &Arc<dyn Provider>, id: &str) -> Result<EnvListing> {
     let options = ExecOptions::command("env -0");
     let result = exec(provider, id, &options).await?;
     if result.exit_code != 0 {
@@ -118,7 +118,7 @@ fn parse_env(output: &str) -> BTreeMap<String, String> {
 
 fn redact(id: &str, mut env: BTreeMap<String, String>) -> EnvListing {
     let mut redacted = Vec::new();
-    for (name, value) in env.iter_mut() {
+    for (name, value) in &mut env {
         if looks_like_credential(name) {
             *value = REDACTED.to_string();
             redacted.push(name.clone());

@@ -9,15 +9,15 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Result, SandboxError};
-pub use crate::provider::ExecChannel;
+pub(crate) use crate::provider::ExecChannel;
 use crate::provider::{ExecRequest, Provider, ProviderError};
 
 /// The exit code reported for a command that hit its timeout, as coreutils' `timeout` does.
-pub const TIMED_OUT_EXIT_CODE: i32 = 124;
+pub(super) const TIMED_OUT_EXIT_CODE: i32 = 124;
 
 /// A command to run.
 #[derive(Debug, Clone, Default)]
-pub struct ExecOptions {
+pub(crate) struct ExecOptions {
     /// A shell command line (the sandbox's shell runs it, as Daytona's toolbox does).
     pub command: String,
     /// Working directory; relative paths are under the sandbox home, `None` is the home.
@@ -32,7 +32,7 @@ pub struct ExecOptions {
 
 impl ExecOptions {
     /// `command` in the home, no timeout, with the SSH fallback.
-    pub fn command(command: impl Into<String>) -> ExecOptions {
+    pub(crate) fn command(command: impl Into<String>) -> ExecOptions {
         ExecOptions {
             command: command.into(),
             ssh_fallback: true,
@@ -43,7 +43,7 @@ impl ExecOptions {
 
 /// What a command did. Stdout and stderr are merged, as on Daytona.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct ExecResult {
+pub(crate) struct ExecResult {
     pub sandbox_id: String,
     /// The command's exit code; [`TIMED_OUT_EXIT_CODE`] when it timed out.
     pub exit_code: i32,
@@ -53,7 +53,7 @@ pub struct ExecResult {
 }
 
 /// Runs a command to completion (on Daytona, over SSH when the toolbox hits its `-1` defect).
-pub async fn exec(
+pub(crate) async fn exec(
     provider: &Arc<dyn Provider>,
     id: &str,
     options: &ExecOptions,

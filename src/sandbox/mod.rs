@@ -25,21 +25,21 @@ use serde::Serialize;
 
 use crate::provider::{Labels, Sandbox};
 
-pub use create::{CreateOptions, create, delete, list};
-pub use env::{env_list, env_set, parse_assignment, validate_env_name};
-pub use error::SandboxError;
-pub use exec::{ExecChannel, ExecOptions, exec};
-pub use preflight::{DEFAULT_SNAPSHOT, PreflightOptions, preflight};
-pub use run::{RunOptions, run};
-pub use snapshot::{SnapshotOptions, default_dockerfile, snapshot_create};
-pub use ssh::ssh_access;
+pub(crate) use create::{CreateOptions, create, delete, list};
+pub(crate) use env::{env_list, env_set, parse_assignment, validate_env_name};
+pub(crate) use error::SandboxError;
+pub(crate) use exec::{ExecChannel, ExecOptions, exec};
+pub(crate) use preflight::{DEFAULT_SNAPSHOT, PreflightOptions, preflight};
+pub(crate) use run::{RunOptions, run};
+pub(crate) use snapshot::{SnapshotOptions, default_dockerfile, snapshot_create};
+pub(crate) use ssh::ssh_access;
 
 /// Result type of the operations here.
-pub type Result<T, E = SandboxError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = SandboxError> = std::result::Result<T, E>;
 
 /// A sandbox as `create` and `list` report it. Carries no environment: values may be secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct SandboxSummary {
+pub(crate) struct SandboxSummary {
     pub id: String,
     pub name: String,
     /// `started`, `stopped`, `creating`, ...
@@ -52,7 +52,7 @@ pub struct SandboxSummary {
 }
 
 impl SandboxSummary {
-    pub fn of(sandbox: &Sandbox) -> SandboxSummary {
+    pub(crate) fn of(sandbox: &Sandbox) -> SandboxSummary {
         SandboxSummary {
             id: sandbox.id.clone(),
             name: sandbox.name.clone(),

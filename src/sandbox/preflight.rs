@@ -16,10 +16,10 @@ use crate::provider::{
 use crate::vocabulary::labels;
 
 /// The snapshot `preflight` checks and `snapshot create` builds by default.
-pub const DEFAULT_SNAPSHOT: &str = "ralph-town-dev";
+pub(crate) const DEFAULT_SNAPSHOT: &str = "ralph-town-dev";
 
 /// The tools a teammate needs: GitHub CLI, git, Bun, curl.
-pub const DEFAULT_TOOLS: [&str; 4] = [
+pub(super) const DEFAULT_TOOLS: [&str; 4] = [
     "/usr/bin/gh",
     "/usr/bin/git",
     "/root/.bun/bin/bun",
@@ -28,7 +28,7 @@ pub const DEFAULT_TOOLS: [&str; 4] = [
 
 /// What to check.
 #[derive(Debug, Clone, Default)]
-pub struct PreflightOptions {
+pub(crate) struct PreflightOptions {
     /// `None` is [`DEFAULT_SNAPSHOT`].
     pub snapshot: Option<String>,
     /// Absolute paths; empty is [`DEFAULT_TOOLS`].
@@ -37,7 +37,7 @@ pub struct PreflightOptions {
 
 /// One tool's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct ToolCheck {
+pub(crate) struct ToolCheck {
     pub path: String,
     /// Whether the path exists and is executable in the sandbox.
     pub found: bool,
@@ -45,7 +45,7 @@ pub struct ToolCheck {
 
 /// The outcome of a preflight.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct PreflightReport {
+pub(crate) struct PreflightReport {
     pub snapshot: String,
     pub sandbox_id: String,
     /// `ssh` or `exec`.
@@ -89,7 +89,7 @@ fn missing_snapshot(error: ProviderError, provider: ProviderKind, snapshot: &str
 /// Missing tools are a report with `passed: false`; errors (the snapshot does not exist, SSH
 /// fails) are `Err`, after the sandbox is deleted. `interrupt` (Ctrl-C) stops the checks and
 /// deletes the sandbox too.
-pub async fn preflight(
+pub(crate) async fn preflight(
     provider: &Arc<dyn Provider>,
     options: &PreflightOptions,
     interrupt: impl Future<Output = ()> + Send,
@@ -196,7 +196,7 @@ fn check_script(tools: &[String]) -> String {
     let mut script = String::new();
     for (index, tool) in tools.iter().enumerate() {
         let quoted = shlex::try_quote(tool)
-            .map(|quoted| quoted.into_owned())
+            .map(std::borrow::Cow::into_owned)
             .unwrap_or_else(|_| "''".to_string());
         script.push_str(&format!(
             "if /bin/test -x {quoted}; then echo 'ralph-town-preflight {index} ok'; else echo 'ralph-town-preflight {index} missing'; fi\n"

@@ -23,7 +23,7 @@ const CLONE_ERROR_LINES: usize = 20;
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// A shell command line.
     pub command: String,
     /// A repository to clone into the sandbox home first (URL or a path the sandbox can read).
@@ -44,7 +44,7 @@ pub struct RunOptions {
 
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct RunReport {
+pub(crate) struct RunReport {
     pub sandbox_id: String,
     pub command: String,
     pub repo: Option<String>,
@@ -62,7 +62,7 @@ pub struct RunReport {
 
 /// Runs the command in a new sandbox. The command's own failure is a report (its exit code);
 /// a failed create, clone or exec is `Err`, after the sandbox is deleted (unless `keep`).
-pub async fn run(
+pub(crate) async fn run(
     provider: &Arc<dyn Provider>,
     options: &RunOptions,
     interrupt: impl Future<Output = ()> + Send,
@@ -163,9 +163,10 @@ fn check(options: &RunOptions) -> Result<()> {
     if let Some(repo) = &options.repo {
         // The reason never quotes the URL: it may carry a credential.
         let source = RepoSource::parse(repo).map_err(|violation| {
-            let message = match repo.trim().is_empty() {
-                true => violation.reason,
-                false => format!("the repository is not one git clones safely: {violation}"),
+            let message = if repo.trim().is_empty() {
+                violation.reason
+            } else {
+                format!("the repository is not one git clones safely: {violation}")
             };
             SandboxError::invalid(message, Some(REPO_ACCEPTED.to_string()))
         })?;
@@ -211,7 +212,7 @@ async fn clone(
 ) -> Result<String> {
     let quote = |text: &str| {
         shlex::try_quote(text)
-            .map(|quoted| quoted.into_owned())
+            .map(std::borrow::Cow::into_owned)
             .map_err(|_| {
                 SandboxError::invalid("the repository or branch contains a NUL byte", None)
             })

@@ -20,13 +20,13 @@ const REMOVAL_TIMEOUT: Duration = Duration::from_secs(120);
 const REMOVAL_POLL: Duration = Duration::from_secs(1);
 
 /// The default snapshot's recipe.
-pub fn default_dockerfile() -> &'static str {
+pub(crate) fn default_dockerfile() -> &'static str {
     include_str!("ralph-town-dev.Dockerfile")
 }
 
 /// What to build.
 #[derive(Debug, Clone, Default)]
-pub struct SnapshotOptions {
+pub(crate) struct SnapshotOptions {
     /// `None` is `ralph-town-dev`.
     pub name: Option<String>,
     /// Delete an existing snapshot of that name and build it again.
@@ -35,7 +35,7 @@ pub struct SnapshotOptions {
 
 /// A built snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct SnapshotReport {
+pub(crate) struct SnapshotReport {
     pub name: String,
     pub id: String,
     /// `active` once built.
@@ -46,7 +46,7 @@ pub struct SnapshotReport {
 
 /// Builds the default snapshot under `options.name` and waits until it is active; a failed
 /// build is an error carrying Daytona's reason.
-pub async fn snapshot_create(
+pub(crate) async fn snapshot_create(
     provider: &DaytonaProvider,
     options: &SnapshotOptions,
 ) -> Result<SnapshotReport> {

@@ -8,7 +8,7 @@ use crate::provider::{Provider, ShellAccess};
 
 /// Issues SSH access valid for `expires_in_minutes` (Daytona; a new token revokes the
 /// sandbox's earlier ones), or says how to open a shell in a `local` sandbox.
-pub async fn ssh_access(
+pub(crate) async fn ssh_access(
     provider: &Arc<dyn Provider>,
     id: &str,
     expires_in_minutes: u32,

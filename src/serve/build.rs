@@ -107,7 +107,7 @@ pub(crate) fn resume(state: &Arc<AppState>) {
 }
 
 async fn run(state: &AppState, job: Job) {
-    set_phase(state, &job.target, BuildPhase::Building).await;
+    set_phase(state, &job.target, BuildPhase::Building);
     let outcome = match state.provider.image_layers() {
         None => Err("images are built by the local provider only".to_string()),
         Some(local) => build(state, local, &job).await,
@@ -120,7 +120,7 @@ async fn run(state: &AppState, job: Job) {
         Ok(()) => BuildPhase::Built,
         Err(reason) => BuildPhase::Failed(reason),
     };
-    set_phase(state, &job.target, phase).await;
+    set_phase(state, &job.target, phase);
 }
 
 /// Builds the layer of `job`, unless it is built already.
@@ -172,7 +172,7 @@ async fn publish(state: &AppState, local: &dyn ImageLayers, job: &Job) -> Result
     }
 }
 
-async fn set_phase(state: &AppState, target: &Target, phase: BuildPhase) {
+fn set_phase(state: &AppState, target: &Target, phase: BuildPhase) {
     let now = now();
     match target {
         Target::Sandbox(id) => {

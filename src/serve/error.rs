@@ -1,8 +1,8 @@
 //! Errors as Daytona writes them: the API body on `/api`, the daemon body on `/toolbox`.
 //!
 //! A handler returns an [`ApiError`] or a [`DaemonError`]; the response carries the message in
-//! an extension, and the guard of the route renders the body, because only the guard knows the
-//! request path and method the bodies quote. The guard also turns any other error response
+//! an extension, and the route's middleware renders the body, because only the middleware knows the
+//! request path and method the bodies quote. The middleware also turns any other error response
 //! (an extractor's rejection, say) into the same shape. Nothing here logs.
 
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use crate::daytona_api::{ApiErrorBody, DaemonErrorBody};
 use crate::provider::ProviderError;
 
-/// The message of an error response, for the guard to render, and the daemon's domain code
+/// The message of an error response, for the middleware to render, and the daemon's domain code
 /// when there is one (`FILE_NOT_FOUND`, `GIT_AUTH_FAILED`, ...).
 #[derive(Debug, Clone)]
 pub(crate) struct ErrorMessage {
@@ -211,18 +211,17 @@ pub(crate) async fn render(
     let message = response.extensions().get::<ErrorMessage>().cloned();
     let code = message.as_ref().and_then(|message| message.code);
     let (mut parts, body) = response.into_parts();
-    let message = match message {
-        Some(message) => message.message,
-        None => {
-            let bytes = axum::body::to_bytes(body, 64 * 1024)
-                .await
-                .unwrap_or_default();
-            let text = String::from_utf8_lossy(&bytes).trim().to_string();
-            if text.is_empty() {
-                status.canonical_reason().unwrap_or("Error").to_string()
-            } else {
-                text
-            }
+    let message = if let Some(message) = message {
+        message.message
+    } else {
+        let bytes = axum::body::to_bytes(body, 64 * 1024)
+            .await
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).trim().to_string();
+        if text.is_empty() {
+            status.canonical_reason().unwrap_or("Error").to_string()
+        } else {
+            text
         }
     };
     let body = if daemon {

@@ -26,7 +26,7 @@ use socketioxide::handler::ConnectHandler as _;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SocketIo, TransportType};
 
-use super::guard::authenticate;
+use super::middleware::authenticate;
 use super::state::{AppState, Millis, now};
 use super::view::sandbox_dto;
 use crate::daytona_api::{Sandbox, SandboxDesiredState, SandboxState};

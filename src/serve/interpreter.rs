@@ -290,7 +290,7 @@ async fn serve_run(mut socket: WebSocket, state: Arc<AppState>, sandbox: crate::
                     Some("timeout") => {
                         let reason =
                             "Execution timed out: operation exceeded the configured timeout";
-                        close(socket, TIMEOUT_CLOSE, reason).await
+                        close(socket, TIMEOUT_CLOSE, reason).await;
                     }
                     _ => close(socket, 1000, "").await,
                 };

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::sandbox_actions::stop_or_delete;
 use super::sandbox_lifecycle::archive;
-use super::state::{AppState, Millis, SandboxRecord, now, to_millis};
+use super::state::{AppState, Millis, SandboxRecord, millis, now, to_millis};
 use crate::provider::{Labels, Lifecycle, SandboxState};
 
 /// What is due for one sandbox at one tick.
@@ -87,7 +87,7 @@ async fn tick(state: &AppState) {
         return;
     };
     let now = now();
-    let minute = state.simulation.minute.as_millis().max(1) as Millis;
+    let minute = millis(state.simulation.minute).max(1);
     let live: std::collections::BTreeSet<&str> = sandboxes.iter().map(|s| s.id.as_str()).collect();
     // A record written after the listing may belong to a sandbox created meanwhile: keep it.
     let stale = |id: &String, record: &SandboxRecord| {

@@ -22,10 +22,10 @@ mod error;
 mod events;
 mod git_command;
 mod git_status;
-mod guard;
 mod interpreter;
 mod lifecycle;
 mod metrics;
+mod middleware;
 mod object_storage;
 mod output_form;
 mod preview;
@@ -403,7 +403,7 @@ impl Server {
                 move |request: hyper::Request<hyper::body::Incoming>| {
                     let (router, state) = (router.clone(), state.clone());
                     async move {
-                        let faultable = guard::is_faultable(request.uri().path());
+                        let faultable = middleware::is_faultable(request.uri().path());
                         let response = router
                             .oneshot(request)
                             .await
@@ -515,11 +515,11 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(build_logs::routes())
         .merge(preview::api_routes())
         .merge(object_storage::api_routes())
-        .route_layer(from_fn_with_state(state.clone(), guard::api))
-        // After the guard's layer, so that it needs no key: probes and clients checking the
+        .route_layer(from_fn_with_state(state.clone(), middleware::api))
+        // After the middleware layer, so that it needs no key: probes and clients checking the
         // address have none.
-        .route("/health", get(guard::health))
-        .fallback(guard::api_not_found);
+        .route("/health", get(middleware::health))
+        .fallback(middleware::api_not_found);
     let toolbox = Router::new()
         .route("/{sandbox}/process/execute", post(toolbox::execute))
         // PTY: the SDKs create through `create-connect`, newer than the toolbox spec (NOTES in
@@ -565,8 +565,8 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(toolbox_file_changes::routes())
         .merge(metrics::routes())
         .merge(toolbox_session::routes())
-        .route_layer(from_fn_with_state(state.clone(), guard::toolbox))
-        .fallback(guard::toolbox_not_found);
+        .route_layer(from_fn_with_state(state.clone(), middleware::toolbox))
+        .fallback(middleware::toolbox_not_found);
     Router::new()
         .nest("/api", api)
         .nest("/toolbox", toolbox)
@@ -579,7 +579,7 @@ fn router(state: Arc<AppState>) -> Router {
             "/_ralph/stats",
             get(stats)
                 .delete(reset_stats)
-                .route_layer(from_fn_with_state(state.clone(), guard::internal)),
+                .route_layer(from_fn_with_state(state.clone(), middleware::internal)),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(state.events.layer())

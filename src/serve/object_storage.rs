@@ -23,7 +23,7 @@ use serde::Serialize;
 use sha2::Digest as _;
 
 use super::error::ApiError;
-use super::guard::constant_time_equal;
+use super::middleware::constant_time_equal;
 use super::state::{AppState, Millis, StorageToken, now};
 
 /// The bucket Daytona's SDKs default to.
@@ -287,7 +287,7 @@ async fn object(
         .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()))
         .map(|id| root.join(".uploads").join(id));
     match (method, upload) {
-        (Method::HEAD, _) | (Method::GET, _) => match std::fs::read(&path) {
+        (Method::HEAD | Method::GET, _) => match std::fs::read(&path) {
             Ok(bytes) => {
                 let tag = etag(&bytes);
                 let length = bytes.len();

@@ -28,7 +28,8 @@ impl OutputForm {
             combined: (older("0.27.0-0") && !development) || (version.is_empty() && !split_header),
             split_by_server: !version.is_empty()
                 && (development
-                    || compare_versions(&version, "0.167.0-0").is_some_and(|order| order.is_ge())),
+                    || compare_versions(&version, "0.167.0-0")
+                        .is_some_and(std::cmp::Ordering::is_ge)),
         }
     }
 }

@@ -20,7 +20,7 @@ use axum::routing::{any, get, post};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::guard::constant_time_equal;
+use super::middleware::constant_time_equal;
 use super::preview_proxy::forward;
 use super::sandbox::resolve;
 use super::state::{AppState, Millis, SignedPreview, now};

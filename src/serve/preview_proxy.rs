@@ -71,14 +71,11 @@ pub(crate) async fn forward(
     };
     state.store.touch(&sandbox.id, now);
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(body) => body,
-        Err(_) => {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is too large",
-            );
-        }
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        );
     };
     let host = match address {
         IpAddr::V6(v6) => format!("[{v6}]"),

@@ -193,7 +193,7 @@ pub(crate) async fn resize(
     *session
         .size
         .lock()
-        .unwrap_or_else(|poison| poison.into_inner()) = size;
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = size;
     Ok(Json(session.info()))
 }
 
@@ -208,13 +208,11 @@ pub(crate) async fn connect(
     let session = state.terminals.get(&sandbox.id, &id);
     let (upgrade, exit_control) = stream::negotiate(upgrade);
     Ok(upgrade.on_upgrade(move |socket| async move {
-        match session {
-            Some(session) => stream::serve(socket, state, session, exit_control).await,
-            None => {
-                let message =
-                    format!("Failed to connect to PTY session: PTY session {id} not found");
-                stream::refuse(socket, &message).await;
-            }
+        if let Some(session) = session {
+            stream::serve(socket, state, session, exit_control).await;
+        } else {
+            let message = format!("Failed to connect to PTY session: PTY session {id} not found");
+            stream::refuse(socket, &message).await;
         }
     }))
 }

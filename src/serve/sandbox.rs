@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::simulate::Usage;
 use super::snapshot;
 use super::state::{
-    AppState, BuildPhase, DEFAULT_TARGET, Millis, SandboxBuild, SandboxRecord, Transition, now,
+    AppState, BuildPhase, DEFAULT_TARGET, SandboxBuild, SandboxRecord, Transition, millis, now,
 };
 use super::view::{JsonBody, in_transition, sandbox_dto};
 use super::volume;
@@ -262,7 +262,7 @@ pub(crate) async fn create(
         transition: Some(Transition {
             state: initial.clone(),
             desired: SandboxDesiredState::Started,
-            until: now + state.simulation.create_delay.as_millis() as Millis,
+            until: now + millis(state.simulation.create_delay),
         }),
         volumes,
         build: image.clone(),

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use super::error::ApiError;
 use super::sandbox::{MAX_AUTO_ARCHIVE_MINUTES, check_quota, has_quota, resolve};
 use super::simulate::Usage;
-use super::state::{AppState, Millis, SandboxRecord, Transition, now};
+use super::state::{AppState, SandboxRecord, Transition, millis, now};
 use super::view::{JsonBody, in_transition, sandbox_dto};
 use crate::daytona_api::{
     Sandbox, SandboxDesiredState, SandboxLabels, SandboxState, ToolboxProxyUrl,
@@ -27,7 +27,7 @@ pub(crate) fn begin(
     change: impl FnOnce(&mut SandboxRecord),
 ) -> Result<SandboxRecord, ApiError> {
     let now = now();
-    let until = now + state.simulation.transition_delay.as_millis() as Millis;
+    let until = now + millis(state.simulation.transition_delay);
     state.store.update_sandbox(id, |record| {
         record.transition = Some(Transition {
             state: shown,
@@ -157,7 +157,7 @@ pub(crate) async fn stop(
 }
 
 /// Marks activity on a sandbox (resets its auto-stop timer) and answers with its record.
-async fn touched(state: &AppState, sandbox: &provider::Sandbox) -> Result<Sandbox, ApiError> {
+fn touched(state: &AppState, sandbox: &provider::Sandbox) -> Result<Sandbox, ApiError> {
     let now = now();
     let record = state.store.update_sandbox(&sandbox.id, |record| {
         record.updated_at = now;
@@ -178,7 +178,7 @@ pub(crate) async fn set_labels(
         .set_labels(&sandbox.id, &body.labels)
         .await
         .map_err(|error| ApiError::from_provider(error, &id_or_name))?;
-    touched(&state, &sandbox).await.map(Json)
+    touched(&state, &sandbox).map(Json)
 }
 
 fn minutes(text: &str) -> Result<i64, ApiError> {
@@ -201,7 +201,7 @@ async fn set_lifecycle(
         .await
         .map_err(|error| ApiError::from_provider(error, id_or_name))?;
     // These routes lack `@HttpCode(200)` on Daytona, so they answer 201.
-    Ok((StatusCode::CREATED, Json(touched(state, &sandbox).await?)))
+    Ok((StatusCode::CREATED, Json(touched(state, &sandbox)?)))
 }
 
 pub(crate) async fn auto_stop(
@@ -272,7 +272,7 @@ pub(crate) async fn set_public(
     state
         .store
         .update_sandbox(&sandbox.id, |record| record.public = public)?;
-    Ok((StatusCode::CREATED, Json(touched(&state, &sandbox).await?)))
+    Ok((StatusCode::CREATED, Json(touched(&state, &sandbox)?)))
 }
 
 pub(crate) async fn last_activity(
@@ -280,7 +280,7 @@ pub(crate) async fn last_activity(
     Path(id_or_name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let sandbox = resolve(&state, &id_or_name).await?;
-    touched(&state, &sandbox).await?;
+    touched(&state, &sandbox)?;
     Ok(StatusCode::CREATED)
 }
 

@@ -24,7 +24,7 @@ use super::sandbox_actions::begin;
 use super::simulate::Usage;
 use super::snapshot;
 use super::state::{
-    AppState, DEFAULT_TARGET, Millis, SandboxRecord, SnapshotRecord, Transition, iso, now,
+    AppState, DEFAULT_TARGET, SandboxRecord, SnapshotRecord, Transition, iso, millis, now,
 };
 use super::view::{JsonBody, derived_state, in_transition, sandbox_dto};
 use crate::daytona_api::{
@@ -130,7 +130,7 @@ async fn fork(
         transition: Some(Transition {
             state: SandboxState::Creating,
             desired: SandboxDesiredState::Started,
-            until: created + state.simulation.create_delay.as_millis() as Millis,
+            until: created + millis(state.simulation.create_delay),
         }),
         archived: false,
         target: if record.target.is_empty() {
@@ -222,7 +222,7 @@ async fn create_snapshot(
         &state,
         SnapshotRecord {
             dto,
-            ready_at: now + state.simulation.create_delay.as_millis() as Millis,
+            ready_at: now + millis(state.simulation.create_delay),
         },
     );
     if let Err(error) = inserted {

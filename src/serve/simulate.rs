@@ -186,7 +186,7 @@ impl FromStr for Simulation {
                 "seed" => {
                     simulation.seed = value
                         .parse()
-                        .map_err(|_| fail(format!("`{value}` is not a number")))?
+                        .map_err(|_| fail(format!("`{value}` is not a number")))?;
                 }
                 "minute" => {
                     simulation.minute = duration()?;
@@ -248,11 +248,16 @@ mod duration_text {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        duration: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&humantime::format_duration(*duration))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
         humantime::parse_duration(&String::deserialize(deserializer)?)
             .map_err(serde::de::Error::custom)
     }
@@ -273,7 +278,10 @@ impl Dice {
             return false;
         }
         // The lock is never held across an await.
-        let mut state = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut state = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = *state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -346,7 +354,7 @@ impl Throttlers {
         let mut windows = self
             .windows
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (_, limit, window) = windows.iter_mut().find(|(t, _, _)| *t == throttler)?;
         let expired = window
             .as_ref()

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::build;
 use super::error::ApiError;
-use super::state::{AppState, Millis, SnapshotRecord, iso, now};
+use super::state::{AppState, Millis, SnapshotRecord, iso, millis, now};
 use super::view::JsonBody;
 use crate::daytona_api::{CreateSnapshot, PaginatedSnapshots, SnapshotDto, SnapshotState};
 
@@ -229,7 +229,7 @@ pub(crate) async fn create(
     };
     let record = SnapshotRecord {
         dto,
-        ready_at: now + state.simulation.create_delay.as_millis() as Millis,
+        ready_at: now + millis(state.simulation.create_delay),
     };
     let shown = render(&record, now);
     let job = record

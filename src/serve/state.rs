@@ -65,9 +65,12 @@ pub(crate) fn now() -> Millis {
 }
 
 pub(crate) fn to_millis(time: SystemTime) -> Millis {
-    time.duration_since(UNIX_EPOCH)
-        .map(|since| since.as_millis() as Millis)
-        .unwrap_or(0)
+    time.duration_since(UNIX_EPOCH).map_or(0, millis)
+}
+
+/// A duration in milliseconds, saturating (a duration of 584 million years is not a bug to hide).
+pub(crate) fn millis(duration: Duration) -> Millis {
+    Millis::try_from(duration.as_millis()).unwrap_or(Millis::MAX)
 }
 
 /// RFC 3339 with milliseconds, as Daytona writes timestamps.
@@ -291,7 +294,7 @@ impl Store {
     fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
         self.records
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Reads the records. The lock is never held across an await.
@@ -373,12 +376,18 @@ pub(crate) struct RouteStats {
 
 impl Stats {
     pub(crate) fn request(&self, route: &str) {
-        let mut routes = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut routes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         routes.entry(route.to_string()).or_default().requests += 1;
     }
 
     pub(crate) fn status(&self, route: &str, status: u16) {
-        let mut routes = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut routes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *routes
             .entry(route.to_string())
             .or_default()
@@ -389,7 +398,10 @@ impl Stats {
 
     /// `{"total": N, "routes": {"POST /api/sandbox": {"requests": 1, "statuses": {"200": 1}}}}`.
     pub(crate) fn to_json(&self) -> serde_json::Value {
-        let routes = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        let routes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let total: u64 = routes.values().map(|route| route.requests).sum();
         serde_json::json!({ "total": total, "routes": &*routes })
     }
@@ -397,7 +409,7 @@ impl Stats {
     pub(crate) fn reset(&self) {
         self.0
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
     }
 }

@@ -50,7 +50,7 @@ impl PathQuery {
 /// `text` quoted for the sandbox's shell, the one way every route puts a value into a script.
 pub(crate) fn quote(text: &str) -> Result<String, DaemonError> {
     shlex::try_quote(text)
-        .map(|quoted| quoted.into_owned())
+        .map(std::borrow::Cow::into_owned)
         .map_err(|_| DaemonError::bad_request("values must not contain NUL bytes"))
 }
 

@@ -8,11 +8,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use super::state::{AppState, BuildPhase, Millis, SandboxRecord, iso, to_millis};
+use super::state::{AppState, BuildPhase, Millis, SandboxRecord, iso, millis, to_millis};
 use crate::daytona_api::{Sandbox, SandboxDesiredState, SandboxListItem, SandboxState};
 use crate::provider;
 
-/// A JSON body whose rejection is a plain 400 with the parser's text, which the route's guard
+/// A JSON body whose rejection is a plain 400 with the parser's text, which the route's middleware
 /// renders as an API or daemon error. Unknown fields are ignored, as Daytona does.
 pub(crate) struct JsonBody<T>(pub(crate) T);
 
@@ -133,7 +133,7 @@ pub(crate) fn sandbox_dto(
         auto_archive_interval: lifecycle.auto_archive.map(|minutes| minutes as i32),
         auto_delete_interval: Some(lifecycle.auto_delete.unwrap_or(-1)),
         auto_destroy_at: record.ttl_minutes.map(|minutes| {
-            let minute = state.simulation.minute.as_millis() as Millis;
+            let minute = millis(state.simulation.minute);
             iso(record.ttl_from.unwrap_or(created) + Millis::from(minutes) * minute)
         }),
         volumes: Some(record.volumes.clone()),

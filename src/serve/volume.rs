@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::state::{AppState, Millis, VolumeRecord, iso, now};
+use super::state::{AppState, Millis, VolumeRecord, iso, millis, now};
 use super::view::JsonBody;
 use crate::daytona_api::{CreateVolume, SandboxVolume, VolumeDto, VolumeState};
 use crate::provider::{self, Labels};
@@ -111,7 +111,7 @@ pub(crate) async fn create(
             last_used_at: None,
             error_reason: None,
         },
-        ready_at: now + state.simulation.create_delay.as_millis() as Millis,
+        ready_at: now + millis(state.simulation.create_delay),
         gone_at: None,
     };
     // Checked under the records lock, so two concurrent creates cannot share a name.
@@ -213,7 +213,7 @@ pub(crate) async fn delete(
             user.name
         )));
     }
-    let gone_at = now + state.simulation.transition_delay.as_millis() as Millis;
+    let gone_at = now + millis(state.simulation.transition_delay);
     state.store.write(|records| {
         if let Some(record) = records
             .volumes

@@ -54,17 +54,14 @@ pub fn script_digest(
     team_name: &str,
 ) -> Result<String, SetupError> {
     use sha2::{Digest, Sha256};
-    match &teammate.setup {
-        None => {
-            static BUILTIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-            Ok(BUILTIN
-                .get_or_init(|| hex::encode(Sha256::digest(BUILTIN_SOURCE.as_bytes())))
-                .clone())
-        }
-        Some(_) => {
-            let script = renderer.render(teammate, team_name)?;
-            Ok(hex::encode(Sha256::digest(script.as_bytes())))
-        }
+    if teammate.setup.is_none() {
+        static BUILTIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        Ok(BUILTIN
+            .get_or_init(|| hex::encode(Sha256::digest(BUILTIN_SOURCE.as_bytes())))
+            .clone())
+    } else {
+        let script = renderer.render(teammate, team_name)?;
+        Ok(hex::encode(Sha256::digest(script.as_bytes())))
     }
 }
 

@@ -63,32 +63,27 @@ pub(crate) fn read_env(list: &[Located<String>], context: &mut Context<'_>) -> V
             context.problems.warn(diagnostic);
         }
         let from_host = value.is_none_or(|value| value.replace("$$", "").contains('$'));
-        let value = match value {
-            Some(value) => {
-                let value_place = place.after(name.len() + 1);
-                match context.interpolate_at(value, &value_place) {
-                    Some(value) => Some(value.text),
-                    None => continue,
-                }
+        let value = if let Some(value) = value {
+            let value_place = place.after(name.len() + 1);
+            match context.interpolate_at(value, &value_place) {
+                Some(value) => Some(value.text),
+                None => continue,
             }
-            None => {
-                let host = (context.lookup)(name);
-                if host.is_none() {
-                    let diagnostic = context
-                        .problems
-                        .at(
-                            ProblemKind::HostVariableUnset,
-                            entry.span(),
-                            "not set on this host",
-                            format!(
-                                "`{name}` is copied from the host but is not set; it is left out"
-                            ),
-                        )
-                        .with_help(format!("export `{name}`, or write `{name}=value`"));
-                    context.problems.warn(diagnostic);
-                }
-                host
+        } else {
+            let host = (context.lookup)(name);
+            if host.is_none() {
+                let diagnostic = context
+                    .problems
+                    .at(
+                        ProblemKind::HostVariableUnset,
+                        entry.span(),
+                        "not set on this host",
+                        format!("`{name}` is copied from the host but is not set; it is left out"),
+                    )
+                    .with_help(format!("export `{name}`, or write `{name}=value`"));
+                context.problems.warn(diagnostic);
             }
+            host
         };
         entries.push(EnvEntry {
             name: name.to_string(),

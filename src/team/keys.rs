@@ -80,7 +80,7 @@ pub(crate) fn check(root: &DeTable<'_>, problems: &mut Problems) {
 }
 
 fn check_table(table: &DeTable<'_>, place: Place, problems: &mut Problems) {
-    for (key, value) in table.iter() {
+    for (key, value) in table {
         let name: &str = key.get_ref();
         if !place.accepts(name) {
             unknown(key, place, problems);
@@ -127,7 +127,7 @@ fn check_value(value: &Spanned<DeValue<'_>>, place: Place, problems: &mut Proble
         DeValue::Table(table) => check_table(table, place, problems),
         // `[[teammate]]` is an array of tables; other shapes are left to the type check.
         DeValue::Array(items) => {
-            for item in items.iter() {
+            for item in items {
                 if let DeValue::Table(table) = item.get_ref() {
                     check_table(table, place, problems);
                 }

@@ -144,25 +144,22 @@ fn error_span(error: &toml::de::Error, source: &str) -> Range<usize> {
 }
 
 fn build(file: &TeamFile, options: &LoadOptions, context: &mut Context<'_>) -> Team {
-    let name = match &file.name {
-        Some(name) => context
+    let name = if let Some(name) = &file.name {
+        context
             .text(name)
-            .filter(|name| resolve::check_name(name, context)),
-        None => {
-            let diagnostic = context
-                .problems
-                .at(
-                    ProblemKind::MissingKey,
-                    0..0,
-                    "no `name` in this file",
-                    "the team file has no `name`",
-                )
-                .with_help(
-                    "add `name = \"my-team\"` at the top: it labels every sandbox of the team",
-                );
-            context.problems.error(diagnostic);
-            None
-        }
+            .filter(|name| resolve::check_name(name, context))
+    } else {
+        let diagnostic = context
+            .problems
+            .at(
+                ProblemKind::MissingKey,
+                0..0,
+                "no `name` in this file",
+                "the team file has no `name`",
+            )
+            .with_help("add `name = \"my-team\"` at the top: it labels every sandbox of the team");
+        context.problems.error(diagnostic);
+        None
     };
     let provider = file
         .provider

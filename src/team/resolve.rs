@@ -174,17 +174,16 @@ fn required(
     header: &Range<usize>,
     context: &mut Context<'_>,
 ) -> Option<Value> {
-    match located {
-        Some(located) => context.text(located),
-        None => {
-            missing(
-                header,
-                key,
-                &format!("add `{key} = \"...\"` to this teammate"),
-                context,
-            );
-            None
-        }
+    if let Some(located) = located {
+        context.text(located)
+    } else {
+        missing(
+            header,
+            key,
+            &format!("add `{key} = \"...\"` to this teammate"),
+            context,
+        );
+        None
     }
 }
 
@@ -206,9 +205,10 @@ pub(crate) fn check_name(value: &Value, context: &mut Context<'_>) -> bool {
     let Err(violation) = names::label::check(&value.text) else {
         return true;
     };
-    let range = match violation.range.is_empty() {
-        true => value.place.span.clone(),
-        false => value.place.part(violation.range),
+    let range = if violation.range.is_empty() {
+        value.place.span.clone()
+    } else {
+        value.place.part(violation.range)
     };
     let diagnostic = context
         .problems

@@ -71,7 +71,7 @@ mod tests {
         let mut names: Vec<String> = lists
             .iter()
             .flat_map(|list| list.iter())
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         names.sort();
         names

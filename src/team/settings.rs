@@ -46,7 +46,7 @@ pub(crate) struct Fields {
 impl Fields {
     /// Reads one table's settings, reporting every bad value.
     pub(crate) fn read(settings: Settings<'_>, context: &mut Context<'_>) -> Fields {
-        let git = settings.git.map(|git| git.value());
+        let git = settings.git.map(super::raw::Located::value);
         if let Some(located) = settings.resources {
             // Daytona sizes a sandbox from its snapshot (it refuses resources on create unless
             // it builds an image), and `local` sandboxes share this machine: say so rather
@@ -62,7 +62,7 @@ impl Fields {
                 .with_help("Daytona takes a sandbox's resources from its snapshot: size the snapshot instead");
             context.problems.warn(diagnostic);
         }
-        let resources = settings.resources.map(|resources| resources.value());
+        let resources = settings.resources.map(super::raw::Located::value);
         Fields {
             repo: settings.repo.and_then(|repo| read_repo(repo, context)),
             repo_written: settings.repo.is_some(),
@@ -151,12 +151,11 @@ fn merge_by_name<T: Clone>(defaults: &[T], own: &[T], name: impl Fn(&T) -> &Stri
         .map(|(position, entry)| (name(entry).clone(), position))
         .collect();
     for entry in own {
-        match index.get(name(entry)) {
-            Some(&position) => merged[position] = entry.clone(),
-            None => {
-                index.insert(name(entry).clone(), merged.len());
-                merged.push(entry.clone());
-            }
+        if let Some(&position) = index.get(name(entry)) {
+            merged[position] = entry.clone();
+        } else {
+            index.insert(name(entry).clone(), merged.len());
+            merged.push(entry.clone());
         }
     }
     merged
@@ -340,7 +339,7 @@ fn read_timer(
                 span,
                 format!("invalid `{}`: {reason}", timer.key()),
                 "write a duration like \"30m\", \"4h\", \"1d\" or a number of minutes",
-            )
+            );
         })
         .ok()
 }

@@ -37,7 +37,7 @@ pub async fn teams(provider: &dyn Provider) -> Result<Vec<TeamSummary>> {
 }
 
 /// Groups `sandboxes` by their team label; sandboxes without one are not a team's.
-pub fn summarize(provider: ProviderKind, sandboxes: &[Sandbox]) -> Vec<TeamSummary> {
+pub(super) fn summarize(provider: ProviderKind, sandboxes: &[Sandbox]) -> Vec<TeamSummary> {
     let mut teams: BTreeMap<&str, Vec<&Sandbox>> = BTreeMap::new();
     for sandbox in sandboxes {
         if let Some(team) = sandbox.labels.get(labels::TEAM) {

@@ -79,10 +79,13 @@ pub async fn act(
             let teammate = &found.teammate;
             let action = match what {
                 Act::Start => start_in(provider, id, teammate).await?,
-                Act::Stop => match stop_in(provider, id, teammate).await? {
-                    true => "stopped",
-                    false => "not running",
-                },
+                Act::Stop => {
+                    if stop_in(provider, id, teammate).await? {
+                        "stopped"
+                    } else {
+                        "not running"
+                    }
+                }
                 Act::Restart => {
                     stop_in(provider, id, teammate).await?;
                     start_in(provider, id, teammate).await?

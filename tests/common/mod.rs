@@ -7,13 +7,13 @@ use std::process::{Command, Output, Stdio};
 use tempfile::TempDir;
 
 /// A sentinel secret: it must never show up outside the sandbox's own 0600 files.
-pub const SENTINEL: &str = "SENTINEL-7f3c-do-not-print-e91a";
+pub(crate) const SENTINEL: &str = "SENTINEL-7f3c-do-not-print-e91a";
 
 /// The one skip policy. A test whose prerequisite is missing calls this and returns: on a
 /// user's machine it prints why and the test passes as skipped; under `CI=true`, where every
 /// prerequisite is installed by `.ci/run`, a missing one is a failure.
 #[track_caller]
-pub fn skip(reason: &str) {
+pub(crate) fn skip(reason: &str) {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("CI=true requires {reason}");
     }
@@ -22,7 +22,7 @@ pub fn skip(reason: &str) {
 
 /// Whether `tool` is on `PATH`; when it is not, [`skip`]s.
 #[track_caller]
-pub fn have(tool: &str) -> bool {
+pub(crate) fn have(tool: &str) -> bool {
     let found = which::which(tool).is_ok();
     if !found {
         skip(&format!("`{tool}`"));
@@ -33,10 +33,11 @@ pub fn have(tool: &str) -> bool {
 /// The Python of the SDK virtual environment (`$RALPH_TOWN_SDK_VENV`, else `target/sdk-venv`,
 /// made by `scripts/sdk-venv.sh`) when it can import every one of `modules`; else [`skip`]s.
 #[track_caller]
-pub fn sdk_python(modules: &[&str]) -> Option<PathBuf> {
-    let venv = std::env::var_os("RALPH_TOWN_SDK_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv"));
+pub(crate) fn sdk_python(modules: &[&str]) -> Option<PathBuf> {
+    let venv = std::env::var_os("RALPH_TOWN_SDK_VENV").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv"),
+        PathBuf::from,
+    );
     let python = venv.join("bin/python");
     let usable = Command::new(&python)
         .args(["-c", &format!("import {}", modules.join(", "))])
@@ -56,12 +57,12 @@ pub fn sdk_python(modules: &[&str]) -> Option<PathBuf> {
 }
 
 /// One test's world.
-pub struct World {
+pub(crate) struct World {
     pub dir: TempDir,
 }
 
 impl World {
-    pub fn new() -> World {
+    pub(crate) fn new() -> World {
         let world = World {
             dir: tempfile::tempdir().expect("tempdir"),
         };
@@ -73,22 +74,22 @@ impl World {
         world
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// The fake host home.
-    pub fn home(&self) -> PathBuf {
+    pub(crate) fn home(&self) -> PathBuf {
         self.path().join("host-home")
     }
 
     /// `RALPH_TOWN_HOME`.
-    pub fn state(&self) -> PathBuf {
+    pub(crate) fn state(&self) -> PathBuf {
         self.path().join("state")
     }
 
     /// Writes `text` as `name` in the test directory and returns its path.
-    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn file(&self, name: &str, text: &str) -> PathBuf {
         let path = self.path().join(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).unwrap();
@@ -98,7 +99,7 @@ impl World {
     }
 
     /// A command for the binary with a clean environment.
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ralph-town"));
         command
             .args(args)
@@ -113,12 +114,12 @@ impl World {
     }
 
     /// Runs the binary to completion.
-    pub fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         self.run_with(args, &[])
     }
 
     /// Runs the binary with `input` on its stdin (a pipe, never a terminal).
-    pub fn run_input(&self, args: &[&str], input: &str) -> Run {
+    pub(crate) fn run_input(&self, args: &[&str], input: &str) -> Run {
         use std::io::Write;
         let mut child = self
             .command(args)
@@ -139,7 +140,7 @@ impl World {
     }
 
     /// Runs the binary with extra environment.
-    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+    pub(crate) fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut command = self.command(args);
         for (key, value) in env {
             command.env(key, value);
@@ -149,7 +150,7 @@ impl World {
 
     /// Creates a real git origin with `main` (one commit) and the extra `branches`, each with
     /// a commit of its own; returns its path.
-    pub fn origin(&self, branches: &[&str]) -> PathBuf {
+    pub(crate) fn origin(&self, branches: &[&str]) -> PathBuf {
         let origin = self.path().join("origin");
         std::fs::create_dir_all(&origin).unwrap();
         git(&origin, &["init", "-q", "-b", "main"]);
@@ -167,7 +168,7 @@ impl World {
     }
 
     /// Ids of the sandboxes in the state root.
-    pub fn sandbox_dirs(&self) -> Vec<PathBuf> {
+    pub(crate) fn sandbox_dirs(&self) -> Vec<PathBuf> {
         match std::fs::read_dir(self.state().join("sandboxes")) {
             Ok(entries) => entries.map(|entry| entry.unwrap().path()).collect(),
             Err(_) => Vec::new(),
@@ -175,7 +176,7 @@ impl World {
     }
 
     /// Asserts that the host's git files are unchanged.
-    pub fn assert_host_git_untouched(&self) {
+    pub(crate) fn assert_host_git_untouched(&self) {
         assert_eq!(
             std::fs::read_to_string(self.home().join(".gitconfig")).unwrap(),
             HOST_GITCONFIG
@@ -191,7 +192,7 @@ const HOST_GITCONFIG: &str = "[user]\n\tname = Host User\n\temail = host@example
 const HOST_CREDENTIALS: &str = "https://host-user:host-token@example.com\n";
 
 /// Runs git in `dir` with a fixed identity and no host configuration.
-pub fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -213,7 +214,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 
 /// A finished run.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -231,7 +232,7 @@ impl From<Output> for Run {
 
 impl Run {
     #[track_caller]
-    pub fn success(self) -> Run {
+    pub(crate) fn success(self) -> Run {
         assert_eq!(
             self.code, 0,
             "expected success\nstdout:\n{}\nstderr:\n{}",
@@ -241,7 +242,7 @@ impl Run {
     }
 
     #[track_caller]
-    pub fn code(self, code: i32) -> Run {
+    pub(crate) fn code(self, code: i32) -> Run {
         assert_eq!(
             self.code, code,
             "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
@@ -251,7 +252,7 @@ impl Run {
     }
 
     /// Both streams, for "never printed" checks.
-    pub fn all(&self) -> String {
+    pub(crate) fn all(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
 }

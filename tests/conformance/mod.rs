@@ -19,7 +19,7 @@ const RUN_LABEL: &str = "ralph-town-conformance/run";
 const CASE_LABEL: &str = "ralph-town-conformance/case";
 
 /// Runs every case, concurrently, each on its own sandboxes.
-pub async fn run_all(provider: Arc<dyn Provider>) {
+pub(crate) async fn run_all(provider: Arc<dyn Provider>) {
     tokio::join!(
         sandbox_lifecycle(provider.clone()),
         exec_contract(provider.clone()),
@@ -30,7 +30,7 @@ pub async fn run_all(provider: Arc<dyn Provider>) {
 }
 
 /// A random token for names and label values.
-pub fn token() -> String {
+pub(crate) fn token() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
 }
 
@@ -118,7 +118,7 @@ fn assert_not_found<T: std::fmt::Debug>(result: Result<T, ProviderError>, what: 
 }
 
 /// Create, look up, relabel, retime, stop, start and delete one sandbox.
-pub async fn sandbox_lifecycle(provider: Arc<dyn Provider>) {
+pub(crate) async fn sandbox_lifecycle(provider: Arc<dyn Provider>) {
     let provider = provider.as_ref();
     let run_id = token();
     let name = format!("ct-{run_id}-life");
@@ -242,7 +242,7 @@ pub async fn sandbox_lifecycle(provider: Arc<dyn Provider>) {
 }
 
 /// Exit codes, merged output, environment, working directory and timeouts.
-pub async fn exec_contract(provider: Arc<dyn Provider>) {
+pub(crate) async fn exec_contract(provider: Arc<dyn Provider>) {
     let provider = provider.as_ref();
     let run_id = token();
     let sandbox = create(
@@ -340,7 +340,7 @@ pub async fn exec_contract(provider: Arc<dyn Provider>) {
 }
 
 /// Upload and download, text and binary, relative and absolute.
-pub async fn files_contract(provider: Arc<dyn Provider>) {
+pub(crate) async fn files_contract(provider: Arc<dyn Provider>) {
     let provider = provider.as_ref();
     let run_id = token();
     let sandbox = create(
@@ -425,7 +425,7 @@ pub async fn files_contract(provider: Arc<dyn Provider>) {
 }
 
 /// Listing matches every given label and nothing else.
-pub async fn listing_by_labels(provider: Arc<dyn Provider>) {
+pub(crate) async fn listing_by_labels(provider: Arc<dyn Provider>) {
     let provider = provider.as_ref();
     let run_id = token();
     let mut created = Vec::new();
@@ -497,7 +497,7 @@ pub async fn listing_by_labels(provider: Arc<dyn Provider>) {
 }
 
 /// Names are unique among live sandboxes and free again once deleted; no name means the id.
-pub async fn names_are_unique(provider: Arc<dyn Provider>) {
+pub(crate) async fn names_are_unique(provider: Arc<dyn Provider>) {
     let provider = provider.as_ref();
     let run_id = token();
     let name = format!("ct-{run_id}-name");

@@ -20,10 +20,10 @@ use ralph_town::serve::{ServeOptions, Simulation};
 use ralph_town::team::ProviderSettings;
 
 /// The key the client sends unless a test chooses another.
-pub const KEY: &str = "dtn_test_key";
+pub(crate) const KEY: &str = "dtn_test_key";
 
 /// What a test server looks like.
-pub struct Options {
+pub(crate) struct Options {
     pub simulation: Simulation,
     /// The key the server insists on; `None`: the client's.
     pub pinned_key: Option<String>,
@@ -46,7 +46,7 @@ impl Default for Options {
 
 /// One request as the client sent it, and the server's answer.
 #[derive(Debug, Clone)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub method: String,
     /// Path and query.
     pub target: String,
@@ -58,13 +58,13 @@ pub struct Recorded {
 
 /// What the server answered.
 #[derive(Debug, Clone)]
-pub struct RecordedResponse {
+pub(crate) struct RecordedResponse {
     pub status: u16,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
 }
 
-pub struct Harness {
+pub(crate) struct Harness {
     pub provider: Arc<DaytonaProvider>,
     /// The server's base URL (`http://127.0.0.1:PORT`), where `/_ralph/stats` is.
     pub server_url: String,
@@ -86,12 +86,12 @@ impl Drop for Harness {
 }
 
 /// A random token for names and label values.
-pub fn token() -> String {
+pub(crate) fn token() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
 }
 
 /// Retries quick enough for tests, with the default attempt counts.
-pub fn fast_retry() -> RetryPolicy {
+pub(crate) fn fast_retry() -> RetryPolicy {
     RetryPolicy {
         base_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(100),
@@ -100,7 +100,7 @@ pub fn fast_retry() -> RetryPolicy {
 }
 
 /// Settings for a client of `api_url` holding `key`, as `from_env` would resolve them.
-pub fn settings(api_url: &str, key: &str) -> DaytonaSettings {
+pub(crate) fn settings(api_url: &str, key: &str) -> DaytonaSettings {
     let lookup = |name: &str| match name {
         "DAYTONA_API_KEY" => Some(key.to_string()),
         "DAYTONA_API_URL" => Some(api_url.to_string()),
@@ -112,7 +112,7 @@ pub fn settings(api_url: &str, key: &str) -> DaytonaSettings {
     settings
 }
 
-pub async fn start(options: Options) -> Harness {
+pub(crate) async fn start(options: Options) -> Harness {
     let root = tempfile::tempdir().expect("temporary state root");
     let local = LocalProvider::with_isolation(root.path().join("local"), IsolationMode::Off)
         .map(Arc::new)
@@ -193,7 +193,7 @@ pub async fn start(options: Options) -> Harness {
 impl Harness {
     /// The server's request counters: `{"total": N, "routes": {"POST /api/sandbox":
     /// {"requests": 1, "statuses": {"200": 1}}}}`.
-    pub async fn stats(&self) -> serde_json::Value {
+    pub(crate) async fn stats(&self) -> serde_json::Value {
         reqwest::Client::new()
             .get(format!("{}/_ralph/stats", self.server_url))
             .bearer_auth(&self.key)
@@ -206,7 +206,7 @@ impl Harness {
     }
 
     /// How many requests to `route` the server answered with `status`.
-    pub async fn count(&self, route: &str, status: u16) -> u64 {
+    pub(crate) async fn count(&self, route: &str, status: u16) -> u64 {
         let stats = self.stats().await;
         stats["routes"][route]["statuses"][status.to_string()]
             .as_u64()
@@ -214,13 +214,13 @@ impl Harness {
     }
 
     /// How many requests to `route` the server received.
-    pub async fn requests(&self, route: &str) -> u64 {
+    pub(crate) async fn requests(&self, route: &str) -> u64 {
         self.stats().await["routes"][route]["requests"]
             .as_u64()
             .unwrap_or(0)
     }
 
-    pub fn recorded(&self) -> Vec<Recorded> {
+    pub(crate) fn recorded(&self) -> Vec<Recorded> {
         self.recorded.lock().unwrap().clone()
     }
 }
@@ -240,7 +240,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
     let target = parts
         .uri
         .path_and_query()
-        .map(|target| target.to_string())
+        .map(std::string::ToString::to_string)
         .unwrap_or_default();
     let mut recorded = Recorded {
         method: parts.method.to_string(),

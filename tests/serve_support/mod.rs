@@ -14,9 +14,9 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 /// The API key of the server, and the bearer token tests send.
-pub const KEY: &str = "dtn_test_key_0123456789abcdefghijklmnop";
+pub(crate) const KEY: &str = "dtn_test_key_0123456789abcdefghijklmnop";
 
-pub struct Server {
+pub(crate) struct Server {
     pub base: String,
     pub api_url: String,
     pub client: reqwest::Client,
@@ -28,20 +28,20 @@ pub struct Server {
 
 /// What a reply carried: status, headers and the body as JSON (a string when it is not JSON).
 #[derive(Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Value,
 }
 
 impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
     }
 
     /// Asserts Daytona's API error body and returns its message.
     #[track_caller]
-    pub fn api_error(&self, status: u16) -> String {
+    pub(crate) fn api_error(&self, status: u16) -> String {
         assert_eq!(self.status, status, "{:?}", self.body);
         let body = &self.body;
         assert_eq!(body["statusCode"], status, "{body}");
@@ -60,7 +60,7 @@ impl Reply {
 
     /// Asserts the daemon's error body and returns its message.
     #[track_caller]
-    pub fn daemon_error(&self, status: u16, code: &str) -> String {
+    pub(crate) fn daemon_error(&self, status: u16, code: &str) -> String {
         assert_eq!(self.status, status, "{:?}", self.body);
         let body = &self.body;
         assert_eq!(body["statusCode"], status, "{body}");
@@ -80,7 +80,7 @@ impl Reply {
 }
 
 #[derive(Default)]
-pub struct Options {
+pub(crate) struct Options {
     pub simulation: Simulation,
     /// The server's key instead of [`KEY`].
     pub api_key: Option<String>,
@@ -88,7 +88,7 @@ pub struct Options {
     pub root: Option<tempfile::TempDir>,
 }
 
-pub async fn start(simulation: &str) -> Server {
+pub(crate) async fn start(simulation: &str) -> Server {
     start_with(Options {
         simulation: simulation.parse().expect("simulation"),
         ..Options::default()
@@ -96,7 +96,7 @@ pub async fn start(simulation: &str) -> Server {
     .await
 }
 
-pub async fn start_with(options: Options) -> Server {
+pub(crate) async fn start_with(options: Options) -> Server {
     let root = options
         .root
         .unwrap_or_else(|| tempfile::tempdir().expect("temporary directory"));
@@ -148,17 +148,17 @@ pub async fn start_with(options: Options) -> Server {
 
 impl Server {
     /// Shuts the server down gracefully and hands back its state root.
-    pub async fn shutdown(mut self) -> tempfile::TempDir {
+    pub(crate) async fn shutdown(mut self) -> tempfile::TempDir {
         let _ = self.stop.take().unwrap().send(());
         self.task.take().unwrap().await.expect("server task");
         self.root.take().unwrap()
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -172,17 +172,17 @@ impl Server {
         }
     }
 
-    pub async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         self.send(self.client.get(self.url(path)).bearer_auth(KEY))
             .await
     }
 
-    pub async fn delete(&self, path: &str) -> Reply {
+    pub(crate) async fn delete(&self, path: &str) -> Reply {
         self.send(self.client.delete(self.url(path)).bearer_auth(KEY))
             .await
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> Reply {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Reply {
         self.send(
             self.client
                 .post(self.url(path))
@@ -192,13 +192,13 @@ impl Server {
         .await
     }
 
-    pub async fn put(&self, path: &str, body: Value) -> Reply {
+    pub(crate) async fn put(&self, path: &str, body: Value) -> Reply {
         self.send(self.client.put(self.url(path)).bearer_auth(KEY).json(&body))
             .await
     }
 
     /// Creates a sandbox and waits until it is `started`.
-    pub async fn create(&self, body: Value) -> Value {
+    pub(crate) async fn create(&self, body: Value) -> Value {
         let reply = self.post("/api/sandbox", body).await;
         assert_eq!(reply.status, 200, "{:?}", reply.body);
         let id = reply.body["id"].as_str().unwrap().to_string();
@@ -206,7 +206,7 @@ impl Server {
     }
 
     /// Polls `GET /api/sandbox/{id}` until `state` (or fails after a generous deadline).
-    pub async fn wait_state(&self, id: &str, state: &str) -> Value {
+    pub(crate) async fn wait_state(&self, id: &str, state: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let reply = self.get(&format!("/api/sandbox/{id}")).await;
@@ -223,7 +223,7 @@ impl Server {
     }
 
     /// Polls until the sandbox is gone (404).
-    pub async fn wait_gone(&self, id: &str) {
+    pub(crate) async fn wait_gone(&self, id: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let reply = self.get(&format!("/api/sandbox/{id}")).await;
@@ -239,7 +239,7 @@ impl Server {
         }
     }
 
-    pub async fn exec(&self, id: &str, command: &str) -> Reply {
+    pub(crate) async fn exec(&self, id: &str, command: &str) -> Reply {
         self.post(
             &format!("/toolbox/{id}/process/execute"),
             json!({ "command": command }),
@@ -248,7 +248,7 @@ impl Server {
     }
 
     /// Requests counted for one route (`METHOD /template`).
-    pub async fn requests(&self, route: &str) -> u64 {
+    pub(crate) async fn requests(&self, route: &str) -> u64 {
         let reply = self.get("/_ralph/stats").await;
         reply.body["routes"][route]["requests"]
             .as_u64()
@@ -257,7 +257,7 @@ impl Server {
 }
 
 /// URL-encodes a query value.
-pub fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|byte| match byte {

@@ -13,10 +13,10 @@ use std::process::{Child, Command, Stdio};
 use crate::common::{Run, World, git};
 
 /// The API key the spawned `serve` gets from its environment, and its clients send.
-pub const KEY: &str = "dtn_team_support_key_0123456789abcdef";
+pub(crate) const KEY: &str = "dtn_team_support_key_0123456789abcdef";
 
 /// A `ralph-town serve` child process, killed on drop.
-pub struct Serve {
+pub(crate) struct Serve {
     child: Child,
     pub api_url: String,
     /// Its state root: its sandboxes are the `local` provider's, under `sandboxes/`.
@@ -32,7 +32,7 @@ impl Drop for Serve {
 
 impl Serve {
     /// `serve` on a free loopback port, its sandboxes allowed to read `readable`.
-    pub fn spawn(world: &World, readable: &Path, simulate: &str) -> Serve {
+    pub(crate) fn spawn(world: &World, readable: &Path, simulate: &str) -> Serve {
         let state = world.path().join("serve-state");
         let mut command = world.command(&["serve", "--listen", "127.0.0.1:0", "--read-only"]);
         command
@@ -68,7 +68,7 @@ impl Serve {
 impl Squad {
     /// How many creates the spawned `serve` refused because the name was taken (409): the
     /// races a test meant to provoke really happened. `None` on `local`.
-    pub fn refused_creates(&self) -> Option<u64> {
+    pub(crate) fn refused_creates(&self) -> Option<u64> {
         let serve = self.serve.as_ref()?;
         let stats: serde_json::Value = reqwest::blocking::Client::new()
             .get(serve.api_url.replace("/api", "/_ralph/stats"))
@@ -87,7 +87,7 @@ impl Squad {
 
 /// One sandbox of the team as the provider's state root records it.
 #[derive(Debug, Clone)]
-pub struct Held {
+pub(crate) struct Held {
     pub id: String,
     pub teammate: Option<String>,
     pub setup: Option<String>,
@@ -97,7 +97,7 @@ pub struct Held {
 }
 
 /// The team, its world and (on `daytona`) its server.
-pub struct Squad {
+pub(crate) struct Squad {
     pub world: World,
     pub name: String,
     pub teammates: Vec<String>,
@@ -106,7 +106,7 @@ pub struct Squad {
 }
 
 /// How the team is made.
-pub struct Shape<'a> {
+pub(crate) struct Shape<'a> {
     pub size: usize,
     /// `None`: `local`; `Some(settings)`: `daytona` against `serve --simulate settings`.
     pub simulate: Option<&'a str>,
@@ -128,7 +128,7 @@ impl Default for Shape<'_> {
 }
 
 impl Squad {
-    pub fn new(shape: Shape<'_>) -> Squad {
+    pub(crate) fn new(shape: Shape<'_>) -> Squad {
         let world = World::new();
         let origin = world.origin(&[]);
         if shape.origin_megabytes > 0 {
@@ -178,7 +178,7 @@ impl Squad {
     }
 
     /// The binary with the team's environment (the secret, and on `daytona` the server).
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut command = self.world.command(args);
         command.env("GH_TOKEN", crate::common::SENTINEL);
         if let Some(serve) = &self.serve {
@@ -190,14 +190,14 @@ impl Squad {
     }
 
     /// Runs the binary to completion.
-    pub fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         Run::from(self.command(args).output().expect("run ralph-town"))
     }
 
     /// Runs the binary to completion; a run still going after `limit` is killed and fails the
     /// test as hung (a hang detector, not a measure of speed).
     #[track_caller]
-    pub fn run_within(&self, args: &[&str], limit: std::time::Duration) -> Run {
+    pub(crate) fn run_within(&self, args: &[&str], limit: std::time::Duration) -> Run {
         let mut child = self
             .command(args)
             .stdout(Stdio::piped())
@@ -245,12 +245,12 @@ impl Squad {
     }
 
     /// The directory of a sandbox in the provider's state root (`sandbox.json`, `home/`).
-    pub fn sandbox_directory(&self, id: &str) -> PathBuf {
+    pub(crate) fn sandbox_directory(&self, id: &str) -> PathBuf {
         self.provider_state().join("sandboxes").join(id)
     }
 
     /// Every sandbox of the team in the provider's state root.
-    pub fn held(&self) -> Vec<Held> {
+    pub(crate) fn held(&self) -> Vec<Held> {
         let Ok(entries) = std::fs::read_dir(self.provider_state().join("sandboxes")) else {
             return Vec::new();
         };
@@ -285,7 +285,7 @@ impl Squad {
     /// Exactly one sandbox per teammate, nothing else of the team, each set up (`ok`) with its
     /// clone on its branch.
     #[track_caller]
-    pub fn assert_converged(&self, context: &str) {
+    pub(crate) fn assert_converged(&self, context: &str) {
         let held = self.held();
         let teammates: Vec<Option<String>> = held.iter().map(|h| h.teammate.clone()).collect();
         let wanted: Vec<Option<String>> = self.teammates.iter().cloned().map(Some).collect();
@@ -316,14 +316,14 @@ impl Squad {
 
     /// Nothing of the team is left.
     #[track_caller]
-    pub fn assert_empty(&self, context: &str) {
+    pub(crate) fn assert_empty(&self, context: &str) {
         let held = self.held();
         assert!(held.is_empty(), "{context}: left over\n{held:#?}");
     }
 }
 
 /// A seeded choice of moments: the same seed gives the same moments on every machine.
-pub fn moments(seed: u64, count: usize, lines: u32, delay_ms: u32) -> Vec<(u32, u32)> {
+pub(crate) fn moments(seed: u64, count: usize, lines: u32, delay_ms: u32) -> Vec<(u32, u32)> {
     let mut random = fastrand::Rng::with_seed(seed);
     (0..count)
         .map(|_| (random.u32(1..=lines), random.u32(0..=delay_ms)))
@@ -333,7 +333,7 @@ pub fn moments(seed: u64, count: usize, lines: u32, delay_ms: u32) -> Vec<(u32, 
 /// Starts `command` with stderr piped, and SIGKILLs it once it has written `line` lines to
 /// stderr and `delay_ms` more have passed (or lets it finish if it ends before). Returns
 /// whether it was killed, and what it wrote.
-pub fn kill_after(mut command: Command, line: u32, delay_ms: u32) -> (bool, String) {
+pub(crate) fn kill_after(mut command: Command, line: u32, delay_ms: u32) -> (bool, String) {
     let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

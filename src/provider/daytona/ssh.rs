@@ -158,13 +158,13 @@ fn ssh_command(command: &str, cwd: Option<&str>) -> String {
     let Some(cwd) = cwd.filter(|cwd| !cwd.is_empty()) else {
         return command.to_string();
     };
-    let quoted = shlex::try_quote(cwd).map(|quoted| quoted.into_owned());
+    let quoted = shlex::try_quote(cwd).map(std::borrow::Cow::into_owned);
     let Ok(quoted) = quoted else {
         return command.to_string();
     };
     let remote = format!("cd {quoted}; exec \"${{SHELL:-/bin/sh}}\" -l");
     let remote = shlex::try_quote(&remote)
-        .map(|remote| remote.into_owned())
+        .map(std::borrow::Cow::into_owned)
         .unwrap_or_default();
     format!("{command} -t {remote}")
 }

@@ -196,7 +196,7 @@ impl DaytonaProvider {
             .http
             .send(&what, Repeat::Safe, |client| {
                 let form = Form::new()
-                    .text("files[0].path", path.to_string())
+                    .text("files[0].path", path.clone())
                     .part("files[0].file", file_part(path, contents));
                 client
                     .post(bulk.clone())

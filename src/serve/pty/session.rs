@@ -38,7 +38,9 @@ impl Terminals {
     pub(super) fn lock(
         &self,
     ) -> std::sync::MutexGuard<'_, BTreeMap<String, BTreeMap<String, Arc<Terminal>>>> {
-        self.0.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(super) fn get(&self, sandbox: &str, id: &str) -> Option<Arc<Terminal>> {
@@ -102,7 +104,7 @@ impl Terminal {
         let size = *self
             .size
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         PtySessionInfo {
             id: self.id.clone(),
             cwd: self.cwd.clone(),
@@ -295,7 +297,7 @@ async fn supervise(
     session
         .output
         .lock()
-        .unwrap_or_else(|poison| poison.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
     let mut all = state.terminals.lock();
     if let Some(sessions) = all.get_mut(&session.sandbox)

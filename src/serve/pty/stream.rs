@@ -102,9 +102,9 @@ pub(super) async fn serve(
     let output = session
         .output
         .lock()
-        .unwrap_or_else(|poison| poison.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .as_ref()
-        .map(|output| output.subscribe());
+        .map(tokio::sync::broadcast::Sender::subscribe);
     let connected = json!({ "type": "control", "status": "connected" });
     if sink.send(control(connected)).await.is_err() {
         return;

@@ -149,33 +149,30 @@ impl Run<'_> {
             .map_err(|error| error.to_string())?;
 
         let mut outputs = JoinSet::new();
-        let (mut child, input, pty) = match &terminal {
-            Some(terminal) => {
-                let (pty, tty) = pty::open(terminal.size)
-                    .map_err(|error| format!("cannot open a terminal: {error}"))?;
-                pty::attach(&mut command, tty)
-                    .map_err(|error| format!("cannot open a terminal: {error}"))?;
-                let child = spawn(command)?;
-                let pty = Arc::new(pty);
-                outputs.spawn(forward_terminal(pty.clone(), writer.make_writer()));
-                (child, Input::Terminal(pty.clone()), Some(pty))
+        let (mut child, input, pty) = if let Some(terminal) = &terminal {
+            let (pty, tty) = pty::open(terminal.size)
+                .map_err(|error| format!("cannot open a terminal: {error}"))?;
+            pty::attach(&mut command, tty)
+                .map_err(|error| format!("cannot open a terminal: {error}"))?;
+            let child = spawn(command)?;
+            let pty = Arc::new(pty);
+            outputs.spawn(forward_terminal(pty.clone(), writer.make_writer()));
+            (child, Input::Terminal(pty.clone()), Some(pty))
+        } else {
+            command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0);
+            let mut child = spawn(command)?;
+            if let Some(stdout) = child.stdout.take() {
+                outputs.spawn(forward(stdout, writer.make_writer()));
             }
-            None => {
-                command
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .process_group(0);
-                let mut child = spawn(command)?;
-                if let Some(stdout) = child.stdout.take() {
-                    outputs.spawn(forward(stdout, writer.make_writer()));
-                }
-                if let Some(stderr) = child.stderr.take() {
-                    outputs.spawn(forward(stderr, writer.make_writer_ext(Some(1))));
-                }
-                let stdin = child.stdin.take().ok_or("cannot connect standard input")?;
-                (child, Input::Pipe(stdin), None)
+            if let Some(stderr) = child.stderr.take() {
+                outputs.spawn(forward(stderr, writer.make_writer_ext(Some(1))));
             }
+            let stdin = child.stdin.take().ok_or("cannot connect standard input")?;
+            (child, Input::Pipe(stdin), None)
         };
         // Both kinds of child lead their own process group (and, on a terminal, session).
         let group = child

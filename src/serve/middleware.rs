@@ -1,7 +1,7 @@
 //! What happens to every request before and after its handler: counting, simulated latency,
 //! faults and throttling, bearer authentication, and error bodies in Daytona's shapes.
 //!
-//! Handlers never see an unauthenticated request; the one route without a guard is the health
+//! Handlers never see an unauthenticated request; the one route without this layer is the health
 //! check, which says nothing but `ok`. This file must not log headers: the bearer token is a
 //! credential.
 
@@ -106,7 +106,7 @@ async fn simulate(state: &AppState) -> Result<(), ()> {
     Ok(())
 }
 
-/// The guard of every `/api` route.
+/// The middleware of every `/api` route.
 pub(crate) async fn api(
     State(state): State<Arc<AppState>>,
     matched: MatchedPath,
@@ -152,7 +152,7 @@ pub(crate) async fn api(
     response
 }
 
-/// The guard of every `/toolbox/{sandbox}/...` route. Daemon error bodies quote the daemon's
+/// The middleware of every `/toolbox/{sandbox}/...` route. Daemon error bodies quote the daemon's
 /// own path (`/process/execute`), without the proxy prefix.
 pub(crate) async fn toolbox(
     State(state): State<Arc<AppState>>,
