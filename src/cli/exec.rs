@@ -13,7 +13,7 @@ use super::args::{ExecArgs, SshArgs};
 use super::{load_team, provider_for};
 use crate::error::exit::TIMED_OUT;
 use crate::error::{Error, Result};
-use crate::provider::{AttachRequest, ShellAccess};
+use crate::provider::AttachRequest;
 use crate::workflow;
 
 /// The exit code of `exec`'s own failures (compose's), never a command's.
@@ -64,20 +64,10 @@ pub(super) async fn ssh(args: &SshArgs) -> Result<i32> {
     let found = workflow::teammate_sandbox(provider.as_ref(), &team, &args.teammate).await?;
     let cwd = found.workdir();
     if args.print {
-        match provider
+        let access = provider
             .shell_access(&found.sandbox.id, cwd.as_deref(), 60)
-            .await?
-        {
-            ShellAccess::Ssh {
-                command,
-                expires_at,
-                ..
-            } => {
-                println!("{command}");
-                eprintln!("expires at {expires_at}");
-            }
-            ShellAccess::Local { command, .. } => println!("{command}"),
-        }
+            .await?;
+        super::sandbox::print_shell_access(&access);
         return Ok(0);
     }
     let request = AttachRequest::shell(cwd.as_deref());

@@ -119,6 +119,16 @@ async fn ssh(kind: ProviderKind, json: bool, args: &SshArgs) -> Result<i32> {
             print_json(&access)?;
             Ok(exit::SUCCESS)
         }
+        _ => {
+            print_shell_access(&access);
+            Ok(exit::SUCCESS)
+        }
+    }
+}
+
+/// How to reach a sandbox's shell: the command on stdout, when an SSH token expires on stderr.
+pub(super) fn print_shell_access(access: &ShellAccess) {
+    match access {
         ShellAccess::Ssh {
             command,
             expires_at,
@@ -126,12 +136,8 @@ async fn ssh(kind: ProviderKind, json: bool, args: &SshArgs) -> Result<i32> {
         } => {
             println!("{command}");
             eprintln!("expires at {expires_at}");
-            Ok(exit::SUCCESS)
         }
-        ShellAccess::Local { command, .. } => {
-            println!("{command}");
-            Ok(exit::SUCCESS)
-        }
+        ShellAccess::Local { command, .. } => println!("{command}"),
     }
 }
 

@@ -100,11 +100,8 @@ impl Server {
     #[tool(
         description = "Show what `team_up` would change for a team file: one line per teammate (create, update, recreate, start, keep, remove, orphan) with its cause. Changes nothing."
     )]
-    async fn team_plan(&self, Parameters(params): Parameters<PlanParams>) -> CallToolResult {
-        let (opened, redactor) = match open(&params.file, false) {
-            Ok(opened) => opened,
-            Err(error) => return Redactor::new().apply(failed(&error)),
-        };
+    async fn team_plan(&self, Parameters(params): Parameters<PlanParams>) -> Answer {
+        let (opened, redactor) = open(&params.file, false)?;
         let options = plan_options(
             &params.only,
             params.prune,
@@ -112,7 +109,7 @@ impl Server {
             params.adopt,
         );
         let result = workflow::plan(opened.provider.as_ref(), &opened.team, &options).await;
-        redactor.apply(match result {
+        Ok(redactor.apply(match result {
             Ok(plan) => {
                 let mut warnings = opened.warnings;
                 warnings.extend(workflow::orphan_warnings(&plan, &SWITCHES));
@@ -127,30 +124,24 @@ impl Server {
                 answer::success(plan.render(), &value)
             }
             Err(error) => failed(&error),
-        })
+        }))
     }
 
     #[tool(
         description = "Create, update and set up a team's sandboxes to match its team file (clone the repo, check out each teammate's branch, hand over secrets). Refuses to recreate or remove sandboxes unless `confirm` is true, and refuses to destroy uncommitted or unpushed work unless `force` is true."
     )]
-    async fn team_up(&self, Parameters(params): Parameters<UpParams>) -> CallToolResult {
-        let (opened, redactor) = match open(&params.file, true) {
-            Ok(opened) => opened,
-            Err(error) => return Redactor::new().apply(failed(&error)),
-        };
+    async fn team_up(&self, Parameters(params): Parameters<UpParams>) -> Answer {
+        let (opened, redactor) = open(&params.file, true)?;
         let answer = up(opened, &params).await;
-        redactor.apply(answer)
+        Ok(redactor.apply(answer))
     }
 
     #[tool(
         description = "List a team's sandboxes: each teammate with its sandbox id, state, branch, setup outcome and creation time; declared teammates without a sandbox are `missing`, sandboxes no longer declared have `declared: false`."
     )]
-    async fn team_status(&self, Parameters(params): Parameters<StatusParams>) -> CallToolResult {
-        let (opened, redactor) = match open(&params.file, false) {
-            Ok(opened) => opened,
-            Err(error) => return Redactor::new().apply(failed(&error)),
-        };
-        redactor.apply(
+    async fn team_status(&self, Parameters(params): Parameters<StatusParams>) -> Answer {
+        let (opened, redactor) = open(&params.file, false)?;
+        Ok(redactor.apply(
             match workflow::status(opened.provider.as_ref(), &opened.team).await {
                 Ok(rows) => {
                     let text = status_text(&opened.team, &rows);
@@ -164,17 +155,14 @@ impl Server {
                 }
                 Err(error) => failed(&error),
             },
-        )
+        ))
     }
 
     #[tool(
         description = "Delete every sandbox of a team. Refuses (deleting nothing) unless `confirm` is true, and when a sandbox's repository has uncommitted or unpushed work unless `force` is true."
     )]
-    async fn team_down(&self, Parameters(params): Parameters<DownParams>) -> CallToolResult {
-        let (opened, redactor) = match open(&params.file, false) {
-            Ok(opened) => opened,
-            Err(error) => return Redactor::new().apply(failed(&error)),
-        };
+    async fn team_down(&self, Parameters(params): Parameters<DownParams>) -> Answer {
+        let (opened, redactor) = open(&params.file, false)?;
         let options = DownOptions {
             destructive_allowed: params.confirm,
             force: params.force,
@@ -192,7 +180,7 @@ impl Server {
         .await;
         let mut warnings = opened.warnings;
         warnings.extend(progress.warnings());
-        redactor.apply(match result {
+        Ok(redactor.apply(match result {
             Ok(outcome) => {
                 let failed = outcome.failed();
                 let mut text: Vec<String> = outcome
@@ -225,7 +213,7 @@ impl Server {
                 }
             }
             Err(error) => answer::error(&error, json!({ "warnings": warnings })),
-        })
+        }))
     }
 }
 
@@ -248,12 +236,21 @@ pub(super) struct Opened {
     pub(super) warnings: Vec<String>,
 }
 
+/// What a tool answers: `Err` is the answer of a failure before the tool's own work (the team
+/// file did not load, the teammate has no sandbox), marked as an error like any failure.
+pub(super) type Answer = Result<CallToolResult, CallToolResult>;
+
 /// Loads the team file and opens its provider; the redactor knows every secret value the
-/// team's teammates would receive from this process's environment.
+/// team's teammates would receive from this process's environment. A failure is the tool's
+/// answer, ready to return.
 pub(super) fn open(
     file: &std::path::Path,
     require_secrets: bool,
-) -> Result<(Opened, Redactor), Error> {
+) -> Result<(Opened, Redactor), CallToolResult> {
+    opening(file, require_secrets).map_err(|error| Redactor::new().apply(failed(&error)))
+}
+
+fn opening(file: &std::path::Path, require_secrets: bool) -> Result<(Opened, Redactor), Error> {
     let loaded = team::load(file, &LoadOptions { require_secrets })?;
     let team = loaded.team;
     let mut redactor = Redactor::new();

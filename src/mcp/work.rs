@@ -16,8 +16,9 @@ use serde_json::json;
 
 use super::Server;
 use super::answer::{self, Redactor};
-use super::team::{Opened, failed, open};
+use super::team::{Answer, Opened, failed, open};
 use crate::error::Result;
+use crate::provider::ExecOutput;
 use crate::workflow::{self, Act, TeammateSandbox, files};
 
 /// The most lines `team_logs` answers per teammate unless told.
@@ -139,8 +140,7 @@ async fn reach(
     file: &std::path::Path,
     teammate: &str,
 ) -> Result<(Opened, TeammateSandbox, Redactor), CallToolResult> {
-    let (opened, redactor) =
-        open(file, false).map_err(|error| Redactor::new().apply(failed(&error)))?;
+    let (opened, redactor) = open(file, false)?;
     match workflow::teammate_sandbox(opened.provider.as_ref(), &opened.team, teammate).await {
         Ok(found) => Ok((opened, found, redactor)),
         Err(error) => Err(redactor.apply(failed(&error))),
@@ -159,16 +159,22 @@ fn respond<T: serde::Serialize>(
     })
 }
 
+/// The answer of a command: its output, a failure when it exited non-zero.
+fn exited(result: Result<ExecOutput>) -> CallToolResult {
+    match result {
+        Ok(output) if output.exit_code == 0 => answer::success(output.output.clone(), &output),
+        Ok(output) => answer::failure(output.output.clone(), &output),
+        Err(error) => failed(&error),
+    }
+}
+
 #[tool_router(router = work_router, vis = "pub(crate)")]
 impl Server {
     #[tool(
         description = "The output of teammates' commands (every teammate with a command unless `teammates` names some): the last `tail` lines of each, with the time and stream of every line."
     )]
-    async fn team_logs(&self, Parameters(params): Parameters<LogsParams>) -> CallToolResult {
-        let (opened, redactor) = match open(&params.file, false) {
-            Ok(opened) => opened,
-            Err(error) => return Redactor::new().apply(failed(&error)),
-        };
+    async fn team_logs(&self, Parameters(params): Parameters<LogsParams>) -> Answer {
+        let (opened, redactor) = open(&params.file, false)?;
         let provider = opened.provider.as_ref();
         let tail = params.tail.unwrap_or(DEFAULT_TAIL);
         let result = async {
@@ -183,7 +189,7 @@ impl Server {
             Ok(json!({ "lines": lines }))
         }
         .await;
-        respond(&redactor, result, |value| {
+        Ok(respond(&redactor, result, |value| {
             value["lines"]
                 .as_array()
                 .into_iter()
@@ -196,17 +202,14 @@ impl Server {
                     )
                 })
                 .collect()
-        })
+        }))
     }
 
     #[tool(
         description = "Wait until teammates' commands are done for good (restarts exhausted or finished), at most `timeout_seconds` (default 600). Answers each teammate's runs and exit codes; `ok` is true when every command succeeded."
     )]
-    async fn team_wait(&self, Parameters(params): Parameters<WaitParams>) -> CallToolResult {
-        let (opened, redactor) = match open(&params.file, false) {
-            Ok(opened) => opened,
-            Err(error) => return Redactor::new().apply(failed(&error)),
-        };
+    async fn team_wait(&self, Parameters(params): Parameters<WaitParams>) -> Answer {
+        let (opened, redactor) = open(&params.file, false)?;
         let timeout = Duration::from_secs(params.timeout_seconds.unwrap_or(DEFAULT_WAIT_SECONDS));
         let result = workflow::wait(
             opened.provider.as_ref(),
@@ -215,7 +218,7 @@ impl Server {
             Some(timeout),
         )
         .await;
-        redactor.apply(match result {
+        Ok(redactor.apply(match result {
             Ok(outcome) => {
                 let text: String = outcome
                     .teammates
@@ -234,93 +237,62 @@ impl Server {
                 }
             }
             Err(error) => failed(&error),
-        })
+        }))
     }
 
     #[tool(
         description = "One teammate's command (state, runs, exit codes) and work: commits ahead of the base branch, dirty files, the last commit's subject, whether the branch is pushed."
     )]
-    async fn teammate_status(
-        &self,
-        Parameters(params): Parameters<TeammateParams>,
-    ) -> CallToolResult {
-        let (opened, redactor) = match open(&params.file, false) {
-            Ok(opened) => opened,
-            Err(error) => return Redactor::new().apply(failed(&error)),
-        };
+    async fn teammate_status(&self, Parameters(params): Parameters<TeammateParams>) -> Answer {
+        let (opened, redactor) = open(&params.file, false)?;
         let result =
             workflow::teammate_work(opened.provider.as_ref(), &opened.team, &params.teammate).await;
-        respond(&redactor, result, |work| {
+        Ok(respond(&redactor, result, |work| {
             format!("{}: {}", work.teammate, work.command.describe())
-        })
+        }))
     }
 
     #[tool(
         description = "Restart one teammate's command: stop it if it runs, then start it again with the team file's command and task (runs count from 1). The sandbox and its work are kept."
     )]
-    async fn teammate_restart(
-        &self,
-        Parameters(params): Parameters<TeammateParams>,
-    ) -> CallToolResult {
-        let (opened, redactor) = match open(&params.file, false) {
-            Ok(opened) => opened,
-            Err(error) => return Redactor::new().apply(failed(&error)),
-        };
+    async fn teammate_restart(&self, Parameters(params): Parameters<TeammateParams>) -> Answer {
+        let (opened, redactor) = open(&params.file, false)?;
         let names = [params.teammate.clone()];
         let result =
             workflow::act(opened.provider.as_ref(), &opened.team, &names, Act::Restart).await;
-        respond(
+        Ok(respond(
             &redactor,
             result.map(|mut outcomes| outcomes.remove(0)),
             |outcome| format!("{}: {}", outcome.teammate, outcome.action),
-        )
+        ))
     }
 
     #[tool(
         description = "Run shell text with bash in a teammate's workdir; answers its exit code and output (a non-zero exit is a tool error that still carries them)."
     )]
-    async fn teammate_exec(&self, Parameters(params): Parameters<ExecParams>) -> CallToolResult {
-        let (opened, found, redactor) = match reach(&params.file, &params.teammate).await {
-            Ok(reached) => reached,
-            Err(answer) => return answer,
-        };
+    async fn teammate_exec(&self, Parameters(params): Parameters<ExecParams>) -> Answer {
+        let (opened, found, redactor) = reach(&params.file, &params.teammate).await?;
         let timeout = params.timeout_seconds.map(Duration::from_secs);
         let result = files::exec(opened.provider.as_ref(), &found, &params.command, timeout).await;
-        redactor.apply(match result {
-            Ok(output) if output.exit_code == 0 => answer::success(output.output.clone(), &output),
-            Ok(output) => answer::failure(output.output.clone(), &output),
-            Err(error) => failed(&error),
-        })
+        Ok(redactor.apply(exited(result)))
     }
 
     #[tool(description = "Read a text file of a teammate's workdir (a path relative to it).")]
-    async fn teammate_read_file(
-        &self,
-        Parameters(params): Parameters<PathParams>,
-    ) -> CallToolResult {
-        let (opened, found, redactor) = match reach(&params.file, &params.teammate).await {
-            Ok(reached) => reached,
-            Err(answer) => return answer,
-        };
+    async fn teammate_read_file(&self, Parameters(params): Parameters<PathParams>) -> Answer {
+        let (opened, found, redactor) = reach(&params.file, &params.teammate).await?;
         let result = files::read_file(opened.provider.as_ref(), &found, &params.path).await;
-        respond(
+        Ok(respond(
             &redactor,
             result.map(|content| json!({ "path": params.path, "content": content })),
             |value| value["content"].as_str().unwrap_or_default().to_string(),
-        )
+        ))
     }
 
     #[tool(
         description = "Write a file of a teammate's workdir (a path relative to it), making its directories."
     )]
-    async fn teammate_write_file(
-        &self,
-        Parameters(params): Parameters<WriteParams>,
-    ) -> CallToolResult {
-        let (opened, found, redactor) = match reach(&params.file, &params.teammate).await {
-            Ok(reached) => reached,
-            Err(answer) => return answer,
-        };
+    async fn teammate_write_file(&self, Parameters(params): Parameters<WriteParams>) -> Answer {
+        let (opened, found, redactor) = reach(&params.file, &params.teammate).await?;
         let result = files::write_file(
             opened.provider.as_ref(),
             &found,
@@ -328,24 +300,18 @@ impl Server {
             &params.content,
         )
         .await;
-        respond(
+        Ok(respond(
             &redactor,
             result.map(|()| json!({ "path": params.path, "written": params.content.len() })),
             |_| format!("wrote `{}`", params.path),
-        )
+        ))
     }
 
     #[tool(
         description = "Edit a file of a teammate's workdir by exact string replacement: `old_text` must occur exactly once, else nothing changes and the call fails."
     )]
-    async fn teammate_edit_file(
-        &self,
-        Parameters(params): Parameters<EditParams>,
-    ) -> CallToolResult {
-        let (opened, found, redactor) = match reach(&params.file, &params.teammate).await {
-            Ok(reached) => reached,
-            Err(answer) => return answer,
-        };
+    async fn teammate_edit_file(&self, Parameters(params): Parameters<EditParams>) -> Answer {
+        let (opened, found, redactor) = reach(&params.file, &params.teammate).await?;
         let result = files::edit_file(
             opened.provider.as_ref(),
             &found,
@@ -354,24 +320,18 @@ impl Server {
             &params.new_text,
         )
         .await;
-        respond(
+        Ok(respond(
             &redactor,
             result.map(|()| json!({ "path": params.path, "edited": true })),
             |_| format!("edited `{}`", params.path),
-        )
+        ))
     }
 
     #[tool(
         description = "List the files and directories of a teammate's workdir (or a directory in it), `.git` left out."
     )]
-    async fn teammate_list_files(
-        &self,
-        Parameters(params): Parameters<ListParams>,
-    ) -> CallToolResult {
-        let (opened, found, redactor) = match reach(&params.file, &params.teammate).await {
-            Ok(reached) => reached,
-            Err(answer) => return answer,
-        };
+    async fn teammate_list_files(&self, Parameters(params): Parameters<ListParams>) -> Answer {
+        let (opened, found, redactor) = reach(&params.file, &params.teammate).await?;
         let result = files::list_files(
             opened.provider.as_ref(),
             &found,
@@ -379,25 +339,17 @@ impl Server {
             params.depth.unwrap_or(3),
         )
         .await;
-        respond(&redactor, result, |listing| listing.entries.join("\n"))
+        Ok(respond(&redactor, result, |listing| {
+            listing.entries.join("\n")
+        }))
     }
 
     #[tool(
         description = "The teammate's branch against its base branch: every change since they forked, committed or not (`git diff --stat`, then the diff)."
     )]
-    async fn teammate_diff(
-        &self,
-        Parameters(params): Parameters<TeammateParams>,
-    ) -> CallToolResult {
-        let (opened, found, redactor) = match reach(&params.file, &params.teammate).await {
-            Ok(reached) => reached,
-            Err(answer) => return answer,
-        };
+    async fn teammate_diff(&self, Parameters(params): Parameters<TeammateParams>) -> Answer {
+        let (opened, found, redactor) = reach(&params.file, &params.teammate).await?;
         let result = files::diff(opened.provider.as_ref(), &found).await;
-        redactor.apply(match result {
-            Ok(output) if output.exit_code == 0 => answer::success(output.output.clone(), &output),
-            Ok(output) => answer::failure(output.output.clone(), &output),
-            Err(error) => failed(&error),
-        })
+        Ok(redactor.apply(exited(result)))
     }
 }

@@ -287,18 +287,10 @@ fn read_plain(located: &Located<String>, key: &str, context: &mut Context<'_>) -
     } else {
         None
     };
-    match problem {
-        Some(message) => {
-            context.invalid(
-                ProblemKind::InvalidValue,
-                value.place.span.clone(),
-                message,
-                "leave the key out to use the default",
-            );
-            None
-        }
-        None => Some(value),
-    }
+    let span = value.place.span.clone();
+    context
+        .passes(problem, span, "leave the key out to use the default")
+        .then_some(value)
 }
 
 fn read_workdir(located: &Located<String>, context: &mut Context<'_>) -> Option<Value> {

@@ -147,6 +147,23 @@ impl Context<'_> {
         let diagnostic = self.problems.at(kind, range, "", message).with_help(help);
         self.problems.error(diagnostic);
     }
+
+    /// Reports `problem`, when there is one, as an invalid value at `range`; whether the value
+    /// passed.
+    pub(crate) fn passes(
+        &mut self,
+        problem: Option<String>,
+        range: Range<usize>,
+        help: &str,
+    ) -> bool {
+        match problem {
+            Some(message) => {
+                self.invalid(ProblemKind::InvalidValue, range, message, help);
+                false
+            }
+            None => true,
+        }
+    }
 }
 
 /// The file offset of the decoded string's first byte, when the file holds it verbatim.

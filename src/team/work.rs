@@ -30,18 +30,13 @@ pub(crate) fn read_command(located: &Located<String>, context: &mut Context<'_>)
     } else {
         None
     };
-    match problem {
-        Some(message) => {
-            context.invalid(
-                ProblemKind::InvalidValue,
-                located.span(),
-                message.to_string(),
-                "write the shell command the teammate runs, or leave `command` out",
-            );
-            None
-        }
-        None => Some(text.clone()),
-    }
+    context
+        .passes(
+            problem.map(str::to_string),
+            located.span(),
+            "write the shell command the teammate runs, or leave `command` out",
+        )
+        .then(|| text.clone())
 }
 
 pub(crate) fn read_restart(
