@@ -48,6 +48,7 @@ mod serve_pty;
 mod serve_records;
 mod serve_sdk;
 mod serve_sdk_build;
+mod serve_sdk_git;
 mod serve_sdk_toolbox;
 mod serve_sdk_ts;
 mod serve_simulation;

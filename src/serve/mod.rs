@@ -45,6 +45,8 @@ mod toolbox;
 mod toolbox_file_changes;
 mod toolbox_files;
 mod toolbox_git;
+mod toolbox_git_config;
+mod toolbox_git_repo;
 mod toolbox_search;
 mod toolbox_session;
 mod view;
@@ -561,6 +563,8 @@ fn router(state: Arc<AppState>) -> Router {
             post(toolbox_files::bulk_download),
         )
         .merge(toolbox_git::routes())
+        .merge(toolbox_git_repo::routes())
+        .merge(toolbox_git_config::routes())
         .merge(toolbox_search::routes())
         .merge(toolbox_file_changes::routes())
         .merge(metrics::routes())

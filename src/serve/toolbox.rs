@@ -78,6 +78,13 @@ pub(crate) async fn run_checked(
     Ok(output.output)
 }
 
+/// A value the route needs: 400 `{name} is required` when it is missing or empty.
+pub(crate) fn required<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, DaemonError> {
+    value
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| DaemonError::bad_request(format!("{name} is required")))
+}
+
 pub(crate) fn check_env_names<'a>(
     names: impl IntoIterator<Item = &'a String>,
 ) -> Result<(), DaemonError> {

@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use super::error::{DAEMON_SOURCE, DaemonError};
 use super::state::AppState;
-use super::toolbox::{ready, run};
+use super::toolbox::{ready, required, run};
 use super::view::JsonBody;
 use crate::daytona_api::{FileInfo, FilesDownloadRequest};
 use crate::provider::{self, ExecRequest};
@@ -40,10 +40,7 @@ pub(crate) struct PathQuery {
 
 impl PathQuery {
     fn path(&self) -> Result<&str, DaemonError> {
-        self.path
-            .as_deref()
-            .filter(|path| !path.is_empty())
-            .ok_or_else(|| DaemonError::bad_request("path is required"))
+        required(self.path.as_deref(), "path")
     }
 }
 

@@ -2,6 +2,10 @@
 //! root, and a small reqwest client for it. Shared by the `serve_*` test files. The server
 //! requires [`KEY`] (or the key of [`Options::api_key`]), as `serve` always does.
 
+mod sdk;
+
+pub(crate) use sdk::run_sdk_script;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
