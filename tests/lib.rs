@@ -51,6 +51,7 @@ mod serve_sdk_build;
 mod serve_sdk_git;
 mod serve_sdk_toolbox;
 mod serve_sdk_ts;
+mod serve_signed_urls;
 mod serve_simulation;
 mod serve_ssh;
 mod serve_toolbox;

@@ -20,6 +20,7 @@ mod code_run;
 mod dockerfile;
 mod error;
 mod events;
+mod file_signing;
 mod git_command;
 mod git_status;
 mod interpreter;
@@ -36,6 +37,7 @@ mod sandbox_actions;
 mod sandbox_copies;
 mod sandbox_lifecycle;
 mod sandbox_list;
+mod secret_file;
 mod simulate;
 mod snapshot;
 mod ssh;
@@ -49,6 +51,7 @@ mod toolbox_git_config;
 mod toolbox_git_repo;
 mod toolbox_search;
 mod toolbox_session;
+mod toolbox_upload;
 mod view;
 mod volume;
 
@@ -161,6 +164,13 @@ pub enum ServeError {
         help("move the file away to make a new key; clients that knew the old one will warn once")
     )]
     HostKey { path: PathBuf, message: String },
+
+    #[error("cannot use the file-signing secret `{}`: {message}", path.display())]
+    #[diagnostic(
+        code(serve::signing_secret),
+        help("move the file away to make a new one; URLs signed before stop working")
+    )]
+    SigningSecret { path: PathBuf, message: String },
 
     #[error("cannot read the server state `{}`: {message}", path.display())]
     #[diagnostic(
@@ -277,6 +287,7 @@ pub async fn bind(
         (None, None) => (host.trim_matches(['[', ']']).to_string(), 2222),
     };
     let store = Store::open(options.state_dir.as_deref())?;
+    let signing = file_signing::SigningSecret::load_or_create(options.state_dir.as_deref())?;
     let simulation = options.simulation;
     let state = Arc::new(AppState {
         provider,
@@ -306,6 +317,7 @@ pub async fn bind(
         quota_lock: tokio::sync::Mutex::new(()),
         terminals: pty::Terminals::default(),
         events: events::Events::new(),
+        signing,
     });
     events::Events::listen(&state);
     build::resume(&state);
@@ -516,6 +528,7 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(volume::routes())
         .merge(build_logs::routes())
         .merge(preview::api_routes())
+        .merge(file_signing::api_routes())
         .merge(object_storage::api_routes())
         .route_layer(from_fn_with_state(state.clone(), middleware::api))
         // After the middleware layer, so that it needs no key: probes and clients checking the
@@ -552,10 +565,15 @@ fn router(state: Arc<AppState>) -> Router {
             "/{sandbox}/files/folder",
             post(toolbox_files::create_folder),
         )
-        .route("/{sandbox}/files/upload", post(toolbox_files::upload))
+        .route("/{sandbox}/files/upload", post(toolbox_upload::upload))
+        // The current SDKs' upload (`upload_url` signs it), newer than the toolbox spec.
+        .route(
+            "/{sandbox}/files/upload-v2",
+            post(toolbox_upload::upload_v2),
+        )
         .route(
             "/{sandbox}/files/bulk-upload",
-            post(toolbox_files::bulk_upload),
+            post(toolbox_upload::bulk_upload),
         )
         .route("/{sandbox}/files/download", get(toolbox_files::download))
         .route(

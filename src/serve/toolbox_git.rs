@@ -47,7 +47,7 @@ pub(crate) struct PathQuery {
 }
 
 impl PathQuery {
-    fn path(&self) -> Result<&str, DaemonError> {
+    pub(crate) fn path(&self) -> Result<&str, DaemonError> {
         required(self.path.as_deref(), "path")
     }
 }

@@ -20,6 +20,7 @@ use super::error::DaemonError;
 use super::git_command::{GitCommand, not_an_option, quote};
 use super::state::AppState;
 use super::toolbox::required;
+use super::toolbox_git::PathQuery;
 use super::view::JsonBody;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -81,11 +82,6 @@ pub(crate) struct GitRemote {
 #[derive(Debug, Serialize)]
 pub(crate) struct ListRemotesResponse {
     remotes: Vec<GitRemote>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct PathQuery {
-    path: Option<String>,
 }
 
 /// Paths after `--`, each quoted.
@@ -225,7 +221,7 @@ pub(crate) async fn remotes(
     Path(id): Path<String>,
     Query(query): Query<PathQuery>,
 ) -> Result<Json<ListRemotesResponse>, DaemonError> {
-    let path = required(query.path.as_deref(), "path")?;
+    let path = query.path()?;
     // `--get-regexp` exits 1 when nothing matches: a repository without remotes.
     let command = GitCommand::new(
         "git remote",
