@@ -29,6 +29,7 @@ mod metrics;
 mod middleware;
 mod object_storage;
 mod output_form;
+mod platform;
 mod preview;
 mod preview_proxy;
 mod pty;
@@ -51,6 +52,7 @@ mod toolbox_git_config;
 mod toolbox_git_repo;
 mod toolbox_search;
 mod toolbox_session;
+mod toolbox_unsupported;
 mod toolbox_upload;
 mod view;
 mod volume;
@@ -529,6 +531,8 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(build_logs::routes())
         .merge(preview::api_routes())
         .merge(file_signing::api_routes())
+        .merge(platform::routes())
+        .merge(metrics::api_routes())
         .merge(object_storage::api_routes())
         .route_layer(from_fn_with_state(state.clone(), middleware::api))
         // After the middleware layer, so that it needs no key: probes and clients checking the
@@ -587,6 +591,7 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(toolbox_file_changes::routes())
         .merge(metrics::routes())
         .merge(toolbox_session::routes())
+        .merge(toolbox_unsupported::routes())
         .route_layer(from_fn_with_state(state.clone(), middleware::toolbox))
         .fallback(middleware::toolbox_not_found);
     Router::new()

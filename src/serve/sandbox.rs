@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::build;
 use super::error::ApiError;
+use super::platform;
 use super::simulate::Usage;
 use super::snapshot;
 use super::state::{
@@ -115,6 +116,12 @@ pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     JsonBody(request): JsonBody<CreateSandbox>,
 ) -> Result<Json<Sandbox>, ApiError> {
+    platform::refuse_vault_secrets(request.secrets.as_deref())?;
+    platform::refuse_network_limits(&platform::NetworkSettings {
+        network_block_all: request.network_block_all,
+        network_allow_list: request.network_allow_list.clone(),
+        domain_allow_list: request.domain_allow_list.clone(),
+    })?;
     let named_snapshot = request
         .snapshot
         .as_deref()
