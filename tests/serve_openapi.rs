@@ -19,13 +19,13 @@ use crate::common;
 use daytona_support::{Options, start, token};
 
 /// A raw client of the proxy, as the SDKs talk to `serve`.
-struct Client {
-    base: String,
-    http: reqwest::Client,
+pub(crate) struct Client {
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Client {
-    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
         let response = request
             .bearer_auth("dtn_test_key")
             .send()
@@ -37,7 +37,7 @@ impl Client {
         (status, body)
     }
 
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
@@ -47,17 +47,23 @@ impl Client {
     }
 
     #[track_caller]
-    fn expect(&self, (status, body): (u16, Value), expected: u16, what: &str) -> Value {
+    pub(crate) fn expect(&self, (status, body): (u16, Value), expected: u16, what: &str) -> Value {
         assert_eq!(status, expected, "{what}: {body}");
         body
     }
 
-    async fn ok(&self, method: &str, path: &str, body: Option<Value>, expected: u16) -> Value {
+    pub(crate) async fn ok(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        expected: u16,
+    ) -> Value {
         let reply = self.call(method, path, body).await;
         self.expect(reply, expected, &format!("{method} {path}"))
     }
 
-    async fn wait(&self, id: &str, state: &str) {
+    pub(crate) async fn wait(&self, id: &str, state: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let (_, body) = self.call("GET", &format!("/api/sandbox/{id}"), None).await;
@@ -72,7 +78,7 @@ impl Client {
         }
     }
 
-    async fn exec(&self, id: &str, command: &str) -> Value {
+    pub(crate) async fn exec(&self, id: &str, command: &str) -> Value {
         let body = json!({"command": command});
         let reply = self
             .ok(

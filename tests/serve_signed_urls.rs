@@ -19,7 +19,35 @@ use crate::common;
 use crate::serve_sdk_ts::sdk_node;
 use crate::serve_support::{Options, Server, encode, run_sdk_script, start, start_with};
 
-/// The URL the SDKs build: `v1_` and the base64url HMAC-SHA256 of the canonical string.
+/// What the SDKs sign with: `v1_` and the base64url HMAC-SHA256 of `canonical` under `key`.
+pub(crate) fn signature(key: &str, canonical: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(canonical.as_bytes());
+    let digest =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("v1_{digest}")
+}
+
+/// The URL the SDKs build for `operation` (`GET` download, `POST` upload) of `path`.
+pub(crate) fn signed_path(
+    id: &str,
+    key: &str,
+    operation: &str,
+    path: &str,
+    expires: u64,
+) -> String {
+    let signature = signature(key, &format!("v1:files:{operation}:{path}:{expires}"));
+    let route = if operation == "GET" {
+        "download"
+    } else {
+        "upload-v2"
+    };
+    format!(
+        "/toolbox/{id}/files/{route}?path={}&expires={expires}&signature={signature}",
+        encode(path)
+    )
+}
+
 fn signed_url(
     server: &Server,
     id: &str,
@@ -28,19 +56,7 @@ fn signed_url(
     path: &str,
     expires: u64,
 ) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
-    mac.update(format!("v1:files:{operation}:{path}:{expires}").as_bytes());
-    let digest =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    let route = if operation == "GET" {
-        "download"
-    } else {
-        "upload-v2"
-    };
-    server.url(&format!(
-        "/toolbox/{id}/files/{route}?path={}&expires={expires}&signature=v1_{digest}",
-        encode(path)
-    ))
+    server.url(&signed_path(id, key, operation, path, expires))
 }
 
 async fn signing_key(server: &Server, id: &str) -> String {

@@ -68,8 +68,6 @@ async fn config(State(state): State<Arc<AppState>>) -> Json<Value> {
         "maxAutoArchiveInterval": super::sandbox::MAX_AUTO_ARCHIVE_MINUTES,
         "maintananceMode": false,
         "environment": "local",
-        "sshGatewayHost": settings.ssh_host,
-        "sshGatewayPort": settings.ssh_port,
     }))
 }
 
