@@ -11,12 +11,15 @@
 use crate::daytona_openapi::check_contract;
 use crate::daytona_support;
 
+use std::path::{Path, PathBuf};
+
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::common;
-use daytona_support::{Options, start, token};
+use crate::serve_support::{encode, sdk_python};
+use daytona_support::{Harness, Options, start, token};
 
 /// A raw client of the proxy, as the SDKs talk to `serve`.
 pub(crate) struct Client {
@@ -130,7 +133,7 @@ async fn control_plane(client: &Client, run: &str) -> (String, String) {
     let id = created["id"].as_str().unwrap().to_string();
     client.wait(&id, "started").await;
     let labels = serde_json::to_string(&json!({"run": run})).unwrap();
-    let encoded: String = url_encode(&labels);
+    let encoded: String = encode(&labels);
     client
         .ok(
             "GET",
@@ -598,27 +601,13 @@ async fn builds_and_previews(client: &Client, id: &str, run: &str) {
         .await;
 }
 
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(byte).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_answer_serve_gives_keeps_the_daytona_openapi_contract() {
-    let Some(python) = tokio::task::spawn_blocking(|| common::sdk_python(&["yaml", "jsonschema"]))
-        .await
-        .unwrap()
-    else {
-        return;
-    };
+/// A recording `serve` (the `daytona_support` proxy in front), a client of it, and the Python
+/// that checks the records; `None` when a prerequisite is missing (the test skips, and fails
+/// under `CI=true`).
+pub(crate) async fn recording() -> Option<(PathBuf, Harness, Client)> {
+    let python = sdk_python(&["yaml", "jsonschema"]).await?;
     if !common::have("git") {
-        return;
+        return None;
     }
     let harness = start(Options {
         record: true,
@@ -628,6 +617,22 @@ async fn every_answer_serve_gives_keeps_the_daytona_openapi_contract() {
     let client = Client {
         base: harness.api_url.trim_end_matches("/api").to_string(),
         http: reqwest::Client::new(),
+    };
+    Some((python, harness, client))
+}
+
+/// Checks every exchange `harness` recorded against the contract; each must have its answer.
+pub(crate) async fn assert_contract(python: &Path, harness: &Harness) {
+    let recorded = harness.recorded();
+    assert!(recorded.iter().all(|request| request.response.is_some()));
+    let report = check_contract(python, &recorded).await;
+    eprint!("{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_serve_gives_keeps_the_daytona_openapi_contract() {
+    let Some((python, harness, client)) = recording().await else {
+        return;
     };
     let run = token();
     let (id, volume_id) = control_plane(&client, &run).await;
@@ -684,8 +689,5 @@ async fn every_answer_serve_gives_keeps_the_daytona_openapi_contract() {
             "the workload never reached `{route}`"
         );
     }
-    let recorded = harness.recorded();
-    assert!(recorded.iter().all(|request| request.response.is_some()));
-    let report = check_contract(&python, &recorded).await;
-    eprint!("{report}");
+    assert_contract(&python, &harness).await;
 }

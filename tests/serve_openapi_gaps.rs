@@ -10,10 +10,7 @@
 
 use serde_json::json;
 
-use crate::common;
-use crate::daytona_openapi::check_contract;
-use crate::daytona_support::{Options, start};
-use crate::serve_openapi::Client;
+use crate::serve_openapi::{Client, assert_contract, recording};
 use crate::serve_signed_urls::signed_path;
 
 async fn git(client: &Client, id: &str) {
@@ -223,23 +220,8 @@ async fn platform(client: &Client, id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_newer_than_the_spec_keep_the_contract_the_sdks_read() {
-    let Some(python) = tokio::task::spawn_blocking(|| common::sdk_python(&["yaml", "jsonschema"]))
-        .await
-        .unwrap()
-    else {
+    let Some((python, harness, client)) = recording().await else {
         return;
-    };
-    if !common::have("git") {
-        return;
-    }
-    let harness = start(Options {
-        record: true,
-        ..Options::default()
-    })
-    .await;
-    let client = Client {
-        base: harness.api_url.trim_end_matches("/api").to_string(),
-        http: reqwest::Client::new(),
     };
     let created = client
         .ok("POST", "/api/sandbox", Some(json!({})), 200)
@@ -252,8 +234,5 @@ async fn routes_newer_than_the_spec_keep_the_contract_the_sdks_read() {
     client
         .ok("DELETE", &format!("/api/sandbox/{id}"), None, 200)
         .await;
-    let recorded = harness.recorded();
-    assert!(recorded.iter().all(|request| request.response.is_some()));
-    let report = check_contract(&python, &recorded).await;
-    eprint!("{report}");
+    assert_contract(&python, &harness).await;
 }

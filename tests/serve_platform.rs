@@ -7,25 +7,24 @@
 //! The SDK comes from `scripts/sdk-venv.sh`; without it the test skips and says why, and with
 //! `CI=true` it fails. Nothing reaches beyond 127.0.0.1.
 
-use std::path::Path;
-
 use serde_json::json;
 
-use crate::common;
-use crate::serve_support::{run_sdk_script, start};
+use crate::serve_support::{run_python_script, sdk_python, start};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_python_sdk_gets_answers_or_its_own_errors_beyond_sandboxes() {
-    let Some(python) = tokio::task::spawn_blocking(|| common::sdk_python(&["daytona"]))
-        .await
-        .unwrap()
-    else {
+    let Some(python) = sdk_python(&["daytona"]).await else {
         return;
     };
     let server = start("").await;
-    let mut command = tokio::process::Command::new(python);
-    command.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/platform_test.py"));
-    run_sdk_script(command, &server, &[], "sdk-platform: done").await;
+    run_python_script(
+        &python,
+        "platform_test.py",
+        &server,
+        &[],
+        "sdk-platform: done",
+    )
+    .await;
     for route in [
         "GET /api/config",
         "GET /api/sandbox/{sandbox}/telemetry/metrics",

@@ -8,12 +8,10 @@
 //! The SDKs come from `scripts/sdk-venv.sh` and `scripts/sdk-node.sh`; without them the tests
 //! skip and say why, and with `CI=true` they fail. Nothing reaches beyond 127.0.0.1.
 
-use std::path::Path;
-
 use crate::common;
 use crate::serve_git::http_remote;
 use crate::serve_sdk_ts::sdk_node;
-use crate::serve_support::{run_sdk_script, start};
+use crate::serve_support::{run_node_script, run_python_script, sdk_python, start};
 
 const GIT_ROUTES: [&str; 9] = [
     "POST /toolbox/{sandbox}/git/init",
@@ -29,10 +27,7 @@ const GIT_ROUTES: [&str; 9] = [
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_python_sdk_inits_resets_restores_and_configures_repositories() {
-    let Some(python) = tokio::task::spawn_blocking(|| common::sdk_python(&["daytona"]))
-        .await
-        .unwrap()
-    else {
+    let Some(python) = sdk_python(&["daytona"]).await else {
         return;
     };
     if !common::have("git") {
@@ -41,13 +36,11 @@ async fn the_python_sdk_inits_resets_restores_and_configures_repositories() {
     let password = "sentinel-stored-password-91c3";
     let remote = http_remote::start("ann", password).await;
     let server = start("").await;
-    let mut command = tokio::process::Command::new(python);
-    command.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/git_test.py"));
     let env = [
         ("GIT_REMOTE_URL", remote.url.as_str()),
         ("GIT_REMOTE_PASSWORD", password),
     ];
-    run_sdk_script(command, &server, &env, "sdk-git: done").await;
+    run_python_script(&python, "git_test.py", &server, &env, "sdk-git: done").await;
     for route in GIT_ROUTES {
         assert!(
             server.requests(route).await >= 1,
@@ -73,13 +66,11 @@ async fn the_typescript_sdk_inits_resets_restores_and_configures_repositories() 
     let password = "sentinel-stored-password-2b7e";
     let remote = http_remote::start("ann", password).await;
     let server = start("").await;
-    let mut command = tokio::process::Command::new("node");
-    command.arg("git_test.mjs").current_dir(&folder);
     let env = [
         ("GIT_REMOTE_URL", remote.url.as_str()),
         ("GIT_REMOTE_PASSWORD", password),
     ];
-    run_sdk_script(command, &server, &env, "sdk-ts-git: done").await;
+    run_node_script(&folder, "git_test.mjs", &server, &env, "sdk-ts-git: done").await;
     for route in GIT_ROUTES {
         assert!(
             server.requests(route).await >= 1,

@@ -8,16 +8,16 @@
 //! skip and say why, and with `CI=true` they fail. Nothing reaches beyond 127.0.0.1.
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use serde_json::json;
 use sha2::Sha256;
 
-use crate::common;
 use crate::serve_sdk_ts::sdk_node;
-use crate::serve_support::{Options, Server, encode, run_sdk_script, start, start_with};
+use crate::serve_support::{
+    Options, Server, encode, run_node_script, run_python_script, sdk_python, start, start_with,
+};
 
 /// What the SDKs sign with: `v1_` and the base64url HMAC-SHA256 of `canonical` under `key`.
 pub(crate) fn signature(key: &str, canonical: &str) -> String {
@@ -46,17 +46,6 @@ pub(crate) fn signed_path(
         "/toolbox/{id}/files/{route}?path={}&expires={expires}&signature={signature}",
         encode(path)
     )
-}
-
-fn signed_url(
-    server: &Server,
-    id: &str,
-    key: &str,
-    operation: &str,
-    path: &str,
-    expires: u64,
-) -> String {
-    server.url(&signed_path(id, key, operation, path, expires))
 }
 
 async fn signing_key(server: &Server, id: &str) -> String {
@@ -89,12 +78,12 @@ async fn a_signed_url_outlives_a_restart_but_not_its_expiry_or_a_rotation() {
     let key = signing_key(&server, &id).await;
     assert_ne!(key, signing_key(&server, &other).await);
     assert!(!key.contains(crate::serve_support::KEY));
-    let forever = signed_url(&server, &id, &key, "GET", "share/a.txt", 0);
+    let forever = server.url(&signed_path(&id, &key, "GET", "share/a.txt", 0));
     assert_eq!(fetch(&forever).await, (200, "kept\n".to_string()));
     // Another sandbox's toolbox with this sandbox's signature: refused.
     let elsewhere = forever.replace(&format!("/toolbox/{id}/"), &format!("/toolbox/{other}/"));
     assert_eq!(fetch(&elsewhere).await.0, 401);
-    let past = signed_url(&server, &id, &key, "GET", "share/a.txt", 1_000_000_000);
+    let past = server.url(&signed_path(&id, &key, "GET", "share/a.txt", 1_000_000_000));
     let (status, body) = fetch(&past).await;
     assert_eq!(status, 401, "{body}");
     assert!(
@@ -102,7 +91,7 @@ async fn a_signed_url_outlives_a_restart_but_not_its_expiry_or_a_rotation() {
         "{body}"
     );
     // An upload signed for one path cannot write another.
-    let put = signed_url(&server, &id, &key, "POST", "share/b.txt", 0);
+    let put = server.url(&signed_path(&id, &key, "POST", "share/b.txt", 0));
     let client = reqwest::Client::new();
     let posted = client.post(&put).body("b\n").send().await.unwrap();
     assert_eq!(posted.status(), 200);
@@ -120,7 +109,7 @@ async fn a_signed_url_outlives_a_restart_but_not_its_expiry_or_a_rotation() {
         ..Options::default()
     })
     .await;
-    let forever = signed_url(&server, &id, &key, "GET", "share/b.txt", 0);
+    let forever = server.url(&signed_path(&id, &key, "GET", "share/b.txt", 0));
     assert_eq!(fetch(&forever).await, (200, "b\n".to_string()));
     assert_eq!(signing_key(&server, &id).await, key);
 
@@ -131,22 +120,24 @@ async fn a_signed_url_outlives_a_restart_but_not_its_expiry_or_a_rotation() {
     let new_key = rotated.body.as_str().unwrap().to_string();
     assert_ne!(new_key, key);
     assert_eq!(fetch(&forever).await.0, 401);
-    let renewed = signed_url(&server, &id, &new_key, "GET", "share/b.txt", 0);
+    let renewed = server.url(&signed_path(&id, &new_key, "GET", "share/b.txt", 0));
     assert_eq!(fetch(&renewed).await.0, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_python_sdk_signs_download_and_upload_urls() {
-    let Some(python) = tokio::task::spawn_blocking(|| common::sdk_python(&["daytona", "requests"]))
-        .await
-        .unwrap()
-    else {
+    let Some(python) = sdk_python(&["daytona", "requests"]).await else {
         return;
     };
     let server = start("").await;
-    let mut command = tokio::process::Command::new(python);
-    command.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/signed_urls_test.py"));
-    run_sdk_script(command, &server, &[], "sdk-signed: done").await;
+    run_python_script(
+        &python,
+        "signed_urls_test.py",
+        &server,
+        &[],
+        "sdk-signed: done",
+    )
+    .await;
     for route in [
         "GET /api/sandbox/{sandbox}/signing-key",
         "POST /api/sandbox/{sandbox}/signing-key/rotate",
@@ -165,9 +156,14 @@ async fn the_typescript_sdk_signs_download_and_upload_urls() {
         return;
     };
     let server = start("").await;
-    let mut command = tokio::process::Command::new("node");
-    command.arg("signed_urls_test.mjs").current_dir(&folder);
-    run_sdk_script(command, &server, &[], "sdk-ts-signed: done").await;
+    run_node_script(
+        &folder,
+        "signed_urls_test.mjs",
+        &server,
+        &[],
+        "sdk-ts-signed: done",
+    )
+    .await;
     assert!(
         server
             .requests("POST /api/sandbox/{sandbox}/signing-key/rotate")

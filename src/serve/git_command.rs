@@ -12,9 +12,9 @@ use axum::http::StatusCode;
 
 use super::error::DaemonError;
 use super::state::AppState;
-use super::toolbox::{ready, run};
+use super::toolbox::{ready, run_script};
 pub(crate) use super::toolbox_files::quote;
-use crate::provider::{self, ExecRequest};
+use crate::provider;
 
 /// Environment names the credential helper reads.
 pub(crate) const GIT_USERNAME: &str = "RALPH_TOWN_GIT_USERNAME";
@@ -174,17 +174,7 @@ impl GitCommand {
         sandbox: &provider::Sandbox,
     ) -> Result<String, DaemonError> {
         let (command, env) = self.script()?;
-        let output = run(
-            state,
-            sandbox,
-            ExecRequest {
-                command,
-                env,
-                ..ExecRequest::default()
-            },
-        )
-        .await
-        .map_err(|error| DaemonError::from_provider(error, "sandbox"))?;
+        let output = run_script(state, sandbox, command, env).await?;
         if output.exit_code == 0 {
             return Ok(output.output);
         }

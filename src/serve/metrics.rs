@@ -9,6 +9,7 @@
 //! and CPU read 0 rather than a wrong number. `/api/sandbox/{id}/telemetry/metrics` answers the
 //! same sample as one point of each series: there is no telemetry backend keeping history.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -21,9 +22,8 @@ use serde_json::json;
 use super::error::{ApiError, DaemonError};
 use super::sandbox::resolve;
 use super::state::{AppState, iso, now};
-use super::toolbox::{ready, run};
+use super::toolbox::{ready, run_script};
 use crate::daytona_api::SystemMetrics;
-use crate::provider::ExecRequest;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/{sandbox}/system/metrics", get(system_metrics))
@@ -100,16 +100,7 @@ pub(crate) async fn system_metrics(
 async fn measure(state: &AppState, id: &str) -> Result<SystemMetrics, DaemonError> {
     let sandbox = ready(state, id).await?;
     let record = state.store.sandbox(&sandbox.id);
-    let output = run(
-        state,
-        &sandbox,
-        ExecRequest {
-            command: SAMPLE.to_string(),
-            ..ExecRequest::default()
-        },
-    )
-    .await
-    .map_err(|error| DaemonError::from_provider(error, "sandbox"))?;
+    let output = run_script(state, &sandbox, SAMPLE.to_string(), BTreeMap::new()).await?;
     let sample = parse_sample(&output.output).ok_or_else(|| {
         DaemonError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,

@@ -399,20 +399,9 @@ impl Server {
         let (stop_connections, connections_stopped) = tokio::sync::watch::channel(false);
         let mut connections = tokio::task::JoinSet::new();
         tokio::pin!(shutdown);
-        loop {
-            let stream = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-                // Reap finished connections so the set does not grow without bound.
-                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            };
+        while let Some(stream) =
+            next_connection(&self.listener, &mut shutdown, &mut connections).await
+        {
             let _ = stream.set_nodelay(true);
             let (router, state) = (router.clone(), self.state.clone());
             let service = hyper::service::service_fn(
@@ -465,6 +454,27 @@ impl Server {
     }
 }
 
+/// The next connection on `listener`, or `None` once `stop` completes. A failed accept (out
+/// of file descriptors and the like) backs off instead of spinning, and finished connection
+/// tasks are reaped meanwhile so that `connections` does not grow without bound. Shared by the
+/// HTTP server and the SSH gateway.
+pub(crate) async fn next_connection<T: 'static>(
+    listener: &tokio::net::TcpListener,
+    stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    connections: &mut tokio::task::JoinSet<T>,
+) -> Option<tokio::net::TcpStream> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => return Some(stream),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+            () = stop.as_mut() => return None,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
 /// Uploads go to the provider in one piece; this bounds what one request may hold in memory.
 const MAX_BODY_BYTES: usize = 1 << 30;
 
@@ -485,15 +495,15 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/sandbox/{sandbox}/autostop/{minutes}",
-            post(sandbox_actions::auto_stop),
+            sandbox_actions::AutoTimer::Stop.route(),
         )
         .route(
             "/sandbox/{sandbox}/autoarchive/{minutes}",
-            post(sandbox_actions::auto_archive),
+            sandbox_actions::AutoTimer::Archive.route(),
         )
         .route(
             "/sandbox/{sandbox}/autodelete/{minutes}",
-            post(sandbox_actions::auto_delete),
+            sandbox_actions::AutoTimer::Delete.route(),
         )
         .route(
             "/sandbox/{sandbox}/public/{public}",

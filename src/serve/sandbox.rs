@@ -87,6 +87,15 @@ pub(crate) async fn check_quota(
     }
 }
 
+/// What a sandbox is given, in the provider's terms.
+pub(crate) fn provider_resources(usage: Usage) -> Resources {
+    Resources {
+        cpu: Some(usage.cpu),
+        memory: Some(usage.memory),
+        disk: Some(usage.disk),
+    }
+}
+
 /// Lifecycle timers of a create, with Daytona's defaults and checks.
 fn lifecycle_of(request: &CreateSandbox) -> Result<Lifecycle, ApiError> {
     let auto_stop = request.auto_stop_interval.unwrap_or(15);
@@ -231,11 +240,7 @@ pub(crate) async fn create(
             user: request.user.clone(),
             lifecycle,
             ttl_minutes: request.ttl_minutes,
-            resources: Resources {
-                cpu: Some(resources.cpu),
-                memory: Some(resources.memory),
-                disk: Some(resources.disk),
-            },
+            resources: provider_resources(resources),
             volumes: mounts,
         })
         .await

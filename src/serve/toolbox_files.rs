@@ -11,6 +11,7 @@
 //! A missing path is 404 `FILE_NOT_FOUND` from `DAYTONA_DAEMON`, the pair the current SDKs turn
 //! into their file-not-found error.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -21,10 +22,10 @@ use serde::Deserialize;
 
 use super::error::{DAEMON_SOURCE, DaemonError};
 use super::state::AppState;
-use super::toolbox::{ready, required, run};
+use super::toolbox::{ready, required, run_script};
 use super::view::JsonBody;
 use crate::daytona_api::{FileInfo, FilesDownloadRequest};
-use crate::provider::{self, ExecRequest};
+use crate::provider;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct PathQuery {
@@ -63,16 +64,7 @@ pub(crate) async fn script(
     path: &str,
     command: String,
 ) -> Result<String, DaemonError> {
-    let output = run(
-        state,
-        sandbox,
-        ExecRequest {
-            command,
-            ..ExecRequest::default()
-        },
-    )
-    .await
-    .map_err(|error| DaemonError::from_provider(error, "sandbox"))?;
+    let output = run_script(state, sandbox, command, BTreeMap::new()).await?;
     match output.exit_code {
         0 => Ok(output.output),
         MISSING => Err(DaemonError::file_not_found(path)),

@@ -185,43 +185,28 @@ NEWER_CONTROL_OPERATIONS = {
 
 # The current daemon's git routes beyond v0.190 (`apps/daemon/pkg/toolbox/git/types.go`), as the
 # pinned SDKs' `sandbox.git.*` send them.
+def body_only(status, required, **properties):
+    """An operation that takes a closed JSON body and answers `status` without one."""
+    return {**no_content(status), "requestBody": json_body(obj(required, **properties))}
+
+
 NEWER_GIT_OPERATIONS = {
-    ("post", "/git/init"): {
-        **no_content(201),
-        "requestBody": json_body(obj(["path"], path=STRING, bare=BOOLEAN, initial_branch=STRING)),
-    },
-    ("post", "/git/reset"): {
-        **no_content(200),
-        "requestBody": json_body(
-            obj(["path"], path=STRING, mode=STRING, target=STRING, files=STRINGS)
-        ),
-    },
-    ("post", "/git/restore"): {
-        **no_content(200),
-        "requestBody": json_body(
-            obj(
-                ["path", "files"],
-                path=STRING,
-                files=STRINGS,
-                staged=BOOLEAN,
-                worktree=BOOLEAN,
-                source=STRING,
-            )
-        ),
-    },
-    ("post", "/git/remotes"): {
-        **no_content(201),
-        "requestBody": json_body(
-            obj(
-                ["path", "name", "url"],
-                path=STRING,
-                name=STRING,
-                url=STRING,
-                fetch=BOOLEAN,
-                overwrite=BOOLEAN,
-            )
-        ),
-    },
+    ("post", "/git/init"): body_only(201, ["path"], path=STRING, bare=BOOLEAN, initial_branch=STRING),
+    ("post", "/git/reset"): body_only(
+        200, ["path"], path=STRING, mode=STRING, target=STRING, files=STRINGS
+    ),
+    ("post", "/git/restore"): body_only(
+        200,
+        ["path", "files"],
+        path=STRING,
+        files=STRINGS,
+        staged=BOOLEAN,
+        worktree=BOOLEAN,
+        source=STRING,
+    ),
+    ("post", "/git/remotes"): body_only(
+        201, ["path", "name", "url"], path=STRING, name=STRING, url=STRING, fetch=BOOLEAN, overwrite=BOOLEAN
+    ),
     ("get", "/git/remotes"): {
         **json_answer(
             200,
@@ -234,24 +219,15 @@ NEWER_GIT_OPERATIONS = {
         **json_answer(200, obj([], value=STRING)),
         "parameters": query("key", "path", "scope", required=("key",)),
     },
-    ("post", "/git/config"): {
-        **no_content(200),
-        "requestBody": json_body(
-            obj(["key", "value"], key=STRING, value=STRING, path=STRING, scope=STRING)
-        ),
-    },
-    ("post", "/git/config/user"): {
-        **no_content(200),
-        "requestBody": json_body(
-            obj(["name", "email"], name=STRING, email=STRING, path=STRING, scope=STRING)
-        ),
-    },
-    ("post", "/git/credentials"): {
-        **no_content(200),
-        "requestBody": json_body(
-            obj(["username", "password"], username=STRING, password=STRING, host=STRING, protocol=STRING)
-        ),
-    },
+    ("post", "/git/config"): body_only(
+        200, ["key", "value"], key=STRING, value=STRING, path=STRING, scope=STRING
+    ),
+    ("post", "/git/config/user"): body_only(
+        200, ["name", "email"], name=STRING, email=STRING, path=STRING, scope=STRING
+    ),
+    ("post", "/git/credentials"): body_only(
+        200, ["username", "password"], username=STRING, password=STRING, host=STRING, protocol=STRING
+    ),
 }
 
 # Toolbox routes of the current Cloud API missing from the v0.190 toolbox spec (NOTES.md

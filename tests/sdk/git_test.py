@@ -9,38 +9,19 @@ exits non-zero with a traceback.
 """
 
 import os
-import sys
-import uuid
 from urllib.parse import urlsplit
 
 from daytona import (
-    CreateSandboxFromSnapshotParams,
-    Daytona,
     DaytonaBadRequestError,
-    DaytonaConfig,
     DaytonaConflictError,
     DaytonaForbiddenError,
     DaytonaGitAuthFailedError,
     DaytonaNotFoundError,
 )
+from sdk_script import client, fresh_sandbox, raises, run_script, shell, stepper
 
 
-def step(name):
-    print(f"sdk-git: {name}", flush=True)
-
-
-def shell(sandbox, command):
-    reply = sandbox.process.exec(command)
-    assert reply.exit_code == 0, (command, reply.result)
-    return reply.result
-
-
-def raises(error_class, call):
-    try:
-        call()
-    except error_class as error:
-        return error
-    raise AssertionError(f"expected {error_class.__name__}")
+step = stepper("sdk-git")
 
 
 def states(sandbox, path):
@@ -137,11 +118,8 @@ def credentials(sandbox):
 
 
 def main():
-    daytona = Daytona(
-        DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
-    )
-    run = uuid.uuid4().hex[:8]
-    sandbox = daytona.create(CreateSandboxFromSnapshotParams(name=f"sdk-git-{run}"))
+    daytona = client()
+    _, sandbox = fresh_sandbox(daytona, "sdk-git")
     init_and_config(sandbox)
     reset_and_restore(sandbox)
     remotes(sandbox)
@@ -151,10 +129,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:  # noqa: BLE001 - the traceback is the report
-        import traceback
-
-        traceback.print_exc()
-        sys.exit(1)
+    run_script(main)

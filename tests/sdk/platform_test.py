@@ -7,14 +7,10 @@ Run by `tests/serve_platform.rs` with DAYTONA_API_URL and DAYTONA_API_KEY pointi
 in-process server. Any failure exits non-zero with a traceback.
 """
 
-import os
-import sys
 import uuid
 
 from daytona import (
     CreateSandboxFromSnapshotParams,
-    Daytona,
-    DaytonaConfig,
     DaytonaNotFoundError,
     DaytonaUnprocessableEntityError,
     ListSandboxesQuery,
@@ -23,26 +19,14 @@ from daytona.common.secret import CreateSecretParams
 
 # The warm-pool and secret services raise their generated client's exceptions as they come.
 from daytona_api_client.exceptions import NotFoundException, UnprocessableEntityException
+from sdk_script import client, raises, run_script, stepper
 
 
-def step(name):
-    print(f"sdk-platform: {name}", flush=True)
-
-
-def refused(error_class, call, *words):
-    try:
-        call()
-    except error_class as error:
-        text = str(error)
-        assert all(word in text for word in words), (words, text)
-        return text
-    raise AssertionError(f"expected {error_class.__name__}")
+step = stepper("sdk-platform")
 
 
 def main():
-    daytona = Daytona(
-        DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
-    )
+    daytona = client()
     run = uuid.uuid4().hex[:8]
     sandbox = daytona.create(
         CreateSandboxFromSnapshotParams(name=f"sdk-platform-{run}", labels={"platform": run})
@@ -56,18 +40,18 @@ def main():
 
     step("network: open is accepted, a limit is refused, also on create")
     sandbox.update_network_settings(network_block_all=False)
-    refused(
+    raises(
         DaytonaUnprocessableEntityError,
         lambda: sandbox.update_network_settings(network_block_all=True),
         "share this machine's network",
     )
-    refused(
+    raises(
         DaytonaUnprocessableEntityError,
         lambda: daytona.create(
             CreateSandboxFromSnapshotParams(labels={"platform": run}, network_block_all=True)
         ),
     )
-    refused(
+    raises(
         DaytonaUnprocessableEntityError,
         lambda: daytona.create(
             CreateSandboxFromSnapshotParams(labels={"platform": run}, secrets={"TOKEN": "vault-name"})
@@ -78,48 +62,42 @@ def main():
     assert left == [sandbox.id], f"a refused create left sandboxes behind: {left}"
 
     step("auto-pause, warm pools, secrets")
-    refused(DaytonaUnprocessableEntityError, lambda: sandbox.set_auto_pause_interval(5), "Pausing")
+    raises(DaytonaUnprocessableEntityError, lambda: sandbox.set_auto_pause_interval(5), "Pausing")
     assert daytona.warm_pool.list() == []
-    refused(
+    raises(
         UnprocessableEntityException,
         lambda: daytona.warm_pool.create("daytona-small", 2),
         "Warm pools",
     )
     assert daytona.secret.list().items == []
     secret_value = "sentinel-vault-value-4e1d"
-    text = refused(
+    error = raises(
         UnprocessableEntityException,
         lambda: daytona.secret.create(CreateSecretParams(name="GH", value=secret_value)),
         "not implemented",
     )
-    assert secret_value not in text
-    refused(NotFoundException, lambda: daytona.secret.get("nope"))
+    assert secret_value not in str(error)
+    raises(NotFoundException, lambda: daytona.secret.get("nope"))
     sandbox.update_secrets({})
-    refused(DaytonaUnprocessableEntityError, lambda: sandbox.update_secrets({"TOKEN": "vault"}))
+    raises(DaytonaUnprocessableEntityError, lambda: sandbox.update_secrets({"TOKEN": "vault"}))
 
     step("toolbox: computer use, language servers, the entrypoint")
-    refused(DaytonaUnprocessableEntityError, sandbox.computer_use.start, "computer use")
-    refused(
+    raises(DaytonaUnprocessableEntityError, sandbox.computer_use.start, "computer use")
+    raises(
         DaytonaUnprocessableEntityError,
         lambda: sandbox.computer_use.screenshot.take_full_screen(),
         "computer use",
     )
-    refused(
+    raises(
         DaytonaUnprocessableEntityError,
         lambda: sandbox.create_lsp_server("python", "project").start(),
         "language servers",
     )
-    refused(DaytonaNotFoundError, sandbox.process.get_entrypoint_session, "entrypoint")
+    raises(DaytonaNotFoundError, sandbox.process.get_entrypoint_session, "entrypoint")
 
     sandbox.delete()
     step("done")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:  # noqa: BLE001 - the traceback is the report
-        import traceback
-
-        traceback.print_exc()
-        sys.exit(1)
+    run_script(main)

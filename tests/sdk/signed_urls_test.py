@@ -8,18 +8,15 @@ traceback.
 """
 
 import os
-import sys
 import time
 import urllib.parse
-import uuid
 
 import requests
-from daytona import CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig
 from daytona._utils.file_url_signing import compute_file_url_signature
+from sdk_script import client, fresh_sandbox, run_script, stepper
 
 
-def step(name):
-    print(f"sdk-signed: {name}", flush=True)
+step = stepper("sdk-signed")
 
 
 def with_query(url, **changes):
@@ -31,9 +28,8 @@ def with_query(url, **changes):
 
 def main():
     key = os.environ["DAYTONA_API_KEY"]
-    daytona = Daytona(DaytonaConfig(api_key=key, api_url=os.environ["DAYTONA_API_URL"]))
-    run = uuid.uuid4().hex[:8]
-    sandbox = daytona.create(CreateSandboxFromSnapshotParams(name=f"sdk-signed-{run}"))
+    daytona = client()
+    _, sandbox = fresh_sandbox(daytona, "sdk-signed")
     plain = requests.Session()
     plain.trust_env = False
 
@@ -85,10 +81,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:  # noqa: BLE001 - the traceback is the report
-        import traceback
-
-        traceback.print_exc()
-        sys.exit(1)
+    run_script(main)
