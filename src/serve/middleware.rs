@@ -1,9 +1,10 @@
 //! What happens to every request before and after its handler: counting, simulated latency,
 //! faults and throttling, bearer authentication, and error bodies in Daytona's shapes.
 //!
-//! Handlers never see an unauthenticated request; the one route without this layer is the health
-//! check, which says nothing but `ok`. This file must not log headers: the bearer token is a
-//! credential.
+//! Handlers never see an unauthenticated request: the API key, or, for a signed file URL's
+//! download or upload, its signature (`file_signing`); the one route without this layer is the
+//! health check, which says nothing but `ok`. This file must not log headers or queries: the
+//! bearer token and a signature are credentials.
 
 use std::sync::Arc;
 
