@@ -144,6 +144,7 @@ impl Error {
                 ServeError::Bind { .. }
                 | ServeError::BindSsh { .. }
                 | ServeError::HostKey { .. }
+                | ServeError::SigningSecret { .. }
                 | ServeError::State { .. }
                 | ServeError::NoApiKey
                 | ServeError::ApiKeyFile { .. } => exit::FAILURE,

@@ -291,7 +291,7 @@ async fn status_add_commit_branches_checkout_history_push_and_pull_run_real_git(
 
 /// A smart-HTTP git server on loopback (`git http-backend` as CGI) that wants Basic auth, and
 /// that looks through every process's command line while git talks to it.
-mod http_remote {
+pub(crate) mod http_remote {
     use super::*;
 
     use axum::body::{Body, Bytes};
@@ -300,7 +300,7 @@ mod http_remote {
     use axum::response::Response;
     use base64::Engine as _;
 
-    pub(super) struct Remote {
+    pub(crate) struct Remote {
         pub url: String,
         pub leaks: Arc<Mutex<Vec<String>>>,
         pub requests: Arc<Mutex<u32>>,
@@ -425,7 +425,7 @@ mod http_remote {
         child.wait_with_output().await.unwrap().stdout
     }
 
-    pub(super) async fn start(user: &str, password: &str) -> Remote {
+    pub(crate) async fn start(user: &str, password: &str) -> Remote {
         let root = tempfile::tempdir().unwrap();
         let seed = root.path().join("seed");
         std::fs::create_dir(&seed).unwrap();

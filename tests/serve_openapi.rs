@@ -11,21 +11,24 @@
 use crate::daytona_openapi::check_contract;
 use crate::daytona_support;
 
+use std::path::{Path, PathBuf};
+
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::common;
-use daytona_support::{Options, start, token};
+use crate::serve_support::{encode, sdk_python};
+use daytona_support::{Harness, Options, start, token};
 
 /// A raw client of the proxy, as the SDKs talk to `serve`.
-struct Client {
-    base: String,
-    http: reqwest::Client,
+pub(crate) struct Client {
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Client {
-    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
         let response = request
             .bearer_auth("dtn_test_key")
             .send()
@@ -37,7 +40,7 @@ impl Client {
         (status, body)
     }
 
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
@@ -47,17 +50,23 @@ impl Client {
     }
 
     #[track_caller]
-    fn expect(&self, (status, body): (u16, Value), expected: u16, what: &str) -> Value {
+    pub(crate) fn expect(&self, (status, body): (u16, Value), expected: u16, what: &str) -> Value {
         assert_eq!(status, expected, "{what}: {body}");
         body
     }
 
-    async fn ok(&self, method: &str, path: &str, body: Option<Value>, expected: u16) -> Value {
+    pub(crate) async fn ok(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        expected: u16,
+    ) -> Value {
         let reply = self.call(method, path, body).await;
         self.expect(reply, expected, &format!("{method} {path}"))
     }
 
-    async fn wait(&self, id: &str, state: &str) {
+    pub(crate) async fn wait(&self, id: &str, state: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let (_, body) = self.call("GET", &format!("/api/sandbox/{id}"), None).await;
@@ -72,7 +81,7 @@ impl Client {
         }
     }
 
-    async fn exec(&self, id: &str, command: &str) -> Value {
+    pub(crate) async fn exec(&self, id: &str, command: &str) -> Value {
         let body = json!({"command": command});
         let reply = self
             .ok(
@@ -124,7 +133,7 @@ async fn control_plane(client: &Client, run: &str) -> (String, String) {
     let id = created["id"].as_str().unwrap().to_string();
     client.wait(&id, "started").await;
     let labels = serde_json::to_string(&json!({"run": run})).unwrap();
-    let encoded: String = url_encode(&labels);
+    let encoded: String = encode(&labels);
     client
         .ok(
             "GET",
@@ -592,27 +601,13 @@ async fn builds_and_previews(client: &Client, id: &str, run: &str) {
         .await;
 }
 
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(byte).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_answer_serve_gives_keeps_the_daytona_openapi_contract() {
-    let Some(python) = tokio::task::spawn_blocking(|| common::sdk_python(&["yaml", "jsonschema"]))
-        .await
-        .unwrap()
-    else {
-        return;
-    };
+/// A recording `serve` (the `daytona_support` proxy in front), a client of it, and the Python
+/// that checks the records; `None` when a prerequisite is missing (the test skips, and fails
+/// under `CI=true`).
+pub(crate) async fn recording() -> Option<(PathBuf, Harness, Client)> {
+    let python = sdk_python(&["yaml", "jsonschema"]).await?;
     if !common::have("git") {
-        return;
+        return None;
     }
     let harness = start(Options {
         record: true,
@@ -622,6 +617,22 @@ async fn every_answer_serve_gives_keeps_the_daytona_openapi_contract() {
     let client = Client {
         base: harness.api_url.trim_end_matches("/api").to_string(),
         http: reqwest::Client::new(),
+    };
+    Some((python, harness, client))
+}
+
+/// Checks every exchange `harness` recorded against the contract; each must have its answer.
+pub(crate) async fn assert_contract(python: &Path, harness: &Harness) {
+    let recorded = harness.recorded();
+    assert!(recorded.iter().all(|request| request.response.is_some()));
+    let report = check_contract(python, &recorded).await;
+    eprint!("{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_serve_gives_keeps_the_daytona_openapi_contract() {
+    let Some((python, harness, client)) = recording().await else {
+        return;
     };
     let run = token();
     let (id, volume_id) = control_plane(&client, &run).await;
@@ -678,8 +689,5 @@ async fn every_answer_serve_gives_keeps_the_daytona_openapi_contract() {
             "the workload never reached `{route}`"
         );
     }
-    let recorded = harness.recorded();
-    assert!(recorded.iter().all(|request| request.response.is_some()));
-    let report = check_contract(&python, &recorded).await;
-    eprint!("{report}");
+    assert_contract(&python, &harness).await;
 }

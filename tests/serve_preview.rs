@@ -1,7 +1,8 @@
 //! `serve`'s preview links over real local sandboxes: a web server started in a sandbox (in a
 //! process session, as an agent would) is reachable through the link with its token, refused
-//! without it, and refused once the sandbox has stopped; signed links carry their own token and
-//! expire; the proxy reaches nothing that is not a sandbox's and opens no API route.
+//! without it, and refused once the sandbox has stopped; a WebSocket server (a dev server's hot
+//! reload) is reached the same way; signed links carry their own token and expire; the proxy
+//! reaches nothing that is not a sandbox's and opens no API route.
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -20,8 +21,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts `python3 -m http.server` in the sandbox's home, in a session that outlives the call.
-async fn serve_home(server: &Server, id: &str, port: u16) {
+/// Runs `command` in the sandbox's home, in a session that outlives the call.
+async fn run_in_background(server: &Server, id: &str, command: &str) {
     let reply = server
         .post(
             &format!("/toolbox/{id}/process/session"),
@@ -32,10 +33,16 @@ async fn serve_home(server: &Server, id: &str, port: u16) {
     let reply = server
         .post(
             &format!("/toolbox/{id}/process/session/web/exec"),
-            json!({"command": format!("python3 -m http.server {port} --bind 127.0.0.1"), "runAsync": true}),
+            json!({"command": command, "runAsync": true}),
         )
         .await;
     assert!(reply.status < 300, "{:?}", reply.body);
+}
+
+/// Starts `python3 -m http.server` in the sandbox's home.
+async fn serve_home(server: &Server, id: &str, port: u16) {
+    let command = format!("python3 -m http.server {port} --bind 127.0.0.1");
+    run_in_background(server, id, &command).await;
 }
 
 /// GETs `url` (with the preview token when given) until the server inside answers 200.
@@ -199,4 +206,125 @@ fn running_as_root() -> bool {
         .find(|line| line.starts_with("Uid:"))
         .and_then(|line| line.split_whitespace().nth(1).map(|uid| uid == "0"))
         .unwrap_or(false)
+}
+
+/// A WebSocket echo server on node's own `http` and `crypto`: answers plain HTTP, and echoes each
+/// text frame (under 126 bytes) with the path the handshake asked for.
+const WEBSOCKET_ECHO: &str = r#"
+import { createServer } from 'node:http'
+import { createHash } from 'node:crypto'
+const server = createServer((request, response) => response.end('plain http\n'))
+server.on('upgrade', (request, socket) => {
+  const accept = createHash('sha1')
+    .update(request.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
+    .digest('base64')
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`)
+  let pending = Buffer.alloc(0)
+  socket.on('data', (chunk) => {
+    pending = Buffer.concat([pending, chunk])
+    while (pending.length >= 6) {
+      const opcode = pending[0] & 0x0f
+      const length = pending[1] & 0x7f
+      if (pending.length < 6 + length) return
+      const payload = Buffer.from(pending.subarray(6, 6 + length)).map((byte, i) => byte ^ pending[2 + (i % 4)])
+      pending = pending.subarray(6 + length)
+      if (opcode === 8) return socket.end(Buffer.from([0x88, 0]))
+      const reply = Buffer.from(`echo ${payload.toString()} at ${request.url}`)
+      socket.write(Buffer.concat([Buffer.from([0x81, reply.length]), reply]))
+    }
+  })
+})
+server.listen(Number(process.argv[2]), '127.0.0.1')
+"#;
+
+/// Opens a WebSocket to `url` (with the preview token when given) and trades one message, once
+/// the server inside listens; the handshake's status when it is refused.
+async fn echo_over_websocket(url: &str, token: Option<&str>, message: &str) -> Result<String, u16> {
+    use futures::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest as _};
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut request = url.into_client_request().unwrap();
+        if let Some(token) = token {
+            request
+                .headers_mut()
+                .insert("x-daytona-preview-token", token.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((mut socket, _)) => {
+                socket
+                    .send(tungstenite::Message::text(message))
+                    .await
+                    .unwrap();
+                let reply = socket.next().await.expect("an answer").unwrap();
+                socket.close(None).await.ok();
+                return Ok(reply.into_text().unwrap().to_string());
+            }
+            // 502 while the server inside is still starting.
+            Err(tungstenite::Error::Http(response))
+                if response.status() != 502 || Instant::now() > deadline =>
+            {
+                return Err(response.status().as_u16());
+            }
+            Err(tungstenite::Error::Http(_)) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("the WebSocket failed: {error}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_server_in_a_sandbox_is_reachable_through_its_preview_link() {
+    if !have("node") {
+        return;
+    }
+    let server = start("").await;
+    let sandbox = server.create(json!({})).await;
+    let id = sandbox["id"].as_str().unwrap().to_string();
+    let uploaded = server
+        .send(
+            server
+                .client
+                .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=ws_echo.mjs")))
+                .bearer_auth(KEY)
+                .body(WEBSOCKET_ECHO),
+        )
+        .await;
+    assert_eq!(uploaded.status, 200, "{:?}", uploaded.body);
+    let port = free_port();
+    run_in_background(&server, &id, &format!("node ws_echo.mjs {port}")).await;
+    let preview = link(&server, &id, port).await;
+    let token = preview["token"].as_str().unwrap().to_string();
+    let socket_url = preview["url"]
+        .as_str()
+        .unwrap()
+        .replacen("http://", "ws://", 1);
+
+    let echoed = echo_over_websocket(&format!("{socket_url}/hmr?v=1"), Some(&token), "hello").await;
+    assert_eq!(echoed, Ok("echo hello at /hmr?v=1".to_string()));
+    // The token is checked as for HTTP; the same port still answers plain HTTP.
+    let refused = echo_over_websocket(&format!("{socket_url}/hmr"), None, "x").await;
+    assert_eq!(refused, Err(401));
+    let wrong = echo_over_websocket(&format!("{socket_url}/hmr"), Some(KEY), "x").await;
+    assert_eq!(wrong, Err(401));
+    let (status, body) = fetch(
+        &server,
+        &format!("{}/", preview["url"].as_str().unwrap()),
+        Some(&token),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "plain http\n"));
+    // A signed link carries its own token, as a browser's socket needs.
+    let signed = server
+        .get(&format!(
+            "/api/sandbox/{id}/ports/{port}/signed-preview-url?expiresInSeconds=600"
+        ))
+        .await;
+    let signed_url = signed.body["url"]
+        .as_str()
+        .unwrap()
+        .replacen("http://", "ws://", 1);
+    let echoed = echo_over_websocket(&format!("{signed_url}/live"), None, "signed").await;
+    assert_eq!(echoed, Ok("echo signed at /live".to_string()));
 }

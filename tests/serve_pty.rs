@@ -4,7 +4,6 @@
 //! resize the shell sees, and that deleting a session kills what it runs; then the official
 //! Python SDK drives the same routes (`tests/sdk/pty_test.py`).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt as _, StreamExt as _};
@@ -15,7 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::common;
-use crate::serve_support::{self, KEY, Server};
+use crate::serve_support::{self, KEY, Server, run_python_script, sdk_python};
 
 const EXIT_CONTROL: &str = "X-Daytona-Pty-Exit-Control";
 
@@ -425,34 +424,11 @@ async fn deleting_a_pty_session_kills_its_processes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_official_python_sdk_drives_pty_sessions() {
-    let Some(python) = tokio::task::spawn_blocking(|| common::sdk_python(&["daytona"]))
-        .await
-        .unwrap()
-    else {
+    let Some(python) = sdk_python(&["daytona"]).await else {
         return;
     };
     let server = serve_support::start("").await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/pty_test.py");
-    let run = tokio::process::Command::new(python)
-        .arg(script)
-        .env("DAYTONA_API_URL", &server.api_url)
-        .env("DAYTONA_API_KEY", KEY)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env_remove("DAYTONA_JWT_TOKEN")
-        .env_remove("DAYTONA_TARGET")
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(300), run)
-        .await
-        .expect("the SDK script did not finish within 5 minutes")
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the SDK script failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
-    );
-    assert!(stdout.contains("sdk: done"), "{stdout}");
+    run_python_script(&python, "pty_test.py", &server, &[], "sdk: done").await;
     for (route, at_least) in [
         ("GET /toolbox/{sandbox}/process/pty/create-connect", 2),
         ("GET /toolbox/{sandbox}/process/pty/{session}/connect", 1),
@@ -460,9 +436,6 @@ async fn the_official_python_sdk_drives_pty_sessions() {
         ("DELETE /toolbox/{sandbox}/process/pty/{session}", 1),
     ] {
         let count = server.requests(route).await;
-        assert!(
-            count >= at_least,
-            "{route}: {count} requests\n{stdout}\n{stderr}"
-        );
+        assert!(count >= at_least, "{route}: {count} requests");
     }
 }

@@ -9,39 +9,9 @@
 //! tests never reach the network; without the SDKs they skip and say why, with `CI=true` they
 //! fail.
 
-use std::path::Path;
-use std::process::Output;
-use std::time::Duration;
-
 use crate::common;
 use crate::serve_sdk_ts::sdk_node;
-use crate::serve_support::{KEY, Server, start};
-
-async fn finish(command: &mut tokio::process::Command, server: &Server) -> Output {
-    let run = command
-        .env("DAYTONA_API_URL", &server.api_url)
-        .env("DAYTONA_API_KEY", KEY)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env_remove("DAYTONA_JWT_TOKEN")
-        .env_remove("DAYTONA_ORGANIZATION_ID")
-        .env_remove("DAYTONA_TARGET")
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(Duration::from_secs(600), run)
-        .await
-        .expect("the SDK script did not finish within 10 minutes")
-        .expect("the SDK script runs")
-}
-
-#[track_caller]
-fn assert_done(output: &Output, done: &str) {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains(done),
-        "the SDK script failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
-    );
-}
+use crate::serve_support::{Server, run_node_script, run_python_script, sdk_python, start};
 
 /// The SDK really went through the build-log and preview routes.
 async fn assert_routes(server: &Server) {
@@ -66,16 +36,18 @@ async fn the_python_sdk_builds_images_and_opens_preview_links() {
     if !common::have("bwrap") {
         return;
     }
-    let Some(python) = tokio::task::spawn_blocking(|| common::sdk_python(&["daytona"]))
-        .await
-        .unwrap()
-    else {
+    let Some(python) = sdk_python(&["daytona"]).await else {
         return;
     };
     let server = start("").await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/build_preview_test.py");
-    let output = finish(tokio::process::Command::new(python).arg(script), &server).await;
-    assert_done(&output, "sdk-build: done");
+    run_python_script(
+        &python,
+        "build_preview_test.py",
+        &server,
+        &[],
+        "sdk-build: done",
+    )
+    .await;
     assert_routes(&server).await;
 }
 
@@ -88,14 +60,14 @@ async fn the_typescript_sdk_builds_images_and_opens_preview_links() {
         return;
     };
     let server = start("").await;
-    let output = finish(
-        tokio::process::Command::new("node")
-            .arg("build_preview_test.mjs")
-            .current_dir(&folder),
+    run_node_script(
+        &folder,
+        "build_preview_test.mjs",
         &server,
+        &[],
+        "sdk-ts-build: done",
     )
     .await;
-    assert_done(&output, "sdk-ts-build: done");
     assert_routes(&server).await;
     assert!(server.requests("GET /api/object-storage/push-access").await >= 1);
 }

@@ -9,10 +9,9 @@
 //! `CI=true` it fails.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::common;
-use crate::serve_support::{self, KEY};
+use crate::serve_support::{self, run_node_script};
 
 /// The folder of the TypeScript SDK test, when `node` and the installed SDK are there.
 pub(crate) fn sdk_node() -> Option<PathBuf> {
@@ -40,29 +39,7 @@ async fn the_official_typescript_sdk_works_against_serve() {
     };
     // Long enough that a create answered before it ends must have waited for it.
     let server = serve_support::start("create-delay=1500ms").await;
-    let run = tokio::process::Command::new("node")
-        .arg("sdk_test.mjs")
-        .current_dir(&folder)
-        .env("DAYTONA_API_URL", &server.api_url)
-        .env("DAYTONA_API_KEY", KEY)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env_remove("DAYTONA_JWT_TOKEN")
-        .env_remove("DAYTONA_ORGANIZATION_ID")
-        .env_remove("DAYTONA_TARGET")
-        .env_remove("DAYTONA_USE_DEPRECATED_POLLING")
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(300), run)
-        .await
-        .expect("the SDK script did not finish within 5 minutes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the SDK script failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
-    );
-    assert!(stdout.contains("sdk-ts: done"), "{stdout}");
+    run_node_script(&folder, "sdk_test.mjs", &server, &[], "sdk-ts: done").await;
     // The SDK really went through the routes this test is about.
     for (route, at_least) in [
         ("POST /api/sandbox", 2),
@@ -79,9 +56,6 @@ async fn the_official_typescript_sdk_works_against_serve() {
         ("DELETE /toolbox/{sandbox}/process/pty/{session}", 1),
     ] {
         let count = server.requests(route).await;
-        assert!(
-            count >= at_least,
-            "{route}: {count} requests\n{stdout}\n{stderr}"
-        );
+        assert!(count >= at_least, "{route}: {count} requests");
     }
 }

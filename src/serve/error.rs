@@ -75,15 +75,18 @@ impl ApiError {
             ProviderError::Unsupported { .. } => Self::bad_request(error.to_string()),
             ProviderError::Api {
                 status, message, ..
-            } => Self::new(
-                status
-                    .and_then(|status| StatusCode::from_u16(status).ok())
-                    .unwrap_or(StatusCode::BAD_REQUEST),
-                message,
-            ),
+            } => Self::new(api_status(status), message),
             ProviderError::Transport { message } => Self::internal(message),
         }
     }
+}
+
+/// The status a provider's API failure carried, else 400: a failure the provider could not
+/// place is the request's.
+fn api_status(status: Option<u16>) -> StatusCode {
+    status
+        .and_then(|status| StatusCode::from_u16(status).ok())
+        .unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 impl IntoResponse for ApiError {
@@ -155,12 +158,7 @@ impl DaemonError {
             ProviderError::Unauthorized { message } => Self::new(StatusCode::UNAUTHORIZED, message),
             ProviderError::Api {
                 status, message, ..
-            } => Self::new(
-                status
-                    .and_then(|status| StatusCode::from_u16(status).ok())
-                    .unwrap_or(StatusCode::BAD_REQUEST),
-                message,
-            ),
+            } => Self::new(api_status(status), message),
             other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
     }

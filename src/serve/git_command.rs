@@ -12,13 +12,13 @@ use axum::http::StatusCode;
 
 use super::error::DaemonError;
 use super::state::AppState;
-use super::toolbox::run;
+use super::toolbox::{ready, run_script};
 pub(crate) use super::toolbox_files::quote;
-use crate::provider::{self, ExecRequest};
+use crate::provider;
 
 /// Environment names the credential helper reads.
-const GIT_USERNAME: &str = "RALPH_TOWN_GIT_USERNAME";
-const GIT_PASSWORD: &str = "RALPH_TOWN_GIT_PASSWORD";
+pub(crate) const GIT_USERNAME: &str = "RALPH_TOWN_GIT_USERNAME";
+pub(crate) const GIT_PASSWORD: &str = "RALPH_TOWN_GIT_PASSWORD";
 
 /// Refuses a ref, remote or branch name that git would read as an option.
 pub(crate) fn not_an_option<'a>(what: &str, value: &'a str) -> Result<&'a str, DaemonError> {
@@ -92,6 +92,9 @@ pub(crate) struct GitCommand {
     pub(crate) options: String,
     pub(crate) arguments: String,
     pub(crate) credentials: Credentials,
+    /// Whether git asks the inline helper for `credentials`; without it the credentials only
+    /// travel in the environment (a script that hands them to git itself) and are scrubbed.
+    inline_helper: bool,
     pub(crate) env: BTreeMap<String, String>,
 }
 
@@ -104,6 +107,7 @@ impl GitCommand {
             options: String::new(),
             arguments,
             credentials: Credentials::default(),
+            inline_helper: true,
             env: BTreeMap::new(),
         }
     }
@@ -121,12 +125,27 @@ impl GitCommand {
         self
     }
 
+    /// `credentials` in the environment only (`$RALPH_TOWN_GIT_USERNAME`,
+    /// `$RALPH_TOWN_GIT_PASSWORD`), for a prelude that hands them to git on its own terms.
+    pub(crate) fn with_credentials_in_environment(
+        mut self,
+        credentials: Credentials,
+    ) -> GitCommand {
+        self.credentials = credentials;
+        self.inline_helper = false;
+        self
+    }
+
     /// The shell command and its environment. Only the environment holds credentials.
     pub(crate) fn script(&self) -> Result<(String, BTreeMap<String, String>), DaemonError> {
         let mut env = self.env.clone();
         env.insert("GIT_TERMINAL_PROMPT".to_string(), "0".to_string());
         self.credentials.environment(&mut env);
-        let credentials = self.credentials.options()?;
+        let credentials = if self.inline_helper {
+            self.credentials.options()?
+        } else {
+            String::new()
+        };
         let command = match &self.repository {
             Some(repository) => format!(
                 "repo={repository}; {{ [ -e \"$repo/.git\" ] || [ -f \"$repo/HEAD\" ]; }} || \
@@ -142,6 +161,12 @@ impl GitCommand {
         Ok((command, env))
     }
 
+    /// Runs the command in sandbox `id` once it is started.
+    pub(crate) async fn run_in(&self, state: &AppState, id: &str) -> Result<String, DaemonError> {
+        let sandbox = ready(state, id).await?;
+        self.run(state, &sandbox).await
+    }
+
     /// Runs the command; its output on success, the daemon's git error otherwise.
     pub(crate) async fn run(
         &self,
@@ -149,17 +174,7 @@ impl GitCommand {
         sandbox: &provider::Sandbox,
     ) -> Result<String, DaemonError> {
         let (command, env) = self.script()?;
-        let output = run(
-            state,
-            sandbox,
-            ExecRequest {
-                command,
-                env,
-                ..ExecRequest::default()
-            },
-        )
-        .await
-        .map_err(|error| DaemonError::from_provider(error, "sandbox"))?;
+        let output = run_script(state, sandbox, command, env).await?;
         if output.exit_code == 0 {
             return Ok(output.output);
         }
@@ -210,6 +225,14 @@ pub(crate) fn classify(operation: &str, output: &str) -> DaemonError {
             "GIT_REMOTE_REJECTED",
             "unprocessable entity",
         )
+    } else if has("no such remote") {
+        // go-git's `ErrRemoteNotFound`.
+        (StatusCode::NOT_FOUND, "NOT_FOUND", "not found")
+    } else if (operation == "git restore" || operation == "git reset")
+        && has("did not match any file(s)")
+    {
+        // A path, not a branch: go-git's restore and reset name no domain code for it.
+        (StatusCode::NOT_FOUND, "NOT_FOUND", "not found")
     } else if (has("src refspec") && has("does not match any"))
         || has("you are not currently on a branch")
         || has("unknown revision")
@@ -222,8 +245,15 @@ pub(crate) fn classify(operation: &str, output: &str) -> DaemonError {
     } else if has("does not have any commits yet") {
         // go-git's `ErrReferenceNotFound` of an empty repository's HEAD.
         (StatusCode::NOT_FOUND, "NOT_FOUND", "not found")
-    } else if has("is not a valid branch name") {
+    } else if has("is not a valid branch name")
+        || has("invalid initial branch name")
+        || has("is not a valid remote name")
+        || has("reset with paths")
+    {
         (StatusCode::BAD_REQUEST, "BAD_REQUEST", "bad request")
+    } else if has("repository already exists") || (has("remote ") && has("already exists")) {
+        // go-git's `ErrRepositoryAlreadyExists` and `ErrRemoteExists`.
+        (StatusCode::CONFLICT, "CONFLICT", "conflict")
     } else if has("already exists") && has("branch") {
         (StatusCode::CONFLICT, "GIT_BRANCH_EXISTS", "conflict")
     } else if has("conflict (") || has("automatic merge failed") {
@@ -347,6 +377,25 @@ mod tests {
             " ! [remote rejected] main -> main (pre-receive hook declined)",
             422,
             "GIT_REMOTE_REJECTED",
+        );
+        case(
+            "git remote",
+            "error: remote origin already exists.",
+            409,
+            "CONFLICT",
+        );
+        case("git remote", "error: No such remote: 'x'", 404, "NOT_FOUND");
+        case(
+            "git restore",
+            "error: pathspec 'x' did not match any file(s) known to git",
+            404,
+            "NOT_FOUND",
+        );
+        case(
+            "git init",
+            "fatal: invalid initial branch name: 'a..b'",
+            400,
+            "BAD_REQUEST",
         );
         case("git commit", "something odd", 500, "INTERNAL_SERVER_ERROR");
     }

@@ -6,23 +6,35 @@
 //! under bubblewrap, where the sandbox has its own PID namespace and so `/proc` lists only its
 //! own processes, memory is their resident set and CPU their CPU time over a 200 ms window, as a
 //! percentage of the vCPUs given. Without that isolation `/proc` shows the whole host, so memory
-//! and CPU read 0 rather than a wrong number. Historical metrics (`/telemetry/metrics`) need a
-//! telemetry backend and are not served.
+//! and CPU read 0 rather than a wrong number. `/api/sandbox/{id}/telemetry/metrics` answers the
+//! same sample as one point of each series: there is no telemetry backend keeping history.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::error::DaemonError;
+use serde::Serialize;
+use serde_json::json;
+
+use super::error::{ApiError, DaemonError};
+use super::sandbox::resolve;
 use super::state::{AppState, iso, now};
-use super::toolbox::{ready, run};
+use super::toolbox::{ready, run_script};
 use crate::daytona_api::SystemMetrics;
-use crate::provider::ExecRequest;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/{sandbox}/system/metrics", get(system_metrics))
+}
+
+/// The control-plane route (behind the API key).
+pub(crate) fn api_routes() -> Router<Arc<AppState>> {
+    Router::new().route(
+        "/sandbox/{sandbox}/telemetry/metrics",
+        get(telemetry_metrics),
+    )
 }
 
 const GIB: u64 = 1 << 30;
@@ -81,18 +93,14 @@ pub(crate) async fn system_metrics(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<SystemMetrics>, DaemonError> {
-    let sandbox = ready(&state, &id).await?;
+    measure(&state, &id).await.map(Json)
+}
+
+/// One sample of sandbox `id`, which must be started.
+async fn measure(state: &AppState, id: &str) -> Result<SystemMetrics, DaemonError> {
+    let sandbox = ready(state, id).await?;
     let record = state.store.sandbox(&sandbox.id);
-    let output = run(
-        &state,
-        &sandbox,
-        ExecRequest {
-            command: SAMPLE.to_string(),
-            ..ExecRequest::default()
-        },
-    )
-    .await
-    .map_err(|error| DaemonError::from_provider(error, "sandbox"))?;
+    let output = run_script(state, &sandbox, SAMPLE.to_string(), BTreeMap::new()).await?;
     let sample = parse_sample(&output.output).ok_or_else(|| {
         DaemonError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -101,7 +109,7 @@ pub(crate) async fn system_metrics(
     })?;
     let disk_total = u64::from(record.disk) * GIB;
     let now = now();
-    Ok(Json(SystemMetrics {
+    Ok(SystemMetrics {
         cpu_count: record.cpu,
         cpu_used_pct: if sample.isolated {
             cpu_percent(&sample, record.cpu)
@@ -116,7 +124,54 @@ pub(crate) async fn system_metrics(
         disk_free: disk_total.saturating_sub(sample.home_bytes),
         timestamp: iso(now),
         timestamp_unix: now / 1000,
-    }))
+    })
+}
+
+/// `GET /api/sandbox/{id}/telemetry/metrics` (newer than v0.190; the pinned SDKs'
+/// `get_metrics`): Daytona's OpenTelemetry series, here a single point each, sampled now, as
+/// there is no history to query; the `from`/`to` range is not applied.
+pub(crate) async fn telemetry_metrics(
+    State(state): State<Arc<AppState>>,
+    Path(id_or_name): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Json<MetricsResponse>, ApiError> {
+    // `metricNames` repeats (`metricNames=a&metricNames=b`) or lists names with commas.
+    let names: Vec<&str> = params
+        .iter()
+        .filter(|(key, _)| key == "metricNames")
+        .flat_map(|(_, value)| value.split(','))
+        .collect();
+    let sandbox = resolve(&state, &id_or_name).await?;
+    let sample = measure(&state, &sandbox.id)
+        .await
+        .map_err(|error| ApiError::new(error.status, error.message))?;
+    let values = [
+        ("daytona.sandbox.cpu.utilization", sample.cpu_used_pct),
+        ("daytona.sandbox.cpu.limit", f64::from(sample.cpu_count)),
+        ("daytona.sandbox.memory.usage", sample.mem_used as f64),
+        ("daytona.sandbox.memory.limit", sample.mem_total as f64),
+        ("daytona.sandbox.memory.cache", sample.mem_cache as f64),
+        ("daytona.sandbox.filesystem.usage", sample.disk_used as f64),
+        ("daytona.sandbox.filesystem.total", sample.disk_total as f64),
+    ];
+    let wanted = |name: &str| names.is_empty() || names.contains(&name);
+    let series = values
+        .into_iter()
+        .filter(|(name, _)| wanted(name))
+        .map(|(name, value)| {
+            json!({
+                "metricName": name,
+                "dataPoints": [{"timestamp": sample.timestamp, "value": value}],
+            })
+        })
+        .collect();
+    Ok(Json(MetricsResponse { series }))
+}
+
+/// Reply of `/telemetry/metrics`.
+#[derive(Debug, Serialize)]
+pub(crate) struct MetricsResponse {
+    series: Vec<serde_json::Value>,
 }
 
 #[cfg(test)]

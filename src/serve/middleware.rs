@@ -1,9 +1,10 @@
 //! What happens to every request before and after its handler: counting, simulated latency,
 //! faults and throttling, bearer authentication, and error bodies in Daytona's shapes.
 //!
-//! Handlers never see an unauthenticated request; the one route without this layer is the health
-//! check, which says nothing but `ok`. This file must not log headers: the bearer token is a
-//! credential.
+//! Handlers never see an unauthenticated request: the API key, or, for a signed file URL's
+//! download or upload, its signature (`file_signing`); the one route without this layer is the
+//! health check, which says nothing but `ok`. This file must not log headers or queries: the
+//! bearer token and a signature are credentials.
 
 use std::sync::Arc;
 
@@ -13,8 +14,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, DaemonError, render};
+use super::file_signing;
 use super::simulate::{Throttler, Verdict};
-use super::state::AppState;
+use super::state::{self, AppState};
 
 /// Whether simulated faults may hit this path: never the stats route (for tests) nor the
 /// health check (harnesses wait on it).
@@ -106,6 +108,31 @@ async fn simulate(state: &AppState) -> Result<(), ()> {
     Ok(())
 }
 
+/// What the middleware of every route does around its own checks: the request counted under
+/// its route, `handle`'s answer, an error answer rendered in the body of its side (the daemon's,
+/// quoting the daemon's own path, when `daemon`), and the status counted.
+async fn counted(
+    state: &AppState,
+    matched: &MatchedPath,
+    request: Request,
+    daemon: bool,
+    handle: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
+    let method = request.method().clone();
+    let path = original_path(&request);
+    let path = if daemon { daemon_path(&path) } else { path };
+    let route = format!("{method} {}", matched.as_str());
+    state.stats.request(&route);
+    let response = handle(request).await;
+    let response = if response.status().is_client_error() || response.status().is_server_error() {
+        render(response, &path, &method, daemon).await
+    } else {
+        response
+    };
+    state.stats.status(&route, response.status().as_u16());
+    response
+}
+
 /// The middleware of every `/api` route.
 pub(crate) async fn api(
     State(state): State<Arc<AppState>>,
@@ -113,43 +140,54 @@ pub(crate) async fn api(
     request: Request,
     next: Next,
 ) -> Response {
-    let method = request.method().clone();
-    let path = original_path(&request);
-    let route = format!("{method} {}", matched.as_str());
-    state.stats.request(&route);
-    let response = async {
-        match authenticate(&state, request.headers()) {
-            Ok(()) => {}
-            Err(_) => {
+    counted(
+        &state,
+        &matched,
+        request,
+        false,
+        async |request: Request| {
+            if authenticate(&state, request.headers()).is_err() {
                 return ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
             }
-        }
-        let verdict = throttler(&method, matched.as_str()).and_then(|t| state.throttlers.hit(t));
-        if let Some(verdict) = verdict.filter(|verdict| !verdict.allowed) {
-            let mut error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "ThrottlerException: Too Many Requests",
-            );
-            rate_limit_headers(&mut error.headers, &verdict);
-            return error.into_response();
-        }
-        if simulate(&state).await.is_err() {
-            return ApiError::internal("An unexpected error occurred.").into_response();
-        }
-        let mut response = next.run(request).await;
-        if let Some(verdict) = verdict {
-            rate_limit_headers(response.headers_mut(), &verdict);
-        }
-        response
+            let method = request.method();
+            let verdict = throttler(method, matched.as_str()).and_then(|t| state.throttlers.hit(t));
+            if let Some(verdict) = verdict.filter(|verdict| !verdict.allowed) {
+                let mut error = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "ThrottlerException: Too Many Requests",
+                );
+                rate_limit_headers(&mut error.headers, &verdict);
+                return error.into_response();
+            }
+            if simulate(&state).await.is_err() {
+                return ApiError::internal("An unexpected error occurred.").into_response();
+            }
+            let mut response = next.run(request).await;
+            if let Some(verdict) = verdict {
+                rate_limit_headers(response.headers_mut(), &verdict);
+            }
+            response
+        },
+    )
+    .await
+}
+
+/// Whether a toolbox request may go on: a signed file URL by its signature, anything else by
+/// the API key.
+fn toolbox_access(state: &AppState, route: &str, request: &Request) -> Result<(), DaemonError> {
+    let uri = request.uri();
+    if let Some(operation) = file_signing::signed_operation(request.method(), route, uri) {
+        let id = sandbox_of(&original_path(request));
+        let now = state::now() / 1000;
+        return file_signing::verify(state, &id, operation, uri, now);
     }
-    .await;
-    let response = if response.status().is_client_error() || response.status().is_server_error() {
-        render(response, &path, &method, false).await
-    } else {
-        response
-    };
-    state.stats.status(&route, response.status().as_u16());
-    response
+    authenticate(state, request.headers()).map_err(|denied| {
+        let message = match denied {
+            Denied::Missing => "missing authentication: no bearer token",
+            Denied::Invalid => "authentication failed: invalid API key",
+        };
+        DaemonError::new(StatusCode::UNAUTHORIZED, message)
+    })
 }
 
 /// The middleware of every `/toolbox/{sandbox}/...` route. Daemon error bodies quote the daemon's
@@ -160,41 +198,16 @@ pub(crate) async fn toolbox(
     request: Request,
     next: Next,
 ) -> Response {
-    let method = request.method().clone();
-    let daemon_path = daemon_path(&original_path(&request));
-    let route = format!("{method} {}", matched.as_str());
-    state.stats.request(&route);
-    let response = async {
-        match authenticate(&state, request.headers()) {
-            Ok(()) => {}
-            Err(Denied::Missing) => {
-                return DaemonError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "missing authentication: no bearer token",
-                )
-                .into_response();
-            }
-            Err(Denied::Invalid) => {
-                return DaemonError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "authentication failed: invalid API key",
-                )
-                .into_response();
-            }
+    counted(&state, &matched, request, true, async |request: Request| {
+        if let Err(denied) = toolbox_access(&state, matched.as_str(), &request) {
+            return denied.into_response();
         }
         if simulate(&state).await.is_err() {
             return DaemonError::new(StatusCode::BAD_GATEWAY, "bad gateway").into_response();
         }
         next.run(request).await
-    }
-    .await;
-    let response = if response.status().is_client_error() || response.status().is_server_error() {
-        render(response, &daemon_path, &method, true).await
-    } else {
-        response
-    };
-    state.stats.status(&route, response.status().as_u16());
-    response
+    })
+    .await
 }
 
 /// The guard of `/_ralph/stats`: the key, and answers in the API's shape.
@@ -225,13 +238,23 @@ fn original_path(request: &Request) -> String {
         .unwrap_or_else(|| request.uri().path().to_string())
 }
 
-/// `/toolbox/{id}/process/execute` -> `/process/execute`.
-fn daemon_path(path: &str) -> String {
+/// `/toolbox/{id}/process/execute` -> (`{id}`, `/process/execute`).
+fn split_toolbox_path(path: &str) -> (&str, &str) {
     let rest = path.strip_prefix("/toolbox/").unwrap_or(path);
     match rest.find('/') {
-        Some(slash) => rest[slash..].to_string(),
-        None => "/".to_string(),
+        Some(slash) => rest.split_at(slash),
+        None => (rest, "/"),
     }
+}
+
+/// `/toolbox/{id}/process/execute` -> `/process/execute`.
+fn daemon_path(path: &str) -> String {
+    split_toolbox_path(path).1.to_string()
+}
+
+/// `/toolbox/{id}/process/execute` -> `{id}`.
+fn sandbox_of(path: &str) -> String {
+    split_toolbox_path(path).0.to_string()
 }
 
 /// Unknown `/api` paths, as NestJS words them.

@@ -1,16 +1,18 @@
 //! `ralph-town serve`: a Daytona-compatible API over any [`Provider`] (in practice `local`).
 //!
 //! The control plane is under `/api`, the toolbox under `/toolbox/{id}/...`, and request counters
-//! at `/_ralph/stats`. This module binds the listener, assembles the routes and runs the
-//! connections (its own accept loop, so that a simulated dropped connection can really close
-//! one). It is an adapter: sandboxes live in the provider, and no team or planning logic lives
+//! at `/_ralph/stats`. This module binds the listener and runs the connections (its own accept
+//! loop, so that a simulated dropped connection can really close one); `routes` assembles the
+//! routes. It is an adapter: sandboxes live in the provider, and no team or planning logic lives
 //! here. It never prints a credential: not the API key, not an SSH token, not an env value.
 //!
 //! Every route but `GET /api/health` needs the API key: sandboxes share the host's network, so
 //! anything that reaches the port without a key could run commands in every sandbox. Accepting
-//! any token takes an explicit, insecure option. Two routes outside `/api` take narrower
-//! credentials instead: the preview proxy (`/_preview...`, a sandbox's preview token or a signed
-//! link) and the build-context storage (`/_objects`, a push access's session token).
+//! any token takes an explicit, insecure option. Some routes take narrower credentials instead:
+//! the preview proxy (`/_preview...`, a sandbox's preview token or a signed link), the
+//! build-context storage (`/_objects`, a push access's session token), and a signed file URL's
+//! download or upload (`/toolbox/{id}/files/...?signature=`, its signature under that
+//! sandbox's key).
 
 pub mod api_key;
 mod build;
@@ -20,6 +22,7 @@ mod code_run;
 mod dockerfile;
 mod error;
 mod events;
+mod file_signing;
 mod git_command;
 mod git_status;
 mod interpreter;
@@ -28,14 +31,17 @@ mod metrics;
 mod middleware;
 mod object_storage;
 mod output_form;
+mod platform;
 mod preview;
 mod preview_proxy;
 mod pty;
+mod routes;
 mod sandbox;
 mod sandbox_actions;
 mod sandbox_copies;
 mod sandbox_lifecycle;
 mod sandbox_list;
+mod secret_file;
 mod simulate;
 mod snapshot;
 mod ssh;
@@ -45,8 +51,12 @@ mod toolbox;
 mod toolbox_file_changes;
 mod toolbox_files;
 mod toolbox_git;
+mod toolbox_git_config;
+mod toolbox_git_repo;
 mod toolbox_search;
 mod toolbox_session;
+mod toolbox_unsupported;
+mod toolbox_upload;
 mod view;
 mod volume;
 
@@ -56,10 +66,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post, put};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tower::ServiceExt as _;
 
@@ -159,6 +165,13 @@ pub enum ServeError {
         help("move the file away to make a new key; clients that knew the old one will warn once")
     )]
     HostKey { path: PathBuf, message: String },
+
+    #[error("cannot use the file-signing secret `{}`: {message}", path.display())]
+    #[diagnostic(
+        code(serve::signing_secret),
+        help("move the file away to make a new one; URLs signed before stop working")
+    )]
+    SigningSecret { path: PathBuf, message: String },
 
     #[error("cannot read the server state `{}`: {message}", path.display())]
     #[diagnostic(
@@ -275,6 +288,7 @@ pub async fn bind(
         (None, None) => (host.trim_matches(['[', ']']).to_string(), 2222),
     };
     let store = Store::open(options.state_dir.as_deref())?;
+    let signing = file_signing::SigningSecret::load_or_create(options.state_dir.as_deref())?;
     let simulation = options.simulation;
     let state = Arc::new(AppState {
         provider,
@@ -304,6 +318,7 @@ pub async fn bind(
         quota_lock: tokio::sync::Mutex::new(()),
         terminals: pty::Terminals::default(),
         events: events::Events::new(),
+        signing,
     });
     events::Events::listen(&state);
     build::resume(&state);
@@ -369,7 +384,7 @@ impl Server {
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
     /// (for up to 10 seconds) and stops the lifecycle timers.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let router = router(self.state.clone());
+        let router = routes::router(self.state.clone());
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
         let events = tokio::spawn(events::run(self.state.clone(), timers_stopped.clone()));
         let timers = tokio::spawn(lifecycle::run(self.state.clone(), timers_stopped));
@@ -383,20 +398,9 @@ impl Server {
         let (stop_connections, connections_stopped) = tokio::sync::watch::channel(false);
         let mut connections = tokio::task::JoinSet::new();
         tokio::pin!(shutdown);
-        loop {
-            let stream = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-                // Reap finished connections so the set does not grow without bound.
-                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            };
+        while let Some(stream) =
+            next_connection(&self.listener, &mut shutdown, &mut connections).await
+        {
             let _ = stream.set_nodelay(true);
             let (router, state) = (router.clone(), self.state.clone());
             let service = hyper::service::service_fn(
@@ -449,148 +453,23 @@ impl Server {
     }
 }
 
-/// Uploads go to the provider in one piece; this bounds what one request may hold in memory.
-const MAX_BODY_BYTES: usize = 1 << 30;
-
-fn router(state: Arc<AppState>) -> Router {
-    let api = Router::new()
-        .route("/sandbox", post(sandbox::create).get(sandbox_list::list))
-        .route("/sandbox/paginated", get(sandbox_list::list_paginated))
-        .route("/sandbox/ssh-access/validate", get(ssh_access::validate))
-        .route(
-            "/sandbox/{sandbox}",
-            get(sandbox::get).delete(sandbox::delete),
-        )
-        .route("/sandbox/{sandbox}/start", post(sandbox_actions::start))
-        .route("/sandbox/{sandbox}/stop", post(sandbox_actions::stop))
-        .route(
-            "/sandbox/{sandbox}/labels",
-            put(sandbox_actions::set_labels),
-        )
-        .route(
-            "/sandbox/{sandbox}/autostop/{minutes}",
-            post(sandbox_actions::auto_stop),
-        )
-        .route(
-            "/sandbox/{sandbox}/autoarchive/{minutes}",
-            post(sandbox_actions::auto_archive),
-        )
-        .route(
-            "/sandbox/{sandbox}/autodelete/{minutes}",
-            post(sandbox_actions::auto_delete),
-        )
-        .route(
-            "/sandbox/{sandbox}/public/{public}",
-            post(sandbox_actions::set_public),
-        )
-        .route(
-            "/sandbox/{sandbox}/last-activity",
-            post(sandbox_actions::last_activity),
-        )
-        .route(
-            "/sandbox/{sandbox}/toolbox-proxy-url",
-            get(sandbox_actions::toolbox_proxy_url),
-        )
-        .route(
-            "/sandbox/{sandbox}/ssh-access",
-            post(ssh_access::create).delete(ssh_access::revoke),
-        )
-        .route("/snapshots", post(snapshot::create).get(snapshot::list))
-        .route(
-            "/snapshots/{snapshot}",
-            get(snapshot::get).delete(snapshot::delete),
-        )
-        .route("/snapshots/{snapshot}/activate", post(snapshot::activate))
-        .route(
-            "/snapshots/{snapshot}/deactivate",
-            post(snapshot::deactivate),
-        )
-        .route(
-            "/toolbox/{sandbox}/toolbox/process/execute",
-            post(toolbox::execute_deprecated),
-        )
-        .merge(sandbox_lifecycle::routes())
-        .merge(sandbox_copies::routes())
-        .merge(volume::routes())
-        .merge(build_logs::routes())
-        .merge(preview::api_routes())
-        .merge(object_storage::api_routes())
-        .route_layer(from_fn_with_state(state.clone(), middleware::api))
-        // After the middleware layer, so that it needs no key: probes and clients checking the
-        // address have none.
-        .route("/health", get(middleware::health))
-        .fallback(middleware::api_not_found);
-    let toolbox = Router::new()
-        .route("/{sandbox}/process/execute", post(toolbox::execute))
-        // PTY: the SDKs create through `create-connect`, newer than the toolbox spec (NOTES in
-        // pty.rs).
-        .route("/{sandbox}/process/pty", post(pty::create).get(pty::list))
-        .route(
-            "/{sandbox}/process/pty/create-connect",
-            get(pty::create_connect),
-        )
-        .route(
-            "/{sandbox}/process/pty/{session}",
-            get(pty::get).delete(pty::delete),
-        )
-        .route(
-            "/{sandbox}/process/pty/{session}/connect",
-            get(pty::connect),
-        )
-        .route("/{sandbox}/process/pty/{session}/resize", post(pty::resize))
-        .route("/{sandbox}/env", post(toolbox::update_env))
-        .route("/{sandbox}/user-home-dir", get(toolbox::user_home_dir))
-        .route("/{sandbox}/work-dir", get(toolbox::work_dir))
-        .route(
-            "/{sandbox}/files",
-            get(toolbox_files::list).delete(toolbox_files::delete),
-        )
-        .route("/{sandbox}/files/info", get(toolbox_files::info))
-        .route(
-            "/{sandbox}/files/folder",
-            post(toolbox_files::create_folder),
-        )
-        .route("/{sandbox}/files/upload", post(toolbox_files::upload))
-        .route(
-            "/{sandbox}/files/bulk-upload",
-            post(toolbox_files::bulk_upload),
-        )
-        .route("/{sandbox}/files/download", get(toolbox_files::download))
-        .route(
-            "/{sandbox}/files/bulk-download",
-            post(toolbox_files::bulk_download),
-        )
-        .merge(toolbox_git::routes())
-        .merge(toolbox_search::routes())
-        .merge(toolbox_file_changes::routes())
-        .merge(metrics::routes())
-        .merge(toolbox_session::routes())
-        .route_layer(from_fn_with_state(state.clone(), middleware::toolbox))
-        .fallback(middleware::toolbox_not_found);
-    Router::new()
-        .nest("/api", api)
-        .nest("/toolbox", toolbox)
-        // The preview proxy takes no API key: the preview token or signed link is its
-        // credential, and it reaches nothing but a sandbox's port.
-        .merge(preview::proxy_routes())
-        // Build contexts the SDKs upload: the push access's session token is the credential.
-        .merge(object_storage::storage_routes())
-        .route(
-            "/_ralph/stats",
-            get(stats)
-                .delete(reset_stats)
-                .route_layer(from_fn_with_state(state.clone(), middleware::internal)),
-        )
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(state.events.layer())
-        .with_state(state)
-}
-
-async fn stats(State(state): State<Arc<AppState>>) -> axum::Json<serde_json::Value> {
-    axum::Json(state.stats.to_json())
-}
-
-async fn reset_stats(State(state): State<Arc<AppState>>) -> axum::http::StatusCode {
-    state.stats.reset();
-    axum::http::StatusCode::NO_CONTENT
+/// The next connection on `listener`, or `None` once `stop` completes. A failed accept (out
+/// of file descriptors and the like) backs off instead of spinning, and finished connection
+/// tasks are reaped meanwhile so that `connections` does not grow without bound. Shared by the
+/// HTTP server and the SSH gateway.
+pub(crate) async fn next_connection<T: 'static>(
+    listener: &tokio::net::TcpListener,
+    stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    connections: &mut tokio::task::JoinSet<T>,
+) -> Option<tokio::net::TcpStream> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => return Some(stream),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+            () = stop.as_mut() => return None,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
 }

@@ -16,7 +16,7 @@ use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{MethodRouter, any, get, post};
 use serde::Deserialize;
 
 use super::error::ApiError;
@@ -51,13 +51,22 @@ pub(crate) fn api_routes() -> axum::Router<Arc<AppState>> {
 
 /// The proxy's routes (no API key: the preview token or the signed link is the credential).
 pub(crate) fn proxy_routes() -> axum::Router<Arc<AppState>> {
+    let private = preview_under("/_preview/{sandbox}/{port}", any(proxy_root), any(proxy));
+    let signed = preview_under("/_preview-signed/{token}", any(signed_root), any(signed));
+    private.merge(signed)
+}
+
+/// A preview's routes under `prefix`: the bare prefix redirects into the directory, whose root
+/// goes to `root` and whatever lies below to `rest`.
+fn preview_under(
+    prefix: &str,
+    root: MethodRouter<Arc<AppState>>,
+    rest: MethodRouter<Arc<AppState>>,
+) -> axum::Router<Arc<AppState>> {
     axum::Router::new()
-        .route("/_preview/{sandbox}/{port}", any(to_directory))
-        .route("/_preview/{sandbox}/{port}/", any(proxy_root))
-        .route("/_preview/{sandbox}/{port}/{*rest}", any(proxy))
-        .route("/_preview-signed/{token}", any(to_directory))
-        .route("/_preview-signed/{token}/", any(signed_root))
-        .route("/_preview-signed/{token}/{*rest}", any(signed))
+        .route(prefix, any(to_directory))
+        .route(&format!("{prefix}/"), root)
+        .route(&format!("{prefix}/{{*rest}}"), rest)
 }
 
 fn parse_port(text: &str) -> Result<u16, ApiError> {

@@ -1,6 +1,7 @@
 //! The preview proxy's forwarding: which socket a loopback port reaches and who owns it (the
-//! kernel's `/proc/net/tcp` tables), and the request and answer passed through without the
-//! headers of one connection or the preview token.
+//! kernel's `/proc/net/tcp` tables), the request and answer passed through without the headers
+//! of one connection or the preview token, and protocol switches (WebSockets: a dev server's
+//! hot reload) passed through once both sides agree.
 //!
 //! It forwards only while the sandbox is started, only to a port whose listening socket belongs
 //! to the sandboxes' host user, never to this server's own ports. Tokens are never logged.
@@ -87,22 +88,80 @@ pub(crate) async fn forward(
         .map(|query| format!("?{query}"))
         .unwrap_or_default();
     let url = format!("http://{host}:{port}/{rest}{query}");
-    let mut upstream = client().request(parts.method.clone(), &url).body(body);
-    upstream = upstream.headers(forwarded_headers(&parts.headers, prefix));
-    match upstream.send().await {
-        Ok(reply) => {
-            let status = reply.status();
-            let headers = response_headers(reply.headers());
-            let mut response = Response::new(Body::from_stream(reply.bytes_stream()));
-            *response.status_mut() = status;
-            *response.headers_mut() = headers;
-            response
-        }
-        Err(error) => refuse(
-            StatusCode::BAD_GATEWAY,
-            format!("port {port} did not answer: {error}"),
-        ),
+    let mut headers = forwarded_headers(&parts.headers, prefix);
+    let protocol = upgrade_protocol(&parts.headers);
+    if let Some(protocol) = &protocol {
+        // The two hop-by-hop headers a protocol switch needs on the next hop too.
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol.clone());
     }
+    let upstream = client()
+        .request(parts.method.clone(), &url)
+        .headers(headers)
+        .body(body);
+    let reply = match upstream.send().await {
+        Ok(reply) => reply,
+        Err(error) => {
+            return refuse(
+                StatusCode::BAD_GATEWAY,
+                format!("port {port} did not answer: {error}"),
+            );
+        }
+    };
+    if protocol.is_some() && reply.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return switch_protocols(parts, reply);
+    }
+    let status = reply.status();
+    let headers = response_headers(reply.headers());
+    let mut response = Response::new(Body::from_stream(reply.bytes_stream()));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// The protocol a request asks to switch to (`Connection: upgrade` with `Upgrade: websocket`,
+/// as a dev server's hot reload does), if any.
+fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| headers.get(header::UPGRADE).cloned())
+        .flatten()
+}
+
+/// The port agreed to switch: its 101 goes back with the handshake's headers as they came
+/// (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`), and once both sides have switched the
+/// bytes are copied both ways until either closes. The copy outlives the request, as the
+/// connection does.
+fn switch_protocols(
+    mut client_side: axum::http::request::Parts,
+    reply: reqwest::Response,
+) -> Response {
+    let client_upgrade = client_side.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    for (name, value) in reply.headers() {
+        if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    let Some(client_upgrade) = client_upgrade else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "this connection cannot switch protocols",
+        );
+    };
+    tokio::spawn(async move {
+        let (Ok(mut upstream), Ok(client)) = (reply.upgrade().await, client_upgrade.await) else {
+            return;
+        };
+        let mut client = hyper_util::rt::TokioIo::new(client);
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    });
+    response
 }
 
 fn client() -> &'static reqwest::Client {

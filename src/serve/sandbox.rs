@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::build;
 use super::error::ApiError;
+use super::platform;
 use super::simulate::Usage;
 use super::snapshot;
 use super::state::{
@@ -86,6 +87,15 @@ pub(crate) async fn check_quota(
     }
 }
 
+/// What a sandbox is given, in the provider's terms.
+pub(crate) fn provider_resources(usage: Usage) -> Resources {
+    Resources {
+        cpu: Some(usage.cpu),
+        memory: Some(usage.memory),
+        disk: Some(usage.disk),
+    }
+}
+
 /// Lifecycle timers of a create, with Daytona's defaults and checks.
 fn lifecycle_of(request: &CreateSandbox) -> Result<Lifecycle, ApiError> {
     let auto_stop = request.auto_stop_interval.unwrap_or(15);
@@ -115,6 +125,12 @@ pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     JsonBody(request): JsonBody<CreateSandbox>,
 ) -> Result<Json<Sandbox>, ApiError> {
+    platform::refuse_vault_secrets(request.secrets.as_deref())?;
+    platform::refuse_network_limits(&platform::NetworkSettings {
+        network_block_all: request.network_block_all,
+        network_allow_list: request.network_allow_list.clone(),
+        domain_allow_list: request.domain_allow_list.clone(),
+    })?;
     let named_snapshot = request
         .snapshot
         .as_deref()
@@ -224,11 +240,7 @@ pub(crate) async fn create(
             user: request.user.clone(),
             lifecycle,
             ttl_minutes: request.ttl_minutes,
-            resources: Resources {
-                cpu: Some(resources.cpu),
-                memory: Some(resources.memory),
-                disk: Some(resources.disk),
-            },
+            resources: provider_resources(resources),
             volumes: mounts,
         })
         .await

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::routing::{MethodRouter, post};
 
 use super::error::ApiError;
 use super::sandbox::{MAX_AUTO_ARCHIVE_MINUTES, check_quota, has_quota, resolve};
@@ -40,15 +41,24 @@ pub(crate) fn begin(
     })
 }
 
-pub(crate) async fn start(
-    State(state): State<Arc<AppState>>,
-    Path(id_or_name): Path<String>,
-) -> Result<Json<Sandbox>, ApiError> {
-    let sandbox = resolve(&state, &id_or_name).await?;
+/// The sandbox and its record, unless a state change is still running (Daytona's 409).
+async fn settled(
+    state: &AppState,
+    id_or_name: &str,
+) -> Result<(provider::Sandbox, SandboxRecord), ApiError> {
+    let sandbox = resolve(state, id_or_name).await?;
     let record = state.store.sandbox(&sandbox.id);
     if in_transition(&record, now()) {
         return Err(ApiError::state_change_in_progress());
     }
+    Ok((sandbox, record))
+}
+
+pub(crate) async fn start(
+    State(state): State<Arc<AppState>>,
+    Path(id_or_name): Path<String>,
+) -> Result<Json<Sandbox>, ApiError> {
+    let (sandbox, record) = settled(&state, &id_or_name).await?;
     // A sandbox whose image did not build has nothing to start.
     if matches!(
         record.build.as_ref().map(|build| &build.phase),
@@ -145,11 +155,7 @@ pub(crate) async fn stop(
     State(state): State<Arc<AppState>>,
     Path(id_or_name): Path<String>,
 ) -> Result<Json<Sandbox>, ApiError> {
-    let sandbox = resolve(&state, &id_or_name).await?;
-    let record = state.store.sandbox(&sandbox.id);
-    if in_transition(&record, now()) {
-        return Err(ApiError::state_change_in_progress());
-    }
+    let (sandbox, _) = settled(&state, &id_or_name).await?;
     if sandbox.state != provider::SandboxState::Started {
         return Err(ApiError::bad_request("Sandbox is not in a stoppable state"));
     }
@@ -204,55 +210,57 @@ async fn set_lifecycle(
     Ok((StatusCode::CREATED, Json(touched(state, &sandbox)?)))
 }
 
-pub(crate) async fn auto_stop(
-    State(state): State<Arc<AppState>>,
-    Path((id_or_name, text)): Path<(String, String)>,
-) -> Result<(StatusCode, Json<Sandbox>), ApiError> {
-    let minutes = minutes(&text)?;
-    if minutes < 0 {
-        return Err(ApiError::bad_request(
-            "Auto-stop interval must be non-negative",
-        ));
-    }
-    let lifecycle = Lifecycle {
-        auto_stop: Some(minutes.min(i64::from(u32::MAX)) as u32),
-        ..Lifecycle::default()
-    };
-    set_lifecycle(&state, &id_or_name, lifecycle).await
+/// A lifecycle timer route (`/autostop`, `/autoarchive`, `/autodelete` and their minutes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AutoTimer {
+    Stop,
+    Archive,
+    Delete,
 }
 
-pub(crate) async fn auto_archive(
-    State(state): State<Arc<AppState>>,
-    Path((id_or_name, text)): Path<(String, String)>,
-) -> Result<(StatusCode, Json<Sandbox>), ApiError> {
-    let minutes = minutes(&text)?;
-    if minutes < 0 {
-        return Err(ApiError::bad_request(
-            "Auto-archive interval must be non-negative",
-        ));
+impl AutoTimer {
+    /// The lifecycle change `minutes` asks for, with Daytona's checks and bounds.
+    fn lifecycle(self, minutes: i64) -> Result<Lifecycle, ApiError> {
+        let non_negative = |what: &str| {
+            if minutes < 0 {
+                Err(ApiError::bad_request(format!(
+                    "{what} interval must be non-negative"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        let mut lifecycle = Lifecycle::default();
+        match self {
+            AutoTimer::Stop => {
+                non_negative("Auto-stop")?;
+                lifecycle.auto_stop = Some(minutes.min(i64::from(u32::MAX)) as u32);
+            }
+            AutoTimer::Archive => {
+                non_negative("Auto-archive")?;
+                lifecycle.auto_archive = Some(match minutes {
+                    0 => MAX_AUTO_ARCHIVE_MINUTES,
+                    minutes => minutes.min(i64::from(MAX_AUTO_ARCHIVE_MINUTES)) as u32,
+                });
+            }
+            // Negative disables; 0 deletes on stop.
+            AutoTimer::Delete => {
+                lifecycle.auto_delete = Some(minutes.clamp(-1, i64::from(i32::MAX)) as i32);
+            }
+        }
+        Ok(lifecycle)
     }
-    let minutes = match minutes {
-        0 => MAX_AUTO_ARCHIVE_MINUTES,
-        minutes => minutes.min(i64::from(MAX_AUTO_ARCHIVE_MINUTES)) as u32,
-    };
-    let lifecycle = Lifecycle {
-        auto_archive: Some(minutes),
-        ..Lifecycle::default()
-    };
-    set_lifecycle(&state, &id_or_name, lifecycle).await
-}
 
-pub(crate) async fn auto_delete(
-    State(state): State<Arc<AppState>>,
-    Path((id_or_name, text)): Path<(String, String)>,
-) -> Result<(StatusCode, Json<Sandbox>), ApiError> {
-    // Negative disables; 0 deletes on stop.
-    let minutes = minutes(&text)?.clamp(-1, i64::from(i32::MAX)) as i32;
-    let lifecycle = Lifecycle {
-        auto_delete: Some(minutes),
-        ..Lifecycle::default()
-    };
-    set_lifecycle(&state, &id_or_name, lifecycle).await
+    /// The route's handler: `POST /sandbox/{id}/<timer>/{minutes}`.
+    pub(crate) fn route(self) -> MethodRouter<Arc<AppState>> {
+        post(
+            move |State(state): State<Arc<AppState>>,
+                  Path((id_or_name, text)): Path<(String, String)>| async move {
+                let lifecycle = self.lifecycle(minutes(&text)?)?;
+                set_lifecycle(&state, &id_or_name, lifecycle).await
+            },
+        )
+    }
 }
 
 pub(crate) async fn set_public(

@@ -19,7 +19,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 
 use super::error::ApiError;
-use super::sandbox::{check_quota, has_quota, resolve};
+use super::sandbox::{check_quota, has_quota, provider_resources, resolve};
 use super::sandbox_actions::begin;
 use super::simulate::Usage;
 use super::snapshot;
@@ -98,11 +98,7 @@ async fn fork(
                 user: Some(record.user.clone()),
                 lifecycle: source.lifecycle,
                 ttl_minutes: None,
-                resources: provider::Resources {
-                    cpu: Some(resources.cpu),
-                    memory: Some(resources.memory),
-                    disk: Some(resources.disk),
-                },
+                resources: provider_resources(resources),
                 volumes: mounts,
             },
         )

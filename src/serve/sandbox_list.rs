@@ -296,36 +296,72 @@ pub(crate) async fn list(
     Ok(Json(ListSandboxesResponse { items, next_cursor }))
 }
 
+/// A numbered page of the deprecated paginated lists (`?page=&limit=`), checked as Daytona
+/// checks it.
+pub(crate) struct NumberedPage {
+    number: usize,
+    limit: usize,
+}
+
+/// One numbered page of a list: its items, and the `total`, `page` and `totalPages` Daytona
+/// answers beside them.
+pub(crate) struct Paged<T> {
+    pub(crate) items: Vec<T>,
+    pub(crate) total: u64,
+    pub(crate) page: u64,
+    pub(crate) total_pages: u64,
+}
+
+impl NumberedPage {
+    pub(crate) fn parse(params: &[(String, String)]) -> Result<NumberedPage, ApiError> {
+        let limit = parse_limit(params)?;
+        let number = match params.iter().find(|(key, _)| key == "page") {
+            Some((_, text)) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|&page| page >= 1)
+                .ok_or_else(|| ApiError::bad_request("page must not be less than 1"))?,
+            None => 1,
+        };
+        Ok(NumberedPage { number, limit })
+    }
+
+    /// This page of `all`.
+    pub(crate) fn of<T>(&self, all: Vec<T>) -> Paged<T> {
+        let total = all.len();
+        Paged {
+            items: all
+                .into_iter()
+                .skip((self.number - 1) * self.limit)
+                .take(self.limit)
+                .collect(),
+            total: total as u64,
+            page: self.number as u64,
+            total_pages: total.div_ceil(self.limit) as u64,
+        }
+    }
+}
+
 /// The deprecated `GET /sandbox/paginated`: numbered pages of full records.
 pub(crate) async fn list_paginated(
     State(state): State<Arc<AppState>>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Json<PaginatedSandboxes>, ApiError> {
     let filter = parse_filter(&params)?;
-    let limit = parse_limit(&params)?;
-    let page = match params.iter().find(|(key, _)| key == "page") {
-        Some((_, text)) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|&page| page >= 1)
-            .ok_or_else(|| ApiError::bad_request("page must not be less than 1"))?,
-        None => 1,
-    };
+    let page = NumberedPage::parse(&params)?;
     let sort = parse_sort(&params, &DEPRECATED_SORT_FIELDS, "createdAt")?;
     let now = now();
     let mut found = matching(&state, &filter, now).await?;
     order(&mut found, sort, now);
-    let total = found.len();
-    let items = found
-        .iter()
-        .skip((page - 1) * limit)
-        .take(limit)
-        .map(|(sandbox, record)| sandbox_dto(&state, sandbox, record, now))
-        .collect();
+    let paged = page.of(found);
     Ok(Json(PaginatedSandboxes {
-        items,
-        total: total as u64,
-        page: page as u64,
-        total_pages: total.div_ceil(limit) as u64,
+        items: paged
+            .items
+            .iter()
+            .map(|(sandbox, record)| sandbox_dto(&state, sandbox, record, now))
+            .collect(),
+        total: paged.total,
+        page: paged.page,
+        total_pages: paged.total_pages,
     }))
 }

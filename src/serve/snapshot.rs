@@ -11,10 +11,10 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
 
 use super::build;
 use super::error::ApiError;
+use super::sandbox_list::NumberedPage;
 use super::state::{AppState, Millis, SnapshotRecord, iso, millis, now};
 use super::view::JsonBody;
 use crate::daytona_api::{CreateSnapshot, PaginatedSnapshots, SnapshotDto, SnapshotState};
@@ -295,39 +295,24 @@ pub(crate) async fn get(
         .ok_or_else(|| not_found(&id_or_name))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ListQuery {
-    page: Option<u64>,
-    limit: Option<u64>,
-    name: Option<String>,
-}
-
+/// `GET /snapshots?page=&limit=&name=`: numbered pages; `name` is a partial match.
 pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
-    Query(query): Query<ListQuery>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Json<PaginatedSnapshots>, ApiError> {
-    let page = query.page.unwrap_or(1).max(1);
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 200"));
-    }
+    let page = NumberedPage::parse(&params)?;
     let mut snapshots = all(&state, now());
-    if let Some(name) = query.name.filter(|name| !name.is_empty()) {
+    let name = params.iter().find(|(key, _)| key == "name");
+    if let Some((_, name)) = name.filter(|(_, name)| !name.is_empty()) {
         let name = name.to_lowercase();
         snapshots.retain(|snapshot| snapshot.name.to_lowercase().contains(&name));
     }
-    let total = snapshots.len() as u64;
-    let items = snapshots
-        .into_iter()
-        .skip(((page - 1) * limit) as usize)
-        .take(limit as usize)
-        .collect();
+    let paged = page.of(snapshots);
     Ok(Json(PaginatedSnapshots {
-        items,
-        total,
-        page,
-        total_pages: total.div_ceil(limit),
+        items: paged.items,
+        total: paged.total,
+        page: paged.page,
+        total_pages: paged.total_pages,
     }))
 }
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::ServeError;
 use super::error::ApiError;
 use super::events::Events;
+use super::file_signing::SigningSecret;
 use super::pty::Terminals;
 use super::simulate::{Dice, Simulation, Throttlers};
 use crate::daytona_api::{
@@ -38,6 +39,8 @@ pub(crate) struct AppState {
     pub(crate) terminals: Terminals,
     /// The events socket.
     pub(crate) events: Events,
+    /// What every sandbox's key for signed file URLs derives from.
+    pub(crate) signing: SigningSecret,
 }
 
 /// Addresses and the pinned key, fixed once the listener is bound.
@@ -119,6 +122,8 @@ pub(crate) struct SandboxRecord {
     /// The token its private preview links need (`x-daytona-preview-token`): a credential,
     /// made at the first preview link.
     pub(crate) preview_token: Option<String>,
+    /// How often its key for signed file URLs was rotated (the key derives from this count).
+    pub(crate) signing_rotations: u32,
 }
 
 /// The image build a sandbox was created from, and where it stands.
@@ -194,6 +199,7 @@ impl Default for SandboxRecord {
             archived: false,
             build: None,
             preview_token: None,
+            signing_rotations: 0,
         }
     }
 }

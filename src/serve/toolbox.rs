@@ -5,6 +5,7 @@
 //! Secrets reach a sandbox only as process environment, never an argv, a URL, a log line or a
 //! file. Environment values are never logged.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,20 +56,31 @@ pub(crate) async fn run(
     state.provider.exec(&sandbox.id, &request).await
 }
 
+/// Runs a helper script in `sandbox`, `env` added to its environment: its output and exit code,
+/// an error only when it could not run.
+pub(crate) async fn run_script(
+    state: &AppState,
+    sandbox: &provider::Sandbox,
+    command: String,
+    env: BTreeMap<String, String>,
+) -> Result<ExecOutput, DaemonError> {
+    let request = ExecRequest {
+        command,
+        env,
+        ..ExecRequest::default()
+    };
+    run(state, sandbox, request)
+        .await
+        .map_err(|error| DaemonError::from_provider(error, "sandbox"))
+}
+
 /// Runs a helper script and fails with the daemon's error unless it exits 0.
 pub(crate) async fn run_checked(
     state: &AppState,
     sandbox: &provider::Sandbox,
     command: String,
 ) -> Result<String, DaemonError> {
-    let request = ExecRequest {
-        no_ssh_fallback: false,
-        command,
-        ..ExecRequest::default()
-    };
-    let output = run(state, sandbox, request)
-        .await
-        .map_err(|error| DaemonError::from_provider(error, "sandbox"))?;
+    let output = run_script(state, sandbox, command, BTreeMap::new()).await?;
     if output.exit_code != 0 {
         return Err(DaemonError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -76,6 +88,13 @@ pub(crate) async fn run_checked(
         ));
     }
     Ok(output.output)
+}
+
+/// A value the route needs: 400 `{name} is required` when it is missing or empty.
+pub(crate) fn required<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, DaemonError> {
+    value
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| DaemonError::bad_request(format!("{name} is required")))
 }
 
 pub(crate) fn check_env_names<'a>(

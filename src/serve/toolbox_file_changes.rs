@@ -7,6 +7,7 @@
 //! `fs/move_file.go`, `fs/set_file_permissions.go`); a missing path is 404 `FILE_NOT_FOUND`,
 //! which the current SDKs expect where v0.190 sent a bare 404.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -17,11 +18,11 @@ use serde::Deserialize;
 
 use super::error::DaemonError;
 use super::state::AppState;
-use super::toolbox::{ready, run};
+use super::toolbox::{ready, required, run_script};
 use super::toolbox_files::{MISSING, WRONG_KIND, quote, script};
 use super::view::JsonBody;
 use crate::daytona_api::{ReplaceRequest, ReplaceResult};
-use crate::provider::{ExecRequest, ProviderError};
+use crate::provider::ProviderError;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -128,16 +129,7 @@ pub(crate) async fn move_file(
         quote(source)?,
         quote(destination)?
     );
-    let output = run(
-        &state,
-        &sandbox,
-        ExecRequest {
-            command,
-            ..ExecRequest::default()
-        },
-    )
-    .await
-    .map_err(|error| DaemonError::from_provider(error, "sandbox"))?;
+    let output = run_script(&state, &sandbox, command, BTreeMap::new()).await?;
     match output.exit_code {
         0 => Ok(StatusCode::OK),
         MISSING => Err(DaemonError::file_not_found(source)),
@@ -168,11 +160,7 @@ pub(crate) async fn set_permissions(
     Path(id): Path<String>,
     Query(query): Query<PermissionsQuery>,
 ) -> Result<StatusCode, DaemonError> {
-    let path = query
-        .path
-        .as_deref()
-        .filter(|path| !path.is_empty())
-        .ok_or_else(|| DaemonError::bad_request("path is required"))?;
+    let path = required(query.path.as_deref(), "path")?;
     let given = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
     let (mode, owner, group) = (given(&query.mode), given(&query.owner), given(&query.group));
     let mut steps = Vec::new();

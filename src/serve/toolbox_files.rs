@@ -1,5 +1,5 @@
-//! Toolbox file routes: upload (single and bulk, multipart), download (single and bulk,
-//! multipart), listing, info, delete and folder creation.
+//! Toolbox file routes: download (single and bulk, multipart), listing, info, delete and folder
+//! creation (uploads are `toolbox_upload`'s).
 //!
 //! File contents go through `Provider::upload`/`download`; listing, info, delete and mkdir run
 //! small shell scripts through `Provider::exec`, so paths mean what they mean inside the sandbox
@@ -15,22 +15,21 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::error::{DAEMON_SOURCE, DaemonError};
 use super::state::AppState;
-use super::toolbox::{ready, run};
+use super::toolbox::{ready, required, run_script};
 use super::view::JsonBody;
 use crate::daytona_api::{FileInfo, FilesDownloadRequest};
-use crate::provider::{self, ExecRequest};
+use crate::provider;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct PathQuery {
-    path: Option<String>,
+    pub(crate) path: Option<String>,
     recursive: Option<bool>,
     mode: Option<String>,
     /// Listing depth (newer than v0.190; the pinned SDK's `list_files(path, depth)`): 1 lists
@@ -39,11 +38,8 @@ pub(crate) struct PathQuery {
 }
 
 impl PathQuery {
-    fn path(&self) -> Result<&str, DaemonError> {
-        self.path
-            .as_deref()
-            .filter(|path| !path.is_empty())
-            .ok_or_else(|| DaemonError::bad_request("path is required"))
+    pub(crate) fn path(&self) -> Result<&str, DaemonError> {
+        required(self.path.as_deref(), "path")
     }
 }
 
@@ -68,16 +64,7 @@ pub(crate) async fn script(
     path: &str,
     command: String,
 ) -> Result<String, DaemonError> {
-    let output = run(
-        state,
-        sandbox,
-        ExecRequest {
-            command,
-            ..ExecRequest::default()
-        },
-    )
-    .await
-    .map_err(|error| DaemonError::from_provider(error, "sandbox"))?;
+    let output = run_script(state, sandbox, command, BTreeMap::new()).await?;
     match output.exit_code {
         0 => Ok(output.output),
         MISSING => Err(DaemonError::file_not_found(path)),
@@ -216,95 +203,11 @@ pub(crate) async fn create_folder(
 }
 
 /// A failed read or write of `path`: a missing one is `FILE_NOT_FOUND`.
-fn file_error(error: provider::ProviderError, path: &str) -> DaemonError {
+pub(crate) fn file_error(error: provider::ProviderError, path: &str) -> DaemonError {
     match error {
         provider::ProviderError::NotFound { .. } => DaemonError::file_not_found(path),
         other => DaemonError::from_provider(other, path),
     }
-}
-
-async fn upload_one(
-    state: &AppState,
-    sandbox: &provider::Sandbox,
-    path: &str,
-    contents: &[u8],
-) -> Result<(), DaemonError> {
-    state
-        .provider
-        .upload(&sandbox.id, path, contents)
-        .await
-        .map_err(|error| file_error(error, path))
-}
-
-fn multipart_error(error: axum::extract::multipart::MultipartError) -> DaemonError {
-    DaemonError::bad_request(format!("invalid multipart body: {}", error.body_text()))
-}
-
-/// `POST /files/upload?path=`: one file in the multipart field `file`.
-pub(crate) async fn upload(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    Query(query): Query<PathQuery>,
-    mut multipart: Multipart,
-) -> Result<StatusCode, DaemonError> {
-    let path = query.path()?.to_string();
-    let sandbox = ready(&state, &id).await?;
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        if field.name() == Some("file") {
-            let contents = field.bytes().await.map_err(multipart_error)?;
-            upload_one(&state, &sandbox, &path, &contents).await?;
-            return Ok(StatusCode::OK);
-        }
-    }
-    Err(DaemonError::bad_request(
-        "the multipart field `file` is missing",
-    ))
-}
-
-/// `POST /files/bulk-upload`: parts `files[i].path` (the destination) and `files[i].file`.
-pub(crate) async fn bulk_upload(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    mut multipart: Multipart,
-) -> Result<StatusCode, DaemonError> {
-    let sandbox = ready(&state, &id).await?;
-    let mut paths: BTreeMap<String, String> = BTreeMap::new();
-    let mut files: BTreeMap<String, Bytes> = BTreeMap::new();
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        let Some(name) = field.name().map(str::to_string) else {
-            continue;
-        };
-        let Some(rest) = name.strip_prefix("files[") else {
-            continue;
-        };
-        let Some((index, part)) = rest.split_once("].") else {
-            continue;
-        };
-        match part {
-            "path" => {
-                paths.insert(
-                    index.to_string(),
-                    field.text().await.map_err(multipart_error)?,
-                );
-            }
-            "file" => {
-                files.insert(
-                    index.to_string(),
-                    field.bytes().await.map_err(multipart_error)?,
-                );
-            }
-            _ => {}
-        }
-    }
-    if files.is_empty() || files.keys().any(|index| !paths.contains_key(index)) {
-        return Err(DaemonError::bad_request(
-            "every `files[i].file` part needs a `files[i].path` part",
-        ));
-    }
-    for (index, contents) in &files {
-        upload_one(&state, &sandbox, &paths[index], contents).await?;
-    }
-    Ok(StatusCode::OK)
 }
 
 pub(crate) async fn download(

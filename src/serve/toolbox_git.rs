@@ -18,7 +18,7 @@ use super::error::DaemonError;
 use super::git_command::{Credentials, GitCommand, not_an_option, quote};
 use super::git_status::parse_status;
 use super::state::AppState;
-use super::toolbox::ready;
+use super::toolbox::required;
 use super::view::JsonBody;
 use crate::daytona_api::{
     GitAddRequest, GitBranchRequest, GitCheckoutRequest, GitCloneRequest, GitCommitInfo,
@@ -47,18 +47,9 @@ pub(crate) struct PathQuery {
 }
 
 impl PathQuery {
-    fn path(&self) -> Result<&str, DaemonError> {
-        self.path
-            .as_deref()
-            .filter(|path| !path.is_empty())
-            .ok_or_else(|| DaemonError::bad_request("path is required"))
+    pub(crate) fn path(&self) -> Result<&str, DaemonError> {
+        required(self.path.as_deref(), "path")
     }
-}
-
-/// Runs `command` in sandbox `id` once it is started.
-async fn git(state: &AppState, id: &str, command: GitCommand) -> Result<String, DaemonError> {
-    let sandbox = ready(state, id).await?;
-    command.run(state, &sandbox).await
 }
 
 /// The shell command of a clone. Only its environment holds the password.
@@ -103,7 +94,7 @@ pub(crate) async fn clone(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<GitCloneRequest>,
 ) -> Result<StatusCode, DaemonError> {
-    git(&state, &id, clone_command(&request)?).await?;
+    clone_command(&request)?.run_in(&state, &id).await?;
     Ok(StatusCode::OK)
 }
 
@@ -117,7 +108,7 @@ pub(crate) async fn status(
         "status --porcelain=v2 --branch -z --untracked-files=all".to_string(),
     )
     .in_repository(query.path()?)?;
-    let output = git(&state, &id, command).await?;
+    let output = command.run_in(&state, &id).await?;
     Ok(Json(parse_status(&output)))
 }
 
@@ -131,7 +122,7 @@ pub(crate) async fn branches(
         "for-each-ref --format='%(HEAD)%(refname:short)' refs/heads/".to_string(),
     )
     .in_repository(query.path()?)?;
-    let output = git(&state, &id, command).await?;
+    let output = command.run_in(&state, &id).await?;
     let mut branches = Vec::new();
     let mut current = None;
     for line in output.lines().filter(|line| !line.is_empty()) {
@@ -162,7 +153,7 @@ pub(crate) async fn create_branch(
         format!("check-ref-format --branch {name} >/dev/null && git -C \"$repo\" switch --quiet --create {name}"),
     )
     .in_repository(&request.path)?;
-    git(&state, &id, command).await?;
+    command.run_in(&state, &id).await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -176,7 +167,7 @@ pub(crate) async fn delete_branch(
     let name = branch_name(&request.name)?;
     let command = GitCommand::new("git branch", format!("branch --delete --force {name}"))
         .in_repository(&request.path)?;
-    git(&state, &id, command).await?;
+    command.run_in(&state, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -195,7 +186,7 @@ pub(crate) async fn add(
         .collect::<Result<Vec<_>, _>>()?;
     let command = GitCommand::new("git add", format!("add -- {}", files.join(" ")))
         .in_repository(&request.path)?;
-    git(&state, &id, command).await?;
+    command.run_in(&state, &id).await?;
     Ok(StatusCode::OK)
 }
 
@@ -233,7 +224,7 @@ pub(crate) async fn commit(
     ] {
         command.env.insert(name.to_string(), value.clone());
     }
-    let output = git(&state, &id, command).await?;
+    let output = command.run_in(&state, &id).await?;
     let hash = output.lines().last().unwrap_or_default().trim().to_string();
     Ok(Json(GitCommitResponse { hash }))
 }
@@ -247,7 +238,7 @@ pub(crate) async fn checkout(
     let target = quote(not_an_option("branch or commit", &request.branch)?)?;
     let command = GitCommand::new("git checkout", format!("checkout --quiet {target} --"))
         .in_repository(&request.path)?;
-    git(&state, &id, command).await?;
+    command.run_in(&state, &id).await?;
     Ok(StatusCode::OK)
 }
 
@@ -264,7 +255,7 @@ pub(crate) async fn history(
         "log -z --format='%H%x1f%an%x1f%ae%x1f%aI%x1f%B'".to_string(),
     )
     .in_repository(query.path()?)?;
-    let output = git(&state, &id, command).await?;
+    let output = command.run_in(&state, &id).await?;
     let commits = output
         .split('\0')
         .filter(|record| !record.trim().is_empty())
@@ -313,7 +304,7 @@ pub(crate) async fn pull(
             request.password.as_deref(),
         ));
     command.options.push_str(" -c core.hooksPath=/dev/null");
-    git(&state, &id, command).await?;
+    command.run_in(&state, &id).await?;
     Ok(StatusCode::OK)
 }
 
@@ -350,7 +341,7 @@ pub(crate) async fn push(
         ));
     command.options.push_str(" -c core.hooksPath=/dev/null");
     command.prelude = format!("ref={reference}; [ -n \"$ref\" ] || exit 128; ");
-    git(&state, &id, command).await?;
+    command.run_in(&state, &id).await?;
     Ok(StatusCode::OK)
 }
 

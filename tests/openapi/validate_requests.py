@@ -66,12 +66,16 @@ NEWER_FIELDS = {
     "StorageAccessDto": {"region"},
     # Push and pull take a branch and a remote, push an upstream flag (the SDK sends them).
     "GitRepoRequest": {"branch", "remote", "set_upstream"},
+    # The pinned SDK's model requires the identity provider's name.
+    "OidcConfig": {"provider"},
 }
 
 # Query parameters of the current API missing from the v0.190 spec: (method, template) -> names.
 NEWER_QUERY = {
     # The SDK's `list_files(path, depth)` lists deeper than one level.
     ("get", "/files"): {"depth"},
+    # A signed download URL (`sandbox.download_url`) carries its expiry and signature.
+    ("get", "/files/download"): {"expires", "signature"},
 }
 
 # Statuses the real API answers that the v0.190 spec does not declare: (method, template) ->
@@ -106,16 +110,145 @@ def sandbox_answer(status):
     }
 
 
-# Control-plane routes of the current API missing from the v0.190 spec.
+def json_body(schema, required=True):
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def json_answer(status, schema):
+    return {"responses": {str(status): {"content": {"application/json": {"schema": schema}}}}}
+
+
+def obj(required=(), **properties):
+    """A closed JSON object schema."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(required),
+        "properties": properties,
+    }
+
+
+STRING, BOOLEAN = {"type": "string"}, {"type": "boolean"}
+STRINGS = {"type": "array", "items": STRING}
+
+
+def query(*names, required=()):
+    return [
+        {"in": "query", "name": name, "required": name in required, "schema": STRING}
+        for name in names
+    ]
+
+
+def no_content(status):
+    return {"responses": {str(status): {"description": "no content"}}}
+
+
+# Control-plane routes of the current API missing from the v0.190 spec, as the pinned SDKs'
+# generated clients (`daytona_api_client`) send and read them.
 NEWER_CONTROL_OPERATIONS = {
     # The pinned SDK's `set_ttl`: destroy so many minutes from now; 201 like the other timers.
     ("post", "/sandbox/{sandboxIdOrName}/ttl/{ttlMinutes}"): sandbox_answer(201),
+    # `sandbox.set_auto_pause_interval`.
+    ("post", "/sandbox/{sandboxIdOrName}/autopause/{interval}"): sandbox_answer(200),
+    # The key signed file URLs are made with (`download_url`, `upload_url`): a JSON string.
+    ("get", "/sandbox/{sandboxId}/signing-key"): json_answer(200, STRING),
+    ("post", "/sandbox/{sandboxId}/signing-key/rotate"): json_answer(200, STRING),
+    # `sandbox.update_secrets`: maps of an env var name to a vault secret name.
+    ("put", "/sandbox/{sandboxIdOrName}/secrets"): {
+        **sandbox_answer(200),
+        "requestBody": json_body(
+            obj(["secrets"], secrets={"type": "array", "items": {"type": "object", "additionalProperties": STRING}})
+        ),
+    },
+    # `daytona.warm_pool.*`.
+    ("get", "/warm-pools"): json_answer(200, {"type": "array"}),
+    ("post", "/warm-pools"): {
+        **json_answer(201, {"type": "object"}),
+        "requestBody": json_body(
+            obj(["snapshot", "pool"], snapshot=STRING, pool={"type": "number"}, target=STRING)
+        ),
+    },
+    # `daytona.secret.list`: a cursor page.
+    ("get", "/secret/paginated"): {
+        **json_answer(
+            200,
+            obj(
+                ["items", "total", "nextCursor"],
+                items={"type": "array"},
+                total={"type": "integer"},
+                nextCursor={"type": ["string", "null"]},
+            ),
+        ),
+        "parameters": query("cursor", "limit", "name", "sort", "order"),
+    },
+}
+
+# The current daemon's git routes beyond v0.190 (`apps/daemon/pkg/toolbox/git/types.go`), as the
+# pinned SDKs' `sandbox.git.*` send them.
+def body_only(status, required, **properties):
+    """An operation that takes a closed JSON body and answers `status` without one."""
+    return {**no_content(status), "requestBody": json_body(obj(required, **properties))}
+
+
+NEWER_GIT_OPERATIONS = {
+    ("post", "/git/init"): body_only(201, ["path"], path=STRING, bare=BOOLEAN, initial_branch=STRING),
+    ("post", "/git/reset"): body_only(
+        200, ["path"], path=STRING, mode=STRING, target=STRING, files=STRINGS
+    ),
+    ("post", "/git/restore"): body_only(
+        200,
+        ["path", "files"],
+        path=STRING,
+        files=STRINGS,
+        staged=BOOLEAN,
+        worktree=BOOLEAN,
+        source=STRING,
+    ),
+    ("post", "/git/remotes"): body_only(
+        201, ["path", "name", "url"], path=STRING, name=STRING, url=STRING, fetch=BOOLEAN, overwrite=BOOLEAN
+    ),
+    ("get", "/git/remotes"): {
+        **json_answer(
+            200,
+            obj(["remotes"], remotes={"type": "array", "items": obj(["name", "url"], name=STRING, url=STRING)}),
+        ),
+        "parameters": query("path", required=("path",)),
+    },
+    # An unset key has no `value` (the daemon's `omitempty`).
+    ("get", "/git/config"): {
+        **json_answer(200, obj([], value=STRING)),
+        "parameters": query("key", "path", "scope", required=("key",)),
+    },
+    ("post", "/git/config"): body_only(
+        200, ["key", "value"], key=STRING, value=STRING, path=STRING, scope=STRING
+    ),
+    ("post", "/git/config/user"): body_only(
+        200, ["name", "email"], name=STRING, email=STRING, path=STRING, scope=STRING
+    ),
+    ("post", "/git/credentials"): body_only(
+        200, ["username", "password"], username=STRING, password=STRING, host=STRING, protocol=STRING
+    ),
 }
 
 # Toolbox routes of the current Cloud API missing from the v0.190 toolbox spec (NOTES.md
 # section 10): `POST /env` with `{"set": {K: V}, "unset": [K]}` changes the daemon's
 # environment for processes started later.
 NEWER_TOOLBOX_OPERATIONS = {
+    **NEWER_GIT_OPERATIONS,
+    # The current SDKs' upload (`upload_url` signs it): multipart `file` or a raw body.
+    ("post", "/files/upload-v2"): {
+        **json_answer(200, obj(["name", "path", "type"], name=STRING, path=STRING, type=STRING)),
+        "parameters": query("path", "expires", "signature", required=("path",)),
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": obj(["file"], file={"type": "string", "format": "binary"})
+                },
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+    },
     ("post", "/env"): {
         # The pinned SDK reads the answer as `Dict[str, str]`.
         "responses": {
@@ -632,6 +765,9 @@ def self_check(specs):
         "a list in env": record("POST", "/toolbox/x/env", {"set": {"A": "1"}, "unset": "A"}),
         "a misnamed upload part": multipart("/toolbox/x/files/upload?path=a", ["data"]),
         "a bulk item without a path": multipart("/toolbox/x/files/bulk-upload", ["files[0].file"]),
+        "a git init without its path": record("POST", "/toolbox/x/git/init", {"bare": True}),
+        "an undeclared reset field": record("POST", "/toolbox/x/git/reset", {"path": "a", "hard": True}),
+        "a config read without its key": record("GET", "/toolbox/x/git/config?scope=global"),
     }
     must_pass = {
         "a plain create": record("POST", "/api/sandbox", {"name": "x", "labels": {"a": "b"}}),
@@ -641,6 +777,9 @@ def self_check(specs):
         "a bulk upload": multipart(
             "/toolbox/x/files/bulk-upload", ["files[0].path", "files[0].file"]
         ),
+        "a signed download": record("GET", "/toolbox/x/files/download?path=a&expires=0&signature=v1_x"),
+        "a signed upload": multipart("/toolbox/x/files/upload-v2?path=a&expires=0&signature=v1_x", ["file"]),
+        "a git restore": record("POST", "/toolbox/x/git/restore", {"path": "a", "files": ["f"], "staged": True}),
     }
     failures = [f"accepted {name}" for name, bad in must_fail.items() if not check(specs, bad)]
     for name, good in must_pass.items():

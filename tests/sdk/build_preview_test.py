@@ -8,7 +8,6 @@ fetched through `get_preview_link` (with its token) and a signed preview URL. An
 non-zero with a traceback.
 """
 
-import os
 import socket
 import time
 import urllib.error
@@ -19,17 +18,15 @@ from daytona import (
     CreateSandboxFromImageParams,
     CreateSandboxFromSnapshotParams,
     CreateSnapshotParams,
-    Daytona,
-    DaytonaConfig,
     DaytonaError,
     Image,
     ListSandboxesQuery,
     SessionExecuteRequest,
 )
+from sdk_script import client, run_script, stepper
 
 
-def step(name):
-    print(f"sdk-build: {name}", flush=True)
+step = stepper("sdk-build")
 
 
 def free_port():
@@ -53,9 +50,7 @@ def fetch(url, headers=None, seconds=30):
 
 
 def main():
-    daytona = Daytona(
-        DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
-    )
+    daytona = client()
     run = uuid.uuid4().hex[:8]
 
     step("create from an Image, following its build logs")
@@ -137,4 +132,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -4,28 +4,22 @@ Run by `tests/serve_sdk.rs` with DAYTONA_API_URL and DAYTONA_API_KEY pointing at
 server. Each step asserts what the SDK returned; any failure exits non-zero with a traceback.
 """
 
-import os
-import sys
 import uuid
 
 from daytona import (
     CreateSandboxFromSnapshotParams,
     CreateSnapshotParams,
-    Daytona,
-    DaytonaConfig,
     DaytonaNotFoundError,
     ListSandboxesQuery,
 )
+from sdk_script import client, run_script, stepper
 
 
-def step(name):
-    print(f"sdk: {name}", flush=True)
+step = stepper("sdk")
 
 
 def main():
-    daytona = Daytona(
-        DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
-    )
+    daytona = client()
     run = uuid.uuid4().hex[:8]
 
     step("create a snapshot")
@@ -92,10 +86,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:  # noqa: BLE001 - the traceback is the report
-        import traceback
-
-        traceback.print_exc()
-        sys.exit(1)
+    run_script(main)

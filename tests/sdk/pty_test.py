@@ -6,16 +6,14 @@ read output, resize and see the new size, reconnect, list and get, kill, and an 
 Each step asserts what the SDK returned; any failure exits non-zero with a traceback.
 """
 
-import os
 import time
 import uuid
 
-from daytona import Daytona, DaytonaConfig
 from daytona.common.pty import PtySize
+from sdk_script import client, run_script, stepper
 
 
-def step(name):
-    print(f"sdk: {name}", flush=True)
+step = stepper("sdk")
 
 
 def read_until(handle, needle, seconds=20):
@@ -30,9 +28,7 @@ def read_until(handle, needle, seconds=20):
 
 
 def main():
-    daytona = Daytona(
-        DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
-    )
+    daytona = client()
     run = uuid.uuid4().hex[:8]
     sandbox = daytona.create(timeout=60)
     process = sandbox.process
@@ -85,4 +81,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -5,14 +5,13 @@ server. Each step asserts what the SDK returned; any failure exits non-zero with
 """
 
 import asyncio
-import os
 import time
 
-from daytona import Daytona, DaytonaConfig, DaytonaTimeoutError, SessionExecuteRequest
+from daytona import DaytonaTimeoutError, SessionExecuteRequest
+from sdk_script import client, run_script, stepper
 
 
-def step(name):
-    print(f"sdk: {name}", flush=True)
+step = stepper("sdk")
 
 
 def wait_for_exit(sandbox, session, command_id, limit=30):
@@ -26,9 +25,7 @@ def wait_for_exit(sandbox, session, command_id, limit=30):
 
 
 def main():
-    daytona = Daytona(
-        DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
-    )
+    daytona = client()
     sandbox = daytona.create(timeout=60)
     process = sandbox.process
 
@@ -130,4 +127,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

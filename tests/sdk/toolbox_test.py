@@ -6,16 +6,11 @@ in-process server. Every remote is local: a bare repository made inside the sand
 asserts what the SDK returned or raised; any failure exits non-zero with a traceback.
 """
 
-import os
-import sys
 import time
-import uuid
 
 from daytona import (
     CreateSandboxFromSnapshotParams,
-    Daytona,
     DaytonaBadRequestError,
-    DaytonaConfig,
     DaytonaFileNotFoundError,
     DaytonaGitBranchExistsError,
     DaytonaGitBranchNotFoundError,
@@ -26,24 +21,10 @@ from daytona import (
     VolumeMount,
 )
 from daytona_api_client import SandboxListSortDirection, SandboxListSortField
+from sdk_script import client, fresh_sandbox, raises, run_script, shell, stepper
 
 
-def step(name):
-    print(f"sdk-toolbox: {name}", flush=True)
-
-
-def shell(sandbox, command):
-    reply = sandbox.process.exec(command)
-    assert reply.exit_code == 0, (command, reply.result)
-    return reply.result
-
-
-def raises(error_class, call):
-    try:
-        call()
-    except error_class as error:
-        return error
-    raise AssertionError(f"expected {error_class.__name__}")
+step = stepper("sdk-toolbox")
 
 
 def git_steps(sandbox):
@@ -209,11 +190,8 @@ def ordering_steps(daytona, run):
 
 
 def main():
-    daytona = Daytona(
-        DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
-    )
-    run = uuid.uuid4().hex[:8]
-    sandbox = daytona.create(CreateSandboxFromSnapshotParams(name=f"sdk-toolbox-{run}"))
+    daytona = client()
+    run, sandbox = fresh_sandbox(daytona, "sdk-toolbox")
     git_steps(sandbox)
     fs_steps(sandbox)
     lifecycle_steps(daytona, sandbox, run)
@@ -224,10 +202,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:  # noqa: BLE001 - the traceback is the report
-        import traceback
-
-        traceback.print_exc()
-        sys.exit(1)
+    run_script(main)

@@ -2,6 +2,10 @@
 //! root, and a small reqwest client for it. Shared by the `serve_*` test files. The server
 //! requires [`KEY`] (or the key of [`Options::api_key`]), as `serve` always does.
 
+mod sdk;
+
+pub(crate) use sdk::{run_node_script, run_python_script, sdk_python};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -11,6 +11,7 @@ use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::Ed25519Keypair;
 
 use crate::serve::ServeError;
+use crate::serve::secret_file;
 
 /// The host key's file name under the state root.
 pub(crate) const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
@@ -22,40 +23,25 @@ pub(crate) fn load_or_create(dir: Option<&Path>) -> Result<PrivateKey, ServeErro
         path: path.clone().unwrap_or_default(),
         message,
     };
-    let (Some(dir), Some(path)) = (dir, &path) else {
+    let Some(file) = &path else {
         return generate().map_err(failed);
     };
-    match std::fs::read(path) {
-        Ok(text) => {
-            PrivateKey::from_openssh(text).map_err(|error| failed(format!("not a key: {error}")))
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let key = generate().map_err(failed)?;
-            match save(path, &key) {
-                Ok(()) => Ok(key),
-                // Another server on the same state root made one first: use that one.
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                    load_or_create(Some(dir))
-                }
-                Err(error) => Err(failed(error.to_string())),
-            }
-        }
-        Err(error) => Err(failed(error.to_string())),
-    }
+    let text = secret_file::load_or_create(file, || {
+        let key = generate()?;
+        let text = key
+            .to_openssh(LineEnding::LF)
+            .map_err(|error| error.to_string())?;
+        Ok(text.as_bytes().to_vec())
+    })
+    .map_err(failed)?;
+    PrivateKey::from_openssh(text).map_err(|error| failed(format!("not a key: {error}")))
 }
 
 fn generate() -> Result<PrivateKey, String> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|error| format!("no random source: {error}"))?;
+    let seed: [u8; 32] = secret_file::random_bytes(32)?
+        .try_into()
+        .map_err(|_| "no random source".to_string())?;
     Ok(PrivateKey::from(Ed25519Keypair::from_seed(&seed)))
-}
-
-/// Writes the key 0600, never replacing a file that exists.
-fn save(path: &Path, key: &PrivateKey) -> std::io::Result<()> {
-    let text = key
-        .to_openssh(LineEnding::LF)
-        .map_err(std::io::Error::other)?;
-    crate::durable::write(path, text.as_bytes(), crate::durable::Existing::Keep)
 }
 
 #[cfg(test)]

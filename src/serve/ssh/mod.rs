@@ -94,20 +94,9 @@ impl Gateway {
             let _ = watching.wait_for(|stop| *stop).await;
         };
         tokio::pin!(stopped);
-        loop {
-            let stream = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut stopped => break,
-                // Reap finished connections so the set does not grow without bound.
-                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            };
+        while let Some(stream) =
+            super::next_connection(&self.listener, &mut stopped, &mut connections).await
+        {
             let handler = Connection {
                 context: context.clone(),
                 sandbox: None,

@@ -1,0 +1,214 @@
+//! Control-plane routes the pinned SDKs call for what a local server has no counterpart of, each
+//! answered as honestly as Daytona's own shapes allow: `GET /config` (this server's settings),
+//! the organisation's warm pools and secret vault (there are none; making one is refused),
+//! `PUT /sandbox/{id}/secrets`, `POST /sandbox/{id}/network-settings` and
+//! `POST /sandbox/{id}/autopause/{minutes}`.
+//!
+//! NOTES-style: all newer than v0.190 except the network settings. What cannot be done is a 422
+//! (Daytona's answer to a pause of a sandbox class that cannot pause) with the reason, which the
+//! SDKs raise as their unprocessable-entity error; nothing is recorded that is not enforced.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::sandbox::resolve;
+use super::state::{AppState, now};
+use super::view::{JsonBody, sandbox_dto};
+use crate::daytona_api::Sandbox;
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/config", get(config))
+        .route("/warm-pools", get(list_empty).post(create_warm_pool))
+        .route(
+            "/warm-pools/{pool}",
+            axum::routing::patch(warm_pool_not_found).delete(warm_pool_not_found),
+        )
+        .route("/secret", get(list_empty).post(create_secret))
+        .route("/secret/paginated", get(no_secrets))
+        .route(
+            "/secret/{secret}",
+            get(secret_not_found)
+                .patch(secret_not_found)
+                .delete(secret_not_found),
+        )
+        .route("/sandbox/{sandbox}/secrets", put(mount_secrets))
+        .route(
+            "/sandbox/{sandbox}/network-settings",
+            post(network_settings),
+        )
+        .route("/sandbox/{sandbox}/autopause/{minutes}", post(auto_pause))
+}
+
+/// A 422 saying what local sandboxes cannot do, and why.
+fn not_possible(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
+/// `GET /config`: this server's settings in Daytona's `DaytonaConfiguration`. Without an
+/// analytics URL the SDKs read metrics from `/sandbox/{id}/telemetry/metrics`.
+async fn config(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let settings = &state.settings;
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "oidc": {"issuer": "", "clientId": "", "audience": "", "provider": "none"},
+        "linkedAccountsEnabled": false,
+        "announcements": {},
+        "proxyTemplateUrl": format!("{}/_preview/{{{{sandboxId}}}}/{{{{PORT}}}}", settings.base_url),
+        "proxyToolboxUrl": settings.toolbox_url,
+        "defaultSnapshot": super::snapshot::DEFAULT_SNAPSHOT,
+        "dashboardUrl": settings.base_url,
+        "maxAutoArchiveInterval": super::sandbox::MAX_AUTO_ARCHIVE_MINUTES,
+        "maintananceMode": false,
+        "environment": "local",
+    }))
+}
+
+/// `GET /warm-pools`, `GET /secret`: the organisation has none.
+async fn list_empty() -> Json<Vec<Value>> {
+    Json(Vec::new())
+}
+
+/// `POST /warm-pools`.
+async fn create_warm_pool() -> ApiError {
+    not_possible(
+        "Warm pools are not possible with local sandboxes: a local sandbox starts from this machine's own file system, with nothing to keep warm",
+    )
+}
+
+async fn warm_pool_not_found(Path(id): Path<String>) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("Warm pool {id} not found"))
+}
+
+/// Why the secret vault is refused: its values would have to reach sandboxes outside the
+/// create request, which `serve` has no channel for.
+const NO_VAULT: &str = "Organization secrets are not implemented by ralph-town serve: keep credentials out of sandbox records and hand them to the process that needs them (its environment), as ralph-town's own `secrets` do";
+
+/// `GET /secret/paginated`: an empty page.
+async fn no_secrets() -> Json<Value> {
+    Json(json!({"items": [], "total": 0, "nextCursor": null}))
+}
+
+/// `POST /secret`.
+async fn create_secret() -> ApiError {
+    not_possible(NO_VAULT)
+}
+
+async fn secret_not_found(Path(id): Path<String>) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("Secret {id} not found"))
+}
+
+/// Refuses to mount vault secrets (a create's `secrets`, `PUT /secrets`): there is no vault,
+/// and a sandbox silently missing its credentials would be worse than an error.
+pub(crate) fn refuse_vault_secrets<T>(secrets: Option<&[T]>) -> Result<(), ApiError> {
+    match secrets {
+        Some(secrets) if !secrets.is_empty() => Err(not_possible(NO_VAULT)),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct UpdateSandboxSecrets {
+    secrets: Vec<Value>,
+}
+
+/// `PUT /sandbox/{id}/secrets`: detaching all (an empty list) is what there is already.
+async fn mount_secrets(
+    State(state): State<Arc<AppState>>,
+    Path(id_or_name): Path<String>,
+    JsonBody(request): JsonBody<UpdateSandboxSecrets>,
+) -> Result<Json<Sandbox>, ApiError> {
+    let sandbox = resolve(&state, &id_or_name).await?;
+    refuse_vault_secrets(Some(&request.secrets))?;
+    let record = state.store.sandbox(&sandbox.id);
+    Ok(Json(sandbox_dto(&state, &sandbox, &record, now())))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NetworkSettings {
+    pub(crate) network_block_all: Option<bool>,
+    pub(crate) network_allow_list: Option<String>,
+    pub(crate) domain_allow_list: Option<String>,
+}
+
+/// Refuses what local sandboxes cannot enforce: they share this machine's network, so blocking
+/// or filtering it is not possible; an open network is what they have.
+pub(crate) fn refuse_network_limits(settings: &NetworkSettings) -> Result<(), ApiError> {
+    let filtered = [&settings.network_allow_list, &settings.domain_allow_list]
+        .into_iter()
+        .flatten()
+        .any(|list| !list.trim().is_empty());
+    if settings.network_block_all == Some(true) || filtered {
+        return Err(not_possible(
+            "Network limits are not possible with local sandboxes: they share this machine's network, which ralph-town serve cannot block or filter",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /sandbox/{id}/network-settings`: an open network is accepted (and recorded), a limit
+/// refused.
+async fn network_settings(
+    State(state): State<Arc<AppState>>,
+    Path(id_or_name): Path<String>,
+    JsonBody(settings): JsonBody<NetworkSettings>,
+) -> Result<Json<Sandbox>, ApiError> {
+    let sandbox = resolve(&state, &id_or_name).await?;
+    refuse_network_limits(&settings)?;
+    let record = state.store.update_sandbox(&sandbox.id, |record| {
+        record.network_block_all = false;
+        record.network_allow_list = None;
+        record.domain_allow_list = None;
+        record.updated_at = now();
+    })?;
+    Ok(Json(sandbox_dto(&state, &sandbox, &record, now())))
+}
+
+/// `POST /sandbox/{id}/autopause/{minutes}`: local sandboxes cannot pause (see `/pause`).
+async fn auto_pause(
+    State(state): State<Arc<AppState>>,
+    Path((id_or_name, _minutes)): Path<(String, String)>,
+) -> Result<Json<Sandbox>, ApiError> {
+    resolve(&state, &id_or_name).await?;
+    Err(not_possible(
+        "Pausing is not supported for this sandbox: local sandboxes are containers, which Daytona pauses only as VMs",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_open_network_and_no_vault_secrets_are_accepted() {
+        assert!(refuse_network_limits(&NetworkSettings::default()).is_ok());
+        let open = NetworkSettings {
+            network_block_all: Some(false),
+            network_allow_list: Some(" ".into()),
+            ..NetworkSettings::default()
+        };
+        assert!(refuse_network_limits(&open).is_ok());
+        let blocked = NetworkSettings {
+            network_block_all: Some(true),
+            ..NetworkSettings::default()
+        };
+        let error = refuse_network_limits(&blocked).unwrap_err();
+        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let filtered = NetworkSettings {
+            domain_allow_list: Some("example.com".into()),
+            ..NetworkSettings::default()
+        };
+        assert!(refuse_network_limits(&filtered).is_err());
+        assert!(refuse_vault_secrets::<Value>(None).is_ok());
+        assert!(refuse_vault_secrets::<Value>(Some(&[])).is_ok());
+        assert!(refuse_vault_secrets(Some(&[json!({"TOKEN": "gh"})])).is_err());
+    }
+}

@@ -1,0 +1,51 @@
+//! Toolbox routes the pinned SDKs call that local sandboxes have no counterpart of: computer use
+//! (`/computeruse/...`, `sandbox.computer_use`), language servers (`/lsp/...`,
+//! `sandbox.create_lsp_server`) and the image entrypoint's session
+//! (`/process/session/entrypoint`, `.../entrypoint/logs`).
+//!
+//! Each answers the daemon's error body with the reason, so that the SDKs raise their own error
+//! classes (unprocessable entity for what cannot be done here, not found for the session that
+//! does not exist) instead of reading a 404 route miss as a missing file or sandbox.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{any, get};
+
+use super::error::DaemonError;
+use super::state::AppState;
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/{sandbox}/computeruse/{*rest}", any(computer_use))
+        .route("/{sandbox}/lsp/{*rest}", any(language_server))
+        .route("/{sandbox}/process/session/entrypoint", get(entrypoint))
+        .route(
+            "/{sandbox}/process/session/entrypoint/logs",
+            get(entrypoint),
+        )
+}
+
+fn not_possible(message: &str) -> DaemonError {
+    DaemonError::new(StatusCode::UNPROCESSABLE_ENTITY, message).with_code("UNPROCESSABLE_ENTITY")
+}
+
+async fn computer_use() -> DaemonError {
+    not_possible(
+        "computer use is not possible on a local sandbox: it has no display, keyboard or mouse of its own (only Daytona's desktop images do)",
+    )
+}
+
+async fn language_server() -> DaemonError {
+    not_possible(
+        "language servers are not served for local sandboxes: run one in the sandbox as a process, or use Daytona",
+    )
+}
+
+/// A local sandbox runs no image entrypoint, so there is no session of it to show.
+async fn entrypoint() -> DaemonError {
+    DaemonError::not_found(
+        "session entrypoint not found: local sandboxes run no image entrypoint (a snapshot's `ENTRYPOINT` and `CMD` are noted, not run)",
+    )
+}

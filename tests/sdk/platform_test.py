@@ -1,0 +1,103 @@
+"""What the official Daytona Python SDK calls beyond sandboxes, files and git, against
+`ralph-town serve`: metrics over time, network settings, auto-pause, warm pools, the secret vault,
+computer use, language servers and the entrypoint session. What works locally must work; what
+cannot must raise the SDK's own error class with a reason, and nothing may be half-made.
+
+Run by `tests/serve_platform.rs` with DAYTONA_API_URL and DAYTONA_API_KEY pointing at an
+in-process server. Any failure exits non-zero with a traceback.
+"""
+
+import uuid
+
+from daytona import (
+    CreateSandboxFromSnapshotParams,
+    DaytonaNotFoundError,
+    DaytonaUnprocessableEntityError,
+    ListSandboxesQuery,
+)
+from daytona.common.secret import CreateSecretParams
+
+# The warm-pool and secret services raise their generated client's exceptions as they come.
+from daytona_api_client.exceptions import NotFoundException, UnprocessableEntityException
+from sdk_script import client, raises, run_script, stepper
+
+
+step = stepper("sdk-platform")
+
+
+def main():
+    daytona = client()
+    run = uuid.uuid4().hex[:8]
+    sandbox = daytona.create(
+        CreateSandboxFromSnapshotParams(name=f"sdk-platform-{run}", labels={"platform": run})
+    )
+
+    step("metrics: one sample of each series")
+    samples = sandbox.get_metrics()
+    assert len(samples) == 1, samples
+    assert samples[0].cpu_count == 1 and samples[0].disk_total == 3 << 30, samples[0]
+    assert samples[0].disk_used > 0, samples[0]
+
+    step("network: open is accepted, a limit is refused, also on create")
+    sandbox.update_network_settings(network_block_all=False)
+    raises(
+        DaytonaUnprocessableEntityError,
+        lambda: sandbox.update_network_settings(network_block_all=True),
+        "share this machine's network",
+    )
+    raises(
+        DaytonaUnprocessableEntityError,
+        lambda: daytona.create(
+            CreateSandboxFromSnapshotParams(labels={"platform": run}, network_block_all=True)
+        ),
+    )
+    raises(
+        DaytonaUnprocessableEntityError,
+        lambda: daytona.create(
+            CreateSandboxFromSnapshotParams(labels={"platform": run}, secrets={"TOKEN": "vault-name"})
+        ),
+        "not implemented",
+    )
+    left = [s.id for s in daytona.list(ListSandboxesQuery(labels={"platform": run}))]
+    assert left == [sandbox.id], f"a refused create left sandboxes behind: {left}"
+
+    step("auto-pause, warm pools, secrets")
+    raises(DaytonaUnprocessableEntityError, lambda: sandbox.set_auto_pause_interval(5), "Pausing")
+    assert daytona.warm_pool.list() == []
+    raises(
+        UnprocessableEntityException,
+        lambda: daytona.warm_pool.create("daytona-small", 2),
+        "Warm pools",
+    )
+    assert daytona.secret.list().items == []
+    secret_value = "sentinel-vault-value-4e1d"
+    error = raises(
+        UnprocessableEntityException,
+        lambda: daytona.secret.create(CreateSecretParams(name="GH", value=secret_value)),
+        "not implemented",
+    )
+    assert secret_value not in str(error)
+    raises(NotFoundException, lambda: daytona.secret.get("nope"))
+    sandbox.update_secrets({})
+    raises(DaytonaUnprocessableEntityError, lambda: sandbox.update_secrets({"TOKEN": "vault"}))
+
+    step("toolbox: computer use, language servers, the entrypoint")
+    raises(DaytonaUnprocessableEntityError, sandbox.computer_use.start, "computer use")
+    raises(
+        DaytonaUnprocessableEntityError,
+        lambda: sandbox.computer_use.screenshot.take_full_screen(),
+        "computer use",
+    )
+    raises(
+        DaytonaUnprocessableEntityError,
+        lambda: sandbox.create_lsp_server("python", "project").start(),
+        "language servers",
+    )
+    raises(DaytonaNotFoundError, sandbox.process.get_entrypoint_session, "entrypoint")
+
+    sandbox.delete()
+    step("done")
+
+
+if __name__ == "__main__":
+    run_script(main)

@@ -1,0 +1,62 @@
+"""What the official-SDK test scripts beside this file share: the client of the server the
+test started (DAYTONA_API_URL, DAYTONA_API_KEY), step lines the Rust side waits for, shell
+commands that must succeed, expected errors, and the exit status a failure gives.
+
+The scripts import it by name: run as files, their own directory is on `sys.path`.
+"""
+
+import os
+import sys
+import traceback
+import uuid
+
+from daytona import CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig
+
+
+def client():
+    """The SDK's client of the server under test."""
+    return Daytona(
+        DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
+    )
+
+
+def fresh_sandbox(daytona, prefix, **params):
+    """A random tag for this run, and a new sandbox named `{prefix}-{tag}` made with `params`."""
+    run = uuid.uuid4().hex[:8]
+    return run, daytona.create(CreateSandboxFromSnapshotParams(name=f"{prefix}-{run}", **params))
+
+
+def stepper(prefix):
+    """A `step(name)` printing `prefix: name` at once, so a failure shows how far it got."""
+
+    def step(name):
+        print(f"{prefix}: {name}", flush=True)
+
+    return step
+
+
+def shell(sandbox, command):
+    """The output of `command` in `sandbox`, which must exit 0."""
+    reply = sandbox.process.exec(command)
+    assert reply.exit_code == 0, (command, reply.result)
+    return reply.result
+
+
+def raises(error_class, call, *words):
+    """The error `call` raises, which must be an `error_class` whose text holds every word."""
+    try:
+        call()
+    except error_class as error:
+        text = str(error)
+        assert all(word in text for word in words), (words, text)
+        return error
+    raise AssertionError(f"expected {error_class.__name__}")
+
+
+def run_script(main):
+    """Runs `main`; any failure prints its traceback and exits 1."""
+    try:
+        main()
+    except Exception:  # noqa: BLE001 - the traceback is the report
+        traceback.print_exc()
+        sys.exit(1)
