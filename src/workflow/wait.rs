@@ -67,6 +67,7 @@ pub async fn wait(
                 .iter()
                 .map(|&index| found[index].clone())
                 .collect::<Vec<_>>(),
+            usize::from(super::DEFAULT_PROBE_PARALLEL),
         )
         .await;
         let mut first_error = None;
