@@ -184,14 +184,8 @@ impl DaytonaProvider {
             unset: Some(unset.to_vec()).filter(|unset| !unset.is_empty()),
         };
         self.http
-            .send(&sandbox_what(id), Repeat::Safe, |client| {
-                client
-                    .post(url.clone())
-                    .json(&body)
-                    .timeout(self.http.request_timeout())
-            })
+            .post(&sandbox_what(id), Repeat::Safe, &url, &body)
             .await
-            .map(drop)
     }
 
     /// Writes a file with `files/bulk-upload`, as Daytona's SDK does; a daemon without that
