@@ -2,7 +2,8 @@
 # Measures teammates at work:
 #  1. `status` of N teammates (default 50) with their command and work fields, on the `daytona`
 #     provider against `ralph-town serve --simulate latency=50ms`: every teammate's probe is one
-#     toolbox call, and they run at once.
+#     toolbox call, and they run at once. Prints each of 5 runs' wall time, the requests a status
+#     sent (serve's `/_ralph/stats`) and serve's CPU time a status.
 #  2. `logs -f` of M teammates (default 20) on `local` while their commands write L lines a
 #     second in all (default 1000): whether every line arrives, how far behind the last one is,
 #     and the CPU time of the `ralph-town logs` process per second of wall time.
@@ -32,6 +33,10 @@ DAYTONA_API_KEY=$(cat "$work/serve/serve/api-key")
 export DAYTONA_API_KEY
 
 now() { date +%s.%N; }
+requests() {
+  curl -fs -H "Authorization: Bearer $DAYTONA_API_KEY" "${DAYTONA_API_URL%/api}/_ralph/stats" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])'
+}
 
 # 1. status of N teammates, each with a finished command and a commit.
 {
@@ -42,18 +47,23 @@ now() { date +%s.%N; }
 RALPH_TOWN_HOME="$work/client" "$bin" up "$work/status.toml" --yes --progress none \
   --parallel "$n" --wait --wait-timeout 600 >/dev/null 2>&1
 best=999
-serve_ticks=$(awk '{print $14 + $15}' "/proc/$serve_pid/stat")
+runs=()
+sent=$(requests)
+# Serve's own CPU time and that of the commands it ran (and waited for).
+serve_ticks=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$serve_pid/stat")
 for _ in 1 2 3 4 5; do
   start=$(now)
   RALPH_TOWN_HOME="$work/client" "$bin" status --json "$work/status.toml" >"$work/status.json"
   end=$(now)
   took=$(echo "$end - $start" | bc)
+  runs+=("$(printf '%.2f' "$took")")
   best=$(echo "if ($took < $best) $took else $best" | bc)
 done
-serve_cpu=$(echo "scale=2; ($(awk '{print $14 + $15}' "/proc/$serve_pid/stat") - $serve_ticks) / $(getconf CLK_TCK) / 5" | bc)
+serve_cpu=$(echo "scale=2; ($(awk '{print $14 + $15 + $16 + $17}' "/proc/$serve_pid/stat") - $serve_ticks) / $(getconf CLK_TCK) / 5" | bc)
+sent=$((($(requests) - sent) / 5))
 rows=$(python3 -c 'import json,sys; rows=json.load(open(sys.argv[1])); print(sum(1 for r in rows if r["work"] and r["work"]["ahead"] == 1 and r["command"]["state"] == "exited"))' "$work/status.json")
-printf 'status of %s teammates (%s): best of 5 %.2f s; %s rows with command and work fields; serve CPU %.2f s a status\n' \
-  "$n" "${SIMULATE:-latency=50ms}" "$best" "$rows" "$serve_cpu"
+printf 'status of %s teammates (%s): %s s, best of 5 %.2f s; %s rows with command and work fields; %s requests and serve CPU %.2f s a status\n' \
+  "$n" "${SIMULATE:-latency=50ms}" "${runs[*]}" "$best" "$rows" "$sent" "$serve_cpu"
 RALPH_TOWN_HOME="$work/client" "$bin" down --force "$work/status.toml" >/dev/null 2>&1
 if [[ ${BENCH_ONLY:-} == status ]]; then exit 0; fi
 

@@ -28,6 +28,10 @@ pub(crate) const RUNNER: &str = "bash \"$HOME/.ralph-town/work/runner.sh\"";
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the probe may run.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Where the probe runs. It names every directory it reads itself, so any will do; an absolute
+/// one spares the provider finding the sandbox's home (on Daytona, a request of its own before
+/// each probe, which doubled what a `status` of a large team waited for).
+const PROBE_CWD: &str = "/";
 
 /// Probes the teammate's command and repository in sandbox `id`.
 pub(crate) async fn probe_in(
@@ -49,6 +53,7 @@ pub(crate) async fn probe_in(
     }
     let request = ExecRequest {
         command,
+        cwd: Some(PROBE_CWD.to_string()),
         timeout: Some(PROBE_TIMEOUT),
         ..ExecRequest::default()
     };

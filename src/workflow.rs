@@ -28,7 +28,7 @@ pub use down::{
     apply_down, down, prepare_down,
 };
 pub use logs::send_input;
-pub use status::{StatusRow, status};
+pub use status::{StatusRow, status, status_with};
 pub use teammate::{TeammateSandbox, find_teammate, teammate_sandbox, teammate_sandboxes};
 pub use teams::{TeamSummary, teams};
 pub use up::{Prepared, UpOptions, UpOutcome, apply_up, prepare_up};
@@ -49,6 +49,11 @@ use crate::vocabulary::labels;
 /// How many teammates `up` and `down` work on at once unless told otherwise (`--parallel`):
 /// well inside Daytona's Tier 1 rate of 300 creates a minute.
 pub const DEFAULT_PARALLEL: u16 = 8;
+
+/// How many teammates `status` probes at once unless told otherwise (`status --parallel`), and
+/// `wait`, `start`, `stop` and `restart` work on at once: a probe only reads, one request each,
+/// so a team of 64 answers in one wave.
+pub const DEFAULT_PROBE_PARALLEL: u16 = 64;
 
 /// How the caller names its switches, so that a refusal tells the user what to pass.
 #[derive(Debug, Clone, Copy)]

@@ -2,7 +2,8 @@
 //! servers do (older ones, or the spec's letter): cursor pages and bare-array lists, an empty
 //! `toolboxProxyUrl`, an exec reply with `code` instead of `exitCode`, `PUT labels` answering
 //! only the labels, empty `201` timer answers, a daemon without `files/bulk-upload`, and
-//! sandboxes that fail while the client waits. A small axum server on loopback plays the API.
+//! sandboxes that fail while the client waits; and which paths need the daemon's home. A small
+//! axum server on loopback plays the API.
 
 use crate::daytona_support;
 
@@ -124,6 +125,7 @@ async fn execute(State(fake): State<Arc<Fake>>, Json(body): Json<Value>) -> Json
 }
 
 async fn home(State(fake): State<Arc<Fake>>) -> Response {
+    seen(&fake, "GET user-home-dir".to_string());
     match fake.home {
         Some(dir) => Json(json!({ "dir": dir })).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
@@ -375,6 +377,45 @@ async fn paths_and_commands_start_in_the_home_the_daemon_reports() {
         let seen = fake.seen.lock().unwrap().last().cloned().unwrap();
         assert_eq!(seen, format!("execute \"pwd\" in \"{expected}\""));
     }
+}
+
+/// A command in an absolute directory and a file at an absolute path go without asking the
+/// daemon for the home first: `status` probes every teammate that way, one request each.
+#[tokio::test]
+async fn absolute_paths_send_no_home_request() {
+    let (fake, provider) = start(Fake {
+        home: Some("/home/tester"),
+        ..Fake::default()
+    })
+    .await;
+    let homes = |fake: &Fake| {
+        let seen = fake.seen.lock().unwrap();
+        seen.iter()
+            .filter(|line| *line == "GET user-home-dir")
+            .count()
+    };
+    let exec_in = |cwd: Option<&str>| ExecRequest {
+        command: "pwd".to_string(),
+        cwd: cwd.map(str::to_string),
+        ..ExecRequest::default()
+    };
+    provider
+        .exec("new", &exec_in(Some("/")))
+        .await
+        .expect("exec");
+    provider
+        .upload("new", "/etc/c.txt", b"c")
+        .await
+        .expect("upload");
+    assert_eq!(homes(&fake), 0, "{:?}", fake.seen.lock().unwrap());
+
+    // A relative path needs the home: asked once, then remembered.
+    provider.exec("new", &exec_in(None)).await.expect("exec");
+    provider
+        .exec("new", &exec_in(Some("work")))
+        .await
+        .expect("exec");
+    assert_eq!(homes(&fake), 1, "{:?}", fake.seen.lock().unwrap());
 }
 
 #[tokio::test]

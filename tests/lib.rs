@@ -64,6 +64,7 @@ mod sessions_sdk;
 mod setup_render;
 mod setup_script;
 mod setup_worktree;
+mod status_daytona;
 mod team_bounds;
 mod team_errors;
 mod team_load;

@@ -12,12 +12,12 @@ use std::process::{Child, Stdio};
 use common::World;
 use serde_json::Value;
 
-const KEY: &str = "dtn_work_daytona_key_0123456789abcdef";
+pub(crate) const KEY: &str = "dtn_work_daytona_key_0123456789abcdef";
 
 /// A `ralph-town serve` child process, killed on drop.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    api_url: String,
+    pub(crate) api_url: String,
 }
 
 impl Drop for Serve {
@@ -27,7 +27,7 @@ impl Drop for Serve {
     }
 }
 
-fn serve(world: &World, readable: &Path) -> Serve {
+pub(crate) fn serve(world: &World, readable: &Path) -> Serve {
     let mut child = world
         .command(&["serve", "--listen", "127.0.0.1:0", "--read-only"])
         .arg(readable)
@@ -52,18 +52,25 @@ fn serve(world: &World, readable: &Path) -> Serve {
     Serve { child, api_url }
 }
 
-fn team_file(world: &World, origin: &Path, alice_command: &str) {
+/// A `daytona` team file named `name` over `origin` (base branch `main`), with `teammates`.
+pub(crate) fn daytona_team(world: &World, origin: &Path, name: &str, teammates: &str) {
     world.file(
         "team.toml",
         &format!(
-            r#"name = "remote-workers"
-provider = "daytona"
+            "name = \"{name}\"\nprovider = \"daytona\"\n\n[defaults]\nrepo = \"{}\"\n\
+             base_branch = \"main\"\n\n{teammates}",
+            origin.display()
+        ),
+    );
+}
 
-[defaults]
-repo = "{}"
-base_branch = "main"
-
-[[teammate]]
+fn team_file(world: &World, origin: &Path, alice_command: &str) {
+    daytona_team(
+        world,
+        origin,
+        "remote-workers",
+        &format!(
+            r#"[[teammate]]
 name = "alice"
 branch = "feature/alice"
 command = "{alice_command}"
@@ -75,8 +82,7 @@ task = "Write the notes"
 name = "bob"
 branch = "feature/bob"
 command = "for i in 1 2 3; do echo bob says $i; sleep 0.2; done"
-"#,
-            origin.display()
+"#
         ),
     );
 }

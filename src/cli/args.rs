@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::progress::ProgressMode;
 use crate::provider::ProviderKind;
-use crate::workflow::DEFAULT_PARALLEL;
+use crate::workflow::{DEFAULT_PARALLEL, DEFAULT_PROBE_PARALLEL};
 
 /// Declare a team of coding-agent sandboxes in `team.toml`; `up` creates them, `down` removes
 /// them.
@@ -246,6 +246,9 @@ pub struct StatusArgs {
     /// Redraw every two seconds until interrupted
     #[arg(long, short = 'w')]
     pub watch: bool,
+    /// How many teammates to probe at once
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PROBE_PARALLEL, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallel: u16,
 }
 
 /// The team file and teammates of the commands that act on teammates' commands.

@@ -15,7 +15,8 @@ pub(super) async fn run(args: &StatusArgs) -> Result<i32> {
     let team = load_team(&args.file.file, false)?;
     let provider = provider_for(team.provider, Some(&team))?;
     loop {
-        let rows = workflow::status(provider.as_ref(), &team).await?;
+        let rows =
+            workflow::status_with(provider.as_ref(), &team, usize::from(args.parallel)).await?;
         if args.json {
             print_json(&rows)?;
             return Ok(exit::SUCCESS);

@@ -83,6 +83,18 @@ pub struct CommandStatus {
 }
 
 impl CommandStatus {
+    /// A command no runner ever recorded.
+    pub fn not_started() -> CommandStatus {
+        CommandStatus {
+            state: RunState::NotStarted,
+            hash: None,
+            max_runs: None,
+            runs: Vec::new(),
+            exit_code: None,
+            reason: None,
+        }
+    }
+
     /// Done for good, and the last run succeeded.
     pub fn succeeded(&self) -> bool {
         self.state == RunState::Exited
@@ -181,14 +193,7 @@ pub fn parse_probe(output: &str) -> Option<Probe> {
 
 /// Judges the runner's records.
 fn command_status(lines: &[Vec<&str>], alive: Option<u64>, now: Option<f64>) -> CommandStatus {
-    let mut status = CommandStatus {
-        state: RunState::NotStarted,
-        hash: None,
-        max_runs: None,
-        runs: Vec::new(),
-        exit_code: None,
-        reason: None,
-    };
+    let mut status = CommandStatus::not_started();
     let mut queued_at: Option<f64> = None;
     let mut runner = false;
     let mut done = false;

@@ -37,8 +37,17 @@ pub struct StatusRow {
 }
 
 /// Every sandbox of `team` and every declared teammate without one, sorted by teammate, then
-/// creation time.
+/// creation time; at most [`super::DEFAULT_PROBE_PARALLEL`] probed at once.
 pub async fn status(provider: &dyn Provider, team: &Team) -> Result<Vec<StatusRow>> {
+    status_with(provider, team, usize::from(super::DEFAULT_PROBE_PARALLEL)).await
+}
+
+/// [`status`], probing at most `parallel` teammates at once.
+pub async fn status_with(
+    provider: &dyn Provider,
+    team: &Team,
+    parallel: usize,
+) -> Result<Vec<StatusRow>> {
     let sandboxes = super::observe(provider, &team.name).await?;
     let mut rows: Vec<StatusRow> = sandboxes
         .iter()
@@ -79,17 +88,19 @@ pub async fn status(provider: &dyn Provider, team: &Team) -> Result<Vec<StatusRo
         }
     }
     rows.sort_by(|a, b| (&a.teammate, &a.created_at).cmp(&(&b.teammate, &b.created_at)));
-    probe_rows(provider, team, &sandboxes, &mut rows).await;
+    probe_rows(provider, team, &sandboxes, &mut rows, parallel).await;
     Ok(rows)
 }
 
 /// Fills in the command and work fields of each started, set-up sandbox of a declared
-/// teammate: one probe each, all at once, so that a large team answers in about one round trip.
+/// teammate: one probe each (one exec, so one request on Daytona), `parallel` at once, so that
+/// a team no larger than that answers in the list's round trip and one more.
 async fn probe_rows(
     provider: &dyn Provider,
     team: &Team,
     sandboxes: &[Sandbox],
     rows: &mut [StatusRow],
+    parallel: usize,
 ) {
     let probed: Vec<(usize, TeammateSandbox)> = rows
         .iter()
@@ -110,7 +121,7 @@ async fn probe_rows(
         })
         .collect();
     let found: Vec<TeammateSandbox> = probed.iter().map(|(_, found)| found.clone()).collect();
-    let probes = super::work::probe_all(provider, &found).await;
+    let probes = super::work::probe_all(provider, &found, parallel).await;
     for ((index, _), probe) in probed.iter().zip(probes) {
         let row = &mut rows[*index];
         match probe {

@@ -12,7 +12,7 @@ use super::teammate_sandboxes;
 use super::work::{probe_all, selected};
 use crate::error::Result;
 use crate::provider::Provider;
-use crate::runner::state::{CommandStatus, RunState};
+use crate::runner::state::CommandStatus;
 use crate::team::Team;
 
 /// How often the commands are looked at.
@@ -67,6 +67,7 @@ pub async fn wait(
                 .iter()
                 .map(|&index| found[index].clone())
                 .collect::<Vec<_>>(),
+            usize::from(super::DEFAULT_PROBE_PARALLEL),
         )
         .await;
         let mut first_error = None;
@@ -90,14 +91,7 @@ pub async fn wait(
                 .iter()
                 .zip(last)
                 .map(|(found, status)| {
-                    let command = status.unwrap_or_else(|| CommandStatus {
-                        state: RunState::NotStarted,
-                        hash: None,
-                        max_runs: None,
-                        runs: Vec::new(),
-                        exit_code: None,
-                        reason: None,
-                    });
+                    let command = status.unwrap_or_else(CommandStatus::not_started);
                     Waited {
                         teammate: found.teammate.name.clone(),
                         sandbox_id: found.sandbox.id.clone(),

@@ -11,10 +11,6 @@ use crate::runner::state::{CommandStatus, Probe};
 use crate::runner::{probe_in, start_in, stop_in};
 use crate::team::{Team, Teammate};
 
-/// Teammates worked on at once: a probe is a few round trips of waiting, so a team of 64 is
-/// probed in one wave.
-const PARALLEL: usize = 64;
-
 /// What a start, stop or restart did for one teammate.
 #[derive(Debug, Clone, Serialize)]
 pub struct CommandOutcome {
@@ -104,16 +100,17 @@ pub async fn act(
         })
         .collect();
     let results: Vec<Result<CommandOutcome>> = futures::stream::iter(acts)
-        .buffered(PARALLEL)
+        .buffered(usize::from(super::DEFAULT_PROBE_PARALLEL))
         .collect()
         .await;
     results.into_iter().collect()
 }
 
-/// The probe of every found teammate, in order, at most [`PARALLEL`] at once.
+/// The probe of every found teammate, in order, at most `parallel` at once.
 pub(crate) async fn probe_all(
     provider: &dyn Provider,
     found: &[TeammateSandbox],
+    parallel: usize,
 ) -> Vec<Result<Probe>> {
     // Futures made first: a stream mapping borrowed items makes a future that is not `Send`.
     let probes: Vec<_> = found
@@ -121,7 +118,7 @@ pub(crate) async fn probe_all(
         .map(|found| probe_in(provider, &found.sandbox.id, &found.teammate))
         .collect();
     futures::stream::iter(probes)
-        .buffered(PARALLEL)
+        .buffered(parallel.max(1))
         .collect()
         .await
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, RequestBuilder, Url};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::settings::{DaytonaSettings, RetryPolicy};
@@ -102,6 +103,25 @@ impl Http {
         build: impl Fn(&Client) -> RequestBuilder,
     ) -> Result<T> {
         self.send(what, repeat, build).await?.json()
+    }
+
+    /// A `POST` of `body` as JSON within the ordinary request timeout, for a call whose answer
+    /// says nothing beyond its success.
+    pub(crate) async fn post(
+        &self,
+        what: &str,
+        repeat: Repeat,
+        url: &Url,
+        body: &impl Serialize,
+    ) -> Result<()> {
+        self.send(what, repeat, |client| {
+            client
+                .post(url.clone())
+                .json(body)
+                .timeout(self.request_timeout)
+        })
+        .await
+        .map(drop)
     }
 
     /// A `DELETE`. When an earlier attempt's answer was lost, a later `404` means that attempt

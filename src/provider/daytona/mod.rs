@@ -33,6 +33,7 @@ use crate::provider::{
     SessionExecRequest, SessionInfo, ShellAccess,
 };
 use http::Http;
+use session::CommandAt;
 pub use settings::{Credential, DEFAULT_API_URL, DaytonaSettings, RetryPolicy};
 pub use snapshot::{CreateSnapshotRequest, Snapshot, SnapshotSource};
 
@@ -193,7 +194,7 @@ impl Provider for DaytonaProvider {
         session_id: &str,
         command_id: &str,
     ) -> Result<SessionCommand> {
-        self.process_session_command(id, session_id, command_id)
+        self.process_session_command(CommandAt::new(id, session_id, command_id))
             .await
     }
 
@@ -203,7 +204,8 @@ impl Provider for DaytonaProvider {
         session_id: &str,
         command_id: &str,
     ) -> Result<CommandLogs> {
-        self.process_session_logs(id, session_id, command_id).await
+        self.process_session_logs(CommandAt::new(id, session_id, command_id))
+            .await
     }
 
     async fn follow_session_command_logs(
@@ -212,7 +214,7 @@ impl Provider for DaytonaProvider {
         session_id: &str,
         command_id: &str,
     ) -> Result<LogStream> {
-        self.follow_process_session_logs(id, session_id, command_id)
+        self.follow_process_session_logs(CommandAt::new(id, session_id, command_id))
             .await
     }
 
@@ -223,7 +225,7 @@ impl Provider for DaytonaProvider {
         command_id: &str,
         data: &str,
     ) -> Result<()> {
-        self.process_session_input(id, session_id, command_id, data)
+        self.process_session_input(CommandAt::new(id, session_id, command_id), data)
             .await
     }
 }

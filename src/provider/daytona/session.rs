@@ -58,6 +58,34 @@ fn session_what(id: &str, session: &str) -> String {
     format!("session `{session}` in {}", sandbox_what(id))
 }
 
+/// One command of a process session: the sandbox, the session and the command's id, which
+/// together name its routes (`{toolbox}/process/session/{session}/command/{command}/...`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CommandAt<'a> {
+    id: &'a str,
+    session: &'a str,
+    command: &'a str,
+}
+
+impl<'a> CommandAt<'a> {
+    pub(super) fn new(id: &'a str, session: &'a str, command: &'a str) -> Self {
+        CommandAt {
+            id,
+            session,
+            command,
+        }
+    }
+
+    /// How errors name the command.
+    fn what(&self) -> String {
+        format!(
+            "command `{}` in {}",
+            self.command,
+            session_what(self.id, self.session)
+        )
+    }
+}
+
 fn command_of(dto: wire::SessionCommandDto) -> SessionCommand {
     SessionCommand {
         id: dto.id,
@@ -82,20 +110,21 @@ impl DaytonaProvider {
         base.url(&segments)
     }
 
+    /// `{toolbox}/process/session/{session}/command/{command}/...`.
+    async fn command_url(&self, at: CommandAt<'_>, path: &[&str]) -> Result<Url> {
+        let mut segments = vec![at.session, "command", at.command];
+        segments.extend_from_slice(path);
+        self.session_url(at.id, &segments).await
+    }
+
     pub(crate) async fn create_process_session(&self, id: &str, session: &str) -> Result<()> {
         let url = self.session_url(id, &[]).await?;
         let body = wire::CreateSessionRequest {
             session_id: session.to_string(),
         };
         self.http
-            .send(&session_what(id, session), Repeat::Once, |client| {
-                client
-                    .post(url.clone())
-                    .json(&body)
-                    .timeout(self.http.request_timeout())
-            })
+            .post(&session_what(id, session), Repeat::Once, &url, &body)
             .await
-            .map(drop)
     }
 
     pub(crate) async fn list_process_sessions(&self, id: &str) -> Result<Vec<SessionInfo>> {
@@ -162,40 +191,27 @@ impl DaytonaProvider {
         })
     }
 
-    pub(crate) async fn process_session_command(
+    pub(super) async fn process_session_command(
         &self,
-        id: &str,
-        session: &str,
-        command: &str,
+        at: CommandAt<'_>,
     ) -> Result<SessionCommand> {
-        let url = self.session_url(id, &[session, "command", command]).await?;
+        let url = self.command_url(at, &[]).await?;
         let dto: wire::SessionCommandDto = self
             .http
-            .json(
-                &format!("command `{command}` in {}", session_what(id, session)),
-                Repeat::Safe,
-                |client| client.get(url.clone()).timeout(self.http.request_timeout()),
-            )
+            .json(&at.what(), Repeat::Safe, |client| {
+                client.get(url.clone()).timeout(self.http.request_timeout())
+            })
             .await?;
         Ok(command_of(dto))
     }
 
-    pub(crate) async fn process_session_logs(
-        &self,
-        id: &str,
-        session: &str,
-        command: &str,
-    ) -> Result<CommandLogs> {
-        let url = self
-            .session_url(id, &[session, "command", command, "logs"])
-            .await?;
+    pub(super) async fn process_session_logs(&self, at: CommandAt<'_>) -> Result<CommandLogs> {
+        let url = self.command_url(at, &["logs"]).await?;
         let reply = self
             .http
-            .send(
-                &format!("command `{command}` in {}", session_what(id, session)),
-                Repeat::Safe,
-                |client| raw_output(client.get(url.clone())).timeout(self.http.request_timeout()),
-            )
+            .send(&at.what(), Repeat::Safe, |client| {
+                raw_output(client.get(url.clone())).timeout(self.http.request_timeout())
+            })
             .await?;
         if let Ok(json) = reply.json::<wire::SessionCommandLogsResponse>() {
             return Ok(split_log(&json.output));
@@ -203,17 +219,10 @@ impl DaytonaProvider {
         Ok(split_log(&String::from_utf8_lossy(&reply.body)))
     }
 
-    pub(crate) async fn follow_process_session_logs(
-        &self,
-        id: &str,
-        session: &str,
-        command: &str,
-    ) -> Result<LogStream> {
-        let mut url = self
-            .session_url(id, &[session, "command", command, "logs"])
-            .await?;
+    pub(super) async fn follow_process_session_logs(&self, at: CommandAt<'_>) -> Result<LogStream> {
+        let mut url = self.command_url(at, &["logs"]).await?;
         url.query_pairs_mut().append_pair("follow", "true");
-        let what = format!("command `{command}` in {}", session_what(id, session));
+        let what = at.what();
         let response = raw_output(self.http.client().get(url))
             .upgrade()
             .send()
@@ -301,32 +310,12 @@ impl DaytonaProvider {
         .boxed())
     }
 
-    pub(crate) async fn process_session_input(
-        &self,
-        id: &str,
-        session: &str,
-        command: &str,
-        data: &str,
-    ) -> Result<()> {
-        let url = self
-            .session_url(id, &[session, "command", command, "input"])
-            .await?;
+    pub(super) async fn process_session_input(&self, at: CommandAt<'_>, data: &str) -> Result<()> {
+        let url = self.command_url(at, &["input"]).await?;
         let body = wire::SessionSendInputRequest {
             data: data.to_string(),
         };
-        self.http
-            .send(
-                &format!("command `{command}` in {}", session_what(id, session)),
-                Repeat::Once,
-                |client| {
-                    client
-                        .post(url.clone())
-                        .json(&body)
-                        .timeout(self.http.request_timeout())
-                },
-            )
-            .await
-            .map(drop)
+        self.http.post(&at.what(), Repeat::Once, &url, &body).await
     }
 }
 

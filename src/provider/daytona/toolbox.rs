@@ -8,7 +8,8 @@
 //! The daemon resolves relative paths (and runs commands without a `cwd`) in the image's
 //! working directory, which need not be the home. The provider promises the home, so it asks
 //! the daemon for it once per sandbox (`GET {toolbox}/user-home-dir`) and makes paths absolute;
-//! when the daemon cannot say, paths go as given.
+//! when the daemon cannot say, paths go as given. An absolute path needs no home, so a command
+//! run in an absolute `cwd` is one request (a status of many teammates sends one such each).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -92,6 +93,15 @@ impl DaytonaProvider {
         Some(home)
     }
 
+    /// `path` as the daemon must get it: absolute as it is, else under the home (asked only
+    /// here, where it is needed).
+    async fn absolute(&self, base: &ToolboxBase, path: &str) -> String {
+        if path.starts_with('/') {
+            return path.to_string();
+        }
+        in_home(self.home(base).await.as_deref(), path)
+    }
+
     pub(super) async fn toolbox_base(&self, id: &str) -> Result<ToolboxBase> {
         if let Some(base) = self.toolbox.lock().expect("toolbox cache lock").get(id) {
             return Ok(base.clone());
@@ -120,10 +130,9 @@ impl DaytonaProvider {
     pub(crate) async fn execute(&self, id: &str, request: &ExecRequest) -> Result<ExecOutput> {
         let base = self.toolbox_base(id).await?;
         let url = base.url(&["process", "execute"])?;
-        let home = self.home(&base).await;
         let cwd = match &request.cwd {
-            Some(cwd) => Some(in_home(home.as_deref(), cwd)),
-            None => home,
+            Some(cwd) => Some(self.absolute(&base, cwd).await),
+            None => self.home(&base).await,
         };
         let body = wire::ExecuteRequest {
             command: request.command.clone(),
@@ -175,14 +184,8 @@ impl DaytonaProvider {
             unset: Some(unset.to_vec()).filter(|unset| !unset.is_empty()),
         };
         self.http
-            .send(&sandbox_what(id), Repeat::Safe, |client| {
-                client
-                    .post(url.clone())
-                    .json(&body)
-                    .timeout(self.http.request_timeout())
-            })
+            .post(&sandbox_what(id), Repeat::Safe, &url, &body)
             .await
-            .map(drop)
     }
 
     /// Writes a file with `files/bulk-upload`, as Daytona's SDK does; a daemon without that
@@ -190,7 +193,7 @@ impl DaytonaProvider {
     pub(crate) async fn upload_file(&self, id: &str, path: &str, contents: &[u8]) -> Result<()> {
         let base = self.toolbox_base(id).await?;
         let what = format!("file `{path}` in {}", sandbox_what(id));
-        let path = &in_home(self.home(&base).await.as_deref(), path);
+        let path = &self.absolute(&base, path).await;
         let bulk = base.url(&["files", "bulk-upload"])?;
         let sent = self
             .http
@@ -227,7 +230,7 @@ impl DaytonaProvider {
     pub(crate) async fn download_file(&self, id: &str, path: &str) -> Result<Vec<u8>> {
         let base = self.toolbox_base(id).await?;
         let what = format!("file `{path}` in {}", sandbox_what(id));
-        let path = &in_home(self.home(&base).await.as_deref(), path);
+        let path = &self.absolute(&base, path).await;
         let mut url = base.url(&["files", "download"])?;
         url.query_pairs_mut().append_pair("path", path);
         let reply = self
