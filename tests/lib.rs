@@ -60,6 +60,7 @@ mod sessions_sdk;
 mod setup_render;
 mod setup_script;
 mod setup_worktree;
+mod store_reads;
 mod team_bounds;
 mod team_errors;
 mod team_load;
