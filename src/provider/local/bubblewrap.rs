@@ -40,6 +40,13 @@ pub(crate) const SANDBOX: Inside = Inside {
     network: true,
 };
 
+impl Inside {
+    /// A step of an image build, as `id` (uid 0 unless the Dockerfile says `USER`).
+    pub(crate) fn build_step(id: u32) -> Inside {
+        Inside { id, network: false }
+    }
+}
+
 /// The `bwrap` that works here for `user`, looked up and tried once per process, on first
 /// need: trying it starts processes, which a command that never runs one (`plan`) should not
 /// pay for.

@@ -10,13 +10,13 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::bubblewrap::{Bubblewrap, Inside, SANDBOX};
+use super::bubblewrap::{Bubblewrap, Inside};
 use super::layer;
 use super::mounts::{self, Layout, Mount, ReadOnlyPath, Source};
-use super::paths::{self, Location, SANDBOX_HOME};
+use super::paths::{self, Location, SANDBOX_HOME, under};
 use super::sandboxed::Sandboxed;
 use super::store::SandboxDirs;
 use super::user::HostUser;
@@ -167,7 +167,7 @@ impl Launcher {
             .filter_map(|path| {
                 let real = std::fs::canonicalize(&path).ok()?;
                 Some(ReadOnlyPath {
-                    shown_at: normalize(&path),
+                    shown_at: paths::lexical(&path),
                     real,
                 })
             })
@@ -236,37 +236,11 @@ impl Launcher {
         paths::locate(path)
     }
 
-    /// `program` run in the sandbox, started in `cwd`. `new_session` detaches it from any
-    /// terminal (commands); an interactive shell keeps its terminal.
+    /// `program` run in the sandbox, started in `cwd`, as `inside` says (the sandbox user, or a
+    /// step of an image build with the layer in `dirs` mounted writable, which needs
+    /// bubblewrap). `new_session` detaches it from any terminal (commands); an interactive shell
+    /// keeps its terminal.
     pub(crate) fn invocation(
-        &self,
-        dirs: &SandboxDirs,
-        cwd: &Location,
-        environment: BTreeMap<String, String>,
-        program: &[&str],
-        new_session: bool,
-    ) -> Invocation {
-        self.launch(dirs, cwd, environment, program, new_session, SANDBOX)
-    }
-
-    /// A step of an image build: `program` as `inside_id` (uid 0 unless the Dockerfile says
-    /// `USER`), with the layer in `dirs` mounted writable and no network. Needs bubblewrap.
-    pub(crate) fn build_invocation(
-        &self,
-        dirs: &SandboxDirs,
-        cwd: &Location,
-        environment: BTreeMap<String, String>,
-        program: &[&str],
-        inside_id: u32,
-    ) -> Invocation {
-        let inside = Inside {
-            id: inside_id,
-            network: false,
-        };
-        self.launch(dirs, cwd, environment, program, true, inside)
-    }
-
-    fn launch(
         &self,
         dirs: &SandboxDirs,
         cwd: &Location,
@@ -329,30 +303,6 @@ impl Launcher {
                 overlays,
             })),
         }
-    }
-}
-
-/// `path` without `.` and `..` (resolved lexically) or repeated slashes.
-fn normalize(path: &Path) -> PathBuf {
-    let mut normalized = PathBuf::from("/");
-    for component in path.components() {
-        match component {
-            Component::Normal(part) => normalized.push(part),
-            Component::ParentDir => {
-                normalized.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    normalized
-}
-
-/// `base/relative`, without the trailing slash `join` adds for an empty `relative`.
-pub(super) fn under(base: &Path, relative: &Path) -> PathBuf {
-    if relative.as_os_str().is_empty() {
-        base.to_path_buf()
-    } else {
-        base.join(relative)
     }
 }
 
