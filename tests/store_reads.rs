@@ -41,6 +41,17 @@ async fn create(provider: &LocalProvider, name: &str) -> Sandbox {
     provider.create(&request).await.expect("create")
 }
 
+/// A fresh state root with a sandbox of each name, and their ids.
+async fn state_root_with(names: &[&str]) -> (tempfile::TempDir, LocalProvider, Vec<String>) {
+    let root = tempfile::tempdir().unwrap();
+    let provider = reduced(root.path());
+    let mut ids = Vec::new();
+    for name in names {
+        ids.push(create(&provider, name).await.id);
+    }
+    (root, provider, ids)
+}
+
 /// The sandboxes the listing shows, each checked to be a whole record as some writer wrote it.
 async fn listed(provider: &LocalProvider) -> Vec<String> {
     let sandboxes = provider.list(&selector()).await.expect("list");
@@ -116,11 +127,7 @@ async fn child_creates_and_deletes() {
 
 #[tokio::test]
 async fn listings_see_whole_records_while_other_processes_rewrite_them() {
-    let root = tempfile::tempdir().unwrap();
-    let provider = reduced(root.path());
-    for name in ["a", "b", "c", "d"] {
-        create(&provider, name).await;
-    }
+    let (root, provider, _) = state_root_with(&["a", "b", "c", "d"]).await;
     let rewriter = || {
         let rounds = [("RALPH_TOWN_TEST_ROUNDS", "40")];
         child("store_reads::child_rewrites_records", root.path(), &rounds)
@@ -155,12 +162,7 @@ async fn listings_see_whole_records_while_other_processes_rewrite_them() {
 
 #[tokio::test]
 async fn a_killed_writer_leaves_records_every_listing_reads() {
-    let root = tempfile::tempdir().unwrap();
-    let provider = reduced(root.path());
-    let mut ids = Vec::new();
-    for name in ["a", "b", "c"] {
-        ids.push(create(&provider, name).await.id);
-    }
+    let (root, provider, ids) = state_root_with(&["a", "b", "c"]).await;
     let mut writer = child("store_reads::child_rewrites_records", root.path(), &[]);
     // The harness prints lines of its own before the child's.
     let rewriting = BufReader::new(writer.stdout.take().unwrap())
@@ -190,12 +192,7 @@ async fn a_killed_writer_leaves_records_every_listing_reads() {
 
 #[tokio::test]
 async fn a_record_removed_or_edited_by_hand_shows_in_the_next_listing() {
-    let root = tempfile::tempdir().unwrap();
-    let provider = reduced(root.path());
-    let mut ids = Vec::new();
-    for name in ["a", "b", "c"] {
-        ids.push(create(&provider, name).await.id);
-    }
+    let (root, provider, ids) = state_root_with(&["a", "b", "c"]).await;
     assert_eq!(listed(&provider).await, ["a", "b", "c"]);
 
     let records = root.path().join("sandboxes");
