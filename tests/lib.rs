@@ -65,6 +65,7 @@ mod setup_render;
 mod setup_script;
 mod setup_worktree;
 mod status_daytona;
+mod store_reads;
 mod team_bounds;
 mod team_errors;
 mod team_load;

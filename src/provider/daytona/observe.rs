@@ -9,10 +9,12 @@ use super::DaytonaProvider;
 use crate::daytona_api as wire;
 use crate::provider::{Lifecycle, Sandbox, SandboxState};
 
-impl DaytonaProvider {
-    /// A wire record as the provider's sandbox; remembers where its toolbox is.
-    pub(crate) fn observe(&self, record: wire::Sandbox) -> Sandbox {
-        self.remember_toolbox(&record.id, &record.id, &record.toolbox_proxy_url);
+/// A wire record (a full one or a list item: they name these fields alike) as the provider's
+/// sandbox with `env`, remembering where its toolbox is.
+macro_rules! observed {
+    ($provider:expr, $record:expr, $env:expr) => {{
+        let record = $record;
+        $provider.remember_toolbox(&record.id, &record.id, &record.toolbox_proxy_url);
         Sandbox {
             state: state(record.state.as_ref()),
             created_at: timestamp(record.created_at.as_deref()),
@@ -24,30 +26,23 @@ impl DaytonaProvider {
             id: record.id,
             name: record.name,
             labels: record.labels,
-            env: record.env,
+            env: $env,
             snapshot: record.snapshot,
             error_reason: record.error_reason,
         }
+    }};
+}
+
+impl DaytonaProvider {
+    /// A wire record as the provider's sandbox; remembers where its toolbox is.
+    pub(crate) fn observe(&self, mut record: wire::Sandbox) -> Sandbox {
+        let env = std::mem::take(&mut record.env);
+        observed!(self, record, env)
     }
 
     /// A list item as the provider's sandbox; list items carry no `env`.
     pub(crate) fn observe_item(&self, item: wire::SandboxListItem) -> Sandbox {
-        self.remember_toolbox(&item.id, &item.id, &item.toolbox_proxy_url);
-        Sandbox {
-            state: state(item.state.as_ref()),
-            created_at: timestamp(item.created_at.as_deref()),
-            lifecycle: lifecycle(
-                item.auto_stop_interval,
-                item.auto_archive_interval,
-                item.auto_delete_interval,
-            ),
-            id: item.id,
-            name: item.name,
-            labels: item.labels,
-            env: Default::default(),
-            snapshot: item.snapshot,
-            error_reason: item.error_reason,
-        }
+        observed!(self, item, Default::default())
     }
 }
 

@@ -18,7 +18,7 @@ use crate::daytona_api as wire;
 use crate::provider::ssh_client::{self, SshSession, SshTarget};
 use crate::provider::{AttachRequest, ExecOutput, ExecRequest, ProviderError, Result, ShellAccess};
 
-/// Minutes an SSH token for the fallback lives beyond the command's own timeout.
+/// Minutes a short-lived SSH token lives beyond the command's own timeout.
 const FALLBACK_TOKEN_MINUTES: u64 = 10;
 
 impl DaytonaProvider {
@@ -60,14 +60,7 @@ impl DaytonaProvider {
         if request.no_ssh_fallback || output.exit_code != -1 || !output.output.is_empty() {
             return Ok(output);
         }
-        let minutes = request
-            .timeout
-            .map(|timeout| timeout.as_secs().div_ceil(60))
-            .unwrap_or(0)
-            + FALLBACK_TOKEN_MINUTES;
-        let access = self
-            .ssh_access(id, None, u32::try_from(minutes).unwrap_or(u32::MAX))
-            .await?;
+        let access = self.short_lived_access(id, request.timeout).await?;
         let outcome = async {
             let target = target_of(&access)?;
             let script = ssh_client::script(request.cwd.as_deref(), &request.env, &request.command);
@@ -91,14 +84,7 @@ impl DaytonaProvider {
         id: &str,
         request: &AttachRequest,
     ) -> Result<Option<i32>> {
-        let minutes = request
-            .timeout
-            .map(|timeout| timeout.as_secs().div_ceil(60))
-            .unwrap_or(0)
-            + FALLBACK_TOKEN_MINUTES;
-        let access = self
-            .ssh_access(id, None, u32::try_from(minutes).unwrap_or(u32::MAX))
-            .await?;
+        let access = self.short_lived_access(id, request.timeout).await?;
         let outcome = async {
             let target = target_of(&access)?;
             let remote =
@@ -124,6 +110,15 @@ impl DaytonaProvider {
         .await;
         self.revoke(id, &access).await;
         outcome
+    }
+
+    /// A token for one command or shell over SSH (the caller revokes it): it lives as long as
+    /// the command may, plus a margin.
+    async fn short_lived_access(&self, id: &str, timeout: Option<Duration>) -> Result<ShellAccess> {
+        let minutes =
+            timeout.map_or(0, |timeout| timeout.as_secs().div_ceil(60)) + FALLBACK_TOKEN_MINUTES;
+        self.ssh_access(id, None, u32::try_from(minutes).unwrap_or(u32::MAX))
+            .await
     }
 
     async fn revoke(&self, id: &str, access: &ShellAccess) {

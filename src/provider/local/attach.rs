@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use super::bubblewrap::SANDBOX;
 use super::launch;
 use super::process::ProcessGroup;
 use super::{LocalProvider, blocking};
@@ -56,9 +57,14 @@ impl LocalProvider {
             Some(command) => vec![launch::COMMAND_SHELL, "-c", command],
             None => vec![launch::login_shell(), "-l"],
         };
-        let invocation =
-            self.launcher
-                .invocation(&dirs, &location, environment, &program, terminal.is_none());
+        let invocation = self.launcher.invocation(
+            &dirs,
+            &location,
+            environment,
+            &program,
+            terminal.is_none(),
+            SANDBOX,
+        );
         invocation
             .command()
             .map_err(|error| super::exec::start_error(&metadata.name, &error))

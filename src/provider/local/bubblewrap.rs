@@ -40,8 +40,17 @@ pub(crate) const SANDBOX: Inside = Inside {
     network: true,
 };
 
-/// The `bwrap` that works here for `user`, looked up and tried once per process.
-pub(crate) fn find(user: HostUser) -> Option<Bubblewrap> {
+impl Inside {
+    /// A step of an image build, as `id` (uid 0 unless the Dockerfile says `USER`).
+    pub(crate) fn build_step(id: u32) -> Inside {
+        Inside { id, network: false }
+    }
+}
+
+/// The `bwrap` that works here for `user`, looked up and tried once per process, on first
+/// need: trying it starts processes, which a command that never runs one (`plan`) should not
+/// pay for.
+pub(crate) fn find(user: HostUser) -> Option<&'static Bubblewrap> {
     static FOUND: OnceLock<Option<Bubblewrap>> = OnceLock::new();
     FOUND
         .get_or_init(|| {
@@ -56,7 +65,7 @@ pub(crate) fn find(user: HostUser) -> Option<Bubblewrap> {
                 })
                 .find(|candidate| candidate.works(user))
         })
-        .clone()
+        .as_ref()
 }
 
 impl Bubblewrap {

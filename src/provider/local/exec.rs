@@ -5,13 +5,26 @@
 //! never onto a command line, into an error message or onto disk.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 
+use super::bubblewrap::SANDBOX;
 use super::launch::{self, Invocation};
 use super::paths::Location;
 use super::process::{self, Finished};
 use super::store::{Metadata, SandboxDirs};
 use super::{LocalProvider, blocking};
 use crate::provider::{ExecOutput, ExecRequest, ProviderError, Result, SandboxState};
+
+/// A started sandbox while a command starts in it. The shared root lock spans the state check,
+/// the spawn and the registration of the command, so a stop or delete either comes first (and
+/// the start is refused) or sees the command (and kills it): hold it until the command is
+/// registered.
+pub(super) struct Starting {
+    pub lock: File,
+    pub metadata: Metadata,
+    /// The sandbox's environment, with the changes made since it was created.
+    pub env: BTreeMap<String, String>,
+}
 
 impl LocalProvider {
     /// A command that opens an interactive login shell in the sandbox, in `cwd` (a sandbox
@@ -47,38 +60,33 @@ impl LocalProvider {
             Some(&terminal),
         );
         let shell = launch::login_shell();
+        let program = [shell, "-l"];
         Ok(self
             .launcher
-            .invocation(&dirs, &location, environment, &[shell, "-l"], false))
+            .invocation(&dirs, &location, environment, &program, false, SANDBOX))
     }
 
     /// Runs `request` to completion in sandbox `id`.
     pub(crate) async fn run(&self, id: &str, request: &ExecRequest) -> Result<ExecOutput> {
         validate(request)?;
-        // The shared lock spans the state check, the spawn and the registration, so a stop or
-        // delete either comes first (and we refuse) or sees this command (and kills it).
-        let (store, key) = (self.store.clone(), id.to_string());
-        let (lock, metadata, changes) = blocking(move || {
-            let lock = store.lock(false)?;
-            let metadata = store.resolve(&key)?;
-            let changes = store.env_changes(&metadata.id)?;
-            Ok((lock, metadata, changes))
-        })
-        .await?;
-        ensure_started(&metadata)?;
+        let Starting {
+            lock,
+            metadata,
+            env,
+        } = self.starting(id).await?;
         let dirs = self.store.dirs(&metadata);
         let location = self.working_directory(&metadata, &dirs, request.cwd.as_deref())?;
         let environment = launch::environment(
             &self.launcher.home_value(&dirs),
             &metadata.user,
-            &changes.apply(&metadata.env),
+            &env,
             &request.env,
             None,
         );
         let program = [launch::COMMAND_SHELL, "-c", &request.command];
-        let invocation = self
-            .launcher
-            .invocation(&dirs, &location, environment, &program, true);
+        let invocation =
+            self.launcher
+                .invocation(&dirs, &location, environment, &program, true, SANDBOX);
         let running = invocation
             .command()
             .and_then(|command| process::spawn(command, &self.store.run_dir(&metadata.id)))
@@ -105,6 +113,24 @@ impl LocalProvider {
                 ),
             }),
         }
+    }
+
+    /// Sandbox `id`, started, held for starting a command in it.
+    pub(super) async fn starting(&self, id: &str) -> Result<Starting> {
+        let (store, key) = (self.store.clone(), id.to_string());
+        let (lock, metadata, changes) = blocking(move || {
+            let lock = store.lock(false)?;
+            let metadata = store.resolve(&key)?;
+            let changes = store.env_changes(&metadata.id)?;
+            Ok((lock, metadata, changes))
+        })
+        .await?;
+        ensure_started(&metadata)?;
+        Ok(Starting {
+            lock,
+            env: changes.apply(&metadata.env),
+            metadata,
+        })
     }
 
     /// Resolves a working directory, refusing one inside the sandbox that does not exist.

@@ -85,29 +85,46 @@ pub(crate) fn is_expired(metadata: &Metadata, now: SystemTime) -> bool {
 
 /// Removes every sandbox whose `ttl` has passed at `now`; returns what it removed.
 pub(crate) fn sweep(store: &Store, now: SystemTime) -> Result<Vec<Metadata>> {
-    let candidates: Vec<Metadata> = store
-        .list()?
-        .into_iter()
-        .filter(|metadata| is_expired(metadata, now))
-        .collect();
-    if candidates.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut removed = Vec::new();
-    for candidate in candidates {
+    Ok(expire(store, store.list()?, now)?.removed)
+}
+
+/// What [`expire`] made of a listing.
+pub(crate) struct Expiry {
+    /// The sandboxes that live on, in the listing's order.
+    pub live: Vec<Metadata>,
+    /// The sandboxes removed because their `ttl` had passed.
+    pub removed: Vec<Metadata>,
+}
+
+/// Removes the sandboxes of `listed` whose `ttl` has passed at `now`, so that one reading of
+/// the store serves both the sweep and the listing.
+pub(crate) fn expire(store: &Store, listed: Vec<Metadata>, now: SystemTime) -> Result<Expiry> {
+    let mut expiry = Expiry {
+        live: Vec::with_capacity(listed.len()),
+        removed: Vec::new(),
+    };
+    for candidate in listed {
+        if !is_expired(&candidate, now) {
+            expiry.live.push(candidate);
+            continue;
+        }
         let trashed = {
             let _lock = store.lock(true)?;
             // Another process may have deleted it (or this is a new sandbox on a reused id).
             match store.read(&candidate.id)? {
                 Some(current) if is_expired(&current, now) => store.move_to_trash(&current.id)?,
-                _ => continue,
+                Some(current) => {
+                    expiry.live.push(current);
+                    continue;
+                }
+                None => continue,
             }
         };
         process::kill_registered(&trashed.join("run"));
         store::remove_trashed(&trashed)?;
-        removed.push(candidate);
+        expiry.removed.push(candidate);
     }
-    Ok(removed)
+    Ok(expiry)
 }
 
 /// Removes the entries of `staging/` and `trash/` nothing has touched for `stale_after`.

@@ -10,13 +10,13 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::bubblewrap::{Bubblewrap, Inside, SANDBOX};
+use super::bubblewrap::{Bubblewrap, Inside};
 use super::layer;
 use super::mounts::{self, Layout, Mount, ReadOnlyPath, Source};
-use super::paths::{self, Location, SANDBOX_HOME};
+use super::paths::{self, Location, SANDBOX_HOME, under};
 use super::sandboxed::Sandboxed;
 use super::store::SandboxDirs;
 use super::user::HostUser;
@@ -121,11 +121,23 @@ impl Invocation {
     }
 }
 
+/// Whether commands run in bubblewrap.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Isolating {
+    /// Never: reduced isolation was asked for.
+    Off,
+    /// In bubblewrap when it works here, which is found out on first need (see
+    /// [`super::bubblewrap::find`]).
+    WhenAvailable,
+    /// In this bubblewrap, known to work.
+    Always(&'static Bubblewrap),
+}
+
 /// Builds invocations for one provider: with bubblewrap or without, and what the sandbox
 /// must not see of the host.
 #[derive(Debug, Clone)]
 pub(crate) struct Launcher {
-    bubblewrap: Option<Bubblewrap>,
+    isolating: Isolating,
     user: HostUser,
     /// What every sandbox sees, in mount order.
     mounts: Vec<Mount>,
@@ -136,7 +148,7 @@ pub(crate) struct Launcher {
 impl Launcher {
     /// `read_only` paths that are not absolute or do not exist are left out.
     pub(crate) fn new(
-        bubblewrap: Option<Bubblewrap>,
+        isolating: Isolating,
         user: HostUser,
         state_root: &Path,
         read_only: Vec<PathBuf>,
@@ -155,7 +167,7 @@ impl Launcher {
             .filter_map(|path| {
                 let real = std::fs::canonicalize(&path).ok()?;
                 Some(ReadOnlyPath {
-                    shown_at: normalize(&path),
+                    shown_at: paths::lexical(&path),
                     real,
                 })
             })
@@ -166,21 +178,30 @@ impl Launcher {
             read_only,
         };
         Launcher {
-            bubblewrap,
+            isolating,
             user,
             mounts: mounts::plan(&layout),
             state_root: state_root.to_path_buf(),
         }
     }
 
+    /// The bubblewrap commands run in, if any.
+    fn bubblewrap(&self) -> Option<&'static Bubblewrap> {
+        match self.isolating {
+            Isolating::Off => None,
+            Isolating::WhenAvailable => super::bubblewrap::find(self.user),
+            Isolating::Always(bubblewrap) => Some(bubblewrap),
+        }
+    }
+
     pub(crate) fn is_isolated(&self) -> bool {
-        self.bubblewrap.is_some()
+        self.bubblewrap().is_some()
     }
 
     /// The host id that must own what a sandbox's commands write, when it is not this
     /// process's own.
     pub(crate) fn owner(&self) -> Option<u32> {
-        match (&self.bubblewrap, self.user) {
+        match (self.bubblewrap(), self.user) {
             (Some(_), HostUser::Dedicated(id)) => Some(id),
             _ => None,
         }
@@ -188,7 +209,7 @@ impl Launcher {
 
     /// The value of `HOME` inside the sandbox.
     pub(crate) fn home_value(&self, dirs: &SandboxDirs) -> String {
-        match self.bubblewrap {
+        match self.bubblewrap() {
             Some(_) => SANDBOX_HOME.to_string(),
             None => dirs.home.to_string_lossy().into_owned(),
         }
@@ -199,9 +220,7 @@ impl Launcher {
         match location {
             Location::Home(relative) => Some(under(&dirs.home, relative)),
             // Without bubblewrap `/tmp` is the host's, not the sandbox's.
-            Location::Tmp(relative) if self.bubblewrap.is_some() => {
-                Some(under(&dirs.tmp, relative))
-            }
+            Location::Tmp(relative) if self.is_isolated() => Some(under(&dirs.tmp, relative)),
             Location::Tmp(_) | Location::Elsewhere(_) => None,
         }
     }
@@ -209,7 +228,7 @@ impl Launcher {
     /// Where a path a command gave lives. Without bubblewrap commands see the home at its
     /// host path, so that path names the home too.
     pub(crate) fn locate(&self, dirs: &SandboxDirs, path: &str) -> Location {
-        if self.bubblewrap.is_none()
+        if !self.is_isolated()
             && let Ok(relative) = paths::normalize(path).strip_prefix(&dirs.home)
         {
             return Location::Home(relative.to_path_buf());
@@ -217,37 +236,11 @@ impl Launcher {
         paths::locate(path)
     }
 
-    /// `program` run in the sandbox, started in `cwd`. `new_session` detaches it from any
-    /// terminal (commands); an interactive shell keeps its terminal.
+    /// `program` run in the sandbox, started in `cwd`, as `inside` says (the sandbox user, or a
+    /// step of an image build with the layer in `dirs` mounted writable, which needs
+    /// bubblewrap). `new_session` detaches it from any terminal (commands); an interactive shell
+    /// keeps its terminal.
     pub(crate) fn invocation(
-        &self,
-        dirs: &SandboxDirs,
-        cwd: &Location,
-        environment: BTreeMap<String, String>,
-        program: &[&str],
-        new_session: bool,
-    ) -> Invocation {
-        self.launch(dirs, cwd, environment, program, new_session, SANDBOX)
-    }
-
-    /// A step of an image build: `program` as `inside_id` (uid 0 unless the Dockerfile says
-    /// `USER`), with the layer in `dirs` mounted writable and no network. Needs bubblewrap.
-    pub(crate) fn build_invocation(
-        &self,
-        dirs: &SandboxDirs,
-        cwd: &Location,
-        environment: BTreeMap<String, String>,
-        program: &[&str],
-        inside_id: u32,
-    ) -> Invocation {
-        let inside = Inside {
-            id: inside_id,
-            network: false,
-        };
-        self.launch(dirs, cwd, environment, program, true, inside)
-    }
-
-    fn launch(
         &self,
         dirs: &SandboxDirs,
         cwd: &Location,
@@ -257,7 +250,7 @@ impl Launcher {
         inside: Inside,
     ) -> Invocation {
         let program = program.iter().map(OsString::from).collect();
-        let Some(bubblewrap) = &self.bubblewrap else {
+        let Some(bubblewrap) = self.bubblewrap() else {
             let cwd = match cwd {
                 Location::Home(relative) => under(&dirs.home, relative),
                 Location::Tmp(relative) => under(Path::new("/tmp"), relative),
@@ -310,30 +303,6 @@ impl Launcher {
                 overlays,
             })),
         }
-    }
-}
-
-/// `path` without `.` and `..` (resolved lexically) or repeated slashes.
-fn normalize(path: &Path) -> PathBuf {
-    let mut normalized = PathBuf::from("/");
-    for component in path.components() {
-        match component {
-            Component::Normal(part) => normalized.push(part),
-            Component::ParentDir => {
-                normalized.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    normalized
-}
-
-/// `base/relative`, without the trailing slash `join` adds for an empty `relative`.
-pub(super) fn under(base: &Path, relative: &Path) -> PathBuf {
-    if relative.as_os_str().is_empty() {
-        base.to_path_buf()
-    } else {
-        base.join(relative)
     }
 }
 

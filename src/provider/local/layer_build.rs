@@ -14,6 +14,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use super::bubblewrap::Inside;
 use super::layer::{self, ImageConfig, LayerMounts, LayerState, Layers};
 use super::paths;
 use super::store::{SandboxDirs, io_error};
@@ -211,12 +212,13 @@ impl LayerBuild {
         };
         let location = paths::locate(cwd);
         let program: Vec<&str> = program.iter().map(String::as_str).collect();
-        let invocation = self.provider.launcher.build_invocation(
+        let invocation = self.provider.launcher.invocation(
             &dirs,
             &location,
             environment,
             &program,
-            inside_id,
+            true,
+            Inside::build_step(inside_id),
         );
         let failed = |error: std::io::Error| {
             ProviderError::transport(format!("cannot start a build step: {error}"))

@@ -23,6 +23,7 @@ mod mounts;
 mod overlay;
 mod paths;
 mod process;
+mod record;
 mod sandboxed;
 mod session;
 mod session_files;
@@ -37,7 +38,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use self::launch::Launcher;
+use self::launch::{Isolating, Launcher};
 use self::store::{Metadata, Store};
 use super::{
     AttachRequest, CommandLogs, CreateSandbox, ExecOutput, ExecRequest, HostCommandRequest, Labels,
@@ -85,7 +86,8 @@ fn state_root_from(
 /// Whether to use bubblewrap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IsolationMode {
-    /// Bubblewrap when it is installed and works, else reduced isolation.
+    /// Bubblewrap when it is installed and works, else reduced isolation. Whether it works is
+    /// tried on first need (a command to start, [`LocalProvider::isolation`]), once per process.
     #[default]
     Auto,
     /// Bubblewrap or an error.
@@ -139,10 +141,10 @@ impl LocalProvider {
 
     pub fn with_options(root: PathBuf, options: LocalOptions) -> Result<Self> {
         let user = user::HostUser::current();
-        let bubblewrap = match options.isolation {
-            IsolationMode::Off => None,
-            IsolationMode::Auto => bubblewrap::find(user),
-            IsolationMode::Bubblewrap => Some(bubblewrap::find(user).ok_or_else(|| ProviderError::Unsupported {
+        let isolating = match options.isolation {
+            IsolationMode::Off => Isolating::Off,
+            IsolationMode::Auto => Isolating::WhenAvailable,
+            IsolationMode::Bubblewrap => Isolating::Always(bubblewrap::find(user).ok_or_else(|| ProviderError::Unsupported {
                 provider: "local",
                 operation: match user {
                     user::HostUser::Invoker => "bubblewrap isolation (`bwrap` is not installed or cannot create namespaces here)".to_string(),
@@ -151,7 +153,7 @@ impl LocalProvider {
             })?),
         };
         let store = Store::open(root)?;
-        let launcher = Launcher::new(bubblewrap, user, store.root(), options.read_only_paths);
+        let launcher = Launcher::new(isolating, user, store.root(), options.read_only_paths);
         Ok(LocalProvider {
             store,
             launcher: Arc::new(launcher),
@@ -159,6 +161,7 @@ impl LocalProvider {
         })
     }
 
+    /// The isolation commands get. Finding it out may try `bwrap` (once per process).
     pub fn isolation(&self) -> Isolation {
         if self.launcher.is_isolated() {
             Isolation::Bubblewrap
@@ -170,7 +173,7 @@ impl LocalProvider {
     /// Refuses a teammate `workdir` that setup would make on the host: without bubblewrap an
     /// absolute path is the host's own (`/tmp/app` is the host's `/tmp`), not the sandbox's.
     pub fn check_workdir(&self, teammate: &str, workdir: &str) -> Result<()> {
-        if self.isolation() == Isolation::Bubblewrap || !workdir.starts_with('/') {
+        if !workdir.starts_with('/') || self.isolation() == Isolation::Bubblewrap {
             return Ok(());
         }
         Err(ProviderError::Unsupported {
@@ -225,20 +228,21 @@ impl Provider for LocalProvider {
     async fn list(&self, labels: &Labels) -> Result<Vec<Sandbox>> {
         let (store, expire) = (self.store.clone(), self.expire);
         let all = blocking(move || {
+            let listed = store.list()?;
             if expire {
-                gc::sweep(&store, std::time::SystemTime::now())?;
+                return Ok(gc::expire(&store, listed, std::time::SystemTime::now())?.live);
             }
-            store.list()
+            Ok(listed)
         })
         .await?;
         Ok(all
-            .iter()
+            .into_iter()
             .filter(|metadata| {
                 labels
                     .iter()
                     .all(|(key, value)| metadata.labels.get(key) == Some(value))
             })
-            .map(Metadata::to_sandbox)
+            .map(Metadata::into_sandbox)
             .collect())
     }
 

@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::paths::SANDBOX_HOME;
+use super::paths::{SANDBOX_HOME, under};
 
 /// Where a bind's content comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +120,7 @@ pub(crate) fn plan(layout: &Layout) -> Vec<Mount> {
         // hide it there too.
         for shown in &read_only {
             if let Ok(below) = path.strip_prefix(&shown.real) {
-                entries.push((join(&shown.shown_at, below), role));
+                entries.push((under(&shown.shown_at, below), role));
             }
         }
     }
@@ -198,15 +198,6 @@ fn read_only_at(read_only: &BTreeSet<&ReadOnlyPath>, shown_at: &Path) -> ReadOnl
             },
             |path| (*path).clone(),
         )
-}
-
-/// `base/relative`, without the trailing slash `join` adds for an empty `relative`.
-fn join(base: &Path, relative: &Path) -> PathBuf {
-    if relative.as_os_str().is_empty() {
-        base.to_path_buf()
-    } else {
-        base.join(relative)
-    }
 }
 
 #[cfg(test)]
@@ -312,32 +303,24 @@ ro-bind /tmp/w /tmp/w
 bind <home> /home/daytona
 hide /tmp/w/state in /tmp/w",
         );
-        case(
-            layout("/srv/repo/.rt", &["/root"], &[("/srv/repo", "/srv/repo")]),
-            "
+        // Elsewhere, and inside a hidden host home: the read-only path shows, the state root
+        // inside it does not.
+        for repository in ["/srv/repo", "/root/app"] {
+            let state_root = format!("{repository}/.rt");
+            case(
+                layout(&state_root, &["/root"], &[(repository, repository)]),
+                &format!(
+                    "
 ro-bind / /
 tmpfs /home
 hide /root
 bind <tmp> /tmp
-ro-bind /srv/repo /srv/repo
+ro-bind {repository} {repository}
 bind <home> /home/daytona
-hide /srv/repo/.rt in /srv/repo",
-        );
-    }
-
-    #[test]
-    fn read_only_path_inside_a_home_shows_but_the_state_root_inside_it_does_not() {
-        case(
-            layout("/root/app/.rt", &["/root"], &[("/root/app", "/root/app")]),
-            "
-ro-bind / /
-tmpfs /home
-hide /root
-bind <tmp> /tmp
-ro-bind /root/app /root/app
-bind <home> /home/daytona
-hide /root/app/.rt in /root/app",
-        );
+hide {state_root} in {repository}"
+                ),
+            );
+        }
     }
 
     #[test]

@@ -49,8 +49,14 @@ pub(crate) fn normalize(path: &str) -> PathBuf {
     } else {
         Path::new(SANDBOX_HOME).join(path)
     };
+    lexical(&absolute)
+}
+
+/// `path` as an absolute path without `.` and `..` (resolved lexically, never through the file
+/// system) or repeated slashes.
+pub(crate) fn lexical(path: &Path) -> PathBuf {
     let mut normalized = PathBuf::from("/");
-    for component in absolute.components() {
+    for component in path.components() {
         match component {
             Component::Normal(part) => normalized.push(part),
             Component::ParentDir => {
@@ -60,6 +66,15 @@ pub(crate) fn normalize(path: &str) -> PathBuf {
         }
     }
     normalized
+}
+
+/// `base/relative`, without the trailing slash `join` adds for an empty `relative`.
+pub(crate) fn under(base: &Path, relative: &Path) -> PathBuf {
+    if relative.as_os_str().is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(relative)
+    }
 }
 
 /// Writes `contents` to `relative` under `base`, creating parents (0755) and the file (0644),

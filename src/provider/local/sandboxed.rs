@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use super::bubblewrap::{Bubblewrap, Inside};
-use super::launch::{held, under};
+use super::launch::held;
 use super::mounts::{Mount, Source, Within};
 use super::overlay::{self, Overlay};
+use super::paths::under;
 use super::stage::{self, Staged};
 use super::store::SandboxDirs;
 use super::user::{self, HostUser};

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 
 use rustix::fs::OFlags;
 
-use super::exec::ensure_started;
+use super::bubblewrap::SANDBOX;
+use super::exec::{Starting, ensure_started};
 use super::paths::{self, Location};
 use super::session_files::{DATA_DIR, POLL, SessionPaths};
 use super::session_shell::{start_shell, submit, wait_for_exit};
@@ -48,17 +49,12 @@ impl LocalProvider {
 
     pub(crate) async fn create_session(&self, id: &str, session: &str) -> Result<()> {
         check_session_id(session)?;
-        // The shared lock spans the state check, the spawn and the registration, as for exec:
-        // a stop or delete either comes first or kills this shell.
-        let (store, key) = (self.store.clone(), id.to_string());
-        let (lock, metadata, changes) = blocking(move || {
-            let lock = store.lock(false)?;
-            let metadata = store.resolve(&key)?;
-            let changes = store.env_changes(&metadata.id)?;
-            Ok((lock, metadata, changes))
-        })
-        .await?;
-        ensure_started(&metadata)?;
+        // Held until the shell is registered: a stop or delete either comes first or kills it.
+        let Starting {
+            lock,
+            metadata,
+            env,
+        } = self.starting(id).await?;
         let paths = self.session_paths(&metadata, session);
         let exists = || ProviderError::Conflict {
             message: format!("session `{session}` already exists"),
@@ -75,7 +71,7 @@ impl LocalProvider {
         let environment = launch::environment(
             &paths.home_inside,
             &metadata.user,
-            &changes.apply(&metadata.env),
+            &env,
             &BTreeMap::new(),
             None,
         );
@@ -85,6 +81,7 @@ impl LocalProvider {
             environment,
             &[launch::login_shell()],
             true,
+            SANDBOX,
         );
         let started = invocation
             .held_command()

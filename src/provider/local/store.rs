@@ -7,8 +7,9 @@
 //! Invariants that make two processes on one state root safe: a sandbox directory appears and
 //! disappears by a single `rename` (built in `staging/`, removed through `trash/`), metadata is
 //! replaced by write-then-rename, and every read-modify-write or name check runs under the
-//! exclusive lock on `<root>/lock`. Readers (`get`, `list`) take no lock. Everything here blocks;
-//! callers run it on tokio's blocking pool. This file knows nothing about processes.
+//! exclusive lock on `<root>/lock`. Readers (`get`, `list`) take no lock (`record` says why one
+//! `read` of a record is enough). Everything here blocks; callers run it on tokio's blocking
+//! pool. This file knows nothing about processes.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -18,11 +19,11 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::record::{RECORD_FILE, Reader};
+
 use crate::provider::{
     Labels, Lifecycle, ProviderError, Resources, Result, Sandbox, SandboxState, VolumeMount,
 };
-
-const METADATA_FILE: &str = "sandbox.json";
 
 /// What `local` records about a sandbox. Holds no secret: secrets only pass through exec.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,13 +53,17 @@ pub(crate) struct Metadata {
 
 impl Metadata {
     pub(crate) fn to_sandbox(&self) -> Sandbox {
+        self.clone().into_sandbox()
+    }
+
+    pub(crate) fn into_sandbox(self) -> Sandbox {
         Sandbox {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            state: self.state.clone(),
-            labels: self.labels.clone(),
-            env: self.env.clone(),
-            snapshot: self.snapshot.clone(),
+            id: self.id,
+            name: self.name,
+            state: self.state,
+            labels: self.labels,
+            env: self.env,
+            snapshot: self.snapshot,
             created_at: self.created_at,
             lifecycle: self.lifecycle,
             error_reason: None,
@@ -173,22 +178,12 @@ impl Store {
         if !is_id_like(id) {
             return Ok(None);
         }
-        read_metadata(&self.sandbox_dir(id).join(METADATA_FILE))
+        Reader::new().read(&self.sandbox_dir(id).join(RECORD_FILE))
     }
 
     /// Every sandbox, oldest first.
     pub(crate) fn list(&self) -> Result<Vec<Metadata>> {
-        let directory = self.root.join("sandboxes");
-        let entries =
-            fs::read_dir(&directory).map_err(|error| io_error("read", &directory, error))?;
-        let mut sandboxes = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|error| io_error("read", &directory, error))?;
-            // A sandbox deleted while we read is simply absent.
-            if let Some(metadata) = read_metadata(&entry.path().join(METADATA_FILE))? {
-                sandboxes.push(metadata);
-            }
-        }
+        let mut sandboxes = Reader::new().read_all(&self.root.join("sandboxes"))?;
         sandboxes
             .sort_by(|left, right| (left.created_at, &left.id).cmp(&(right.created_at, &right.id)));
         Ok(sandboxes)
@@ -324,19 +319,8 @@ pub(crate) fn is_id_like(text: &str) -> bool {
             .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
 }
 
-fn read_metadata(path: &Path) -> Result<Option<Metadata>> {
-    let text = match fs::read(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(io_error("read", path, error)),
-    };
-    serde_json::from_slice(&text).map(Some).map_err(|error| {
-        ProviderError::transport(format!("cannot parse `{}`: {error}", path.display()))
-    })
-}
-
 fn write_metadata(directory: &Path, metadata: &Metadata) -> Result<()> {
-    let target = directory.join(METADATA_FILE);
+    let target = directory.join(RECORD_FILE);
     let text = serde_json::to_vec_pretty(metadata).map_err(|error| {
         ProviderError::transport(format!("cannot encode sandbox metadata: {error}"))
     })?;
