@@ -89,19 +89,38 @@ pub struct Opened {
 /// its teammates stay readable inside `local` sandboxes, and its Daytona settings apply. A
 /// `local` provider opened here removes sandboxes whose `ttl` has passed whenever it lists.
 pub fn open_provider(kind: ProviderKind, team: Option<&Team>) -> Result<Opened> {
-    let repositories = team
+    open_team_provider(kind, team, Check::Isolation)
+}
+
+/// [`open_provider`] for a command that starts nothing in a sandbox (`plan`): it does not
+/// check isolation, which starts bubblewrap; the first command that needs it checks and warns.
+pub fn open_provider_to_read(kind: ProviderKind, team: Option<&Team>) -> Result<Opened> {
+    open_team_provider(kind, team, Check::Nothing)
+}
+
+/// Whether opening a `local` provider checks (and warns about) isolation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Isolation,
+    Nothing,
+}
+
+fn open_team_provider(kind: ProviderKind, team: Option<&Team>, check: Check) -> Result<Opened> {
+    // Teammates mostly share a repository: read each one's linked directories once.
+    let repositories: BTreeSet<PathBuf> = team
         .into_iter()
         .flat_map(|team| &team.teammates)
         .map(|teammate| PathBuf::from(&teammate.repo))
-        .flat_map(|repository| {
-            let linked = linked_git_dirs(&repository);
-            std::iter::once(repository).chain(linked)
-        });
+        .collect();
+    let repositories = repositories.into_iter().flat_map(|repository| {
+        let linked = linked_git_dirs(&repository);
+        std::iter::once(repository).chain(linked)
+    });
     let settings = team
         .map(|team| team.provider_settings.clone())
         .unwrap_or_default();
     if let (ProviderKind::Local, Some(team)) = (kind, team) {
-        let (provider, warnings) = open_local(repositories)?;
+        let (provider, warnings) = local_checked(repositories, check)?;
         let provider = provider.expiring();
         for teammate in &team.teammates {
             provider.check_workdir(&teammate.name, &teammate.workdir)?;
@@ -171,6 +190,13 @@ fn open(
 pub fn open_local(
     readable: impl IntoIterator<Item = PathBuf>,
 ) -> Result<(LocalProvider, Vec<String>)> {
+    local_checked(readable, Check::Isolation)
+}
+
+fn local_checked(
+    readable: impl IntoIterator<Item = PathBuf>,
+    check: Check,
+) -> Result<(LocalProvider, Vec<String>)> {
     static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     // Bubblewrap hides `/tmp` and home directories, where local repositories often are.
     let read_only_paths: BTreeSet<PathBuf> = readable
@@ -183,7 +209,8 @@ pub fn open_local(
     };
     let provider = LocalProvider::with_options(state_root(), options)?;
     let mut warnings = Vec::new();
-    if provider.isolation() == Isolation::Reduced
+    if check == Check::Isolation
+        && provider.isolation() == Isolation::Reduced
         && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
     {
         warnings.push(reduced_isolation());

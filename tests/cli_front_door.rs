@@ -190,6 +190,33 @@ fn reduced_isolation_says_whether_bwrap_is_missing_or_unusable() {
     );
 }
 
+/// `plan` started bubblewrap (twice) to check isolation, though it starts nothing in a sandbox:
+/// it is a read. With an unusable bubblewrap the check always warns, so a `plan` without the
+/// warning ran no check; the first command that works with sandboxes still checks and warns.
+#[test]
+fn plan_starts_no_bubblewrap_and_sandbox_commands_still_check_it() {
+    let world = World::new();
+    world.file("team.toml", VALID);
+    let path = path_with(&broken_bubblewrap(&world));
+
+    let plan = world.run_with(&["plan"], &[("PATH", &path)]).success();
+    assert!(plan.stdout.contains("alice"), "{}", plan.stdout);
+    assert!(
+        !plan.stderr.contains("isolation is reduced"),
+        "{}",
+        plan.stderr
+    );
+
+    let list = world
+        .run_with(&["sandbox", "list"], &[("PATH", &path)])
+        .success();
+    assert!(
+        list.stderr.contains("isolation is reduced"),
+        "{}",
+        list.stderr
+    );
+}
+
 /// The MCP server warned about bubblewrap on every tool call.
 #[test]
 fn the_mcp_server_warns_about_isolation_once() {

@@ -158,7 +158,15 @@ fn local_provider(read_only_paths: Vec<std::path::PathBuf>) -> Result<LocalProvi
 
 /// The provider a team uses; its warnings go to stderr.
 fn provider_for(kind: ProviderKind, team: Option<&Team>) -> Result<Arc<dyn Provider>> {
-    let opened = crate::workflow::open_provider(kind, team)?;
+    warned(crate::workflow::open_provider(kind, team)?)
+}
+
+/// The provider for a command that only reads sandboxes and starts nothing in one (`plan`).
+fn provider_to_read(kind: ProviderKind, team: Option<&Team>) -> Result<Arc<dyn Provider>> {
+    warned(crate::workflow::open_provider_to_read(kind, team)?)
+}
+
+fn warned(opened: crate::workflow::Opened) -> Result<Arc<dyn Provider>> {
     for warning in &opened.warnings {
         eprintln!("warning: {warning}");
     }

@@ -4,14 +4,14 @@
 use std::collections::BTreeSet;
 
 use super::args::{PlanArgs, PlanFlags};
-use super::{load_team, out, print_json, provider_for};
+use super::{load_team, out, print_json, provider_to_read};
 use crate::error::{Result, exit};
 use crate::plan::PlanOptions;
 use crate::workflow;
 
 pub(super) async fn run(args: &PlanArgs) -> Result<i32> {
     let team = load_team(&args.file.file, false)?;
-    let provider = provider_for(team.provider, Some(&team))?;
+    let provider = provider_to_read(team.provider, Some(&team))?;
     let plan = if args.destroy {
         workflow::prepare_down(
             provider.as_ref(),
