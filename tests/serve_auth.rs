@@ -331,10 +331,14 @@ fn a_sandbox_cannot_use_serve_with_a_made_up_token_nor_read_the_key() {
     if !(common::have("bwrap") && common::have("bash")) {
         return;
     }
-    // Outside `/tmp` (private in every sandbox) so that only the hiding of the state root
-    // keeps the key file out of sight; a file beside the state root shows that it would be
-    // seen otherwise.
-    let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // Outside `/tmp` (private in every sandbox) and every home directory (hidden), wherever
+    // the checkout is, so that only the hiding of the state root keeps the key file out of
+    // sight; a file beside the state root shows that it would be seen otherwise.
+    let outside = tempfile::Builder::new()
+        .prefix("ralph-town-serve-auth")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    std::fs::set_permissions(outside.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let state = outside.path().join("state");
     let control = outside.path().join("beside-the-state-root");
     std::fs::write(&control, "visible\n").unwrap();
