@@ -26,13 +26,6 @@ teammates=${TEAMMATES:-20}
 parallel=${PARALLEL:-8}
 profile=${PROFILE:-error-rate=0.04,drop-rate=0.03,stall-rate=0.02,stall=95s,rate-create=5/2s,create-delay=1s,transition-delay=200ms}
 trial_timeout=${TRIAL_TIMEOUT:-1200}
-if [[ -z ${RALPH_TOWN_BIN:-} ]]; then
-  cargo build --quiet
-  bin=$PWD/target/debug/ralph-town
-else
-  bin=$RALPH_TOWN_BIN
-fi
-
 work=$(mktemp -d)
 serve_pid=
 cleanup() {
@@ -41,12 +34,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-git_quiet() { git -c user.name=trials -c user.email=trials@example.com "$@" >/dev/null; }
-origin=$work/origin
-git_quiet init -q -b main "$origin"
-echo trials >"$origin/README.md"
-git_quiet -C "$origin" add README.md
-git_quiet -C "$origin" commit -q -m first
+# shellcheck source=scripts/trials-common.sh
+source scripts/trials-common.sh
 
 # The team's sandboxes in serve's state root, as `teammate setup branch-checked-out` lines.
 inventory() { # serve_state team

@@ -20,21 +20,10 @@ last=${2:-${1:-20}}
 teammates=${TEAMMATES:-20}
 parallel=${PARALLEL:-8}
 max_delay=${MAX_DELAY:-4}
-if [[ -z ${RALPH_TOWN_BIN:-} ]]; then
-  cargo build --quiet
-  bin=$PWD/target/debug/ralph-town
-else
-  bin=$RALPH_TOWN_BIN
-fi
-
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-git_quiet() { git -c user.name=trials -c user.email=trials@example.com "$@" >/dev/null; }
-origin=$work/origin
-git_quiet init -q -b main "$origin"
-echo trials >"$origin/README.md"
-git_quiet -C "$origin" add README.md
-git_quiet -C "$origin" commit -q -m first
+# shellcheck source=scripts/trials-common.sh
+source scripts/trials-common.sh
 
 # `teammate setup id` per sandbox of the team, from `status --json`.
 inventory() { # team_file
