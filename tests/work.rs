@@ -416,6 +416,37 @@ task = "the task"
     world.run(&["down", "--force"]).success();
 }
 
+/// `status` said "not started" for a teammate that declares no `command`: there is nothing to
+/// start, so it shows no command state, while its work is still shown.
+#[test]
+fn a_teammate_without_a_command_shows_no_command_state() {
+    if !ready() {
+        return;
+    }
+    let world = World::new();
+    let origin = world.origin(&[]);
+    team(
+        &world,
+        &origin,
+        "\n[[teammate]]\nname = \"alice\"\nbranch = \"feature/alice\"\n\n\
+         [[teammate]]\nname = \"bob\"\nbranch = \"feature/bob\"\ncommand = \"true\"\n",
+    );
+    world.run(&["up", "--no-start"]).success();
+    let rows = status(&world);
+    assert!(row(&rows, "alice")["command"].is_null(), "{rows:?}");
+    assert_eq!(row(&rows, "alice")["work"]["ahead"], 0, "{rows:?}");
+    assert_eq!(row(&rows, "bob")["command"]["state"], "not_started");
+    let table = world.run(&["status"]).success().stdout;
+    let alice = table
+        .lines()
+        .find(|line| line.starts_with("alice"))
+        .unwrap();
+    assert!(!alice.contains("not started"), "{table}");
+    let bob = table.lines().find(|line| line.starts_with("bob")).unwrap();
+    assert!(bob.contains("not started"), "{table}");
+    world.run(&["down", "--force"]).success();
+}
+
 #[test]
 fn no_start_only_staffs_and_a_later_up_starts_the_command() {
     if !ready() {

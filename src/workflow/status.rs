@@ -122,11 +122,12 @@ async fn probe_rows(
         .collect();
     let found: Vec<TeammateSandbox> = probed.iter().map(|(_, found)| found.clone()).collect();
     let probes = super::work::probe_all(provider, &found, parallel).await;
-    for ((index, _), probe) in probed.iter().zip(probes) {
+    for ((index, found), probe) in probed.iter().zip(probes) {
         let row = &mut rows[*index];
         match probe {
             Ok(probe) => {
-                row.command = Some(probe.command);
+                // A teammate without a `command` has no command state to show, not "not started".
+                row.command = found.teammate.work.is_some().then_some(probe.command);
                 row.work = probe.work;
             }
             Err(error) => row.probe_error = Some(error.to_string()),
