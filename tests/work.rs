@@ -36,6 +36,18 @@ pub(crate) fn team(world: &World, origin: &Path, body: &str) -> PathBuf {
     )
 }
 
+/// A world whose `team.toml` is a team of `body` over a fresh origin; `None` (the test
+/// skips, or fails under `CI=true`) without git and bash.
+fn workers(body: &str) -> Option<World> {
+    if !ready() {
+        return None;
+    }
+    let world = World::new();
+    let origin = world.origin(&[]);
+    team(&world, &origin, body);
+    Some(world)
+}
+
 /// Runs `args` until `done` accepts its output, looking at most `tries` times, a fifth of a
 /// second apart; the last run.
 #[track_caller]
@@ -207,14 +219,7 @@ max_runs = 2
 
 #[test]
 fn logs_follow_merges_several_teammates_until_their_commands_end() {
-    if !ready() {
-        return;
-    }
-    let world = World::new();
-    let origin = world.origin(&[]);
-    team(
-        &world,
-        &origin,
+    let Some(world) = workers(
         r#"command = "for i in 1 2 3 4 5; do echo \"$RALPH_TOWN_TEAMMATE line $i\"; sleep 0.3; done"
 
 [[teammate]]
@@ -225,7 +230,9 @@ branch = "feature/alice"
 name = "bob"
 branch = "feature/bob"
 "#,
-    );
+    ) else {
+        return;
+    };
     world.run(&["up"]).success();
     let follow = world.run(&["logs", "-f"]).success();
     for teammate in ["alice", "bob"] {
@@ -285,16 +292,11 @@ fn a_changed_command_runs_in_the_same_sandbox() {
 
 #[test]
 fn down_refuses_while_a_command_runs_and_goes_ahead_once_it_is_stopped() {
-    if !ready() {
-        return;
-    }
-    let world = World::new();
-    let origin = world.origin(&[]);
-    team(
-        &world,
-        &origin,
+    let Some(world) = workers(
         "command = \"sleep 600\"\n\n[[teammate]]\nname = \"alice\"\nbranch = \"feature/alice\"\n",
-    );
+    ) else {
+        return;
+    };
     world.run(&["up"]).success();
     until(&world, &["status"], 100, |run| {
         run.stdout.contains("running 1/1")
@@ -337,17 +339,12 @@ fn down_refuses_while_a_command_runs_and_goes_ahead_once_it_is_stopped() {
 
 #[test]
 fn a_command_outlives_a_killed_up_and_a_second_up_keeps_it() {
-    if !ready() {
-        return;
-    }
-    let world = World::new();
-    let origin = world.origin(&[]);
-    team(
-        &world,
-        &origin,
+    let Some(world) = workers(
         "command = \"for i in $(seq 1 40); do echo tick $i; sleep 0.1; done; echo finished\"\n\n\
          [[teammate]]\nname = \"alice\"\nbranch = \"feature/alice\"\n",
-    );
+    ) else {
+        return;
+    };
     let mut up = world.command(&["up", "--wait"]).spawn().unwrap();
     until(&world, &["status"], 200, |run| {
         run.stdout.contains("running 1/1")
@@ -373,14 +370,7 @@ fn a_command_outlives_a_killed_up_and_a_second_up_keeps_it() {
 
 #[test]
 fn the_command_sees_its_secrets_and_env_and_no_output_shows_them() {
-    if !ready() {
-        return;
-    }
-    let world = World::new();
-    let origin = world.origin(&[]);
-    team(
-        &world,
-        &origin,
+    let Some(world) = workers(
         r#"secrets = ["GH_TOKEN"]
 env = ["GREETING=hello"]
 command = "printf '%s' \"$GH_TOKEN\" | sha256sum && echo \"$GREETING from $RALPH_TOWN_TEAMMATE in $(pwd): $(cat \"$RALPH_TOWN_TASK_FILE\")\""
@@ -390,7 +380,9 @@ name = "alice"
 branch = "feature/alice"
 task = "the task"
 "#,
-    );
+    ) else {
+        return;
+    };
     let env = [("GH_TOKEN", SENTINEL)];
     let up = world.run_with(&["up", "--wait"], &env).success();
     assert!(!up.all().contains(SENTINEL));
@@ -420,17 +412,12 @@ task = "the task"
 /// start, so it shows no command state, while its work is still shown.
 #[test]
 fn a_teammate_without_a_command_shows_no_command_state() {
-    if !ready() {
-        return;
-    }
-    let world = World::new();
-    let origin = world.origin(&[]);
-    team(
-        &world,
-        &origin,
+    let Some(world) = workers(
         "\n[[teammate]]\nname = \"alice\"\nbranch = \"feature/alice\"\n\n\
          [[teammate]]\nname = \"bob\"\nbranch = \"feature/bob\"\ncommand = \"true\"\n",
-    );
+    ) else {
+        return;
+    };
     world.run(&["up", "--no-start"]).success();
     let rows = status(&world);
     assert!(row(&rows, "alice")["command"].is_null(), "{rows:?}");
@@ -449,16 +436,11 @@ fn a_teammate_without_a_command_shows_no_command_state() {
 
 #[test]
 fn no_start_only_staffs_and_a_later_up_starts_the_command() {
-    if !ready() {
-        return;
-    }
-    let world = World::new();
-    let origin = world.origin(&[]);
-    team(
-        &world,
-        &origin,
+    let Some(world) = workers(
         "command = \"echo working\"\n\n[[teammate]]\nname = \"alice\"\nbranch = \"feature/alice\"\n",
-    );
+    ) else {
+        return;
+    };
     world.run(&["up", "--no-start"]).success();
     assert_eq!(
         row(&status(&world), "alice")["command"]["state"],
@@ -480,16 +462,11 @@ fn no_start_only_staffs_and_a_later_up_starts_the_command() {
 
 #[test]
 fn attach_forwards_input_to_a_command_without_a_terminal() {
-    if !ready() {
-        return;
-    }
-    let world = World::new();
-    let origin = world.origin(&[]);
-    team(
-        &world,
-        &origin,
+    let Some(world) = workers(
         "command = \"read -r name; echo \\\"hello $name\\\"\"\n\n[[teammate]]\nname = \"alice\"\nbranch = \"feature/alice\"\n",
-    );
+    ) else {
+        return;
+    };
     world.run(&["up"]).success();
     until(&world, &["status"], 100, |run| {
         run.stdout.contains("running 1/1")
