@@ -4,60 +4,15 @@
 
 use crate::common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
+use crate::work_daytona::{KEY, Serve, serve_with};
 use common::{SENTINEL, World, have};
 
-/// The API key `serve` gets from its environment, as a user would give it.
-const KEY: &str = "dtn_cli_daytona_key_0123456789abcdef";
-
-/// A `ralph-town serve` child process, killed on drop.
-struct Serve {
-    child: Child,
-    api_url: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `serve` with `readable` visible to its sandboxes.
+/// `serve` with `readable` visible to its sandboxes, and its SSH gateway.
 fn serve(world: &World, readable: &Path) -> Serve {
-    let mut child = world
-        .command(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--ssh-listen",
-            "127.0.0.1:0",
-            "--read-only",
-        ])
-        .arg(readable)
-        .env("RALPH_TOWN_HOME", world.path().join("serve-state"))
-        .env("RALPH_TOWN_SERVE_API_KEY", KEY)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start serve");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let api_url = loop {
-        let line = lines.next().expect("serve exited early").unwrap();
-        if let Some(url) = line
-            .split(" at ")
-            .nth(1)
-            .filter(|url| url.starts_with("http"))
-        {
-            break url.trim().to_string();
-        }
-    };
-    // Keep draining stderr so serve never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Serve { child, api_url }
+    serve_with(world, readable, &["--ssh-listen", "127.0.0.1:0"])
 }
 
 #[test]

@@ -3,8 +3,6 @@
 //! is not removed without `--force`; a sandbox whose setup never finished holds no work. Real
 //! binary, `local` provider, real git.
 
-use std::path::Path;
-
 use ralph_town::provider::local::LocalProvider;
 use ralph_town::provider::{Provider, SandboxState};
 use ralph_town::vocabulary::labels;
@@ -15,7 +13,14 @@ fn ready() -> bool {
     have("git") && have("bash")
 }
 
-fn team(world: &World, origin: &Path, workdir: Option<&str>) {
+/// A world whose one teammate, alice, is up (cloned from a fresh origin, in `workdir` when
+/// given); `None` (the test skips, or fails under `CI=true`) without git and bash.
+fn staffed(workdir: Option<&str>) -> Option<World> {
+    if !ready() {
+        return None;
+    }
+    let world = World::new();
+    let origin = world.origin(&[]);
     let workdir = workdir
         .map(|dir| format!("workdir = \"{dir}\"\n"))
         .unwrap_or_default();
@@ -27,6 +32,8 @@ fn team(world: &World, origin: &Path, workdir: Option<&str>) {
             origin.display()
         ),
     );
+    world.run(&["up"]).success();
+    Some(world)
 }
 
 /// Leaves an uncommitted file in alice's clone.
@@ -55,13 +62,9 @@ async fn only_sandbox(world: &World) -> ralph_town::provider::Sandbox {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_sandbox_with_work_is_started_checked_and_not_deleted() {
-    if !ready() {
+    let Some(world) = staffed(None) else {
         return;
-    }
-    let world = World::new();
-    let origin = world.origin(&[]);
-    team(&world, &origin, None);
-    world.run(&["up"]).success();
+    };
     leave_work(&world);
     let sandbox = only_sandbox(&world).await;
     provider(&world).stop(&sandbox.id).await.unwrap();
@@ -79,13 +82,9 @@ async fn a_stopped_sandbox_with_work_is_started_checked_and_not_deleted() {
 
 #[test]
 fn work_in_a_deep_declared_workdir_blocks_a_recreate() {
-    if !ready() {
+    let Some(world) = staffed(Some("src/github.com/acme/a/b/c/d/e/app")) else {
         return;
-    }
-    let world = World::new();
-    let origin = world.origin(&[]);
-    team(&world, &origin, Some("src/github.com/acme/a/b/c/d/e/app"));
-    world.run(&["up"]).success();
+    };
     leave_work(&world);
     let recreate = world.run(&["up", "--force-recreate", "--yes"]);
     assert_eq!(recreate.code, 4, "{recreate:?}");
@@ -99,14 +98,13 @@ fn work_in_a_deep_declared_workdir_blocks_a_recreate() {
 
 #[test]
 fn work_in_an_absolute_workdir_outside_the_home_blocks_down() {
-    if !ready() || !have("bwrap") {
+    if !have("bwrap") {
         return;
     }
-    let world = World::new();
-    let origin = world.origin(&[]);
     // Under bubblewrap `/tmp` is the sandbox's own, and persists with it.
-    team(&world, &origin, Some("/tmp/app"));
-    world.run(&["up"]).success();
+    let Some(world) = staffed(Some("/tmp/app")) else {
+        return;
+    };
     leave_work(&world);
     let down = world.run(&["down"]);
     assert_eq!(down.code, 4, "{down:?}");
@@ -116,13 +114,9 @@ fn work_in_an_absolute_workdir_outside_the_home_blocks_down() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sandbox_that_cannot_be_checked_is_not_deleted_without_force() {
-    if !ready() {
+    let Some(world) = staffed(None) else {
         return;
-    }
-    let world = World::new();
-    let origin = world.origin(&[]);
-    team(&world, &origin, None);
-    world.run(&["up"]).success();
+    };
     let sandbox = only_sandbox(&world).await;
     // The check runs `bash` with `git`; a home that git cannot read makes it fail.
     let home = world
@@ -148,13 +142,9 @@ async fn a_sandbox_that_cannot_be_checked_is_not_deleted_without_force() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sandbox_whose_setup_never_finished_holds_no_work() {
-    if !ready() {
+    let Some(world) = staffed(None) else {
         return;
-    }
-    let world = World::new();
-    let origin = world.origin(&[]);
-    team(&world, &origin, None);
-    world.run(&["up"]).success();
+    };
     leave_work(&world);
     // As if `up` had been killed before setup recorded its outcome.
     let sandbox = only_sandbox(&world).await;

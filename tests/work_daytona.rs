@@ -28,8 +28,15 @@ impl Drop for Serve {
 }
 
 pub(crate) fn serve(world: &World, readable: &Path) -> Serve {
+    serve_with(world, readable, &[])
+}
+
+/// [`serve`] with `extra` arguments (`--ssh-listen ...`, say).
+pub(crate) fn serve_with(world: &World, readable: &Path, extra: &[&str]) -> Serve {
     let mut child = world
-        .command(&["serve", "--listen", "127.0.0.1:0", "--read-only"])
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .arg("--read-only")
         .arg(readable)
         .env("RALPH_TOWN_HOME", world.path().join("serve-state"))
         .env("RALPH_TOWN_SERVE_API_KEY", KEY)
