@@ -9,12 +9,14 @@ the server's stderr. Prints `mcp: done` at the end; any failed check raises.
 """
 
 import asyncio
-import json
 import os
 import sys
 import tempfile
 
 from mcp import ClientSession, StdioServerParameters, stdio_client
+
+# The checked call (no secret in any answer, the expected error flag) of the team tools' test.
+from mcp_client_test import SENTINELS, Client, check
 
 WORK_TOOLS = {
     "team_logs": ["file"],
@@ -29,35 +31,8 @@ WORK_TOOLS = {
     "teammate_diff": ["file", "teammate"],
 }
 
-SENTINELS = [value for name, value in os.environ.items() if name.startswith("SENTINEL_")]
-
-
-def check(condition, message):
-    if not condition:
-        raise AssertionError(message)
-
-
-async def call(session, name, arguments, error=False):
-    result = await session.call_tool(name, arguments)
-    dump = json.dumps(
-        {
-            "content": [block.model_dump(mode="json") for block in result.content],
-            "structured": result.structured_content,
-        }
-    )
-    for sentinel in SENTINELS:
-        check(sentinel not in dump, f"{name} answered with a secret value: {dump}")
-    check(
-        result.is_error == error,
-        f"{name} {arguments}: is_error={result.is_error}, expected {error}: {dump}",
-    )
-    check(result.structured_content is not None, f"{name}: no structured content: {dump}")
-    text = "\n".join(block.text for block in result.content if block.type == "text")
-    print(f"mcp: {name} -> {'error' if result.is_error else 'ok'}", flush=True)
-    return result.structured_content, text
-
-
 async def work(session):
+    client = Client(session)
     listed = await session.list_tools()
     tools = {tool.name: tool for tool in listed.tools}
     for name, required in WORK_TOOLS.items():
@@ -68,68 +43,66 @@ async def work(session):
             check(prop.get("description"), f"{name}.{prop_name} has no description")
 
     file = {"file": "team.toml"}
-    waited, text = await call(session, "team_wait", {**file, "timeout_seconds": 120}, error=True)
+    waited, text = await client.call("team_wait", {**file, "timeout_seconds": 120}, error=True)
     codes = {
         entry["teammate"]: [run["exit_code"] for run in entry["command"]["runs"]]
         for entry in waited["teammates"]
     }
     check(codes == {"alice": [0], "bob": [5]}, waited)
     check(not waited["ok"] and not waited["timed_out"], waited)
-    waited, _ = await call(session, "team_wait", {**file, "teammates": ["alice"]})
+    waited, _ = await client.call("team_wait", {**file, "teammates": ["alice"]})
     check(waited["ok"], waited)
 
-    logs, text = await call(session, "team_logs", {**file, "tail": 50})
+    logs, text = await client.call("team_logs", {**file, "tail": 50})
     lines = [(line["teammate"], line["line"]) for line in logs["lines"]]
     check(("alice", "alice wrote the note") in lines, lines)
     check(("bob", "bob gives up") in lines, lines)
     check("<secret>" in text, text)  # the command echoed its secret; the answer hides it
 
-    status, text = await call(session, "teammate_status", {**file, "teammate": "alice"})
+    status, text = await client.call("teammate_status", {**file, "teammate": "alice"})
     check(status["command"]["state"] == "exited", status)
     check(status["work"]["ahead"] == 1 and status["work"]["dirty"] == 0, status)
     check(status["work"]["last_commit"] == "alice: note", status)
 
     # Files of the workdir, and nothing outside it.
     alice = {**file, "teammate": "alice"}
-    read, text = await call(session, "teammate_read_file", {**alice, "path": "note.txt"})
+    read, text = await client.call("teammate_read_file", {**alice, "path": "note.txt"})
     check(read["content"] == "a note\n", read)
-    await call(session, "teammate_write_file", {**alice, "path": "docs/plan.md", "content": "one\ntwo\n"})
-    await call(session, "teammate_edit_file", {**alice, "path": "docs/plan.md", "old_text": "two", "new_text": "three"})
-    read, _ = await call(session, "teammate_read_file", {**alice, "path": "docs/plan.md"})
+    await client.call("teammate_write_file", {**alice, "path": "docs/plan.md", "content": "one\ntwo\n"})
+    await client.call("teammate_edit_file", {**alice, "path": "docs/plan.md", "old_text": "two", "new_text": "three"})
+    read, _ = await client.call("teammate_read_file", {**alice, "path": "docs/plan.md"})
     check(read["content"] == "one\nthree\n", read)
-    _, text = await call(
-        session, "teammate_edit_file", {**alice, "path": "docs/plan.md", "old_text": "e", "new_text": "E"}, error=True
+    _, text = await client.call("teammate_edit_file", {**alice, "path": "docs/plan.md", "old_text": "e", "new_text": "E"}, error=True
     )
     check("not exactly once" in text, text)
-    _, text = await call(
-        session, "teammate_edit_file", {**alice, "path": "docs/plan.md", "old_text": "absent", "new_text": "x"}, error=True
+    _, text = await client.call("teammate_edit_file", {**alice, "path": "docs/plan.md", "old_text": "absent", "new_text": "x"}, error=True
     )
     check("0 times" in text, text)
-    read, _ = await call(session, "teammate_read_file", {**alice, "path": "docs/plan.md"})
+    read, _ = await client.call("teammate_read_file", {**alice, "path": "docs/plan.md"})
     check(read["content"] == "one\nthree\n", read)
     for path in ["../outside.txt", "/etc/passwd", "docs/../../x"]:
-        _, text = await call(session, "teammate_read_file", {**alice, "path": path}, error=True)
+        _, text = await client.call("teammate_read_file", {**alice, "path": path}, error=True)
         check("outside the teammate's workdir" in text, text)
-        await call(session, "teammate_write_file", {**alice, "path": path, "content": "x"}, error=True)
-    listing, _ = await call(session, "teammate_list_files", {**alice})
+        await client.call("teammate_write_file", {**alice, "path": path, "content": "x"}, error=True)
+    listing, _ = await client.call("teammate_list_files", {**alice})
     check("f note.txt" in listing["entries"] and "d docs" in listing["entries"], listing)
     check(not any(".git" in entry for entry in listing["entries"]), listing)
 
-    executed, _ = await call(session, "teammate_exec", {**alice, "command": "git status --porcelain; pwd"})
+    executed, _ = await client.call("teammate_exec", {**alice, "command": "git status --porcelain; pwd"})
     check("?? docs/" in executed["output"], executed)
     check(executed["exit_code"] == 0, executed)
-    failed, _ = await call(session, "teammate_exec", {**alice, "command": "exit 9"}, error=True)
+    failed, _ = await client.call("teammate_exec", {**alice, "command": "exit 9"}, error=True)
     check(failed["exit_code"] == 9, failed)
 
-    diff, text = await call(session, "teammate_diff", {**alice})
+    diff, text = await client.call("teammate_diff", {**alice})
     check("note.txt" in text and "+a note" in text, text)
 
-    restarted, _ = await call(session, "teammate_restart", {**file, "teammate": "bob"})
+    restarted, _ = await client.call("teammate_restart", {**file, "teammate": "bob"})
     check(restarted["action"] == "started", restarted)
-    waited, _ = await call(session, "team_wait", {**file, "teammates": ["bob"], "timeout_seconds": 120}, error=True)
+    waited, _ = await client.call("team_wait", {**file, "teammates": ["bob"], "timeout_seconds": 120}, error=True)
     check([run["exit_code"] for run in waited["teammates"][0]["command"]["runs"]] == [5], waited)
 
-    _, text = await call(session, "teammate_status", {**file, "teammate": "carol"}, error=True)
+    _, text = await client.call("teammate_status", {**file, "teammate": "carol"}, error=True)
     check("no teammate `carol`" in text, text)
 
 
