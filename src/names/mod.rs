@@ -120,7 +120,12 @@ pub(crate) fn shown(text: &str, max: usize) -> String {
             out.push('…');
             break;
         }
-        out.extend(character.escape_debug());
+        match character {
+            // Quotes are ordinary text here: `escape_debug` would show `tools' work` as
+            // `tools\' work`.
+            '\'' | '"' => out.push(character),
+            _ => out.extend(character.escape_debug()),
+        }
     }
     out
 }
@@ -128,6 +133,16 @@ pub(crate) fn shown(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_text_escapes_control_characters_but_not_quotes() {
+        assert_eq!(
+            shown("the team tools' \"work\"", 80),
+            "the team tools' \"work\""
+        );
+        assert_eq!(shown("a\tb\u{202e}", 80), "a\\tb\\u{202e}");
+        assert_eq!(shown("abcdef", 3), "abc…");
+    }
 
     #[test]
     fn credential_names_are_spotted() {
