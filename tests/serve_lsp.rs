@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::common;
+use crate::serve_openapi;
 use crate::serve_sdk_ts::sdk_node;
-use crate::serve_support::{self, Server, run_node_script, run_python_script, sdk_python};
+use crate::serve_support::{self, Server, encode, run_node_script, run_python_script, sdk_python};
 
 /// The local provider's `PATH` for sandbox commands, after the servers' directories.
 const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -267,4 +268,134 @@ async fn lsp_requests_missing_a_field_or_a_server_get_the_daemon_errors() {
         message.contains("no python server runs for project `/p`"),
         "{message}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn language_server_answers_keep_the_daytona_openapi_contract() {
+    let Some(path) = sandbox_path() else {
+        return;
+    };
+    let Some((python, harness, client)) = serve_openapi::recording().await else {
+        return;
+    };
+    let created = client
+        .ok(
+            "POST",
+            "/api/sandbox",
+            Some(json!({ "env": { "PATH": path } })),
+            200,
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    client.wait(&id, "started").await;
+    let home = client.exec(&id, "printf %s \"$HOME\"").await["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let project = format!("{home}/contract");
+    let file = format!("{project}/main.ts");
+    client
+        .exec(
+            &id,
+            &format!("mkdir -p {project} && printf 'export function area(side: number) {{ return side * side }}\\nconst n = 1\\nn.toF' > {file}"),
+        )
+        .await;
+    let toolbox = format!("/toolbox/{id}/lsp");
+    let server = json!({ "languageId": "typescript", "pathToProject": project });
+    let document = json!({ "languageId": "typescript", "pathToProject": project, "uri": format!("file://{file}") });
+    client
+        .ok(
+            "POST",
+            &format!("{toolbox}/start"),
+            Some(server.clone()),
+            200,
+        )
+        .await;
+    client
+        .ok(
+            "POST",
+            &format!("{toolbox}/did-open"),
+            Some(document.clone()),
+            200,
+        )
+        .await;
+    let query = format!(
+        "languageId=typescript&pathToProject={}&uri={}",
+        encode(&project),
+        encode(&format!("file://{file}"))
+    );
+    let symbols = client
+        .ok(
+            "GET",
+            &format!("{toolbox}/document-symbols?{query}"),
+            None,
+            200,
+        )
+        .await;
+    assert!(
+        symbols
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|symbol| symbol["name"] == "area"),
+        "{symbols}"
+    );
+    let mut completion = document.clone();
+    completion["position"] = json!({ "line": 2, "character": 5 });
+    completion["context"] = json!({ "triggerKind": 1 });
+    let list = client
+        .ok(
+            "POST",
+            &format!("{toolbox}/completions"),
+            Some(completion),
+            200,
+        )
+        .await;
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|item| item["label"] == "toFixed"),
+        "{list}"
+    );
+    let query = format!(
+        "query=area&languageId=typescript&pathToProject={}",
+        encode(&project)
+    );
+    client
+        .ok(
+            "GET",
+            &format!("{toolbox}/workspacesymbols?{query}"),
+            None,
+            200,
+        )
+        .await;
+    client
+        .ok(
+            "POST",
+            &format!("{toolbox}/did-close"),
+            Some(document.clone()),
+            200,
+        )
+        .await;
+    client
+        .ok(
+            "POST",
+            &format!("{toolbox}/stop"),
+            Some(server.clone()),
+            200,
+        )
+        .await;
+    // The daemon's errors: a stopped server, and stopping it again.
+    client
+        .ok("POST", &format!("{toolbox}/did-open"), Some(document), 400)
+        .await;
+    client
+        .ok("POST", &format!("{toolbox}/stop"), Some(server), 500)
+        .await;
+    client
+        .ok("DELETE", &format!("/api/sandbox/{id}"), None, 200)
+        .await;
+    serve_openapi::assert_contract(&python, &harness).await;
 }
