@@ -89,13 +89,10 @@ async fn start(
     };
     let key = (sandbox.id, language_id.to_string(), project.to_string());
     ensure(&state, key, root, program).await.map_err(|error| {
-        let help = match &error {
-            super::lsp_server::StartError::Missing { program } => format!(
-                ": install it in the sandbox (`{}`) or put its directory on the sandbox's `PATH`",
-                program.install
-            ),
-            _ => String::new(),
-        };
+        // The hint goes in the message: it is all an SDK user sees.
+        let help = miette::Diagnostic::help(&error)
+            .map(|help| format!(": {help}"))
+            .unwrap_or_default();
         DaemonError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("error starting LSP server: {error}{help}"),
@@ -155,12 +152,25 @@ fn document(server: &LanguageServer, uri: &str) -> (String, String) {
     (format!("file://{path}"), path)
 }
 
-/// The request's document, required, resolved against the server's project.
-fn requested_document(
-    server: &LanguageServer,
+/// The running server a request names, and its document (required), resolved against the
+/// server's project: URI and path.
+async fn with_document(
+    state: &AppState,
+    sandbox: &str,
     request: &LspRequest,
-) -> Result<(String, String), DaemonError> {
-    Ok(document(server, required(request.uri.as_deref(), "uri")?))
+) -> Result<(Arc<LanguageServer>, String, String), DaemonError> {
+    let server = running(state, sandbox, request).await?;
+    let (uri, path) = document(&server, required(request.uri.as_deref(), "uri")?);
+    Ok((server, uri, path))
+}
+
+/// Sends request `method`; a refusal is the request's fault (400), as the daemon answers.
+async fn ask(server: &LanguageServer, method: &str, params: Value) -> Result<Value, DaemonError> {
+    server
+        .connection
+        .request(method, params)
+        .await
+        .map_err(|error| refused(&error))
 }
 
 /// `POST /lsp/did-open`: sends the file's current text.
@@ -169,8 +179,7 @@ async fn did_open(
     Path(sandbox): Path<String>,
     JsonBody(request): JsonBody<LspRequest>,
 ) -> Result<StatusCode, DaemonError> {
-    let server = running(&state, &sandbox, &request).await?;
-    let (uri, path) = requested_document(&server, &request)?;
+    let (server, uri, path) = with_document(&state, &sandbox, &request).await?;
     let bytes = state
         .provider
         .download(&sandbox, &path)
@@ -198,8 +207,7 @@ async fn did_close(
     Path(sandbox): Path<String>,
     JsonBody(request): JsonBody<LspRequest>,
 ) -> Result<StatusCode, DaemonError> {
-    let server = running(&state, &sandbox, &request).await?;
-    let (uri, _) = requested_document(&server, &request)?;
+    let (server, uri, _) = with_document(&state, &sandbox, &request).await?;
     server
         .connection
         .notify(
@@ -217,8 +225,7 @@ async fn completions(
     Path(sandbox): Path<String>,
     JsonBody(request): JsonBody<LspRequest>,
 ) -> Result<Json<Value>, DaemonError> {
-    let server = running(&state, &sandbox, &request).await?;
-    let (uri, _) = requested_document(&server, &request)?;
+    let (server, uri, _) = with_document(&state, &sandbox, &request).await?;
     let position = request
         .position
         .clone()
@@ -227,11 +234,7 @@ async fn completions(
     if let Some(context) = request.context.clone().filter(|context| !context.is_null()) {
         params["context"] = context;
     }
-    let result = server
-        .connection
-        .request("textDocument/completion", params)
-        .await
-        .map_err(|error| refused(&error))?;
+    let result = ask(&server, "textDocument/completion", params).await?;
     Ok(Json(completion_list(result)))
 }
 
@@ -241,16 +244,9 @@ async fn document_symbols(
     Path(sandbox): Path<String>,
     Query(request): Query<LspRequest>,
 ) -> Result<Json<Vec<Value>>, DaemonError> {
-    let server = running(&state, &sandbox, &request).await?;
-    let (uri, _) = requested_document(&server, &request)?;
-    let result = server
-        .connection
-        .request(
-            "textDocument/documentSymbol",
-            json!({ "textDocument": { "uri": uri } }),
-        )
-        .await
-        .map_err(|error| refused(&error))?;
+    let (server, uri, _) = with_document(&state, &sandbox, &request).await?;
+    let params = json!({ "textDocument": { "uri": uri } });
+    let result = ask(&server, "textDocument/documentSymbol", params).await?;
     Ok(Json(symbols(result, Some(&uri))))
 }
 
@@ -262,10 +258,6 @@ async fn workspace_symbols(
 ) -> Result<Json<Vec<Value>>, DaemonError> {
     let query = required(request.query.as_deref(), "query")?.to_string();
     let server = running(&state, &sandbox, &request).await?;
-    let result = server
-        .connection
-        .request("workspace/symbol", json!({ "query": query }))
-        .await
-        .map_err(|error| refused(&error))?;
+    let result = ask(&server, "workspace/symbol", json!({ "query": query })).await?;
     Ok(Json(symbols(result, None)))
 }
