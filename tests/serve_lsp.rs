@@ -127,7 +127,8 @@ async fn the_typescript_sdk_drives_a_typescript_language_server() {
     run_node_script(&folder, "lsp_test.mjs", &server, &env, "sdk-ts-lsp: done").await;
 }
 
-/// Processes of this machine whose environment holds `marker` (set in one sandbox's env).
+/// Processes of this machine whose environment holds `marker` (set in one sandbox's env), as
+/// `pid command line`, by pid.
 fn processes_marked(marker: &str) -> Vec<String> {
     let needle = format!("LSP_TEST_MARKER={marker}");
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -142,8 +143,12 @@ fn processes_marked(marker: &str) -> Vec<String> {
                 .split(|byte| *byte == 0)
                 .any(|variable| variable == needle.as_bytes());
             let command = std::fs::read(entry.path().join("cmdline")).ok()?;
-            marked.then(|| String::from_utf8_lossy(&command).replace('\0', " "))
+            let pid = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+            marked.then(|| (pid, String::from_utf8_lossy(&command).replace('\0', " ")))
         })
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .map(|(pid, command)| format!("{pid} {command}"))
         .collect()
 }
 
@@ -169,13 +174,20 @@ async fn sandbox_with_server(server: &Server, path: &str, marker: &str) -> Strin
     let id = sandbox["id"].as_str().unwrap().to_string();
     let start = json!({ "languageId": "python", "pathToProject": "/tmp" });
     let reply = server
-        .post(&format!("/toolbox/{id}/lsp/start"), start)
+        .post(&format!("/toolbox/{id}/lsp/start"), start.clone())
         .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     wait_processes(marker, "no language server runs", |processes| {
         processes.iter().any(|command| command.contains("pylsp"))
     })
     .await;
+    // A second start finds the server running and starts no other.
+    let running = processes_marked(marker);
+    let reply = server
+        .post(&format!("/toolbox/{id}/lsp/start"), start)
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(processes_marked(marker), running);
     id
 }
 

@@ -43,7 +43,9 @@ pub(crate) enum RpcError {
     },
 }
 
-type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Result<Value, (i64, String)>>>>>>;
+/// A result, or the server's error code and message.
+type Answer = Result<Value, (i64, String)>;
+type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Answer>>>>>;
 
 /// One connection; requests may be sent concurrently. The pending map is `None` once the
 /// server's output ended; its lock is never held across an await.
@@ -133,8 +135,6 @@ impl Connection {
         writer.flush().await
     }
 }
-
-type Answer = Result<Value, (i64, String)>;
 
 /// Reads the server's messages until its output ends or breaks, then fails what still waits.
 async fn read(
