@@ -11,6 +11,7 @@ import uuid
 
 from daytona import (
     CreateSandboxFromSnapshotParams,
+    DaytonaBadRequestError,
     DaytonaNotFoundError,
     DaytonaUnprocessableEntityError,
     ListSandboxesQuery,
@@ -89,9 +90,9 @@ def main():
         "computer use",
     )
     raises(
-        DaytonaUnprocessableEntityError,
-        lambda: sandbox.create_lsp_server("python", "project").start(),
-        "language servers",
+        DaytonaBadRequestError,
+        lambda: sandbox.create_lsp_server("cobol", "project").start(),
+        "unsupported language: cobol",
     )
     raises(DaytonaNotFoundError, sandbox.process.get_entrypoint_session, "entrypoint")
 
