@@ -18,16 +18,40 @@ use crate::serve_support::{self, Server, encode, run_node_script, run_python_scr
 /// The local provider's `PATH` for sandbox commands, after the servers' directories.
 const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The `PATH` of a sandbox that finds both pinned language servers, when they are installed
-/// (else the test skips; under `CI=true` it fails).
-fn sandbox_path() -> Option<String> {
+/// Where sandboxes find the pinned language servers: their `PATH`, and the host paths `serve`
+/// must show them read-only (what lies in a hidden home directory: a checkout under `/root`,
+/// pyenv's Python under `~/.pyenv`, node from nvm).
+struct Servers {
+    path: String,
+    read_only: Vec<PathBuf>,
+}
+
+impl Servers {
+    /// An in-process `serve` whose sandboxes see the servers.
+    async fn serve(&self) -> Server {
+        serve_support::start_with(serve_support::Options {
+            read_only_paths: self.read_only.clone(),
+            ..serve_support::Options::default()
+        })
+        .await
+    }
+}
+
+/// The pinned language servers, when they are installed (else the test skips; under `CI=true`
+/// it fails).
+fn servers() -> Option<Servers> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let venv = std::env::var_os("RALPH_TOWN_SDK_VENV")
         .map_or_else(|| root.join("target/sdk-venv"), PathBuf::from);
-    let node = root.join("tests/sdk-ts/node_modules/.bin");
+    let node_modules = root.join("tests/sdk-ts/node_modules");
+    let node_bin = node_modules.join(".bin");
     for (program, folder, install) in [
         ("pylsp", &venv.join("bin"), "scripts/sdk-venv.sh"),
-        ("typescript-language-server", &node, "scripts/sdk-node.sh"),
+        (
+            "typescript-language-server",
+            &node_bin,
+            "scripts/sdk-node.sh",
+        ),
     ] {
         if !folder.join(program).is_file() {
             common::skip(&format!(
@@ -40,54 +64,47 @@ fn sandbox_path() -> Option<String> {
     if !common::have("node") {
         return None;
     }
-    Some(format!(
-        "{}:{}:{SYSTEM_PATH}",
-        python_servers(&venv).display(),
-        node.display()
-    ))
+    let node = which("node")?;
+    // The venv's scripts run the Python it was made from: `home` in `pyvenv.cfg` is its `bin`.
+    let config = std::fs::read_to_string(venv.join("pyvenv.cfg")).unwrap_or_default();
+    let python_home = config.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == "home").then(|| PathBuf::from(value.trim()))
+    })?;
+    let prefixes = [python_home.parent()?, node.parent()?.parent()?];
+    let read_only = [venv.as_path(), node_modules.as_path()]
+        .into_iter()
+        .chain(prefixes)
+        .filter(|path| in_a_hidden_home(path))
+        .map(Path::to_path_buf)
+        .collect();
+    Some(Servers {
+        path: format!(
+            "{}:{}:{SYSTEM_PATH}",
+            venv.join("bin").display(),
+            node_bin.display()
+        ),
+        read_only,
+    })
 }
 
-/// The folder a sandbox finds `pylsp` in. The venv's own scripts run the Python it was made
-/// from, which sandboxes do not see when it lives in a home directory (pyenv's `~/.pyenv`, hidden
-/// like every host home); then a `pylsp` that runs the same Python version of the system on the
-/// venv's packages stands in for it.
-fn python_servers(venv: &Path) -> PathBuf {
-    let config = std::fs::read_to_string(venv.join("pyvenv.cfg")).unwrap_or_default();
-    let setting = |name: &str| {
-        config.lines().find_map(|line| {
-            let (key, value) = line.split_once('=')?;
-            (key.trim() == name).then(|| value.trim().to_string())
-        })
-    };
-    let home = setting("home").unwrap_or_default();
-    let hidden = ["/root", "/home"]
+/// Where `program` is on this process's `PATH`, symlinks resolved.
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|folder| folder.join(program))
+        .find(|path| path.is_file())
+        .and_then(|path| path.canonicalize().ok())
+}
+
+/// Whether sandboxes see `path` only when `serve` is told to show it: home directories are
+/// hidden from them.
+fn in_a_hidden_home(path: &Path) -> bool {
+    let home = std::env::home_dir();
+    ["/root", "/home"]
         .iter()
-        .any(|prefix| Path::new(&home).starts_with(prefix));
-    if !hidden {
-        return venv.join("bin");
-    }
-    let version = setting("version").unwrap_or_default();
-    let minor = version
-        .rsplit_once('.')
-        .map_or(version.as_str(), |(minor, _)| minor);
-    let packages = venv.join(format!("lib/python{minor}/site-packages"));
-    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-lsp-bin");
-    std::fs::create_dir_all(&folder).unwrap();
-    let script = format!(
-        "#!/bin/sh\nPYTHONPATH={} exec /usr/bin/python{minor} -m pylsp \"$@\"\n",
-        packages.display()
-    );
-    let shim = folder.join("pylsp");
-    // Written beside, then renamed: tests running at once never see half a script.
-    let partial = folder.join(format!("pylsp.{}", std::process::id()));
-    std::fs::write(&partial, script).unwrap();
-    std::fs::set_permissions(
-        &partial,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    std::fs::rename(&partial, &shim).unwrap();
-    folder
+        .map(Path::new)
+        .chain(home.as_deref())
+        .any(|hidden| path.starts_with(hidden))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -95,11 +112,11 @@ async fn the_python_sdk_drives_python_and_typescript_language_servers() {
     let Some(python) = sdk_python(&["daytona", "pylsp"]).await else {
         return;
     };
-    let Some(path) = sandbox_path() else {
+    let Some(servers) = servers() else {
         return;
     };
-    let server = serve_support::start("").await;
-    let env = [("LSP_SANDBOX_PATH", path.as_str())];
+    let server = servers.serve().await;
+    let env = [("LSP_SANDBOX_PATH", servers.path.as_str())];
     run_python_script(&python, "lsp_test.py", &server, &env, "sdk-lsp: done").await;
     for route in [
         "POST /toolbox/{sandbox}/lsp/start",
@@ -119,11 +136,11 @@ async fn the_typescript_sdk_drives_a_typescript_language_server() {
     let Some(folder) = sdk_node() else {
         return;
     };
-    let Some(path) = sandbox_path() else {
+    let Some(servers) = servers() else {
         return;
     };
-    let server = serve_support::start("").await;
-    let env = [("LSP_SANDBOX_PATH", path.as_str())];
+    let server = servers.serve().await;
+    let env = [("LSP_SANDBOX_PATH", servers.path.as_str())];
     run_node_script(&folder, "lsp_test.mjs", &server, &env, "sdk-ts-lsp: done").await;
 }
 
@@ -196,10 +213,11 @@ async fn a_language_server_does_not_outlive_its_sandbox_stop_or_delete() {
     if !common::have("bwrap") {
         return;
     }
-    let Some(path) = sandbox_path() else {
+    let Some(servers) = servers() else {
         return;
     };
-    let server = serve_support::start("").await;
+    let server = servers.serve().await;
+    let path = servers.path;
     let marker = format!("stop-{}", std::process::id());
     let id = sandbox_with_server(&server, &path, &marker).await;
 
@@ -284,7 +302,8 @@ async fn lsp_requests_missing_a_field_or_a_server_get_the_daemon_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn language_server_answers_keep_the_daytona_openapi_contract() {
-    let Some(path) = sandbox_path() else {
+    // Without bubblewrap (the recording harness), sandboxes see every host path.
+    let Some(Servers { path, .. }) = servers() else {
         return;
     };
     let Some((python, harness, client)) = serve_openapi::recording().await else {
