@@ -28,6 +28,7 @@ mod git_status;
 mod interpreter;
 mod lifecycle;
 mod metrics;
+mod metrics_history;
 mod middleware;
 mod object_storage;
 mod output_form;
@@ -319,6 +320,7 @@ pub async fn bind(
         terminals: pty::Terminals::default(),
         events: events::Events::new(),
         signing,
+        history: metrics_history::History::default(),
     });
     events::Events::listen(&state);
     build::resume(&state);
@@ -387,6 +389,10 @@ impl Server {
         let router = routes::router(self.state.clone());
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
         let events = tokio::spawn(events::run(self.state.clone(), timers_stopped.clone()));
+        let sampler = tokio::spawn(metrics_history::run(
+            self.state.clone(),
+            timers_stopped.clone(),
+        ));
         let timers = tokio::spawn(lifecycle::run(self.state.clone(), timers_stopped));
         let (stop_gateway, gateway_stopped) = tokio::sync::watch::channel(false);
         let gateway = self
@@ -445,6 +451,7 @@ impl Server {
         let finished = async { while connections.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(Duration::from_secs(10), finished).await;
         let _ = timers.await;
+        let _ = sampler.await;
         let _ = events.await;
         if let Some(gateway) = gateway {
             let _ = gateway.await;
