@@ -49,6 +49,7 @@ mod serve_platform;
 mod serve_preview;
 mod serve_pty;
 mod serve_records;
+mod serve_resize;
 mod serve_sdk;
 mod serve_sdk_build;
 mod serve_sdk_git;

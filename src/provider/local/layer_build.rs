@@ -209,6 +209,7 @@ impl LayerBuild {
                 upper: self.dir.join("upper"),
                 work: Some(self.dir.join("work")),
             }),
+            cpus: None,
         };
         let location = paths::locate(cwd);
         let program: Vec<&str> = program.iter().map(String::as_str).collect();
