@@ -37,6 +37,7 @@ mod readme;
 mod serve_api;
 mod serve_auth;
 mod serve_build;
+mod serve_build_stages;
 mod serve_build_user;
 mod serve_events;
 mod serve_files;

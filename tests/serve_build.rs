@@ -11,12 +11,12 @@ use crate::common::have;
 use crate::serve_support::{KEY, Server, start};
 
 /// A name no other test (or earlier run) uses, for files the builds make.
-fn unique(label: &str) -> String {
+pub(crate) fn unique(label: &str) -> String {
     format!("rt-{label}-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// Creates a snapshot from `dockerfile` and waits until its build has ended.
-async fn snapshot(server: &Server, name: &str, dockerfile: &str) -> Value {
+pub(crate) async fn snapshot(server: &Server, name: &str, dockerfile: &str) -> Value {
     let reply = server
         .post(
             "/api/snapshots",
@@ -40,7 +40,7 @@ async fn snapshot(server: &Server, name: &str, dockerfile: &str) -> Value {
     }
 }
 
-async fn output(server: &Server, id: &str, command: &str) -> (i64, String) {
+pub(crate) async fn output(server: &Server, id: &str, command: &str) -> (i64, String) {
     let reply = server.exec(id, command).await;
     assert_eq!(reply.status, 200, "{command}: {:?}", reply.body);
     (
@@ -49,7 +49,7 @@ async fn output(server: &Server, id: &str, command: &str) -> (i64, String) {
     )
 }
 
-async fn logs(server: &Server, url: &str) -> String {
+pub(crate) async fn logs(server: &Server, url: &str) -> String {
     let response = server
         .client
         .get(format!("{url}?follow=true"))
