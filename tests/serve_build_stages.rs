@@ -7,18 +7,8 @@
 use serde_json::json;
 
 use crate::common::have;
-use crate::serve_build::{logs, output, snapshot, unique};
-use crate::serve_support::{Server, start};
-
-async fn build_log(server: &Server, snapshot: &serde_json::Value) -> String {
-    let url = server
-        .get(&format!(
-            "/api/snapshots/{}/build-logs-url",
-            snapshot["id"].as_str().unwrap()
-        ))
-        .await;
-    logs(server, url.body["url"].as_str().unwrap()).await
-}
+use crate::serve_build::{host_lacks, output, snapshot, snapshot_log, unique};
+use crate::serve_support::start;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_later_stage_copies_what_an_earlier_one_made_and_only_the_last_is_the_image() {
@@ -53,7 +43,7 @@ async fn a_later_stage_copies_what_an_earlier_one_made_and_only_the_last_is_the_
     let (code, _) = output(&server, id, &format!("test -e /opt/{scratch}")).await;
     assert_eq!(code, 1, "the first stage's own files are not the image's");
 
-    let log = build_log(&server, &built).await;
+    let log = snapshot_log(&server, &built).await;
     for said in [
         "stage 1 of 2 `builder`: its own layer",
         "stage 2 of 2: the image",
@@ -81,12 +71,7 @@ async fn a_later_stage_copies_what_an_earlier_one_made_and_only_the_last_is_the_
             layer.path().display()
         );
     }
-    for path in [format!("/opt/{tool}"), format!("/opt/{scratch}")] {
-        assert!(
-            std::fs::symlink_metadata(&path).is_err(),
-            "the build wrote to the host's {path}"
-        );
-    }
+    host_lacks(&[format!("/opt/{tool}"), format!("/opt/{scratch}")]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -104,7 +89,7 @@ async fn copy_from_an_image_or_a_missing_path_fails_the_build_with_the_reason_in
     assert_eq!(image["state"], "build_failed", "{image}");
     let reason = image["errorReason"].as_str().unwrap();
     assert!(reason.contains("images cannot be pulled here"), "{reason}");
-    let log = build_log(&server, &image).await;
+    let log = snapshot_log(&server, &image).await;
     assert!(
         log.contains("Build failed") && log.contains("--from=alpine:3.20"),
         "{log}"
@@ -118,7 +103,7 @@ async fn copy_from_an_image_or_a_missing_path_fails_the_build_with_the_reason_in
     )
     .await;
     assert_eq!(lacking["state"], "build_failed", "{lacking}");
-    let log = build_log(&server, &lacking).await;
+    let log = snapshot_log(&server, &lacking).await;
     assert!(
         log.contains(&format!("/opt/{missing}")) && log.contains("Build failed"),
         "{log}"

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
+use super::lifecycle::every;
 use super::metrics::sample;
 use super::state::{AppState, Millis, now};
 use super::view::derived_state;
@@ -145,23 +146,12 @@ async fn tick(state: &AppState) {
 }
 
 /// Samples until `stop` turns true.
-pub(crate) async fn run(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn run(state: Arc<AppState>, stop: tokio::sync::watch::Receiver<bool>) {
     let period = state
         .simulation
         .metrics_interval
         .max(Duration::from_millis(10));
-    let mut interval = tokio::time::interval(period);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = interval.tick() => tick(&state).await,
-            changed = stop.changed() => {
-                if changed.is_err() || *stop.borrow() {
-                    return;
-                }
-            }
-        }
-    }
+    every(period, stop, || tick(&state)).await;
 }
 
 #[cfg(test)]
