@@ -32,6 +32,7 @@ mod lsp_answer;
 mod lsp_client;
 mod lsp_server;
 mod metrics;
+mod metrics_history;
 mod middleware;
 mod object_storage;
 mod output_form;
@@ -324,6 +325,7 @@ pub async fn bind(
         language_servers: lsp::LanguageServers::default(),
         events: events::Events::new(),
         signing,
+        history: metrics_history::History::default(),
     });
     events::Events::listen(&state);
     build::resume(&state);
@@ -392,6 +394,10 @@ impl Server {
         let router = routes::router(self.state.clone());
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
         let events = tokio::spawn(events::run(self.state.clone(), timers_stopped.clone()));
+        let sampler = tokio::spawn(metrics_history::run(
+            self.state.clone(),
+            timers_stopped.clone(),
+        ));
         let timers = tokio::spawn(lifecycle::run(self.state.clone(), timers_stopped));
         let (stop_gateway, gateway_stopped) = tokio::sync::watch::channel(false);
         let gateway = self
@@ -451,6 +457,7 @@ impl Server {
         let finished = async { while connections.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(Duration::from_secs(10), finished).await;
         let _ = timers.await;
+        let _ = sampler.await;
         let _ = events.await;
         if let Some(gateway) = gateway {
             let _ = gateway.await;

@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::events::Events;
 use super::file_signing::SigningSecret;
 use super::lsp::LanguageServers;
+use super::metrics_history::History;
 use super::pty::Terminals;
 use super::simulate::{Dice, Simulation, Throttlers};
 use crate::daytona_api::{
@@ -44,6 +45,8 @@ pub(crate) struct AppState {
     pub(crate) events: Events,
     /// What every sandbox's key for signed file URLs derives from.
     pub(crate) signing: SigningSecret,
+    /// The sampled resource history, in memory only.
+    pub(crate) history: History,
 }
 
 /// Addresses and the pinned key, fixed once the listener is bound.
