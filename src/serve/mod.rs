@@ -20,6 +20,8 @@ mod build_logs;
 mod build_steps;
 mod code_run;
 mod dockerfile;
+mod egress;
+mod egress_tls;
 mod error;
 mod events;
 mod file_signing;
@@ -42,6 +44,8 @@ mod sandbox_copies;
 mod sandbox_lifecycle;
 mod sandbox_list;
 mod secret_file;
+mod secret_vault;
+mod secret_vault_routes;
 mod simulate;
 mod snapshot;
 mod ssh;
@@ -100,6 +104,9 @@ pub struct ServeOptions {
     /// Where `serve.json` (snapshots, SSH tokens, Daytona-only sandbox fields) persists; `None`
     /// keeps it in memory. Use the provider's state root so a restart keeps everything.
     pub state_dir: Option<PathBuf>,
+    /// A PEM file of CAs the egress proxy trusts besides this machine's roots when it forwards
+    /// a sandbox's HTTPS (a test's own server, a corporate CA).
+    pub upstream_ca: Option<PathBuf>,
     pub simulation: Simulation,
 }
 
@@ -113,6 +120,7 @@ impl Default for ServeOptions {
             ssh_gateway: None,
             ssh_listen: None,
             state_dir: None,
+            upstream_ca: None,
             simulation: Simulation::default(),
         }
     }
@@ -129,6 +137,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("ssh_gateway", &self.ssh_gateway)
             .field("ssh_listen", &self.ssh_listen)
             .field("state_dir", &self.state_dir)
+            .field("upstream_ca", &self.upstream_ca)
             .field("simulation", &self.simulation)
             .finish()
     }
@@ -172,6 +181,15 @@ pub enum ServeError {
         help("move the file away to make a new one; URLs signed before stop working")
     )]
     SigningSecret { path: PathBuf, message: String },
+
+    #[error("cannot use the egress proxy's CA `{}`: {message}", path.display())]
+    #[diagnostic(
+        code(serve::egress_ca),
+        help(
+            "move the file away to make a new CA; sandboxes given the old one trust the new one once their secrets are mounted again"
+        )
+    )]
+    EgressCa { path: PathBuf, message: String },
 
     #[error("cannot read the server state `{}`: {message}", path.display())]
     #[diagnostic(
@@ -249,6 +267,7 @@ pub struct Server {
     base_url: String,
     state: Arc<AppState>,
     ssh: Option<ssh::Gateway>,
+    egress: tokio::net::TcpListener,
 }
 
 /// Binds the listener and loads the records, so that the caller knows the address (port 0)
@@ -289,6 +308,9 @@ pub async fn bind(
     };
     let store = Store::open(options.state_dir.as_deref())?;
     let signing = file_signing::SigningSecret::load_or_create(options.state_dir.as_deref())?;
+    let vault = secret_vault::Vault::open(options.state_dir.as_deref())?;
+    let (egress, egress_listener) =
+        egress::Egress::bind(options.state_dir.as_deref(), options.upstream_ca.as_deref()).await?;
     let simulation = options.simulation;
     let state = Arc::new(AppState {
         provider,
@@ -319,6 +341,8 @@ pub async fn bind(
         terminals: pty::Terminals::default(),
         events: events::Events::new(),
         signing,
+        vault,
+        egress,
     });
     events::Events::listen(&state);
     build::resume(&state);
@@ -328,6 +352,7 @@ pub async fn bind(
         base_url,
         state,
         ssh,
+        egress: egress_listener,
     })
 }
 
@@ -388,6 +413,12 @@ impl Server {
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
         let events = tokio::spawn(events::run(self.state.clone(), timers_stopped.clone()));
         let timers = tokio::spawn(lifecycle::run(self.state.clone(), timers_stopped));
+        let (stop_egress, egress_stopped) = tokio::sync::watch::channel(false);
+        let egress = tokio::spawn(egress::run(self.state.clone(), self.egress, egress_stopped));
+        let remount = tokio::spawn({
+            let state = self.state.clone();
+            async move { secret_vault_routes::remount(&state).await }
+        });
         let (stop_gateway, gateway_stopped) = tokio::sync::watch::channel(false);
         let gateway = self
             .ssh
@@ -439,12 +470,15 @@ impl Server {
         drop(self.listener);
         let _ = stop_timers.send(true);
         let _ = stop_gateway.send(true);
+        let _ = stop_egress.send(true);
         let _ = stop_connections.send(true);
         self.state.terminals.close();
         self.state.events.close().await;
         let finished = async { while connections.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(Duration::from_secs(10), finished).await;
         let _ = timers.await;
+        let _ = egress.await;
+        let _ = remount.await;
         let _ = events.await;
         if let Some(gateway) = gateway {
             let _ = gateway.await;

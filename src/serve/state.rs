@@ -41,6 +41,10 @@ pub(crate) struct AppState {
     pub(crate) events: Events,
     /// What every sandbox's key for signed file URLs derives from.
     pub(crate) signing: SigningSecret,
+    /// The organisation's secrets and what each sandbox mounts.
+    pub(crate) vault: super::secret_vault::Vault,
+    /// The proxy that puts secret values into sandboxes' outbound requests.
+    pub(crate) egress: super::egress::Egress,
 }
 
 /// Addresses and the pinned key, fixed once the listener is bound.
