@@ -97,9 +97,9 @@ async fn https_upstream(seen: Seen, ca_file: &Path) -> u16 {
     port
 }
 
-/// The child serve's API, with its key.
+/// The child serve (`base` is `http://host:port`), called with its key.
 struct Api {
-    url: String,
+    base: String,
     client: reqwest::Client,
 }
 
@@ -112,7 +112,7 @@ impl Api {
     ) -> (u16, String) {
         let mut request = self
             .client
-            .request(method, format!("{}{path}", self.url))
+            .request(method, format!("{}{path}", self.base))
             .bearer_auth(KEY);
         if let Some(body) = body {
             request = request.json(&body);
@@ -122,27 +122,30 @@ impl Api {
     }
 
     async fn get(&self, path: &str) -> Value {
-        let (status, text) = self.call(reqwest::Method::GET, path, None).await;
+        let path = format!("/api{path}");
+        let (status, text) = self.call(reqwest::Method::GET, &path, None).await;
         assert_eq!(status, 200, "GET {path}: {text}");
         serde_json::from_str(&text).unwrap()
     }
 
     /// The output of `command` in sandbox `id`.
     async fn exec(&self, id: &str, command: &str) -> String {
-        let toolbox = self.url.replace("/api", "/toolbox");
-        let reply: Value = self
-            .client
-            .post(format!("{toolbox}/{id}/process/execute"))
-            .bearer_auth(KEY)
-            .json(&json!({"command": command}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let path = format!("/toolbox/{id}/process/execute");
+        let body = json!({"command": command});
+        let (status, text) = self.call(reqwest::Method::POST, &path, Some(body)).await;
+        assert_eq!(status, 200, "{command}: {text}");
+        let reply: Value = serde_json::from_str(&text).unwrap();
         reply["result"].as_str().unwrap_or_default().to_string()
     }
+}
+
+/// The status of a GET of `url` through the egress proxy at `proxy` (credential included).
+async fn through(proxy: &str, url: &str) -> u16 {
+    let client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(proxy).unwrap())
+        .build()
+        .unwrap();
+    client.get(url).send().await.unwrap().status().as_u16()
 }
 
 /// Every regular file under `dir` but `except` that holds `needle`.
@@ -219,7 +222,7 @@ async fn secrets_reach_allowed_hosts_through_the_egress_proxy_and_nowhere_else()
     )
     .await;
     let api = Api {
-        url: serve.api_url.clone(),
+        base: serve.api_url.trim_end_matches("/api").to_string(),
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
     };
     let secrets = api.get("/secret").await;
@@ -270,16 +273,11 @@ async fn secrets_reach_allowed_hosts_through_the_egress_proxy_and_nowhere_else()
         .to_string();
     let proxy = api.exec(&id, "printf %s \"$HTTP_PROXY\"").await;
     let address = proxy.rsplit_once('@').unwrap().1.to_string();
-    let stranger = reqwest::Client::builder()
-        .proxy(reqwest::Proxy::all(format!("http://{id}:wrong-token@{address}")).unwrap())
-        .build()
-        .unwrap();
-    let refused = stranger
-        .get(format!("{http_url}/stranger"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status().as_u16(), 407);
+    let stranger = format!("http://{id}:wrong-token@{address}");
+    assert_eq!(
+        through(&stranger, &format!("{http_url}/stranger")).await,
+        407
+    );
     assert!(!seen.lock().unwrap().contains_key("/stranger"));
 
     // What the sandbox mounts, as the SDK's model reads it, without the value.
@@ -307,7 +305,7 @@ async fn secrets_reach_allowed_hosts_through_the_egress_proxy_and_nowhere_else()
     let (status, answer) = api
         .call(
             reqwest::Method::POST,
-            "/secret",
+            "/api/secret",
             Some(json!({"name": "upstream_token", "value": SENTINEL})),
         )
         .await;
@@ -326,20 +324,18 @@ async fn secrets_reach_allowed_hosts_through_the_egress_proxy_and_nowhere_else()
     assert!(elsewhere.is_empty(), "the value is in {elsewhere:?}");
 
     // A deleted sandbox's credential stops working.
+    assert_eq!(
+        through(&proxy, &format!("{http_url}/before-delete")).await,
+        200
+    );
     let (status, _) = api
-        .call(reqwest::Method::DELETE, &format!("/sandbox/{id}"), None)
+        .call(reqwest::Method::DELETE, &format!("/api/sandbox/{id}"), None)
         .await;
     assert_eq!(status, 200);
-    let own = reqwest::Client::builder()
-        .proxy(reqwest::Proxy::all(proxy.clone()).unwrap())
-        .build()
-        .unwrap();
-    let refused = own
-        .get(format!("{http_url}/after-delete"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status().as_u16(), 407);
+    assert_eq!(
+        through(&proxy, &format!("{http_url}/after-delete")).await,
+        407
+    );
     let log = serve.stderr.lock().unwrap().clone();
     assert!(!log.contains(SENTINEL), "serve's stderr shows the value");
 }

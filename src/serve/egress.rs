@@ -43,18 +43,29 @@ const HOP_BY_HOP: [&str; 9] = [
 ];
 
 impl Egress {
-    /// Binds the proxy's loopback listener, loads the CA and builds the forwarding client.
+    /// Binds the proxy's loopback listener (on `port` when it is free: sandboxes were given
+    /// it), loads the CA and builds the forwarding client.
     pub(crate) async fn bind(
         state_dir: Option<&std::path::Path>,
         upstream_ca: Option<&std::path::Path>,
+        port: Option<u16>,
     ) -> Result<(Egress, tokio::net::TcpListener), ServeError> {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-        let listener = tokio::net::TcpListener::bind(loopback)
-            .await
-            .map_err(|source| ServeError::Bind {
-                address: loopback,
-                source,
-            })?;
+        let previous = match port {
+            Some(port) => tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+                .await
+                .ok(),
+            None => None,
+        };
+        let listener = match previous {
+            Some(listener) => listener,
+            None => tokio::net::TcpListener::bind(loopback)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    address: loopback,
+                    source,
+                })?,
+        };
         let address = listener.local_addr().map_err(|source| ServeError::Bind {
             address: loopback,
             source,
@@ -87,6 +98,10 @@ impl Egress {
             },
             listener,
         ))
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.address.port()
     }
 
     /// The proxy URL a sandbox is given: its id and token are the credential.

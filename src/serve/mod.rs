@@ -268,6 +268,9 @@ pub struct Server {
     state: Arc<AppState>,
     ssh: Option<ssh::Gateway>,
     egress: tokio::net::TcpListener,
+    /// Whether the egress proxy could not take its previous port: mounted sandboxes are then
+    /// given the new one.
+    egress_moved: bool,
 }
 
 /// Binds the listener and loads the records, so that the caller knows the address (port 0)
@@ -309,8 +312,26 @@ pub async fn bind(
     let store = Store::open(options.state_dir.as_deref())?;
     let signing = file_signing::SigningSecret::load_or_create(options.state_dir.as_deref())?;
     let vault = secret_vault::Vault::open(options.state_dir.as_deref())?;
-    let (egress, egress_listener) =
-        egress::Egress::bind(options.state_dir.as_deref(), options.upstream_ca.as_deref()).await?;
+    let previous_port = vault.egress_port();
+    let (egress, egress_listener) = egress::Egress::bind(
+        options.state_dir.as_deref(),
+        options.upstream_ca.as_deref(),
+        previous_port,
+    )
+    .await?;
+    let moved = previous_port != Some(egress.port());
+    if moved {
+        vault
+            .set_egress_port(egress.port())
+            .map_err(|error| ServeError::State {
+                path: options
+                    .state_dir
+                    .clone()
+                    .unwrap_or_default()
+                    .join(secret_vault::VAULT_FILE),
+                message: error.message,
+            })?;
+    }
     let simulation = options.simulation;
     let state = Arc::new(AppState {
         provider,
@@ -353,6 +374,7 @@ pub async fn bind(
         state,
         ssh,
         egress: egress_listener,
+        egress_moved: moved,
     })
 }
 
@@ -416,8 +438,12 @@ impl Server {
         let (stop_egress, egress_stopped) = tokio::sync::watch::channel(false);
         let egress = tokio::spawn(egress::run(self.state.clone(), self.egress, egress_stopped));
         let remount = tokio::spawn({
-            let state = self.state.clone();
-            async move { secret_vault_routes::remount(&state).await }
+            let (state, moved) = (self.state.clone(), self.egress_moved);
+            async move {
+                if moved {
+                    secret_vault_routes::remount(&state).await;
+                }
+            }
         });
         let (stop_gateway, gateway_stopped) = tokio::sync::watch::channel(false);
         let gateway = self

@@ -49,6 +49,9 @@ pub(crate) struct Mount {
 struct Records {
     secrets: Vec<StoredSecret>,
     mounts: BTreeMap<String, Mount>,
+    /// The egress proxy's port: sandboxes keep it in their environment, so a restart takes it
+    /// again when it can.
+    egress_port: Option<u16>,
 }
 
 /// The value is written to the vault file, the one place it is serialised.
@@ -90,23 +93,7 @@ impl Vault {
     /// memory.
     pub(crate) fn open(dir: Option<&Path>) -> Result<Vault, ServeError> {
         let path = dir.map(|dir| dir.join(VAULT_FILE));
-        let records = match &path {
-            Some(path) => match std::fs::read(path) {
-                // The parse error of serde_json names a position, never the text.
-                Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| ServeError::State {
-                    path: path.clone(),
-                    message: error.to_string(),
-                })?,
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Records::default(),
-                Err(error) => {
-                    return Err(ServeError::State {
-                        path: path.clone(),
-                        message: error.to_string(),
-                    });
-                }
-            },
-            None => Records::default(),
-        };
+        let records = super::state::load_json(path.as_deref())?;
         Ok(Vault {
             path,
             records: Mutex::new(records),
@@ -132,6 +119,7 @@ impl Vault {
         let mut changed = Records {
             secrets: records.secrets.clone(),
             mounts: records.mounts.clone(),
+            egress_port: records.egress_port,
         };
         let result = change(&mut changed)?;
         if let Some(path) = &self.path {
@@ -143,6 +131,18 @@ impl Vault {
         }
         *records = changed;
         Ok(result)
+    }
+
+    /// The egress proxy's port when it last ran.
+    pub(crate) fn egress_port(&self) -> Option<u16> {
+        self.read(|records| records.egress_port)
+    }
+
+    pub(crate) fn set_egress_port(&self, port: u16) -> Result<(), ApiError> {
+        self.write(|records| {
+            records.egress_port = Some(port);
+            Ok(())
+        })
     }
 
     /// Every secret, value included (callers answer with [`super::secret_vault_routes`]'s view).
