@@ -45,6 +45,7 @@ mod sandbox_lifecycle;
 mod sandbox_list;
 mod secret_file;
 mod secret_vault;
+mod secret_vault_names;
 mod secret_vault_routes;
 mod simulate;
 mod snapshot;
