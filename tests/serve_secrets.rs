@@ -4,8 +4,10 @@
 //! the value into requests to the test's own loopback upstreams (HTTP, and HTTPS through the
 //! proxy's CA) only for the hosts a secret allows. The sentinel value must then be nowhere but
 //! the vault file: not in an answer, serve's stderr, a record, a sandbox's files or environment.
+//! The TypeScript SDK (`tests/sdk-ts/secrets_test.mjs`) goes through the same routes against an
+//! in-process `serve`.
 //!
-//! Everything stays on 127.0.0.1. Without the SDK or curl the test skips and says why, and with
+//! Everything stays on 127.0.0.1. Without an SDK or curl a test skips and says why, and with
 //! `CI=true` it fails.
 
 use std::collections::BTreeMap;
@@ -20,7 +22,8 @@ use tokio_rustls::rustls;
 use tower::ServiceExt as _;
 
 use crate::common::{self, SENTINEL, World};
-use crate::serve_support::{run_python_script_at, sdk_python};
+use crate::serve_sdk_ts::sdk_node;
+use crate::serve_support::{run_node_script, run_python_script_at, sdk_python, start};
 use crate::work_daytona::{KEY, serve_with};
 
 /// Headers each upstream path received, by path.
@@ -338,4 +341,34 @@ async fn secrets_reach_allowed_hosts_through_the_egress_proxy_and_nowhere_else()
     );
     let log = serve.stderr.lock().unwrap().clone();
     assert!(!log.contains(SENTINEL), "serve's stderr shows the value");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_typescript_sdk_mounts_vault_secrets_that_reach_an_allowed_host() {
+    let Some(folder) = sdk_node() else {
+        return;
+    };
+    if !common::have("curl") {
+        return common::skip("curl is needed inside the sandbox");
+    }
+    let seen = Seen::default();
+    let upstream = format!("http://127.0.0.1:{}", http_upstream(seen.clone()).await);
+    let server = start("").await;
+    let env = [
+        ("SECRET_VALUE", SENTINEL),
+        ("UPSTREAM_HTTP", upstream.as_str()),
+    ];
+    let stdout = run_node_script(
+        &folder,
+        "secrets_test.mjs",
+        &server,
+        &env,
+        "sdk-ts-secrets: done",
+    )
+    .await;
+    assert!(!stdout.contains(SENTINEL));
+    assert_eq!(
+        header(&seen, "/ts-allowed", "authorization"),
+        format!("Bearer {SENTINEL}")
+    );
 }
