@@ -31,6 +31,7 @@ const SYSTEM_BUNDLES: [&str; 4] = [
 ];
 
 /// The CA and the leaves minted so far (one key for all leaves: they live as long as serve).
+/// The acceptors' `std` mutex is never held across an await: minting is synchronous.
 pub(crate) struct Authority {
     issuer: Issuer<'static, KeyPair>,
     ca_pem: String,

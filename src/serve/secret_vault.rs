@@ -83,7 +83,8 @@ pub(crate) struct SecretFields {
     pub(crate) hosts: Option<Vec<String>>,
 }
 
-/// The vault behind a lock, saved after every change.
+/// The vault behind a lock, saved after every change. The lock is a `std` mutex, never held
+/// across an await: every method reads or writes and returns.
 pub(crate) struct Vault {
     path: Option<PathBuf>,
     records: Mutex<Records>,
