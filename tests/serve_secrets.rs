@@ -23,7 +23,9 @@ use tower::ServiceExt as _;
 
 use crate::common::{self, SENTINEL, World};
 use crate::serve_sdk_ts::sdk_node;
-use crate::serve_support::{run_node_script, run_python_script_at, sdk_python, start};
+use crate::serve_support::{
+    Options, run_node_script, run_python_script_at, sdk_python, start, start_with,
+};
 use crate::work_daytona::{KEY, serve_with};
 
 /// Headers each upstream path received, by path.
@@ -369,6 +371,40 @@ async fn the_typescript_sdk_mounts_vault_secrets_that_reach_an_allowed_host() {
     assert!(!stdout.contains(SENTINEL));
     assert_eq!(
         header(&seen, "/ts-allowed", "authorization"),
+        format!("Bearer {SENTINEL}")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_serve_keeps_the_vault_and_its_sandboxes_keep_reaching_the_proxy() {
+    if !common::have("curl") {
+        return common::skip("curl is needed inside the sandbox");
+    }
+    let seen = Seen::default();
+    let upstream = format!("http://127.0.0.1:{}", http_upstream(seen.clone()).await);
+    let server = start("").await;
+    let secret = json!({"name": "kept", "value": SENTINEL, "hosts": ["127.0.0.1"]});
+    assert_eq!(server.post("/api/secret", secret).await.status, 201);
+    let id = server.create(json!({"secrets": [{"KEPT": "kept"}]})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.wait_state(&id, "started").await;
+    let root = server.shutdown().await;
+    let server = start_with(Options {
+        root: Some(root),
+        ..Options::default()
+    })
+    .await;
+    let listed = server.get("/api/secret").await.body;
+    assert_eq!(listed[0]["name"], "kept", "{listed}");
+    let command = format!(
+        "curl -sS -o /dev/null -w '%{{http_code}}' -H \"Authorization: Bearer $KEPT\" {upstream}/after-restart"
+    );
+    let reply = server.exec(&id, &command).await;
+    assert_eq!(reply.body["result"], "200", "{:?}", reply.body);
+    assert_eq!(
+        header(&seen, "/after-restart", "authorization"),
         format!("Bearer {SENTINEL}")
     );
 }

@@ -438,14 +438,10 @@ impl Server {
         let timers = tokio::spawn(lifecycle::run(self.state.clone(), timers_stopped));
         let (stop_egress, egress_stopped) = tokio::sync::watch::channel(false);
         let egress = tokio::spawn(egress::run(self.state.clone(), self.egress, egress_stopped));
-        let remount = tokio::spawn({
-            let (state, moved) = (self.state.clone(), self.egress_moved);
-            async move {
-                if moved {
-                    secret_vault_routes::remount(&state).await;
-                }
-            }
-        });
+        // Before the first request: a sandbox must not run a command with the old port.
+        if self.egress_moved {
+            secret_vault_routes::remount(&self.state).await;
+        }
         let (stop_gateway, gateway_stopped) = tokio::sync::watch::channel(false);
         let gateway = self
             .ssh
@@ -505,7 +501,6 @@ impl Server {
         let _ = tokio::time::timeout(Duration::from_secs(10), finished).await;
         let _ = timers.await;
         let _ = egress.await;
-        let _ = remount.await;
         let _ = events.await;
         if let Some(gateway) = gateway {
             let _ = gateway.await;
