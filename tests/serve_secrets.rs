@@ -398,13 +398,34 @@ async fn a_restarted_serve_keeps_the_vault_and_its_sandboxes_keep_reaching_the_p
     .await;
     let listed = server.get("/api/secret").await.body;
     assert_eq!(listed[0]["name"], "kept", "{listed}");
-    let command = format!(
-        "curl -sS -o /dev/null -w '%{{http_code}}' -H \"Authorization: Bearer $KEPT\" {upstream}/after-restart"
-    );
-    let reply = server.exec(&id, &command).await;
+    let curl = |path: &str| {
+        format!(
+            "curl -sS -o /dev/null -w '%{{http_code}}' -H \"Authorization: Bearer $KEPT\" {upstream}{path}"
+        )
+    };
+    let reply = server.exec(&id, &curl("/after-restart")).await;
     assert_eq!(reply.body["result"], "200", "{:?}", reply.body);
-    assert_eq!(
-        header(&seen, "/after-restart", "authorization"),
-        format!("Bearer {SENTINEL}")
-    );
+    // When the proxy's port is taken meanwhile, the sandbox is given the new one.
+    let proxy = server.exec(&id, "printf %s \"$HTTP_PROXY\"").await.body["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let root = server.shutdown().await;
+    let taken = std::net::TcpListener::bind(proxy.rsplit_once('@').unwrap().1).unwrap();
+    let server = start_with(Options {
+        root: Some(root),
+        ..Options::default()
+    })
+    .await;
+    let moved = server.exec(&id, "printf %s \"$HTTP_PROXY\"").await.body["result"].clone();
+    assert_ne!(moved, proxy.as_str());
+    let reply = server.exec(&id, &curl("/after-move")).await;
+    assert_eq!(reply.body["result"], "200", "{:?}", reply.body);
+    drop(taken);
+    for path in ["/after-restart", "/after-move"] {
+        assert_eq!(
+            header(&seen, path, "authorization"),
+            format!("Bearer {SENTINEL}")
+        );
+    }
 }

@@ -1,6 +1,6 @@
 """What the official Daytona Python SDK calls beyond sandboxes, files and git, against
-`ralph-town serve`: metrics over time, network settings, auto-pause, warm pools, the secret vault's refusals,
-computer use, language servers and the entrypoint session. What works locally must work; what
+`ralph-town serve`: metrics over time, network settings, auto-pause, warm pools, unknown vault
+secrets, computer use, language servers and the entrypoint session. What works locally must work; what
 cannot must raise the SDK's own error class with a reason, and nothing may be half-made.
 
 Run by `tests/serve_platform.rs` with DAYTONA_API_URL and DAYTONA_API_KEY pointing at an
