@@ -34,7 +34,7 @@ async fn the_python_sdk_gets_answers_or_its_own_errors_beyond_sandboxes() {
         "PUT /api/sandbox/{sandbox}/secrets",
         "POST /toolbox/{sandbox}/computeruse/{*rest}",
         "GET /toolbox/{sandbox}/computeruse/{*rest}",
-        "POST /toolbox/{sandbox}/lsp/{*rest}",
+        "POST /toolbox/{sandbox}/lsp/start",
         "GET /toolbox/{sandbox}/process/session/entrypoint",
     ] {
         assert!(

@@ -1,6 +1,5 @@
 //! Toolbox routes the pinned SDKs call that local sandboxes have no counterpart of: computer use
-//! (`/computeruse/...`, `sandbox.computer_use`), language servers (`/lsp/...`,
-//! `sandbox.create_lsp_server`) and the image entrypoint's session
+//! (`/computeruse/...`, `sandbox.computer_use`) and the image entrypoint's session
 //! (`/process/session/entrypoint`, `.../entrypoint/logs`).
 //!
 //! Each answers the daemon's error body with the reason, so that the SDKs raise their own error
@@ -19,7 +18,6 @@ use super::state::AppState;
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/{sandbox}/computeruse/{*rest}", any(computer_use))
-        .route("/{sandbox}/lsp/{*rest}", any(language_server))
         .route("/{sandbox}/process/session/entrypoint", get(entrypoint))
         .route(
             "/{sandbox}/process/session/entrypoint/logs",
@@ -34,12 +32,6 @@ fn not_possible(message: &str) -> DaemonError {
 async fn computer_use() -> DaemonError {
     not_possible(
         "computer use is not possible on a local sandbox: it has no display, keyboard or mouse of its own (only Daytona's desktop images do)",
-    )
-}
-
-async fn language_server() -> DaemonError {
-    not_possible(
-        "language servers are not served for local sandboxes: run one in the sandbox as a process, or use Daytona",
     )
 }
 

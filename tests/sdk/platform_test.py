@@ -1,7 +1,7 @@
 """What the official Daytona Python SDK calls beyond sandboxes, files and git, against
 `ralph-town serve`: metrics over time, network settings, auto-pause, warm pools, unknown vault
-secrets, computer use, language servers and the entrypoint session. What works locally must work; what
-cannot must raise the SDK's own error class with a reason, and nothing may be half-made.
+secrets, computer use, language servers and the entrypoint session. What works locally must
+work; what cannot must raise the SDK's own error class with a reason, and nothing may be half-made.
 
 Run by `tests/serve_platform.rs` with DAYTONA_API_URL and DAYTONA_API_KEY pointing at an
 in-process server. Any failure exits non-zero with a traceback.
@@ -16,6 +16,7 @@ from daytona import (
     DaytonaUnprocessableEntityError,
     ListSandboxesQuery,
 )
+
 # The warm-pool and secret services raise their generated client's exceptions as they come.
 from daytona_api_client.exceptions import NotFoundException, UnprocessableEntityException
 from sdk_script import client, raises, run_script, stepper
@@ -83,9 +84,9 @@ def main():
         "computer use",
     )
     raises(
-        DaytonaUnprocessableEntityError,
-        lambda: sandbox.create_lsp_server("python", "project").start(),
-        "language servers",
+        DaytonaBadRequestError,
+        lambda: sandbox.create_lsp_server("cobol", "project").start(),
+        "unsupported language: cobol",
     )
     raises(DaytonaNotFoundError, sandbox.process.get_entrypoint_session, "entrypoint")
 
