@@ -57,6 +57,7 @@ mod serve_sdk_build;
 mod serve_sdk_git;
 mod serve_sdk_toolbox;
 mod serve_sdk_ts;
+mod serve_secrets;
 mod serve_signed_urls;
 mod serve_simulation;
 mod serve_ssh;
