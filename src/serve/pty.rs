@@ -272,13 +272,15 @@ pub(crate) async fn create_connect(
     let (upgrade, exit_control) = stream::negotiate(upgrade);
     Ok(upgrade
         .on_upgrade(move |socket| async move {
-            match start(&state, &sandbox, request.spec()).await {
-                Ok(session) => stream::serve(socket, state, session, exit_control).await,
-                Err(error) => {
-                    let message = format!("Failed to start PTY session: {}", error.message);
-                    stream::refuse(socket, &message).await;
+            let starting = {
+                let state = state.clone();
+                async move {
+                    start(&state, &sandbox, request.spec())
+                        .await
+                        .map_err(|error| format!("Failed to start PTY session: {}", error.message))
                 }
-            }
+            };
+            stream::start_and_serve(socket, state, starting, exit_control).await;
         })
         .into_response())
 }

@@ -90,6 +90,10 @@ fn close(code: u16, reason: String) -> Message {
     }))
 }
 
+type Sink = futures::stream::SplitSink<WebSocket, Message>;
+type Source = futures::stream::SplitStream<WebSocket>;
+type Output = Option<tokio::sync::broadcast::Receiver<Bytes>>;
+
 /// Streams `session` to one client until the shell exits or the client leaves.
 pub(super) async fn serve(
     socket: WebSocket,
@@ -97,18 +101,60 @@ pub(super) async fn serve(
     session: Arc<Terminal>,
     exit_control: bool,
 ) {
-    let (mut sink, mut source) = socket.split();
+    let (mut sink, source) = socket.split();
     // Subscribed before `connected`, so the client misses nothing that follows it.
-    let output = session
+    let output = subscribe(&session);
+    if sink.send(connected()).await.is_err() {
+        return;
+    }
+    stream(sink, source, state, session, output, exit_control).await;
+}
+
+/// `create-connect`: says `connected` at once, then starts the session and streams it, or
+/// tells why it could not start. The SDKs wait for `connected` in 0.1 s receives, and the
+/// Python SDK's wait fails on the first that times out (it catches `TimeoutError`, its
+/// WebSocket raises `queue.Empty`): starting a shell first took longer than that on a busy
+/// machine. Nothing precedes the new shell's own output, so none is missed.
+pub(super) async fn start_and_serve(
+    socket: WebSocket,
+    state: Arc<AppState>,
+    starting: impl Future<Output = Result<Arc<Terminal>, String>>,
+    exit_control: bool,
+) {
+    let (mut sink, source) = socket.split();
+    if sink.send(connected()).await.is_err() {
+        return;
+    }
+    match starting.await {
+        Ok(session) => {
+            let output = subscribe(&session);
+            stream(sink, source, state, session, output, exit_control).await;
+        }
+        Err(message) => refuse_split(sink, source, &message).await,
+    }
+}
+
+fn connected() -> Message {
+    control(json!({ "type": "control", "status": "connected" }))
+}
+
+fn subscribe(session: &Terminal) -> Output {
+    session
         .output
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .as_ref()
-        .map(tokio::sync::broadcast::Sender::subscribe);
-    let connected = json!({ "type": "control", "status": "connected" });
-    if sink.send(control(connected)).await.is_err() {
-        return;
-    }
+        .map(tokio::sync::broadcast::Sender::subscribe)
+}
+
+async fn stream(
+    mut sink: Sink,
+    mut source: Source,
+    state: Arc<AppState>,
+    session: Arc<Terminal>,
+    output: Output,
+    exit_control: bool,
+) {
     if let Some(mut output) = output {
         loop {
             tokio::select! {
@@ -167,7 +213,11 @@ pub(super) async fn serve(
 
 /// Tells a client the session cannot be reached, and closes.
 pub(super) async fn refuse(socket: WebSocket, message: &str) {
-    let (mut sink, mut source) = socket.split();
+    let (sink, source) = socket.split();
+    refuse_split(sink, source, message).await;
+}
+
+async fn refuse_split(mut sink: Sink, mut source: Source, message: &str) {
     let error = json!({ "type": "control", "status": "error", "error": message });
     if sink.send(control(error)).await.is_err() {
         return;
