@@ -51,6 +51,7 @@ mod serve_records;
 mod serve_sdk;
 mod serve_sdk_build;
 mod serve_sdk_git;
+mod serve_sdk_sweep;
 mod serve_sdk_toolbox;
 mod serve_sdk_ts;
 mod serve_signed_urls;

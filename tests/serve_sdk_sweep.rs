@@ -1,0 +1,28 @@
+//! Calls of the official Daytona Python SDK that once failed against an in-process `serve`,
+//! each test named after what broke; `tests/sdk/sweep_test.py` runs one case per test
+//! (`SWEEP_CASE`) and asserts what the SDK returns or raises.
+//!
+//! The SDK comes from the virtual environment `scripts/sdk-venv.sh` makes; without it the tests
+//! skip and say why, and with `CI=true` they fail. Nothing reaches beyond 127.0.0.1.
+
+use crate::serve_support::{run_python_script, sdk_python, start};
+
+async fn sweep_case(case: &str) {
+    let Some(python) = sdk_python(&["daytona"]).await else {
+        return;
+    };
+    let server = start("").await;
+    run_python_script(
+        &python,
+        "sweep_test.py",
+        &server,
+        &[("SWEEP_CASE", case)],
+        "sweep: done",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clone_of_a_missing_repository_or_branch_raises_the_sdks_git_not_found_errors() {
+    sweep_case("git-not-found").await;
+}
