@@ -26,3 +26,8 @@ async fn sweep_case(case: &str) {
 async fn clone_of_a_missing_repository_or_branch_raises_the_sdks_git_not_found_errors() {
     sweep_case("git-not-found").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn file_permissions_can_name_the_daytona_user_as_owner_and_group() {
+    sweep_case("owner-daytona").await;
+}

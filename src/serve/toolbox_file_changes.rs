@@ -104,6 +104,8 @@ pub(crate) struct MoveQuery {
 /// Exit codes of the move script: the destination exists, its directory does not.
 const EXISTS: i32 = 23;
 const MISSING_PARENT: i32 = 24;
+/// The user Daytona's sandboxes run as.
+const SANDBOX_USER: &str = "daytona";
 
 /// `POST /files/move?source=&destination=`: a rename, or a copy and delete across file
 /// systems (`mv` does both). The destination must not exist and its parent must.
@@ -179,17 +181,16 @@ pub(crate) async fn set_permissions(
                 return Err(DaemonError::bad_request(format!("{what} not found")));
             }
         }
-        let spec = format!(
-            "{}{}",
-            owner.as_deref().unwrap_or_default(),
-            group
-                .as_deref()
-                .map(|group| format!(":{group}"))
-                .unwrap_or_default()
-        );
+        let owner = match owner.as_deref() {
+            Some(owner) => sandbox_id(owner, "-u")?,
+            None => String::new(),
+        };
+        let group = match group.as_deref() {
+            Some(group) => format!(":{}", sandbox_id(group, "-g")?),
+            None => String::new(),
+        };
         steps.push(format!(
-            "chown {} -- \"$p\" 2>&1 || {{ echo 'failed to change ownership'; exit {WRONG_KIND}; }}",
-            quote(&spec)?
+            "chown {owner}{group} -- \"$p\" 2>&1 || {{ echo 'failed to change ownership'; exit {WRONG_KIND}; }}"
         ));
     }
     let sandbox = ready(&state, &id).await?;
@@ -204,6 +205,16 @@ pub(crate) async fn set_permissions(
     );
     script(&state, &sandbox, path, command).await?;
     Ok(StatusCode::OK)
+}
+
+/// A user or group for `chown`, quoted: Daytona's sandbox user `daytona` is the id sandbox
+/// commands run as (`id -u`/`id -g`, `flag`), which the host's user database, the one a local
+/// sandbox sees, does not name `daytona`.
+fn sandbox_id(name: &str, flag: &str) -> Result<String, DaemonError> {
+    if name == SANDBOX_USER {
+        return Ok(format!("\"$(id {flag})\""));
+    }
+    quote(name)
 }
 
 #[cfg(test)]

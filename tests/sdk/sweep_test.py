@@ -39,8 +39,24 @@ def git_not_found(daytona):
     sandbox.delete()
 
 
+def owner_daytona(daytona):
+    _, sandbox = fresh_sandbox(daytona, "sweep-owner")
+    home = sandbox.get_user_home_dir()
+    path = f"{home}/owned.txt"
+    sandbox.fs.upload_file(b"x", path)
+    step("owner and group `daytona`, the sandbox user")
+    sandbox.fs.set_file_permissions(path, mode="640", owner="daytona", group="daytona")
+    ids = shell(sandbox, f"stat -c '%u %g %a' {path}; id -u; id -g").split()
+    assert ids == [ids[3], ids[4], "640", ids[3], ids[4]], ids
+    step("only the owner or only the group")
+    sandbox.fs.set_file_permissions(path, owner="daytona")
+    sandbox.fs.set_file_permissions(path, group="daytona")
+    sandbox.delete()
+
+
 CASES = {
     "git-not-found": git_not_found,
+    "owner-daytona": owner_daytona,
 }
 
 
