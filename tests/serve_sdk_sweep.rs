@@ -31,3 +31,8 @@ async fn clone_of_a_missing_repository_or_branch_raises_the_sdks_git_not_found_e
 async fn file_permissions_can_name_the_daytona_user_as_owner_and_group() {
     sweep_case("owner-daytona").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_filters_on_times_resources_visibility_and_snapshots_are_applied() {
+    sweep_case("list-filters").await;
+}

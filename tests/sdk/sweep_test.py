@@ -54,9 +54,41 @@ def owner_daytona(daytona):
     sandbox.delete()
 
 
+def list_filters(daytona):
+    run, plain = fresh_sandbox(daytona, "sweep-list", labels={"sweep": "list"})
+    _, public = fresh_sandbox(daytona, "sweep-list", labels={"sweep": "list"}, public=True)
+    ours = {plain.id, public.id}
+
+    def listed(**query):
+        return {s.id for s in daytona.list(ListSandboxesQuery(labels={"sweep": "list"}, **query))}
+
+    step("times")
+    long_ago = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+    assert listed(created_at_before=long_ago) == set(), "created before 2000"
+    assert listed(created_at_after=long_ago) == ours
+    assert listed(last_activity_before=long_ago) == set()
+    in_a_day = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    assert listed(created_at_after=in_a_day) == set()
+    assert listed(created_at_before=in_a_day) == ours
+    step("values")
+    assert listed(is_public=True) == {public.id}
+    assert listed(is_public=False) == {plain.id}
+    assert listed(min_cpu=plain.cpu, max_cpu=plain.cpu) == ours
+    assert listed(min_cpu=plain.cpu + 1) == set()
+    assert listed(max_memory_gib=plain.memory) == ours
+    assert listed(min_memory_gib=plain.memory + 1) == set()
+    assert listed(min_disk_gib=plain.disk) == ours
+    assert listed(snapshots=[plain.snapshot]) == ours
+    assert listed(snapshots=["no-such-snapshot"]) == set()
+    assert listed(is_recoverable=True) == set()
+    plain.delete()
+    public.delete()
+
+
 CASES = {
     "git-not-found": git_not_found,
     "owner-daytona": owner_daytona,
+    "list-filters": list_filters,
 }
 
 
