@@ -36,3 +36,8 @@ async fn file_permissions_can_name_the_daytona_user_as_owner_and_group() {
 async fn list_filters_on_times_resources_visibility_and_snapshots_are_applied() {
     sweep_case("list-filters").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn typescript_code_run_names_a_missing_ts_node_instead_of_downloading_one() {
+    sweep_case("typescript").await;
+}

@@ -85,10 +85,28 @@ def list_filters(daytona):
     public.delete()
 
 
+def typescript(daytona):
+    _, sandbox = fresh_sandbox(daytona, "sweep-ts", language="typescript")
+    step("TypeScript code_run")
+    reply = sandbox.process.code_run(
+        'const n: number = 2; console.log("ts", n, process.argv.slice(2))',
+        params=CodeRunParams(argv=["x"]),
+    )
+    has_ts_node = shell(sandbox, "command -v ts-node || true").strip() != ""
+    if has_ts_node:
+        assert reply.exit_code == 0 and "ts 2 [ 'x' ]" in reply.result, reply
+    else:
+        assert reply.exit_code == 127, reply
+        assert "ts-node is not installed" in reply.result, reply
+        assert shell(sandbox, "ls -A ~/.npm 2>/dev/null | wc -l").strip() == "0", "npx downloaded"
+    sandbox.delete()
+
+
 CASES = {
     "git-not-found": git_not_found,
     "owner-daytona": owner_daytona,
     "list-filters": list_filters,
+    "typescript": typescript,
 }
 
 
