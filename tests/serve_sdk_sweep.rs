@@ -33,6 +33,11 @@ async fn file_permissions_can_name_the_daytona_user_as_owner_and_group() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn file_infos_show_the_sandbox_users_files_as_owned_by_daytona() {
+    sweep_case("owner-shown").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn list_filters_on_times_resources_visibility_and_snapshots_are_applied() {
     sweep_case("list-filters").await;
 }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::error::DaemonError;
 use super::state::AppState;
 use super::toolbox::{ready, required, run_script};
-use super::toolbox_files::{MISSING, WRONG_KIND, quote, script};
+use super::toolbox_files::{MISSING, SANDBOX_USER, WRONG_KIND, quote, script};
 use super::view::JsonBody;
 use crate::daytona_api::{ReplaceRequest, ReplaceResult};
 use crate::provider::ProviderError;
@@ -104,8 +104,6 @@ pub(crate) struct MoveQuery {
 /// Exit codes of the move script: the destination exists, its directory does not.
 const EXISTS: i32 = 23;
 const MISSING_PARENT: i32 = 24;
-/// The user Daytona's sandboxes run as.
-const SANDBOX_USER: &str = "daytona";
 
 /// `POST /files/move?source=&destination=`: a rename, or a copy and delete across file
 /// systems (`mv` does both). The destination must not exist and its parent must.

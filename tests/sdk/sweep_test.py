@@ -54,6 +54,23 @@ def owner_daytona(daytona):
     sandbox.delete()
 
 
+def owner_shown(daytona):
+    _, sandbox = fresh_sandbox(daytona, "sweep-shown")
+    home = sandbox.get_user_home_dir()
+    sandbox.fs.upload_file(b"x", f"{home}/mine.txt")
+    step("the sandbox user's files show owner and group `daytona`")
+    info = sandbox.fs.get_file_info(f"{home}/mine.txt")
+    assert (info.owner, info.group) == ("daytona", "daytona"), info
+    listed = {f.name: f for f in sandbox.fs.list_files(home)}
+    assert (listed["mine.txt"].owner, listed["mine.txt"].group) == ("daytona", "daytona")
+    step("others' files keep their own names")
+    root = sandbox.fs.get_file_info("/tmp")
+    assert root.owner != "daytona" or shell(sandbox, "stat -c %u /tmp").strip() == shell(
+        sandbox, "id -u"
+    ).strip(), root
+    sandbox.delete()
+
+
 def list_filters(daytona):
     run, plain = fresh_sandbox(daytona, "sweep-list", labels={"sweep": "list"})
     _, public = fresh_sandbox(daytona, "sweep-list", labels={"sweep": "list"}, public=True)
@@ -105,6 +122,7 @@ def typescript(daytona):
 CASES = {
     "git-not-found": git_not_found,
     "owner-daytona": owner_daytona,
+    "owner-shown": owner_shown,
     "list-filters": list_filters,
     "typescript": typescript,
 }
