@@ -46,3 +46,8 @@ async fn list_filters_on_times_resources_visibility_and_snapshots_are_applied() 
 async fn typescript_code_run_names_a_missing_ts_node_instead_of_downloading_one() {
     sweep_case("typescript").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_image_with_local_files_is_refused_with_the_reason_not_a_bare_builder_error() {
+    sweep_case("local-file-image").await;
+}

@@ -6,8 +6,14 @@ or raises, and prints `sweep: done` at the end.
 import datetime
 import os
 
-from daytona import CodeRunParams, ListSandboxesQuery
-from daytona.common.errors import DaytonaGitBranchNotFoundError, DaytonaGitRepoNotFoundError
+import tempfile
+
+from daytona import CodeRunParams, CreateSandboxFromImageParams, Image, ListSandboxesQuery
+from daytona.common.errors import (
+    DaytonaGitBranchNotFoundError,
+    DaytonaGitRepoNotFoundError,
+    DaytonaUnprocessableEntityError,
+)
 
 from sdk_script import client, fresh_sandbox, raises, run_script, shell, stepper
 
@@ -119,12 +125,29 @@ def typescript(daytona):
     sandbox.delete()
 
 
+def local_file_image(daytona):
+    step("an Image that copies a local file")
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as local:
+        local.write("context\n")
+        local.flush()
+        image = Image.base("debian:12").add_local_file(local.name, "/opt/context.txt")
+        before = {s.id for s in daytona.list()}
+        raises(
+            DaytonaUnprocessableEntityError,
+            lambda: daytona.create(CreateSandboxFromImageParams(image=image), timeout=60),
+            "Python SDK",
+            "addLocalFile",
+        )
+        assert {s.id for s in daytona.list()} == before, "a sandbox was left behind"
+
+
 CASES = {
     "git-not-found": git_not_found,
     "owner-daytona": owner_daytona,
     "owner-shown": owner_shown,
     "list-filters": list_filters,
     "typescript": typescript,
+    "local-file-image": local_file_image,
 }
 
 
