@@ -32,10 +32,12 @@ fn runner(language: &str) -> Option<(&'static str, &'static str, &'static str)> 
     match language {
         "python" => Some(("python3", "py", r#"python3 -u - {argv} < "$code_file""#)),
         "javascript" => Some(("node", "js", r#"node - {argv} < "$code_file""#)),
+        // The daemon runs `npx ts-node`, which its image has installed; here `npx` would
+        // download a ts-node (without the TypeScript it needs) whenever the host has none.
         "typescript" => Some((
-            "npx",
+            "ts-node",
             "ts",
-            r#"npm_config_loglevel=error npx ts-node -T --ignore-diagnostics 5107 -O '{"module":"CommonJS"}' "$code_file" {argv}"#,
+            r#"ts-node -T --ignore-diagnostics 5107 -O '{"module":"CommonJS"}' "$code_file" {argv}"#,
         )),
         _ => None,
     }

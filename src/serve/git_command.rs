@@ -205,6 +205,8 @@ pub(crate) fn classify(operation: &str, output: &str) -> DaemonError {
         || has("remote: not found")
         || has("does not appear to be a git repository")
         || has("not a git repository")
+        // A local path that is not there: `fatal: repository '/x' does not exist`.
+        || (has("repository '") && has("' does not exist"))
     {
         (StatusCode::NOT_FOUND, "GIT_REPO_NOT_FOUND", "not found")
     } else if has("could not resolve host")
@@ -240,6 +242,8 @@ pub(crate) fn classify(operation: &str, output: &str) -> DaemonError {
         || has("couldn't find remote ref")
         || has("did not match any file(s) known to git")
         || (has("branch '") && has("' not found"))
+        // `git clone --branch` of a branch the remote lacks.
+        || (has("remote branch ") && has(" not found in upstream"))
     {
         (StatusCode::NOT_FOUND, "GIT_BRANCH_NOT_FOUND", "not found")
     } else if has("does not have any commits yet") {
@@ -333,6 +337,18 @@ mod tests {
         case(
             "git status",
             "fatal: not a git repository: x",
+            404,
+            "GIT_REPO_NOT_FOUND",
+        );
+        case(
+            "git clone",
+            "fatal: Remote branch nope not found in upstream origin",
+            404,
+            "GIT_BRANCH_NOT_FOUND",
+        );
+        case(
+            "git clone",
+            "fatal: repository '/tmp/missing' does not exist",
             404,
             "GIT_REPO_NOT_FOUND",
         );

@@ -46,6 +46,7 @@ mod routes;
 mod sandbox;
 mod sandbox_actions;
 mod sandbox_copies;
+mod sandbox_filter;
 mod sandbox_lifecycle;
 mod sandbox_list;
 mod secret_file;

@@ -63,7 +63,25 @@ fn random(length: usize) -> Result<String, ApiError> {
         .map_err(|error| ApiError::internal(format!("no random source: {error}")))
 }
 
-async fn push_access(State(state): State<Arc<AppState>>) -> Result<Json<StorageAccess>, ApiError> {
+async fn push_access(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<StorageAccess>, ApiError> {
+    let python_sdk = headers
+        .get("x-daytona-source")
+        .is_some_and(|source| source == "sdk-python");
+    if python_sdk && state.settings.base_url.starts_with("http://") {
+        // Its uploader (obstore, with the environment cleared) refuses plain-HTTP storage with
+        // a bare `builder error`, after this answer: say why before it tries.
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "Build contexts cannot be uploaded here by the Python SDK: its uploader refuses the plain-HTTP storage of `{}`; \
+                 build with the TypeScript SDK (`addLocalFile`, `addLocalDir`), or upload the files once the sandbox runs (`fs.upload_file`)",
+                state.settings.base_url
+            ),
+        ));
+    }
     let token = random(48)?;
     let now = now();
     state.store.write(|records| {

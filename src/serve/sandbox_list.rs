@@ -1,7 +1,7 @@
 //! `GET /api/sandbox` (cursor pages) and the deprecated `GET /api/sandbox/paginated`
 //! (numbered pages): label subset match, id and name prefixes, state filters, `sort` and
 //! `order` as Daytona takes them (`lastActivityAt desc` by default on the cursor route,
-//! `createdAt desc` on the deprecated one).
+//! `createdAt desc` on the deprecated one), and the value filters of `sandbox_filter.rs`.
 //!
 //! Pages are keyset pages over (sort value, id), ids breaking ties in the same direction, as in
 //! Daytona's search adapter, so a sandbox created or deleted between two pages neither repeats
@@ -18,6 +18,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 
 use super::error::ApiError;
+use super::sandbox_filter::ValueFilter;
 use super::state::{AppState, Millis, SandboxRecord, now, to_millis};
 use super::view::{derived_state, list_item, sandbox_dto};
 use crate::daytona_api::{ListSandboxesResponse, PaginatedSandboxes};
@@ -29,6 +30,7 @@ struct Filter {
     id_prefix: Option<String>,
     name_prefix: Option<String>,
     states: Vec<String>,
+    values: ValueFilter,
 }
 
 fn parse_filter(params: &[(String, String)]) -> Result<Filter, ApiError> {
@@ -56,6 +58,7 @@ fn parse_filter(params: &[(String, String)]) -> Result<Filter, ApiError> {
         id_prefix: value("id").map(|id| id.to_lowercase()),
         name_prefix: value("name").map(|name| name.to_lowercase()),
         states,
+        values: ValueFilter::parse(params)?,
     })
 }
 
@@ -105,6 +108,11 @@ async fn matching(
                 let name = serde_json::to_value(&shown).unwrap_or_default();
                 filter.states.iter().any(|state| name == state.as_str())
             }
+        })
+        .filter(|(sandbox, record)| {
+            filter
+                .values
+                .admits(&list_item(state, sandbox, record, now))
         })
         .collect();
     found.sort_by(|(a, _), (b, _)| {

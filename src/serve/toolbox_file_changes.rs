@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::error::DaemonError;
 use super::state::AppState;
 use super::toolbox::{ready, required, run_script};
-use super::toolbox_files::{MISSING, WRONG_KIND, quote, script};
+use super::toolbox_files::{MISSING, SANDBOX_USER, WRONG_KIND, quote, script};
 use super::view::JsonBody;
 use crate::daytona_api::{ReplaceRequest, ReplaceResult};
 use crate::provider::ProviderError;
@@ -179,17 +179,16 @@ pub(crate) async fn set_permissions(
                 return Err(DaemonError::bad_request(format!("{what} not found")));
             }
         }
-        let spec = format!(
-            "{}{}",
-            owner.as_deref().unwrap_or_default(),
-            group
-                .as_deref()
-                .map(|group| format!(":{group}"))
-                .unwrap_or_default()
-        );
+        let owner = match owner.as_deref() {
+            Some(owner) => sandbox_id(owner, "-u")?,
+            None => String::new(),
+        };
+        let group = match group.as_deref() {
+            Some(group) => format!(":{}", sandbox_id(group, "-g")?),
+            None => String::new(),
+        };
         steps.push(format!(
-            "chown {} -- \"$p\" 2>&1 || {{ echo 'failed to change ownership'; exit {WRONG_KIND}; }}",
-            quote(&spec)?
+            "chown {owner}{group} -- \"$p\" 2>&1 || {{ echo 'failed to change ownership'; exit {WRONG_KIND}; }}"
         ));
     }
     let sandbox = ready(&state, &id).await?;
@@ -204,6 +203,16 @@ pub(crate) async fn set_permissions(
     );
     script(&state, &sandbox, path, command).await?;
     Ok(StatusCode::OK)
+}
+
+/// A user or group for `chown`, quoted: Daytona's sandbox user `daytona` is the id sandbox
+/// commands run as (`id -u`/`id -g`, `flag`), which the host's user database, the one a local
+/// sandbox sees, does not name `daytona`.
+fn sandbox_id(name: &str, flag: &str) -> Result<String, DaemonError> {
+    if name == SANDBOX_USER {
+        return Ok(format!("\"$(id {flag})\""));
+    }
+    quote(name)
 }
 
 #[cfg(test)]

@@ -58,6 +58,15 @@ pub(crate) const WRONG_KIND: i32 = 22;
 /// modification time, then the path (last, as only it may contain `/`), NUL-terminated.
 const FIND_FORMAT: &str = "'%y/%s/%m/%M/%u/%g/%T@/%p\\0'";
 
+/// Put before `find`: a first record `=/user/group` naming whom sandbox commands run as, which
+/// the host's user database calls what it likes (or nothing); entries of theirs show Daytona's
+/// sandbox user, `daytona`, as on Daytona.
+const OWN_IDS: &str =
+    "printf '=/%s/%s\\0' \"$(id -un 2>/dev/null || id -u)\" \"$(id -gn 2>/dev/null || id -g)\" && ";
+
+/// The name Daytona's sandboxes give their user and its group.
+pub(crate) const SANDBOX_USER: &str = "daytona";
+
 pub(crate) async fn script(
     state: &AppState,
     sandbox: &provider::Sandbox,
@@ -80,10 +89,22 @@ pub(crate) async fn script(
 }
 
 fn parse_entries(output: &str) -> Vec<FileInfo> {
-    output
-        .split('\0')
-        .filter(|record| !record.is_empty())
+    let records = output.split('\0').filter(|record| !record.is_empty());
+    let (mut own_user, mut own_group) = (None, None);
+    let shown = |name: &str, own: Option<&str>| {
+        if own == Some(name) {
+            SANDBOX_USER.to_string()
+        } else {
+            name.to_string()
+        }
+    };
+    records
         .filter_map(|record| {
+            if let Some(own) = record.trim_start_matches('\n').strip_prefix("=/") {
+                let (user, group) = own.split_once('/').unwrap_or((own, ""));
+                (own_user, own_group) = (Some(user), Some(group));
+                return None;
+            }
             let fields: Vec<&str> = record.splitn(8, '/').collect();
             let [kind, size, octal, symbolic, owner, group, modified, path] = fields[..] else {
                 return None;
@@ -98,8 +119,8 @@ fn parse_entries(output: &str) -> Vec<FileInfo> {
                 size: size.parse().unwrap_or(0),
                 mode: symbolic.to_string(),
                 permissions: format!("{:04o}", u32::from_str_radix(octal, 8).unwrap_or(0)),
-                owner: owner.to_string(),
-                group: group.to_string(),
+                owner: shown(owner, own_user),
+                group: shown(group, own_group),
                 // Go's `time.String()` layout, which the deprecated field keeps.
                 mod_time: format!(
                     "{} +0000 UTC",
@@ -129,7 +150,7 @@ pub(crate) async fn list(
     let sandbox = ready(&state, &id).await?;
     let command = format!(
         "dir={}; [ -e \"$dir\" ] || exit {MISSING}; [ -d \"$dir\" ] || {{ echo 'not a directory'; exit {WRONG_KIND}; }}; \
-         cd -- \"$dir\" && find \"$PWD\" -mindepth 1 -maxdepth {depth} -printf {FIND_FORMAT}",
+         cd -- \"$dir\" && {OWN_IDS}find \"$PWD\" -mindepth 1 -maxdepth {depth} -printf {FIND_FORMAT}",
         quote(path)?
     );
     let output = script(&state, &sandbox, path, command).await?;
@@ -147,7 +168,7 @@ pub(crate) async fn info(
     let sandbox = ready(&state, &id).await?;
     let command = format!(
         "p={}; [ -e \"$p\" ] || [ -L \"$p\" ] || exit {MISSING}; case \"$p\" in /*) ;; *) p=\"$PWD/$p\";; esac; \
-         find \"$p\" -maxdepth 0 -printf {FIND_FORMAT}",
+         {OWN_IDS}find \"$p\" -maxdepth 0 -printf {FIND_FORMAT}",
         quote(path)?
     );
     let output = script(&state, &sandbox, path, command).await?;
@@ -312,10 +333,19 @@ mod tests {
 
     #[test]
     fn find_records_parse_into_file_infos() {
-        let output = "d/4096/755/drwxr-xr-x/daytona/daytona/1700000000.5//home/daytona/src\0\
-                      f/12/644/-rw-r--r--/daytona/daytona/1700000001.0//home/daytona/a b/c\0";
+        let output = "=/cloudsdk/users\0\
+                      d/4096/755/drwxr-xr-x/cloudsdk/users/1700000000.5//home/daytona/src\0\
+                      f/12/644/-rw-r--r--/root/cloudsdk/1700000001.0//home/daytona/a b/c\0";
         let entries = parse_entries(output);
         assert_eq!(entries.len(), 2);
+        assert_eq!(
+            (&*entries[0].owner, &*entries[0].group),
+            ("daytona", "daytona")
+        );
+        assert_eq!(
+            (&*entries[1].owner, &*entries[1].group),
+            ("root", "cloudsdk")
+        );
         assert!(entries[0].is_dir);
         assert_eq!(entries[0].name, "src");
         assert_eq!(entries[0].permissions, "0755");
