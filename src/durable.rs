@@ -3,12 +3,13 @@
 //! directory, written and flushed to disk, then renamed over the target (or linked to it, when
 //! an existing file must be kept), then the directory flushed so the new name survives a crash.
 //!
-//! Every file written this way is private (0600): metadata, server state, keys. The one helper
-//! for it; nothing else in the crate renames a temporary file into place.
+//! Every file written this way is private (0600): metadata, server state, keys; except what
+//! sandboxes must read through a bind ([`write_shared`], 0644). The one helper for it; nothing
+//! else in the crate renames a temporary file into place.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// What to do when the target exists.
@@ -22,6 +23,16 @@ pub(crate) enum Existing {
 
 /// Writes `contents` to `path`, 0600, durably and atomically.
 pub(crate) fn write(path: &Path, contents: &[u8], existing: Existing) -> io::Result<()> {
+    write_with_mode(path, contents, existing, 0o600)
+}
+
+/// Writes `contents` to `path` as [`write`] does, but readable by every user (0644): a file
+/// that sandboxes, whose commands may run as another user, read through a bind.
+pub(crate) fn write_shared(path: &Path, contents: &[u8]) -> io::Result<()> {
+    write_with_mode(path, contents, Existing::Replace, 0o644)
+}
+
+fn write_with_mode(path: &Path, contents: &[u8], existing: Existing, mode: u32) -> io::Result<()> {
     let directory = path
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
@@ -34,6 +45,8 @@ pub(crate) fn write(path: &Path, contents: &[u8], existing: Existing) -> io::Res
         .mode(0o600)
         .open(&temporary)
         .and_then(|mut file| {
+            // Set, not asked of `open`: the umask would take from it.
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
             file.write_all(contents)?;
             file.sync_all()
         })
@@ -49,8 +62,6 @@ pub(crate) fn write(path: &Path, contents: &[u8], existing: Existing) -> io::Res
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
     use super::*;
 
     #[test]

@@ -321,6 +321,29 @@ async fn a_read_only_path_inside_roots_hidden_home_is_shown_with_root_outside() 
     assert_eq!(output, format!("shown\n1\n{name}\n"));
 }
 
+/// Inside bubblewrap the sandbox user is uid 1000, which the host's user database named
+/// after a user of its own or not at all (`whoami` failed, shells prompted `I have no name!`):
+/// it is `daytona`, at home in `/home/daytona`, as on Daytona, and the host's other users stay.
+#[tokio::test]
+async fn the_sandbox_user_is_named_daytona() {
+    let state = tempfile::tempdir().unwrap();
+    let Some(provider) = isolated(state.path(), Vec::new()) else {
+        return;
+    };
+    let id = create(&provider).await;
+    let output = exec(
+        &provider,
+        &id,
+        "whoami; id -gn; getent passwd daytona | cut -d: -f3,4,6; getent passwd 1000 | cut -d: -f1; \
+         getent passwd root | cut -d: -f1; touch owned; stat -c %U:%G owned",
+    )
+    .await;
+    assert_eq!(
+        output,
+        "daytona\ndaytona\n1000:1000:/home/daytona\ndaytona\nroot\ndaytona:daytona\n"
+    );
+}
+
 #[tokio::test]
 async fn files_written_from_outside_belong_to_the_sandbox_user() {
     let root = tempfile::tempdir().unwrap();

@@ -13,11 +13,13 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, OnceLock};
 
 use rustix::thread::CpuSet;
 
 use super::bubblewrap::{Bubblewrap, Inside};
 use super::cpus;
+use super::identity;
 use super::layer;
 use super::mounts::{self, Layout, Mount, ReadOnlyPath, Source};
 use super::paths::{self, Location, SANDBOX_HOME, under};
@@ -152,6 +154,9 @@ pub(crate) struct Launcher {
     mounts: Vec<Mount>,
     /// Snapshot layers never cover the directory that holds it.
     state_root: PathBuf,
+    /// The user database naming the sandbox user, made on the first sandboxed command (never
+    /// by commands that start none, such as `plan`); `None` when it could not be made.
+    identity: Arc<OnceLock<Option<Vec<Mount>>>>,
 }
 
 impl Launcher {
@@ -191,7 +196,29 @@ impl Launcher {
             user,
             mounts: mounts::plan(&layout),
             state_root: state_root.to_path_buf(),
+            identity: Arc::default(),
         }
+    }
+
+    /// Binds of `/etc/passwd` and `/etc/group` that name the sandbox user `daytona`. Without
+    /// them (a state root that cannot be written) sandboxes see the host's files.
+    fn identity_mounts(&self) -> &[Mount] {
+        self.identity
+            .get_or_init(|| {
+                let files = identity::files(&self.state_root).ok()?;
+                Some(
+                    files
+                        .into_iter()
+                        .map(|(path, target)| Mount::Bind {
+                            source: Source::Identity(path),
+                            target: PathBuf::from(target),
+                            writable: false,
+                        })
+                        .collect(),
+                )
+            })
+            .as_deref()
+            .unwrap_or_default()
     }
 
     /// The bubblewrap commands run in, if any.
@@ -287,6 +314,8 @@ impl Launcher {
             target: mount.clone(),
             writable: true,
         }));
+        // The user database naming the sandbox user, over the host's (and a layer's).
+        mounts.extend(self.identity_mounts().iter().cloned());
         // A snapshot layer: overlays made before bubblewrap starts, which its `/` shows; a
         // build binds them again writable right after the host root, and the image's `/root`
         // goes over the hidden host one.

@@ -17,6 +17,7 @@ mod env;
 mod exec;
 mod files;
 mod gc;
+mod identity;
 mod launch;
 mod layer;
 mod layer_build;

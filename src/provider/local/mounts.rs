@@ -28,6 +28,9 @@ pub(crate) enum Source {
     Volume(PathBuf),
     /// A directory of an image layer under the state root (the image's `/root`).
     Layer(PathBuf),
+    /// A file made for sandboxes under the state root (the user database naming `daytona`),
+    /// bound read-only over the host's.
+    Identity(PathBuf),
     /// A path of the command's own mount namespace as it is when bubblewrap starts (a layer's
     /// overlay): bound as it is, never staged.
     Namespace(PathBuf),
@@ -246,6 +249,7 @@ mod tests {
                         Source::Host(path)
                         | Source::Volume(path)
                         | Source::Layer(path)
+                        | Source::Identity(path)
                         | Source::Namespace(path) => path.display().to_string(),
                     },
                     target.display()

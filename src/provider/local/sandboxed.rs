@@ -85,6 +85,7 @@ impl Sandboxed {
             Source::Host(path)
             | Source::Volume(path)
             | Source::Layer(path)
+            | Source::Identity(path)
             | Source::Namespace(path) => path.clone(),
         }
     }
@@ -120,7 +121,9 @@ impl Sandboxed {
                 Source::Home => ("home".to_string(), false),
                 Source::Tmp => ("tmp".to_string(), false),
                 Source::Host(_) => (format!("read-only-{}", staged.len()), true),
-                Source::Volume(_) | Source::Layer(_) => (format!("volume-{}", staged.len()), false),
+                Source::Volume(_) | Source::Layer(_) | Source::Identity(_) => {
+                    (format!("volume-{}", staged.len()), false)
+                }
                 // Made in the command's namespace, after staging: bubblewrap binds it by path.
                 Source::Namespace(_) => continue,
             };
@@ -211,7 +214,7 @@ fn staged_path(staged: &[Staged], source: &Source) -> PathBuf {
             .iter()
             .find(|item| item.read_only && item.path == *path)
             .map_or("", |item| item.name.as_str()),
-        Source::Volume(path) | Source::Layer(path) => staged
+        Source::Volume(path) | Source::Layer(path) | Source::Identity(path) => staged
             .iter()
             .find(|item| !item.read_only && item.path == *path)
             .map_or("", |item| item.name.as_str()),

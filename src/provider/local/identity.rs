@@ -1,0 +1,108 @@
+//! Who the sandbox user is, by name: `/etc/passwd` and `/etc/group` as sandboxes see them.
+//!
+//! Inside bubblewrap the sandbox user is uid and gid 1000, `daytona`, as on Daytona. The host's
+//! user database names uid 1000 after one of its own users, or not at all (`whoami` failed,
+//! shells prompted `I have no name!`, ssh looked for its configuration in that user's home).
+//! So each sandbox sees the host's files with any entry for uid or gid 1000, or for the name
+//! `daytona`, replaced by `daytona` at `/home/daytona`. The two files are made from the host's
+//! under the state root (hidden from sandboxes like the rest of it) and bound read-only over
+//! the host's; they are rewritten only when the host's change. This file makes the contents; it
+//! mounts nothing.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::paths::SANDBOX_HOME;
+
+/// The sandbox user's name, uid and gid inside bubblewrap.
+pub(crate) const SANDBOX_USER: &str = "daytona";
+const SANDBOX_ID: &str = "1000";
+
+/// The files to bind over `/etc/passwd` and `/etc/group`, made under `state_root` from the
+/// host's.
+pub(crate) fn files(state_root: &Path) -> io::Result<[(PathBuf, &'static str); 2]> {
+    let directory = state_root.join("identity");
+    std::fs::create_dir_all(&directory)?;
+    let shell = ["/bin/bash", "/bin/sh"]
+        .into_iter()
+        .find(|shell| Path::new(shell).exists())
+        .unwrap_or("/bin/sh");
+    let passwd = with_sandbox_user(
+        &read_or_empty("/etc/passwd")?,
+        2,
+        &format!(
+            "{SANDBOX_USER}:x:{SANDBOX_ID}:{SANDBOX_ID}:{SANDBOX_USER}:{SANDBOX_HOME}:{shell}"
+        ),
+    );
+    let group = with_sandbox_user(
+        &read_or_empty("/etc/group")?,
+        2,
+        &format!("{SANDBOX_USER}:x:{SANDBOX_ID}:"),
+    );
+    let mut made = Vec::new();
+    for (name, contents, target) in [
+        ("passwd", passwd, "/etc/passwd"),
+        ("group", group, "/etc/group"),
+    ] {
+        let path = directory.join(name);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(contents.as_str()) {
+            crate::durable::write_shared(&path, contents.as_bytes())?;
+        }
+        made.push((path, target));
+    }
+    let [passwd, group] = <[_; 2]>::try_from(made).map_err(|_| io::Error::other("two files"))?;
+    Ok([passwd, group])
+}
+
+fn read_or_empty(path: &str) -> io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(contents) => Ok(contents),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+        Err(error) => Err(error),
+    }
+}
+
+/// `database` (passwd or group lines) without the entries for the sandbox's id (field
+/// `id_field`) or name, and with `entry` at the end.
+fn with_sandbox_user(database: &str, id_field: usize, entry: &str) -> String {
+    let mut lines: Vec<&str> = database
+        .lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            fields.first() != Some(&SANDBOX_USER) && fields.get(id_field) != Some(&SANDBOX_ID)
+        })
+        .collect();
+    lines.push(entry);
+    let mut contents = lines.join("\n");
+    contents.push('\n');
+    contents
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_entry_for_the_sandbox_id_or_name_gives_way_to_daytona() {
+        let host = "root:x:0:0:root:/root:/bin/bash\n\
+                    cloudsdk:x:1000:1000::/home/cloudsdk:/bin/sh\n\
+                    daytona:x:1001:1001::/home/daytona:/bin/sh\n\
+                    builder:x:1002:1002::/home/builder:/bin/sh\n";
+        let entry = "daytona:x:1000:1000:daytona:/home/daytona:/bin/bash";
+        assert_eq!(
+            with_sandbox_user(host, 2, entry),
+            "root:x:0:0:root:/root:/bin/bash\n\
+             builder:x:1002:1002::/home/builder:/bin/sh\n\
+             daytona:x:1000:1000:daytona:/home/daytona:/bin/bash\n"
+        );
+    }
+
+    #[test]
+    fn groups_lose_only_the_sandbox_gid_and_name() {
+        let host = "root:x:0:\nusers:x:100:cloudsdk\ncloudsdk:x:1000:\n";
+        assert_eq!(
+            with_sandbox_user(host, 2, "daytona:x:1000:"),
+            "root:x:0:\nusers:x:100:cloudsdk\ndaytona:x:1000:\n"
+        );
+    }
+}
