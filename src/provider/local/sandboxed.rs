@@ -133,29 +133,34 @@ impl Sandboxed {
                 read_only,
             });
         }
-        let hides = self
-            .mounts
-            .iter()
-            .filter_map(|mount| match mount {
-                Mount::Hide {
-                    path,
-                    within: Within::Host,
-                } => Some(path.clone()),
-                Mount::Hide {
-                    path,
-                    within: Within::ReadOnly(shown),
-                } => {
-                    let below = path.strip_prefix(&shown.shown_at).ok()?;
-                    let base = staged_path(&staged, &Source::Host(shown.real.clone()));
-                    Some(under(&base, below))
-                }
-                _ => None,
-            })
-            .collect();
+        // Host paths, and paths inside staged read-only paths (independent of each other).
+        let mut hides: Vec<PathBuf> = self.host_hides().cloned().collect();
+        hides.extend(self.mounts.iter().filter_map(|mount| match mount {
+            Mount::Hide {
+                path,
+                within: Within::ReadOnly(shown),
+            } => {
+                let below = path.strip_prefix(&shown.shown_at).ok()?;
+                let base = staged_path(&staged, &Source::Host(shown.real.clone()));
+                Some(under(&base, below))
+            }
+            _ => None,
+        }));
         Ok(Staging {
             staged,
             hides,
             mount_points: self.mount_points_in_host_hides(),
+        })
+    }
+
+    /// The host paths hidden from the sandbox.
+    fn host_hides(&self) -> impl Iterator<Item = &PathBuf> {
+        self.mounts.iter().filter_map(|mount| match mount {
+            Mount::Hide {
+                path,
+                within: Within::Host,
+            } => Some(path),
+            _ => None,
         })
     }
 
@@ -164,17 +169,7 @@ impl Sandboxed {
     /// hides the home, so it could not make them itself; root makes them in that tmpfs, which
     /// is private to the command, before bubblewrap starts.
     fn mount_points_in_host_hides(&self) -> Vec<MountPoint> {
-        let hides: Vec<&PathBuf> = self
-            .mounts
-            .iter()
-            .filter_map(|mount| match mount {
-                Mount::Hide {
-                    path,
-                    within: Within::Host,
-                } => Some(path),
-                _ => None,
-            })
-            .collect();
+        let hides: Vec<&PathBuf> = self.host_hides().collect();
         let mut points = BTreeMap::new();
         for mount in &self.mounts {
             let Mount::Bind { source, target, .. } = mount else {
