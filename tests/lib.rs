@@ -38,6 +38,7 @@ mod serve_api;
 mod serve_auth;
 mod serve_build;
 mod serve_build_user;
+mod serve_computer_use;
 mod serve_events;
 mod serve_files;
 mod serve_git;
