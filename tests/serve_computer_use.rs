@@ -34,13 +34,6 @@ async fn the_official_python_sdk_drives_a_real_display() {
     }
     let server = serve_support::start("").await;
     let shots = tempfile::tempdir().unwrap();
-    let shots = if let Ok(keep) = std::env::var("KEEP_SHOTS") {
-        let _ = std::fs::create_dir_all(&keep);
-        let d = tempfile::tempdir_in(keep).unwrap();
-        d
-    } else {
-        shots
-    };
     let shots_dir = shots.path().to_str().unwrap();
     run_python_script(
         &python,
