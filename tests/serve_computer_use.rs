@@ -2,12 +2,14 @@
 //! `serve`: the official Python SDK starts a real `Xvfb` in a sandbox, drives a real `xterm` on
 //! it with the mouse and keyboard, takes screenshots and stops it (`tests/sdk/computer_use_test.py`,
 //! which also checks on the host that stop and delete leave no `Xvfb`); the screenshots are
-//! decoded here. Raw HTTP checks the errors: not started, and a missing program named with its
-//! package.
+//! decoded here. Raw HTTP checks the errors (not started, a missing program named with its
+//! package), and every served route's answer against the toolbox spec through the recording
+//! proxy.
 
 use serde_json::json;
 
 use crate::common;
+use crate::serve_openapi::{assert_contract, recording};
 use crate::serve_support::{self, run_python_script, sdk_python};
 
 /// The programs the display routes run in the sandbox, and `xterm` for a window to drive.
@@ -119,4 +121,101 @@ async fn display_routes_answer_the_daemon_error_before_start_and_name_a_missing_
         .get(&format!("/toolbox/{bare}/computeruse/status"))
         .await;
     assert_eq!(reply.body, json!({"status": "inactive"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn computer_use_answers_keep_the_toolbox_contract() {
+    let Some((python, harness, client)) = recording().await else {
+        return;
+    };
+    if !have_x_tools() {
+        return;
+    }
+    let created = client
+        .ok("POST", "/api/sandbox", Some(json!({})), 200)
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    client.wait(&id, "started").await;
+    let toolbox = format!("/toolbox/{id}/computeruse");
+    let position = json!({"x": 30, "y": 40});
+    for (method, path, body, status) in [
+        ("GET", "mouse/position", None, 400),
+        ("POST", "start", None, 200),
+        ("GET", "status", None, 200),
+        ("GET", "process-status", None, 200),
+        ("GET", "process/xvfb/status", None, 200),
+        ("GET", "process/xvfb/logs", None, 200),
+        ("GET", "process/xvfb/errors", None, 200),
+        ("GET", "process/novnc/logs", None, 400),
+        ("POST", "mouse/move", Some(position.clone()), 200),
+        ("GET", "mouse/position", None, 200),
+        (
+            "POST",
+            "mouse/click",
+            Some(json!({"x": 5, "y": 5, "button": "left", "double": true})),
+            200,
+        ),
+        (
+            "POST",
+            "mouse/drag",
+            Some(json!({"startX": 1, "startY": 2, "endX": 3, "endY": 4, "button": "left"})),
+            200,
+        ),
+        (
+            "POST",
+            "mouse/scroll",
+            Some(json!({"x": 5, "y": 5, "direction": "up", "amount": 1})),
+            200,
+        ),
+        ("POST", "keyboard/type", Some(json!({"text": "ok"})), 200),
+        (
+            "POST",
+            "keyboard/key",
+            Some(json!({"key": "a", "modifiers": ["ctrl"]})),
+            200,
+        ),
+        (
+            "POST",
+            "keyboard/hotkey",
+            Some(json!({"keys": "alt+tab"})),
+            200,
+        ),
+        ("GET", "display/info", None, 200),
+        ("GET", "display/windows", None, 200),
+        ("GET", "screenshot", None, 200),
+        (
+            "GET",
+            "screenshot/region?x=0&y=0&width=10&height=10",
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "screenshot/compressed?format=jpeg&quality=50&scale=0.5",
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "screenshot/region/compressed?x=0&y=0&width=10&height=10",
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "screenshot/region?x=0&y=0&width=0&height=10",
+            None,
+            400,
+        ),
+        ("POST", "process/xvfb/restart", None, 200),
+        ("POST", "stop", None, 200),
+    ] {
+        client
+            .ok(method, &format!("{toolbox}/{path}"), body, status)
+            .await;
+    }
+    client
+        .ok("DELETE", &format!("/api/sandbox/{id}"), None, 200)
+        .await;
+    assert_contract(&python, &harness).await;
 }

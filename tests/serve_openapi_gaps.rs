@@ -206,7 +206,12 @@ async fn platform(client: &Client, id: &str) {
             None,
             200,
         ),
-        ("POST", format!("{toolbox}/computeruse/start"), None, 422),
+        (
+            "GET",
+            format!("{toolbox}/computeruse/recordings"),
+            None,
+            422,
+        ),
         (
             "GET",
             format!("{toolbox}/process/session/entrypoint"),

@@ -173,10 +173,12 @@ pub(super) async fn run_x(
 /// Daytona's `ProcessStatus` of each process it supervises.
 fn process_map(running: bool, pid: Option<u32>) -> Value {
     let mut map = serde_json::Map::new();
-    map.insert(
-        XVFB.to_string(),
-        json!({ "running": running, "priority": 100, "autoRestart": false, "pid": pid }),
-    );
+    let mut xvfb = json!({ "running": running, "priority": 100, "autoRestart": false });
+    // The spec's `pid` is an integer: left out, not null, when there is none.
+    if let Some(pid) = pid {
+        xvfb["pid"] = json!(pid);
+    }
+    map.insert(XVFB.to_string(), xvfb);
     for (name, priority) in NOT_RUN {
         map.insert(
             name.to_string(),

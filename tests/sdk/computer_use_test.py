@@ -11,8 +11,9 @@ deletes the sandbox, which must end that `Xvfb` too. Any failure exits non-zero.
 import base64
 import os
 import time
+import uuid
 
-from daytona import DaytonaError
+from daytona import CreateSandboxFromSnapshotParams, DaytonaError
 from daytona.common.computer_use import ScreenshotOptions, ScreenshotRegion
 from daytona_toolbox_api_client.models.session_execute_request import SessionExecuteRequest
 from sdk_script import client, raises, run_script, shell, stepper
@@ -21,21 +22,27 @@ from sdk_script import client, raises, run_script, shell, stepper
 step = stepper("computer use")
 
 
+RUN = uuid.uuid4().hex[:8]
+
+
 def xvfb_pids():
-    """The pids of every `Xvfb` on this machine."""
+    """The host pids of the `Xvfb`s of this run's sandbox (its environment names the run)."""
     pids = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/comm") as comm:
-                    if comm.read().strip() == "Xvfb":
+                    if comm.read().strip() != "Xvfb":
+                        continue
+                with open(f"/proc/{entry}/environ", "rb") as environ:
+                    if f"COMPUTER_USE_RUN={RUN}".encode() in environ.read().split(b"\0"):
                         pids.add(int(entry))
             except OSError:
                 pass
     return pids
 
 
-def gone(pids, seconds=10):
+def gone(pids, seconds=20):
     """Waits until none of `pids` runs (a killed process may linger a moment as a zombie)."""
     deadline = time.monotonic() + seconds
     while pids & xvfb_pids():
@@ -61,9 +68,10 @@ def save(name, response):
 
 def main():
     daytona = client()
-    sandbox = daytona.create(timeout=60)
+    params = CreateSandboxFromSnapshotParams(env_vars={"COMPUTER_USE_RUN": RUN})
+    sandbox = daytona.create(params, timeout=60)
     computer = sandbox.computer_use
-    before = xvfb_pids()
+    assert not xvfb_pids()
 
     step("nothing runs before start")
     assert computer.get_status().status == "inactive"
@@ -80,7 +88,7 @@ def main():
     raises(DaytonaError, lambda: computer.get_process_logs("novnc"), "not run by local sandboxes")
     raises(DaytonaError, lambda: computer.get_process_status("nope"), "process nope not found")
     assert isinstance(computer.get_process_errors("xvfb").errors, str)
-    mine = xvfb_pids() - before
+    mine = xvfb_pids()
     assert mine, "no new Xvfb on the host"
     info = computer.display.get_info()
     assert (info.displays[0].width, info.displays[0].height) == (1024, 768), info
@@ -154,7 +162,7 @@ def main():
 
     step("deleting the sandbox ends its display")
     computer.start()
-    again = xvfb_pids() - before
+    again = xvfb_pids()
     assert again, "no Xvfb after the second start"
     sandbox.delete()
     gone(again)
