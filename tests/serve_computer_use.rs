@@ -12,9 +12,10 @@ use crate::common;
 use crate::serve_openapi::{assert_contract, recording};
 use crate::serve_support::{self, run_python_script, sdk_python};
 
-/// The programs the display routes run in the sandbox, and `xterm` for a window to drive.
+/// The programs the display routes run in the sandbox, `xterm` for a window to drive and
+/// `ffprobe` to read a recording.
 fn have_x_tools() -> bool {
-    ["Xvfb", "xdotool", "xwd", "xterm"]
+    ["Xvfb", "xdotool", "xwd", "xterm", "ffmpeg", "ffprobe"]
         .iter()
         .all(|tool| common::have(tool))
 }
@@ -80,6 +81,20 @@ async fn the_official_python_sdk_drives_a_real_display() {
         image::ImageFormat::Png,
     );
     assert_eq!(small_region.dimensions(), (150, 100));
+
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(shots.path().join("recording.mp4"))
+        .output()
+        .unwrap();
+    let stream = String::from_utf8_lossy(&probe.stdout);
+    assert_eq!(stream.trim(), "h264,1024,768", "{probe:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -97,12 +112,12 @@ async fn display_routes_answer_the_daemon_error_before_start_and_name_a_missing_
         .get(&format!("/toolbox/{id}/computeruse/status"))
         .await;
     assert_eq!(reply.body, json!({"status": "inactive"}));
-    // Recordings are not served: Daytona's error body, not a route miss.
+    // The accessibility tree is not served: Daytona's error body, not a route miss.
     let reply = server
-        .get(&format!("/toolbox/{id}/computeruse/recordings"))
+        .get(&format!("/toolbox/{id}/computeruse/a11y/tree"))
         .await;
     let message = reply.daemon_error(422, "UNPROCESSABLE_ENTITY");
-    assert!(message.contains("recordings"), "{message}");
+    assert!(message.contains("accessibility tree"), "{message}");
 
     // A sandbox whose PATH holds no `Xvfb`.
     let bare = server
@@ -207,6 +222,22 @@ async fn computer_use_answers_keep_the_toolbox_contract() {
             None,
             400,
         ),
+        (
+            "POST",
+            "recordings/start",
+            Some(json!({"label": "contract"})),
+            201,
+        ),
+        ("GET", "recordings", None, 200),
+        (
+            "POST",
+            "recordings/stop",
+            Some(json!({"id": "missing"})),
+            404,
+        ),
+        ("GET", "recordings/missing", None, 404),
+        ("DELETE", "recordings/missing", None, 404),
+        ("GET", "recordings/missing/download", None, 404),
         ("POST", "process/xvfb/restart", None, 200),
         ("POST", "stop", None, 200),
     ] {
@@ -214,6 +245,28 @@ async fn computer_use_answers_keep_the_toolbox_contract() {
             .ok(method, &format!("{toolbox}/{path}"), body, status)
             .await;
     }
+    client
+        .ok("POST", &format!("{toolbox}/start"), None, 200)
+        .await;
+    let recording = client
+        .ok("POST", &format!("{toolbox}/recordings/start"), None, 201)
+        .await;
+    let recording = recording["id"].as_str().unwrap();
+    let stop = json!({ "id": recording });
+    client
+        .ok(
+            "POST",
+            &format!("{toolbox}/recordings/stop"),
+            Some(stop),
+            200,
+        )
+        .await;
+    let one = format!("{toolbox}/recordings/{recording}");
+    client.ok("GET", &one, None, 200).await;
+    client
+        .ok("GET", &format!("{one}/download"), None, 200)
+        .await;
+    client.ok("DELETE", &one, None, 204).await;
     client
         .ok("DELETE", &format!("/api/sandbox/{id}"), None, 200)
         .await;

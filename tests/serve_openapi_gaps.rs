@@ -206,12 +206,7 @@ async fn platform(client: &Client, id: &str) {
             None,
             200,
         ),
-        (
-            "GET",
-            format!("{toolbox}/computeruse/recordings"),
-            None,
-            422,
-        ),
+        ("GET", format!("{toolbox}/computeruse/a11y/tree"), None, 422),
         (
             "GET",
             format!("{toolbox}/process/session/entrypoint"),

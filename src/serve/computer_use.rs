@@ -2,7 +2,8 @@
 //! `sandbox.computer_use`): a virtual X display per sandbox, run inside the sandbox's isolation.
 //! This file owns the display's life (`start`, `stop`, `status`, the process routes) and the one
 //! way routes reach the display ([`run_x`]); the mouse, keyboard and window routes are in
-//! `computer_use_input.rs`, screenshots in `computer_use_screen.rs`. It must not reach the display from this process: every X client
+//! `computer_use_input.rs`, screenshots in `computer_use_screen.rs`, recordings in
+//! `computer_use_recording.rs`. It must not reach the display from this process: every X client
 //! runs in the sandbox through the provider, as the sandbox user.
 //!
 //! The display is `Xvfb`, the async command of a process session (`daytona-computeruse-xvfb`),
@@ -10,7 +11,7 @@
 //! root sees it. Daytona's daemon also runs `xfce4`, `x11vnc` and `novnc`; local sandboxes run
 //! only the display (no desktop, VNC or web viewer): the process routes list those three as not
 //! running and answer 400 for their restart, logs and errors. `status` is `active` when the
-//! display runs. Recordings and the accessibility tree stay unsupported (`toolbox_unsupported.rs`).
+//! display runs. The accessibility tree stays unsupported (`toolbox_unsupported.rs`).
 //!
 //! Display numbers: `Xvfb -displayfd` picks the first free one and reports it when it is ready.
 //! It listens only on its socket file (`-nolisten tcp -nolisten local`: no TCP port and no
@@ -32,7 +33,7 @@ use serde_json::{Value, json};
 use super::error::DaemonError;
 use super::state::AppState;
 use super::toolbox::{ready, run_script};
-use super::{computer_use_input, computer_use_screen};
+use super::{computer_use_input, computer_use_recording, computer_use_screen};
 use crate::provider::{self, ProviderError, SessionExecRequest};
 
 /// The display's files, relative to the sandbox user's home.
@@ -89,6 +90,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         )
         .merge(computer_use_input::routes())
         .merge(computer_use_screen::routes())
+        .merge(computer_use_recording::routes())
 }
 
 /// A program the sandbox lacks: 503, as Daytona's daemon answers when its computer-use plugin
@@ -254,11 +256,12 @@ fn start_failed(details: &str) -> DaemonError {
     )
 }
 
-/// Ends the display; leaves no lock or socket file behind.
+/// Ends the display and its recordings; leaves no lock or socket file behind.
 pub(crate) async fn stop_display(
     state: &AppState,
     sandbox: &provider::Sandbox,
 ) -> Result<(), DaemonError> {
+    computer_use_recording::stop_all(state, sandbox).await;
     match state
         .provider
         .delete_session(&sandbox.id, XVFB_SESSION)

@@ -21,6 +21,7 @@ mod build_steps;
 mod code_run;
 mod computer_use;
 mod computer_use_input;
+mod computer_use_recording;
 mod computer_use_screen;
 mod dockerfile;
 mod error;

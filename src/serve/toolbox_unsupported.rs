@@ -1,5 +1,5 @@
-//! Toolbox routes the pinned SDKs call that local sandboxes have no counterpart of: the parts of
-//! computer use `computer_use.rs` does not serve (recordings, the accessibility tree), language servers (`/lsp/...`,
+//! Toolbox routes the pinned SDKs call that local sandboxes have no counterpart of: the part of
+//! computer use `computer_use.rs` does not serve (the accessibility tree), language servers (`/lsp/...`,
 //! `sandbox.create_lsp_server`) and the image entrypoint's session
 //! (`/process/session/entrypoint`, `.../entrypoint/logs`).
 //!
@@ -33,7 +33,7 @@ fn not_possible(message: &str) -> DaemonError {
 
 async fn computer_use() -> DaemonError {
     not_possible(
-        "this part of computer use is not served for local sandboxes: recordings and the accessibility tree need Daytona's desktop images (the display, mouse, keyboard and screenshots are served)",
+        "the accessibility tree is not served for local sandboxes: it needs the AT-SPI bus of Daytona's desktop images (the display, mouse, keyboard, screenshots and recordings are served)",
     )
 }
 

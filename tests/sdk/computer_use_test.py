@@ -3,8 +3,8 @@
 Run by `tests/serve_computer_use.rs` with DAYTONA_API_URL and DAYTONA_API_KEY pointing at an
 in-process server and SHOTS naming a directory for the screenshots (the Rust side decodes them).
 Starts the display, shows a real `xterm` running `cat > ~/typed.txt`, finds it among the
-windows, moves and clicks the mouse, types into it and reads the file, takes screenshots, then
-stops the display and checks on the host that its `Xvfb` is gone; then starts it again and
+windows, moves and clicks the mouse, types into it and reads the file, takes screenshots and
+records the screen (ffmpeg), then stops the display and checks on the host that its `Xvfb` is gone; then starts it again and
 deletes the sandbox, which must end that `Xvfb` too. Any failure exits non-zero.
 """
 
@@ -146,6 +146,25 @@ def main():
     outside = ScreenshotRegion(x=1000, y=0, width=300, height=200)
     raises(DaytonaError, lambda: computer.screenshot.take_region(outside), "outside the 1024x768 display")
 
+    step("recordings")
+    recordings = computer.recording
+    raises(DaytonaError, lambda: recordings.start("../escape"), "invalid label")
+    started = recordings.start("demo-1")
+    assert started.status == "recording" and "_demo-1_" in started.file_name, started
+    raises(DaytonaError, lambda: recordings.delete(started.id), "stop it first")
+    computer.mouse.move(300, 300)
+    time.sleep(1.5)
+    done = recordings.stop(started.id)
+    assert done.status == "completed" and done.size_bytes > 0 and done.duration_seconds > 1, done
+    assert started.id in [r.id for r in recordings.list().recordings]
+    assert recordings.get(started.id).status == "completed"
+    recordings.download(started.id, os.path.join(os.environ["SHOTS"], "recording.mp4"))
+    recordings.delete(started.id)
+    raises(DaytonaError, lambda: recordings.get(started.id), "recording not found")
+    raises(DaytonaError, lambda: recordings.stop(started.id), "recording not found")
+    # Left running: stopping computer use ends it.
+    left = recordings.start()
+
     step("a hotkey ends the xterm")
     computer.keyboard.hotkey("ctrl+d")
     until(
@@ -159,6 +178,8 @@ def main():
     assert computer.get_status().status == "inactive"
     raises(DaytonaError, computer.mouse.get_position, "not started")
     gone(mine)
+    ended = recordings.get(left.id)
+    assert ended.status == "completed" and ended.size_bytes > 0, ended
 
     step("deleting the sandbox ends its display")
     computer.start()
