@@ -1,9 +1,9 @@
 //! Daytona's computer use for local sandboxes (`/toolbox/{id}/computeruse/...`, the SDK's
 //! `sandbox.computer_use`): a virtual X display per sandbox, run inside the sandbox's isolation.
 //! This file owns the display's life (`start`, `stop`, `status`, the process routes) and the one
-//! way routes reach the display ([`run_x`]); the mouse, keyboard and window routes are in
-//! `computer_use_input.rs`, screenshots in `computer_use_screen.rs`, recordings in
-//! `computer_use_recording.rs`. It must not reach the display from this process: every X client
+//! way routes reach the display ([`run_x`]); the mouse and window routes are in
+//! `computer_use_mouse.rs`, keys in `computer_use_keyboard.rs`, screenshots in
+//! `computer_use_screen.rs`, recordings in `computer_use_recording.rs`. It must not reach the display from this process: every X client
 //! runs in the sandbox through the provider, as the sandbox user.
 //!
 //! The display is `Xvfb`, the async command of a process session (`daytona-computeruse-xvfb`),
@@ -33,7 +33,9 @@ use serde_json::{Value, json};
 use super::error::DaemonError;
 use super::state::AppState;
 use super::toolbox::{ready, run_script};
-use super::{computer_use_input, computer_use_recording, computer_use_screen};
+use super::{
+    computer_use_keyboard, computer_use_mouse, computer_use_recording, computer_use_screen,
+};
 use crate::provider::{self, ProviderError, SessionExecRequest};
 
 /// The display's files, relative to the sandbox user's home.
@@ -62,6 +64,10 @@ pub(super) const XDOTOOL: Tool = Tool {
     package: "xdotool",
 };
 
+/// Starts, stops and restarts one at a time: a second start must not clear the files of a first
+/// one's display or delete its session halfway. Never held by anything but those routes.
+static LIFECYCLE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Exit codes of the script prelude: not started, then one per missing tool.
 const NOT_STARTED_EXIT: i32 = 90;
 const MISSING_EXIT: i32 = 91;
@@ -88,7 +94,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/{sandbox}/computeruse/process/{name}/errors",
             get(process_errors),
         )
-        .merge(computer_use_input::routes())
+        .merge(computer_use_mouse::routes())
+        .merge(computer_use_keyboard::routes())
         .merge(computer_use_screen::routes())
         .merge(computer_use_recording::routes())
 }
@@ -292,6 +299,7 @@ async fn start(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, DaemonError> {
     let sandbox = ready(&state, &id).await?;
+    let _one_at_a_time = LIFECYCLE.lock().await;
     let pid = start_display(&state, &sandbox).await?;
     Ok(Json(json!({
         "message": "Computer use processes started successfully",
@@ -305,6 +313,7 @@ async fn stop(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, DaemonError> {
     let sandbox = ready(&state, &id).await?;
+    let _one_at_a_time = LIFECYCLE.lock().await;
     stop_display(&state, &sandbox).await?;
     Ok(Json(json!({
         "message": "Computer use processes stopped successfully",
@@ -366,6 +375,7 @@ async fn process_restart(
 ) -> Result<Json<Value>, DaemonError> {
     check_process(&name)?;
     let sandbox = ready(&state, &id).await?;
+    let _one_at_a_time = LIFECYCLE.lock().await;
     stop_display(&state, &sandbox).await?;
     start_display(&state, &sandbox).await?;
     Ok(Json(json!({

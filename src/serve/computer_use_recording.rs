@@ -130,9 +130,17 @@ async fn all(state: &AppState, sandbox: &provider::Sandbox) -> Result<Vec<Record
     .await?;
     let mut recordings = Vec::new();
     for line in output.output.lines() {
+        // The records are the sandbox's files: one that could name another path is skipped.
         let Ok(mut recording) = serde_json::from_str::<Recording>(line) else {
             continue;
         };
+        if uuid::Uuid::parse_str(&recording.id).is_err()
+            || !recording.file_name.ends_with(".mp4")
+            || recording.file_name.contains('/')
+            || recording.file_name.starts_with('.')
+        {
+            continue;
+        }
         if recording.status == "recording" && !running(state, &sandbox.id, &recording).await {
             recording.status = "failed".to_string();
         }
@@ -199,7 +207,7 @@ async fn start(
     let home = output.output;
     let recording_id = uuid::Uuid::new_v4().to_string();
     let now = SystemTime::now();
-    let stamp = chrono_stamp(now);
+    let stamp = timestamp(now);
     let file_name = format!(
         "{recording_id}_{}_{stamp}.mp4",
         label.as_deref().unwrap_or("session")
@@ -238,7 +246,7 @@ async fn start(
 }
 
 /// Daytona's `20060102_150405` stamp of `time`, in UTC.
-fn chrono_stamp(time: SystemTime) -> String {
+fn timestamp(time: SystemTime) -> String {
     let text = humantime::format_rfc3339_seconds(time).to_string();
     // `2026-11-30T14:20:42Z` -> `20261130_142042`
     let digits: String = text.chars().filter(char::is_ascii_digit).collect();
@@ -387,4 +395,23 @@ async fn download(
         contents,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_carry_daytonas_timestamp() {
+        let time = humantime::parse_rfc3339("2026-11-30T14:20:42Z").unwrap();
+        assert_eq!(timestamp(time), "20261130_142042");
+    }
+
+    #[test]
+    fn labels_follow_daytonas_rule() {
+        assert!(check_label("demo run_1.v2-final").is_ok());
+        for label in ["", " ", ".hidden", "a/b", "a\\b", "$(id)", &"x".repeat(101)] {
+            assert!(check_label(label).is_err(), "{label:?}");
+        }
+    }
 }

@@ -371,3 +371,72 @@ async fn region_compressed(
 ) -> Result<Json<Value>, DaemonError> {
     take(&state, &id, Shot::parse(&query, true, true)?).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An `xwd` dump of a 2x2 true-colour image, 32 bits per pixel in `order` (0: LSB first).
+    fn dump(order: u32) -> Vec<u8> {
+        let name = b"root\0";
+        let header_size = 100 + u32::try_from(name.len()).unwrap();
+        let mut header = [0u32; 25];
+        header[0] = header_size;
+        header[1] = 7;
+        header[2] = 2;
+        header[3] = 24;
+        header[4] = 2;
+        header[5] = 2;
+        header[7] = order;
+        header[11] = 32;
+        header[12] = 8;
+        header[13] = 4;
+        header[14] = 0x00ff_0000;
+        header[15] = 0x0000_ff00;
+        header[16] = 0x0000_00ff;
+        let mut bytes: Vec<u8> = header
+            .iter()
+            .flat_map(|field| field.to_be_bytes())
+            .collect();
+        bytes.extend_from_slice(name);
+        for pixel in [0x00ff_0000u32, 0x0000_ff00, 0x0000_00ff, 0x00ff_ffff] {
+            if order == 0 {
+                bytes.extend_from_slice(&pixel.to_le_bytes());
+            } else {
+                bytes.extend_from_slice(&pixel.to_be_bytes());
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn an_xwd_dump_decodes_in_either_byte_order() {
+        for order in [0, 1] {
+            let image = decode_xwd(&dump(order)).unwrap();
+            assert_eq!(image.dimensions(), (2, 2));
+            assert_eq!(image.get_pixel(0, 0).0, [255, 0, 0]);
+            assert_eq!(image.get_pixel(1, 0).0, [0, 255, 0]);
+            assert_eq!(image.get_pixel(0, 1).0, [0, 0, 255]);
+            assert_eq!(image.get_pixel(1, 1).0, [255, 255, 255]);
+        }
+    }
+
+    #[test]
+    fn a_cut_short_dump_is_an_error_not_a_panic() {
+        let bytes = dump(0);
+        for length in [0, 50, 100, bytes.len() - 1] {
+            assert!(decode_xwd(&bytes[..length]).is_err(), "{length}");
+        }
+    }
+
+    #[test]
+    fn a_region_outside_the_display_is_refused() {
+        let query = HashMap::from(
+            [("x", "1"), ("y", "0"), ("width", "2"), ("height", "1")]
+                .map(|(name, value)| (name.to_string(), value.to_string())),
+        );
+        let shot = Shot::parse(&query, true, false).unwrap();
+        let image = decode_xwd(&dump(0)).unwrap();
+        assert!(shot.render(image, (0, 0)).is_err());
+    }
+}

@@ -1,11 +1,7 @@
-//! The mouse, keyboard and display routes of computer use (`/computeruse/mouse/...`,
-//! `/keyboard/...`, `/display/...`): each runs `xdotool` on the sandbox's display through
-//! [`run_x`], which sends input through XTEST as a real user would. Typed text and key names
-//! travel as environment values, never in a command line. This file must not start or stop the
-//! display (`computer_use.rs` does).
-//!
-//! Key names follow Daytona's (`enter`, `esc`, `ctrl`, `cmd`, `pageup`, `f5`, single
-//! characters) and are mapped to X keysyms; a name X does not know answers 400.
+//! The mouse and display routes of computer use (`/computeruse/mouse/...`, `/display/...`):
+//! each runs `xdotool` on the sandbox's display through [`run_x`], which moves and clicks
+//! through XTEST as a real user would, and answers where the pointer ended. This file must not
+//! start or stop the display (`computer_use.rs` does); keys are `computer_use_keyboard.rs`'s.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::computer_use::{XDOTOOL, display_ready, run_x};
+use super::computer_use_keyboard::keysym;
 use super::error::DaemonError;
 use super::state::AppState;
 use super::view::JsonBody;
@@ -31,11 +28,6 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/{sandbox}/computeruse/mouse/up", post(mouse_up))
         .route("/{sandbox}/computeruse/mouse/drag", post(drag))
         .route("/{sandbox}/computeruse/mouse/scroll", post(scroll))
-        .route("/{sandbox}/computeruse/keyboard/type", post(type_text))
-        .route("/{sandbox}/computeruse/keyboard/key", post(press))
-        .route("/{sandbox}/computeruse/keyboard/hotkey", post(hotkey))
-        .route("/{sandbox}/computeruse/keyboard/down", post(key_down))
-        .route("/{sandbox}/computeruse/keyboard/up", post(key_up))
         .route("/{sandbox}/computeruse/display/info", get(display_info))
         .route("/{sandbox}/computeruse/display/windows", get(windows))
 }
@@ -83,51 +75,6 @@ fn button(name: Option<&str>) -> Result<u8, DaemonError> {
             "invalid button: {other} (expected left, right or middle)"
         ))),
     }
-}
-
-/// An X keysym for one of Daytona's key names.
-fn keysym(name: &str) -> Result<String, DaemonError> {
-    let lower = name.to_ascii_lowercase();
-    let mapped = match lower.as_str() {
-        "enter" | "return" => "Return",
-        "esc" | "escape" => "Escape",
-        "backspace" => "BackSpace",
-        "tab" => "Tab",
-        "space" => "space",
-        "delete" | "del" => "Delete",
-        "insert" => "Insert",
-        "home" => "Home",
-        "end" => "End",
-        "pageup" | "page_up" => "Prior",
-        "pagedown" | "page_down" => "Next",
-        "up" => "Up",
-        "down" => "Down",
-        "left" => "Left",
-        "right" => "Right",
-        "ctrl" | "control" => "ctrl",
-        "alt" | "option" => "alt",
-        "shift" => "shift",
-        "cmd" | "command" | "super" | "meta" | "win" => "super",
-        "capslock" | "caps_lock" => "Caps_Lock",
-        _ => {
-            let function_key = lower
-                .strip_prefix('f')
-                .and_then(|number| number.parse::<u8>().ok())
-                .filter(|number| (1..=24).contains(number));
-            if let Some(number) = function_key {
-                return Ok(format!("F{number}"));
-            }
-            let valid = name.chars().count() == 1
-                || name
-                    .chars()
-                    .all(|character| character.is_ascii_alphanumeric() || character == '_');
-            if name.is_empty() || !valid {
-                return Err(DaemonError::bad_request(format!("invalid key: {name:?}")));
-            }
-            return Ok(name.to_string());
-        }
-    };
-    Ok(mapped.to_string())
 }
 
 /// Holds `modifiers` down around `action`.
@@ -302,126 +249,6 @@ async fn scroll(
     let script = format!("{}{action}", move_to(request.x, request.y));
     let _ = pointer_after(&state, &id, &script, env).await?;
     Ok(Json(json!({ "success": true })))
-}
-
-/// Runs a keyboard script and answers Daytona's empty object.
-async fn keys(
-    state: &AppState,
-    id: &str,
-    script: &str,
-    env: BTreeMap<String, String>,
-) -> Result<Json<Value>, DaemonError> {
-    let sandbox = display_ready(state, id).await?;
-    let output = run_x(state, &sandbox, &[XDOTOOL], script, env).await?;
-    // xdotool says so and carries on when a key name is not a keysym.
-    if let Some(line) = output
-        .lines()
-        .find(|line| line.contains("No such key name"))
-    {
-        return Err(DaemonError::bad_request(format!("invalid key: {line}")));
-    }
-    Ok(Json(json!({})))
-}
-
-/// `KeyboardTypeRequest`.
-#[derive(Debug, Deserialize)]
-struct Type {
-    text: Option<String>,
-    delay: Option<u32>,
-}
-
-async fn type_text(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    JsonBody(request): JsonBody<Type>,
-) -> Result<Json<Value>, DaemonError> {
-    let text = request.text.unwrap_or_default();
-    if text.is_empty() {
-        return Err(DaemonError::bad_request("text is required"));
-    }
-    // xdotool's own default between keystrokes.
-    let delay = request.delay.filter(|delay| *delay > 0).unwrap_or(12);
-    let env = BTreeMap::from([("RT_TEXT".to_string(), text)]);
-    let script = format!("printf '%s' \"$RT_TEXT\" | xdotool type --delay {delay} --file -");
-    keys(&state, &id, &script, env).await
-}
-
-/// `KeyboardPressRequest`.
-#[derive(Debug, Deserialize)]
-struct Press {
-    key: Option<String>,
-    modifiers: Option<Vec<String>>,
-}
-
-/// Presses a `+`-joined chord of keysyms.
-async fn chord(state: &AppState, id: &str, keys_: Vec<String>) -> Result<Json<Value>, DaemonError> {
-    let env = BTreeMap::from([("RT_KEYS".to_string(), keys_.join("+"))]);
-    keys(state, id, "xdotool key -- \"$RT_KEYS\"", env).await
-}
-
-async fn press(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    JsonBody(request): JsonBody<Press>,
-) -> Result<Json<Value>, DaemonError> {
-    let key = request.key.unwrap_or_default();
-    let mut chord_keys = request
-        .modifiers
-        .unwrap_or_default()
-        .iter()
-        .map(|name| keysym(name))
-        .collect::<Result<Vec<_>, _>>()?;
-    chord_keys.push(keysym(&key)?);
-    chord(&state, &id, chord_keys).await
-}
-
-/// `KeyboardHotkeyRequest`.
-#[derive(Debug, Deserialize)]
-struct Hotkey {
-    keys: Option<String>,
-}
-
-async fn hotkey(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    JsonBody(request): JsonBody<Hotkey>,
-) -> Result<Json<Value>, DaemonError> {
-    let keys_ = request.keys.unwrap_or_default();
-    let chord_keys = keys_
-        .split('+')
-        .map(|name| keysym(name.trim()))
-        .collect::<Result<Vec<_>, _>>()?;
-    chord(&state, &id, chord_keys).await
-}
-
-/// `KeyboardKeyDownRequest` and `KeyboardKeyUpRequest`.
-#[derive(Debug, Deserialize)]
-struct Key {
-    key: Option<String>,
-}
-
-async fn key_down(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    JsonBody(request): JsonBody<Key>,
-) -> Result<Json<Value>, DaemonError> {
-    let env = BTreeMap::from([(
-        "RT_KEYS".to_string(),
-        keysym(&request.key.unwrap_or_default())?,
-    )]);
-    keys(&state, &id, "xdotool keydown -- \"$RT_KEYS\"", env).await
-}
-
-async fn key_up(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    JsonBody(request): JsonBody<Key>,
-) -> Result<Json<Value>, DaemonError> {
-    let env = BTreeMap::from([(
-        "RT_KEYS".to_string(),
-        keysym(&request.key.unwrap_or_default())?,
-    )]);
-    keys(&state, &id, "xdotool keyup -- \"$RT_KEYS\"", env).await
 }
 
 /// The display's size, `width height`.
