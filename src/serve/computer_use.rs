@@ -122,6 +122,31 @@ fn failed(error: ProviderError) -> DaemonError {
     DaemonError::from_provider(error, "computer use session")
 }
 
+/// Starts `command` as the async command of a new session `session` (stopping or deleting the
+/// sandbox ends it): the command's id.
+pub(super) async fn run_in_session(
+    state: &AppState,
+    sandbox: &provider::Sandbox,
+    session: &str,
+    command: String,
+) -> Result<String, DaemonError> {
+    let provider = &state.provider;
+    provider
+        .create_session(&sandbox.id, session)
+        .await
+        .map_err(failed)?;
+    let request = SessionExecRequest {
+        command,
+        run_async: true,
+        suppress_input_echo: true,
+    };
+    let started = provider
+        .session_exec(&sandbox.id, session, &request)
+        .await
+        .map_err(failed)?;
+    Ok(started.command_id)
+}
+
 /// Whether the display's session runs its command (a stopped sandbox has no sessions).
 async fn xvfb_running(state: &AppState, sandbox: &str) -> bool {
     match state.provider.get_session(sandbox, XVFB_SESSION).await {
@@ -216,24 +241,10 @@ async fn start_display(
         }
         // A session whose display died (or a sandbox restarted under it) goes first.
         let _ = provider.delete_session(&sandbox.id, XVFB_SESSION).await;
-        match provider.create_session(&sandbox.id, XVFB_SESSION).await {
-            // Another start made it in the meantime: wait for its display below.
-            Ok(()) => {
-                let command = SessionExecRequest {
-                    command: format!(
-                        "cd ~/{DIR} && {{ Xvfb -displayfd 3 -nolisten tcp -nolisten local -screen 0 \"${{VNC_RESOLUTION:-1024x768}}x24\" 3>display >xvfb.log 2>xvfb.err & echo $! >xvfb.pid; wait $!; echo $? >xvfb.exit; }}"
-                    ),
-                    run_async: true,
-                    suppress_input_echo: true,
-                };
-                provider
-                    .session_exec(&sandbox.id, XVFB_SESSION, &command)
-                    .await
-                    .map_err(failed)?;
-            }
-            Err(ProviderError::Conflict { .. }) => {}
-            Err(error) => return Err(failed(error)),
-        }
+        let xvfb = format!(
+            "cd ~/{DIR} && {{ Xvfb -displayfd 3 -nolisten tcp -nolisten local -screen 0 \"${{VNC_RESOLUTION:-1024x768}}x24\" 3>display >xvfb.log 2>xvfb.err & echo $! >xvfb.pid; wait $!; echo $? >xvfb.exit; }}"
+        );
+        run_in_session(state, sandbox, XVFB_SESSION, xvfb).await?;
     }
     // `-displayfd` writes the number once the server accepts connections.
     let wait = format!(

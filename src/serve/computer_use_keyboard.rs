@@ -169,16 +169,24 @@ struct Key {
     key: Option<String>,
 }
 
+/// Holds (`keydown`) or releases (`keyup`) one key.
+async fn hold(
+    state: &AppState,
+    id: &str,
+    action: &str,
+    key: Key,
+) -> Result<Json<Value>, DaemonError> {
+    let keysym = keysym(&key.key.unwrap_or_default())?;
+    let env = BTreeMap::from([("RT_KEYS".to_string(), keysym)]);
+    keys(state, id, &format!("xdotool {action} -- \"$RT_KEYS\""), env).await
+}
+
 async fn key_down(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<Key>,
 ) -> Result<Json<Value>, DaemonError> {
-    let env = BTreeMap::from([(
-        "RT_KEYS".to_string(),
-        keysym(&request.key.unwrap_or_default())?,
-    )]);
-    keys(&state, &id, "xdotool keydown -- \"$RT_KEYS\"", env).await
+    hold(&state, &id, "keydown", request).await
 }
 
 async fn key_up(
@@ -186,11 +194,7 @@ async fn key_up(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<Key>,
 ) -> Result<Json<Value>, DaemonError> {
-    let env = BTreeMap::from([(
-        "RT_KEYS".to_string(),
-        keysym(&request.key.unwrap_or_default())?,
-    )]);
-    keys(&state, &id, "xdotool keyup -- \"$RT_KEYS\"", env).await
+    hold(&state, &id, "keyup", request).await
 }
 
 #[cfg(test)]

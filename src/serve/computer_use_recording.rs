@@ -21,12 +21,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::computer_use::{DIR, SESSION_PREFIX, display_ready};
+use super::computer_use::{DIR, SESSION_PREFIX, display_ready, run_in_session};
 use super::error::DaemonError;
 use super::state::AppState;
 use super::toolbox::{ready, run_script};
 use super::view::JsonBody;
-use crate::provider::{self, SessionExecRequest};
+use crate::provider;
 
 /// The recordings, relative to the sandbox user's home (Daytona's `~/.daytona/recordings`).
 const RECORDINGS: &str = ".daytona/recordings";
@@ -212,24 +212,11 @@ async fn start(
         "{recording_id}_{}_{stamp}.mp4",
         label.as_deref().unwrap_or("session")
     );
-    let session = session(&recording_id);
-    let provider = &state.provider;
-    provider
-        .create_session(&sandbox.id, &session)
-        .await
-        .map_err(failed)?;
-    let command = SessionExecRequest {
-        command: format!(
-            "cd ~/{RECORDINGS} && ffmpeg -f x11grab -framerate 30 -i \":$(cat ~/{DIR}/display)\" -c:v libx264 -preset ultrafast -pix_fmt yuv420p -movflags frag_keyframe+empty_moov -y {} >{recording_id}.log 2>&1",
-            shlex::try_quote(&file_name).unwrap_or_default()
-        ),
-        run_async: true,
-        suppress_input_echo: true,
-    };
-    let started = provider
-        .session_exec(&sandbox.id, &session, &command)
-        .await
-        .map_err(failed)?;
+    let ffmpeg = format!(
+        "cd ~/{RECORDINGS} && ffmpeg -f x11grab -framerate 30 -i \":$(cat ~/{DIR}/display)\" -c:v libx264 -preset ultrafast -pix_fmt yuv420p -movflags frag_keyframe+empty_moov -y {} >{recording_id}.log 2>&1",
+        shlex::try_quote(&file_name).unwrap_or_default()
+    );
+    let command_id = run_in_session(&state, &sandbox, &session(&recording_id), ffmpeg).await?;
     let recording = Recording {
         id: recording_id,
         file_path: format!("{home}/{RECORDINGS}/{file_name}"),
@@ -239,7 +226,7 @@ async fn start(
         status: "recording".to_string(),
         duration_seconds: None,
         size_bytes: None,
-        command_id: started.command_id,
+        command_id,
     };
     save(&state, &sandbox, &recording).await?;
     Ok((StatusCode::CREATED, Json(recording)))
