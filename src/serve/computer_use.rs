@@ -275,7 +275,7 @@ fn start_failed(details: &str) -> DaemonError {
 }
 
 /// Ends the display and its recordings; leaves no lock or socket file behind.
-pub(crate) async fn stop_display(
+async fn stop_display(
     state: &AppState,
     sandbox: &provider::Sandbox,
 ) -> Result<(), DaemonError> {
