@@ -285,6 +285,42 @@ async fn state_root_inside_a_read_only_path_of_serve_stays_hidden() {
     }
 }
 
+/// A read-only path inside root's hidden home (a Python under `/root/.pyenv`, say) showed
+/// nowhere when the command ran as root outside: bubblewrap, as the sandbox user, could not
+/// make its mount point in the hiding tmpfs it had bound read-only ("Can't mkdir parents").
+#[tokio::test]
+async fn a_read_only_path_inside_roots_hidden_home_is_shown_with_root_outside() {
+    if !as_root() {
+        return;
+    }
+    let shown = tempfile::Builder::new()
+        .prefix(".isolation-shown-")
+        .tempdir_in("/root")
+        .unwrap();
+    let deep = shown.path().join("versions/3.11");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("python"), "shown\n").unwrap();
+    std::fs::write(shown.path().join("beside"), "not shown\n").unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let Some(provider) = isolated(state.path(), vec![deep.clone()]) else {
+        return;
+    };
+    let id = create(&provider).await;
+    let output = exec(
+        &provider,
+        &id,
+        &format!(
+            "cat {deep}/python; cat {beside} 2>&1 >/dev/null | wc -l; ls -A /root",
+            deep = deep.display(),
+            beside = shown.path().join("beside").display()
+        ),
+    )
+    .await;
+    let name = shown.path().file_name().unwrap().to_string_lossy();
+    // The path shows; of the rest of `/root`, only the directories leading to it.
+    assert_eq!(output, format!("shown\n1\n{name}\n"));
+}
+
 #[tokio::test]
 async fn files_written_from_outside_belong_to_the_sandbox_user() {
     let root = tempfile::tempdir().unwrap();

@@ -43,6 +43,7 @@ mod serve_events;
 mod serve_files;
 mod serve_git;
 mod serve_lifecycle;
+mod serve_lsp;
 mod serve_openapi;
 mod serve_openapi_gaps;
 mod serve_platform;

@@ -34,6 +34,10 @@ command = "echo \"token $GH_TOKEN\"; echo 'a note' > note.txt && git add note.tx
 name = "bob"
 branch = "feature/bob"
 command = "echo bob gives up; exit 5"
+
+[[teammate]]
+name = "dave"
+branch = "feature/dave"
 "#,
     );
     world

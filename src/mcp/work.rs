@@ -19,6 +19,7 @@ use super::answer::{self, Redactor};
 use super::team::{Answer, Opened, failed, open};
 use crate::error::Result;
 use crate::provider::ExecOutput;
+use crate::runner::state::CommandStatus;
 use crate::workflow::{self, Act, TeammateSandbox, files};
 
 /// The most lines `team_logs` answers per teammate unless told.
@@ -241,14 +242,18 @@ impl Server {
     }
 
     #[tool(
-        description = "One teammate's command (state, runs, exit codes) and work: commits ahead of the base branch, dirty files, the last commit's subject, whether the branch is pushed."
+        description = "One teammate's command (state, runs, exit codes; null for a teammate that declares no command) and work: commits ahead of the base branch, dirty files, the last commit's subject, whether the branch is pushed."
     )]
     async fn teammate_status(&self, Parameters(params): Parameters<TeammateParams>) -> Answer {
         let (opened, redactor) = open(&params.file, false)?;
         let result =
             workflow::teammate_work(opened.provider.as_ref(), &opened.team, &params.teammate).await;
         Ok(respond(&redactor, result, |work| {
-            format!("{}: {}", work.teammate, work.command.describe())
+            let command = work
+                .command
+                .as_ref()
+                .map_or_else(|| "no command".to_string(), CommandStatus::describe);
+            format!("{}: {command}", work.teammate)
         }))
     }
 

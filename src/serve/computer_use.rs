@@ -275,10 +275,7 @@ fn start_failed(details: &str) -> DaemonError {
 }
 
 /// Ends the display and its recordings; leaves no lock or socket file behind.
-async fn stop_display(
-    state: &AppState,
-    sandbox: &provider::Sandbox,
-) -> Result<(), DaemonError> {
+async fn stop_display(state: &AppState, sandbox: &provider::Sandbox) -> Result<(), DaemonError> {
     computer_use_recording::stop_all(state, sandbox).await;
     match state
         .provider

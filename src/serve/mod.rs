@@ -32,6 +32,10 @@ mod git_command;
 mod git_status;
 mod interpreter;
 mod lifecycle;
+mod lsp;
+mod lsp_answer;
+mod lsp_client;
+mod lsp_server;
 mod metrics;
 mod middleware;
 mod object_storage;
@@ -322,6 +326,7 @@ pub async fn bind(
         store,
         quota_lock: tokio::sync::Mutex::new(()),
         terminals: pty::Terminals::default(),
+        language_servers: lsp::LanguageServers::default(),
         events: events::Events::new(),
         signing,
     });
@@ -446,6 +451,7 @@ impl Server {
         let _ = stop_gateway.send(true);
         let _ = stop_connections.send(true);
         self.state.terminals.close();
+        self.state.language_servers.close();
         self.state.events.close().await;
         let finished = async { while connections.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(Duration::from_secs(10), finished).await;

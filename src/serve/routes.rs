@@ -13,10 +13,11 @@ use axum::routing::{get, post, put};
 
 use super::state::AppState;
 use super::{
-    build_logs, computer_use, file_signing, metrics, middleware, object_storage, platform, preview,
-    pty, sandbox, sandbox_actions, sandbox_copies, sandbox_lifecycle, sandbox_list, snapshot,
-    ssh_access, toolbox, toolbox_file_changes, toolbox_files, toolbox_git, toolbox_git_config,
-    toolbox_git_repo, toolbox_search, toolbox_session, toolbox_unsupported, toolbox_upload, volume,
+    build_logs, computer_use, file_signing, lsp, metrics, middleware, object_storage, platform,
+    preview, pty, sandbox, sandbox_actions, sandbox_copies, sandbox_lifecycle, sandbox_list,
+    snapshot, ssh_access, toolbox, toolbox_file_changes, toolbox_files, toolbox_git,
+    toolbox_git_config, toolbox_git_repo, toolbox_search, toolbox_session, toolbox_unsupported,
+    toolbox_upload, volume,
 };
 
 /// Uploads go to the provider in one piece; this bounds what one request may hold in memory.
@@ -139,6 +140,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             post(toolbox_files::bulk_download),
         )
         .merge(toolbox_git::routes())
+        .merge(lsp::routes())
         .merge(toolbox_git_repo::routes())
         .merge(toolbox_git_config::routes())
         .merge(toolbox_search::routes())

@@ -16,6 +16,7 @@ use super::ServeError;
 use super::error::ApiError;
 use super::events::Events;
 use super::file_signing::SigningSecret;
+use super::lsp::LanguageServers;
 use super::pty::Terminals;
 use super::simulate::{Dice, Simulation, Throttlers};
 use crate::daytona_api::{
@@ -37,6 +38,8 @@ pub(crate) struct AppState {
     pub(crate) quota_lock: tokio::sync::Mutex<()>,
     /// The toolbox's PTY sessions.
     pub(crate) terminals: Terminals,
+    /// The toolbox's language servers.
+    pub(crate) language_servers: LanguageServers,
     /// The events socket.
     pub(crate) events: Events,
     /// What every sandbox's key for signed file URLs derives from.

@@ -1,7 +1,6 @@
 //! Toolbox routes the pinned SDKs call that local sandboxes have no counterpart of: the part of
-//! computer use `computer_use.rs` does not serve (the accessibility tree), language servers (`/lsp/...`,
-//! `sandbox.create_lsp_server`) and the image entrypoint's session
-//! (`/process/session/entrypoint`, `.../entrypoint/logs`).
+//! computer use `computer_use.rs` does not serve (the accessibility tree) and the image
+//! entrypoint's session (`/process/session/entrypoint`, `.../entrypoint/logs`).
 //!
 //! Each answers the daemon's error body with the reason, so that the SDKs raise their own error
 //! classes (unprocessable entity for what cannot be done here, not found for the session that
@@ -19,7 +18,6 @@ use super::state::AppState;
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/{sandbox}/computeruse/{*rest}", any(computer_use))
-        .route("/{sandbox}/lsp/{*rest}", any(language_server))
         .route("/{sandbox}/process/session/entrypoint", get(entrypoint))
         .route(
             "/{sandbox}/process/session/entrypoint/logs",
@@ -34,12 +32,6 @@ fn not_possible(message: &str) -> DaemonError {
 async fn computer_use() -> DaemonError {
     not_possible(
         "the accessibility tree is not served for local sandboxes: it needs the AT-SPI bus of Daytona's desktop images (the display, mouse, keyboard, screenshots and recordings are served)",
-    )
-}
-
-async fn language_server() -> DaemonError {
-    not_possible(
-        "language servers are not served for local sandboxes: run one in the sandbox as a process, or use Daytona",
     )
 }
 

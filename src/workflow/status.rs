@@ -126,8 +126,7 @@ async fn probe_rows(
         let row = &mut rows[*index];
         match probe {
             Ok(probe) => {
-                // A teammate without a `command` has no command state to show, not "not started".
-                row.command = found.teammate.work.is_some().then_some(probe.command);
+                row.command = super::work::command_of(&found.teammate, probe.command);
                 row.work = probe.work;
             }
             Err(error) => row.probe_error = Some(error.to_string()),

@@ -129,7 +129,8 @@ pub struct TeammateWork {
     pub teammate: String,
     pub sandbox_id: String,
     pub branch: String,
-    pub command: CommandStatus,
+    /// `None` for a teammate that declares no `command`: there is nothing to start, so no state.
+    pub command: Option<CommandStatus>,
     pub work: Option<crate::runner::state::WorkFields>,
 }
 
@@ -145,9 +146,15 @@ pub async fn teammate_work(
         teammate: found.teammate.name.clone(),
         sandbox_id: found.sandbox.id.clone(),
         branch: found.teammate.branch.clone(),
-        command: probe.command,
+        command: command_of(&found.teammate, probe.command),
         work: probe.work,
     })
+}
+
+/// A teammate's command state as shown: none for a teammate that declares no `command`
+/// (the probe says "not started", but there is nothing to start).
+pub(crate) fn command_of(teammate: &Teammate, probed: CommandStatus) -> Option<CommandStatus> {
+    teammate.work.is_some().then_some(probed)
 }
 
 /// The teammates `logs` shows: the named ones, else every teammate with a `command`.

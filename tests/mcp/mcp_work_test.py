@@ -64,6 +64,12 @@ async def work(session):
     check(status["work"]["ahead"] == 1 and status["work"]["dirty"] == 0, status)
     check(status["work"]["last_commit"] == "alice: note", status)
 
+    # A teammate that declares no command has no command state (not "not started"), only work.
+    status, text = await client.call("teammate_status", {**file, "teammate": "dave"})
+    check(status["command"] is None, status)
+    check(status["work"]["ahead"] == 0, status)
+    check(text.startswith("dave: no command"), text)
+
     # Files of the workdir, and nothing outside it.
     alice = {**file, "teammate": "alice"}
     read, text = await client.call("teammate_read_file", {**alice, "path": "note.txt"})

@@ -11,6 +11,7 @@ import uuid
 
 from daytona import (
     CreateSandboxFromSnapshotParams,
+    DaytonaBadRequestError,
     DaytonaNotFoundError,
     DaytonaUnprocessableEntityError,
     ListSandboxesQuery,
@@ -82,16 +83,21 @@ def main():
     raises(DaytonaUnprocessableEntityError, lambda: sandbox.update_secrets({"TOKEN": "vault"}))
 
     step("toolbox: computer use, language servers, the entrypoint")
-    raises(DaytonaUnprocessableEntityError, sandbox.computer_use.start, "computer use")
+    # Computer use is served (`tests/serve_computer_use.rs`) but for the accessibility tree.
     raises(
         DaytonaUnprocessableEntityError,
-        lambda: sandbox.computer_use.screenshot.take_full_screen(),
-        "computer use",
+        lambda: sandbox.computer_use.accessibility.get_tree(),
+        "accessibility tree",
     )
     raises(
         DaytonaUnprocessableEntityError,
-        lambda: sandbox.create_lsp_server("python", "project").start(),
-        "language servers",
+        lambda: sandbox.computer_use.accessibility.find_nodes(role="button"),
+        "accessibility tree",
+    )
+    raises(
+        DaytonaBadRequestError,
+        lambda: sandbox.create_lsp_server("cobol", "project").start(),
+        "unsupported language: cobol",
     )
     raises(DaytonaNotFoundError, sandbox.process.get_entrypoint_session, "entrypoint")
 

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use super::mounts::{Mount, Source};
-use super::stage::{self, Staged};
+use super::stage::{self, Staged, Staging};
 use super::user::{HostUser, INSIDE_ID};
 
 /// A working `bwrap` and what it supports.
@@ -97,7 +97,11 @@ impl Bubblewrap {
                 };
                 let mut command = Command::new(&self.program);
                 command.args(&args);
-                stage::command(command, &[probe], &[], Vec::new(), id)
+                let staging = Staging {
+                    staged: vec![probe],
+                    ..Staging::default()
+                };
+                stage::command(command, &staging, Vec::new(), id)
             }
         };
         command.is_ok_and(|mut command| {

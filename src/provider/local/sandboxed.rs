@@ -5,6 +5,7 @@
 //! This file turns a mount plan into bubblewrap's sources; it decides no layout and holds no
 //! environment (the caller adds it to the command).
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use super::launch::held;
 use super::mounts::{Mount, Source, Within};
 use super::overlay::{self, Overlay};
 use super::paths::under;
-use super::stage::{self, Staged};
+use super::stage::{self, MountPoint, Staged, Staging};
 use super::store::SandboxDirs;
 use super::user::{self, HostUser};
 
@@ -50,11 +51,11 @@ impl Sandboxed {
                 Ok(command)
             }
             HostUser::Dedicated(id) => {
-                let (staged, hides) = self.hand_over_and_stage(id)?;
-                let args = self.args(false, |source| staged_path(&staged, source));
+                let staging = self.hand_over_and_stage(id)?;
+                let args = self.args(false, |source| staged_path(&staging.staged, source));
                 let mut command = held(holder, self.bubblewrap.program().as_os_str());
                 command.args(args);
-                stage::command(command, &staged, &hides, overlays, id)
+                stage::command(command, &staging, overlays, id)
             }
         }
     }
@@ -91,7 +92,7 @@ impl Sandboxed {
     /// Gives the sandbox's directories to `id` (a no-op once done) and lists what to stage
     /// (every bind's source, by a name of its own) and the paths to hide before bubblewrap
     /// starts: as root, and not as the sandbox's user, every hidden path can be reached.
-    fn hand_over_and_stage(&self, id: u32) -> io::Result<(Vec<Staged>, Vec<PathBuf>)> {
+    fn hand_over_and_stage(&self, id: u32) -> io::Result<Staging> {
         let volumes = self.mounts.iter().filter_map(|mount| match mount {
             Mount::Bind {
                 source: Source::Volume(path),
@@ -148,7 +149,56 @@ impl Sandboxed {
                 _ => None,
             })
             .collect();
-        Ok((staged, hides))
+        Ok(Staging {
+            staged,
+            hides,
+            mount_points: self.mount_points_in_host_hides(),
+        })
+    }
+
+    /// The mount points of binds inside a hidden host path (a read-only path in a hidden
+    /// home), parents first. Bubblewrap binds the host read-only, and with it the tmpfs that
+    /// hides the home, so it could not make them itself; root makes them in that tmpfs, which
+    /// is private to the command, before bubblewrap starts.
+    fn mount_points_in_host_hides(&self) -> Vec<MountPoint> {
+        let hides: Vec<&PathBuf> = self
+            .mounts
+            .iter()
+            .filter_map(|mount| match mount {
+                Mount::Hide {
+                    path,
+                    within: Within::Host,
+                } => Some(path),
+                _ => None,
+            })
+            .collect();
+        let mut points = BTreeMap::new();
+        for mount in &self.mounts {
+            let Mount::Bind { source, target, .. } = mount else {
+                continue;
+            };
+            let Some(hide) = hides
+                .iter()
+                .find(|hide| target.starts_with(hide) && target != **hide)
+            else {
+                continue;
+            };
+            for parent in target.ancestors().skip(1) {
+                if parent == hide.as_path() {
+                    break;
+                }
+                points.insert(parent.to_path_buf(), true);
+            }
+            let is_directory = match source {
+                Source::Host(path) => path.is_dir(),
+                _ => true,
+            };
+            points.insert(target.clone(), is_directory);
+        }
+        points
+            .into_iter()
+            .map(|(path, is_directory)| MountPoint { path, is_directory })
+            .collect()
     }
 }
 

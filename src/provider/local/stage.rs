@@ -41,32 +41,56 @@ pub(crate) struct Staged {
     pub read_only: bool,
 }
 
+/// What a command stages before bubblewrap starts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Staging {
+    pub staged: Vec<Staged>,
+    /// Host paths, or paths below a staged read-only path, to cover with an empty tmpfs.
+    pub hides: Vec<PathBuf>,
+    /// Paths to make inside those tmpfs (parents first): where bubblewrap binds something
+    /// into a hidden path.
+    pub mount_points: Vec<MountPoint>,
+}
+
+/// A directory or file to make so that bubblewrap can bind onto it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MountPoint {
+    pub path: PathBuf,
+    pub is_directory: bool,
+}
+
 /// Where `name` is staged.
 pub(crate) fn staged_path(name: &str) -> PathBuf {
     Path::new(STAGE).join(name)
 }
 
-/// `program args`, started with `staged` in place, `overlays` mounted, `hides` covered (host
-/// paths, or paths below a staged read-only path) and as `id`. Fails when a staged path cannot be opened.
+/// `program args`, started with `staging`'s paths in place and its hides made (with their
+/// mount points), `overlays` mounted, and as `id`. Fails when a staged path cannot be opened.
 pub(crate) fn command(
     mut command: Command,
-    staged: &[Staged],
-    hides: &[PathBuf],
+    staging: &Staging,
     overlays: Vec<Overlay>,
     id: u32,
 ) -> io::Result<Command> {
-    let trees = staged
+    let trees = staging
+        .staged
         .iter()
         .map(clone_tree)
         .collect::<io::Result<Vec<_>>>()?;
-    let hides = hides
+    let hides = staging
+        .hides
         .iter()
         .map(|path| c_path(path))
+        .collect::<io::Result<Vec<_>>>()?;
+    let points = staging
+        .mount_points
+        .iter()
+        .map(|point| Ok((c_path(&point.path)?, point.is_directory)))
         .collect::<io::Result<Vec<_>>>()?;
     // SAFETY: the closure runs between fork and exec. It makes system calls only, on memory
     // prepared before the fork (paths, descriptors); it allocates nothing and takes no lock.
     unsafe {
-        command.pre_exec(move || enter(&trees, &overlays, &hides, id));
+        command.pre_exec(move || enter(&trees, &overlays, &hides, &points, id));
     }
     Ok(command)
 }
@@ -121,7 +145,13 @@ fn clone_tree(staged: &Staged) -> io::Result<Tree> {
 
 /// In the child: the private namespace with the trees in place, a snapshot layer's overlays
 /// mounted and the hides made (on top of the overlays), then the switch to `id`.
-fn enter(trees: &[Tree], overlays: &[Overlay], hides: &[CString], id: u32) -> io::Result<()> {
+fn enter(
+    trees: &[Tree],
+    overlays: &[Overlay],
+    hides: &[CString],
+    points: &[(CString, bool)],
+    id: u32,
+) -> io::Result<()> {
     // SAFETY: a new mount namespace does not change which descriptors this process has.
     unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNS)? };
     rustix::mount::mount_change(
@@ -163,6 +193,21 @@ fn enter(trees: &[Tree], overlays: &[Overlay], hides: &[CString], id: u32) -> io
             MountFlags::NOSUID | MountFlags::NODEV,
             HIDE_OPTIONS,
         )?;
+    }
+    // Inside the fresh tmpfs only: every point is below a hide just made.
+    for (point, is_directory) in points {
+        if *is_directory {
+            match rustix::fs::mkdir(point.as_c_str(), Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(error) => return Err(error.into()),
+            }
+        } else {
+            drop(rustix::fs::open(
+                point.as_c_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )?);
+        }
     }
     // Leaving uid 0 for good clears every capability; groups go first, while still allowed.
     rustix::thread::set_thread_groups(&[])?;
