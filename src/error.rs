@@ -145,6 +145,7 @@ impl Error {
                 | ServeError::BindSsh { .. }
                 | ServeError::HostKey { .. }
                 | ServeError::SigningSecret { .. }
+                | ServeError::EgressCa { .. }
                 | ServeError::State { .. }
                 | ServeError::NoApiKey
                 | ServeError::ApiKeyFile { .. } => exit::FAILURE,

@@ -11,12 +11,12 @@ use crate::common::have;
 use crate::serve_support::{KEY, Server, start};
 
 /// A name no other test (or earlier run) uses, for files the builds make.
-fn unique(label: &str) -> String {
+pub(crate) fn unique(label: &str) -> String {
     format!("rt-{label}-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// Creates a snapshot from `dockerfile` and waits until its build has ended.
-async fn snapshot(server: &Server, name: &str, dockerfile: &str) -> Value {
+pub(crate) async fn snapshot(server: &Server, name: &str, dockerfile: &str) -> Value {
     let reply = server
         .post(
             "/api/snapshots",
@@ -40,7 +40,7 @@ async fn snapshot(server: &Server, name: &str, dockerfile: &str) -> Value {
     }
 }
 
-async fn output(server: &Server, id: &str, command: &str) -> (i64, String) {
+pub(crate) async fn output(server: &Server, id: &str, command: &str) -> (i64, String) {
     let reply = server.exec(id, command).await;
     assert_eq!(reply.status, 200, "{command}: {:?}", reply.body);
     (
@@ -130,16 +130,33 @@ async fn a_built_snapshot_shows_its_files_to_its_sandboxes_and_leaves_the_host_a
     .await;
     assert_eq!(code, 1);
 
-    for path in [
+    host_lacks(&[
         format!("/opt/{directory}"),
         format!("/opt/{directory}-other"),
         format!("/usr/local/bin/{script}"),
-    ] {
+    ]);
+}
+
+/// Asserts that no build wrote `paths` on the host.
+#[track_caller]
+pub(crate) fn host_lacks(paths: &[String]) {
+    for path in paths {
         assert!(
-            std::fs::symlink_metadata(&path).is_err(),
+            std::fs::symlink_metadata(path).is_err(),
             "the build wrote to the host's {path}"
         );
     }
+}
+
+/// The whole build log of `snapshot` (a snapshot's JSON), once its build has ended.
+pub(crate) async fn snapshot_log(server: &Server, snapshot: &Value) -> String {
+    let url = server
+        .get(&format!(
+            "/api/snapshots/{}/build-logs-url",
+            snapshot["id"].as_str().unwrap()
+        ))
+        .await;
+    logs(server, url.body["url"].as_str().unwrap()).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -161,13 +178,7 @@ async fn a_failing_run_fails_the_build_with_its_output_in_the_logs() {
             .contains("exited with code 3"),
         "{failed}"
     );
-    let url = server
-        .get(&format!(
-            "/api/snapshots/{}/build-logs-url",
-            failed["id"].as_str().unwrap()
-        ))
-        .await;
-    let text = logs(&server, url.body["url"].as_str().unwrap()).await;
+    let text = snapshot_log(&server, &failed).await;
     assert!(text.contains(&format!("{marker}-out")), "{text}");
     assert!(text.contains(&format!("{marker}-err")), "{text}");
     assert!(text.contains("cannot be pulled here"), "{text}");

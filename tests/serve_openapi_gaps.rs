@@ -190,8 +190,8 @@ async fn platform(client: &Client, id: &str) {
         (
             "PUT",
             format!("{sandbox}/secrets"),
-            Some(json!({"secrets": [{"T": "v"}]})),
-            422,
+            Some(json!({"secrets": [{"T": "no-such-secret"}]})),
+            400,
         ),
         ("GET", "/api/warm-pools".to_string(), None, 200),
         (
@@ -199,12 +199,6 @@ async fn platform(client: &Client, id: &str) {
             "/api/warm-pools".to_string(),
             Some(json!({"snapshot": "daytona-small", "pool": 1})),
             422,
-        ),
-        (
-            "GET",
-            "/api/secret/paginated?limit=10".to_string(),
-            None,
-            200,
         ),
         ("GET", format!("{toolbox}/computeruse/a11y/tree"), None, 422),
         (
@@ -216,6 +210,41 @@ async fn platform(client: &Client, id: &str) {
     ] {
         client.ok(method, &path, body, status).await;
     }
+}
+
+/// The vault's routes and mounting a secret (`sandbox.update_secrets`, its resolve route).
+async fn vault(client: &Client, id: &str) {
+    let secret = json!({"name": "gh", "value": "v", "description": "d", "hosts": ["*.github.com"]});
+    let made = client
+        .ok("POST", "/api/secret", Some(secret.clone()), 201)
+        .await;
+    let secret_id = made["id"].as_str().unwrap();
+    client.ok("POST", "/api/secret", Some(secret), 409).await;
+    let one = format!("/api/secret/{secret_id}");
+    client.ok("GET", &one, None, 200).await;
+    client
+        .ok(
+            "PATCH",
+            &one,
+            Some(json!({"hosts": ["api.github.com"]})),
+            200,
+        )
+        .await;
+    client.ok("GET", "/api/secret", None, 200).await;
+    let page = "/api/secret/paginated?limit=1&name=g&sort=name&order=asc";
+    client.ok("GET", page, None, 200).await;
+    let mount = format!("/api/sandbox/{id}/secrets");
+    client
+        .ok(
+            "PUT",
+            &mount,
+            Some(json!({"secrets": [{"GH_TOKEN": "gh"}]})),
+            200,
+        )
+        .await;
+    client.ok("GET", &mount, None, 200).await;
+    client.ok("DELETE", &one, None, 204).await;
+    client.ok("GET", &one, None, 404).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,6 +260,7 @@ async fn routes_newer_than_the_spec_keep_the_contract_the_sdks_read() {
     git(&client, &id).await;
     signed_files(&client, &id).await;
     platform(&client, &id).await;
+    vault(&client, &id).await;
     client
         .ok("DELETE", &format!("/api/sandbox/{id}"), None, 200)
         .await;

@@ -1,6 +1,6 @@
 //! What the official Python SDK calls beyond sandboxes, files and git (`tests/sdk/platform_test.py`):
 //! `get_metrics` (one sample per series), network settings and auto-pause, warm pools and the
-//! secret vault, computer use, language servers and the entrypoint session. What local
+//! secret vault's refusals, computer use, language servers and the entrypoint session. What local
 //! sandboxes can do works; what they cannot is refused in Daytona's error shapes with a reason,
 //! so that the SDK raises its own error classes, and a refused create leaves nothing behind.
 //!
@@ -31,7 +31,6 @@ async fn the_python_sdk_gets_answers_or_its_own_errors_beyond_sandboxes() {
         "POST /api/sandbox/{sandbox}/network-settings",
         "POST /api/sandbox/{sandbox}/autopause/{minutes}",
         "POST /api/warm-pools",
-        "POST /api/secret",
         "PUT /api/sandbox/{sandbox}/secrets",
         "POST /toolbox/{sandbox}/computeruse/{*rest}",
         "GET /toolbox/{sandbox}/computeruse/{*rest}",

@@ -18,6 +18,8 @@ pub(crate) const KEY: &str = "dtn_work_daytona_key_0123456789abcdef";
 pub(crate) struct Serve {
     child: Child,
     pub(crate) api_url: String,
+    /// Everything it wrote to stderr so far, the announcement included.
+    pub(crate) stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Serve {
@@ -45,8 +47,10 @@ pub(crate) fn serve_with(world: &World, readable: &Path, extra: &[&str]) -> Serv
         .expect("start serve");
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
+    let written = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let api_url = loop {
         let line = lines.next().expect("serve exited early").unwrap();
+        written.lock().unwrap().push_str(&format!("{line}\n"));
         if let Some(url) = line
             .split(" at ")
             .nth(1)
@@ -55,8 +59,17 @@ pub(crate) fn serve_with(world: &World, readable: &Path, extra: &[&str]) -> Serv
             break url.trim().to_string();
         }
     };
-    std::thread::spawn(move || lines.for_each(drop));
-    Serve { child, api_url }
+    let stderr = written.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            written.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    Serve {
+        child,
+        api_url,
+        stderr,
+    }
 }
 
 /// A `daytona` team file named `name` over `origin` (base branch `main`), with `teammates`.

@@ -417,6 +417,10 @@ pub struct ServeArgs {
     /// Also listen for SSH here: the user name is a token from `POST /api/sandbox/{id}/ssh-access`
     #[arg(long, value_name = "ADDR")]
     pub ssh_listen: Option<std::net::SocketAddr>,
+    /// A PEM file of CAs the egress proxy also trusts when it forwards sandboxes' HTTPS (besides
+    /// this machine's roots)
+    #[arg(long, value_name = "PATH")]
+    pub upstream_ca: Option<PathBuf>,
     /// Simulate the cloud, e.g. `latency=50ms,create-delay=1.3s,rate-create=300/60s,quota-cpu=10`
     #[arg(long, value_name = "SPEC", value_parser = parse_simulation)]
     pub simulate: Option<Box<crate::serve::Simulation>>,

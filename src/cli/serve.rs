@@ -169,6 +169,7 @@ pub(super) async fn run(args: ServeArgs) -> Result<i32> {
         ssh_gateway: args.ssh_gateway,
         ssh_listen: args.ssh_listen,
         state_dir: Some(root),
+        upstream_ca: args.upstream_ca,
         simulation: args
             .simulate
             .map(|simulation| *simulation)

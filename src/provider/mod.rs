@@ -445,6 +445,16 @@ pub trait Provider: Send + Sync {
         }
     }
 
+    /// Changes the resources a sandbox is given (`None` fields are left as they are), for the
+    /// commands it starts later. Backends that cannot answer [`ProviderError::Unsupported`].
+    async fn set_resources(&self, id: &str, resources: &Resources) -> Result<Sandbox> {
+        let _ = (id, resources);
+        Err(ProviderError::Unsupported {
+            provider: self.kind().as_str(),
+            operation: "resizing a sandbox".to_string(),
+        })
+    }
+
     /// Changes the environment of commands started later in a running sandbox: `unset` first,
     /// then `set` (Daytona's toolbox `POST /env`). Values may be secrets. Backends that cannot
     /// answer [`ProviderError::Unsupported`].

@@ -1,5 +1,6 @@
-//! The steps of an image build, one Dockerfile instruction at a time: variables (`ARG`, `ENV`),
-//! the working directory, the user, the shell, `RUN`, and `COPY`/`ADD` from the build context.
+//! The steps of an image build, one Dockerfile instruction at a time: stages (`FROM`), variables
+//! (`ARG`, `ENV`), the working directory, the user, the shell, `RUN`, and `COPY`/`ADD` from the
+//! build context or (`--from`) from an earlier stage's result.
 //! Each command runs through the provider's layer build; this file decides what runs, with what
 //! environment and as whom, and never interpolates Dockerfile text into a script (sources and
 //! destinations travel as arguments).
@@ -25,6 +26,17 @@ struct Context {
 }
 
 impl Context {
+    /// A stage's start (Docker's image defaults), with `args`; also how helper steps run.
+    fn root(args: BTreeMap<String, String>) -> Context {
+        Context {
+            args,
+            env: BTreeMap::new(),
+            workdir: "/".to_string(),
+            user: (0, "root".to_string()),
+            shell: vec!["/bin/sh".to_string(), "-c".to_string()],
+        }
+    }
+
     fn variables(&self) -> BTreeMap<String, String> {
         let mut variables = self.args.clone();
         variables.extend(self.env.clone());
@@ -56,23 +68,63 @@ pub(crate) async fn apply(
         |build: &mut LayerBuild, line: String| build.note(&line).map_err(|error| error.to_string());
     let steps = dockerfile::parse(&job.dockerfile).map_err(|error| error.to_string())?;
     unpack_contexts(state, build, job).await?;
-    let mut context = Context {
-        args: BTreeMap::new(),
-        env: BTreeMap::new(),
-        workdir: "/".to_string(),
-        user: (0, "root".to_string()),
-        shell: vec!["/bin/sh".to_string(), "-c".to_string()],
-    };
+    let mut context = Context::root(BTreeMap::new());
+    let stages: Vec<Option<&str>> = steps
+        .iter()
+        .filter_map(|step| match &step.instruction {
+            Instruction::From { name, .. } => Some(name.as_deref()),
+            _ => None,
+        })
+        .collect();
+    // `ARG`s before the first `FROM` reach every stage; the rest of a stage's settings do not.
+    let mut globals = BTreeMap::new();
+    let mut stage = 0;
+    let mut current = None;
     let total = steps.len();
     for (index, step) in steps.iter().enumerate() {
         note(build, format!("Step {}/{total} : {}", index + 1, step.text))?;
         match &step.instruction {
-            Instruction::From { image } => note(
-                build,
-                format!(
-                    " ---> `{image}` cannot be pulled here (no container engine, and builds have no network): building on this machine's root file system instead"
-                ),
-            )?,
+            Instruction::From { image, name } => {
+                if stage == 0 {
+                    globals = context.args.clone();
+                } else {
+                    context = Context::root(globals.clone());
+                }
+                note(
+                    build,
+                    format!(
+                        " ---> `{image}` cannot be pulled here (no container engine, and builds have no network): building on this machine's root file system instead"
+                    ),
+                )?;
+                current = (stage + 1 < stages.len()).then_some(stage);
+                match current {
+                    Some(earlier) => build
+                        .begin_stage(earlier)
+                        .await
+                        .map_err(|error| error.to_string())?,
+                    None => build.enter(None),
+                }
+                if stages.len() > 1 {
+                    let named = name
+                        .as_ref()
+                        .map(|name| format!(" `{name}`"))
+                        .unwrap_or_default();
+                    let role = if current.is_some() {
+                        "its own layer over this machine's root file system"
+                    } else {
+                        "the image"
+                    };
+                    note(
+                        build,
+                        format!(
+                            " ---> stage {} of {}{named}: {role}",
+                            stage + 1,
+                            stages.len()
+                        ),
+                    )?;
+                }
+                stage += 1;
+            }
             Instruction::Arg { name, default } => {
                 let value = default
                     .as_deref()
@@ -118,6 +170,7 @@ pub(crate) async fn apply(
                 destination,
                 add,
                 ignored,
+                from,
             } => {
                 for flag in ignored {
                     note(
@@ -133,7 +186,20 @@ pub(crate) async fn apply(
                     .map(|source| dockerfile::expand(source, &variables))
                     .collect::<Vec<_>>();
                 let destination = dockerfile::expand(destination, &variables);
-                copy(build, &context, &sources, &destination, *add, step.line).await?;
+                let inside = match from {
+                    None => from_context(build, &sources, step.line)?,
+                    Some(earlier) => {
+                        let named = stages[*earlier]
+                            .map(|name| format!(" `{name}`"))
+                            .unwrap_or_default();
+                        note(build, format!(" ---> from stage {}{named}", earlier + 1))?;
+                        build.enter(Some(*earlier));
+                        let taken = from_stage(build, &sources, step.line).await;
+                        build.enter(current);
+                        taken?
+                    }
+                };
+                copy(build, &context, inside, &destination, *add, step.line).await?;
             }
             Instruction::Metadata(keyword) => note(
                 build,
@@ -234,14 +300,12 @@ for src in "$@"; do
 done
 "#;
 
-async fn copy(
-    build: &mut LayerBuild,
-    context: &Context,
+/// Where the build's steps see `sources` of the build context.
+fn from_context(
+    build: &LayerBuild,
     sources: &[String],
-    destination: &str,
-    add: bool,
     line: usize,
-) -> Result<(), String> {
+) -> Result<Vec<String>, String> {
     let root = build.context_dir();
     let mut inside = Vec::new();
     for source in sources {
@@ -264,6 +328,59 @@ async fn copy(
                 .map(|found| format!("{BUILD_CONTEXT}/{found}")),
         );
     }
+    Ok(inside)
+}
+
+/// Copies `sources` (paths of the stage the build is in, an earlier one) out to the build's
+/// shared `/tmp`, where the stage copying them finds them; where each went, in order.
+async fn from_stage(
+    build: &LayerBuild,
+    sources: &[String],
+    line: usize,
+) -> Result<Vec<String>, String> {
+    let out = format!("{FROM_STAGES}/{line}");
+    let mut program = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        COPY_OUT_SCRIPT.to_string(),
+        "copy-out".to_string(),
+        out.clone(),
+    ];
+    let mut inside = Vec::new();
+    for (index, source) in sources.iter().enumerate() {
+        let path = absolute("/", source);
+        let Some(name) = Path::new(&path).file_name() else {
+            return Err(format!(
+                "Dockerfile line {line}: copying a whole stage (`{source}`) is not supported"
+            ));
+        };
+        inside.push(format!("{out}/{index}/{}", name.to_string_lossy()));
+        program.push(path);
+    }
+    step_run(build, &Context::root(BTreeMap::new()), &program, "/", line).await?;
+    Ok(inside)
+}
+
+/// Where files taken from an earlier stage wait in the build's shared `/tmp`.
+const FROM_STAGES: &str = "/tmp/.build-from";
+
+/// Copies each source (arguments after the output directory) to `<out>/<its index>/`, keeping
+/// its name; a missing source fails the step with `cp`'s own words.
+const COPY_OUT_SCRIPT: &str = r#"set -e
+out=$1; shift; index=0
+for src in "$@"; do
+  mkdir -p "$out/$index"; cp -a "$src" "$out/$index/"; index=$((index + 1))
+done
+"#;
+
+async fn copy(
+    build: &mut LayerBuild,
+    context: &Context,
+    inside: Vec<String>,
+    destination: &str,
+    add: bool,
+    line: usize,
+) -> Result<(), String> {
     let destination_path = absolute(&context.workdir, destination);
     let into = destination.ends_with('/') || inside.len() > 1;
     let mut program = vec![
@@ -364,13 +481,7 @@ async fn unpack_contexts(
     let script = format!(
         "set -e; for archive in /tmp/.build-archives/*.tar; do tar -xf \"$archive\" -C {BUILD_CONTEXT} --no-same-owner; done"
     );
-    let context = Context {
-        args: BTreeMap::new(),
-        env: BTreeMap::new(),
-        workdir: "/".to_string(),
-        user: (0, "root".to_string()),
-        shell: Vec::new(),
-    };
+    let context = Context::root(BTreeMap::new());
     let program = ["/bin/sh".to_string(), "-c".to_string(), script];
     build
         .note(" ---> unpacking the build context")

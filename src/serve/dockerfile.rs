@@ -1,10 +1,11 @@
-//! Reading a Dockerfile into the steps `serve` can apply without a container engine: one stage
-//! (`FROM`), `RUN`, `ENV`, `ARG`, `WORKDIR`, `USER`, `COPY`, `ADD` and `SHELL`; the image
-//! metadata that only a container runtime uses (`CMD`, `ENTRYPOINT`, `LABEL`, `EXPOSE`, ...) is
-//! kept as a step that changes nothing.
+//! Reading a Dockerfile into the steps `serve` can apply without a container engine: stages
+//! (`FROM <image> [AS <name>]`), `RUN`, `ENV`, `ARG`, `WORKDIR`, `USER`, `COPY` (also
+//! `--from=<earlier stage>`), `ADD` and `SHELL`; the image metadata that only a container
+//! runtime uses (`CMD`, `ENTRYPOINT`, `LABEL`, `EXPOSE`, ...) is kept as a step that changes
+//! nothing.
 //!
-//! Pure: no file, no process. What cannot be applied (a second stage, `COPY --from`, heredocs,
-//! an unknown instruction) is an error naming its line, so that a build fails with the reason
+//! Pure: no file, no process. What cannot be applied (`COPY --from` an image, heredocs, an
+//! unknown instruction) is an error naming its line, so that a build fails with the reason
 //! instead of silently doing less.
 
 use std::collections::BTreeMap;
@@ -19,8 +20,10 @@ pub(crate) struct Step {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Instruction {
+    /// The start of a stage, named by `AS` or not.
     From {
         image: String,
+        name: Option<String>,
     },
     /// Shell form (run by the `SHELL`) or exec form.
     Run(Command),
@@ -38,6 +41,8 @@ pub(crate) enum Instruction {
         add: bool,
         /// Flags that cannot be honoured here (`--chown`, `--chmod`), for the log.
         ignored: Vec<String>,
+        /// `--from`: the index of the earlier stage the sources are taken from.
+        from: Option<usize>,
     },
     Shell(Vec<String>),
     /// Image metadata for a container runtime (`CMD`, `LABEL`, ...): nothing to apply.
@@ -80,22 +85,30 @@ const METADATA: [&str; 9] = [
 /// The steps of `text`, in order.
 pub(crate) fn parse(text: &str) -> Result<Vec<Step>, DockerfileError> {
     let mut steps = Vec::new();
+    // The stages so far, by name when they have one.
+    let mut stages: Vec<Option<String>> = Vec::new();
     for (line, logical) in logical_lines(text)? {
         let (keyword, rest) = match logical.split_once(char::is_whitespace) {
             Some((keyword, rest)) => (keyword, rest.trim()),
             None => (logical.as_str(), ""),
         };
         let keyword = keyword.to_ascii_uppercase();
-        let instruction = instruction(line, &keyword, rest)?;
-        if let Instruction::From { .. } = instruction
-            && steps
-                .iter()
-                .any(|step: &Step| matches!(step.instruction, Instruction::From { .. }))
-        {
-            return Err(error(
-                line,
-                "multi-stage builds are not supported: one `FROM` only",
-            ));
+        let mut instruction = instruction(line, &keyword, rest)?;
+        match &mut instruction {
+            Instruction::From { name, .. } => {
+                if let Some(name) = name
+                    && stages.iter().flatten().any(|earlier| earlier == name)
+                {
+                    return Err(error(line, format!("a stage is already named `{name}`")));
+                }
+                stages.push(name.clone());
+            }
+            Instruction::Copy { from, .. } => {
+                if let Some(reference) = from_flag(rest) {
+                    *from = Some(stage_index(line, &reference, &stages)?);
+                }
+            }
+            _ => {}
         }
         steps.push(Step {
             line,
@@ -163,12 +176,23 @@ fn instruction(line: usize, keyword: &str, rest: &str) -> Result<Instruction, Do
     let (flags, rest) = split_flags(rest);
     match keyword {
         "FROM" => {
-            let image = rest.split_whitespace().next().unwrap_or_default();
-            if image.is_empty() {
-                return Err(error(line, "`FROM` names no image"));
-            }
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let name = match words[..] {
+                [] => return Err(error(line, "`FROM` names no image")),
+                [_] => None,
+                [_, keyword, name] if keyword.eq_ignore_ascii_case("AS") && valid_stage(name) => {
+                    Some(name.to_ascii_lowercase())
+                }
+                _ => {
+                    return Err(error(
+                        line,
+                        "`FROM` takes an image and optionally `AS <name>` (letters, digits, `-`, `_`, `.`)",
+                    ));
+                }
+            };
             Ok(Instruction::From {
-                image: image.to_string(),
+                image: words[0].to_string(),
+                name,
             })
         }
         "RUN" => {
@@ -204,12 +228,8 @@ fn instruction(line: usize, keyword: &str, rest: &str) -> Result<Instruction, Do
             for flag in &flags {
                 let name = flag.split('=').next().unwrap_or_default();
                 match name {
-                    "--from" => {
-                        return Err(error(
-                            line,
-                            "`--from` needs another stage or image: multi-stage builds are not supported",
-                        ));
-                    }
+                    // Resolved to a stage by `parse`, which knows the stages before this line.
+                    "--from" => {}
                     "--chown" | "--chmod" => ignored.push(flag.clone()),
                     "--link" | "--parents" | "--checksum" | "--keep-git-dir" | "--exclude" => {}
                     _ => return Err(error(line, format!("unknown flag `{flag}`"))),
@@ -231,6 +251,7 @@ fn instruction(line: usize, keyword: &str, rest: &str) -> Result<Instruction, Do
                 destination,
                 add: keyword == "ADD",
                 ignored,
+                from: None,
             })
         }
         "SHELL" => match json_array(rest) {
@@ -244,6 +265,53 @@ fn instruction(line: usize, keyword: &str, rest: &str) -> Result<Instruction, Do
         "WORKDIR" | "USER" => Err(error(line, format!("`{keyword}` needs a value"))),
         other => Err(error(line, format!("unknown instruction `{other}`"))),
     }
+}
+
+/// The value of a `COPY --from=` flag among the leading flags of `rest`.
+fn from_flag(rest: &str) -> Option<String> {
+    split_flags(rest)
+        .0
+        .iter()
+        .find_map(|flag| flag.strip_prefix("--from=").map(str::to_string))
+}
+
+/// The earlier stage `reference` (a name or an index) names; an image is an error, since
+/// nothing can be pulled here.
+fn stage_index(
+    line: usize,
+    reference: &str,
+    stages: &[Option<String>],
+) -> Result<usize, DockerfileError> {
+    let current = stages.len().saturating_sub(1);
+    let lowered = reference.to_ascii_lowercase();
+    let found = match reference.parse::<usize>() {
+        Ok(index) => Some(index),
+        Err(_) => stages
+            .iter()
+            .position(|name| name.as_deref() == Some(lowered.as_str())),
+    };
+    match found {
+        Some(index) if index < current => Ok(index),
+        Some(_) => Err(error(
+            line,
+            format!("`COPY --from={reference}` must name an earlier stage"),
+        )),
+        None => Err(error(
+            line,
+            format!(
+                "`COPY --from={reference}`: no earlier stage has that name, and images cannot be pulled here (no container engine, and builds have no network)"
+            ),
+        )),
+    }
+}
+
+/// Docker's stage names: a letter first, then letters, digits, `-`, `_` and `.`.
+fn valid_stage(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Leading `--name=value` flags, and what follows them.
@@ -378,7 +446,8 @@ mod tests {
         assert_eq!(
             steps[0].instruction,
             Instruction::From {
-                image: "debian:bookworm-slim".into()
+                image: "debian:bookworm-slim".into(),
+                name: None,
             }
         );
         assert!(
@@ -426,6 +495,7 @@ mod tests {
                 destination: "/dst/".into(),
                 add: false,
                 ignored: vec!["--chown=1:1".into()],
+                from: None,
             }
         );
         assert_eq!(steps[6].instruction, Instruction::Metadata("CMD".into()));
@@ -433,13 +503,14 @@ mod tests {
 
     #[test]
     fn what_cannot_be_built_names_its_line() {
-        let second = parse("FROM a:1\nRUN true\nFROM b:2\n").unwrap_err();
-        assert_eq!(second.line, 3);
         assert!(parse("RUN true\n").unwrap_err().message.contains("FROM"));
-        assert_eq!(
-            parse("FROM a:1\nCOPY --from=x /a /b\n").unwrap_err().line,
-            2
-        );
+        let image = parse("FROM a:1\nCOPY --from=alpine:3 /a /b\n").unwrap_err();
+        assert_eq!(image.line, 2);
+        assert!(image.message.contains("images cannot be pulled"), "{image}");
+        let own = parse("FROM a:1 AS one\nCOPY --from=one /a /b\n").unwrap_err();
+        assert!(own.message.contains("earlier stage"), "{own}");
+        assert!(parse("FROM a AS x\nFROM b AS X\n").is_err());
+        assert!(parse("FROM a AS\n").is_err());
         assert!(
             parse("FROM a:1\nFROBNICATE\n")
                 .unwrap_err()
@@ -447,6 +518,29 @@ mod tests {
                 .contains("FROBNICATE")
         );
         assert!(parse("FROM a:1\nRUN <<EOF\necho\nEOF\n").is_err());
+    }
+
+    #[test]
+    fn stages_are_named_and_copies_name_earlier_ones() {
+        let steps = parse(
+            "FROM a:1 AS Build\nRUN make\nFROM b:2\nFROM c:3\nCOPY --from=build /out /x\nCOPY --from=1 /y /z\nCOPY ctx /w\n",
+        )
+        .unwrap();
+        assert_eq!(
+            steps[0].instruction,
+            Instruction::From {
+                image: "a:1".into(),
+                name: Some("build".into())
+            }
+        );
+        let froms: Vec<_> = steps
+            .iter()
+            .filter_map(|step| match &step.instruction {
+                Instruction::Copy { from, .. } => Some(*from),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(froms, [Some(0), Some(1), None]);
     }
 
     #[test]

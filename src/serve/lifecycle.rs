@@ -154,15 +154,25 @@ async fn tick(state: &AppState) {
 }
 
 /// Runs the timers until `stop` turns true.
-pub(crate) async fn run(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn run(state: Arc<AppState>, stop: tokio::sync::watch::Receiver<bool>) {
     // About once a lifecycle second, within sane bounds.
     let period =
         (state.simulation.minute / 60).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    every(period, stop, || tick(&state)).await;
+}
+
+/// Runs `pass` every `period` (a late pass delays the next, none are bunched) until `stop`
+/// turns true.
+pub(crate) async fn every<F: Future<Output = ()>>(
+    period: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut pass: impl FnMut() -> F,
+) {
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = interval.tick() => tick(&state).await,
+            _ = interval.tick() => pass().await,
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
                     return;

@@ -7,12 +7,13 @@
 //! own processes, memory is their resident set and CPU their CPU time over a 200 ms window, as a
 //! percentage of the vCPUs given. Without that isolation `/proc` shows the whole host, so memory
 //! and CPU read 0 rather than a wrong number. `/api/sandbox/{id}/telemetry/metrics` answers the
-//! same sample as one point of each series: there is no telemetry backend keeping history.
+//! same samples, taken on an interval and kept by `metrics_history`, over a `from`/`to` window.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 
@@ -20,10 +21,12 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::error::{ApiError, DaemonError};
+use super::metrics_history::{SERIES, sample_now};
 use super::sandbox::resolve;
-use super::state::{AppState, iso, now};
+use super::state::{AppState, Millis, iso, now, to_millis};
 use super::toolbox::{ready, run_script};
-use crate::daytona_api::SystemMetrics;
+use super::view::derived_state;
+use crate::daytona_api::{SandboxState, SystemMetrics};
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/{sandbox}/system/metrics", get(system_metrics))
@@ -96,14 +99,24 @@ pub(crate) async fn system_metrics(
     measure(&state, &id).await.map(Json)
 }
 
-/// One sample of sandbox `id`, which must be started.
+/// One sample of sandbox `id`, which must be started (and is then touched: a client asked).
 async fn measure(state: &AppState, id: &str) -> Result<SystemMetrics, DaemonError> {
     let sandbox = ready(state, id).await?;
+    sample(state, &sandbox.id).await
+}
+
+/// One sample of sandbox `id`, without counting as activity.
+pub(crate) async fn sample(state: &AppState, id: &str) -> Result<SystemMetrics, DaemonError> {
+    let sandbox = state
+        .provider
+        .get(id)
+        .await
+        .map_err(|error| DaemonError::from_provider(error, &format!("sandbox {id}")))?;
     let record = state.store.sandbox(&sandbox.id);
     let output = run_script(state, &sandbox, SAMPLE.to_string(), BTreeMap::new()).await?;
     let sample = parse_sample(&output.output).ok_or_else(|| {
         DaemonError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot measure the sandbox: {}", output.output.trim()),
         )
     })?;
@@ -128,8 +141,9 @@ async fn measure(state: &AppState, id: &str) -> Result<SystemMetrics, DaemonErro
 }
 
 /// `GET /api/sandbox/{id}/telemetry/metrics` (newer than v0.190; the pinned SDKs'
-/// `get_metrics`): Daytona's OpenTelemetry series, here a single point each, sampled now, as
-/// there is no history to query; the `from`/`to` range is not applied.
+/// `get_metrics`): Daytona's OpenTelemetry series over `from`..=`to` (RFC 3339; `from`
+/// defaults to the epoch and `to` to now), from the sampled history. A started sandbox not
+/// sampled yet is sampled now, so that a client asking right after create sees a point.
 pub(crate) async fn telemetry_metrics(
     State(state): State<Arc<AppState>>,
     Path(id_or_name): Path<String>,
@@ -141,31 +155,67 @@ pub(crate) async fn telemetry_metrics(
         .filter(|(key, _)| key == "metricNames")
         .flat_map(|(_, value)| value.split(','))
         .collect();
-    let sandbox = resolve(&state, &id_or_name).await?;
-    let sample = measure(&state, &sandbox.id)
-        .await
-        .map_err(|error| ApiError::new(error.status, error.message))?;
-    let values = [
-        ("daytona.sandbox.cpu.utilization", sample.cpu_used_pct),
-        ("daytona.sandbox.cpu.limit", f64::from(sample.cpu_count)),
-        ("daytona.sandbox.memory.usage", sample.mem_used as f64),
-        ("daytona.sandbox.memory.limit", sample.mem_total as f64),
-        ("daytona.sandbox.memory.cache", sample.mem_cache as f64),
-        ("daytona.sandbox.filesystem.usage", sample.disk_used as f64),
-        ("daytona.sandbox.filesystem.total", sample.disk_total as f64),
-    ];
-    let wanted = |name: &str| names.is_empty() || names.contains(&name);
-    let series = values
-        .into_iter()
-        .filter(|(name, _)| wanted(name))
-        .map(|(name, value)| {
-            json!({
-                "metricName": name,
-                "dataPoints": [{"timestamp": sample.timestamp, "value": value}],
+    let bound = |key: &str| -> Result<Option<Millis>, ApiError> {
+        params
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| {
+                parse_time(value).ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("`{key}` is not an ISO 8601 time: `{value}`"),
+                    )
+                })
             })
+            .transpose()
+    };
+    let (from, to) = (bound("from")?, bound("to")?);
+    let sandbox = resolve(&state, &id_or_name).await?;
+    let record = state.store.sandbox(&sandbox.id);
+    if !state.history.has_points(&sandbox.id)
+        && derived_state(&sandbox, &record, now()).0 == SandboxState::Started
+    {
+        sample_now(&state, &sandbox.id).await;
+    }
+    let points = state
+        .history
+        .window(&sandbox.id, from.unwrap_or(0), to.unwrap_or_else(now));
+    let series = SERIES
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| names.is_empty() || names.contains(name))
+        .map(|(index, name)| {
+            let points: Vec<_> = points
+                .iter()
+                .map(|point| json!({"timestamp": iso(point.at), "value": point.values[index]}))
+                .collect();
+            json!({"metricName": name, "dataPoints": points})
         })
         .collect();
     Ok(Json(MetricsResponse { series }))
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time with any offset (`Z`, `+01:00`, `+0100`)
+/// or none (UTC), as the SDKs write `from` and `to`.
+fn parse_time(text: &str) -> Option<Millis> {
+    let text = text.trim();
+    let (local, offset_minutes) = match text.rfind(['+', '-']) {
+        // An offset follows the time, never the date's own dashes.
+        Some(at) if text[..at].contains('T') || text[..at].contains(' ') => {
+            let sign: i64 = if text[at..].starts_with('-') { -1 } else { 1 };
+            let digits: String = text[at + 1..].chars().filter(|c| *c != ':').collect();
+            if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let hours: i64 = digits[..2].parse().ok()?;
+            let minutes: i64 = digits[2..].parse().ok()?;
+            (&text[..at], sign * (hours * 60 + minutes))
+        }
+        _ => (text.trim_end_matches(['Z', 'z']), 0),
+    };
+    let time = humantime::parse_rfc3339_weak(local).ok()?;
+    let local = i64::try_from(to_millis(time)).ok()?;
+    Millis::try_from(local - offset_minutes * 60_000).ok()
 }
 
 /// Reply of `/telemetry/metrics`.
@@ -188,5 +238,17 @@ mod tests {
         assert_eq!(cpu_percent(&sample, 1), 100.0);
         assert_eq!(cpu_percent(&sample, 2), 50.0);
         assert_eq!(parse_sample("garbage"), None);
+    }
+
+    #[test]
+    fn times_parse_with_the_offsets_the_sdks_write() {
+        let utc = parse_time("2026-11-30T14:20:42.5Z").unwrap();
+        assert_eq!(parse_time("2026-11-30T14:20:42.500000+0000"), Some(utc));
+        assert_eq!(parse_time("2026-11-30T15:20:42.500+01:00"), Some(utc));
+        assert_eq!(parse_time("2026-11-30T13:20:42.5-01:00"), Some(utc));
+        assert_eq!(parse_time("2026-11-30T14:20:42.500000"), Some(utc));
+        assert_eq!(iso(utc), "2026-11-30T14:20:42.500Z");
+        assert_eq!(parse_time("yesterday"), None);
+        assert_eq!(parse_time("2026-11-30T14:20:42+1"), None);
     }
 }

@@ -25,6 +25,8 @@ mod computer_use_mouse;
 mod computer_use_recording;
 mod computer_use_screen;
 mod dockerfile;
+mod egress;
+mod egress_tls;
 mod error;
 mod events;
 mod file_signing;
@@ -37,6 +39,7 @@ mod lsp_answer;
 mod lsp_client;
 mod lsp_server;
 mod metrics;
+mod metrics_history;
 mod middleware;
 mod object_storage;
 mod output_form;
@@ -51,6 +54,9 @@ mod sandbox_copies;
 mod sandbox_lifecycle;
 mod sandbox_list;
 mod secret_file;
+mod secret_vault;
+mod secret_vault_names;
+mod secret_vault_routes;
 mod simulate;
 mod snapshot;
 mod ssh;
@@ -109,6 +115,9 @@ pub struct ServeOptions {
     /// Where `serve.json` (snapshots, SSH tokens, Daytona-only sandbox fields) persists; `None`
     /// keeps it in memory. Use the provider's state root so a restart keeps everything.
     pub state_dir: Option<PathBuf>,
+    /// A PEM file of CAs the egress proxy trusts besides this machine's roots when it forwards
+    /// a sandbox's HTTPS (a test's own server, a corporate CA).
+    pub upstream_ca: Option<PathBuf>,
     pub simulation: Simulation,
 }
 
@@ -122,6 +131,7 @@ impl Default for ServeOptions {
             ssh_gateway: None,
             ssh_listen: None,
             state_dir: None,
+            upstream_ca: None,
             simulation: Simulation::default(),
         }
     }
@@ -138,6 +148,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("ssh_gateway", &self.ssh_gateway)
             .field("ssh_listen", &self.ssh_listen)
             .field("state_dir", &self.state_dir)
+            .field("upstream_ca", &self.upstream_ca)
             .field("simulation", &self.simulation)
             .finish()
     }
@@ -181,6 +192,15 @@ pub enum ServeError {
         help("move the file away to make a new one; URLs signed before stop working")
     )]
     SigningSecret { path: PathBuf, message: String },
+
+    #[error("cannot use the egress proxy's CA `{}`: {message}", path.display())]
+    #[diagnostic(
+        code(serve::egress_ca),
+        help(
+            "move the file away to make a new CA; sandboxes given the old one trust the new one once their secrets are mounted again"
+        )
+    )]
+    EgressCa { path: PathBuf, message: String },
 
     #[error("cannot read the server state `{}`: {message}", path.display())]
     #[diagnostic(
@@ -258,6 +278,10 @@ pub struct Server {
     base_url: String,
     state: Arc<AppState>,
     ssh: Option<ssh::Gateway>,
+    egress: tokio::net::TcpListener,
+    /// Whether the egress proxy could not take its previous port: mounted sandboxes are then
+    /// given the new one.
+    egress_moved: bool,
 }
 
 /// Binds the listener and loads the records, so that the caller knows the address (port 0)
@@ -298,6 +322,27 @@ pub async fn bind(
     };
     let store = Store::open(options.state_dir.as_deref())?;
     let signing = file_signing::SigningSecret::load_or_create(options.state_dir.as_deref())?;
+    let vault = secret_vault::Vault::open(options.state_dir.as_deref())?;
+    let previous_port = vault.egress_port();
+    let (egress, egress_listener) = egress::Egress::bind(
+        options.state_dir.as_deref(),
+        options.upstream_ca.as_deref(),
+        previous_port,
+    )
+    .await?;
+    let moved = previous_port != Some(egress.port());
+    if moved {
+        vault
+            .set_egress_port(egress.port())
+            .map_err(|error| ServeError::State {
+                path: options
+                    .state_dir
+                    .clone()
+                    .unwrap_or_default()
+                    .join(secret_vault::VAULT_FILE),
+                message: error.message,
+            })?;
+    }
     let simulation = options.simulation;
     let state = Arc::new(AppState {
         provider,
@@ -329,6 +374,9 @@ pub async fn bind(
         language_servers: lsp::LanguageServers::default(),
         events: events::Events::new(),
         signing,
+        history: metrics_history::History::default(),
+        vault,
+        egress,
     });
     events::Events::listen(&state);
     build::resume(&state);
@@ -338,6 +386,8 @@ pub async fn bind(
         base_url,
         state,
         ssh,
+        egress: egress_listener,
+        egress_moved: moved,
     })
 }
 
@@ -397,7 +447,17 @@ impl Server {
         let router = routes::router(self.state.clone());
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
         let events = tokio::spawn(events::run(self.state.clone(), timers_stopped.clone()));
+        let sampler = tokio::spawn(metrics_history::run(
+            self.state.clone(),
+            timers_stopped.clone(),
+        ));
         let timers = tokio::spawn(lifecycle::run(self.state.clone(), timers_stopped));
+        let (stop_egress, egress_stopped) = tokio::sync::watch::channel(false);
+        let egress = tokio::spawn(egress::run(self.state.clone(), self.egress, egress_stopped));
+        // Before the first request: a sandbox must not run a command with the old port.
+        if self.egress_moved {
+            secret_vault_routes::remount(&self.state).await;
+        }
         let (stop_gateway, gateway_stopped) = tokio::sync::watch::channel(false);
         let gateway = self
             .ssh
@@ -449,6 +509,7 @@ impl Server {
         drop(self.listener);
         let _ = stop_timers.send(true);
         let _ = stop_gateway.send(true);
+        let _ = stop_egress.send(true);
         let _ = stop_connections.send(true);
         self.state.terminals.close();
         self.state.language_servers.close();
@@ -456,6 +517,8 @@ impl Server {
         let finished = async { while connections.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(Duration::from_secs(10), finished).await;
         let _ = timers.await;
+        let _ = sampler.await;
+        let _ = egress.await;
         let _ = events.await;
         if let Some(gateway) = gateway {
             let _ = gateway.await;

@@ -1,8 +1,7 @@
 //! Control-plane routes the pinned SDKs call for what a local server has no counterpart of, each
 //! answered as honestly as Daytona's own shapes allow: `GET /config` (this server's settings),
-//! the organisation's warm pools and secret vault (there are none; making one is refused),
-//! `PUT /sandbox/{id}/secrets`, `POST /sandbox/{id}/network-settings` and
-//! `POST /sandbox/{id}/autopause/{minutes}`.
+//! the organisation's warm pools (there are none; making one is refused),
+//! `POST /sandbox/{id}/network-settings` and `POST /sandbox/{id}/autopause/{minutes}`.
 //!
 //! NOTES-style: all newer than v0.190 except the network settings. What cannot be done is a 422
 //! (Daytona's answer to a pause of a sandbox class that cannot pause) with the reason, which the
@@ -12,7 +11,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -31,15 +30,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/warm-pools/{pool}",
             axum::routing::patch(warm_pool_not_found).delete(warm_pool_not_found),
         )
-        .route("/secret", get(list_empty).post(create_secret))
-        .route("/secret/paginated", get(no_secrets))
-        .route(
-            "/secret/{secret}",
-            get(secret_not_found)
-                .patch(secret_not_found)
-                .delete(secret_not_found),
-        )
-        .route("/sandbox/{sandbox}/secrets", put(mount_secrets))
         .route(
             "/sandbox/{sandbox}/network-settings",
             post(network_settings),
@@ -71,7 +61,7 @@ async fn config(State(state): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
-/// `GET /warm-pools`, `GET /secret`: the organisation has none.
+/// `GET /warm-pools`: the organisation has none.
 async fn list_empty() -> Json<Vec<Value>> {
     Json(Vec::new())
 }
@@ -85,50 +75,6 @@ async fn create_warm_pool() -> ApiError {
 
 async fn warm_pool_not_found(Path(id): Path<String>) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("Warm pool {id} not found"))
-}
-
-/// Why the secret vault is refused: its values would have to reach sandboxes outside the
-/// create request, which `serve` has no channel for.
-const NO_VAULT: &str = "Organization secrets are not implemented by ralph-town serve: keep credentials out of sandbox records and hand them to the process that needs them (its environment), as ralph-town's own `secrets` do";
-
-/// `GET /secret/paginated`: an empty page.
-async fn no_secrets() -> Json<Value> {
-    Json(json!({"items": [], "total": 0, "nextCursor": null}))
-}
-
-/// `POST /secret`.
-async fn create_secret() -> ApiError {
-    not_possible(NO_VAULT)
-}
-
-async fn secret_not_found(Path(id): Path<String>) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, format!("Secret {id} not found"))
-}
-
-/// Refuses to mount vault secrets (a create's `secrets`, `PUT /secrets`): there is no vault,
-/// and a sandbox silently missing its credentials would be worse than an error.
-pub(crate) fn refuse_vault_secrets<T>(secrets: Option<&[T]>) -> Result<(), ApiError> {
-    match secrets {
-        Some(secrets) if !secrets.is_empty() => Err(not_possible(NO_VAULT)),
-        _ => Ok(()),
-    }
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct UpdateSandboxSecrets {
-    secrets: Vec<Value>,
-}
-
-/// `PUT /sandbox/{id}/secrets`: detaching all (an empty list) is what there is already.
-async fn mount_secrets(
-    State(state): State<Arc<AppState>>,
-    Path(id_or_name): Path<String>,
-    JsonBody(request): JsonBody<UpdateSandboxSecrets>,
-) -> Result<Json<Sandbox>, ApiError> {
-    let sandbox = resolve(&state, &id_or_name).await?;
-    refuse_vault_secrets(Some(&request.secrets))?;
-    let record = state.store.sandbox(&sandbox.id);
-    Ok(Json(sandbox_dto(&state, &sandbox, &record, now())))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -188,7 +134,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_an_open_network_and_no_vault_secrets_are_accepted() {
+    fn only_an_open_network_is_accepted() {
         assert!(refuse_network_limits(&NetworkSettings::default()).is_ok());
         let open = NetworkSettings {
             network_block_all: Some(false),
@@ -207,8 +153,5 @@ mod tests {
             ..NetworkSettings::default()
         };
         assert!(refuse_network_limits(&filtered).is_err());
-        assert!(refuse_vault_secrets::<Value>(None).is_ok());
-        assert!(refuse_vault_secrets::<Value>(Some(&[])).is_ok());
-        assert!(refuse_vault_secrets(Some(&[json!({"TOKEN": "gh"})])).is_err());
     }
 }

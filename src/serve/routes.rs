@@ -15,9 +15,9 @@ use super::state::AppState;
 use super::{
     build_logs, computer_use, file_signing, lsp, metrics, middleware, object_storage, platform,
     preview, pty, sandbox, sandbox_actions, sandbox_copies, sandbox_lifecycle, sandbox_list,
-    snapshot, ssh_access, toolbox, toolbox_file_changes, toolbox_files, toolbox_git,
-    toolbox_git_config, toolbox_git_repo, toolbox_search, toolbox_session, toolbox_unsupported,
-    toolbox_upload, volume,
+    secret_vault_routes, snapshot, ssh_access, toolbox, toolbox_file_changes, toolbox_files,
+    toolbox_git, toolbox_git_config, toolbox_git_repo, toolbox_search, toolbox_session,
+    toolbox_unsupported, toolbox_upload, volume,
 };
 
 /// Uploads go to the provider in one piece; this bounds what one request may hold in memory.
@@ -87,6 +87,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .merge(preview::api_routes())
         .merge(file_signing::api_routes())
         .merge(platform::routes())
+        .merge(secret_vault_routes::routes())
         .merge(metrics::api_routes())
         .merge(object_storage::api_routes())
         .route_layer(from_fn_with_state(state.clone(), middleware::api))

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::build;
 use super::error::ApiError;
 use super::platform;
+use super::secret_vault_routes;
 use super::simulate::Usage;
 use super::snapshot;
 use super::state::{
@@ -125,7 +126,15 @@ pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     JsonBody(request): JsonBody<CreateSandbox>,
 ) -> Result<Json<Sandbox>, ApiError> {
-    platform::refuse_vault_secrets(request.secrets.as_deref())?;
+    // Unknown secret names are refused before anything is made.
+    let secrets = request.secrets.clone().unwrap_or_default();
+    state.vault.resolve_names(
+        &secrets
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )?;
     platform::refuse_network_limits(&platform::NetworkSettings {
         network_block_all: request.network_block_all,
         network_allow_list: request.network_allow_list.clone(),
@@ -283,6 +292,15 @@ pub(crate) async fn create(
     state
         .store
         .update_sandbox(&created.id, |stored| *stored = record.clone())?;
+    if !secrets.is_empty()
+        && let Err(error) = secret_vault_routes::mount_secrets(&state, &created.id, &secrets).await
+    {
+        // A sandbox without the credentials it asked for is not left behind.
+        let _ = state.provider.delete(&created.id).await;
+        let _ = state.store.remove_sandbox(&created.id);
+        let _ = state.vault.unmount(&created.id);
+        return Err(error);
+    }
     if let Some(image) = image.filter(|image| image.phase == BuildPhase::Pending) {
         build::spawn(
             &state,
@@ -326,6 +344,7 @@ pub(crate) async fn delete(
         .await
         .map_err(|error| ApiError::from_provider(error, &id_or_name))?;
     state.store.remove_sandbox(&sandbox.id)?;
+    state.vault.unmount(&sandbox.id)?;
     let mut dto = sandbox_dto(&state, &sandbox, &record, now);
     dto.state = Some(SandboxState::Destroying);
     dto.desired_state = Some(SandboxDesiredState::Destroyed);

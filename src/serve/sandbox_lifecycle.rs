@@ -15,13 +15,13 @@ use axum::routing::post;
 use axum::{Json, Router};
 
 use super::error::ApiError;
-use super::sandbox::{check_quota, has_quota, resolve};
+use super::sandbox::{check_quota, has_quota, provider_resources, resolve};
 use super::sandbox_actions::begin;
 use super::simulate::Usage;
 use super::state::{AppState, now};
 use super::view::{JsonBody, derived_state, in_transition, sandbox_dto};
 use crate::daytona_api::{ResizeSandbox, Sandbox, SandboxDesiredState, SandboxState};
-use crate::provider;
+use crate::provider::{self, ProviderError};
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -196,6 +196,16 @@ async fn resize(
         disk: next.disk,
     };
     check_quota(&state, request, Some(&sandbox.id)).await?;
+    // The provider applies what it can (`local`: the vCPUs of commands started from now on);
+    // one that cannot resize leaves the change recorded here only.
+    match state
+        .provider
+        .set_resources(&sandbox.id, &provider_resources(next))
+        .await
+    {
+        Ok(_) | Err(ProviderError::Unsupported { .. }) => {}
+        Err(error) => return Err(ApiError::from_provider(error, &sandbox.id)),
+    }
     let desired = if started {
         SandboxDesiredState::Started
     } else {

@@ -59,7 +59,7 @@ fn parse_filter(params: &[(String, String)]) -> Result<Filter, ApiError> {
     })
 }
 
-fn parse_limit(params: &[(String, String)]) -> Result<usize, ApiError> {
+pub(crate) fn parse_limit(params: &[(String, String)]) -> Result<usize, ApiError> {
     match params.iter().find(|(key, _)| key == "limit") {
         None => Ok(100),
         Some((_, text)) => match text.parse::<usize>() {
@@ -116,16 +116,16 @@ async fn matching(
 /// A value sandboxes are ordered by.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(untagged)]
-enum SortValue {
+pub(crate) enum SortValue {
     Number(u64),
     Text(String),
 }
 
 /// How a list is ordered: a field and a direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Sort {
-    field: &'static str,
-    descending: bool,
+pub(crate) struct Sort {
+    pub(crate) field: &'static str,
+    pub(crate) descending: bool,
 }
 
 /// The fields of the cursor route (`SandboxListSortField`), then the deprecated route's.
@@ -148,7 +148,7 @@ const DEPRECATED_SORT_FIELDS: [&str; 8] = [
     "lastActivityAt",
 ];
 
-fn parse_sort(
+pub(crate) fn parse_sort(
     params: &[(String, String)],
     fields: &[&'static str],
     default: &'static str,
@@ -212,11 +212,11 @@ fn sort_value(
     }
 }
 
-/// Orders `found` by `sort`, ids breaking ties in the same direction.
-fn order(found: &mut [(provider::Sandbox, SandboxRecord)], sort: Sort, now: Millis) {
-    found.sort_by(|(a, a_record), (b, b_record)| {
-        let ascending = (sort_value(sort, a, a_record, now), &a.id)
-            .cmp(&(sort_value(sort, b, b_record, now), &b.id));
+/// Orders `found` by `sort` over `key` (the sort value, then the id breaking ties in the same
+/// direction).
+fn order<T>(found: &mut [T], sort: Sort, key: impl Fn(&T) -> (SortValue, String)) {
+    found.sort_by(|a, b| {
+        let ascending = key(a).cmp(&key(b));
         if sort.descending {
             ascending.reverse()
         } else {
@@ -232,16 +232,8 @@ struct Cursor {
     id: String,
 }
 
-fn cursor_of(
-    sort: Sort,
-    sandbox: &provider::Sandbox,
-    record: &SandboxRecord,
-    now: Millis,
-) -> String {
-    let cursor = Cursor {
-        sort_value: sort_value(sort, sandbox, record, now),
-        id: sandbox.id.clone(),
-    };
+fn cursor_of((sort_value, id): (SortValue, String)) -> String {
+    let cursor = Cursor { sort_value, id };
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(serde_json::to_vec(&cursor).unwrap_or_default())
 }
@@ -254,27 +246,26 @@ fn parse_cursor(cursor: &str) -> Result<Cursor, ApiError> {
     serde_json::from_slice(&bytes).map_err(|_| invalid())
 }
 
-pub(crate) async fn list(
-    State(state): State<Arc<AppState>>,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Result<Json<ListSandboxesResponse>, ApiError> {
-    let filter = parse_filter(&params)?;
-    let limit = parse_limit(&params)?;
-    let sort = parse_sort(&params, &SORT_FIELDS, "lastActivityAt")?;
-    let cursor = match params.iter().find(|(key, _)| key == "cursor") {
+/// The keyset page of `found` that `params` ask for (`cursor`, `limit`), ordered by `sort` over
+/// `key` (the sort value and the id), and the cursor of the next page when there is one.
+pub(crate) fn keyset_page<T>(
+    mut found: Vec<T>,
+    params: &[(String, String)],
+    sort: Sort,
+    key: impl Fn(&T) -> (SortValue, String),
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let limit = parse_limit(params)?;
+    let cursor = match params.iter().find(|(name, _)| name == "cursor") {
         Some((_, text)) if !text.is_empty() => Some(parse_cursor(text)?),
         _ => None,
     };
-    let now = now();
-    let mut found = matching(&state, &filter, now).await?;
-    order(&mut found, sort, now);
-    let after: Vec<_> = found
+    order(&mut found, sort, &key);
+    let mut after: Vec<T> = found
         .into_iter()
-        .filter(|(sandbox, record)| match &cursor {
+        .filter(|item| match &cursor {
             // Keyset paging: strictly after the last item of the previous page.
             Some(cursor) => {
-                let here = (sort_value(sort, sandbox, record, now), &sandbox.id)
-                    .cmp(&(cursor.sort_value.clone(), &cursor.id));
+                let here = key(item).cmp(&(cursor.sort_value.clone(), cursor.id.clone()));
                 here == if sort.descending {
                     Ordering::Less
                 } else {
@@ -284,13 +275,24 @@ pub(crate) async fn list(
             None => true,
         })
         .collect();
-    let next_cursor = (after.len() > limit).then(|| {
-        let (sandbox, record) = &after[limit - 1];
-        cursor_of(sort, sandbox, record, now)
-    });
-    let items = after
+    let next_cursor = (after.len() > limit).then(|| cursor_of(key(&after[limit - 1])));
+    after.truncate(limit);
+    Ok((after, next_cursor))
+}
+
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Json<ListSandboxesResponse>, ApiError> {
+    let filter = parse_filter(&params)?;
+    let sort = parse_sort(&params, &SORT_FIELDS, "lastActivityAt")?;
+    let now = now();
+    let found = matching(&state, &filter, now).await?;
+    let (page, next_cursor) = keyset_page(found, &params, sort, |(sandbox, record)| {
+        (sort_value(sort, sandbox, record, now), sandbox.id.clone())
+    })?;
+    let items = page
         .iter()
-        .take(limit)
         .map(|(sandbox, record)| list_item(&state, sandbox, record, now))
         .collect();
     Ok(Json(ListSandboxesResponse { items, next_cursor }))
@@ -352,7 +354,9 @@ pub(crate) async fn list_paginated(
     let sort = parse_sort(&params, &DEPRECATED_SORT_FIELDS, "createdAt")?;
     let now = now();
     let mut found = matching(&state, &filter, now).await?;
-    order(&mut found, sort, now);
+    order(&mut found, sort, |(sandbox, record)| {
+        (sort_value(sort, sandbox, record, now), sandbox.id.clone())
+    });
     let paged = page.of(found);
     Ok(Json(PaginatedSandboxes {
         items: paged

@@ -54,6 +54,9 @@ pub struct Simulation {
     /// The length of a lifecycle minute (auto-stop, auto-delete, `ttlMinutes`); shorten it in tests.
     #[serde(with = "duration_text")]
     pub minute: Duration,
+    /// How often `serve` samples every started sandbox's resources for `get_metrics`.
+    #[serde(with = "duration_text")]
+    pub metrics_interval: Duration,
 }
 
 impl Default for Simulation {
@@ -75,6 +78,7 @@ impl Default for Simulation {
             exec_defect: 0.0,
             seed: 0,
             minute: Duration::from_secs(60),
+            metrics_interval: Duration::from_secs(15),
         }
     }
 }
@@ -194,6 +198,12 @@ impl FromStr for Simulation {
                         return Err(fail("a minute must be longer than zero".to_string()));
                     }
                 }
+                "metrics-interval" => {
+                    simulation.metrics_interval = duration()?;
+                    if simulation.metrics_interval.is_zero() {
+                        return Err(fail("an interval must be longer than zero".to_string()));
+                    }
+                }
                 other => {
                     let known = [
                         "latency",
@@ -212,6 +222,7 @@ impl FromStr for Simulation {
                         "exec-defect",
                         "seed",
                         "minute",
+                        "metrics-interval",
                     ];
                     let hint = known
                         .iter()

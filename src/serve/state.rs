@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::events::Events;
 use super::file_signing::SigningSecret;
 use super::lsp::LanguageServers;
+use super::metrics_history::History;
 use super::pty::Terminals;
 use super::simulate::{Dice, Simulation, Throttlers};
 use crate::daytona_api::{
@@ -44,6 +45,12 @@ pub(crate) struct AppState {
     pub(crate) events: Events,
     /// What every sandbox's key for signed file URLs derives from.
     pub(crate) signing: SigningSecret,
+    /// The sampled resource history, in memory only.
+    pub(crate) history: History,
+    /// The organisation's secrets and what each sandbox mounts.
+    pub(crate) vault: super::secret_vault::Vault,
+    /// The proxy that puts secret values into sandboxes' outbound requests.
+    pub(crate) egress: super::egress::Egress,
 }
 
 /// Addresses and the pinned key, fixed once the listener is bound.
@@ -274,22 +281,7 @@ impl Store {
     /// memory only.
     pub(crate) fn open(dir: Option<&Path>) -> Result<Store, ServeError> {
         let path = dir.map(|dir| dir.join(RECORDS_FILE));
-        let mut records = match &path {
-            Some(path) => match std::fs::read(path) {
-                Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| ServeError::State {
-                    path: path.clone(),
-                    message: error.to_string(),
-                })?,
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Records::default(),
-                Err(error) => {
-                    return Err(ServeError::State {
-                        path: path.clone(),
-                        message: error.to_string(),
-                    });
-                }
-            },
-            None => Records::default(),
-        };
+        let mut records: Records = load_json(path.as_deref())?;
         if records.organization_id.is_empty() {
             records.organization_id = uuid::Uuid::new_v4().to_string();
         }
@@ -365,6 +357,25 @@ impl Store {
                 .signed_previews
                 .retain(|preview| preview.sandbox_id != id);
         })
+    }
+}
+
+/// The JSON file at `path`, or the default when there is none (or no path: kept in memory). A
+/// parse error names a position in the file, never its text.
+pub(crate) fn load_json<T: serde::de::DeserializeOwned + Default>(
+    path: Option<&Path>,
+) -> Result<T, ServeError> {
+    let Some(path) = path else {
+        return Ok(T::default());
+    };
+    let failed = |message: String| ServeError::State {
+        path: path.to_path_buf(),
+        message,
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| failed(error.to_string())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(error) => Err(failed(error.to_string())),
     }
 }
 

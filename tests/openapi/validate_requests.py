@@ -143,6 +143,18 @@ def no_content(status):
     return {"responses": {str(status): {"description": "no content"}}}
 
 
+# Daytona's `Secret` (the pinned SDK's model): never a `value`.
+SECRET = obj(
+    ["id", "name", "placeholder", "hosts", "createdAt", "updatedAt"],
+    id=STRING,
+    name=STRING,
+    description={"type": ["string", "null"]},
+    placeholder=STRING,
+    hosts=STRINGS,
+    createdAt=STRING,
+    updatedAt=STRING,
+)
+
 # Control-plane routes of the current API missing from the v0.190 spec, as the pinned SDKs'
 # generated clients (`daytona_api_client`) send and read them.
 NEWER_CONTROL_OPERATIONS = {
@@ -168,19 +180,42 @@ NEWER_CONTROL_OPERATIONS = {
             obj(["snapshot", "pool"], snapshot=STRING, pool={"type": "number"}, target=STRING)
         ),
     },
-    # `daytona.secret.list`: a cursor page.
+    # `daytona.secret.*`: the organisation's vault. A secret's value is write-only: no answer
+    # carries it.
+    ("post", "/secret"): {
+        **json_answer(201, SECRET),
+        "requestBody": json_body(
+            obj(["name", "value"], name=STRING, value=STRING, description=STRING, hosts=STRINGS)
+        ),
+    },
+    ("get", "/secret"): json_answer(200, {"type": "array", "items": SECRET}),
+    ("get", "/secret/{secretId}"): json_answer(200, SECRET),
+    ("patch", "/secret/{secretId}"): {
+        **json_answer(200, SECRET),
+        "requestBody": json_body(obj([], value=STRING, description=STRING, hosts=STRINGS)),
+    },
+    ("delete", "/secret/{secretId}"): no_content(204),
     ("get", "/secret/paginated"): {
         **json_answer(
             200,
             obj(
                 ["items", "total", "nextCursor"],
-                items={"type": "array"},
+                items={"type": "array", "items": SECRET},
                 total={"type": "integer"},
                 nextCursor={"type": ["string", "null"]},
             ),
         ),
         "parameters": query("cursor", "limit", "name", "sort", "order"),
     },
+    # Daytona's egress layer resolves a sandbox's placeholders here, values included; serve's
+    # proxy is in-process, so the route answers the mounts without `value` (which is optional).
+    ("get", "/sandbox/{sandboxId}/secrets"): json_answer(
+        200,
+        {
+            "type": "array",
+            "items": obj(["env", "placeholder", "hosts"], env=STRING, placeholder=STRING, hosts=STRINGS),
+        },
+    ),
 }
 
 # The current daemon's git routes beyond v0.190 (`apps/daemon/pkg/toolbox/git/types.go`), as the

@@ -4,7 +4,7 @@
 
 mod sdk;
 
-pub(crate) use sdk::{run_node_script, run_python_script, sdk_python};
+pub(crate) use sdk::{run_node_script, run_python_script, run_python_script_at, sdk_python};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -26,13 +26,24 @@ pub(crate) async fn run_python_script(
     env: &[(&str, &str)],
     done: &str,
 ) -> String {
+    run_python_script_at(python, script, (&server.api_url, KEY), env, done).await
+}
+
+/// [`run_python_script`] against the server at `api_url` with `key` (a child `serve`).
+pub(crate) async fn run_python_script_at(
+    python: &Path,
+    script: &str,
+    (api_url, key): (&str, &str),
+    env: &[(&str, &str)],
+    done: &str,
+) -> String {
     let mut command = tokio::process::Command::new(python);
     command.arg(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/sdk")
             .join(script),
     );
-    run_sdk_script(command, server, env, done).await
+    run_sdk_script(command, (api_url, key), env, done).await
 }
 
 /// Runs `{folder}/{script}` with node against `server` (`env` added); see [`run_sdk_script`].
@@ -45,20 +56,20 @@ pub(crate) async fn run_node_script(
 ) -> String {
     let mut command = tokio::process::Command::new("node");
     command.arg(script).current_dir(folder);
-    run_sdk_script(command, server, env, done).await
+    run_sdk_script(command, (&server.api_url, KEY), env, done).await
 }
 
-/// Runs `command` (the interpreter and its script) against `server` with `env` added; fails
-/// unless it exits 0 and prints `done`. Returns its standard output.
+/// Runs `command` (the interpreter and its script) against the server at `api_url` with `key`
+/// and `env` added; fails unless it exits 0 and prints `done`. Returns its standard output.
 async fn run_sdk_script(
     mut command: tokio::process::Command,
-    server: &Server,
+    (api_url, key): (&str, &str),
     env: &[(&str, &str)],
     done: &str,
 ) -> String {
     command
-        .env("DAYTONA_API_URL", &server.api_url)
-        .env("DAYTONA_API_KEY", KEY)
+        .env("DAYTONA_API_URL", api_url)
+        .env("DAYTONA_API_KEY", key)
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env_remove("DAYTONA_JWT_TOKEN")
         .env_remove("DAYTONA_ORGANIZATION_ID")

@@ -5,7 +5,8 @@
 //!
 //! Nothing from the host's environment reaches a sandbox, and no environment value is ever put
 //! on bubblewrap's command line: values travel in the process environment, which bubblewrap
-//! passes through. This file builds commands; it does not run or track them.
+//! passes through. A sandbox given fewer vCPUs than the machine has is confined to that many
+//! CPUs (`cpus`). This file builds commands; it does not run or track them.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -13,7 +14,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use rustix::thread::CpuSet;
+
 use super::bubblewrap::{Bubblewrap, Inside};
+use super::cpus;
 use super::layer;
 use super::mounts::{self, Layout, Mount, ReadOnlyPath, Source};
 use super::paths::{self, Location, SANDBOX_HOME, under};
@@ -77,6 +81,8 @@ pub(crate) fn environment(
 pub(crate) struct Invocation {
     environment: BTreeMap<String, String>,
     launch: Launch,
+    /// The CPUs the program may run on, when the sandbox is confined to fewer than all.
+    cpus: Option<CpuSet>,
 }
 
 #[derive(Debug)]
@@ -117,6 +123,9 @@ impl Invocation {
             Launch::Sandboxed(sandboxed) => sandboxed.command(holder)?,
         };
         command.env_clear().envs(&self.environment);
+        if let Some(set) = self.cpus {
+            cpus::confine(&mut command, set);
+        }
         Ok(command)
     }
 }
@@ -250,6 +259,9 @@ impl Launcher {
         inside: Inside,
     ) -> Invocation {
         let program = program.iter().map(OsString::from).collect();
+        let cpus = dirs
+            .cpus
+            .and_then(|count| cpus::confined_to(count, &dirs.home));
         let Some(bubblewrap) = self.bubblewrap() else {
             let cwd = match cwd {
                 Location::Home(relative) => under(&dirs.home, relative),
@@ -259,6 +271,7 @@ impl Launcher {
             return Invocation {
                 environment,
                 launch: Launch::Plain { program, cwd },
+                cpus,
             };
         };
         let cwd = match cwd {
@@ -302,6 +315,7 @@ impl Launcher {
                 inside,
                 overlays,
             })),
+            cpus,
         }
     }
 }

@@ -3,6 +3,11 @@
 //! bubblewrap with the layer mounted writable (as uid 0 inside, or the step's `USER`), appends
 //! its output to the build log, and records the outcome.
 //!
+//! A multi-stage build makes each earlier stage its own layer over the host, under the image's
+//! directory (`stages/<index>`), while the last stage builds the image's layer itself; all
+//! stages share the build's `/tmp` (never part of an image), which is how files pass from one
+//! stage to another. Earlier stages go when the build finishes or fails.
+//!
 //! A build step sees what a sandbox command sees (host read-only, no state root, no host home,
 //! the network shared), except that writes to the covered system directories, `/root` and
 //! `/home/daytona` land in the layer. It never sees the host's secrets: nothing of the host's
@@ -30,6 +35,8 @@ pub struct LayerBuild {
     provider: LocalProvider,
     hash: String,
     dir: PathBuf,
+    /// The earlier stage steps run in, or `None` for the image's own layer.
+    stage: Option<usize>,
     log: File,
     _lock: File,
 }
@@ -95,6 +102,7 @@ impl LocalProvider {
                 provider,
                 hash,
                 dir,
+                stage: None,
                 log,
                 _lock: lock,
             }))
@@ -153,6 +161,31 @@ impl LocalProvider {
 }
 
 impl LayerBuild {
+    /// The directory of the layer steps run in now.
+    fn layer_dir(&self) -> PathBuf {
+        match self.stage {
+            Some(index) => self.dir.join("stages").join(index.to_string()),
+            None => self.dir.clone(),
+        }
+    }
+
+    /// Makes the layer of earlier stage `index`, over the host, and runs later steps in it.
+    pub(crate) async fn begin_stage(&mut self, index: usize) -> Result<()> {
+        self.stage = Some(index);
+        let (dir, root) = (self.layer_dir(), self.provider.store.root().to_path_buf());
+        let owner = self.provider.launcher.owner();
+        blocking(move || {
+            layer::prepare(&dir, &root, owner).map_err(|error| io_error("prepare", &dir, error))
+        })
+        .await
+    }
+
+    /// Runs later steps in earlier stage `index` (begun before), or, with `None`, in the
+    /// image's own layer.
+    pub(crate) fn enter(&mut self, stage: Option<usize>) {
+        self.stage = stage;
+    }
+
     /// The host directory behind [`BUILD_CONTEXT`].
     pub(crate) fn context_dir(&self) -> PathBuf {
         self.dir.join("tmp").join(".build-context")
@@ -201,14 +234,16 @@ impl LayerBuild {
                     .to_string(),
             });
         }
+        let layer = self.layer_dir();
         let dirs = SandboxDirs {
-            home: self.dir.join("home"),
+            home: layer.join("home"),
             tmp: self.dir.join("tmp"),
             volumes: Vec::new(),
             layer: Some(LayerMounts {
-                upper: self.dir.join("upper"),
-                work: Some(self.dir.join("work")),
+                upper: layer.join("upper"),
+                work: Some(layer.join("work")),
             }),
+            cpus: None,
         };
         let location = paths::locate(cwd);
         let program: Vec<&str> = program.iter().map(String::as_str).collect();
@@ -249,6 +284,7 @@ impl LayerBuild {
     pub(crate) async fn finish(self, image: ImageConfig) -> Result<()> {
         let root = self.provider.store.root().to_path_buf();
         blocking(move || {
+            remove_stages(&self.dir)?;
             layer::settle(&self.dir, &root)
                 .map_err(|error| io_error("settle", &self.dir, error))?;
             Layers::new(&root).set_state(&self.hash, "built", None, &image)
@@ -261,6 +297,7 @@ impl LayerBuild {
         let root = self.provider.store.root().to_path_buf();
         let reason = reason.to_string();
         blocking(move || {
+            remove_stages(&self.dir)?;
             for sub in ["upper", "work", "home", "tmp"] {
                 let path = self.dir.join(sub);
                 if path.exists() {
@@ -276,6 +313,15 @@ impl LayerBuild {
         })
         .await
     }
+}
+
+/// Removes the layers of a build's earlier stages.
+fn remove_stages(dir: &Path) -> Result<()> {
+    let stages = dir.join("stages");
+    if stages.exists() {
+        super::store::remove_trashed(&stages)?;
+    }
+    Ok(())
 }
 
 /// Image layers built on this machine: what `serve` needs to build Daytona images for the

@@ -12,6 +12,7 @@ mod attach;
 mod bubblewrap;
 mod copies;
 mod copy;
+mod cpus;
 mod env;
 mod exec;
 mod files;
@@ -42,8 +43,8 @@ use self::launch::{Isolating, Launcher};
 use self::store::{Metadata, Store};
 use super::{
     AttachRequest, CommandLogs, CreateSandbox, ExecOutput, ExecRequest, HostCommandRequest, Labels,
-    Lifecycle, LogStream, Provider, ProviderError, ProviderKind, Result, Sandbox, SandboxState,
-    SessionCommand, SessionExecOutput, SessionExecRequest, SessionInfo, ShellAccess,
+    Lifecycle, LogStream, Provider, ProviderError, ProviderKind, Resources, Result, Sandbox,
+    SandboxState, SessionCommand, SessionExecOutput, SessionExecRequest, SessionInfo, ShellAccess,
     TrackedProcess,
 };
 
@@ -296,6 +297,17 @@ impl Provider for LocalProvider {
             current.auto_stop = lifecycle.auto_stop.or(current.auto_stop);
             current.auto_archive = lifecycle.auto_archive.or(current.auto_archive);
             current.auto_delete = lifecycle.auto_delete.or(current.auto_delete);
+        })
+        .await
+    }
+
+    async fn set_resources(&self, id: &str, resources: &Resources) -> Result<Sandbox> {
+        let resources = *resources;
+        self.update(id, move |_, metadata| {
+            let current = &mut metadata.resources;
+            current.cpu = resources.cpu.or(current.cpu);
+            current.memory = resources.memory.or(current.memory);
+            current.disk = resources.disk.or(current.disk);
         })
         .await
     }

@@ -39,7 +39,7 @@ pub(crate) struct Metadata {
     pub lifecycle: Lifecycle,
     /// Recorded only; a server over this provider enforces it.
     pub ttl_minutes: Option<u32>,
-    /// Recorded only; `local` does not limit resources.
+    /// The vCPUs are enforced (see `cpus`); memory and disk are recorded only.
     pub resources: Resources,
     pub user: String,
     /// Volumes mounted at every command's start.
@@ -79,6 +79,8 @@ pub(crate) struct SandboxDirs {
     pub tmp: PathBuf,
     pub volumes: Vec<(PathBuf, PathBuf)>,
     pub layer: Option<super::layer::LayerMounts>,
+    /// The vCPUs the sandbox was given, which its commands are confined to.
+    pub cpus: Option<u32>,
 }
 
 /// The state root and the layout below it. Cheap to clone into blocking tasks.
@@ -125,6 +127,7 @@ impl Store {
                 .layer
                 .as_deref()
                 .and_then(|hash| super::layer::Layers::new(&self.root).mounts(hash)),
+            cpus: metadata.resources.cpu,
         }
     }
 

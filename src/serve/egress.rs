@@ -1,0 +1,318 @@
+//! The egress proxy sandboxes with mounted secrets send their outbound HTTP through (`HTTP_PROXY`
+//! and `HTTPS_PROXY`, with the sandbox's id and egress token as the proxy credential): plain
+//! HTTP in absolute form, HTTPS as `CONNECT` tunnels that it ends with a leaf of its own CA
+//! (`egress_tls`). On the way out it replaces the placeholders of that sandbox's secrets with
+//! their values in the request headers, and only for a destination host the secret allows.
+//!
+//! It listens on loopback only. It must not substitute in bodies, URLs or answers, nor for a
+//! sandbox other than the one whose credential came with the request, nor log anything of a
+//! request. Upstream TLS is verified as any client would (this machine's roots plus the CAs
+//! `ServeOptions::upstream_ca` names).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use base64::Engine as _;
+use hyper_util::rt::TokioIo;
+
+use super::ServeError;
+use super::egress_tls::Authority;
+use super::state::AppState;
+
+/// What the proxy is to the rest of serve: its address, the CA sandboxes trust, and the
+/// client that forwards.
+pub(crate) struct Egress {
+    address: SocketAddr,
+    pub(crate) authority: Authority,
+    client: reqwest::Client,
+}
+
+/// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1), and the proxy's own.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+impl Egress {
+    /// Binds the proxy's loopback listener (on `port` when it is free: sandboxes were given
+    /// it), loads the CA and builds the forwarding client.
+    pub(crate) async fn bind(
+        state_dir: Option<&std::path::Path>,
+        upstream_ca: Option<&std::path::Path>,
+        port: Option<u16>,
+    ) -> Result<(Egress, tokio::net::TcpListener), ServeError> {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let previous = match port {
+            Some(port) => tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+                .await
+                .ok(),
+            None => None,
+        };
+        let listener = match previous {
+            Some(listener) => listener,
+            None => tokio::net::TcpListener::bind(loopback)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    address: loopback,
+                    source,
+                })?,
+        };
+        let address = listener.local_addr().map_err(|source| ServeError::Bind {
+            address: loopback,
+            source,
+        })?;
+        let authority = Authority::load_or_create(state_dir)?;
+        let mut builder = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(path) = upstream_ca {
+            let invalid = |message: String| ServeError::Option {
+                what: "upstream CA file",
+                value: path.display().to_string(),
+                reason: message,
+            };
+            let pem = std::fs::read(path).map_err(|error| invalid(error.to_string()))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|error| invalid(error.to_string()))?;
+            builder = builder.tls_certs_merge(certificates);
+        }
+        let client = builder.build().map_err(|error| ServeError::Option {
+            what: "egress client",
+            value: String::new(),
+            reason: error.to_string(),
+        })?;
+        Ok((
+            Egress {
+                address,
+                authority,
+                client,
+            },
+            listener,
+        ))
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The proxy URL a sandbox is given: its id and token are the credential.
+    pub(crate) fn proxy_url(&self, sandbox: &str, token: &str) -> String {
+        format!("http://{sandbox}:{token}@{}", self.address)
+    }
+}
+
+/// Accepts proxy connections until `stop` turns true.
+pub(crate) async fn run(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    let stopped = async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    tokio::pin!(stopped);
+    while let Some(stream) = super::next_connection(&listener, &mut stopped, &mut connections).await
+    {
+        let state = state.clone();
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let state = state.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(state, request).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+fn answer(status: StatusCode, message: &str) -> Response<Body> {
+    let mut response = Response::new(Body::from(format!("{message}\n")));
+    *response.status_mut() = status;
+    response
+}
+
+/// The sandbox whose credential the request carries (`Proxy-Authorization: Basic id:token`).
+fn sandbox_of(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let encoded = headers
+        .get(header::PROXY_AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let (sandbox, token) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    state
+        .vault
+        .sandbox_of(sandbox, token)
+        .then(|| sandbox.to_string())
+}
+
+async fn handle(state: Arc<AppState>, request: Request<hyper::body::Incoming>) -> Response<Body> {
+    let Some(sandbox) = sandbox_of(&state, request.headers()) else {
+        let mut response = answer(
+            StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+            "the egress proxy needs the credential of a sandbox that mounts secrets",
+        );
+        response.headers_mut().insert(
+            header::PROXY_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"ralph-town egress\""),
+        );
+        return response;
+    };
+    if request.method() == Method::CONNECT {
+        return tunnel(state, sandbox, request);
+    }
+    let uri = request.uri().clone();
+    let (Some("http"), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            "the egress proxy takes absolute http:// URLs and CONNECT",
+        );
+    };
+    let base = format!("http://{authority}");
+    forward(&state, &sandbox, authority.host(), &base, request).await
+}
+
+/// Answers a `CONNECT` and ends the tunnel's TLS with a leaf for its host, then forwards each
+/// request inside it to `https://host:port`.
+fn tunnel(
+    state: Arc<AppState>,
+    sandbox: String,
+    request: Request<hyper::body::Incoming>,
+) -> Response<Body> {
+    let Some(authority) = request.uri().authority().cloned() else {
+        return answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
+    };
+    let host = authority.host().trim_matches(['[', ']']).to_string();
+    let acceptor = match state.egress.authority.acceptor(&host) {
+        Ok(acceptor) => acceptor,
+        Err(message) => return answer(StatusCode::BAD_GATEWAY, &message),
+    };
+    tokio::spawn(async move {
+        let Ok(upgraded) = hyper::upgrade::on(request).await else {
+            return;
+        };
+        let Ok(tls) = acceptor.accept(TokioIo::new(upgraded)).await else {
+            return;
+        };
+        let base = format!("https://{authority}");
+        let service = hyper::service::service_fn(move |inner| {
+            let (state, sandbox, host, base) =
+                (state.clone(), sandbox.clone(), host.clone(), base.clone());
+            async move {
+                Ok::<_, std::convert::Infallible>(
+                    forward(&state, &sandbox, &host, &base, inner).await,
+                )
+            }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(tls), service)
+            .await;
+    });
+    Response::new(Body::empty())
+}
+
+/// Sends `request` to `base` (`scheme://host:port`) with the sandbox's allowed placeholders
+/// replaced in its headers, and streams the answer back.
+async fn forward(
+    state: &AppState,
+    sandbox: &str,
+    host: &str,
+    base: &str,
+    request: Request<hyper::body::Incoming>,
+) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", axum::http::uri::PathAndQuery::as_str);
+    let mut headers = parts.headers;
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    // The client sets `Host` from the URL: the destination is where the proxy connects.
+    headers.remove(header::HOST);
+    substitute(&mut headers, &state.vault.substitutions(sandbox, host));
+    let body = reqwest::Body::wrap_stream(Body::new(body).into_data_stream());
+    let sent = state
+        .egress
+        .client
+        .request(parts.method, format!("{base}{path}"))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await;
+    let upstream = match sent {
+        Ok(upstream) => upstream,
+        // The error names the URL the sandbox asked for, which holds no value (only headers do).
+        Err(error) => {
+            return answer(
+                StatusCode::BAD_GATEWAY,
+                &format!("the egress proxy could not reach `{host}`: {error}"),
+            );
+        }
+    };
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = upstream.status();
+    let mut headers = upstream.headers().clone();
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    *response.headers_mut() = headers;
+    *response.body_mut() = Body::from_stream(upstream.bytes_stream());
+    response
+}
+
+/// Replaces each placeholder by its value in every header value that holds it.
+fn substitute(headers: &mut HeaderMap, substitutions: &[super::secret_vault::Substitution]) {
+    if substitutions.is_empty() {
+        return;
+    }
+    for value in headers.values_mut() {
+        let Ok(text) = value.to_str() else { continue };
+        let mut replaced = text.to_string();
+        for substitution in substitutions {
+            replaced = replaced.replace(&substitution.placeholder, substitution.value.expose());
+        }
+        if replaced != text
+            && let Ok(mut new) = HeaderValue::from_str(&replaced)
+        {
+            new.set_sensitive(true);
+            *value = new;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    #[test]
+    fn placeholders_are_replaced_in_header_values_only_where_they_occur() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("Bearer PH1"));
+        headers.insert("x-other", HeaderValue::from_static("PH2"));
+        let substitutions = [super::super::secret_vault::Substitution {
+            placeholder: "PH1".into(),
+            value: Secret::new("real".into()),
+        }];
+        substitute(&mut headers, &substitutions);
+        assert_eq!(headers["authorization"], "Bearer real");
+        assert!(headers["authorization"].is_sensitive());
+        assert_eq!(headers["x-other"], "PH2");
+    }
+}

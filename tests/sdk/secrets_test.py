@@ -1,0 +1,122 @@
+"""The organisation's secret vault through the official Daytona Python SDK, against
+`ralph-town serve`: create, get, update, list in cursor pages, delete, a duplicate name, secrets
+mounted on create and with `update_secrets`, the placeholder the sandbox sees, and requests from
+the sandbox through the egress proxy to the test's own upstream servers (plain HTTP and HTTPS),
+which the Rust side then inspects.
+
+Run by `tests/serve_secrets.rs` with DAYTONA_API_URL and DAYTONA_API_KEY, SECRET_VALUE (the value
+to store, never printed), UPSTREAM_HTTP and UPSTREAM_HTTPS (`scheme://127.0.0.1:port`) and
+UPSTREAM_PORTS (`http,https`). Any failure exits non-zero with a traceback.
+"""
+
+import os
+
+from daytona import CreateSandboxFromSnapshotParams
+from daytona.common.secret import CreateSecretParams, UpdateSecretParams
+from daytona_api_client.exceptions import ApiException, NotFoundException
+from sdk_script import client, run_script, shell, stepper
+
+step = stepper("sdk-secrets")
+
+
+def api_status(call):
+    """The HTTP status of the generated client's error `call` raises."""
+    try:
+        call()
+    except ApiException as error:
+        return error.status
+    raise AssertionError("expected an API error")
+
+
+def curl(sandbox, url, headers):
+    """`curl` in the sandbox with `headers` (shell words, expanded there); must answer 200."""
+    words = " ".join(f'-H "{header}"' for header in headers)
+    code = shell(sandbox, f"curl -sS -o /dev/null -w '%{{http_code}}' {words} {url}")
+    assert code == "200", (url, code)
+
+
+def main():
+    daytona = client()
+    value = os.environ["SECRET_VALUE"]
+    http, https = os.environ["UPSTREAM_HTTP"], os.environ["UPSTREAM_HTTPS"]
+    http_port, https_port = os.environ["UPSTREAM_PORTS"].split(",")
+
+    step("vault: create, get, update, duplicate, bad names")
+    token = daytona.secret.create(
+        CreateSecretParams(
+            name="upstream_token", value=value, description="the upstream's", hosts=["127.0.0.1"]
+        )
+    )
+    assert token.placeholder and value not in token.placeholder, token.placeholder
+    assert value not in token.model_dump_json()
+    other = daytona.secret.create(
+        CreateSecretParams(name="other-host", value=f"{value}-other", hosts=["*.example.com"])
+    )
+    free = daytona.secret.create(CreateSecretParams(name="free", value=f"{value}-free"))
+    assert free.hosts == [] and other.hosts == ["*.example.com"], (free.hosts, other.hosts)
+    assert daytona.secret.get(token.id).placeholder == token.placeholder
+    dup = CreateSecretParams(name="upstream_token", value="x")
+    assert api_status(lambda: daytona.secret.create(dup)) == 409
+    bad = CreateSecretParams(name="1-starts-with-a-digit", value="x")
+    assert api_status(lambda: daytona.secret.create(bad)) == 400
+    updated = daytona.secret.update(token.id, UpdateSecretParams(description="renamed"))
+    assert updated.description == "renamed" and updated.placeholder == token.placeholder
+    assert updated.hosts == ["127.0.0.1"] and updated.updated_at >= token.updated_at
+
+    step("vault: pages, name filter, sort, delete")
+    for index in range(5):
+        daytona.secret.create(CreateSecretParams(name=f"page-{index}", value=f"{value}-{index}"))
+    names, cursor, pages = [], None, 0
+    while True:
+        page = daytona.secret.list(cursor=cursor, limit=2, name="PAGE-", sort="name", order="asc")
+        assert page.total == 5, page.total
+        names += [secret.name for secret in page.items]
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert names == [f"page-{index}" for index in range(5)] and pages == 3, (names, pages)
+    stamps = [secret.created_at for secret in daytona.secret.list(limit=200).items]
+    assert stamps == sorted(stamps, reverse=True), "not newest first by default"
+    gone = daytona.secret.list(name="page-0").items[0]
+    daytona.secret.delete(gone.id)
+    try:
+        daytona.secret.get(gone.id)
+        raise AssertionError("a deleted secret is still there")
+    except NotFoundException:
+        pass
+    assert daytona.secret.list(name="page-").total == 4
+    assert daytona.secret.list().total == 7
+
+    step("mounted on create: the sandbox sees the placeholder")
+    sandbox = daytona.create(
+        CreateSandboxFromSnapshotParams(
+            name="sdk-secrets",
+            secrets={"UPSTREAM_TOKEN": "upstream_token", "OTHER_TOKEN": "other-host"},
+        )
+    )
+    assert shell(sandbox, 'printf %s "$UPSTREAM_TOKEN"') == token.placeholder
+    assert shell(sandbox, 'printf %s "$OTHER_TOKEN"') == other.placeholder
+
+    step("egress: values only to allowed hosts")
+    headers = ["Authorization: Bearer $UPSTREAM_TOKEN", "X-Other: $OTHER_TOKEN"]
+    curl(sandbox, f"{http}/http-allowed", headers)
+    curl(sandbox, f"http://localhost:{http_port}/http-by-name", headers)
+    curl(sandbox, f"{https}/https-allowed", headers)
+    curl(sandbox, f"https://localhost:{https_port}/https-by-name", headers)
+
+    step("mounted by update: replaces the set")
+    sandbox.update_secrets({"FREE_TOKEN": "free"})
+    assert shell(sandbox, 'printf %s "$FREE_TOKEN"') == free.placeholder
+    assert shell(sandbox, 'printf %s "${UPSTREAM_TOKEN-unset}"') == "unset"
+    curl(
+        sandbox,
+        f"{http}/http-mounted-later",
+        ["Authorization: Bearer $FREE_TOKEN", f"X-Old: {token.placeholder}"],
+    )
+    print(f"sandbox {sandbox.id}", flush=True)
+    step("done")
+
+
+if __name__ == "__main__":
+    run_script(main)
