@@ -13,6 +13,9 @@
 //! running and answer 400 for their restart, logs and errors. `status` is `active` when the
 //! display runs. The accessibility tree stays unsupported (`toolbox_unsupported.rs`).
 //!
+//! `-noreset`: every route is a short-lived X client, and a server resets when its last client
+//! leaves, refusing connections meanwhile; Daytona's display always has its desktop connected.
+//!
 //! Display numbers: `Xvfb -displayfd` picks the first free one and reports it when it is ready.
 //! It listens only on its socket file (`-nolisten tcp -nolisten local`: no TCP port and no
 //! abstract socket, both of which live in the network namespace every sandbox shares with the
@@ -242,7 +245,7 @@ async fn start_display(
         // A session whose display died (or a sandbox restarted under it) goes first.
         let _ = provider.delete_session(&sandbox.id, XVFB_SESSION).await;
         let xvfb = format!(
-            "cd ~/{DIR} && {{ Xvfb -displayfd 3 -nolisten tcp -nolisten local -screen 0 \"${{VNC_RESOLUTION:-1024x768}}x24\" 3>display >xvfb.log 2>xvfb.err & echo $! >xvfb.pid; wait $!; echo $? >xvfb.exit; }}"
+            "cd ~/{DIR} && {{ Xvfb -displayfd 3 -noreset -nolisten tcp -nolisten local -screen 0 \"${{VNC_RESOLUTION:-1024x768}}x24\" 3>display >xvfb.log 2>xvfb.err & echo $! >xvfb.pid; wait $!; echo $? >xvfb.exit; }}"
         );
         run_in_session(state, sandbox, XVFB_SESSION, xvfb).await?;
     }

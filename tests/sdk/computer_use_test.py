@@ -50,14 +50,15 @@ def gone(pids, seconds=20):
         time.sleep(0.1)
 
 
-def until(what, check, seconds=20):
-    """Polls `check` until it returns something true; fails after `seconds`."""
+def until(what, check, seconds=60, detail=lambda: ""):
+    """Polls `check` until it returns something true; fails after `seconds` (generous: a loaded
+    machine starts X clients slowly), saying what `detail` returns."""
     deadline = time.monotonic() + seconds
     while True:
         value = check()
         if value:
             return value
-        assert time.monotonic() < deadline, f"never: {what}"
+        assert time.monotonic() < deadline, f"never: {what} {detail()}"
         time.sleep(0.2)
 
 
@@ -96,7 +97,7 @@ def main():
 
     step("a real window")
     sandbox.process.create_session("desktop")
-    sandbox.process.execute_session_command(
+    xterm = sandbox.process.execute_session_command(
         "desktop",
         SessionExecuteRequest(
             command="xterm -geometry 80x24+0+0 -title typing-target -e sh -c 'cat > ~/typed.txt'",
@@ -106,6 +107,11 @@ def main():
     window = until(
         "the xterm among the windows",
         lambda: [w for w in computer.display.get_windows().windows if w.title == "typing-target"],
+        detail=lambda: (
+            computer.display.get_windows(),
+            sandbox.process.get_session_command_logs("desktop", xterm.cmd_id),
+            computer.get_process_errors("xvfb").errors,
+        ),
     )[0]
     assert window.width > 100 and window.height > 100, window
 
@@ -179,7 +185,8 @@ def main():
     raises(DaytonaError, computer.mouse.get_position, "not started")
     gone(mine)
     ended = recordings.get(left.id)
-    assert ended.status == "completed" and ended.size_bytes > 0, ended
+    log = shell(sandbox, f"cat ~/.daytona/recordings/{left.id}.log || true")
+    assert ended.status == "completed" and ended.size_bytes > 0, (ended, log)
 
     step("deleting the sandbox ends its display")
     computer.start()
