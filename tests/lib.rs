@@ -39,6 +39,7 @@ mod serve_auth;
 mod serve_build;
 mod serve_build_stages;
 mod serve_build_user;
+mod serve_computer_use;
 mod serve_events;
 mod serve_files;
 mod serve_git;

@@ -200,7 +200,7 @@ async fn platform(client: &Client, id: &str) {
             Some(json!({"snapshot": "daytona-small", "pool": 1})),
             422,
         ),
-        ("POST", format!("{toolbox}/computeruse/start"), None, 422),
+        ("GET", format!("{toolbox}/computeruse/a11y/tree"), None, 422),
         (
             "GET",
             format!("{toolbox}/process/session/entrypoint"),

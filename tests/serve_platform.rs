@@ -53,12 +53,12 @@ async fn routes_a_local_sandbox_cannot_serve_say_why_in_daytonas_shapes() {
         .to_string();
     let message = server
         .post(
-            &format!("/toolbox/{id}/computeruse/mouse/click"),
-            json!({"x": 1, "y": 1}),
+            &format!("/toolbox/{id}/computeruse/a11y/find"),
+            json!({"role": "button"}),
         )
         .await
         .daemon_error(422, "UNPROCESSABLE_ENTITY");
-    assert!(message.contains("computer use"), "{message}");
+    assert!(message.contains("accessibility tree"), "{message}");
     let message = server
         .post("/api/sandbox", json!({"networkAllowList": "10.0.0.0/8"}))
         .await

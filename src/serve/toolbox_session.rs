@@ -28,11 +28,11 @@ use serde::Deserialize;
 
 use super::code_run;
 use super::error::DaemonError;
-use super::interpreter;
 use super::output_form::OutputForm;
 use super::state::AppState;
 use super::toolbox::ready;
 use super::view::JsonBody;
+use super::{computer_use, interpreter};
 use crate::daytona_api::{
     CreateSessionRequest, SessionCommandDto, SessionCommandLogsResponse, SessionDto,
     SessionExecuteRequest, SessionExecuteResponse, SessionSendInputRequest,
@@ -129,10 +129,11 @@ async fn list(
         .list_sessions(&sandbox.id)
         .await
         .map_err(daemon_error)?;
-    // The sessions behind interpreter contexts are not the client's.
-    let sessions = sessions
-        .into_iter()
-        .filter(|session| !session.id.starts_with(interpreter::SESSION_PREFIX));
+    // The sessions behind interpreter contexts and the display are not the client's.
+    let sessions = sessions.into_iter().filter(|session| {
+        !session.id.starts_with(interpreter::SESSION_PREFIX)
+            && !session.id.starts_with(computer_use::SESSION_PREFIX)
+    });
     Ok(Json(sessions.map(session_dto).collect()))
 }
 

@@ -1,6 +1,6 @@
-//! Toolbox routes the pinned SDKs call that local sandboxes have no counterpart of: computer use
-//! (`/computeruse/...`, `sandbox.computer_use`) and the image entrypoint's session
-//! (`/process/session/entrypoint`, `.../entrypoint/logs`).
+//! Toolbox routes the pinned SDKs call that local sandboxes have no counterpart of: the part of
+//! computer use `computer_use.rs` does not serve (the accessibility tree) and the image
+//! entrypoint's session (`/process/session/entrypoint`, `.../entrypoint/logs`).
 //!
 //! Each answers the daemon's error body with the reason, so that the SDKs raise their own error
 //! classes (unprocessable entity for what cannot be done here, not found for the session that
@@ -31,7 +31,7 @@ fn not_possible(message: &str) -> DaemonError {
 
 async fn computer_use() -> DaemonError {
     not_possible(
-        "computer use is not possible on a local sandbox: it has no display, keyboard or mouse of its own (only Daytona's desktop images do)",
+        "the accessibility tree is not served for local sandboxes: it needs the AT-SPI bus of Daytona's desktop images (the display, mouse, keyboard, screenshots and recordings are served)",
     )
 }
 

@@ -79,11 +79,16 @@ def main():
     raises(DaytonaBadRequestError, lambda: sandbox.update_secrets({"TOKEN": "vault"}), "not found")
 
     step("toolbox: computer use, language servers, the entrypoint")
-    raises(DaytonaUnprocessableEntityError, sandbox.computer_use.start, "computer use")
+    # Computer use is served (`tests/serve_computer_use.rs`) but for the accessibility tree.
     raises(
         DaytonaUnprocessableEntityError,
-        lambda: sandbox.computer_use.screenshot.take_full_screen(),
-        "computer use",
+        lambda: sandbox.computer_use.accessibility.get_tree(),
+        "accessibility tree",
+    )
+    raises(
+        DaytonaUnprocessableEntityError,
+        lambda: sandbox.computer_use.accessibility.find_nodes(role="button"),
+        "accessibility tree",
     )
     raises(
         DaytonaBadRequestError,
