@@ -269,6 +269,12 @@ async fn secrets_reach_allowed_hosts_through_the_egress_proxy_and_nowhere_else()
         "an unmounted secret was substituted"
     );
 
+    // A fork's own credential puts the value into its requests.
+    assert_eq!(
+        header(&seen, "/http-forked", "authorization"),
+        format!("Bearer {SENTINEL}-free")
+    );
+
     // Who may use the proxy: only a sandbox's own credential.
     let id = stdout
         .lines()

@@ -109,6 +109,16 @@ async fn fork(
             }
             other => ApiError::from_provider(other, &id_or_name),
         })?;
+    // The copy keeps its source's secrets, with a proxy credential of its own: the one in the
+    // environment it copied names the source.
+    if let Some(mount) = state.vault.mount_of(&source.id)
+        && let Err(error) =
+            super::secret_vault_routes::mount_secrets(&state, &forked.id, &[mount.env]).await
+    {
+        let _ = state.provider.delete(&forked.id).await;
+        let _ = state.vault.unmount(&forked.id);
+        return Err(error);
+    }
     begin(
         &state,
         &source.id,

@@ -115,6 +115,14 @@ def main():
         ["Authorization: Bearer $FREE_TOKEN", f"X-Old: {token.placeholder}"],
     )
     print(f"sandbox {sandbox.id}", flush=True)
+
+    step("a fork keeps the secrets, with a proxy credential of its own")
+    forked = sandbox.fork()
+    assert shell(forked, 'printf %s "$FREE_TOKEN"') == free.placeholder
+    proxies = {shell(each, 'printf %s "$HTTP_PROXY"') for each in (sandbox, forked)}
+    assert len(proxies) == 2, proxies
+    curl(forked, f"{http}/http-forked", ["Authorization: Bearer $FREE_TOKEN"])
+    print(f"fork {forked.id}", flush=True)
     step("done")
 
 
