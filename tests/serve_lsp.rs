@@ -19,8 +19,8 @@ use crate::serve_support::{self, Server, encode, run_node_script, run_python_scr
 const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Where sandboxes find the pinned language servers: their `PATH`, and the host paths `serve`
-/// must show them read-only (what lies in a hidden home directory: a checkout under `/root`,
-/// pyenv's Python under `~/.pyenv`, node from nvm).
+/// must show them read-only (what they do not see otherwise: a checkout under `/root` or
+/// `/tmp`, pyenv's Python under `~/.pyenv`, node from nvm).
 struct Servers {
     path: String,
     read_only: Vec<PathBuf>,
@@ -75,7 +75,7 @@ fn servers() -> Option<Servers> {
     let read_only = [venv.as_path(), node_modules.as_path()]
         .into_iter()
         .chain(prefixes)
-        .filter(|path| in_a_hidden_home(path))
+        .filter(|path| hidden_from_sandboxes(path))
         .map(Path::to_path_buf)
         .collect();
     Some(Servers {
@@ -97,10 +97,10 @@ fn which(program: &str) -> Option<PathBuf> {
 }
 
 /// Whether sandboxes see `path` only when `serve` is told to show it: home directories are
-/// hidden from them.
-fn in_a_hidden_home(path: &Path) -> bool {
+/// hidden from them, and each has a `/tmp` of its own (a checkout under `/tmp`).
+fn hidden_from_sandboxes(path: &Path) -> bool {
     let home = std::env::home_dir();
-    ["/root", "/home"]
+    ["/root", "/home", "/tmp"]
         .iter()
         .map(Path::new)
         .chain(home.as_deref())
