@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, Request};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
@@ -32,7 +33,18 @@ use crate::work_daytona::{KEY, serve_with};
 type Seen = Arc<Mutex<BTreeMap<String, HeaderMap>>>;
 
 fn recorder(seen: Seen) -> axum::Router {
-    axum::Router::new().fallback(move |request: Request<Body>| {
+    let mut router = axum::Router::new();
+    for socket in ["/ws", "/wss"] {
+        let upgraded = seen.clone();
+        router = router.route(
+            socket,
+            axum::routing::get(move |upgrade: WebSocketUpgrade, headers: HeaderMap| {
+                upgraded.lock().unwrap().insert(socket.to_string(), headers);
+                async move { upgrade.on_upgrade(echo) }
+            }),
+        );
+    }
+    router.fallback(move |request: Request<Body>| {
         let seen = seen.clone();
         async move {
             seen.lock()
@@ -41,6 +53,18 @@ fn recorder(seen: Seen) -> axum::Router {
             "ok"
         }
     })
+}
+
+/// Answers each text message of a WebSocket with `echo <text>`.
+async fn echo(mut socket: WebSocket) {
+    while let Some(Ok(message)) = socket.recv().await {
+        if let Message::Text(text) = message {
+            let reply = Message::text(format!("echo {}", text.as_str()));
+            if socket.send(reply).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// A plain HTTP upstream on loopback.
@@ -95,6 +119,7 @@ async fn https_upstream(seen: Seen, ca_file: &Path) -> u16 {
                     });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tls), service)
+                    .with_upgrades()
                     .await;
             });
         }
@@ -268,6 +293,16 @@ async fn secrets_reach_allowed_hosts_through_the_egress_proxy_and_nowhere_else()
         token,
         "an unmounted secret was substituted"
     );
+
+    // A WebSocket through the proxy: the upgrade's headers were substituted and the two sides
+    // joined (the script read the echo).
+    for path in ["/ws", "/wss"] {
+        assert_eq!(
+            header(&seen, path, "authorization"),
+            format!("Bearer {SENTINEL}-free"),
+            "{path}"
+        );
+    }
 
     // A fork's own credential puts the value into its requests.
     assert_eq!(

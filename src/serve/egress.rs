@@ -2,7 +2,9 @@
 //! and `HTTPS_PROXY`, with the sandbox's id and egress token as the proxy credential): plain
 //! HTTP in absolute form, HTTPS as `CONNECT` tunnels that it ends with a leaf of its own CA
 //! (`egress_tls`). On the way out it replaces the placeholders of that sandbox's secrets with
-//! their values in the request headers, and only for a destination host the secret allows.
+//! their values in the request headers, and only for a destination host the secret allows. A
+//! request that switches protocols (a WebSocket) is substituted the same way, then joined to the
+//! destination's connection.
 //!
 //! It listens on loopback only. It must not substitute in bodies, URLs or answers, nor for a
 //! sandbox other than the one whose credential came with the request, nor log anything of a
@@ -220,6 +222,7 @@ fn tunnel(
         });
         let _ = hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(tls), service)
+            .with_upgrades()
             .await;
     });
     Response::new(Body::empty())
@@ -232,8 +235,12 @@ async fn forward(
     sandbox: &str,
     host: &str,
     base: &str,
-    request: Request<hyper::body::Incoming>,
+    mut request: Request<hyper::body::Incoming>,
 ) -> Response<Body> {
+    // A protocol switch (a WebSocket): the upgrade headers go on, and once the destination
+    // agrees, the two connections are joined. Only the request's headers are substituted.
+    let switch = upgrade_of(request.headers());
+    let client_side = switch.is_some().then(|| hyper::upgrade::on(&mut request));
     let (parts, body) = request.into_parts();
     let path = parts
         .uri
@@ -246,6 +253,10 @@ async fn forward(
     // The client sets `Host` from the URL: the destination is where the proxy connects.
     headers.remove(header::HOST);
     substitute(&mut headers, &state.vault.substitutions(sandbox, host));
+    if let Some(protocol) = &switch {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol.clone());
+    }
     let body = reqwest::Body::wrap_stream(Body::new(body).into_data_stream());
     let sent = state
         .egress
@@ -271,9 +282,36 @@ async fn forward(
     for name in HOP_BY_HOP {
         headers.remove(name);
     }
+    if let (Some(protocol), Some(client_side)) = (switch, client_side)
+        && upstream.status() == StatusCode::SWITCHING_PROTOCOLS
+    {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol);
+        *response.headers_mut() = headers;
+        tokio::spawn(async move {
+            let (Ok(upstream), Ok(client)) = (upstream.upgrade().await, client_side.await) else {
+                return;
+            };
+            let (mut upstream, mut client) = (upstream, TokioIo::new(client));
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        });
+        return response;
+    }
     *response.headers_mut() = headers;
     *response.body_mut() = Body::from_stream(upstream.bytes_stream());
     response
+}
+
+/// The protocol a request asks to switch to (`Connection: upgrade` with `Upgrade: ...`).
+fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| headers.get(header::UPGRADE).cloned())
+        .flatten()
 }
 
 /// Replaces each placeholder by its value in every header value that holds it.

@@ -19,6 +19,56 @@ from sdk_script import client, run_script, shell, stepper
 step = stepper("sdk-secrets")
 
 
+# A WebSocket client for inside the sandbox, on the standard library only: through the egress
+# proxy in `HTTP_PROXY` to SCHEME://127.0.0.1:PORT/SCHEME (ws in absolute form, wss in a CONNECT
+# tunnel, trusting the CA bundle of `SSL_CERT_FILE`) with `Authorization: Bearer TOKEN`; sends
+# "hi" and prints the answer.
+WEBSOCKET_CLIENT = r"""
+import base64, os, socket, ssl, sys, urllib.parse
+
+scheme, port, token = sys.argv[1], sys.argv[2], sys.argv[3]
+proxy = urllib.parse.urlsplit(os.environ["HTTP_PROXY"])
+credential = base64.b64encode(f"{proxy.username}:{proxy.password}".encode()).decode()
+authorization = f"Proxy-Authorization: Basic {credential}\r\n"
+connection = socket.create_connection((proxy.hostname, proxy.port), timeout=10)
+
+def head():
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += connection.recv(1)
+    return answer
+
+if scheme == "wss":
+    connection.sendall(
+        f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{authorization}\r\n"
+        .encode()
+    )
+    assert head().startswith(b"HTTP/1.1 200"), "CONNECT refused"
+    context = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    connection = context.wrap_socket(connection, server_hostname="127.0.0.1")
+    target, authorization = "/wss", ""
+else:
+    target = f"http://127.0.0.1:{port}/ws"
+connection.sendall((
+    f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{authorization}"
+    f"Authorization: Bearer {token}\r\n"
+    "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+).encode())
+answer = head()
+assert answer.startswith(b"HTTP/1.1 101"), answer
+mask = b"\x01\x02\x03\x04"
+payload = bytes(byte ^ mask[i % 4] for i, byte in enumerate(b"hi"))
+connection.sendall(b"\x81" + bytes([0x80 | 2]) + mask + payload)
+head = connection.recv(2)
+length = head[1] & 0x7F
+body = b""
+while len(body) < length:
+    body += connection.recv(length - len(body))
+print(body.decode(), end="")
+"""
+
+
 def api_status(call):
     """The HTTP status of the generated client's error `call` raises."""
     try:
@@ -115,6 +165,12 @@ def main():
         ["Authorization: Bearer $FREE_TOKEN", f"X-Old: {token.placeholder}"],
     )
     print(f"sandbox {sandbox.id}", flush=True)
+
+    step("a WebSocket through the proxy: the upgrade is substituted, then joined")
+    sandbox.fs.upload_file(WEBSOCKET_CLIENT.encode(), "ws_client.py")
+    for scheme, port in [("ws", http_port), ("wss", https_port)]:
+        echoed = shell(sandbox, f"python3 ws_client.py {scheme} {port} \"$FREE_TOKEN\"")
+        assert echoed == "echo hi", (scheme, echoed)
 
     step("a fork keeps the secrets, with a proxy credential of its own")
     forked = sandbox.fork()
