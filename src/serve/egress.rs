@@ -239,7 +239,7 @@ async fn forward(
 ) -> Response<Body> {
     // A protocol switch (a WebSocket): the upgrade headers go on, and once the destination
     // agrees, the two connections are joined. Only the request's headers are substituted.
-    let switch = upgrade_of(request.headers());
+    let switch = super::preview_proxy::upgrade_protocol(request.headers());
     let client_side = switch.is_some().then(|| hyper::upgrade::on(&mut request));
     let (parts, body) = request.into_parts();
     let path = parts
@@ -300,18 +300,6 @@ async fn forward(
     *response.headers_mut() = headers;
     *response.body_mut() = Body::from_stream(upstream.bytes_stream());
     response
-}
-
-/// The protocol a request asks to switch to (`Connection: upgrade` with `Upgrade: ...`).
-fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
-    let asks = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| headers.get(header::UPGRADE).cloned())
-        .flatten()
 }
 
 /// Replaces each placeholder by its value in every header value that holds it.

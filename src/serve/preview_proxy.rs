@@ -120,8 +120,8 @@ pub(crate) async fn forward(
 }
 
 /// The protocol a request asks to switch to (`Connection: upgrade` with `Upgrade: websocket`,
-/// as a dev server's hot reload does), if any.
-fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+/// as a dev server's hot reload does), if any. The egress proxy asks it too.
+pub(super) fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
     let asks = headers
         .get_all(header::CONNECTION)
         .iter()
