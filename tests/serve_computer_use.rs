@@ -146,11 +146,7 @@ async fn computer_use_answers_keep_the_toolbox_contract() {
     if !have_x_tools() {
         return;
     }
-    let created = client
-        .ok("POST", "/api/sandbox", Some(json!({})), 200)
-        .await;
-    let id = created["id"].as_str().unwrap().to_string();
-    client.wait(&id, "started").await;
+    let id = client.started(json!({})).await;
     let toolbox = format!("/toolbox/{id}/computeruse");
     let position = json!({"x": 30, "y": 40});
     for (method, path, body, status) in [

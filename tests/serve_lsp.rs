@@ -309,16 +309,7 @@ async fn language_server_answers_keep_the_daytona_openapi_contract() {
     let Some((python, harness, client)) = serve_openapi::recording().await else {
         return;
     };
-    let created = client
-        .ok(
-            "POST",
-            "/api/sandbox",
-            Some(json!({ "env": { "PATH": path } })),
-            200,
-        )
-        .await;
-    let id = created["id"].as_str().unwrap().to_string();
-    client.wait(&id, "started").await;
+    let id = client.started(json!({ "env": { "PATH": path } })).await;
     let home = client.exec(&id, "printf %s \"$HOME\"").await["result"]
         .as_str()
         .unwrap()

@@ -66,6 +66,14 @@ impl Client {
         self.expect(reply, expected, &format!("{method} {path}"))
     }
 
+    /// Creates a sandbox from `body` and waits until it has started; answers its id.
+    pub(crate) async fn started(&self, body: Value) -> String {
+        let created = self.ok("POST", "/api/sandbox", Some(body), 200).await;
+        let id = created["id"].as_str().unwrap().to_string();
+        self.wait(&id, "started").await;
+        id
+    }
+
     pub(crate) async fn wait(&self, id: &str, state: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -117,21 +125,14 @@ async fn control_plane(client: &Client, run: &str) -> (String, String) {
         .ok("GET", "/api/volumes/by-name/missing", None, 404)
         .await;
 
-    let created = client
-        .ok(
-            "POST",
-            "/api/sandbox",
-            Some(json!({
-                "name": format!("openapi-{run}"),
-                "labels": {"run": run},
-                "env": {"PLAIN": "1"},
-                "volumes": [{"volumeId": format!("vol-{run}"), "mountPath": "/home/daytona/vol"}],
-            })),
-            200,
-        )
+    let id = client
+        .started(json!({
+            "name": format!("openapi-{run}"),
+            "labels": {"run": run},
+            "env": {"PLAIN": "1"},
+            "volumes": [{"volumeId": format!("vol-{run}"), "mountPath": "/home/daytona/vol"}],
+        }))
         .await;
-    let id = created["id"].as_str().unwrap().to_string();
-    client.wait(&id, "started").await;
     let labels = serde_json::to_string(&json!({"run": run})).unwrap();
     let encoded: String = encode(&labels);
     client

@@ -252,11 +252,7 @@ async fn routes_newer_than_the_spec_keep_the_contract_the_sdks_read() {
     let Some((python, harness, client)) = recording().await else {
         return;
     };
-    let created = client
-        .ok("POST", "/api/sandbox", Some(json!({})), 200)
-        .await;
-    let id = created["id"].as_str().unwrap().to_string();
-    client.wait(&id, "started").await;
+    let id = client.started(json!({})).await;
     git(&client, &id).await;
     signed_files(&client, &id).await;
     platform(&client, &id).await;

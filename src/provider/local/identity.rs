@@ -39,19 +39,18 @@ pub(crate) fn files(state_root: &Path) -> io::Result<[(PathBuf, &'static str); 2
         2,
         &format!("{SANDBOX_USER}:x:{SANDBOX_ID}:"),
     );
-    let mut made = Vec::new();
-    for (name, contents, target) in [
-        ("passwd", passwd, "/etc/passwd"),
-        ("group", group, "/etc/group"),
-    ] {
-        let path = directory.join(name);
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(contents.as_str()) {
-            crate::durable::write_shared(&path, contents.as_bytes())?;
-        }
-        made.push((path, target));
+    Ok([
+        (made(&directory.join("passwd"), &passwd)?, "/etc/passwd"),
+        (made(&directory.join("group"), &group)?, "/etc/group"),
+    ])
+}
+
+/// `path` holding `contents`, written only when it holds something else.
+fn made(path: &Path, contents: &str) -> io::Result<PathBuf> {
+    if std::fs::read_to_string(path).ok().as_deref() != Some(contents) {
+        crate::durable::write_shared(path, contents.as_bytes())?;
     }
-    let [passwd, group] = <[_; 2]>::try_from(made).map_err(|_| io::Error::other("two files"))?;
-    Ok([passwd, group])
+    Ok(path.to_path_buf())
 }
 
 fn read_or_empty(path: &str) -> io::Result<String> {
