@@ -347,3 +347,49 @@ async fn set_value(
 ) -> Result<Json<Value>, DaemonError> {
     on_node(&state, &id, "value", request).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn answer(line: &str) -> Result<Value, DaemonError> {
+        answer_of(serde_json::from_str(line).unwrap())
+    }
+
+    #[test]
+    fn a_missing_program_is_named_with_its_package() {
+        let error = answer(r#"{"status": 503, "missing": "launcher"}"#).unwrap_err();
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            error
+                .message
+                .contains("`at-spi-bus-launcher` is not installed")
+                && error.message.contains("the `at-spi2-core` package"),
+            "{}",
+            error.message
+        );
+        let error = answer(r#"{"status": 503, "missing": "python3-gi"}"#).unwrap_err();
+        assert!(
+            error.message.contains("`python3-gi` package"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn the_script_status_is_the_answer_status() {
+        assert_eq!(
+            answer(r#"{"status": 200, "body": {"matches": []}}"#).unwrap(),
+            json!({"matches": []})
+        );
+        for status in [400, 404, 500, 503] {
+            let line = format!(r#"{{"status": {status}, "error": "why"}}"#);
+            let error = answer(&line).unwrap_err();
+            assert_eq!(
+                (error.status.as_u16(), error.message.as_str()),
+                (status, "why")
+            );
+        }
+    }
+}

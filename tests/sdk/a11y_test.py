@@ -1,9 +1,9 @@
 """The official Daytona Python SDK's accessibility calls against `ralph-town serve`.
 
 Run by `tests/serve_a11y.rs` with DAYTONA_API_URL and DAYTONA_API_KEY pointing at an
-in-process server. Starts computer use, runs a real GTK 3 window in the sandbox (a labelled
-button whose click writes `~/clicked.txt`, and a named entry whose every change is written to
-`~/entry.txt`), then reads its tree, finds its nodes, sets the entry's text, clicks the button
+in-process server. Starts computer use, runs a real GTK 3 window in the sandbox
+(`a11y_window.py`: a labelled button whose click writes `~/clicked.txt`, and a named entry whose
+every change is written to `~/entry.txt`), then reads its tree, finds its nodes, sets the entry's text, clicks the button
 and moves the focus through AT-SPI, and checks the errors. Stopping computer use, and deleting
 the sandbox after a second start, must leave none of the sandbox's bus processes on the host.
 Any failure exits non-zero.
@@ -18,6 +18,7 @@ from daytona import (
     DaytonaBadRequestError,
     DaytonaNotFoundError,
 )
+from daytona.common.errors import DaytonaA11yUnavailableError
 from daytona_toolbox_api_client.models.session_execute_request import SessionExecuteRequest
 from sdk_script import client, raises, run_script, shell, stepper
 
@@ -26,28 +27,6 @@ step = stepper("a11y")
 
 RUN = uuid.uuid4().hex[:8]
 
-# The window: `Press me` and `Your name`, its title `A11y Probe`.
-APP = b'''
-import os
-import gi
-gi.require_version("Gtk", "3.0")
-from gi.repository import Gtk
-
-home = os.path.expanduser("~")
-window = Gtk.Window(title="A11y Probe")
-box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL)
-entry = Gtk.Entry()
-entry.get_accessible().set_name("Your name")
-entry.connect("changed", lambda e: open(os.path.join(home, "entry.txt"), "w").write(e.get_text()))
-button = Gtk.Button(label="Press me")
-button.connect("clicked", lambda _b: open(os.path.join(home, "clicked.txt"), "w").write("clicked"))
-box.add(button)
-box.add(entry)
-window.add(box)
-window.connect("destroy", Gtk.main_quit)
-window.show_all()
-Gtk.main()
-'''
 
 # The processes of the buses, by their (truncated) command names.
 BUS_PROGRAMS = ("dbus-daemon", "at-spi-bus-laun", "at-spi2-registr")
@@ -118,7 +97,7 @@ def main():
     assert shell(sandbox, 'echo "$GTK_MODULES"').strip() == "gail:atk-bridge"
 
     step("a GTK window")
-    sandbox.fs.upload_file(APP, "probe.py")
+    sandbox.fs.upload_file(os.path.join(os.path.dirname(__file__), "a11y_window.py"), "probe.py")
     sandbox.process.create_session("desktop")
     app = sandbox.process.execute_session_command(
         "desktop", SessionExecuteRequest(command="python3 probe.py", run_async=True)
@@ -193,6 +172,12 @@ def main():
     raises(DaytonaNotFoundError, lambda: a11y.set_node_value(gone, "x"), "not found")
     raises(DaytonaBadRequestError, lambda: a11y.focus_node("no-path"), "bus-name:object-path")
 
+    step("a bus that is gone is Daytona's A11Y_UNAVAILABLE")
+    shell(sandbox, "mv ~/.daytona/computeruse/bus.address ~/bus.address")
+    raises(DaytonaA11yUnavailableError, a11y.get_tree, "accessibility bus not reachable", "stop and start")
+    shell(sandbox, "mv ~/bus.address ~/.daytona/computeruse/bus.address")
+    assert a11y.find_nodes(role="push button").matches
+
     step("stop ends the buses")
     computer.stop()
     until("no bus process left", lambda: not bus_pids(), seconds=20, detail=lambda: programs(bus_pids()))
@@ -205,6 +190,19 @@ def main():
     assert bus_pids(), "no bus after the second start"
     sandbox.delete()
     until("no bus process left", lambda: not bus_pids(), seconds=20, detail=lambda: programs(bus_pids()))
+
+    step("a sandbox whose python3 lacks PyGObject is told the package")
+    params = CreateSandboxFromSnapshotParams(env_vars={"PYTHONPATH": "/tmp/no-gi"})
+    bare = daytona.create(params, timeout=60)
+    shell(bare, "mkdir -p /tmp/no-gi/gi && echo 'raise ImportError(\"no gi here\")' >/tmp/no-gi/gi/__init__.py")
+    bare.computer_use.start()
+    raises(
+        DaytonaA11yUnavailableError,
+        bare.computer_use.accessibility.get_tree,
+        "`python3-gi` is not installed",
+        "apt-get install python3-gi",
+    )
+    bare.delete()
     print("a11y: done", flush=True)
 
 
