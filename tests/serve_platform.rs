@@ -32,8 +32,6 @@ async fn the_python_sdk_gets_answers_or_its_own_errors_beyond_sandboxes() {
         "POST /api/sandbox/{sandbox}/autopause/{minutes}",
         "POST /api/warm-pools",
         "PUT /api/sandbox/{sandbox}/secrets",
-        "POST /toolbox/{sandbox}/computeruse/{*rest}",
-        "GET /toolbox/{sandbox}/computeruse/{*rest}",
         "POST /toolbox/{sandbox}/lsp/start",
         "GET /toolbox/{sandbox}/process/session/entrypoint",
     ] {

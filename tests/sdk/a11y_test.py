@@ -3,14 +3,13 @@
 Run by `tests/serve_a11y.rs` with DAYTONA_API_URL and DAYTONA_API_KEY pointing at an
 in-process server. Starts computer use, runs a real GTK 3 window in the sandbox
 (`a11y_window.py`: a labelled button whose click writes `~/clicked.txt`, and a named entry whose
-every change is written to `~/entry.txt`), then reads its tree, finds its nodes, sets the entry's text, clicks the button
-and moves the focus through AT-SPI, and checks the errors. Stopping computer use, and deleting
+every change is written to `~/entry.txt`), then reads its tree, finds its nodes, sets the
+entry's text, clicks the button and moves the focus through AT-SPI, and checks the errors. Stopping computer use, and deleting
 the sandbox after a second start, must leave none of the sandbox's bus processes on the host.
 Any failure exits non-zero.
 """
 
 import os
-import time
 import uuid
 
 from daytona import (
@@ -20,56 +19,20 @@ from daytona import (
 )
 from daytona.common.errors import DaytonaA11yUnavailableError
 from daytona_toolbox_api_client.models.session_execute_request import SessionExecuteRequest
-from sdk_script import client, raises, run_script, shell, stepper
+from sdk_script import client, host_processes, raises, run_script, shell, stepper, until
 
 
 step = stepper("a11y")
 
 RUN = uuid.uuid4().hex[:8]
 
-
 # The processes of the buses, by their (truncated) command names.
 BUS_PROGRAMS = ("dbus-daemon", "at-spi-bus-laun", "at-spi2-registr")
 
 
-def bus_pids():
-    """The host pids of this run's sandbox's bus processes (their environment names the run)."""
-    pids = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/comm") as comm:
-                    if comm.read().strip() not in BUS_PROGRAMS:
-                        continue
-                with open(f"/proc/{entry}/environ", "rb") as environ:
-                    if f"COMPUTER_USE_RUN={RUN}".encode() in environ.read().split(b"\0"):
-                        pids.add(int(entry))
-            except OSError:
-                pass
-    return pids
-
-
-def programs(pids):
-    names = set()
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/comm") as comm:
-                names.add(comm.read().strip())
-        except OSError:
-            pass
-    return names
-
-
-def until(what, check, seconds=60, detail=lambda: ""):
-    """Polls `check` until it returns something true; fails after `seconds` (generous: a loaded
-    machine starts a GTK window slowly), saying what `detail` returns."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"never: {what} {detail()}"
-        time.sleep(0.2)
+def bus_processes():
+    """{host pid: name} of this run's sandbox's bus processes (their environment names the run)."""
+    return host_processes(BUS_PROGRAMS, f"COMPUTER_USE_RUN={RUN}")
 
 
 def flatten(node):
@@ -87,12 +50,12 @@ def main():
 
     step("nothing before start")
     raises(DaytonaBadRequestError, a11y.get_tree, "not started")
-    assert not bus_pids()
+    assert not bus_processes()
 
     step("start runs the buses")
     computer.start()
-    running = bus_pids()
-    assert {"dbus-daemon", "at-spi-bus-laun"} <= programs(running), programs(running)
+    running = set(bus_processes().values())
+    assert {"dbus-daemon", "at-spi-bus-laun"} <= running, running
     assert shell(sandbox, 'echo "$DBUS_SESSION_BUS_ADDRESS"').startswith("unix:path=/tmp/daytona-a11y.")
     assert shell(sandbox, 'echo "$GTK_MODULES"').strip() == "gail:atk-bridge"
 
@@ -180,16 +143,16 @@ def main():
 
     step("stop ends the buses")
     computer.stop()
-    until("no bus process left", lambda: not bus_pids(), seconds=20, detail=lambda: programs(bus_pids()))
+    until("no bus process left", lambda: not bus_processes(), seconds=20, detail=bus_processes)
     assert shell(sandbox, 'echo "$DBUS_SESSION_BUS_ADDRESS"').strip() == ""
     assert shell(sandbox, "ls -d /tmp/daytona-a11y.* 2>/dev/null || true") == ""
     raises(DaytonaBadRequestError, a11y.get_tree, "not started")
 
     step("deleting the sandbox ends them too")
     computer.start()
-    assert bus_pids(), "no bus after the second start"
+    assert bus_processes(), "no bus after the second start"
     sandbox.delete()
-    until("no bus process left", lambda: not bus_pids(), seconds=20, detail=lambda: programs(bus_pids()))
+    until("no bus process left", lambda: not bus_processes(), seconds=20, detail=bus_processes)
 
     step("a sandbox whose python3 lacks PyGObject is told the package")
     params = CreateSandboxFromSnapshotParams(env_vars={"PYTHONPATH": "/tmp/no-gi"})
