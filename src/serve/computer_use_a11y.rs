@@ -106,10 +106,11 @@ pub(super) async fn start_buses(
          unset DBUS_SESSION_BUS_ADDRESS AT_SPI_BUS_ADDRESS\n\
          dbus-daemon --session --nofork --print-address=3 --address=\"unix:dir=$run\" 3>\"$run/address\" 2>a11y.err &\n\
          i=0; while [ ! -s \"$run/address\" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\n\
+         [ -s \"$run/address\" ] || {{ echo 'dbus-daemon gave no address' >>a11y.err; echo failed >a11y.exit; exit 1; }}\n\
          export DBUS_SESSION_BUS_ADDRESS=\"$(head -n 1 \"$run/address\")\"\n\
          \"$launcher\" --launch-immediately --a11y=1 2>>a11y.err &\n\
          i=0; while ! ls \"$run\"/at-spi/bus* >/dev/null 2>&1 && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\n\
-         [ -z \"$DBUS_SESSION_BUS_ADDRESS\" ] || echo \"$DBUS_SESSION_BUS_ADDRESS\" >bus.address\n\
+         echo \"$DBUS_SESSION_BUS_ADDRESS\" >bus.address\n\
          wait; echo $? >a11y.exit"
     );
     run_in_session(state, sandbox, SESSION, buses).await?;
