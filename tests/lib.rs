@@ -34,6 +34,7 @@ mod plan_values;
 mod provider_daytona;
 mod provider_local;
 mod readme;
+mod serve_a11y;
 mod serve_api;
 mod serve_auth;
 mod serve_build;

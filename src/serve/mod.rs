@@ -20,6 +20,7 @@ mod build_logs;
 mod build_steps;
 mod code_run;
 mod computer_use;
+mod computer_use_a11y;
 mod computer_use_keyboard;
 mod computer_use_mouse;
 mod computer_use_recording;
