@@ -30,7 +30,7 @@ use crate::serve_support::{
 use crate::work_daytona::{KEY, serve_with};
 
 /// Headers each upstream path received, by path.
-type Seen = Arc<Mutex<BTreeMap<String, HeaderMap>>>;
+pub(crate) type Seen = Arc<Mutex<BTreeMap<String, HeaderMap>>>;
 
 fn recorder(seen: Seen) -> axum::Router {
     let mut router = axum::Router::new();
@@ -68,7 +68,7 @@ async fn echo(mut socket: WebSocket) {
 }
 
 /// A plain HTTP upstream on loopback.
-async fn http_upstream(seen: Seen) -> u16 {
+pub(crate) async fn http_upstream(seen: Seen) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, recorder(seen)).await });
@@ -202,7 +202,7 @@ fn files_holding(dir: &Path, except: &str, needle: &str) -> Vec<String> {
     found
 }
 
-fn header(seen: &Seen, path: &str, name: &str) -> String {
+pub(crate) fn header(seen: &Seen, path: &str, name: &str) -> String {
     let seen = seen.lock().unwrap();
     let headers = seen
         .get(path)

@@ -1,7 +1,8 @@
 //! The egress proxy sandboxes with mounted secrets send their outbound HTTP through (`HTTP_PROXY`
 //! and `HTTPS_PROXY`, with the sandbox's id and egress token as the proxy credential): plain
-//! HTTP in absolute form, HTTPS as `CONNECT` tunnels that it ends with a leaf of its own CA
-//! (`egress_tls`). On the way out it replaces the placeholders of that sandbox's secrets with
+//! HTTP in absolute form, and `CONNECT` tunnels: TLS in one is ended with a leaf of its own CA
+//! (`egress_tls`), plain HTTP in one is forwarded like plain HTTP, and any other protocol is
+//! joined to the destination unread (`egress_tunnel`). On the way out it replaces the placeholders of that sandbox's secrets with
 //! their values in the request headers, and only for a destination host the secret allows. A
 //! request that switches protocols (a WebSocket) is substituted the same way, then joined to the
 //! destination's connection.
@@ -21,6 +22,7 @@ use hyper_util::rt::TokioIo;
 
 use super::ServeError;
 use super::egress_tls::Authority;
+use super::egress_tunnel::{Carried, join, sniff};
 use super::state::AppState;
 
 /// What the proxy is to the rest of serve: its address, the CA sandboxes trust, and the
@@ -188,8 +190,9 @@ async fn handle(state: Arc<AppState>, request: Request<hyper::body::Incoming>) -
     forward(&state, &sandbox, authority.host(), &base, request).await
 }
 
-/// Answers a `CONNECT` and ends the tunnel's TLS with a leaf for its host, then forwards each
-/// request inside it to `https://host:port`.
+/// Answers a `CONNECT`, then looks at what the tunnel carries (`egress_tunnel`): TLS is ended
+/// with a leaf for its host and each request inside forwarded to `https://host:port`; plain HTTP
+/// is forwarded to `http://host:port`; anything else is joined to `host:port` unread.
 fn tunnel(
     state: Arc<AppState>,
     sandbox: String,
@@ -198,19 +201,22 @@ fn tunnel(
     let Some(authority) = request.uri().authority().cloned() else {
         return answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
     };
+    if authority.port_u16().is_none() {
+        return answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
+    }
     let host = authority.host().trim_matches(['[', ']']).to_string();
-    let acceptor = match state.egress.authority.acceptor(&host) {
-        Ok(acceptor) => acceptor,
-        Err(message) => return answer(StatusCode::BAD_GATEWAY, &message),
-    };
     tokio::spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(request).await else {
             return;
         };
-        let Ok(tls) = acceptor.accept(TokioIo::new(upgraded)).await else {
-            return;
+        let (carried, client) = sniff(TokioIo::new(upgraded)).await;
+        let scheme = match carried {
+            Carried::Opaque => return join(client, authority.as_str()).await,
+            Carried::Http => "http",
+            Carried::Tls => "https",
         };
-        let base = format!("https://{authority}");
+        let base = format!("{scheme}://{authority}");
+        let acceptor = (carried == Carried::Tls).then(|| state.egress.authority.acceptor(&host));
         let service = hyper::service::service_fn(move |inner| {
             let (state, sandbox, host, base) =
                 (state.clone(), sandbox.clone(), host.clone(), base.clone());
@@ -220,10 +226,23 @@ fn tunnel(
                 )
             }
         });
-        let _ = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(tls), service)
-            .with_upgrades()
-            .await;
+        let http = hyper::server::conn::http1::Builder::new();
+        let _ = if let Some(acceptor) = acceptor {
+            // A host no leaf can name ends the tunnel: the client's handshake fails.
+            let Ok(acceptor) = acceptor else {
+                return;
+            };
+            let Ok(tls) = acceptor.accept(client).await else {
+                return;
+            };
+            http.serve_connection(TokioIo::new(tls), service)
+                .with_upgrades()
+                .await
+        } else {
+            http.serve_connection(TokioIo::new(client), service)
+                .with_upgrades()
+                .await
+        };
     });
     Response::new(Body::empty())
 }

@@ -27,6 +27,7 @@ mod computer_use_screen;
 mod dockerfile;
 mod egress;
 mod egress_tls;
+mod egress_tunnel;
 mod error;
 mod events;
 mod file_signing;
