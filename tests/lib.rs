@@ -60,6 +60,7 @@ mod serve_sdk_git;
 mod serve_sdk_sweep;
 mod serve_sdk_toolbox;
 mod serve_sdk_ts;
+mod serve_secret_delete;
 mod serve_secrets;
 mod serve_signed_urls;
 mod serve_simulation;

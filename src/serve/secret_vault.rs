@@ -76,6 +76,15 @@ pub(crate) struct Substitution {
     pub(crate) value: Secret,
 }
 
+/// What deleting a secret took from one sandbox: the variables it was mounted as, and whether
+/// it was the sandbox's last secret (its egress credential went with it).
+#[derive(Debug, PartialEq)]
+pub(crate) struct Unmounted {
+    pub(crate) sandbox: String,
+    pub(crate) variables: Vec<String>,
+    pub(crate) last: bool,
+}
+
 /// What a create or an update asks.
 pub(crate) struct SecretFields {
     pub(crate) value: Option<Secret>,
@@ -216,16 +225,37 @@ impl Vault {
         })
     }
 
-    /// Deletes a secret; sandboxes that mount it keep the placeholder, which nothing replaces
-    /// any more.
-    pub(crate) fn delete(&self, id: &str) -> Result<(), ApiError> {
+    /// Deletes a secret and unmounts it from every sandbox that mounts it (a sandbox left with
+    /// nothing mounted loses its egress credential); answers what each of those sandboxes
+    /// mounted it as, for the caller to take out of their environment.
+    pub(crate) fn delete(&self, id: &str) -> Result<Vec<Unmounted>, ApiError> {
         self.write(|records| {
-            let before = records.secrets.len();
-            records.secrets.retain(|secret| secret.id != id);
-            if records.secrets.len() == before {
-                return Err(not_found(id));
-            }
-            Ok(())
+            let index = records
+                .secrets
+                .iter()
+                .position(|secret| secret.id == id)
+                .ok_or_else(|| not_found(id))?;
+            let name = records.secrets.remove(index).name;
+            let mut unmounted = Vec::new();
+            records.mounts.retain(|sandbox, mount| {
+                let variables: Vec<String> = mount
+                    .env
+                    .iter()
+                    .filter(|(_, mounted)| **mounted == name)
+                    .map(|(variable, _)| variable.clone())
+                    .collect();
+                if variables.is_empty() {
+                    return true;
+                }
+                mount.env.retain(|_, mounted| *mounted != name);
+                unmounted.push(Unmounted {
+                    sandbox: sandbox.clone(),
+                    variables,
+                    last: mount.env.is_empty(),
+                });
+                !mount.env.is_empty()
+            });
+            Ok(unmounted)
         })
     }
 
@@ -383,5 +413,50 @@ mod tests {
         assert_eq!(found[0].value.expose(), "sentinel-value");
         assert!(reopened.substitutions("sb", "other").is_empty());
         assert!(reopened.substitutions("other", "h").is_empty());
+    }
+
+    #[test]
+    fn a_deleted_secret_is_unmounted_and_a_sandbox_left_with_none_loses_its_credential() {
+        let vault = Vault::open(None).unwrap();
+        let gone = vault.create("gone", fields("v1", &[])).unwrap();
+        vault.create("stays", fields("v2", &[])).unwrap();
+        let both = BTreeMap::from([("A".into(), "gone".into()), ("B".into(), "stays".into())]);
+        vault.mount("both", both, "t1".into()).unwrap();
+        let only = BTreeMap::from([("C".into(), "gone".into()), ("D".into(), "gone".into())]);
+        vault.mount("only", only, "t2".into()).unwrap();
+        let mut unmounted = vault.delete(&gone.id).unwrap();
+        unmounted.sort_by(|a, b| a.sandbox.cmp(&b.sandbox));
+        assert_eq!(
+            unmounted,
+            [
+                Unmounted {
+                    sandbox: "both".into(),
+                    variables: vec!["A".into()],
+                    last: false
+                },
+                Unmounted {
+                    sandbox: "only".into(),
+                    variables: vec!["C".into(), "D".into()],
+                    last: true
+                },
+            ]
+        );
+        assert_eq!(vault.mount_of("both").unwrap().env.len(), 1);
+        assert!(
+            !vault.sandbox_of("only", "t2"),
+            "the credential outlived its last secret"
+        );
+        // A secret made later under the name is not mounted by the old mapping.
+        vault.create("gone", fields("v3", &[])).unwrap();
+        let values: Vec<String> = vault
+            .substitutions("both", "h")
+            .iter()
+            .map(|s| s.value.expose().to_string())
+            .collect();
+        assert_eq!(values, ["v2"]);
+        assert_eq!(
+            vault.delete(&gone.id).unwrap_err().status,
+            axum::http::StatusCode::NOT_FOUND
+        );
     }
 }
