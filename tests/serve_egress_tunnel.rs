@@ -2,10 +2,12 @@
 //! sandbox that mounts a secret: a python3 client there opens each tunnel by hand. A raw TCP
 //! echo server gets its bytes back exactly (the placeholder among them, never the value); a
 //! server that speaks first (a banner on accept) works; a plain HTTP request inside a tunnel has
-//! the value substituted for an allowed host and keeps the placeholder for another.
+//! the value substituted for an allowed host and keeps the placeholder for another. And TLS in a
+//! tunnel speaks HTTP/2: `curl --http2` in the sandbox reaches an upstream that offers only `h2`,
+//! with the value substituted.
 //!
-//! Every upstream is the test's own, on 127.0.0.1. Without python3 the test skips and says why,
-//! and with `CI=true` it fails.
+//! Every upstream is the test's own, on 127.0.0.1. Without python3 or curl a test skips and says
+//! why, and with `CI=true` it fails.
 
 use std::sync::{Arc, Mutex};
 
@@ -14,8 +16,8 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 
 use crate::common::{self, SENTINEL};
-use crate::serve_secrets::{Seen, header, http_upstream};
-use crate::serve_support::{Server, start};
+use crate::serve_secrets::{Seen, header, http_upstream, https_upstream_offering};
+use crate::serve_support::{Options, Server, start, start_with};
 
 /// Opens a tunnel to `sys.argv[2]` (`host:port`) through `$HTTP_PROXY` by hand, then speaks
 /// `sys.argv[1]`: `echo` (send the bytes, read as many back), `banner` (read the server's line,
@@ -177,5 +179,42 @@ async fn connect_tunnels_carry_raw_tcp_server_first_protocols_and_plain_http() {
         "the value reached a host the secret does not allow"
     );
     assert!(header(&seen, "/tunnel-other", "proxy-authorization").is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_client_reaches_an_h2_only_upstream_through_the_proxy_with_the_value_put_in() {
+    if !common::have("curl") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let ca_file = root.path().join("upstream-ca.pem");
+    let seen = Seen::default();
+    let port = https_upstream_offering(seen.clone(), &ca_file, &["h2"]).await;
+    let server = start_with(Options {
+        upstream_ca: Some(ca_file),
+        root: Some(root),
+        ..Options::default()
+    })
+    .await;
+    let secret = json!({"name": "h2", "value": SENTINEL, "hosts": ["127.0.0.1"]});
+    assert_eq!(server.post("/api/secret", secret).await.status, 201);
+    let id = server
+        .create(json!({"secrets": [{"H2_TOKEN": "h2"}]}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let command = format!(
+        "curl -sS --http2 -w ' %{{http_version}}' -H \"Authorization: Bearer $H2_TOKEN\" https://127.0.0.1:{port}/h2-allowed"
+    );
+    let reply = server.exec(&id, &command).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    // The upstream's answer, over HTTP/2 between curl and the proxy.
+    assert_eq!(reply.body["result"], "ok 2", "{:?}", reply.body);
+    assert_eq!(
+        header(&seen, "/h2-allowed", "authorization"),
+        format!("Bearer {SENTINEL}")
+    );
     server.shutdown().await;
 }

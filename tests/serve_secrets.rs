@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, Request};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio_rustls::rustls;
 use tower::ServiceExt as _;
@@ -78,6 +78,12 @@ pub(crate) async fn http_upstream(seen: Seen) -> u16 {
 /// An HTTPS upstream on loopback whose certificate (for `localhost` and `127.0.0.1`) is signed
 /// by a CA of the test's, written to `ca_file` for serve's `--upstream-ca`.
 async fn https_upstream(seen: Seen, ca_file: &Path) -> u16 {
+    https_upstream_offering(seen, ca_file, &[]).await
+}
+
+/// [`https_upstream`] offering the ALPN protocols `alpn` (none: no ALPN), serving HTTP/1.1 or
+/// HTTP/2 as the client speaks.
+pub(crate) async fn https_upstream_offering(seen: Seen, ca_file: &Path, alpn: &[&str]) -> u16 {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca = rcgen::CertificateParams::default();
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -91,7 +97,7 @@ async fn https_upstream(seen: Seen, ca_file: &Path) -> u16 {
         .unwrap()
         .signed_by(&key, &issuer)
         .unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
@@ -102,6 +108,7 @@ async fn https_upstream(seen: Seen, ca_file: &Path) -> u16 {
         rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
     )
     .unwrap();
+    config.alpn_protocols = alpn.iter().map(|name| name.as_bytes().to_vec()).collect();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -117,9 +124,8 @@ async fn https_upstream(seen: Seen, ca_file: &Path) -> u16 {
                     hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
                         router.clone().oneshot(request.map(Body::new))
                     });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), service)
-                    .with_upgrades()
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(tls), service)
                     .await;
             });
         }
