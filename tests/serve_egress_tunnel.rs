@@ -216,5 +216,10 @@ async fn an_http2_client_reaches_an_h2_only_upstream_through_the_proxy_with_the_
         header(&seen, "/h2-allowed", "authorization"),
         format!("Bearer {SENTINEL}")
     );
+    // An answer's trailers (how gRPC sends its status) reach the client.
+    let command = format!("curl -sS --http2 -D - -o /dev/null https://127.0.0.1:{port}/trailers");
+    let reply = server.exec(&id, &command).await;
+    let dumped = reply.body["result"].as_str().unwrap().to_lowercase();
+    assert!(dumped.contains("grpc-status: 0"), "{dumped}");
     server.shutdown().await;
 }

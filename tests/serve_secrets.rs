@@ -44,6 +44,10 @@ fn recorder(seen: Seen) -> axum::Router {
             }),
         );
     }
+    router = router.route(
+        "/trailers",
+        axum::routing::get(|| async { Body::new(WithTrailers { sent: 0 }) }),
+    );
     router.fallback(move |request: Request<Body>| {
         let seen = seen.clone();
         async move {
@@ -53,6 +57,34 @@ fn recorder(seen: Seen) -> axum::Router {
             "ok"
         }
     })
+}
+
+/// A body of `ok` and a trailer (`grpc-status: 0`), as a gRPC answer ends.
+struct WithTrailers {
+    sent: u8,
+}
+
+impl hyper::body::Body for WithTrailers {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        self.sent += 1;
+        std::task::Poll::Ready(match self.sent {
+            1 => Some(Ok(hyper::body::Frame::data(
+                axum::body::Bytes::from_static(b"ok"),
+            ))),
+            2 => {
+                let mut trailers = HeaderMap::new();
+                trailers.insert("grpc-status", "0".parse().unwrap());
+                Some(Ok(hyper::body::Frame::trailers(trailers)))
+            }
+            _ => None,
+        })
+    }
 }
 
 /// Answers each text message of a WebSocket with `echo <text>`.
