@@ -66,6 +66,7 @@ mod serve_signed_urls;
 mod serve_simulation;
 mod serve_ssh;
 mod serve_toolbox;
+mod serve_upstreams;
 mod serve_volumes;
 mod sessions;
 mod sessions_local;

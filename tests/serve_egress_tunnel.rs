@@ -16,8 +16,8 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 
 use crate::common::{self, SENTINEL};
-use crate::serve_secrets::{Seen, header, http_upstream, https_upstream_offering};
 use crate::serve_support::{Options, Server, start, start_with};
+use crate::serve_upstreams::{Seen, header, http_upstream, https_upstream_offering};
 
 /// Opens a tunnel to `sys.argv[2]` (`host:port`) through `$HTTP_PROXY` by hand, then speaks
 /// `sys.argv[1]`: `echo` (send the bytes, read as many back), `banner` (read the server's line,

@@ -11,9 +11,9 @@
 use serde_json::json;
 
 use crate::common::{self, SENTINEL};
-use crate::serve_secrets::{Seen, header, http_upstream};
 use crate::serve_support::Server;
 use crate::serve_support::start;
+use crate::serve_upstreams::{Seen, header, http_upstream};
 
 /// The output of a command in sandbox `id`, trimmed.
 async fn run(server: &Server, id: &str, command: &str) -> String {
