@@ -1,0 +1,44 @@
+"""More calls of the official Python SDK that once failed against `ralph-town serve`, one case
+per run (`SWEEP_CASE`), run by `tests/serve_sdk_sweep2.rs`: each case asserts what the SDK
+returns or raises, and prints `sweep2: done` at the end.
+"""
+
+import os
+
+from daytona import PtySize
+
+from sdk_script import client, fresh_sandbox, run_script, stepper
+
+step = stepper("sweep2")
+
+
+def pty_listed_once_created(daytona):
+    _, sandbox = fresh_sandbox(daytona, "sweep2-pty")
+    process = sandbox.process
+    for attempt in range(3):
+        session = f"pty-{attempt}"
+        step(f"{session}: created, then at once listed, described, resized and joined")
+        handle = process.create_pty_session(session, pty_size=PtySize(rows=20, cols=60))
+        assert session in [s.id for s in process.list_pty_sessions()], session
+        info = process.get_pty_session_info(session)
+        assert (info.id, info.rows, info.cols, info.active) == (session, 20, 60, True), info
+        resized = process.resize_pty_session(session, PtySize(rows=30, cols=90))
+        assert (resized.rows, resized.cols) == (30, 90), resized
+        other = process.connect_pty_session(session)
+        other.disconnect()
+        process.kill_pty_session(session)
+        handle.disconnect()
+    sandbox.delete()
+
+
+CASES = {
+    "pty-listed": pty_listed_once_created,
+}
+
+
+def main():
+    CASES[os.environ["SWEEP_CASE"]](client())
+    print("sweep2: done", flush=True)
+
+
+run_script(main)
