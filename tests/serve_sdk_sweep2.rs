@@ -53,3 +53,8 @@ async fn a_typescript_pty_session_is_found_as_soon_as_create_returns() {
 async fn typescript_downloads_of_absolute_non_ascii_paths_arrive() {
     node_case("unicode-download").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_or_input_in_interpreter_code_leaves_its_context_running() {
+    python_case("interpreter-exit").await;
+}

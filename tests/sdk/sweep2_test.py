@@ -31,8 +31,26 @@ def pty_listed_once_created(daytona):
     sandbox.delete()
 
 
+def interpreter_survives_exit_and_input(daytona):
+    _, sandbox = fresh_sandbox(daytona, "sweep2-interpreter")
+    interpreter = sandbox.code_interpreter
+    context = interpreter.create_context()
+    for where in [None, context]:
+        step(f"exit() and input() in the {'default' if where is None else 'new'} context")
+        assert interpreter.run_code("kept = 7", context=where).error is None
+        ended = interpreter.run_code("print('bye'); exit()", context=where)
+        assert (ended.stdout, ended.error) == ("bye\n", None), ended
+        assert interpreter.run_code("print(kept)", context=where).stdout == "7\n"
+        asked = interpreter.run_code("input()", context=where, timeout=10)
+        assert asked.error is not None and asked.error.name == "EOFError", asked
+        assert interpreter.run_code("print(kept + 1)", context=where).stdout == "8\n"
+    interpreter.delete_context(context)
+    sandbox.delete()
+
+
 CASES = {
     "pty-listed": pty_listed_once_created,
+    "interpreter-exit": interpreter_survives_exit_and_input,
 }
 
 
