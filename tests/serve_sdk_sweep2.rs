@@ -58,3 +58,8 @@ async fn typescript_downloads_of_absolute_non_ascii_paths_arrive() {
 async fn exit_or_input_in_interpreter_code_leaves_its_context_running() {
     python_case("interpreter-exit").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bulk_upload_that_fails_in_part_lists_each_failed_file_and_writes_the_rest() {
+    python_case("bulk-upload-errors").await;
+}

@@ -5,7 +5,8 @@ returns or raises, and prints `sweep2: done` at the end.
 
 import os
 
-from daytona import PtySize
+from daytona import FileUpload, PtySize
+from daytona.common.errors import DaytonaError
 
 from sdk_script import client, fresh_sandbox, run_script, stepper
 
@@ -48,9 +49,33 @@ def interpreter_survives_exit_and_input(daytona):
     sandbox.delete()
 
 
+def bulk_upload_lists_each_failed_file(daytona):
+    _, sandbox = fresh_sandbox(daytona, "sweep2-upload")
+    home = sandbox.get_user_home_dir()
+    step("one file of three cannot be written")
+    files = [
+        FileUpload(b"first", f"{home}/first.txt"),
+        FileUpload(b"refused", "/usr/refused.txt"),
+        FileUpload(b"last", f"{home}/last.txt"),
+    ]
+    try:
+        sandbox.fs.upload_files(files)
+    except DaytonaError as error:
+        assert error.status_code == 400, repr(error)
+        text = str(error)
+        assert "400: /usr/refused.txt: " in text and "statusCode" not in text, text
+    else:
+        raise AssertionError("the upload of /usr/refused.txt succeeded")
+    step("the others were written")
+    assert sandbox.fs.download_file(f"{home}/first.txt") == b"first"
+    assert sandbox.fs.download_file(f"{home}/last.txt") == b"last"
+    sandbox.delete()
+
+
 CASES = {
     "pty-listed": pty_listed_once_created,
     "interpreter-exit": interpreter_survives_exit_and_input,
+    "bulk-upload-errors": bulk_upload_lists_each_failed_file,
 }
 
 
