@@ -39,4 +39,7 @@ pub(crate) struct DaemonErrorBody {
     /// Newer than v0.190: which service wrote the error (`DAYTONA_DAEMON` here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// A bulk upload's failures, one per file (`{path}: {reason}`), as the daemon lists them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<String>>,
 }

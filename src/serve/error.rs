@@ -17,6 +17,8 @@ use crate::provider::ProviderError;
 pub(crate) struct ErrorMessage {
     pub(crate) message: String,
     pub(crate) code: Option<&'static str>,
+    /// The daemon's `errors`, one per file, of a bulk upload that failed in part.
+    pub(crate) errors: Option<Vec<String>>,
 }
 
 /// A control-plane failure.
@@ -95,6 +97,7 @@ impl IntoResponse for ApiError {
         response.extensions_mut().insert(ErrorMessage {
             message: self.message,
             code: None,
+            errors: None,
         });
         response
     }
@@ -112,6 +115,7 @@ pub(crate) struct DaemonError {
     pub(crate) status: StatusCode,
     pub(crate) message: String,
     pub(crate) code: Option<&'static str>,
+    pub(crate) errors: Option<Vec<String>>,
 }
 
 impl DaemonError {
@@ -120,12 +124,20 @@ impl DaemonError {
             status,
             message: message.into(),
             code: None,
+            errors: None,
         }
     }
 
     /// The same error with a domain code; the status stays the one that code implies.
     pub(crate) fn with_code(mut self, code: &'static str) -> Self {
         self.code = Some(code);
+        self
+    }
+
+    /// The daemon's `errors` list beside the message, as a bulk upload that failed in part
+    /// answers: the SDKs show those, one per file, and not the message.
+    pub(crate) fn with_errors(mut self, errors: Vec<String>) -> Self {
+        self.errors = Some(errors);
         self
     }
 
@@ -170,6 +182,7 @@ impl IntoResponse for DaemonError {
         response.extensions_mut().insert(ErrorMessage {
             message: self.message,
             code: self.code,
+            errors: self.errors,
         });
         response
     }
@@ -208,6 +221,7 @@ pub(crate) async fn render(
     let status = response.status();
     let message = response.extensions().get::<ErrorMessage>().cloned();
     let code = message.as_ref().and_then(|message| message.code);
+    let errors = message.as_ref().and_then(|message| message.errors.clone());
     let (mut parts, body) = response.into_parts();
     let message = if let Some(message) = message {
         message.message
@@ -231,6 +245,7 @@ pub(crate) async fn render(
             path: path.to_string(),
             method: Some(method.to_string()),
             source: Some(DAEMON_SOURCE.to_string()),
+            errors,
         })
     } else {
         serde_json::to_vec(&ApiErrorBody {

@@ -11,6 +11,11 @@ import sys
 import traceback
 
 PROTOCOL = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+# Requests come on a copy of stdin; the user's code gets an empty one. Otherwise `input()`
+# would read the next request, and `exit()` (which closes sys.stdin) would end the worker and
+# leave its context dead for every later run.
+REQUESTS = os.fdopen(os.dup(0), "r", encoding="utf-8")
+os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
 
 
 def emit(record):
@@ -71,6 +76,8 @@ def run(request, scope):
     saved = dict(os.environ)
     os.environ.update({str(k): str(v) for k, v in (request.get("envs") or {}).items()})
     sys.stdout, sys.stderr = Output(tag, "stdout"), Output(tag, "stderr")
+    if sys.stdin is None or sys.stdin.closed:
+        sys.stdin = open(os.devnull, encoding="utf-8")
     control = "completed"
     timeout = request.get("timeout") or 0
     try:
@@ -101,7 +108,7 @@ def run(request, scope):
 def main():
     signal.signal(signal.SIGALRM, on_alarm)
     scope = {"__name__": "__main__", "__builtins__": __builtins__}
-    for line in sys.stdin:
+    for line in REQUESTS:
         try:
             request = json.loads(line)
         except ValueError:

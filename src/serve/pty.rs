@@ -38,7 +38,7 @@ use super::ssh::pty::Size;
 use super::state::AppState;
 use super::toolbox::{check_env_names, ready};
 use super::view::JsonBody;
-use session::{PtySessionInfo, Spec, conflict, start};
+use session::{PtySessionInfo, Spec, Starting, begin, start};
 
 pub(crate) use session::Terminals;
 
@@ -80,12 +80,12 @@ fn not_found(id: &str) -> DaemonError {
 }
 
 /// The checks of a create, before anything starts: an id, sizes within Daytona's limit, valid
-/// environment names, and no live session of that id.
+/// environment names, and no live or starting session of that id, which it marks starting.
 fn validate(
-    state: &AppState,
+    state: &Arc<AppState>,
     sandbox: &str,
     request: &PtyCreateRequest,
-) -> Result<(), DaemonError> {
+) -> Result<Starting, DaemonError> {
     let id = request.id.as_deref().unwrap_or_default();
     if id.is_empty() {
         return Err(DaemonError::bad_request("session ID is required"));
@@ -98,10 +98,7 @@ fn validate(
         }
     }
     check_env_names(request.envs.iter().flat_map(BTreeMap::keys))?;
-    if state.terminals.get(sandbox, id).is_some() {
-        return Err(conflict(id));
-    }
-    Ok(())
+    begin(state, sandbox, id)
 }
 
 /// `POST /process/pty`.
@@ -111,8 +108,9 @@ pub(crate) async fn create(
     JsonBody(request): JsonBody<PtyCreateRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), DaemonError> {
     let sandbox = ready(&state, &sandbox).await?;
-    validate(&state, &sandbox.id, &request)?;
+    let starting = validate(&state, &sandbox.id, &request)?;
     let session = start(&state, &sandbox, request.spec()).await?;
+    drop(starting);
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "sessionId": session.id })),
@@ -125,6 +123,7 @@ pub(crate) async fn list(
     Path(sandbox): Path<String>,
 ) -> Result<Json<serde_json::Value>, DaemonError> {
     let sandbox = ready(&state, &sandbox).await?;
+    state.terminals.settled(&sandbox.id).await;
     let sessions: Vec<PtySessionInfo> = state
         .terminals
         .lock()
@@ -140,6 +139,7 @@ pub(crate) async fn get(
     Path((sandbox, id)): Path<(String, String)>,
 ) -> Result<Json<PtySessionInfo>, DaemonError> {
     let sandbox = ready(&state, &sandbox).await?;
+    state.terminals.settled(&sandbox.id).await;
     let session = state
         .terminals
         .get(&sandbox.id, &id)
@@ -154,6 +154,7 @@ pub(crate) async fn delete(
     Path((sandbox, id)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, DaemonError> {
     let sandbox = ready(&state, &sandbox).await?;
+    state.terminals.settled(&sandbox.id).await;
     let session = state
         .terminals
         .remove(&sandbox.id, &id)
@@ -178,6 +179,7 @@ pub(crate) async fn resize(
         }
     }
     let sandbox = ready(&state, &sandbox).await?;
+    state.terminals.settled(&sandbox.id).await;
     let session = state
         .terminals
         .get(&sandbox.id, &id)
@@ -205,6 +207,7 @@ pub(crate) async fn connect(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, DaemonError> {
     let sandbox = ready(&state, &sandbox).await?;
+    state.terminals.settled(&sandbox.id).await;
     let session = state.terminals.get(&sandbox.id, &id);
     let (upgrade, exit_control) = stream::negotiate(upgrade);
     Ok(upgrade.on_upgrade(move |socket| async move {
@@ -268,16 +271,18 @@ pub(crate) async fn create_connect(
         cols: query.cols,
         rows: query.rows,
     };
-    validate(&state, &sandbox.id, &request)?;
+    let marked = validate(&state, &sandbox.id, &request)?;
     let (upgrade, exit_control) = stream::negotiate(upgrade);
     Ok(upgrade
         .on_upgrade(move |socket| async move {
             let starting = {
                 let state = state.clone();
                 async move {
-                    start(&state, &sandbox, request.spec())
+                    let started = start(&state, &sandbox, request.spec())
                         .await
-                        .map_err(|error| format!("Failed to start PTY session: {}", error.message))
+                        .map_err(|error| format!("Failed to start PTY session: {}", error.message));
+                    drop(marked);
+                    started
                 }
             };
             stream::start_and_serve(socket, state, starting, exit_control).await;

@@ -257,7 +257,9 @@ pub(crate) async fn download(
         .into_response())
 }
 
-/// `filename="..."` when plain ASCII will do, else RFC 5987 `filename*=utf-8''...`.
+/// `filename="..."` when plain ASCII will do, else RFC 5987 `filename*=utf-8''...` with every
+/// byte outside its `attr-char` escaped, `/` too: the TypeScript SDK's multipart parser
+/// (busboy) drops a part whose `filename*` holds a raw `/`, so an absolute path went missing.
 fn filename_parameter(name: &str) -> String {
     let plain = name
         .chars()
@@ -268,7 +270,7 @@ fn filename_parameter(name: &str) -> String {
         let encoded: String = name
             .bytes()
             .map(|byte| match byte {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
                     char::from(byte).to_string()
                 }
                 other => format!("%{other:02X}"),
@@ -366,5 +368,9 @@ mod tests {
         );
         assert_eq!(filename_parameter("a\"b"), "filename*=utf-8''a%22b");
         assert_eq!(filename_parameter("ü"), "filename*=utf-8''%C3%BC");
+        assert_eq!(
+            filename_parameter("/home/ü.txt"),
+            "filename*=utf-8''%2Fhome%2F%C3%BC.txt"
+        );
     }
 }

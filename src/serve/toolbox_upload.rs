@@ -146,8 +146,16 @@ pub(crate) async fn bulk_upload(
             "every `files[i].file` part needs a `files[i].path` part",
         ));
     }
+    // As the daemon does: every file is tried, and the failures are listed one per file.
+    let mut errors = Vec::new();
     for (index, contents) in &files {
-        upload_one(&state, &sandbox, &paths[index], contents).await?;
+        let path = &paths[index];
+        if let Err(error) = upload_one(&state, &sandbox, path, contents).await {
+            errors.push(format!("{path}: {}", error.message));
+        }
     }
-    Ok(StatusCode::OK)
+    if errors.is_empty() {
+        return Ok(StatusCode::OK);
+    }
+    Err(DaemonError::bad_request(errors.join(", ")).with_errors(errors))
 }

@@ -6,7 +6,7 @@
 //!
 //! Neither input, output nor environment values are logged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,21 +26,89 @@ use crate::serve::toolbox::run_checked;
 const DEFAULT_TERM: &str = "xterm-256color";
 /// Chunks of output a client may fall behind by before it is dropped as a slow consumer.
 const OUTPUT_BACKLOG: usize = 256;
+/// How long a question about a sandbox waits for a session of it that is still starting.
+const START_WAIT: Duration = Duration::from_secs(30);
 /// How long output may keep arriving after the shell exited, from what it left behind.
 const STRAGGLER_GRACE: Duration = Duration::from_secs(2);
 
-/// Every live session, by sandbox id and then session id. The lock is never held across an
-/// await.
+/// Every live session, by sandbox id and then session id, and the ids whose shell is still
+/// starting. The locks are never held across an await.
+///
+/// `create-connect` says `connected` before the shell has started (see
+/// [`super::stream::start_and_serve`]), so a client may ask about its session at once: a
+/// question about a sandbox with a session still starting waits until that start ends, and the
+/// answer is the one the client would get had the start been instant.
 #[derive(Default)]
-pub(crate) struct Terminals(Mutex<BTreeMap<String, BTreeMap<String, Arc<Terminal>>>>);
+pub(crate) struct Terminals {
+    live: Mutex<BTreeMap<String, BTreeMap<String, Arc<Terminal>>>>,
+    starting: Mutex<BTreeSet<(String, String)>>,
+    started: Notify,
+}
+
+/// A session that is starting, from the create's checks until its shell is registered or its
+/// start failed (or the client left before it began): dropping it ends the wait of questions
+/// about its sandbox.
+pub(super) struct Starting {
+    state: Arc<AppState>,
+    key: (String, String),
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        let terminals = &self.state.terminals;
+        terminals.starting_ids().remove(&self.key);
+        terminals.started.notify_waiters();
+    }
+}
+
+/// Marks `id` starting in `sandbox`, or says it is taken (live or starting).
+pub(super) fn begin(
+    state: &Arc<AppState>,
+    sandbox: &str,
+    id: &str,
+) -> Result<Starting, DaemonError> {
+    let terminals = &state.terminals;
+    let key = (sandbox.to_string(), id.to_string());
+    let mut starting = terminals.starting_ids();
+    if terminals.get(sandbox, id).is_some() || !starting.insert(key.clone()) {
+        return Err(conflict(id));
+    }
+    Ok(Starting {
+        state: state.clone(),
+        key,
+    })
+}
 
 impl Terminals {
     pub(super) fn lock(
         &self,
     ) -> std::sync::MutexGuard<'_, BTreeMap<String, BTreeMap<String, Arc<Terminal>>>> {
-        self.0
+        self.live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn starting_ids(&self) -> std::sync::MutexGuard<'_, BTreeSet<(String, String)>> {
+        self.starting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until no session of `sandbox` is starting, for at most [`START_WAIT`]: a start
+    /// that takes longer leaves the question answered as things are.
+    pub(super) async fn settled(&self, sandbox: &str) {
+        let settling = async {
+            loop {
+                let started = self.started.notified();
+                tokio::pin!(started);
+                started.as_mut().enable();
+                if !self.starting_ids().iter().any(|(of, _)| of == sandbox) {
+                    return;
+                }
+                started.await;
+            }
+        };
+        let _ = tokio::time::timeout(START_WAIT, settling).await;
     }
 
     pub(super) fn get(&self, sandbox: &str, id: &str) -> Option<Arc<Terminal>> {
