@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use ralph_town::provider::local::Isolation;
 
-use crate::common::{have, skip};
+use crate::common::{World, have, skip};
 use crate::serve_support::{Options, Server, start, start_with};
 
 const MIB: u64 = 1 << 20;
@@ -92,6 +92,14 @@ async fn a_process_over_the_sandbox_memory_is_killed_until_a_resize_and_after_a_
         137,
         "1.5 GiB is killed in a 1 GiB sandbox"
     );
+    // The CLI on the same state root puts the sandbox's commands in the same cgroup.
+    let state = server.root.as_ref().unwrap().path().join("state");
+    World::new()
+        .run_with(
+            &["sandbox", "exec", &id, &allocate(1536)],
+            &[("RALPH_TOWN_HOME", state.to_str().unwrap())],
+        )
+        .code(137);
 
     // A process already running gets the new limit: it allocates only once the resize is
     // done, told by a file the host writes (no command of the sandbox starts meanwhile).
