@@ -54,6 +54,20 @@ async fn resize(server: &Server, id: &str, memory: u32, then: &str) {
     server.wait_state(id, then).await;
 }
 
+/// Runs `command` in the background in a new process session `session` of sandbox `id`.
+async fn start_in_session(server: &Server, id: &str, session: &str, command: &str) {
+    let sessions = format!("/toolbox/{id}/process/session");
+    let reply = server.post(&sessions, json!({"sessionId": session})).await;
+    assert!(reply.status < 300, "{:?}", reply.body);
+    let reply = server
+        .post(
+            &format!("{sessions}/{session}/exec"),
+            json!({"command": command, "runAsync": true}),
+        )
+        .await;
+    assert!(reply.status < 300, "{:?}", reply.body);
+}
+
 /// The cgroup directories named after sandbox `id` (v1: one per hierarchy; v2: one).
 fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     let children = |dir: PathBuf| -> Vec<PathBuf> {
@@ -103,20 +117,11 @@ async fn a_process_over_the_sandbox_memory_is_killed_until_a_resize_and_after_a_
 
     // A process already running gets the new limit: it allocates only once the resize is
     // done, told by a file the host writes (no command of the sandbox starts meanwhile).
-    let session = format!("/toolbox/{id}/process/session");
-    let reply = server.post(&session, json!({"sessionId": "s"})).await;
-    assert!(reply.status < 300, "{:?}", reply.body);
     let waiting = format!(
-        "while [ ! -e go ]; do sleep 0.05; done; {}; echo \"exit $?\" > done",
+        "for i in $(seq 1200); do [ -e go ] && break; sleep 0.05; done; {}; echo \"exit $?\" > done",
         allocate(1536)
     );
-    let reply = server
-        .post(
-            &format!("{session}/s/exec"),
-            json!({"command": waiting, "runAsync": true}),
-        )
-        .await;
-    assert!(reply.status < 300, "{:?}", reply.body);
+    start_in_session(&server, &id, "waiting", &waiting).await;
     resize(&server, &id, 2, "started").await;
     let home = server.provider.home_dir(&id);
     std::fs::write(home.join("go"), "").unwrap();
@@ -162,6 +167,8 @@ async fn a_process_over_the_sandbox_memory_is_killed_until_a_resize_and_after_a_
         .await;
     server.wait_state(&id, "started").await;
     assert_eq!(exit_code(&server, &id, &allocate(1536)).await, 137);
+    let reply = server.delete(&format!("/api/sandbox/{id}")).await;
+    assert!(reply.status < 300, "{:?}", reply.body);
     server.shutdown().await;
 }
 
@@ -197,35 +204,18 @@ async fn metrics_count_every_process_of_the_sandbox_and_delete_removes_its_cgrou
         .as_str()
         .unwrap()
         .to_string();
-    let session = format!("/toolbox/{id}/process/session");
-    let reply = server.post(&session, json!({"sessionId": "s"})).await;
-    assert!(reply.status < 300, "{:?}", reply.body);
-    // Bounded: a failing test leaves its sandbox behind.
-    // A session's shell has its own PID namespace: a script measuring `/proc` from another
+    // Bounded, as a failing test leaves its sandbox behind. A session's shell has its own PID namespace: a script measuring `/proc` from another
     // command cannot see this process.
     let holding = "python3 -c \"import time; x = b'x' * (300 << 20); time.sleep(120)\"";
-    let reply = server
-        .post(
-            &format!("{session}/s/exec"),
-            json!({"command": holding, "runAsync": true}),
-        )
-        .await;
-    assert!(reply.status < 300, "{:?}", reply.body);
+    start_in_session(&server, &id, "holding", holding).await;
     until_metrics(&server, &id, "300 MiB held by a session", |sample| {
         sample["memUsed"].as_u64().unwrap_or(0) >= 300 * MIB
     })
     .await;
 
     // A session runs one command at a time: the loop gets a session of its own.
-    let reply = server.post(&session, json!({"sessionId": "busy"})).await;
-    assert!(reply.status < 300, "{:?}", reply.body);
-    let reply = server
-        .post(
-            &format!("{session}/busy/exec"),
-            json!({"command": "timeout 120 sh -c 'while :; do :; done'", "runAsync": true}),
-        )
-        .await;
-    assert!(reply.status < 300, "{:?}", reply.body);
+    let busy = "timeout 120 sh -c 'while :; do :; done'";
+    start_in_session(&server, &id, "busy", busy).await;
     until_metrics(&server, &id, "a busy loop's CPU", |sample| {
         sample["cpuUsedPct"].as_f64().unwrap_or(0.0) > 30.0
     })
