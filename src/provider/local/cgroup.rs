@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::{Mode, OFlags};
 
+use super::cgroup_files::{kill_all, mkdir, read_stat, read_u64, write_if_changed};
 use super::cgroup_tree::{self, Hierarchy};
 use crate::provider::ResourceUsage;
 
@@ -53,29 +54,30 @@ pub(crate) fn available() -> bool {
 /// The cgroups of the sandboxes of one state root.
 #[derive(Debug, Clone)]
 pub(crate) struct Cgroups {
-    hierarchy: Option<&'static Hierarchy>,
+    /// Found on first need, so that commands that start no sandbox process touch nothing.
+    hierarchy: OnceLock<Option<&'static Hierarchy>>,
     /// A short digest of the state root: its sandboxes' cgroups live under it.
     root_digest: String,
 }
 
 impl Cgroups {
     pub(crate) fn new(state_root: &Path) -> Cgroups {
-        Cgroups::within(hierarchy(), state_root)
-    }
-
-    fn within(hierarchy: Option<&'static Hierarchy>, state_root: &Path) -> Cgroups {
         use sha2::Digest as _;
         let digest = sha2::Sha256::digest(state_root.as_os_str().as_encoded_bytes());
         Cgroups {
-            hierarchy,
+            hierarchy: OnceLock::new(),
             root_digest: hex::encode(&digest[..6]),
         }
+    }
+
+    fn hierarchy(&self) -> Option<&'static Hierarchy> {
+        *self.hierarchy.get_or_init(hierarchy)
     }
 
     /// The cgroup of sandbox `id`, or `None` when this machine has no writable memory
     /// controller. It may not exist yet: [`Cgroup::prepare`] makes it.
     pub(crate) fn sandbox(&self, id: &str) -> Option<Cgroup> {
-        let hierarchy = self.hierarchy?;
+        let hierarchy = self.hierarchy()?;
         let leaf = |top: &Path| top.join(GROUP).join(&self.root_digest).join(id);
         Some(match hierarchy {
             Hierarchy::V1 { memory, cpuacct } => Cgroup {
@@ -100,7 +102,7 @@ impl Cgroups {
 
     /// The ids of every sandbox of this state root that has a cgroup.
     pub(crate) fn ids(&self) -> Vec<String> {
-        let Some(hierarchy) = self.hierarchy else {
+        let Some(hierarchy) = self.hierarchy() else {
             return Vec::new();
         };
         let (Hierarchy::V1 { memory: top, .. } | Hierarchy::V2 { top }) = hierarchy;
@@ -302,78 +304,26 @@ fn make(dir: &Path, unified: bool) -> io::Result<()> {
     }
 }
 
-fn mkdir(dir: &Path) -> io::Result<()> {
-    match fs::create_dir(dir) {
-        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        made => made,
-    }
-}
-
-/// Sends `SIGKILL` to every process in cgroup `dir` (v2's `cgroup.kill` when it has one).
-fn kill_all(dir: &Path) {
-    if fs::write(dir.join("cgroup.kill"), "1").is_ok() {
-        return;
-    }
-    let Ok(pids) = fs::read_to_string(dir.join("cgroup.procs")) else {
-        return;
-    };
-    for pid in pids
-        .lines()
-        .filter_map(|line| line.trim().parse::<i32>().ok())
-    {
-        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-            // ESRCH (it has just exited) is the common, fine case.
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-        }
-    }
-}
-
-/// Writes `value` unless the file already holds it: a write of a memory limit makes the
-/// kernel reclaim, which a command's start should not pay for when nothing changed.
-fn write_if_changed(path: &Path, value: &str) -> io::Result<()> {
-    if fs::read_to_string(path).is_ok_and(|current| current.trim() == value) {
-        return Ok(());
-    }
-    fs::write(path, value).map_err(|error| {
-        io::Error::new(
-            error.kind(),
-            format!("cannot write `{value}` to `{}`: {error}", path.display()),
-        )
-    })
-}
-
-fn read_u64(path: &Path) -> Option<u64> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// The `key value` lines of a cgroup statistics file.
-fn read_stat(path: &Path) -> Vec<(String, u64)> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| {
-            let (key, value) = line.split_once(' ')?;
-            Some((key.to_string(), value.trim().parse().ok()?))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn leak(hierarchy: Hierarchy) -> &'static Hierarchy {
-        Box::leak(Box::new(hierarchy))
+    fn within(hierarchy: Option<Hierarchy>, state_root: &Path) -> Cgroups {
+        let cgroups = Cgroups::new(state_root);
+        let _ = cgroups
+            .hierarchy
+            .set(hierarchy.map(|hierarchy| &*Box::leak(Box::new(hierarchy))));
+        cgroups
     }
 
     #[test]
     fn a_sandbox_cgroup_depends_on_the_state_root_and_the_id_only() {
-        let v1 = leak(Hierarchy::V1 {
+        let v1 = Hierarchy::V1 {
             memory: PathBuf::from("/cg/memory"),
             cpuacct: Some(PathBuf::from("/cg/cpuacct")),
-        });
-        let one = Cgroups::within(Some(v1), Path::new("/state/a"));
-        let other = Cgroups::within(Some(v1), Path::new("/state/b"));
+        };
+        let one = within(Some(v1.clone()), Path::new("/state/a"));
+        let other = within(Some(v1), Path::new("/state/b"));
         let cgroup = one.sandbox("abc").unwrap();
         assert_eq!(one.root_digest.len(), 12);
         assert_ne!(one.root_digest, other.root_digest);
@@ -389,11 +339,7 @@ mod tests {
                 .join(&one.root_digest)
                 .join("abc")
         );
-        assert!(
-            Cgroups::within(None, Path::new("/state/a"))
-                .sandbox("abc")
-                .is_none()
-        );
+        assert!(within(None, Path::new("/state/a")).sandbox("abc").is_none());
     }
 
     /// On a v1 tree imitated in plain files: the limit goes to memory and memory+swap in an

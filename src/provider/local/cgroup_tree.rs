@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::Access;
 
 use super::cgroup::GROUP;
+use super::cgroup_files::mkdir;
 
 /// A place for sandboxes' cgroups: each path is the top under which `ralph-town/` goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +39,11 @@ pub(crate) fn find(proc: &Path) -> Option<Hierarchy> {
         .iter()
         .find(|mount| mount.kind == "cgroup2")
         .and_then(|mount| delegated_top(mount, &own))
-        .filter(|top| enable_memory(top).is_ok() && make_parent(&top.join(GROUP)).is_ok())
+        .filter(|top| {
+            enable_memory(top).is_ok()
+                && make_parent(&top.join(GROUP)).is_ok()
+                && writable(&top.join(GROUP))
+        })
         .map(|top| Hierarchy::V2 { top });
     unified.or_else(|| {
         let v1 = |controller: &str| {
@@ -50,8 +55,12 @@ pub(crate) fn find(proc: &Path) -> Option<Hierarchy> {
                 })
                 .map(|mount| mount.point.clone())
         };
-        let memory = v1("memory").filter(|top| fs::create_dir_all(top.join(GROUP)).is_ok())?;
-        let cpuacct = v1("cpuacct").filter(|top| fs::create_dir_all(top.join(GROUP)).is_ok());
+        // Made by another user, the directory exists but is not this process's to write.
+        let usable = |top: &PathBuf| {
+            fs::create_dir_all(top.join(GROUP)).is_ok() && writable(&top.join(GROUP))
+        };
+        let memory = v1("memory").filter(usable)?;
+        let cpuacct = v1("cpuacct").filter(usable);
         Some(Hierarchy::V1 { memory, cpuacct })
     })
 }
@@ -133,10 +142,19 @@ fn offers_memory(cgroup: &Path) -> bool {
         .is_ok_and(|controllers| controllers.split_whitespace().any(|name| name == "memory"))
 }
 
+/// Whether this process may make cgroups in `cgroup` and move processes into it (v1 has no
+/// `cgroup.subtree_control`).
 fn writable(cgroup: &Path) -> bool {
     ["", "cgroup.procs", "cgroup.subtree_control"]
         .iter()
-        .all(|name| rustix::fs::access(cgroup.join(name), Access::WRITE_OK).is_ok())
+        .map(|name| cgroup.join(name))
+        .filter(|path| name_exists(path))
+        .all(|path| rustix::fs::access(&path, Access::WRITE_OK).is_ok())
+        && name_exists(&cgroup.join("cgroup.procs"))
+}
+
+fn name_exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
 }
 
 /// Makes v2 cgroup `dir` (and its missing parents) with `memory` enabled for its children. A
@@ -147,10 +165,7 @@ pub(crate) fn make_parent(dir: &Path) -> io::Result<()> {
         if let Some(parent) = dir.parent().filter(|parent| !parent.is_dir()) {
             make_parent(parent)?;
         }
-        match fs::create_dir(dir) {
-            Err(error) if error.kind() != io::ErrorKind::AlreadyExists => return Err(error),
-            _ => {}
-        }
+        mkdir(dir)?;
     }
     enable_memory(dir)
 }
@@ -208,6 +223,9 @@ mod tests {
         let top = root.path().join("cg");
         let service = top.join("user.slice/user@1000.service");
         fs::create_dir_all(service.join("app.slice/term.scope")).unwrap();
+        // What the kernel would show in the `ralph-town` cgroup once made.
+        fs::create_dir(service.join("ralph-town")).unwrap();
+        fs::write(service.join("ralph-town/cgroup.procs"), "").unwrap();
         fs::write(top.join("cgroup.controllers"), "cpu io").unwrap();
         fs::write(top.join("user.slice/cgroup.controllers"), "cpu").unwrap();
         for cgroup in [service.clone(), service.join("app.slice")] {

@@ -11,6 +11,7 @@
 mod attach;
 mod bubblewrap;
 mod cgroup;
+mod cgroup_files;
 mod cgroup_tree;
 mod copies;
 mod copy;
