@@ -35,6 +35,9 @@ pub(crate) const GROUP: &str = "ralph-town";
 
 const GIB: u64 = 1 << 30;
 
+/// At least what a v1 limit of `-1` (none) reads back as.
+const UNLIMITED_V1: u64 = 1 << 62;
+
 /// How long a removal waits for the killed processes of a cgroup to be gone.
 const REMOVAL_GRACE: Duration = Duration::from_secs(5);
 
@@ -159,7 +162,13 @@ impl Cgroup {
         let value = bytes.map_or_else(|| "-1".to_string(), |bytes| bytes.to_string());
         let memory = self.memory.join("memory.limit_in_bytes");
         let both = self.memory.join("memory.memsw.limit_in_bytes");
-        let set = |path: &Path| write_if_changed(path, &value);
+        let set = |path: &Path| {
+            // Unlimited reads back as the largest page-aligned number, never as `-1`.
+            if bytes.is_none() && read_u64(path).is_some_and(|current| current >= UNLIMITED_V1) {
+                return Ok(());
+            }
+            write_if_changed(path, &value)
+        };
         if !both.exists() {
             return set(&memory);
         }
@@ -179,11 +188,21 @@ impl Cgroup {
     /// Descriptors that put a process in this cgroup when `0` (the writer) is written to
     /// them; opened now, with this process's rights, so that a child that has already given
     /// them up (dropped to the sandbox's user) can still join.
+    ///
+    /// On v1 that is `tasks` (the writing thread), not `cgroup.procs` (its whole process):
+    /// for a freshly forked child, which has one thread, they mean the same, but moving a
+    /// whole process takes the kernel's global thread-group lock, which waits for an RCU grace
+    /// period (about 10 ms a command here). v2 has only `cgroup.procs`.
     pub(crate) fn joining(&self) -> io::Result<Joining> {
+        let file = if self.unified {
+            "cgroup.procs"
+        } else {
+            "tasks"
+        };
         let descriptors =
             self.dirs()
                 .map(|dir| {
-                    let path = dir.join("cgroup.procs");
+                    let path = dir.join(file);
                     rustix::fs::open(&path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
                         .map_err(|error| {
                             io::Error::new(
