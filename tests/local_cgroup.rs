@@ -1,17 +1,19 @@
-//! A `local` sandbox's memory, enforced and measured through its cgroup, over `serve`: a
-//! process over the sandbox's memory is killed (exit 137), a resize changes the limit of the
-//! processes already running, the limit outlives a restart, the metrics count every process
-//! of the sandbox (not only those of the measuring command's PID namespace), and delete removes
-//! the cgroup. The machine must let this process write a cgroup memory controller (root on
-//! cgroup v1 or v2, or a delegated v2 slice); without one these tests skip, and fail under
-//! `CI=true`.
+//! A `local` sandbox's memory, enforced and measured through its cgroup: a process over the
+//! sandbox's memory is killed (exit 137), with or without bubblewrap, through `serve` or the
+//! CLI; a resize changes the limit of the processes already running; the limit outlives a
+//! restart; the metrics count every process of the sandbox (not only those of the measuring
+//! command's PID namespace); delete removes the cgroup, and garbage collection removes one a
+//! dying delete left behind. The machine must let this process write a cgroup memory
+//! controller (root on cgroup v1 or v2, or a delegated v2 slice); without one these tests
+//! skip, and fail under `CI=true`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use ralph_town::provider::local::Isolation;
+use ralph_town::provider::local::{Isolation, IsolationMode, LocalProvider};
+use ralph_town::provider::{CreateSandbox, ExecRequest, Provider, Resources};
 
 use crate::common::{World, have, skip};
 use crate::serve_support::{Options, Server, start, start_with};
@@ -232,4 +234,55 @@ async fn metrics_count_every_process_of_the_sandbox_and_delete_removes_its_cgrou
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_bubblewrap_too_and_gc_removes_the_cgroup_a_dying_delete_left() {
+    if !have("python3") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let state = root.path().join("state");
+    let provider = LocalProvider::with_isolation(state.clone(), IsolationMode::Off).unwrap();
+    if !provider.enforces_memory() {
+        skip("a cgroup memory controller this process may write");
+        return;
+    }
+    let request = CreateSandbox {
+        name: "small".to_string(),
+        resources: Resources {
+            memory: Some(1),
+            ..Resources::default()
+        },
+        ..CreateSandbox::default()
+    };
+    let id = provider.create(&request).await.unwrap().id;
+    let run = |mib: u64| {
+        let request = ExecRequest {
+            command: allocate(mib),
+            ..ExecRequest::default()
+        };
+        let provider = provider.clone();
+        let id = id.clone();
+        async move { provider.exec(&id, &request).await.unwrap().exit_code }
+    };
+    assert_eq!(run(512).await, 0);
+    assert_eq!(run(1536).await, 137, "a host process is limited too");
+
+    // A delete that died after it moved the sandbox out of sight left its cgroup behind.
+    let dirs = cgroup_dirs(&id);
+    assert!(!dirs.is_empty(), "sandbox `{id}` has no cgroup");
+    std::fs::rename(
+        state.join("sandboxes").join(&id),
+        state.join("trash").join(format!("{id}-dead")),
+    )
+    .unwrap();
+    provider
+        .collect_garbage(Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert!(
+        dirs.iter().all(|dir| !dir.exists()),
+        "{dirs:?} outlived the sandbox"
+    );
 }
