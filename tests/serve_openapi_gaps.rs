@@ -200,7 +200,6 @@ async fn platform(client: &Client, id: &str) {
             Some(json!({"snapshot": "daytona-small", "pool": 1})),
             422,
         ),
-        ("GET", format!("{toolbox}/computeruse/a11y/tree"), None, 422),
         (
             "GET",
             format!("{toolbox}/process/session/entrypoint"),

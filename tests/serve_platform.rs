@@ -1,6 +1,6 @@
 //! What the official Python SDK calls beyond sandboxes, files and git (`tests/sdk/platform_test.py`):
 //! `get_metrics` (one sample per series), network settings and auto-pause, warm pools and the
-//! secret vault's refusals, computer use, language servers and the entrypoint session. What local
+//! secret vault's refusals, language servers and the entrypoint session. What local
 //! sandboxes can do works; what they cannot is refused in Daytona's error shapes with a reason,
 //! so that the SDK raises its own error classes, and a refused create leaves nothing behind.
 //!
@@ -32,8 +32,6 @@ async fn the_python_sdk_gets_answers_or_its_own_errors_beyond_sandboxes() {
         "POST /api/sandbox/{sandbox}/autopause/{minutes}",
         "POST /api/warm-pools",
         "PUT /api/sandbox/{sandbox}/secrets",
-        "POST /toolbox/{sandbox}/computeruse/{*rest}",
-        "GET /toolbox/{sandbox}/computeruse/{*rest}",
         "POST /toolbox/{sandbox}/lsp/start",
         "GET /toolbox/{sandbox}/process/session/entrypoint",
     ] {
@@ -51,14 +49,6 @@ async fn routes_a_local_sandbox_cannot_serve_say_why_in_daytonas_shapes() {
         .as_str()
         .unwrap()
         .to_string();
-    let message = server
-        .post(
-            &format!("/toolbox/{id}/computeruse/a11y/find"),
-            json!({"role": "button"}),
-        )
-        .await
-        .daemon_error(422, "UNPROCESSABLE_ENTITY");
-    assert!(message.contains("accessibility tree"), "{message}");
     let message = server
         .post("/api/sandbox", json!({"networkAllowList": "10.0.0.0/8"}))
         .await

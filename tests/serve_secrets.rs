@@ -10,122 +10,17 @@
 //! Everything stays on 127.0.0.1. Without an SDK or curl a test skips and says why, and with
 //! `CI=true` it fails.
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, Request};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio_rustls::rustls;
-use tower::ServiceExt as _;
 
 use crate::common::{self, SENTINEL, World};
 use crate::serve_sdk_ts::sdk_node;
 use crate::serve_support::{
     Options, run_node_script, run_python_script_at, sdk_python, start, start_with,
 };
+use crate::serve_upstreams::{Seen, header, http_upstream, https_upstream};
 use crate::work_daytona::{KEY, serve_with};
-
-/// Headers each upstream path received, by path.
-type Seen = Arc<Mutex<BTreeMap<String, HeaderMap>>>;
-
-fn recorder(seen: Seen) -> axum::Router {
-    let mut router = axum::Router::new();
-    for socket in ["/ws", "/wss"] {
-        let upgraded = seen.clone();
-        router = router.route(
-            socket,
-            axum::routing::get(move |upgrade: WebSocketUpgrade, headers: HeaderMap| {
-                upgraded.lock().unwrap().insert(socket.to_string(), headers);
-                async move { upgrade.on_upgrade(echo) }
-            }),
-        );
-    }
-    router.fallback(move |request: Request<Body>| {
-        let seen = seen.clone();
-        async move {
-            seen.lock()
-                .unwrap()
-                .insert(request.uri().path().to_string(), request.headers().clone());
-            "ok"
-        }
-    })
-}
-
-/// Answers each text message of a WebSocket with `echo <text>`.
-async fn echo(mut socket: WebSocket) {
-    while let Some(Ok(message)) = socket.recv().await {
-        if let Message::Text(text) = message {
-            let reply = Message::text(format!("echo {}", text.as_str()));
-            if socket.send(reply).await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// A plain HTTP upstream on loopback.
-async fn http_upstream(seen: Seen) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, recorder(seen)).await });
-    port
-}
-
-/// An HTTPS upstream on loopback whose certificate (for `localhost` and `127.0.0.1`) is signed
-/// by a CA of the test's, written to `ca_file` for serve's `--upstream-ca`.
-async fn https_upstream(seen: Seen, ca_file: &Path) -> u16 {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca = rcgen::CertificateParams::default();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "upstream test CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    std::fs::write(ca_file, ca_cert.pem()).unwrap();
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![leaf.der().clone()],
-        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    )
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let router = recorder(seen);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let (acceptor, router) = (acceptor.clone(), router.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let service =
-                    hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                        router.clone().oneshot(request.map(Body::new))
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), service)
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    });
-    port
-}
 
 /// The child serve (`base` is `http://host:port`), called with its key.
 struct Api {
@@ -200,17 +95,6 @@ fn files_holding(dir: &Path, except: &str, needle: &str) -> Vec<String> {
         }
     }
     found
-}
-
-fn header(seen: &Seen, path: &str, name: &str) -> String {
-    let seen = seen.lock().unwrap();
-    let headers = seen
-        .get(path)
-        .unwrap_or_else(|| panic!("the upstream never saw {path}"));
-    headers
-        .get(name)
-        .map(|value| value.to_str().unwrap().to_string())
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,15 +3,17 @@
 //! This file owns the display's life (`start`, `stop`, `status`, the process routes) and the one
 //! way routes reach the display ([`run_x`]); the mouse and window routes are in
 //! `computer_use_mouse.rs`, keys in `computer_use_keyboard.rs`, screenshots in
-//! `computer_use_screen.rs`, recordings in `computer_use_recording.rs`. It must not reach the display from this process: every X client
-//! runs in the sandbox through the provider, as the sandbox user.
+//! `computer_use_screen.rs`, recordings in `computer_use_recording.rs`, the accessibility tree and
+//! its buses (started and ended with the display) in `computer_use_a11y.rs`. It must not reach
+//! the display from this process: every X client runs in the sandbox through the provider, as
+//! the sandbox user.
 //!
 //! The display is `Xvfb`, the async command of a process session (`daytona-computeruse-xvfb`),
 //! so stopping or deleting the sandbox kills it with the session, and any `serve` on the state
 //! root sees it. Daytona's daemon also runs `xfce4`, `x11vnc` and `novnc`; local sandboxes run
 //! only the display (no desktop, VNC or web viewer): the process routes list those three as not
 //! running and answer 400 for their restart, logs and errors. `status` is `active` when the
-//! display runs. The accessibility tree stays unsupported (`toolbox_unsupported.rs`).
+//! display runs.
 //!
 //! `-noreset`: every route is a short-lived X client, and a server resets when its last client
 //! leaves, refusing connections meanwhile; Daytona's display always has its desktop connected.
@@ -37,7 +39,8 @@ use super::error::DaemonError;
 use super::state::AppState;
 use super::toolbox::{ready, run_script};
 use super::{
-    computer_use_keyboard, computer_use_mouse, computer_use_recording, computer_use_screen,
+    computer_use_a11y, computer_use_keyboard, computer_use_mouse, computer_use_recording,
+    computer_use_screen,
 };
 use crate::provider::{self, ProviderError, SessionExecRequest};
 
@@ -101,6 +104,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .merge(computer_use_keyboard::routes())
         .merge(computer_use_screen::routes())
         .merge(computer_use_recording::routes())
+        .merge(computer_use_a11y::routes())
 }
 
 /// A program the sandbox lacks: 503, as Daytona's daemon answers when its computer-use plugin
@@ -121,7 +125,7 @@ fn not_started() -> DaemonError {
     )
 }
 
-fn failed(error: ProviderError) -> DaemonError {
+pub(super) fn failed(error: ProviderError) -> DaemonError {
     DaemonError::from_provider(error, "computer use session")
 }
 
@@ -267,6 +271,7 @@ async fn start_display(
         .set_env(&sandbox.id, &set, &[])
         .await
         .map_err(failed)?;
+    computer_use_a11y::start_buses(state, sandbox).await?;
     Ok(fields.next().and_then(|pid| pid.parse().ok()))
 }
 
@@ -280,6 +285,7 @@ fn start_failed(details: &str) -> DaemonError {
 /// Ends the display and its recordings; leaves no lock or socket file behind.
 async fn stop_display(state: &AppState, sandbox: &provider::Sandbox) -> Result<(), DaemonError> {
     computer_use_recording::stop_all(state, sandbox).await;
+    computer_use_a11y::stop_buses(state, sandbox).await?;
     match state
         .provider
         .delete_session(&sandbox.id, XVFB_SESSION)

@@ -1,7 +1,8 @@
 //! The egress proxy sandboxes with mounted secrets send their outbound HTTP through (`HTTP_PROXY`
 //! and `HTTPS_PROXY`, with the sandbox's id and egress token as the proxy credential): plain
-//! HTTP in absolute form, HTTPS as `CONNECT` tunnels that it ends with a leaf of its own CA
-//! (`egress_tls`). On the way out it replaces the placeholders of that sandbox's secrets with
+//! HTTP in absolute form, and `CONNECT` tunnels: TLS in one is ended with a leaf of its own CA
+//! (`egress_tls`), plain HTTP in one is forwarded like plain HTTP, and any other protocol is
+//! joined to the destination unread (`egress_tunnel`). On the way out it replaces the placeholders of that sandbox's secrets with
 //! their values in the request headers, and only for a destination host the secret allows. A
 //! request that switches protocols (a WebSocket) is substituted the same way, then joined to the
 //! destination's connection.
@@ -17,18 +18,21 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use base64::Engine as _;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::ServeError;
 use super::egress_tls::Authority;
+use super::egress_tunnel::{Carried, join, sniff};
 use super::state::AppState;
 
 /// What the proxy is to the rest of serve: its address, the CA sandboxes trust, and the
-/// client that forwards.
+/// clients that forward: HTTP/1.1 only for a sandbox that spoke HTTP/1.1 (an upgrade needs it),
+/// HTTP/2 when the destination offers it for one that spoke HTTP/2.
 pub(crate) struct Egress {
     address: SocketAddr,
     pub(crate) authority: Authority,
     client: reqwest::Client,
+    client_h2: reqwest::Client,
 }
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1), and the proxy's own.
@@ -73,30 +77,40 @@ impl Egress {
             source,
         })?;
         let authority = Authority::load_or_create(state_dir)?;
-        let mut builder = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(path) = upstream_ca {
-            let invalid = |message: String| ServeError::Option {
-                what: "upstream CA file",
-                value: path.display().to_string(),
-                reason: message,
-            };
-            let pem = std::fs::read(path).map_err(|error| invalid(error.to_string()))?;
-            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|error| invalid(error.to_string()))?;
-            builder = builder.tls_certs_merge(certificates);
-        }
-        let client = builder.build().map_err(|error| ServeError::Option {
-            what: "egress client",
-            value: String::new(),
-            reason: error.to_string(),
-        })?;
+        let certificates = match upstream_ca {
+            Some(path) => {
+                let invalid = |message: String| ServeError::Option {
+                    what: "upstream CA file",
+                    value: path.display().to_string(),
+                    reason: message,
+                };
+                let pem = std::fs::read(path).map_err(|error| invalid(error.to_string()))?;
+                reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|error| invalid(error.to_string()))?
+            }
+            None => Vec::new(),
+        };
+        let build = |http1_only: bool| {
+            let mut builder = reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .tls_certs_merge(certificates.clone());
+            if http1_only {
+                builder = builder.http1_only();
+            }
+            builder.build().map_err(|error| ServeError::Option {
+                what: "egress client",
+                value: String::new(),
+                reason: error.to_string(),
+            })
+        };
+        let (client, client_h2) = (build(true)?, build(false)?);
         Ok((
             Egress {
                 address,
                 authority,
                 client,
+                client_h2,
             },
             listener,
         ))
@@ -188,8 +202,9 @@ async fn handle(state: Arc<AppState>, request: Request<hyper::body::Incoming>) -
     forward(&state, &sandbox, authority.host(), &base, request).await
 }
 
-/// Answers a `CONNECT` and ends the tunnel's TLS with a leaf for its host, then forwards each
-/// request inside it to `https://host:port`.
+/// Answers a `CONNECT`, then looks at what the tunnel carries (`egress_tunnel`): TLS is ended
+/// with a leaf for its host and each request inside forwarded to `https://host:port`; plain HTTP
+/// is forwarded to `http://host:port`; anything else is joined to `host:port` unread.
 fn tunnel(
     state: Arc<AppState>,
     sandbox: String,
@@ -198,19 +213,22 @@ fn tunnel(
     let Some(authority) = request.uri().authority().cloned() else {
         return answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
     };
+    if authority.port_u16().is_none() {
+        return answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
+    }
     let host = authority.host().trim_matches(['[', ']']).to_string();
-    let acceptor = match state.egress.authority.acceptor(&host) {
-        Ok(acceptor) => acceptor,
-        Err(message) => return answer(StatusCode::BAD_GATEWAY, &message),
-    };
     tokio::spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(request).await else {
             return;
         };
-        let Ok(tls) = acceptor.accept(TokioIo::new(upgraded)).await else {
-            return;
+        let (carried, client) = sniff(TokioIo::new(upgraded)).await;
+        let scheme = match carried {
+            Carried::Opaque => return join(client, authority.as_str()).await,
+            Carried::Http => "http",
+            Carried::Tls => "https",
         };
-        let base = format!("https://{authority}");
+        let base = format!("{scheme}://{authority}");
+        let acceptor = (carried == Carried::Tls).then(|| state.egress.authority.acceptor(&host));
         let service = hyper::service::service_fn(move |inner| {
             let (state, sandbox, host, base) =
                 (state.clone(), sandbox.clone(), host.clone(), base.clone());
@@ -220,10 +238,24 @@ fn tunnel(
                 )
             }
         });
-        let _ = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(tls), service)
-            .with_upgrades()
-            .await;
+        if let Some(acceptor) = acceptor {
+            // A host no leaf can name ends the tunnel: the client's handshake fails.
+            let Ok(acceptor) = acceptor else {
+                return;
+            };
+            let Ok(tls) = acceptor.accept(client).await else {
+                return;
+            };
+            // The leaf offers `h2` and `http/1.1`; the builder follows what the client speaks.
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                .await;
+        } else {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(client), service)
+                .with_upgrades()
+                .await;
+        }
     });
     Response::new(Body::empty())
 }
@@ -247,8 +279,17 @@ async fn forward(
         .path_and_query()
         .map_or("/", axum::http::uri::PathAndQuery::as_str);
     let mut headers = parts.headers;
+    // gRPC over HTTP/2 needs `te: trailers` on, the one `te` HTTP/2 allows (RFC 9113 8.2.2).
+    let http2 = parts.version == axum::http::Version::HTTP_2;
+    let trailers = headers
+        .get(header::TE)
+        .filter(|te| http2 && *te == "trailers")
+        .cloned();
     for name in HOP_BY_HOP {
         headers.remove(name);
+    }
+    if let Some(te) = trailers {
+        headers.insert(header::TE, te);
     }
     // The client sets `Host` from the URL: the destination is where the proxy connects.
     headers.remove(header::HOST);
@@ -257,13 +298,16 @@ async fn forward(
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
     }
-    let body = reqwest::Body::wrap_stream(Body::new(body).into_data_stream());
-    let sent = state
-        .egress
-        .client
+    let client = if http2 {
+        &state.egress.client_h2
+    } else {
+        &state.egress.client
+    };
+    // The body goes as frames, trailers included.
+    let sent = client
         .request(parts.method, format!("{base}{path}"))
         .headers(headers)
-        .body(body)
+        .body(reqwest::Body::wrap(body))
         .send()
         .await;
     let upstream = match sent {
@@ -298,7 +342,8 @@ async fn forward(
         return response;
     }
     *response.headers_mut() = headers;
-    *response.body_mut() = Body::from_stream(upstream.bytes_stream());
+    // Frames again, so that the answer's trailers (a gRPC status) reach the sandbox.
+    *response.body_mut() = Body::new(axum::http::Response::from(upstream).into_body());
     response
 }
 

@@ -3,8 +3,10 @@
 //! are kept in a ring of at most [`CAPACITY`] points (the last 24 hours at 15 s), from which a
 //! `from`/`to` window is answered.
 //!
-//! The history lives in this process's memory only: a restarted `serve` starts with empty
-//! rings. A stopped sandbox keeps its points and gets no new ones; a deleted one loses them.
+//! The rings are kept in memory and journaled under the state root (`metrics_history_file`), so
+//! that a restarted `serve` answers the window before the restart; points older than 24 hours
+//! are dropped. A stopped sandbox keeps its points and gets no new ones; a deleted one loses
+//! them, file included.
 //! Sampling never counts as activity (it must not hold off auto-stop), and samples run a few at
 //! a time so that many idle sandboxes cost a steady trickle rather than a burst. This file keeps
 //! and selects points; what a sample measures is `metrics`.
@@ -15,8 +17,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
+use super::ServeError;
 use super::lifecycle::every;
 use super::metrics::sample;
+use super::metrics_history_file::{DAY, Journal};
 use super::state::{AppState, Millis, now};
 use super::view::derived_state;
 use crate::daytona_api::{SandboxState, SystemMetrics};
@@ -62,24 +66,61 @@ impl Point {
     }
 }
 
-/// Every sandbox's ring of points.
+/// Every sandbox's ring of points, and the journal that keeps them across restarts (none
+/// without a state root).
 #[derive(Debug, Default)]
 pub(crate) struct History {
-    rings: Mutex<HashMap<String, VecDeque<Point>>>,
+    rings: Mutex<Rings>,
+}
+
+#[derive(Debug, Default)]
+struct Rings {
+    points: HashMap<String, VecDeque<Point>>,
+    journal: Option<Journal>,
 }
 
 impl History {
-    /// Adds a sample of sandbox `id` taken at `at`, dropping the oldest beyond [`CAPACITY`].
+    /// The history journaled under `state_root`, loaded with the last 24 hours it kept.
+    pub(crate) fn open(state_root: Option<&std::path::Path>) -> Result<History, ServeError> {
+        let Some(state_root) = state_root else {
+            return Ok(History::default());
+        };
+        let (journal, loaded) = Journal::open(state_root, now().saturating_sub(DAY))?;
+        let points = loaded
+            .into_iter()
+            .map(|(id, points)| (id, points.into()))
+            .collect();
+        Ok(History {
+            rings: Mutex::new(Rings {
+                points,
+                journal: Some(journal),
+            }),
+        })
+    }
+
+    /// Adds a sample of sandbox `id` taken at `at`, dropping the oldest beyond [`CAPACITY`] or
+    /// 24 hours, and journals it.
     pub(crate) fn record(&self, id: &str, metrics: &SystemMetrics, at: Millis) {
         let mut rings = self
             .rings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let ring = rings.entry(id.to_string()).or_default();
+        let Rings { points, journal } = &mut *rings;
+        let ring = points.entry(id.to_string()).or_default();
         if ring.len() == CAPACITY {
             ring.pop_front();
         }
-        ring.push_back(Point::of(metrics, at));
+        while ring
+            .front()
+            .is_some_and(|point| point.at.saturating_add(DAY) < at)
+        {
+            ring.pop_front();
+        }
+        let point = Point::of(metrics, at);
+        ring.push_back(point);
+        if let Some(journal) = journal {
+            journal.append(id, &point, ring.iter());
+        }
     }
 
     /// Whether sandbox `id` has any point yet.
@@ -87,6 +128,7 @@ impl History {
         self.rings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .points
             .get(id)
             .is_some_and(|ring| !ring.is_empty())
     }
@@ -97,7 +139,7 @@ impl History {
             .rings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        rings.get(id).map_or_else(Vec::new, |ring| {
+        rings.points.get(id).map_or_else(Vec::new, |ring| {
             ring.iter()
                 .filter(|point| (from..=to).contains(&point.at))
                 .copied()
@@ -105,12 +147,20 @@ impl History {
         })
     }
 
-    /// Forgets the sandboxes not in `live`.
+    /// Forgets the sandboxes not in `live`, files included.
     fn retain(&self, live: &BTreeSet<String>) {
-        self.rings
+        let mut rings = self
+            .rings
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|id, _| live.contains(id));
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Rings { points, journal } = &mut *rings;
+        points.retain(|id, _| {
+            let keep = live.contains(id);
+            if let (false, Some(journal)) = (keep, journal.as_mut()) {
+                journal.remove(id);
+            }
+            keep
+        });
     }
 }
 

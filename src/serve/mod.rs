@@ -20,6 +20,7 @@ mod build_logs;
 mod build_steps;
 mod code_run;
 mod computer_use;
+mod computer_use_a11y;
 mod computer_use_keyboard;
 mod computer_use_mouse;
 mod computer_use_recording;
@@ -27,6 +28,7 @@ mod computer_use_screen;
 mod dockerfile;
 mod egress;
 mod egress_tls;
+mod egress_tunnel;
 mod error;
 mod events;
 mod file_signing;
@@ -40,6 +42,7 @@ mod lsp_client;
 mod lsp_server;
 mod metrics;
 mod metrics_history;
+mod metrics_history_file;
 mod middleware;
 mod object_storage;
 mod output_form;
@@ -375,7 +378,7 @@ pub async fn bind(
         language_servers: lsp::LanguageServers::default(),
         events: events::Events::new(),
         signing,
-        history: metrics_history::History::default(),
+        history: metrics_history::History::open(options.state_dir.as_deref())?,
         vault,
         egress,
     });

@@ -76,6 +76,15 @@ pub(crate) struct Substitution {
     pub(crate) value: Secret,
 }
 
+/// What deleting a secret took from one sandbox: the variables it was mounted as, and whether
+/// it was the sandbox's last secret (its egress credential went with it).
+#[derive(Debug, PartialEq)]
+pub(crate) struct Unmounted {
+    pub(crate) sandbox: String,
+    pub(crate) variables: Vec<String>,
+    pub(crate) last: bool,
+}
+
 /// What a create or an update asks.
 pub(crate) struct SecretFields {
     pub(crate) value: Option<Secret>,
@@ -216,16 +225,37 @@ impl Vault {
         })
     }
 
-    /// Deletes a secret; sandboxes that mount it keep the placeholder, which nothing replaces
-    /// any more.
-    pub(crate) fn delete(&self, id: &str) -> Result<(), ApiError> {
+    /// Deletes a secret and unmounts it from every sandbox that mounts it (a sandbox left with
+    /// nothing mounted loses its egress credential); answers what each of those sandboxes
+    /// mounted it as, for the caller to take out of their environment.
+    pub(crate) fn delete(&self, id: &str) -> Result<Vec<Unmounted>, ApiError> {
         self.write(|records| {
-            let before = records.secrets.len();
-            records.secrets.retain(|secret| secret.id != id);
-            if records.secrets.len() == before {
-                return Err(not_found(id));
-            }
-            Ok(())
+            let index = records
+                .secrets
+                .iter()
+                .position(|secret| secret.id == id)
+                .ok_or_else(|| not_found(id))?;
+            let name = records.secrets.remove(index).name;
+            let mut unmounted = Vec::new();
+            records.mounts.retain(|sandbox, mount| {
+                let variables: Vec<String> = mount
+                    .env
+                    .iter()
+                    .filter(|(_, mounted)| **mounted == name)
+                    .map(|(variable, _)| variable.clone())
+                    .collect();
+                if variables.is_empty() {
+                    return true;
+                }
+                mount.env.retain(|_, mounted| *mounted != name);
+                unmounted.push(Unmounted {
+                    sandbox: sandbox.clone(),
+                    variables,
+                    last: mount.env.is_empty(),
+                });
+                !mount.env.is_empty()
+            });
+            Ok(unmounted)
         })
     }
 
@@ -338,50 +368,4 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fields(value: &str, hosts: &[&str]) -> SecretFields {
-        SecretFields {
-            value: Some(Secret::new(value.to_string())),
-            description: None,
-            hosts: Some(hosts.iter().map(ToString::to_string).collect()),
-        }
-    }
-
-    #[test]
-    fn names_follow_daytonas_pattern_and_are_unique() {
-        let vault = Vault::open(None).unwrap();
-        vault.create("gh", fields("v", &[])).unwrap();
-        let error = vault.create("gh", fields("w", &[])).unwrap_err();
-        assert_eq!(error.status, axum::http::StatusCode::CONFLICT);
-    }
-
-    #[test]
-    fn the_value_is_kept_in_the_private_vault_file_and_never_printed() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = tempfile::tempdir().unwrap();
-        let vault = Vault::open(Some(dir.path())).unwrap();
-        let secret = vault
-            .create("token", fields("sentinel-value", &["h"]))
-            .unwrap();
-        assert!(!format!("{secret:?}").contains("sentinel-value"));
-        let path = dir.path().join(VAULT_FILE);
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let reopened = Vault::open(Some(dir.path())).unwrap();
-        vault
-            .mount(
-                "sb",
-                BTreeMap::from([("T".into(), "token".into())]),
-                "t".into(),
-            )
-            .unwrap();
-        assert!(reopened.substitutions("sb", "h").is_empty());
-        let reopened = Vault::open(Some(dir.path())).unwrap();
-        let found = reopened.substitutions("sb", "h");
-        assert_eq!(found[0].value.expose(), "sentinel-value");
-        assert!(reopened.substitutions("sb", "other").is_empty());
-        assert!(reopened.substitutions("other", "h").is_empty());
-    }
-}
+mod tests;

@@ -168,11 +168,37 @@ async fn update(
     Ok(Json(dto(&secret)))
 }
 
+/// `DELETE /secret/{id}`: deletes the secret and unmounts it from the sandboxes that mount it.
+///
+/// NOTES-style: Daytona's delete answers 204 whether or not sandboxes mount the secret (its
+/// SDKs' `delete` raise only for a missing secret; the API declares no 409), and its egress
+/// layer resolves a sandbox's placeholders per request from what `GET /sandbox/{id}/secrets`
+/// answers, so once the secret is gone its placeholder is replaced nowhere and the sandbox no
+/// longer lists it. serve does the same, and unmounts all the way: the variable is taken out of
+/// the mount map (a secret made later under the same name is not mounted by it) and out of every
+/// started sandbox's environment, and a sandbox left with no secret loses its proxy variables
+/// and its egress credential. A stopped sandbox's environment cannot be changed: it keeps the
+/// variable, whose placeholder nothing replaces any more.
 async fn delete(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.vault.delete(&id)?;
+    for unmounted in state.vault.delete(&id)? {
+        let mut unset = unmounted.variables;
+        if unmounted.last {
+            unset.extend(egress_variables());
+        }
+        let started = state
+            .provider
+            .get(&unmounted.sandbox)
+            .await
+            .is_ok_and(|sandbox| sandbox.state == provider::SandboxState::Started);
+        // The secret is deleted and unmounted already; a variable left behind holds only a
+        // placeholder that nothing replaces.
+        if started {
+            let _ = set_env(&state, &unmounted.sandbox, &BTreeMap::new(), &unset).await;
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -243,6 +269,14 @@ const CA_VARIABLES: [&str; 5] = [
     "GIT_SSL_CAINFO",
 ];
 
+/// Every variable a sandbox with secrets gets besides the placeholders.
+fn egress_variables() -> impl Iterator<Item = String> {
+    PROXY_VARIABLES
+        .iter()
+        .chain(&CA_VARIABLES)
+        .map(ToString::to_string)
+}
+
 /// The bundle's name in the sandbox's home.
 const BUNDLE_FILE: &str = ".ralph-town-egress-ca.pem";
 
@@ -271,12 +305,7 @@ pub(crate) async fn mount_secrets(
         .collect();
     if env.is_empty() {
         if previous.is_some() {
-            unset.extend(
-                PROXY_VARIABLES
-                    .iter()
-                    .chain(&CA_VARIABLES)
-                    .map(ToString::to_string),
-            );
+            unset.extend(egress_variables());
             set_env(state, id, &BTreeMap::new(), &unset).await?;
         }
         return state.vault.unmount(id);

@@ -45,7 +45,7 @@ pub(crate) struct AppState {
     pub(crate) events: Events,
     /// What every sandbox's key for signed file URLs derives from.
     pub(crate) signing: SigningSecret,
-    /// The sampled resource history, in memory only.
+    /// The sampled resource history (journaled under the state root).
     pub(crate) history: History,
     /// The organisation's secrets and what each sandbox mounts.
     pub(crate) vault: super::secret_vault::Vault,

@@ -16,7 +16,7 @@ import uuid
 from daytona import CreateSandboxFromSnapshotParams, DaytonaError
 from daytona.common.computer_use import ScreenshotOptions, ScreenshotRegion
 from daytona_toolbox_api_client.models.session_execute_request import SessionExecuteRequest
-from sdk_script import client, raises, run_script, shell, stepper
+from sdk_script import client, host_processes, raises, run_script, shell, stepper, until
 
 
 step = stepper("computer use")
@@ -27,19 +27,7 @@ RUN = uuid.uuid4().hex[:8]
 
 def xvfb_pids():
     """The host pids of the `Xvfb`s of this run's sandbox (its environment names the run)."""
-    pids = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/comm") as comm:
-                    if comm.read().strip() != "Xvfb":
-                        continue
-                with open(f"/proc/{entry}/environ", "rb") as environ:
-                    if f"COMPUTER_USE_RUN={RUN}".encode() in environ.read().split(b"\0"):
-                        pids.add(int(entry))
-            except OSError:
-                pass
-    return pids
+    return set(host_processes(("Xvfb",), f"COMPUTER_USE_RUN={RUN}"))
 
 
 def gone(pids, seconds=20):
@@ -48,18 +36,6 @@ def gone(pids, seconds=20):
     while pids & xvfb_pids():
         assert time.monotonic() < deadline, f"Xvfb still runs: {pids & xvfb_pids()}"
         time.sleep(0.1)
-
-
-def until(what, check, seconds=60, detail=lambda: ""):
-    """Polls `check` until it returns something true; fails after `seconds` (generous: a loaded
-    machine starts X clients slowly), saying what `detail` returns."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"never: {what} {detail()}"
-        time.sleep(0.2)
 
 
 def save(name, response):

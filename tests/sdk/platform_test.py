@@ -78,18 +78,7 @@ def main():
     sandbox.update_secrets({})
     raises(DaytonaBadRequestError, lambda: sandbox.update_secrets({"TOKEN": "vault"}), "not found")
 
-    step("toolbox: computer use, language servers, the entrypoint")
-    # Computer use is served (`tests/serve_computer_use.rs`) but for the accessibility tree.
-    raises(
-        DaytonaUnprocessableEntityError,
-        lambda: sandbox.computer_use.accessibility.get_tree(),
-        "accessibility tree",
-    )
-    raises(
-        DaytonaUnprocessableEntityError,
-        lambda: sandbox.computer_use.accessibility.find_nodes(role="button"),
-        "accessibility tree",
-    )
+    step("toolbox: language servers, the entrypoint")
     raises(
         DaytonaBadRequestError,
         lambda: sandbox.create_lsp_server("cobol", "project").start(),

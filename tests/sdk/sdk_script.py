@@ -7,6 +7,7 @@ The scripts import it by name: run as files, their own directory is on `sys.path
 
 import os
 import sys
+import time
 import traceback
 import uuid
 
@@ -51,6 +52,38 @@ def raises(error_class, call, *words):
         assert all(word in text for word in words), (words, text)
         return error
     raise AssertionError(f"expected {error_class.__name__}")
+
+
+def until(what, check, seconds=60, detail=lambda: ""):
+    """Polls `check` until it returns something true; fails after `seconds` (generous: a loaded
+    machine starts X clients slowly), saying what `detail` returns."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"never: {what} {detail()}"
+        time.sleep(0.2)
+
+
+def host_processes(programs, marker):
+    """{host pid: command name} of the processes named one of `programs` (as `/proc/*/comm`
+    spells them, cut at 15 characters) whose environment holds `marker` (`NAME=value`, set on
+    the sandbox that started them). The tests run on the same host as `serve`."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as comm:
+                    name = comm.read().strip()
+                if name not in programs:
+                    continue
+                with open(f"/proc/{entry}/environ", "rb") as environ:
+                    if marker.encode() in environ.read().split(b"\0"):
+                        found[int(entry)] = name
+            except OSError:
+                pass
+    return found
 
 
 def run_script(main):

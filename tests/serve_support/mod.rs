@@ -90,6 +90,8 @@ pub(crate) struct Options {
     pub api_key: Option<String>,
     pub read_only_paths: Vec<PathBuf>,
     pub root: Option<tempfile::TempDir>,
+    /// CAs the egress proxy trusts upstream (`--upstream-ca`).
+    pub upstream_ca: Option<PathBuf>,
 }
 
 pub(crate) async fn start(simulation: &str) -> Server {
@@ -121,6 +123,7 @@ pub(crate) async fn start_with(options: Options) -> Server {
         )),
         state_dir: Some(state_root),
         simulation: options.simulation,
+        upstream_ca: options.upstream_ca,
         // PTY sessions run programs on a terminal, which only the local provider can do.
         ..ServeOptions::default()
     };
