@@ -28,6 +28,7 @@ mod faults;
 mod gc;
 mod guard;
 mod isolation;
+mod local_cgroup;
 mod mcp_server;
 mod mcp_work;
 mod plan_values;

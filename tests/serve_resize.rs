@@ -1,7 +1,7 @@
 //! `/resize` applied where a `local` sandbox can be limited: its vCPUs confine its commands to
 //! that many CPUs (CPU affinity, what `nproc` reads), from create on, after a resize, and after
-//! `serve` restarts. Memory and disk are recorded only (the README says so), so nothing here
-//! claims a memory limit. The machine needs two CPUs for a limit to be visible; with fewer the
+//! `serve` restarts. The memory limit is a cgroup's, tested in `local_cgroup`; the disk is
+//! recorded only. The machine needs two CPUs for a limit to be visible; with fewer the
 //! test skips, and fails under `CI=true`.
 
 use serde_json::json;

@@ -176,6 +176,11 @@ pub(super) async fn run(args: ServeArgs) -> Result<i32> {
             .unwrap_or_default(),
     };
     let isolated = provider.isolation() == Isolation::Bubblewrap;
+    if !provider.enforces_memory() {
+        eprintln!(
+            "warning: sandboxes' memory is recorded but not enforced: no cgroup memory controller this process may write (root on cgroup v1 or v2, or a systemd-delegated cgroup v2 slice, has one)"
+        );
+    }
     let server = crate::serve::bind(options, provider)
         .await
         .map_err(serve_error)?;

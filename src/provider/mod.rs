@@ -111,6 +111,19 @@ pub struct VolumeMount {
     pub subpath: Option<String>,
 }
 
+/// What a sandbox's processes use, measured from outside the sandbox (see
+/// [`Provider::usage`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceUsage {
+    /// Memory in use, bytes, without the file cache the kernel may drop.
+    pub memory_used: u64,
+    /// File cache charged to the sandbox, bytes.
+    pub memory_cache: u64,
+    /// CPU time of every process that has run in the sandbox (a counter: two readings over a
+    /// window give the CPU used in it).
+    pub cpu_time: Duration,
+}
+
 /// What to create. Holds no secret: secrets reach a sandbox only through [`ExecRequest::env`].
 #[derive(Debug, Clone, Default)]
 pub struct CreateSandbox {
@@ -445,14 +458,22 @@ pub trait Provider: Send + Sync {
         }
     }
 
-    /// Changes the resources a sandbox is given (`None` fields are left as they are), for the
-    /// commands it starts later. Backends that cannot answer [`ProviderError::Unsupported`].
+    /// Changes the resources a sandbox is given (`None` fields are left as they are): a limit
+    /// the backend enforces on running processes (a `local` sandbox's memory) at once, others
+    /// for the commands it starts later. Backends that cannot answer [`ProviderError::Unsupported`].
     async fn set_resources(&self, id: &str, resources: &Resources) -> Result<Sandbox> {
         let _ = (id, resources);
         Err(ProviderError::Unsupported {
             provider: self.kind().as_str(),
             operation: "resizing a sandbox".to_string(),
         })
+    }
+
+    /// What sandbox `id`'s processes use now, measured from outside it (a `local` sandbox's
+    /// cgroup); `None` where this backend cannot measure it so.
+    async fn usage(&self, id: &str) -> Result<Option<ResourceUsage>> {
+        let _ = id;
+        Ok(None)
     }
 
     /// Changes the environment of commands started later in a running sandbox: `unset` first,

@@ -1,16 +1,22 @@
 //! `GET /toolbox/{id}/system/metrics` (newer than the v0.190 toolbox spec; the pinned SDK's
 //! `get_metrics_latest`): one resource sample of a sandbox.
 //!
-//! Totals are what the sandbox was given (its record's vCPU, memory and disk). Usage is
-//! measured inside the sandbox by one small script: disk is the size of the home (`du`), and,
-//! under bubblewrap, where the sandbox has its own PID namespace and so `/proc` lists only its
-//! own processes, memory is their resident set and CPU their CPU time over a 200 ms window, as a
-//! percentage of the vCPUs given. Without that isolation `/proc` shows the whole host, so memory
-//! and CPU read 0 rather than a wrong number. `/api/sandbox/{id}/telemetry/metrics` answers the
-//! same samples, taken on an interval and kept by `metrics_history`, over a `from`/`to` window.
+//! Totals are what the sandbox was given (its record's vCPU, memory and disk). Disk usage is the
+//! size of the home, measured inside the sandbox (`du`). Memory and CPU are measured from
+//! outside when the provider can ([`Provider::usage`](crate::provider::Provider::usage): a
+//! `local` sandbox's cgroup, which every one of its processes is in): memory is the working set
+//! (everything charged but the inactive file cache), CPU the cgroup's CPU time over a 200 ms
+//! window, as a percentage of the vCPUs given. Otherwise the script that measures the disk
+//! measures them too: under bubblewrap, where `/proc` lists only the processes of the script's
+//! own PID namespace (not the sandbox's other commands), memory is their resident set and CPU
+//! their CPU time over the window; without that isolation `/proc` shows the whole host, so
+//! memory and CPU read 0 rather than a wrong number. `/api/sandbox/{id}/telemetry/metrics`
+//! answers the same samples, taken on an interval and kept by `metrics_history`, over a
+//! `from`/`to` window.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -42,13 +48,23 @@ pub(crate) fn api_routes() -> Router<Arc<AppState>> {
 
 const GIB: u64 = 1 << 30;
 
-/// Prints `isolated ticks_before ticks_after rss_pages page_size ticks_per_second home_kib`.
-/// `stat` fields are counted after the `(comm)` field, which may hold spaces.
+/// The measuring window of CPU use.
+const WINDOW: Duration = Duration::from_millis(200);
+
+/// Prints `isolated ticks_before ticks_after rss_pages page_size ticks_per_second home_kib`,
+/// measuring processes only when `processes=1` is set before it (see [`script`]). `stat`
+/// fields are counted after the `(comm)` field, which may hold spaces.
 const SAMPLE: &str = r#"ticks() { total=0; for stat in /proc/[0-9]*/stat; do set -- $(sed 's/^.*) //' "$stat" 2>/dev/null); [ $# -ge 13 ] && total=$((total + ${12} + ${13})); done; echo "$total"; }
 rss() { total=0; for stat in /proc/[0-9]*/stat; do set -- $(sed 's/^.*) //' "$stat" 2>/dev/null); [ $# -ge 22 ] && total=$((total + ${22})); done; echo "$total"; }
-isolated=0; [ "$(cat /proc/1/comm 2>/dev/null)" = bwrap ] && isolated=1
+isolated=0; [ "$processes" = 1 ] && [ "$(cat /proc/1/comm 2>/dev/null)" = bwrap ] && isolated=1
 if [ "$isolated" = 1 ]; then before=$(ticks); sleep 0.2; after=$(ticks); pages=$(rss); else before=0; after=0; pages=0; fi
 echo "$isolated $before $after $pages $(getconf PAGESIZE) $(getconf CLK_TCK) $(du -sk "$HOME" 2>/dev/null | cut -f1)""#;
+
+/// The sample script, measuring the processes it sees or (when they are measured from outside)
+/// the disk only.
+fn script(processes: bool) -> String {
+    format!("processes={};{SAMPLE}", u8::from(processes))
+}
 
 /// The numbers the sample script printed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,10 +102,46 @@ fn parse_sample(output: &str) -> Option<Sample> {
     })
 }
 
-/// CPU use over the 200 ms window, as a percentage of `cpus`, at most 100.
-fn cpu_percent(sample: &Sample, cpus: u32) -> f64 {
-    let window_ticks = sample.ticks_per_second as f64 * 0.2 * f64::from(cpus.max(1));
-    (sample.ticks as f64 / window_ticks * 100.0).min(100.0)
+/// CPU time `used` in a `window`, as a percentage of `cpus`, at most 100.
+fn cpu_percent(used: Duration, window: Duration, cpus: u32) -> f64 {
+    let available = window.as_secs_f64() * f64::from(cpus.max(1));
+    (used.as_secs_f64() / available * 100.0).min(100.0)
+}
+
+/// The CPU time the script counted, from its clock ticks.
+fn script_cpu_time(sample: &Sample) -> Duration {
+    Duration::from_secs_f64(sample.ticks as f64 / sample.ticks_per_second as f64)
+}
+
+/// Memory in use, file cache and CPU percentage of sandbox `id` measured from outside it (its
+/// cgroup), or `None` when the provider cannot. Runs after the disk script, whose own CPU
+/// time would otherwise count in the window.
+async fn measure_outside(
+    state: &AppState,
+    id: &str,
+    cpus: u32,
+) -> Result<Option<(u64, u64, f64)>, DaemonError> {
+    let usage = || async {
+        state
+            .provider
+            .usage(id)
+            .await
+            .map_err(|error| DaemonError::from_provider(error, &format!("sandbox {id}")))
+    };
+    let Some(before) = usage().await? else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    tokio::time::sleep(WINDOW).await;
+    let Some(after) = usage().await? else {
+        return Ok(None);
+    };
+    let used = after.cpu_time.saturating_sub(before.cpu_time);
+    Ok(Some((
+        after.memory_used,
+        after.memory_cache,
+        cpu_percent(used, started.elapsed(), cpus),
+    )))
 }
 
 pub(crate) async fn system_metrics(
@@ -113,25 +165,41 @@ pub(crate) async fn sample(state: &AppState, id: &str) -> Result<SystemMetrics, 
         .await
         .map_err(|error| DaemonError::from_provider(error, &format!("sandbox {id}")))?;
     let record = state.store.sandbox(&sandbox.id);
-    let output = run_script(state, &sandbox, SAMPLE.to_string(), BTreeMap::new()).await?;
+    let outside = state
+        .provider
+        .usage(&sandbox.id)
+        .await
+        .ok()
+        .flatten()
+        .is_some();
+    let output = run_script(state, &sandbox, script(!outside), BTreeMap::new()).await?;
     let sample = parse_sample(&output.output).ok_or_else(|| {
         DaemonError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot measure the sandbox: {}", output.output.trim()),
         )
     })?;
+    let measured = if outside {
+        measure_outside(state, &sandbox.id, record.cpu).await?
+    } else {
+        None
+    };
+    let (mem_used, mem_cache, cpu_used_pct) = measured.unwrap_or_else(|| {
+        let cpu = if sample.isolated {
+            cpu_percent(script_cpu_time(&sample), WINDOW, record.cpu)
+        } else {
+            0.0
+        };
+        (sample.rss_bytes, 0, cpu)
+    });
     let disk_total = u64::from(record.disk) * GIB;
     let now = now();
     Ok(SystemMetrics {
         cpu_count: record.cpu,
-        cpu_used_pct: if sample.isolated {
-            cpu_percent(&sample, record.cpu)
-        } else {
-            0.0
-        },
+        cpu_used_pct,
         mem_total: u64::from(record.memory) * GIB,
-        mem_used: sample.rss_bytes,
-        mem_cache: 0,
+        mem_used,
+        mem_cache,
         disk_total,
         disk_used: sample.home_bytes,
         disk_free: disk_total.saturating_sub(sample.home_bytes),
@@ -235,8 +303,10 @@ mod tests {
         assert_eq!(sample.rss_bytes, 2560 * 4096);
         assert_eq!(sample.home_bytes, 48 * 1024);
         // 20 ticks in a 0.2 s window of 100 ticks a second: one vCPU fully used.
-        assert_eq!(cpu_percent(&sample, 1), 100.0);
-        assert_eq!(cpu_percent(&sample, 2), 50.0);
+        let used = script_cpu_time(&sample);
+        assert_eq!(cpu_percent(used, WINDOW, 1), 100.0);
+        assert_eq!(cpu_percent(used, WINDOW, 2), 50.0);
+        assert_eq!(cpu_percent(Duration::from_millis(50), WINDOW, 1), 25.0);
         assert_eq!(parse_sample("garbage"), None);
     }
 

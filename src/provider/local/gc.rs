@@ -8,7 +8,8 @@
 //! has changed for a while, because another live process may be copying into it right now
 //! (staging runs without the root lock) or removing it; `gc` takes the grace period as a
 //! parameter. Expired sandboxes are removed under the root lock, re-read there, so a sandbox
-//! another process has just deleted or changed is left alone.
+//! another process has just deleted or changed is left alone. A removed sandbox's cgroup goes
+//! with it, and so does a cgroup whose sandbox is gone (a delete that died midway).
 
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
@@ -17,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use super::cgroup::Cgroups;
 use super::store::{self, Metadata, Store};
 use super::{LocalProvider, blocking, process};
 use crate::provider::{Result, Sandbox};
@@ -67,6 +69,7 @@ impl LocalProvider {
                 })
                 .collect();
             let stale = remove_stale(&store, now, stale_after)?;
+            remove_orphan_cgroups(&store)?;
             Ok(Garbage { expired, stale })
         })
         .await
@@ -121,10 +124,24 @@ pub(crate) fn expire(store: &Store, listed: Vec<Metadata>, now: SystemTime) -> R
             }
         };
         process::kill_registered(&trashed.join("run"));
+        Cgroups::new(store.root()).remove(&candidate.id);
         store::remove_trashed(&trashed)?;
         expiry.removed.push(candidate);
     }
     Ok(expiry)
+}
+
+/// Removes the cgroups (and kills the processes) of sandboxes that no longer exist. Under the
+/// root lock, so that no command of a sandbox is starting (and making its cgroup) meanwhile.
+fn remove_orphan_cgroups(store: &Store) -> Result<()> {
+    let cgroups = Cgroups::new(store.root());
+    let _lock = store.lock(true)?;
+    for id in cgroups.ids() {
+        if store.read(&id)?.is_none() {
+            cgroups.remove(&id);
+        }
+    }
+    Ok(())
 }
 
 /// Removes the entries of `staging/` and `trash/` nothing has touched for `stale_after`.

@@ -6,7 +6,8 @@
 //! Nothing from the host's environment reaches a sandbox, and no environment value is ever put
 //! on bubblewrap's command line: values travel in the process environment, which bubblewrap
 //! passes through. A sandbox given fewer vCPUs than the machine has is confined to that many
-//! CPUs (`cpus`). This file builds commands; it does not run or track them.
+//! CPUs (`cpus`), and every command of a sandbox joins its cgroup, which holds its memory limit
+//! (`cgroup`), before it execs. This file builds commands; it does not run or track them.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -18,6 +19,7 @@ use std::sync::{Arc, OnceLock};
 use rustix::thread::CpuSet;
 
 use super::bubblewrap::{Bubblewrap, Inside};
+use super::cgroup::{Cgroups, Joining};
 use super::cpus;
 use super::identity;
 use super::layer;
@@ -85,6 +87,9 @@ pub(crate) struct Invocation {
     launch: Launch,
     /// The CPUs the program may run on, when the sandbox is confined to fewer than all.
     cpus: Option<CpuSet>,
+    /// The sandbox's cgroup to join (none where no memory controller is writable, or for a
+    /// build step), or why it cannot be made.
+    cgroup: Result<Option<Joining>, String>,
 }
 
 #[derive(Debug)]
@@ -128,6 +133,11 @@ impl Invocation {
         if let Some(set) = self.cpus {
             cpus::confine(&mut command, set);
         }
+        // After staging, which may drop to the sandbox's user: the descriptors were opened by
+        // this process, and a process may always move itself.
+        if let Some(joining) = self.cgroup.clone().map_err(io::Error::other)? {
+            joining.apply(&mut command);
+        }
         Ok(command)
     }
 }
@@ -157,6 +167,8 @@ pub(crate) struct Launcher {
     /// The user database naming the sandbox user, made on the first sandboxed command (never
     /// by commands that start none, such as `plan`); `None` when it could not be made.
     identity: Arc<OnceLock<Option<Vec<Mount>>>>,
+    /// The sandboxes' cgroups.
+    cgroups: Cgroups,
 }
 
 impl Launcher {
@@ -197,7 +209,27 @@ impl Launcher {
             mounts: mounts::plan(&layout),
             state_root: state_root.to_path_buf(),
             identity: Arc::default(),
+            cgroups: Cgroups::new(state_root),
         }
+    }
+
+    /// The sandboxes' cgroups.
+    pub(crate) fn cgroups(&self) -> &Cgroups {
+        &self.cgroups
+    }
+
+    /// The cgroup a command of the sandbox of `dirs` joins, made if missing, with the memory
+    /// limit the sandbox has now (set again on every command, so a limit changed by another
+    /// process is in force).
+    fn joining(&self, dirs: &SandboxDirs) -> Result<Option<Joining>, String> {
+        let Some(cgroup) = dirs.id.as_deref().and_then(|id| self.cgroups.sandbox(id)) else {
+            return Ok(None);
+        };
+        cgroup
+            .prepare(dirs.memory)
+            .and_then(|()| cgroup.joining())
+            .map(Some)
+            .map_err(|error| error.to_string())
     }
 
     /// Binds of `/etc/passwd` and `/etc/group` that name the sandbox user `daytona`. Without
@@ -289,6 +321,7 @@ impl Launcher {
         let cpus = dirs
             .cpus
             .and_then(|count| cpus::confined_to(count, &dirs.home));
+        let cgroup = self.joining(dirs);
         let Some(bubblewrap) = self.bubblewrap() else {
             let cwd = match cwd {
                 Location::Home(relative) => under(&dirs.home, relative),
@@ -299,6 +332,7 @@ impl Launcher {
                 environment,
                 launch: Launch::Plain { program, cwd },
                 cpus,
+                cgroup,
             };
         };
         let cwd = match cwd {
@@ -345,6 +379,7 @@ impl Launcher {
                 overlays,
             })),
             cpus,
+            cgroup,
         }
     }
 }

@@ -244,6 +244,8 @@ impl LayerBuild {
                 work: Some(layer.join("work")),
             }),
             cpus: None,
+            id: None,
+            memory: None,
         };
         let location = paths::locate(cwd);
         let program: Vec<&str> = program.iter().map(String::as_str).collect();

@@ -10,6 +10,9 @@
 
 mod attach;
 mod bubblewrap;
+mod cgroup;
+mod cgroup_files;
+mod cgroup_tree;
 mod copies;
 mod copy;
 mod cpus;
@@ -44,9 +47,9 @@ use self::launch::{Isolating, Launcher};
 use self::store::{Metadata, Store};
 use super::{
     AttachRequest, CommandLogs, CreateSandbox, ExecOutput, ExecRequest, HostCommandRequest, Labels,
-    Lifecycle, LogStream, Provider, ProviderError, ProviderKind, Resources, Result, Sandbox,
-    SandboxState, SessionCommand, SessionExecOutput, SessionExecRequest, SessionInfo, ShellAccess,
-    TrackedProcess,
+    Lifecycle, LogStream, Provider, ProviderError, ProviderKind, ResourceUsage, Resources, Result,
+    Sandbox, SandboxState, SessionCommand, SessionExecOutput, SessionExecRequest, SessionInfo,
+    ShellAccess, TrackedProcess,
 };
 
 pub use self::attach::Attached;
@@ -163,6 +166,12 @@ impl LocalProvider {
         })
     }
 
+    /// Whether sandboxes' memory is enforced: a cgroup memory controller this process may
+    /// write was found (once per process). Where it is not, the memory is recorded only.
+    pub fn enforces_memory(&self) -> bool {
+        cgroup::available()
+    }
+
     /// The isolation commands get. Finding it out may try `bwrap` (once per process).
     pub fn isolation(&self) -> Isolation {
         if self.launcher.is_isolated() {
@@ -273,13 +282,15 @@ impl Provider for LocalProvider {
 
     async fn delete(&self, id: &str) -> Result<()> {
         let (store, id) = (self.store.clone(), id.to_string());
+        let cgroups = self.launcher.cgroups().clone();
         blocking(move || {
-            let trashed = {
+            let (trashed, key) = {
                 let _lock = store.lock(true)?;
                 let metadata = store.resolve(&id)?;
-                store.move_to_trash(&metadata.id)?
+                (store.move_to_trash(&metadata.id)?, metadata.id)
             };
             process::kill_registered(&trashed.join("run"));
+            cgroups.remove(&key);
             store::remove_trashed(&trashed)
         })
         .await
@@ -302,15 +313,44 @@ impl Provider for LocalProvider {
         .await
     }
 
+    /// The memory limit of a live cgroup changes with the record, under the root lock, so
+    /// that no command starts with the old one; when the kernel refuses it (v1 cannot take
+    /// a limit below what the processes hold) nothing changes.
     async fn set_resources(&self, id: &str, resources: &Resources) -> Result<Sandbox> {
-        let resources = *resources;
-        self.update(id, move |_, metadata| {
+        let (store, id, resources) = (self.store.clone(), id.to_string(), *resources);
+        let cgroups = self.launcher.cgroups().clone();
+        blocking(move || {
+            let _lock = store.lock(true)?;
+            let mut metadata = store.resolve(&id)?;
             let current = &mut metadata.resources;
             current.cpu = resources.cpu.or(current.cpu);
             current.memory = resources.memory.or(current.memory);
             current.disk = resources.disk.or(current.disk);
+            if let Some(cgroup) = cgroups.sandbox(&metadata.id) {
+                match cgroup.limit(metadata.resources.memory) {
+                    Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(ProviderError::Api {
+                            status: None,
+                            message: format!(
+                                "cannot set the memory of sandbox `{}`: {error}",
+                                metadata.name
+                            ),
+                            retryable: false,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            store.write(&metadata)?;
+            Ok(metadata.to_sandbox())
         })
         .await
+    }
+
+    async fn usage(&self, id: &str) -> Result<Option<ResourceUsage>> {
+        let metadata = self.blocking_resolve(id).await?;
+        let cgroups = self.launcher.cgroups().clone();
+        blocking(move || Ok(cgroups.sandbox(&metadata.id).map(|cgroup| cgroup.usage()))).await
     }
 
     async fn exec(&self, id: &str, request: &ExecRequest) -> Result<ExecOutput> {

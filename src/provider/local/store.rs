@@ -39,7 +39,8 @@ pub(crate) struct Metadata {
     pub lifecycle: Lifecycle,
     /// Recorded only; a server over this provider enforces it.
     pub ttl_minutes: Option<u32>,
-    /// The vCPUs are enforced (see `cpus`); memory and disk are recorded only.
+    /// The vCPUs are enforced (see `cpus`), and the memory where a memory controller is
+    /// writable (see `cgroup`); the disk is recorded only.
     pub resources: Resources,
     pub user: String,
     /// Volumes mounted at every command's start.
@@ -81,6 +82,10 @@ pub(crate) struct SandboxDirs {
     pub layer: Option<super::layer::LayerMounts>,
     /// The vCPUs the sandbox was given, which its commands are confined to.
     pub cpus: Option<u32>,
+    /// The sandbox's id, which names its cgroup; `None` for what is no sandbox (a build step).
+    pub id: Option<String>,
+    /// The memory (GiB) the sandbox was given, the limit of its cgroup.
+    pub memory: Option<u32>,
 }
 
 /// The state root and the layout below it. Cheap to clone into blocking tasks.
@@ -128,6 +133,8 @@ impl Store {
                 .as_deref()
                 .and_then(|hash| super::layer::Layers::new(&self.root).mounts(hash)),
             cpus: metadata.resources.cpu,
+            id: Some(metadata.id.clone()),
+            memory: metadata.resources.memory,
         }
     }
 
