@@ -350,6 +350,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_layer_recording_docker_root_workdir_works_in_the_home() {
+        let image = |workdir: Option<&str>| ImageConfig {
+            workdir: workdir.map(str::to_string),
+            ..ImageConfig::default()
+        };
+        assert_eq!(image(None).sandbox_workdir(), None);
+        assert_eq!(image(Some("/")).sandbox_workdir(), None);
+        assert_eq!(
+            image(Some("/opt/app")).sandbox_workdir().as_deref(),
+            Some("/opt/app")
+        );
+        // Records written before `workdir` was read keep loading.
+        let old: Status = serde_json::from_str(r#"{"state":"built","image":{"env":{}}}"#).unwrap();
+        assert_eq!(old.image.workdir, None);
+    }
+
+    #[test]
     fn pruning_keeps_what_a_build_changed_and_drops_the_rest() {
         let host = tempfile::tempdir().unwrap();
         let layer = tempfile::tempdir().unwrap();

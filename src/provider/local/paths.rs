@@ -204,6 +204,16 @@ fn open_parent<'a>(
 mod tests {
     use super::*;
 
+    #[test]
+    fn only_absolute_and_home_paths_are_anchored() {
+        for path in ["/", "/opt/app", "~", "~/src"] {
+            assert!(is_anchored(path), "{path}");
+        }
+        for path in ["src", "./src", "../etc", "~user", ""] {
+            assert!(!is_anchored(path), "{path}");
+        }
+    }
+
     #[track_caller]
     fn case(path: &str, expected: Location) {
         assert_eq!(locate(path), expected, "locate({path:?})");
