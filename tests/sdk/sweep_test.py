@@ -4,7 +4,6 @@ or raises, and prints `sweep: done` at the end.
 """
 
 import datetime
-
 import tempfile
 
 from daytona import CodeRunParams, CreateSandboxFromImageParams, Image, ListSandboxesQuery
