@@ -286,3 +286,53 @@ async fn without_bubblewrap_too_and_gc_removes_the_cgroup_a_dying_delete_left() 
         "{dirs:?} outlived the sandbox"
     );
 }
+
+/// Without bubblewrap a `setsid` daemon leaves the process group its command was registered
+/// by, so stop, which killed only those groups, left it running; the sandbox's cgroup holds
+/// it all the same, and stop now empties the cgroup.
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_ends_a_daemon_that_left_its_command_group() {
+    let root = tempfile::tempdir().unwrap();
+    let provider =
+        LocalProvider::with_isolation(root.path().join("state"), IsolationMode::Off).unwrap();
+    if !provider.enforces_memory() {
+        skip("a cgroup memory controller this process may write");
+        return;
+    }
+    let id = provider
+        .create(&CreateSandbox {
+            name: "daemons".to_string(),
+            ..CreateSandbox::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let marker = format!("86{:06}", uuid::Uuid::new_v4().as_u128() % 1_000_000);
+    let request = ExecRequest {
+        command: format!("setsid sleep {marker} >/dev/null 2>&1 < /dev/null &"),
+        ..ExecRequest::default()
+    };
+    assert_eq!(provider.exec(&id, &request).await.unwrap().exit_code, 0);
+    let daemons = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+            .filter(|line| *line == format!("sleep\0{marker}\0").into_bytes())
+            .count()
+    };
+    // `setsid` may not have become `sleep` yet when the command answers.
+    let until = async |count: usize| {
+        for _ in 0..200 {
+            if daemons() == count {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        daemons()
+    };
+    assert_eq!(until(1).await, 1, "the daemon runs after its command");
+    provider.stop(&id).await.unwrap();
+    assert_eq!(until(0).await, 0, "stop ended the daemon");
+    provider.delete(&id).await.unwrap();
+}

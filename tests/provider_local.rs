@@ -281,14 +281,25 @@ async fn commands_end_with_their_sandbox(provider: LocalProvider) {
     })
     .await;
 
-    // A finished command leaves no background process behind, and does not wait for one.
-    let sleep = unique_sleep();
-    let output = run(&provider, &id, &format!("sleep {sleep} & echo done")).await;
-    assert_eq!((output.exit_code, output.output.as_str()), (0, "done\n"));
-    wait_for("background processes to end", || {
-        command_lines_containing(&sleep).is_empty()
-    })
+    // A finished command answers with its own exit code and output, and what it started in
+    // the background lives on (as a server started with `&` does on Daytona) until the
+    // sandbox stops, whether it let go of the output or still holds it.
+    let detached = unique_sleep();
+    let output = run(
+        &provider,
+        &id,
+        &format!("sleep {detached} >/dev/null 2>&1 & echo done; exit 3"),
+    )
     .await;
+    assert_eq!((output.exit_code, output.output.as_str()), (3, "done\n"));
+    let holding = unique_sleep();
+    let output = run(&provider, &id, &format!("sleep {holding} & echo done")).await;
+    assert_eq!((output.exit_code, output.output.as_str()), (0, "done\n"));
+    assert_eq!(
+        (sleepers(&detached), sleepers(&holding)),
+        (1, 1),
+        "background processes outlive the commands that started them"
+    );
 
     let output = run(&provider, &id, "kill -9 $$").await;
     assert_eq!(
@@ -314,7 +325,9 @@ async fn commands_end_with_their_sandbox(provider: LocalProvider) {
         .expect("stop ends the command");
     assert_ne!(stopped.unwrap().exit_code, 0);
     wait_for("stopped processes to end", || {
-        command_lines_containing(&sleep).is_empty()
+        [&sleep, &detached, &holding]
+            .iter()
+            .all(|argument| command_lines_containing(argument).is_empty())
     })
     .await;
     match provider

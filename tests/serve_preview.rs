@@ -146,6 +146,59 @@ async fn a_web_server_in_a_sandbox_is_reachable_through_its_preview_link_with_th
     assert!(body.contains("not started"), "{body}");
 }
 
+/// `exec` of `python3 -m http.server > log 2>&1 &`, as Daytona's SDK docs start a server: the
+/// exec answers at once, the server outlives it and is reached through the preview link, and
+/// it ends when the sandbox stops. It used to end with the command (each command had its own
+/// pid namespace, and the command's process group was killed when it ended).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_started_in_the_background_by_exec_outlives_it_until_the_sandbox_stops() {
+    if !have("python3") {
+        return;
+    }
+    let server = start("").await;
+    let sandbox = server.create(json!({})).await;
+    let id = sandbox["id"].as_str().unwrap().to_string();
+    let marker = format!("kept-{}", uuid::Uuid::new_v4().simple());
+    let port = free_port();
+    let started = server
+        .exec(
+            &id,
+            &format!(
+                "echo {marker} > page.txt && python3 -m http.server {port} --bind 127.0.0.1 \
+                 > /tmp/www.log 2>&1 & echo started"
+            ),
+        )
+        .await;
+    assert_eq!(
+        (&started.body["exitCode"], started.body["result"].as_str()),
+        (&json!(0), Some("started\n")),
+        "{:?}",
+        started.body
+    );
+
+    let preview = link(&server, &id, port).await;
+    let url = preview["url"].as_str().unwrap().to_string();
+    let token = preview["token"].as_str().unwrap().to_string();
+    let (status, body) = fetch(&server, &format!("{url}/page.txt"), Some(&token)).await;
+    assert_eq!((status, body.trim()), (200, marker.as_str()));
+    // Later commands see it too, as one machine would.
+    let seen = server
+        .exec(&id, &format!("python3 -c \"import urllib.request as u; print(u.urlopen('http://127.0.0.1:{port}/page.txt').read().decode().strip())\""))
+        .await;
+    assert_eq!(
+        seen.body["result"].as_str().map(str::trim),
+        Some(marker.as_str())
+    );
+
+    let stopped = server
+        .post(&format!("/api/sandbox/{id}/stop"), json!({}))
+        .await;
+    assert_eq!(stopped.status, 200, "{:?}", stopped.body);
+    server.wait_state(&id, "stopped").await;
+    let listening = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    assert!(!listening, "the server ended with its sandbox");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_preview_proxy_reaches_only_sandbox_ports_and_no_api_route() {
     let server = start("").await;

@@ -93,3 +93,9 @@ def run_script(main):
     except Exception:  # noqa: BLE001 - the traceback is the report
         traceback.print_exc()
         sys.exit(1)
+
+
+def run_case(cases, done):
+    """Runs the case `SWEEP_CASE` names from `cases` against a fresh client, then prints
+    `done`; any failure prints its traceback and exits 1."""
+    run_script(lambda: (cases[os.environ["SWEEP_CASE"]](client()), print(done, flush=True)))

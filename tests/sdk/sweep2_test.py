@@ -3,12 +3,10 @@ per run (`SWEEP_CASE`), run by `tests/serve_sdk_sweep2.rs`: each case asserts wh
 returns or raises, and prints `sweep2: done` at the end.
 """
 
-import os
-
 from daytona import FileUpload, PtySize
 from daytona.common.errors import DaytonaError
 
-from sdk_script import client, fresh_sandbox, run_script, stepper
+from sdk_script import fresh_sandbox, run_case, stepper
 
 step = stepper("sweep2")
 
@@ -79,9 +77,4 @@ CASES = {
 }
 
 
-def main():
-    CASES[os.environ["SWEEP_CASE"]](client())
-    print("sweep2: done", flush=True)
-
-
-run_script(main)
+run_case(CASES, "sweep2: done")

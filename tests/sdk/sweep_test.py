@@ -4,8 +4,6 @@ or raises, and prints `sweep: done` at the end.
 """
 
 import datetime
-import os
-
 import tempfile
 
 from daytona import CodeRunParams, CreateSandboxFromImageParams, Image, ListSandboxesQuery
@@ -15,7 +13,7 @@ from daytona.common.errors import (
     DaytonaUnprocessableEntityError,
 )
 
-from sdk_script import client, fresh_sandbox, raises, run_script, shell, stepper
+from sdk_script import fresh_sandbox, raises, run_case, shell, stepper
 
 step = stepper("sweep")
 
@@ -151,9 +149,4 @@ CASES = {
 }
 
 
-def main():
-    CASES[os.environ["SWEEP_CASE"]](client())
-    print("sweep: done", flush=True)
-
-
-run_script(main)
+run_case(CASES, "sweep: done")

@@ -103,6 +103,15 @@ impl Cgroups {
         }
     }
 
+    /// Kills every process of sandbox `id`, including those that left the process groups
+    /// its commands were registered by (a `setsid` daemon without bubblewrap); the cgroup
+    /// stays for the sandbox's next start.
+    pub(crate) fn kill(&self, id: &str) {
+        if let Some(cgroup) = self.sandbox(id) {
+            kill_all(&cgroup.memory);
+        }
+    }
+
     /// The ids of every sandbox of this state root that has a cgroup.
     pub(crate) fn ids(&self) -> Vec<String> {
         let Some(hierarchy) = self.hierarchy() else {

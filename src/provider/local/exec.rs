@@ -10,7 +10,7 @@ use std::fs::File;
 use super::bubblewrap::SANDBOX;
 use super::launch::{self, Invocation};
 use super::paths::{self, Location};
-use super::process::{self, Finished};
+use super::process::{self, Background, Finished};
 use super::store::{Metadata, SandboxDirs};
 use super::{LocalProvider, blocking};
 use crate::provider::{ExecOutput, ExecRequest, ProviderError, Result, SandboxState};
@@ -83,7 +83,12 @@ impl LocalProvider {
             &request.env,
             None,
         );
-        let program = [launch::COMMAND_SHELL, "-c", &request.command];
+        let background = if self.launcher.is_isolated() {
+            Background::Namespace
+        } else {
+            Background::Group
+        };
+        let program = process::kept(launch::COMMAND_SHELL, &request.command, background);
         let invocation =
             self.launcher
                 .invocation(&dirs, &location, environment, &program, true, SANDBOX);

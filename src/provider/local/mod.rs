@@ -271,10 +271,12 @@ impl Provider for LocalProvider {
     }
 
     async fn stop(&self, id: &str) -> Result<Sandbox> {
-        self.update(id, |store, metadata| {
+        let cgroups = self.launcher.cgroups().clone();
+        self.update(id, move |store, metadata| {
             metadata.state = SandboxState::Stopped;
             // Under the lock: an exec that passed its state check has registered by now.
             process::kill_registered(&store.run_dir(&metadata.id));
+            cgroups.kill(&metadata.id);
             session_files::forget_all(store, &metadata.id);
         })
         .await

@@ -5,10 +5,17 @@
 //! Each running command is registered as `<sandbox>/run/<pgid>`, holding the leader's start
 //! time so that a stale file can never make us kill an unrelated process that reused the id.
 //! This file holds no lock and reads no metadata; the provider decides what may run.
+//!
+//! An exec'd command runs under `keeper.sh`, which reports its exit code on a pipe of its own
+//! the moment it ends and then keeps its place while what it started in the background lives
+//! (`python3 -m http.server > log 2>&1 &`, as Daytona's SDKs start servers): the answer comes
+//! when the command ends, and the background stays registered, so stop and delete end it. A
+//! timeout or a cancelled exec ends the background with the command, as Daytona's daemon kills
+//! the command's process group then.
 
 use std::fs;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -17,14 +24,39 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe::Receiver;
 
-/// How long output may keep arriving after the command itself exited, from processes that
-/// left its process group (without bubblewrap a `setsid` child can).
+/// How long output may keep arriving after the command itself exited, from processes it left
+/// running that still hold its output (`sleep 9 & echo done`).
 const STRAGGLER_GRACE: Duration = Duration::from_secs(2);
+
+/// The script every exec'd command runs under; see this file's header.
+const KEEPER: &str = include_str!("keeper.sh");
+
+/// The descriptor on which the keeper reports the command's exit code.
+const STATUS_FD: i32 = 3;
+
+/// What the keeper waits for before it ends: every other process of the sandbox's pid
+/// namespace (under bubblewrap, where the namespace ends with the keeper), or of its process
+/// group (without, where nothing else would end the group).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Background {
+    Namespace,
+    Group,
+}
+
+/// The program of an exec'd `command`: the keeper, run by `shell`, told what its background is.
+pub(crate) fn kept<'a>(shell: &'a str, command: &'a str, background: Background) -> [&'a str; 6] {
+    let scope = match background {
+        Background::Namespace => "namespace",
+        Background::Group => "group",
+    };
+    [shell, "-c", KEEPER, "keeper", scope, command]
+}
 
 /// A started command and the group it leads.
 pub(crate) struct Running {
     child: tokio::process::Child,
     output: Receiver,
+    status: Receiver,
     group: ProcessGroup,
 }
 
@@ -34,10 +66,28 @@ pub(crate) enum Finished {
     TimedOut,
 }
 
-/// Starts `command` in a new process group with stdin closed and stdout and stderr sharing
-/// one pipe, so that their output interleaves in the order it was written.
+/// Starts `command` (a [`kept`] program) in a new process group with stdin closed, stdout and
+/// stderr sharing one pipe, so that their output interleaves in the order it was written, and
+/// the keeper's status pipe on [`STATUS_FD`].
 pub(crate) fn spawn(mut command: std::process::Command, run_dir: &Path) -> io::Result<Running> {
     let (reader, writer) = io::pipe()?;
+    let (status_reader, status_writer) = io::pipe()?;
+    let raw = status_writer.as_raw_fd();
+    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            // dup2 onto itself would keep close-on-exec set, so clear it instead.
+            let done = if raw == STATUS_FD {
+                libc::fcntl(raw, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, STATUS_FD)
+            };
+            if done < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     command
         .stdin(Stdio::null())
         .stdout(writer.try_clone()?)
@@ -45,61 +95,104 @@ pub(crate) fn spawn(mut command: std::process::Command, run_dir: &Path) -> io::R
         .process_group(0);
     let mut command = tokio::process::Command::from(command);
     let child = command.spawn()?;
-    // Our copies of the write end must close, or reading would never see the end.
+    // Our copies of the write ends must close, or reading would never see the end.
     drop(command);
+    drop(status_writer);
     let pgid = child
         .id()
         .ok_or_else(|| io::Error::other("the command exited before it could be tracked"))?;
     let group = ProcessGroup::register(pgid, run_dir);
     let output = Receiver::from_owned_fd(OwnedFd::from(reader))?;
+    let status = Receiver::from_owned_fd(OwnedFd::from(status_reader))?;
     Ok(Running {
         child,
         output,
+        status,
         group,
     })
 }
 
 impl Running {
-    /// Waits for the command (at most `timeout`), then ends whatever is left of its group:
-    /// background processes end with the command, as they do in a bubblewrap pid namespace.
+    /// Waits for the command (at most `timeout`) and its output. What it left running stays
+    /// registered and is reaped in the background; a timeout, or dropping this future, ends
+    /// the whole group.
     pub(crate) async fn finish(mut self, timeout: Option<Duration>) -> io::Result<Finished> {
         let mut output = Vec::new();
-        let collected = collect(&mut self.child, &mut self.output, &mut output, &self.group);
-        let status = match timeout {
+        let collected = collect(
+            &mut self.child,
+            &mut self.output,
+            &mut self.status,
+            &mut output,
+        );
+        let exit_code = match timeout {
             Some(limit) => match tokio::time::timeout(limit, collected).await {
-                Ok(status) => status?,
+                Ok(code) => code?,
                 Err(_) => return Ok(Finished::TimedOut),
             },
             None => collected.await?,
         };
-        let exit_code = status
-            .code()
-            .unwrap_or_else(|| 128 + status.signal().unwrap_or_default());
+        self.keep_background();
         Ok(Finished::Exited { exit_code, output })
+    }
+
+    /// Leaves what the command started running, registered for stop and delete, and reaps
+    /// the keeper when it ends (a process that exits first leaves that to bubblewrap's
+    /// `--die-with-parent`, or to whoever inherits the group).
+    fn keep_background(self) {
+        let Running {
+            mut child, group, ..
+        } = self;
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            // Nothing left: the keeper ends only once its background has.
+            return;
+        }
+        let file = group.detach();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = child.wait().await;
+                if let Some(file) = file {
+                    let _ = fs::remove_file(file);
+                }
+            });
+        }
     }
 }
 
+/// Reads output until the keeper reports the exit code, then what is left of the output
+/// (at most [`STRAGGLER_GRACE`] more while the background holds it). A keeper that never
+/// reports (killed) gives its own exit status instead.
 async fn collect(
     child: &mut tokio::process::Child,
-    receiver: &mut Receiver,
+    output_pipe: &mut Receiver,
+    status_pipe: &mut Receiver,
     output: &mut Vec<u8>,
-    group: &ProcessGroup,
-) -> io::Result<ExitStatus> {
-    let mut read = std::pin::pin!(receiver.read_to_end(output));
+) -> io::Result<i32> {
+    let mut read = std::pin::pin!(output_pipe.read_to_end(output));
+    let mut report = String::new();
+    let mut reported = std::pin::pin!(status_pipe.read_to_string(&mut report));
+    let mut output_done = false;
     tokio::select! {
-        status = child.wait() => {
-            let status = status?;
-            group.kill();
-            if let Ok(result) = tokio::time::timeout(STRAGGLER_GRACE, &mut read).await {
-                result?;
-            }
-            Ok(status)
-        }
+        result = &mut reported => { result?; }
         result = &mut read => {
             result?;
-            child.wait().await
+            output_done = true;
+            reported.await?;
         }
     }
+    if !output_done && let Ok(result) = tokio::time::timeout(STRAGGLER_GRACE, &mut read).await {
+        result?;
+    }
+    match report.trim().parse::<i32>() {
+        Ok(code) => Ok(code),
+        Err(_) => child.wait().await.map(exit_code),
+    }
+}
+
+/// An exit status as a shell reports it: the code, or 128 + the signal that ended it.
+fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or_default())
 }
 
 /// A registered process group. Dropping it kills what is left of the group and unregisters
@@ -122,6 +215,14 @@ impl ProcessGroup {
 
     fn kill(&self) {
         kill_group(self.pgid);
+    }
+
+    /// Lets the group outlive this value: nothing kills it, and its registration stays for
+    /// stop and delete. Returns the registration, for whoever sees the group end.
+    fn detach(mut self) -> Option<PathBuf> {
+        let file = self.file.take();
+        std::mem::forget(self);
+        file
     }
 }
 
