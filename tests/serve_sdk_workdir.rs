@@ -1,8 +1,8 @@
 //! A sandbox made from an image works in the image's `WORKDIR`: the official Python SDK
-//! (`tests/sdk/workdir_test.py`) sees `get_work_dir()`, exec, a session command and code_run
-//! there and a relative `cwd` under it, against an in-process `serve`, while a sandbox of an
-//! image without `WORKDIR`, or of none, works in its home. The CLI's `sandbox exec` on the same
-//! state root starts there too.
+//! (`tests/sdk/workdir_test.py`) sees `get_work_dir()`, exec, a session command, code_run and
+//! a terminal there and a relative `cwd` under it, against an in-process `serve`, while a
+//! sandbox of an image without `WORKDIR`, or of none, works in its home. The CLI's `sandbox
+//! exec` on the same state root starts there too.
 //!
 //! The SDK comes from `scripts/sdk-venv.sh`; without it (or bubblewrap, which builds need) the
 //! test skips and says why, with `CI=true` it fails. Builds stay offline: `FROM debian:12` is

@@ -2,7 +2,7 @@
 
 Run by `tests/serve_sdk_workdir.rs` with DAYTONA_API_URL and DAYTONA_API_KEY pointing at an
 in-process server. A sandbox built from `Image....workdir("/opt/app")` answers `get_work_dir()`
-with it and runs commands there (exec, a session command, code_run, a relative `cwd` under it),
+with it and runs commands there (exec, a session command, code_run, a terminal, a relative `cwd` under it),
 while its home stays `/home/daytona`; an image without `WORKDIR`, and a plain sandbox, work in
 the home; a `WORKDIR` in the home that a command moved away falls back to the home. The last line
 names the `WORKDIR` sandbox, which the Rust side then reaches with the CLI. Any failure exits
@@ -12,6 +12,7 @@ non-zero with a traceback.
 import uuid
 
 from daytona import CreateSandboxFromImageParams, Image, SessionExecuteRequest
+from pty_test import read_until
 from sdk_script import client, run_script, shell, stepper
 
 
@@ -65,6 +66,13 @@ def main():
     assert session_pwd(sandbox, f"workdir-{run}") == "/opt/app"
     reply = sandbox.process.code_run("import os\nprint(os.getcwd())")
     assert (reply.exit_code, reply.result.strip()) == (0, "/opt/app"), reply.result
+
+    step("a terminal starts there")
+    terminal = sandbox.process.create_pty_session(id=f"pty-{run}")
+    terminal.send_input("echo at:$(pwd):end\n")
+    read_until(terminal, "at:/opt/app:end")
+    terminal.kill()
+    terminal.disconnect()
 
     step("an image without WORKDIR works in the home")
     plain_image = Image.base("debian:12").env({"WORKDIR_RUN": run})
