@@ -63,6 +63,7 @@ mod serve_sdk_sweep;
 mod serve_sdk_sweep2;
 mod serve_sdk_toolbox;
 mod serve_sdk_ts;
+mod serve_sdk_workdir;
 mod serve_secret_delete;
 mod serve_secrets;
 mod serve_signed_urls;

@@ -20,7 +20,8 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 struct Context {
     args: BTreeMap<String, String>,
     env: BTreeMap<String, String>,
-    workdir: String,
+    /// `WORKDIR`, absolute, once the stage sets one (steps run in `/` until then).
+    workdir: Option<String>,
     user: (u32, String),
     shell: Vec<String>,
 }
@@ -31,10 +32,15 @@ impl Context {
         Context {
             args,
             env: BTreeMap::new(),
-            workdir: "/".to_string(),
+            workdir: None,
             user: (0, "root".to_string()),
             shell: vec!["/bin/sh".to_string(), "-c".to_string()],
         }
+    }
+
+    /// Where steps run and relative paths resolve.
+    fn cwd(&self) -> &str {
+        self.workdir.as_deref().unwrap_or("/")
     }
 
     fn variables(&self) -> BTreeMap<String, String> {
@@ -140,12 +146,9 @@ pub(crate) async fn apply(
             }
             Instruction::Workdir(path) => {
                 let path = dockerfile::expand(path, &context.variables());
-                context.workdir = absolute(&context.workdir, &path);
-                let program = [
-                    "mkdir".to_string(),
-                    "-p".to_string(),
-                    context.workdir.clone(),
-                ];
+                let workdir = absolute(context.cwd(), &path);
+                let program = ["mkdir".to_string(), "-p".to_string(), workdir.clone()];
+                context.workdir = Some(workdir);
                 step_run(build, &context, &program, "/", step.line).await?;
             }
             Instruction::User(spec) => {
@@ -162,7 +165,7 @@ pub(crate) async fn apply(
                     }
                     Command::Exec(words) => words.clone(),
                 };
-                let workdir = context.workdir.clone();
+                let workdir = context.cwd().to_string();
                 step_run(build, &context, &program, &workdir, step.line).await?;
             }
             Instruction::Copy {
@@ -211,7 +214,7 @@ pub(crate) async fn apply(
     }
     Ok(ImageConfig {
         env: context.env,
-        workdir: Some(context.workdir),
+        workdir: context.workdir,
         user: Some(context.user.1),
     })
 }
@@ -381,7 +384,7 @@ async fn copy(
     add: bool,
     line: usize,
 ) -> Result<(), String> {
-    let destination_path = absolute(&context.workdir, destination);
+    let destination_path = absolute(context.cwd(), destination);
     let into = destination.ends_with('/') || inside.len() > 1;
     let mut program = vec![
         "/bin/sh".to_string(),

@@ -43,14 +43,14 @@ fn runner(language: &str) -> Option<(&'static str, &'static str, &'static str)> 
     }
 }
 
-/// The shell text of one run. `argv` is joined with spaces and left to the shell, as the
-/// daemon does.
+/// The shell text of one run, `file` being relative to the home (the run starts in the work
+/// directory). `argv` is joined with spaces and left to the shell, as the daemon does.
 fn command(language: &str, file: &str, argv: &[String]) -> Option<String> {
     let (program, _, line) = runner(language)?;
     let file = shlex::try_quote(file).ok()?;
     let line = line.replace("{argv}", &argv.join(" "));
     Some(format!(
-        "code_file={file}\n\
+        "code_file=\"$HOME\"/{file}\n\
          if ! command -v {program} >/dev/null 2>&1; then\n\
          \x20 echo '{program} is not installed in this sandbox: code_run in {language} needs it' >&2\n\
          \x20 command -p rm -f -- \"$code_file\"; exit 127\n\
@@ -154,6 +154,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("command -v python3"), "{text}");
+        assert!(
+            text.contains(r#"code_file="$HOME"/.daytona/code-run/x.py"#),
+            "{text}"
+        );
         assert!(text.contains("exit 127"), "{text}");
         assert!(command("cobol", "f", &[]).is_none());
     }

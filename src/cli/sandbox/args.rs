@@ -102,7 +102,7 @@ pub struct ExecArgs {
         value_name = "CMD"
     )]
     pub command: Vec<String>,
-    /// Working directory (relative to the sandbox home)
+    /// Working directory (relative to the sandbox's work directory: the image's `WORKDIR`, else the home)
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<String>,
     /// Kill the command after this many seconds (exit code 124)

@@ -42,8 +42,8 @@ impl LocalProvider {
                 .snapshot
                 .as_deref()
                 .map(|name| store.snapshot_dir(name));
-            // A built snapshot names its layer, whose image home and `ENV` a sandbox starts
-            // from (its own env winning).
+            // A built snapshot names its layer, whose image home, `ENV` (its own env winning)
+            // and `WORKDIR` a sandbox starts from.
             let layer = kept.as_ref().and_then(|kept| {
                 let hash = std::fs::read_to_string(kept.join("layer")).ok()?;
                 let layers = super::layer::Layers::new(store.root());
@@ -75,6 +75,9 @@ impl LocalProvider {
                 resources: request.resources,
                 user: request.user.unwrap_or_else(|| DEFAULT_USER.to_string()),
                 volumes: request.volumes,
+                workdir: layer
+                    .as_ref()
+                    .and_then(|(_, _, image)| image.sandbox_workdir()),
                 layer: layer.map(|(hash, _, _)| hash),
             };
             let staging = store.stage(&metadata, home_from.as_deref(), owner)?;

@@ -9,7 +9,7 @@ use std::fs::File;
 
 use super::bubblewrap::SANDBOX;
 use super::launch::{self, Invocation};
-use super::paths::Location;
+use super::paths::{self, Location};
 use super::process::{self, Background, Finished};
 use super::store::{Metadata, SandboxDirs};
 use super::{LocalProvider, blocking};
@@ -138,14 +138,24 @@ impl LocalProvider {
         })
     }
 
-    /// Resolves a working directory, refusing one inside the sandbox that does not exist.
+    /// Resolves a working directory, refusing one inside the sandbox that does not exist. As
+    /// on Daytona, whose daemon runs in the image's `WORKDIR`, none means the sandbox's work
+    /// directory (that `WORKDIR`, else the home) and a relative one lies under it; `~` is the
+    /// home.
     pub(super) fn working_directory(
         &self,
         metadata: &Metadata,
         dirs: &SandboxDirs,
         cwd: Option<&str>,
     ) -> Result<Location> {
-        let location = self.launcher.locate(dirs, cwd.unwrap_or(""));
+        let workdir = self.image_workdir(metadata, dirs);
+        let cwd = cwd.filter(|cwd| !cwd.is_empty());
+        let path = match (cwd, workdir) {
+            (None, workdir) => workdir.unwrap_or_default().to_string(),
+            (Some(cwd), Some(workdir)) if !paths::is_anchored(cwd) => format!("{workdir}/{cwd}"),
+            (Some(cwd), _) => cwd.to_string(),
+        };
+        let location = self.launcher.locate(dirs, &path);
         if let Some(host) = self.launcher.host_path(dirs, &location)
             && !host.is_dir()
         {
@@ -153,13 +163,34 @@ impl LocalProvider {
                 status: None,
                 message: format!(
                     "working directory `{}` does not exist in sandbox `{}`",
-                    cwd.unwrap_or_default(),
+                    cwd.unwrap_or(&path),
                     metadata.name
                 ),
                 retryable: false,
             });
         }
         Ok(location)
+    }
+
+    /// The image's `WORKDIR` of a sandbox, when the sandbox sees it as a directory: the build
+    /// made it, but one in the home or `/tmp` may since have gone, and then the home serves.
+    fn image_workdir<'a>(&self, metadata: &'a Metadata, dirs: &SandboxDirs) -> Option<&'a str> {
+        let workdir = metadata.workdir.as_deref()?;
+        let location = self.launcher.locate(dirs, workdir);
+        let exists = match (self.launcher.host_path(dirs, &location), &location) {
+            (Some(host), _) => host.is_dir(),
+            (None, Location::Elsewhere(path)) => {
+                path.is_dir()
+                    || (self.launcher.is_isolated()
+                        && dirs
+                            .layer
+                            .as_ref()
+                            .is_some_and(|layer| layer.holds_dir(path)))
+            }
+            // Without bubblewrap `/tmp` is the host's, where no build wrote.
+            (None, Location::Home(_) | Location::Tmp(_)) => false,
+        };
+        exists.then_some(workdir)
     }
 }
 

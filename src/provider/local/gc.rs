@@ -229,6 +229,7 @@ mod tests {
             user: "daytona".to_string(),
             volumes: Vec::new(),
             layer: None,
+            workdir: None,
         }
     }
 

@@ -50,6 +50,15 @@ pub(crate) struct LayerMounts {
     pub work: Option<PathBuf>,
 }
 
+impl LayerMounts {
+    /// Whether the layer itself holds directory `path` (absolute, normalized), which a command
+    /// then sees over the host's file system.
+    pub(crate) fn holds_dir(&self, path: &Path) -> bool {
+        path.strip_prefix("/")
+            .is_ok_and(|relative| self.upper.join(relative).is_dir())
+    }
+}
+
 /// What a command's view gains from a layer: overlays mounted before bubblewrap starts, binds
 /// right after the host root (a build's writable overlays) and binds after everything else (the
 /// image's `/root`, over the hidden host one).
@@ -118,8 +127,18 @@ pub enum LayerState {
 pub(crate) struct ImageConfig {
     /// `ENV` (and the `PATH` it may set), under each sandbox's own environment.
     pub env: BTreeMap<String, String>,
+    /// `WORKDIR`, absolute; `None` when the image sets none.
     pub workdir: Option<String>,
     pub user: Option<String>,
+}
+
+impl ImageConfig {
+    /// The directory a sandbox of this image works in, when it is not the home. Builds before
+    /// `WORKDIR` was honoured recorded Docker's `/` for an image without one, and `/` (the
+    /// host's read-only root) is no place to work in anyway: both mean the home.
+    pub(crate) fn sandbox_workdir(&self) -> Option<String> {
+        self.workdir.clone().filter(|workdir| workdir != "/")
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -329,6 +348,23 @@ pub(crate) fn settle(dir: &Path, state_root: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_layer_recording_docker_root_workdir_works_in_the_home() {
+        let image = |workdir: Option<&str>| ImageConfig {
+            workdir: workdir.map(str::to_string),
+            ..ImageConfig::default()
+        };
+        assert_eq!(image(None).sandbox_workdir(), None);
+        assert_eq!(image(Some("/")).sandbox_workdir(), None);
+        assert_eq!(
+            image(Some("/opt/app")).sandbox_workdir().as_deref(),
+            Some("/opt/app")
+        );
+        // Records written before `workdir` was read keep loading.
+        let old: Status = serde_json::from_str(r#"{"state":"built","image":{"env":{}}}"#).unwrap();
+        assert_eq!(old.image.workdir, None);
+    }
 
     #[test]
     fn pruning_keeps_what_a_build_changed_and_drops_the_rest() {

@@ -126,7 +126,7 @@ impl LocalProvider {
     }
 
     /// Gives sandbox `id`, made before its image was built, the layer `hash`: its files, its
-    /// home and its environment (the sandbox's own values win).
+    /// home, its environment (the sandbox's own values win) and its working directory.
     pub(crate) async fn apply_layer(&self, id: &str, hash: &str) -> Result<()> {
         let layers = self.layers();
         let image = layers
@@ -144,6 +144,7 @@ impl LocalProvider {
                 });
             if copied.is_ok() {
                 metadata.layer = Some(hash);
+                metadata.workdir = image.sandbox_workdir();
                 let mut env = image.env.clone();
                 env.extend(std::mem::take(&mut metadata.env));
                 metadata.env = env;

@@ -38,6 +38,11 @@ pub(crate) fn locate(path: &str) -> Location {
     }
 }
 
+/// Whether a sandbox path names its place without a base: absolute, or under the home (`~`).
+pub(crate) fn is_anchored(path: &str) -> bool {
+    path.starts_with('/') || path == "~" || path.starts_with("~/")
+}
+
 /// A sandbox path made absolute (relative to the home) and free of `.` and `..`.
 pub(crate) fn normalize(path: &str) -> PathBuf {
     let absolute = if path == "~" {
@@ -198,6 +203,16 @@ fn open_parent<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_absolute_and_home_paths_are_anchored() {
+        for path in ["/", "/opt/app", "~", "~/src"] {
+            assert!(is_anchored(path), "{path}");
+        }
+        for path in ["src", "./src", "../etc", "~user", ""] {
+            assert!(!is_anchored(path), "{path}");
+        }
+    }
 
     #[track_caller]
     fn case(path: &str, expected: Location) {

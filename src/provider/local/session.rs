@@ -9,13 +9,12 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::PathBuf;
 
 use rustix::fs::OFlags;
 
 use super::bubblewrap::SANDBOX;
 use super::exec::{Starting, ensure_started};
-use super::paths::{self, Location};
+use super::paths;
 use super::session_files::{DATA_DIR, POLL, SessionPaths};
 use super::session_shell::{start_shell, submit, wait_for_exit};
 use super::store::{Metadata, io_error};
@@ -62,6 +61,8 @@ impl LocalProvider {
         if paths.control.exists() {
             return Err(exists());
         }
+        let dirs = self.store.dirs(&metadata);
+        let location = self.working_directory(&metadata, &dirs, None)?;
         // Built aside and renamed into place, so that no one sees a half-made session.
         let staging = self
             .store
@@ -76,8 +77,8 @@ impl LocalProvider {
             None,
         );
         let invocation = self.launcher.invocation(
-            &self.store.dirs(&metadata),
-            &Location::Home(PathBuf::new()),
+            &dirs,
+            &location,
             environment,
             &[launch::login_shell()],
             true,
@@ -161,7 +162,7 @@ impl LocalProvider {
         // The command files are the sandbox's own: removed from inside it, so that a link a
         // command planted there cannot point the removal at the host.
         let remove = ExecRequest {
-            command: format!("rm -rf -- {DATA_DIR}/{session}"),
+            command: format!("rm -rf -- ~/{DATA_DIR}/{session}"),
             ..ExecRequest::default()
         };
         let _ = self.run(id, &remove).await;

@@ -50,6 +50,10 @@ pub(crate) struct Metadata {
     /// snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer: Option<String>,
+    /// The image's `WORKDIR` (a sandbox path), recorded with the layer: where commands start
+    /// and relative working directories resolve, the home when `None` or not a directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
 }
 
 impl Metadata {
