@@ -476,6 +476,13 @@ pub trait Provider: Send + Sync {
         Ok(None)
     }
 
+    /// The directory sandbox `id` works in when it differs from its home (an image's
+    /// `WORKDIR`), under which Daytona resolves a relative path; `None` means the home.
+    async fn work_dir(&self, id: &str) -> Result<Option<String>> {
+        let _ = id;
+        Ok(None)
+    }
+
     /// Changes the environment of commands started later in a running sandbox: `unset` first,
     /// then `set` (Daytona's toolbox `POST /env`). Values may be secrets. Backends that cannot
     /// answer [`ProviderError::Unsupported`].

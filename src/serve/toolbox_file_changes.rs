@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::error::DaemonError;
 use super::state::AppState;
 use super::toolbox::{ready, required, run_script};
-use super::toolbox_files::{MISSING, SANDBOX_USER, WRONG_KIND, quote, script};
+use super::toolbox_files::{MISSING, SANDBOX_USER, WRONG_KIND, quote, script, under, work_dir};
 use super::view::JsonBody;
 use crate::daytona_api::{ReplaceRequest, ReplaceResult};
 use crate::provider::ProviderError;
@@ -70,8 +70,10 @@ pub(crate) async fn replace(
     }
     let sandbox = ready(&state, &id).await?;
     let mut results = Vec::with_capacity(request.files.len());
+    let work_dir = work_dir(&state, &sandbox).await?;
     for file in &request.files {
-        let outcome = match state.provider.download(&sandbox.id, file).await {
+        let inside = under(work_dir.as_deref(), file);
+        let outcome = match state.provider.download(&sandbox.id, &inside).await {
             Err(error) => Err(file_failure("open", file, error)),
             Ok(contents) => {
                 let replaced = replace_all(
@@ -81,7 +83,7 @@ pub(crate) async fn replace(
                 );
                 state
                     .provider
-                    .upload(&sandbox.id, file, &replaced)
+                    .upload(&sandbox.id, &inside, &replaced)
                     .await
                     .map_err(|error| file_failure("write", file, error))
             }

@@ -223,6 +223,37 @@ pub(crate) async fn create_folder(
     Ok(StatusCode::CREATED)
 }
 
+/// A path a client gave a file route, as the sandbox sees it: a relative one lies under the
+/// sandbox's work directory (an image's `WORKDIR`), as Daytona's daemon, which runs there,
+/// resolves it; the provider's own relative paths are the home's.
+pub(crate) async fn in_work_dir(
+    state: &AppState,
+    sandbox: &provider::Sandbox,
+    path: &str,
+) -> Result<String, DaemonError> {
+    Ok(under(work_dir(state, sandbox).await?.as_deref(), path))
+}
+
+pub(crate) async fn work_dir(
+    state: &AppState,
+    sandbox: &provider::Sandbox,
+) -> Result<Option<String>, DaemonError> {
+    state
+        .provider
+        .work_dir(&sandbox.id)
+        .await
+        .map_err(|error| DaemonError::from_provider(error, &format!("sandbox {}", sandbox.id)))
+}
+
+pub(crate) fn under(work_dir: Option<&str>, path: &str) -> String {
+    match work_dir {
+        Some(dir) if !crate::provider::local::is_anchored(path) => {
+            format!("{}/{path}", dir.trim_end_matches('/'))
+        }
+        _ => path.to_string(),
+    }
+}
+
 /// A failed read or write of `path`: a missing one is `FILE_NOT_FOUND`.
 pub(crate) fn file_error(error: provider::ProviderError, path: &str) -> DaemonError {
     match error {
@@ -240,7 +271,7 @@ pub(crate) async fn download(
     let sandbox = ready(&state, &id).await?;
     let contents = state
         .provider
-        .download(&sandbox.id, path)
+        .download(&sandbox.id, &in_work_dir(&state, &sandbox, path).await?)
         .await
         .map_err(|error| file_error(error, path))?;
     let name = path.rsplit('/').next().unwrap_or(path);
@@ -291,21 +322,23 @@ pub(crate) async fn bulk_download(
     let sandbox = ready(&state, &id).await?;
     let boundary = format!("ralph-town-{}", uuid::Uuid::new_v4().simple());
     let mut body = Vec::new();
+    let work_dir = work_dir(&state, &sandbox).await?;
     for path in &request.paths {
-        let (name, content_type, contents) = match state.provider.download(&sandbox.id, path).await
-        {
-            Ok(contents) => ("file", "application/octet-stream", contents),
-            Err(error) => {
-                let error = file_error(error, path);
-                let json = serde_json::json!({
-                    "message": error.message,
-                    "statusCode": error.status.as_u16(),
-                    "code": error.code(),
-                    "source": DAEMON_SOURCE,
-                });
-                ("error", "application/json", json.to_string().into_bytes())
-            }
-        };
+        let inside = under(work_dir.as_deref(), path);
+        let (name, content_type, contents) =
+            match state.provider.download(&sandbox.id, &inside).await {
+                Ok(contents) => ("file", "application/octet-stream", contents),
+                Err(error) => {
+                    let error = file_error(error, path);
+                    let json = serde_json::json!({
+                        "message": error.message,
+                        "statusCode": error.status.as_u16(),
+                        "code": error.code(),
+                        "source": DAEMON_SOURCE,
+                    });
+                    ("error", "application/json", json.to_string().into_bytes())
+                }
+            };
         body.extend_from_slice(
             format!(
                 "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; {}\r\n\

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::error::DaemonError;
 use super::state::AppState;
 use super::toolbox::ready;
-use super::toolbox_files::{PathQuery, file_error};
+use super::toolbox_files::{PathQuery, file_error, in_work_dir};
 use crate::provider;
 
 async fn upload_one(
@@ -26,9 +26,10 @@ async fn upload_one(
     path: &str,
     contents: &[u8],
 ) -> Result<(), DaemonError> {
+    let inside = in_work_dir(state, sandbox, path).await?;
     state
         .provider
-        .upload(&sandbox.id, path, contents)
+        .upload(&sandbox.id, &inside, contents)
         .await
         .map_err(|error| file_error(error, path))
 }

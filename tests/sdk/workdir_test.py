@@ -3,7 +3,8 @@
 Run by `tests/serve_sdk_workdir.rs` with DAYTONA_API_URL and DAYTONA_API_KEY pointing at an
 in-process server. A sandbox built from `Image....workdir("/opt/app")` answers `get_work_dir()`
 with it and runs commands there (exec, a session command, code_run, a terminal, a relative `cwd` under it),
-while its home stays `/home/daytona`; an image without `WORKDIR`, and a plain sandbox, work in
+while its home stays `/home/daytona`; relative file paths (upload, download, replace) lie
+under the `WORKDIR` as the commands' do; an image without `WORKDIR`, and a plain sandbox, work in
 the home; a `WORKDIR` in the home that a command moved away falls back to the home. The last line
 names the `WORKDIR` sandbox, which the Rust side then reaches with the CLI. Any failure exits
 non-zero with a traceback.
@@ -86,6 +87,14 @@ def main():
     in_home = built(daytona, home_image)
     assert in_home.get_work_dir() == f"{HOME}/project", in_home.get_work_dir()
     assert shell(in_home, "ls").split() == ["here"]
+
+    step("relative file paths lie under the WORKDIR too, as commands see them")
+    in_home.fs.upload_file(run.encode(), "uploaded.txt")
+    assert shell(in_home, "cat uploaded.txt").strip() == run
+    assert in_home.fs.download_file("uploaded.txt") == run.encode()
+    in_home.fs.replace_in_files(["uploaded.txt"], run, "replaced")
+    assert shell(in_home, "cat uploaded.txt").strip() == "replaced"
+    assert in_home.fs.download_file(f"{HOME}/project/uploaded.txt") == b"replaced"
     shell(in_home, f"mv {HOME}/project {HOME}/moved")
     assert in_home.get_work_dir() == HOME, in_home.get_work_dir()
     assert session_pwd(in_home, f"gone-{run}") == HOME

@@ -174,7 +174,11 @@ impl LocalProvider {
 
     /// The image's `WORKDIR` of a sandbox, when the sandbox sees it as a directory: the build
     /// made it, but one in the home or `/tmp` may since have gone, and then the home serves.
-    fn image_workdir<'a>(&self, metadata: &'a Metadata, dirs: &SandboxDirs) -> Option<&'a str> {
+    pub(super) fn image_workdir<'a>(
+        &self,
+        metadata: &'a Metadata,
+        dirs: &SandboxDirs,
+    ) -> Option<&'a str> {
         let workdir = metadata.workdir.as_deref()?;
         let location = self.launcher.locate(dirs, workdir);
         let exists = match (self.launcher.host_path(dirs, &location), &location) {

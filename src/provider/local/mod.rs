@@ -59,6 +59,7 @@ pub use self::layer::LayerState;
 pub(crate) use self::layer_build::BUILD_CONTEXT;
 pub use self::layer_build::{ImageLayers, LayerBuild};
 pub use self::paths::SANDBOX_HOME;
+pub(crate) use self::paths::is_anchored;
 
 /// The OS user name sandboxes report (`USER`), as on Daytona.
 const DEFAULT_USER: &str = "daytona";
@@ -357,6 +358,12 @@ impl Provider for LocalProvider {
 
     async fn exec(&self, id: &str, request: &ExecRequest) -> Result<ExecOutput> {
         self.run(id, request).await
+    }
+
+    async fn work_dir(&self, id: &str) -> Result<Option<String>> {
+        let metadata = self.blocking_resolve(id).await?;
+        let dirs = self.store.dirs(&metadata);
+        Ok(self.image_workdir(&metadata, &dirs).map(str::to_string))
     }
 
     async fn upload(&self, id: &str, path: &str, contents: &[u8]) -> Result<()> {
