@@ -14,8 +14,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 
 /// How long a tunnel waits for its client's first bytes before taking it for a protocol whose
-/// server speaks first.
-pub(crate) const FIRST_BYTES_WAIT: Duration = Duration::from_millis(300);
+/// server speaks first. A TLS or HTTP client sends at once, but one starved of CPU on a busy
+/// machine may not within a few hundred milliseconds, and taking its tunnel for opaque would
+/// silently skip substitution; a server-first protocol's banner arrives this much later.
+pub(crate) const FIRST_BYTES_WAIT: Duration = Duration::from_secs(1);
 
 /// Enough bytes to tell a ClientHello (two) or a request's method (`OPTIONS `, eight).
 const DECIDING_BYTES: usize = 8;
