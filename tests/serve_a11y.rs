@@ -175,6 +175,67 @@ async fn accessibility_answers_keep_the_toolbox_contract() {
     assert_contract(&python, &harness).await;
 }
 
+/// A program whose main loop hangs answers no accessibility call. A walk over every program
+/// used to fail whole, with 500 "Timeout was reached"; now the hung program costs one call's
+/// timeout and is left out, and every other program's nodes are found.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_program_is_left_out_of_a_walk_over_every_program() {
+    if !have_a11y_tools() {
+        return;
+    }
+    let server = serve_support::start("").await;
+    let id = server.create(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let computer_use = format!("/toolbox/{id}/computeruse");
+    let started = server
+        .post(&format!("{computer_use}/start"), json!({}))
+        .await;
+    assert_eq!(started.status, 200, "{:?}", started.body);
+    let window = include_str!("sdk/a11y_window.py");
+    let written = server
+        .exec(&id, &format!("cat >probe.py <<'EOF'\n{window}\nEOF"))
+        .await;
+    assert_eq!(written.body["exitCode"], 0, "{:?}", written.body);
+    let session = format!("/toolbox/{id}/process/session");
+    for (name, command) in [
+        ("hung", "python3 probe.py --hang"),
+        ("answering", "python3 probe.py"),
+    ] {
+        let made = server.post(&session, json!({ "sessionId": name })).await;
+        assert!(made.status < 300, "{:?}", made.body);
+        let run = json!({ "command": command, "runAsync": true });
+        let ran = server.post(&format!("{session}/{name}/exec"), run).await;
+        assert!(ran.status < 300, "{:?}", ran.body);
+    }
+    let find = format!("{computer_use}/a11y/find");
+    let buttons = json!({"scope": "all", "role": "push button"});
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let names = loop {
+        let found = server.post(&find, buttons.clone()).await;
+        assert_eq!(found.status, 200, "{:?}", found.body);
+        let names: Vec<String> = found.body["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|node| node["name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let hung_left_out = !names.iter().any(|name| name == "Hung button");
+        if names.iter().any(|name| name == "Press me") && hung_left_out {
+            break names;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never found only `Press me`: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(names, ["Press me"]);
+    let deleted = server.delete(&format!("/api/sandbox/{id}")).await;
+    assert!(deleted.status < 300, "{:?}", deleted.body);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_requests_are_refused_before_the_sandbox_is_asked() {
     let server = serve_support::start("").await;

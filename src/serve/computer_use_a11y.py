@@ -47,6 +47,8 @@ STATES = [
     "visited", "checkable", "has_popup", "read_only",
 ]
 GONE = {
+    # The application left the bus while the call waited (it exited or crashed).
+    "org.freedesktop.DBus.Error.NoReply",
     "org.freedesktop.DBus.Error.ServiceUnknown",
     "org.freedesktop.DBus.Error.NameHasNoOwner",
     "org.freedesktop.DBus.Error.UnknownObject",
@@ -99,8 +101,13 @@ def classify(error, node_id):
 class Bus:
     def __init__(self, connection):
         self.connection = connection
+        # Applications that let a call time out in this request: asked nothing more, so that
+        # one hung program costs one timeout, not one per node.
+        self.unresponsive = set()
 
     def call(self, sender, path, interface, method, args, reply, node_id=None):
+        if sender in self.unresponsive:
+            raise Failure(500, f"application {sender} does not answer on the accessibility bus")
         try:
             return self.connection.call_sync(
                 sender, path, interface, method, args,
@@ -108,7 +115,13 @@ class Bus:
                 Gio.DBusCallFlags.NONE, TIMEOUT_MS, None,
             ).unpack()
         except GLib.Error as error:
-            raise classify(error, node_id or f"{sender}:{path}") from None
+            if error.matches(Gio.io_error_quark(), Gio.IOErrorEnum.TIMED_OUT):
+                self.unresponsive.add(sender)
+            failure = classify(error, node_id or f"{sender}:{path}")
+            if sender == REGISTRY and failure.status in (404, 500):
+                # The registry is the bus's own: without it no node can be found at all.
+                failure = Failure(503, f"accessibility registry not running: {error.message}")
+            raise failure from None
 
     def prop(self, sender, path, interface, name):
         (value,) = self.call(sender, path, "org.freedesktop.DBus.Properties", "Get",
@@ -234,8 +247,9 @@ def scope_root(bus, request):
 
 
 def walk(bus, sender, path, depth, budget, visit):
-    """Depth first from (sender, path): `visit(node)` returns False to stop. A node that goes
-    away mid-walk is skipped; `budget` (a one-element list) bounds the nodes read."""
+    """Depth first from (sender, path): `visit(node)` returns False to stop. A child that goes
+    away mid-walk, or whose application does not answer, is skipped (a hung program must not
+    hide every other one's nodes); `budget` (a one-element list) bounds the nodes read."""
     budget[0] -= 1
     current = node(bus, sender, path)
     if not visit(current, depth) or depth == 0:
@@ -253,7 +267,7 @@ def walk(bus, sender, path, depth, budget, visit):
         try:
             kids.append(walk(bus, child_sender, child_path, depth - 1 if depth > 0 else depth, budget, visit))
         except Failure as failure:
-            if failure.status != 404:
+            if failure.status != 404 and child_sender not in bus.unresponsive:
                 raise
     if kids:
         current["children"] = kids
