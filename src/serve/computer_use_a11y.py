@@ -120,7 +120,7 @@ class Bus:
             failure = classify(error, node_id or f"{sender}:{path}")
             if sender == REGISTRY and failure.status in (404, 500):
                 # The registry is the bus's own: without it no node can be found at all.
-                failure = Failure(503, f"accessibility registry not running: {error.message}")
+                failure = Failure(503, f"accessibility registry not running: {error.message}: {log_tail()}")
             raise failure from None
 
     def prop(self, sender, path, interface, name):
