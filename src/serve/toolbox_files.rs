@@ -226,7 +226,7 @@ pub(crate) async fn create_folder(
 /// A path a client gave a file route, as the sandbox sees it: a relative one lies under the
 /// sandbox's work directory (an image's `WORKDIR`), as Daytona's daemon, which runs there,
 /// resolves it; the provider's own relative paths are the home's.
-pub(crate) async fn in_work_dir(
+async fn in_work_dir(
     state: &AppState,
     sandbox: &provider::Sandbox,
     path: &str,

@@ -17,19 +17,20 @@ use serde::Serialize;
 use super::error::DaemonError;
 use super::state::AppState;
 use super::toolbox::ready;
-use super::toolbox_files::{PathQuery, file_error, in_work_dir};
+use super::toolbox_files::{PathQuery, file_error, under, work_dir};
 use crate::provider;
 
+/// Writes `contents` at `path`, a relative one under `work_dir` (see [`work_dir`]).
 async fn upload_one(
     state: &AppState,
     sandbox: &provider::Sandbox,
+    work_dir: Option<&str>,
     path: &str,
     contents: &[u8],
 ) -> Result<(), DaemonError> {
-    let inside = in_work_dir(state, sandbox, path).await?;
     state
         .provider
-        .upload(&sandbox.id, &inside, contents)
+        .upload(&sandbox.id, &under(work_dir, path), contents)
         .await
         .map_err(|error| file_error(error, path))
 }
@@ -60,7 +61,8 @@ pub(crate) async fn upload(
     let path = query.path()?.to_string();
     let sandbox = ready(&state, &id).await?;
     let contents = file_field(multipart).await?;
-    upload_one(&state, &sandbox, &path, &contents).await?;
+    let work_dir = work_dir(&state, &sandbox).await?;
+    upload_one(&state, &sandbox, work_dir.as_deref(), &path, &contents).await?;
     Ok(StatusCode::OK)
 }
 
@@ -99,7 +101,8 @@ pub(crate) async fn upload_v2(
             .await
             .map_err(|rejection| DaemonError::bad_request(rejection.body_text()))?
     };
-    upload_one(&state, &sandbox, &path, &contents).await?;
+    let work_dir = work_dir(&state, &sandbox).await?;
+    upload_one(&state, &sandbox, work_dir.as_deref(), &path, &contents).await?;
     Ok(Json(UploadedFile {
         name: path.rsplit('/').next().unwrap_or(&path).to_string(),
         path,
@@ -149,9 +152,11 @@ pub(crate) async fn bulk_upload(
     }
     // As the daemon does: every file is tried, and the failures are listed one per file.
     let mut errors = Vec::new();
+    let work_dir = work_dir(&state, &sandbox).await?;
     for (index, contents) in &files {
         let path = &paths[index];
-        if let Err(error) = upload_one(&state, &sandbox, path, contents).await {
+        if let Err(error) = upload_one(&state, &sandbox, work_dir.as_deref(), path, contents).await
+        {
             errors.push(format!("{path}: {}", error.message));
         }
     }
