@@ -350,7 +350,8 @@ async fn a_stopped_sandbox_ends_its_sessions_and_refuses_with_daytonas_message()
         .post(&format!("/sandbox/{id}/start"), json!({}))
         .await;
     gateway.wait_started(&id).await;
-    assert_eq!(gateway.exec(&token, "true", b"").await.code, 0);
+    let again = gateway.exec(&token, "true", b"").await;
+    assert_eq!(again.code, 0, "{again:?}");
     gateway.shutdown().await;
 }
 

@@ -89,7 +89,7 @@ async fn a_session_outlives_the_thread_and_provider_that_created_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_a_session_or_stopping_its_sandbox_ends_its_process_group() {
+async fn deleting_a_session_or_stopping_its_sandbox_ends_every_process_it_started() {
     let root = tempfile::tempdir().unwrap();
     let _end = EndSessions(root.path().to_path_buf());
     let Some(provider) = local(root.path(), IsolationMode::Bubblewrap) else {
@@ -106,10 +106,15 @@ async fn deleting_a_session_or_stopping_its_sandbox_ends_its_process_group() {
         1,
         "the shell's group is registered"
     );
-    // Odd durations tell this test's sleeps from any other's.
+    // Odd durations tell this test's sleeps from any other's. One leaves the session's
+    // process group, as an X server does: it still ends with the session.
     let sleeps = ["sleep", "911.25"];
     provider
-        .session_exec(&id, "doomed", &background("sleep 911.25 & sleep 911.25"))
+        .session_exec(
+            &id,
+            "doomed",
+            &background("setsid sleep 911.25 & sleep 911.25"),
+        )
         .await
         .expect("exec");
     until("the sleeps start", || running(&sleeps) == 2).await;

@@ -23,9 +23,9 @@
 //! statuses. Raw D-Bus rather than `libatspi` because an action names its node by id, which
 //! `libatspi` cannot look up; rather than a Rust D-Bus crate because the bus is the sandbox's and
 //! must be reached from inside it. The request travels in the environment, never the command
-//! line. `scope=pid` compares with the pid the accessibility bus sees: the host's without
-//! bubblewrap; under it each command has its own pid namespace, so the bus sees no application's
-//! pid and the scope finds none (404), as it would for a pid that runs nothing.
+//! line. `scope=pid` compares with the pid the accessibility bus sees, which is the pid the
+//! sandbox's commands see: the sandbox's own pid namespace under bubblewrap (every command of a
+//! sandbox shares it), the host's without.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -86,6 +86,17 @@ def main():
     ]:
         assert (role, name) in nodes, (role, name, sorted(nodes))
     assert nodes[("push button", "Press me")].id == button.id
+
+    step("the tree of one program, by the pid a command sees")
+    pid = int(shell(
+        sandbox,
+        "for f in /proc/[0-9]*; do "
+        "[ \"$(tr '\\0' ' ' < $f/cmdline 2>/dev/null)\" = 'python3 probe.py ' ] && echo ${f#/proc/}; "
+        "done; true",
+    ).split()[0])
+    own = a11y.get_tree(scope="pid", pid=pid)
+    assert own.root.role == "application" and own.root.name == "probe.py", own.root
+    assert ("push button", "Press me") in {(n.role, n.name) for n in flatten(own.root)}
     focused = a11y.get_tree()
     assert (focused.root.role, focused.root.name) == ("application", "probe.py"), focused.root
     shallow = a11y.get_tree(scope="all", max_depth=1)

@@ -4,7 +4,9 @@
 //! Every sandbox gets a user namespace in which its commands are [`INSIDE_ID`] with no
 //! capability, no way to gain one (no new privileges), and, where bubblewrap supports it
 //! (0.8 and later), no further user namespace; and its own pid, ipc and uts namespaces. The
-//! network is shared. This file renders arguments; it starts nothing but the probe.
+//! network is shared. A started sandbox's namespaces are made once, by its init (see `init`),
+//! and its commands join them (see `join`); an image build step gets namespaces of its own.
+//! This file renders arguments; it starts nothing but the probe.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,17 @@ pub(crate) const SANDBOX: Inside = Inside {
     id: INSIDE_ID,
     network: true,
 };
+
+/// What a bubblewrap process is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// One command that ends with the process that started it (an image build step, the
+    /// probe). `new_session` detaches it from any terminal.
+    Command { new_session: bool },
+    /// A sandbox's init: it outlives whoever started it, runs as the first process of its pid
+    /// namespace, and reports its host pid, as JSON, on descriptor `info_fd`.
+    Init { info_fd: i32 },
+}
 
 impl Inside {
     /// A step of an image build, as `id` (uid 0 unless the Dockerfile says `USER`).
@@ -78,7 +91,7 @@ impl Bubblewrap {
             &[Mount::HostRoot],
             |_| PathBuf::new(),
             Path::new("/"),
-            false,
+            Role::Command { new_session: false },
             &["/bin/true".into()],
             SANDBOX,
         );
@@ -117,15 +130,13 @@ impl Bubblewrap {
 
     /// The arguments that run `program` in `cwd` of a sandbox made of `mounts` (hides made
     /// elsewhere left out by the caller), the host path of each bind's source given by
-    /// `source`, as `inside` says (the sandbox user, or uid 0 for a build step). `new_session`
-    /// detaches the command from any terminal (commands); an interactive shell keeps its
-    /// terminal.
+    /// `source`, as `inside` says (the sandbox user, or uid 0 for a build step), for `role`.
     pub(crate) fn args(
         &self,
         mounts: &[Mount],
         source: impl Fn(&Source) -> PathBuf,
         cwd: &Path,
-        new_session: bool,
+        role: Role,
         program: &[OsString],
         inside: Inside,
     ) -> Vec<OsString> {
@@ -162,13 +173,22 @@ impl Bubblewrap {
             "--unshare-pid".as_ref(),
             "--unshare-ipc".as_ref(),
             "--unshare-uts".as_ref(),
-            "--die-with-parent".as_ref(),
         ]);
         if !inside.network {
             push(&["--unshare-net".as_ref()]);
         }
-        if new_session {
-            push(&["--new-session".as_ref()]);
+        match role {
+            Role::Command { new_session } => {
+                push(&["--die-with-parent".as_ref()]);
+                if new_session {
+                    push(&["--new-session".as_ref()]);
+                }
+            }
+            Role::Init { info_fd } => {
+                let info_fd = OsString::from(info_fd.to_string());
+                push(&["--new-session".as_ref(), "--as-pid-1".as_ref()]);
+                push(&["--info-fd".as_ref(), &info_fd]);
+            }
         }
         push(&["--chdir".as_ref(), cwd.as_os_str(), "--".as_ref()]);
         args.extend(program.iter().cloned());
@@ -206,7 +226,7 @@ mod tests {
                 _ => PathBuf::new(),
             },
             Path::new("/home/daytona"),
-            true,
+            Role::Command { new_session: true },
             &["/bin/sh".into(), "-c".into(), "id".into()],
             SANDBOX,
         );
@@ -221,6 +241,33 @@ mod tests {
              --ro-bind / / --bind /staged/home /home/daytona --tmpfs /srv/rt \
              --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts \
              --die-with-parent --new-session --chdir /home/daytona -- /bin/sh -c id"
+        );
+    }
+
+    #[test]
+    fn an_init_outlives_its_starter_and_reports_where_it_runs() {
+        let bubblewrap = Bubblewrap {
+            program: "/usr/bin/bwrap".into(),
+            disable_userns: false,
+        };
+        let args = bubblewrap.args(
+            &[Mount::HostRoot],
+            |_| PathBuf::new(),
+            Path::new("/"),
+            Role::Init { info_fd: 3 },
+            &["sleep".into(), "infinity".into()],
+            SANDBOX,
+        );
+        let line = args
+            .iter()
+            .map(|arg| arg.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(
+            line,
+            "--unshare-user --uid 1000 --gid 1000 --cap-drop ALL --ro-bind / / \
+             --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts \
+             --new-session --as-pid-1 --info-fd 3 --chdir / -- sleep infinity"
         );
     }
 }

@@ -84,7 +84,7 @@ impl LocalProvider {
             None,
         );
         let background = if self.launcher.is_isolated() {
-            Background::Namespace
+            Background::Sandbox
         } else {
             Background::Group
         };
@@ -94,7 +94,10 @@ impl LocalProvider {
                 .invocation(&dirs, &location, environment, &program, true, SANDBOX);
         let running = invocation
             .command()
-            .and_then(|command| process::spawn(command, &self.store.run_dir(&metadata.id)))
+            .and_then(|command| {
+                let run_dir = self.store.run_dir(&metadata.id);
+                process::spawn(command, &run_dir, self.launcher.owner())
+            })
             .map_err(|error| start_error(&metadata.name, &error))?;
         drop(lock);
         // As on Daytona, a zero timeout means none.

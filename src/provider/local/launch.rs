@@ -3,6 +3,9 @@
 //! as the invoking user, or, when that is root, staged and dropped to the sandbox's own host id
 //! (see `user` and `stage`).
 //!
+//! Under bubblewrap a sandbox's commands join the namespaces of its init, started on first need
+//! (see `init` and `join`); an image build step gets a bubblewrap of its own.
+//!
 //! Nothing from the host's environment reaches a sandbox, and no environment value is ever put
 //! on bubblewrap's command line: values travel in the process environment, which bubblewrap
 //! passes through. A sandbox given fewer vCPUs than the machine has is confined to that many
@@ -18,10 +21,12 @@ use std::sync::{Arc, OnceLock};
 
 use rustix::thread::CpuSet;
 
-use super::bubblewrap::{Bubblewrap, Inside};
+use super::bubblewrap::{Bubblewrap, Inside, Role, SANDBOX};
 use super::cgroup::{Cgroups, Joining};
 use super::cpus;
 use super::identity;
+use super::init;
+use super::join::Entry;
 use super::layer;
 use super::mounts::{self, Layout, Mount, ReadOnlyPath, Source};
 use super::paths::{self, Location, SANDBOX_HOME, under};
@@ -99,7 +104,23 @@ enum Launch {
         program: Vec<OsString>,
         cwd: PathBuf,
     },
+    /// A bubblewrap of its own (an image build step).
     Sandboxed(Box<Sandboxed>),
+    /// A command of a started sandbox, in its init's namespaces.
+    Joined(Box<Joined>),
+}
+
+/// A command that joins its sandbox's init, and what starts that init when it is not running.
+#[derive(Debug)]
+struct Joined {
+    /// The init's bubblewrap.
+    init: Sandboxed,
+    /// Where the init is recorded.
+    run_dir: PathBuf,
+    program: Vec<OsString>,
+    /// The working directory inside.
+    cwd: PathBuf,
+    new_session: bool,
 }
 
 impl Invocation {
@@ -109,13 +130,13 @@ impl Invocation {
         self.build(None)
     }
 
-    /// The same command run by a plain `sh` that waits for it (a holder). A process that must
-    /// outlive the one starting it (a session's shell) cannot have that process as bubblewrap's
-    /// parent, since `--die-with-parent` would end it; with the holder as the parent the flag
-    /// keeps its use (killing the holder's process group, as delete and stop do, takes the
-    /// namespace down with it) and the starter may end. The holder's argv names the program and
-    /// its arguments only; the environment passes through it untouched, and as root the holder
-    /// is the process that is staged and drops to the sandbox's user.
+    /// The same command, for a process that must outlive the one starting it (a session's
+    /// shell). A bubblewrap of its own is run by a plain `sh` that waits for it (a holder),
+    /// since with the starter as bubblewrap's parent `--die-with-parent` would end it; with the
+    /// holder as the parent the flag keeps its use (killing the holder's process group, as
+    /// delete and stop do, takes the namespace down with it) and the starter may end. The
+    /// holder's argv names the program and its arguments only; the environment passes through
+    /// it untouched. A joined command needs no holder: nothing ties it to its starter.
     pub(crate) fn held_command(&self) -> io::Result<Command> {
         self.build(Some(COMMAND_SHELL))
     }
@@ -128,17 +149,43 @@ impl Invocation {
                 command
             }
             Launch::Sandboxed(sandboxed) => sandboxed.command(holder)?,
+            Launch::Joined(joined) => {
+                let pid = init::ensure(&joined.run_dir, || {
+                    let mut command = joined.init.command(None)?;
+                    // The init runs nothing of the sandbox's: it needs no environment.
+                    command.env_clear().env("PATH", SYSTEM_PATH);
+                    self.confine(&mut command)?;
+                    Ok(command)
+                })?;
+                let user = match joined.init.user {
+                    HostUser::Dedicated(id) => Some(id),
+                    HostUser::Invoker => None,
+                };
+                let entry = Entry::open(pid, &joined.cwd)?;
+                // Confined first: entering leaves the child with the sandbox's files only.
+                let mut command = Command::new(COMMAND_SHELL);
+                command.env_clear().envs(&self.environment);
+                self.confine(&mut command)?;
+                entry.apply(&mut command, &joined.program, user, joined.new_session);
+                return Ok(command);
+            }
         };
         command.env_clear().envs(&self.environment);
-        if let Some(set) = self.cpus {
-            cpus::confine(&mut command, set);
-        }
         // After staging, which may drop to the sandbox's user: the descriptors were opened by
         // this process, and a process may always move itself.
-        if let Some(joining) = self.cgroup.clone().map_err(io::Error::other)? {
-            joining.apply(&mut command);
-        }
+        self.confine(&mut command)?;
         Ok(command)
+    }
+
+    /// Confines `command` to the sandbox's CPUs and cgroup.
+    fn confine(&self, command: &mut Command) -> io::Result<()> {
+        if let Some(set) = self.cpus {
+            cpus::confine(command, set);
+        }
+        if let Some(joining) = self.cgroup.clone().map_err(io::Error::other)? {
+            joining.apply(command);
+        }
+        Ok(())
     }
 }
 
@@ -365,19 +412,40 @@ impl Launcher {
                 Err(error) => Err(error.to_string()),
             },
         };
-        Invocation {
-            environment,
-            launch: Launch::Sandboxed(Box::new(Sandboxed {
-                bubblewrap: bubblewrap.clone(),
-                user: self.user,
-                dirs: dirs.clone(),
-                mounts,
+        let sandboxed = |cwd: PathBuf, role: Role, program: Vec<OsString>| Sandboxed {
+            bubblewrap: bubblewrap.clone(),
+            user: self.user,
+            dirs: dirs.clone(),
+            mounts: mounts.clone(),
+            cwd,
+            role,
+            program,
+            inside,
+            overlays: overlays.clone(),
+        };
+        let launch = match &dirs.run_dir {
+            Some(run_dir) if inside == SANDBOX => Launch::Joined(Box::new(Joined {
+                init: sandboxed(
+                    PathBuf::from("/"),
+                    Role::Init {
+                        info_fd: init::INFO_FD,
+                    },
+                    init::PROGRAM.iter().map(OsString::from).collect(),
+                ),
+                run_dir: run_dir.clone(),
+                program,
                 cwd,
                 new_session,
-                program,
-                inside,
-                overlays,
             })),
+            _ => Launch::Sandboxed(Box::new(sandboxed(
+                cwd,
+                Role::Command { new_session },
+                program,
+            ))),
+        };
+        Invocation {
+            environment,
+            launch,
             cpus,
             cgroup,
         }

@@ -143,6 +143,9 @@ impl LocalProvider {
                     None => Ok(()),
                 });
             if copied.is_ok() {
+                // A sandbox's view is fixed when its init starts: one started before the
+                // layer (none should have) must not hide it.
+                super::init::end(&store.run_dir(&metadata.id));
                 metadata.layer = Some(hash);
                 metadata.workdir = image.sandbox_workdir();
                 let mut env = image.env.clone();
@@ -246,6 +249,7 @@ impl LayerBuild {
             }),
             cpus: None,
             id: None,
+            run_dir: None,
             memory: None,
         };
         let location = paths::locate(cwd);

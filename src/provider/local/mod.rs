@@ -21,6 +21,8 @@ mod exec;
 mod files;
 mod gc;
 mod identity;
+mod init;
+mod join;
 mod launch;
 mod layer;
 mod layer_build;
@@ -390,8 +392,9 @@ impl Provider for LocalProvider {
         })
     }
 
-    /// The command stays in this process's group, so the user's terminal signals reach it;
-    /// bubblewrap's `--die-with-parent` ends it if this process dies.
+    /// The command stays in this process's group, so the user's terminal signals reach it. As
+    /// with `docker exec`, a command that this process leaves behind by dying runs on in the
+    /// sandbox until it ends or the sandbox stops.
     async fn attach(&self, id: &str, request: &AttachRequest) -> Result<Option<i32>> {
         let terminal = (request.terminal || request.command.is_none())
             .then(|| std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_string()));

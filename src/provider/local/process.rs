@@ -7,20 +7,24 @@
 //! This file holds no lock and reads no metadata; the provider decides what may run.
 //!
 //! An exec'd command runs under `keeper.sh`, which reports its exit code on a pipe of its own
-//! the moment it ends and then keeps its place while what it started in the background lives
-//! (`python3 -m http.server > log 2>&1 &`, as Daytona's SDKs start servers): the answer comes
-//! when the command ends, and the background stays registered, so stop and delete end it. A
-//! timeout or a cancelled exec ends the background with the command, as Daytona's daemon kills
-//! the command's process group then.
+//! the moment it ends, so the answer comes then even while what it started in the background
+//! (`python3 -m http.server > log 2>&1 &`, as Daytona's SDKs start servers) holds its output.
+//! The background lives on: under bubblewrap in the sandbox's namespaces, which its init holds
+//! until stop or delete ends it (see `init`); without, in the command's process group, which
+//! the keeper holds and keeps registered, so stop and delete end it. A timeout or a cancelled
+//! exec ends the background with the command, as Daytona's daemon kills the command's process
+//! group then.
 
+use std::collections::HashMap;
 use std::fs;
-use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use rustix::fs::{Gid, Uid};
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe::Receiver;
 
@@ -34,22 +38,26 @@ const KEEPER: &str = include_str!("keeper.sh");
 /// The descriptor on which the keeper reports the command's exit code.
 const STATUS_FD: i32 = 3;
 
-/// What the keeper waits for before it ends: every other process of the sandbox's pid
-/// namespace (under bubblewrap, where the namespace ends with the keeper), or of its process
-/// group (without, where nothing else would end the group).
+/// The descriptor the keeper's script is read from: passed as a file, not as an argument, so
+/// that `ps` in the sandbox shows the command rather than the script.
+const SCRIPT_FD: i32 = 5;
+
+/// What holds a command's background once the command has ended: the sandbox's init (under
+/// bubblewrap), or the keeper itself, which waits for every other process of its process group
+/// (without, where nothing else would hold or end them).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Background {
-    Namespace,
+    Sandbox,
     Group,
 }
 
 /// The program of an exec'd `command`: the keeper, run by `shell`, told what its background is.
 pub(crate) fn kept<'a>(shell: &'a str, command: &'a str, background: Background) -> [&'a str; 6] {
     let scope = match background {
-        Background::Namespace => "namespace",
+        Background::Sandbox => "sandbox",
         Background::Group => "group",
     };
-    [shell, "-c", KEEPER, "keeper", scope, command]
+    [shell, "-c", ". /dev/fd/5", "keeper", scope, command]
 }
 
 /// A started command and the group it leads.
@@ -67,27 +75,32 @@ pub(crate) enum Finished {
 }
 
 /// Starts `command` (a [`kept`] program) in a new process group with stdin closed, stdout and
-/// stderr sharing one pipe, so that their output interleaves in the order it was written, and
-/// the keeper's status pipe on [`STATUS_FD`].
-pub(crate) fn spawn(mut command: std::process::Command, run_dir: &Path) -> io::Result<Running> {
+/// stderr sharing one pipe, so that their output interleaves in the order it was written, the
+/// keeper's status pipe on [`STATUS_FD`] and its script on [`SCRIPT_FD`]. The keeper runs as
+/// host id `owner` when given (a sandbox user that is not this process's).
+pub(crate) fn spawn(
+    mut command: std::process::Command,
+    run_dir: &Path,
+    owner: Option<u32>,
+) -> io::Result<Running> {
     let (reader, writer) = io::pipe()?;
     let (status_reader, status_writer) = io::pipe()?;
-    let raw = status_writer.as_raw_fd();
-    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            // dup2 onto itself would keep close-on-exec set, so clear it instead.
-            let done = if raw == STATUS_FD {
-                libc::fcntl(raw, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(raw, STATUS_FD)
-            };
-            if done < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
+    let (script_reader, mut script_writer) = io::pipe()?;
+    // About a kilobyte: the pipe holds it all before anyone reads.
+    script_writer.write_all(KEEPER.as_bytes())?;
+    drop(script_writer);
+    // The keeper opens the script by its path, which checks the pipe's owner.
+    if let Some(owner) = owner {
+        let id = (Uid::from_raw(owner), Gid::from_raw(owner));
+        rustix::fs::fchown(&script_reader, Some(id.0), Some(id.1))?;
     }
+    pass_descriptors(
+        &mut command,
+        [
+            (status_writer.as_raw_fd(), STATUS_FD),
+            (script_reader.as_raw_fd(), SCRIPT_FD),
+        ],
+    );
     command
         .stdin(Stdio::null())
         .stdout(writer.try_clone()?)
@@ -97,7 +110,7 @@ pub(crate) fn spawn(mut command: std::process::Command, run_dir: &Path) -> io::R
     let child = command.spawn()?;
     // Our copies of the write ends must close, or reading would never see the end.
     drop(command);
-    drop(status_writer);
+    drop((status_writer, script_reader));
     let pgid = child
         .id()
         .ok_or_else(|| io::Error::other("the command exited before it could be tracked"))?;
@@ -110,6 +123,28 @@ pub(crate) fn spawn(mut command: std::process::Command, run_dir: &Path) -> io::R
         status,
         group,
     })
+}
+
+/// Gives `command`'s program each `(descriptor, number)` pair's descriptor (this process's,
+/// close-on-exec) as that number.
+pub(super) fn pass_descriptors<const N: usize>(
+    command: &mut std::process::Command,
+    targets: [(RawFd, RawFd); N],
+) {
+    // SAFETY: only async-signal-safe calls (dup, dup2, close) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            // Out of the way first, so that no dup2 overwrites another's source.
+            let moved = targets.map(|(raw, _)| libc::dup(raw));
+            for (source, (_, target)) in moved.into_iter().zip(targets) {
+                if source < 0 || libc::dup2(source, target) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                libc::close(source);
+            }
+            Ok(())
+        });
+    }
 }
 
 impl Running {
@@ -135,18 +170,22 @@ impl Running {
         Ok(Finished::Exited { exit_code, output })
     }
 
-    /// Leaves what the command started running, registered for stop and delete, and reaps
-    /// the keeper when it ends (a process that exits first leaves that to bubblewrap's
-    /// `--die-with-parent`, or to whoever inherits the group).
+    /// Leaves what the command started running, and reaps the keeper when it ends (a process
+    /// that exits first leaves that to whoever inherits the keeper). While the keeper holds
+    /// the group, it stays registered for stop and delete.
     fn keep_background(self) {
         let Running {
             mut child, group, ..
         } = self;
+        let file = group.detach();
         if matches!(child.try_wait(), Ok(Some(_))) {
-            // Nothing left: the keeper ends only once its background has.
+            // The group's leader is gone: its registration can name nothing any more, and
+            // what is left belongs to the sandbox's init.
+            if let Some(file) = file {
+                let _ = fs::remove_file(file);
+            }
             return;
         }
-        let file = group.detach();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 let _ = child.wait().await;
@@ -250,17 +289,20 @@ pub(super) fn is_running(pgid: u32, started: u64) -> bool {
     start_time(pgid) == Some(started) && !is_zombie(pgid)
 }
 
-/// Kills a group [`register_detached`] registered, if it is still the same, and unregisters it.
+/// Kills a group [`register_detached`] registered, if it is still the same, with every
+/// descendant of its leader, and unregisters it.
 pub(super) fn end_detached(pgid: u32, started: u64, run_dir: &Path) {
     if start_time(pgid) == Some(started) {
-        kill_group(pgid);
+        kill_tree(pgid);
     }
     let _ = fs::remove_file(run_dir.join(pgid.to_string()));
 }
 
-/// Kills every command registered in `run_dir` whose leader is still the process that
-/// registered. Used by stop and delete, from whichever process runs them.
+/// Kills the sandbox's init (and so everything in its namespaces) and every command
+/// registered in `run_dir` whose leader is still the process that registered. Used by stop
+/// and delete, from whichever process runs them.
 pub(crate) fn kill_registered(run_dir: &Path) {
+    super::init::end(run_dir);
     let Ok(entries) = fs::read_dir(run_dir) else {
         return;
     };
@@ -276,8 +318,54 @@ pub(crate) fn kill_registered(run_dir: &Path) {
             .ok()
             .and_then(|text| text.trim().parse::<u64>().ok());
         if recorded.is_some() && recorded == start_time(pgid) {
-            kill_group(pgid);
+            kill_tree(pgid);
         }
+    }
+}
+
+/// Kills group `leader` and every descendant of its leader, whatever their group: a program
+/// that made a group of its own (an X server does) still ends with the session that ran it.
+fn kill_tree(leader: u32) {
+    let descendants = descendants(leader);
+    kill_group(leader);
+    for pid in descendants {
+        kill_process(pid);
+    }
+}
+
+/// The descendants of process `root`, as their parents say now.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse().ok())
+        else {
+            continue;
+        };
+        if let Some(parent) = stat_field(pid, 1).and_then(|field| field.parse().ok()) {
+            children.entry(parent).or_default().push(pid);
+        }
+    }
+    let mut found = Vec::new();
+    let mut pending = vec![root];
+    while let Some(pid) = pending.pop() {
+        for &child in children.get(&pid).into_iter().flatten() {
+            found.push(child);
+            pending.push(child);
+        }
+    }
+    found
+}
+
+/// Kills process `pid`.
+pub(super) fn kill_process(pid: u32) {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
     }
 }
 
@@ -291,23 +379,22 @@ fn kill_group(pgid: u32) {
     }
 }
 
-/// The start time of process `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
-fn start_time(pid: u32) -> Option<u64> {
+/// Field `index` of `/proc/<pid>/stat`, counted from the state (field 3) as 0.
+fn stat_field(pid: u32, index: usize) -> Option<String> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses; fields resume after the last `)`.
     let fields = &stat[stat.rfind(')')? + 1..];
-    fields.split_whitespace().nth(19)?.parse().ok()
+    fields.split_whitespace().nth(index).map(str::to_string)
+}
+
+/// The start time of process `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
+pub(super) fn start_time(pid: u32) -> Option<u64> {
+    stat_field(pid, 19)?.parse().ok()
 }
 
 /// Whether `pid` has exited and waits to be reaped (state `Z`, field 3 of its stat).
 fn is_zombie(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let fields = &stat[stat.rfind(')')? + 1..];
-            fields.split_whitespace().next().map(|state| state == "Z")
-        })
-        .unwrap_or(false)
+    stat_field(pid, 0).is_some_and(|state| state == "Z")
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::io;
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::bubblewrap::{Bubblewrap, Inside};
+use super::bubblewrap::{Bubblewrap, Inside, Role};
 use super::launch::held;
 use super::mounts::{Mount, Source, Within};
 use super::overlay::{self, Overlay};
@@ -29,7 +29,7 @@ pub(super) struct Sandboxed {
     pub mounts: Vec<Mount>,
     /// The working directory inside.
     pub cwd: PathBuf,
-    pub new_session: bool,
+    pub role: Role,
     pub program: Vec<OsString>,
     /// Who the command is inside (the sandbox user, or a build step's) and its network.
     pub inside: Inside,
@@ -72,7 +72,7 @@ impl Sandboxed {
             &mounts,
             source,
             &self.cwd,
-            self.new_session,
+            self.role,
             &self.program,
             self.inside,
         )

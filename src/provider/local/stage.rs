@@ -209,7 +209,13 @@ fn enter(
             )?);
         }
     }
-    // Leaving uid 0 for good clears every capability; groups go first, while still allowed.
+    become_user(id)
+}
+
+/// In a child of root, between fork and exec: becomes host id `id` for good, with no
+/// supplementary group and no new privileges. Leaving uid 0 clears every capability; groups
+/// go first, while still allowed.
+pub(crate) fn become_user(id: u32) -> io::Result<()> {
     rustix::thread::set_thread_groups(&[])?;
     let (uid, gid) = (Uid::from_raw(id), Gid::from_raw(id));
     rustix::thread::set_thread_res_gid(gid, gid, gid)?;

@@ -88,6 +88,9 @@ pub(crate) struct SandboxDirs {
     pub cpus: Option<u32>,
     /// The sandbox's id, which names its cgroup; `None` for what is no sandbox (a build step).
     pub id: Option<String>,
+    /// Where the sandbox's running commands and its init are recorded; `None` for what is no
+    /// sandbox.
+    pub run_dir: Option<PathBuf>,
     /// The memory (GiB) the sandbox was given, the limit of its cgroup.
     pub memory: Option<u32>,
 }
@@ -138,6 +141,7 @@ impl Store {
                 .and_then(|hash| super::layer::Layers::new(&self.root).mounts(hash)),
             cpus: metadata.resources.cpu,
             id: Some(metadata.id.clone()),
+            run_dir: Some(self.run_dir(&metadata.id)),
             memory: metadata.resources.memory,
         }
     }

@@ -1,0 +1,161 @@
+//! A started sandbox's init under bubblewrap: one bubblewrap per sandbox that holds its mount,
+//! pid, ipc and uts namespaces, which every command of the sandbox joins (see `join`). So a
+//! process one command leaves running is seen, and may be signalled, by the next one, as in a
+//! container; and it lives on after the process that ran it (a CLI that exits, a `serve`
+//! restart), until the sandbox stops.
+//!
+//! The init starts on a command's first need, in a session of its own and with no parent to
+//! die with, and its host pid and start time are recorded as `<run dir>/init`, so that a stale
+//! record never names a later process. Stop, delete and gc end it through
+//! [`super::process::kill_registered`]; killing the first process of a pid namespace ends every
+//! process in it. Its view (mounts, read-only paths) is fixed when it starts. This file starts
+//! and ends inits; it builds no bubblewrap arguments.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::process;
+
+/// The record of a sandbox's init, in its run directory.
+const RECORD: &str = "init";
+
+/// Serializes the starting of one sandbox's init, across processes.
+const LOCK: &str = "init.lock";
+
+/// What bubblewrap writes while the init starts, read back when it fails.
+const LOG: &str = "init.log";
+
+/// The descriptor on which bubblewrap reports the init's pid (see `Role::Init`).
+pub(super) const INFO_FD: i32 = 3;
+
+/// The descriptor on which the init's program says that the sandbox is made. Bubblewrap
+/// reports the pid before it makes the mounts; a command joining then would find none.
+const READY_FD: i32 = 4;
+
+/// The program of a sandbox's init, the first process of its pid namespace (which nothing
+/// inside may signal): it says it is ready, then holds the namespaces, reaping what its
+/// commands leave behind as a shell does while it waits, until the sandbox's home is gone
+/// from the host (its state root removed without a delete), so that nothing outlives it.
+pub(super) const PROGRAM: [&str; 3] = [
+    "/bin/sh",
+    "-c",
+    "echo >&4 && exec 4>&- && while [ \"$(stat -c %h /home/daytona)\" != 0 ]; do sleep 5; done",
+];
+
+/// What bubblewrap reports on its info descriptor.
+#[derive(serde::Deserialize)]
+struct Info {
+    #[serde(rename = "child-pid")]
+    child_pid: u32,
+}
+
+/// The host pid of the sandbox's running init, started with `start` (a bubblewrap command
+/// given [`INFO_FD`]) when there is none. `run_dir` is the sandbox's run directory.
+pub(super) fn ensure(
+    run_dir: &Path,
+    start: impl FnOnce() -> io::Result<Command>,
+) -> io::Result<u32> {
+    fs::create_dir_all(run_dir)?;
+    let lock = File::create(run_dir.join(LOCK))?;
+    lock.lock()?;
+    if let Some(pid) = running(run_dir) {
+        return Ok(pid);
+    }
+    let pid = spawn(start()?, run_dir)?;
+    let started = process::start_time(pid)
+        .ok_or_else(|| io::Error::other("the sandbox's init exited as it started"))?;
+    let record = run_dir.join(RECORD);
+    let staged = run_dir.join(format!(".{RECORD}.new"));
+    fs::write(&staged, format!("{pid} {started}\n"))?;
+    fs::rename(&staged, &record)?;
+    Ok(pid)
+}
+
+/// Ends the sandbox's init, and with it every process in its namespaces, if it runs; returns
+/// once they are gone (or after [`END_WAIT`], which only a stuck kernel would take).
+pub(super) fn end(run_dir: &Path) {
+    let Some(pid) = running(run_dir) else {
+        return;
+    };
+    process::kill_process(pid);
+    let deadline = Instant::now() + END_WAIT;
+    while running(run_dir).is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// How long [`end`] waits for a killed init's namespaces to empty.
+const END_WAIT: Duration = Duration::from_secs(5);
+
+/// The init the record names, while it is still that process and holds its namespaces (an
+/// init being killed lets go of them before it ends).
+fn running(run_dir: &Path) -> Option<u32> {
+    let text = fs::read_to_string(run_dir.join(RECORD)).ok()?;
+    let (pid, started) = text.trim().split_once(' ')?;
+    let (pid, started): (u32, u64) = (pid.parse().ok()?, started.parse().ok()?);
+    let holds = Path::new("/proc")
+        .join(pid.to_string())
+        .join("ns/pid")
+        .exists();
+    (process::is_running(pid, started) && holds).then_some(pid)
+}
+
+/// Starts `command`, waits for bubblewrap's report and returns the init's pid. The command's
+/// own process is reaped by a thread, or by whoever inherits it once this process is gone.
+fn spawn(mut command: Command, run_dir: &Path) -> io::Result<u32> {
+    let (info_reader, info_writer) = io::pipe()?;
+    let (mut ready_reader, ready_writer) = io::pipe()?;
+    let log_path = run_dir.join(LOG);
+    let log = File::create(&log_path)?;
+    // SAFETY: only the async-signal-safe setsid between fork and exec.
+    unsafe {
+        // Away from the starter's terminal and process group: a ^C there must not end it.
+        command.pre_exec(|| Ok(rustix::process::setsid().map(drop)?));
+    }
+    process::pass_descriptors(
+        &mut command,
+        [
+            (info_writer.as_raw_fd(), INFO_FD),
+            (ready_writer.as_raw_fd(), READY_FD),
+        ],
+    );
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    let mut child = command.spawn()?;
+    drop(command);
+    drop((info_writer, ready_writer));
+    // One JSON object, read as such: the init keeps the descriptor open, so no end comes.
+    let info = serde_json::Deserializer::from_reader(info_reader)
+        .into_iter::<Info>()
+        .next();
+    let mut ready = [0_u8; 1];
+    let ready = ready_reader.read(&mut ready).is_ok_and(|count| count == 1);
+    std::thread::spawn(move || child.wait());
+    match info {
+        Some(Ok(info)) if ready => Ok(info.child_pid),
+        _ => {
+            let said = fs::read_to_string(&log_path).unwrap_or_default();
+            Err(io::Error::other(match said.trim() {
+                "" => "the sandbox's init did not start".to_string(),
+                said => format!("the sandbox's init did not start: {said}"),
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_init_watches_the_home_every_sandbox_sees() {
+        assert!(PROGRAM[2].contains(super::super::paths::SANDBOX_HOME));
+    }
+}

@@ -1,0 +1,153 @@
+//! A `local` sandbox under bubblewrap is one set of processes, as a container is: what one
+//! command leaves running, the next command sees and may signal by its pid, after the
+//! `ralph-town` process that ran it has exited; nothing inside can end the sandbox's init; and
+//! an init whose state root is removed without a delete ends with everything it holds.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::{Run, World, skip};
+
+/// How long a condition polled from the host may take (a guard, not a timing assertion).
+const PATIENCE: Duration = Duration::from_secs(40);
+
+/// A `sleep` argument no other process on the machine uses.
+fn unique_sleep() -> String {
+    format!("87{:06}", uuid::Uuid::new_v4().as_u128() % 1_000_000)
+}
+
+/// Host processes running exactly `sleep <argument>`, zombies left out.
+fn sleepers(argument: &str) -> usize {
+    let wanted = format!("sleep\0{argument}\0");
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| {
+            std::fs::read(entry.path().join("cmdline")).is_ok_and(|line| line == wanted.as_bytes())
+        })
+        .filter(|entry| {
+            std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
+                stat.rfind(')')
+                    .and_then(|end| stat[end + 1..].split_whitespace().next())
+                    .is_some_and(|state| state != "Z")
+            })
+        })
+        .count()
+}
+
+fn until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A world with one sandbox, when its commands run in bubblewrap here.
+fn isolated_sandbox() -> Option<(World, String)> {
+    let world = World::new();
+    let id = world
+        .run(&["sandbox", "create", "--name", "crew"])
+        .success()
+        .stdout
+        .trim()
+        .to_string();
+    // The sandbox's home is `/home/daytona` only under bubblewrap.
+    let home = exec(&world, &id, "echo $HOME").success().stdout;
+    if home.trim() != "/home/daytona" {
+        skip("working bubblewrap (sandboxes run with reduced isolation here)");
+        return None;
+    }
+    Some((world, id))
+}
+
+fn exec(world: &World, id: &str, command: &str) -> Run {
+    world.run(&["sandbox", "exec", id, "--", "sh", "-c", command])
+}
+
+#[test]
+fn what_one_command_leaves_running_the_next_sees_and_signals_by_its_pid() {
+    let Some((world, id)) = isolated_sandbox() else {
+        return;
+    };
+    let argument = unique_sleep();
+    let started = exec(
+        &world,
+        &id,
+        &format!("sleep {argument} >/dev/null 2>&1 & echo $!"),
+    )
+    .success();
+    let pid = started.stdout.trim().to_string();
+    assert!(pid.parse::<u32>().is_ok(), "{started:?}");
+    // The `ralph-town` that started it has exited; the process runs on.
+    assert_eq!(sleepers(&argument), 1);
+
+    let seen = exec(&world, &id, &format!("tr '\\0' ' ' < /proc/{pid}/cmdline")).success();
+    assert_eq!(seen.stdout.trim(), format!("sleep {argument}"), "{seen:?}");
+    let listed = exec(
+        &world,
+        &id,
+        "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done",
+    )
+    .success();
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|line| line.trim() == format!("sleep {argument}")),
+        "{listed:?}"
+    );
+
+    // Nothing inside can end the sandbox's init, and with it every process.
+    exec(&world, &id, "kill -KILL 1; kill -TERM 1; true").success();
+    exec(&world, &id, &format!("kill -0 {pid}")).success();
+    assert_eq!(sleepers(&argument), 1);
+
+    exec(&world, &id, &format!("kill {pid}")).success();
+    // Ended and reaped: the init reaps what it inherits.
+    exec(
+        &world,
+        &id,
+        &format!("i=0; while kill -0 {pid} 2>/dev/null; do i=$((i+1)); [ $i -lt 400 ] || exit 1; sleep 0.05; done"),
+    )
+    .success();
+    assert_eq!(sleepers(&argument), 0);
+
+    world.run(&["sandbox", "delete", &id]).success();
+}
+
+#[test]
+fn deleting_a_sandbox_ends_what_its_commands_left_running() {
+    let Some((world, id)) = isolated_sandbox() else {
+        return;
+    };
+    let argument = unique_sleep();
+    exec(
+        &world,
+        &id,
+        &format!("setsid sleep {argument} >/dev/null 2>&1 &"),
+    )
+    .success();
+    until("the sleep starts", || sleepers(&argument) == 1);
+    world.run(&["sandbox", "delete", &id]).success();
+    assert_eq!(sleepers(&argument), 0, "delete returns once they are gone");
+}
+
+#[test]
+fn a_sandbox_whose_state_root_is_removed_ends_with_what_it_ran() {
+    let Some((world, id)) = isolated_sandbox() else {
+        return;
+    };
+    let argument = unique_sleep();
+    exec(&world, &id, &format!("sleep {argument} >/dev/null 2>&1 &")).success();
+    until("the sleep starts", || sleepers(&argument) == 1);
+    remove(&world.state());
+    until("the sandbox's processes end with its state root", || {
+        sleepers(&argument) == 0
+    });
+}
+
+fn remove(path: &Path) {
+    std::fs::remove_dir_all(path).unwrap_or_else(|error| panic!("remove {path:?}: {error}"));
+}
