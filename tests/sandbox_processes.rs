@@ -151,3 +151,72 @@ fn a_sandbox_whose_state_root_is_removed_ends_with_what_it_ran() {
 fn remove(path: &Path) {
     std::fs::remove_dir_all(path).unwrap_or_else(|error| panic!("remove {path:?}: {error}"));
 }
+
+#[test]
+fn descriptors_the_caller_left_open_reach_neither_the_sandbox_nor_its_init() {
+    let world = World::new();
+    // A file left open across exec, as a CI runner leaves a pipe; the sandbox's first command,
+    // which starts its init, is run with it.
+    let left_open = std::fs::File::open(world.path()).unwrap();
+    let id = world
+        .run(&["sandbox", "create", "--name", "fresh"])
+        .success()
+        .stdout
+        .trim()
+        .to_string();
+    let output = leaking(
+        world.command(&[
+            "sandbox",
+            "exec",
+            &id,
+            "--",
+            "sh",
+            "-c",
+            "echo $HOME; ls /proc/self/fd /proc/1/fd",
+        ]),
+        &left_open,
+    )
+    .output()
+    .unwrap();
+    let listed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{listed}");
+    if !listed.starts_with("/home/daytona\n") {
+        skip("working bubblewrap (sandboxes run with reduced isolation here)");
+        return;
+    }
+    // `ls` holds one directory of its own (3); the init holds stdin, stdout and stderr.
+    assert_eq!(
+        listed.split_whitespace().collect::<Vec<_>>(),
+        [
+            "/home/daytona",
+            "/proc/1/fd:",
+            "0",
+            "1",
+            "2",
+            "/proc/self/fd:",
+            "0",
+            "1",
+            "2",
+            "3"
+        ],
+        "a descriptor leaked"
+    );
+}
+
+/// `command`, run with `file` open across its exec.
+fn leaking(mut command: std::process::Command, file: &std::fs::File) -> std::process::Command {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+
+    let raw = file.as_raw_fd();
+    // SAFETY: one fcntl between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::fcntl(raw, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
+}

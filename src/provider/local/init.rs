@@ -38,13 +38,14 @@ pub(super) const INFO_FD: i32 = 3;
 const READY_FD: i32 = 4;
 
 /// The program of a sandbox's init, the first process of its pid namespace (which nothing
-/// inside may signal): it says it is ready, then holds the namespaces, reaping what its
-/// commands leave behind as a shell does while it waits, until the sandbox's home is gone
-/// from the host (its state root removed without a delete), so that nothing outlives it.
+/// inside may signal): it says it is ready, lets go of its log (a host file, which the
+/// sandbox's processes could reach through `/proc/1/fd`), then holds the namespaces, reaping
+/// what its commands leave behind as a shell does while it waits, until the sandbox's home is
+/// gone from the host (its state root removed without a delete), so that nothing outlives it.
 pub(super) const PROGRAM: [&str; 3] = [
     "/bin/sh",
     "-c",
-    "echo >&4 && exec 4>&- && while [ \"$(stat -c %h /home/daytona)\" != 0 ]; do sleep 5; done",
+    "echo >&4 && exec 4>&- 2>/dev/null && while [ \"$(stat -c %h /home/daytona)\" != 0 ]; do sleep 5; done",
 ];
 
 /// What bubblewrap reports on its info descriptor.

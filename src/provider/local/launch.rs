@@ -30,6 +30,7 @@ use super::join::Entry;
 use super::layer;
 use super::mounts::{self, Layout, Mount, ReadOnlyPath, Source};
 use super::paths::{self, Location, SANDBOX_HOME, under};
+use super::process;
 use super::sandboxed::Sandboxed;
 use super::store::SandboxDirs;
 use super::user::HostUser;
@@ -142,6 +143,12 @@ impl Invocation {
     }
 
     fn build(&self, holder: Option<&str>) -> io::Result<Command> {
+        let mut command = self.launch(holder)?;
+        process::close_inherited(&mut command);
+        Ok(command)
+    }
+
+    fn launch(&self, holder: Option<&str>) -> io::Result<Command> {
         let mut command = match &self.launch {
             Launch::Plain { program, cwd } => {
                 let mut command = held(holder, program[0].as_os_str());
@@ -152,6 +159,7 @@ impl Invocation {
             Launch::Joined(joined) => {
                 let pid = init::ensure(&joined.run_dir, || {
                     let mut command = joined.init.command(None)?;
+                    process::close_inherited(&mut command);
                     // The init runs nothing of the sandbox's: it needs no environment.
                     command.env_clear().env("PATH", SYSTEM_PATH);
                     self.confine(&mut command)?;

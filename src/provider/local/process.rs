@@ -125,6 +125,25 @@ pub(crate) fn spawn(
     })
 }
 
+/// Marks every descriptor above stderr close-on-exec in `command`'s child, so that nothing
+/// this process inherited from its own caller (a CI runner's pipe) reaches a sandbox, or is
+/// held open by an init long after. Register it before [`pass_descriptors`], whose
+/// descriptors then survive. Kernels before 5.11 lack the call and pass what they pass.
+pub(super) fn close_inherited(command: &mut std::process::Command) {
+    // SAFETY: one system call with integer arguments between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::syscall(
+                libc::SYS_close_range,
+                3_u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            Ok(())
+        });
+    }
+}
+
 /// Gives `command`'s program each `(descriptor, number)` pair's descriptor (this process's,
 /// close-on-exec) as that number.
 pub(super) fn pass_descriptors<const N: usize>(
