@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::{Run, World, skip};
+use crate::sessions_local::running;
 
 /// How long a condition polled from the host may take (a guard, not a timing assertion).
 const PATIENCE: Duration = Duration::from_secs(40);
@@ -18,22 +19,7 @@ fn unique_sleep() -> String {
 
 /// Host processes running exactly `sleep <argument>`, zombies left out.
 fn sleepers(argument: &str) -> usize {
-    let wanted = format!("sleep\0{argument}\0");
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|entry| {
-            std::fs::read(entry.path().join("cmdline")).is_ok_and(|line| line == wanted.as_bytes())
-        })
-        .filter(|entry| {
-            std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
-                stat.rfind(')')
-                    .and_then(|end| stat[end + 1..].split_whitespace().next())
-                    .is_some_and(|state| state != "Z")
-            })
-        })
-        .count()
+    running(&["sleep", argument])
 }
 
 fn until(what: &str, condition: impl Fn() -> bool) {
@@ -47,12 +33,7 @@ fn until(what: &str, condition: impl Fn() -> bool) {
 /// A world with one sandbox, when its commands run in bubblewrap here.
 fn isolated_sandbox() -> Option<(World, String)> {
     let world = World::new();
-    let id = world
-        .run(&["sandbox", "create", "--name", "crew"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let id = create(&world);
     // The sandbox's home is `/home/daytona` only under bubblewrap.
     let home = exec(&world, &id, "echo $HOME").success().stdout;
     if home.trim() != "/home/daytona" {
@@ -60,6 +41,13 @@ fn isolated_sandbox() -> Option<(World, String)> {
         return None;
     }
     Some((world, id))
+}
+
+fn create(world: &World) -> String {
+    let run = world
+        .run(&["sandbox", "create", "--name", "crew"])
+        .success();
+    run.stdout.trim().to_string()
 }
 
 fn exec(world: &World, id: &str, command: &str) -> Run {
@@ -158,12 +146,7 @@ fn descriptors_the_caller_left_open_reach_neither_the_sandbox_nor_its_init() {
     // A file left open across exec, as a CI runner leaves a pipe; the sandbox's first command,
     // which starts its init, is run with it.
     let left_open = std::fs::File::open(world.path()).unwrap();
-    let id = world
-        .run(&["sandbox", "create", "--name", "fresh"])
-        .success()
-        .stdout
-        .trim()
-        .to_string();
+    let id = create(&world);
     let output = leaking(
         world.command(&[
             "sandbox",

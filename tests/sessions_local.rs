@@ -14,9 +14,9 @@ use crate::sessions::{
     EndSessions, PATIENCE, background, command, local, registered_groups, sandbox,
 };
 
-/// Processes (not yet exited) running exactly `argv`: what a session started, seen from the
-/// host (under bubblewrap the session's processes are in their own groups and pid namespace).
-fn running(argv: &[&str]) -> usize {
+/// Processes (not yet exited) running exactly `argv`: what a sandbox started, seen from the
+/// host (under bubblewrap the sandbox's processes are in its own pid namespace).
+pub(crate) fn running(argv: &[&str]) -> usize {
     let wanted: Vec<u8> = argv
         .iter()
         .flat_map(|arg| [arg.as_bytes(), b"\0"].concat())

@@ -201,6 +201,13 @@ mod tests {
     use super::*;
     use crate::provider::local::mounts::Within;
 
+    fn line(args: &[OsString]) -> String {
+        args.iter()
+            .map(|arg| arg.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     #[test]
     fn sandboxes_drop_every_privilege_before_any_mount() {
         let bubblewrap = Bubblewrap {
@@ -230,13 +237,8 @@ mod tests {
             &["/bin/sh".into(), "-c".into(), "id".into()],
             SANDBOX,
         );
-        let line = args
-            .iter()
-            .map(|arg| arg.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ");
         assert_eq!(
-            line,
+            line(&args),
             "--unshare-user --uid 1000 --gid 1000 --disable-userns --cap-drop ALL \
              --ro-bind / / --bind /staged/home /home/daytona --tmpfs /srv/rt \
              --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts \
@@ -258,13 +260,8 @@ mod tests {
             &["sleep".into(), "infinity".into()],
             SANDBOX,
         );
-        let line = args
-            .iter()
-            .map(|arg| arg.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ");
         assert_eq!(
-            line,
+            line(&args),
             "--unshare-user --uid 1000 --gid 1000 --cap-drop ALL --ro-bind / / \
              --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts \
              --new-session --as-pid-1 --info-fd 3 --chdir / -- sleep infinity"
