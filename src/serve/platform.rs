@@ -51,9 +51,12 @@ fn not_possible(message: impl Into<String>) -> ApiError {
 pub(crate) fn region(requested: Option<&str>) -> Result<String, ApiError> {
     match requested.map(str::trim).filter(|region| !region.is_empty()) {
         None | Some(DEFAULT_TARGET) => Ok(DEFAULT_TARGET.to_string()),
-        Some(other) => Err(ApiError::new(StatusCode::NOT_FOUND, format!(
-            "Region not found: `{other}`; local sandboxes have one region, `{DEFAULT_TARGET}` (leave the target or region unset)"
-        ))),
+        Some(other) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "Region not found: `{other}`; local sandboxes have one region, `{DEFAULT_TARGET}` (leave the target or region unset)"
+            ),
+        )),
     }
 }
 

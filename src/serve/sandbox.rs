@@ -12,9 +12,7 @@ use super::platform;
 use super::secret_vault_routes;
 use super::simulate::Usage;
 use super::snapshot;
-use super::state::{
-    AppState, BuildPhase, SandboxBuild, SandboxRecord, Transition, millis, now,
-};
+use super::state::{AppState, BuildPhase, SandboxBuild, SandboxRecord, Transition, millis, now};
 use super::view::{JsonBody, in_transition, sandbox_dto};
 use super::volume;
 use crate::daytona_api::{CreateSandbox, Sandbox, SandboxDesiredState, SandboxState};
