@@ -8,21 +8,10 @@
 //! skip and say why, and with `CI=true` they fail. Nothing reaches beyond 127.0.0.1.
 
 use crate::serve_sdk_ts::sdk_node;
-use crate::serve_support::{run_node_script, run_python_script, sdk_python, start};
+use crate::serve_support::{self, run_node_script, run_python_script, sdk_python, start};
 
 async fn python_case(case: &str) {
-    let Some(python) = sdk_python(&["daytona"]).await else {
-        return;
-    };
-    let server = start("").await;
-    run_python_script(
-        &python,
-        "plane_test.py",
-        &server,
-        &[("SWEEP_CASE", case)],
-        "plane: done",
-    )
-    .await;
+    serve_support::python_case("plane_test.py", case, "plane: done").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -32,18 +21,7 @@ async fn a_region_other_than_local_is_not_found_instead_of_recorded() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_typescript_region_other_than_local_is_not_found_instead_of_recorded() {
-    let Some(folder) = sdk_node() else {
-        return;
-    };
-    let server = start("").await;
-    run_node_script(
-        &folder,
-        "plane_test.mjs",
-        &server,
-        &[("SWEEP_CASE", "region")],
-        "plane-ts: done",
-    )
-    .await;
+    serve_support::node_case("plane_test.mjs", "region", "plane-ts: done").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
