@@ -60,6 +60,7 @@ mod serve_resize;
 mod serve_sdk;
 mod serve_sdk_build;
 mod serve_sdk_git;
+mod serve_sdk_plane;
 mod serve_sdk_sweep;
 mod serve_sdk_sweep2;
 mod serve_sdk_toolbox;

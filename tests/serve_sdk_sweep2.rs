@@ -6,37 +6,14 @@
 //! The SDKs come from `scripts/sdk-venv.sh` and `scripts/sdk-node.sh`; without them the tests
 //! skip and say why, and with `CI=true` they fail. Nothing reaches beyond 127.0.0.1.
 
-use crate::serve_sdk_ts::sdk_node;
-use crate::serve_support::{run_node_script, run_python_script, sdk_python, start};
+use crate::serve_support;
 
 async fn python_case(case: &str) {
-    let Some(python) = sdk_python(&["daytona"]).await else {
-        return;
-    };
-    let server = start("").await;
-    run_python_script(
-        &python,
-        "sweep2_test.py",
-        &server,
-        &[("SWEEP_CASE", case)],
-        "sweep2: done",
-    )
-    .await;
+    serve_support::python_case("sweep2_test.py", case, "sweep2: done").await;
 }
 
 async fn node_case(case: &str) {
-    let Some(folder) = sdk_node() else {
-        return;
-    };
-    let server = start("").await;
-    run_node_script(
-        &folder,
-        "sweep2_test.mjs",
-        &server,
-        &[("SWEEP_CASE", case)],
-        "sweep2-ts: done",
-    )
-    .await;
+    serve_support::node_case("sweep2_test.mjs", case, "sweep2-ts: done").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

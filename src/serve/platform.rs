@@ -1,11 +1,15 @@
 //! Control-plane routes the pinned SDKs call for what a local server has no counterpart of, each
 //! answered as honestly as Daytona's own shapes allow: `GET /config` (this server's settings),
 //! the organisation's warm pools (there are none; making one is refused),
-//! `POST /sandbox/{id}/network-settings` and `POST /sandbox/{id}/autopause/{minutes}`.
+//! `POST /sandbox/{id}/network-settings` and `POST /sandbox/{id}/autopause/{minutes}`; and the
+//! one region (`local`) a sandbox or snapshot may ask for.
 //!
 //! NOTES-style: all newer than v0.190 except the network settings. What cannot be done is a 422
 //! (Daytona's answer to a pause of a sandbox class that cannot pause) with the reason, which the
-//! SDKs raise as their unprocessable-entity error; nothing is recorded that is not enforced.
+//! SDKs raise as their unprocessable-entity error; nothing is recorded that is not enforced. A
+//! region other than `local` is Daytona's 404 `Region not found`, as for a region the
+//! organisation does not have (sandbox `target`, snapshot `regionId`: both fall back to the
+//! default region when blank).
 
 use std::sync::Arc;
 
@@ -18,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::sandbox::resolve;
-use super::state::{AppState, now};
+use super::state::{AppState, DEFAULT_TARGET, now};
 use super::view::{JsonBody, sandbox_dto};
 use crate::daytona_api::Sandbox;
 
@@ -40,6 +44,20 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 /// A 422 saying what local sandboxes cannot do, and why.
 fn not_possible(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
+/// The region a create asked for (`target`, `regionId`): blank is the default, `local` the only
+/// one there is. The SDKs raise the 404 as their not-found error.
+pub(crate) fn region(requested: Option<&str>) -> Result<String, ApiError> {
+    match requested.map(str::trim).filter(|region| !region.is_empty()) {
+        None | Some(DEFAULT_TARGET) => Ok(DEFAULT_TARGET.to_string()),
+        Some(other) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "Region not found: `{other}`; local sandboxes have one region, `{DEFAULT_TARGET}` (leave the target or region unset)"
+            ),
+        )),
+    }
 }
 
 /// `GET /config`: this server's settings in Daytona's `DaytonaConfiguration`. Without an
@@ -132,6 +150,15 @@ async fn auto_pause(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_local_region_is_found() {
+        for blank in [None, Some(""), Some(" "), Some("local")] {
+            assert_eq!(region(blank).unwrap(), "local");
+        }
+        let error = region(Some("us")).unwrap_err();
+        assert_eq!(error.status, StatusCode::NOT_FOUND);
+    }
 
     #[test]
     fn only_an_open_network_is_accepted() {

@@ -12,9 +12,7 @@ use super::platform;
 use super::secret_vault_routes;
 use super::simulate::Usage;
 use super::snapshot;
-use super::state::{
-    AppState, BuildPhase, DEFAULT_TARGET, SandboxBuild, SandboxRecord, Transition, millis, now,
-};
+use super::state::{AppState, BuildPhase, SandboxBuild, SandboxRecord, Transition, millis, now};
 use super::view::{JsonBody, in_transition, sandbox_dto};
 use super::volume;
 use crate::daytona_api::{CreateSandbox, Sandbox, SandboxDesiredState, SandboxState};
@@ -140,6 +138,7 @@ pub(crate) async fn create(
         network_allow_list: request.network_allow_list.clone(),
         domain_allow_list: request.domain_allow_list.clone(),
     })?;
+    let target = platform::region(request.target.as_deref())?;
     let named_snapshot = request
         .snapshot
         .as_deref()
@@ -272,10 +271,7 @@ pub(crate) async fn create(
         network_allow_list: request.network_allow_list.clone(),
         domain_allow_list: request.domain_allow_list.clone(),
         kvm: request.kvm.unwrap_or(false),
-        target: request
-            .target
-            .clone()
-            .unwrap_or_else(|| DEFAULT_TARGET.to_string()),
+        target,
         snapshot: Some(snapshot_name),
         ttl_minutes: request.ttl_minutes,
         updated_at: now,

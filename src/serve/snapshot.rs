@@ -182,6 +182,7 @@ pub(crate) async fn create(
     JsonBody(request): JsonBody<CreateSnapshot>,
 ) -> Result<Json<SnapshotDto>, ApiError> {
     validate(&request)?;
+    let region = super::platform::region(request.region_id.as_deref())?;
     let now = now();
     let created = now;
     let hash = request
@@ -221,7 +222,7 @@ pub(crate) async fn create(
                 updated_at: iso(created),
                 snapshot_ref: hash.as_deref().map(build::snapshot_ref).unwrap_or_default(),
             }),
-        region_ids: Some(vec![super::state::DEFAULT_TARGET.to_string()]),
+        region_ids: Some(vec![region]),
         initial_runner_id: None,
         r#ref: None,
         sandbox_class: Some("container".to_string()),

@@ -4,7 +4,9 @@
 
 mod sdk;
 
-pub(crate) use sdk::{run_node_script, run_python_script, run_python_script_at, sdk_python};
+pub(crate) use sdk::{
+    node_case, python_case, run_node_script, run_python_script, run_python_script_at, sdk_python,
+};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -59,6 +59,25 @@ pub(crate) async fn run_node_script(
     run_sdk_script(command, (&server.api_url, KEY), env, done).await
 }
 
+/// One case of a sweep script: a fresh server, then `tests/sdk/{script}` with `SWEEP_CASE` set
+/// to `case`, which must print `done`. Skips (fails under `CI=true`) without the SDK.
+pub(crate) async fn python_case(script: &str, case: &str, done: &str) {
+    let Some(python) = sdk_python(&["daytona"]).await else {
+        return;
+    };
+    let server = super::start("").await;
+    run_python_script(&python, script, &server, &[("SWEEP_CASE", case)], done).await;
+}
+
+/// [`python_case`] for `tests/sdk-ts/{script}` with node.
+pub(crate) async fn node_case(script: &str, case: &str, done: &str) {
+    let Some(folder) = crate::serve_sdk_ts::sdk_node() else {
+        return;
+    };
+    let server = super::start("").await;
+    run_node_script(&folder, script, &server, &[("SWEEP_CASE", case)], done).await;
+}
+
 /// Runs `command` (the interpreter and its script) against the server at `api_url` with `key`
 /// and `env` added; fails unless it exits 0 and prints `done`. Returns its standard output.
 async fn run_sdk_script(

@@ -252,7 +252,22 @@ impl Store {
             }
             for volume in &metadata.volumes {
                 let path = self.volume_dir(volume);
+                let made: Vec<PathBuf> = path
+                    .ancestors()
+                    .take_while(|dir| dir.starts_with(self.root.join("volumes")) && !dir.exists())
+                    .map(Path::to_path_buf)
+                    .collect();
                 fs::create_dir_all(&path).map_err(|error| io_error("create", &path, error))?;
+                // Only the mounted directory itself is handed to the sandbox user when it
+                // starts: the directories above a subpath made here are that user's too, so
+                // that a sandbox mounting the volume's root can write beside them.
+                if let Some(id) = owner {
+                    for dir in made {
+                        File::open(&dir)
+                            .and_then(|opened| super::user::give(opened, id))
+                            .map_err(|error| io_error("give away", &dir, error))?;
+                    }
+                }
             }
             write_metadata(&staging, metadata)
         })();
