@@ -382,6 +382,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn quoted_paths_expand_a_leading_tilde_as_the_shell_does() {
+        for (path, expected) in [
+            ("~", "/h"),
+            ("~/", "/h/"),
+            ("~/a b/$x", "/h/a b/$x"),
+            ("~user/a", "~user/a"),
+            ("a/~/b", "a/~/b"),
+            ("'~'", "'~'"),
+        ] {
+            let word = quote_path(path).unwrap();
+            let output = std::process::Command::new("sh")
+                .args(["-c", &format!("printf %s {word}")])
+                .env("HOME", "/h")
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8(output.stdout).unwrap(),
+                expected,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
     fn find_records_parse_into_file_infos() {
         let output = "=/cloudsdk/users\0\
                       d/4096/755/drwxr-xr-x/cloudsdk/users/1700000000.5//home/daytona/src\0\
