@@ -26,6 +26,7 @@ use super::lsp_client::RpcError;
 use super::lsp_server::{LanguageServer, ensure, program};
 use super::state::AppState;
 use super::toolbox::{ready, required, run_checked};
+use super::toolbox_files::quote_path;
 use super::view::JsonBody;
 
 pub(crate) use super::lsp_server::LanguageServers;
@@ -84,6 +85,13 @@ async fn start(
     let sandbox = ready(&state, &sandbox).await?;
     let root = if project.starts_with('/') {
         project.to_string()
+    } else if project == "~" || project.starts_with("~/") {
+        run_checked(
+            &state,
+            &sandbox,
+            format!("printf %s {}", quote_path(project)?),
+        )
+        .await?
     } else {
         let cwd = run_checked(&state, &sandbox, "pwd".to_string()).await?;
         format!("{}/{project}", cwd.trim_end().trim_end_matches('/'))

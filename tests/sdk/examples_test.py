@@ -352,6 +352,13 @@ def lsp_find_files_path(daytona):
     lsp.did_open("step09_class/app.ts")
     assert "obj1" in {s.name for s in lsp.document_symbols("step09_class/app.ts")}
     lsp.stop()
+    # A project under `~` is the home's, and so are its documents.
+    home = sandbox.create_lsp_server("typescript", "~/learn-typescript")
+    home.start()
+    home.did_open("~/learn-typescript/step09_class/app.ts")
+    symbols = home.document_symbols("~/learn-typescript/step09_class/app.ts")
+    assert {s.location.uri for s in symbols} == {"file:///home/daytona/learn-typescript/step09_class/app.ts"}
+    home.stop()
     daytona.delete(sandbox)
 
 
