@@ -9,7 +9,8 @@
 //! purpose: `javascript` is served (by the TypeScript server) and a relative document path is
 //! below the project, as the SDKs document (unless it starts with the relative project path,
 //! as `find_files` answers: then it is the working directory's, as on the daemon); a relative
-//! project path is below the sandbox's working directory. Document contents are never logged.
+//! project path is below the sandbox's working directory, one under `~` below its home.
+//! Document contents are never logged.
 
 use std::sync::Arc;
 
