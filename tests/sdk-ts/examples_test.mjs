@@ -21,21 +21,8 @@ function step(name) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const APP_TS = `class Base {
-    name: string = "base";
-}
-
-class E extends Base {
-    extra: number = 1;
-}
-
-function describe(value: Base): string {
-    return value.name;
-}
-
-var obj1 = new Base();
-console.log(describe(obj1));
-`
+// The file the git-lsp example fixes, shared with the Python script.
+const APP_TS = new URL('../fixtures/examples/learn-typescript-app.ts', import.meta.url)
 
 /** A `file://` URL of a bare repository holding `step09_class/app.ts` on `master`. */
 function bareRepository() {
@@ -44,7 +31,7 @@ function bareRepository() {
   const bare = path.join(root, 'learn-typescript.git')
   if (!fs.existsSync(bare)) {
     fs.mkdirSync(path.join(work, 'step09_class'), { recursive: true })
-    fs.writeFileSync(path.join(work, 'step09_class', 'app.ts'), APP_TS)
+    fs.copyFileSync(APP_TS, path.join(work, 'step09_class', 'app.ts'))
     const git = ['-c', 'user.name=examples', '-c', 'user.email=examples@localhost']
     execFileSync('git', [...git, 'init', '-q', '-b', 'master', work])
     execFileSync('git', [...git, '-C', work, 'add', '.'])
@@ -137,16 +124,22 @@ async function fileOperations(daytona) {
   await daytona.delete(sandbox)
 }
 
-async function pty(daytona) {
-  const sandbox = await daytona.create()
-  step('pty: an interactive shell, resized, then exited')
+/** A 120x30 PTY session and a function answering all it printed so far. */
+async function openPty(sandbox, id) {
   let output = ''
   const handle = await sandbox.process.createPty({
-    id: 'interactive-pty-session',
+    id,
     cols: 120,
     rows: 30,
     onData: (data) => (output += new TextDecoder().decode(data)),
   })
+  return [handle, () => output]
+}
+
+async function pty(daytona) {
+  const sandbox = await daytona.create()
+  step('pty: an interactive shell, resized, then exited')
+  const [handle, output] = await openPty(sandbox, 'interactive-pty-session')
   await handle.sendInput('read -p "Enter your name: " name && echo "Hello, $name!"\n')
   await sleep(1000)
   await handle.sendInput('Bob\n')
@@ -155,23 +148,17 @@ async function pty(daytona) {
   await handle.sendInput('stty size\n')
   await handle.sendInput('exit\n')
   const result = await handle.wait()
-  assert.equal(result.exitCode, 0, output)
-  assert.ok(output.includes('Hello, Bob!') && output.includes('25 80'), output)
+  assert.equal(result.exitCode, 0, output())
+  assert.ok(output().includes('Hello, Bob!') && output().includes('25 80'), output())
 
   step('pty: a looping command, killed')
-  let looped = ''
-  const loop = await sandbox.process.createPty({
-    id: 'kill-pty-session',
-    cols: 120,
-    rows: 30,
-    onData: (data) => (looped += new TextDecoder().decode(data)),
-  })
+  const [loop, looped] = await openPty(sandbox, 'kill-pty-session')
   await loop.sendInput('while true; do echo "Running... $(date)"; sleep 1; done\n')
   await sleep(3000)
   await loop.kill()
   const killed = await loop.wait()
   assert.deepEqual([killed.exitCode, killed.error], [137, 'SIGKILL'])
-  assert.ok(looped.includes('Running...'), looped)
+  assert.ok(looped().includes('Running...'), looped())
   await daytona.delete(sandbox)
 }
 

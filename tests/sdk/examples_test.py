@@ -12,6 +12,7 @@ broke. Prints `examples: done` at the end.
 import asyncio
 import base64
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -35,21 +36,10 @@ from sdk_script import raises, run_case, shell, stepper
 
 step = stepper("examples")
 
-APP_TS = """class Base {
-    name: string = "base";
-}
-
-class E extends Base {
-    extra: number = 1;
-}
-
-function describe(value: Base): string {
-    return value.name;
-}
-
-var obj1 = new Base();
-console.log(describe(obj1));
-"""
+# The file the git-lsp example fixes, shared with the TypeScript script.
+APP_TS = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "examples", "learn-typescript-app.ts"
+)
 
 
 def async_config():
@@ -64,8 +54,7 @@ def bare_repository():
     bare = os.path.join(root, "learn-typescript.git")
     if not os.path.isdir(bare):
         os.makedirs(os.path.join(work, "step09_class"))
-        with open(os.path.join(work, "step09_class", "app.ts"), "w", encoding="utf-8") as f:
-            f.write(APP_TS)
+        shutil.copyfile(APP_TS, os.path.join(work, "step09_class", "app.ts"))
         git = ["git", "-c", "user.name=examples", "-c", "user.email=examples@localhost"]
         subprocess.run([*git, "init", "-q", "-b", "master", work], check=True)
         subprocess.run([*git, "-C", work, "add", "."], check=True)
@@ -258,7 +247,9 @@ def git_lsp(daytona):
     assert "new E()" in shell(sandbox, f"cat {project}/step09_class/app.ts")
     # The example passes a plain dict, which this SDK cannot send; its position type can.
     raises(DaytonaError, lambda: lsp.completions(matches[0].file, {"line": 12, "character": 18}), "'line'")
-    labels = {item.label for item in lsp.completions(matches[0].file, LspCompletionPosition(line=12, character=18)).items}
+    labels = {
+        item.label for item in lsp.completions(matches[0].file, LspCompletionPosition(line=12, character=18)).items
+    }
     assert {"Base", "E", "obj1"} <= labels, sorted(labels)[:20]
     lsp.stop()
     daytona.delete(sandbox)
