@@ -14,7 +14,7 @@ use crate::serve_support::{self, run_python_script, sdk_python};
 
 /// The programs the display routes run in the sandbox, `xterm` for a window to drive and
 /// `ffprobe` to read a recording.
-fn have_x_tools() -> bool {
+pub(crate) fn have_x_tools() -> bool {
     ["Xvfb", "xdotool", "xwd", "xterm", "ffmpeg", "ffprobe"]
         .iter()
         .all(|tool| common::have(tool))

@@ -21,9 +21,9 @@ const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 /// Where sandboxes find the pinned language servers: their `PATH`, and the host paths `serve`
 /// must show them read-only (what they do not see otherwise: a checkout under `/root` or
 /// `/tmp`, pyenv's Python under `~/.pyenv`, node from nvm).
-struct Servers {
-    path: String,
-    read_only: Vec<PathBuf>,
+pub(crate) struct Servers {
+    pub(crate) path: String,
+    pub(crate) read_only: Vec<PathBuf>,
 }
 
 impl Servers {
@@ -39,7 +39,7 @@ impl Servers {
 
 /// The pinned language servers, when they are installed (else the test skips; under `CI=true`
 /// it fails).
-fn servers() -> Option<Servers> {
+pub(crate) fn servers() -> Option<Servers> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let venv = std::env::var_os("RALPH_TOWN_SDK_VENV")
         .map_or_else(|| root.join("target/sdk-venv"), PathBuf::from);

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use super::error::DaemonError;
 use super::state::AppState;
 use super::toolbox::{ready, run_script};
-pub(crate) use super::toolbox_files::quote;
+pub(crate) use super::toolbox_files::{quote, quote_path};
 use crate::provider;
 
 /// Environment names the credential helper reads.
@@ -116,7 +116,7 @@ impl GitCommand {
         if path.trim().is_empty() {
             return Err(DaemonError::bad_request("path is required"));
         }
-        self.repository = Some(quote(path)?);
+        self.repository = Some(quote_path(path)?);
         Ok(self)
     }
 

@@ -7,8 +7,10 @@
 //! or a request the server refused; 500 when a server cannot start (naming the program and how
 //! to install it) or there is none to stop. Where this differs from the daemon, it is on
 //! purpose: `javascript` is served (by the TypeScript server) and a relative document path is
-//! below the project, as the SDKs document; a relative project path is below the sandbox's
-//! working directory. Document contents are never logged.
+//! below the project, as the SDKs document (unless it starts with the relative project path,
+//! as `find_files` answers: then it is the working directory's, as on the daemon); a relative
+//! project path is below the sandbox's working directory, one under `~` below its home.
+//! Document contents are never logged.
 
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ use super::lsp_client::RpcError;
 use super::lsp_server::{LanguageServer, ensure, program};
 use super::state::AppState;
 use super::toolbox::{ready, required, run_checked};
+use super::toolbox_files::quote_path;
 use super::view::JsonBody;
 
 pub(crate) use super::lsp_server::LanguageServers;
@@ -83,6 +86,13 @@ async fn start(
     let sandbox = ready(&state, &sandbox).await?;
     let root = if project.starts_with('/') {
         project.to_string()
+    } else if project == "~" || project.starts_with("~/") {
+        run_checked(
+            &state,
+            &sandbox,
+            format!("printf %s {}", quote_path(project)?),
+        )
+        .await?
     } else {
         let cwd = run_checked(&state, &sandbox, "pwd".to_string()).await?;
         format!("{}/{project}", cwd.trim_end().trim_end_matches('/'))
@@ -141,13 +151,27 @@ async fn running(
     })
 }
 
-/// A document's URI and its path in the sandbox. A relative path is below the project.
-fn document(server: &LanguageServer, uri: &str) -> (String, String) {
+/// A document's URI and its path in the sandbox. A relative path is below the project, unless
+/// it starts with the (relative) project path itself: then it is relative to the working
+/// directory, where the daemon resolves it and where `fs.find_files(project, ...)` answers
+/// (Daytona's git-lsp example opens `find_files`' `file` as it comes).
+fn document(server: &LanguageServer, project: &str, uri: &str) -> (String, String) {
     let path = uri.strip_prefix("file://").unwrap_or(uri);
     let path = if path.starts_with('/') {
         path.to_string()
     } else {
-        format!("{}/{path}", server.root.trim_end_matches('/'))
+        let project = project.trim_end_matches('/');
+        let below = if project.starts_with('/') || project.is_empty() {
+            None
+        } else {
+            path.strip_prefix(project)
+                .and_then(|rest| rest.strip_prefix('/'))
+        };
+        format!(
+            "{}/{}",
+            server.root.trim_end_matches('/'),
+            below.unwrap_or(path)
+        )
     };
     (format!("file://{path}"), path)
 }
@@ -160,7 +184,8 @@ async fn with_document(
     request: &LspRequest,
 ) -> Result<(Arc<LanguageServer>, String, String), DaemonError> {
     let server = running(state, sandbox, request).await?;
-    let (uri, path) = document(&server, required(request.uri.as_deref(), "uri")?);
+    let (_, project) = request.server()?;
+    let (uri, path) = document(&server, project, required(request.uri.as_deref(), "uri")?);
     Ok((server, uri, path))
 }
 

@@ -19,7 +19,9 @@ use serde::Deserialize;
 use super::error::DaemonError;
 use super::state::AppState;
 use super::toolbox::{ready, required, run_script};
-use super::toolbox_files::{MISSING, SANDBOX_USER, WRONG_KIND, quote, script, under, work_dir};
+use super::toolbox_files::{
+    MISSING, SANDBOX_USER, WRONG_KIND, quote, quote_path, script, under, work_dir,
+};
 use super::view::JsonBody;
 use crate::daytona_api::{ReplaceRequest, ReplaceResult};
 use crate::provider::ProviderError;
@@ -128,8 +130,8 @@ pub(crate) async fn move_file(
          [ -d \"$(dirname -- \"$dst\")\" ] || exit {MISSING_PARENT}; \
          if [ -e \"$dst\" ] || [ -L \"$dst\" ]; then exit {EXISTS}; fi; \
          mv -- \"$src\" \"$dst\" 2>&1",
-        quote(source)?,
-        quote(destination)?
+        quote_path(source)?,
+        quote_path(destination)?
     );
     let output = run_script(&state, &sandbox, command, BTreeMap::new()).await?;
     match output.exit_code {
@@ -196,7 +198,7 @@ pub(crate) async fn set_permissions(
     let sandbox = ready(&state, &id).await?;
     let command = format!(
         "p={}; [ -e \"$p\" ] || exit {MISSING}; {}",
-        quote(path)?,
+        quote_path(path)?,
         if steps.is_empty() {
             "true".to_string()
         } else {

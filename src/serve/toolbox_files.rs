@@ -50,6 +50,21 @@ pub(crate) fn quote(text: &str) -> Result<String, DaemonError> {
         .map_err(|_| DaemonError::bad_request("values must not contain NUL bytes"))
 }
 
+/// A sandbox path quoted for the sandbox's shell, its leading `~` expanded as the shell would
+/// (`~` and `~/...` are the home; `~user` stays literal). Daytona's examples hand the SDKs such
+/// paths (`sandbox.fs.list_files("~")`, `create_folder("~/project-files")`); quoting alone
+/// would make them a directory named `~` below the work directory.
+pub(crate) fn quote_path(path: &str) -> Result<String, DaemonError> {
+    if path == "~" {
+        return Ok("\"$HOME\"".to_string());
+    }
+    match path.strip_prefix("~/") {
+        Some("") => Ok("\"$HOME\"/".to_string()),
+        Some(rest) => Ok(format!("\"$HOME\"/{}", quote(rest)?)),
+        None => quote(path),
+    }
+}
+
 /// Exit codes the scripts use for "no such path" and "wrong kind of path".
 pub(crate) const MISSING: i32 = 21;
 pub(crate) const WRONG_KIND: i32 = 22;
@@ -151,7 +166,7 @@ pub(crate) async fn list(
     let command = format!(
         "dir={}; [ -e \"$dir\" ] || exit {MISSING}; [ -d \"$dir\" ] || {{ echo 'not a directory'; exit {WRONG_KIND}; }}; \
          cd -- \"$dir\" && {OWN_IDS}find \"$PWD\" -mindepth 1 -maxdepth {depth} -printf {FIND_FORMAT}",
-        quote(path)?
+        quote_path(path)?
     );
     let output = script(&state, &sandbox, path, command).await?;
     let mut entries = parse_entries(&output);
@@ -169,7 +184,7 @@ pub(crate) async fn info(
     let command = format!(
         "p={}; [ -e \"$p\" ] || [ -L \"$p\" ] || exit {MISSING}; case \"$p\" in /*) ;; *) p=\"$PWD/$p\";; esac; \
          {OWN_IDS}find \"$p\" -maxdepth 0 -printf {FIND_FORMAT}",
-        quote(path)?
+        quote_path(path)?
     );
     let output = script(&state, &sandbox, path, command).await?;
     parse_entries(&output)
@@ -194,7 +209,7 @@ pub(crate) async fn delete(
     let command = format!(
         "p={}; [ -e \"$p\" ] || [ -L \"$p\" ] || exit {MISSING}; \
          if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then {directory}; else rm -f -- \"$p\"; fi",
-        quote(path)?
+        quote_path(path)?
     );
     script(&state, &sandbox, path, command).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -217,7 +232,7 @@ pub(crate) async fn create_folder(
     let sandbox = ready(&state, &id).await?;
     let command = format!(
         "mkdir -p -m {mode} -- {} 2>&1 || exit {WRONG_KIND}",
-        quote(path)?
+        quote_path(path)?
     );
     script(&state, &sandbox, path, command).await?;
     Ok(StatusCode::CREATED)
@@ -365,6 +380,30 @@ pub(crate) async fn bulk_download(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_paths_expand_a_leading_tilde_as_the_shell_does() {
+        for (path, expected) in [
+            ("~", "/h"),
+            ("~/", "/h/"),
+            ("~/a b/$x", "/h/a b/$x"),
+            ("~user/a", "~user/a"),
+            ("a/~/b", "a/~/b"),
+            ("'~'", "'~'"),
+        ] {
+            let word = quote_path(path).unwrap();
+            let output = std::process::Command::new("sh")
+                .args(["-c", &format!("printf %s {word}")])
+                .env("HOME", "/h")
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8(output.stdout).unwrap(),
+                expected,
+                "{path}"
+            );
+        }
+    }
 
     #[test]
     fn find_records_parse_into_file_infos() {

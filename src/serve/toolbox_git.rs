@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::error::DaemonError;
-use super::git_command::{Credentials, GitCommand, not_an_option, quote};
+use super::git_command::{Credentials, GitCommand, not_an_option, quote, quote_path};
 use super::git_status::parse_status;
 use super::state::AppState;
 use super::toolbox::required;
@@ -70,12 +70,12 @@ fn clone_command(request: &GitCloneRequest) -> Result<GitCommand, DaemonError> {
     arguments.push_str(&format!(
         " -- {} {}",
         quote(&request.url)?,
-        quote(&request.path)?
+        quote_path(&request.path)?
     ));
     if let Some(commit) = &request.commit_id {
         arguments.push_str(&format!(
             " && git -C {} checkout --quiet {} --",
-            quote(&request.path)?,
+            quote_path(&request.path)?,
             quote(not_an_option("commit", commit)?)?
         ));
     }

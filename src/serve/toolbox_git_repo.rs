@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::error::DaemonError;
-use super::git_command::{GitCommand, not_an_option, quote};
+use super::git_command::{GitCommand, not_an_option, quote, quote_path};
 use super::state::AppState;
 use super::toolbox::required;
 use super::toolbox_git::PathQuery;
@@ -100,7 +100,7 @@ pub(crate) async fn init(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<GitInitRequest>,
 ) -> Result<StatusCode, DaemonError> {
-    let path = quote(required(Some(&request.path), "path")?)?;
+    let path = quote_path(required(Some(&request.path), "path")?)?;
     let mut arguments = String::from("init --quiet");
     if request.bare {
         arguments.push_str(" --bare");

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::error::DaemonError;
 use super::state::AppState;
 use super::toolbox::{ready, run};
-use super::toolbox_files::quote;
+use super::toolbox_files::{quote, quote_path};
 use crate::daytona_api::{Match, SearchFilesResponse};
 use crate::provider::ExecRequest;
 
@@ -49,7 +49,7 @@ fn start(path: &str) -> Result<String, DaemonError> {
     if path.starts_with('-') {
         quote(&format!("./{path}"))
     } else {
-        quote(path)
+        quote_path(path)
     }
 }
 
