@@ -12,7 +12,7 @@
 //! and ends inits; it builds no bubblewrap arguments.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, PipeWriter, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -38,14 +38,18 @@ pub(super) const INFO_FD: i32 = 3;
 const READY_FD: i32 = 4;
 
 /// The program of a sandbox's init, the first process of its pid namespace (which nothing
-/// inside may signal): it says it is ready, lets go of its log (a host file, which the
-/// sandbox's processes could reach through `/proc/1/fd`), then holds the namespaces, reaping
-/// what its commands leave behind as a shell does while it waits, until the sandbox's home is
-/// gone from the host (its state root removed without a delete), so that nothing outlives it.
+/// inside may signal): it says it is ready and waits for a line on stdin, which its starter
+/// sends once it has recorded it (a starter killed before that leaves no unrecorded init: the
+/// line never comes, the read fails, the init ends). It then lets go of its log (a host file,
+/// which the sandbox's processes could reach through `/proc/1/fd`) and holds the namespaces,
+/// reaping what its commands leave behind as a shell does while it waits, until the sandbox's
+/// home is gone from the host (its state root removed without a delete), so that nothing
+/// outlives it.
 pub(super) const PROGRAM: [&str; 3] = [
     "/bin/sh",
     "-c",
-    "echo >&4 && exec 4>&- 2>/dev/null && while [ \"$(stat -c %h /home/daytona)\" != 0 ]; do sleep 5; done",
+    "echo >&4 && exec 4>&- && read -r go && exec </dev/null 2>/dev/null && \
+     while [ \"$(stat -c %h /home/daytona)\" != 0 ]; do sleep 5; done",
 ];
 
 /// What bubblewrap reports on its info descriptor.
@@ -67,13 +71,14 @@ pub(super) fn ensure(
     if let Some(pid) = running(run_dir) {
         return Ok(pid);
     }
-    let pid = spawn(start()?, run_dir)?;
+    let (pid, mut go) = spawn(start()?, run_dir)?;
     let started = process::start_time(pid)
         .ok_or_else(|| io::Error::other("the sandbox's init exited as it started"))?;
     let record = run_dir.join(RECORD);
     let staged = run_dir.join(format!(".{RECORD}.new"));
     fs::write(&staged, format!("{pid} {started}\n"))?;
     fs::rename(&staged, &record)?;
+    go.write_all(b"\n")?;
     Ok(pid)
 }
 
@@ -106,11 +111,13 @@ fn running(run_dir: &Path) -> Option<u32> {
     (process::is_running(pid, started) && holds).then_some(pid)
 }
 
-/// Starts `command`, waits for bubblewrap's report and returns the init's pid. The command's
-/// own process is reaped by a thread, or by whoever inherits it once this process is gone.
-fn spawn(mut command: Command, run_dir: &Path) -> io::Result<u32> {
+/// Starts `command`, waits until the init is ready and returns its pid and its stdin, on which
+/// it waits for the line that lets it live. The command's own process is reaped by a thread,
+/// or by whoever inherits it once this process is gone.
+fn spawn(mut command: Command, run_dir: &Path) -> io::Result<(u32, PipeWriter)> {
     let (info_reader, info_writer) = io::pipe()?;
     let (mut ready_reader, ready_writer) = io::pipe()?;
+    let (go_reader, go_writer) = io::pipe()?;
     let log_path = run_dir.join(LOG);
     let log = File::create(&log_path)?;
     // SAFETY: only the async-signal-safe setsid between fork and exec.
@@ -125,10 +132,7 @@ fn spawn(mut command: Command, run_dir: &Path) -> io::Result<u32> {
             (ready_writer.as_raw_fd(), READY_FD),
         ],
     );
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log);
+    command.stdin(go_reader).stdout(Stdio::null()).stderr(log);
     let mut child = command.spawn()?;
     drop(command);
     drop((info_writer, ready_writer));
@@ -140,7 +144,7 @@ fn spawn(mut command: Command, run_dir: &Path) -> io::Result<u32> {
     let ready = ready_reader.read(&mut ready).is_ok_and(|count| count == 1);
     std::thread::spawn(move || child.wait());
     match info {
-        Some(Ok(info)) if ready => Ok(info.child_pid),
+        Some(Ok(info)) if ready => Ok((info.child_pid, go_writer)),
         _ => {
             let said = fs::read_to_string(&log_path).unwrap_or_default();
             Err(io::Error::other(match said.trim() {
