@@ -203,3 +203,51 @@ fn leaking(mut command: std::process::Command, file: &std::fs::File) -> std::pro
     }
     command
 }
+
+/// The pid namespaces (other than this process's) of the host processes that see sandbox
+/// `id`'s home: its init's, and that of any init started and then lost.
+fn namespaces_holding(id: &str) -> std::collections::BTreeSet<std::path::PathBuf> {
+    let needle = format!("/sandboxes/{id}/home ");
+    let own = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| {
+            std::fs::read_to_string(entry.path().join("mountinfo"))
+                .is_ok_and(|mounts| mounts.contains(&needle))
+        })
+        .filter_map(|entry| std::fs::read_link(entry.path().join("ns/pid")).ok())
+        .filter(|namespace| *namespace != own)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_run_killed_while_it_starts_the_init_leaves_no_second_one() {
+    use ralph_town::provider::Provider as _;
+    use ralph_town::provider::local::{IsolationMode, LocalProvider};
+
+    let Some((world, id)) = isolated_sandbox() else {
+        return;
+    };
+    let provider =
+        LocalProvider::with_isolation(world.state(), IsolationMode::Bubblewrap).expect("provider");
+    for _ in 0..12 {
+        // A stop ends the init: the next command starts one, and is killed at a random moment.
+        provider.stop(&id).await.expect("stop");
+        provider.start(&id).await.expect("start");
+        let mut doomed = world
+            .command(&["sandbox", "exec", &id, "--", "true"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(fastrand::u64(0..80)));
+        let _ = doomed.kill();
+        let _ = doomed.wait();
+        exec(&world, &id, "true").success();
+        until("one set of namespaces for the sandbox", || {
+            namespaces_holding(&id).len() == 1
+        });
+    }
+    world.run(&["sandbox", "delete", &id]).success();
+    assert!(namespaces_holding(&id).is_empty());
+}
