@@ -426,27 +426,34 @@ fn an_ordinary_user_runs_sandboxes_in_its_own_user_namespace() {
          echo \"state: $(ls -A {})\"",
         state.display()
     );
-    let run = Run::from(
-        Command::new("setpriv")
-            .args([
-                &format!("--reuid={id}"),
-                &format!("--regid={id}"),
-                "--clear-groups",
-                "--",
-            ])
-            .arg(&binary)
-            .args(["run", "--repo"])
-            .arg(&origin)
-            .args(["--", &script])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &home)
-            .env("RALPH_TOWN_HOME", &state)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap(),
-    )
-    .success();
+    let mut command = Command::new("setpriv");
+    command
+        .args([
+            &format!("--reuid={id}"),
+            &format!("--regid={id}"),
+            "--clear-groups",
+            "--",
+        ])
+        .arg(&binary)
+        .args(["run", "--repo"])
+        .arg(&origin)
+        .args(["--", &script])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("RALPH_TOWN_HOME", &state)
+        .env("NO_COLOR", "1");
+    // A test thread forking while the copy was being written holds it open until that child
+    // execs: the copy cannot run ("Text file busy") for that moment, and nothing has run yet.
+    let mut attempts = 0;
+    let run = loop {
+        let run = Run::from(command.output().unwrap());
+        attempts += 1;
+        if run.code == 0 || !run.stderr.contains("Text file busy") || attempts == 50 {
+            break run.success();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     assert_eq!(
         run.stdout,
         "1000\nCapEff:\t0000000000000000\norigin\nwrote\nstate: \n"
