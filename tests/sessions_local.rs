@@ -223,3 +223,29 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_session_command_names_the_shell_not_a_file_of_ours() {
+    let root = tempfile::tempdir().unwrap();
+    let _end = EndSessions(root.path().to_path_buf());
+    let Some(provider) = local(root.path(), IsolationMode::Bubblewrap) else {
+        return;
+    };
+    let id = sandbox(&provider).await;
+    provider.create_session(&id, "typo").await.expect("create");
+    let failed = provider
+        .session_exec(&id, "typo", &command("echo before; no-such-program-here"))
+        .await
+        .expect("exec");
+    assert_eq!(failed.exit_code, Some(127));
+    let stderr = failed.logs.stderr();
+    // As when commands are written to the shell's input, as Daytona's daemon does: the shell
+    // and a line of its input, never the file the command travelled in.
+    assert!(
+        stderr.contains("bash: line ")
+            && stderr.contains(": no-such-program-here: command not found")
+            && !stderr.contains(".daytona"),
+        "{stderr}"
+    );
+    provider.delete(&id).await.expect("delete");
+}

@@ -156,8 +156,9 @@ pub(super) async fn wait_for_exit(
     }
 }
 
-/// The shell text that runs one command, after Daytona's daemon: the command file is sourced
-/// by the session's shell (so `cd` and `export` persist), its stdout and stderr pass through
+/// The shell text that runs one command, after Daytona's daemon: the command file's text is
+/// evaluated by the session's shell (so `cd` and `export` persist, and its errors name the
+/// shell, `bash: line 1: ...`, as Daytona's do, not a file of ours), its stdout and stderr pass through
 /// FIFOs that put a marker before each line, and its exit code is written once all output is in
 /// the log. A sync command's stdin ends at once; an async one's stays open for input until it
 /// ends (a `sleep` holds the write end: Daytona's loop of `sleep 3600` left orphans behind).
@@ -183,7 +184,7 @@ trap 'cleanup' EXIT HUP INT TERM
 ( while IFS= read -r line || [ -n "$line" ]; do printf '\002\002\002%s\n' "$line"; done < "$ep" ) >> "$log" & r2=$!
 {stdin}
 ip_pid=$!
-{{ . "$dir/cmd.sh"; }} < "$ip" > "$sp" 2> "$ep"
+{{ eval "$(cat "$dir/cmd.sh")"; }} < "$ip" > "$sp" 2> "$ep"
 _ec=$?
 kill "$ip_pid" 2>/dev/null; wait "$ip_pid" 2>/dev/null
 wait "$r1" "$r2"
