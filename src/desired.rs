@@ -85,6 +85,7 @@ impl DesiredTeammate {
             ttl_minutes: teammate.ttl_minutes,
             resources: teammate.resources,
             volumes: Vec::new(),
+            hosts: Default::default(),
         }
     }
 }

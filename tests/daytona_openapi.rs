@@ -81,6 +81,7 @@ async fn workload(harness: &Harness) {
             disk: Some(3),
         },
         volumes: Vec::new(),
+        hosts: BTreeMap::new(),
     };
     let sandbox = provider.create(&request).await.expect("create");
     assert_eq!(sandbox.state, SandboxState::Started);

@@ -61,6 +61,7 @@ mod serve_sdk;
 mod serve_sdk_build;
 mod serve_sdk_examples;
 mod serve_sdk_git;
+mod serve_sdk_linked;
 mod serve_sdk_plane;
 mod serve_sdk_sweep;
 mod serve_sdk_sweep2;

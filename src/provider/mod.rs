@@ -142,6 +142,9 @@ pub struct CreateSandbox {
     pub resources: Resources,
     /// Volumes to mount; each one's files outlive the sandbox.
     pub volumes: Vec<VolumeMount>,
+    /// Host names the sandbox resolves, to addresses (a linked sandbox's owner, by its name).
+    /// Backends that resolve such names themselves ignore them.
+    pub hosts: BTreeMap<String, String>,
 }
 
 /// A sandbox as a backend reports it.

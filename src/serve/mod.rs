@@ -56,6 +56,7 @@ mod sandbox_actions;
 mod sandbox_copies;
 mod sandbox_filter;
 mod sandbox_lifecycle;
+mod sandbox_link;
 mod sandbox_list;
 mod secret_file;
 mod secret_vault;

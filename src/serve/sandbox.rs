@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::build;
 use super::error::ApiError;
 use super::platform;
+use super::sandbox_link;
 use super::secret_vault_routes;
 use super::simulate::Usage;
 use super::snapshot;
@@ -139,6 +140,7 @@ pub(crate) async fn create(
         domain_allow_list: request.domain_allow_list.clone(),
     })?;
     let target = platform::region(request.target.as_deref())?;
+    let link = sandbox_link::link(&state, &request).await?;
     let named_snapshot = request
         .snapshot
         .as_deref()
@@ -250,6 +252,10 @@ pub(crate) async fn create(
             ttl_minutes: request.ttl_minutes,
             resources: provider_resources(resources),
             volumes: mounts,
+            hosts: link
+                .as_ref()
+                .map(|link| link.hosts.clone())
+                .unwrap_or_default(),
         })
         .await
         .map_err(|error| match error {
@@ -283,6 +289,7 @@ pub(crate) async fn create(
         }),
         volumes,
         build: image.clone(),
+        linked_sandbox_id: link.map(|link| link.owner_id),
         ..SandboxRecord::default()
     };
     state

@@ -100,6 +100,8 @@ async fn fork(
                 ttl_minutes: None,
                 resources: provider_resources(resources),
                 volumes: mounts,
+                // A fork is linked to nothing.
+                hosts: Default::default(),
             },
         )
         .await

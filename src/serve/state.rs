@@ -134,6 +134,8 @@ pub(crate) struct SandboxRecord {
     pub(crate) preview_token: Option<String>,
     /// How often its key for signed file URLs was rotated (the key derives from this count).
     pub(crate) signing_rotations: u32,
+    /// The sandbox this one is linked to (`linkedSandbox` on create), see `sandbox_link`.
+    pub(crate) linked_sandbox_id: Option<String>,
 }
 
 /// The image build a sandbox was created from, and where it stands.
@@ -210,6 +212,7 @@ impl Default for SandboxRecord {
             build: None,
             preview_token: None,
             signing_rotations: 0,
+            linked_sandbox_id: None,
         }
     }
 }

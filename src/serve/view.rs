@@ -153,7 +153,7 @@ pub(crate) fn sandbox_dto(
         sandbox_class: Some("container".to_string()),
         daemon_version: None,
         runner_id: None,
-        linked_sandbox_id: None,
+        linked_sandbox_id: record.linked_sandbox_id.clone(),
         network_allow_list: record.network_allow_list.clone(),
         domain_allow_list: record.domain_allow_list.clone(),
         gpu_type: None,

@@ -79,6 +79,7 @@ impl LocalProvider {
                     .as_ref()
                     .and_then(|(_, _, image)| image.sandbox_workdir()),
                 layer: layer.map(|(hash, _, _)| hash),
+                hosts: request.hosts,
             };
             let staging = store.stage(&metadata, home_from.as_deref(), owner)?;
             if !isolated && let Err(error) = link_volumes(&store, &metadata, &staging) {

@@ -230,6 +230,7 @@ mod tests {
             volumes: Vec::new(),
             layer: None,
             workdir: None,
+            hosts: Default::default(),
         }
     }
 

@@ -1,4 +1,5 @@
-//! Who the sandbox user is, by name: `/etc/passwd` and `/etc/group` as sandboxes see them.
+//! Who the sandbox user is, by name: `/etc/passwd` and `/etc/group` as sandboxes see them; and
+//! the `/etc/hosts` of a sandbox that resolves names of its own (a linked sandbox's owner).
 //!
 //! Inside bubblewrap the sandbox user is uid and gid 1000, `daytona`, as on Daytona. The host's
 //! user database names uid 1000 after one of its own users, or not at all (`whoami` failed,
@@ -9,6 +10,7 @@
 //! the host's; they are rewritten only when the host's change. This file makes the contents; it
 //! mounts nothing.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -43,6 +45,18 @@ pub(crate) fn files(state_root: &Path) -> io::Result<[(PathBuf, &'static str); 2
         (made(&directory.join("passwd"), &passwd)?, "/etc/passwd"),
         (made(&directory.join("group"), &group)?, "/etc/group"),
     ])
+}
+
+/// The `/etc/hosts` of a sandbox: the host's (`host`), then one line per name it resolves.
+pub(crate) fn hosts(host: &str, names: &BTreeMap<String, String>) -> String {
+    let mut contents = host.to_string();
+    if !contents.is_empty() && !contents.ends_with('\n') {
+        contents.push('\n');
+    }
+    for (name, address) in names {
+        contents.push_str(&format!("{address}\t{name}\n"));
+    }
+    contents
 }
 
 /// `path` holding `contents`, written only when it holds something else.

@@ -403,8 +403,14 @@ impl Launcher {
             target: mount.clone(),
             writable: true,
         }));
-        // The user database naming the sandbox user, over the host's (and a layer's).
+        // The user database naming the sandbox user, over the host's (and a layer's), and the
+        // sandbox's own host names.
         mounts.extend(self.identity_mounts().iter().cloned());
+        mounts.extend(dirs.hosts.iter().map(|hosts| Mount::Bind {
+            source: Source::Identity(hosts.clone()),
+            target: PathBuf::from("/etc/hosts"),
+            writable: false,
+        }));
         // A snapshot layer: overlays made before bubblewrap starts, which its `/` shows; a
         // build binds them again writable right after the host root, and the image's `/root`
         // goes over the hidden host one.

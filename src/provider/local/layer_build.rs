@@ -250,6 +250,7 @@ impl LayerBuild {
             cpus: None,
             id: None,
             run_dir: None,
+            hosts: None,
             memory: None,
         };
         let location = paths::locate(cwd);

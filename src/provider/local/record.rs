@@ -130,6 +130,7 @@ mod tests {
             volumes: Vec::new(),
             layer: None,
             workdir: None,
+            hosts: Default::default(),
         }
     }
 

@@ -54,7 +54,13 @@ pub(crate) struct Metadata {
     /// and relative working directories resolve, the home when `None` or not a directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
+    /// Host names the sandbox resolves (see [`HOSTS_FILE`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, String>,
 }
+
+/// The `/etc/hosts` of a sandbox that resolves names of its own, in its directory.
+const HOSTS_FILE: &str = "hosts";
 
 impl Metadata {
     pub(crate) fn to_sandbox(&self) -> Sandbox {
@@ -91,6 +97,8 @@ pub(crate) struct SandboxDirs {
     /// Where the sandbox's running commands and its init are recorded; `None` for what is no
     /// sandbox.
     pub run_dir: Option<PathBuf>,
+    /// The sandbox's own `/etc/hosts`, when it resolves names of its own.
+    pub hosts: Option<PathBuf>,
     /// The memory (GiB) the sandbox was given, the limit of its cgroup.
     pub memory: Option<u32>,
 }
@@ -142,6 +150,8 @@ impl Store {
             cpus: metadata.resources.cpu,
             id: Some(metadata.id.clone()),
             run_dir: Some(self.run_dir(&metadata.id)),
+            hosts: (!metadata.hosts.is_empty())
+                .then(|| self.sandbox_dir(&metadata.id).join(HOSTS_FILE)),
             memory: metadata.resources.memory,
         }
     }
@@ -268,6 +278,12 @@ impl Store {
                             .map_err(|error| io_error("give away", &dir, error))?;
                     }
                 }
+            }
+            if !metadata.hosts.is_empty() {
+                let path = staging.join(HOSTS_FILE);
+                let host = fs::read_to_string("/etc/hosts").unwrap_or_default();
+                fs::write(&path, super::identity::hosts(&host, &metadata.hosts))
+                    .map_err(|error| io_error("write", &path, error))?;
             }
             write_metadata(&staging, metadata)
         })();
