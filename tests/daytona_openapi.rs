@@ -82,6 +82,7 @@ async fn workload(harness: &Harness) {
         },
         volumes: Vec::new(),
         hosts: BTreeMap::new(),
+        network_blocked: false,
     };
     let sandbox = provider.create(&request).await.expect("create");
     assert_eq!(sandbox.state, SandboxState::Started);

@@ -145,6 +145,8 @@ pub struct CreateSandbox {
     /// Host names the sandbox resolves, to addresses (a linked sandbox's owner, by its name).
     /// Backends that resolve such names themselves ignore them.
     pub hosts: BTreeMap<String, String>,
+    /// No network at all but the sandbox's own loopback (Daytona's `networkBlockAll`).
+    pub network_blocked: bool,
 }
 
 /// A sandbox as a backend reports it.

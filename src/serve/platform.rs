@@ -103,32 +103,40 @@ pub(crate) struct NetworkSettings {
     pub(crate) domain_allow_list: Option<String>,
 }
 
-/// Refuses what local sandboxes cannot enforce: they share this machine's network, so blocking
-/// or filtering it is not possible; an open network is what they have.
-pub(crate) fn refuse_network_limits(settings: &NetworkSettings) -> Result<(), ApiError> {
+/// Refuses what local sandboxes cannot enforce: filtering the network by address or domain.
+/// A sandbox has this machine's network, or (`networkBlockAll`) none but its own loopback.
+pub(crate) fn refuse_network_filters(settings: &NetworkSettings) -> Result<(), ApiError> {
     let filtered = [&settings.network_allow_list, &settings.domain_allow_list]
         .into_iter()
         .flatten()
         .any(|list| !list.trim().is_empty());
-    if settings.network_block_all == Some(true) || filtered {
+    if filtered {
         return Err(not_possible(
-            "Network limits are not possible with local sandboxes: they share this machine's network, which ralph-town serve cannot block or filter",
+            "Network allow lists are not possible with local sandboxes: a sandbox has this machine's network or, with networkBlockAll, none, which ralph-town serve cannot filter",
         ));
     }
     Ok(())
 }
 
-/// `POST /sandbox/{id}/network-settings`: an open network is accepted (and recorded), a limit
-/// refused.
+/// `POST /sandbox/{id}/network-settings`: the settings a sandbox has are accepted (and an
+/// allow list cleared); blocking or opening its network is refused, since a local sandbox's
+/// network is fixed when it is created (NOTES-style: Daytona changes it in place).
 async fn network_settings(
     State(state): State<Arc<AppState>>,
     Path(id_or_name): Path<String>,
     JsonBody(settings): JsonBody<NetworkSettings>,
 ) -> Result<Json<Sandbox>, ApiError> {
     let sandbox = resolve(&state, &id_or_name).await?;
-    refuse_network_limits(&settings)?;
+    refuse_network_filters(&settings)?;
+    let blocked = state.store.sandbox(&sandbox.id).network_block_all;
+    if let Some(wanted) = settings.network_block_all
+        && wanted != blocked
+    {
+        return Err(not_possible(format!(
+            "A local sandbox's network is blocked or open from its creation: create a sandbox with networkBlockAll {wanted} instead"
+        )));
+    }
     let record = state.store.update_sandbox(&sandbox.id, |record| {
-        record.network_block_all = false;
         record.network_allow_list = None;
         record.domain_allow_list = None;
         record.updated_at = now();
@@ -161,24 +169,24 @@ mod tests {
     }
 
     #[test]
-    fn only_an_open_network_is_accepted() {
-        assert!(refuse_network_limits(&NetworkSettings::default()).is_ok());
+    fn only_allow_lists_are_refused() {
+        assert!(refuse_network_filters(&NetworkSettings::default()).is_ok());
         let open = NetworkSettings {
             network_block_all: Some(false),
             network_allow_list: Some(" ".into()),
             ..NetworkSettings::default()
         };
-        assert!(refuse_network_limits(&open).is_ok());
+        assert!(refuse_network_filters(&open).is_ok());
         let blocked = NetworkSettings {
             network_block_all: Some(true),
             ..NetworkSettings::default()
         };
-        let error = refuse_network_limits(&blocked).unwrap_err();
-        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(refuse_network_filters(&blocked).is_ok());
         let filtered = NetworkSettings {
             domain_allow_list: Some("example.com".into()),
             ..NetworkSettings::default()
         };
-        assert!(refuse_network_limits(&filtered).is_err());
+        let error = refuse_network_filters(&filtered).unwrap_err();
+        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 }

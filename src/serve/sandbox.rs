@@ -134,7 +134,7 @@ pub(crate) async fn create(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     )?;
-    platform::refuse_network_limits(&platform::NetworkSettings {
+    platform::refuse_network_filters(&platform::NetworkSettings {
         network_block_all: request.network_block_all,
         network_allow_list: request.network_allow_list.clone(),
         domain_allow_list: request.domain_allow_list.clone(),
@@ -256,6 +256,7 @@ pub(crate) async fn create(
                 .as_ref()
                 .map(|link| link.hosts.clone())
                 .unwrap_or_default(),
+            network_blocked: request.network_block_all.unwrap_or(false),
         })
         .await
         .map_err(|error| match error {

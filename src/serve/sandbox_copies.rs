@@ -100,8 +100,9 @@ async fn fork(
                 ttl_minutes: None,
                 resources: provider_resources(resources),
                 volumes: mounts,
-                // A fork is linked to nothing.
+                // A fork is linked to nothing, and keeps its source's network.
                 hosts: Default::default(),
+                network_blocked: record.network_block_all,
             },
         )
         .await

@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -104,13 +105,26 @@ async function autoDelete(daytona) {
 }
 
 async function networkSettings(daytona) {
-  step('network settings: an open network, and limits refused with the reason')
+  step('network settings: an open network, a blocked one, and allow lists refused with the reason')
   const sandbox = await daytona.create()
   assert.equal(sandbox.networkBlockAll, false)
   assert.equal(sandbox.networkAllowList ?? null, null)
-  for (const params of [{ networkBlockAll: true }, { networkAllowList: '192.168.1.0/16,10.0.0.0/24' }]) {
-    await rejects(daytona.create(params), DaytonaUnprocessableEntityError, /Network limits are not possible/)
-  }
+  const blocked = await daytona.create({ networkBlockAll: true })
+  assert.equal(blocked.networkBlockAll, true)
+  // A server of this machine: the open sandbox reaches it, the blocked one does not.
+  const server = net.createServer()
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = server.address().port
+  const probe = `python3 -c "import socket; socket.create_connection(('127.0.0.1', ${port}), 2)"`
+  assert.equal((await sandbox.process.executeCommand(probe)).exitCode, 0)
+  assert.notEqual((await blocked.process.executeCommand(probe)).exitCode, 0)
+  server.close()
+  await rejects(
+    daytona.create({ networkAllowList: '192.168.1.0/16,10.0.0.0/24' }),
+    DaytonaUnprocessableEntityError,
+    /Network allow lists are not possible/,
+  )
+  await blocked.delete()
   await sandbox.delete()
 }
 

@@ -11,6 +11,8 @@ local file of the first image is refused (the SDK's uploader will not use plain 
 """
 
 import os
+import random
+import socket
 import tempfile
 import time
 import uuid
@@ -99,19 +101,43 @@ def auto_delete(daytona):
     day.delete()
 
 
+def connects(sandbox, port):
+    """Whether a command in `sandbox` connects to `port` on its loopback."""
+    probe = f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2)\""
+    return sandbox.process.exec(probe).exit_code == 0
+
+
 def network_settings(daytona):
-    step("network settings: an open network, and limits refused with the reason")
+    step("network settings: an open network, a blocked one, and allow lists refused with the reason")
     sandbox = daytona.create()
     assert (sandbox.network_block_all, sandbox.network_allow_list) == (False, None)
-    for params in [
-        CreateSandboxFromSnapshotParams(network_block_all=True),
-        CreateSandboxFromSnapshotParams(network_allow_list="192.168.1.0/16,10.0.0.0/24"),
-    ]:
-        raises(
-            DaytonaUnprocessableEntityError,
-            lambda params=params: daytona.create(params),
-            "Network limits are not possible",
-        )
+    blocked = daytona.create(CreateSandboxFromSnapshotParams(network_block_all=True))
+    assert blocked.network_block_all is True
+    # A server of this machine: the open sandbox reaches it, the blocked one does not.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert connects(sandbox, port)
+        assert not connects(blocked, port)
+    # The blocked sandbox has its own loopback, which all its commands share.
+    inside = random.randint(20000, 29999)
+    blocked.process.exec(f"nohup python3 -m http.server {inside} >/dev/null 2>&1 &")
+    until("the blocked sandbox's own server", lambda: connects(blocked, inside))
+    raises(
+        DaytonaUnprocessableEntityError,
+        lambda: daytona.create(
+            CreateSandboxFromSnapshotParams(network_allow_list="192.168.1.0/16,10.0.0.0/24")
+        ),
+        "Network allow lists are not possible",
+    )
+    raises(
+        DaytonaUnprocessableEntityError,
+        lambda: blocked.update_network_settings(network_block_all=False),
+        "from its creation",
+    )
+    blocked.update_network_settings(network_block_all=True)
+    blocked.delete()
     sandbox.delete()
 
 
@@ -187,7 +213,11 @@ def declarative_image(daytona):
         CreateSnapshotParams(name=name, image=image, resources=Resources(cpu=1, memory=1, disk=3)),
         on_logs=logs.append,
     )
-    assert any("mkdir -p /home/daytona/workspace" in line for line in logs), logs
+    # The SDK follows the build's log only once it has seen the snapshot building: a build
+    # done between two of its polls (one `mkdir`) is reported created with no log.
+    if any("BUILDING" in line for line in logs):
+        assert any("mkdir -p /home/daytona/workspace" in line for line in logs), logs
+    assert logs[-1].startswith(f"Created snapshot {name}"), logs
     first = daytona.create(CreateSandboxFromSnapshotParams(snapshot=name))
     reply = first.process.exec("pwd && echo $MY_ENV_VAR")
     assert reply.result == "/home/daytona/workspace\nMy Environment Variable\n", reply

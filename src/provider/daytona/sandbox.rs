@@ -189,6 +189,7 @@ impl DaytonaProvider {
                     .collect::<Vec<_>>(),
             )
             .filter(|volumes| !volumes.is_empty()),
+            network_block_all: request.network_blocked.then_some(true),
             ..Default::default()
         }
     }

@@ -27,6 +27,13 @@ impl LocalProvider {
         for volume in &request.volumes {
             self.check_mount(volume)?;
         }
+        if request.network_blocked && !self.launcher.is_isolated() {
+            return Err(ProviderError::Unsupported {
+                provider: "local",
+                operation: "blocking a sandbox's network without bubblewrap (install `bwrap`)"
+                    .to_string(),
+            });
+        }
         let store = self.store.clone();
         let request = request.clone();
         let isolated = self.launcher.is_isolated();
@@ -80,6 +87,7 @@ impl LocalProvider {
                     .and_then(|(_, _, image)| image.sandbox_workdir()),
                 layer: layer.map(|(hash, _, _)| hash),
                 hosts: request.hosts,
+                network_blocked: request.network_blocked,
             };
             let staging = store.stage(&metadata, home_from.as_deref(), owner)?;
             if !isolated && let Err(error) = link_volumes(&store, &metadata, &staging) {

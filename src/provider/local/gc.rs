@@ -231,6 +231,7 @@ mod tests {
             layer: None,
             workdir: None,
             hosts: Default::default(),
+            network_blocked: false,
         }
     }
 

@@ -3,7 +3,7 @@
 //!
 //! The child, between fork and exec, becomes the sandbox's host id (as root), enters the user
 //! namespace that owns the sandbox's namespaces (where that id holds every capability), then
-//! its ipc, uts, mount and pid namespaces, then the sandbox's own user namespace (nested below
+//! its ipc, uts, mount and pid namespaces (and its network, when it has one of its own), then the sandbox's own user namespace (nested below
 //! the owner when bubblewrap disables further ones), drops every capability from its bounding
 //! set and forbids new privileges, and changes to the sandbox's root and working directory.
 //! It execs a plain shell that runs the program as its child, since entering a pid namespace
@@ -38,8 +38,9 @@ const LAST_CAPABILITY: libc::c_ulong = 63;
 pub(super) struct Entry {
     /// The user namespace that owns the others.
     owner: OwnedFd,
-    /// Entered in this order once inside the owner.
-    namespaces: [(OwnedFd, LinkNameSpaceType); 4],
+    /// Entered in this order once inside the owner (the network only when the sandbox has
+    /// one of its own).
+    namespaces: Vec<(OwnedFd, LinkNameSpaceType)>,
     /// The init's own user namespace, when nested below the owner.
     nested: Option<OwnedFd>,
     root: OwnedFd,
@@ -82,12 +83,21 @@ impl Entry {
         } else {
             Some(user)
         };
-        let namespaces = [
+        let mut namespaces = vec![
             (open("ipc")?, LinkNameSpaceType::InterProcessCommunication),
             (open("uts")?, LinkNameSpaceType::HostNameAndNISDomainName),
             (mount, LinkNameSpaceType::Mount),
             (open("pid")?, LinkNameSpaceType::ProcessID),
         ];
+        let network = open("net")?;
+        let own = rustix::fs::open(
+            "/proc/self/ns/net",
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        if !same_namespace(&network, &own)? {
+            namespaces.push((network, LinkNameSpaceType::Network));
+        }
         let root = rustix::fs::openat(
             CWD,
             proc.join("root"),

@@ -439,13 +439,19 @@ impl Launcher {
         };
         let launch = match &dirs.run_dir {
             Some(run_dir) if inside == SANDBOX => Launch::Joined(Box::new(Joined {
-                init: sandboxed(
-                    PathBuf::from("/"),
-                    Role::Init {
-                        info_fd: init::INFO_FD,
+                init: Sandboxed {
+                    inside: Inside {
+                        network: !dirs.network_blocked,
+                        ..inside
                     },
-                    init::PROGRAM.iter().map(OsString::from).collect(),
-                ),
+                    ..sandboxed(
+                        PathBuf::from("/"),
+                        Role::Init {
+                            info_fd: init::INFO_FD,
+                        },
+                        init::PROGRAM.iter().map(OsString::from).collect(),
+                    )
+                },
                 run_dir: run_dir.clone(),
                 program,
                 cwd,

@@ -251,6 +251,7 @@ impl LayerBuild {
             id: None,
             run_dir: None,
             hosts: None,
+            network_blocked: true,
             memory: None,
         };
         let location = paths::locate(cwd);

@@ -57,6 +57,9 @@ pub(crate) struct Metadata {
     /// Host names the sandbox resolves (see [`HOSTS_FILE`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hosts: BTreeMap<String, String>,
+    /// No network but its own loopback: its init has a network namespace of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub network_blocked: bool,
 }
 
 /// The `/etc/hosts` of a sandbox that resolves names of its own, in its directory.
@@ -99,6 +102,8 @@ pub(crate) struct SandboxDirs {
     pub run_dir: Option<PathBuf>,
     /// The sandbox's own `/etc/hosts`, when it resolves names of its own.
     pub hosts: Option<PathBuf>,
+    /// Whether the sandbox has no network but its own loopback.
+    pub network_blocked: bool,
     /// The memory (GiB) the sandbox was given, the limit of its cgroup.
     pub memory: Option<u32>,
 }
@@ -152,6 +157,7 @@ impl Store {
             run_dir: Some(self.run_dir(&metadata.id)),
             hosts: (!metadata.hosts.is_empty())
                 .then(|| self.sandbox_dir(&metadata.id).join(HOSTS_FILE)),
+            network_blocked: metadata.network_blocked,
             memory: metadata.resources.memory,
         }
     }
