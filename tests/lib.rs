@@ -59,6 +59,7 @@ mod serve_records;
 mod serve_resize;
 mod serve_sdk;
 mod serve_sdk_build;
+mod serve_sdk_charts;
 mod serve_sdk_examples;
 mod serve_sdk_git;
 mod serve_sdk_linked;

@@ -6,6 +6,7 @@
 //! client; optional fields are skipped when absent so that an older server is not sent fields it
 //! does not know. Nothing here performs I/O or knows about providers.
 
+mod chart;
 mod error;
 mod files;
 mod git;
@@ -17,6 +18,7 @@ mod snapshot;
 mod toolbox;
 mod volume;
 
+pub(crate) use chart::{Chart, CodeRunArtifacts};
 pub(crate) use error::{ApiErrorBody, DaemonErrorBody};
 pub(crate) use files::{Match, ReplaceRequest, ReplaceResult, SearchFilesResponse};
 pub(crate) use git::{

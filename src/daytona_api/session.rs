@@ -120,14 +120,14 @@ impl std::fmt::Debug for CodeRunRequest {
 }
 
 /// Reply of `process/code-run`: output merged as in `process/execute`; `artifacts` carries
-/// matplotlib charts, which sandboxes here never produce.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// the matplotlib charts the run showed, when it showed any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CodeRunResponse {
     pub exit_code: i32,
     pub result: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifacts: Option<serde_json::Value>,
+    pub artifacts: Option<super::CodeRunArtifacts>,
 }
 
 /// Body of `POST {toolbox}/process/interpreter/context`; only `python` exists.

@@ -6,8 +6,8 @@
 //! The code travels as a file written into the sandbox (`~/.daytona/code-run/`), never on a
 //! command line, and is removed after the run; `envs` (which may be secrets) only in the
 //! process environment. A runtime the sandbox lacks is reported in the daemon's own shape: exit
-//! code 127 and a `result` that names the missing program. Matplotlib charts (`artifacts`) are
-//! not produced.
+//! code 127 and a `result` that names the missing program. Python code that uses matplotlib
+//! answers the figures it shows as `artifacts.charts` (`code_run_charts.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +16,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
+use super::code_run_charts;
 use super::error::DaemonError;
 use super::state::AppState;
 use super::toolbox::{ready, run};
@@ -88,6 +89,8 @@ pub(super) async fn run_code(
     // As the daemon does: `node -` would see the file name in `process.argv[1]`.
     let code = if javascript {
         format!("process.argv.splice(1, 1);\n{}", request.code)
+    } else if code_run_charts::uses_matplotlib(&request.code) {
+        code_run_charts::wrap(&request.code)
     } else {
         request.code
     };
@@ -109,11 +112,14 @@ pub(super) async fn run_code(
         ..ExecRequest::default()
     };
     match run(state, &sandbox, exec).await {
-        Ok(output) => Ok(CodeRunResponse {
-            exit_code: output.exit_code,
-            result: output.output,
-            artifacts: None,
-        }),
+        Ok(output) => {
+            let (result, artifacts) = code_run_charts::take_charts(&output.output);
+            Ok(CodeRunResponse {
+                exit_code: output.exit_code,
+                result,
+                artifacts,
+            })
+        }
         Err(ProviderError::Api { message, .. } | ProviderError::Transport { message }) => {
             Ok(CodeRunResponse {
                 exit_code: -1,

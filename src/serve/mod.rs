@@ -19,6 +19,7 @@ mod build;
 mod build_logs;
 mod build_steps;
 mod code_run;
+mod code_run_charts;
 mod computer_use;
 mod computer_use_a11y;
 mod computer_use_keyboard;
