@@ -6,7 +6,9 @@
 //!
 //! The init starts on a command's first need, in a session of its own and with no parent to
 //! die with, and its host pid and start time are recorded as `<run dir>/init`, so that a stale
-//! record never names a later process. Stop, delete and gc end it through
+//! record never names a later process. It is recorded before it may live and confirmed after,
+//! so that a starter killed at any moment leaves no init unrecorded and none half-started in
+//! use. Stop, delete and gc end it through
 //! [`super::process::kill_registered`]; killing the first process of a pid namespace ends every
 //! process in it. Its view (mounts, read-only paths) is fixed when it starts. This file starts
 //! and ends inits; it builds no bubblewrap arguments.
@@ -68,24 +70,40 @@ pub(super) fn ensure(
     fs::create_dir_all(run_dir)?;
     let lock = File::create(run_dir.join(LOCK))?;
     lock.lock()?;
-    if let Some(pid) = running(run_dir) {
-        return Ok(pid);
+    match running(run_dir) {
+        Some(Running {
+            pid,
+            pending: false,
+        }) => return Ok(pid),
+        // Its starter died between recording it and letting it live (it held this lock till
+        // then): whether the init got the word or not, it is ended and a new one started.
+        Some(Running { pending: true, .. }) => end(run_dir),
+        None => {}
     }
     let (pid, mut go) = spawn(start()?, run_dir)?;
     let started = process::start_time(pid)
         .ok_or_else(|| io::Error::other("the sandbox's init exited as it started"))?;
-    let record = run_dir.join(RECORD);
-    let staged = run_dir.join(format!(".{RECORD}.new"));
-    fs::write(&staged, format!("{pid} {started}\n"))?;
-    fs::rename(&staged, &record)?;
+    // Recorded before it may live, so that no init ever runs unrecorded; confirmed after.
+    record(run_dir, &format!("{pid} {started} {PENDING}"))?;
     go.write_all(b"\n")?;
+    record(run_dir, &format!("{pid} {started}"))?;
     Ok(pid)
+}
+
+/// Marks a record whose init may not have been let live yet.
+const PENDING: &str = "pending";
+
+/// Replaces the record with `line`, atomically.
+fn record(run_dir: &Path, line: &str) -> io::Result<()> {
+    let staged = run_dir.join(format!(".{RECORD}.new"));
+    fs::write(&staged, format!("{line}\n"))?;
+    fs::rename(&staged, run_dir.join(RECORD))
 }
 
 /// Ends the sandbox's init, and with it every process in its namespaces, if it runs; returns
 /// once they are gone (or after [`END_WAIT`], which only a stuck kernel would take).
 pub(super) fn end(run_dir: &Path) {
-    let Some(pid) = running(run_dir) else {
+    let Some(Running { pid, .. }) = running(run_dir) else {
         return;
     };
     process::kill_process(pid);
@@ -98,17 +116,26 @@ pub(super) fn end(run_dir: &Path) {
 /// How long [`end`] waits for a killed init's namespaces to empty.
 const END_WAIT: Duration = Duration::from_secs(5);
 
+/// A recorded init that runs.
+struct Running {
+    pid: u32,
+    /// Recorded, but maybe never let live (see [`ensure`]).
+    pending: bool,
+}
+
 /// The init the record names, while it is still that process and holds its namespaces (an
 /// init being killed lets go of them before it ends).
-fn running(run_dir: &Path) -> Option<u32> {
+fn running(run_dir: &Path) -> Option<Running> {
     let text = fs::read_to_string(run_dir.join(RECORD)).ok()?;
-    let (pid, started) = text.trim().split_once(' ')?;
-    let (pid, started): (u32, u64) = (pid.parse().ok()?, started.parse().ok()?);
+    let mut fields = text.split_whitespace();
+    let pid: u32 = fields.next()?.parse().ok()?;
+    let started: u64 = fields.next()?.parse().ok()?;
+    let pending = fields.next() == Some(PENDING);
     let holds = Path::new("/proc")
         .join(pid.to_string())
         .join("ns/pid")
         .exists();
-    (process::is_running(pid, started) && holds).then_some(pid)
+    (process::is_running(pid, started) && holds).then_some(Running { pid, pending })
 }
 
 /// Starts `command`, waits until the init is ready and returns its pid and its stdin, on which
