@@ -207,6 +207,14 @@ fn leaking(mut command: std::process::Command, file: &std::fs::File) -> std::pro
 /// The pid namespaces (other than this process's) of the host processes that see sandbox
 /// `id`'s home: its init's, and that of any init started and then lost.
 fn namespaces_holding(id: &str) -> std::collections::BTreeSet<std::path::PathBuf> {
+    processes_holding(id)
+        .into_iter()
+        .map(|(namespace, _, _)| namespace)
+        .collect()
+}
+
+/// (pid namespace, host pid, command line) of the processes [`namespaces_holding`] counts.
+fn processes_holding(id: &str) -> Vec<(std::path::PathBuf, String, String)> {
     let needle = format!("/sandboxes/{id}/home ");
     let own = std::fs::read_link("/proc/self/ns/pid").unwrap();
     std::fs::read_dir("/proc")
@@ -217,8 +225,14 @@ fn namespaces_holding(id: &str) -> std::collections::BTreeSet<std::path::PathBuf
             std::fs::read_to_string(entry.path().join("mountinfo"))
                 .is_ok_and(|mounts| mounts.contains(&needle))
         })
-        .filter_map(|entry| std::fs::read_link(entry.path().join("ns/pid")).ok())
-        .filter(|namespace| *namespace != own)
+        .filter_map(|entry| {
+            let namespace = std::fs::read_link(entry.path().join("ns/pid")).ok()?;
+            let line = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let line = String::from_utf8_lossy(&line).replace('\0', " ");
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            Some((namespace, pid, line))
+        })
+        .filter(|(namespace, _, _)| *namespace != own)
         .collect()
 }
 
@@ -248,10 +262,10 @@ async fn a_run_killed_while_it_starts_the_init_leaves_no_second_one() {
         // joined it.
         let deadline = Instant::now() + PATIENCE;
         while namespaces_holding(&id).len() != 1 {
-            let held = namespaces_holding(&id);
             assert!(
                 Instant::now() < deadline,
-                "the sandbox's pid namespaces: {held:?}"
+                "the sandbox's pid namespaces: {:?}",
+                processes_holding(&id)
             );
             std::thread::sleep(Duration::from_millis(50));
         }

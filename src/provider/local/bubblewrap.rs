@@ -48,9 +48,10 @@ pub(crate) enum Role {
     /// One command that ends with the process that started it (an image build step, the
     /// probe). `new_session` detaches it from any terminal.
     Command { new_session: bool },
-    /// A sandbox's init: it outlives whoever started it, runs as the first process of its pid
-    /// namespace, and reports its host pid, as JSON, on descriptor `info_fd`.
-    Init { info_fd: i32 },
+    /// A sandbox's init: it outlives whoever started it and runs as the first process of its
+    /// pid namespace. (Not `--info-fd`: bubblewrap writes it before it lets its child go on, so
+    /// a reader that died would leave that child waiting forever.)
+    Init,
 }
 
 impl Inside {
@@ -184,10 +185,8 @@ impl Bubblewrap {
                     push(&["--new-session".as_ref()]);
                 }
             }
-            Role::Init { info_fd } => {
-                let info_fd = OsString::from(info_fd.to_string());
+            Role::Init => {
                 push(&["--new-session".as_ref(), "--as-pid-1".as_ref()]);
-                push(&["--info-fd".as_ref(), &info_fd]);
             }
         }
         push(&["--chdir".as_ref(), cwd.as_os_str(), "--".as_ref()]);
@@ -256,7 +255,7 @@ mod tests {
             &[Mount::HostRoot],
             |_| PathBuf::new(),
             Path::new("/"),
-            Role::Init { info_fd: 3 },
+            Role::Init,
             &["sleep".into(), "infinity".into()],
             SANDBOX,
         );
@@ -264,7 +263,7 @@ mod tests {
             line(&args),
             "--unshare-user --uid 1000 --gid 1000 --cap-drop ALL --ro-bind / / \
              --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts \
-             --new-session --as-pid-1 --info-fd 3 --chdir / -- sleep infinity"
+             --new-session --as-pid-1 --chdir / -- sleep infinity"
         );
     }
 }

@@ -32,11 +32,8 @@ const LOCK: &str = "init.lock";
 /// What bubblewrap writes while the init starts, read back when it fails.
 const LOG: &str = "init.log";
 
-/// The descriptor on which bubblewrap reports the init's pid (see `Role::Init`).
-pub(super) const INFO_FD: i32 = 3;
-
-/// The descriptor on which the init's program says that the sandbox is made. Bubblewrap
-/// reports the pid before it makes the mounts; a command joining then would find none.
+/// The descriptor on which the init's program says that the sandbox is made: it has then
+/// replaced bubblewrap's child, the first process of the namespaces.
 const READY_FD: i32 = 4;
 
 /// The program of a sandbox's init, the first process of its pid namespace (which nothing
@@ -54,15 +51,8 @@ pub(super) const PROGRAM: [&str; 3] = [
      while [ \"$(stat -c %h /home/daytona)\" != 0 ]; do sleep 5; done",
 ];
 
-/// What bubblewrap reports on its info descriptor.
-#[derive(serde::Deserialize)]
-struct Info {
-    #[serde(rename = "child-pid")]
-    child_pid: u32,
-}
-
-/// The host pid of the sandbox's running init, started with `start` (a bubblewrap command
-/// given [`INFO_FD`]) when there is none. `run_dir` is the sandbox's run directory.
+/// The host pid of the sandbox's running init, started with `start` (its bubblewrap command)
+/// when there is none. `run_dir` is the sandbox's run directory.
 pub(super) fn ensure(
     run_dir: &Path,
     start: impl FnOnce() -> io::Result<Command>,
@@ -142,7 +132,6 @@ fn running(run_dir: &Path) -> Option<Running> {
 /// it waits for the line that lets it live. The command's own process is reaped by a thread,
 /// or by whoever inherits it once this process is gone.
 fn spawn(mut command: Command, run_dir: &Path) -> io::Result<(u32, PipeWriter)> {
-    let (info_reader, info_writer) = io::pipe()?;
     let (mut ready_reader, ready_writer) = io::pipe()?;
     let (go_reader, go_writer) = io::pipe()?;
     let log_path = run_dir.join(LOG);
@@ -152,27 +141,21 @@ fn spawn(mut command: Command, run_dir: &Path) -> io::Result<(u32, PipeWriter)> 
         // Away from the starter's terminal and process group: a ^C there must not end it.
         command.pre_exec(|| Ok(rustix::process::setsid().map(drop)?));
     }
-    process::pass_descriptors(
-        &mut command,
-        [
-            (info_writer.as_raw_fd(), INFO_FD),
-            (ready_writer.as_raw_fd(), READY_FD),
-        ],
-    );
+    process::pass_descriptors(&mut command, [(ready_writer.as_raw_fd(), READY_FD)]);
     command.stdin(go_reader).stdout(Stdio::null()).stderr(log);
     let mut child = command.spawn()?;
     drop(command);
-    drop((info_writer, ready_writer));
-    // One JSON object, read as such: the init keeps the descriptor open, so no end comes.
-    let info = serde_json::Deserializer::from_reader(info_reader)
-        .into_iter::<Info>()
-        .next();
+    drop(ready_writer);
     let mut ready = [0_u8; 1];
     let ready = ready_reader.read(&mut ready).is_ok_and(|count| count == 1);
+    // Bubblewrap's only child: the init, which is ready, so it has replaced that child.
+    let init = ready
+        .then(|| process::children(child.id()).into_iter().next())
+        .flatten();
     std::thread::spawn(move || child.wait());
-    match info {
-        Some(Ok(info)) if ready => Ok((info.child_pid, go_writer)),
-        _ => {
+    match init {
+        Some(pid) => Ok((pid, go_writer)),
+        None => {
             let said = fs::read_to_string(&log_path).unwrap_or_default();
             Err(io::Error::other(match said.trim() {
                 "" => "the sandbox's init did not start".to_string(),

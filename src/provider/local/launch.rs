@@ -446,9 +446,7 @@ impl Launcher {
                     },
                     ..sandboxed(
                         PathBuf::from("/"),
-                        Role::Init {
-                            info_fd: init::INFO_FD,
-                        },
+                        Role::Init,
                         init::PROGRAM.iter().map(OsString::from).collect(),
                     )
                 },

@@ -352,8 +352,8 @@ fn kill_tree(leader: u32) {
     }
 }
 
-/// The descendants of process `root`, as their parents say now.
-fn descendants(root: u32) -> Vec<u32> {
+/// Every process's children, as their parents say now.
+fn family() -> HashMap<u32, Vec<u32>> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry
@@ -367,6 +367,17 @@ fn descendants(root: u32) -> Vec<u32> {
             children.entry(parent).or_default().push(pid);
         }
     }
+    children
+}
+
+/// The children of process `parent`.
+pub(super) fn children(parent: u32) -> Vec<u32> {
+    family().remove(&parent).unwrap_or_default()
+}
+
+/// The descendants of process `root`, as their parents say now.
+fn descendants(root: u32) -> Vec<u32> {
+    let children = family();
     let mut found = Vec::new();
     let mut pending = vec![root];
     while let Some(pid) = pending.pop() {
