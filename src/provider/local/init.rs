@@ -146,8 +146,8 @@ fn spawn(mut command: Command, run_dir: &Path) -> io::Result<(u32, PipeWriter)> 
     let mut child = command.spawn()?;
     drop(command);
     drop(ready_writer);
-    let mut ready = [0_u8; 1];
-    let ready = ready_reader.read(&mut ready).is_ok_and(|count| count == 1);
+    // `read_exact` reads again when a signal (another child's SIGCHLD in `serve`) interrupts.
+    let ready = ready_reader.read_exact(&mut [0_u8; 1]).is_ok();
     // Bubblewrap's only child: the init, which is ready, so it has replaced that child.
     let init = ready
         .then(|| process::children(child.id()).into_iter().next())
