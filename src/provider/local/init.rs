@@ -42,13 +42,13 @@ const READY_FD: i32 = 4;
 /// line never comes, the read fails, the init ends). It then lets go of its log (a host file,
 /// which the sandbox's processes could reach through `/proc/1/fd`) and holds the namespaces,
 /// reaping what its commands leave behind as a shell does while it waits, until the sandbox's
-/// home is gone from the host (its state root removed without a delete), so that nothing
-/// outlives it.
+/// home is gone from the host (its state root removed without a delete: the home then has no
+/// link left, or is not there at all), so that nothing outlives it.
 pub(super) const PROGRAM: [&str; 3] = [
     "/bin/sh",
     "-c",
     "echo >&4 && exec 4>&- && read -r go && exec </dev/null 2>/dev/null && \
-     while [ \"$(stat -c %h /home/daytona)\" != 0 ]; do sleep 5; done",
+     while n=$(stat -c %h /home/daytona) && [ \"$n\" != 0 ]; do sleep 5; done",
 ];
 
 /// The host pid of the sandbox's running init, started with `start` (its bubblewrap command)
