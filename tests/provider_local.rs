@@ -102,7 +102,7 @@ async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
 }
 
 /// A `sleep` argument no other process on the machine uses.
-fn unique_sleep() -> String {
+pub(crate) fn unique_sleep() -> String {
     format!("86{:06}", uuid::Uuid::new_v4().as_u128() % 1_000_000)
 }
 

@@ -7,15 +7,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::{Run, World, skip};
+use crate::provider_local::unique_sleep;
 use crate::sessions_local::running;
 
 /// How long a condition polled from the host may take (a guard, not a timing assertion).
 const PATIENCE: Duration = Duration::from_secs(40);
-
-/// A `sleep` argument no other process on the machine uses.
-fn unique_sleep() -> String {
-    format!("87{:06}", uuid::Uuid::new_v4().as_u128() % 1_000_000)
-}
 
 /// Host processes running exactly `sleep <argument>`, zombies left out.
 fn sleepers(argument: &str) -> usize {

@@ -391,22 +391,22 @@ fn descendants(root: u32) -> Vec<u32> {
 
 /// Kills process `pid`.
 pub(super) fn kill_process(pid: u32) {
-    let pid = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw);
-    if let Some(pid) = pid {
+    if let Some(pid) = as_pid(pid) {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
     }
 }
 
 fn kill_group(pgid: u32) {
-    let pid = i32::try_from(pgid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw);
-    if let Some(pid) = pid {
+    if let Some(pid) = as_pid(pgid) {
         // ESRCH (the group is already gone) is the common, fine case.
         let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
+}
+
+fn as_pid(id: u32) -> Option<rustix::process::Pid> {
+    i32::try_from(id)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
 }
 
 /// Field `index` of `/proc/<pid>/stat`, counted from the state (field 3) as 0.
