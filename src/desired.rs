@@ -86,7 +86,7 @@ impl DesiredTeammate {
             resources: teammate.resources,
             volumes: Vec::new(),
             hosts: Default::default(),
-            network_blocked: false,
+            network: crate::provider::Network::Open,
         }
     }
 }

@@ -82,7 +82,7 @@ async fn workload(harness: &Harness) {
         },
         volumes: Vec::new(),
         hosts: BTreeMap::new(),
-        network_blocked: false,
+        network: ralph_town::provider::Network::Open,
     };
     let sandbox = provider.create(&request).await.expect("create");
     assert_eq!(sandbox.state, SandboxState::Started);

@@ -50,10 +50,18 @@ async fn routes_a_local_sandbox_cannot_serve_say_why_in_daytonas_shapes() {
         .unwrap()
         .to_string();
     let message = server
-        .post("/api/sandbox", json!({"networkAllowList": "10.0.0.0/8"}))
+        .post("/api/sandbox", json!({"domainAllowList": "example.com"}))
         .await
         .api_error(422);
-    assert!(message.contains("network"), "{message}");
+    assert!(message.contains("networkAllowList"), "{message}");
+    let message = server
+        .post(
+            "/api/sandbox",
+            json!({"networkAllowList": "10.0.0.0/8,10.1/16"}),
+        )
+        .await
+        .api_error(400);
+    assert!(message.contains("`10.1`"), "{message}");
     let message = server
         .get(&format!("/toolbox/{id}/process/session/entrypoint/logs"))
         .await

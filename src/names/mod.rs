@@ -1,6 +1,6 @@
 //! The naming rules, one type or function per concept: team and teammate names ([`label`]),
 //! environment variable names ([`EnvName`]), branch names ([`BranchName`]), repository
-//! locations ([`RepoSource`]), and which variable names look like credentials.
+//! locations ([`RepoSource`]), network allow lists ([`AllowList`]), and which variable names look like credentials.
 //!
 //! Every edge parses here (the team file loader, clap's value parsers, the MCP and `serve`
 //! request handlers, the providers), so a rule changes in one place. Pure text checks only: no
@@ -10,6 +10,7 @@
 mod branch;
 mod env;
 pub(crate) mod label;
+mod network;
 mod repo;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use std::ops::Range;
 
 pub(crate) use branch::{BranchName, MAX_BRANCH_BYTES};
 pub(crate) use env::{ENV_NAME_RULE, EnvName};
+pub use network::{AllowList, Ipv4Network};
 pub(crate) use repo::{ACCEPTED as REPO_ACCEPTED, RepoSource};
 
 /// Why a piece of text breaks a rule, and where (byte range within the text).

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use crate::names::{AllowList, Ipv4Network};
 pub use crate::vocabulary::{Lifecycle, ProviderKind, Resources};
 pub use error::ProviderError;
 pub use session::{
@@ -145,8 +146,22 @@ pub struct CreateSandbox {
     /// Host names the sandbox resolves, to addresses (a linked sandbox's owner, by its name).
     /// Backends that resolve such names themselves ignore them.
     pub hosts: BTreeMap<String, String>,
-    /// No network at all but the sandbox's own loopback (Daytona's `networkBlockAll`).
-    pub network_blocked: bool,
+    /// What the sandbox's network reaches (Daytona's `networkBlockAll`, `networkAllowList`).
+    pub network: Network,
+}
+
+/// What a sandbox's network reaches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// Whatever this machine's programs reach (Daytona: no restriction).
+    #[default]
+    Open,
+    /// Nothing but the sandbox's own loopback (`networkBlockAll`).
+    Blocked,
+    /// Only these networks, besides the sandbox's loopback and its name server
+    /// (`networkAllowList`).
+    Allowed(AllowList),
 }
 
 /// A sandbox as a backend reports it.
@@ -471,6 +486,16 @@ pub trait Provider: Send + Sync {
         Err(ProviderError::Unsupported {
             provider: self.kind().as_str(),
             operation: "resizing a sandbox".to_string(),
+        })
+    }
+
+    /// Changes what sandbox `id`'s network reaches, for its running processes at once.
+    /// Backends, or sandboxes, that cannot answer [`ProviderError::Unsupported`].
+    async fn set_network(&self, id: &str, network: &Network) -> Result<()> {
+        let _ = (id, network);
+        Err(ProviderError::Unsupported {
+            provider: self.kind().as_str(),
+            operation: "changing a sandbox's network".to_string(),
         })
     }
 

@@ -25,6 +25,7 @@ use super::sandbox::resolve;
 use super::state::{AppState, DEFAULT_TARGET, now};
 use super::view::{JsonBody, sandbox_dto};
 use crate::daytona_api::Sandbox;
+use crate::provider::{AllowList, Network, ProviderError};
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -103,41 +104,98 @@ pub(crate) struct NetworkSettings {
     pub(crate) domain_allow_list: Option<String>,
 }
 
-/// Refuses what local sandboxes cannot enforce: filtering the network by address or domain.
-/// A sandbox has this machine's network, or (`networkBlockAll`) none but its own loopback.
-pub(crate) fn refuse_network_filters(settings: &NetworkSettings) -> Result<(), ApiError> {
-    let filtered = [&settings.network_allow_list, &settings.domain_allow_list]
-        .into_iter()
-        .flatten()
-        .any(|list| !list.trim().is_empty());
-    if filtered {
+impl NetworkSettings {
+    /// What these settings let a sandbox reach: blocking wins, then an allow list (which
+    /// implies not blocking), then the open network; `None` when they say nothing.
+    ///
+    /// An allow list that is not CIDRs is a 400 naming the entry. A domain allow list is
+    /// refused (422): a local sandbox's network is filtered by address, and nothing here
+    /// resolves and follows names.
+    pub(crate) fn network(&self) -> Result<Option<Network>, ApiError> {
+        if self
+            .domain_allow_list
+            .as_deref()
+            .is_some_and(|list| !list.trim().is_empty())
+        {
+            return Err(not_possible(
+                "Domain allow lists are not possible with local sandboxes: their network is filtered by address; use networkAllowList with the networks' CIDRs",
+            ));
+        }
+        if self.network_block_all == Some(true) {
+            return Ok(Some(Network::Blocked));
+        }
+        let allowed = match self.network_allow_list.as_deref() {
+            None => None,
+            Some(text) => AllowList::parse(text).map_err(|violation| {
+                ApiError::bad_request(format!(
+                    "Invalid networkAllowList `{text}`: {}",
+                    violation.reason
+                ))
+            })?,
+        };
+        // Blocking is `Some(false)` or unsaid here; an empty allow list opens, as `false` does.
+        let said = self.network_block_all.is_some() || self.network_allow_list.is_some();
+        Ok(match allowed {
+            Some(list) => Some(Network::Allowed(list)),
+            None => said.then_some(Network::Open),
+        })
+    }
+
+    /// The settings as a sandbox's record keeps them, for `network`.
+    pub(crate) fn of(network: &Network) -> NetworkSettings {
+        NetworkSettings {
+            network_block_all: Some(*network == Network::Blocked),
+            network_allow_list: match network {
+                Network::Allowed(list) => Some(list.to_string()),
+                Network::Open | Network::Blocked => None,
+            },
+            domain_allow_list: None,
+        }
+    }
+}
+
+/// Refuses secrets for a sandbox with a network of its own (`own_network`): they reach a
+/// sandbox only through this server's egress proxy, on this machine's loopback, which such a
+/// sandbox cannot reach; mounting them would leave its requests failing or unauthenticated.
+pub(crate) fn refuse_secrets_on_own_network(own_network: bool) -> Result<(), ApiError> {
+    if own_network {
         return Err(not_possible(
-            "Network allow lists are not possible with local sandboxes: a sandbox has this machine's network or, with networkBlockAll, none, which ralph-town serve cannot filter",
+            "Secrets are not possible with networkBlockAll or a networkAllowList on local sandboxes: secrets reach a sandbox through ralph-town serve's egress proxy on this machine's loopback, which a sandbox with a network of its own cannot reach",
         ));
     }
     Ok(())
 }
 
-/// `POST /sandbox/{id}/network-settings`: the settings a sandbox has are accepted (and an
-/// allow list cleared); blocking or opening its network is refused, since a local sandbox's
-/// network is fixed when it is created (NOTES-style: Daytona changes it in place).
+/// `POST /sandbox/{id}/network-settings`: changes what a sandbox's network reaches, at once
+/// (Daytona changes it in place). A sandbox made with `networkBlockAll` or a
+/// `networkAllowList` has a network of its own, which may be blocked, filtered or opened at any
+/// time; one made open shares this machine's network, which cannot be filtered for it alone:
+/// changing that is a 422 saying so (NOTES-style: Daytona can).
 async fn network_settings(
     State(state): State<Arc<AppState>>,
     Path(id_or_name): Path<String>,
     JsonBody(settings): JsonBody<NetworkSettings>,
 ) -> Result<Json<Sandbox>, ApiError> {
     let sandbox = resolve(&state, &id_or_name).await?;
-    refuse_network_filters(&settings)?;
-    let blocked = state.store.sandbox(&sandbox.id).network_block_all;
-    if let Some(wanted) = settings.network_block_all
-        && wanted != blocked
-    {
-        return Err(not_possible(format!(
-            "A local sandbox's network is blocked or open from its creation: create a sandbox with networkBlockAll {wanted} instead"
-        )));
-    }
+    let Some(network) = settings.network()? else {
+        return Err(ApiError::bad_request(
+            "At least one of networkBlockAll, networkAllowList or domainAllowList must be set",
+        ));
+    };
+    state
+        .provider
+        .set_network(&sandbox.id, &network)
+        .await
+        .map_err(|error| match error {
+            ProviderError::Unsupported { operation, .. } => {
+                not_possible(format!("Cannot change this sandbox's network: {operation}"))
+            }
+            other => ApiError::from_provider(other, &id_or_name),
+        })?;
+    let recorded = NetworkSettings::of(&network);
     let record = state.store.update_sandbox(&sandbox.id, |record| {
-        record.network_allow_list = None;
+        record.network_block_all = recorded.network_block_all.unwrap_or(false);
+        record.network_allow_list = recorded.network_allow_list.clone();
         record.domain_allow_list = None;
         record.updated_at = now();
     })?;
@@ -169,24 +227,34 @@ mod tests {
     }
 
     #[test]
-    fn only_allow_lists_are_refused() {
-        assert!(refuse_network_filters(&NetworkSettings::default()).is_ok());
-        let open = NetworkSettings {
-            network_block_all: Some(false),
-            network_allow_list: Some(" ".into()),
-            ..NetworkSettings::default()
+    fn settings_read_as_daytona_reads_them() {
+        let settings = |block: Option<bool>, allow: Option<&str>| NetworkSettings {
+            network_block_all: block,
+            network_allow_list: allow.map(str::to_string),
+            domain_allow_list: None,
         };
-        assert!(refuse_network_filters(&open).is_ok());
-        let blocked = NetworkSettings {
-            network_block_all: Some(true),
-            ..NetworkSettings::default()
-        };
-        assert!(refuse_network_filters(&blocked).is_ok());
-        let filtered = NetworkSettings {
+        let network = |block, allow| settings(block, allow).network().unwrap();
+        assert_eq!(network(None, None), None);
+        assert_eq!(
+            network(Some(true), Some("10.0.0.0/8")),
+            Some(Network::Blocked)
+        );
+        assert_eq!(network(Some(false), None), Some(Network::Open));
+        assert_eq!(network(None, Some(" ")), Some(Network::Open));
+        let allowed = network(Some(false), Some("10.0.0.0/8, 192.168.0.0/16")).unwrap();
+        assert_eq!(
+            NetworkSettings::of(&allowed).network_allow_list.as_deref(),
+            Some("10.0.0.0/8,192.168.0.0/16")
+        );
+        let error = settings(None, Some("10.0.0.0/8,example.com"))
+            .network()
+            .unwrap_err();
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        let domains = NetworkSettings {
             domain_allow_list: Some("example.com".into()),
             ..NetworkSettings::default()
         };
-        let error = refuse_network_filters(&filtered).unwrap_err();
+        let error = domains.network().unwrap_err();
         assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 }

@@ -134,11 +134,16 @@ pub(crate) async fn create(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     )?;
-    platform::refuse_network_filters(&platform::NetworkSettings {
+    let network = platform::NetworkSettings {
         network_block_all: request.network_block_all,
         network_allow_list: request.network_allow_list.clone(),
         domain_allow_list: request.domain_allow_list.clone(),
-    })?;
+    }
+    .network()?
+    .unwrap_or_default();
+    platform::refuse_secrets_on_own_network(
+        network != provider::Network::Open && secrets.iter().flatten().next().is_some(),
+    )?;
     let target = platform::region(request.target.as_deref())?;
     let link = sandbox_link::link(&state, &request).await?;
     let named_snapshot = request
@@ -256,7 +261,7 @@ pub(crate) async fn create(
                 .as_ref()
                 .map(|link| link.hosts.clone())
                 .unwrap_or_default(),
-            network_blocked: request.network_block_all.unwrap_or(false),
+            network: network.clone(),
         })
         .await
         .map_err(|error| match error {
@@ -274,9 +279,9 @@ pub(crate) async fn create(
         memory: resources.memory,
         disk: resources.disk,
         public: request.public.unwrap_or(false),
-        network_block_all: request.network_block_all.unwrap_or(false),
-        network_allow_list: request.network_allow_list.clone(),
-        domain_allow_list: request.domain_allow_list.clone(),
+        network_block_all: network == provider::Network::Blocked,
+        network_allow_list: platform::NetworkSettings::of(&network).network_allow_list,
+        domain_allow_list: None,
         kvm: request.kvm.unwrap_or(false),
         target,
         snapshot: Some(snapshot_name),

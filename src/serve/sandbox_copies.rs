@@ -102,7 +102,13 @@ async fn fork(
                 volumes: mounts,
                 // A fork is linked to nothing, and keeps its source's network.
                 hosts: Default::default(),
-                network_blocked: record.network_block_all,
+                network: super::platform::NetworkSettings {
+                    network_block_all: Some(record.network_block_all),
+                    network_allow_list: record.network_allow_list.clone(),
+                    domain_allow_list: None,
+                }
+                .network()?
+                .unwrap_or_default(),
             },
         )
         .await

@@ -17,6 +17,7 @@ import path from 'node:path'
 
 import {
   Daytona,
+  DaytonaBadRequestError,
   DaytonaNotFoundError,
   DaytonaUnprocessableEntityError,
   Image,
@@ -104,28 +105,59 @@ async function autoDelete(daytona) {
   await day.delete()
 }
 
+// This machine's loopback, as a sandbox with a network of its own reaches it: its gateway.
+const GATEWAY = '10.0.2.2'
+
+async function connects(sandbox, port, host = '127.0.0.1') {
+  const probe = `python3 -c "import socket; socket.create_connection(('${host}', ${port}), 2)"`
+  return (await sandbox.process.executeCommand(probe)).exitCode === 0
+}
+
 async function networkSettings(daytona) {
-  step('network settings: an open network, a blocked one, and allow lists refused with the reason')
+  step('network settings: open, blocked, allow lists, and changes in place')
   const sandbox = await daytona.create()
   assert.equal(sandbox.networkBlockAll, false)
   assert.equal(sandbox.networkAllowList ?? null, null)
   const blocked = await daytona.create({ networkBlockAll: true })
   assert.equal(blocked.networkBlockAll, true)
-  // A server of this machine: the open sandbox reaches it, the blocked one does not.
-  const server = net.createServer()
+  const allowed = await daytona.create({ networkAllowList: '10.0.2.0/24' })
+  assert.equal(allowed.networkAllowList, '10.0.2.0/24')
+  // A server of this machine: the open sandbox reaches it on the loopback it shares, the one
+  // allowed its gateway through the gateway, the blocked one not at all.
+  const server = net.createServer((socket) => socket.end())
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = server.address().port
-  const probe = `python3 -c "import socket; socket.create_connection(('127.0.0.1', ${port}), 2)"`
-  assert.equal((await sandbox.process.executeCommand(probe)).exitCode, 0)
-  assert.notEqual((await blocked.process.executeCommand(probe)).exitCode, 0)
+  assert.ok(await connects(sandbox, port))
+  assert.ok(await connects(allowed, port, GATEWAY))
+  assert.ok(!(await connects(blocked, port, GATEWAY)))
+  assert.ok(!(await connects(blocked, port)))
+  step('network settings change in place')
+  await blocked.updateNetworkSettings({ networkAllowList: '10.0.2.2/32' })
+  assert.equal(blocked.networkBlockAll, false)
+  assert.equal(blocked.networkAllowList, '10.0.2.2/32')
+  assert.ok(await connects(blocked, port, GATEWAY))
+  await allowed.updateNetworkSettings({ networkAllowList: '192.168.1.0/16,10.0.0.0/24' })
+  assert.ok(!(await connects(allowed, port, GATEWAY)))
+  await allowed.updateNetworkSettings({ networkBlockAll: false })
+  assert.equal(allowed.networkAllowList ?? null, null)
+  assert.ok(await connects(allowed, port, GATEWAY))
   server.close()
   await rejects(
-    daytona.create({ networkAllowList: '192.168.1.0/16,10.0.0.0/24' }),
-    DaytonaUnprocessableEntityError,
-    /Network allow lists are not possible/,
+    daytona.create({ networkAllowList: '10.0.0.0/8,not-a-network' }),
+    DaytonaBadRequestError,
+    /not-a-network/,
   )
-  await blocked.delete()
-  await sandbox.delete()
+  await rejects(
+    daytona.create({ domainAllowList: 'example.com' }),
+    DaytonaUnprocessableEntityError,
+    /Domain allow lists are not possible/,
+  )
+  await rejects(
+    sandbox.updateNetworkSettings({ networkBlockAll: true }),
+    DaytonaUnprocessableEntityError,
+    /networkBlockAll/,
+  )
+  for (const each of [blocked, allowed, sandbox]) await each.delete()
 }
 
 async function pagination(daytona) {

@@ -31,7 +31,9 @@ from daytona import (
     SandboxState,
     VolumeMount,
 )
+from daytona.common.secret import CreateSecretParams
 from daytona.common.errors import (
+    DaytonaBadRequestError,
     DaytonaNotFoundError,
     DaytonaUnprocessableEntityError,
 )
@@ -101,44 +103,97 @@ def auto_delete(daytona):
     day.delete()
 
 
-def connects(sandbox, port):
-    """Whether a command in `sandbox` connects to `port` on its loopback."""
-    probe = f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2)\""
+def connects(sandbox, port, host="127.0.0.1"):
+    """Whether a command in `sandbox` connects to `port` of `host` (its own loopback by default)."""
+    probe = f"python3 -c \"import socket; socket.create_connection(('{host}', {port}), 2)\""
     return sandbox.process.exec(probe).exit_code == 0
 
 
+# This machine's loopback, as a sandbox with a network of its own reaches it: its gateway.
+GATEWAY = "10.0.2.2"
+
+
 def network_settings(daytona):
-    step("network settings: an open network, a blocked one, and allow lists refused with the reason")
+    step("network settings: open, blocked, allow lists, and changes in place")
     sandbox = daytona.create()
     assert (sandbox.network_block_all, sandbox.network_allow_list) == (False, None)
     blocked = daytona.create(CreateSandboxFromSnapshotParams(network_block_all=True))
     assert blocked.network_block_all is True
-    # A server of this machine: the open sandbox reaches it, the blocked one does not.
+    allowed = daytona.create(CreateSandboxFromSnapshotParams(network_allow_list="10.0.2.2/32"))
+    assert (allowed.network_block_all, allowed.network_allow_list) == (False, "10.0.2.2/32")
+    elsewhere = daytona.create(
+        CreateSandboxFromSnapshotParams(network_allow_list="192.168.1.0/16,10.0.0.0/24")
+    )
+    assert daytona.get(elsewhere.id).network_allow_list == "192.168.1.0/16,10.0.0.0/24"
+    # A server of this machine: the open sandbox reaches it on the loopback it shares, the one
+    # allowed its gateway through the gateway, the blocked one and the one allowed other
+    # networks not at all.
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
-        listener.listen()
+        listener.listen(16)
         port = listener.getsockname()[1]
         assert connects(sandbox, port)
-        assert not connects(blocked, port)
-    # The blocked sandbox has its own loopback, which all its commands share.
+        assert connects(allowed, port, GATEWAY)
+        for shut in (blocked, elsewhere):
+            assert not connects(shut, port, GATEWAY), shut.id
+            assert not connects(shut, port), shut.id
+        # The sandbox cannot lift its own filter.
+        lift = allowed.process.exec("nft flush ruleset; ip link set tap0 down")
+        assert lift.exit_code != 0, lift.result
+        assert connects(allowed, port, GATEWAY)
+
+        step("network settings change in place")
+        blocked.update_network_settings(network_allow_list="10.0.2.0/24")
+        assert (blocked.network_block_all, blocked.network_allow_list) == (False, "10.0.2.0/24")
+        assert connects(blocked, port, GATEWAY)
+        allowed.update_network_settings(network_block_all=True)
+        assert daytona.get(allowed.id).network_block_all is True
+        assert not connects(allowed, port, GATEWAY)
+        elsewhere.update_network_settings(network_block_all=False)
+        assert daytona.get(elsewhere.id).network_allow_list is None
+        assert connects(elsewhere, port, GATEWAY)
+        # And across a restart.
+        allowed.stop()
+        allowed.start()
+        assert not connects(allowed, port, GATEWAY)
+        allowed.update_network_settings(network_allow_list="10.0.2.2/32")
+        assert connects(allowed, port, GATEWAY)
+    # A sandbox with a network of its own asks its own name server, and has its own loopback,
+    # which all its commands share.
+    assert "nameserver 10.0.2.3" in allowed.process.exec("cat /etc/resolv.conf").result
     inside = random.randint(20000, 29999)
+    blocked.update_network_settings(network_block_all=True)
     blocked.process.exec(f"nohup python3 -m http.server {inside} >/dev/null 2>&1 &")
     until("the blocked sandbox's own server", lambda: connects(blocked, inside))
+
+    step("network settings that cannot be: with the reason")
+    # Secrets travel through `serve`'s proxy on this machine's loopback, which a sandbox with a
+    # network of its own cannot reach: refused rather than mounted and useless.
+    secret = daytona.secret.create(CreateSecretParams(name=f"net-{uuid.uuid4().hex[:8]}", value="v"))
     raises(
         DaytonaUnprocessableEntityError,
-        lambda: daytona.create(
-            CreateSandboxFromSnapshotParams(network_allow_list="192.168.1.0/16,10.0.0.0/24")
-        ),
-        "Network allow lists are not possible",
+        lambda: blocked.update_secrets({"TOKEN": secret.name}),
+        "egress proxy",
+    )
+    raises(
+        DaytonaBadRequestError,
+        lambda: daytona.create(CreateSandboxFromSnapshotParams(network_allow_list="10.0.0.0/8,example.com")),
+        "example.com",
     )
     raises(
         DaytonaUnprocessableEntityError,
-        lambda: blocked.update_network_settings(network_block_all=False),
-        "from its creation",
+        lambda: daytona.create(CreateSandboxFromSnapshotParams(domain_allow_list="example.com")),
+        "Domain allow lists are not possible",
     )
-    blocked.update_network_settings(network_block_all=True)
-    blocked.delete()
-    sandbox.delete()
+    # An open sandbox shares this machine's network: open it stays.
+    sandbox.update_network_settings(network_block_all=False)
+    raises(
+        DaytonaUnprocessableEntityError,
+        lambda: sandbox.update_network_settings(network_block_all=True),
+        "networkBlockAll",
+    )
+    for each in (blocked, allowed, elsewhere, sandbox):
+        each.delete()
 
 
 def pagination(daytona):

@@ -40,19 +40,19 @@ def main():
     assert samples[0].cpu_count == 1 and samples[0].disk_total == 3 << 30, samples[0]
     assert samples[0].disk_used > 0, samples[0]
 
-    step("network: the network it has is accepted, a change or an allow list refused")
+    step("network: an open sandbox stays open, domain allow lists are refused")
     sandbox.update_network_settings(network_block_all=False)
     raises(
         DaytonaUnprocessableEntityError,
         lambda: sandbox.update_network_settings(network_block_all=True),
-        "from its creation",
+        "this machine's network",
     )
     raises(
         DaytonaUnprocessableEntityError,
         lambda: daytona.create(
-            CreateSandboxFromSnapshotParams(labels={"platform": run}, network_allow_list="10.0.0.0/8")
+            CreateSandboxFromSnapshotParams(labels={"platform": run}, domain_allow_list="example.com")
         ),
-        "allow lists are not possible",
+        "Domain allow lists are not possible",
     )
     raises(
         DaytonaBadRequestError,

@@ -12,6 +12,7 @@ UPSTREAM_PORTS (`http,https`). Any failure exits non-zero with a traceback.
 import os
 
 from daytona import CreateSandboxFromSnapshotParams
+from daytona.common.errors import DaytonaUnprocessableEntityError
 from daytona.common.secret import CreateSecretParams, UpdateSecretParams
 from daytona_api_client.exceptions import ApiException, NotFoundException
 from sdk_script import client, run_script, shell, stepper
@@ -147,6 +148,18 @@ def main():
     )
     assert shell(sandbox, 'printf %s "$UPSTREAM_TOKEN"') == token.placeholder
     assert shell(sandbox, 'printf %s "$OTHER_TOKEN"') == other.placeholder
+
+    step("no secrets for a sandbox with a network of its own, which cannot reach the proxy")
+    try:
+        daytona.create(
+            CreateSandboxFromSnapshotParams(
+                network_block_all=True, secrets={"UPSTREAM_TOKEN": "upstream_token"}
+            )
+        )
+    except DaytonaUnprocessableEntityError as error:
+        assert "egress proxy" in str(error), error
+    else:
+        raise AssertionError("a blocked sandbox was given secrets")
 
     step("egress: values only to allowed hosts")
     headers = ["Authorization: Bearer $UPSTREAM_TOKEN", "X-Other: $OTHER_TOKEN"]

@@ -17,7 +17,7 @@ use super::DaytonaProvider;
 use super::http::{Repeat, Reply, outcome_unknown};
 use crate::daytona_api as wire;
 use crate::provider::{
-    CreateSandbox, Labels, Lifecycle, ProviderError, Result, Sandbox, SandboxState,
+    CreateSandbox, Labels, Lifecycle, Network, ProviderError, Result, Sandbox, SandboxState,
 };
 
 /// Items per `GET /sandbox` page (Daytona's default; its maximum is 200).
@@ -189,7 +189,11 @@ impl DaytonaProvider {
                     .collect::<Vec<_>>(),
             )
             .filter(|volumes| !volumes.is_empty()),
-            network_block_all: request.network_blocked.then_some(true),
+            network_block_all: (request.network == Network::Blocked).then_some(true),
+            network_allow_list: match &request.network {
+                Network::Allowed(list) => Some(list.to_string()),
+                Network::Open | Network::Blocked => None,
+            },
             ..Default::default()
         }
     }

@@ -14,7 +14,10 @@ use std::time::SystemTime;
 use super::paths::{self, Location};
 use super::store::{self, Metadata};
 use super::{DEFAULT_USER, LocalProvider, blocking};
-use crate::provider::{CreateSandbox, ProviderError, Result, Sandbox, SandboxState, VolumeMount};
+use crate::provider::{
+    CreateSandbox, Network, Provider as _, ProviderError, Result, Sandbox, SandboxState,
+    VolumeMount,
+};
 
 impl LocalProvider {
     /// Creates a sandbox whose home starts as a copy of `home_from`, or of the home kept as
@@ -27,12 +30,15 @@ impl LocalProvider {
         for volume in &request.volumes {
             self.check_mount(volume)?;
         }
-        if request.network_blocked && !self.launcher.is_isolated() {
-            return Err(ProviderError::Unsupported {
-                provider: "local",
-                operation: "blocking a sandbox's network without bubblewrap (install `bwrap`)"
-                    .to_string(),
-            });
+        if request.network != Network::Open {
+            if !self.launcher.is_isolated() {
+                return Err(self.unsupported(
+                    "blocking or filtering a sandbox's network without bubblewrap (install `bwrap`)",
+                ));
+            }
+            if let Some(missing) = super::network::missing_programs(&request.network) {
+                return Err(self.unsupported(&missing));
+            }
         }
         let store = self.store.clone();
         let request = request.clone();
@@ -87,7 +93,8 @@ impl LocalProvider {
                     .and_then(|(_, _, image)| image.sandbox_workdir()),
                 layer: layer.map(|(hash, _, _)| hash),
                 hosts: request.hosts,
-                network_blocked: request.network_blocked,
+                network: (request.network != Network::Open).then(|| request.network.clone()),
+                network_blocked: false,
             };
             let staging = store.stage(&metadata, home_from.as_deref(), owner)?;
             if !isolated && let Err(error) = link_volumes(&store, &metadata, &staging) {

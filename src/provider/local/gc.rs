@@ -231,6 +231,7 @@ mod tests {
             layer: None,
             workdir: None,
             hosts: Default::default(),
+            network: None,
             network_blocked: false,
         }
     }

@@ -1,5 +1,6 @@
-//! Who the sandbox user is, by name: `/etc/passwd` and `/etc/group` as sandboxes see them; and
-//! the `/etc/hosts` of a sandbox that resolves names of its own (a linked sandbox's owner).
+//! Who the sandbox user is, by name: `/etc/passwd` and `/etc/group` as sandboxes see them; the
+//! `/etc/hosts` of a sandbox that resolves names of its own (a linked sandbox's owner); and the
+//! `/etc/resolv.conf` of a sandbox with a network of its own.
 //!
 //! Inside bubblewrap the sandbox user is uid and gid 1000, `daytona`, as on Daytona. The host's
 //! user database names uid 1000 after one of its own users, or not at all (`whoami` failed,
@@ -45,6 +46,17 @@ pub(crate) fn files(state_root: &Path) -> io::Result<[(PathBuf, &'static str); 2
         (made(&directory.join("passwd"), &passwd)?, "/etc/passwd"),
         (made(&directory.join("group"), &group)?, "/etc/group"),
     ])
+}
+
+/// The file to bind over `/etc/resolv.conf` in a sandbox with a network of its own, whose
+/// name server is `name_server` (this machine's may listen on a loopback it cannot reach).
+pub(crate) fn resolv_conf(state_root: &Path, name_server: &str) -> io::Result<PathBuf> {
+    let directory = state_root.join("identity");
+    std::fs::create_dir_all(&directory)?;
+    made(
+        &directory.join("resolv.conf"),
+        &format!("nameserver {name_server}\n"),
+    )
 }
 
 /// The `/etc/hosts` of a sandbox: the host's (`host`), then one line per name it resolves.

@@ -51,11 +51,13 @@ pub(super) const PROGRAM: [&str; 3] = [
      while n=$(stat -c %h /home/daytona) && [ \"$n\" != 0 ]; do sleep 5; done",
 ];
 
-/// The host pid of the sandbox's running init, started with `start` (its bubblewrap command)
-/// when there is none. `run_dir` is the sandbox's run directory.
-pub(super) fn ensure(
+/// The host pid of the sandbox's running init, started with `start` (its bubblewrap command,
+/// and what it passed the init) when there is none, then made ready by `prepare` (its pid and
+/// what `start` passed) before it may live. `run_dir` is the sandbox's run directory.
+pub(super) fn ensure<Passed>(
     run_dir: &Path,
-    start: impl FnOnce() -> io::Result<Command>,
+    start: impl FnOnce() -> io::Result<(Command, Passed)>,
+    prepare: impl FnOnce(u32, Passed) -> io::Result<()>,
 ) -> io::Result<u32> {
     fs::create_dir_all(run_dir)?;
     let lock = File::create(run_dir.join(LOCK))?;
@@ -70,9 +72,12 @@ pub(super) fn ensure(
         Some(Running { pending: true, .. }) => end(run_dir),
         None => {}
     }
-    let (pid, mut go) = spawn(start()?, run_dir)?;
+    let (command, passed) = start()?;
+    let (pid, mut go) = spawn(command, run_dir)?;
     let started = process::start_time(pid)
         .ok_or_else(|| io::Error::other("the sandbox's init exited as it started"))?;
+    // An init that is never told to go ends by itself (see `PROGRAM`), with what it holds.
+    prepare(pid, passed)?;
     // Recorded before it may live, so that no init ever runs unrecorded; confirmed after.
     record(run_dir, &format!("{pid} {started} {PENDING}"))?;
     go.write_all(b"\n")?;
@@ -105,6 +110,22 @@ pub(super) fn end(run_dir: &Path) {
 
 /// How long [`end`] waits for a killed init's namespaces to empty.
 const END_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs `work` with the pid of the sandbox's init, when one runs and has been let live, while
+/// no init of the sandbox starts or is replaced.
+pub(super) fn while_held<T>(
+    run_dir: &Path,
+    work: impl FnOnce(Option<u32>) -> io::Result<T>,
+) -> io::Result<T> {
+    fs::create_dir_all(run_dir)?;
+    let lock = File::create(run_dir.join(LOCK))?;
+    lock.lock()?;
+    work(
+        running(run_dir)
+            .filter(|running| !running.pending)
+            .map(|running| running.pid),
+    )
+}
 
 /// A recorded init that runs.
 struct Running {

@@ -70,14 +70,7 @@ impl Entry {
         };
         let user = open("user")?;
         let mount = open("mnt")?;
-        // SAFETY: a plain ioctl on an open namespace descriptor; it returns a new descriptor
-        // (close-on-exec) that we own, or -1.
-        let owner = unsafe { libc::ioctl(mount.as_raw_fd(), NS_GET_USERNS) };
-        if owner < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel just gave us this descriptor and nothing else owns it.
-        let owner = unsafe { OwnedFd::from_raw_fd(owner) };
+        let owner = owner_of(&mount)?;
         let nested = if same_namespace(&user, &owner)? {
             None
         } else {
@@ -166,6 +159,18 @@ impl Entry {
         rustix::process::chdir(self.cwd.as_c_str())?;
         Ok(())
     }
+}
+
+/// The user namespace that owns `namespace` (an open namespace descriptor).
+pub(super) fn owner_of(namespace: &OwnedFd) -> io::Result<OwnedFd> {
+    // SAFETY: a plain ioctl on an open namespace descriptor; it returns a new descriptor
+    // (close-on-exec) that we own, or -1.
+    let owner = unsafe { libc::ioctl(namespace.as_raw_fd(), NS_GET_USERNS) };
+    if owner < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(owner) })
 }
 
 /// Whether two namespace descriptors name the same namespace.

@@ -29,6 +29,7 @@ use super::init;
 use super::join::Entry;
 use super::layer;
 use super::mounts::{self, Layout, Mount, ReadOnlyPath, Source};
+use super::network;
 use super::paths::{self, Location, SANDBOX_HOME, under};
 use super::process;
 use super::sandboxed::Sandboxed;
@@ -157,18 +158,34 @@ impl Invocation {
             }
             Launch::Sandboxed(sandboxed) => sandboxed.command(holder)?,
             Launch::Joined(joined) => {
-                let pid = init::ensure(&joined.run_dir, || {
-                    let mut command = joined.init.command(None)?;
-                    process::close_inherited(&mut command);
-                    // The init runs nothing of the sandbox's: it needs no environment.
-                    command.env_clear().env("PATH", SYSTEM_PATH);
-                    self.confine(&mut command)?;
-                    Ok(command)
-                })?;
                 let user = match joined.init.user {
                     HostUser::Dedicated(id) => Some(id),
                     HostUser::Invoker => None,
                 };
+                let own_network = joined.init.dirs.network.as_ref();
+                let pid = init::ensure(
+                    &joined.run_dir,
+                    || {
+                        let mut command = joined.init.command(None)?;
+                        process::close_inherited(&mut command);
+                        // The init runs nothing of the sandbox's: it needs no environment.
+                        command.env_clear().env("PATH", SYSTEM_PATH);
+                        self.confine(&mut command)?;
+                        let tether = own_network.map(|_| network::Tether::new()).transpose()?;
+                        if let Some(tether) = &tether {
+                            tether.pass(&mut command);
+                        }
+                        Ok((command, tether))
+                    },
+                    |pid, tether| match (own_network, tether) {
+                        (Some(wanted), Some(tether)) => {
+                            let latest = network::latest(&joined.run_dir);
+                            let wanted = latest.as_ref().unwrap_or(wanted);
+                            network::attach(pid, user, wanted, tether, &joined.run_dir)
+                        }
+                        _ => Ok(()),
+                    },
+                )?;
                 let entry = Entry::open(pid, &joined.cwd)?;
                 // Confined first: entering leaves the child with the sandbox's files only.
                 let mut command = Command::new(COMMAND_SHELL);
@@ -406,6 +423,15 @@ impl Launcher {
         // The user database naming the sandbox user, over the host's (and a layer's), and the
         // sandbox's own host names.
         mounts.extend(self.identity_mounts().iter().cloned());
+        if dirs.network.is_some()
+            && let Ok(resolv) = identity::resolv_conf(&self.state_root, network::NAME_SERVER)
+        {
+            mounts.push(Mount::Bind {
+                source: Source::Identity(resolv),
+                target: PathBuf::from("/etc/resolv.conf"),
+                writable: false,
+            });
+        }
         mounts.extend(dirs.hosts.iter().map(|hosts| Mount::Bind {
             source: Source::Identity(hosts.clone()),
             target: PathBuf::from("/etc/hosts"),
@@ -441,7 +467,7 @@ impl Launcher {
             Some(run_dir) if inside == SANDBOX => Launch::Joined(Box::new(Joined {
                 init: Sandboxed {
                     inside: Inside {
-                        network: !dirs.network_blocked,
+                        network: dirs.network.is_none(),
                         ..inside
                     },
                     ..sandboxed(

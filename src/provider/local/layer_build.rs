@@ -251,7 +251,7 @@ impl LayerBuild {
             id: None,
             run_dir: None,
             hosts: None,
-            network_blocked: true,
+            network: Some(crate::provider::Network::Blocked),
             memory: None,
         };
         let location = paths::locate(cwd);

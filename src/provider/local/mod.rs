@@ -27,6 +27,7 @@ mod launch;
 mod layer;
 mod layer_build;
 mod mounts;
+mod network;
 mod overlay;
 mod paths;
 mod process;
@@ -49,9 +50,9 @@ use self::launch::{Isolating, Launcher};
 use self::store::{Metadata, Store};
 use super::{
     AttachRequest, CommandLogs, CreateSandbox, ExecOutput, ExecRequest, HostCommandRequest, Labels,
-    Lifecycle, LogStream, Provider, ProviderError, ProviderKind, ResourceUsage, Resources, Result,
-    Sandbox, SandboxState, SessionCommand, SessionExecOutput, SessionExecRequest, SessionInfo,
-    ShellAccess, TrackedProcess,
+    Lifecycle, LogStream, Network, Provider, ProviderError, ProviderKind, ResourceUsage, Resources,
+    Result, Sandbox, SandboxState, SessionCommand, SessionExecOutput, SessionExecRequest,
+    SessionInfo, ShellAccess, TrackedProcess,
 };
 
 pub use self::attach::Attached;
@@ -348,6 +349,46 @@ impl Provider for LocalProvider {
             }
             store.write(&metadata)?;
             Ok(metadata.to_sandbox())
+        })
+        .await
+    }
+
+    async fn set_network(&self, id: &str, network: &Network) -> Result<()> {
+        let (store, id, network) = (self.store.clone(), id.to_string(), network.clone());
+        let user = self.launcher.owner();
+        let missing = network::missing_programs(&network).map(|missing| self.unsupported(&missing));
+        let fixed = self.unsupported(
+            "filtering the network of a sandbox made with this machine's network, which it shares; create it with `networkBlockAll` or a `networkAllowList` to give it a network of its own",
+        );
+        blocking(move || {
+            let _lock = store.lock(true)?;
+            let mut metadata = store.resolve(&id)?;
+            if metadata.own_network().is_none() {
+                // This machine's network is open already.
+                return if network == Network::Open {
+                    Ok(())
+                } else {
+                    Err(fixed)
+                };
+            }
+            if let Some(missing) = missing {
+                return Err(missing);
+            }
+            let run_dir = store.run_dir(&metadata.id);
+            init::while_held(&run_dir, |pid| {
+                network::change(&run_dir, pid, user, &network)
+            })
+            .map_err(|error| ProviderError::Api {
+                status: None,
+                message: format!(
+                    "cannot change the network of sandbox `{}`: {error}",
+                    metadata.name
+                ),
+                retryable: false,
+            })?;
+            metadata.network = Some(network);
+            metadata.network_blocked = false;
+            store.write(&metadata)
         })
         .await
     }

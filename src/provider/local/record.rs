@@ -131,6 +131,7 @@ mod tests {
             layer: None,
             workdir: None,
             hosts: Default::default(),
+            network: None,
             network_blocked: false,
         }
     }

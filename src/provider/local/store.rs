@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 use super::record::{RECORD_FILE, Reader};
 
 use crate::provider::{
-    Labels, Lifecycle, ProviderError, Resources, Result, Sandbox, SandboxState, VolumeMount,
+    Labels, Lifecycle, Network, ProviderError, Resources, Result, Sandbox, SandboxState,
+    VolumeMount,
 };
 
 /// What `local` records about a sandbox. Holds no secret: secrets only pass through exec.
@@ -57,8 +58,12 @@ pub(crate) struct Metadata {
     /// Host names the sandbox resolves (see [`HOSTS_FILE`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hosts: BTreeMap<String, String>,
-    /// No network but its own loopback: its init has a network namespace of its own.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// A network of its own (its init's namespace, see `network`) and what it reaches;
+    /// `None`: this machine's network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    /// How records before `network` said [`Network::Blocked`]; read, never written.
+    #[serde(default, skip_serializing)]
     pub network_blocked: bool,
 }
 
@@ -66,6 +71,13 @@ pub(crate) struct Metadata {
 const HOSTS_FILE: &str = "hosts";
 
 impl Metadata {
+    /// What the sandbox's own network reaches, when it has one.
+    pub(crate) fn own_network(&self) -> Option<Network> {
+        self.network
+            .clone()
+            .or(self.network_blocked.then_some(Network::Blocked))
+    }
+
     pub(crate) fn to_sandbox(&self) -> Sandbox {
         self.clone().into_sandbox()
     }
@@ -102,8 +114,8 @@ pub(crate) struct SandboxDirs {
     pub run_dir: Option<PathBuf>,
     /// The sandbox's own `/etc/hosts`, when it resolves names of its own.
     pub hosts: Option<PathBuf>,
-    /// Whether the sandbox has no network but its own loopback.
-    pub network_blocked: bool,
+    /// What the sandbox's network of its own reaches; `None`: it has this machine's.
+    pub network: Option<Network>,
     /// The memory (GiB) the sandbox was given, the limit of its cgroup.
     pub memory: Option<u32>,
 }
@@ -157,7 +169,7 @@ impl Store {
             run_dir: Some(self.run_dir(&metadata.id)),
             hosts: (!metadata.hosts.is_empty())
                 .then(|| self.sandbox_dir(&metadata.id).join(HOSTS_FILE)),
-            network_blocked: metadata.network_blocked,
+            network: metadata.own_network(),
             memory: metadata.resources.memory,
         }
     }

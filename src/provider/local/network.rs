@@ -1,0 +1,321 @@
+//! A sandbox's network of its own (Daytona's `networkBlockAll` and `networkAllowList`): its init
+//! holds a network namespace of its own (see `init`), which every command of the sandbox joins,
+//! and this file connects that namespace to this machine's network and filters what leaves it.
+//!
+//! - The connection is `slirp4netns`, a user-mode network stack: the sandbox sees an interface
+//!   `tap0` (10.0.2.100), a gateway 10.0.2.2 that is this machine's loopback, and a name server
+//!   10.0.2.3 that asks this machine's. It runs as the invoking user (as root, since only root
+//!   may open `/dev/net/tun`), confined by its own sandbox (an empty root, no capabilities) and
+//!   seccomp filter, and holds the read end of a pipe whose write end only the init holds (the
+//!   tether), so that it ends with the init.
+//! - The filter is an nftables table in the sandbox's namespace, written by `nft` with the
+//!   network capability of the user namespace that owns it, which no command of the sandbox has
+//!   (they run in a nested namespace, with an empty bounding set): the sandbox cannot lift it.
+//!   Loopback always passes; then, as the sandbox's [`Network`] says, nothing more (blocked),
+//!   the name server and the listed networks, or everything. What is refused is refused at once
+//!   (a TCP reset, an ICMP error), not left to time out. A change replaces the table in one
+//!   transaction, for running processes too.
+//!
+//! A blocked sandbox needs neither program: with no connection its namespace has only its
+//! loopback, and `slirp4netns` is started only where it is installed (for a later change). This
+//! file decides no policy; it carries out the [`Network`] it is given.
+
+use std::fs::File;
+use std::io::{self, PipeReader, PipeWriter, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::thread::{CapabilitySet, LinkNameSpaceType};
+
+use super::process;
+use crate::provider::Network;
+
+/// Where the init holds the tether's write end.
+pub(super) const TETHER_FD: i32 = 6;
+
+/// The name server `slirp4netns` answers on, which a sandbox's `/etc/resolv.conf` names.
+pub(super) const NAME_SERVER: &str = "10.0.2.3";
+
+/// The programs a sandbox's network of its own needs beyond blocking.
+const SLIRP: &str = "slirp4netns";
+const NFT: &str = "nft";
+
+/// What `slirp4netns` writes while it starts, read back when it fails.
+const LOG: &str = "network.log";
+
+/// The nftables table that holds a sandbox's filter.
+const TABLE: &str = "inet ralph_town";
+
+/// The pipe that ties a sandbox's `slirp4netns` to its init.
+pub(super) struct Tether {
+    reader: PipeReader,
+    writer: PipeWriter,
+}
+
+impl Tether {
+    pub(super) fn new() -> io::Result<Tether> {
+        let (reader, writer) = io::pipe()?;
+        Ok(Tether { reader, writer })
+    }
+
+    /// Hands the write end to the init's `command`, as [`TETHER_FD`].
+    pub(super) fn pass(&self, command: &mut Command) {
+        process::pass_descriptors(command, [(self.writer.as_raw_fd(), TETHER_FD)]);
+    }
+}
+
+/// Whether what a network of its own reaches can be carried out here: `Unsupported`'s words
+/// when a program it needs is missing.
+pub(crate) fn missing_programs(network: &Network) -> Option<String> {
+    let needed: &[&str] = match network {
+        Network::Blocked => &[],
+        Network::Open | Network::Allowed(_) => &[SLIRP, NFT],
+    };
+    let missing: Vec<&str> = needed
+        .iter()
+        .copied()
+        .filter(|program| which::which(program).is_err())
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "connecting a sandbox's own network needs `{}` (install the slirp4netns and nftables packages)",
+            missing.join("`, `")
+        )
+    })
+}
+
+/// The record, in a sandbox's run directory, of what its network was last set to reach while
+/// it ran: it wins over what the command starting an init read before the init's lock.
+const LATEST: &str = "network.json";
+
+/// What the network of the sandbox with this run directory was last set to reach, if it was.
+pub(super) fn latest(run_dir: &Path) -> Option<Network> {
+    let text = std::fs::read(run_dir.join(LATEST)).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Sets what the network of a sandbox reaches: recorded in its run directory, and carried out
+/// at once when its init `pid` runs. Call it holding the init's lock (`init::while_held`).
+pub(super) fn change(
+    run_dir: &Path,
+    pid: Option<u32>,
+    user: Option<u32>,
+    network: &Network,
+) -> io::Result<()> {
+    let staged = run_dir.join(format!(".{LATEST}.new"));
+    std::fs::write(&staged, serde_json::to_vec(network)?)?;
+    std::fs::rename(&staged, run_dir.join(LATEST))?;
+    match pid {
+        Some(pid) => filter(pid, user, network),
+        None => Ok(()),
+    }
+}
+
+/// Connects and filters the network of the init `pid`, just started and not yet let live,
+/// run as host id `user` where given (as root). `run_dir` holds the connection's log.
+pub(super) fn attach(
+    pid: u32,
+    user: Option<u32>,
+    network: &Network,
+    tether: Tether,
+    run_dir: &Path,
+) -> io::Result<()> {
+    let Tether { reader, writer } = tether;
+    // Only the init holds the write end from here on.
+    drop(writer);
+    if missing_programs(&Network::Open).is_none() {
+        connect(pid, reader, run_dir)?;
+    } else if *network != Network::Blocked {
+        return Err(io::Error::other(
+            missing_programs(network).unwrap_or_default(),
+        ));
+    }
+    filter(pid, user, network)
+}
+
+/// Starts `slirp4netns` for the namespace of `pid` and waits until it has configured it.
+fn connect(pid: u32, tether: PipeReader, run_dir: &Path) -> io::Result<()> {
+    let owner = owner_of_network(pid)?;
+    let (mut ready_reader, ready_writer) = io::pipe()?;
+    let log_path = run_dir.join(LOG);
+    let log = File::create(&log_path)?;
+    let mut command = Command::new(program(SLIRP)?);
+    command.args([
+        "--configure",
+        "--mtu=65520",
+        "--enable-sandbox",
+        "--enable-seccomp",
+        "--exit-fd=3",
+        "--ready-fd=4",
+        // The namespace's owner: by default it would enter the init's own user namespace,
+        // nested below the owner, where it holds no capability over the network.
+        "--userns-path=/proc/self/fd/5",
+    ]);
+    command
+        .arg(pid.to_string())
+        .arg("tap0")
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    process::close_inherited(&mut command);
+    process::pass_descriptors(
+        &mut command,
+        [
+            (tether.as_raw_fd(), 3),
+            (ready_writer.as_raw_fd(), 4),
+            (owner.as_raw_fd(), 5),
+        ],
+    );
+    // SAFETY: only the async-signal-safe setsid between fork and exec.
+    unsafe {
+        // Out of the starter's session: a ^C there must not end the sandbox's network.
+        command.pre_exec(|| Ok(rustix::process::setsid().map(drop)?));
+    }
+    let mut child = spawn(&mut command, SLIRP)?;
+    drop(command);
+    drop((ready_writer, tether, owner));
+    let ready = ready_reader.read_exact(&mut [0_u8; 1]).is_ok();
+    // It runs on, reaped by whoever inherits it once this process is gone.
+    std::thread::spawn(move || child.wait());
+    if ready {
+        return Ok(());
+    }
+    let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+    Err(io::Error::other(format!(
+        "the sandbox's network did not start: {}",
+        said.trim()
+    )))
+}
+
+/// Replaces the filter of the network of the init `pid` with what `network` says, in one
+/// transaction.
+fn filter(pid: u32, user: Option<u32>, network: &Network) -> io::Result<()> {
+    let owner = owner_of_network(pid)?;
+    let namespace = open_namespace(pid, "net")?;
+    let mut command = Command::new(program(NFT)?);
+    command
+        .args(["-f", "-"])
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    process::close_inherited(&mut command);
+    // SAFETY: system calls only, on descriptors opened before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            if let Some(id) = user {
+                super::stage::become_user(id)?;
+            }
+            rustix::thread::move_into_link_name_space(
+                owner.as_fd(),
+                Some(LinkNameSpaceType::User),
+            )?;
+            rustix::thread::move_into_link_name_space(
+                namespace.as_fd(),
+                Some(LinkNameSpaceType::Network),
+            )?;
+            // Entering the owner gave every capability in it; `nft` keeps the one it needs
+            // across exec, as an ambient capability.
+            let mut sets = rustix::thread::capabilities(None)?;
+            sets.inheritable |= CapabilitySet::NET_ADMIN;
+            rustix::thread::set_capabilities(None, sets)?;
+            rustix::thread::configure_capability_in_ambient_set(CapabilitySet::NET_ADMIN, true)?;
+            Ok(())
+        });
+    }
+    let mut child = spawn(&mut command, NFT)?;
+    drop(command);
+    let script = ruleset(network);
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(io::Error::other(format!(
+        "cannot filter the sandbox's network: {}",
+        String::from_utf8_lossy(&output.stderr).trim()
+    )))
+}
+
+/// The nftables script that makes the sandbox's filter what `network` says.
+fn ruleset(network: &Network) -> String {
+    let allowed = match network {
+        Network::Open => "        accept\n".to_string(),
+        Network::Blocked => String::new(),
+        Network::Allowed(list) => {
+            let networks: Vec<String> = list.networks().iter().map(ToString::to_string).collect();
+            format!(
+                "        ip daddr {NAME_SERVER} meta l4proto {{ tcp, udp }} th dport 53 accept\n        ip daddr {{ {} }} accept\n",
+                networks.join(", ")
+            )
+        }
+    };
+    // Adding before deleting makes the delete valid whether the table is there or not.
+    format!(
+        "add table {TABLE}\ndelete table {TABLE}\ntable {TABLE} {{\n    chain egress {{\n        type filter hook output priority 0; policy drop;\n        oifname \"lo\" accept\n{allowed}        meta l4proto tcp reject with tcp reset\n        reject with icmpx type admin-prohibited\n    }}\n}}\n"
+    )
+}
+
+/// Where `name` is on this machine's `PATH`.
+fn program(name: &str) -> io::Result<std::path::PathBuf> {
+    which::which(name)
+        .map_err(|_| io::Error::other(missing_programs(&Network::Open).unwrap_or_default()))
+}
+
+fn spawn(command: &mut Command, name: &str) -> io::Result<std::process::Child> {
+    command
+        .spawn()
+        .map_err(|error| io::Error::new(error.kind(), format!("cannot start `{name}`: {error}")))
+}
+
+fn open_namespace(pid: u32, name: &str) -> io::Result<OwnedFd> {
+    let path = Path::new("/proc")
+        .join(pid.to_string())
+        .join("ns")
+        .join(name);
+    Ok(rustix::fs::open(
+        &path,
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// The user namespace that owns the network namespace of `pid`.
+fn owner_of_network(pid: u32) -> io::Result<OwnedFd> {
+    super::join::owner_of(&open_namespace(pid, "net")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::AllowList;
+
+    #[test]
+    fn each_network_is_one_table_that_drops_what_it_does_not_allow() {
+        let list = |text| AllowList::parse(text).unwrap().unwrap();
+        let allowed = Network::Allowed(list("10.0.0.0/8,192.0.2.7/32"));
+        for network in [Network::Open, Network::Blocked, allowed] {
+            let script = ruleset(&network);
+            assert!(script.contains("policy drop;"), "{script}");
+            assert!(script.contains("oifname \"lo\" accept"), "{script}");
+            assert_eq!(script.matches("delete table").count(), 1, "{script}");
+        }
+        let blocked = ruleset(&Network::Blocked);
+        assert!(!blocked.contains("daddr") && !blocked.contains("        accept"));
+        let script = ruleset(&Network::Allowed(list("10.0.0.0/8")));
+        assert!(
+            script.contains("ip daddr { 10.0.0.0/8 } accept"),
+            "{script}"
+        );
+        assert!(
+            script.contains(&format!("ip daddr {NAME_SERVER} ")),
+            "{script}"
+        );
+    }
+}
