@@ -1,0 +1,170 @@
+//! A `local` sandbox with a network of its own (Daytona's `networkBlockAll`,
+//! `networkAllowList`): its connection (`slirp4netns`) ends with its init, and a command never
+//! runs in a sandbox whose filter is not in place, however its starter is killed.
+//!
+//! Needs bubblewrap, `slirp4netns` and `nft`: without them the tests skip and say why, and with
+//! `CI=true` they fail. The only server reached is the test's own, on this machine's loopback.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use ralph_town::provider::local::{IsolationMode, LocalProvider};
+use ralph_town::provider::{CreateSandbox, Network, Provider as _};
+
+use crate::common::{self, World};
+
+/// How long a condition polled from the host may take (a guard, not a timing assertion).
+const PATIENCE: Duration = Duration::from_secs(40);
+
+/// This machine's loopback, as a sandbox with a network of its own reaches it.
+const GATEWAY: &str = "10.0.2.2";
+
+fn prerequisites() -> bool {
+    ["bwrap", "slirp4netns", "nft"]
+        .into_iter()
+        .all(common::have)
+}
+
+/// The `slirp4netns` processes of this machine, each with the pid it connects.
+fn connections() -> Vec<(u32, u32)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let line = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<String> = line
+                .split(|byte| *byte == 0)
+                .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                .collect();
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let zombie = stat.rsplit(") ").next()?.starts_with('Z');
+            (!zombie && args.first()?.ends_with("slirp4netns")).then_some(())?;
+            // `... <pid> tap0`
+            let target = args.iter().rev().nth(2)?.parse().ok()?;
+            Some((pid, target))
+        })
+        .collect()
+}
+
+/// Whether process `pid` runs (and is no zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(") ")
+            .next()
+            .is_some_and(|rest| !rest.starts_with('Z'))
+    })
+}
+
+fn until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn a_run_killed_while_it_connects_a_blocked_sandbox_leaves_no_connection_and_no_opening() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    let provider =
+        LocalProvider::with_isolation(world.state(), IsolationMode::Bubblewrap).expect("provider");
+    let sandbox = provider
+        .create(&CreateSandbox {
+            name: "walled".to_string(),
+            network: Network::Blocked,
+            ..CreateSandbox::default()
+        })
+        .await
+        .expect("create a blocked sandbox");
+    let id = sandbox.id;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let probe = format!(
+        "python3 -c \"import socket; socket.create_connection(('{GATEWAY}', {port}), 2)\" && echo REACHED"
+    );
+    for _ in 0..30 {
+        // A stop ends the init and its connection: the next command starts both, and is killed
+        // at a random moment while it does.
+        provider.stop(&id).await.expect("stop");
+        provider.start(&id).await.expect("start");
+        let mut doomed = world
+            .command(&["sandbox", "exec", &id, "--", "true"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(fastrand::u64(0..150)));
+        let _ = doomed.kill();
+        let _ = doomed.wait();
+        // Whatever init now runs is filtered: the test's server stays out of reach.
+        let run = world.run(&["sandbox", "exec", &id, "--", "sh", "-c", &probe]);
+        assert!(
+            !run.stdout.contains("REACHED"),
+            "a blocked sandbox reached this machine: {run:?}"
+        );
+        // The init that runs is connected, once.
+        let record = world.state().join("sandboxes").join(&id).join("run/init");
+        let init: u32 = std::fs::read_to_string(&record)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let connected = connections()
+            .iter()
+            .filter(|(_, target)| *target == init)
+            .count();
+        assert_eq!(
+            connected,
+            1,
+            "connections of init {init}: {:?}",
+            connections()
+        );
+        // No connection outlives the init it connected.
+        until("every connection's init to be alive", || {
+            connections().iter().all(|(_, target)| alive(*target))
+        });
+    }
+    provider.delete(&id).await.expect("delete");
+    until("no connection to outlive its init", || {
+        connections().iter().all(|(_, target)| alive(*target))
+    });
+}
+
+#[tokio::test]
+async fn an_open_sandbox_refuses_a_filter_it_cannot_have_and_keeps_its_network() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    let provider =
+        LocalProvider::with_isolation(world.state(), IsolationMode::Bubblewrap).expect("provider");
+    let sandbox = provider
+        .create(&CreateSandbox {
+            name: "open".to_string(),
+            ..CreateSandbox::default()
+        })
+        .await
+        .expect("create");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let error = provider
+        .set_network(&sandbox.id, &Network::Blocked)
+        .await
+        .expect_err("an open sandbox cannot be blocked");
+    assert!(error.to_string().contains("networkBlockAll"), "{error}");
+    provider
+        .set_network(&sandbox.id, &Network::Open)
+        .await
+        .expect("open stays open");
+    let probe =
+        format!("python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2)\"");
+    world
+        .run(&["sandbox", "exec", &sandbox.id, "--", "sh", "-c", &probe])
+        .success();
+    provider.delete(&sandbox.id).await.expect("delete");
+}
