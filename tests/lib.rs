@@ -67,6 +67,7 @@ mod serve_sdk_linked;
 mod serve_sdk_plane;
 mod serve_sdk_sweep;
 mod serve_sdk_sweep2;
+mod serve_sdk_sweepplane;
 mod serve_sdk_toolbox;
 mod serve_sdk_ts;
 mod serve_sdk_workdir;

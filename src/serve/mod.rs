@@ -57,6 +57,7 @@ mod sandbox_actions;
 mod sandbox_copies;
 mod sandbox_filter;
 mod sandbox_lifecycle;
+mod sandbox_limits;
 mod sandbox_link;
 mod sandbox_list;
 mod secret_file;

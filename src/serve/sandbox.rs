@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::build;
 use super::error::ApiError;
 use super::platform;
+use super::sandbox_limits;
 use super::sandbox_link;
 use super::secret_vault_routes;
 use super::simulate::Usage;
@@ -193,6 +194,7 @@ pub(crate) async fn create(
             )
         }
     };
+    sandbox_limits::refuse_impossible(&request, gpu)?;
     let lifecycle = lifecycle_of(&request)?;
     let (volumes, mounts) =
         volume::resolve_mounts(&state, request.volumes.as_deref().unwrap_or_default())?;

@@ -1,0 +1,92 @@
+//! What a sandbox create may ask for that no local sandbox can be: a GPU, KVM, or an OS user
+//! other than `daytona`. Each is refused before anything is made, with the status Daytona
+//! gives (a GPU: its 400s, as in a region without GPU quota) or a 422 saying why it is not
+//! possible here, rather than recorded and then not given. It must not refuse what a local
+//! sandbox does give: the `daytona` user named outright, `kvm: false`, `gpu: 0`.
+
+use axum::http::StatusCode;
+
+use super::error::ApiError;
+use crate::daytona_api::CreateSandbox;
+
+/// The one OS user of local sandboxes: their commands run as uid 1000, named `daytona`.
+const LOCAL_USER: &str = "daytona";
+
+/// Refuses a create asking for what a local sandbox cannot be; `gpu` is what the sandbox would
+/// get (from its snapshot, or asked for with a build).
+pub(crate) fn refuse_impossible(request: &CreateSandbox, gpu: u32) -> Result<(), ApiError> {
+    if gpu > 0 {
+        // Daytona's order: a GPU sandbox must be ephemeral before its quota is looked at.
+        if request.auto_delete_interval != Some(0) {
+            return Err(ApiError::bad_request(
+                "GPU sandboxes must be ephemeral - set autoDeleteInterval to 0",
+            ));
+        }
+        return Err(ApiError::bad_request(
+            "Total GPU limit exceeded. Maximum allowed: 0.\nLocal sandboxes have no GPU: create one without `gpu`",
+        ));
+    }
+    if request.kvm == Some(true) {
+        return Err(not_possible(
+            "KVM is not possible with local sandboxes: they get no `/dev/kvm`; create one without `kvm`",
+        ));
+    }
+    match request.user.as_deref().map(str::trim) {
+        None | Some("" | LOCAL_USER) => Ok(()),
+        Some(user) => Err(not_possible(format!(
+            "Sandbox user `{user}` is not possible with local sandboxes: their commands run as `{LOCAL_USER}` (uid 1000); leave `user` out or set it to `{LOCAL_USER}`"
+        ))),
+    }
+}
+
+fn not_possible(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: serde_json::Value) -> CreateSandbox {
+        serde_json::from_value(json).expect("a create request")
+    }
+
+    #[test]
+    fn what_a_local_sandbox_gives_passes() {
+        for body in [
+            serde_json::json!({}),
+            serde_json::json!({"user": "daytona", "kvm": false, "gpu": 0}),
+            serde_json::json!({"user": ""}),
+        ] {
+            assert!(
+                refuse_impossible(&request(body.clone()), 0).is_ok(),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_gpu_is_refused_as_daytona_refuses_it_without_gpu_quota() {
+        let kept = refuse_impossible(&request(serde_json::json!({})), 1).unwrap_err();
+        assert_eq!(kept.status, StatusCode::BAD_REQUEST);
+        assert!(kept.message.starts_with("GPU sandboxes must be ephemeral"));
+        let ephemeral = request(serde_json::json!({"autoDeleteInterval": 0}));
+        let error = refuse_impossible(&ephemeral, 1).unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with("Total GPU limit exceeded. Maximum allowed: 0.")
+        );
+    }
+
+    #[test]
+    fn kvm_and_another_user_are_not_possible() {
+        for body in [
+            serde_json::json!({"kvm": true}),
+            serde_json::json!({"user": "root"}),
+        ] {
+            let error = refuse_impossible(&request(body.clone()), 0).unwrap_err();
+            assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        }
+    }
+}
