@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::error::{ApiError, DaemonError};
-use super::metrics_history::{SERIES, sample_now};
+use super::metrics_history::{SERIES, sample_at};
 use super::sandbox::resolve;
 use super::state::{AppState, Millis, iso, now, to_millis};
 use super::toolbox::{ready, run_script};
@@ -208,6 +208,10 @@ pub(crate) async fn sample(state: &AppState, id: &str) -> Result<SystemMetrics, 
     })
 }
 
+/// How far before this server's now the end of a request for metrics may be for a first sample
+/// to be stamped there (the trip of the request, and clocks a little apart).
+const FIRST_SAMPLE_SKEW: Millis = 5_000;
+
 /// `GET /api/sandbox/{id}/telemetry/metrics` (newer than v0.190; the pinned SDKs'
 /// `get_metrics`): Daytona's OpenTelemetry series over `from`..=`to` (RFC 3339; `from`
 /// defaults to the epoch and `to` to now), from the sampled history. A started sandbox not
@@ -240,10 +244,18 @@ pub(crate) async fn telemetry_metrics(
     let (from, to) = (bound("from")?, bound("to")?);
     let sandbox = resolve(&state, &id_or_name).await?;
     let record = state.store.sandbox(&sandbox.id);
+    let asked = now();
     if !state.history.has_points(&sandbox.id)
-        && derived_state(&sandbox, &record, now()).0 == SandboxState::Started
+        && derived_state(&sandbox, &record, asked).0 == SandboxState::Started
     {
-        sample_now(&state, &sandbox.id).await;
+        // The SDKs ask up to their own clock's now, which the request's trip puts just before
+        // this server's: a first sample is taken now and stamped at the end asked for when that
+        // is that close, so that a client asking right after create sees it.
+        let at = match to {
+            Some(end) if end <= asked && asked - end <= FIRST_SAMPLE_SKEW => end,
+            _ => asked,
+        };
+        sample_at(&state, &sandbox.id, at).await;
     }
     let points = state
         .history

@@ -164,11 +164,16 @@ impl History {
     }
 }
 
-/// Samples sandbox `id` now and records the sample (used when a started sandbox has no point
-/// yet, so that a client asking right after create sees one).
+/// Samples sandbox `id` now and records the sample.
 pub(crate) async fn sample_now(state: &AppState, id: &str) {
+    sample_at(state, id, now()).await;
+}
+
+/// Samples sandbox `id` now and records the sample as taken at `at` (a time just before now:
+/// see `telemetry_metrics`).
+pub(crate) async fn sample_at(state: &AppState, id: &str, at: Millis) {
     if let Ok(metrics) = sample(state, id).await {
-        state.history.record(id, &metrics, now());
+        state.history.record(id, &metrics, at);
     }
 }
 
