@@ -109,6 +109,10 @@ pub(super) fn change(
     std::fs::write(&staged, serde_json::to_vec(network)?)?;
     std::fs::rename(&staged, run_dir.join(LATEST))?;
     match pid {
+        // Started without the programs, it is unconnected (see `attach`).
+        Some(_) if *network == Network::Blocked && missing_programs(&Network::Open).is_some() => {
+            Ok(())
+        }
         Some(pid) => filter(pid, user, network),
         None => Ok(()),
     }
@@ -126,14 +130,15 @@ pub(super) fn attach(
     let Tether { reader, writer } = tether;
     // Only the init holds the write end from here on.
     drop(writer);
-    if missing_programs(&Network::Open).is_none() {
-        connect(pid, reader, run_dir)?;
-    } else if *network != Network::Blocked {
-        return Err(io::Error::other(
-            missing_programs(network).unwrap_or_default(),
-        ));
+    match missing_programs(&Network::Open) {
+        None => {
+            connect(pid, reader, run_dir)?;
+            filter(pid, user, network)
+        }
+        // Unconnected, the namespace has only its loopback: blocked as it is.
+        Some(_) if *network == Network::Blocked => Ok(()),
+        Some(missing) => Err(io::Error::other(missing)),
     }
-    filter(pid, user, network)
 }
 
 /// Starts `slirp4netns` for the namespace of `pid` and waits until it has configured it.
