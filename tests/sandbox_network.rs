@@ -12,6 +12,7 @@ use ralph_town::provider::local::{IsolationMode, LocalProvider};
 use ralph_town::provider::{CreateSandbox, Network, Provider as _};
 
 use crate::common::{self, World};
+use crate::sandbox_processes::restart_and_kill_a_run;
 
 /// How long a condition polled from the host may take (a guard, not a timing assertion).
 const PATIENCE: Duration = Duration::from_secs(40);
@@ -57,6 +58,22 @@ fn alive(pid: u32) -> bool {
     })
 }
 
+/// A world with one sandbox whose network is `network`, and the provider that made it.
+async fn sandbox(network: Network) -> (World, LocalProvider, String) {
+    let world = World::new();
+    let provider =
+        LocalProvider::with_isolation(world.state(), IsolationMode::Bubblewrap).expect("provider");
+    let sandbox = provider
+        .create(&CreateSandbox {
+            name: "walled".to_string(),
+            network,
+            ..CreateSandbox::default()
+        })
+        .await
+        .expect("create a sandbox");
+    (world, provider, sandbox.id)
+}
+
 fn until(what: &str, condition: impl Fn() -> bool) {
     let deadline = Instant::now() + PATIENCE;
     while !condition() {
@@ -70,18 +87,7 @@ async fn a_run_killed_while_it_connects_a_blocked_sandbox_leaves_no_connection_a
     if !prerequisites() {
         return;
     }
-    let world = World::new();
-    let provider =
-        LocalProvider::with_isolation(world.state(), IsolationMode::Bubblewrap).expect("provider");
-    let sandbox = provider
-        .create(&CreateSandbox {
-            name: "walled".to_string(),
-            network: Network::Blocked,
-            ..CreateSandbox::default()
-        })
-        .await
-        .expect("create a blocked sandbox");
-    let id = sandbox.id;
+    let (world, provider, id) = sandbox(Network::Blocked).await;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let probe = format!(
@@ -90,15 +96,7 @@ async fn a_run_killed_while_it_connects_a_blocked_sandbox_leaves_no_connection_a
     for _ in 0..30 {
         // A stop ends the init and its connection: the next command starts both, and is killed
         // at a random moment while it does.
-        provider.stop(&id).await.expect("stop");
-        provider.start(&id).await.expect("start");
-        let mut doomed = world
-            .command(&["sandbox", "exec", &id, "--", "true"])
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(fastrand::u64(0..150)));
-        let _ = doomed.kill();
-        let _ = doomed.wait();
+        restart_and_kill_a_run(&world, &provider, &id, 150).await;
         // Whatever init now runs is filtered: the test's server stays out of reach.
         let run = world.run(&["sandbox", "exec", &id, "--", "sh", "-c", &probe]);
         assert!(
@@ -140,31 +138,22 @@ async fn an_open_sandbox_refuses_a_filter_it_cannot_have_and_keeps_its_network()
     if !prerequisites() {
         return;
     }
-    let world = World::new();
-    let provider =
-        LocalProvider::with_isolation(world.state(), IsolationMode::Bubblewrap).expect("provider");
-    let sandbox = provider
-        .create(&CreateSandbox {
-            name: "open".to_string(),
-            ..CreateSandbox::default()
-        })
-        .await
-        .expect("create");
+    let (world, provider, id) = sandbox(Network::Open).await;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let error = provider
-        .set_network(&sandbox.id, &Network::Blocked)
+        .set_network(&id, &Network::Blocked)
         .await
         .expect_err("an open sandbox cannot be blocked");
     assert!(error.to_string().contains("networkBlockAll"), "{error}");
     provider
-        .set_network(&sandbox.id, &Network::Open)
+        .set_network(&id, &Network::Open)
         .await
         .expect("open stays open");
     let probe =
         format!("python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2)\"");
     world
-        .run(&["sandbox", "exec", &sandbox.id, "--", "sh", "-c", &probe])
+        .run(&["sandbox", "exec", &id, "--", "sh", "-c", &probe])
         .success();
-    provider.delete(&sandbox.id).await.expect("delete");
+    provider.delete(&id).await.expect("delete");
 }

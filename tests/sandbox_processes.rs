@@ -232,9 +232,28 @@ fn processes_holding(id: &str) -> Vec<(std::path::PathBuf, String, String)> {
         .collect()
 }
 
+/// Stops and starts sandbox `id`, which ends its init; then runs a command, which starts one,
+/// and kills that run at a random moment within `upto_millis`.
+pub(crate) async fn restart_and_kill_a_run(
+    world: &World,
+    provider: &ralph_town::provider::local::LocalProvider,
+    id: &str,
+    upto_millis: u64,
+) {
+    use ralph_town::provider::Provider as _;
+    provider.stop(id).await.expect("stop");
+    provider.start(id).await.expect("start");
+    let mut doomed = world
+        .command(&["sandbox", "exec", id, "--", "true"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(fastrand::u64(0..upto_millis)));
+    let _ = doomed.kill();
+    let _ = doomed.wait();
+}
+
 #[tokio::test]
 async fn a_run_killed_while_it_starts_the_init_leaves_no_second_one() {
-    use ralph_town::provider::Provider as _;
     use ralph_town::provider::local::{IsolationMode, LocalProvider};
 
     let Some((world, id)) = isolated_sandbox() else {
@@ -243,16 +262,7 @@ async fn a_run_killed_while_it_starts_the_init_leaves_no_second_one() {
     let provider =
         LocalProvider::with_isolation(world.state(), IsolationMode::Bubblewrap).expect("provider");
     for _ in 0..40 {
-        // A stop ends the init: the next command starts one, and is killed at a random moment.
-        provider.stop(&id).await.expect("stop");
-        provider.start(&id).await.expect("start");
-        let mut doomed = world
-            .command(&["sandbox", "exec", &id, "--", "true"])
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(fastrand::u64(0..80)));
-        let _ = doomed.kill();
-        let _ = doomed.wait();
+        restart_and_kill_a_run(&world, &provider, &id, 80).await;
         exec(&world, &id, "true").success();
         // Exactly one init: none lost (unrecorded), and none ended under the command that
         // joined it.
