@@ -66,6 +66,7 @@ mod serve_sdk_linked;
 mod serve_sdk_plane;
 mod serve_sdk_sweep;
 mod serve_sdk_sweep2;
+mod serve_sdk_sweeptool;
 mod serve_sdk_toolbox;
 mod serve_sdk_ts;
 mod serve_sdk_workdir;

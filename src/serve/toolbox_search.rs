@@ -94,14 +94,18 @@ pub(crate) async fn find(
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<Vec<Match>>, DaemonError> {
     let (path, pattern) = query.both()?;
-    // -I skips binary files, -r follows no symlinks below the start, -F is a literal text.
+    // -I skips binary files, -r follows no symlinks below the start, -F is a literal text;
+    // -H names the file also when the start is one file, which the daemon's walk searches too.
     let command = format!(
-        "LC_ALL=C grep -rnIZF -e {} -- {} 2>/dev/null; true",
+        "LC_ALL=C grep -rnIZFH -e {} -- {} 2>/dev/null; true",
         quote(pattern)?,
         start(path)?
     );
     let output = output_of(&state, &id, command).await?;
-    Ok(Json(parse_matches(&output)))
+    let mut matches = parse_matches(&output);
+    // grep walks in directory order; the stable sort keeps each file's lines in order.
+    matches.sort_by(|a, b| walk_order(&a.file, &b.file));
+    Ok(Json(matches))
 }
 
 /// The order of Go's `filepath.Walk`: lexical per directory, a directory before its entries.

@@ -1,0 +1,24 @@
+//! Calls of the official Daytona SDKs on a sandbox's toolbox (files, git, processes, the code
+//! interpreter, language servers, computer use) that once failed against an in-process
+//! `serve`, found by a sweep of their public methods, each test named after what broke:
+//! `tests/sdk/sweeptool_test.py` and `tests/sdk-ts/sweeptool_test.mjs` run one case per test
+//! (`SWEEP_CASE`) and assert what the SDK returns or raises.
+//!
+//! The SDKs come from `scripts/sdk-venv.sh` and `scripts/sdk-node.sh`; without them the tests
+//! skip and say why, and with `CI=true` they fail. Nothing reaches beyond 127.0.0.1.
+
+use crate::serve_support;
+
+async fn python_case(case: &str) {
+    serve_support::python_case("sweeptool_test.py", case, "sweeptool: done").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn find_files_searches_a_start_path_that_is_one_file_and_answers_in_walk_order() {
+    python_case("find-in-one-file").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interpreter_code_that_sets_the_environment_keeps_it_for_later_runs() {
+    python_case("interpreter-env").await;
+}
