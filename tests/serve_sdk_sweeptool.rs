@@ -22,3 +22,15 @@ async fn find_files_searches_a_start_path_that_is_one_file_and_answers_in_walk_o
 async fn interpreter_code_that_sets_the_environment_keeps_it_for_later_runs() {
     python_case("interpreter-env").await;
 }
+
+async fn node_case(case: &str) {
+    serve_support::node_case("sweeptool_test.mjs", case, "sweeptool-ts: done").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compressed_screenshot_in_webp_as_the_sdk_example_asks_is_a_png() {
+    if !crate::serve_computer_use::have_x_tools() {
+        return;
+    }
+    node_case("webp-screenshot").await;
+}

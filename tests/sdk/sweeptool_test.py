@@ -26,6 +26,10 @@ def find_in_one_file(daytona):
     assert found == [(f"{home}/notes.txt", 2), (f"{home}/notes.txt", 3), (f"{home}/sub/other.txt", 1)], found
     step("the pattern is a text, not a regular expression")
     assert fs.find_files("notes.txt", "foo[0-9]") == []
+    step("a start that looks like an option is reported as the request spelled it")
+    fs.upload_file(b"bar\n", "-dash.txt")
+    assert [m.file for m in fs.find_files("-dash.txt", "bar")] == ["-dash.txt"]
+    assert fs.search_files("-dash.txt", "*.txt").files == ["-dash.txt"]
     sandbox.delete()
 
 
