@@ -65,3 +65,8 @@ async fn the_typescript_sdk_drives_mouse_keyboard_screenshots_and_recordings() {
     }
     node_case("computer-use").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn typescript_branches_clones_at_a_commit_and_pulls_work() {
+    node_case("git-branches").await;
+}

@@ -112,6 +112,38 @@ const cases = {
     await assert.rejects(process.getEntrypointLogs(), DaytonaNotFoundError)
     await sandbox.delete()
   },
+  async 'git-branches'(daytona) {
+    const sandbox = await daytona.create()
+    const git = sandbox.git
+    step('a repository pushed to a bare one')
+    await git.init('remote.git', true)
+    await git.init('work', false, 'main')
+    await sandbox.fs.uploadFile(Buffer.from('one'), 'work/a.txt')
+    await git.add('work', ['a.txt'])
+    const first = await git.commit('work', 'one', 'Ann', 'ann@example.com')
+    await git.remoteAdd('work', 'origin', '/home/daytona/remote.git')
+    await git.push('work')
+    step('createBranch switches to it, checkoutBranch back, deleteBranch')
+    await git.createBranch('work', 'feature')
+    assert.deepEqual(await git.branches('work'), { branches: ['feature', 'main'], current: 'feature' })
+    await git.checkoutBranch('work', 'main')
+    await git.deleteBranch('work', 'feature')
+    assert.deepEqual(await git.branches('work'), { branches: ['main'], current: 'main' })
+    step('clone at a commit is detached; clone of a branch follows it')
+    await git.clone('/home/daytona/remote.git', 'pinned', undefined, first.sha)
+    const pinned = await git.status('pinned')
+    assert.deepEqual([pinned.detached, pinned.currentBranch], [true, 'HEAD'])
+    await git.clone('/home/daytona/remote.git', 'copy', 'main')
+    step('pull brings a later push')
+    await sandbox.fs.uploadFile(Buffer.from('two'), 'work/b.txt')
+    await git.add('work', ['b.txt'])
+    await git.commit('work', 'two', 'Ann', 'ann@example.com')
+    await git.push('work')
+    assert.equal((await git.status('copy')).upstream, 'origin/main')
+    await git.pull('copy')
+    assert.equal((await sandbox.fs.downloadFile('copy/b.txt')).toString(), 'two')
+    await sandbox.delete()
+  },
   async 'computer-use'(daytona) {
     const sandbox = await daytona.create()
     const computer = sandbox.computerUse
