@@ -68,6 +68,7 @@ mod serve_sdk_plane;
 mod serve_sdk_sweep;
 mod serve_sdk_sweep2;
 mod serve_sdk_sweepplane;
+mod serve_sdk_sweeptool;
 mod serve_sdk_toolbox;
 mod serve_sdk_ts;
 mod serve_sdk_workdir;

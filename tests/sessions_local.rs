@@ -123,7 +123,12 @@ async fn deleting_a_session_or_stopping_its_sandbox_ends_every_process_it_starte
         .await
         .expect("delete");
     until("the session's processes end", || running(&sleeps) == 0).await;
-    assert!(registered_groups(&state, &id).is_empty());
+    // The removal of the session's files runs as a command whose own registration goes when
+    // its keeper is reaped, which a loaded machine may do a moment after the answer.
+    until("no process group stays registered", || {
+        registered_groups(&state, &id).is_empty()
+    })
+    .await;
 
     provider
         .create_session(&id, "stopped")

@@ -190,8 +190,9 @@ fn parse_bool(query: &HashMap<String, String>, name: &str) -> Result<Option<bool
 }
 
 impl Shot {
-    /// Reads Daytona's query: `x`, `y`, `width`, `height` for a region; `format`, `quality`
-    /// (1 to 100, default 85) and `scale` (0.1 to 1) when compressed; `showCursor` always.
+    /// Reads Daytona's query: `x`, `y`, `width`, `height` for a region; `format` (`png`,
+    /// `jpeg`, anything else a full-size PNG), `quality` (1 to 100, default 85) and `scale`
+    /// (0.1 to 1) when compressed; `showCursor` always.
     fn parse(
         query: &HashMap<String, String>,
         region: bool,
@@ -252,12 +253,9 @@ impl Shot {
         match query.get("format").map_or("png", String::as_str) {
             "png" => {}
             "jpeg" | "jpg" => shot.jpeg_quality = Some(quality),
-            other => {
-                return Err(query_error(
-                    "format",
-                    &format!("must be png or jpeg, not {other:?}"),
-                ));
-            }
+            // The daemon's encoder answers any other format (`webp`, which the SDKs' own
+            // examples ask for) with a PNG of the full size.
+            _ => shot.scale = 1.0,
         }
         Ok(shot)
     }

@@ -52,6 +52,10 @@ class Output:
     encoding = "utf-8"
 
 
+# The file name of the user's code, which a SyntaxError names, as Daytona's worker does.
+SOURCE = "<string>"
+
+
 class TimedOut(BaseException):
     pass
 
@@ -61,7 +65,7 @@ def on_alarm(_signum, _frame):
 
 
 def user_traceback(error):
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == "<input>"]
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == SOURCE]
     lines = ["Traceback (most recent call last):\n"] if frames else []
     for frame in frames:
         lines.append(f'  File "<stdin>", line {frame.lineno}\n')
@@ -71,10 +75,23 @@ def user_traceback(error):
     return "".join(lines)
 
 
+def set_env(values):
+    """Sets (or, for None, unsets) each of `values`; returns what they were before."""
+    before = {}
+    for key, value in values.items():
+        before[key] = os.environ.get(key)
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = str(value)
+    return before
+
+
 def run(request, scope):
     tag = request.get("run")
-    saved = dict(os.environ)
-    os.environ.update({str(k): str(v) for k, v in (request.get("envs") or {}).items()})
+    # A run's `envs` last for that run only; what the code itself sets in `os.environ` stays
+    # for the context's later runs, as it does in Daytona's worker.
+    saved = set_env({str(k): v for k, v in (request.get("envs") or {}).items()})
     sys.stdout, sys.stderr = Output(tag, "stdout"), Output(tag, "stderr")
     if sys.stdin is None or sys.stdin.closed:
         sys.stdin = open(os.devnull, encoding="utf-8")
@@ -83,7 +100,7 @@ def run(request, scope):
     try:
         if timeout > 0:
             signal.setitimer(signal.ITIMER_REAL, timeout)
-        exec(compile(request.get("code", ""), "<input>", "exec"), scope)
+        exec(compile(request.get("code", ""), SOURCE, "exec"), scope)
     except TimedOut:
         control = "timeout"
     except KeyboardInterrupt:
@@ -100,8 +117,7 @@ def run(request, scope):
         sys.stdout.flush()
         sys.stderr.flush()
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-        os.environ.clear()
-        os.environ.update(saved)
+        set_env(saved)
     emit({"run": tag, "type": "control", "text": control})
 
 

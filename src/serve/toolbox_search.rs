@@ -45,11 +45,31 @@ impl SearchQuery {
 }
 
 /// A start path that `find` and `grep` cannot mistake for an option.
-fn start(path: &str) -> Result<String, DaemonError> {
-    if path.starts_with('-') {
-        quote(&format!("./{path}"))
-    } else {
-        quote_path(path)
+struct Start {
+    quoted: String,
+    /// Whether the tools see `./` before the path as the request spelled it.
+    dotted: bool,
+}
+
+impl Start {
+    fn new(path: &str) -> Result<Start, DaemonError> {
+        let dotted = path.starts_with('-');
+        let quoted = if dotted {
+            quote(&format!("./{path}"))?
+        } else {
+            quote_path(path)?
+        };
+        Ok(Start { quoted, dotted })
+    }
+
+    /// A path the tools reported, spelled as the request spelled its start.
+    fn respell(&self, reported: &str) -> String {
+        let spelled = if self.dotted {
+            reported.strip_prefix("./").unwrap_or(reported)
+        } else {
+            reported
+        };
+        spelled.to_string()
     }
 }
 
@@ -94,14 +114,22 @@ pub(crate) async fn find(
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<Vec<Match>>, DaemonError> {
     let (path, pattern) = query.both()?;
-    // -I skips binary files, -r follows no symlinks below the start, -F is a literal text.
+    let start = Start::new(path)?;
+    // -I skips binary files, -r follows no symlinks below the start, -F is a literal text;
+    // -H names the file also when the start is one file, which the daemon's walk searches too.
     let command = format!(
-        "LC_ALL=C grep -rnIZF -e {} -- {} 2>/dev/null; true",
+        "LC_ALL=C grep -rnIZFH -e {} -- {} 2>/dev/null; true",
         quote(pattern)?,
-        start(path)?
+        start.quoted
     );
     let output = output_of(&state, &id, command).await?;
-    Ok(Json(parse_matches(&output)))
+    let mut matches = parse_matches(&output);
+    for found in &mut matches {
+        found.file = start.respell(&found.file);
+    }
+    // grep walks in directory order; the stable sort keeps each file's lines in order.
+    matches.sort_by(|a, b| walk_order(&a.file, &b.file));
+    Ok(Json(matches))
 }
 
 /// The order of Go's `filepath.Walk`: lexical per directory, a directory before its entries.
@@ -115,16 +143,17 @@ pub(crate) async fn search(
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<SearchFilesResponse>, DaemonError> {
     let (path, pattern) = query.both()?;
+    let start = Start::new(path)?;
     let command = format!(
         "find {} -name {} -print0 2>/dev/null; true",
-        start(path)?,
+        start.quoted,
         quote(pattern)?
     );
     let output = output_of(&state, &id, command).await?;
     let mut files: Vec<String> = output
         .split('\0')
         .filter(|file| !file.is_empty())
-        .map(str::to_string)
+        .map(|file| start.respell(file))
         .collect();
     files.sort_by(|a, b| walk_order(a, b));
     Ok(Json(SearchFilesResponse { files }))
