@@ -208,21 +208,21 @@ fn could_begin_marker(rest: &[u8]) -> bool {
         && (STDOUT_MARKER.starts_with(rest) || STDERR_MARKER.starts_with(rest))
 }
 
-/// Daytona's rule for session ids here: they name directories, so they are plain words.
+/// Session ids: Daytona's daemon takes any, and names a directory after each; so here an id is
+/// anything that can be one directory's name (no `/`, not `.` or `..`, at most 255 bytes),
+/// without control characters. It is always quoted where a shell sees it.
 pub(crate) fn check_session_id(id: &str) -> Result<()> {
-    let mut bytes = id.bytes();
-    let valid = id.len() <= 128
-        && bytes
-            .next()
-            .is_some_and(|first| first.is_ascii_alphanumeric())
-        && bytes.all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'));
+    let valid = !id.is_empty()
+        && id.len() <= 255
+        && !matches!(id, "." | "..")
+        && !id.chars().any(|c| c == '/' || c.is_control());
     if valid {
         return Ok(());
     }
     Err(ProviderError::Api {
         status: Some(400),
         message: format!(
-            "invalid session id `{}`: use letters, digits, `-`, `_` and `.` (at most 128, starting with a letter or digit)",
+            "invalid session id `{}`: it names a directory, so it cannot be empty, `.` or `..`, hold `/` or control characters, or be longer than 255 bytes",
             id.escape_default()
         ),
         retryable: false,
@@ -262,11 +262,20 @@ mod tests {
     }
 
     #[test]
-    fn session_ids_are_plain_words() {
-        for good in ["s", "my-session", "a.b_c", "0f8e-uuid"] {
+    fn session_ids_are_any_one_directory_name() {
+        for good in [
+            "s",
+            "my-session",
+            "a.b_c",
+            "0f8e-uuid",
+            "my session",
+            "ü-s",
+            "-x",
+            "$(x)",
+        ] {
             assert!(check_session_id(good).is_ok(), "{good}");
         }
-        for bad in ["", ".", "..", "-x", "a/b", "a b", &"x".repeat(129)] {
+        for bad in ["", ".", "..", "a/b", "a\nb", "a\0b", &"x".repeat(256)] {
             assert!(check_session_id(bad).is_err(), "{bad:?}");
         }
     }

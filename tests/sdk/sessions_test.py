@@ -90,6 +90,17 @@ def main():
     process.delete_session("sdk-other")
     assert [s.session_id for s in process.list_sessions()] == ["sdk-session"]
 
+    step("a session id is any name, as the daemon takes it, and never a command")
+    odd = "my session ü $(touch pwned)"
+    process.create_session(odd)
+    ran = process.execute_session_command(odd, SessionExecuteRequest(command="echo hi"))
+    assert (ran.exit_code, ran.stdout.strip()) == (0, "hi"), ran
+    assert odd in {session.session_id for session in process.list_sessions()}
+    assert process.get_session(odd).commands[0].exit_code == 0
+    process.delete_session(odd)
+    left = sandbox.process.exec("ls -a; ls pwned 2>/dev/null; echo .").result
+    assert "pwned" not in left, left
+
     step("the code interpreter keeps state between runs")
     interpreter = sandbox.code_interpreter
     out = []

@@ -162,7 +162,15 @@ impl LocalProvider {
         // The command files are the sandbox's own: removed from inside it, so that a link a
         // command planted there cannot point the removal at the host.
         let remove = ExecRequest {
-            command: format!("rm -rf -- ~/{DATA_DIR}/{session}"),
+            // The id is any directory name (see `check_session_id`): quoted, never read as code.
+            command: format!(
+                "rm -rf -- ~/{DATA_DIR}/{}",
+                shlex::try_quote(session).map_err(|_| ProviderError::Api {
+                    status: Some(400),
+                    message: format!("invalid session id `{}`", session.escape_default()),
+                    retryable: false,
+                })?
+            ),
             ..ExecRequest::default()
         };
         let _ = self.run(id, &remove).await;
