@@ -134,26 +134,61 @@ async fn a_run_killed_while_it_connects_a_blocked_sandbox_leaves_no_connection_a
 }
 
 #[tokio::test]
-async fn an_open_sandbox_refuses_a_filter_it_cannot_have_and_keeps_its_network() {
+async fn an_open_sandbox_gets_a_network_of_its_own_only_when_nothing_of_its_own_runs() {
     if !prerequisites() {
         return;
     }
     let (world, provider, id) = sandbox(Network::Open).await;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let error = provider
-        .set_network(&id, &Network::Blocked)
-        .await
-        .expect_err("an open sandbox cannot be blocked");
-    assert!(error.to_string().contains("networkBlockAll"), "{error}");
+    let reaches = |host: &str| {
+        let probe = format!(
+            "python3 -c \"import socket; socket.create_connection(('{host}', {port}), 2)\" && echo REACHED"
+        );
+        world
+            .run(&["sandbox", "exec", &id, "--", "sh", "-c", &probe])
+            .stdout
+            .contains("REACHED")
+    };
+    assert!(reaches("127.0.0.1"));
     provider
         .set_network(&id, &Network::Open)
         .await
         .expect("open stays open");
-    let probe =
-        format!("python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2)\"");
+    // What a command left running would be cut off: refused, naming it, and left running.
     world
-        .run(&["sandbox", "exec", &id, "--", "sh", "-c", &probe])
+        .run(&[
+            "sandbox",
+            "exec",
+            &id,
+            "--",
+            "sh",
+            "-c",
+            "nohup sleep 319 >/dev/null 2>&1 &",
+        ])
         .success();
+    let error = provider
+        .set_network(&id, &Network::Blocked)
+        .await
+        .expect_err("a sandbox with a process of its own running keeps its network");
+    assert!(error.to_string().contains("sleep 319"), "{error}");
+    world
+        .run(&["sandbox", "exec", &id, "--", "pgrep", "-f", "sleep 31[9]"])
+        .success();
+    assert!(reaches("127.0.0.1"));
+    world
+        .run(&["sandbox", "exec", &id, "--", "pkill", "-f", "sleep 31[9]"])
+        .success();
+    until("the sleep to end", || {
+        !world
+            .run(&["sandbox", "exec", &id, "--", "pgrep", "-f", "sleep 31[9]"])
+            .stdout
+            .contains(char::is_numeric)
+    });
+    provider
+        .set_network(&id, &Network::Blocked)
+        .await
+        .expect("nothing runs: the sandbox gets a network of its own");
+    assert!(!reaches("127.0.0.1") && !reaches(GATEWAY));
     provider.delete(&id).await.expect("delete");
 }

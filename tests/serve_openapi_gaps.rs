@@ -177,7 +177,7 @@ async fn platform(client: &Client, id: &str) {
         (
             "POST",
             format!("{sandbox}/network-settings"),
-            Some(json!({"networkBlockAll": true})),
+            Some(json!({"domainAllowList": "example.com"})),
             422,
         ),
         ("POST", format!("{sandbox}/autopause/5"), None, 422),

@@ -167,10 +167,11 @@ pub(crate) fn refuse_secrets_on_own_network(own_network: bool) -> Result<(), Api
 }
 
 /// `POST /sandbox/{id}/network-settings`: changes what a sandbox's network reaches, at once
-/// (Daytona changes it in place). A sandbox made with `networkBlockAll` or a
-/// `networkAllowList` has a network of its own, which may be blocked, filtered or opened at any
-/// time; one made open shares this machine's network, which cannot be filtered for it alone:
-/// changing that is a 422 saying so (NOTES-style: Daytona can).
+/// (Daytona changes it in place). A sandbox with a network of its own (made with
+/// `networkBlockAll` or a `networkAllowList`, or given one since) may be blocked, filtered or
+/// opened at any time. One on this machine's network gets one of its own when nothing of its
+/// own runs (its commands' processes would be cut off); otherwise the change is a 422 naming
+/// what runs (NOTES-style: Daytona moves running processes too).
 async fn network_settings(
     State(state): State<Arc<AppState>>,
     Path(id_or_name): Path<String>,
@@ -182,6 +183,12 @@ async fn network_settings(
             "At least one of networkBlockAll, networkAllowList or domainAllowList must be set",
         ));
     };
+    // A sandbox on this machine's network that gets one of its own would lose its secrets' proxy.
+    let record = state.store.sandbox(&sandbox.id);
+    let shared = !record.network_block_all && record.network_allow_list.is_none();
+    refuse_secrets_on_own_network(
+        shared && network != Network::Open && state.vault.mount_of(&sandbox.id).is_some(),
+    )?;
     state
         .provider
         .set_network(&sandbox.id, &network)

@@ -152,11 +152,16 @@ async function networkSettings(daytona) {
     DaytonaUnprocessableEntityError,
     /Domain allow lists are not possible/,
   )
+  // An open sandbox with nothing of its own running gets a network of its own.
+  await sandbox.process.executeCommand('nohup sleep 318 >/dev/null 2>&1 &')
   await rejects(
     sandbox.updateNetworkSettings({ networkBlockAll: true }),
     DaytonaUnprocessableEntityError,
-    /networkBlockAll/,
+    /sleep 318/,
   )
+  await sandbox.process.executeCommand("pkill -f 'sleep 31[8]'; while pgrep -f 'sleep 31[8]'; do sleep 0.1; done")
+  await sandbox.updateNetworkSettings({ networkBlockAll: true })
+  assert.equal(sandbox.networkBlockAll, true)
   for (const each of [blocked, allowed, sandbox]) await each.delete()
 }
 

@@ -158,6 +158,23 @@ def network_settings(daytona):
         assert not connects(allowed, port, GATEWAY)
         allowed.update_network_settings(network_allow_list="10.0.2.2/32")
         assert connects(allowed, port, GATEWAY)
+
+        step("an open sandbox gets a network of its own once nothing of its own runs")
+        sandbox.update_network_settings(network_block_all=False)
+        sandbox.process.exec("nohup sleep 317 >/dev/null 2>&1 &")
+        raises(
+            DaytonaUnprocessableEntityError,
+            lambda: sandbox.update_network_settings(network_block_all=True),
+            "sleep 317",
+        )
+        assert connects(sandbox, port)
+        sandbox.process.exec("pkill -f 'sleep 31[7]'")
+        until("the sleep to end", lambda: sandbox.process.exec("pgrep -f 'sleep 31[7]'").exit_code != 0)
+        sandbox.update_network_settings(network_block_all=True)
+        assert daytona.get(sandbox.id).network_block_all is True
+        assert not connects(sandbox, port) and not connects(sandbox, port, GATEWAY)
+        sandbox.update_network_settings(network_allow_list="10.0.2.2/32")
+        assert connects(sandbox, port, GATEWAY)
     # A sandbox with a network of its own asks its own name server, and has its own loopback,
     # which all its commands share.
     assert "nameserver 10.0.2.3" in allowed.process.exec("cat /etc/resolv.conf").result
@@ -184,13 +201,6 @@ def network_settings(daytona):
         DaytonaUnprocessableEntityError,
         lambda: daytona.create(CreateSandboxFromSnapshotParams(domain_allow_list="example.com")),
         "Domain allow lists are not possible",
-    )
-    # An open sandbox shares this machine's network: open it stays.
-    sandbox.update_network_settings(network_block_all=False)
-    raises(
-        DaytonaUnprocessableEntityError,
-        lambda: sandbox.update_network_settings(network_block_all=True),
-        "networkBlockAll",
     )
     for each in (blocked, allowed, elsewhere, sandbox):
         each.delete()

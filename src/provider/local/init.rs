@@ -111,6 +111,22 @@ pub(super) fn end(run_dir: &Path) {
 /// How long [`end`] waits for a killed init's namespaces to empty.
 const END_WAIT: Duration = Duration::from_secs(5);
 
+/// What the init's own loop runs (see [`PROGRAM`]), which is not the sandbox's work.
+const OWN_CHILDREN: [&str; 2] = ["sleep 5", "stat -c %h /home/daytona"];
+
+/// The processes of the sandbox whose init is `pid` (its command lines), but the init and what
+/// its own loop runs (a child of the init that is a copy of it, about to run one of those).
+pub(super) fn others(pid: u32) -> Vec<String> {
+    let itself = PROGRAM.join(" ");
+    process::in_pid_namespace_of(pid)
+        .into_iter()
+        .filter(|(_, parent, line)| {
+            !(*parent == pid && (OWN_CHILDREN.contains(&line.as_str()) || *line == itself))
+        })
+        .map(|(_, _, line)| line)
+        .collect()
+}
+
 /// Runs `work` with the pid of the sandbox's init, when one runs and has been let live, while
 /// no init of the sandbox starts or is replaced.
 pub(super) fn while_held<T>(
@@ -193,5 +209,8 @@ mod tests {
     #[test]
     fn the_init_watches_the_home_every_sandbox_sees() {
         assert!(PROGRAM[2].contains(super::super::paths::SANDBOX_HOME));
+        for child in OWN_CHILDREN {
+            assert!(PROGRAM[2].contains(child), "{child}");
+        }
     }
 }

@@ -166,6 +166,13 @@ impl Invocation {
                 let pid = init::ensure(
                     &joined.run_dir,
                     || {
+                        // Under the init's lock: a network given since this command read the
+                        // sandbox's record (see `network::change`) is not started without.
+                        if own_network.is_none() && network::latest(&joined.run_dir).is_some() {
+                            return Err(io::Error::other(
+                                "the sandbox's network changed as this command started; run it again",
+                            ));
+                        }
                         let mut command = joined.init.command(None)?;
                         process::close_inherited(&mut command);
                         // The init runs nothing of the sandbox's: it needs no environment.

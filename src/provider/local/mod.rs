@@ -357,26 +357,36 @@ impl Provider for LocalProvider {
         let (store, id, network) = (self.store.clone(), id.to_string(), network.clone());
         let user = self.launcher.owner();
         let missing = network::missing_programs(&network).map(|missing| self.unsupported(&missing));
-        let fixed = self.unsupported(
-            "filtering the network of a sandbox made with this machine's network, which it shares; create it with `networkBlockAll` or a `networkAllowList` to give it a network of its own",
-        );
+        let unisolated = (!self.launcher.is_isolated()).then(|| {
+            self.unsupported(
+                "blocking or filtering a sandbox's network without bubblewrap (install `bwrap`)",
+            )
+        });
         blocking(move || {
             let _lock = store.lock(true)?;
             let mut metadata = store.resolve(&id)?;
-            if metadata.own_network().is_none() {
-                // This machine's network is open already.
-                return if network == Network::Open {
-                    Ok(())
-                } else {
-                    Err(fixed)
-                };
+            let shared = metadata.own_network().is_none();
+            // This machine's network is open already.
+            if shared && network == Network::Open {
+                return Ok(());
             }
-            if let Some(missing) = missing {
-                return Err(missing);
+            if let Some(refused) = missing.or(unisolated) {
+                return Err(refused);
             }
             let run_dir = store.run_dir(&metadata.id);
-            init::while_held(&run_dir, |pid| {
-                network::change(&run_dir, pid, user, &network)
+            init::while_held(&run_dir, |pid| match pid {
+                // A sandbox on this machine's network gets one of its own at its init's next
+                // start: ended now, if nothing of the sandbox's runs in it (which the change
+                // would cut off or kill).
+                Some(pid) if shared => {
+                    let running = init::others(pid);
+                    if !running.is_empty() {
+                        return Ok(Err(busy(&metadata.name, &running)));
+                    }
+                    init::end(&run_dir);
+                    network::change(&run_dir, None, user, &network).map(Ok)
+                }
+                pid => network::change(&run_dir, pid, user, &network).map(Ok),
             })
             .map_err(|error| ProviderError::Api {
                 status: None,
@@ -385,7 +395,7 @@ impl Provider for LocalProvider {
                     metadata.name
                 ),
                 retryable: false,
-            })?;
+            })??;
             metadata.network = Some(network);
             metadata.network_blocked = false;
             store.write(&metadata)
@@ -586,6 +596,18 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work).await.map_err(|error| {
         ProviderError::transport(format!("a local provider task failed: {error}"))
     })?
+}
+
+/// Why a sandbox on this machine's network cannot get one of its own now: `running` (command
+/// lines) would be cut off or killed.
+fn busy(name: &str, running: &[String]) -> ProviderError {
+    ProviderError::Unsupported {
+        provider: "local",
+        operation: format!(
+            "giving sandbox `{name}` a network of its own while processes run in it ({}): end them, or stop the sandbox, first; or create it with `networkBlockAll` or a `networkAllowList`",
+            running.join("; ")
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -370,6 +370,35 @@ fn family() -> HashMap<u32, Vec<u32>> {
     children
 }
 
+/// The processes in the pid namespace of process `pid`, but `pid` itself and zombies, each
+/// with its parent and its command line (arguments joined by spaces).
+pub(super) fn in_pid_namespace_of(pid: u32) -> Vec<(u32, u32, String)> {
+    let namespace = |pid: u32| fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(own) = namespace(pid) else {
+        return Vec::new();
+    };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&other| {
+            other != pid && !is_zombie(other) && namespace(other).as_ref() == Some(&own)
+        })
+        .map(|other| {
+            let parent = stat_field(other, 1)
+                .and_then(|field| field.parse().ok())
+                .unwrap_or(0);
+            let line = fs::read(format!("/proc/{other}/cmdline")).unwrap_or_default();
+            let line = String::from_utf8_lossy(&line)
+                .trim_end_matches('\0')
+                .replace('\0', " ");
+            (other, parent, line)
+        })
+        .collect()
+}
+
 /// The children of process `parent`.
 pub(super) fn children(parent: u32) -> Vec<u32> {
     family().remove(&parent).unwrap_or_default()
