@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use ralph_town::provider::local::{IsolationMode, LocalProvider};
-use ralph_town::provider::{CreateSandbox, Network, Provider as _};
+use ralph_town::provider::{AllowList, CreateSandbox, Network, Provider as _};
 
 use crate::common::{self, World};
 use crate::sandbox_processes::restart_and_kill_a_run;
@@ -72,6 +72,10 @@ async fn sandbox(network: Network) -> (World, LocalProvider, String) {
         .await
         .expect("create a sandbox");
     (world, provider, sandbox.id)
+}
+
+fn allow(list: &str) -> AllowList {
+    list.parse().expect("an allow list")
 }
 
 fn until(what: &str, condition: impl Fn() -> bool) {
@@ -190,5 +194,90 @@ async fn an_open_sandbox_gets_a_network_of_its_own_only_when_nothing_of_its_own_
         .await
         .expect("nothing runs: the sandbox gets a network of its own");
     assert!(!reaches("127.0.0.1") && !reaches(GATEWAY));
+    provider.delete(&id).await.expect("delete");
+}
+
+#[tokio::test]
+async fn a_change_reaches_a_process_that_was_already_running_and_a_stopped_sandbox_takes_one() {
+    if !prerequisites() {
+        return;
+    }
+    let (world, provider, id) = sandbox(Network::Blocked).await;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // One process, started before any change, tries the test's server again and again.
+    let tries = format!(
+        "nohup python3 -c \"
+import socket, time
+while True:
+    try:
+        socket.create_connection(('{GATEWAY}', {port}), 1).close()
+        line = 'reached'
+    except OSError:
+        line = 'refused'
+    with open('/tmp/tries', 'a') as out:
+        print(line, flush=True, file=out)
+    time.sleep(0.1)
+\" >/dev/null 2>&1 &"
+    );
+    world
+        .run(&["sandbox", "exec", &id, "--", "sh", "-c", &tries])
+        .success();
+    let last = || {
+        let run = world.run(&[
+            "sandbox",
+            "exec",
+            &id,
+            "--",
+            "tail",
+            "-n",
+            "1",
+            "/tmp/tries",
+        ]);
+        run.stdout.trim().to_string()
+    };
+    until("the process to be refused", || last() == "refused");
+    provider
+        .set_network(&id, &Network::Allowed(allow("10.0.2.2/32")))
+        .await
+        .expect("allow the gateway");
+    until("the same process to reach the server", || {
+        last() == "reached"
+    });
+    provider
+        .set_network(&id, &Network::Blocked)
+        .await
+        .expect("block again");
+    until("the same process to be refused again", || {
+        last() == "refused"
+    });
+    provider.delete(&id).await.expect("delete");
+
+    // A stopped sandbox on this machine's network takes one of its own whatever it ran.
+    let (world, provider, id) = sandbox(Network::Open).await;
+    world
+        .run(&[
+            "sandbox",
+            "exec",
+            &id,
+            "--",
+            "sh",
+            "-c",
+            "nohup sleep 321 >/dev/null 2>&1 &",
+        ])
+        .success();
+    provider.stop(&id).await.expect("stop");
+    provider
+        .set_network(&id, &Network::Blocked)
+        .await
+        .expect("a stopped sandbox runs nothing to cut off");
+    provider.start(&id).await.expect("start");
+    let probe =
+        format!("python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2)\"");
+    let run = world.run(&["sandbox", "exec", &id, "--", "sh", "-c", &probe]);
+    assert_ne!(
+        run.code, 0,
+        "a blocked sandbox reached this machine's loopback: {run:?}"
+    );
     provider.delete(&id).await.expect("delete");
 }

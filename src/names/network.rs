@@ -50,6 +50,17 @@ impl AllowList {
     }
 }
 
+/// Daytona's form, for callers outside the crate: an empty list is an error here.
+impl std::str::FromStr for AllowList {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<AllowList, String> {
+        AllowList::parse(text)
+            .map_err(|violation| violation.reason)?
+            .ok_or_else(|| "the allow list is empty".to_string())
+    }
+}
+
 /// Daytona's form: networks joined by commas.
 impl fmt::Display for AllowList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
