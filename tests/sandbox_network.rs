@@ -281,3 +281,29 @@ while True:
     );
     provider.delete(&id).await.expect("delete");
 }
+
+#[tokio::test]
+async fn what_ends_by_itself_in_a_moment_does_not_keep_a_sandbox_from_a_network_of_its_own() {
+    if !prerequisites() {
+        return;
+    }
+    let (world, provider, id) = sandbox(Network::Open).await;
+    // A command in flight as the change comes (as `serve`'s metrics samples are).
+    world
+        .run(&[
+            "sandbox",
+            "exec",
+            &id,
+            "--",
+            "sh",
+            "-c",
+            "nohup sleep 1 >/dev/null 2>&1 &",
+        ])
+        .success();
+    provider
+        .set_network(&id, &Network::Blocked)
+        .await
+        .expect("a process that ends in a moment is waited for");
+    world.run(&["sandbox", "exec", &id, "--", "true"]).success();
+    provider.delete(&id).await.expect("delete");
+}

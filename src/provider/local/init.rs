@@ -127,6 +127,18 @@ pub(super) fn others(pid: u32) -> Vec<String> {
         .collect()
 }
 
+/// [`others`], once none runs or, if some still run after `patience`, those.
+pub(super) fn others_for(pid: u32, patience: Duration) -> Vec<String> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let running = others(pid);
+        if running.is_empty() || Instant::now() >= deadline {
+            return running;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Runs `work` with the pid of the sandbox's init, when one runs and has been let live, while
 /// no init of the sandbox starts or is replaced.
 pub(super) fn while_held<T>(

@@ -379,7 +379,7 @@ impl Provider for LocalProvider {
                 // start: ended now, if nothing of the sandbox's runs in it (which the change
                 // would cut off or kill).
                 Some(pid) if shared => {
-                    let running = init::others(pid);
+                    let running = init::others_for(pid, SETTLE);
                     if !running.is_empty() {
                         return Ok(Err(busy(&metadata.name, &running)));
                     }
@@ -597,6 +597,11 @@ async fn blocking<T: Send + 'static>(
         ProviderError::transport(format!("a local provider task failed: {error}"))
     })?
 }
+
+/// How long a sandbox's processes may take to end before it is found busy: commands in flight
+/// (a metrics sample that `serve` runs every few seconds, an exec about to answer) end by
+/// themselves; what runs on is the sandbox's own work.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Why a sandbox on this machine's network cannot get one of its own now: `running` (command
 /// lines) would be cut off or killed.
