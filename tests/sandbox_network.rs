@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ralph_town::provider::local::{IsolationMode, LocalProvider};
 use ralph_town::provider::{AllowList, CreateSandbox, Network, Provider as _};
 
-use crate::common::{self, World};
+use crate::common::{self, Run, World};
 use crate::sandbox_processes::restart_and_kill_a_run;
 
 /// How long a condition polled from the host may take (a guard, not a timing assertion).
@@ -74,6 +74,26 @@ async fn sandbox(network: Network) -> (World, LocalProvider, String) {
     (world, provider, sandbox.id)
 }
 
+/// Runs `script` with `sh -c` in sandbox `id`.
+fn shell(world: &World, id: &str, script: &str) -> Run {
+    world.run(&["sandbox", "exec", id, "--", "sh", "-c", script])
+}
+
+/// Whether a command in sandbox `id` connects to `port` of `host`.
+fn reaches(world: &World, id: &str, host: &str, port: u16) -> bool {
+    let probe = format!(
+        "python3 -c \"import socket; socket.create_connection(('{host}', {port}), 2)\" && echo REACHED"
+    );
+    shell(world, id, &probe).stdout.contains("REACHED")
+}
+
+/// A server of the test's on this machine's loopback, and its port.
+fn server() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
 fn allow(list: &str) -> AllowList {
     list.parse().expect("an allow list")
 }
@@ -92,49 +112,29 @@ async fn a_run_killed_while_it_connects_a_blocked_sandbox_leaves_no_connection_a
         return;
     }
     let (world, provider, id) = sandbox(Network::Blocked).await;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let probe = format!(
-        "python3 -c \"import socket; socket.create_connection(('{GATEWAY}', {port}), 2)\" && echo REACHED"
-    );
+    let (_listener, port) = server();
+    let record = world.state().join("sandboxes").join(&id).join("run/init");
+    let no_orphan = || connections().iter().all(|(_, target)| alive(*target));
     for _ in 0..30 {
         // A stop ends the init and its connection: the next command starts both, and is killed
         // at a random moment while it does.
         restart_and_kill_a_run(&world, &provider, &id, 150).await;
         // Whatever init now runs is filtered: the test's server stays out of reach.
-        let run = world.run(&["sandbox", "exec", &id, "--", "sh", "-c", &probe]);
         assert!(
-            !run.stdout.contains("REACHED"),
-            "a blocked sandbox reached this machine: {run:?}"
+            !reaches(&world, &id, GATEWAY, port),
+            "a blocked sandbox reached this machine"
         );
         // The init that runs is connected, once.
-        let record = world.state().join("sandboxes").join(&id).join("run/init");
-        let init: u32 = std::fs::read_to_string(&record)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let connected = connections()
-            .iter()
-            .filter(|(_, target)| *target == init)
-            .count();
-        assert_eq!(
-            connected,
-            1,
-            "connections of init {init}: {:?}",
-            connections()
-        );
+        let text = std::fs::read_to_string(&record).unwrap();
+        let init: u32 = text.split_whitespace().next().unwrap().parse().unwrap();
+        let all = connections();
+        let connected = all.iter().filter(|(_, target)| *target == init).count();
+        assert_eq!(connected, 1, "connections of init {init}: {all:?}");
         // No connection outlives the init it connected.
-        until("every connection's init to be alive", || {
-            connections().iter().all(|(_, target)| alive(*target))
-        });
+        until("every connection's init to be alive", no_orphan);
     }
     provider.delete(&id).await.expect("delete");
-    until("no connection to outlive its init", || {
-        connections().iter().all(|(_, target)| alive(*target))
-    });
+    until("no connection to outlive its init", no_orphan);
 }
 
 #[tokio::test]
@@ -143,57 +143,31 @@ async fn an_open_sandbox_gets_a_network_of_its_own_only_when_nothing_of_its_own_
         return;
     }
     let (world, provider, id) = sandbox(Network::Open).await;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let reaches = |host: &str| {
-        let probe = format!(
-            "python3 -c \"import socket; socket.create_connection(('{host}', {port}), 2)\" && echo REACHED"
-        );
-        world
-            .run(&["sandbox", "exec", &id, "--", "sh", "-c", &probe])
-            .stdout
-            .contains("REACHED")
-    };
-    assert!(reaches("127.0.0.1"));
+    let (_listener, port) = server();
+    assert!(reaches(&world, &id, "127.0.0.1", port));
     provider
         .set_network(&id, &Network::Open)
         .await
         .expect("open stays open");
     // What a command left running would be cut off: refused, naming it, and left running.
-    world
-        .run(&[
-            "sandbox",
-            "exec",
-            &id,
-            "--",
-            "sh",
-            "-c",
-            "nohup sleep 319 >/dev/null 2>&1 &",
-        ])
-        .success();
+    shell(&world, &id, "nohup sleep 319 >/dev/null 2>&1 &").success();
     let error = provider
         .set_network(&id, &Network::Blocked)
         .await
         .expect_err("a sandbox with a process of its own running keeps its network");
     assert!(error.to_string().contains("sleep 319"), "{error}");
-    world
-        .run(&["sandbox", "exec", &id, "--", "pgrep", "-f", "sleep 31[9]"])
-        .success();
-    assert!(reaches("127.0.0.1"));
-    world
-        .run(&["sandbox", "exec", &id, "--", "pkill", "-f", "sleep 31[9]"])
-        .success();
+    // (`31[9]`: the pattern, unlike the text it matches, is not in the shell's own command.)
+    shell(&world, &id, "pgrep -f 'sleep 31[9]'").success();
+    assert!(reaches(&world, &id, "127.0.0.1", port));
+    shell(&world, &id, "pkill -f 'sleep 31[9]'").success();
     until("the sleep to end", || {
-        !world
-            .run(&["sandbox", "exec", &id, "--", "pgrep", "-f", "sleep 31[9]"])
-            .stdout
-            .contains(char::is_numeric)
+        shell(&world, &id, "pgrep -f 'sleep 31[9]'").code != 0
     });
     provider
         .set_network(&id, &Network::Blocked)
         .await
         .expect("nothing runs: the sandbox gets a network of its own");
-    assert!(!reaches("127.0.0.1") && !reaches(GATEWAY));
+    assert!(!reaches(&world, &id, "127.0.0.1", port) && !reaches(&world, &id, GATEWAY, port));
     provider.delete(&id).await.expect("delete");
 }
 
@@ -203,8 +177,7 @@ async fn a_change_reaches_a_process_that_was_already_running_and_a_stopped_sandb
         return;
     }
     let (world, provider, id) = sandbox(Network::Blocked).await;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (_listener, port) = server();
     // One process, started before any change, tries the test's server again and again.
     let tries = format!(
         "nohup python3 -c \"
@@ -220,21 +193,12 @@ while True:
     time.sleep(0.1)
 \" >/dev/null 2>&1 &"
     );
-    world
-        .run(&["sandbox", "exec", &id, "--", "sh", "-c", &tries])
-        .success();
+    shell(&world, &id, &tries).success();
     let last = || {
-        let run = world.run(&[
-            "sandbox",
-            "exec",
-            &id,
-            "--",
-            "tail",
-            "-n",
-            "1",
-            "/tmp/tries",
-        ]);
-        run.stdout.trim().to_string()
+        shell(&world, &id, "tail -n 1 /tmp/tries")
+            .stdout
+            .trim()
+            .to_string()
     };
     until("the process to be refused", || last() == "refused");
     provider
@@ -255,30 +219,14 @@ while True:
 
     // A stopped sandbox on this machine's network takes one of its own whatever it ran.
     let (world, provider, id) = sandbox(Network::Open).await;
-    world
-        .run(&[
-            "sandbox",
-            "exec",
-            &id,
-            "--",
-            "sh",
-            "-c",
-            "nohup sleep 321 >/dev/null 2>&1 &",
-        ])
-        .success();
+    shell(&world, &id, "nohup sleep 321 >/dev/null 2>&1 &").success();
     provider.stop(&id).await.expect("stop");
     provider
         .set_network(&id, &Network::Blocked)
         .await
         .expect("a stopped sandbox runs nothing to cut off");
     provider.start(&id).await.expect("start");
-    let probe =
-        format!("python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2)\"");
-    let run = world.run(&["sandbox", "exec", &id, "--", "sh", "-c", &probe]);
-    assert_ne!(
-        run.code, 0,
-        "a blocked sandbox reached this machine's loopback: {run:?}"
-    );
+    assert!(!reaches(&world, &id, "127.0.0.1", port));
     provider.delete(&id).await.expect("delete");
 }
 
@@ -289,21 +237,11 @@ async fn what_ends_by_itself_in_a_moment_does_not_keep_a_sandbox_from_a_network_
     }
     let (world, provider, id) = sandbox(Network::Open).await;
     // A command in flight as the change comes (as `serve`'s metrics samples are).
-    world
-        .run(&[
-            "sandbox",
-            "exec",
-            &id,
-            "--",
-            "sh",
-            "-c",
-            "nohup sleep 1 >/dev/null 2>&1 &",
-        ])
-        .success();
+    shell(&world, &id, "nohup sleep 1 >/dev/null 2>&1 &").success();
     provider
         .set_network(&id, &Network::Blocked)
         .await
         .expect("a process that ends in a moment is waited for");
-    world.run(&["sandbox", "exec", &id, "--", "true"]).success();
+    shell(&world, &id, "true").success();
     provider.delete(&id).await.expect("delete");
 }
