@@ -20,10 +20,15 @@ pub(crate) fn skip(reason: &str) {
     eprintln!("skipping: this test needs {reason}");
 }
 
-/// Whether `tool` is on `PATH`; when it is not, [`skip`]s.
+/// Whether `tool` is on `PATH` (or in `/usr/sbin`, `/sbin`); when it is not, [`skip`]s.
 #[track_caller]
 pub(crate) fn have(tool: &str) -> bool {
-    let found = which::which(tool).is_ok();
+    // System tools (`nft`) live in directories an ordinary user's `PATH` leaves out.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<std::path::PathBuf> = std::env::split_paths(&path).collect();
+    dirs.extend(["/usr/sbin", "/sbin"].map(std::path::PathBuf::from));
+    let dirs = std::env::join_paths(dirs).unwrap_or(path);
+    let found = which::which_in(tool, Some(dirs), "/").is_ok();
     if !found {
         skip(&format!("`{tool}`"));
     }

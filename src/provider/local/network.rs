@@ -77,7 +77,7 @@ pub(crate) fn missing_programs(network: &Network) -> Option<String> {
     let missing: Vec<&str> = needed
         .iter()
         .copied()
-        .filter(|program| which::which(program).is_err())
+        .filter(|program| find(program).is_none())
         .collect();
     (!missing.is_empty()).then(|| {
         format!(
@@ -267,10 +267,18 @@ fn ruleset(network: &Network) -> String {
     )
 }
 
-/// Where `name` is on this machine's `PATH`.
+/// Where `name` is on this machine's `PATH`, or in the system directories an ordinary user's
+/// `PATH` leaves out (Debian's `nft` is `/usr/sbin/nft`).
+fn find(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<std::path::PathBuf> = std::env::split_paths(&path).collect();
+    dirs.extend(["/usr/sbin", "/sbin"].map(std::path::PathBuf::from));
+    let dirs = std::env::join_paths(dirs).ok()?;
+    which::which_in(name, Some(dirs), "/").ok()
+}
+
 fn program(name: &str) -> io::Result<std::path::PathBuf> {
-    which::which(name)
-        .map_err(|_| io::Error::other(missing_programs(&Network::Open).unwrap_or_default()))
+    find(name).ok_or_else(|| io::Error::other(missing_programs(&Network::Open).unwrap_or_default()))
 }
 
 fn spawn(command: &mut Command, name: &str) -> io::Result<std::process::Child> {
