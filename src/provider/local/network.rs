@@ -5,9 +5,9 @@
 //! - The connection is `slirp4netns`, a user-mode network stack: the sandbox sees an interface
 //!   `tap0` (10.0.2.100), a gateway 10.0.2.2 that is this machine's loopback, and a name server
 //!   10.0.2.3 that asks this machine's. It runs as the invoking user (as root, since only root
-//!   may open `/dev/net/tun`), confined by its own sandbox (an empty root, no capabilities) and
-//!   seccomp filter, and holds the read end of a pipe whose write end only the init holds (the
-//!   tether), so that it ends with the init.
+//!   may open `/dev/net/tun`, then confined by its own sandbox: an empty root, no capabilities)
+//!   under its seccomp filter, and holds the read end of a pipe whose write end only the init
+//!   holds (the tether), so that it ends with the init.
 //! - The filter is an nftables table in the sandbox's namespace, written by `nft` with the
 //!   network capability of the user namespace that owns it, which no command of the sandbox has
 //!   (they run in a nested namespace, with an empty bounding set): the sandbox cannot lift it.
@@ -151,7 +151,6 @@ fn connect(pid: u32, tether: PipeReader, run_dir: &Path) -> io::Result<()> {
     command.args([
         "--configure",
         "--mtu=65520",
-        "--enable-sandbox",
         "--enable-seccomp",
         "--exit-fd=3",
         "--ready-fd=4",
@@ -159,6 +158,11 @@ fn connect(pid: u32, tether: PipeReader, run_dir: &Path) -> io::Result<()> {
         // nested below the owner, where it holds no capability over the network.
         "--userns-path=/proc/self/fd/5",
     ]);
+    // Its own empty root and no capabilities, as root; an ordinary user holds none to drop, and
+    // the sandbox mode would need to be root in the namespace's owner, where that user is not.
+    if rustix::process::geteuid().is_root() {
+        command.arg("--enable-sandbox");
+    }
     command
         .arg(pid.to_string())
         .arg("tap0")
