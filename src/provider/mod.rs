@@ -499,6 +499,15 @@ pub trait Provider: Send + Sync {
         })
     }
 
+    /// This machine's loopback port that reaches `port` of sandbox `id`, for a preview, when
+    /// the sandbox has a network of its own; `None` when it shares this machine's network (its
+    /// ports are this machine's) or the backend has no such thing. `NotFound` when nothing
+    /// listens there.
+    async fn forwarded_port(&self, id: &str, port: u16) -> Result<Option<u16>> {
+        let _ = (id, port);
+        Ok(None)
+    }
+
     /// What sandbox `id`'s processes use now, measured from outside it (a `local` sandbox's
     /// cgroup); `None` where this backend cannot measure it so.
     async fn usage(&self, id: &str) -> Result<Option<ResourceUsage>> {

@@ -55,20 +55,21 @@ pub(crate) async fn forward(
     let Some(local) = &state.provider.image_layers() else {
         return refuse(StatusCode::NOT_FOUND, "previews need the local provider");
     };
-    let address = match listener(port, local.sandbox_host_uid()) {
-        Listener::Sandbox(address) => address,
-        Listener::Other => {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                format!("port {port} is served by a process that is not a sandbox's"),
-            );
-        }
-        Listener::None => {
+    // A sandbox with a network of its own listens on its own loopback: reached through a
+    // forwarder into it; the ports of one that shares this machine's are this machine's.
+    let (address, port) = match state.provider.forwarded_port(&sandbox.id, port).await {
+        Ok(Some(forwarder)) => (IpAddr::V4(Ipv4Addr::LOCALHOST), forwarder),
+        Ok(None) => match shared_port(port, local.sandbox_host_uid(), &sandbox.id) {
+            Ok(address) => (address, port),
+            Err((status, message)) => return refuse(status, message),
+        },
+        Err(crate::provider::ProviderError::NotFound { .. }) => {
             return refuse(
                 StatusCode::BAD_GATEWAY,
                 format!("nothing listens on port {port} in sandbox `{}`", sandbox.id),
             );
         }
+        Err(error) => return refuse(StatusCode::BAD_GATEWAY, error.to_string()),
     };
     state.store.touch(&sandbox.id, now);
     let (parts, body) = request.into_parts();
@@ -217,6 +218,22 @@ fn response_headers(upstream: &HeaderMap) -> HeaderMap {
         }
     }
     headers
+}
+
+/// The address of `port` on this machine's loopback when a sandbox's process (host user
+/// `uid`) listens there, or why not (the refusal's status and words).
+fn shared_port(port: u16, uid: u32, sandbox: &str) -> Result<IpAddr, (StatusCode, String)> {
+    match listener(port, uid) {
+        Listener::Sandbox(address) => Ok(address),
+        Listener::Other => Err((
+            StatusCode::FORBIDDEN,
+            format!("port {port} is served by a process that is not a sandbox's"),
+        )),
+        Listener::None => Err((
+            StatusCode::BAD_GATEWAY,
+            format!("nothing listens on port {port} in sandbox `{sandbox}`"),
+        )),
+    }
 }
 
 /// Who listens on a loopback port.

@@ -15,6 +15,8 @@ import random
 import socket
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 
 from daytona import (
@@ -180,8 +182,24 @@ def network_settings(daytona):
     assert "nameserver 10.0.2.3" in allowed.process.exec("cat /etc/resolv.conf").result
     inside = random.randint(20000, 29999)
     blocked.update_network_settings(network_block_all=True)
-    blocked.process.exec(f"nohup python3 -m http.server {inside} >/dev/null 2>&1 &")
+    blocked.process.exec(
+        f"mkdir -p /tmp/site && echo walled > /tmp/site/index.html && cd /tmp/site && "
+        f"nohup python3 -m http.server {inside} >/dev/null 2>&1 &"
+    )
     until("the blocked sandbox's own server", lambda: connects(blocked, inside))
+    # Its preview link reaches that server on the sandbox's own loopback.
+    link = blocked.get_preview_link(inside)
+    request = urllib.request.Request(link.url, headers={"x-daytona-preview-token": link.token})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert (response.status, response.read().decode().strip()) == (200, "walled")
+    idle = blocked.get_preview_link(inside + 1)
+    try:
+        urllib.request.urlopen(
+            urllib.request.Request(idle.url, headers={"x-daytona-preview-token": idle.token}), timeout=10
+        )
+        raise AssertionError("a port where nothing listens answered")
+    except urllib.error.HTTPError as error:
+        assert error.code == 502 and "nothing listens" in error.read().decode(), error
 
     step("network settings that cannot be: with the reason")
     # Secrets travel through `serve`'s proxy on this machine's loopback, which a sandbox with a

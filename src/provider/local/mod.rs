@@ -28,6 +28,7 @@ mod layer;
 mod layer_build;
 mod mounts;
 mod network;
+mod network_forward;
 mod overlay;
 mod paths;
 mod process;
@@ -130,6 +131,8 @@ pub struct LocalProvider {
     launcher: Arc<Launcher>,
     /// Remove sandboxes whose `ttl` has passed when listing (see `gc.rs`).
     expire: bool,
+    /// Previews of sandboxes with a network of their own.
+    forwarders: Arc<network_forward::Forwarders>,
 }
 
 impl LocalProvider {
@@ -167,6 +170,7 @@ impl LocalProvider {
             store,
             launcher: Arc::new(launcher),
             expire: false,
+            forwarders: Arc::default(),
         })
     }
 
@@ -399,6 +403,36 @@ impl Provider for LocalProvider {
             metadata.network = Some(network);
             metadata.network_blocked = false;
             store.write(&metadata)
+        })
+        .await
+    }
+
+    async fn forwarded_port(&self, id: &str, port: u16) -> Result<Option<u16>> {
+        let metadata = self.blocking_resolve(id).await?;
+        if metadata.own_network().is_none() {
+            return Ok(None);
+        }
+        let run_dir = self.store.run_dir(&metadata.id);
+        let forwarders = self.forwarders.clone();
+        blocking(move || {
+            let found = init::while_held(&run_dir, |init| match init {
+                Some(init) => forwarders.port(&metadata.id, init, port),
+                None => Ok(None),
+            })
+            .map_err(|error| ProviderError::Api {
+                status: Some(502),
+                message: format!(
+                    "cannot reach port {port} of sandbox `{}`: {error}",
+                    metadata.name
+                ),
+                retryable: false,
+            })?;
+            found.map(Some).ok_or_else(|| {
+                ProviderError::not_found(format!(
+                    "a listener on port {port} in sandbox `{}`",
+                    metadata.name
+                ))
+            })
         })
         .await
     }
