@@ -1,0 +1,27 @@
+//! Whole journeys of a sandbox's life with the official Daytona SDKs against an in-process
+//! `serve`, as Daytona's guides walk them: `tests/sdk/journeys_test.py` (the async Python
+//! client) and `tests/sdk-ts/journeys_test.mjs` run one journey or regression case per test
+//! (`SWEEP_CASE`), each test named after what it guards.
+//!
+//! The SDKs come from `scripts/sdk-venv.sh` and `scripts/sdk-node.sh`; without them the tests
+//! skip and say why, and with `CI=true` they fail. Nothing reaches beyond 127.0.0.1.
+
+use crate::serve_support;
+
+async fn python_case(case: &str) {
+    serve_support::python_case("journeys_test.py", case, "journeys: done").await;
+}
+
+async fn node_case(case: &str) {
+    serve_support::node_case("journeys_test.mjs", case, "journeys-ts: done").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_of_a_sandbox_built_from_an_image_keeps_its_env_workdir_and_files() {
+    python_case("image-snapshot").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_typescript_snapshot_of_a_sandbox_built_from_an_image_keeps_its_image() {
+    node_case("image-snapshot").await;
+}
