@@ -46,7 +46,7 @@ const cases = {
     const context = buildContext(run)
     step('a sandbox from an image with local files, then a snapshot of it')
     const source = await daytona.create({ image: appImage(run, context) }, { timeout: 180 })
-    await source.fs.uploadFile(Buffer.from(`notes-${run}`), 'notes.txt')
+    await source.fs.uploadFile(Buffer.from(`notes-${run}\n`), 'notes.txt')
     await source.createSnapshot(`journey-ts-${run}`)
     step('a sandbox from that snapshot has the image')
     const copy = await daytona.create({ snapshot: `journey-ts-${run}` })

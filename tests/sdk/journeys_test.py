@@ -54,7 +54,7 @@ async def image_kept_by_snapshot(daytona):
     run = uuid.uuid4().hex[:8]
     step("a sandbox from an image, then a snapshot of it")
     source = await daytona.create(CreateSandboxFromImageParams(image=app_image(run)), timeout=180)
-    await source.fs.upload_file(f"notes-{run}".encode(), "notes.txt")
+    await source.fs.upload_file(f"notes-{run}\n".encode(), "notes.txt")
     await source.create_snapshot(f"journey-{run}")
     step("a sandbox from that snapshot has the image's environment, directory and files")
     copy = await daytona.create(CreateSandboxFromSnapshotParams(snapshot=f"journey-{run}"))
