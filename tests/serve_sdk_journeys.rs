@@ -25,3 +25,8 @@ async fn a_snapshot_of_a_sandbox_built_from_an_image_keeps_its_env_workdir_and_f
 async fn a_typescript_snapshot_of_a_sandbox_built_from_an_image_keeps_its_image() {
     node_case("image-snapshot").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ended_session_and_a_completed_command_raise_the_sdks_own_errors() {
+    python_case("ended-session").await;
+}

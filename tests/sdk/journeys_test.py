@@ -14,7 +14,9 @@ from daytona import (
     CreateSandboxFromSnapshotParams,
     DaytonaConfig,
     Image,
+    SessionExecuteRequest,
 )
+from daytona.common.errors import DaytonaCommandAlreadyCompletedError, DaytonaSessionEndedError
 
 from sdk_script import run_script, stepper
 
@@ -72,7 +74,44 @@ async def image_kept_by_snapshot(daytona):
     await daytona.snapshot.delete(await daytona.snapshot.get(f"journey-{run}"))
 
 
+async def raises(error_class, call, *words):
+    """The error awaiting `call` raises, which must be an `error_class` whose text holds every
+    word."""
+    try:
+        await call
+    except error_class as error:
+        assert all(word in str(error) for word in words), (words, str(error))
+        return error
+    raise AssertionError(f"expected {error_class.__name__}")
+
+
+async def ended_session(daytona):
+    sandbox = await daytona.create()
+    process = sandbox.process
+    await process.create_session("work")
+    done = await process.execute_session_command("work", SessionExecuteRequest(command="echo done"))
+    step("input to a command that has completed")
+    await raises(
+        DaytonaCommandAlreadyCompletedError,
+        process.send_session_command_input("work", done.cmd_id, "late"),
+        "already completed",
+    )
+    step("a command that exits the session's shell, then one more")
+    leaving = SessionExecuteRequest(command="exit 3")
+    await raises(DaytonaSessionEndedError, process.execute_session_command("work", leaving), "work")
+    after = SessionExecuteRequest(command="echo again")
+    await raises(DaytonaSessionEndedError, process.execute_session_command("work", after), "ended")
+    step("the session is still listed and can be deleted, then made again")
+    assert "work" in [session.session_id for session in await process.list_sessions()]
+    await process.delete_session("work")
+    await process.create_session("work")
+    again = await process.execute_session_command("work", SessionExecuteRequest(command="echo again"))
+    assert (again.exit_code, again.stdout) == (0, "again\n"), again
+    await sandbox.delete()
+
+
 CASES = {
+    "ended-session": ended_session,
     "image-snapshot": image_kept_by_snapshot,
 }
 
