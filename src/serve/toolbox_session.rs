@@ -352,7 +352,8 @@ async fn input(
         return Err(DaemonError::new(
             StatusCode::GONE,
             format!("command has already completed with exit code {code}"),
-        ));
+        )
+        .with_code("COMMAND_ALREADY_COMPLETED"));
     }
     state
         .provider
