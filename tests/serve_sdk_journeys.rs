@@ -30,3 +30,18 @@ async fn a_typescript_snapshot_of_a_sandbox_built_from_an_image_keeps_its_image(
 async fn an_ended_session_and_a_completed_command_raise_the_sdks_own_errors() {
     python_case("ended-session").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_async_python_sandbox_lives_from_image_to_snapshot() {
+    python_case("image-life").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_async_python_sandboxes_share_a_volume_with_labels_and_timers() {
+    python_case("shared-volume").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn async_python_errors_are_the_sdks_own_classes_with_useful_messages() {
+    python_case("errors").await;
+}
