@@ -45,3 +45,8 @@ async fn two_async_python_sandboxes_share_a_volume_with_labels_and_timers() {
 async fn async_python_errors_are_the_sdks_own_classes_with_useful_messages() {
     python_case("errors").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_sandbox_of_a_new_image_owns_the_home_directories_the_image_made() {
+    python_case("image-home").await;
+}

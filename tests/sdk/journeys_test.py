@@ -125,6 +125,25 @@ async def ended_session(daytona):
     await sandbox.delete()
 
 
+async def image_home_writable(daytona):
+    run = uuid.uuid4().hex[:8]
+    # A fresh image each run: the first sandbox of an image is made while it builds.
+    image = (
+        Image.base("python:3.12-slim")
+        .workdir(f"/home/daytona/work-{run}")
+        .run_commands(f"mkdir -p /home/daytona/made-{run} && echo {run} > /home/daytona/made-{run}/file")
+    )
+    for turn in ("first", "second"):
+        step(f"the {turn} sandbox of a new image writes where the image made directories")
+        sandbox = await daytona.create(CreateSandboxFromImageParams(image=image), timeout=180)
+        await sandbox.fs.create_folder("sub", "755")
+        await sandbox.fs.upload_file(b"mine", f"/home/daytona/made-{run}/mine.txt")
+        await shell(sandbox, f"echo more >> /home/daytona/made-{run}/file && touch here.txt")
+        owners = await shell(sandbox, f"stat -c %U . sub here.txt /home/daytona/made-{run}/file")
+        assert owners.split() == ["daytona"] * 4, owners
+        await sandbox.delete()
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -376,6 +395,7 @@ async def errors(daytona):
 
 
 CASES = {
+    "image-home": image_home_writable,
     "image-life": image_life,
     "shared-volume": shared_volume,
     "errors": errors,
