@@ -50,3 +50,18 @@ async fn async_python_errors_are_the_sdks_own_classes_with_useful_messages() {
 async fn the_first_sandbox_of_a_new_image_owns_the_home_directories_the_image_made() {
     python_case("image-home").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_typescript_sandbox_lives_from_image_with_local_files_to_snapshot() {
+    node_case("image-life").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_typescript_sandboxes_share_a_volume_with_labels_and_timers() {
+    node_case("shared-volume").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn typescript_errors_are_the_sdks_own_classes_with_useful_messages() {
+    node_case("errors").await;
+}
