@@ -3,7 +3,8 @@
 //! later start from the files as they were).
 //!
 //! What is copied, precisely: the source's home directory (`/home/daytona`), byte for byte,
-//! with symlinks kept as links and permission bits kept, at the moment of the call. Not copied:
+//! with symlinks kept as links and permission bits kept, at the moment of the call, and the
+//! image the source was built from (its files, `ENV` and `WORKDIR`), which is shared. Not copied:
 //! running processes and their memory, `/tmp`, environment changes made after creation, and
 //! the files of mounted volumes (a fork mounts the same volumes again; a snapshot mounts none).
 //!

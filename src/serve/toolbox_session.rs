@@ -81,6 +81,12 @@ fn daemon_error(error: ProviderError) -> DaemonError {
     match error {
         ProviderError::NotFound { .. } => DaemonError::not_found(error.to_string()),
         ProviderError::Unsupported { .. } => DaemonError::bad_request(error.to_string()),
+        // A session whose shell has exited: the SDKs raise their `SessionEnded` error for it.
+        ProviderError::Api {
+            status: Some(410),
+            message,
+            ..
+        } => DaemonError::new(StatusCode::GONE, message).with_code("SESSION_ENDED"),
         other => DaemonError::from_provider(other, "session"),
     }
 }
@@ -352,7 +358,8 @@ async fn input(
         return Err(DaemonError::new(
             StatusCode::GONE,
             format!("command has already completed with exit code {code}"),
-        ));
+        )
+        .with_code("COMMAND_ALREADY_COMPLETED"));
     }
     state
         .provider

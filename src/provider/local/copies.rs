@@ -172,7 +172,9 @@ impl LocalProvider {
         })
     }
 
-    /// Keeps a copy of sandbox `id`'s home as snapshot `name`.
+    /// Keeps a copy of sandbox `id`'s home as snapshot `name`, with the layer of the image it
+    /// was built from: as a container snapshot keeps its image, sandboxes made from the snapshot
+    /// get that image's files, `ENV` and `WORKDIR` again.
     pub(crate) async fn capture_home(&self, id: &str, name: &str) -> Result<()> {
         let source = self.blocking_resolve(id).await?;
         let store = self.store.clone();
@@ -191,6 +193,10 @@ impl LocalProvider {
             let home = staging.join("home");
             let copied = std::fs::create_dir_all(&home)
                 .and_then(|()| super::copy::copy_tree(&store.home_dir(&source.id), &home))
+                .and_then(|()| match &source.layer {
+                    Some(hash) => std::fs::write(staging.join("layer"), hash),
+                    None => Ok(()),
+                })
                 .and_then(|()| std::fs::rename(&staging, &target));
             if let Err(error) = copied {
                 let _ = store::remove_trashed(&staging);

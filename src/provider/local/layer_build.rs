@@ -138,8 +138,9 @@ impl LocalProvider {
         self.update(id, move |store, metadata| {
             let home = store.home_dir(&metadata.id);
             let copied =
+                // The home is the sandbox user's already; what was copied into it is not yet.
                 super::copy::copy_tree(&dir.join("home"), &home).and_then(|()| match owner {
-                    Some(owner) => super::user::ensure_owned(&home, owner),
+                    Some(owner) => super::user::give_tree(&home, owner),
                     None => Ok(()),
                 });
             if copied.is_ok() {

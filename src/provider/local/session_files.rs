@@ -174,9 +174,10 @@ impl SessionPaths {
     }
 
     pub(super) fn ended(&self) -> ProviderError {
-        ProviderError::Conflict {
-            message: format!("session `{}` has ended (its shell exited)", self.session),
-        }
+        session_gone(format!(
+            "session `{}` has ended (its shell exited)",
+            self.session
+        ))
     }
 }
 
@@ -190,4 +191,14 @@ impl Store {
 /// restarted Daytona daemon, a started-again sandbox has none. Their logs stay in the home.
 pub(super) fn forget_all(store: &Store, id: &str) {
     let _ = fs::remove_dir_all(store.sessions_dir(id));
+}
+
+/// A session whose shell is gone (it ran `exit`, or was killed): 410, as Daytona's daemon
+/// answers such a session (`SESSION_ENDED`), not a conflict a retry could resolve.
+pub(super) fn session_gone(message: String) -> ProviderError {
+    ProviderError::Api {
+        status: Some(410),
+        message,
+        retryable: false,
+    }
 }

@@ -15,7 +15,9 @@ use rustix::fs::{Mode, OFlags};
 
 use super::paths;
 use super::process;
-use super::session_files::{CommandRecord, LIVENESS_EVERY, POLL, Record, SessionPaths};
+use super::session_files::{
+    CommandRecord, LIVENESS_EVERY, POLL, Record, SessionPaths, session_gone,
+};
 use super::store::io_error;
 use crate::provider::{ProviderError, Result, SessionExecRequest};
 
@@ -137,14 +139,12 @@ pub(super) async fn wait_for_exit(
         polls += 1;
         if polls.is_multiple_of(LIVENESS_EVERY) && (!record.is_running() || !paths.control.exists())
         {
-            return paths
-                .exit_code(command)
-                .ok_or_else(|| ProviderError::Conflict {
-                    message: format!(
-                        "session `{}` ended before command `{command}` finished",
-                        paths.session
-                    ),
-                });
+            return paths.exit_code(command).ok_or_else(|| {
+                session_gone(format!(
+                    "session `{}` ended before command `{command}` finished",
+                    paths.session
+                ))
+            });
         }
         // Quick commands are the common case: look often at first, then at the usual pace.
         let pause = if polls < LIVENESS_EVERY {

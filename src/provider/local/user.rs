@@ -61,6 +61,12 @@ pub(crate) fn ensure_owned(path: &Path, id: u32) -> io::Result<()> {
     hand_over(&directory, id)
 }
 
+/// Gives directory `path` and everything below it to `id`, whoever owns `path` now: for a
+/// tree that was just filled by this process (as root) inside a directory `id` already owns.
+pub(crate) fn give_tree(path: &Path, id: u32) -> io::Result<()> {
+    hand_over(&open_directory(rustix::fs::CWD, path)?, id)
+}
+
 /// Makes `id` the owner and group of the file or directory open as `file`.
 pub(crate) fn give(file: impl AsFd, id: u32) -> io::Result<()> {
     rustix::fs::fchown(file, Some(Uid::from_raw(id)), Some(Gid::from_raw(id)))?;
