@@ -9,9 +9,6 @@ non-zero with a traceback.
 """
 
 import socket
-import time
-import urllib.error
-import urllib.request
 import uuid
 
 from daytona import (
@@ -23,7 +20,7 @@ from daytona import (
     ListSandboxesQuery,
     SessionExecuteRequest,
 )
-from sdk_script import client, run_script, stepper
+from sdk_script import client, fetch, run_script, stepper
 
 
 step = stepper("sdk-build")
@@ -33,20 +30,6 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def fetch(url, headers=None, seconds=30):
-    """The status and body of GET `url`, waiting while the server inside starts (502)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        request = urllib.request.Request(url, headers=headers or {})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            if error.code != 502 or time.monotonic() > deadline:
-                return error.code, error.read().decode()
-        time.sleep(0.1)
 
 
 def main():

@@ -9,6 +9,8 @@ import os
 import sys
 import time
 import traceback
+import urllib.error
+import urllib.request
 import uuid
 
 from daytona import CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig
@@ -99,3 +101,17 @@ def run_case(cases, done):
     """Runs the case `SWEEP_CASE` names from `cases` against a fresh client, then prints
     `done`; any failure prints its traceback and exits 1."""
     run_script(lambda: (cases[os.environ["SWEEP_CASE"]](client()), print(done, flush=True)))
+
+
+def fetch(url, headers=None, seconds=30):
+    """The status and body of GET `url`, waiting while the server inside starts (502)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        request = urllib.request.Request(url, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            if error.code != 502 or time.monotonic() > deadline:
+                return error.code, error.read().decode()
+        time.sleep(0.1)
