@@ -145,7 +145,7 @@ impl Error {
                 | ServeError::BindSsh { .. }
                 | ServeError::HostKey { .. }
                 | ServeError::SigningSecret { .. }
-                | ServeError::EgressCa { .. }
+                | ServeError::Ca { .. }
                 | ServeError::State { .. }
                 | ServeError::NoApiKey
                 | ServeError::ApiKeyFile { .. } => exit::FAILURE,

@@ -56,6 +56,7 @@ mod serve_openapi_gaps;
 mod serve_platform;
 mod serve_preview;
 mod serve_pty;
+mod serve_python_contexts;
 mod serve_records;
 mod serve_resize;
 mod serve_sdk;

@@ -196,6 +196,17 @@ fn announce(server: &crate::serve::Server, source: Option<&KeySource>, isolated:
     if let Some(address) = server.ssh_addr() {
         eprintln!("SSH gateway at {address}");
     }
+    if let Some((ca, trusted)) = server.loopback_ca() {
+        let trusted = if trusted {
+            "trusted by this machine"
+        } else {
+            "not trusted by this machine"
+        };
+        eprintln!(
+            "HTTPS on the same port, for loopback names, with the CA `{}` ({trusted})",
+            ca.display()
+        );
+    }
     let quote = |path: &Path| {
         let text = path.to_string_lossy();
         shlex::try_quote(&text)

@@ -76,7 +76,7 @@ impl Egress {
             address: loopback,
             source,
         })?;
-        let authority = Authority::load_or_create(state_dir)?;
+        let authority = Authority::load_or_create(state_dir, &super::egress_tls::EGRESS)?;
         let certificates = match upstream_ca {
             Some(path) => {
                 let invalid = |message: String| ServeError::Option {

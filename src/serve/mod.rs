@@ -37,6 +37,7 @@ mod git_command;
 mod git_status;
 mod interpreter;
 mod lifecycle;
+mod local_tls;
 mod lsp;
 mod lsp_answer;
 mod lsp_client;
@@ -200,14 +201,18 @@ pub enum ServeError {
     )]
     SigningSecret { path: PathBuf, message: String },
 
-    #[error("cannot use the egress proxy's CA `{}`: {message}", path.display())]
+    #[error("cannot use {what} `{}`: {message}", path.display())]
     #[diagnostic(
-        code(serve::egress_ca),
+        code(serve::ca),
         help(
-            "move the file away to make a new CA; sandboxes given the old one trust the new one once their secrets are mounted again"
+            "move the file away to make a new CA; sandboxes given the egress proxy's old CA trust the new one once their secrets are mounted again, and a new loopback CA must be trusted again"
         )
     )]
-    EgressCa { path: PathBuf, message: String },
+    Ca {
+        what: &'static str,
+        path: PathBuf,
+        message: String,
+    },
 
     #[error("cannot read the server state `{}`: {message}", path.display())]
     #[diagnostic(
@@ -350,6 +355,7 @@ pub async fn bind(
                 message: error.message,
             })?;
     }
+    let local_tls = local_tls::LocalTls::load(options.state_dir.as_deref(), address)?;
     let simulation = options.simulation;
     let state = Arc::new(AppState {
         provider,
@@ -384,6 +390,7 @@ pub async fn bind(
         history: metrics_history::History::open(options.state_dir.as_deref())?,
         vault,
         egress,
+        local_tls,
     });
     events::Events::listen(&state);
     build::resume(&state);
@@ -443,6 +450,13 @@ impl Server {
         self.ssh.as_ref().map(ssh::Gateway::address)
     }
 
+    /// Where the loopback CA of the HTTPS this port also speaks is kept, and whether this
+    /// machine's CA bundle trusts it; `None` when it is made afresh for this run.
+    pub fn loopback_ca(&self) -> Option<(&std::path::Path, bool)> {
+        let tls = &self.state.local_tls;
+        tls.ca_path().map(|path| (path, tls.trusted()))
+    }
+
     /// The API base URL clients use (`DAYTONA_API_URL`), e.g. `http://127.0.0.1:3000/api`.
     pub fn api_url(&self) -> String {
         format!("{}/api", self.base_url)
@@ -480,28 +494,37 @@ impl Server {
         {
             let _ = stream.set_nodelay(true);
             let (router, state) = (router.clone(), self.state.clone());
-            let service = hyper::service::service_fn(
-                move |request: hyper::Request<hyper::body::Incoming>| {
-                    let (router, state) = (router.clone(), state.clone());
-                    async move {
-                        let faultable = middleware::is_faultable(request.uri().path());
-                        let response = router
-                            .oneshot(request)
-                            .await
-                            .unwrap_or_else(|never| match never {});
-                        if faultable && state.dice.roll(state.simulation.drop_rate) {
-                            return Err(DroppedConnection);
-                        }
-                        Ok(response)
-                    }
-                },
-            );
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
             let mut stopped = connections_stopped.clone();
             connections.spawn(async move {
+                // A TLS handshake is told from a request line by its first byte, so the
+                // handshake is awaited here, in the connection's own task.
+                let stream = tokio::select! {
+                    stream = state.local_tls.accept(stream) => match stream {
+                        Some(stream) => stream,
+                        None => return,
+                    },
+                    _ = stopped.wait_for(|stop| *stop) => return,
+                };
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let (router, state) = (router.clone(), state.clone());
+                        async move {
+                            let faultable = middleware::is_faultable(request.uri().path());
+                            let response = router
+                                .oneshot(request)
+                                .await
+                                .unwrap_or_else(|never| match never {});
+                            if faultable && state.dice.roll(state.simulation.drop_rate) {
+                                return Err(DroppedConnection);
+                            }
+                            Ok(response)
+                        }
+                    },
+                );
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
                 tokio::pin!(connection);
                 tokio::select! {
                     _ = connection.as_mut() => return,

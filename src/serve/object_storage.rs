@@ -67,21 +67,7 @@ async fn push_access(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<StorageAccess>, ApiError> {
-    let python_sdk = headers
-        .get("x-daytona-source")
-        .is_some_and(|source| source == "sdk-python");
-    if python_sdk && state.settings.base_url.starts_with("http://") {
-        // Its uploader (obstore, with the environment cleared) refuses plain-HTTP storage with
-        // a bare `builder error`, after this answer: say why before it tries.
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "Build contexts cannot be uploaded here by the Python SDK: its uploader refuses the plain-HTTP storage of `{}`; \
-                 build with the TypeScript SDK (`addLocalFile`, `addLocalDir`), or upload the files once the sandbox runs (`fs.upload_file`)",
-                state.settings.base_url
-            ),
-        ));
-    }
+    let storage_url = storage_url(&state, &headers)?;
     let token = random(48)?;
     let now = now();
     state.store.write(|records| {
@@ -95,11 +81,48 @@ async fn push_access(
         access_key: format!("SERVE{}", random(15)?.to_uppercase()),
         secret: random(40)?,
         session_token: token,
-        storage_url: format!("{}/_objects", state.settings.base_url),
+        storage_url,
         organization_id: state.store.read(|records| records.organization_id.clone()),
         bucket: BUCKET.to_string(),
         region: REGION.to_string(),
     }))
+}
+
+/// Where the client is to upload: this server's own storage, over HTTPS for the Python SDK.
+///
+/// Its uploader (obstore, built with the environment cleared) refuses plain-HTTP storage with a
+/// bare `builder error`, after this answer, and trusts only this machine's CA bundle. So the
+/// Python SDK is sent to the HTTPS twin of this server's URL when that bundle holds the loopback
+/// CA, and otherwise told why not, and what to do, before it tries. The TypeScript SDK's client
+/// takes plain HTTP (and would not read the machine's bundle): it keeps the URL it was given.
+fn storage_url(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let base_url = &state.settings.base_url;
+    let python_sdk = headers
+        .get("x-daytona-source")
+        .is_some_and(|source| source == "sdk-python");
+    if !python_sdk || !base_url.starts_with("http://") {
+        return Ok(format!("{base_url}/_objects"));
+    }
+    let tls = &state.local_tls;
+    let https = tls.https_url(base_url);
+    if https.is_some() && tls.trusted() {
+        return Ok(format!("{}/_objects", https.unwrap_or_default()));
+    }
+    let trust = match (https, tls.ca_path()) {
+        (Some(_), Some(ca)) => format!(
+            "trust this server's loopback CA `{}` to let it use this server's HTTPS (on Debian and Ubuntu: copy it to `/usr/local/share/ca-certificates/ralph-town-serve.crt` and run `update-ca-certificates`), ",
+            ca.display()
+        ),
+        _ => String::new(),
+    };
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!(
+            "Build contexts cannot be uploaded here by the Python SDK: its uploader refuses the plain-HTTP storage of `{base_url}`; \
+             {trust}put the server behind HTTPS (`--public-url`), build with the TypeScript SDK (`addLocalFile`, `addLocalDir`), \
+             or upload the files once the sandbox runs (`fs.upload_file`)"
+        ),
+    ))
 }
 
 /// An S3 error: XML with its code, and nothing for `HEAD`.

@@ -51,6 +51,8 @@ pub(crate) struct AppState {
     pub(crate) vault: super::secret_vault::Vault,
     /// The proxy that puts secret values into sandboxes' outbound requests.
     pub(crate) egress: super::egress::Egress,
+    /// HTTPS on this server's own port, with the loopback CA.
+    pub(crate) local_tls: super::local_tls::LocalTls,
 }
 
 /// Addresses and the pinned key, fixed once the listener is bound.

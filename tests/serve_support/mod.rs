@@ -5,7 +5,8 @@
 mod sdk;
 
 pub(crate) use sdk::{
-    node_case, python_case, run_node_script, run_python_script, run_python_script_at, sdk_python,
+    node_case, python_case, run_node_script, run_python_script, run_python_script_at,
+    run_python_script_through, sdk_python,
 };
 
 use std::path::PathBuf;

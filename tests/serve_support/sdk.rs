@@ -33,11 +33,31 @@ pub(crate) async fn run_python_script(
 pub(crate) async fn run_python_script_at(
     python: &Path,
     script: &str,
+    at: (&str, &str),
+    env: &[(&str, &str)],
+    done: &str,
+) -> String {
+    run_python_script_through(&[], python, script, at, env, done).await
+}
+
+/// [`run_python_script_at`] with `python` started by `launcher` (a program and its arguments,
+/// such as `nsenter` into another namespace); empty, it is started itself.
+pub(crate) async fn run_python_script_through(
+    launcher: &[&str],
+    python: &Path,
+    script: &str,
     (api_url, key): (&str, &str),
     env: &[(&str, &str)],
     done: &str,
 ) -> String {
-    let mut command = tokio::process::Command::new(python);
+    let mut command = match launcher.split_first() {
+        Some((program, args)) => {
+            let mut command = tokio::process::Command::new(program);
+            command.args(args).arg(python);
+            command
+        }
+        None => tokio::process::Command::new(python),
+    };
     command.arg(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/sdk")
