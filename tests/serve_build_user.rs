@@ -1,7 +1,9 @@
-//! Image builds when `serve` runs as an ordinary user: the same build, with the layer mounted
-//! in a user namespace of that user's own (unprivileged overlayfs) instead of root's staging
-//! namespace, and its sandboxes see it. Run as root, the test starts the `serve` binary again as
-//! `nobody`; as anyone else it skips (the other build tests already run as that user).
+//! `serve` run as an ordinary user: image builds, with the layer mounted in a user namespace of
+//! that user's own (unprivileged overlayfs) instead of root's staging namespace, and previews
+//! of a sandbox with a network of its own, whose connections are made by a child that enters
+//! the sandbox's network through the user namespace that user owns. Run as root, the tests
+//! start the `serve` binary again as `nobody`; as anyone else they skip (the other tests
+//! already run as that user).
 
 use std::time::{Duration, Instant};
 
@@ -14,59 +16,111 @@ fn unique(label: &str) -> String {
     format!("rt-{label}-{}", uuid::Uuid::new_v4().simple())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_ordinary_user_builds_and_sees_layers_too() {
-    // As root, `serve` runs again as `nobody`: the layer is then mounted in a user namespace
-    // of that user's own (unprivileged overlayfs) instead of in root's staging namespace.
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"));
-    if !root || !have("bwrap") || !have("setpriv") {
-        return;
-    }
-    let world = tempfile::tempdir().unwrap();
-    std::os::unix::fs::chown(world.path(), Some(65534), Some(65534)).unwrap();
-    let mut serve = tokio::process::Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--",
-        ])
-        .arg(env!("CARGO_BIN_EXE_ralph-town"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", world.path())
-        .env("RALPH_TOWN_HOME", world.path().join("state"))
-        .env("RALPH_TOWN_SERVE_API_KEY", KEY)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("serve starts");
-    let mut lines =
-        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(serve.stderr.take().unwrap()));
-    let api = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("serve says where it listens")
-            .unwrap()
-            .expect("serve exited early");
-        if let Some(api) = line.strip_prefix("Daytona-compatible API at ") {
-            break api.to_string();
+/// A `serve` binary run as `nobody` on a state root of its own.
+struct Nobody {
+    serve: tokio::process::Child,
+    api: String,
+    client: reqwest::Client,
+    _world: tempfile::TempDir,
+}
+
+impl Nobody {
+    /// Started and announced; `None` unless this test runs as root with `bwrap` and `setpriv`.
+    async fn start() -> Option<Nobody> {
+        let root = std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"));
+        if !root || !have("bwrap") || !have("setpriv") {
+            return None;
         }
-    };
-    let client = reqwest::Client::new();
-    let call = |method: reqwest::Method, path: &str, body: Value| {
-        client
-            .request(method, format!("{api}{path}"))
+        let world = tempfile::tempdir().unwrap();
+        std::os::unix::fs::chown(world.path(), Some(65534), Some(65534)).unwrap();
+        let mut serve = tokio::process::Command::new("setpriv")
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ])
+            .arg(env!("CARGO_BIN_EXE_ralph-town"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", world.path())
+            .env("RALPH_TOWN_HOME", world.path().join("state"))
+            .env("RALPH_TOWN_SERVE_API_KEY", KEY)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("serve starts");
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+            serve.stderr.take().unwrap(),
+        ));
+        let api = loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("serve says where it listens")
+                .unwrap()
+                .expect("serve exited early");
+            if let Some(api) = line.strip_prefix("Daytona-compatible API at ") {
+                break api.to_string();
+            }
+        };
+        // Whatever else it says is read, so that a full pipe never stalls it.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Some(Nobody {
+            serve,
+            api,
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            _world: world,
+        })
+    }
+
+    fn call(&self, method: reqwest::Method, path: &str, body: Value) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.api))
             .bearer_auth(KEY)
             .json(&body)
+    }
+
+    async fn json(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        self.call(method, path, body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Runs `command` in sandbox `id` through the toolbox.
+    async fn exec(&self, id: &str, command: &str) -> Value {
+        let toolbox = self.api.replace("/api", &format!("/toolbox/{id}"));
+        self.client
+            .post(format!("{toolbox}/process/execute"))
+            .bearer_auth(KEY)
+            .json(&json!({ "command": command }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ordinary_user_builds_and_sees_layers_too() {
+    let Some(nobody) = Nobody::start().await else {
+        return;
     };
+    let api = nobody.api.clone();
+    let client = nobody.client.clone();
+    let call = |method: reqwest::Method, path: &str, body: Value| nobody.call(method, path, body);
     let directory = unique("user");
     let dockerfile = format!(
         "FROM debian:12\nRUN mkdir -p /opt/{directory} && id -u > /opt/{directory}/uid && echo x > /usr/local/bin/{directory}\n"
@@ -136,5 +190,107 @@ async fn an_ordinary_user_builds_and_sees_layers_too() {
         ["0", "script"]
     );
     assert!(std::fs::symlink_metadata(format!("/opt/{directory}")).is_err());
-    let _ = serve.kill().await;
+    let mut nobody = nobody;
+    let _ = nobody.serve.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ordinary_users_preview_reaches_a_sandbox_with_a_network_of_its_own() {
+    let Some(mut nobody) = Nobody::start().await else {
+        return;
+    };
+    let sandbox = nobody
+        .json(
+            reqwest::Method::POST,
+            "/sandbox",
+            json!({"networkBlockAll": true}),
+        )
+        .await;
+    let id = sandbox["id"].as_str().expect("created").to_string();
+    let marker = unique("inside");
+    // Any port: nothing else listens in a network of its own.
+    let port = 8000;
+    let started = nobody
+        .exec(
+            &id,
+            &format!(
+                "echo {marker} > page.txt && (python3 -m http.server {port} --bind 127.0.0.1 > /dev/null 2>&1 &)"
+            ),
+        )
+        .await;
+    assert_eq!(started["exitCode"], 0, "{started}");
+    // Its network is its own: this machine's loopback (where `serve` listens) is not its.
+    let api_port = nobody
+        .api
+        .trim_end_matches("/api")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let reached = nobody
+        .exec(
+            &id,
+            &format!("python3 -c \"import socket; socket.create_connection(('127.0.0.1', {api_port}), 3)\""),
+        )
+        .await;
+    assert_ne!(
+        reached["exitCode"], 0,
+        "a blocked sandbox reached this machine's loopback"
+    );
+
+    let preview = nobody
+        .json(
+            reqwest::Method::GET,
+            &format!("/sandbox/{id}/ports/{port}/preview-url"),
+            json!({}),
+        )
+        .await;
+    let url = preview["url"].as_str().expect("a preview link").to_string();
+    let token = preview["token"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (status, body) = loop {
+        let response = nobody
+            .client
+            .get(format!("{url}/page.txt"))
+            .header("x-daytona-preview-token", &token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        // 502 while the server inside starts.
+        if status != 502 || Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((status, body.trim()), (200, marker.as_str()));
+
+    // This machine's `/dev/net/tun` is root's: the sandbox runs unconnected, and a change that
+    // would open it says why it cannot, leaving it blocked.
+    let tun_is_roots = std::fs::metadata("/dev/net/tun")
+        .is_ok_and(|tun| std::os::unix::fs::PermissionsExt::mode(&tun.permissions()) & 0o006 == 0);
+    if tun_is_roots {
+        let opened = nobody
+            .call(
+                reqwest::Method::POST,
+                &format!("/sandbox/{id}/network-settings"),
+                json!({"networkBlockAll": false}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let status = opened.status().as_u16();
+        let said = opened.text().await.unwrap();
+        assert!(status >= 400, "{status} {said}");
+        assert!(said.contains("without a connection"), "{said}");
+        let reached = nobody
+            .exec(
+                &id,
+                &format!("python3 -c \"import socket; socket.create_connection(('10.0.2.2', {api_port}), 3)\""),
+            )
+            .await;
+        assert_ne!(reached["exitCode"], 0, "still blocked");
+    }
+    let _ = nobody.serve.kill().await;
 }

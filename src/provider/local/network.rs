@@ -17,8 +17,10 @@
 //!   transaction, for running processes too.
 //!
 //! A blocked sandbox needs neither program: with no connection its namespace has only its
-//! loopback, and `slirp4netns` is started only where it is installed (for a later change). This
-//! file decides no policy; it carries out the [`Network`] it is given.
+//! loopback. It is connected (for a later change) only where that works: where `slirp4netns`
+//! is installed and may open `/dev/net/tun` (root's only on some machines), else it runs
+//! unconnected, and a later change that would open it says why it cannot. This file decides no
+//! policy; it carries out the [`Network`] it is given.
 
 use std::fs::File;
 use std::io::{self, PipeReader, PipeWriter, Read, Write};
@@ -35,6 +37,9 @@ use crate::provider::Network;
 
 /// Where the init holds the tether's write end.
 pub(super) const TETHER_FD: i32 = 6;
+
+/// The device `slirp4netns` connects a sandbox's network through.
+const TAP: &str = "tap0";
 
 /// The name server `slirp4netns` answers on, which a sandbox's `/etc/resolv.conf` names.
 pub(super) const NAME_SERVER: &str = "10.0.2.3";
@@ -105,17 +110,34 @@ pub(super) fn change(
     user: Option<u32>,
     network: &Network,
 ) -> io::Result<()> {
+    // Unconnected (see `attach`), a running sandbox is blocked as it is, and can be nothing else.
+    let connection = pid.map(connected);
+    if connection == Some(false) && *network != Network::Blocked {
+        return Err(io::Error::other(format!(
+            "the sandbox started blocked, without a connection to this machine's network ({}): it takes this change only while stopped, and is connected when it starts again",
+            missing_programs(&Network::Open).unwrap_or_else(|| {
+                let said = std::fs::read_to_string(run_dir.join(LOG)).unwrap_or_default();
+                format!("`{SLIRP}` could not connect it: {}", said.trim())
+            })
+        )));
+    }
     let staged = run_dir.join(format!(".{LATEST}.new"));
     std::fs::write(&staged, serde_json::to_vec(network)?)?;
     std::fs::rename(&staged, run_dir.join(LATEST))?;
-    match pid {
-        // Started without the programs, it is unconnected (see `attach`).
-        Some(_) if *network == Network::Blocked && missing_programs(&Network::Open).is_some() => {
-            Ok(())
-        }
-        Some(pid) => filter(pid, user, network),
-        None => Ok(()),
+    match (pid, connection) {
+        (Some(pid), Some(true)) => filter(pid, user, network),
+        _ => Ok(()),
     }
+}
+
+/// Whether the network namespace of process `pid` has its connection (`slirp4netns`'s tap
+/// device), as its own `/proc/<pid>/net/dev` lists.
+fn connected(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/net/dev")).is_ok_and(|devices| {
+        devices
+            .lines()
+            .any(|line| line.trim_start().starts_with(&format!("{TAP}:")))
+    })
 }
 
 /// Connects and filters the network of the init `pid`, just started and not yet let live,
@@ -130,14 +152,15 @@ pub(super) fn attach(
     let Tether { reader, writer } = tether;
     // Only the init holds the write end from here on.
     drop(writer);
-    match missing_programs(&Network::Open) {
-        None => {
-            connect(pid, reader, run_dir)?;
-            filter(pid, user, network)
-        }
-        // Unconnected, the namespace has only its loopback: blocked as it is.
-        Some(_) if *network == Network::Blocked => Ok(()),
+    let connection = match missing_programs(&Network::Open) {
+        None => connect(pid, reader, run_dir),
         Some(missing) => Err(io::Error::other(missing)),
+    };
+    match connection {
+        Ok(()) => filter(pid, user, network),
+        // Unconnected, the namespace has only its loopback: blocked as it is.
+        Err(_) if *network == Network::Blocked => Ok(()),
+        Err(error) => Err(error),
     }
 }
 
@@ -165,7 +188,7 @@ fn connect(pid: u32, tether: PipeReader, run_dir: &Path) -> io::Result<()> {
     }
     command
         .arg(pid.to_string())
-        .arg("tap0")
+        .arg(TAP)
         .env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::null())
