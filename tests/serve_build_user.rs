@@ -16,6 +16,43 @@ fn unique(label: &str) -> String {
     format!("rt-{label}-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// The local addresses (hex, as the kernel lists them) of the TCP sockets process `pid`
+/// listens on, in this machine's network.
+fn listening(pid: u32) -> Vec<String> {
+    let sockets: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|entry| std::fs::read_link(entry.path()).ok())
+                .filter_map(|link| {
+                    let link = link.to_string_lossy().into_owned();
+                    link.strip_prefix("socket:[")
+                        .map(|inode| inode.trim_end_matches(']').to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut found: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    (fields.len() > 9
+                        && fields[3] == "0A"
+                        && sockets.iter().any(|inode| inode == fields[9]))
+                    .then(|| fields[1].to_string())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 /// A `serve` binary run as `nobody` on a state root of its own.
 struct Nobody {
     serve: tokio::process::Child,
@@ -238,6 +275,11 @@ async fn an_ordinary_users_preview_reaches_a_sandbox_with_a_network_of_its_own()
         "a blocked sandbox reached this machine's loopback"
     );
 
+    let listening_before = listening(nobody.serve.id().unwrap());
+    assert!(
+        !listening_before.is_empty(),
+        "serve's own listeners are seen"
+    );
     let preview = nobody
         .json(
             reqwest::Method::GET,
@@ -265,6 +307,13 @@ async fn an_ordinary_users_preview_reaches_a_sandbox_with_a_network_of_its_own()
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!((status, body.trim()), (200, marker.as_str()));
+    // The connection was made inside the sandbox's network: no port of this machine was opened
+    // for it, which anything on this machine could have reached without the token.
+    assert_eq!(
+        listening(nobody.serve.id().unwrap()),
+        listening_before,
+        "serve listens on no more ports after the preview"
+    );
 
     // This machine's `/dev/net/tun` is root's: the sandbox runs unconnected, and a change that
     // would open it says why it cannot, leaving it blocked.

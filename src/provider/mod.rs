@@ -499,11 +499,11 @@ pub trait Provider: Send + Sync {
         })
     }
 
-    /// This machine's loopback port that reaches `port` of sandbox `id`, for a preview, when
-    /// the sandbox has a network of its own; `None` when it shares this machine's network (its
+    /// A connection to `port` of sandbox `id`, made inside its network, for a preview, when the
+    /// sandbox has a network of its own; `None` when it shares this machine's network (its
     /// ports are this machine's) or the backend has no such thing. `NotFound` when nothing
     /// listens there.
-    async fn forwarded_port(&self, id: &str, port: u16) -> Result<Option<u16>> {
+    async fn connect_port(&self, id: &str, port: u16) -> Result<Option<std::net::TcpStream>> {
         let _ = (id, port);
         Ok(None)
     }

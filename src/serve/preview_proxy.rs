@@ -7,7 +7,6 @@
 //! to the sandboxes' host user, never to this server's own ports. Tokens are never logged.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::OnceLock;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -21,6 +20,9 @@ use crate::daytona_api::SandboxState;
 
 /// The largest request body the proxy forwards.
 const MAX_BODY: usize = 64 << 20;
+
+/// How long a connection to a sandbox's port may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Forwards `request` to `port` of a started sandbox, when a process of the sandboxes listens
 /// there.
@@ -55,12 +57,24 @@ pub(crate) async fn forward(
     let Some(local) = &state.provider.image_layers() else {
         return refuse(StatusCode::NOT_FOUND, "previews need the local provider");
     };
-    // A sandbox with a network of its own listens on its own loopback: reached through a
-    // forwarder into it; the ports of one that shares this machine's are this machine's.
-    let (address, port) = match state.provider.forwarded_port(&sandbox.id, port).await {
-        Ok(Some(forwarder)) => (IpAddr::V4(Ipv4Addr::LOCALHOST), forwarder),
+    // A sandbox with a network of its own listens on its own loopback: reached by a connection
+    // made inside it; the ports of one that shares this machine's are this machine's.
+    let (address, stream) = match state.provider.connect_port(&sandbox.id, port).await {
+        Ok(Some(inside)) => (
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            inside
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpStream::from_std(inside)),
+        ),
         Ok(None) => match shared_port(port, local.sandbox_host_uid(), &sandbox.id) {
-            Ok(address) => (address, port),
+            Ok(address) => {
+                let connecting = tokio::net::TcpStream::connect((address, port));
+                let connected = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+                    Ok(connected) => connected,
+                    Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+                };
+                (address, connected)
+            }
             Err((status, message)) => return refuse(status, message),
         },
         Err(crate::provider::ProviderError::NotFound { .. }) => {
@@ -71,6 +85,15 @@ pub(crate) async fn forward(
         }
         Err(error) => return refuse(StatusCode::BAD_GATEWAY, error.to_string()),
     };
+    let stream = match stream {
+        Ok(stream) => stream,
+        Err(error) => {
+            return refuse(
+                StatusCode::BAD_GATEWAY,
+                format!("port {port} did not answer: {error}"),
+            );
+        }
+    };
     state.store.touch(&sandbox.id, now);
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
@@ -79,28 +102,34 @@ pub(crate) async fn forward(
             "the request body is too large",
         );
     };
-    let host = match address {
-        IpAddr::V6(v6) => format!("[{v6}]"),
-        IpAddr::V4(v4) => v4.to_string(),
-    };
     let query = parts
         .uri
         .query()
         .map(|query| format!("?{query}"))
         .unwrap_or_default();
-    let url = format!("http://{host}:{port}/{rest}{query}");
     let mut headers = forwarded_headers(&parts.headers, prefix);
+    // The server is reached on its loopback, and named so.
+    let host = match address {
+        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        IpAddr::V4(v4) => format!("{v4}:{port}"),
+    };
+    if let Ok(host) = HeaderValue::from_str(&host) {
+        headers.insert(header::HOST, host);
+    }
     let protocol = upgrade_protocol(&parts.headers);
     if let Some(protocol) = &protocol {
         // The two hop-by-hop headers a protocol switch needs on the next hop too.
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
     }
-    let upstream = client()
-        .request(parts.method.clone(), &url)
-        .headers(headers)
-        .body(body);
-    let reply = match upstream.send().await {
+    let mut upstream = axum::http::Request::new(Body::from(body));
+    *upstream.method_mut() = parts.method.clone();
+    *upstream.headers_mut() = headers;
+    match format!("/{rest}{query}").parse() {
+        Ok(uri) => *upstream.uri_mut() = uri,
+        Err(_) => return refuse(StatusCode::BAD_REQUEST, "the path is not a valid URI"),
+    }
+    let reply = match send(stream, upstream).await {
         Ok(reply) => reply,
         Err(error) => {
             return refuse(
@@ -112,12 +141,25 @@ pub(crate) async fn forward(
     if protocol.is_some() && reply.status() == StatusCode::SWITCHING_PROTOCOLS {
         return switch_protocols(parts, reply);
     }
-    let status = reply.status();
-    let headers = response_headers(reply.headers());
-    let mut response = Response::new(Body::from_stream(reply.bytes_stream()));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
+    let (upstream_parts, upstream_body) = reply.into_parts();
+    let mut response = Response::new(Body::new(upstream_body));
+    *response.status_mut() = upstream_parts.status;
+    *response.headers_mut() = response_headers(&upstream_parts.headers);
     response
+}
+
+/// Sends `request` over `stream`, a connection of its own, and returns the answer; the
+/// connection is driven (and may switch protocols) until the answer's body and any upgrade
+/// are done with it.
+async fn send(
+    stream: tokio::net::TcpStream,
+    request: axum::http::Request<Body>,
+) -> Result<axum::http::Response<hyper::body::Incoming>, hyper::Error> {
+    let _ = stream.set_nodelay(true);
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection.with_upgrades());
+    sender.send_request(request).await
 }
 
 /// The protocol a request asks to switch to (`Connection: upgrade` with `Upgrade: websocket`,
@@ -139,7 +181,7 @@ pub(super) fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
 /// connection does.
 fn switch_protocols(
     mut client_side: axum::http::request::Parts,
-    reply: reqwest::Response,
+    mut reply: axum::http::Response<hyper::body::Incoming>,
 ) -> Response {
     let client_upgrade = client_side.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let mut response = Response::new(Body::empty());
@@ -155,26 +197,18 @@ fn switch_protocols(
             "this connection cannot switch protocols",
         );
     };
+    let upstream_upgrade = hyper::upgrade::on(&mut reply);
     tokio::spawn(async move {
-        let (Ok(mut upstream), Ok(client)) = (reply.upgrade().await, client_upgrade.await) else {
+        let (Ok(upstream), Ok(client)) = (upstream_upgrade.await, client_upgrade.await) else {
             return;
         };
-        let mut client = hyper_util::rt::TokioIo::new(client);
+        let (mut client, mut upstream) = (
+            hyper_util::rt::TokioIo::new(client),
+            hyper_util::rt::TokioIo::new(upstream),
+        );
         let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
     });
     response
-}
-
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .build()
-            .unwrap_or_default()
-    })
 }
 
 /// Headers that belong to one connection, not to the request or answer (RFC 9110 7.6.1).

@@ -28,7 +28,7 @@ mod layer;
 mod layer_build;
 mod mounts;
 mod network;
-mod network_forward;
+mod network_connect;
 mod overlay;
 mod paths;
 mod process;
@@ -131,8 +131,6 @@ pub struct LocalProvider {
     launcher: Arc<Launcher>,
     /// Remove sandboxes whose `ttl` has passed when listing (see `gc.rs`).
     expire: bool,
-    /// Previews of sandboxes with a network of their own.
-    forwarders: Arc<network_forward::Forwarders>,
 }
 
 impl LocalProvider {
@@ -170,7 +168,6 @@ impl LocalProvider {
             store,
             launcher: Arc::new(launcher),
             expire: false,
-            forwarders: Arc::default(),
         })
     }
 
@@ -407,16 +404,15 @@ impl Provider for LocalProvider {
         .await
     }
 
-    async fn forwarded_port(&self, id: &str, port: u16) -> Result<Option<u16>> {
+    async fn connect_port(&self, id: &str, port: u16) -> Result<Option<std::net::TcpStream>> {
         let metadata = self.blocking_resolve(id).await?;
         if metadata.own_network().is_none() {
             return Ok(None);
         }
         let run_dir = self.store.run_dir(&metadata.id);
-        let forwarders = self.forwarders.clone();
         blocking(move || {
             let found = init::while_held(&run_dir, |init| match init {
-                Some(init) => forwarders.port(&metadata.id, init, port),
+                Some(init) => network_connect::connect(init, port),
                 None => Ok(None),
             })
             .map_err(|error| ProviderError::Api {

@@ -1,25 +1,20 @@
-//! Preview ports of a sandbox with a network of its own (see `network`): its servers listen on
-//! its own loopback, which this machine's programs cannot reach. For each such port asked for,
-//! a forwarder listens on an ephemeral port of this machine's loopback and carries each
-//! connection into the sandbox's network, relaying both ways. `serve`'s preview proxy then
-//! connects to the forwarder as it connects to a shared sandbox's port.
+//! Preview connections to a sandbox with a network of its own (see `network`): its servers
+//! listen on its own loopback, which this machine's programs cannot reach.
 //!
 //! A socket belongs to the network namespace it was made in, wherever it is used after. So
 //! each connection is made by a child process that enters the user namespace owning the
 //! sandbox's network (which root, or the ordinary user who started the sandbox, may: it is
-//! theirs), then that network, connects there and hands the socket back over a socket pair.
-//! The child is forked from a threaded process, so it makes system calls only, then exits.
-//! A forwarder is bound to one init: once that init is gone its connections fail, and a later
-//! init gets a forwarder of its own. This file relays bytes; it decides nothing about who may
-//! connect.
+//! theirs), then that network, connects there and hands the socket back over a socket pair;
+//! `serve`'s preview proxy speaks HTTP over it. No port is opened on this machine for it, so
+//! nothing but the token-checked preview reaches in. The child is forked from a threaded
+//! process, so it makes system calls only, then exits. This file makes connections; it decides
+//! nothing about who may connect.
 
-use std::collections::HashMap;
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddrV4, SocketAddrV6, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use rustix::net::addr::SocketAddrArg;
 use rustix::net::{
@@ -28,28 +23,19 @@ use rustix::net::{
 };
 use rustix::thread::LinkNameSpaceType;
 
-/// The forwarders made so far: (sandbox id, port) to (the init they enter, their own port).
-#[derive(Debug, Default)]
-pub(crate) struct Forwarders(Mutex<HashMap<(String, u16), (u32, u16)>>);
-
-impl Forwarders {
-    /// This machine's loopback port that reaches `port` in the network of the sandbox `id`,
-    /// whose init is `init`; `None` when nothing listens there.
-    pub(super) fn port(&self, id: &str, init: u32, port: u16) -> io::Result<Option<u16>> {
-        if !listens(init, port) {
-            return Ok(None);
-        }
-        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (id.to_string(), port);
-        if let Some((entered, local)) = all.get(&key)
-            && *entered == init
-        {
-            return Ok(Some(*local));
-        }
-        let local = start(init, port)?;
-        all.insert(key, (init, local));
-        Ok(Some(local))
+/// A connection to TCP `port` on the loopback of the network of process `init` (a sandbox's
+/// init); `None` when nothing listens there.
+pub(super) fn connect(init: u32, port: u16) -> io::Result<Option<TcpStream>> {
+    if !listens(init, port) {
+        return Ok(None);
     }
+    let network = rustix::fs::open(
+        Path::new("/proc").join(init.to_string()).join("ns/net"),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let owner = super::join::owner_of(&network)?;
+    connect_inside(&Namespaces { owner, network }, port).map(Some)
 }
 
 /// Whether something listens on TCP `port` in the network namespace of process `pid`.
@@ -66,50 +52,10 @@ fn listens(pid: u32, port: u16) -> bool {
     })
 }
 
-/// Starts a forwarder to `port` in the network of process `init`; returns its own port.
-fn start(init: u32, port: u16) -> io::Result<u16> {
-    let network = rustix::fs::open(
-        Path::new("/proc").join(init.to_string()).join("ns/net"),
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )?;
-    let owner = super::join::owner_of(&network)?;
-    let namespaces = Arc::new(Namespaces { owner, network });
-    let listener = TcpListener::bind(("127.0.0.1", 0))?;
-    let local = listener.local_addr()?.port();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let namespaces = namespaces.clone();
-            std::thread::spawn(move || relay(client, &namespaces, port));
-        }
-    });
-    Ok(local)
-}
-
 /// A sandbox's network namespace and the user namespace that owns it.
 struct Namespaces {
     owner: OwnedFd,
     network: OwnedFd,
-}
-
-/// Connects to `port` inside `namespaces` and relays `client` both ways until either closes.
-fn relay(client: TcpStream, namespaces: &Namespaces, port: u16) {
-    let Ok(upstream) = connect_inside(namespaces, port) else {
-        return;
-    };
-    let (Ok(mut client_reader), Ok(mut upstream_writer)) =
-        (client.try_clone(), upstream.try_clone())
-    else {
-        return;
-    };
-    let upward = std::thread::spawn(move || {
-        let _ = io::copy(&mut client_reader, &mut upstream_writer);
-        let _ = upstream_writer.shutdown(Shutdown::Write);
-    });
-    let (mut upstream_reader, mut client_writer) = (upstream, client);
-    let _ = io::copy(&mut upstream_reader, &mut client_writer);
-    let _ = client_writer.shutdown(Shutdown::Write);
-    let _ = upward.join();
 }
 
 /// A connection to `port` on the loopback (IPv4, else IPv6) of `namespaces`' network, made by a
