@@ -201,14 +201,16 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, DaemonError> {
     let path = query.path()?;
     let sandbox = ready(&state, &id).await?;
+    // The daemon stats the path (a link to a directory counts as one) and refuses any directory,
+    // an empty one too, unless `recursive` is set; `rm -rf` then takes a link, not its target.
     let directory = if query.recursive == Some(true) {
         "rm -rf -- \"$p\"".to_string()
     } else {
-        format!("rmdir -- \"$p\" 2>&1 || exit {WRONG_KIND}")
+        format!("echo 'cannot delete directory without recursive flag'; exit {WRONG_KIND}")
     };
     let command = format!(
         "p={}; [ -e \"$p\" ] || [ -L \"$p\" ] || exit {MISSING}; \
-         if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then {directory}; else rm -f -- \"$p\"; fi",
+         if [ -d \"$p\" ]; then {directory}; else rm -f -- \"$p\"; fi",
         quote_path(path)?
     );
     script(&state, &sandbox, path, command).await?;
