@@ -45,3 +45,8 @@ async fn a_signed_preview_link_of_more_than_a_day_is_refused_as_on_daytona() {
 async fn a_typescript_signed_preview_link_of_more_than_a_day_is_refused() {
     node_case("signed-preview-over-a-day").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_terminal_port_says_local_sandboxes_serve_none_and_where_a_shell_is() {
+    python_case("web-terminal").await;
+}

@@ -291,11 +291,19 @@ async function previewAndSsh(daytona) {
   assert.deepEqual(await preview(signedUrl.url), [200, 'preview-works\n'])
   await sandbox.expireSignedPreviewUrl(3000, signedUrl.token)
   assert.ok([401, 403, 404].includes((await preview(signedUrl.url))[0]))
-  step('ssh: create, validate and revoke access')
+  step('web terminal: its port says where a shell is found instead')
+  const terminal = await sandbox.getPreviewLink(22222)
+  const answer = await fetch(terminal.url, { headers: { 'x-daytona-preview-token': terminal.token } })
+  assert.equal(answer.status, 502)
+  assert.match(await answer.text(), /create_ssh_access/)
+  step('ssh: create, validate and revoke access, one token or all')
   const sshAccess = await sandbox.createSshAccess(60)
   assert.ok((await sandbox.validateSshAccess(sshAccess.token)).valid)
   await sandbox.revokeSshAccess(sshAccess.token)
   assert.ok(!(await sandbox.validateSshAccess(sshAccess.token)).valid)
+  const tokens = [(await sandbox.createSshAccess(60)).token, (await sandbox.createSshAccess()).token]
+  await sandbox.revokeSshAccess()
+  for (const token of tokens) assert.ok(!(await sandbox.validateSshAccess(token)).valid)
   await sandbox.delete()
 }
 

@@ -289,6 +289,13 @@ def network_limits(daytona):
     raises(DaytonaError, lambda: daytona.create(CreateSandboxFromSnapshotParams(network_allow_list="wikipedia.org")), "wikipedia.org")
 
 
+def web_terminal(sandbox):
+    step("web terminal: its port says where a shell is found instead")
+    terminal = sandbox.get_preview_link(22222)
+    status, body = fetch(terminal.url, {"x-daytona-preview-token": terminal.token}, seconds=0)
+    assert status == 502 and "create_ssh_access" in body, (status, body)
+
+
 def preview_and_ssh(daytona):
     sandbox = daytona.create()
     sandbox.process.exec("mkdir -p site && echo preview-works > site/index.html")
@@ -303,6 +310,7 @@ def preview_and_ssh(daytona):
     assert fetch(signed_url.url) == (200, "preview-works\n")
     sandbox.expire_signed_preview_url(3000, signed_url.token)
     assert fetch(signed_url.url)[0] in (401, 403, 404)
+    web_terminal(sandbox)
     step("ssh: create, validate and revoke access")
     ssh_access = sandbox.create_ssh_access(expires_in_minutes=60)
     assert ssh_access.token and sandbox.validate_ssh_access(ssh_access.token).valid
@@ -366,6 +374,7 @@ def signed_preview_over_a_day(daytona):
 
 CASES = {
     "guides": guides,
+    "web-terminal": lambda daytona: web_terminal(daytona.create()),
     "allow-list-of-eleven": allow_list_of_eleven,
     "signed-preview-over-a-day": signed_preview_over_a_day,
 }
