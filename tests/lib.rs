@@ -64,6 +64,7 @@ mod serve_sdk_build;
 mod serve_sdk_charts;
 mod serve_sdk_examples;
 mod serve_sdk_git;
+mod serve_sdk_guidesplane;
 mod serve_sdk_guidestool;
 mod serve_sdk_journeys;
 mod serve_sdk_linked;

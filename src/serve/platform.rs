@@ -96,6 +96,9 @@ async fn warm_pool_not_found(Path(id): Path<String>) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("Warm pool {id} not found"))
 }
 
+/// How many networks one allow list may name, as on Daytona.
+const MAX_ALLOWED_NETWORKS: usize = 10;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct NetworkSettings {
@@ -108,7 +111,8 @@ impl NetworkSettings {
     /// What these settings let a sandbox reach: blocking wins, then an allow list (which
     /// implies not blocking), then the open network; `None` when they say nothing.
     ///
-    /// An allow list that is not CIDRs is a 400 naming the entry. A domain allow list is
+    /// An allow list that is not CIDRs is a 400 naming the entry, one of more than 10 networks
+    /// a 400 as on Daytona. A domain allow list is
     /// refused (422): a local sandbox's network is filtered by address, and nothing here
     /// resolves and follows names.
     pub(crate) fn network(&self) -> Result<Option<Network>, ApiError> {
@@ -133,6 +137,15 @@ impl NetworkSettings {
                 ))
             })?,
         };
+        // NOTES-style: Daytona's own limit (`validateNetworkAllowList`), with its 400 and text.
+        if allowed
+            .as_ref()
+            .is_some_and(|list| list.networks().len() > MAX_ALLOWED_NETWORKS)
+        {
+            return Err(ApiError::bad_request(format!(
+                "Network allow list cannot contain more than {MAX_ALLOWED_NETWORKS} networks"
+            )));
+        }
         // Blocking is `Some(false)` or unsaid here; an empty allow list opens, as `false` does.
         let said = self.network_block_all.is_some() || self.network_allow_list.is_some();
         Ok(match allowed {

@@ -31,6 +31,7 @@ pub(crate) const TOKEN_HEADER: &str = "x-daytona-preview-token";
 
 /// Daytona's default lifetime of a signed link.
 const DEFAULT_SIGNED_SECONDS: u64 = 60;
+const MAX_SIGNED_SECONDS: u64 = 24 * 60 * 60;
 
 /// The control-plane routes (behind the API key).
 pub(crate) fn api_routes() -> axum::Router<Arc<AppState>> {
@@ -110,14 +111,15 @@ async fn signed_preview_url(
     Query(query): Query<SignedQuery>,
 ) -> Result<Json<SignedPortPreviewUrl>, ApiError> {
     let port = parse_port(&port)?;
+    // NOTES-style: Daytona takes 1 second to 24 hours, and answers anything else with this 400.
     let seconds = match query.expires_in_seconds {
         None => DEFAULT_SIGNED_SECONDS,
-        Some(seconds) if seconds > 0 => seconds as u64,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "expiresInSeconds must be a positive number",
-            ));
-        }
+        Some(seconds) => u64::try_from(seconds)
+            .ok()
+            .filter(|seconds| (1..=MAX_SIGNED_SECONDS).contains(seconds))
+            .ok_or_else(|| {
+                ApiError::bad_request("expiresInSeconds must be between 1 second and 24 hours")
+            })?,
     };
     let sandbox = resolve(&state, &id_or_name).await?;
     let token = new_token()?.to_lowercase();

@@ -78,10 +78,7 @@ pub(crate) async fn forward(
             Err((status, message)) => return refuse(status, message),
         },
         Err(crate::provider::ProviderError::NotFound { .. }) => {
-            return refuse(
-                StatusCode::BAD_GATEWAY,
-                format!("nothing listens on port {port} in sandbox `{}`", sandbox.id),
-            );
+            return refuse(StatusCode::BAD_GATEWAY, nothing_listens(port, &sandbox.id));
         }
         Err(error) => return refuse(StatusCode::BAD_GATEWAY, error.to_string()),
     };
@@ -263,11 +260,23 @@ fn shared_port(port: u16, uid: u32, sandbox: &str) -> Result<IpAddr, (StatusCode
             StatusCode::FORBIDDEN,
             format!("port {port} is served by a process that is not a sandbox's"),
         )),
-        Listener::None => Err((
-            StatusCode::BAD_GATEWAY,
-            format!("nothing listens on port {port} in sandbox `{sandbox}`"),
-        )),
+        Listener::None => Err((StatusCode::BAD_GATEWAY, nothing_listens(port, sandbox))),
     }
+}
+
+/// Daytona's daemon serves its web terminal on this port of every sandbox.
+const WEB_TERMINAL_PORT: u16 = 22222;
+
+/// Why a preview of `port` finds nothing, saying where the web terminal's shell is found
+/// instead: a local sandbox runs no daemon, so nothing serves Daytona's web terminal.
+fn nothing_listens(port: u16, sandbox: &str) -> String {
+    let mut message = format!("nothing listens on port {port} in sandbox `{sandbox}`");
+    if port == WEB_TERMINAL_PORT {
+        message.push_str(
+            ": local sandboxes serve no web terminal; open a shell with SSH access (`create_ssh_access`) or a PTY session",
+        );
+    }
+    message
 }
 
 /// Who listens on a loopback port.
