@@ -47,6 +47,12 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, message)
     }
 
+    /// What a local sandbox cannot be or do, said with the reason (422, which the SDKs raise
+    /// as their unprocessable-entity error).
+    pub(crate) fn not_possible(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }

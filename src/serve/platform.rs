@@ -42,11 +42,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/sandbox/{sandbox}/autopause/{minutes}", post(auto_pause))
 }
 
-/// A 422 saying what local sandboxes cannot do, and why.
-fn not_possible(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-}
-
 /// The region a create asked for (`target`, `regionId`): blank is the default, `local` the only
 /// one there is. The SDKs raise the 404 as their not-found error.
 pub(crate) fn region(requested: Option<&str>) -> Result<String, ApiError> {
@@ -87,7 +82,7 @@ async fn list_empty() -> Json<Vec<Value>> {
 
 /// `POST /warm-pools`.
 async fn create_warm_pool() -> ApiError {
-    not_possible(
+    ApiError::not_possible(
         "Warm pools are not possible with local sandboxes: a local sandbox starts from this machine's own file system, with nothing to keep warm",
     )
 }
@@ -121,7 +116,7 @@ impl NetworkSettings {
             .as_deref()
             .is_some_and(|list| !list.trim().is_empty())
         {
-            return Err(not_possible(
+            return Err(ApiError::not_possible(
                 "Domain allow lists are not possible with local sandboxes: their network is filtered by address; use networkAllowList with the networks' CIDRs",
             ));
         }
@@ -172,7 +167,7 @@ impl NetworkSettings {
 /// sandbox cannot reach; mounting them would leave its requests failing or unauthenticated.
 pub(crate) fn refuse_secrets_on_own_network(own_network: bool) -> Result<(), ApiError> {
     if own_network {
-        return Err(not_possible(
+        return Err(ApiError::not_possible(
             "Secrets are not possible with networkBlockAll or a networkAllowList on local sandboxes: secrets reach a sandbox through ralph-town serve's egress proxy on this machine's loopback, which a sandbox with a network of its own cannot reach",
         ));
     }
@@ -198,17 +193,19 @@ async fn network_settings(
     };
     // A sandbox on this machine's network that gets one of its own would lose its secrets' proxy.
     let record = state.store.sandbox(&sandbox.id);
-    let shared = !record.network_block_all && record.network_allow_list.is_none();
-    refuse_secrets_on_own_network(
-        shared && network != Network::Open && state.vault.mount_of(&sandbox.id).is_some(),
-    )?;
+    let shared = !record.has_own_network();
+    let gets_own = shared && network != Network::Open;
+    refuse_secrets_on_own_network(gets_own && state.vault.mount_of(&sandbox.id).is_some())?;
+    if gets_own && super::sandbox_link::is_linked(&state, &sandbox.id) {
+        return Err(super::sandbox_link::own_network_refused());
+    }
     state
         .provider
         .set_network(&sandbox.id, &network)
         .await
         .map_err(|error| match error {
             ProviderError::Unsupported { operation, .. } => {
-                not_possible(format!("Cannot change this sandbox's network: {operation}"))
+                ApiError::not_possible(format!("Cannot change this sandbox's network: {operation}"))
             }
             other => ApiError::from_provider(other, &id_or_name),
         })?;
@@ -228,7 +225,7 @@ async fn auto_pause(
     Path((id_or_name, _minutes)): Path<(String, String)>,
 ) -> Result<Json<Sandbox>, ApiError> {
     resolve(&state, &id_or_name).await?;
-    Err(not_possible(
+    Err(ApiError::not_possible(
         "Pausing is not supported for this sandbox: local sandboxes are containers, which Daytona pauses only as VMs",
     ))
 }

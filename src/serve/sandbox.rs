@@ -146,7 +146,7 @@ pub(crate) async fn create(
         network != provider::Network::Open && secrets.iter().flatten().next().is_some(),
     )?;
     let target = platform::region(request.target.as_deref())?;
-    let link = sandbox_link::link(&state, &request).await?;
+    let link = sandbox_link::link(&state, &request, network != provider::Network::Open).await?;
     let named_snapshot = request
         .snapshot
         .as_deref()

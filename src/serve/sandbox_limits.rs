@@ -4,8 +4,6 @@
 //! possible here, rather than recorded and then not given. It must not refuse what a local
 //! sandbox does give: the `daytona` user named outright, `kvm: false`, `gpu: 0`.
 
-use axum::http::StatusCode;
-
 use super::error::ApiError;
 use crate::daytona_api::CreateSandbox;
 
@@ -27,25 +25,22 @@ pub(crate) fn refuse_impossible(request: &CreateSandbox, gpu: u32) -> Result<(),
         ));
     }
     if request.kvm == Some(true) {
-        return Err(not_possible(
+        return Err(ApiError::not_possible(
             "KVM is not possible with local sandboxes: they get no `/dev/kvm`; create one without `kvm`",
         ));
     }
     match request.user.as_deref().map(str::trim) {
         None | Some("" | LOCAL_USER) => Ok(()),
-        Some(user) => Err(not_possible(format!(
+        Some(user) => Err(ApiError::not_possible(format!(
             "Sandbox user `{user}` is not possible with local sandboxes: their commands run as `{LOCAL_USER}` (uid 1000); leave `user` out or set it to `{LOCAL_USER}`"
         ))),
     }
 }
 
-fn not_possible(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     fn request(json: serde_json::Value) -> CreateSandbox {
         serde_json::from_value(json).expect("a create request")

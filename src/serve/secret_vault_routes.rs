@@ -297,9 +297,7 @@ pub(crate) async fn mount_secrets(
         env.insert(variable.clone(), name.clone());
     }
     let record = state.store.sandbox(id);
-    super::platform::refuse_secrets_on_own_network(
-        !env.is_empty() && (record.network_block_all || record.network_allow_list.is_some()),
-    )?;
+    super::platform::refuse_secrets_on_own_network(!env.is_empty() && record.has_own_network())?;
     let resolved = state.vault.resolve_names(&env)?;
     let previous = state.vault.mount_of(id);
     let mut unset: Vec<String> = previous

@@ -140,6 +140,13 @@ pub(crate) struct SandboxRecord {
     pub(crate) linked_sandbox_id: Option<String>,
 }
 
+impl SandboxRecord {
+    /// Whether the sandbox was made with, or given, a network of its own.
+    pub(crate) fn has_own_network(&self) -> bool {
+        self.network_block_all || self.network_allow_list.is_some()
+    }
+}
+
 /// The image build a sandbox was created from, and where it stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct SandboxBuild {

@@ -4,13 +4,17 @@ Run by `tests/serve_sdk_linked.rs` with DAYTONA_API_URL and DAYTONA_API_KEY poin
 in-process server. As Daytona's linked-sandbox example does: an ephemeral follower linked to an
 owner reports the link, reaches a server the owner started in the background by the owner's
 name, and Daytona's rules refuse a follower that is not ephemeral, a link to a follower and a
-link to a sandbox that does not exist. Any failure exits non-zero with a traceback.
+link to a sandbox that does not exist. A sandbox of a link cannot have a network of its own
+here (the follower reaches its owner on this machine's loopback): such a link, or a change
+giving one of a link its own network, is refused with the reason and leaves nothing behind.
+Any failure exits non-zero with a traceback.
 """
 
 import random
 import uuid
 
 from daytona import CreateSandboxFromSnapshotParams, DaytonaError, DaytonaNotFoundError
+from daytona.common.errors import DaytonaUnprocessableEntityError
 from sdk_script import client, raises, run_script, shell, stepper
 
 
@@ -51,6 +55,34 @@ def main():
         ),
         "not found",
     )
+
+    step("no network of its own for a sandbox of a link")
+    before = {sandbox.id for sandbox in daytona.list()}
+    raises(
+        DaytonaUnprocessableEntityError,
+        lambda: daytona.create(
+            CreateSandboxFromSnapshotParams(
+                linked_sandbox=owner.id, ephemeral=True, network_block_all=True
+            )
+        ),
+        "network of their own",
+    )
+    blocked = daytona.create(CreateSandboxFromSnapshotParams(network_block_all=True))
+    raises(
+        DaytonaUnprocessableEntityError,
+        lambda: daytona.create(
+            CreateSandboxFromSnapshotParams(linked_sandbox=blocked.id, ephemeral=True)
+        ),
+        "network of their own",
+    )
+    daytona.delete(blocked)
+    assert {sandbox.id for sandbox in daytona.list()} == before
+    for member in (owner, follower):
+        raises(
+            DaytonaUnprocessableEntityError,
+            lambda: member.update_network_settings(network_block_all=True),
+            "network of their own",
+        )
 
     step("the follower reaches the owner's server by the owner's name")
     started = owner.process.exec(
