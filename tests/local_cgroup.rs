@@ -129,16 +129,17 @@ async fn a_process_over_the_sandbox_memory_is_killed_until_a_resize_and_after_a_
     std::fs::write(home.join("go"), "").unwrap();
     let done = home.join("done");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !done.exists() {
+    // The shell creates `done` before it writes the line: the line's end says it is whole.
+    let written = || std::fs::read_to_string(&done).unwrap_or_default();
+    while !written().ends_with('\n') {
         assert!(
             Instant::now() < deadline,
             "the waiting process never finished"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
-        std::fs::read_to_string(&done).unwrap().trim(),
+        written().trim(),
         "exit 0",
         "a running process may use 1.5 GiB once the sandbox has 2"
     );

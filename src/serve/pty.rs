@@ -109,7 +109,8 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<serde_json::Value>), DaemonError> {
     let sandbox = ready(&state, &sandbox).await?;
     let starting = validate(&state, &sandbox.id, &request)?;
-    let session = start(&state, &sandbox, request.spec()).await?;
+    // Output nobody is connected for yet is dropped, as the daemon does.
+    let (session, _) = start(&state, &sandbox, request.spec()).await?;
     drop(starting);
     Ok((
         StatusCode::CREATED,

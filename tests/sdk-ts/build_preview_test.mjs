@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -18,12 +17,23 @@ function step(name) {
   console.log(`sdk-ts-build: ${name}`)
 }
 
-async function freePort() {
-  const probe = createServer()
-  await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve))
-  const { port } = probe.address()
-  await new Promise((resolve) => probe.close(resolve))
-  return port
+// A web server on a port the kernel picks as it binds, which it writes down once it listens:
+// a port probed free and released first may be taken by then on a busy machine.
+const WEB_SERVER =
+  'import http.server, os; ' +
+  "server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler); " +
+  "open('port.tmp', 'w').write(str(server.server_address[1])); os.rename('port.tmp', 'port'); " +
+  'server.serve_forever()'
+
+/** The port the web server in `sandbox` listens on, once it does (within 60 s). */
+async function webServerPort(sandbox) {
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const written = (await sandbox.process.executeCommand('cat port 2>/dev/null')).result.trim()
+    if (written) return Number(written)
+    assert.ok(Date.now() < deadline, 'the web server never wrote down its port')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
 }
 
 /** Status and body of GET `url`, waiting while the server inside starts (502). */
@@ -108,13 +118,10 @@ const read = await fromSnapshot.process.executeCommand(`cat /opt/snapshot-${run}
 assert.equal(read.result.trim(), `snapshot-${run}`)
 
 step('a web server in the sandbox, through its preview link')
-const port = await freePort()
 await sandbox.process.executeCommand(`echo page-${run} > page.txt`)
 await sandbox.process.createSession('web')
-await sandbox.process.executeSessionCommand('web', {
-  command: `python3 -m http.server ${port} --bind 127.0.0.1`,
-  runAsync: true,
-})
+await sandbox.process.executeSessionCommand('web', { command: `python3 -c "${WEB_SERVER}"`, runAsync: true })
+const port = await webServerPort(sandbox)
 const link = await sandbox.getPreviewLink(port)
 let [status, body] = await fetchPage(`${link.url}/page.txt`, { 'x-daytona-preview-token': link.token })
 assert.deepEqual([status, body.trim()], [200, `page-${run}`])

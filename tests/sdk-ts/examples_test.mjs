@@ -15,11 +15,11 @@ import * as path from 'node:path'
 
 import { Daytona, Image } from '@daytonaio/sdk'
 
+import { until } from './sdk_script.mjs'
+
 function step(name) {
   console.log(`examples-ts: ${name}`)
 }
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 // The file the git-lsp example fixes, shared with the Python script.
 const APP_TS = new URL('../fixtures/examples/learn-typescript-app.ts', import.meta.url)
@@ -140,9 +140,13 @@ async function pty(daytona) {
   const sandbox = await daytona.create()
   step('pty: an interactive shell, resized, then exited')
   const [handle, output] = await openPty(sandbox, 'interactive-pty-session')
+  // Each line waits for the prompt that asks for it: lines typed before the shell reads at its
+  // prompt are lost, and a loaded machine starts it later than the example's second.
+  await until(output, '$ ')
   await handle.sendInput('read -p "Enter your name: " name && echo "Hello, $name!"\n')
-  await sleep(1000)
+  await until(output, '\rEnter your name: ')
   await handle.sendInput('Bob\n')
+  await until(output, 'Hello, Bob!')
   const info = await sandbox.process.resizePtySession('interactive-pty-session', 80, 25)
   assert.deepEqual([info.cols, info.rows], [80, 25])
   await handle.sendInput('stty size\n')
@@ -153,8 +157,9 @@ async function pty(daytona) {
 
   step('pty: a looping command, killed')
   const [loop, looped] = await openPty(sandbox, 'kill-pty-session')
+  await until(looped, '$ ')
   await loop.sendInput('while true; do echo "Running... $(date)"; sleep 1; done\n')
-  await sleep(3000)
+  await until(looped, '\nRunning...')
   await loop.kill()
   const killed = await loop.wait()
   assert.deepEqual([killed.exitCode, killed.error], [137, 'SIGKILL'])

@@ -8,17 +8,10 @@ import { randomUUID } from 'node:crypto'
 
 import { Daytona, DaytonaNotFoundError } from '@daytonaio/sdk'
 
+import { until } from './sdk_script.mjs'
+
 function step(name) {
   console.log(`sdk-ts: ${name}`)
-}
-
-/** Waits until `text()` holds `needle`, or fails after `seconds`. */
-async function until(text, needle, seconds = 20) {
-  const deadline = Date.now() + seconds * 1000
-  while (!text().includes(needle)) {
-    assert.ok(Date.now() < deadline, `never saw ${JSON.stringify(needle)} in ${JSON.stringify(text())}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
 }
 
 const daytona = new Daytona()

@@ -8,7 +8,6 @@ fetched through `get_preview_link` (with its token) and a signed preview URL. An
 non-zero with a traceback.
 """
 
-import socket
 import uuid
 
 from daytona import (
@@ -20,16 +19,20 @@ from daytona import (
     ListSandboxesQuery,
     SessionExecuteRequest,
 )
-from sdk_script import client, fetch, run_script, stepper
+from sdk_script import client, fetch, run_script, stepper, until
 
 
 step = stepper("sdk-build")
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+# A web server on a port the kernel picks as it binds, which it writes down once it listens:
+# a port probed free and released first may be taken by then on a busy machine.
+WEB_SERVER = (
+    "import http.server, os; "
+    "server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler); "
+    "open('port.tmp', 'w').write(str(server.server_address[1])); os.rename('port.tmp', 'port'); "
+    "server.serve_forever()"
+)
 
 
 def main():
@@ -87,13 +90,12 @@ def main():
     assert from_snapshot.process.exec(f"cat /opt/snapshot-{run}").result.strip() == f"snapshot-{run}"
 
     step("a web server in the sandbox, through its preview link")
-    port = free_port()
     sandbox.process.exec(f"echo page-{run} > page.txt")
     sandbox.process.create_session("web")
     sandbox.process.execute_session_command(
-        "web",
-        SessionExecuteRequest(command=f"python3 -m http.server {port} --bind 127.0.0.1", run_async=True),
+        "web", SessionExecuteRequest(command=f'python3 -c "{WEB_SERVER}"', run_async=True)
     )
+    port = int(until("the web server listens", lambda: sandbox.process.exec("cat port 2>/dev/null").result.strip()))
     link = sandbox.get_preview_link(port)
     status, body = fetch(f"{link.url}/page.txt", {"x-daytona-preview-token": link.token})
     assert (status, body.strip()) == (200, f"page-{run}"), (status, body)

@@ -14,8 +14,6 @@ import base64
 import os
 import shutil
 import subprocess
-import threading
-import time
 
 from daytona import (
     AsyncDaytona,
@@ -32,7 +30,7 @@ from daytona import (
     ScreenshotRegion,
     SessionExecuteRequest,
 )
-from sdk_script import raises, run_case, shell, stepper
+from sdk_script import output_until, raises, read_until, run_case, shell, stepper
 
 step = stepper("examples")
 
@@ -116,7 +114,8 @@ def exec_logs_async(daytona):
                 "exec-session-1", command.cmd_id, stdout.append, stderr.append
             )
         )
-        await asyncio.sleep(1)
+        # The log echoes input where it arrives: after the question, once it was asked.
+        await output_until(stdout, "Enter your name: ")
         sandbox.process.send_session_command_input("exec-session-1", command.cmd_id, "Alice")
         await logs
 
@@ -180,26 +179,27 @@ def pty(daytona):
     step("pty: an interactive shell, resized, then exited")
     sandbox = daytona.create()
     handle = sandbox.process.create_pty_session(id="interactive-pty-session", pty_size=PtySize(cols=120, rows=30))
+    # Each line waits for the prompt that asks for it: lines typed before the shell reads at
+    # its prompt are lost, and a loaded machine starts it later than the example's second.
+    output = read_until(handle, "$ ")
     handle.send_input('printf "Enter your name: " && read name && printf "Hello, %s\\n" "$name"\n')
-    time.sleep(1)
+    output += read_until(handle, "\rEnter your name: ")
     handle.send_input("Alice\n")
+    output += read_until(handle, "Hello, Alice")
     handle.resize(PtySize(cols=80, rows=25))
     handle.send_input("stty size\n")
     handle.send_input("exit\n")
-    output = b"".join(handle).decode(errors="replace")
+    output += b"".join(handle).decode(errors="replace")
     assert "Hello, Alice" in output and "25 80" in output, output
     assert (handle.exit_code, handle.error) == (0, None), (handle.exit_code, handle.error)
 
     step("pty: a looping command, killed")
     handle = sandbox.process.create_pty_session(id="kill-pty-session", pty_size=PtySize(cols=120, rows=30))
+    read_until(handle, "$ ")
     handle.send_input('while true; do echo "Running... $(date)"; sleep 1; done\n')
-    seen = []
-    thread = threading.Thread(target=handle.wait, args=(seen.append, 60))
-    thread.start()
-    time.sleep(3)
+    read_until(handle, "\nRunning...")
     handle.kill()
-    thread.join()
-    assert "Running..." in b"".join(seen).decode(errors="replace"), seen
+    handle.wait(timeout=60)
     assert (handle.exit_code, handle.error) == (137, "SIGKILL"), (handle.exit_code, handle.error)
     daytona.delete(sandbox)
 
@@ -212,8 +212,9 @@ async def pty_async():
         handle = await sandbox.process.create_pty_session(
             id="interactive-pty-session", pty_size=PtySize(cols=120, rows=30), on_data=chunks.append
         )
+        await output_until(chunks, "$ ")
         await handle.send_input('printf "Enter your name: " && read name && printf "Hello, %s\\n" "$name"\n')
-        await asyncio.sleep(1)
+        await output_until(chunks, "\rEnter your name: ")
         await handle.send_input("Bob\n")
         info = await sandbox.process.resize_pty_session("interactive-pty-session", PtySize(cols=80, rows=25))
         assert (info.cols, info.rows) == (80, 25), info

@@ -6,25 +6,13 @@ read output, resize and see the new size, reconnect, list and get, kill, and an 
 Each step asserts what the SDK returned; any failure exits non-zero with a traceback.
 """
 
-import time
 import uuid
 
 from daytona.common.pty import PtySize
-from sdk_script import client, run_script, stepper
+from sdk_script import client, read_until, run_script, stepper
 
 
 step = stepper("sdk")
-
-
-def read_until(handle, needle, seconds=20):
-    """Output of `handle` until it holds `needle` (or fails after `seconds`)."""
-    seen = bytearray()
-    deadline = time.monotonic() + seconds
-    while needle.encode() not in seen:
-        assert time.monotonic() < deadline, f"never saw {needle!r} in {bytes(seen)!r}"
-        result = handle.wait(on_data=seen.extend, timeout=0.2)
-        assert result.exit_code is None, f"the shell exited ({result}) before {needle!r}: {bytes(seen)!r}"
-    return seen.decode(errors="replace")
 
 
 def main():

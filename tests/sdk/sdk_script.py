@@ -5,6 +5,7 @@ commands that must succeed, expected errors, and the exit status a failure gives
 The scripts import it by name: run as files, their own directory is on `sys.path`.
 """
 
+import asyncio
 import os
 import sys
 import time
@@ -86,6 +87,34 @@ def host_processes(programs, marker):
             except OSError:
                 pass
     return found
+
+
+def read_until(handle, needle, seconds=60):
+    """Output of the PTY `handle` until it holds `needle` (or fails after `seconds`). A shell
+    loses lines typed before it is reading at its prompt (bash reads ahead as it starts), so
+    input waits for the output that says the shell is ready for it."""
+    seen = bytearray()
+    deadline = time.monotonic() + seconds
+    while needle.encode() not in seen:
+        assert time.monotonic() < deadline, f"never saw {needle!r} in {bytes(seen)!r}"
+        result = handle.wait(on_data=seen.extend, timeout=0.2)
+        assert result.exit_code is None, f"the shell exited ({result}) before {needle!r}: {bytes(seen)!r}"
+    return seen.decode(errors="replace")
+
+
+async def output_until(chunks, needle, seconds=60):
+    """What a callback gathered in `chunks` (bytes of a PTY, or text of a command's log), once
+    it holds `needle` (or fails after `seconds`)."""
+    deadline = time.monotonic() + seconds
+
+    def text():
+        joined = b"".join(chunks) if chunks and isinstance(chunks[0], bytes) else "".join(chunks)
+        return joined.decode(errors="replace") if isinstance(joined, bytes) else joined
+
+    while needle not in text():
+        assert time.monotonic() < deadline, f"never saw {needle!r} in {text()!r}"
+        await asyncio.sleep(0.05)
+    return text()
 
 
 def run_script(main):

@@ -204,12 +204,17 @@ pub(super) fn conflict(id: &str) -> DaemonError {
     )
 }
 
-/// Starts the shell `spec` asks for in `sandbox` and registers the session.
+/// A session just started, and its output from the shell's first byte on.
+pub(super) type Started = (Arc<Terminal>, broadcast::Receiver<Bytes>);
+
+/// Starts the shell `spec` asks for in `sandbox` and registers the session. The receiver
+/// returned was subscribed before anything read the terminal: a client that subscribed only
+/// once this returned could miss the prompt of a shell that printed it at once.
 pub(super) async fn start(
     state: &Arc<AppState>,
     sandbox: &provider::Sandbox,
     spec: Spec,
-) -> Result<Arc<Terminal>, DaemonError> {
+) -> Result<Started, DaemonError> {
     let Spec {
         id,
         cwd: requested_cwd,
@@ -267,7 +272,7 @@ pub(super) async fn start(
 
     let pty = Arc::new(pty);
     let (input, inputs) = mpsc::unbounded_channel();
-    let (output, _) = broadcast::channel(OUTPUT_BACKLOG);
+    let (output, first) = broadcast::channel(OUTPUT_BACKLOG);
     let (exited, exit) = watch::channel(None);
     let session = Arc::new(Terminal {
         id: id.clone(),
@@ -301,7 +306,7 @@ pub(super) async fn start(
         reader,
         exited,
     ));
-    Ok(session)
+    Ok((session, first))
 }
 
 /// Writes client input to the terminal until every sender is gone.

@@ -23,7 +23,7 @@ use futures::{SinkExt as _, StreamExt as _};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::session::Terminal;
+use super::session::{Started, Terminal};
 use crate::serve::state::{AppState, now};
 
 /// The capability that asks for the `exited` control message.
@@ -114,11 +114,12 @@ pub(super) async fn serve(
 /// tells why it could not start. The SDKs wait for `connected` in 0.1 s receives, and the
 /// Python SDK's wait fails on the first that times out (it catches `TimeoutError`, its
 /// WebSocket raises `queue.Empty`): starting a shell first took longer than that on a busy
-/// machine. Nothing precedes the new shell's own output, so none is missed.
+/// machine. The output comes from a receiver subscribed before the terminal was first read
+/// (see [`super::session::start`]), so none of the new shell's output is missed.
 pub(super) async fn start_and_serve(
     socket: WebSocket,
     state: Arc<AppState>,
-    starting: impl Future<Output = Result<Arc<Terminal>, String>>,
+    starting: impl Future<Output = Result<Started, String>>,
     exit_control: bool,
 ) {
     let (mut sink, source) = socket.split();
@@ -126,9 +127,8 @@ pub(super) async fn start_and_serve(
         return;
     }
     match starting.await {
-        Ok(session) => {
-            let output = subscribe(&session);
-            stream(sink, source, state, session, output, exit_control).await;
+        Ok((session, output)) => {
+            stream(sink, source, state, session, Some(output), exit_control).await;
         }
         Err(message) => refuse_split(sink, source, &message).await,
     }

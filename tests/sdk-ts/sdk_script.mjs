@@ -1,0 +1,14 @@
+// What the official-SDK test scripts beside this file share (as `tests/sdk/sdk_script.py` does
+// for the Python ones): waiting for output with a deadline instead of sleeping, since a loaded
+// machine starts shells and servers later than any fixed pause.
+
+import assert from 'node:assert/strict'
+
+/** Waits until `text()` holds `needle`, or fails after `seconds`. */
+export async function until(text, needle, seconds = 60) {
+  const deadline = Date.now() + seconds * 1000
+  while (!text().includes(needle)) {
+    assert.ok(Date.now() < deadline, `never saw ${JSON.stringify(needle)} in ${JSON.stringify(text())}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
