@@ -69,7 +69,10 @@ async fn the_async_client_drives_a_python_language_server() {
         ..serve_support::Options::default()
     })
     .await;
-    let env = [("SWEEP_CASE", "lsp"), ("LSP_SANDBOX_PATH", servers.path.as_str())];
+    let env = [
+        ("SWEEP_CASE", "lsp"),
+        ("LSP_SANDBOX_PATH", servers.path.as_str()),
+    ];
     run_python_script(&python, SCRIPT, &server, &env, DONE).await;
 }
 
