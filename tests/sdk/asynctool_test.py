@@ -458,7 +458,6 @@ def shout(text):
 
 
 import os
-import socket
 os.pa"""
 
 
