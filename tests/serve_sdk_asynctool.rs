@@ -80,3 +80,8 @@ async fn the_async_client_drives_a_python_language_server() {
 async fn a_streamed_download_of_a_file_whose_name_is_not_plain_ascii_finds_its_name() {
     python_case("stream-names").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_runs_at_once_in_the_default_context_start_one_interpreter() {
+    python_case("concurrent-runs").await;
+}

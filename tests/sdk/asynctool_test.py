@@ -597,6 +597,23 @@ def png_size(shot):
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
+async def concurrent_runs(daytona):
+    sandbox = await fresh(daytona, "asynctool-gather")
+    code = sandbox.code_interpreter
+    step("the first runs in the default context, all at once, start one interpreter")
+    runs = await asyncio.gather(
+        *[code.run_code(f"import os, time; time.sleep(0.2); print({i}, os.getpid())") for i in range(4)]
+    )
+    assert [run.stdout.split()[0] for run in runs] == ["0", "1", "2", "3"], runs
+    assert len({run.stdout.split()[1] for run in runs}) == 1, runs
+    step("runs at once in a new context each see their own output, in one interpreter")
+    context = await code.create_context()
+    runs = await asyncio.gather(*[code.run_code(f"k{i} = {i}; print(k{i})", context=context) for i in range(5)])
+    assert [run.stdout for run in runs] == [f"{i}\n" for i in range(5)], runs
+    assert (await code.run_code("print(k0 + k4)", context=context)).stdout == "4\n"
+    await sandbox.delete()
+
+
 async def until_async(what, check, detail=lambda: "", seconds=30):
     for _ in range(int(seconds * 10)):
         if check():
@@ -640,6 +657,7 @@ CASES = {
     "lsp": lsp,
     "plane": plane,
     "stream-names": stream_names,
+    "concurrent-runs": concurrent_runs,
 }
 
 
