@@ -85,3 +85,8 @@ async fn a_streamed_download_of_a_file_whose_name_is_not_plain_ascii_finds_its_n
 async fn first_runs_at_once_in_the_default_context_start_one_interpreter() {
     python_case("concurrent-runs").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_longer_than_one_argument_may_be_runs_as_the_daemons_shell_runs_it() {
+    python_case("long-command").await;
+}

@@ -614,6 +614,31 @@ async def concurrent_runs(daytona):
     await sandbox.delete()
 
 
+async def long_command(daytona):
+    sandbox = await fresh(daytona, "asynctool-long")
+    home = await sandbox.get_user_home_dir()
+    process = sandbox.process
+    body = "y" * 300_000
+    step("a 300 kB command writes its heredoc, in a cwd, with env, as the daemon's shell runs it")
+    await sandbox.fs.create_folder("out", "755")
+    ran = await process.exec(
+        f"cat > big.txt <<'EOF'\n{body}\nEOF\nwc -c < big.txt; pwd; echo $WHO; echo $0", cwd=f"{home}/out", env={"WHO": "me"}
+    )
+    assert (ran.exit_code, ran.result.split()[:3]) == (0, ["300001", f"{home}/out", "me"]), ran.result[:200]
+    assert await sandbox.fs.download_file("out/big.txt") == f"{body}\n".encode()
+    step("its exit code, and the same through the sync client")
+    failed = await process.exec(f"true {body}; exit 9")
+    assert failed.exit_code == 9, failed.result[:200]
+    synced = await asyncio.to_thread(lambda: sync_client().get(sandbox.id).process.exec(f": {body}; echo sync"))
+    assert (synced.exit_code, synced.result) == (0, "sync\n"), synced.result[:200]
+    step("a missing cwd is -1 as for any command; nothing is left behind")
+    missing = await process.exec(f": {body}", cwd="/nowhere")
+    assert missing.exit_code == -1, missing.result[:200]
+    left = await process.exec("ls -A ~/.daytona/exec 2>/dev/null | wc -l")
+    assert left.result.strip() == "0", left.result
+    await sandbox.delete()
+
+
 async def until_async(what, check, detail=lambda: "", seconds=30):
     for _ in range(int(seconds * 10)):
         if check():
@@ -658,6 +683,7 @@ CASES = {
     "plane": plane,
     "stream-names": stream_names,
     "concurrent-runs": concurrent_runs,
+    "long-command": long_command,
 }
 
 
