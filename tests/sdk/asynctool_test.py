@@ -14,9 +14,7 @@ import urllib.request
 import uuid
 
 from daytona import (
-    AsyncDaytona,
     CreateSandboxFromSnapshotParams,
-    DaytonaConfig,
     FileDownloadRequest,
     CodeRunParams,
     CreateSandboxFromImageParams,
@@ -37,40 +35,29 @@ from daytona.common.errors import (
     DaytonaTimeoutError,
 )
 
+from sdk_script import async_client, fetch, run_script, stepper
 from sdk_script import client as sync_client
-from sdk_script import fetch, run_script, stepper
+from sdk_script import raises_async as raises
+from sdk_script import shell_async as shell
 
 step = stepper("asynctool")
 
 
-async def raises(error_class, call, *words):
-    """The error awaiting `call` raises, which must be an `error_class` whose text holds every
-    word."""
-    try:
-        await call
-    except error_class as error:
-        text = str(error)
-        assert all(word in text for word in words), (words, text)
-        return error
-    raise AssertionError(f"expected {error_class.__name__}")
-
-
-async def shell(sandbox, command):
-    """The output of `command` in `sandbox`, which must exit 0."""
-    reply = await sandbox.process.exec(command)
-    assert reply.exit_code == 0, (command, reply.result)
-    return reply.result
-
-
 async def fresh(daytona, prefix, **params):
+    """A new sandbox named `{prefix}-{a random tag}`, made with `params`."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     return await daytona.create(CreateSandboxFromSnapshotParams(name=name, **params))
 
 
+async def fresh_home(daytona, prefix, **params):
+    """[`fresh`]'s sandbox and its user's home."""
+    sandbox = await fresh(daytona, prefix, **params)
+    return sandbox, await sandbox.get_user_home_dir()
+
+
 async def files(daytona):
-    sandbox = await fresh(daytona, "asynctool-fs")
+    sandbox, home = await fresh_home(daytona, "asynctool-fs")
     fs = sandbox.fs
-    home = await sandbox.get_user_home_dir()
     local = tempfile.mkdtemp()
     step("upload_file from bytes and from a local path, download to memory and to a file")
     await fs.upload_file(b"one\ntwo\n", "a/one.txt")
@@ -160,8 +147,7 @@ async def files(daytona):
 
 
 async def git(daytona):
-    sandbox = await fresh(daytona, "asynctool-git")
-    home = await sandbox.get_user_home_dir()
+    sandbox, home = await fresh_home(daytona, "asynctool-git")
     await shell(
         sandbox,
         "git init -q --bare -b main remote.git && git init -q -b main seed && cd seed"
@@ -228,8 +214,7 @@ async def git(daytona):
 
 
 async def process(daytona):
-    sandbox = await fresh(daytona, "asynctool-process", env_vars={"FROM_SANDBOX": "s"})
-    home = await sandbox.get_user_home_dir()
+    sandbox, home = await fresh_home(daytona, "asynctool-process", env_vars={"FROM_SANDBOX": "s"})
     process = sandbox.process
     step("exec with cwd, env and a timeout; a failing command; a timeout")
     await sandbox.fs.create_folder("work", "755")
@@ -299,8 +284,7 @@ async def process(daytona):
 
 
 async def pty(daytona):
-    sandbox = await fresh(daytona, "asynctool-pty")
-    home = await sandbox.get_user_home_dir()
+    sandbox, home = await fresh_home(daytona, "asynctool-pty")
     process = sandbox.process
     step("create_pty_session with cwd, envs and a size; an async on_data")
     seen = bytearray()
@@ -349,8 +333,7 @@ async def pty(daytona):
 
 
 async def interpreter(daytona):
-    sandbox = await fresh(daytona, "asynctool-interp")
-    home = await sandbox.get_user_home_dir()
+    sandbox, home = await fresh_home(daytona, "asynctool-interp")
     code = sandbox.code_interpreter
     step("the default context keeps state; callbacks see the output")
     # Only plain functions: 0.226.1's async `run_code` calls a coroutine callback without
@@ -462,8 +445,7 @@ os.pa"""
 
 
 async def lsp(daytona):
-    sandbox = await fresh(daytona, "asynctool-lsp", env_vars={"PATH": os.environ["LSP_SANDBOX_PATH"]})
-    home = await sandbox.get_user_home_dir()
+    sandbox, home = await fresh_home(daytona, "asynctool-lsp", env_vars={"PATH": os.environ["LSP_SANDBOX_PATH"]})
     project = f"{home}/project"
     path = f"{project}/app.py"
     await sandbox.fs.upload_file(PYTHON_SOURCE.encode(), path)
@@ -615,8 +597,7 @@ async def concurrent_runs(daytona):
 
 
 async def long_command(daytona):
-    sandbox = await fresh(daytona, "asynctool-long")
-    home = await sandbox.get_user_home_dir()
+    sandbox, home = await fresh_home(daytona, "asynctool-long")
     process = sandbox.process
     body = "y" * 300_000
     step("a 300 kB command writes its heredoc, in a cwd, with env, as the daemon's shell runs it")
@@ -688,8 +669,7 @@ CASES = {
 
 
 async def main():
-    config = DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
-    async with AsyncDaytona(config) as daytona:
+    async with async_client() as daytona:
         await CASES[os.environ["SWEEP_CASE"]](daytona)
     print("asynctool: done", flush=True)
 
