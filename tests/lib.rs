@@ -60,6 +60,7 @@ mod serve_python_contexts;
 mod serve_records;
 mod serve_resize;
 mod serve_sdk;
+mod serve_sdk_asynctool;
 mod serve_sdk_build;
 mod serve_sdk_charts;
 mod serve_sdk_examples;

@@ -9,7 +9,8 @@
 //! first use and is not listed. Context records live in the sandbox, beside the worker, in
 //! `~/.daytona/interpreter/`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, PoisonError, Weak};
 
 use axum::Json;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -34,6 +35,12 @@ pub(super) const SESSION_PREFIX: &str = "daytona-interpreter-";
 const DEFAULT_CONTEXT: &str = "default";
 /// Daytona's close code for a run that exceeded its timeout.
 const TIMEOUT_CLOSE: u16 = 4008;
+
+/// The gates of default-context starts, by sandbox: first runs at once (the async SDK's
+/// `gather`) must start one worker between them, not race to create its session. A gate lives
+/// while a run holds or waits for it.
+static DEFAULT_STARTS: LazyLock<std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
 
 /// What `~/.daytona/interpreter/<context>.json` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,6 +130,36 @@ async fn find(state: &AppState, sandbox: &str, context: &str) -> Option<Record> 
         .await
         .ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+/// The default context's record, its worker started on first use, once for runs at once.
+async fn default_context(
+    state: &AppState,
+    sandbox: &crate::provider::Sandbox,
+) -> Result<Record, String> {
+    let gate = {
+        let mut starts = DEFAULT_STARTS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        starts.retain(|_, gate| gate.strong_count() > 0);
+        if let Some(gate) = starts.get(&sandbox.id).and_then(Weak::upgrade) {
+            gate
+        } else {
+            let gate = Arc::new(tokio::sync::Mutex::new(()));
+            starts.insert(sandbox.id.clone(), Arc::downgrade(&gate));
+            gate
+        }
+    };
+    let _started = gate.lock().await;
+    if let Some(record) = find(state, &sandbox.id, DEFAULT_CONTEXT).await {
+        return Ok(record);
+    }
+    start(state, sandbox, DEFAULT_CONTEXT, None)
+        .await
+        .map_err(|error| format!("failed to get default context: {}", error.message))?;
+    find(state, &sandbox.id, DEFAULT_CONTEXT)
+        .await
+        .ok_or_else(|| "failed to get default context".to_string())
 }
 
 pub(super) async fn create(
@@ -226,16 +263,10 @@ async fn serve_run(mut socket: WebSocket, state: Arc<AppState>, sandbox: crate::
         .unwrap_or_else(|| DEFAULT_CONTEXT.to_string());
     let record = match find(&state, &sandbox.id, &context).await {
         Some(record) => record,
-        None if context == DEFAULT_CONTEXT => {
-            if let Err(error) = start(&state, &sandbox, DEFAULT_CONTEXT, None).await {
-                let reason = format!("failed to get default context: {}", error.message);
-                return close(socket, 1011, &reason).await;
-            }
-            match find(&state, &sandbox.id, DEFAULT_CONTEXT).await {
-                Some(record) => record,
-                None => return close(socket, 1011, "failed to get default context").await,
-            }
-        }
+        None if context == DEFAULT_CONTEXT => match default_context(&state, &sandbox).await {
+            Ok(record) => record,
+            Err(reason) => return close(socket, 1011, &reason).await,
+        },
         None => return close(socket, 1008, &format!("context not found: {context}")).await,
     };
     let session = format!("{SESSION_PREFIX}{context}");

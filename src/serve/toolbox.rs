@@ -23,6 +23,13 @@ use crate::daytona_api::{
 use crate::names::EnvName;
 use crate::provider::{self, ExecOutput, ExecRequest, ProviderError};
 
+/// Command lines longer than this run from a file: one argument may hold at most 128 KiB
+/// (Linux's `MAX_ARG_STRLEN`) and `sh -c` takes the command as one, while Daytona's daemon
+/// feeds it to its shell on stdin, where any length goes.
+const LONG_COMMAND: usize = 64 * 1024;
+/// Where such commands wait for their shell, relative to the sandbox home.
+const LONG_COMMAND_DIR: &str = ".daytona/exec";
+
 /// The sandbox behind a toolbox call, which must be `started`. Counts as activity.
 pub(crate) async fn ready(state: &AppState, id: &str) -> Result<provider::Sandbox, DaemonError> {
     let sandbox = state
@@ -47,13 +54,37 @@ pub(crate) async fn ready(state: &AppState, id: &str) -> Result<provider::Sandbo
     Ok(sandbox)
 }
 
-/// Runs `request` in `sandbox` (the provider applies the environment changes it keeps).
+/// Runs `request` in `sandbox` (the provider applies the environment changes it keeps), a
+/// command longer than [`LONG_COMMAND`] from a file.
 pub(crate) async fn run(
     state: &AppState,
     sandbox: &provider::Sandbox,
-    request: ExecRequest,
+    mut request: ExecRequest,
 ) -> Result<ExecOutput, ProviderError> {
-    state.provider.exec(&sandbox.id, &request).await
+    if request.command.len() <= LONG_COMMAND {
+        return state.provider.exec(&sandbox.id, &request).await;
+    }
+    let file = format!("{LONG_COMMAND_DIR}/{}.sh", uuid::Uuid::new_v4().simple());
+    state
+        .provider
+        .upload(&sandbox.id, &file, request.command.as_bytes())
+        .await?;
+    // The shell reads the file and removes it before it runs a line of it, so an `exit` in the
+    // command leaves nothing behind; `eval` runs it as `sh -c` would have.
+    request.command = format!(
+        "command_file=\"$HOME\"/{file}\n\
+         eval \"unset command_file\n$(command -p cat -- \"$command_file\"; command -p rm -f -- \"$command_file\")\""
+    );
+    let output = state.provider.exec(&sandbox.id, &request).await;
+    if output.is_err() {
+        // It may never have started (a missing `cwd`): then its file is still there.
+        let remove = ExecRequest {
+            command: format!("command -p rm -f -- \"$HOME\"/{file}"),
+            ..ExecRequest::default()
+        };
+        let _ = state.provider.exec(&sandbox.id, &remove).await;
+    }
+    output
 }
 
 /// Runs a helper script in `sandbox`, `env` added to its environment: its output and exit code,

@@ -308,6 +308,10 @@ pub(crate) async fn download(
 /// `filename="..."` when plain ASCII will do, else RFC 5987 `filename*=utf-8''...` with every
 /// byte outside its `attr-char` escaped, `/` too: the TypeScript SDK's multipart parser
 /// (busboy) drops a part whose `filename*` holds a raw `/`, so an absolute path went missing.
+/// The extended form is followed by a plain `filename` holding the same escaped text: the
+/// Python SDK's streamed download reads parts with a parser that skips `filename*` (RFC 7578
+/// forbids it in forms) and refuses a part with no `filename` ("No source path found"), while
+/// busboy and the SDKs' bulk parsers prefer `filename*`, the lossless one.
 fn filename_parameter(name: &str) -> String {
     let plain = name
         .chars()
@@ -324,7 +328,7 @@ fn filename_parameter(name: &str) -> String {
                 other => format!("%{other:02X}"),
             })
             .collect();
-        format!("filename*=utf-8''{encoded}")
+        format!("filename*=utf-8''{encoded}; filename=\"{encoded}\"")
     }
 }
 
@@ -440,11 +444,17 @@ mod tests {
             filename_parameter("/home/x.txt"),
             "filename=\"/home/x.txt\""
         );
-        assert_eq!(filename_parameter("a\"b"), "filename*=utf-8''a%22b");
-        assert_eq!(filename_parameter("ü"), "filename*=utf-8''%C3%BC");
+        assert_eq!(
+            filename_parameter("a\"b"),
+            "filename*=utf-8''a%22b; filename=\"a%22b\""
+        );
+        assert_eq!(
+            filename_parameter("ü"),
+            "filename*=utf-8''%C3%BC; filename=\"%C3%BC\""
+        );
         assert_eq!(
             filename_parameter("/home/ü.txt"),
-            "filename*=utf-8''%2Fhome%2F%C3%BC.txt"
+            "filename*=utf-8''%2Fhome%2F%C3%BC.txt; filename=\"%2Fhome%2F%C3%BC.txt\""
         );
     }
 }

@@ -10,10 +10,8 @@ import socket
 import uuid
 
 from daytona import (
-    AsyncDaytona,
     CreateSandboxFromImageParams,
     CreateSandboxFromSnapshotParams,
-    DaytonaConfig,
     DaytonaConflictError,
     DaytonaError,
     DaytonaFileNotFoundError,
@@ -30,23 +28,11 @@ from daytona.common.errors import (
     DaytonaSessionEndedError,
 )
 
-from sdk_script import fetch, run_script, stepper
+from sdk_script import async_client, fetch, run_script, stepper
+from sdk_script import raises_async as raises
+from sdk_script import shell_async as shell
 
 step = stepper("journeys")
-
-
-def async_client():
-    """The async client of the server under test."""
-    return AsyncDaytona(
-        DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
-    )
-
-
-async def shell(sandbox, command):
-    """The output of `command` in `sandbox`, which must exit 0."""
-    reply = await sandbox.process.exec(command)
-    assert reply.exit_code == 0, (command, reply.result)
-    return reply.result
 
 
 def app_image(run):
@@ -84,17 +70,6 @@ async def image_kept_by_snapshot(daytona):
     for sandbox in (copy, source):
         await sandbox.delete()
     await daytona.snapshot.delete(await daytona.snapshot.get(f"journey-{run}"))
-
-
-async def raises(error_class, call, *words):
-    """The error awaiting `call` raises, which must be an `error_class` whose text holds every
-    word."""
-    try:
-        await call
-    except error_class as error:
-        assert all(word in str(error) for word in words), (words, str(error))
-        return error
-    raise AssertionError(f"expected {error_class.__name__}")
 
 
 async def ended_session(daytona):

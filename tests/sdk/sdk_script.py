@@ -14,14 +14,22 @@ import urllib.error
 import urllib.request
 import uuid
 
-from daytona import CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig
+from daytona import AsyncDaytona, CreateSandboxFromSnapshotParams, Daytona, DaytonaConfig
+
+
+def config():
+    """The configuration of a client of the server under test."""
+    return DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
 
 
 def client():
     """The SDK's client of the server under test."""
-    return Daytona(
-        DaytonaConfig(api_key=os.environ["DAYTONA_API_KEY"], api_url=os.environ["DAYTONA_API_URL"])
-    )
+    return Daytona(config())
+
+
+def async_client():
+    """The SDK's async client of the server under test (`async with` it)."""
+    return AsyncDaytona(config())
 
 
 def fresh_sandbox(daytona, prefix, **params):
@@ -44,6 +52,23 @@ def shell(sandbox, command):
     reply = sandbox.process.exec(command)
     assert reply.exit_code == 0, (command, reply.result)
     return reply.result
+
+
+async def shell_async(sandbox, command):
+    """[`shell`] through the async client."""
+    reply = await sandbox.process.exec(command)
+    assert reply.exit_code == 0, (command, reply.result)
+    return reply.result
+
+
+async def raises_async(error_class, call, *words):
+    """[`raises`] for an awaitable `call`."""
+    try:
+        await call
+    except error_class as error:
+        assert all(word in str(error) for word in words), (words, str(error))
+        return error
+    raise AssertionError(f"expected {error_class.__name__}")
 
 
 def raises(error_class, call, *words):
