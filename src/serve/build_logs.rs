@@ -198,7 +198,9 @@ fn stream(
             let local = cursor.state.provider.image_layers()?;
             let building = local.layer_state(&cursor.hash) == LayerState::Building;
             if !building && !cursor.waiting.waits(&cursor.state) {
-                // One more read after the end, for what was written just before it.
+                // The build's end goes out as an event before the stream ends (see
+                // `Events::published`); then one more read, for what was written just before.
+                cursor.state.events.published(&cursor.state.store).await;
                 cursor.ended = true;
                 continue;
             }

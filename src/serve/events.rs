@@ -42,10 +42,22 @@ const LOOK_INTERVAL: Duration = Duration::from_secs(1);
 /// creates at once) costs one look, not one each.
 const GATHER: Duration = Duration::from_millis(20);
 
+/// The longest [`Events::published`] waits: the watcher looks within tens of milliseconds of
+/// a write, unless the machine is very busy.
+const PUBLISH_LIMIT: Duration = Duration::from_secs(5);
+
 /// The socket.io server: its tower layer (mounted on the router) and its handle.
 pub(crate) struct Events {
     io: SocketIo,
     layer: SocketIoLayer,
+    /// How many looks the watcher has begun and finished.
+    looks: tokio::sync::watch::Sender<Looks>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Looks {
+    begun: u64,
+    finished: u64,
 }
 
 impl Events {
@@ -54,7 +66,27 @@ impl Events {
             .req_path(PATH)
             .transports([TransportType::Websocket])
             .build_layer();
-        Events { io, layer }
+        Events {
+            io,
+            layer,
+            looks: tokio::sync::watch::Sender::new(Looks::default()),
+        }
+    }
+
+    /// Completes once the watcher has published what it sees after this call (a look begun
+    /// after it has finished), or after [`PUBLISH_LIMIT`]. A build log's stream ends after
+    /// this, so that the event of the build's end reaches listening clients before the stream
+    /// does: the TypeScript SDK takes a state from an event without its `errorReason`, and
+    /// would otherwise fail a build with the reason of the record it read before.
+    pub(crate) async fn published(&self, store: &super::state::Store) {
+        let begun = self.looks.borrow().begun;
+        let mut looks = self.looks.subscribe();
+        store.poke();
+        let _ = tokio::time::timeout(
+            PUBLISH_LIMIT,
+            looks.wait_for(|looks| looks.finished > begun),
+        )
+        .await;
     }
 
     /// The layer that answers `/api/socket.io/` and passes every other request on.
@@ -124,7 +156,9 @@ pub(crate) async fn run(state: Arc<AppState>, mut stop: tokio::sync::watch::Rece
     // The first look only learns what exists: those sandboxes were not created just now.
     let mut publish = false;
     loop {
+        state.events.looks.send_modify(|looks| looks.begun += 1);
         let next_transition = look(&state, &mut seen, publish).await;
+        state.events.looks.send_modify(|looks| looks.finished += 1);
         publish = true;
         let listening = !state.events.io.sockets().is_empty();
         let wait =

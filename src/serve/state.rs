@@ -333,6 +333,11 @@ impl Store {
         self.changed.notified().await;
     }
 
+    /// Wakes whoever waits in [`Store::changed`] as a write would.
+    pub(crate) fn poke(&self) {
+        self.changed.notify_one();
+    }
+
     /// The record of sandbox `id`, or the defaults for a sandbox made outside this server.
     pub(crate) fn sandbox(&self, id: &str) -> SandboxRecord {
         self.read(|records| records.sandboxes.get(id).cloned())
