@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::have;
-use crate::serve_support::KEY;
+use crate::serve_support::{self, KEY};
 
 fn unique(label: &str) -> String {
     format!("rt-{label}-{}", uuid::Uuid::new_v4().simple())
@@ -94,21 +94,7 @@ impl Nobody {
             .kill_on_drop(true)
             .spawn()
             .expect("serve starts");
-        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
-            serve.stderr.take().unwrap(),
-        ));
-        let api = loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-                .await
-                .expect("serve says where it listens")
-                .unwrap()
-                .expect("serve exited early");
-            if let Some(api) = line.strip_prefix("Daytona-compatible API at ") {
-                break api.to_string();
-            }
-        };
-        // Whatever else it says is read, so that a full pipe never stalls it.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let api = serve_support::announced_api(serve.stderr.take().unwrap()).await;
         Some(Nobody {
             serve,
             api,
@@ -124,30 +110,25 @@ impl Nobody {
             .json(&body)
     }
 
+    /// The JSON answer to an API call.
     async fn json(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        self.call(method, path, body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        answer(self.call(method, path, body)).await
     }
 
     /// Runs `command` in sandbox `id` through the toolbox.
     async fn exec(&self, id: &str, command: &str) -> Value {
         let toolbox = self.api.replace("/api", &format!("/toolbox/{id}"));
-        self.client
+        let request = self
+            .client
             .post(format!("{toolbox}/process/execute"))
             .bearer_auth(KEY)
-            .json(&json!({ "command": command }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+            .json(&json!({ "command": command }));
+        answer(request).await
     }
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -155,31 +136,25 @@ async fn an_ordinary_user_builds_and_sees_layers_too() {
     let Some(nobody) = Nobody::start().await else {
         return;
     };
-    let api = nobody.api.clone();
-    let client = nobody.client.clone();
-    let call = |method: reqwest::Method, path: &str, body: Value| nobody.call(method, path, body);
     let directory = unique("user");
     let dockerfile = format!(
         "FROM debian:12\nRUN mkdir -p /opt/{directory} && id -u > /opt/{directory}/uid && echo x > /usr/local/bin/{directory}\n"
     );
-    let created = call(
-        reqwest::Method::POST,
-        "/snapshots",
-        json!({"name": "mine", "buildInfo": {"dockerfileContent": dockerfile}}),
-    )
-    .send()
-    .await
-    .unwrap();
+    let created = nobody
+        .call(
+            reqwest::Method::POST,
+            "/snapshots",
+            json!({"name": "mine", "buildInfo": {"dockerfileContent": dockerfile}}),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), 200);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let snapshot: Value = call(reqwest::Method::GET, "/snapshots/mine", json!({}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let snapshot = nobody
+            .json(reqwest::Method::GET, "/snapshots/mine", json!({}))
+            .await;
         if snapshot["state"] == "active" {
             break;
         }
@@ -187,31 +162,24 @@ async fn an_ordinary_user_builds_and_sees_layers_too() {
         assert!(Instant::now() < deadline, "{snapshot}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let sandbox: Value = call(
-        reqwest::Method::POST,
-        "/sandbox",
-        json!({"snapshot": "mine"}),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let sandbox = nobody
+        .json(
+            reqwest::Method::POST,
+            "/sandbox",
+            json!({"snapshot": "mine"}),
+        )
+        .await;
     let id = sandbox["id"].as_str().unwrap().to_string();
-    let toolbox = api.replace("/api", &format!("/toolbox/{id}"));
     let deadline = Instant::now() + Duration::from_secs(30);
     let result = loop {
-        let reply: Value = client
-            .post(format!("{toolbox}/process/execute"))
-            .bearer_auth(KEY)
-            .json(&json!({"command": format!("cat /opt/{directory}/uid && test -f /usr/local/bin/{directory} && echo script")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let reply = nobody
+            .exec(
+                &id,
+                &format!(
+                    "cat /opt/{directory}/uid && test -f /usr/local/bin/{directory} && echo script"
+                ),
+            )
+            .await;
         if reply["exitCode"] == 0 || Instant::now() > deadline {
             break reply;
         }

@@ -11,12 +11,9 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
-
-use tokio::io::AsyncBufReadExt as _;
 
 use crate::common::{self, World};
-use crate::serve_support::{KEY, run_python_script_through, sdk_python};
+use crate::serve_support::{KEY, announced_api, run_python_script_through, sdk_python};
 
 /// Where this machine's TLS clients read the CAs they trust, the Python SDK's uploader included.
 const BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -58,19 +55,7 @@ async fn the_python_sdk_uploads_build_contexts_once_this_machine_trusts_the_loop
         .spawn()
         .expect("serve starts in a mount namespace of its own");
     let pid = serve.id().expect("serve runs").to_string();
-    let mut lines = tokio::io::BufReader::new(serve.stderr.take().unwrap()).lines();
-    let api = loop {
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("serve says where it listens")
-            .unwrap()
-            .expect("serve exited early");
-        if let Some(api) = line.strip_prefix("Daytona-compatible API at ") {
-            break api.to_string();
-        }
-    };
-    // Whatever else it says is read, so that a full pipe never stalls it.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let api = announced_api(serve.stderr.take().unwrap()).await;
     let ca = world.state().join("serve-loopback-ca.pem");
     let ca_pem = std::fs::read(&ca).expect("serve keeps its loopback CA under the state root");
 

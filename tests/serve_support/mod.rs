@@ -278,3 +278,22 @@ pub(crate) fn encode(value: &str) -> String {
         })
         .collect()
 }
+
+/// The API URL a child `serve` announces on its standard error, read up to that line; the rest
+/// is read in the background, so that a full pipe never stalls the server.
+pub(crate) async fn announced_api(stderr: tokio::process::ChildStderr) -> String {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let api = loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("serve says where it listens")
+            .unwrap()
+            .expect("serve exited early");
+        if let Some(api) = line.strip_prefix("Daytona-compatible API at ") {
+            break api.to_string();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    api
+}
