@@ -35,7 +35,7 @@ from daytona.common.errors import (
     DaytonaTimeoutError,
 )
 
-from sdk_script import async_client, fetch, run_script, stepper
+from sdk_script import fetch, run_async_case, stepper
 from sdk_script import client as sync_client
 from sdk_script import raises_async as raises
 from sdk_script import shell_async as shell
@@ -668,11 +668,4 @@ CASES = {
 }
 
 
-async def main():
-    async with async_client() as daytona:
-        await CASES[os.environ["SWEEP_CASE"]](daytona)
-    print("asynctool: done", flush=True)
-
-
-if __name__ == "__main__":
-    run_script(lambda: asyncio.run(main()))
+run_async_case(CASES, "asynctool: done")

@@ -5,7 +5,6 @@ what the SDK returns or raises; the script prints `journeys: done` at the end.
 """
 
 import asyncio
-import os
 import socket
 import uuid
 
@@ -28,7 +27,7 @@ from daytona.common.errors import (
     DaytonaSessionEndedError,
 )
 
-from sdk_script import async_client, fetch, run_script, stepper
+from sdk_script import fetch, run_async_case, stepper
 from sdk_script import raises_async as raises
 from sdk_script import shell_async as shell
 
@@ -362,11 +361,4 @@ CASES = {
 }
 
 
-async def main():
-    async with async_client() as daytona:
-        await CASES[os.environ["SWEEP_CASE"]](daytona)
-    print("journeys: done", flush=True)
-
-
-if __name__ == "__main__":
-    run_script(lambda: asyncio.run(main()))
+run_async_case(CASES, "journeys: done")

@@ -157,6 +157,17 @@ def run_case(cases, done):
     run_script(lambda: (cases[os.environ["SWEEP_CASE"]](client()), print(done, flush=True)))
 
 
+def run_async_case(cases, done):
+    """[`run_case`] for coroutine cases, each given a fresh async client."""
+
+    async def main():
+        async with async_client() as daytona:
+            await cases[os.environ["SWEEP_CASE"]](daytona)
+        print(done, flush=True)
+
+    run_script(lambda: asyncio.run(main()))
+
+
 def fetch(url, headers=None, seconds=30):
     """The status and body of GET `url`, waiting while the server inside starts (502)."""
     deadline = time.monotonic() + seconds
