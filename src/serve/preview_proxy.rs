@@ -54,42 +54,9 @@ pub(crate) async fn forward(
             format!("port {port} is not a sandbox's"),
         );
     }
-    let Some(local) = &state.provider.image_layers() else {
-        return refuse(StatusCode::NOT_FOUND, "previews need the local provider");
-    };
-    // A sandbox with a network of its own listens on its own loopback: reached by a connection
-    // made inside it; the ports of one that shares this machine's are this machine's.
-    let (address, stream) = match state.provider.connect_port(&sandbox.id, port).await {
-        Ok(Some(inside)) => (
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            inside
-                .set_nonblocking(true)
-                .and_then(|()| tokio::net::TcpStream::from_std(inside)),
-        ),
-        Ok(None) => match shared_port(port, local.sandbox_host_uid(), &sandbox.id) {
-            Ok(address) => {
-                let connecting = tokio::net::TcpStream::connect((address, port));
-                let connected = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-                    Ok(connected) => connected,
-                    Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
-                };
-                (address, connected)
-            }
-            Err((status, message)) => return refuse(status, message),
-        },
-        Err(crate::provider::ProviderError::NotFound { .. }) => {
-            return refuse(StatusCode::BAD_GATEWAY, nothing_listens(port, &sandbox.id));
-        }
-        Err(error) => return refuse(StatusCode::BAD_GATEWAY, error.to_string()),
-    };
-    let stream = match stream {
-        Ok(stream) => stream,
-        Err(error) => {
-            return refuse(
-                StatusCode::BAD_GATEWAY,
-                format!("port {port} did not answer: {error}"),
-            );
-        }
+    let (address, stream) = match connect(state, sandbox, port).await {
+        Ok(connected) => connected,
+        Err(refused) => return *refused,
     };
     state.store.touch(&sandbox.id, now);
     let (parts, body) = request.into_parts();
@@ -143,6 +110,55 @@ pub(crate) async fn forward(
     *response.status_mut() = upstream_parts.status;
     *response.headers_mut() = response_headers(&upstream_parts.headers);
     response
+}
+
+/// A connection to `port` of a started sandbox, and the loopback address it was made to, or
+/// the refusal to answer with. A sandbox with a network of its own listens on its own
+/// loopback: the provider connects inside it; the ports of one that shares this machine's
+/// network are this machine's, and must be a sandbox's.
+async fn connect(
+    state: &AppState,
+    sandbox: &crate::provider::Sandbox,
+    port: u16,
+) -> Result<(IpAddr, tokio::net::TcpStream), Box<Response>> {
+    let refused = |status, message| Box::new(refuse(status, message));
+    let Some(local) = &state.provider.image_layers() else {
+        return Err(refused(
+            StatusCode::NOT_FOUND,
+            "previews need the local provider".to_string(),
+        ));
+    };
+    let (address, stream) = match state.provider.connect_port(&sandbox.id, port).await {
+        Ok(Some(inside)) => (
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            inside
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpStream::from_std(inside)),
+        ),
+        Ok(None) => {
+            let address = shared_port(port, local.sandbox_host_uid(), &sandbox.id)
+                .map_err(|(status, message)| refused(status, message))?;
+            let connecting = tokio::net::TcpStream::connect((address, port));
+            let connected = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+                .await
+                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
+            (address, connected)
+        }
+        Err(crate::provider::ProviderError::NotFound { .. }) => {
+            return Err(refused(
+                StatusCode::BAD_GATEWAY,
+                nothing_listens(port, &sandbox.id),
+            ));
+        }
+        Err(error) => return Err(refused(StatusCode::BAD_GATEWAY, error.to_string())),
+    };
+    let stream = stream.map_err(|error| {
+        refused(
+            StatusCode::BAD_GATEWAY,
+            format!("port {port} did not answer: {error}"),
+        )
+    })?;
+    Ok((address, stream))
 }
 
 /// Sends `request` over `stream`, a connection of its own, and returns the answer; the
