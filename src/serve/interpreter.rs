@@ -10,7 +10,7 @@
 //! `~/.daytona/interpreter/`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, PoisonError, Weak};
+use std::sync::{Arc, PoisonError, Weak};
 
 use axum::Json;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -39,8 +39,22 @@ const TIMEOUT_CLOSE: u16 = 4008;
 /// The gates of default-context starts, by sandbox: first runs at once (the async SDK's
 /// `gather`) must start one worker between them, not race to create its session. A gate lives
 /// while a run holds or waits for it.
-static DEFAULT_STARTS: LazyLock<std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>> =
-    LazyLock::new(Default::default);
+#[derive(Default)]
+pub(crate) struct DefaultStarts(std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
+
+impl DefaultStarts {
+    /// The sandbox's gate: the one a run holds or waits for, or a new one.
+    fn gate(&self, sandbox: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut starts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        starts.retain(|_, gate| gate.strong_count() > 0);
+        if let Some(gate) = starts.get(sandbox).and_then(Weak::upgrade) {
+            return gate;
+        }
+        let gate = Arc::new(tokio::sync::Mutex::new(()));
+        starts.insert(sandbox.to_string(), Arc::downgrade(&gate));
+        gate
+    }
+}
 
 /// What `~/.daytona/interpreter/<context>.json` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,19 +151,7 @@ async fn default_context(
     state: &AppState,
     sandbox: &crate::provider::Sandbox,
 ) -> Result<Record, String> {
-    let gate = {
-        let mut starts = DEFAULT_STARTS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        starts.retain(|_, gate| gate.strong_count() > 0);
-        if let Some(gate) = starts.get(&sandbox.id).and_then(Weak::upgrade) {
-            gate
-        } else {
-            let gate = Arc::new(tokio::sync::Mutex::new(()));
-            starts.insert(sandbox.id.clone(), Arc::downgrade(&gate));
-            gate
-        }
-    };
+    let gate = state.interpreter_starts.gate(&sandbox.id);
     let _started = gate.lock().await;
     if let Some(record) = find(state, &sandbox.id, DEFAULT_CONTEXT).await {
         return Ok(record);

@@ -385,6 +385,7 @@ pub async fn bind(
         quota_lock: tokio::sync::Mutex::new(()),
         terminals: pty::Terminals::default(),
         language_servers: lsp::LanguageServers::default(),
+        interpreter_starts: interpreter::DefaultStarts::default(),
         events: events::Events::new(),
         signing,
         history: metrics_history::History::open(options.state_dir.as_deref())?,

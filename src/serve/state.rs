@@ -41,6 +41,8 @@ pub(crate) struct AppState {
     pub(crate) terminals: Terminals,
     /// The toolbox's language servers.
     pub(crate) language_servers: LanguageServers,
+    /// Who starts each sandbox's default interpreter context.
+    pub(crate) interpreter_starts: super::interpreter::DefaultStarts,
     /// The events socket.
     pub(crate) events: Events,
     /// What every sandbox's key for signed file URLs derives from.
