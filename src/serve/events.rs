@@ -271,3 +271,44 @@ async fn look(
     }
     next_transition
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::state::Store;
+
+    /// Stands in for the watcher: begins a look, then finishes it.
+    fn begin(events: &Events) {
+        events.looks.send_modify(|looks| looks.begun += 1);
+    }
+
+    fn finish(events: &Events) {
+        events.looks.send_modify(|looks| looks.finished += 1);
+    }
+
+    /// A look already under way when a build ends may have read the sandbox before the end;
+    /// only one begun after the call has surely seen it, so only its end may release the wait.
+    #[tokio::test]
+    async fn published_waits_for_a_look_begun_after_the_call() {
+        let events = Arc::new(Events::new());
+        let store = Arc::new(Store::open(None).expect("an in-memory store"));
+        begin(&events);
+        let waiting = tokio::spawn({
+            let (events, store) = (events.clone(), store.clone());
+            async move { events.published(&store).await }
+        });
+        store.changed().await; // the call has poked the watcher
+        finish(&events);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the look under way when the call came released it"
+        );
+        begin(&events);
+        finish(&events);
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the next look releases the wait")
+            .expect("the wait completes");
+    }
+}
