@@ -308,6 +308,28 @@ async fn env_changes_reach_later_commands() {
     bad.daemon_error(400, "BAD_REQUEST");
 }
 
+/// `unsetValuePrefix` is how Daytona reconciles secret placeholders: every variable whose value
+/// has the prefix goes, unless `set` names it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_env_change_unsets_the_variables_whose_values_have_the_prefix() {
+    let server = start("").await;
+    let created = server
+        .create(json!({"env": {"A": "ph-1", "B": "ph-2", "C": "keep-ph-3"}}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let change = server
+        .post(
+            &format!("/toolbox/{id}/env"),
+            json!({"set": {"B": "ph-new"}, "unsetValuePrefix": "ph-"}),
+        )
+        .await;
+    assert_eq!(change.status, 200, "{:?}", change.body);
+    let seen = server
+        .exec(id, "echo \"${A:-unset} ${B:-unset} ${C:-unset}\"")
+        .await;
+    assert_eq!(seen.body["result"], "unset ph-new keep-ph-3\n");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn home_and_work_directories() {
     let server = start("").await;

@@ -129,11 +129,16 @@ fn git_clone_uses_the_daemon_casing_and_hides_the_password() {
 #[test]
 fn env_update_hides_values() {
     let request: UpdateEnvRequest = serde_json::from_value(
-        json!({"set": {"TOKEN": "sentinel-secret-value"}, "unset": ["OLD"]}),
+        json!({"set": {"TOKEN": "sentinel-secret-value"}, "unset": ["OLD"], "unsetValuePrefix": "sentinel-prefix"}),
     )
     .unwrap();
+    assert_eq!(
+        request.unset_value_prefix.as_deref(),
+        Some("sentinel-prefix")
+    );
     let debug = format!("{request:?}");
     assert!(debug.contains("TOKEN") && !debug.contains("sentinel-secret-value"));
+    assert!(!debug.contains("sentinel-prefix"));
 }
 
 #[test]

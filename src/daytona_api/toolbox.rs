@@ -110,11 +110,16 @@ impl std::fmt::Debug for GitCloneRequest {
 /// Body of `POST {toolbox}/env`: `unset` is applied first, then `set`; processes started later
 /// inherit the result. Values may be secrets.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct UpdateEnvRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unset: Option<Vec<String>>,
+    /// Also unsets every variable whose value starts with this and that `set` does not name
+    /// (newer than v0.190: how Daytona reconciles secret placeholders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unset_value_prefix: Option<String>,
 }
 
 /// Never prints the values.
@@ -126,6 +131,10 @@ impl std::fmt::Debug for UpdateEnvRequest {
                 &self.set.as_ref().map(|set| set.keys().collect::<Vec<_>>()),
             )
             .field("unset", &self.unset)
+            .field(
+                "unset_value_prefix",
+                &self.unset_value_prefix.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }

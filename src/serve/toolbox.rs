@@ -200,16 +200,30 @@ pub(crate) async fn execute_deprecated(
 ///
 /// NOTES-style: newer than v0.190. The pinned SDK reads the 200 body as `Dict[str, str]`, so an
 /// empty body makes `sandbox.update_env` raise although the change applied; the reply is an
-/// empty JSON object. `unsetValuePrefix` (Daytona's own secret reconciliation) is not acted on.
+/// empty JSON object. `unsetValuePrefix` (how Daytona reconciles secret placeholders) unsets,
+/// besides `unset`, every variable of the sandbox whose value starts with it and that `set`
+/// does not name; the daemon's environment is the sandbox's here.
 pub(crate) async fn update_env(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<UpdateEnvRequest>,
 ) -> Result<Json<serde_json::Map<String, serde_json::Value>>, DaemonError> {
     let set = request.set.unwrap_or_default();
-    let unset = request.unset.unwrap_or_default();
+    let mut unset = request.unset.unwrap_or_default();
     check_env_names(set.keys().chain(unset.iter()))?;
     let sandbox = ready(&state, &id).await?;
+    if let Some(prefix) = request
+        .unset_value_prefix
+        .filter(|prefix| !prefix.is_empty())
+    {
+        unset.extend(
+            sandbox
+                .env
+                .iter()
+                .filter(|(name, value)| value.starts_with(&prefix) && !set.contains_key(*name))
+                .map(|(name, _)| name.clone()),
+        );
+    }
     state
         .provider
         .set_env(&sandbox.id, &set, &unset)

@@ -182,6 +182,7 @@ impl DaytonaProvider {
         let body = wire::UpdateEnvRequest {
             set: Some(set.clone()).filter(|set| !set.is_empty()),
             unset: Some(unset.to_vec()).filter(|unset| !unset.is_empty()),
+            unset_value_prefix: None,
         };
         self.http
             .post(&sandbox_what(id), Repeat::Safe, &url, &body)
