@@ -168,12 +168,18 @@ async fn terminal(socket: WebSocket, state: Arc<AppState>, sandbox: Sandbox) {
     };
     // A socket's shell is its own: it ends with the socket (a no-op once it exited).
     session.kill();
-    if let Some(frame) = ending {
-        let rest = text.finish();
-        if !rest.is_empty() {
-            let _ = sink.send(Message::text(rest)).await;
+    match ending {
+        Some(frame) => {
+            let rest = text.finish();
+            if !rest.is_empty() {
+                let _ = sink.send(Message::text(rest)).await;
+            }
+            let _ = sink.send(frame).await;
         }
-        let _ = sink.send(frame).await;
+        // Answers a client's close frame, if it sent one.
+        None => {
+            let _ = sink.close().await;
+        }
     }
 }
 
