@@ -85,6 +85,7 @@ mod serve_ssh;
 mod serve_toolbox;
 mod serve_upstreams;
 mod serve_volumes;
+mod serve_web_terminal;
 mod sessions;
 mod sessions_local;
 mod sessions_sdk;

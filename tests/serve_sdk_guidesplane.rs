@@ -47,6 +47,6 @@ async fn a_typescript_signed_preview_link_of_more_than_a_day_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_web_terminal_port_says_local_sandboxes_serve_none_and_where_a_shell_is() {
+async fn the_web_terminal_port_serves_the_terminal_page() {
     python_case("web-terminal").await;
 }

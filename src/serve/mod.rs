@@ -82,6 +82,7 @@ mod toolbox_unsupported;
 mod toolbox_upload;
 mod view;
 mod volume;
+mod web_terminal;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -384,6 +385,7 @@ pub async fn bind(
         store,
         quota_lock: tokio::sync::Mutex::new(()),
         terminals: pty::Terminals::default(),
+        web_terminals: pty::Terminals::default(),
         language_servers: lsp::LanguageServers::default(),
         interpreter_starts: interpreter::DefaultStarts::default(),
         events: events::Events::new(),
@@ -543,6 +545,7 @@ impl Server {
         let _ = stop_egress.send(true);
         let _ = stop_connections.send(true);
         self.state.terminals.close();
+        self.state.web_terminals.close();
         self.state.language_servers.close();
         self.state.events.close().await;
         let finished = async { while connections.join_next().await.is_some() {} };

@@ -3,10 +3,12 @@
 //! of one connection or the preview token, and protocol switches (WebSockets: a dev server's
 //! hot reload) passed through once both sides agree.
 //!
-//! It forwards only while the sandbox is started, only to a port whose listening socket belongs
+//! It forwards only while the sandbox is started (port 22222 too, which is the web terminal of
+//! [`super::web_terminal`], not forwarded), only to a port whose listening socket belongs
 //! to the sandboxes' host user, never to this server's own ports. Tokens are never logged.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -16,6 +18,7 @@ use axum::response::Response;
 use super::preview::{TOKEN_HEADER, refuse};
 use super::state::{AppState, now};
 use super::view::derived_state;
+use super::web_terminal;
 use crate::daytona_api::SandboxState;
 
 /// The largest request body the proxy forwards.
@@ -25,9 +28,9 @@ const MAX_BODY: usize = 64 << 20;
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Forwards `request` to `port` of a started sandbox, when a process of the sandboxes listens
-/// there.
+/// there; port 22222 is the web terminal, served here as Daytona's daemon serves it.
 pub(crate) async fn forward(
-    state: &AppState,
+    state: &Arc<AppState>,
     sandbox: &crate::provider::Sandbox,
     port: u16,
     prefix: &str,
@@ -47,6 +50,10 @@ pub(crate) async fn forward(
                 name.as_str().unwrap_or("unknown")
             ),
         );
+    }
+    if port == web_terminal::PORT {
+        state.store.touch(&sandbox.id, now);
+        return web_terminal::serve(state, sandbox, rest, request).await;
     }
     if port == 0 || state.settings.own_ports.contains(&port) {
         return refuse(
@@ -280,19 +287,8 @@ fn shared_port(port: u16, uid: u32, sandbox: &str) -> Result<IpAddr, (StatusCode
     }
 }
 
-/// Daytona's daemon serves its web terminal on this port of every sandbox.
-const WEB_TERMINAL_PORT: u16 = 22222;
-
-/// Why a preview of `port` finds nothing, saying where the web terminal's shell is found
-/// instead: a local sandbox runs no daemon, so nothing serves Daytona's web terminal.
 fn nothing_listens(port: u16, sandbox: &str) -> String {
-    let mut message = format!("nothing listens on port {port} in sandbox `{sandbox}`");
-    if port == WEB_TERMINAL_PORT {
-        message.push_str(
-            ": local sandboxes serve no web terminal; open a shell with SSH access (`create_ssh_access`) or a PTY session",
-        );
-    }
-    message
+    format!("nothing listens on port {port} in sandbox `{sandbox}`")
 }
 
 /// Who listens on a loopback port.

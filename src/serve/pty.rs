@@ -18,6 +18,9 @@
 //! Sessions live in this server's memory: a restart ends them, as a daemon restart does.
 //! Stopping or deleting the sandbox kills them (the provider kills what is attached to it).
 //! Neither input, output nor environment values are logged.
+//!
+//! [`start`] is also how the web terminal of port 22222 ([`super::web_terminal`]) starts its
+//! shells, kept in a [`Registry`] of their own.
 
 mod session;
 mod stream;
@@ -38,9 +41,27 @@ use super::ssh::pty::Size;
 use super::state::AppState;
 use super::toolbox::{check_env_names, ready};
 use super::view::JsonBody;
-use session::{PtySessionInfo, Spec, Starting, begin, start};
+use session::{PtySessionInfo, Starting, begin};
 
-pub(crate) use session::Terminals;
+pub(crate) use session::{Spec, Terminal, Terminals, start};
+
+/// Which registry a session is kept in. The toolbox's routes list and reach only their own
+/// sessions; a web terminal is reached only by the WebSocket that started it, as the daemon's
+/// web terminal is no PTY session either. Both end when the server stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Registry {
+    Toolbox,
+    WebTerminal,
+}
+
+impl Registry {
+    fn of(self, state: &AppState) -> &Terminals {
+        match self {
+            Registry::Toolbox => &state.terminals,
+            Registry::WebTerminal => &state.web_terminals,
+        }
+    }
+}
 
 /// Daytona's limit on either dimension.
 const MAX_SIZE: u32 = 1000;
@@ -59,6 +80,7 @@ pub(crate) struct PtyCreateRequest {
 impl PtyCreateRequest {
     fn spec(self) -> Spec {
         Spec {
+            registry: Registry::Toolbox,
             id: self.id.unwrap_or_default(),
             cwd: self.cwd.filter(|cwd| !cwd.is_empty()),
             envs: self.envs.unwrap_or_default(),
@@ -160,7 +182,7 @@ pub(crate) async fn delete(
         .terminals
         .remove(&sandbox.id, &id)
         .ok_or_else(|| not_found(&id))?;
-    session.kill.notify_one();
+    session.kill();
     Ok(Json(
         serde_json::json!({ "message": "PTY session deleted" }),
     ))
@@ -190,13 +212,8 @@ pub(crate) async fn resize(
         rows: request.rows,
     };
     session
-        .pty
         .resize(size)
         .map_err(|error| DaemonError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
-    *session
-        .size
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = size;
     Ok(Json(session.info()))
 }
 

@@ -39,6 +39,8 @@ pub(crate) struct AppState {
     pub(crate) quota_lock: tokio::sync::Mutex<()>,
     /// The toolbox's PTY sessions.
     pub(crate) terminals: Terminals,
+    /// The web terminals of port 22222's previews, one per WebSocket.
+    pub(crate) web_terminals: Terminals,
     /// The toolbox's language servers.
     pub(crate) language_servers: LanguageServers,
     /// Who starts each sandbox's default interpreter context.

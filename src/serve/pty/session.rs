@@ -1,6 +1,7 @@
-//! The PTY sessions of the toolbox: a registry by sandbox and id, and each session's shell on
-//! a pseudo-terminal (the SSH gateway's terminal code), started through the provider
-//! and attached to the sandbox so that stopping or deleting it kills the shell. A task per
+//! The PTY sessions of the toolbox and the web terminals of port 22222: a registry of each by
+//! sandbox and id, and each session's shell on a pseudo-terminal (the SSH gateway's terminal
+//! code), started through the provider and attached to the sandbox so that stopping or
+//! deleting it kills the shell. A task per
 //! session writes input, one reads output for every connected client, and one waits for the
 //! shell and forgets the session when it exits.
 //!
@@ -16,6 +17,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 
+use super::Registry;
 use crate::provider;
 use crate::serve::error::DaemonError;
 use crate::serve::ssh::pty::{self as terminal, Pty, Size};
@@ -129,7 +131,7 @@ impl Terminals {
     pub(crate) fn close(&self) {
         for sessions in self.lock().values() {
             for terminal in sessions.values() {
-                terminal.kill.notify_one();
+                terminal.kill();
             }
         }
     }
@@ -139,6 +141,7 @@ impl Terminals {
 pub(crate) struct Terminal {
     pub(super) id: String,
     pub(super) sandbox: String,
+    registry: Registry,
     pub(super) cwd: String,
     pub(super) envs: BTreeMap<String, String>,
     pub(super) created_at: Millis,
@@ -184,16 +187,38 @@ impl Terminal {
             lazy_start: false,
         }
     }
+
+    /// Writes `data` to the terminal as the shell's input, after what was written before.
+    pub(crate) fn write(&self, data: Bytes) {
+        let _ = self.input.send(data);
+    }
+
+    /// Tells the shell its terminal changed size.
+    pub(crate) fn resize(&self, size: Size) -> std::io::Result<()> {
+        self.pty.resize(size)?;
+        *self
+            .size
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = size;
+        Ok(())
+    }
+
+    /// Kills the shell and everything it started; the session is forgotten once it exited.
+    pub(crate) fn kill(&self) {
+        self.kill.notify_one();
+    }
 }
 
 /// What a new session asks for (validated by the caller).
-pub(super) struct Spec {
-    pub(super) id: String,
+pub(crate) struct Spec {
+    pub(crate) registry: Registry,
+    /// Unique in its registry and sandbox.
+    pub(crate) id: String,
     /// A sandbox path; the sandbox's working directory when `None`.
-    pub(super) cwd: Option<String>,
-    pub(super) envs: BTreeMap<String, String>,
-    pub(super) cols: Option<u32>,
-    pub(super) rows: Option<u32>,
+    pub(crate) cwd: Option<String>,
+    pub(crate) envs: BTreeMap<String, String>,
+    pub(crate) cols: Option<u32>,
+    pub(crate) rows: Option<u32>,
 }
 
 /// The answer to a create whose id is taken.
@@ -210,12 +235,13 @@ pub(super) type Started = (Arc<Terminal>, broadcast::Receiver<Bytes>);
 /// Starts the shell `spec` asks for in `sandbox` and registers the session. The receiver
 /// returned was subscribed before anything read the terminal: a client that subscribed only
 /// once this returned could miss the prompt of a shell that printed it at once.
-pub(super) async fn start(
+pub(crate) async fn start(
     state: &Arc<AppState>,
     sandbox: &provider::Sandbox,
     spec: Spec,
 ) -> Result<Started, DaemonError> {
     let Spec {
+        registry,
         id,
         cwd: requested_cwd,
         mut envs,
@@ -277,6 +303,7 @@ pub(super) async fn start(
     let session = Arc::new(Terminal {
         id: id.clone(),
         sandbox: sandbox.id.clone(),
+        registry,
         cwd,
         envs,
         created_at: now(),
@@ -288,7 +315,7 @@ pub(super) async fn start(
         kill: Notify::new(),
     });
     {
-        let mut all = state.terminals.lock();
+        let mut all = registry.of(state).lock();
         let sessions = all.entry(sandbox.id.clone()).or_default();
         if sessions.contains_key(&id) {
             // A concurrent create won; ours ends with `child` and `attached`.
@@ -372,7 +399,7 @@ async fn supervise(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
-    let mut all = state.terminals.lock();
+    let mut all = session.registry.of(&state).lock();
     if let Some(sessions) = all.get_mut(&session.sandbox)
         && sessions
             .get(&session.id)

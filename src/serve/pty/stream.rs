@@ -179,7 +179,7 @@ async fn stream(
                         Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                     };
                     state.store.touch(&session.sandbox, now());
-                    let _ = session.input.send(data);
+                    session.write(data);
                 }
             }
         }
