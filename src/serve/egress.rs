@@ -7,7 +7,9 @@
 //! request that switches protocols (a WebSocket) is substituted the same way, then joined to the
 //! destination's connection.
 //!
-//! It listens on loopback only. It must not substitute in bodies, URLs or answers, nor for a
+//! It listens on this machine's loopback, and on the own loopback of each sandbox with a network
+//! of its own that needs it (`egress_network`). A sandbox's domain allow list and outbound
+//! proxy (`egress_route`) decide which hosts it may reach and which way. It must not substitute in bodies, URLs or answers, nor for a
 //! sandbox other than the one whose credential came with the request, nor log anything of a
 //! request. Upstream TLS is verified as any client would (this machine's roots plus the CAs
 //! `ServeOptions::upstream_ca` names).
@@ -21,6 +23,9 @@ use base64::Engine as _;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::ServeError;
+use super::egress_network::{Listeners, Reach};
+use super::egress_outbound::Clients;
+use super::egress_route::Route;
 use super::egress_tls::Authority;
 use super::egress_tunnel::{Carried, join, sniff};
 use super::state::AppState;
@@ -33,6 +38,12 @@ pub(crate) struct Egress {
     pub(crate) authority: Authority,
     client: reqwest::Client,
     client_h2: reqwest::Client,
+    /// CAs trusted besides this machine's roots, for the clients made later.
+    certificates: Vec<reqwest::Certificate>,
+    /// The clients through each outbound proxy in use.
+    outbound: Clients,
+    /// The listeners in sandboxes' own networks.
+    pub(crate) listeners: Listeners,
 }
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1), and the proxy's own.
@@ -91,18 +102,14 @@ impl Egress {
             None => Vec::new(),
         };
         let build = |http1_only: bool| {
-            let mut builder = reqwest::Client::builder()
+            builder(&certificates, http1_only)
                 .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .tls_certs_merge(certificates.clone());
-            if http1_only {
-                builder = builder.http1_only();
-            }
-            builder.build().map_err(|error| ServeError::Option {
-                what: "egress client",
-                value: String::new(),
-                reason: error.to_string(),
-            })
+                .build()
+                .map_err(|error| ServeError::Option {
+                    what: "egress client",
+                    value: String::new(),
+                    reason: error.to_string(),
+                })
         };
         let (client, client_h2) = (build(true)?, build(false)?);
         Ok((
@@ -111,6 +118,9 @@ impl Egress {
                 authority,
                 client,
                 client_h2,
+                certificates,
+                outbound: Clients::default(),
+                listeners: Listeners::default(),
             },
             listener,
         ))
@@ -120,22 +130,66 @@ impl Egress {
         self.address.port()
     }
 
-    /// The proxy URL a sandbox is given: its id and token are the credential.
-    pub(crate) fn proxy_url(&self, sandbox: &str, token: &str) -> String {
-        format!("http://{sandbox}:{token}@{}", self.address)
+    /// The proxy URL a sandbox is given, where it reaches the proxy: its id and token are the
+    /// credential.
+    pub(crate) fn proxy_url(&self, sandbox: &str, token: &str, reach: Reach) -> String {
+        match reach {
+            Reach::Loopback => format!("http://{sandbox}:{token}@{}", self.address),
+            Reach::InNetwork => format!(
+                "http://{sandbox}:{token}@127.0.0.1:{}",
+                super::egress_network::IN_NETWORK_PORT
+            ),
+        }
+    }
+
+    /// The client that forwards for `route`: direct, or through its outbound proxy.
+    fn client_for(&self, route: &Route, http2: bool) -> Result<reqwest::Client, String> {
+        match &route.outbound {
+            None if http2 => Ok(self.client_h2.clone()),
+            None => Ok(self.client.clone()),
+            Some(proxy) => self.outbound.client(proxy, http2, |http1_only| {
+                builder(&self.certificates, http1_only)
+            }),
+        }
     }
 }
 
-/// Accepts proxy connections until `stop` turns true.
+/// How every forwarding client starts: no redirects followed, the extra CAs trusted, HTTP/1.1
+/// only when told.
+fn builder(certificates: &[reqwest::Certificate], http1_only: bool) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_certs_merge(certificates.to_vec());
+    if http1_only {
+        builder.http1_only()
+    } else {
+        builder
+    }
+}
+
+/// Accepts proxy connections until `stop` turns true, then drops the listeners in sandboxes'
+/// networks too.
 pub(crate) async fn run(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut connections = tokio::task::JoinSet::new();
+    let watcher = tokio::spawn(super::egress_network::watch(state.clone(), stop.clone()));
     let stopped = async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
+    serve_listener(state.clone(), listener, stopped).await;
+    let _ = watcher.await;
+    state.egress.listeners.clear().await;
+}
+
+/// Accepts proxy connections on `listener` until `stopped` completes.
+pub(crate) async fn serve_listener(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    stopped: impl Future<Output = ()>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(stopped);
     while let Some(stream) = super::next_connection(&listener, &mut stopped, &mut connections).await
     {
@@ -188,8 +242,9 @@ async fn handle(state: Arc<AppState>, request: Request<hyper::body::Incoming>) -
         );
         return response;
     };
+    let route = Route::of(&state, &sandbox);
     if request.method() == Method::CONNECT {
-        return tunnel(state, sandbox, request);
+        return tunnel(state, sandbox, route, request);
     }
     let uri = request.uri().clone();
     let (Some("http"), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
@@ -198,8 +253,11 @@ async fn handle(state: Arc<AppState>, request: Request<hyper::body::Incoming>) -
             "the egress proxy takes absolute http:// URLs and CONNECT",
         );
     };
+    if let Some(refused) = route.refusal(authority.host()) {
+        return refused;
+    }
     let base = format!("http://{authority}");
-    forward(&state, &sandbox, authority.host(), &base, request).await
+    forward(&state, &sandbox, &route, authority.host(), &base, request).await
 }
 
 /// Answers a `CONNECT`, then looks at what the tunnel carries (`egress_tunnel`): TLS is ended
@@ -208,6 +266,7 @@ async fn handle(state: Arc<AppState>, request: Request<hyper::body::Incoming>) -
 fn tunnel(
     state: Arc<AppState>,
     sandbox: String,
+    route: Route,
     request: Request<hyper::body::Incoming>,
 ) -> Response<Body> {
     let Some(authority) = request.uri().authority().cloned() else {
@@ -217,24 +276,41 @@ fn tunnel(
         return answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
     }
     let host = authority.host().trim_matches(['[', ']']).to_string();
+    if let Some(refused) = route.refusal(&host) {
+        return refused;
+    }
+    let route = Arc::new(route);
     tokio::spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(request).await else {
             return;
         };
         let (carried, client) = sniff(TokioIo::new(upgraded)).await;
         let scheme = match carried {
-            Carried::Opaque => return join(client, authority.as_str()).await,
+            Carried::Opaque => {
+                return match &route.outbound {
+                    Some(proxy) => {
+                        super::egress_outbound::join_through(client, proxy, authority.as_str())
+                            .await;
+                    }
+                    None => join(client, authority.as_str()).await,
+                };
+            }
             Carried::Http => "http",
             Carried::Tls => "https",
         };
         let base = format!("{scheme}://{authority}");
         let acceptor = (carried == Carried::Tls).then(|| state.egress.authority.acceptor(&host));
         let service = hyper::service::service_fn(move |inner| {
-            let (state, sandbox, host, base) =
-                (state.clone(), sandbox.clone(), host.clone(), base.clone());
+            let (state, sandbox, route, host, base) = (
+                state.clone(),
+                sandbox.clone(),
+                route.clone(),
+                host.clone(),
+                base.clone(),
+            );
             async move {
                 Ok::<_, std::convert::Infallible>(
-                    forward(&state, &sandbox, &host, &base, inner).await,
+                    forward(&state, &sandbox, &route, &host, &base, inner).await,
                 )
             }
         });
@@ -265,6 +341,7 @@ fn tunnel(
 async fn forward(
     state: &AppState,
     sandbox: &str,
+    route: &Route,
     host: &str,
     base: &str,
     mut request: Request<hyper::body::Incoming>,
@@ -298,10 +375,9 @@ async fn forward(
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
     }
-    let client = if http2 {
-        &state.egress.client_h2
-    } else {
-        &state.egress.client
+    let client = match state.egress.client_for(route, http2) {
+        Ok(client) => client,
+        Err(error) => return answer(StatusCode::BAD_GATEWAY, &error),
     };
     // The body goes as frames, trailers included.
     let sent = client

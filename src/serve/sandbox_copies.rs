@@ -106,7 +106,7 @@ async fn fork(
                 network: super::platform::NetworkSettings {
                     network_block_all: Some(record.network_block_all),
                     network_allow_list: record.network_allow_list.clone(),
-                    domain_allow_list: None,
+                    domain_allow_list: record.domain_allow_list.clone(),
                 }
                 .network()?
                 .unwrap_or_default(),

@@ -189,10 +189,12 @@ impl DaytonaProvider {
                     .collect::<Vec<_>>(),
             )
             .filter(|volumes| !volumes.is_empty()),
-            network_block_all: (request.network == Network::Blocked).then_some(true),
+            // Only `serve` makes a name-server-only network; elsewhere it is blocked.
+            network_block_all: matches!(request.network, Network::Blocked | Network::NameServer)
+                .then_some(true),
             network_allow_list: match &request.network {
                 Network::Allowed(list) => Some(list.to_string()),
-                Network::Open | Network::Blocked => None,
+                Network::Open | Network::Blocked | Network::NameServer => None,
             },
             ..Default::default()
         }

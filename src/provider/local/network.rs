@@ -77,7 +77,7 @@ impl Tether {
 pub(crate) fn missing_programs(network: &Network) -> Option<String> {
     let needed: &[&str] = match network {
         Network::Blocked => &[],
-        Network::Open | Network::Allowed(_) => &[SLIRP, NFT],
+        Network::Open | Network::Allowed(_) | Network::NameServer => &[SLIRP, NFT],
     };
     let missing: Vec<&str> = needed
         .iter()
@@ -277,13 +277,16 @@ fn filter(pid: u32, user: Option<u32>, network: &Network) -> io::Result<()> {
 
 /// The nftables script that makes the sandbox's filter what `network` says.
 fn ruleset(network: &Network) -> String {
+    let name_server =
+        format!("        ip daddr {NAME_SERVER} meta l4proto {{ tcp, udp }} th dport 53 accept\n");
     let allowed = match network {
         Network::Open => "        accept\n".to_string(),
         Network::Blocked => String::new(),
+        Network::NameServer => name_server,
         Network::Allowed(list) => {
             let networks: Vec<String> = list.networks().iter().map(ToString::to_string).collect();
             format!(
-                "        ip daddr {NAME_SERVER} meta l4proto {{ tcp, udp }} th dport 53 accept\n        ip daddr {{ {} }} accept\n",
+                "{name_server}        ip daddr {{ {} }} accept\n",
                 networks.join(", ")
             )
         }
@@ -340,7 +343,12 @@ mod tests {
     fn each_network_is_one_table_that_drops_what_it_does_not_allow() {
         let list = |text| AllowList::parse(text).unwrap().unwrap();
         let allowed = Network::Allowed(list("10.0.0.0/8,192.0.2.7/32"));
-        for network in [Network::Open, Network::Blocked, allowed] {
+        for network in [
+            Network::Open,
+            Network::Blocked,
+            Network::NameServer,
+            allowed,
+        ] {
             let script = ruleset(&network);
             assert!(script.contains("policy drop;"), "{script}");
             assert!(script.contains("oifname \"lo\" accept"), "{script}");
@@ -353,6 +361,12 @@ mod tests {
             script.contains("ip daddr { 10.0.0.0/8 } accept"),
             "{script}"
         );
+        assert!(
+            script.contains(&format!("ip daddr {NAME_SERVER} ")),
+            "{script}"
+        );
+        let script = ruleset(&Network::NameServer);
+        assert_eq!(script.matches("ip daddr").count(), 1, "{script}");
         assert!(
             script.contains(&format!("ip daddr {NAME_SERVER} ")),
             "{script}"
