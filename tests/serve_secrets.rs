@@ -167,6 +167,15 @@ async fn secrets_reach_allowed_hosts_through_the_egress_proxy_and_nowhere_else()
         );
         assert!(header(&seen, &by_name, "proxy-authorization").is_empty());
     }
+    // A blocked sandbox's requests went through the proxy on its own loopback; none directly.
+    for path in ["/http-blocked", "/https-blocked"] {
+        assert_eq!(
+            header(&seen, path, "authorization"),
+            format!("Bearer {SENTINEL}"),
+            "{path}"
+        );
+    }
+    assert!(!seen.lock().unwrap().contains_key("/direct"));
     let later = "/http-mounted-later";
     assert_eq!(
         header(&seen, later, "authorization"),
