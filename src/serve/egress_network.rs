@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::provider::{ExecRequest, InnerListener, ProviderError};
+use crate::provider::{InnerListener, ProviderError};
 
 /// The port of the proxy on a sandbox's own loopback: high, below the kernel's ephemeral range
 /// (32768 and up, where outgoing connections take their ports), and not a common server's.
@@ -88,16 +88,7 @@ async fn ensure_held(
         Ok(listening) => listening,
         // Nothing of the sandbox runs: a command brings its network up.
         Err(ProviderError::Conflict { .. }) => {
-            provider
-                .exec(
-                    id,
-                    &ExecRequest {
-                        command: "true".to_string(),
-                        ..ExecRequest::default()
-                    },
-                )
-                .await
-                .map_err(|error| ApiError::from_provider(error, id))?;
+            super::egress_sandbox::run(state, id, "true").await?;
             provider
                 .listen_port(id, IN_NETWORK_PORT)
                 .await

@@ -127,20 +127,24 @@ pub(crate) async fn set_env(
         .map_err(|error| ApiError::from_provider(error, id))
 }
 
-/// Writes the CA bundle into the sandbox's home and answers its path as the sandbox sees it.
-async fn install_bundle(state: &AppState, id: &str) -> Result<String, ApiError> {
-    let home = state
+/// What `command` printed in sandbox `id`, run as the sandbox's commands run.
+pub(crate) async fn run(state: &AppState, id: &str, command: &str) -> Result<String, ApiError> {
+    let request = ExecRequest {
+        command: command.to_string(),
+        ..ExecRequest::default()
+    };
+    let output = state
         .provider
-        .exec(
-            id,
-            &ExecRequest {
-                command: "printf '%s' \"$HOME\"".to_string(),
-                ..ExecRequest::default()
-            },
-        )
+        .exec(id, &request)
         .await
         .map_err(|error| ApiError::from_provider(error, id))?;
-    let home = home.output.trim_end_matches('\n');
+    Ok(output.output)
+}
+
+/// Writes the CA bundle into the sandbox's home and answers its path as the sandbox sees it.
+async fn install_bundle(state: &AppState, id: &str) -> Result<String, ApiError> {
+    let home = run(state, id, "printf '%s' \"$HOME\"").await?;
+    let home = home.trim_end_matches('\n');
     if home.is_empty() || home.contains('\n') {
         return Err(ApiError::internal(
             "cannot find the sandbox's home for the egress CA bundle",

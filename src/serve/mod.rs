@@ -29,6 +29,7 @@ mod computer_use_screen;
 mod dockerfile;
 mod egress;
 mod egress_domains;
+mod egress_forward;
 mod egress_network;
 mod egress_outbound;
 mod egress_route;
