@@ -2,8 +2,9 @@
 //! in-process `serve`: secrets of a blocked sandbox reach their allowed host through the proxy's
 //! listener on the sandbox's own loopback (across a stop and start, and a `serve` restart),
 //! a sandbox given a network of its own keeps its secrets, and a domain allow list lets the
-//! sandbox's web traffic through to the listed domains only, while nothing reaches this machine
-//! directly. Bad domain lists are 400s that leave nothing behind.
+//! sandbox's web traffic through to the listed domains only, that of a program ignoring the
+//! proxy variables too (its web ports are redirected to the proxy), while nothing reaches this
+//! machine directly. Bad domain lists are 400s that leave nothing behind.
 //!
 //! Needs bubblewrap, `slirp4netns`, `nft` and `curl`: without them the tests skip and say why,
 //! and with `CI=true` they fail. The only servers reached are the test's own, on 127.0.0.1.
@@ -133,6 +134,15 @@ async fn a_blocked_sandbox_gets_its_secret_through_the_proxy_on_its_own_loopback
     )
     .await;
     assert_eq!(refused, "407");
+    // Nor does the port web traffic is redirected to take it: this sandbox has no domain list.
+    let (_, sideways) = run(
+        &server,
+        &id,
+        &format!("curl -s -o /dev/null -w '%{{http_code}}' --noproxy '*' -H 'Host: 127.0.0.1:{port}' http://127.0.0.1:24682/sideways"),
+    )
+    .await;
+    assert_eq!(sideways, "403");
+    assert!(!seen.lock().unwrap().contains_key("/sideways"));
 
     // A new network after a stop and start, with a listener in it.
     let stopped = server
@@ -258,8 +268,29 @@ async fn a_domain_allow_list_lets_web_traffic_through_to_its_domains_only() {
             "{host}"
         );
     }
+    // A program that ignores the proxy variables: its web ports go to the proxy all the same,
+    // where the request's `Host` or the TLS server name decides.
+    let transparent = |host: &str, path: &str| {
+        format!(
+            "curl -sS --noproxy '*' --max-time 10 -o /dev/null -w '%{{http_code}}' -H 'Host: {host}:{port}' http://{GATEWAY}/{path} || true"
+        )
+    };
+    let (_, status) = run(&server, &id, &transparent("localhost", "transparent")).await;
+    assert_eq!(status, "200");
+    let (_, status) = run(&server, &id, &transparent("127.0.0.1", "transparent-off")).await;
+    assert_eq!(status, "403");
+    let tls = |name: &str| {
+        format!(
+            "curl -sS --noproxy '*' --max-time 10 -o /dev/null -w '%{{http_code}}' --resolve {name}:443:{GATEWAY} https://{name}/tls || true"
+        )
+    };
+    let (_, status) = run(&server, &id, &tls("off-the-list.test")).await;
+    assert_eq!(status, "403");
+    // Let through: this machine's port 443 answers whatever it answers, if anything listens.
+    let (_, status) = run(&server, &id, &tls("localhost")).await;
+    assert!(!["000", "403"].contains(&status.as_str()), "{status}");
     let sent: Vec<String> = seen.lock().unwrap().keys().cloned().collect();
-    assert_eq!(sent, ["/by-name"]);
+    assert_eq!(sent, ["/by-name", "/transparent"]);
 
     // A change holds at once, for the sandbox's running processes too: a loop that started
     // before it sees the refusal.

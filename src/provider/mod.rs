@@ -162,9 +162,22 @@ pub enum Network {
     /// Only these networks, besides the sandbox's loopback and its name server
     /// (`networkAllowList`).
     Allowed(AllowList),
-    /// Only its name server, besides its loopback (a `domainAllowList` without a
-    /// `networkAllowList`: its web traffic goes through `serve`'s egress proxy, on that loopback).
-    NameServer,
+    /// Its name server and these networks, if any, besides its loopback; its web traffic (TCP
+    /// 80 and 443 to anywhere but its loopback) redirected to ports of its loopback, where
+    /// `serve`'s egress proxy listens (a `domainAllowList`).
+    Proxied {
+        allowed: Option<AllowList>,
+        web: WebPorts,
+    },
+}
+
+/// The ports of a sandbox's own loopback that its web traffic is redirected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebPorts {
+    /// Where TCP 80 goes.
+    pub http: u16,
+    /// Where TCP 443 goes.
+    pub https: u16,
 }
 
 /// A listening socket inside a sandbox's own network (see [`Provider::listen_port`]).

@@ -165,33 +165,41 @@ pub(crate) async fn run(
     let stopped = async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
-    serve_listener(state.clone(), listener, stopped).await;
+    let proxy = state.clone();
+    serve_listener(listener, stopped, move |stream| {
+        serve_connection(proxy.clone(), stream)
+    })
+    .await;
     let _ = watcher.await;
     state.egress.listeners.clear().await;
 }
 
-/// Accepts proxy connections on `listener` until `stopped` completes.
-pub(crate) async fn serve_listener(
-    state: Arc<AppState>,
+/// Accepts connections on `listener` until `stopped` completes, each served by `connection`.
+pub(crate) async fn serve_listener<Served>(
     listener: tokio::net::TcpListener,
     stopped: impl Future<Output = ()>,
-) {
+    connection: impl Fn(tokio::net::TcpStream) -> Served,
+) where
+    Served: Future<Output = ()> + Send + 'static,
+{
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(stopped);
     while let Some(stream) = super::next_connection(&listener, &mut stopped, &mut connections).await
     {
-        let state = state.clone();
-        connections.spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(state, request).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
-        });
+        connections.spawn(connection(stream));
     }
+}
+
+/// Serves one connection to the proxy: requests in absolute form, and `CONNECT`s.
+pub(crate) async fn serve_connection(state: Arc<AppState>, stream: tokio::net::TcpStream) {
+    let service = hyper::service::service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(state, request).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
 }
 
 pub(crate) fn answer(status: StatusCode, message: &str) -> Response<Body> {

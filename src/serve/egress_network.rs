@@ -3,7 +3,8 @@
 //! that needs the proxy (it has an egress credential: secrets, or a domain allow list) gets a
 //! listener on its own loopback, `127.0.0.1:`[`IN_NETWORK_PORT`], made inside its network by the
 //! provider and handed to this process, where the proxy accepts on it as on its own. Only that
-//! sandbox can connect there; the proxy still checks the credential.
+//! sandbox can connect there; the proxy still checks the credential. Beside it, the ports its
+//! network redirects web traffic to when it has a domain allow list (`egress_transparent`).
 //!
 //! A listener lives as long as the network it was made in: it is made when a sandbox that needs
 //! it is configured (create, mount, network change, start) and again whenever [`watch`] sees
@@ -32,15 +33,17 @@ pub(crate) struct Listeners {
     bound: tokio::sync::Mutex<HashMap<String, Bound>>,
 }
 
-/// A listener's accepting task, and the identity of the network it listens in.
+/// A sandbox's listeners' accepting tasks, and the identity of the network they listen in.
 struct Bound {
     network: u64,
-    task: tokio::task::AbortHandle,
+    tasks: Vec<tokio::task::AbortHandle>,
 }
 
 impl Drop for Bound {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
@@ -100,24 +103,53 @@ async fn ensure_held(
         bound.remove(id);
         return Ok(Reach::Loopback);
     };
-    let listener = tokio::net::TcpListener::from_std(listener).map_err(|error| {
+    let cannot = |error: std::io::Error| {
         ApiError::internal(format!(
             "cannot accept on the egress proxy's listener in sandbox `{id}`: {error}"
         ))
-    })?;
+    };
+    let proxy = state.clone();
+    let mut tasks = vec![accept(
+        tokio::net::TcpListener::from_std(listener).map_err(cannot)?,
+        move |stream| super::egress::serve_connection(proxy.clone(), stream),
+    )];
+    // Where its network redirects web traffic to (with a domain allow list). Without these a
+    // redirected connection is refused, as any connection to a port nothing listens on.
+    let web = super::egress_transparent::WEB_PORTS;
+    if let Ok(Some(http)) = provider.listen_port(id, web.http).await
+        && let Ok(listener) = tokio::net::TcpListener::from_std(http.listener)
+    {
+        let (state, sandbox) = (state.clone(), id.to_string());
+        tasks.push(accept(listener, move |stream| {
+            super::egress_transparent::serve_http(state.clone(), sandbox.clone(), stream)
+        }));
+    }
+    if let Ok(Some(https)) = provider.listen_port(id, web.https).await
+        && let Ok(listener) = tokio::net::TcpListener::from_std(https.listener)
+    {
+        let (state, sandbox) = (state.clone(), id.to_string());
+        tasks.push(accept(listener, move |stream| {
+            super::egress_transparent::serve_tls(state.clone(), sandbox.clone(), stream)
+        }));
+    }
+    bound.insert(id.to_string(), Bound { network, tasks });
+    Ok(Reach::InNetwork)
+}
+
+/// Accepts on `listener` (until aborted), each connection served by `connection`.
+fn accept<Served>(
+    listener: tokio::net::TcpListener,
+    connection: impl Fn(tokio::net::TcpStream) -> Served + Send + 'static,
+) -> tokio::task::AbortHandle
+where
+    Served: Future<Output = ()> + Send + 'static,
+{
     let task = tokio::spawn(super::egress::serve_listener(
-        state.clone(),
         listener,
         std::future::pending(),
+        connection,
     ));
-    bound.insert(
-        id.to_string(),
-        Bound {
-            network,
-            task: task.abort_handle(),
-        },
-    );
-    Ok(Reach::InNetwork)
+    task.abort_handle()
 }
 
 /// Keeps listeners with their networks until `stop` turns true: one is made again for a

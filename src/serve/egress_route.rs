@@ -35,6 +35,12 @@ impl Route {
         }
     }
 
+    /// Whether the sandbox's web traffic is redirected to the proxy (it has a domain allow
+    /// list): only then are connections on the redirect's ports taken.
+    pub(crate) fn redirected(&self) -> bool {
+        self.domains.is_some()
+    }
+
     /// The proxy's 403 for a request to `host`, when the sandbox's domain allow list does not
     /// let it through.
     pub(crate) fn refusal(&self, host: &str) -> Option<Response<Body>> {

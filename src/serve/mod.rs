@@ -35,6 +35,7 @@ mod egress_outbound;
 mod egress_route;
 mod egress_sandbox;
 mod egress_tls;
+mod egress_transparent;
 mod egress_tunnel;
 mod error;
 mod events;

@@ -146,8 +146,11 @@ impl NetworkSettings {
             Some(Network::Blocked)
         } else {
             match (allowed, &domains) {
-                (Some(list), _) => Some(Network::Allowed(list)),
-                (None, Some(_)) => Some(Network::NameServer),
+                (allowed, Some(_)) => Some(Network::Proxied {
+                    allowed,
+                    web: super::egress_transparent::WEB_PORTS,
+                }),
+                (Some(list), None) => Some(Network::Allowed(list)),
                 // Blocking is `Some(false)` or unsaid here; an empty list opens, as `false` does.
                 (None, None) => {
                     let said = self.network_block_all.is_some()
@@ -170,8 +173,12 @@ impl NetworkSettings {
         NetworkSettings {
             network_block_all: Some(wanted.network == Network::Blocked),
             network_allow_list: match &wanted.network {
-                Network::Allowed(list) => Some(list.to_string()),
-                Network::Open | Network::Blocked | Network::NameServer => None,
+                Network::Allowed(list)
+                | Network::Proxied {
+                    allowed: Some(list),
+                    ..
+                } => Some(list.to_string()),
+                Network::Open | Network::Blocked | Network::Proxied { allowed: None, .. } => None,
             },
             domain_allow_list: wanted.domains.as_ref().map(ToString::to_string),
         }
@@ -288,7 +295,10 @@ mod tests {
             .wanted()
         };
         let only = wanted(None, None, "Example.com,*.test").unwrap().unwrap();
-        assert_eq!(only.network, Network::NameServer);
+        assert!(matches!(
+            only.network,
+            Network::Proxied { allowed: None, .. }
+        ));
         let recorded = NetworkSettings::of(&only);
         assert_eq!(
             recorded.domain_allow_list.as_deref(),
@@ -298,7 +308,17 @@ mod tests {
         let listed = wanted(None, Some("10.0.2.2/32"), "example.com")
             .unwrap()
             .unwrap();
-        assert!(matches!(listed.network, Network::Allowed(_)));
+        assert!(matches!(
+            listed.network,
+            Network::Proxied {
+                allowed: Some(_),
+                ..
+            }
+        ));
+        assert_eq!(
+            NetworkSettings::of(&listed).network_allow_list.as_deref(),
+            Some("10.0.2.2/32")
+        );
         let blocked = wanted(Some(true), None, "example.com").unwrap().unwrap();
         assert_eq!(blocked.network, Network::Blocked);
         // A blank list lists nothing: the network opens, as an empty allow list opens it.

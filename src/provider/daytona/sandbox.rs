@@ -189,12 +189,19 @@ impl DaytonaProvider {
                     .collect::<Vec<_>>(),
             )
             .filter(|volumes| !volumes.is_empty()),
-            // Only `serve` makes a name-server-only network; elsewhere it is blocked.
-            network_block_all: matches!(request.network, Network::Blocked | Network::NameServer)
-                .then_some(true),
+            // Only `serve` redirects web traffic; elsewhere such a network is what it allows.
+            network_block_all: matches!(
+                request.network,
+                Network::Blocked | Network::Proxied { allowed: None, .. }
+            )
+            .then_some(true),
             network_allow_list: match &request.network {
-                Network::Allowed(list) => Some(list.to_string()),
-                Network::Open | Network::Blocked | Network::NameServer => None,
+                Network::Allowed(list)
+                | Network::Proxied {
+                    allowed: Some(list),
+                    ..
+                } => Some(list.to_string()),
+                Network::Open | Network::Blocked | Network::Proxied { allowed: None, .. } => None,
             },
             ..Default::default()
         }
