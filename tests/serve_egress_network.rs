@@ -226,6 +226,40 @@ async fn a_sandbox_given_a_network_of_its_own_keeps_its_secrets() {
     );
     let direct = format!("http://{GATEWAY}:{port}/direct");
     assert_eq!(curl(&server, &id, &direct, &[], true).await.0, "000");
+
+    // Given one while stopped: its proxy is in its new network once it starts.
+    let stopped = server
+        .create(json!({"secrets": [{"TOKEN": "open_token"}]}))
+        .await;
+    let stopped = stopped["id"].as_str().unwrap().to_string();
+    let reply = server
+        .post(&format!("/api/sandbox/{stopped}/stop"), json!({}))
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    server.wait_state(&stopped, "stopped").await;
+    let changed = server
+        .post(
+            &format!("/api/sandbox/{stopped}/network-settings"),
+            json!({"networkBlockAll": true}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{:?}", changed.body);
+    let reply = server
+        .post(&format!("/api/sandbox/{stopped}/start"), json!({}))
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    server.wait_state(&stopped, "started").await;
+    let url = format!("http://127.0.0.1:{port}/changed-while-stopped");
+    assert_eq!(
+        curl(&server, &stopped, &url, &[authorization], false)
+            .await
+            .0,
+        "200"
+    );
+    assert_eq!(
+        header(&seen, "/changed-while-stopped", "authorization"),
+        format!("Bearer {SENTINEL}")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -291,6 +325,18 @@ async fn a_domain_allow_list_lets_web_traffic_through_to_its_domains_only() {
     assert!(!["000", "403"].contains(&status.as_str()), "{status}");
     let sent: Vec<String> = seen.lock().unwrap().keys().cloned().collect();
     assert_eq!(sent, ["/by-name", "/transparent"]);
+
+    // A fork keeps the list, with a proxy of its own in its own network.
+    let fork = server
+        .post(&format!("/api/sandbox/{id}/fork"), json!({}))
+        .await;
+    assert_eq!(fork.status, 200, "{:?}", fork.body);
+    let fork = fork.body["id"].as_str().unwrap().to_string();
+    server.wait_state(&fork, "started").await;
+    let forked = format!("http://localhost:{port}/forked");
+    assert_eq!(curl(&server, &fork, &forked, &[], false).await.0, "200");
+    let (status, _) = curl(&server, &fork, &by_address, &[], false).await;
+    assert_eq!(status, "403");
 
     // A change holds at once, for the sandbox's running processes too: a loop that started
     // before it sees the refusal.

@@ -7,6 +7,7 @@
 //! The outbound proxy is the test's own recording proxy on 127.0.0.1, forwarding absolute-form
 //! requests to the test's upstream. Needs what `serve_egress_network` needs.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -17,6 +18,7 @@ use serde_json::json;
 
 use crate::common::SENTINEL;
 use crate::serve_egress_network::{curl, prerequisites, run, sentinel_secret};
+use crate::serve_secrets::files_holding;
 use crate::serve_support::start;
 use crate::serve_upstreams::{Seen, header, http_upstream};
 
@@ -171,6 +173,21 @@ async fn an_outbound_proxy_is_the_sandboxs_proxy_and_the_egress_proxy_chains_to_
     let (status, body) = curl(&server, gone_id, &url, &[], false).await;
     assert_eq!(status, "502", "{body}");
     assert!(!body.contains(CREDENTIAL), "{body}");
+
+    // The credential is kept in the 0600 records and, for the sandbox given the outbound proxy
+    // itself, in its environment changes: nowhere else under the state root (no log).
+    let state = server.root.as_ref().unwrap().path().join("state");
+    let holding = files_holding(&state, "", CREDENTIAL);
+    let names: std::collections::BTreeSet<&str> = holding
+        .iter()
+        .filter_map(|path| Path::new(path).file_name()?.to_str())
+        .collect();
+    assert_eq!(names, ["env.json", "serve.json"].into(), "{holding:?}");
+    let environment = holding
+        .iter()
+        .filter(|path| path.ends_with("env.json"))
+        .count();
+    assert_eq!(environment, 1, "{holding:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

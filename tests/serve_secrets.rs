@@ -74,7 +74,7 @@ async fn through(proxy: &str, url: &str) -> u16 {
 }
 
 /// Every regular file under `dir` but `except` that holds `needle`.
-fn files_holding(dir: &Path, except: &str, needle: &str) -> Vec<String> {
+pub(crate) fn files_holding(dir: &Path, except: &str, needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return found;

@@ -97,12 +97,14 @@ pub(crate) async fn configure(
     set_env(state, id, &set, &unset).await
 }
 
-/// Brings back the egress proxy's listener of started sandbox `id` when it has an egress
-/// credential (its network is new after a start). What fails here is tried again by
-/// `egress_network::watch`.
+/// Configures sandbox `id` again as it starts: its network is new (the egress proxy's listener
+/// goes in it), and what it was given while stopped takes effect. A listener that fails here
+/// is made again by `egress_network::watch`.
 pub(crate) async fn restarted(state: &Arc<AppState>, id: &str) {
-    if state.vault.mount_of(id).is_some() {
-        let _ = egress_network::ensure(state, id).await;
+    let record = state.store.sandbox(id);
+    let had_egress = state.vault.mount_of(id).is_some();
+    if had_egress || record.domain_allow_list.is_some() || record.outbound_proxy_url.is_some() {
+        let _ = configure(state, id, had_egress).await;
     }
 }
 

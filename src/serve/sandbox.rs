@@ -380,6 +380,7 @@ pub(crate) async fn delete(
         .map_err(|error| ApiError::from_provider(error, &id_or_name))?;
     state.store.remove_sandbox(&sandbox.id)?;
     state.vault.unmount(&sandbox.id)?;
+    state.egress.listeners.forget(&sandbox.id).await;
     let mut dto = sandbox_dto(&state, &sandbox, &record, now);
     dto.state = Some(SandboxState::Destroying);
     dto.desired_state = Some(SandboxDesiredState::Destroyed);
