@@ -171,6 +171,20 @@ pub enum Network {
     },
 }
 
+impl Network {
+    /// The networks it lists (`networkAllowList`), if it lists any.
+    pub fn allow_list(&self) -> Option<&AllowList> {
+        match self {
+            Network::Allowed(list)
+            | Network::Proxied {
+                allowed: Some(list),
+                ..
+            } => Some(list),
+            Network::Open | Network::Blocked | Network::Proxied { allowed: None, .. } => None,
+        }
+    }
+}
+
 /// The ports of a sandbox's own loopback that its web traffic is redirected to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebPorts {

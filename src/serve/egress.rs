@@ -22,7 +22,7 @@ use base64::Engine as _;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::ServeError;
-use super::egress_forward::forward;
+use super::egress_forward::{forward, forwarding};
 use super::egress_network::{Listeners, Reach};
 use super::egress_outbound::Clients;
 use super::egress_route::Route;
@@ -295,20 +295,7 @@ fn tunnel(
         };
         let base = format!("{scheme}://{authority}");
         let acceptor = (carried == Carried::Tls).then(|| state.egress.authority.acceptor(&host));
-        let service = hyper::service::service_fn(move |inner| {
-            let (state, sandbox, route, host, base) = (
-                state.clone(),
-                sandbox.clone(),
-                route.clone(),
-                host.clone(),
-                base.clone(),
-            );
-            async move {
-                Ok::<_, std::convert::Infallible>(
-                    forward(&state, &sandbox, &route, &host, &base, inner).await,
-                )
-            }
-        });
+        let service = forwarding(state, sandbox, route, host, base);
         if let Some(acceptor) = acceptor {
             // A host no leaf can name ends the tunnel: the client's handshake fails.
             let Ok(acceptor) = acceptor else {

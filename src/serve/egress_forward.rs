@@ -6,6 +6,9 @@
 //! It must not log anything of a request, nor substitute for a sandbox other than the one whose
 //! credential came with the request.
 
+use std::convert::Infallible;
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
@@ -26,6 +29,39 @@ const HOP_BY_HOP: [&str; 9] = [
     "proxy-authorization",
     "proxy-authenticate",
 ];
+
+/// What serves the requests of one connection of `sandbox` to `host`: each forwarded to `base`
+/// (`scheme://host:port`), unless its route refuses `host`.
+pub(crate) fn forwarding(
+    state: Arc<AppState>,
+    sandbox: String,
+    route: Arc<Route>,
+    host: String,
+    base: String,
+) -> impl hyper::service::Service<
+    Request<hyper::body::Incoming>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    hyper::service::service_fn(move |request| {
+        let (state, sandbox, route, host, base) = (
+            state.clone(),
+            sandbox.clone(),
+            route.clone(),
+            host.clone(),
+            base.clone(),
+        );
+        async move {
+            Ok(match route.refusal(&host) {
+                Some(refused) => refused,
+                None => forward(&state, &sandbox, &route, &host, &base, request).await,
+            })
+        }
+    })
+}
 
 /// Sends `request` to `base` (`scheme://host:port`) with the sandbox's allowed placeholders
 /// replaced in its headers, and streams the answer back.

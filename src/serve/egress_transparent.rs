@@ -12,13 +12,12 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, Response, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 use super::egress::answer;
-use super::egress_forward::forward;
+use super::egress_forward::{forward, forwarding};
 use super::egress_route::Route;
 use super::state::AppState;
 use crate::provider::WebPorts;
@@ -94,22 +93,7 @@ pub(crate) async fn serve_tls(state: Arc<AppState>, sandbox: String, stream: Tcp
         return;
     };
     let base = format!("https://{host}");
-    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-        let (state, sandbox, route, host, base) = (
-            state.clone(),
-            sandbox.clone(),
-            route.clone(),
-            host.clone(),
-            base.clone(),
-        );
-        async move {
-            let response: Response<Body> = match route.refusal(&host) {
-                Some(refused) => refused,
-                None => forward(&state, &sandbox, &route, &host, &base, request).await,
-            };
-            Ok::<_, std::convert::Infallible>(response)
-        }
-    });
+    let service = forwarding(state, sandbox, route, host, base);
     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
         .serve_connection_with_upgrades(TokioIo::new(tls), service)
         .await;

@@ -172,14 +172,7 @@ impl NetworkSettings {
     pub(crate) fn of(wanted: &Wanted) -> NetworkSettings {
         NetworkSettings {
             network_block_all: Some(wanted.network == Network::Blocked),
-            network_allow_list: match &wanted.network {
-                Network::Allowed(list)
-                | Network::Proxied {
-                    allowed: Some(list),
-                    ..
-                } => Some(list.to_string()),
-                Network::Open | Network::Blocked | Network::Proxied { allowed: None, .. } => None,
-            },
+            network_allow_list: wanted.network.allow_list().map(ToString::to_string),
             domain_allow_list: wanted.domains.as_ref().map(ToString::to_string),
         }
     }

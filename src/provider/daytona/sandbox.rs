@@ -195,14 +195,7 @@ impl DaytonaProvider {
                 Network::Blocked | Network::Proxied { allowed: None, .. }
             )
             .then_some(true),
-            network_allow_list: match &request.network {
-                Network::Allowed(list)
-                | Network::Proxied {
-                    allowed: Some(list),
-                    ..
-                } => Some(list.to_string()),
-                Network::Open | Network::Blocked | Network::Proxied { allowed: None, .. } => None,
-            },
+            network_allow_list: request.network.allow_list().map(ToString::to_string),
             ..Default::default()
         }
     }
