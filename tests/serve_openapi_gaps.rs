@@ -177,8 +177,8 @@ async fn platform(client: &Client, id: &str) {
         (
             "POST",
             format!("{sandbox}/network-settings"),
-            Some(json!({"domainAllowList": "example.com"})),
-            422,
+            Some(json!({"domainAllowList": "example.com,not a domain"})),
+            400,
         ),
         ("POST", format!("{sandbox}/autopause/5"), None, 422),
         (

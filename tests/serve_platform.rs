@@ -50,10 +50,13 @@ async fn routes_a_local_sandbox_cannot_serve_say_why_in_daytonas_shapes() {
         .unwrap()
         .to_string();
     let message = server
-        .post("/api/sandbox", json!({"domainAllowList": "example.com"}))
+        .post(
+            "/api/sandbox",
+            json!({"domainAllowList": "example.com,example com"}),
+        )
         .await
-        .api_error(422);
-    assert!(message.contains("networkAllowList"), "{message}");
+        .api_error(400);
+    assert!(message.contains("`example com`"), "{message}");
     let message = server
         .post(
             "/api/sandbox",

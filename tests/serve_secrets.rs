@@ -74,7 +74,7 @@ async fn through(proxy: &str, url: &str) -> u16 {
 }
 
 /// Every regular file under `dir` but `except` that holds `needle`.
-fn files_holding(dir: &Path, except: &str, needle: &str) -> Vec<String> {
+pub(crate) fn files_holding(dir: &Path, except: &str, needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return found;
@@ -167,6 +167,15 @@ async fn secrets_reach_allowed_hosts_through_the_egress_proxy_and_nowhere_else()
         );
         assert!(header(&seen, &by_name, "proxy-authorization").is_empty());
     }
+    // A blocked sandbox's requests went through the proxy on its own loopback; none directly.
+    for path in ["/http-blocked", "/https-blocked"] {
+        assert_eq!(
+            header(&seen, path, "authorization"),
+            format!("Bearer {SENTINEL}"),
+            "{path}"
+        );
+    }
+    assert!(!seen.lock().unwrap().contains_key("/direct"));
     let later = "/http-mounted-later";
     assert_eq!(
         header(&seen, later, "authorization"),

@@ -194,14 +194,19 @@ pub(crate) struct CreateSandbox {
     pub kvm: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot: Option<bool>,
+    /// An `http://` or `https://` proxy the sandbox's web traffic goes through; may hold a
+    /// credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbound_proxy_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otel_endpoint_override: Option<String>,
+    /// Minutes to wait for a runner; a positive whole number.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "whole_number::option_u32"
+        deserialize_with = "whole_number::option_i32"
     )]
-    pub queue_timeout: Option<u32>,
+    pub queue_timeout: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<SandboxVolume>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -296,6 +301,17 @@ pub(crate) struct Sandbox {
     pub network_allow_list: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain_allow_list: Option<String>,
+    /// Single-sandbox reads only, never list items, as on Daytona.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_proxy_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otel_endpoint_override: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number::option_u32"
+    )]
+    pub queue_timeout: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_type: Option<String>,
 }

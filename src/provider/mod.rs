@@ -162,6 +162,44 @@ pub enum Network {
     /// Only these networks, besides the sandbox's loopback and its name server
     /// (`networkAllowList`).
     Allowed(AllowList),
+    /// Its name server and these networks, if any, besides its loopback; its web traffic (TCP
+    /// 80 and 443 to anywhere but its loopback) redirected to ports of its loopback, where
+    /// `serve`'s egress proxy listens (a `domainAllowList`).
+    Proxied {
+        allowed: Option<AllowList>,
+        web: WebPorts,
+    },
+}
+
+impl Network {
+    /// The networks it lists (`networkAllowList`), if it lists any.
+    pub fn allow_list(&self) -> Option<&AllowList> {
+        match self {
+            Network::Allowed(list)
+            | Network::Proxied {
+                allowed: Some(list),
+                ..
+            } => Some(list),
+            Network::Open | Network::Blocked | Network::Proxied { allowed: None, .. } => None,
+        }
+    }
+}
+
+/// The ports of a sandbox's own loopback that its web traffic is redirected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebPorts {
+    /// Where TCP 80 goes.
+    pub http: u16,
+    /// Where TCP 443 goes.
+    pub https: u16,
+}
+
+/// A listening socket inside a sandbox's own network (see [`Provider::listen_port`]).
+#[derive(Debug)]
+pub struct InnerListener {
+    pub listener: std::net::TcpListener,
+    /// The identity of the network it listens in.
+    pub network: u64,
 }
 
 /// A sandbox as a backend reports it.
@@ -505,6 +543,22 @@ pub trait Provider: Send + Sync {
     /// listens there.
     async fn connect_port(&self, id: &str, port: u16) -> Result<Option<std::net::TcpStream>> {
         let _ = (id, port);
+        Ok(None)
+    }
+
+    /// A socket listening on `port` of the loopback of sandbox `id`'s own network, made inside
+    /// it, and that network's identity (see [`Provider::network_identity`]); `None` when the
+    /// sandbox shares this machine's network or the backend has no such thing. `Conflict` when
+    /// its network is not up (nothing of the sandbox runs: a command brings it up).
+    async fn listen_port(&self, id: &str, port: u16) -> Result<Option<InnerListener>> {
+        let _ = (id, port);
+        Ok(None)
+    }
+
+    /// What tells sandbox `id`'s own network, as it runs now, from the one it had before it was
+    /// brought up again; `None` when it has none, or it is not up.
+    async fn network_identity(&self, id: &str) -> Result<Option<u64>> {
+        let _ = id;
         Ok(None)
     }
 

@@ -1,16 +1,17 @@
-//! The egress proxy sandboxes with mounted secrets send their outbound HTTP through (`HTTP_PROXY`
-//! and `HTTPS_PROXY`, with the sandbox's id and egress token as the proxy credential): plain
-//! HTTP in absolute form, and `CONNECT` tunnels: TLS in one is ended with a leaf of its own CA
-//! (`egress_tls`), plain HTTP in one is forwarded like plain HTTP, and any other protocol is
-//! joined to the destination unread (`egress_tunnel`). On the way out it replaces the placeholders of that sandbox's secrets with
-//! their values in the request headers, and only for a destination host the secret allows. A
-//! request that switches protocols (a WebSocket) is substituted the same way, then joined to the
-//! destination's connection.
+//! The egress proxy that sandboxes with mounted secrets or a domain allow list send their
+//! outbound HTTP through (`HTTP_PROXY` and `HTTPS_PROXY`, with the sandbox's id and egress token
+//! as the proxy credential): plain HTTP in absolute form, and `CONNECT` tunnels: TLS in one is
+//! ended with a leaf of its own CA (`egress_tls`), plain HTTP in one is forwarded like plain
+//! HTTP, and any other protocol is joined to the destination unread (`egress_tunnel`). On the way
+//! out it replaces the placeholders of that sandbox's secrets with their values in the request
+//! headers, and only for a destination host the secret allows (`egress_forward`).
 //!
-//! It listens on loopback only. It must not substitute in bodies, URLs or answers, nor for a
-//! sandbox other than the one whose credential came with the request, nor log anything of a
-//! request. Upstream TLS is verified as any client would (this machine's roots plus the CAs
-//! `ServeOptions::upstream_ca` names).
+//! It listens on this machine's loopback, and on the own loopback of each sandbox with a network
+//! of its own that needs it (`egress_network`). A sandbox's domain allow list and outbound proxy
+//! (`egress_route`) decide which hosts it may reach and which way. It must not substitute in
+//! bodies, URLs or answers, nor for a sandbox other than the one whose credential came with the
+//! request, nor log anything of a request. Upstream TLS is verified as any client would (this
+//! machine's roots plus the CAs `ServeOptions::upstream_ca` names).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,10 @@ use base64::Engine as _;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::ServeError;
+use super::egress_forward::{forward, forwarding};
+use super::egress_network::{Listeners, Reach};
+use super::egress_outbound::Clients;
+use super::egress_route::Route;
 use super::egress_tls::Authority;
 use super::egress_tunnel::{Carried, join, sniff};
 use super::state::AppState;
@@ -33,20 +38,13 @@ pub(crate) struct Egress {
     pub(crate) authority: Authority,
     client: reqwest::Client,
     client_h2: reqwest::Client,
+    /// CAs trusted besides this machine's roots, for the clients made later.
+    certificates: Vec<reqwest::Certificate>,
+    /// The clients through each outbound proxy in use.
+    outbound: Clients,
+    /// The listeners in sandboxes' own networks.
+    pub(crate) listeners: Listeners,
 }
-
-/// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1), and the proxy's own.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-authenticate",
-];
 
 impl Egress {
     /// Binds the proxy's loopback listener (on `port` when it is free: sandboxes were given
@@ -91,18 +89,14 @@ impl Egress {
             None => Vec::new(),
         };
         let build = |http1_only: bool| {
-            let mut builder = reqwest::Client::builder()
+            builder(&certificates, http1_only)
                 .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .tls_certs_merge(certificates.clone());
-            if http1_only {
-                builder = builder.http1_only();
-            }
-            builder.build().map_err(|error| ServeError::Option {
-                what: "egress client",
-                value: String::new(),
-                reason: error.to_string(),
-            })
+                .build()
+                .map_err(|error| ServeError::Option {
+                    what: "egress client",
+                    value: String::new(),
+                    reason: error.to_string(),
+                })
         };
         let (client, client_h2) = (build(true)?, build(false)?);
         Ok((
@@ -111,6 +105,9 @@ impl Egress {
                 authority,
                 client,
                 client_h2,
+                certificates,
+                outbound: Clients::default(),
+                listeners: Listeners::default(),
             },
             listener,
         ))
@@ -120,40 +117,92 @@ impl Egress {
         self.address.port()
     }
 
-    /// The proxy URL a sandbox is given: its id and token are the credential.
-    pub(crate) fn proxy_url(&self, sandbox: &str, token: &str) -> String {
-        format!("http://{sandbox}:{token}@{}", self.address)
+    /// The proxy URL a sandbox is given, where it reaches the proxy: its id and token are the
+    /// credential.
+    pub(crate) fn proxy_url(&self, sandbox: &str, token: &str, reach: Reach) -> String {
+        match reach {
+            Reach::Loopback => format!("http://{sandbox}:{token}@{}", self.address),
+            Reach::InNetwork => format!(
+                "http://{sandbox}:{token}@127.0.0.1:{}",
+                super::egress_network::IN_NETWORK_PORT
+            ),
+        }
+    }
+
+    /// The client that forwards for `route`: direct, or through its outbound proxy.
+    pub(crate) fn client_for(&self, route: &Route, http2: bool) -> Result<reqwest::Client, String> {
+        match &route.outbound {
+            None if http2 => Ok(self.client_h2.clone()),
+            None => Ok(self.client.clone()),
+            Some(proxy) => self.outbound.client(proxy, http2, |http1_only| {
+                builder(&self.certificates, http1_only)
+            }),
+        }
     }
 }
 
-/// Accepts proxy connections until `stop` turns true.
+/// How every forwarding client starts: no redirects followed, the extra CAs trusted, HTTP/1.1
+/// only when told.
+fn builder(certificates: &[reqwest::Certificate], http1_only: bool) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_certs_merge(certificates.to_vec());
+    if http1_only {
+        builder.http1_only()
+    } else {
+        builder
+    }
+}
+
+/// Accepts proxy connections until `stop` turns true, then drops the listeners in sandboxes'
+/// networks too.
 pub(crate) async fn run(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut connections = tokio::task::JoinSet::new();
+    let watcher = tokio::spawn(super::egress_network::watch(state.clone(), stop.clone()));
     let stopped = async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
+    let proxy = state.clone();
+    serve_listener(listener, stopped, move |stream| {
+        serve_connection(proxy.clone(), stream)
+    })
+    .await;
+    let _ = watcher.await;
+    state.egress.listeners.clear().await;
+}
+
+/// Accepts connections on `listener` until `stopped` completes, each served by `connection`.
+pub(crate) async fn serve_listener<Served>(
+    listener: tokio::net::TcpListener,
+    stopped: impl Future<Output = ()>,
+    connection: impl Fn(tokio::net::TcpStream) -> Served,
+) where
+    Served: Future<Output = ()> + Send + 'static,
+{
+    let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(stopped);
     while let Some(stream) = super::next_connection(&listener, &mut stopped, &mut connections).await
     {
-        let state = state.clone();
-        connections.spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(state, request).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
-        });
+        connections.spawn(connection(stream));
     }
 }
 
-fn answer(status: StatusCode, message: &str) -> Response<Body> {
+/// Serves one connection to the proxy: requests in absolute form, and `CONNECT`s.
+pub(crate) async fn serve_connection(state: Arc<AppState>, stream: tokio::net::TcpStream) {
+    let service = hyper::service::service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(state, request).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+}
+
+pub(crate) fn answer(status: StatusCode, message: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(format!("{message}\n")));
     *response.status_mut() = status;
     response
@@ -188,8 +237,9 @@ async fn handle(state: Arc<AppState>, request: Request<hyper::body::Incoming>) -
         );
         return response;
     };
+    let route = Route::of(&state, &sandbox);
     if request.method() == Method::CONNECT {
-        return tunnel(state, sandbox, request);
+        return tunnel(state, sandbox, route, request);
     }
     let uri = request.uri().clone();
     let (Some("http"), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
@@ -198,8 +248,11 @@ async fn handle(state: Arc<AppState>, request: Request<hyper::body::Incoming>) -
             "the egress proxy takes absolute http:// URLs and CONNECT",
         );
     };
+    if let Some(refused) = route.refusal(authority.host()) {
+        return refused;
+    }
     let base = format!("http://{authority}");
-    forward(&state, &sandbox, authority.host(), &base, request).await
+    forward(&state, &sandbox, &route, authority.host(), &base, request).await
 }
 
 /// Answers a `CONNECT`, then looks at what the tunnel carries (`egress_tunnel`): TLS is ended
@@ -208,6 +261,7 @@ async fn handle(state: Arc<AppState>, request: Request<hyper::body::Incoming>) -
 fn tunnel(
     state: Arc<AppState>,
     sandbox: String,
+    route: Route,
     request: Request<hyper::body::Incoming>,
 ) -> Response<Body> {
     let Some(authority) = request.uri().authority().cloned() else {
@@ -217,27 +271,31 @@ fn tunnel(
         return answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
     }
     let host = authority.host().trim_matches(['[', ']']).to_string();
+    if let Some(refused) = route.refusal(&host) {
+        return refused;
+    }
+    let route = Arc::new(route);
     tokio::spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(request).await else {
             return;
         };
         let (carried, client) = sniff(TokioIo::new(upgraded)).await;
         let scheme = match carried {
-            Carried::Opaque => return join(client, authority.as_str()).await,
+            Carried::Opaque => {
+                return match &route.outbound {
+                    Some(proxy) => {
+                        super::egress_outbound::join_through(client, proxy, authority.as_str())
+                            .await;
+                    }
+                    None => join(client, authority.as_str()).await,
+                };
+            }
             Carried::Http => "http",
             Carried::Tls => "https",
         };
         let base = format!("{scheme}://{authority}");
         let acceptor = (carried == Carried::Tls).then(|| state.egress.authority.acceptor(&host));
-        let service = hyper::service::service_fn(move |inner| {
-            let (state, sandbox, host, base) =
-                (state.clone(), sandbox.clone(), host.clone(), base.clone());
-            async move {
-                Ok::<_, std::convert::Infallible>(
-                    forward(&state, &sandbox, &host, &base, inner).await,
-                )
-            }
-        });
+        let service = forwarding(state, sandbox, route, host, base);
         if let Some(acceptor) = acceptor {
             // A host no leaf can name ends the tunnel: the client's handshake fails.
             let Ok(acceptor) = acceptor else {
@@ -258,132 +316,4 @@ fn tunnel(
         }
     });
     Response::new(Body::empty())
-}
-
-/// Sends `request` to `base` (`scheme://host:port`) with the sandbox's allowed placeholders
-/// replaced in its headers, and streams the answer back.
-async fn forward(
-    state: &AppState,
-    sandbox: &str,
-    host: &str,
-    base: &str,
-    mut request: Request<hyper::body::Incoming>,
-) -> Response<Body> {
-    // A protocol switch (a WebSocket): the upgrade headers go on, and once the destination
-    // agrees, the two connections are joined. Only the request's headers are substituted.
-    let switch = super::preview_proxy::upgrade_protocol(request.headers());
-    let client_side = switch.is_some().then(|| hyper::upgrade::on(&mut request));
-    let (parts, body) = request.into_parts();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", axum::http::uri::PathAndQuery::as_str);
-    let mut headers = parts.headers;
-    // gRPC over HTTP/2 needs `te: trailers` on, the one `te` HTTP/2 allows (RFC 9113 8.2.2).
-    let http2 = parts.version == axum::http::Version::HTTP_2;
-    let trailers = headers
-        .get(header::TE)
-        .filter(|te| http2 && *te == "trailers")
-        .cloned();
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    if let Some(te) = trailers {
-        headers.insert(header::TE, te);
-    }
-    // The client sets `Host` from the URL: the destination is where the proxy connects.
-    headers.remove(header::HOST);
-    substitute(&mut headers, &state.vault.substitutions(sandbox, host));
-    if let Some(protocol) = &switch {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        headers.insert(header::UPGRADE, protocol.clone());
-    }
-    let client = if http2 {
-        &state.egress.client_h2
-    } else {
-        &state.egress.client
-    };
-    // The body goes as frames, trailers included.
-    let sent = client
-        .request(parts.method, format!("{base}{path}"))
-        .headers(headers)
-        .body(reqwest::Body::wrap(body))
-        .send()
-        .await;
-    let upstream = match sent {
-        Ok(upstream) => upstream,
-        // The error names the URL the sandbox asked for, which holds no value (only headers do).
-        Err(error) => {
-            return answer(
-                StatusCode::BAD_GATEWAY,
-                &format!("the egress proxy could not reach `{host}`: {error}"),
-            );
-        }
-    };
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = upstream.status();
-    let mut headers = upstream.headers().clone();
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    if let (Some(protocol), Some(client_side)) = (switch, client_side)
-        && upstream.status() == StatusCode::SWITCHING_PROTOCOLS
-    {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        headers.insert(header::UPGRADE, protocol);
-        *response.headers_mut() = headers;
-        tokio::spawn(async move {
-            let (Ok(upstream), Ok(client)) = (upstream.upgrade().await, client_side.await) else {
-                return;
-            };
-            let (mut upstream, mut client) = (upstream, TokioIo::new(client));
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-        });
-        return response;
-    }
-    *response.headers_mut() = headers;
-    // Frames again, so that the answer's trailers (a gRPC status) reach the sandbox.
-    *response.body_mut() = Body::new(axum::http::Response::from(upstream).into_body());
-    response
-}
-
-/// Replaces each placeholder by its value in every header value that holds it.
-fn substitute(headers: &mut HeaderMap, substitutions: &[super::secret_vault::Substitution]) {
-    if substitutions.is_empty() {
-        return;
-    }
-    for value in headers.values_mut() {
-        let Ok(text) = value.to_str() else { continue };
-        let mut replaced = text.to_string();
-        for substitution in substitutions {
-            replaced = replaced.replace(&substitution.placeholder, substitution.value.expose());
-        }
-        if replaced != text
-            && let Ok(mut new) = HeaderValue::from_str(&replaced)
-        {
-            new.set_sensitive(true);
-            *value = new;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::secret::Secret;
-
-    #[test]
-    fn placeholders_are_replaced_in_header_values_only_where_they_occur() {
-        let mut headers = HeaderMap::new();
-        headers.insert("authorization", HeaderValue::from_static("Bearer PH1"));
-        headers.insert("x-other", HeaderValue::from_static("PH2"));
-        let substitutions = [super::super::secret_vault::Substitution {
-            placeholder: "PH1".into(),
-            value: Secret::new("real".into()),
-        }];
-        substitute(&mut headers, &substitutions);
-        assert_eq!(headers["authorization"], "Bearer real");
-        assert!(headers["authorization"].is_sensitive());
-        assert_eq!(headers["x-other"], "PH2");
-    }
 }

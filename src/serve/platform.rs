@@ -20,6 +20,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::egress_domains::DomainList;
 use super::error::ApiError;
 use super::sandbox::resolve;
 use super::state::{AppState, DEFAULT_TARGET, now};
@@ -102,27 +103,27 @@ pub(crate) struct NetworkSettings {
     pub(crate) domain_allow_list: Option<String>,
 }
 
+/// What network settings ask for: what the sandbox's network reaches, and the domains its web
+/// traffic may reach through the egress proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Wanted {
+    pub(crate) network: Network,
+    pub(crate) domains: Option<DomainList>,
+}
+
 impl NetworkSettings {
-    /// What these settings let a sandbox reach: blocking wins, then an allow list (which
-    /// implies not blocking), then the open network; `None` when they say nothing.
+    /// What these settings ask for: blocking wins, then an allow list (which implies not
+    /// blocking), then the open network; `None` when they say nothing. A domain allow list gives
+    /// a network of its own: what the allow list names (or nothing but its name server), its web
+    /// traffic through the egress proxy, for the listed domains only.
     ///
     /// An allow list that is not CIDRs is a 400 naming the entry, one of more than 10 networks
-    /// a 400 as on Daytona. A domain allow list is
-    /// refused (422): a local sandbox's network is filtered by address, and nothing here
-    /// resolves and follows names.
-    pub(crate) fn network(&self) -> Result<Option<Network>, ApiError> {
-        if self
-            .domain_allow_list
-            .as_deref()
-            .is_some_and(|list| !list.trim().is_empty())
-        {
-            return Err(ApiError::not_possible(
-                "Domain allow lists are not possible with local sandboxes: their network is filtered by address; use networkAllowList with the networks' CIDRs",
-            ));
-        }
-        if self.network_block_all == Some(true) {
-            return Ok(Some(Network::Blocked));
-        }
+    /// a 400 as on Daytona; so is a domain list with an entry that is not a domain.
+    pub(crate) fn wanted(&self) -> Result<Option<Wanted>, ApiError> {
+        let domains = match self.domain_allow_list.as_deref() {
+            Some(text) => DomainList::parse(text)?,
+            None => None,
+        };
         let allowed = match self.network_allow_list.as_deref() {
             None => None,
             Some(text) => AllowList::parse(text).map_err(|violation| {
@@ -141,43 +142,47 @@ impl NetworkSettings {
                 "Network allow list cannot contain more than {MAX_ALLOWED_NETWORKS} networks"
             )));
         }
-        // Blocking is `Some(false)` or unsaid here; an empty allow list opens, as `false` does.
-        let said = self.network_block_all.is_some() || self.network_allow_list.is_some();
-        Ok(match allowed {
-            Some(list) => Some(Network::Allowed(list)),
-            None => said.then_some(Network::Open),
-        })
+        let network = if self.network_block_all == Some(true) {
+            Some(Network::Blocked)
+        } else {
+            match (allowed, &domains) {
+                (allowed, Some(_)) => Some(Network::Proxied {
+                    allowed,
+                    web: super::egress_transparent::WEB_PORTS,
+                }),
+                (Some(list), None) => Some(Network::Allowed(list)),
+                // Blocking is `Some(false)` or unsaid here; an empty list opens, as `false` does.
+                (None, None) => {
+                    let said = self.network_block_all.is_some()
+                        || self.network_allow_list.is_some()
+                        || self.domain_allow_list.is_some();
+                    said.then_some(Network::Open)
+                }
+            }
+        };
+        Ok(network.map(|network| Wanted { network, domains }))
     }
 
-    /// The settings as a sandbox's record keeps them, for `network`.
-    pub(crate) fn of(network: &Network) -> NetworkSettings {
+    /// What the settings ask the network to reach, or `None` when they say nothing.
+    pub(crate) fn network(&self) -> Result<Option<Network>, ApiError> {
+        Ok(self.wanted()?.map(|wanted| wanted.network))
+    }
+
+    /// The settings as a sandbox's record keeps them, for `wanted`.
+    pub(crate) fn of(wanted: &Wanted) -> NetworkSettings {
         NetworkSettings {
-            network_block_all: Some(*network == Network::Blocked),
-            network_allow_list: match network {
-                Network::Allowed(list) => Some(list.to_string()),
-                Network::Open | Network::Blocked => None,
-            },
-            domain_allow_list: None,
+            network_block_all: Some(wanted.network == Network::Blocked),
+            network_allow_list: wanted.network.allow_list().map(ToString::to_string),
+            domain_allow_list: wanted.domains.as_ref().map(ToString::to_string),
         }
     }
 }
 
-/// Refuses secrets for a sandbox with a network of its own (`own_network`): they reach a
-/// sandbox only through this server's egress proxy, on this machine's loopback, which such a
-/// sandbox cannot reach; mounting them would leave its requests failing or unauthenticated.
-pub(crate) fn refuse_secrets_on_own_network(own_network: bool) -> Result<(), ApiError> {
-    if own_network {
-        return Err(ApiError::not_possible(
-            "Secrets are not possible with networkBlockAll or a networkAllowList on local sandboxes: secrets reach a sandbox through ralph-town serve's egress proxy on this machine's loopback, which a sandbox with a network of its own cannot reach",
-        ));
-    }
-    Ok(())
-}
-
 /// `POST /sandbox/{id}/network-settings`: changes what a sandbox's network reaches, at once
-/// (Daytona changes it in place). A sandbox with a network of its own (made with
-/// `networkBlockAll` or a `networkAllowList`, or given one since) may be blocked, filtered or
-/// opened at any time. One on this machine's network gets one of its own when nothing of its
+/// (Daytona changes it in place), and the domains its web traffic may reach. A sandbox with a
+/// network of its own (made with `networkBlockAll`, a `networkAllowList` or a
+/// `domainAllowList`, or given one since) may be blocked, filtered or opened at any time; its
+/// secrets and domain list go on through the proxy in its new network. One on this machine's network gets one of its own when nothing of its
 /// own runs (its commands' processes would be cut off); otherwise the change is a 422 naming
 /// what runs (NOTES-style: Daytona moves running processes too).
 async fn network_settings(
@@ -186,22 +191,19 @@ async fn network_settings(
     JsonBody(settings): JsonBody<NetworkSettings>,
 ) -> Result<Json<Sandbox>, ApiError> {
     let sandbox = resolve(&state, &id_or_name).await?;
-    let Some(network) = settings.network()? else {
+    let Some(wanted) = settings.wanted()? else {
         return Err(ApiError::bad_request(
             "At least one of networkBlockAll, networkAllowList or domainAllowList must be set",
         ));
     };
-    // A sandbox on this machine's network that gets one of its own would lose its secrets' proxy.
     let record = state.store.sandbox(&sandbox.id);
-    let shared = !record.has_own_network();
-    let gets_own = shared && network != Network::Open;
-    refuse_secrets_on_own_network(gets_own && state.vault.mount_of(&sandbox.id).is_some())?;
+    let gets_own = !record.has_own_network() && wanted.network != Network::Open;
     if gets_own && super::sandbox_link::is_linked(&state, &sandbox.id) {
         return Err(super::sandbox_link::own_network_refused());
     }
     state
         .provider
-        .set_network(&sandbox.id, &network)
+        .set_network(&sandbox.id, &wanted.network)
         .await
         .map_err(|error| match error {
             ProviderError::Unsupported { operation, .. } => {
@@ -209,13 +211,16 @@ async fn network_settings(
             }
             other => ApiError::from_provider(other, &id_or_name),
         })?;
-    let recorded = NetworkSettings::of(&network);
+    let recorded = NetworkSettings::of(&wanted);
     let record = state.store.update_sandbox(&sandbox.id, |record| {
         record.network_block_all = recorded.network_block_all.unwrap_or(false);
         record.network_allow_list = recorded.network_allow_list.clone();
-        record.domain_allow_list = None;
+        record.domain_allow_list = recorded.domain_allow_list.clone();
         record.updated_at = now();
     })?;
+    // Secrets and a domain list need the proxy where the sandbox's network now is.
+    let had_egress = state.vault.mount_of(&sandbox.id).is_some();
+    super::egress_sandbox::configure(&state, &sandbox.id, had_egress).await?;
     Ok(Json(sandbox_dto(&state, &sandbox, &record, now())))
 }
 
@@ -258,7 +263,10 @@ mod tests {
         );
         assert_eq!(network(Some(false), None), Some(Network::Open));
         assert_eq!(network(None, Some(" ")), Some(Network::Open));
-        let allowed = network(Some(false), Some("10.0.0.0/8, 192.168.0.0/16")).unwrap();
+        let allowed = settings(Some(false), Some("10.0.0.0/8, 192.168.0.0/16"))
+            .wanted()
+            .unwrap()
+            .unwrap();
         assert_eq!(
             NetworkSettings::of(&allowed).network_allow_list.as_deref(),
             Some("10.0.0.0/8,192.168.0.0/16")
@@ -267,11 +275,54 @@ mod tests {
             .network()
             .unwrap_err();
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
-        let domains = NetworkSettings {
-            domain_allow_list: Some("example.com".into()),
-            ..NetworkSettings::default()
+    }
+
+    #[test]
+    fn a_domain_list_gives_a_network_of_its_own_with_the_name_server_or_the_allow_list() {
+        let wanted = |block: Option<bool>, allow: Option<&str>, domains: &str| {
+            NetworkSettings {
+                network_block_all: block,
+                network_allow_list: allow.map(str::to_string),
+                domain_allow_list: Some(domains.to_string()),
+            }
+            .wanted()
         };
-        let error = domains.network().unwrap_err();
-        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let only = wanted(None, None, "Example.com,*.test").unwrap().unwrap();
+        assert!(matches!(
+            only.network,
+            Network::Proxied { allowed: None, .. }
+        ));
+        let recorded = NetworkSettings::of(&only);
+        assert_eq!(
+            recorded.domain_allow_list.as_deref(),
+            Some("example.com,*.test")
+        );
+        assert_eq!(recorded.network_block_all, Some(false));
+        let listed = wanted(None, Some("10.0.2.2/32"), "example.com")
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            listed.network,
+            Network::Proxied {
+                allowed: Some(_),
+                ..
+            }
+        ));
+        assert_eq!(
+            NetworkSettings::of(&listed).network_allow_list.as_deref(),
+            Some("10.0.2.2/32")
+        );
+        let blocked = wanted(Some(true), None, "example.com").unwrap().unwrap();
+        assert_eq!(blocked.network, Network::Blocked);
+        // A blank list lists nothing: the network opens, as an empty allow list opens it.
+        let blank = wanted(None, None, " ").unwrap().unwrap();
+        assert_eq!((blank.network, blank.domains), (Network::Open, None));
+        let error = wanted(None, None, "example.com,not a domain").unwrap_err();
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert!(
+            error.message.contains("`not a domain`"),
+            "{}",
+            error.message
+        );
     }
 }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::build;
+use super::egress_outbound::OutboundProxy;
 use super::error::ApiError;
 use super::platform;
 use super::sandbox_limits;
@@ -135,16 +136,27 @@ pub(crate) async fn create(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     )?;
-    let network = platform::NetworkSettings {
+    let wanted = platform::NetworkSettings {
         network_block_all: request.network_block_all,
         network_allow_list: request.network_allow_list.clone(),
         domain_allow_list: request.domain_allow_list.clone(),
     }
-    .network()?
-    .unwrap_or_default();
-    platform::refuse_secrets_on_own_network(
-        network != provider::Network::Open && secrets.iter().flatten().next().is_some(),
-    )?;
+    .wanted()?;
+    let recorded_network = wanted.as_ref().map(platform::NetworkSettings::of);
+    let network = wanted.map(|wanted| wanted.network).unwrap_or_default();
+    let outbound_proxy_url = request
+        .outbound_proxy_url
+        .as_deref()
+        .filter(|url| !url.trim().is_empty())
+        .map(|url| OutboundProxy::parse(url).map(|_| url.trim().to_string()))
+        .transpose()?;
+    let queue_timeout =
+        match request.queue_timeout {
+            None => None,
+            Some(minutes) => Some(u32::try_from(minutes).ok().filter(|&m| m > 0).ok_or_else(
+                || ApiError::bad_request("queueTimeout must be a positive integer (minutes)"),
+            )?),
+        };
     let target = platform::region(request.target.as_deref())?;
     let link = sandbox_link::link(&state, &request, network != provider::Network::Open).await?;
     let named_snapshot = request
@@ -282,8 +294,13 @@ pub(crate) async fn create(
         disk: resources.disk,
         public: request.public.unwrap_or(false),
         network_block_all: network == provider::Network::Blocked,
-        network_allow_list: platform::NetworkSettings::of(&network).network_allow_list,
-        domain_allow_list: None,
+        network_allow_list: recorded_network
+            .as_ref()
+            .and_then(|settings| settings.network_allow_list.clone()),
+        domain_allow_list: recorded_network.and_then(|settings| settings.domain_allow_list),
+        outbound_proxy_url: outbound_proxy_url.clone(),
+        otel_endpoint_override: request.otel_endpoint_override.clone(),
+        queue_timeout,
         kvm: request.kvm.unwrap_or(false),
         target,
         snapshot: Some(snapshot_name),
@@ -303,9 +320,16 @@ pub(crate) async fn create(
     state
         .store
         .update_sandbox(&created.id, |stored| *stored = record.clone())?;
-    if !secrets.is_empty()
-        && let Err(error) = secret_vault_routes::mount_secrets(&state, &created.id, &secrets).await
-    {
+    // The proxy variables: the egress proxy's for secrets or a domain list, else the outbound
+    // proxy's.
+    let egress = if !secrets.is_empty() {
+        secret_vault_routes::mount_secrets(&state, &created.id, &secrets).await
+    } else if record.domain_allow_list.is_some() || outbound_proxy_url.is_some() {
+        super::egress_sandbox::configure(&state, &created.id, false).await
+    } else {
+        Ok(())
+    };
+    if let Err(error) = egress {
         // A sandbox without the credentials it asked for is not left behind.
         let _ = state.provider.delete(&created.id).await;
         let _ = state.store.remove_sandbox(&created.id);
@@ -356,6 +380,7 @@ pub(crate) async fn delete(
         .map_err(|error| ApiError::from_provider(error, &id_or_name))?;
     state.store.remove_sandbox(&sandbox.id)?;
     state.vault.unmount(&sandbox.id)?;
+    state.egress.listeners.forget(&sandbox.id).await;
     let mut dto = sandbox_dto(&state, &sandbox, &record, now);
     dto.state = Some(SandboxState::Destroying);
     dto.desired_state = Some(SandboxDesiredState::Destroyed);

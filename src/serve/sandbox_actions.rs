@@ -96,6 +96,8 @@ pub(crate) async fn start(
         .start(&sandbox.id)
         .await
         .map_err(|error| ApiError::from_provider(error, &id_or_name))?;
+    // Its network is new: the egress proxy's listener in it too.
+    super::egress_sandbox::restarted(&state, &sandbox.id).await;
     // Daytona restores an archived sandbox (`restoring`); here its files never left.
     let shown = if record.archived {
         SandboxState::Restoring

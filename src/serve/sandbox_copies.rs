@@ -106,7 +106,7 @@ async fn fork(
                 network: super::platform::NetworkSettings {
                     network_block_all: Some(record.network_block_all),
                     network_allow_list: record.network_allow_list.clone(),
-                    domain_allow_list: None,
+                    domain_allow_list: record.domain_allow_list.clone(),
                 }
                 .network()?
                 .unwrap_or_default(),
@@ -119,12 +119,24 @@ async fn fork(
             }
             other => ApiError::from_provider(other, &id_or_name),
         })?;
+    // What decides the copy's proxy variables, recorded before they are set.
+    state.store.update_sandbox(&forked.id, |stored| {
+        stored.domain_allow_list = record.domain_allow_list.clone();
+        stored.outbound_proxy_url = record.outbound_proxy_url.clone();
+    })?;
     // The copy keeps its source's secrets, with a proxy credential of its own: the one in the
-    // environment it copied names the source.
-    if let Some(mount) = state.vault.mount_of(&source.id)
-        && let Err(error) =
+    // environment it copied names the source. Its outbound proxy is set again too: changes of
+    // the environment are not copied.
+    let egress = match state.vault.mount_of(&source.id) {
+        Some(mount) => {
             super::secret_vault_routes::mount_secrets(&state, &forked.id, &[mount.env]).await
-    {
+        }
+        None if record.outbound_proxy_url.is_some() => {
+            super::egress_sandbox::configure(&state, &forked.id, false).await
+        }
+        None => Ok(()),
+    };
+    if let Err(error) = egress {
         let _ = state.provider.delete(&forked.id).await;
         let _ = state.vault.unmount(&forked.id);
         return Err(error);

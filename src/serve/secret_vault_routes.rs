@@ -2,10 +2,10 @@
 //! a sandbox (a create's `secrets`, `PUT /sandbox/{id}/secrets`, `GET /sandbox/{id}/secrets`).
 //!
 //! A mounted secret reaches the sandbox as its placeholder in the named variable, beside the
-//! egress proxy's address with the sandbox's own credential (`HTTP_PROXY`, `HTTPS_PROXY`, both
-//! cases) and the CA bundle that makes the proxy's certificates trusted. Those variables are
-//! changes of the running sandbox's environment (`Provider::set_env`), not create-time env, so
-//! the sandbox record never shows the credential. No answer here carries a value.
+//! egress proxy's address with the sandbox's own credential and the CA bundle that makes the
+//! proxy's certificates trusted (`egress_sandbox`). Those variables are changes of the running
+//! sandbox's environment (`Provider::set_env`), not create-time env, so the sandbox record never
+//! shows the credential. No answer here carries a value.
 //!
 //! NOTES-style: the vault routes are newer than v0.190. `GET /sandbox/{id}/secrets` is how
 //! Daytona's egress layer resolves placeholders, values included; serve's egress proxy is part of
@@ -20,6 +20,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, put};
 use serde::{Deserialize, Serialize};
 
+use super::egress_sandbox::{self, set_env};
 use super::error::ApiError;
 use super::sandbox::resolve;
 use super::sandbox_list::{SortValue, keyset_page, parse_sort};
@@ -28,7 +29,7 @@ use super::state::{AppState, iso, now};
 use super::view::{JsonBody, sandbox_dto};
 use crate::daytona_api::Sandbox;
 use crate::names::EnvName;
-use crate::provider::{self, ExecRequest};
+use crate::provider;
 use crate::secret::Secret;
 
 pub(crate) fn routes() -> axum::Router<Arc<AppState>> {
@@ -184,10 +185,6 @@ async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     for unmounted in state.vault.delete(&id)? {
-        let mut unset = unmounted.variables;
-        if unmounted.last {
-            unset.extend(egress_variables());
-        }
         let started = state
             .provider
             .get(&unmounted.sandbox)
@@ -196,7 +193,12 @@ async fn delete(
         // The secret is deleted and unmounted already; a variable left behind holds only a
         // placeholder that nothing replaces.
         if started {
-            let _ = set_env(&state, &unmounted.sandbox, &BTreeMap::new(), &unset).await;
+            let sandbox = &unmounted.sandbox;
+            let _ = set_env(&state, sandbox, &BTreeMap::new(), &unmounted.variables).await;
+            // A sandbox left with none keeps the egress proxy only for its domain allow list.
+            if unmounted.last {
+                let _ = egress_sandbox::configure(&state, sandbox, true).await;
+            }
         }
     }
     Ok(StatusCode::NO_CONTENT)
@@ -253,37 +255,11 @@ async fn mounted(
     ))
 }
 
-/// The variables a sandbox with mounted secrets gets besides the placeholders.
-const PROXY_VARIABLES: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"];
-
-/// Where the common TLS stacks read extra trusted CAs: OpenSSL and Go (`SSL_CERT_FILE`), Node
-/// (`NODE_EXTRA_CA_CERTS`), Python's requests, curl and git. They are set rather than binding a
-/// bundle over the system path because they work the same with and without bubblewrap and need
-/// nothing of the provider's mounts; a program that reads none of them (Java's own store) does
-/// not trust the proxy and fails its TLS handshake, sending nothing.
-const CA_VARIABLES: [&str; 5] = [
-    "SSL_CERT_FILE",
-    "NODE_EXTRA_CA_CERTS",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "GIT_SSL_CAINFO",
-];
-
-/// Every variable a sandbox with secrets gets besides the placeholders.
-fn egress_variables() -> impl Iterator<Item = String> {
-    PROXY_VARIABLES
-        .iter()
-        .chain(&CA_VARIABLES)
-        .map(ToString::to_string)
-}
-
-/// The bundle's name in the sandbox's home.
-const BUNDLE_FILE: &str = ".ralph-town-egress-ca.pem";
-
 /// Mounts `entries` (`{ENV_VAR: secret-name}` maps) into started sandbox `id`, replacing what it
-/// mounted: every name must be a secret of the vault, or nothing changes.
+/// mounted: every name must be a secret of the vault, or nothing changes. The proxy variables
+/// follow (`egress_sandbox`).
 pub(crate) async fn mount_secrets(
-    state: &AppState,
+    state: &Arc<AppState>,
     id: &str,
     entries: &[BTreeMap<String, String>],
 ) -> Result<(), ApiError> {
@@ -296,85 +272,30 @@ pub(crate) async fn mount_secrets(
         }
         env.insert(variable.clone(), name.clone());
     }
-    let record = state.store.sandbox(id);
-    super::platform::refuse_secrets_on_own_network(!env.is_empty() && record.has_own_network())?;
     let resolved = state.vault.resolve_names(&env)?;
     let previous = state.vault.mount_of(id);
-    let mut unset: Vec<String> = previous
+    let unset: Vec<String> = previous
         .iter()
         .flat_map(|mount| mount.env.keys().cloned())
         .filter(|variable| !env.contains_key(variable))
         .collect();
-    if env.is_empty() {
-        if previous.is_some() {
-            unset.extend(egress_variables());
-            set_env(state, id, &BTreeMap::new(), &unset).await?;
-        }
-        return state.vault.unmount(id);
-    }
-    let token = previous
-        .map(|mount| mount.token)
-        .filter(|token| !token.is_empty())
-        .map_or_else(super::secret_vault::new_token, Ok)?;
-    let mut set: BTreeMap<String, String> = resolved
+    let set: BTreeMap<String, String> = resolved
         .into_iter()
         .map(|(variable, secret)| (variable, secret.placeholder))
         .collect();
-    let proxy = state.egress.proxy_url(id, &token);
-    for variable in PROXY_VARIABLES {
-        set.insert(variable.to_string(), proxy.clone());
+    if !set.is_empty() || !unset.is_empty() {
+        set_env(state, id, &set, &unset).await?;
     }
-    let bundle = install_bundle(state, id).await?;
-    for variable in CA_VARIABLES {
-        set.insert(variable.to_string(), bundle.clone());
-    }
-    set_env(state, id, &set, &unset).await?;
-    state.vault.mount(id, env, token)
-}
-
-async fn set_env(
-    state: &AppState,
-    id: &str,
-    set: &BTreeMap<String, String>,
-    unset: &[String],
-) -> Result<(), ApiError> {
-    state
-        .provider
-        .set_env(id, set, unset)
-        .await
-        .map_err(|error| ApiError::from_provider(error, id))
-}
-
-/// Writes the CA bundle into the sandbox's home and answers its path as the sandbox sees it.
-async fn install_bundle(state: &AppState, id: &str) -> Result<String, ApiError> {
-    let home = state
-        .provider
-        .exec(
-            id,
-            &ExecRequest {
-                command: "printf '%s' \"$HOME\"".to_string(),
-                ..ExecRequest::default()
-            },
-        )
-        .await
-        .map_err(|error| ApiError::from_provider(error, id))?;
-    let home = home.output.trim_end_matches('\n');
-    if home.is_empty() || home.contains('\n') {
-        return Err(ApiError::internal(
-            "cannot find the sandbox's home for the egress CA bundle",
-        ));
-    }
-    let path = format!("{home}/{BUNDLE_FILE}");
-    state
-        .provider
-        .upload(id, &path, &state.egress.authority.sandbox_bundle())
-        .await
-        .map_err(|error| ApiError::from_provider(error, id))?;
-    Ok(path)
+    let token = previous
+        .as_ref()
+        .map(|mount| mount.token.clone())
+        .unwrap_or_default();
+    state.vault.mount(id, env, token)?;
+    egress_sandbox::configure(state, id, previous.is_some()).await
 }
 
 /// Sets the mounted secrets of every started sandbox again at startup: the proxy's port is new.
-pub(crate) async fn remount(state: &AppState) {
+pub(crate) async fn remount(state: &Arc<AppState>) {
     for (id, mount) in state.vault.mounts() {
         let started = state
             .provider

@@ -142,12 +142,20 @@ pub(crate) struct SandboxRecord {
     pub(crate) signing_rotations: u32,
     /// The sandbox this one is linked to (`linkedSandbox` on create), see `sandbox_link`.
     pub(crate) linked_sandbox_id: Option<String>,
+    /// `outboundProxyUrl` on create: a URL that may hold a credential (see `egress_outbound`).
+    pub(crate) outbound_proxy_url: Option<String>,
+    /// `otelEndpointOverride` on create, recorded: a local sandbox emits no OTel data.
+    pub(crate) otel_endpoint_override: Option<String>,
+    /// `queueTimeout` on create, recorded: a local sandbox is never queued for a runner.
+    pub(crate) queue_timeout: Option<u32>,
 }
 
 impl SandboxRecord {
     /// Whether the sandbox was made with, or given, a network of its own.
     pub(crate) fn has_own_network(&self) -> bool {
-        self.network_block_all || self.network_allow_list.is_some()
+        self.network_block_all
+            || self.network_allow_list.is_some()
+            || self.domain_allow_list.is_some()
     }
 }
 
@@ -226,6 +234,9 @@ impl Default for SandboxRecord {
             preview_token: None,
             signing_rotations: 0,
             linked_sandbox_id: None,
+            outbound_proxy_url: None,
+            otel_endpoint_override: None,
+            queue_timeout: None,
         }
     }
 }

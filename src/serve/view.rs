@@ -156,6 +156,9 @@ pub(crate) fn sandbox_dto(
         linked_sandbox_id: record.linked_sandbox_id.clone(),
         network_allow_list: record.network_allow_list.clone(),
         domain_allow_list: record.domain_allow_list.clone(),
+        outbound_proxy_url: record.outbound_proxy_url.clone(),
+        otel_endpoint_override: record.otel_endpoint_override.clone(),
+        queue_timeout: record.queue_timeout,
         gpu_type: None,
     }
 }

@@ -48,10 +48,12 @@ NEWER_FIELDS = {
         "kvm",
         "spot",
         "outboundProxyUrl",
+        "otelEndpointOverride",
         "queueTimeout",
     },
-    # The SDK requires `kvm` (NOTES section 9); `autoDestroyAt` is when `ttlMinutes` ends.
-    "Sandbox": {"kvm", "autoDestroyAt"},
+    # The SDK requires `kvm` (NOTES section 9); `autoDestroyAt` is when `ttlMinutes` ends; the
+    # current API returns what a create recorded of the newer fields.
+    "Sandbox": {"kvm", "autoDestroyAt", "outboundProxyUrl", "otelEndpointOverride", "queueTimeout"},
     # The SDK's `list()` requires `networkBlockAll` on list items (NOTES section 9).
     "SandboxListItem": {"networkBlockAll", "autoDestroyAt"},
     # The SDK reads each entry's full path (NOTES section 9).

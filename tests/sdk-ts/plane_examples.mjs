@@ -148,10 +148,13 @@ async function networkSettings(daytona) {
     /not-a-network/,
   )
   await rejects(
-    daytona.create({ domainAllowList: 'example.com' }),
-    DaytonaUnprocessableEntityError,
-    /Domain allow lists are not possible/,
+    daytona.create({ domainAllowList: 'example.com,not a domain' }),
+    DaytonaBadRequestError,
+    /`not a domain`/,
   )
+  const listed = await daytona.create({ domainAllowList: '*.Example.com' })
+  assert.equal((await daytona.get(listed.id)).domainAllowList, '*.example.com')
+  await listed.delete()
   // An open sandbox with nothing of its own running gets a network of its own.
   await sandbox.process.executeCommand('nohup sleep 318 >/dev/null 2>&1 &')
   await rejects(

@@ -201,26 +201,25 @@ def network_settings(daytona):
     except urllib.error.HTTPError as error:
         assert error.code == 502 and "nothing listens" in error.read().decode(), error
 
-    step("network settings that cannot be: with the reason")
-    # Secrets travel through `serve`'s proxy on this machine's loopback, which a sandbox with a
-    # network of its own cannot reach: refused rather than mounted and useless.
+    step("secrets and domain lists on a network of its own; bad lists with the reason")
+    # Secrets travel through `serve`'s proxy, which listens on the sandbox's own loopback.
     secret = daytona.secret.create(CreateSecretParams(name=f"net-{uuid.uuid4().hex[:8]}", value="v"))
-    raises(
-        DaytonaUnprocessableEntityError,
-        lambda: blocked.update_secrets({"TOKEN": secret.name}),
-        "egress proxy",
-    )
+    blocked.update_secrets({"TOKEN": secret.name})
+    proxy = blocked.process.exec('printf %s "$HTTP_PROXY"').result
+    assert proxy.endswith("@127.0.0.1:24681"), proxy
     raises(
         DaytonaBadRequestError,
         lambda: daytona.create(CreateSandboxFromSnapshotParams(network_allow_list="10.0.0.0/8,example.com")),
         "example.com",
     )
     raises(
-        DaytonaUnprocessableEntityError,
-        lambda: daytona.create(CreateSandboxFromSnapshotParams(domain_allow_list="example.com")),
-        "Domain allow lists are not possible",
+        DaytonaBadRequestError,
+        lambda: daytona.create(CreateSandboxFromSnapshotParams(domain_allow_list="example.com,10.0.0.1")),
+        "`10.0.0.1`",
     )
-    for each in (blocked, allowed, elsewhere, sandbox):
+    listed = daytona.create(CreateSandboxFromSnapshotParams(domain_allow_list="Example.com"))
+    assert daytona.get(listed.id).domain_allow_list == "example.com"
+    for each in (blocked, allowed, elsewhere, sandbox, listed):
         each.delete()
 
 

@@ -40,15 +40,19 @@ def main():
     assert samples[0].cpu_count == 1 and samples[0].disk_total == 3 << 30, samples[0]
     assert samples[0].disk_used > 0, samples[0]
 
-    step("network: domain allow lists are refused")
+    step("network: domain allow lists are checked, recorded and changed")
     sandbox.update_network_settings(network_block_all=False)
     raises(
-        DaytonaUnprocessableEntityError,
+        DaytonaBadRequestError,
         lambda: daytona.create(
-            CreateSandboxFromSnapshotParams(labels={"platform": run}, domain_allow_list="example.com")
+            CreateSandboxFromSnapshotParams(labels={"platform": run}, domain_allow_list="example.com,a b")
         ),
-        "Domain allow lists are not possible",
+        "`a b`",
     )
+    sandbox.update_network_settings(domain_allow_list="Example.com,*.daytona.io")
+    assert daytona.get(sandbox.id).domain_allow_list == "example.com,*.daytona.io"
+    sandbox.update_network_settings(network_block_all=False)
+    assert daytona.get(sandbox.id).domain_allow_list is None
     raises(
         DaytonaBadRequestError,
         lambda: daytona.create(

@@ -12,7 +12,6 @@ UPSTREAM_PORTS (`http,https`). Any failure exits non-zero with a traceback.
 import os
 
 from daytona import CreateSandboxFromSnapshotParams
-from daytona.common.errors import DaytonaUnprocessableEntityError
 from daytona.common.secret import CreateSecretParams, UpdateSecretParams
 from daytona_api_client.exceptions import ApiException, NotFoundException
 from sdk_script import client, run_script, shell, stepper
@@ -149,17 +148,17 @@ def main():
     assert shell(sandbox, 'printf %s "$UPSTREAM_TOKEN"') == token.placeholder
     assert shell(sandbox, 'printf %s "$OTHER_TOKEN"') == other.placeholder
 
-    step("no secrets for a sandbox with a network of its own, which cannot reach the proxy")
-    try:
-        daytona.create(
-            CreateSandboxFromSnapshotParams(
-                network_block_all=True, secrets={"UPSTREAM_TOKEN": "upstream_token"}
-            )
+    step("a blocked sandbox reaches the proxy on its own loopback, and nothing else")
+    blocked = daytona.create(
+        CreateSandboxFromSnapshotParams(
+            network_block_all=True, secrets={"UPSTREAM_TOKEN": "upstream_token"}
         )
-    except DaytonaUnprocessableEntityError as error:
-        assert "egress proxy" in str(error), error
-    else:
-        raise AssertionError("a blocked sandbox was given secrets")
+    )
+    assert shell(blocked, 'printf %s "$UPSTREAM_TOKEN"') == token.placeholder
+    curl(blocked, f"{http}/http-blocked", ["Authorization: Bearer $UPSTREAM_TOKEN"])
+    curl(blocked, f"{https}/https-blocked", ["Authorization: Bearer $UPSTREAM_TOKEN"])
+    direct = shell(blocked, f"curl -s --noproxy '*' -o /dev/null -w '%{{http_code}}' {http}/direct || true")
+    assert direct == "000", direct
 
     step("egress: values only to allowed hosts")
     headers = ["Authorization: Bearer $UPSTREAM_TOKEN", "X-Other: $OTHER_TOKEN"]

@@ -189,11 +189,13 @@ impl DaytonaProvider {
                     .collect::<Vec<_>>(),
             )
             .filter(|volumes| !volumes.is_empty()),
-            network_block_all: (request.network == Network::Blocked).then_some(true),
-            network_allow_list: match &request.network {
-                Network::Allowed(list) => Some(list.to_string()),
-                Network::Open | Network::Blocked => None,
-            },
+            // Only `serve` redirects web traffic; elsewhere such a network is what it allows.
+            network_block_all: matches!(
+                request.network,
+                Network::Blocked | Network::Proxied { allowed: None, .. }
+            )
+            .then_some(true),
+            network_allow_list: request.network.allow_list().map(ToString::to_string),
             ..Default::default()
         }
     }

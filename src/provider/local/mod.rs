@@ -50,10 +50,10 @@ use async_trait::async_trait;
 use self::launch::{Isolating, Launcher};
 use self::store::{Metadata, Store};
 use super::{
-    AttachRequest, CommandLogs, CreateSandbox, ExecOutput, ExecRequest, HostCommandRequest, Labels,
-    Lifecycle, LogStream, Network, Provider, ProviderError, ProviderKind, ResourceUsage, Resources,
-    Result, Sandbox, SandboxState, SessionCommand, SessionExecOutput, SessionExecRequest,
-    SessionInfo, ShellAccess, TrackedProcess,
+    AttachRequest, CommandLogs, CreateSandbox, ExecOutput, ExecRequest, HostCommandRequest,
+    InnerListener, Labels, Lifecycle, LogStream, Network, Provider, ProviderError, ProviderKind,
+    ResourceUsage, Resources, Result, Sandbox, SandboxState, SessionCommand, SessionExecOutput,
+    SessionExecRequest, SessionInfo, ShellAccess, TrackedProcess,
 };
 
 pub use self::attach::Attached;
@@ -429,6 +429,52 @@ impl Provider for LocalProvider {
                     metadata.name
                 ))
             })
+        })
+        .await
+    }
+
+    async fn listen_port(&self, id: &str, port: u16) -> Result<Option<InnerListener>> {
+        let metadata = self.blocking_resolve(id).await?;
+        if metadata.own_network().is_none() {
+            return Ok(None);
+        }
+        let run_dir = self.store.run_dir(&metadata.id);
+        blocking(move || {
+            let failed = |error: std::io::Error| ProviderError::Api {
+                status: None,
+                message: format!(
+                    "cannot listen on port {port} in the network of sandbox `{}`: {error}",
+                    metadata.name
+                ),
+                retryable: false,
+            };
+            let listening = init::while_held(&run_dir, |init| {
+                init.map(|init| network_connect::listen(init, port))
+                    .transpose()
+            })
+            .map_err(failed)?;
+            let (listener, network) = listening.ok_or_else(|| ProviderError::Conflict {
+                message: format!(
+                    "the network of sandbox `{}` is not up: nothing of it runs",
+                    metadata.name
+                ),
+            })?;
+            Ok(Some(InnerListener { listener, network }))
+        })
+        .await
+    }
+
+    async fn network_identity(&self, id: &str) -> Result<Option<u64>> {
+        let metadata = self.blocking_resolve(id).await?;
+        if metadata.own_network().is_none() {
+            return Ok(None);
+        }
+        let run_dir = self.store.run_dir(&metadata.id);
+        blocking(move || {
+            let found = init::while_held(&run_dir, |init| {
+                Ok(init.and_then(|init| network_connect::identity(init).ok()))
+            });
+            Ok(found.unwrap_or(None))
         })
         .await
     }

@@ -77,7 +77,7 @@ impl Tether {
 pub(crate) fn missing_programs(network: &Network) -> Option<String> {
     let needed: &[&str] = match network {
         Network::Blocked => &[],
-        Network::Open | Network::Allowed(_) => &[SLIRP, NFT],
+        Network::Open | Network::Allowed(_) | Network::Proxied { .. } => &[SLIRP, NFT],
     };
     let missing: Vec<&str> = needed
         .iter()
@@ -277,20 +277,33 @@ fn filter(pid: u32, user: Option<u32>, network: &Network) -> io::Result<()> {
 
 /// The nftables script that makes the sandbox's filter what `network` says.
 fn ruleset(network: &Network) -> String {
-    let allowed = match network {
-        Network::Open => "        accept\n".to_string(),
-        Network::Blocked => String::new(),
-        Network::Allowed(list) => {
-            let networks: Vec<String> = list.networks().iter().map(ToString::to_string).collect();
-            format!(
-                "        ip daddr {NAME_SERVER} meta l4proto {{ tcp, udp }} th dport 53 accept\n        ip daddr {{ {} }} accept\n",
-                networks.join(", ")
-            )
+    let name_server =
+        format!("        ip daddr {NAME_SERVER} meta l4proto {{ tcp, udp }} th dport 53 accept\n");
+    let listed = |list: &crate::provider::AllowList| {
+        let networks: Vec<String> = list.networks().iter().map(ToString::to_string).collect();
+        format!("        ip daddr {{ {} }} accept\n", networks.join(", "))
+    };
+    let (allowed, redirect) = match network {
+        Network::Open => ("        accept\n".to_string(), String::new()),
+        Network::Blocked => (String::new(), String::new()),
+        Network::Allowed(list) => (format!("{name_server}{}", listed(list)), String::new()),
+        Network::Proxied { allowed, web } => {
+            // A redirected packet keeps the interface it was routed to, with its new address.
+            let proxy = format!(
+                "        ip daddr 127.0.0.1 tcp dport {{ {}, {} }} accept\n",
+                web.http, web.https
+            );
+            let redirect = format!(
+                "    chain web {{\n        type nat hook output priority -100;\n        ip daddr != 127.0.0.0/8 tcp dport 80 redirect to :{}\n        ip daddr != 127.0.0.0/8 tcp dport 443 redirect to :{}\n    }}\n",
+                web.http, web.https
+            );
+            let networks = allowed.as_ref().map(listed).unwrap_or_default();
+            (format!("{name_server}{proxy}{networks}"), redirect)
         }
     };
     // Adding before deleting makes the delete valid whether the table is there or not.
     format!(
-        "add table {TABLE}\ndelete table {TABLE}\ntable {TABLE} {{\n    chain egress {{\n        type filter hook output priority 0; policy drop;\n        oifname \"lo\" accept\n{allowed}        meta l4proto tcp reject with tcp reset\n        reject with icmpx type admin-prohibited\n    }}\n}}\n"
+        "add table {TABLE}\ndelete table {TABLE}\ntable {TABLE} {{\n    chain egress {{\n        type filter hook output priority 0; policy drop;\n        oifname \"lo\" accept\n{allowed}        meta l4proto tcp reject with tcp reset\n        reject with icmpx type admin-prohibited\n    }}\n{redirect}}}\n"
     )
 }
 
@@ -340,7 +353,12 @@ mod tests {
     fn each_network_is_one_table_that_drops_what_it_does_not_allow() {
         let list = |text| AllowList::parse(text).unwrap().unwrap();
         let allowed = Network::Allowed(list("10.0.0.0/8,192.0.2.7/32"));
-        for network in [Network::Open, Network::Blocked, allowed] {
+        let web = crate::provider::WebPorts {
+            http: 8001,
+            https: 8002,
+        };
+        let proxied = Network::Proxied { allowed: None, web };
+        for network in [Network::Open, Network::Blocked, proxied.clone(), allowed] {
             let script = ruleset(&network);
             assert!(script.contains("policy drop;"), "{script}");
             assert!(script.contains("oifname \"lo\" accept"), "{script}");
@@ -357,5 +375,28 @@ mod tests {
             script.contains(&format!("ip daddr {NAME_SERVER} ")),
             "{script}"
         );
+        let script = ruleset(&proxied);
+        assert!(
+            script.contains(&format!("ip daddr {NAME_SERVER} ")),
+            "{script}"
+        );
+        assert!(
+            script.contains("tcp dport 80 redirect to :8001"),
+            "{script}"
+        );
+        assert!(
+            script.contains("tcp dport 443 redirect to :8002"),
+            "{script}"
+        );
+        assert!(script.contains("ip daddr 127.0.0.1 tcp dport { 8001, 8002 } accept"));
+        let script = ruleset(&Network::Proxied {
+            allowed: Some(list("10.0.0.0/8")),
+            web,
+        });
+        assert!(
+            script.contains("ip daddr { 10.0.0.0/8 } accept"),
+            "{script}"
+        );
+        assert!(!ruleset(&Network::Blocked).contains("redirect"));
     }
 }

@@ -1,18 +1,19 @@
-//! Preview connections to a sandbox with a network of its own (see `network`): its servers
-//! listen on its own loopback, which this machine's programs cannot reach.
+//! Sockets inside a sandbox's network of its own (see `network`), for this machine's programs,
+//! which cannot reach its loopback: connections to its servers (previews), and a listening
+//! socket on its loopback (`serve`'s egress proxy, reached from inside).
 //!
 //! A socket belongs to the network namespace it was made in, wherever it is used after. So
-//! each connection is made by a child process that enters the user namespace owning the
+//! each socket is made by a child process that enters the user namespace owning the
 //! sandbox's network (which root, or the ordinary user who started the sandbox, may: it is
-//! theirs), then that network, connects there and hands the socket back over a socket pair;
-//! `serve`'s preview proxy speaks HTTP over it. No port is opened on this machine for it, so
-//! nothing but the token-checked preview reaches in. The child is forked from a threaded
-//! process, so it makes system calls only, then exits. This file makes connections; it decides
-//! nothing about who may connect.
+//! theirs), then that network, makes the socket there and hands it back over a socket pair.
+//! No port is opened on this machine for either, so nothing but the token-checked preview
+//! reaches in, and only the sandbox reaches the listener. The child is forked from a threaded
+//! process, so it makes system calls only, then exits. This file makes sockets; it decides
+//! nothing about who may use them.
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6, TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
@@ -29,13 +30,30 @@ pub(super) fn connect(init: u32, port: u16) -> io::Result<Option<TcpStream>> {
     if !listens(init, port) {
         return Ok(None);
     }
-    let network = rustix::fs::open(
+    inside(&Namespaces::of(init)?, port, connect_loopback).map(|socket| Some(socket.into()))
+}
+
+/// A socket listening on TCP `port` of the IPv4 loopback of the network of process `init` (a
+/// sandbox's init), and that network's identity (see [`identity`]).
+pub(super) fn listen(init: u32, port: u16) -> io::Result<(TcpListener, u64)> {
+    let namespaces = Namespaces::of(init)?;
+    let network = rustix::fs::fstat(&namespaces.network)?.st_ino;
+    let listener = inside(&namespaces, port, listen_loopback)?;
+    Ok((listener.into(), network))
+}
+
+/// What tells one network namespace from another while it lives: its inode. A namespace lives
+/// on while a socket made in it is open, so a listener's identity is never given to another.
+pub(super) fn identity(init: u32) -> io::Result<u64> {
+    Ok(rustix::fs::fstat(&open_network(init)?)?.st_ino)
+}
+
+fn open_network(init: u32) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(
         Path::new("/proc").join(init.to_string()).join("ns/net"),
         rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
-    )?;
-    let owner = super::join::owner_of(&network)?;
-    connect_inside(&Namespaces { owner, network }, port).map(Some)
+    )?)
 }
 
 /// Whether something listens on TCP `port` in the network namespace of process `pid`.
@@ -58,9 +76,21 @@ struct Namespaces {
     network: OwnedFd,
 }
 
-/// A connection to `port` on the loopback (IPv4, else IPv6) of `namespaces`' network, made by a
-/// child that enters it (see the top of this file).
-fn connect_inside(namespaces: &Namespaces, port: u16) -> io::Result<TcpStream> {
+impl Namespaces {
+    fn of(init: u32) -> io::Result<Namespaces> {
+        let network = open_network(init)?;
+        let owner = super::join::owner_of(&network)?;
+        Ok(Namespaces { owner, network })
+    }
+}
+
+/// The socket `make` makes for `port` in `namespaces`' network, made by a child that enters it
+/// (see the top of this file). `make` runs in the forked child: system calls only.
+fn inside(
+    namespaces: &Namespaces,
+    port: u16,
+    make: fn(u16) -> io::Result<OwnedFd>,
+) -> io::Result<OwnedFd> {
     let (ours, theirs) = socketpair(
         AddressFamily::UNIX,
         SocketType::STREAM,
@@ -74,7 +104,7 @@ fn connect_inside(namespaces: &Namespaces, port: u16) -> io::Result<TcpStream> {
         return Err(io::Error::last_os_error());
     }
     if child == 0 {
-        let code = i32::from(enter_and_connect(namespaces, port, &theirs).is_err());
+        let code = i32::from(enter_and_make(namespaces, port, make, &theirs).is_err());
         // SAFETY: ends the child without running anything of the parent's (no destructors,
         // no exit handlers).
         unsafe { libc::_exit(code) };
@@ -85,11 +115,16 @@ fn connect_inside(namespaces: &Namespaces, port: u16) -> io::Result<TcpStream> {
     let mut status = 0;
     // SAFETY: waits for the child forked above, which nothing else reaps.
     unsafe { libc::waitpid(child, &mut status, 0) };
-    received.map(TcpStream::from)
+    received
 }
 
-/// The child's part: enter the owner, then the network, connect, and send the socket.
-fn enter_and_connect(namespaces: &Namespaces, port: u16, channel: &OwnedFd) -> io::Result<()> {
+/// The child's part: enter the owner, then the network, make the socket, and send it.
+fn enter_and_make(
+    namespaces: &Namespaces,
+    port: u16,
+    make: fn(u16) -> io::Result<OwnedFd>,
+    channel: &OwnedFd,
+) -> io::Result<()> {
     rustix::thread::move_into_link_name_space(
         namespaces.owner.as_fd(),
         Some(LinkNameSpaceType::User),
@@ -98,19 +133,10 @@ fn enter_and_connect(namespaces: &Namespaces, port: u16, channel: &OwnedFd) -> i
         namespaces.network.as_fd(),
         Some(LinkNameSpaceType::Network),
     )?;
-    let connected = connect_to(
-        AddressFamily::INET,
-        &SocketAddrV4::new(Ipv4Addr::LOCALHOST, port),
-    )
-    .or_else(|_| {
-        connect_to(
-            AddressFamily::INET6,
-            &SocketAddrV6::new(Ipv6Addr::LOCALHOST, port, 0, 0),
-        )
-    })?;
+    let made = make(port)?;
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    let descriptors = [connected.as_fd()];
+    let descriptors = [made.as_fd()];
     control.push(SendAncillaryMessage::ScmRights(&descriptors));
     sendmsg(
         channel,
@@ -119,6 +145,35 @@ fn enter_and_connect(namespaces: &Namespaces, port: u16, channel: &OwnedFd) -> i
         SendFlags::empty(),
     )?;
     Ok(())
+}
+
+/// A connection to `port` on the loopback, IPv4 else IPv6.
+fn connect_loopback(port: u16) -> io::Result<OwnedFd> {
+    connect_to(
+        AddressFamily::INET,
+        &SocketAddrV4::new(Ipv4Addr::LOCALHOST, port),
+    )
+    .or_else(|_| {
+        connect_to(
+            AddressFamily::INET6,
+            &SocketAddrV6::new(Ipv6Addr::LOCALHOST, port, 0, 0),
+        )
+    })
+}
+
+/// A socket listening on `port` of the IPv4 loopback, non-blocking (for an async runtime).
+fn listen_loopback(port: u16) -> io::Result<OwnedFd> {
+    let socket = rustix::net::socket_with(
+        AddressFamily::INET,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
+    // A listener of a former `serve` may leave connections in TIME_WAIT on the port.
+    rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
+    rustix::net::bind(&socket, &SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))?;
+    rustix::net::listen(&socket, 128)?;
+    Ok(socket)
 }
 
 fn connect_to(family: AddressFamily, address: &impl SocketAddrArg) -> io::Result<OwnedFd> {
@@ -145,6 +200,8 @@ fn receive_descriptor(channel: &OwnedFd) -> io::Result<OwnedFd> {
             _ => None,
         })
         .ok_or_else(|| {
-            io::Error::other("nothing listens there, or the sandbox's network could not be entered")
+            io::Error::other(
+                "nothing listens there, the port is taken, or the sandbox's network could not be entered",
+            )
         })
 }

@@ -1,0 +1,192 @@
+//! How the egress proxy (`egress`) sends one request of a sandbox on: its connection's own
+//! headers dropped, the sandbox's allowed placeholders replaced by their values in the request
+//! headers (never in the URL, body or answer), through the client its route chooses, and the
+//! answer streamed back, trailers and protocol switches (WebSockets) included.
+//!
+//! It must not log anything of a request, nor substitute for a sandbox other than the one whose
+//! credential came with the request.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use hyper_util::rt::TokioIo;
+
+use super::egress::answer;
+use super::egress_route::Route;
+use super::state::AppState;
+
+/// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1), and the proxy's own.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+/// What serves the requests of one connection of `sandbox` to `host`: each forwarded to `base`
+/// (`scheme://host:port`), unless its route refuses `host`.
+pub(crate) fn forwarding(
+    state: Arc<AppState>,
+    sandbox: String,
+    route: Arc<Route>,
+    host: String,
+    base: String,
+) -> impl hyper::service::Service<
+    Request<hyper::body::Incoming>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    hyper::service::service_fn(move |request| {
+        let (state, sandbox, route, host, base) = (
+            state.clone(),
+            sandbox.clone(),
+            route.clone(),
+            host.clone(),
+            base.clone(),
+        );
+        async move {
+            Ok(match route.refusal(&host) {
+                Some(refused) => refused,
+                None => forward(&state, &sandbox, &route, &host, &base, request).await,
+            })
+        }
+    })
+}
+
+/// Sends `request` to `base` (`scheme://host:port`) with the sandbox's allowed placeholders
+/// replaced in its headers, and streams the answer back.
+pub(crate) async fn forward(
+    state: &AppState,
+    sandbox: &str,
+    route: &Route,
+    host: &str,
+    base: &str,
+    mut request: Request<hyper::body::Incoming>,
+) -> Response<Body> {
+    // A protocol switch (a WebSocket): the upgrade headers go on, and once the destination
+    // agrees, the two connections are joined. Only the request's headers are substituted.
+    let switch = super::preview_proxy::upgrade_protocol(request.headers());
+    let client_side = switch.is_some().then(|| hyper::upgrade::on(&mut request));
+    let (parts, body) = request.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", axum::http::uri::PathAndQuery::as_str);
+    let mut headers = parts.headers;
+    // gRPC over HTTP/2 needs `te: trailers` on, the one `te` HTTP/2 allows (RFC 9113 8.2.2).
+    let http2 = parts.version == axum::http::Version::HTTP_2;
+    let trailers = headers
+        .get(header::TE)
+        .filter(|te| http2 && *te == "trailers")
+        .cloned();
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if let Some(te) = trailers {
+        headers.insert(header::TE, te);
+    }
+    // The client sets `Host` from the URL: the destination is where the proxy connects.
+    headers.remove(header::HOST);
+    substitute(&mut headers, &state.vault.substitutions(sandbox, host));
+    if let Some(protocol) = &switch {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol.clone());
+    }
+    let client = match state.egress.client_for(route, http2) {
+        Ok(client) => client,
+        Err(error) => return answer(StatusCode::BAD_GATEWAY, &error),
+    };
+    // The body goes as frames, trailers included.
+    let sent = client
+        .request(parts.method, format!("{base}{path}"))
+        .headers(headers)
+        .body(reqwest::Body::wrap(body))
+        .send()
+        .await;
+    let upstream = match sent {
+        Ok(upstream) => upstream,
+        // The error names the URL the sandbox asked for, which holds no value (only headers do).
+        Err(error) => {
+            return answer(
+                StatusCode::BAD_GATEWAY,
+                &format!("the egress proxy could not reach `{host}`: {error}"),
+            );
+        }
+    };
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = upstream.status();
+    let mut headers = upstream.headers().clone();
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if let (Some(protocol), Some(client_side)) = (switch, client_side)
+        && upstream.status() == StatusCode::SWITCHING_PROTOCOLS
+    {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol);
+        *response.headers_mut() = headers;
+        tokio::spawn(async move {
+            let (Ok(upstream), Ok(client)) = (upstream.upgrade().await, client_side.await) else {
+                return;
+            };
+            let (mut upstream, mut client) = (upstream, TokioIo::new(client));
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        });
+        return response;
+    }
+    *response.headers_mut() = headers;
+    // Frames again, so that the answer's trailers (a gRPC status) reach the sandbox.
+    *response.body_mut() = Body::new(axum::http::Response::from(upstream).into_body());
+    response
+}
+
+/// Replaces each placeholder by its value in every header value that holds it.
+fn substitute(headers: &mut HeaderMap, substitutions: &[super::secret_vault::Substitution]) {
+    if substitutions.is_empty() {
+        return;
+    }
+    for value in headers.values_mut() {
+        let Ok(text) = value.to_str() else { continue };
+        let mut replaced = text.to_string();
+        for substitution in substitutions {
+            replaced = replaced.replace(&substitution.placeholder, substitution.value.expose());
+        }
+        if replaced != text
+            && let Ok(mut new) = HeaderValue::from_str(&replaced)
+        {
+            new.set_sensitive(true);
+            *value = new;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    #[test]
+    fn placeholders_are_replaced_in_header_values_only_where_they_occur() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("Bearer PH1"));
+        headers.insert("x-other", HeaderValue::from_static("PH2"));
+        let substitutions = [super::super::secret_vault::Substitution {
+            placeholder: "PH1".into(),
+            value: Secret::new("real".into()),
+        }];
+        substitute(&mut headers, &substitutions);
+        assert_eq!(headers["authorization"], "Bearer real");
+        assert!(headers["authorization"].is_sensitive());
+        assert_eq!(headers["x-other"], "PH2");
+    }
+}

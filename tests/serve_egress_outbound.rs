@@ -1,0 +1,223 @@
+//! `outboundProxyUrl` through the API of an in-process `serve`: recorded and returned on the
+//! sandbox's own record (not in lists), given as the proxy variables of a sandbox without the
+//! egress proxy, and chained to by the egress proxy for one with secrets (here a blocked one),
+//! with the secret's value substituted on the way. The proxy's credential is a sentinel that no
+//! error may hold; a malformed URL is a 400 naming the field, leaving nothing behind.
+//!
+//! The outbound proxy is the test's own recording proxy on 127.0.0.1, forwarding absolute-form
+//! requests to the test's upstream. Needs what `serve_egress_network` needs.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Request, Response};
+use base64::Engine as _;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+
+use crate::common::SENTINEL;
+use crate::serve_egress_network::{curl, prerequisites, run, sentinel_secret};
+use crate::serve_secrets::files_holding;
+use crate::serve_support::start;
+use crate::serve_upstreams::{Seen, header, http_upstream};
+
+/// The outbound proxy's password: a credential that must show nowhere.
+const CREDENTIAL: &str = "outbound-credential-sentinel-5c1e";
+
+/// What the recording proxy received: each request's URL and `Proxy-Authorization`.
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A plain HTTP proxy on loopback that records each request and forwards it.
+async fn recording_proxy(received: Received) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (received, client) = (received.clone(), client.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: Request<_>| {
+                    let (received, client) = (received.clone(), client.clone());
+                    async move {
+                        Ok::<_, std::convert::Infallible>(relay(&received, &client, request).await)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+async fn relay(
+    received: &Received,
+    client: &reqwest::Client,
+    request: Request<hyper::body::Incoming>,
+) -> Response<Body> {
+    let authorization = request
+        .headers()
+        .get("proxy-authorization")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    received
+        .lock()
+        .unwrap()
+        .push((request.uri().to_string(), authorization));
+    let mut headers = request.headers().clone();
+    headers.remove("proxy-authorization");
+    headers.remove("host");
+    let answer = client
+        .get(request.uri().to_string())
+        .headers(headers)
+        .send()
+        .await
+        .unwrap();
+    let mut response = Response::new(Body::from(answer.bytes().await.unwrap()));
+    *response.status_mut() = axum::http::StatusCode::OK;
+    response
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outbound_proxy_is_the_sandboxs_proxy_and_the_egress_proxy_chains_to_it() {
+    if !prerequisites() {
+        return;
+    }
+    let seen = Seen::default();
+    let upstream = http_upstream(seen.clone()).await;
+    let received = Received::default();
+    let proxy_port = recording_proxy(received.clone()).await;
+    let outbound = format!("http://agent:{CREDENTIAL}@127.0.0.1:{proxy_port}");
+    let expected_authorization = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("agent:{CREDENTIAL}"))
+    );
+    let server = start("").await;
+
+    // Without secrets: the sandbox's proxy variables are the outbound proxy.
+    let plain = server.create(json!({"outboundProxyUrl": outbound})).await;
+    let plain_id = plain["id"].as_str().unwrap();
+    let record = server.get(&format!("/api/sandbox/{plain_id}")).await.body;
+    assert_eq!(record["outboundProxyUrl"], outbound.as_str());
+    let listed = server.get("/api/sandbox").await.body.to_string();
+    assert!(!listed.contains(CREDENTIAL), "{listed}");
+    let (_, variables) = run(
+        &server,
+        plain_id,
+        "printf '%s|%s|%s|%s' \"$HTTP_PROXY\" \"$HTTPS_PROXY\" \"$http_proxy\" \"$https_proxy\"",
+    )
+    .await;
+    assert_eq!(variables, [outbound.as_str(); 4].join("|"));
+    let url = format!("http://127.0.0.1:{upstream}/plain");
+    assert_eq!(curl(&server, plain_id, &url, &[], false).await.0, "200");
+    assert!(seen.lock().unwrap().contains_key("/plain"));
+    assert!(
+        received
+            .lock()
+            .unwrap()
+            .contains(&(url, expected_authorization.clone())),
+        "{:?}",
+        received.lock().unwrap()
+    );
+
+    // With a secret, on a network of its own: the egress proxy chains to the outbound proxy.
+    sentinel_secret(&server, "chained_token").await;
+    let chained = server
+        .create(json!({
+            "outboundProxyUrl": outbound,
+            "networkBlockAll": true,
+            "secrets": [{"TOKEN": "chained_token"}],
+        }))
+        .await;
+    let chained_id = chained["id"].as_str().unwrap();
+    let (_, proxy) = run(&server, chained_id, "printf %s \"$HTTP_PROXY\"").await;
+    assert!(!proxy.contains(CREDENTIAL), "{proxy}");
+    let url = format!("http://127.0.0.1:{upstream}/chained");
+    let sent = curl(
+        &server,
+        chained_id,
+        &url,
+        &["Authorization: Bearer $TOKEN"],
+        false,
+    )
+    .await;
+    assert_eq!(sent.0, "200", "{}", sent.1);
+    assert_eq!(
+        header(&seen, "/chained", "authorization"),
+        format!("Bearer {SENTINEL}")
+    );
+    assert!(
+        received
+            .lock()
+            .unwrap()
+            .contains(&(url, expected_authorization)),
+        "{:?}",
+        received.lock().unwrap()
+    );
+
+    // An outbound proxy that does not answer: the error names no credential.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let gone = server
+        .create(json!({
+            "outboundProxyUrl": format!("http://agent:{CREDENTIAL}@127.0.0.1:{closed_port}"),
+            "secrets": [{"TOKEN": "chained_token"}],
+        }))
+        .await;
+    let gone_id = gone["id"].as_str().unwrap();
+    let url = format!("http://127.0.0.1:{upstream}/unreachable");
+    let (status, body) = curl(&server, gone_id, &url, &[], false).await;
+    assert_eq!(status, "502", "{body}");
+    assert!(!body.contains(CREDENTIAL), "{body}");
+
+    // The credential is kept in the 0600 records and, for the sandbox given the outbound proxy
+    // itself, in its environment changes: nowhere else under the state root (no log).
+    let state = server.root.as_ref().unwrap().path().join("state");
+    let holding = files_holding(&state, "", CREDENTIAL);
+    let names: std::collections::BTreeSet<&str> = holding
+        .iter()
+        .filter_map(|path| Path::new(path).file_name()?.to_str())
+        .collect();
+    assert_eq!(names, ["env.json", "serve.json"].into(), "{holding:?}");
+    let environment = holding
+        .iter()
+        .filter(|path| path.ends_with("env.json"))
+        .count();
+    assert_eq!(environment, 1, "{holding:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_outbound_proxy_url_is_a_400_naming_the_field_and_never_the_credential() {
+    let server = start("").await;
+    for url in [
+        format!("ftp://agent:{CREDENTIAL}@127.0.0.1:21"),
+        format!("agent:{CREDENTIAL}@127.0.0.1:3128"),
+        format!("http://agent:{CREDENTIAL}@127.0.0.1:3128/path"),
+        format!("http://agent:{CREDENTIAL}@127.0.0.1:port"),
+    ] {
+        let message = server
+            .post("/api/sandbox", json!({"outboundProxyUrl": url}))
+            .await
+            .api_error(400);
+        assert!(message.contains("outboundProxyUrl"), "{message}");
+        assert!(!message.contains(CREDENTIAL), "{message}");
+    }
+    let message = server
+        .post("/api/sandbox", json!({"queueTimeout": 0}))
+        .await
+        .api_error(400);
+    assert!(message.contains("queueTimeout"), "{message}");
+    let listed = server.get("/api/sandbox").await.body;
+    let items = listed["items"].as_array().or(listed.as_array()).unwrap();
+    assert!(items.is_empty(), "{listed}");
+    // Recorded and returned as Daytona does; nothing local acts on them.
+    let made = server
+        .create(json!({"otelEndpointOverride": "http://127.0.0.1:4318", "queueTimeout": 5}))
+        .await;
+    assert_eq!(made["otelEndpointOverride"], "http://127.0.0.1:4318");
+    assert_eq!(made["queueTimeout"], 5);
+}
