@@ -195,6 +195,7 @@ pub(crate) async fn create(
         }
     };
     sandbox_limits::refuse_impossible(&request, gpu)?;
+    let user = sandbox_limits::asked_user(&state, &request);
     let lifecycle = lifecycle_of(&request)?;
     let (volumes, mounts) =
         volume::resolve_mounts(&state, request.volumes.as_deref().unwrap_or_default())?;
@@ -254,7 +255,7 @@ pub(crate) async fn create(
             labels: request.labels.clone().unwrap_or_default(),
             env: request.env.clone().unwrap_or_default(),
             snapshot: Some(snapshot_name.clone()),
-            user: request.user.clone(),
+            user: user.clone(),
             lifecycle,
             ttl_minutes: request.ttl_minutes,
             resources: provider_resources(resources),
@@ -270,12 +271,14 @@ pub(crate) async fn create(
             provider::ProviderError::Conflict { .. } if name.is_some() => duplicate(),
             other => ApiError::from_provider(other, name.as_deref().unwrap_or("new sandbox")),
         })?;
+    // The provider's word wins: it may have taken the user from a snapshot's source.
+    let user = match state.provider.os_user(&created.id).await {
+        Ok(Some(decided)) => Some(decided),
+        _ => user,
+    };
     let now = now();
     let record = SandboxRecord {
-        user: request
-            .user
-            .clone()
-            .unwrap_or_else(|| "daytona".to_string()),
+        user: user.unwrap_or_else(|| "daytona".to_string()),
         cpu: resources.cpu,
         gpu,
         memory: resources.memory,

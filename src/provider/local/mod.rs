@@ -64,9 +64,7 @@ pub(crate) use self::layer_build::BUILD_CONTEXT;
 pub use self::layer_build::{ImageLayers, LayerBuild};
 pub use self::paths::SANDBOX_HOME;
 pub(crate) use self::paths::is_anchored;
-
-/// The OS user name sandboxes report (`USER`), as on Daytona.
-const DEFAULT_USER: &str = "daytona";
+pub(crate) use self::identity::{POSSIBLE_USERS, SandboxUser};
 
 /// The state root: `$RALPH_TOWN_HOME`, else `$XDG_STATE_HOME/ralph-town`, else
 /// `~/.local/state/ralph-town`.
@@ -540,12 +538,21 @@ impl Provider for LocalProvider {
 
     async fn fork(&self, id: &str, request: &CreateSandbox) -> Result<Sandbox> {
         let source = self.blocking_resolve(id).await?;
-        self.create_from(request, Some(self.store.home_dir(&source.id)))
+        // A copy runs as its source's user unless asked otherwise.
+        let request = CreateSandbox {
+            user: request.user.clone().or(Some(source.user.clone())),
+            ..request.clone()
+        };
+        self.create_from(&request, Some(self.store.home_dir(&source.id)))
             .await
     }
 
     async fn capture_snapshot(&self, id: &str, name: &str) -> Result<()> {
         self.capture_home(id, name).await
+    }
+
+    async fn os_user(&self, id: &str) -> Result<Option<String>> {
+        Ok(Some(self.blocking_resolve(id).await?.user))
     }
 
     async fn remove_snapshot(&self, name: &str) -> Result<()> {
