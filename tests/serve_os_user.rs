@@ -11,7 +11,7 @@
 //! `CI=true` they fail. Builds stay offline: `FROM debian:12` is the host's root file system.
 
 use std::os::unix::fs::MetadataExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::common;
 use crate::serve_support::{self, Server, run_node_script, run_python_script, sdk_python};
@@ -45,7 +45,7 @@ fn home_of(server: &Server, output: &str, label: &str) -> PathBuf {
 /// Files a root sandbox wrote (`relative` to its home) belong on the host to the id its
 /// commands run as: the dedicated unprivileged one when the tests run as root (else the
 /// invoking user, who is no root either).
-fn assert_owned_by_the_sandbox_host_id(home: &PathBuf, relative: &[&str]) {
+fn assert_owned_by_the_sandbox_host_id(home: &Path, relative: &[&str]) {
     let running_as_root = std::fs::metadata("/proc/self").is_ok_and(|proc| proc.uid() == 0);
     for path in relative {
         let metadata = std::fs::metadata(home.join(path))

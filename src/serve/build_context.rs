@@ -174,15 +174,27 @@ mod tests {
             ("FROM a\nRUN true\n", None),
             ("FROM a\nUSER root\n", Some(SandboxUser::Root)),
             ("FROM a\nUSER 0:0\n", Some(SandboxUser::Root)),
-            ("FROM a\nUSER root\nUSER daytona\n", Some(SandboxUser::Daytona)),
+            (
+                "FROM a\nUSER root\nUSER daytona\n",
+                Some(SandboxUser::Daytona),
+            ),
             ("FROM a\nUSER 1000\n", Some(SandboxUser::Daytona)),
             ("FROM a\nUSER 1234\n", None),
             // Another stage's `USER` is not the image's.
             ("FROM a AS build\nUSER root\nFROM b\nRUN true\n", None),
-            ("FROM a AS build\nUSER daytona\nFROM b\nUSER root\n", Some(SandboxUser::Root)),
+            (
+                "FROM a AS build\nUSER daytona\nFROM b\nUSER root\n",
+                Some(SandboxUser::Root),
+            ),
             // Variables expand as the build expands them.
-            ("ARG WHO=root\nFROM a\nARG WHO\nUSER $WHO\n", Some(SandboxUser::Root)),
-            ("FROM a\nENV WHO=root\nUSER ${WHO}\n", Some(SandboxUser::Root)),
+            (
+                "ARG WHO=root\nFROM a\nARG WHO\nUSER $WHO\n",
+                Some(SandboxUser::Root),
+            ),
+            (
+                "FROM a\nENV WHO=root\nUSER ${WHO}\n",
+                Some(SandboxUser::Root),
+            ),
             ("FROM a\nUSER no-such-user-here\n", None),
         ] {
             assert_eq!(image_user(dockerfile), expected, "{dockerfile:?}");

@@ -55,10 +55,12 @@ pub(crate) fn asked_user(state: &AppState, request: &CreateSandbox) -> Option<St
     }
     let dockerfile = match &request.build_info {
         Some(build) => Some(build.dockerfile_content.clone()),
-        None => snapshot::resolve_for_sandbox(state, request.snapshot.as_deref())
-            .ok()?
-            .build_info?
-            .dockerfile_content,
+        None => {
+            snapshot::resolve_for_sandbox(state, request.snapshot.as_deref())
+                .ok()?
+                .build_info?
+                .dockerfile_content
+        }
     };
     image_user(&dockerfile?).map(|user| user.name().to_string())
 }
@@ -111,8 +113,8 @@ mod tests {
             let error = refuse_impossible(&request(body.clone()), 0).unwrap_err();
             assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         }
-        let error = refuse_impossible(&request(serde_json::json!({"user": "nobody2"})), 0)
-            .unwrap_err();
+        let error =
+            refuse_impossible(&request(serde_json::json!({"user": "nobody2"})), 0).unwrap_err();
         assert!(
             error.message.contains("`nobody2`")
                 && error.message.contains("`daytona`")

@@ -89,6 +89,15 @@ impl Bubblewrap {
         &self.program
     }
 
+    /// A `bwrap` at `program` taken to work, for tests that only render arguments.
+    #[cfg(test)]
+    pub(crate) fn assumed(program: &str) -> Bubblewrap {
+        Bubblewrap {
+            program: program.into(),
+            disable_userns: false,
+        }
+    }
+
     fn works(&self, user: HostUser) -> bool {
         let args = self.args(
             &[Mount::HostRoot],

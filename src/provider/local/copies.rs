@@ -11,9 +11,9 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
+use super::identity::{POSSIBLE_USERS, SandboxUser};
 use super::paths::{self, Location};
 use super::store::{self, Metadata};
-use super::identity::{POSSIBLE_USERS, SandboxUser};
 use super::{LocalProvider, blocking};
 use crate::provider::{
     CreateSandbox, Network, Provider as _, ProviderError, Result, Sandbox, SandboxState,
@@ -204,9 +204,9 @@ impl LocalProvider {
             None => Err(not_possible(format!(
                 "Sandbox user `{name}` is not possible with local sandboxes\n\nhint: a local sandbox runs as {POSSIBLE_USERS}; leave `user` out for `daytona`"
             ))),
-            Some(SandboxUser::Root) if !self.launcher.is_isolated() => Err(not_possible(
-                format!("Sandbox user `{name}` is not possible without bubblewrap: a root sandbox is uid 0 of a user namespace of its own, and without one its commands would run on the host\n\nhint: install `bwrap`, or leave `user` out for `daytona`"),
-            )),
+            Some(SandboxUser::Root) if !self.launcher.is_isolated() => Err(not_possible(format!(
+                "Sandbox user `{name}` is not possible without bubblewrap: a root sandbox is uid 0 of a user namespace of its own, and without one its commands would run on the host\n\nhint: install `bwrap`, or leave `user` out for `daytona`"
+            ))),
             Some(user) => Ok(Some(user)),
         }
     }

@@ -99,11 +99,15 @@ mod tests {
 
         let to = tempfile::tempdir().unwrap();
         copy_tree(first.path(), to.path()).unwrap();
-        assert!(copy_tree(second.path(), to.path()).is_err());
         merge_tree(second.path(), to.path()).unwrap();
         let read = |path: &str| fs::read_to_string(to.path().join(path)).unwrap();
         assert_eq!(
-            [read(".config/one"), read(".config/two"), read(".profile"), read("notes")],
+            [
+                read(".config/one"),
+                read(".config/two"),
+                read(".profile"),
+                read("notes")
+            ],
             ["first", "second", "first", "second"]
         );
     }

@@ -204,7 +204,10 @@ mod tests {
             (0, "/root")
         );
         assert_eq!(
-            (SandboxUser::Daytona.inside_id(), SandboxUser::Daytona.home()),
+            (
+                SandboxUser::Daytona.inside_id(),
+                SandboxUser::Daytona.home()
+            ),
             (1000, "/home/daytona")
         );
     }
