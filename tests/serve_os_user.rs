@@ -2,7 +2,7 @@
 //! is root) gives a sandbox whose every process is uid 0 of its own user namespace with
 //! `/root` as its home, the same directory as `/home/daytona`, and no real privilege; an image
 //! ending `USER daytona` and a default sandbox stay `daytona`; another user is a 422 that names
-//! the possible ones. Driven by the official Python SDK (`tests/sdk/os_user_test.py`, one case
+//! the possible ones, and without bubblewrap `root` is a 422 saying it needs it. Driven by the official Python SDK (`tests/sdk/os_user_test.py`, one case
 //! per test) and the TypeScript SDK (`tests/sdk-ts/os_user_test.mjs`) against an in-process
 //! `serve`. On the host, what a root sandbox wrote belongs to the sandbox's unprivileged host id
 //! (when the tests run as root), never to root.
@@ -14,7 +14,10 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::common;
-use crate::serve_support::{self, Server, run_node_script, run_python_script, sdk_python};
+use ralph_town::provider::local::IsolationMode;
+use serde_json::json;
+
+use crate::serve_support::{self, Options, Server, run_node_script, run_python_script, sdk_python};
 
 const DONE: &str = "os-user: done";
 
@@ -115,6 +118,35 @@ async fn another_user_is_refused_naming_the_possible_ones_and_leaves_nothing() {
         .map(|entries| entries.flatten().map(|entry| entry.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_bubblewrap_root_is_refused_saying_it_needs_it() {
+    let server = serve_support::start_with(Options {
+        isolation: IsolationMode::Off,
+        ..Options::default()
+    })
+    .await;
+    for user in ["root", "0"] {
+        let reply = server.post("/api/sandbox", json!({ "user": user })).await;
+        let message = reply.api_error(422);
+        assert!(
+            message.contains(&format!("`{user}`")) && message.contains("bubblewrap"),
+            "{message}"
+        );
+    }
+    let listed = server.get("/api/sandbox").await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    assert_eq!(
+        listed.body["items"],
+        json!([]),
+        "a refused create left a sandbox"
+    );
+    // `daytona` is what a sandbox without bubblewrap can be.
+    let sandbox = server.create(json!({ "user": "daytona" })).await;
+    assert_eq!(sandbox["user"], "daytona");
+    let sandbox = server.create(json!({})).await;
+    assert_eq!(sandbox["user"], "daytona");
 }
 
 #[tokio::test(flavor = "multi_thread")]
