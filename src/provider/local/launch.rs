@@ -380,8 +380,7 @@ impl Launcher {
     }
 
     /// Where a path a command gave lives. Without bubblewrap commands see the home at its
-    /// host path, so that path names the home too.
-    /// A root sandbox's `/root` is its home too.
+    /// host path, so that path names the home too; so does `/root` in a root sandbox.
     pub(crate) fn locate(&self, dirs: &SandboxDirs, path: &str) -> Location {
         let isolated = self.is_isolated();
         let normalized = paths::normalize(path);
@@ -399,8 +398,8 @@ impl Launcher {
     /// `program` run in the sandbox, started in `cwd`, as `inside` says (the sandbox's user,
     /// [`SANDBOX`], which is `dirs.user`; or a step of an image build with the layer in `dirs`
     /// mounted writable, which needs bubblewrap). Every process of a sandbox starts here, so
-    /// this is where a root sandbox becomes uid 0 with its home at `/root`. `new_session` detaches it from any terminal (commands); an interactive shell
-    /// keeps its terminal.
+    /// this is where a root sandbox becomes uid 0 with its home at `/root`. `new_session`
+    /// detaches it from any terminal (commands); an interactive shell keeps its terminal.
     pub(crate) fn invocation(
         &self,
         dirs: &SandboxDirs,
@@ -481,11 +480,11 @@ impl Launcher {
                 Ok(view) => {
                     let at = mounts.len().min(1);
                     mounts.splice(at..at, view.early);
-                    // A root sandbox's `/root` is its home, which started as a copy of the
-                    // image's (see `copies`).
-                    mounts.extend(view.late.into_iter().filter(|late| {
-                        !(root && matches!(late, Mount::Bind { target, .. } if target == Path::new("/root")))
-                    }));
+                    // `late` is the image's `/root`; a root sandbox's `/root` is its home,
+                    // which started as a copy of the image's (see `layer::image_homes`).
+                    if !root {
+                        mounts.extend(view.late);
+                    }
                     Ok(view.overlays)
                 }
                 Err(error) => Err(error.to_string()),
