@@ -271,13 +271,8 @@ pub(crate) async fn create(
             provider::ProviderError::Conflict { .. } if name.is_some() => duplicate(),
             other => ApiError::from_provider(other, name.as_deref().unwrap_or("new sandbox")),
         })?;
-    // The provider's word wins: it may have taken the user from a snapshot's source.
-    let user = match state.provider.os_user(&created.id).await {
-        Ok(Some(decided)) => Some(decided),
-        _ => user,
-    };
     let now = now();
-    let record = SandboxRecord {
+    let mut record = SandboxRecord {
         user: user.unwrap_or_else(|| "daytona".to_string()),
         cpu: resources.cpu,
         gpu,
@@ -306,6 +301,16 @@ pub(crate) async fn create(
     state
         .store
         .update_sandbox(&created.id, |stored| *stored = record.clone())?;
+    // Only once the record holds the transition (a sandbox without one shows the provider's
+    // `started`): the provider's word on the user wins, as it may have taken it from the
+    // sandbox a snapshot was kept from.
+    if let Ok(Some(decided)) = state.provider.os_user(&created.id).await
+        && decided != record.user
+    {
+        record = state
+            .store
+            .update_sandbox(&created.id, |stored| stored.user = decided)?;
+    }
     if !secrets.is_empty()
         && let Err(error) = secret_vault_routes::mount_secrets(&state, &created.id, &secrets).await
     {
