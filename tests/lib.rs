@@ -55,6 +55,7 @@ mod serve_lsp;
 mod serve_metrics_history;
 mod serve_openapi;
 mod serve_openapi_gaps;
+mod serve_os_user;
 mod serve_platform;
 mod serve_preview;
 mod serve_pty;

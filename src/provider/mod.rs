@@ -492,6 +492,14 @@ pub trait Provider: Send + Sync {
         Err(self.unsupported("making a snapshot from a sandbox"))
     }
 
+    /// The OS user sandbox `id`'s commands run as, where the backend decides it from more than
+    /// the create's `user` (`local`: a snapshot kept from a root sandbox makes root
+    /// sandboxes). `None` where the backend does not say.
+    async fn os_user(&self, id: &str) -> Result<Option<String>> {
+        let _ = id;
+        Ok(None)
+    }
+
     /// Drops the files [`Provider::capture_snapshot`] kept for snapshot `name`, if any.
     async fn remove_snapshot(&self, name: &str) -> Result<()> {
         let _ = name;

@@ -9,60 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::build::Job;
+use super::build_context::Context;
 use super::dockerfile::{self, Command, Instruction};
 use super::state::AppState;
 use crate::provider::local::{BUILD_CONTEXT, ImageConfig, LayerBuild};
-
-/// Docker's default `PATH` in a Linux image.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// The build's variables and settings as the steps go.
-struct Context {
-    args: BTreeMap<String, String>,
-    env: BTreeMap<String, String>,
-    /// `WORKDIR`, absolute, once the stage sets one (steps run in `/` until then).
-    workdir: Option<String>,
-    user: (u32, String),
-    shell: Vec<String>,
-}
-
-impl Context {
-    /// A stage's start (Docker's image defaults), with `args`; also how helper steps run.
-    fn root(args: BTreeMap<String, String>) -> Context {
-        Context {
-            args,
-            env: BTreeMap::new(),
-            workdir: None,
-            user: (0, "root".to_string()),
-            shell: vec!["/bin/sh".to_string(), "-c".to_string()],
-        }
-    }
-
-    /// Where steps run and relative paths resolve.
-    fn cwd(&self) -> &str {
-        self.workdir.as_deref().unwrap_or("/")
-    }
-
-    fn variables(&self) -> BTreeMap<String, String> {
-        let mut variables = self.args.clone();
-        variables.extend(self.env.clone());
-        variables
-    }
-
-    /// The environment of a step: Docker's defaults, then `ARG`s, then `ENV`.
-    fn environment(&self) -> BTreeMap<String, String> {
-        let (uid, name) = &self.user;
-        let home = if *uid == 0 { "/root" } else { "/home/daytona" };
-        let mut environment = BTreeMap::from([
-            ("HOME".to_string(), home.to_string()),
-            ("PATH".to_string(), DEFAULT_PATH.to_string()),
-            ("USER".to_string(), name.clone()),
-            ("LOGNAME".to_string(), name.clone()),
-        ]);
-        environment.extend(self.variables());
-        environment
-    }
-}
 
 /// Applies every step of the Dockerfile to the layer; the image's configuration when all pass.
 pub(crate) async fn apply(
@@ -91,11 +41,7 @@ pub(crate) async fn apply(
         note(build, format!("Step {}/{total} : {}", index + 1, step.text))?;
         match &step.instruction {
             Instruction::From { image, name } => {
-                if stage == 0 {
-                    globals = context.args.clone();
-                } else {
-                    context = Context::root(globals.clone());
-                }
+                context.enter_stage(&mut globals, stage == 0);
                 note(
                     build,
                     format!(
@@ -131,19 +77,8 @@ pub(crate) async fn apply(
                 }
                 stage += 1;
             }
-            Instruction::Arg { name, default } => {
-                let value = default
-                    .as_deref()
-                    .map(|value| dockerfile::expand(value, &context.variables()))
-                    .unwrap_or_default();
-                context.args.entry(name.clone()).or_insert(value);
-            }
-            Instruction::Env(pairs) => {
-                for (name, value) in pairs {
-                    let value = dockerfile::expand(value, &context.variables());
-                    context.env.insert(name.clone(), value);
-                }
-            }
+            Instruction::Arg { name, default } => context.arg(name, default.as_deref()),
+            Instruction::Env(pairs) => context.set_env(pairs),
             Instruction::Workdir(path) => {
                 let path = dockerfile::expand(path, &context.variables());
                 let workdir = absolute(context.cwd(), &path);
@@ -151,10 +86,9 @@ pub(crate) async fn apply(
                 context.workdir = Some(workdir);
                 step_run(build, &context, &program, "/", step.line).await?;
             }
-            Instruction::User(spec) => {
-                context.user = user(&dockerfile::expand(spec, &context.variables()))
-                    .map_err(|message| format!("Dockerfile line {}: {message}", step.line))?;
-            }
+            Instruction::User(spec) => context
+                .set_user(spec)
+                .map_err(|message| format!("Dockerfile line {}: {message}", step.line))?,
             Instruction::Shell(shell) => context.shell = shell.clone(),
             Instruction::Run(command) => {
                 let program = match command {
@@ -260,32 +194,6 @@ fn absolute(workdir: &str, path: &str) -> String {
         }
     }
     normal.to_string_lossy().into_owned()
-}
-
-/// `USER`: root, the sandbox user `daytona`, a uid, or a user of this machine.
-fn user(spec: &str) -> Result<(u32, String), String> {
-    let name = spec.split(':').next().unwrap_or_default();
-    match name {
-        "root" | "0" => return Ok((0, "root".to_string())),
-        "daytona" => return Ok((1000, "daytona".to_string())),
-        _ => {}
-    }
-    if let Ok(uid) = name.parse::<u32>() {
-        return Ok((uid, name.to_string()));
-    }
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split(':');
-            let user = fields.next()?;
-            let uid = fields.nth(1)?.parse().ok()?;
-            (user == name).then(|| (uid, user.to_string()))
-        })
-        .next()
-        .ok_or_else(|| {
-            format!("`USER {spec}`: no such user (use `root`, `daytona`, a uid or a user of this machine)")
-        })
 }
 
 /// The script that copies sources into a destination, as `COPY` and `ADD` do: positional
@@ -506,13 +414,5 @@ mod tests {
         assert!(wildcard("*.txt", "a.txt"));
         assert!(wildcard("a?c", "abc"));
         assert!(!wildcard("*.txt", "a.txt.bak"));
-    }
-
-    #[test]
-    fn users_resolve_to_ids() {
-        assert_eq!(user("root").unwrap().0, 0);
-        assert_eq!(user("daytona:daytona").unwrap().0, 1000);
-        assert_eq!(user("1234").unwrap().0, 1234);
-        assert!(user("no-such-user-here").is_err());
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod api_key;
 mod build;
+mod build_context;
 mod build_logs;
 mod build_steps;
 mod code_run;

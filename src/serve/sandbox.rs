@@ -207,6 +207,7 @@ pub(crate) async fn create(
         }
     };
     sandbox_limits::refuse_impossible(&request, gpu)?;
+    let user = sandbox_limits::asked_user(&state, &request);
     let lifecycle = lifecycle_of(&request)?;
     let (volumes, mounts) =
         volume::resolve_mounts(&state, request.volumes.as_deref().unwrap_or_default())?;
@@ -266,7 +267,7 @@ pub(crate) async fn create(
             labels: request.labels.clone().unwrap_or_default(),
             env: request.env.clone().unwrap_or_default(),
             snapshot: Some(snapshot_name.clone()),
-            user: request.user.clone(),
+            user: user.clone(),
             lifecycle,
             ttl_minutes: request.ttl_minutes,
             resources: provider_resources(resources),
@@ -283,11 +284,8 @@ pub(crate) async fn create(
             other => ApiError::from_provider(other, name.as_deref().unwrap_or("new sandbox")),
         })?;
     let now = now();
-    let record = SandboxRecord {
-        user: request
-            .user
-            .clone()
-            .unwrap_or_else(|| "daytona".to_string()),
+    let mut record = SandboxRecord {
+        user: user.unwrap_or_else(|| "daytona".to_string()),
         cpu: resources.cpu,
         gpu,
         memory: resources.memory,
@@ -320,6 +318,16 @@ pub(crate) async fn create(
     state
         .store
         .update_sandbox(&created.id, |stored| *stored = record.clone())?;
+    // Only once the record holds the transition (a sandbox without one shows the provider's
+    // `started`): the provider's word on the user wins, as it may have taken it from the
+    // sandbox a snapshot was kept from.
+    if let Ok(Some(decided)) = state.provider.os_user(&created.id).await
+        && decided != record.user
+    {
+        record = state
+            .store
+            .update_sandbox(&created.id, |stored| stored.user = decided)?;
+    }
     // The proxy variables: the egress proxy's for secrets or a domain list, else the outbound
     // proxy's.
     let egress = if !secrets.is_empty() {

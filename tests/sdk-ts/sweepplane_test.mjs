@@ -52,7 +52,7 @@ const cases = {
     await refused(daytona.create({ snapshot, ephemeral: true }), DaytonaBadRequestError, /Total GPU limit exceeded/)
     step('KVM and a user other than `daytona`')
     await refused(daytona.create({ kvm: true }), DaytonaUnprocessableEntityError, /KVM/, /`kvm`/)
-    await refused(daytona.create({ user: 'root' }), DaytonaUnprocessableEntityError, /`root`/, /`daytona`/)
+    await refused(daytona.create({ user: 'nobody2' }), DaytonaUnprocessableEntityError, /`nobody2`/, /`daytona`/)
     assert.deepEqual(await ids(daytona), before, 'a refused create left a sandbox')
     step('the user local sandboxes have, named outright')
     const sandbox = await daytona.create({ user: 'daytona' })

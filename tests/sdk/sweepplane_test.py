@@ -61,11 +61,11 @@ def impossible_sandboxes_are_refused(daytona):
         lambda: daytona.create(CreateSandboxFromSnapshotParams(snapshot=snapshot, ephemeral=True)),
         "Total GPU limit exceeded",
     )
-    step("KVM and a user other than `daytona`")
+    step("KVM and a user other than `daytona` and `root`")
     kvm = CreateSandboxFromSnapshotParams(kvm=True)
     raises(DaytonaUnprocessableEntityError, lambda: daytona.create(kvm), "KVM", "`kvm`")
-    root = CreateSandboxFromSnapshotParams(os_user="root")
-    raises(DaytonaUnprocessableEntityError, lambda: daytona.create(root), "`root`", "`daytona`")
+    other = CreateSandboxFromSnapshotParams(os_user="nobody2")
+    raises(DaytonaUnprocessableEntityError, lambda: daytona.create(other), "`nobody2`", "`daytona`")
     assert ids(daytona) == before, "a refused create left a sandbox"
     step("the user local sandboxes have, named outright")
     sandbox = daytona.create(CreateSandboxFromSnapshotParams(os_user="daytona", kvm=False))
@@ -143,11 +143,11 @@ def async_client_covers_the_plane(_daytona):
             await daytona.start(sandbox)
             step("async: refused as the sync client is")
             try:
-                await daytona.create(CreateSandboxFromSnapshotParams(os_user="root"))
+                await daytona.create(CreateSandboxFromSnapshotParams(os_user="nobody2"))
             except DaytonaUnprocessableEntityError as error:
-                assert "`root`" in str(error), str(error)
+                assert "`nobody2`" in str(error), str(error)
             else:
-                raise AssertionError("a `root` sandbox was created")
+                raise AssertionError("a `nobody2` sandbox was created")
             step("async: volumes and snapshots")
             volume = await daytona.volume.get(f"sweepplane-{run}", create=True)
             assert volume.name in [v.name for v in await daytona.volume.list()]

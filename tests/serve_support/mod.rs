@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ralph_town::provider::Provider;
-use ralph_town::provider::local::{LocalOptions, LocalProvider};
+use ralph_town::provider::local::{IsolationMode, LocalOptions, LocalProvider};
 use ralph_town::secret::Secret;
 use ralph_town::serve::{ServeOptions, Simulation};
 use reqwest::header::HeaderMap;
@@ -95,6 +95,8 @@ pub(crate) struct Options {
     pub root: Option<tempfile::TempDir>,
     /// CAs the egress proxy trusts upstream (`--upstream-ca`).
     pub upstream_ca: Option<PathBuf>,
+    /// The provider's isolation (bubblewrap when it works, by default).
+    pub isolation: IsolationMode,
 }
 
 pub(crate) async fn start(simulation: &str) -> Server {
@@ -113,8 +115,8 @@ pub(crate) async fn start_with(options: Options) -> Server {
     let provider = LocalProvider::with_options(
         state_root.clone(),
         LocalOptions {
+            isolation: options.isolation,
             read_only_paths: options.read_only_paths,
-            ..LocalOptions::default()
         },
     )
     .expect("local provider");

@@ -29,14 +29,16 @@ pub(crate) struct Bubblewrap {
 /// Who a command is inside, and whether it shares the host's network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Inside {
-    /// The uid and gid inside: the sandbox user, or uid 0 for a build step.
+    /// The uid and gid inside: the sandbox's user (uid 1000, or 0 for a root sandbox), or a
+    /// build step's.
     pub id: u32,
     /// Sandboxes share the host's network; image builds have none, so that a build is the
     /// same offline or not and never reaches beyond this machine.
     pub network: bool,
 }
 
-/// A sandbox's command: the sandbox user, on the host's network.
+/// A sandbox's command: the sandbox user, on the host's network. The launcher gives it the
+/// id of the sandbox's own user (`daytona`'s, or 0 for a root sandbox).
 pub(crate) const SANDBOX: Inside = Inside {
     id: INSIDE_ID,
     network: true,
@@ -85,6 +87,15 @@ pub(crate) fn find(user: HostUser) -> Option<&'static Bubblewrap> {
 impl Bubblewrap {
     pub(crate) fn program(&self) -> &Path {
         &self.program
+    }
+
+    /// A `bwrap` at `program` taken to work, for tests that only render arguments.
+    #[cfg(test)]
+    pub(crate) fn assumed(program: &str) -> Bubblewrap {
+        Bubblewrap {
+            program: program.into(),
+            disable_userns: false,
+        }
     }
 
     fn works(&self, user: HostUser) -> bool {

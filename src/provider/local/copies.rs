@@ -11,13 +11,17 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
+use super::identity::{POSSIBLE_USERS, SandboxUser};
 use super::paths::{self, Location};
 use super::store::{self, Metadata};
-use super::{DEFAULT_USER, LocalProvider, blocking};
+use super::{LocalProvider, blocking};
 use crate::provider::{
     CreateSandbox, Network, Provider as _, ProviderError, Result, Sandbox, SandboxState,
     VolumeMount,
 };
+
+/// The file of a kept snapshot naming the user of the sandbox it was kept from.
+const USER_FILE: &str = "user";
 
 impl LocalProvider {
     /// Creates a sandbox whose home starts as a copy of `home_from`, or of the home kept as
@@ -40,6 +44,7 @@ impl LocalProvider {
                 return Err(self.unsupported(&missing));
             }
         }
+        let chosen = self.chosen_user(request.user.as_deref())?;
         let store = self.store.clone();
         let request = request.clone();
         let isolated = self.launcher.is_isolated();
@@ -63,13 +68,24 @@ impl LocalProvider {
                 let image = layers.image(hash.trim())?;
                 Some((hash.trim().to_string(), layers.dir(hash.trim())?, image))
             });
-            let home_from = home_from.or_else(|| {
-                let kept = kept?.join("home");
-                kept.is_dir().then_some(kept).or_else(|| {
-                    let (_, dir, _) = layer.as_ref()?;
-                    Some(dir.join("home"))
-                })
+            // Unless the create names one, the user of the sandbox the snapshot was kept
+            // from (see `capture_home`), as its image would say.
+            let user = chosen.unwrap_or_else(|| {
+                kept.as_ref()
+                    .and_then(|kept| std::fs::read_to_string(kept.join(USER_FILE)).ok())
+                    .map(|name| SandboxUser::of_record(&name))
+                    .unwrap_or_default()
             });
+            let homes_from: Vec<PathBuf> = match home_from {
+                Some(home) => vec![home],
+                None => match kept.as_ref().map(|kept| kept.join("home")) {
+                    Some(kept) if kept.is_dir() => vec![kept],
+                    _ => layer
+                        .as_ref()
+                        .map(|(_, dir, _)| super::layer::image_homes(dir, user))
+                        .unwrap_or_default(),
+                },
+            };
             let mut env = layer
                 .as_ref()
                 .map(|(_, _, image)| image.env.clone())
@@ -86,7 +102,7 @@ impl LocalProvider {
                 lifecycle: request.lifecycle,
                 ttl_minutes: request.ttl_minutes,
                 resources: request.resources,
-                user: request.user.unwrap_or_else(|| DEFAULT_USER.to_string()),
+                user: user.name().to_string(),
                 volumes: request.volumes,
                 workdir: layer
                     .as_ref()
@@ -96,7 +112,7 @@ impl LocalProvider {
                 network: (request.network != Network::Open).then(|| request.network.clone()),
                 network_blocked: false,
             };
-            let staging = store.stage(&metadata, home_from.as_deref(), owner)?;
+            let staging = store.stage(&metadata, &homes_from, owner)?;
             if !isolated && let Err(error) = link_volumes(&store, &metadata, &staging) {
                 let _ = std::fs::remove_dir_all(&staging);
                 return Err(error);
@@ -172,9 +188,32 @@ impl LocalProvider {
         })
     }
 
+    /// The user a create names, if it names one: `daytona`, or `root`, which needs bubblewrap
+    /// (uid 0 of the sandbox's own user namespace). Anything else is refused with the 422 that
+    /// says what is possible.
+    pub(crate) fn chosen_user(&self, name: Option<&str>) -> Result<Option<SandboxUser>> {
+        let Some(name) = name.map(str::trim).filter(|name| !name.is_empty()) else {
+            return Ok(None);
+        };
+        let not_possible = |message: String| ProviderError::Api {
+            status: Some(422),
+            message,
+            retryable: false,
+        };
+        match SandboxUser::parse(name) {
+            None => Err(not_possible(format!(
+                "Sandbox user `{name}` is not possible with local sandboxes\n\nhint: a local sandbox runs as {POSSIBLE_USERS}; leave `user` out for `daytona`"
+            ))),
+            Some(SandboxUser::Root) if !self.launcher.is_isolated() => Err(not_possible(format!(
+                "Sandbox user `{name}` is not possible without bubblewrap: a root sandbox is uid 0 of a user namespace of its own, and without one its commands would run on the host\n\nhint: install `bwrap`, or leave `user` out for `daytona`"
+            ))),
+            Some(user) => Ok(Some(user)),
+        }
+    }
+
     /// Keeps a copy of sandbox `id`'s home as snapshot `name`, with the layer of the image it
-    /// was built from: as a container snapshot keeps its image, sandboxes made from the snapshot
-    /// get that image's files, `ENV` and `WORKDIR` again.
+    /// was built from and its user: as a container snapshot keeps its image, sandboxes made
+    /// from the snapshot get that image's files, `ENV`, `WORKDIR` and user again.
     pub(crate) async fn capture_home(&self, id: &str, name: &str) -> Result<()> {
         let source = self.blocking_resolve(id).await?;
         let store = self.store.clone();
@@ -197,6 +236,7 @@ impl LocalProvider {
                     Some(hash) => std::fs::write(staging.join("layer"), hash),
                     None => Ok(()),
                 })
+                .and_then(|()| std::fs::write(staging.join(USER_FILE), &source.user))
                 .and_then(|()| std::fs::rename(&staging, &target));
             if let Err(error) = copied {
                 let _ = store::remove_trashed(&staging);

@@ -10,16 +10,79 @@
 //! under the state root (hidden from sandboxes like the rest of it) and bound read-only over
 //! the host's; they are rewritten only when the host's change. This file makes the contents; it
 //! mounts nothing.
+//!
+//! A sandbox may instead run as `root`, uid 0 of its own user namespace: still the sandbox's
+//! unprivileged host id outside, with no capability, so it owns its home and nothing of the
+//! host. The host's own `root` entry names it.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use super::paths::SANDBOX_HOME;
+use super::user::INSIDE_ID;
 
 /// The sandbox user's name, uid and gid inside bubblewrap.
 pub(crate) const SANDBOX_USER: &str = "daytona";
 const SANDBOX_ID: &str = "1000";
+
+/// The name, and the home, of uid 0 inside a sandbox.
+const ROOT_USER: &str = "root";
+const ROOT_HOME: &str = "/root";
+
+/// Whom a sandbox's commands run as inside: `daytona` (uid 1000, the default) or `root` (uid 0
+/// of the sandbox's user namespace, which needs bubblewrap).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum SandboxUser {
+    #[default]
+    Daytona,
+    Root,
+}
+
+impl SandboxUser {
+    /// The user a name or uid means (`root`/`0`, `daytona`/`1000`, spaces around ignored);
+    /// `None` for any other.
+    pub(crate) fn parse(name: &str) -> Option<SandboxUser> {
+        match name.trim() {
+            ROOT_USER | "0" => Some(SandboxUser::Root),
+            SANDBOX_USER | SANDBOX_ID => Some(SandboxUser::Daytona),
+            _ => None,
+        }
+    }
+
+    /// The user of a sandbox record, where only valid names are written: a record from before
+    /// users could be chosen, or one that says nothing sensible, is `daytona`'s.
+    pub(crate) fn of_record(name: &str) -> SandboxUser {
+        SandboxUser::parse(name).unwrap_or_default()
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            SandboxUser::Daytona => SANDBOX_USER,
+            SandboxUser::Root => ROOT_USER,
+        }
+    }
+
+    /// The uid and gid inside bubblewrap.
+    pub(crate) fn inside_id(self) -> u32 {
+        match self {
+            SandboxUser::Daytona => INSIDE_ID,
+            SandboxUser::Root => 0,
+        }
+    }
+
+    /// The home directory inside bubblewrap: the sandbox's home is bound there (and, for
+    /// `root`, at `/home/daytona` too, so that paths written either way reach the same files).
+    pub(crate) fn home(self) -> &'static str {
+        match self {
+            SandboxUser::Daytona => SANDBOX_HOME,
+            SandboxUser::Root => ROOT_HOME,
+        }
+    }
+}
+
+/// The users a sandbox may be, for messages.
+pub(crate) const POSSIBLE_USERS: &str = "`daytona` (uid 1000, the default) or `root` (uid 0 of the sandbox's own user namespace, with bubblewrap)";
 
 /// The files to bind over `/etc/passwd` and `/etc/group`, made under `state_root` from the
 /// host's.
@@ -119,6 +182,33 @@ mod tests {
             "root:x:0:0:root:/root:/bin/bash\n\
              builder:x:1002:1002::/home/builder:/bin/sh\n\
              daytona:x:1000:1000:daytona:/home/daytona:/bin/bash\n"
+        );
+    }
+
+    #[test]
+    fn users_are_named_by_name_or_uid_and_records_fall_back_to_daytona() {
+        for (name, user) in [
+            ("root", Some(SandboxUser::Root)),
+            (" 0 ", Some(SandboxUser::Root)),
+            ("daytona", Some(SandboxUser::Daytona)),
+            ("1000", Some(SandboxUser::Daytona)),
+            ("nobody", None),
+            ("", None),
+        ] {
+            assert_eq!(SandboxUser::parse(name), user, "{name:?}");
+        }
+        assert_eq!(SandboxUser::of_record("root"), SandboxUser::Root);
+        assert_eq!(SandboxUser::of_record(""), SandboxUser::Daytona);
+        assert_eq!(
+            (SandboxUser::Root.inside_id(), SandboxUser::Root.home()),
+            (0, "/root")
+        );
+        assert_eq!(
+            (
+                SandboxUser::Daytona.inside_id(),
+                SandboxUser::Daytona.home()
+            ),
+            (1000, "/home/daytona")
         );
     }
 

@@ -8,7 +8,8 @@
 //! set and forbids new privileges, and changes to the sandbox's root and working directory.
 //! It execs a plain shell that runs the program as its child, since entering a pid namespace
 //! places only a process's children in it. What the command ends up with is what bubblewrap
-//! gives a command of its own: the sandbox user, no capability, no way to gain one.
+//! gives a command of its own: the sandbox's user (uid 0 of its user namespace for a root
+//! sandbox, which the init was made with), no capability, no way to gain one.
 //!
 //! Every descriptor is opened before the fork, close-on-exec; nothing reaches the program
 //! but its stdio. This file enters namespaces; it does not make them or decide who runs.

@@ -24,13 +24,13 @@ use rustix::thread::CpuSet;
 use super::bubblewrap::{Bubblewrap, Inside, Role, SANDBOX};
 use super::cgroup::{Cgroups, Joining};
 use super::cpus;
-use super::identity;
+use super::identity::{self, SandboxUser};
 use super::init;
 use super::join::Entry;
 use super::layer;
 use super::mounts::{self, Layout, Mount, ReadOnlyPath, Source};
 use super::network;
-use super::paths::{self, Location, SANDBOX_HOME, under};
+use super::paths::{self, Location, under};
 use super::process;
 use super::sandboxed::Sandboxed;
 use super::store::SandboxDirs;
@@ -241,6 +241,8 @@ pub(crate) struct Launcher {
     user: HostUser,
     /// What every sandbox sees, in mount order.
     mounts: Vec<Mount>,
+    /// What a root sandbox sees: the same, and its home at `/root` too.
+    root_mounts: Vec<Mount>,
     /// Snapshot layers never cover the directory that holds it.
     state_root: PathBuf,
     /// The user database naming the sandbox user, made on the first sandboxed command (never
@@ -281,11 +283,16 @@ impl Launcher {
             state_root: state_root.to_path_buf(),
             host_homes,
             read_only,
+            home_at_root: false,
         };
         Launcher {
             isolating,
             user,
             mounts: mounts::plan(&layout),
+            root_mounts: mounts::plan(&Layout {
+                home_at_root: true,
+                ..layout
+            }),
             state_root: state_root.to_path_buf(),
             identity: Arc::default(),
             cgroups: Cgroups::new(state_root),
@@ -354,10 +361,10 @@ impl Launcher {
         }
     }
 
-    /// The value of `HOME` inside the sandbox.
+    /// The value of `HOME` inside the sandbox: its user's home under bubblewrap.
     pub(crate) fn home_value(&self, dirs: &SandboxDirs) -> String {
         match self.bubblewrap() {
-            Some(_) => SANDBOX_HOME.to_string(),
+            Some(_) => dirs.user.home().to_string(),
             None => dirs.home.to_string_lossy().into_owned(),
         }
     }
@@ -373,20 +380,26 @@ impl Launcher {
     }
 
     /// Where a path a command gave lives. Without bubblewrap commands see the home at its
-    /// host path, so that path names the home too.
+    /// host path, so that path names the home too; so does `/root` in a root sandbox.
     pub(crate) fn locate(&self, dirs: &SandboxDirs, path: &str) -> Location {
-        if !self.is_isolated()
-            && let Ok(relative) = paths::normalize(path).strip_prefix(&dirs.home)
-        {
+        let isolated = self.is_isolated();
+        let normalized = paths::normalize(path);
+        let home = match (isolated, dirs.user) {
+            (false, _) => Some(dirs.home.as_path()),
+            (true, SandboxUser::Root) => Some(Path::new(SandboxUser::Root.home())),
+            (true, SandboxUser::Daytona) => None,
+        };
+        if let Some(relative) = home.and_then(|home| normalized.strip_prefix(home).ok()) {
             return Location::Home(relative.to_path_buf());
         }
         paths::locate(path)
     }
 
-    /// `program` run in the sandbox, started in `cwd`, as `inside` says (the sandbox user, or a
-    /// step of an image build with the layer in `dirs` mounted writable, which needs
-    /// bubblewrap). `new_session` detaches it from any terminal (commands); an interactive shell
-    /// keeps its terminal.
+    /// `program` run in the sandbox, started in `cwd`, as `inside` says (the sandbox's user,
+    /// [`SANDBOX`], which is `dirs.user`; or a step of an image build with the layer in `dirs`
+    /// mounted writable, which needs bubblewrap). Every process of a sandbox starts here, so
+    /// this is where a root sandbox becomes uid 0 with its home at `/root`. `new_session`
+    /// detaches it from any terminal (commands); an interactive shell keeps its terminal.
     pub(crate) fn invocation(
         &self,
         dirs: &SandboxDirs,
@@ -415,13 +428,27 @@ impl Launcher {
             };
         };
         let cwd = match cwd {
-            Location::Home(relative) => under(Path::new(SANDBOX_HOME), relative),
+            Location::Home(relative) => under(Path::new(dirs.user.home()), relative),
             Location::Tmp(relative) => under(Path::new("/tmp"), relative),
             Location::Elsewhere(path) => path.clone(),
         };
+        let sandbox_command = inside == SANDBOX;
+        let root = sandbox_command && dirs.user == SandboxUser::Root;
+        let inside = if sandbox_command {
+            Inside {
+                id: dirs.user.inside_id(),
+                ..inside
+            }
+        } else {
+            inside
+        };
         // Volumes last: each one's directory under the state root, read-write at its mount
         // path, on top of whatever the plan shows there.
-        let mut mounts = self.mounts.clone();
+        let mut mounts = if root {
+            self.root_mounts.clone()
+        } else {
+            self.mounts.clone()
+        };
         mounts.extend(dirs.volumes.iter().map(|(host, mount)| Mount::Bind {
             source: Source::Volume(host.clone()),
             target: mount.clone(),
@@ -453,7 +480,11 @@ impl Launcher {
                 Ok(view) => {
                     let at = mounts.len().min(1);
                     mounts.splice(at..at, view.early);
-                    mounts.extend(view.late);
+                    // `late` is the image's `/root`; a root sandbox's `/root` is its home,
+                    // which started as a copy of the image's (see `layer::image_homes`).
+                    if !root {
+                        mounts.extend(view.late);
+                    }
                     Ok(view.overlays)
                 }
                 Err(error) => Err(error.to_string()),
@@ -471,7 +502,7 @@ impl Launcher {
             overlays: overlays.clone(),
         };
         let launch = match &dirs.run_dir {
-            Some(run_dir) if inside == SANDBOX => Launch::Joined(Box::new(Joined {
+            Some(run_dir) if sandbox_command => Launch::Joined(Box::new(Joined {
                 init: Sandboxed {
                     inside: Inside {
                         network: dirs.network.is_none(),
@@ -515,5 +546,92 @@ pub(crate) fn held(holder: Option<&str>, program: &std::ffi::OsStr) -> Command {
                 .arg(program);
             command
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dirs(root: &Path, user: SandboxUser) -> SandboxDirs {
+        SandboxDirs {
+            home: root.join("home"),
+            tmp: root.join("tmp"),
+            volumes: Vec::new(),
+            layer: None,
+            cpus: None,
+            id: None,
+            run_dir: None,
+            hosts: None,
+            network: None,
+            memory: None,
+            user,
+        }
+    }
+
+    /// The bubblewrap command line of `id` in the sandbox of `dirs`, started in its home.
+    fn line(launcher: &Launcher, dirs: &SandboxDirs) -> String {
+        let invocation = launcher.invocation(
+            dirs,
+            &Location::Home(PathBuf::new()),
+            BTreeMap::new(),
+            &["id"],
+            true,
+            SANDBOX,
+        );
+        let command = invocation.command().unwrap();
+        command
+            .get_args()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn a_root_sandbox_is_uid_0_with_its_home_at_root_and_at_home_daytona() {
+        let root = tempfile::tempdir().unwrap();
+        let bubblewrap: &'static Bubblewrap = Box::leak(Box::new(Bubblewrap::assumed("bwrap")));
+        let launcher = Launcher::new(
+            Isolating::Always(bubblewrap),
+            HostUser::Invoker,
+            &root.path().join("state"),
+            Vec::new(),
+        );
+        let home = root.path().join("home").display().to_string();
+
+        let sandbox = dirs(root.path(), SandboxUser::Root);
+        let args = line(&launcher, &sandbox);
+        assert!(
+            args.starts_with("--unshare-user --uid 0 --gid 0 "),
+            "{args}"
+        );
+        assert!(args.contains(&format!("--bind {home} /root ")), "{args}");
+        assert!(
+            args.contains(&format!("--bind {home} /home/daytona ")),
+            "{args}"
+        );
+        assert!(args.ends_with("--chdir /root -- id"), "{args}");
+        assert_eq!(launcher.home_value(&sandbox), "/root");
+        for (path, relative) in [("/root/a/b", "a/b"), ("/home/daytona/a", "a"), ("a", "a")] {
+            assert_eq!(
+                launcher.locate(&sandbox, path),
+                Location::Home(relative.into()),
+                "{path}"
+            );
+        }
+
+        let sandbox = dirs(root.path(), SandboxUser::Daytona);
+        let args = line(&launcher, &sandbox);
+        assert!(
+            args.starts_with("--unshare-user --uid 1000 --gid 1000 "),
+            "{args}"
+        );
+        assert!(!args.contains(&format!("{home} /root")), "{args}");
+        assert!(args.ends_with("--chdir /home/daytona -- id"), "{args}");
+        assert_eq!(launcher.home_value(&sandbox), "/home/daytona");
+        assert_eq!(
+            launcher.locate(&sandbox, "/root/a"),
+            Location::Elsewhere("/root/a".into())
+        );
     }
 }

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::identity::SandboxUser;
 use super::mounts::{Mount, Source};
 use super::overlay::Overlay;
 use super::store::{self, io_error};
@@ -111,6 +112,17 @@ pub(crate) fn view(layer: &LayerMounts, state_root: &Path) -> io::Result<LayerVi
         });
     }
     Ok(view)
+}
+
+/// What a new sandbox's home of layer directory `dir` starts from, first first: the image's
+/// `/home/daytona`, and for a root sandbox, whose home is `/root`, the image's `/root` before
+/// it (which its `USER root` steps wrote to, as their `HOME`). Only those that exist.
+pub(crate) fn image_homes(dir: &Path, user: SandboxUser) -> Vec<PathBuf> {
+    let root = (user == SandboxUser::Root).then(|| dir.join("upper").join(IMAGE_ROOT));
+    root.into_iter()
+        .chain([dir.join("home")])
+        .filter(|home| home.is_dir())
+        .collect()
 }
 
 /// Where a build stands.

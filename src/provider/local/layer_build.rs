@@ -137,9 +137,12 @@ impl LocalProvider {
         let hash = hash.to_string();
         self.update(id, move |store, metadata| {
             let home = store.home_dir(&metadata.id);
-            let copied =
+            let user = super::identity::SandboxUser::of_record(&metadata.user);
+            let copied = layer::image_homes(&dir, user)
+                .iter()
+                .try_for_each(|from| super::copy::merge_tree(from, &home))
                 // The home is the sandbox user's already; what was copied into it is not yet.
-                super::copy::copy_tree(&dir.join("home"), &home).and_then(|()| match owner {
+                .and_then(|()| match owner {
                     Some(owner) => super::user::give_tree(&home, owner),
                     None => Ok(()),
                 });
@@ -254,6 +257,7 @@ impl LayerBuild {
             hosts: None,
             network: Some(crate::provider::Network::Blocked),
             memory: None,
+            user: super::identity::SandboxUser::default(),
         };
         let location = paths::locate(cwd);
         let program: Vec<&str> = program.iter().map(String::as_str).collect();

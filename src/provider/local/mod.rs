@@ -1,7 +1,8 @@
 //! The `local` provider: sandboxes are directories on this machine, and commands run inside
 //! bubblewrap when it is installed (host read-only, the sandbox home at `/home/daytona`, private
 //! `/tmp`, own user/pid/ipc/uts namespaces, network shared, an unprivileged user with no
-//! capabilities even when this process is root), or with only a separate `HOME` and a clean
+//! capabilities even when this process is root, which may be uid 0 of the sandbox's own user
+//! namespace for a root sandbox), or with only a separate `HOME` and a clean
 //! environment when it is not.
 //!
 //! This file maps the [`Provider`] calls onto the store (metadata, locks), the launcher (how a
@@ -58,15 +59,13 @@ use super::{
 
 pub use self::attach::Attached;
 pub use self::gc::{Expired, Garbage, StaleEntry};
+pub(crate) use self::identity::{POSSIBLE_USERS, SandboxUser};
 pub(crate) use self::layer::ImageConfig;
 pub use self::layer::LayerState;
 pub(crate) use self::layer_build::BUILD_CONTEXT;
 pub use self::layer_build::{ImageLayers, LayerBuild};
 pub use self::paths::SANDBOX_HOME;
 pub(crate) use self::paths::is_anchored;
-
-/// The OS user name sandboxes report (`USER`), as on Daytona.
-const DEFAULT_USER: &str = "daytona";
 
 /// The state root: `$RALPH_TOWN_HOME`, else `$XDG_STATE_HOME/ralph-town`, else
 /// `~/.local/state/ralph-town`.
@@ -586,12 +585,21 @@ impl Provider for LocalProvider {
 
     async fn fork(&self, id: &str, request: &CreateSandbox) -> Result<Sandbox> {
         let source = self.blocking_resolve(id).await?;
-        self.create_from(request, Some(self.store.home_dir(&source.id)))
+        // A copy runs as its source's user unless asked otherwise.
+        let request = CreateSandbox {
+            user: request.user.clone().or(Some(source.user.clone())),
+            ..request.clone()
+        };
+        self.create_from(&request, Some(self.store.home_dir(&source.id)))
             .await
     }
 
     async fn capture_snapshot(&self, id: &str, name: &str) -> Result<()> {
         self.capture_home(id, name).await
+    }
+
+    async fn os_user(&self, id: &str) -> Result<Option<String>> {
+        Ok(Some(self.blocking_resolve(id).await?.user))
     }
 
     async fn remove_snapshot(&self, name: &str) -> Result<()> {

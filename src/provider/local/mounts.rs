@@ -1,5 +1,5 @@
 //! What a bubblewrap sandbox sees, as an ordered list of mounts: the host read-only, the
-//! sandbox's own home and `/tmp`, the read-only paths, and the hides (the state root with every
+//! sandbox's own home (at `/home/daytona`, and at `/root` too for a root sandbox) and `/tmp`, the read-only paths, and the hides (the state root with every
 //! sandbox's home, the host's home directories).
 //!
 //! The order is the whole point: a mount covers everything mounted before it at or below its
@@ -13,6 +13,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::paths::{SANDBOX_HOME, under};
+
+/// Where a root sandbox's home is bound besides [`SANDBOX_HOME`].
+const ROOT_HOME: &str = "/root";
 
 /// Where a bind's content comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +83,9 @@ pub(crate) struct Layout {
     /// read-only paths inside them.
     pub host_homes: Vec<PathBuf>,
     pub read_only: Vec<ReadOnlyPath>,
+    /// The sandbox is `root`: its home is bound at `/root` too (over the hidden host home; a
+    /// read-only path below it still shows).
+    pub home_at_root: bool,
 }
 
 /// What a mount at one path does, in the order mounts at the same path are made: the later
@@ -106,6 +112,9 @@ pub(crate) fn plan(layout: &Layout) -> Vec<Mount> {
         (PathBuf::from(SANDBOX_HOME), Role::Own),
         (PathBuf::from("/tmp"), Role::Own),
     ];
+    if layout.home_at_root {
+        entries.push((PathBuf::from(ROOT_HOME), Role::Own));
+    }
     let read_only: BTreeSet<&ReadOnlyPath> = layout
         .read_only
         .iter()
@@ -218,6 +227,7 @@ mod tests {
                     real: real.into(),
                 })
                 .collect(),
+            home_at_root: false,
         }
     }
 
@@ -285,6 +295,31 @@ hide /root
 bind <tmp> /tmp
 bind <home> /home/daytona
 hide /srv/rt",
+        );
+    }
+
+    #[test]
+    fn a_root_sandbox_sees_its_home_over_the_hidden_root_home_and_read_only_paths_over_it() {
+        // As root without `RALPH_TOWN_HOME` the state root is under `/root`: the home bound
+        // there covers it, and it stays hidden inside a read-only path below.
+        case(
+            Layout {
+                home_at_root: true,
+                ..layout(
+                    "/root/.local/state/rt",
+                    &["/root"],
+                    &[("/root/.local", "/root/.local")],
+                )
+            },
+            "
+ro-bind / /
+tmpfs /home
+hide /root
+bind <home> /root
+bind <tmp> /tmp
+ro-bind /root/.local /root/.local
+bind <home> /home/daytona
+hide /root/.local/state/rt in /root/.local",
         );
     }
 

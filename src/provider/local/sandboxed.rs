@@ -127,6 +127,10 @@ impl Sandboxed {
                 // Made in the command's namespace, after staging: bubblewrap binds it by path.
                 Source::Namespace(_) => continue,
             };
+            // A root sandbox's home is bound twice (`/root` and `/home/daytona`): staged once.
+            if staged.iter().any(|item: &Staged| item.name == name) {
+                continue;
+            }
             staged.push(Staged {
                 name,
                 path: self.host_path(source),

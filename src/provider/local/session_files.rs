@@ -59,7 +59,8 @@ pub(super) struct SessionPaths {
     pub(super) control: PathBuf,
     /// The sandbox home on the host.
     pub(super) home: PathBuf,
-    /// The same home as the shell sees it (`/home/daytona` under bubblewrap).
+    /// The same home as the shell sees it (`/home/daytona` under bubblewrap, `/root` in a root
+    /// sandbox).
     pub(super) home_inside: String,
     pub(super) run_dir: PathBuf,
     /// The host id the sandbox's commands run as, when not this process's own: the files

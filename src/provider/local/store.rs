@@ -97,7 +97,8 @@ impl Metadata {
     }
 }
 
-/// One sandbox's host directories: its home (`/home/daytona` inside), its `/tmp`, and each
+/// One sandbox's host directories: its home (`/home/daytona` inside, and `/root` for a root
+/// sandbox), its `/tmp`, and each
 /// mounted volume's directory with its mount path inside.
 #[derive(Debug, Clone)]
 pub(crate) struct SandboxDirs {
@@ -118,6 +119,8 @@ pub(crate) struct SandboxDirs {
     pub network: Option<Network>,
     /// The memory (GiB) the sandbox was given, the limit of its cgroup.
     pub memory: Option<u32>,
+    /// Whom its commands run as inside (a build step says for itself).
+    pub user: super::identity::SandboxUser,
 }
 
 /// The state root and the layout below it. Cheap to clone into blocking tasks.
@@ -171,6 +174,7 @@ impl Store {
                 .then(|| self.sandbox_dir(&metadata.id).join(HOSTS_FILE)),
             network: metadata.own_network(),
             memory: metadata.resources.memory,
+            user: super::identity::SandboxUser::of_record(&metadata.user),
         }
     }
 
@@ -251,13 +255,13 @@ impl Store {
         write_metadata(&self.sandbox_dir(&metadata.id), metadata)
     }
 
-    /// Builds a new sandbox's directories in `staging/` (its home a copy of `home_from` when
-    /// given), its home and `/tmp` owned by `owner` when given (the host id its commands run
+    /// Builds a new sandbox's directories in `staging/` (its home a copy of `homes_from`,
+    /// merged, the first one winning where they overlap), its home and `/tmp` owned by `owner` when given (the host id its commands run
     /// as), without the lock: copying a home may take a while. Returns the staging path.
     pub(crate) fn stage(
         &self,
         metadata: &Metadata,
-        home_from: Option<&Path>,
+        homes_from: &[PathBuf],
         owner: Option<u32>,
     ) -> Result<PathBuf> {
         let staging = self.root.join("staging").join(&metadata.id);
@@ -266,9 +270,9 @@ impl Store {
                 let path = staging.join(directory);
                 fs::create_dir_all(&path).map_err(|error| io_error("create", &path, error))?;
             }
-            if let Some(source) = home_from {
-                let home = staging.join("home");
-                super::copy::copy_tree(source, &home)
+            let home = staging.join("home");
+            for source in homes_from {
+                super::copy::merge_tree(source, &home)
                     .map_err(|error| io_error("copy", source, error))?;
             }
             if let Some(id) = owner {

@@ -4,7 +4,8 @@
 //! Run by an ordinary user, bubblewrap runs as that user, who owns the state root. Run by root,
 //! `ralph-town` never lets a sandbox command be root: commands run as [`SANDBOX_HOST_ID`], an
 //! unprivileged id that owns the sandbox's home and `/tmp` and nothing else on the host. Inside
-//! bubblewrap both are [`INSIDE_ID`]. This file changes owners only below a sandbox's own
+//! bubblewrap both are [`INSIDE_ID`], or uid 0 for a root sandbox (see `identity`): the same
+//! host id either way, only named differently inside. This file changes owners only below a sandbox's own
 //! directories, and never follows a symlink while doing it.
 
 use std::io;
