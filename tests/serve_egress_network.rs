@@ -1,7 +1,8 @@
 //! `serve`'s egress proxy for sandboxes with a network of their own, through the API of an
-//! in-process `serve`: secrets of a blocked sandbox reach their allowed host through the proxy's
-//! listener on the sandbox's own loopback (across a stop and start, and a `serve` restart),
-//! a sandbox given a network of its own keeps its secrets, and a domain allow list lets the
+//! in-process `serve`: secrets of a sandbox with an allow list reach their allowed host through
+//! the proxy's listener on the sandbox's own loopback (across a stop and start, and a `serve`
+//! restart), but only where its network lets it go: once blocked, the proxy sends nothing; a
+//! sandbox given a network of its own keeps its secrets, and a domain allow list lets the
 //! sandbox's web traffic through to the listed domains only, that of a program ignoring the
 //! proxy variables too (its web ports are redirected to the proxy), while nothing reaches this
 //! machine directly. Bad domain lists are 400s that leave nothing behind.
@@ -90,7 +91,8 @@ async fn sandbox_count(server: &Server) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_blocked_sandbox_gets_its_secret_through_the_proxy_on_its_own_loopback() {
+async fn a_sandbox_of_its_own_network_gets_its_secret_through_the_proxy_where_its_network_lets_it_go()
+ {
     if !prerequisites() {
         return;
     }
@@ -99,7 +101,7 @@ async fn a_blocked_sandbox_gets_its_secret_through_the_proxy_on_its_own_loopback
     let server = start("").await;
     let placeholder = sentinel_secret(&server, "blocked_token").await;
     let sandbox = server
-        .create(json!({"networkBlockAll": true, "secrets": [{"TOKEN": "blocked_token"}]}))
+        .create(json!({"networkAllowList": "127.0.0.0/8", "secrets": [{"TOKEN": "blocked_token"}]}))
         .await;
     let id = id(&sandbox);
     let (_, env) = run(&server, &id, "printf '%s|%s' \"$TOKEN\" \"$http_proxy\"").await;
@@ -116,7 +118,15 @@ async fn a_blocked_sandbox_gets_its_secret_through_the_proxy_on_its_own_loopback
         header(&seen, "/blocked", "authorization"),
         format!("Bearer {SENTINEL}")
     );
-    // Nothing of this machine is reached but through the proxy.
+    // A name goes where its lookup's listed addresses are.
+    let url = format!("http://localhost:{port}/by-name");
+    assert_eq!(
+        curl(&server, &id, &url, &[authorization], false).await.0,
+        "200"
+    );
+    assert!(seen.lock().unwrap().contains_key("/by-name"));
+    // Nothing of this machine is reached but through the proxy (this machine's loopback is the
+    // gateway to a network of its own, which the list does not hold).
     for host in ["127.0.0.1", GATEWAY] {
         let direct = format!("http://{host}:{port}/direct");
         assert_eq!(
@@ -185,6 +195,22 @@ async fn a_blocked_sandbox_gets_its_secret_through_the_proxy_on_its_own_loopback
         header(&seen, "/after-restart", "authorization"),
         format!("Bearer {SENTINEL}")
     );
+
+    // Blocked, at once: the proxy is no way out, and the secret goes nowhere.
+    let changed = server
+        .post(
+            &format!("/api/sandbox/{id}/network-settings"),
+            json!({"networkBlockAll": true}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{:?}", changed.body);
+    for host in ["127.0.0.1", "localhost"] {
+        let url = format!("http://{host}:{port}/after-block");
+        let (status, body) = curl(&server, &id, &url, &[authorization], false).await;
+        assert_eq!(status, "403", "{host}: {body}");
+        assert!(body.contains("blocked (networkBlockAll)"), "{body}");
+    }
+    assert!(!seen.lock().unwrap().contains_key("/after-block"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -209,7 +235,7 @@ async fn a_sandbox_given_a_network_of_its_own_keeps_its_secrets() {
     let changed = server
         .post(
             &format!("/api/sandbox/{id}/network-settings"),
-            json!({"networkBlockAll": true}),
+            json!({"networkAllowList": "127.0.0.1/32"}),
         )
         .await;
     assert_eq!(changed.status, 200, "{:?}", changed.body);
@@ -240,7 +266,7 @@ async fn a_sandbox_given_a_network_of_its_own_keeps_its_secrets() {
     let changed = server
         .post(
             &format!("/api/sandbox/{stopped}/network-settings"),
-            json!({"networkBlockAll": true}),
+            json!({"networkAllowList": "127.0.0.1/32"}),
         )
         .await;
     assert_eq!(changed.status, 200, "{:?}", changed.body);

@@ -123,12 +123,13 @@ async fn an_outbound_proxy_is_the_sandboxs_proxy_and_the_egress_proxy_chains_to_
         received.lock().unwrap()
     );
 
-    // With a secret, on a network of its own: the egress proxy chains to the outbound proxy.
+    // With a secret, on a network of its own that lists this machine's loopback: the egress
+    // proxy chains to the outbound proxy.
     sentinel_secret(&server, "chained_token").await;
     let chained = server
         .create(json!({
             "outboundProxyUrl": outbound,
-            "networkBlockAll": true,
+            "networkAllowList": "127.0.0.0/8",
             "secrets": [{"TOKEN": "chained_token"}],
         }))
         .await;

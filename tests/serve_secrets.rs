@@ -167,7 +167,8 @@ async fn secrets_reach_allowed_hosts_through_the_egress_proxy_and_nowhere_else()
         );
         assert!(header(&seen, &by_name, "proxy-authorization").is_empty());
     }
-    // A blocked sandbox's requests went through the proxy on its own loopback; none directly.
+    // The requests of a sandbox with an allow list went through the proxy on its own loopback;
+    // none directly, and none once it was blocked.
     for path in ["/http-blocked", "/https-blocked"] {
         assert_eq!(
             header(&seen, path, "authorization"),
@@ -176,6 +177,7 @@ async fn secrets_reach_allowed_hosts_through_the_egress_proxy_and_nowhere_else()
         );
     }
     assert!(!seen.lock().unwrap().contains_key("/direct"));
+    assert!(!seen.lock().unwrap().contains_key("/http-refused"));
     let later = "/http-mounted-later";
     assert_eq!(
         header(&seen, later, "authorization"),

@@ -48,6 +48,19 @@ impl AllowList {
     pub fn networks(&self) -> &[Ipv4Network] {
         &self.0
     }
+
+    /// Whether `address` is in one of the networks (an IPv6 address never is).
+    pub(crate) fn contains(&self, address: std::net::IpAddr) -> bool {
+        let std::net::IpAddr::V4(address) = address else {
+            return false;
+        };
+        self.0.iter().any(|network| {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(network.prefix))
+                .unwrap_or(0);
+            u32::from(address) & mask == u32::from(network.address) & mask
+        })
+    }
 }
 
 /// Daytona's form, for callers outside the crate: an empty list is an error here.
@@ -103,6 +116,28 @@ mod tests {
         assert_eq!(list.networks().len(), 3);
         assert_eq!(list.to_string(), "192.168.1.0/16,10.0.0.0/24,8.8.8.8/32");
         assert_eq!(AllowList::parse(" , ").unwrap(), None);
+    }
+
+    #[test]
+    fn an_address_is_in_a_network_by_its_leading_bits() {
+        let list = AllowList::parse("10.1.0.0/16,8.8.8.8/32,0.0.0.0/0")
+            .unwrap()
+            .unwrap();
+        let narrow = AllowList::parse("10.1.0.0/16,8.8.8.8/32").unwrap().unwrap();
+        for (address, inside) in [
+            ("10.1.255.3", true),
+            ("10.2.0.1", false),
+            ("8.8.8.8", true),
+            ("8.8.8.9", false),
+            ("::1", false),
+        ] {
+            let address = address.parse().unwrap();
+            assert_eq!(narrow.contains(address), inside, "{address}");
+        }
+        assert!(
+            list.contains("192.0.2.1".parse().unwrap()),
+            "/0 holds every IPv4 address"
+        );
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! headers, and only for a destination host the secret allows (`egress_forward`).
 //!
 //! It listens on this machine's loopback, and on the own loopback of each sandbox with a network
-//! of its own that needs it (`egress_network`). A sandbox's domain allow list and outbound proxy
-//! (`egress_route`) decide which hosts it may reach and which way. It must not substitute in
+//! of its own that needs it (`egress_network`). A sandbox's network settings and outbound proxy
+//! (`egress_route`) decide which hosts it may reach and which way: never one its own network
+//! would not lead to. It must not substitute in
 //! bodies, URLs or answers, nor for a sandbox other than the one whose credential came with the
 //! request, nor log anything of a request. Upstream TLS is verified as any client would (this
 //! machine's roots plus the CAs `ServeOptions::upstream_ca` names).
@@ -25,7 +26,7 @@ use super::ServeError;
 use super::egress_forward::{forward, forwarding};
 use super::egress_network::{Listeners, Reach};
 use super::egress_outbound::Clients;
-use super::egress_route::Route;
+use super::egress_route::{Destination, Route};
 use super::egress_tls::Authority;
 use super::egress_tunnel::{Carried, join, sniff};
 use super::state::AppState;
@@ -129,14 +130,30 @@ impl Egress {
         }
     }
 
-    /// The client that forwards for `route`: direct, or through its outbound proxy.
-    pub(crate) fn client_for(&self, route: &Route, http2: bool) -> Result<reqwest::Client, String> {
-        match &route.outbound {
+    /// The client that forwards for `route` to `host`: through its outbound proxy, or direct,
+    /// to the addresses `destination` was admitted at when it names them (a client of its own,
+    /// so that no second lookup of `host` decides where it connects).
+    pub(crate) fn client_for(
+        &self,
+        route: &Route,
+        http2: bool,
+        host: &str,
+        destination: &Destination,
+    ) -> Result<reqwest::Client, String> {
+        if let Some(proxy) = &route.outbound {
+            return self.outbound.client(proxy, http2, |http1_only| {
+                builder(&self.certificates, http1_only)
+            });
+        }
+        match destination.addresses(0) {
+            // The port of the request's URL is used with these addresses.
+            Some(addresses) => builder(&self.certificates, !http2)
+                .no_proxy()
+                .resolve_to_addrs(host, &addresses)
+                .build()
+                .map_err(|error| format!("cannot make a client for `{host}`: {error}")),
             None if http2 => Ok(self.client_h2.clone()),
             None => Ok(self.client.clone()),
-            Some(proxy) => self.outbound.client(proxy, http2, |http1_only| {
-                builder(&self.certificates, http1_only)
-            }),
         }
     }
 }
@@ -239,7 +256,7 @@ async fn handle(state: Arc<AppState>, request: Request<hyper::body::Incoming>) -
     };
     let route = Route::of(&state, &sandbox);
     if request.method() == Method::CONNECT {
-        return tunnel(state, sandbox, route, request);
+        return tunnel(state, sandbox, route, request).await;
     }
     let uri = request.uri().clone();
     let (Some("http"), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
@@ -248,9 +265,6 @@ async fn handle(state: Arc<AppState>, request: Request<hyper::body::Incoming>) -
             "the egress proxy takes absolute http:// URLs and CONNECT",
         );
     };
-    if let Some(refused) = route.refusal(authority.host()) {
-        return refused;
-    }
     let base = format!("http://{authority}");
     forward(&state, &sandbox, &route, authority.host(), &base, request).await
 }
@@ -258,7 +272,7 @@ async fn handle(state: Arc<AppState>, request: Request<hyper::body::Incoming>) -
 /// Answers a `CONNECT`, then looks at what the tunnel carries (`egress_tunnel`): TLS is ended
 /// with a leaf for its host and each request inside forwarded to `https://host:port`; plain HTTP
 /// is forwarded to `http://host:port`; anything else is joined to `host:port` unread.
-fn tunnel(
+async fn tunnel(
     state: Arc<AppState>,
     sandbox: String,
     route: Route,
@@ -271,9 +285,10 @@ fn tunnel(
         return answer(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
     }
     let host = authority.host().trim_matches(['[', ']']).to_string();
-    if let Some(refused) = route.refusal(&host) {
-        return refused;
-    }
+    let destination = match route.admit(&host).await {
+        Ok(destination) => destination,
+        Err(refused) => return refused,
+    };
     let route = Arc::new(route);
     tokio::spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(request).await else {
@@ -287,7 +302,10 @@ fn tunnel(
                         super::egress_outbound::join_through(client, proxy, authority.as_str())
                             .await;
                     }
-                    None => join(client, authority.as_str()).await,
+                    None => match destination.addresses(authority.port_u16().unwrap_or(0)) {
+                        Some(addresses) => join(client, addresses.as_slice()).await,
+                        None => join(client, authority.as_str()).await,
+                    },
                 };
             }
             Carried::Http => "http",

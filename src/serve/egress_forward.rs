@@ -31,7 +31,7 @@ const HOP_BY_HOP: [&str; 9] = [
 ];
 
 /// What serves the requests of one connection of `sandbox` to `host`: each forwarded to `base`
-/// (`scheme://host:port`), unless its route refuses `host`.
+/// (`scheme://host:port`), unless its route refuses `host` ([`forward`] asks).
 pub(crate) fn forwarding(
     state: Arc<AppState>,
     sandbox: String,
@@ -54,17 +54,13 @@ pub(crate) fn forwarding(
             host.clone(),
             base.clone(),
         );
-        async move {
-            Ok(match route.refusal(&host) {
-                Some(refused) => refused,
-                None => forward(&state, &sandbox, &route, &host, &base, request).await,
-            })
-        }
+        async move { Ok(forward(&state, &sandbox, &route, &host, &base, request).await) }
     })
 }
 
 /// Sends `request` to `base` (`scheme://host:port`) with the sandbox's allowed placeholders
-/// replaced in its headers, and streams the answer back.
+/// replaced in its headers, and streams the answer back; or answers the route's 403 for `host`,
+/// sending nothing.
 pub(crate) async fn forward(
     state: &AppState,
     sandbox: &str,
@@ -73,6 +69,10 @@ pub(crate) async fn forward(
     base: &str,
     mut request: Request<hyper::body::Incoming>,
 ) -> Response<Body> {
+    let destination = match route.admit(host).await {
+        Ok(destination) => destination,
+        Err(refused) => return refused,
+    };
     // A protocol switch (a WebSocket): the upgrade headers go on, and once the destination
     // agrees, the two connections are joined. Only the request's headers are substituted.
     let switch = super::preview_proxy::upgrade_protocol(request.headers());
@@ -102,7 +102,7 @@ pub(crate) async fn forward(
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
     }
-    let client = match state.egress.client_for(route, http2) {
+    let client = match state.egress.client_for(route, http2, host, &destination) {
         Ok(client) => client,
         Err(error) => return answer(StatusCode::BAD_GATEWAY, &error),
     };

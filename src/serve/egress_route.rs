@@ -1,33 +1,73 @@
 //! Which way the egress proxy sends one sandbox's request, read from the sandbox's record at
-//! each request (so that a change of its network settings holds at once): the hosts its domain
-//! allow list lets through (any, without one), and the outbound proxy it chains to (none, or its
-//! `outboundProxyUrl`).
+//! each request (so that a change of its network settings holds at once): where its network
+//! lets it go, and the outbound proxy it chains to (none, or its `outboundProxyUrl`).
 //!
-//! A refusal names the host and the list and sends nothing upstream. This file decides; the
-//! proxy (`egress`) forwards.
+//! The proxy is a way out of a sandbox's network, so it must not lead anywhere that network
+//! does not: a sandbox that shares this machine's network, or whose own network is open, may
+//! reach anything through it; a blocked one nothing; one with allow lists only the domains of
+//! its `domainAllowList` (by name) and the addresses of its `networkAllowList` (a name is
+//! resolved here, and the connection goes to the addresses that were checked, never to what a
+//! second lookup might answer). A refusal names the host and why, and sends nothing upstream.
+//! This file decides; the proxy (`egress`) forwards.
+
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Body;
 use axum::http::{Response, StatusCode};
 
 use super::egress_domains::DomainList;
 use super::egress_outbound::OutboundProxy;
-use super::state::AppState;
+use super::state::{AppState, SandboxRecord};
+use crate::names::AllowList;
 
 /// How one sandbox's requests leave.
 pub(crate) struct Route {
-    domains: Option<DomainList>,
+    reach: Reach,
     pub(crate) outbound: Option<OutboundProxy>,
 }
 
+/// Where a sandbox's network lets the proxy go for it.
+enum Reach {
+    /// It shares this machine's network, or its own is open.
+    Anywhere,
+    /// The listed domains and networks; neither list: blocked.
+    Listed {
+        domains: Option<DomainList>,
+        networks: Option<AllowList>,
+    },
+}
+
+/// Where the proxy may connect for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Destination {
+    /// The host as named (anything is allowed, the domain is listed, or the host is a listed
+    /// address).
+    Named,
+    /// Only these addresses of the host: the ones its lookup gave that the allow list holds.
+    At(Vec<IpAddr>),
+}
+
+impl Destination {
+    /// The addresses to connect to for `port`, or `None` to connect by name.
+    pub(crate) fn addresses(&self, port: u16) -> Option<Vec<SocketAddr>> {
+        match self {
+            Destination::Named => None,
+            Destination::At(addresses) => Some(
+                addresses
+                    .iter()
+                    .map(|address| SocketAddr::new(*address, port))
+                    .collect(),
+            ),
+        }
+    }
+}
+
 impl Route {
-    /// What sandbox `id`'s record says now. Both fields were checked when recorded.
+    /// What sandbox `id`'s record says now. Every list was checked when recorded.
     pub(crate) fn of(state: &AppState, id: &str) -> Route {
         let record = state.store.sandbox(id);
         Route {
-            domains: record
-                .domain_allow_list
-                .as_deref()
-                .and_then(|list| DomainList::parse(list).ok().flatten()),
+            reach: Reach::of(&record),
             outbound: record
                 .outbound_proxy_url
                 .as_deref()
@@ -38,20 +78,190 @@ impl Route {
     /// Whether the sandbox's web traffic is redirected to the proxy (it has a domain allow
     /// list): only then are connections on the redirect's ports taken.
     pub(crate) fn redirected(&self) -> bool {
-        self.domains.is_some()
+        matches!(
+            self.reach,
+            Reach::Listed {
+                domains: Some(_),
+                ..
+            }
+        )
     }
 
-    /// The proxy's 403 for a request to `host`, when the sandbox's domain allow list does not
-    /// let it through.
-    pub(crate) fn refusal(&self, host: &str) -> Option<Response<Body>> {
-        let list = self.domains.as_ref()?;
-        if list.allows(host) {
-            return None;
+    /// Where the proxy may connect for a request to `host`, or the proxy's 403.
+    pub(crate) async fn admit(&self, host: &str) -> Result<Destination, Response<Body>> {
+        let Reach::Listed { domains, networks } = &self.reach else {
+            return Ok(Destination::Named);
+        };
+        let host = host.trim_matches(['[', ']']);
+        if domains.as_ref().is_some_and(|list| list.allows(host)) {
+            return Ok(Destination::Named);
         }
-        let mut response = Response::new(Body::from(format!(
-            "the egress proxy refuses `{host}`: it is not in this sandbox's domainAllowList `{list}`\n"
-        )));
-        *response.status_mut() = StatusCode::FORBIDDEN;
-        Some(response)
+        if let Some(networks) = networks {
+            if let Ok(address) = host.parse::<IpAddr>() {
+                if networks.contains(address) {
+                    return Ok(Destination::Named);
+                }
+            } else if let Ok(found) = tokio::net::lookup_host((host, 0)).await {
+                let listed: Vec<IpAddr> = found
+                    .map(|address| address.ip())
+                    .filter(|address| networks.contains(*address))
+                    .collect();
+                if !listed.is_empty() {
+                    return Ok(Destination::At(listed));
+                }
+            }
+        }
+        Err(refusal(host, domains.as_ref(), networks.as_ref()))
+    }
+}
+
+impl Reach {
+    fn of(record: &SandboxRecord) -> Reach {
+        let domains = record
+            .domain_allow_list
+            .as_deref()
+            .and_then(|list| DomainList::parse(list).ok().flatten());
+        let networks = record
+            .network_allow_list
+            .as_deref()
+            .and_then(|list| AllowList::parse(list).ok().flatten());
+        // Blocking wins over both lists, as it does for the network itself.
+        if record.network_block_all {
+            return Reach::Listed {
+                domains: None,
+                networks: None,
+            };
+        }
+        if domains.is_none() && networks.is_none() {
+            return Reach::Anywhere;
+        }
+        Reach::Listed { domains, networks }
+    }
+}
+
+/// The proxy's 403 for `host`, saying what the sandbox's network allows.
+fn refusal(
+    host: &str,
+    domains: Option<&DomainList>,
+    networks: Option<&AllowList>,
+) -> Response<Body> {
+    let allowed = match (domains, networks) {
+        (None, None) => "this sandbox's network is blocked (networkBlockAll)".to_string(),
+        (Some(domains), None) => format!("it is not in this sandbox's domainAllowList `{domains}`"),
+        (None, Some(networks)) => {
+            format!("no address of it is in this sandbox's networkAllowList `{networks}`")
+        }
+        (Some(domains), Some(networks)) => format!(
+            "it is not in this sandbox's domainAllowList `{domains}`, and no address of it is in its networkAllowList `{networks}`"
+        ),
+    };
+    let mut response = Response::new(Body::from(format!(
+        "the egress proxy refuses `{host}`: {allowed}\n"
+    )));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(block: bool, networks: Option<&str>, domains: Option<&str>) -> Route {
+        let record = SandboxRecord {
+            network_block_all: block,
+            network_allow_list: networks.map(str::to_string),
+            domain_allow_list: domains.map(str::to_string),
+            ..SandboxRecord::default()
+        };
+        Route {
+            reach: Reach::of(&record),
+            outbound: None,
+        }
+    }
+
+    async fn refused(route: &Route, host: &str) -> Option<String> {
+        match route.admit(host).await {
+            Ok(_) => None,
+            Err(response) => {
+                assert_eq!(response.status(), StatusCode::FORBIDDEN);
+                let body = axum::body::to_bytes(response.into_body(), 4096)
+                    .await
+                    .unwrap();
+                Some(String::from_utf8(body.to_vec()).unwrap())
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shared_or_open_network_reaches_anything_through_the_proxy() {
+        let open = route(false, None, None);
+        for host in ["example.com", "127.0.0.1", "10.9.9.9"] {
+            assert_eq!(
+                open.admit(host).await.unwrap(),
+                Destination::Named,
+                "{host}"
+            );
+        }
+        assert!(!open.redirected());
+    }
+
+    #[tokio::test]
+    async fn a_blocked_network_reaches_nothing_through_the_proxy_whatever_its_lists() {
+        for blocked in [
+            route(true, None, None),
+            route(true, Some("127.0.0.0/8"), Some("localhost")),
+        ] {
+            for host in ["localhost", "127.0.0.1", "example.com"] {
+                let refusal = refused(&blocked, host).await.expect(host);
+                assert!(refusal.contains("blocked (networkBlockAll)"), "{refusal}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_allow_list_lets_through_its_addresses_and_the_names_that_resolve_into_it() {
+        let listed = route(false, Some("127.0.0.0/8"), None);
+        assert_eq!(listed.admit("127.0.0.1").await.unwrap(), Destination::Named);
+        let at = listed.admit("localhost").await.unwrap();
+        let Destination::At(addresses) = &at else {
+            panic!("a name is pinned to its checked addresses: {at:?}");
+        };
+        assert!(
+            addresses
+                .iter()
+                .all(|address| address.is_loopback() && address.is_ipv4())
+        );
+        assert_eq!(
+            at.addresses(8080).unwrap()[0],
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        );
+        let elsewhere = route(false, Some("10.9.9.0/24"), None);
+        for host in ["127.0.0.1", "localhost", "[::1]"] {
+            let refusal = refused(&elsewhere, host).await.expect(host);
+            assert!(
+                refusal.contains("networkAllowList `10.9.9.0/24`"),
+                "{refusal}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_domain_list_lets_through_its_domains_by_name_and_its_networks_by_address() {
+        let domains = route(false, None, Some("localhost"));
+        assert!(domains.redirected());
+        assert_eq!(
+            domains.admit("LOCALHOST").await.unwrap(),
+            Destination::Named
+        );
+        let refusal = refused(&domains, "127.0.0.1").await.unwrap();
+        assert!(refusal.contains("domainAllowList `localhost`"), "{refusal}");
+        let both = route(false, Some("127.0.0.0/8"), Some("example.com"));
+        assert_eq!(both.admit("127.0.0.1").await.unwrap(), Destination::Named);
+        assert!(
+            refused(&both, "10.0.0.1")
+                .await
+                .unwrap()
+                .contains("and no address")
+        );
     }
 }

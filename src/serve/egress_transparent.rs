@@ -55,9 +55,6 @@ pub(crate) async fn serve_http(state: Arc<AppState>, sandbox: String, stream: Tc
                     "this sandbox's web traffic is not redirected to the egress proxy: use its proxy variables",
                 ));
             }
-            if let Some(refused) = route.refusal(&host) {
-                return Ok(refused);
-            }
             let base = format!("http://{authority}");
             Ok(forward(&state, &sandbox, &route, &host, &base, request).await)
         }

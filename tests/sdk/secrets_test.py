@@ -148,10 +148,10 @@ def main():
     assert shell(sandbox, 'printf %s "$UPSTREAM_TOKEN"') == token.placeholder
     assert shell(sandbox, 'printf %s "$OTHER_TOKEN"') == other.placeholder
 
-    step("a blocked sandbox reaches the proxy on its own loopback, and nothing else")
+    step("a sandbox with an allow list reaches the proxy on its own loopback, and nothing else")
     blocked = daytona.create(
         CreateSandboxFromSnapshotParams(
-            network_block_all=True, secrets={"UPSTREAM_TOKEN": "upstream_token"}
+            network_allow_list="127.0.0.0/8", secrets={"UPSTREAM_TOKEN": "upstream_token"}
         )
     )
     assert shell(blocked, 'printf %s "$UPSTREAM_TOKEN"') == token.placeholder
@@ -159,6 +159,11 @@ def main():
     curl(blocked, f"{https}/https-blocked", ["Authorization: Bearer $UPSTREAM_TOKEN"])
     direct = shell(blocked, f"curl -s --noproxy '*' -o /dev/null -w '%{{http_code}}' {http}/direct || true")
     assert direct == "000", direct
+
+    step("blocked, the proxy is no way out: nothing is sent")
+    blocked.update_network_settings(network_block_all=True)
+    refused = shell(blocked, f"curl -s -o /dev/null -w '%{{http_code}}' -H \"Authorization: Bearer $UPSTREAM_TOKEN\" {http}/http-refused")
+    assert refused == "403", refused
 
     step("egress: values only to allowed hosts")
     headers = ["Authorization: Bearer $UPSTREAM_TOKEN", "X-Other: $OTHER_TOKEN"]
