@@ -94,7 +94,7 @@ async fn an_image_whose_last_user_is_root_makes_root_sandboxes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_image_ending_user_daytona_after_user_root_makes_daytona_sandboxes() {
+async fn an_image_ending_user_daytona_after_user_root_or_another_user_makes_daytona_sandboxes() {
     python_case("image_back_to_daytona").await;
 }
 

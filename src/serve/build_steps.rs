@@ -86,9 +86,21 @@ pub(crate) async fn apply(
                 context.workdir = Some(workdir);
                 step_run(build, &context, &program, "/", step.line).await?;
             }
-            Instruction::User(spec) => context
-                .set_user(spec)
-                .map_err(|message| format!("Dockerfile line {}: {message}", step.line))?,
+            Instruction::User(spec) => {
+                context
+                    .set_user(spec)
+                    .map_err(|message| format!("Dockerfile line {}: {message}", step.line))?;
+                // The image's sandboxes run as its final user only when a local sandbox can be
+                // that user (`build_context::image_user`); the log says so where it cannot.
+                if current.is_none() && ![0, 1000].contains(&context.user.0) {
+                    note(
+                        build,
+                        format!(
+                            " ---> the steps below run as `{spec}`; sandboxes of this image run as `daytona` (a local sandbox runs as `root` or `daytona`)"
+                        ),
+                    )?;
+                }
+            }
             Instruction::Shell(shell) => context.shell = shell.clone(),
             Instruction::Run(command) => {
                 let program = match command {

@@ -168,6 +168,17 @@ def image_back_to_daytona(daytona):
     assert sandbox.get_user_home_dir() == "/home/daytona"
     shell(sandbox, "test -e /opt/made-as-root")
     sandbox.delete()
+    step("an image that ends with a user no local sandbox can be says its sandboxes run as daytona")
+    logs = []
+    other = daytona.create(
+        CreateSandboxFromImageParams(image=Image.base("debian:12").dockerfile_commands(["USER nobody", "RUN true"])),
+        timeout=180,
+        on_snapshot_create_logs=logs.append,
+    )
+    assert other.user == "daytona", other.user
+    assert whoami(other) == "1000 1000 daytona /home/daytona daytona daytona", whoami(other)
+    assert any("sandboxes of this image run as `daytona`" in line for line in logs), logs
+    other.delete()
 
 
 def default(daytona):
