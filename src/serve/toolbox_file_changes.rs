@@ -178,9 +178,17 @@ pub(crate) async fn set_permissions(
         ));
     }
     if owner.is_some() || group.is_some() {
+        // A root sandbox maps only root into its user namespace: it has no `daytona` to give a
+        // file to, and `id -u` there would quietly give it to root.
+        let root = state.store.sandbox(&id).user == "root";
         for (value, what) in [(&owner, "user"), (&group, "group")] {
             if value.as_deref().is_some_and(|value| value.starts_with('-')) {
                 return Err(DaemonError::bad_request(format!("{what} not found")));
+            }
+            if root && value.as_deref() == Some(SANDBOX_USER) {
+                return Err(DaemonError::bad_request(format!(
+                    "{what} not found: a root sandbox's only {what} is root"
+                )));
             }
         }
         let owner = match owner.as_deref() {

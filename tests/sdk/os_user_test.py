@@ -17,6 +17,7 @@ import uuid
 from daytona import (
     CreateSandboxFromImageParams,
     CreateSandboxFromSnapshotParams,
+    DaytonaError,
     DaytonaUnprocessableEntityError,
     Image,
     SessionExecuteRequest,
@@ -66,6 +67,9 @@ def root(daytona):
     assert listed["b.txt"].owner == "root", listed["b.txt"]
     sandbox.fs.set_file_permissions("notes/a.txt", owner="root", group="root", mode="600")
     assert sandbox.fs.get_file_info("/root/notes/a.txt").permissions == "0600"
+    raises(DaytonaError, lambda: sandbox.fs.set_file_permissions("notes/a.txt", owner="daytona"), "only user is root")
+    info = sandbox.fs.get_file_info("notes/a.txt")
+    assert (info.owner, info.group) == ("root", "root"), (info.owner, info.group)
 
     step("a session command, a PTY and code_run run as root")
     session = f"root-{uuid.uuid4().hex[:8]}"
