@@ -121,7 +121,7 @@ impl Terminal {
 }
 
 /// Waits until `condition` holds (a guard against hanging, not a timing assertion).
-async fn until(what: &str, condition: impl Fn() -> bool) {
+pub(crate) async fn until(what: &str, condition: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !condition() {
         assert!(Instant::now() < deadline, "gave up waiting: {what}");
@@ -146,7 +146,7 @@ async fn busy_terminal(server: &Server) -> (String, Terminal, String) {
 }
 
 /// The host pid of the parent of the one process running `argv` (the shell that started it).
-fn parent_of(argv: &[&str]) -> u32 {
+pub(crate) fn parent_of(argv: &[&str]) -> u32 {
     let wanted: Vec<u8> = argv
         .iter()
         .flat_map(|arg| format!("{arg}\0").into_bytes())
@@ -169,7 +169,7 @@ fn parent_of(argv: &[&str]) -> u32 {
 }
 
 /// Whether host process `pid` is alive (not gone, not a zombie).
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
         stat.rfind(')')
             .and_then(|end| stat[end + 1..].split_whitespace().next())
