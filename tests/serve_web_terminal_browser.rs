@@ -8,11 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::common;
 use crate::serve_support::{self, run_node_script};
-use crate::serve_web_terminal::{alive, parent_of, until};
+use crate::serve_web_terminal::{alive, parent_of, sandbox_with_terminal, signed_link, until};
 use crate::sessions_local::running;
 
 /// The browser and the folder of the script with playwright-core installed, when both are
@@ -42,17 +40,8 @@ async fn the_web_terminal_page_works_in_chromium_typing_resizing_and_closing() {
         return;
     };
     let server = serve_support::start("").await;
-    let id = server.create(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let signed = server
-        .get(&format!(
-            "/api/sandbox/{id}/ports/22222/signed-preview-url?expiresInSeconds=600"
-        ))
-        .await;
-    assert_eq!(signed.status, 200, "{:?}", signed.body);
-    let link = signed.body["url"].as_str().unwrap().to_string();
+    let (id, ..) = sandbox_with_terminal(&server).await;
+    let link = signed_link(&server, &id).await;
     assert!(link.starts_with("http://127.0.0.1:"), "{link}");
 
     let work = tempfile::tempdir().unwrap();
