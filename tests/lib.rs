@@ -89,6 +89,7 @@ mod serve_toolbox;
 mod serve_upstreams;
 mod serve_volumes;
 mod serve_web_terminal;
+mod serve_web_terminal_browser;
 mod sessions;
 mod sessions_local;
 mod sessions_sdk;

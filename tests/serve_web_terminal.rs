@@ -20,7 +20,7 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A started sandbox and its port 22222 preview link (url, token).
-async fn sandbox_with_terminal(server: &Server) -> (String, String, String) {
+pub(crate) async fn sandbox_with_terminal(server: &Server) -> (String, String, String) {
     let sandbox = server.create(json!({})).await;
     let id = sandbox["id"].as_str().unwrap().to_string();
     let reply = server
@@ -30,6 +30,17 @@ async fn sandbox_with_terminal(server: &Server) -> (String, String, String) {
     let url = reply.body["url"].as_str().unwrap().to_string();
     let token = reply.body["token"].as_str().unwrap().to_string();
     (id, url, token)
+}
+
+/// A signed link (10 minutes) of sandbox `id`'s port 22222: what a browser opens.
+pub(crate) async fn signed_link(server: &Server, id: &str) -> String {
+    let signed = server
+        .get(&format!(
+            "/api/sandbox/{id}/ports/22222/signed-preview-url?expiresInSeconds=600"
+        ))
+        .await;
+    assert_eq!(signed.status, 200, "{:?}", signed.body);
+    signed.body["url"].as_str().unwrap().to_string()
 }
 
 /// GET `url` with the preview token when given: status, content type, cache control, body.
@@ -121,7 +132,7 @@ impl Terminal {
 }
 
 /// Waits until `condition` holds (a guard against hanging, not a timing assertion).
-async fn until(what: &str, condition: impl Fn() -> bool) {
+pub(crate) async fn until(what: &str, condition: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !condition() {
         assert!(Instant::now() < deadline, "gave up waiting: {what}");
@@ -146,7 +157,7 @@ async fn busy_terminal(server: &Server) -> (String, Terminal, String) {
 }
 
 /// The host pid of the parent of the one process running `argv` (the shell that started it).
-fn parent_of(argv: &[&str]) -> u32 {
+pub(crate) fn parent_of(argv: &[&str]) -> u32 {
     let wanted: Vec<u8> = argv
         .iter()
         .flat_map(|arg| format!("{arg}\0").into_bytes())
@@ -169,7 +180,7 @@ fn parent_of(argv: &[&str]) -> u32 {
 }
 
 /// Whether host process `pid` is alive (not gone, not a zombie).
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
         stat.rfind(')')
             .and_then(|end| stat[end + 1..].split_whitespace().next())
@@ -225,12 +236,7 @@ async fn the_web_terminal_page_and_its_assets_are_served_through_the_preview_lin
     assert_eq!(open(&url, Some("wrong")).await.err(), Some(401));
 
     // A signed link serves the same page, and a socket with no header, as a browser opens it.
-    let signed = server
-        .get(&format!(
-            "/api/sandbox/{id}/ports/22222/signed-preview-url?expiresInSeconds=600"
-        ))
-        .await;
-    let signed_url = signed.body["url"].as_str().unwrap().to_string();
+    let signed_url = signed_link(&server, &id).await;
     let (status, _, _, signed_page) = get(&server, &format!("{signed_url}/"), None).await;
     assert_eq!((status, signed_page.as_str()), (200, page.as_str()));
     let mut terminal = open(&signed_url, None).await.expect("a signed socket");
