@@ -71,12 +71,22 @@ struct Terminal {
 
 /// Opens `<link>/ws`, with the preview token when given; the handshake's status when refused.
 async fn open(url: &str, token: Option<&str>) -> Result<Terminal, u16> {
+    open_from(url, token, None).await
+}
+
+/// [`open`] as a browser page of `origin` would.
+async fn open_from(url: &str, token: Option<&str>, origin: Option<&str>) -> Result<Terminal, u16> {
     let url = format!("{}/ws", url.replacen("http://", "ws://", 1));
     let mut request = url.into_client_request().unwrap();
     if let Some(token) = token {
         request
             .headers_mut()
             .insert(TOKEN_HEADER, token.parse().unwrap());
+    }
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
     }
     match tokio_tungstenite::connect_async(request).await {
         Ok((socket, _)) => Ok(Terminal {
@@ -244,6 +254,23 @@ async fn the_web_terminal_page_and_its_assets_are_served_through_the_preview_lin
     terminal.send("echo signed-$((6*7))\r").await;
     terminal.expect("signed-42").await;
     drop(terminal);
+    // Another site's page that learnt the link opens no shell; the link's own page does.
+    let foreign = open_from(&signed_url, None, Some("https://elsewhere.example")).await;
+    assert_eq!(foreign.err(), Some(403));
+    let own = server.base.clone();
+    assert!(open_from(&signed_url, None, Some(&own)).await.is_ok());
+
+    // A shell is no public page: a public sandbox's web terminal still needs the token.
+    let public = server
+        .post(&format!("/api/sandbox/{id}/public/true"), json!({}))
+        .await;
+    assert_eq!(public.body["public"], true, "{:?}", public.body);
+    for path in ["/", "/ws"] {
+        let (status, ..) = get(&server, &format!("{url}{path}"), None).await;
+        assert_eq!(status, 401, "{path} of a public sandbox without the token");
+    }
+    assert_eq!(open(&url, None).await.err(), Some(401));
+    assert!(open(&url, Some(&token)).await.is_ok());
 
     // Stopped: refused as any preview of a stopped sandbox.
     let stopped = server

@@ -226,15 +226,22 @@ async fn forward_private(
         .headers()
         .get(TOKEN_HEADER)
         .map(|value| value.as_bytes().to_vec());
-    let allowed = record.public
-        || match (&record.preview_token, given) {
-            (Some(token), Some(given)) => constant_time_equal(token.as_bytes(), &given),
-            _ => false,
+    let tokened = match (&record.preview_token, given) {
+        (Some(token), Some(given)) => constant_time_equal(token.as_bytes(), &given),
+        _ => false,
+    };
+    // The web terminal is a shell: like Daytona's reserved ports, it needs the token (or a
+    // signed link) even when the sandbox is public.
+    let terminal = port == super::web_terminal::PORT;
+    if !tokened && (terminal || !record.public) {
+        let what = if terminal {
+            "the web terminal (port 22222), public sandbox or not,"
+        } else {
+            "a preview of a private sandbox"
         };
-    if !allowed {
         return refuse(
             StatusCode::UNAUTHORIZED,
-            format!("a preview of a private sandbox needs its token in `{TOKEN_HEADER}`"),
+            format!("{what} needs its token in `{TOKEN_HEADER}` (or a signed link)"),
         );
     }
     let prefix = format!("/_preview/{}/{port}", sandbox.id);

@@ -109,6 +109,25 @@ pub(crate) async fn serve(
 /// `<link>/ws`: upgrades, then starts the socket's shell.
 async fn connect(state: &Arc<AppState>, sandbox: &Sandbox, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
+    // A browser sends the page's origin: only the link's own page may open a shell, not
+    // another site's page that learnt the link.
+    if let Some(origin) = parts.headers.get(header::ORIGIN) {
+        let own = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok());
+        let from = origin
+            .to_str()
+            .ok()
+            .and_then(|origin| origin.split_once("://"))
+            .map(|(_, host)| host);
+        if own.is_none() || from != own {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "the web terminal opens only from its own page (the WebSocket's Origin is another site)",
+            );
+        }
+    }
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, state).await {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
