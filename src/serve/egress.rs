@@ -313,7 +313,7 @@ async fn tunnel(
         };
         let base = format!("{scheme}://{authority}");
         let acceptor = (carried == Carried::Tls).then(|| state.egress.authority.acceptor(&host));
-        let service = forwarding(state, sandbox, route, host, base);
+        let service = forwarding(state, sandbox, host, base);
         if let Some(acceptor) = acceptor {
             // A host no leaf can name ends the tunnel: the client's handshake fails.
             let Ok(acceptor) = acceptor else {

@@ -31,11 +31,12 @@ const HOP_BY_HOP: [&str; 9] = [
 ];
 
 /// What serves the requests of one connection of `sandbox` to `host`: each forwarded to `base`
-/// (`scheme://host:port`), unless its route refuses `host` ([`forward`] asks).
+/// (`scheme://host:port`), unless the sandbox's route refuses `host`. The route is read again
+/// for each request, so that a connection kept open does not outlive a change of the
+/// sandbox's network settings.
 pub(crate) fn forwarding(
     state: Arc<AppState>,
     sandbox: String,
-    route: Arc<Route>,
     host: String,
     base: String,
 ) -> impl hyper::service::Service<
@@ -47,14 +48,12 @@ pub(crate) fn forwarding(
 + Send
 + 'static {
     hyper::service::service_fn(move |request| {
-        let (state, sandbox, route, host, base) = (
-            state.clone(),
-            sandbox.clone(),
-            route.clone(),
-            host.clone(),
-            base.clone(),
-        );
-        async move { Ok(forward(&state, &sandbox, &route, &host, &base, request).await) }
+        let (state, sandbox, host, base) =
+            (state.clone(), sandbox.clone(), host.clone(), base.clone());
+        async move {
+            let route = Route::of(&state, &sandbox);
+            Ok(forward(&state, &sandbox, &route, &host, &base, request).await)
+        }
     })
 }
 

@@ -65,7 +65,19 @@ impl Destination {
 impl Route {
     /// What sandbox `id`'s record says now. Every list was checked when recorded.
     pub(crate) fn of(state: &AppState, id: &str) -> Route {
-        let record = state.store.sandbox(id);
+        // No record (a sandbox being deleted): nothing says where it may go, so nowhere.
+        let Some(record) = state
+            .store
+            .read(|records| records.sandboxes.get(id).cloned())
+        else {
+            return Route {
+                reach: Reach::Listed {
+                    domains: None,
+                    networks: None,
+                },
+                outbound: None,
+            };
+        };
         Route {
             reach: Reach::of(&record),
             outbound: record

@@ -90,7 +90,7 @@ pub(crate) async fn serve_tls(state: Arc<AppState>, sandbox: String, stream: Tcp
         return;
     };
     let base = format!("https://{host}");
-    let service = forwarding(state, sandbox, route, host, base);
+    let service = forwarding(state, sandbox, host, base);
     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
         .serve_connection_with_upgrades(TokioIo::new(tls), service)
         .await;

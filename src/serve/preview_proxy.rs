@@ -55,7 +55,14 @@ pub(crate) async fn forward(
         state.store.touch(&sandbox.id, now);
         return web_terminal::serve(state, sandbox, rest, request).await;
     }
-    if port == 0 || state.settings.own_ports.contains(&port) {
+    // This server's own ports: on this machine, and on a sandbox's own loopback (where its
+    // egress proxy listens for it).
+    let in_network = [
+        super::egress_network::IN_NETWORK_PORT,
+        super::egress_transparent::WEB_PORTS.http,
+        super::egress_transparent::WEB_PORTS.https,
+    ];
+    if port == 0 || state.settings.own_ports.contains(&port) || in_network.contains(&port) {
         return refuse(
             StatusCode::FORBIDDEN,
             format!("port {port} is not a sandbox's"),
