@@ -317,6 +317,11 @@ async fn an_env_change_unsets_the_variables_whose_values_have_the_prefix() {
         .create(json!({"env": {"A": "ph-1", "B": "ph-2", "C": "keep-ph-3"}}))
         .await;
     let id = created["id"].as_str().unwrap();
+    // Set by a change, not at create: as much the sandbox's.
+    let earlier = server
+        .post(&format!("/toolbox/{id}/env"), json!({"set": {"D": "ph-4"}}))
+        .await;
+    assert_eq!(earlier.status, 200, "{:?}", earlier.body);
     let change = server
         .post(
             &format!("/toolbox/{id}/env"),
@@ -325,9 +330,12 @@ async fn an_env_change_unsets_the_variables_whose_values_have_the_prefix() {
         .await;
     assert_eq!(change.status, 200, "{:?}", change.body);
     let seen = server
-        .exec(id, "echo \"${A:-unset} ${B:-unset} ${C:-unset}\"")
+        .exec(
+            id,
+            "echo \"${A:-unset} ${B:-unset} ${C:-unset} ${D:-unset}\"",
+        )
         .await;
-    assert_eq!(seen.body["result"], "unset ph-new keep-ph-3\n");
+    assert_eq!(seen.body["result"], "unset ph-new keep-ph-3 unset\n");
 }
 
 #[tokio::test(flavor = "multi_thread")]

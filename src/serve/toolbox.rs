@@ -201,8 +201,9 @@ pub(crate) async fn execute_deprecated(
 /// NOTES-style: newer than v0.190. The pinned SDK reads the 200 body as `Dict[str, str]`, so an
 /// empty body makes `sandbox.update_env` raise although the change applied; the reply is an
 /// empty JSON object. `unsetValuePrefix` (how Daytona reconciles secret placeholders) unsets,
-/// besides `unset`, every variable of the sandbox whose value starts with it and that `set`
-/// does not name; the daemon's environment is the sandbox's here.
+/// besides `unset`, every variable whose value starts with it and that `set` does not name, in
+/// the environment the sandbox's commands get now (the daemon's process environment there):
+/// what it was created with and every change since.
 pub(crate) async fn update_env(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -216,12 +217,13 @@ pub(crate) async fn update_env(
         .unset_value_prefix
         .filter(|prefix| !prefix.is_empty())
     {
+        let current = run_checked(&state, &sandbox, "env -0".to_string()).await?;
         unset.extend(
-            sandbox
-                .env
-                .iter()
+            current
+                .split('\0')
+                .filter_map(|entry| entry.split_once('='))
                 .filter(|(name, value)| value.starts_with(&prefix) && !set.contains_key(*name))
-                .map(|(name, _)| name.clone()),
+                .map(|(name, _)| name.to_string()),
         );
     }
     state
