@@ -293,8 +293,14 @@ fn ruleset(network: &Network) -> String {
                 "        ip daddr 127.0.0.1 tcp dport {{ {}, {} }} accept\n",
                 web.http, web.https
             );
+            // What the allow list lets through goes there as the program chose, unredirected.
+            let direct: String = allowed
+                .iter()
+                .flat_map(|list| list.networks())
+                .map(|network| format!("        ip daddr {network} return\n"))
+                .collect();
             let redirect = format!(
-                "    chain web {{\n        type nat hook output priority -100;\n        ip daddr != 127.0.0.0/8 tcp dport 80 redirect to :{}\n        ip daddr != 127.0.0.0/8 tcp dport 443 redirect to :{}\n    }}\n",
+                "    chain web {{\n        type nat hook output priority -100;\n{direct}        ip daddr != 127.0.0.0/8 tcp dport 80 redirect to :{}\n        ip daddr != 127.0.0.0/8 tcp dport 443 redirect to :{}\n    }}\n",
                 web.http, web.https
             );
             let networks = allowed.as_ref().map(listed).unwrap_or_default();
@@ -397,6 +403,9 @@ mod tests {
             script.contains("ip daddr { 10.0.0.0/8 } accept"),
             "{script}"
         );
+        // The listed network's web traffic is not redirected: it returns before the redirect.
+        let returned = script.find("ip daddr 10.0.0.0/8 return").expect(&script);
+        assert!(returned < script.find("redirect to").unwrap(), "{script}");
         assert!(!ruleset(&Network::Blocked).contains("redirect"));
     }
 }
