@@ -296,7 +296,7 @@ fn ruleset(network: &Network) -> String {
             // What the allow list lets through goes there as the program chose, unredirected.
             let direct: String = allowed
                 .iter()
-                .flat_map(|list| list.networks())
+                .flat_map(crate::provider::AllowList::networks)
                 .map(|network| format!("        ip daddr {network} return\n"))
                 .collect();
             let redirect = format!(
