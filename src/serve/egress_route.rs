@@ -106,7 +106,18 @@ impl Route {
         };
         let host = host.trim_matches(['[', ']']);
         if domains.as_ref().is_some_and(|list| list.allows(host)) {
-            return Ok(Destination::Named);
+            // The proxy connects from this machine: a listed domain reaches its loopback only
+            // when the list names `localhost` itself, not when a name (a wildcard's, say)
+            // is made to resolve there.
+            if host.trim_end_matches('.').eq_ignore_ascii_case("localhost") {
+                return Ok(Destination::Named);
+            }
+            if let Ok(found) = tokio::net::lookup_host((host, 0)).await {
+                let away = away_from_this_machine(found.map(|address| address.ip()));
+                if !away.is_empty() {
+                    return Ok(Destination::At(away));
+                }
+            }
         }
         if let Some(networks) = networks {
             if let Ok(address) = host.parse::<IpAddr>() {
@@ -125,6 +136,13 @@ impl Route {
         }
         Err(refusal(host, domains.as_ref(), networks.as_ref()))
     }
+}
+
+/// The addresses that are not this machine's loopback nor the unspecified address.
+fn away_from_this_machine(addresses: impl Iterator<Item = IpAddr>) -> Vec<IpAddr> {
+    addresses
+        .filter(|address| !address.is_loopback() && !address.is_unspecified())
+        .collect()
 }
 
 impl Reach {
@@ -255,6 +273,16 @@ mod tests {
                 "{refusal}"
             );
         }
+    }
+
+    #[test]
+    fn a_listed_domain_never_leads_to_this_machines_loopback_but_by_its_own_name() {
+        let found = ["127.0.0.1", "::1", "0.0.0.0", "192.0.2.7", "2001:db8::1"]
+            .map(|address| address.parse::<IpAddr>().unwrap());
+        assert_eq!(
+            away_from_this_machine(found.into_iter()),
+            [found[3], found[4]]
+        );
     }
 
     #[tokio::test]
