@@ -78,6 +78,19 @@ pub(crate) async fn sentinel_secret(server: &Server, name: &str) -> String {
     reply.body["placeholder"].as_str().unwrap().to_string()
 }
 
+/// Sends a request to `url` from sandbox `id` through its proxy with `$TOKEN` in a header,
+/// and checks that it arrived with the secret's value (the sentinel) in its place.
+async fn sends_the_secret(server: &Server, seen: &Seen, id: &str, url: &str) {
+    let (status, body) = curl(server, id, url, &["Authorization: Bearer $TOKEN"], false).await;
+    assert_eq!(status, "200", "{url}: {body}");
+    let path = url.rsplit_once('/').map_or("/", |(_, last)| last);
+    assert_eq!(
+        header(seen, &format!("/{path}"), "authorization"),
+        format!("Bearer {SENTINEL}"),
+        "{url}"
+    );
+}
+
 fn id(sandbox: &Value) -> String {
     sandbox["id"].as_str().unwrap().to_string()
 }
@@ -109,15 +122,13 @@ async fn a_sandbox_of_its_own_network_gets_its_secret_through_the_proxy_where_it
     assert_eq!(token, placeholder);
     assert!(proxy.ends_with(&format!("@{IN_NETWORK}")), "{proxy}");
     let authorization = "Authorization: Bearer $TOKEN";
-    let url = format!("http://127.0.0.1:{port}/blocked");
-    assert_eq!(
-        curl(&server, &id, &url, &[authorization], false).await.0,
-        "200"
-    );
-    assert_eq!(
-        header(&seen, "/blocked", "authorization"),
-        format!("Bearer {SENTINEL}")
-    );
+    sends_the_secret(
+        &server,
+        &seen,
+        &id,
+        &format!("http://127.0.0.1:{port}/blocked"),
+    )
+    .await;
     // A name goes where its lookup's listed addresses are.
     let url = format!("http://localhost:{port}/by-name");
     assert_eq!(
@@ -155,25 +166,15 @@ async fn a_sandbox_of_its_own_network_gets_its_secret_through_the_proxy_where_it
     assert!(!seen.lock().unwrap().contains_key("/sideways"));
 
     // A new network after a stop and start, with a listener in it.
-    let stopped = server
-        .post(&format!("/api/sandbox/{id}/stop"), json!({}))
-        .await;
-    assert_eq!(stopped.status, 200, "{:?}", stopped.body);
-    server.wait_state(&id, "stopped").await;
-    let started = server
-        .post(&format!("/api/sandbox/{id}/start"), json!({}))
-        .await;
-    assert_eq!(started.status, 200, "{:?}", started.body);
-    server.wait_state(&id, "started").await;
-    let url = format!("http://127.0.0.1:{port}/after-start");
-    assert_eq!(
-        curl(&server, &id, &url, &[authorization], false).await.0,
-        "200"
-    );
-    assert_eq!(
-        header(&seen, "/after-start", "authorization"),
-        format!("Bearer {SENTINEL}")
-    );
+    server.act(&id, "stop", "stopped").await;
+    server.act(&id, "start", "started").await;
+    sends_the_secret(
+        &server,
+        &seen,
+        &id,
+        &format!("http://127.0.0.1:{port}/after-start"),
+    )
+    .await;
 
     // And after a restart of serve, for the sandbox that runs on.
     let root = server.shutdown().await;
@@ -241,15 +242,7 @@ async fn a_sandbox_given_a_network_of_its_own_keeps_its_secrets() {
     assert_eq!(changed.status, 200, "{:?}", changed.body);
     let (_, proxy) = run(&server, &id, "printf %s \"$HTTP_PROXY\"").await;
     assert!(proxy.ends_with(&format!("@{IN_NETWORK}")), "{proxy}");
-    let url = format!("http://127.0.0.1:{port}/own");
-    assert_eq!(
-        curl(&server, &id, &url, &[authorization], false).await.0,
-        "200"
-    );
-    assert_eq!(
-        header(&seen, "/own", "authorization"),
-        format!("Bearer {SENTINEL}")
-    );
+    sends_the_secret(&server, &seen, &id, &format!("http://127.0.0.1:{port}/own")).await;
     let direct = format!("http://{GATEWAY}:{port}/direct");
     assert_eq!(curl(&server, &id, &direct, &[], true).await.0, "000");
 
@@ -258,11 +251,7 @@ async fn a_sandbox_given_a_network_of_its_own_keeps_its_secrets() {
         .create(json!({"secrets": [{"TOKEN": "open_token"}]}))
         .await;
     let stopped = stopped["id"].as_str().unwrap().to_string();
-    let reply = server
-        .post(&format!("/api/sandbox/{stopped}/stop"), json!({}))
-        .await;
-    assert_eq!(reply.status, 200, "{:?}", reply.body);
-    server.wait_state(&stopped, "stopped").await;
+    server.act(&stopped, "stop", "stopped").await;
     let changed = server
         .post(
             &format!("/api/sandbox/{stopped}/network-settings"),
@@ -270,22 +259,14 @@ async fn a_sandbox_given_a_network_of_its_own_keeps_its_secrets() {
         )
         .await;
     assert_eq!(changed.status, 200, "{:?}", changed.body);
-    let reply = server
-        .post(&format!("/api/sandbox/{stopped}/start"), json!({}))
-        .await;
-    assert_eq!(reply.status, 200, "{:?}", reply.body);
-    server.wait_state(&stopped, "started").await;
-    let url = format!("http://127.0.0.1:{port}/changed-while-stopped");
-    assert_eq!(
-        curl(&server, &stopped, &url, &[authorization], false)
-            .await
-            .0,
-        "200"
-    );
-    assert_eq!(
-        header(&seen, "/changed-while-stopped", "authorization"),
-        format!("Bearer {SENTINEL}")
-    );
+    server.act(&stopped, "start", "started").await;
+    sends_the_secret(
+        &server,
+        &seen,
+        &stopped,
+        &format!("http://127.0.0.1:{port}/changed-while-stopped"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -430,6 +411,20 @@ async fn bad_domain_lists_are_400s_naming_the_entry_and_leave_nothing_behind() {
     assert_eq!(record["networkBlockAll"], false);
 }
 
+/// What the script in sandbox `id` printed to `/tmp/kept.out`, once it holds `needle` (or
+/// after 20 s).
+async fn printed(server: &Server, id: &str, needle: &str) -> String {
+    let mut output = String::new();
+    for _ in 0..200 {
+        output = run(server, id, "cat /tmp/kept.out").await.1;
+        if output.contains(needle) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    output
+}
+
 /// A tunnel kept open across a change: each request in it is routed by the sandbox's settings
 /// of the moment, so one sent after a block is refused, not forwarded.
 #[tokio::test(flavor = "multi_thread")]
@@ -472,14 +467,7 @@ get("/kept-after")
         ),
     )
     .await;
-    let mut before = String::new();
-    for _ in 0..200 {
-        before = run(&server, &id, "cat /tmp/kept.out").await.1;
-        if before.contains("/kept-before") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let before = printed(&server, &id, "/kept-before").await;
     assert!(before.contains("/kept-before HTTP/1.1 200"), "{before}");
     let blocked = server
         .post(
@@ -489,14 +477,7 @@ get("/kept-after")
         .await;
     assert_eq!(blocked.status, 200, "{:?}", blocked.body);
     run(&server, &id, "touch /tmp/blocked").await;
-    let mut after = String::new();
-    for _ in 0..200 {
-        after = run(&server, &id, "cat /tmp/kept.out").await.1;
-        if after.contains("/kept-after") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let after = printed(&server, &id, "/kept-after").await;
     assert!(after.contains("/kept-after HTTP/1.1 403"), "{after}");
     assert!(seen.lock().unwrap().contains_key("/kept-before"));
     assert!(!seen.lock().unwrap().contains_key("/kept-after"));

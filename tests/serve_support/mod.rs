@@ -234,6 +234,19 @@ impl Server {
         }
     }
 
+    /// `POST /api/sandbox/{id}/{action}` (`stop`, `start`, ...), which must be accepted, then
+    /// polls until the sandbox is `state`.
+    pub(crate) async fn act(&self, id: &str, action: &str, state: &str) -> Value {
+        let reply = self
+            .post(
+                &format!("/api/sandbox/{id}/{action}"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{action} {id}: {:?}", reply.body);
+        self.wait_state(id, state).await
+    }
+
     /// Polls until the sandbox is gone (404).
     pub(crate) async fn wait_gone(&self, id: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
