@@ -17,8 +17,10 @@ use axum::http::{Response, StatusCode};
 
 use super::egress_domains::DomainList;
 use super::egress_outbound::OutboundProxy;
+use super::platform::{NetworkSettings, Wanted};
 use super::state::{AppState, SandboxRecord};
 use crate::names::AllowList;
+use crate::provider::Network;
 
 /// How one sandbox's requests leave.
 pub(crate) struct Route {
@@ -146,26 +148,34 @@ fn away_from_this_machine(addresses: impl Iterator<Item = IpAddr>) -> Vec<IpAddr
 }
 
 impl Reach {
+    /// What the sandbox's recorded network settings let through, read as its network reads
+    /// them ([`NetworkSettings::wanted`]): settings that no longer read lead nowhere.
     fn of(record: &SandboxRecord) -> Reach {
-        let domains = record
-            .domain_allow_list
-            .as_deref()
-            .and_then(|list| DomainList::parse(list).ok().flatten());
-        let networks = record
-            .network_allow_list
-            .as_deref()
-            .and_then(|list| AllowList::parse(list).ok().flatten());
-        // Blocking wins over both lists, as it does for the network itself.
-        if record.network_block_all {
-            return Reach::Listed {
-                domains: None,
-                networks: None,
-            };
+        let settings = NetworkSettings {
+            network_block_all: Some(record.network_block_all),
+            network_allow_list: record.network_allow_list.clone(),
+            domain_allow_list: record.domain_allow_list.clone(),
+        };
+        let nowhere = Reach::Listed {
+            domains: None,
+            networks: None,
+        };
+        match settings.wanted() {
+            Ok(None) => Reach::Anywhere,
+            Ok(Some(Wanted { network, domains })) => match network {
+                Network::Open => Reach::Anywhere,
+                Network::Blocked => nowhere,
+                Network::Allowed(list) => Reach::Listed {
+                    domains: None,
+                    networks: Some(list),
+                },
+                Network::Proxied { allowed, .. } => Reach::Listed {
+                    domains,
+                    networks: allowed,
+                },
+            },
+            Err(_) => nowhere,
         }
-        if domains.is_none() && networks.is_none() {
-            return Reach::Anywhere;
-        }
-        Reach::Listed { domains, networks }
     }
 }
 
