@@ -13,22 +13,27 @@ use crate::serve_support::{self, run_node_script};
 use crate::serve_web_terminal::{alive, parent_of, sandbox_with_terminal, signed_link, until};
 use crate::sessions_local::running;
 
-/// The browser and the folder of the script with playwright-core installed, when both are
-/// there; else skips (fails under `CI=true`).
-fn browser() -> Option<(PathBuf, PathBuf)> {
-    if !common::have("node") || !common::have("chromium") {
+/// The folder of the script, with playwright-core and the pinned headless Chromium
+/// (`@sparticuz/chromium`) installed, when they are there; else skips (fails under `CI=true`).
+fn browser() -> Option<PathBuf> {
+    if !common::have("node") {
         return None;
     }
-    let chromium = which::which("chromium").expect("`chromium` is on PATH");
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk-ts");
-    if folder
-        .join("node_modules/playwright-core/package.json")
-        .is_file()
-    {
-        return Some((chromium, folder));
+    let installed = ["playwright-core", "@sparticuz/chromium"]
+        .iter()
+        .all(|package| {
+            folder
+                .join("node_modules")
+                .join(package)
+                .join("package.json")
+                .is_file()
+        });
+    if installed {
+        return Some(folder);
     }
     common::skip(&format!(
-        "playwright-core in `{}` (install it with `scripts/sdk-node.sh`)",
+        "playwright-core and @sparticuz/chromium in `{}` (install them with `scripts/sdk-node.sh`)",
         folder.join("node_modules").display()
     ));
     None
@@ -36,7 +41,7 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_web_terminal_page_works_in_chromium_typing_resizing_and_closing() {
-    let Some((chromium, folder)) = browser() else {
+    let Some(folder) = browser() else {
         return;
     };
     let server = serve_support::start("").await;
@@ -54,8 +59,9 @@ async fn the_web_terminal_page_works_in_chromium_typing_resizing_and_closing() {
     );
     let env = [
         ("TERMINAL_URL", link.as_str()),
-        ("CHROMIUM", chromium.to_str().unwrap()),
         ("WORK", work.path().to_str().unwrap()),
+        // The browser unpacks itself into the temporary directory: this test's own.
+        ("TMPDIR", work.path().to_str().unwrap()),
         ("SLEEP", seconds.as_str()),
         ("SEEN", seen.to_str().unwrap()),
     ];

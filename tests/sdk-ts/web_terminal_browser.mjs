@@ -3,8 +3,8 @@
 // the keyboard and the window's size, reading only what xterm.js renders. Run by
 // `tests/serve_web_terminal_browser.rs`, which gives it:
 //   TERMINAL_URL  the signed link (a browser cannot send the preview token header)
-//   CHROMIUM      the browser's executable
-//   WORK          an empty directory for the browser's profile and the screenshot
+//   WORK          an empty directory for the browser's profile and the screenshot, and where
+//                 the browser (`@sparticuz/chromium`, pinned in package-lock.json) is unpacked
 //   SLEEP         the argument of a `sleep` left running when the page closes
 //   SEEN          a file that appears once the test has seen that `sleep` run
 // Nothing may leave loopback: every request the browser makes is checked. Any failure exits
@@ -14,9 +14,13 @@ import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 
+import browser from '@sparticuz/chromium'
 import { chromium } from 'playwright-core'
 
-const { TERMINAL_URL, CHROMIUM, WORK, SLEEP, SEEN } = process.env
+const { TERMINAL_URL, WORK, SLEEP, SEEN } = process.env
+// The pinned headless Chromium, unpacked into the test's own directory: it needs only the C
+// library, so no distribution's browser package (whose archive drops old versions) is involved.
+const CHROMIUM = await browser.executablePath()
 // Generous: a guard against hanging on a loaded machine, not a timing assertion.
 const PATIENCE = 30_000
 
