@@ -152,15 +152,55 @@ impl NetworkSettings {
                 }),
                 (Some(list), None) => Some(Network::Allowed(list)),
                 // Blocking is `Some(false)` or unsaid here; an empty list opens, as `false` does.
-                (None, None) => {
-                    let said = self.network_block_all.is_some()
-                        || self.network_allow_list.is_some()
-                        || self.domain_allow_list.is_some();
-                    said.then_some(Network::Open)
-                }
+                (None, None) => self.says_anything().then_some(Network::Open),
             }
         };
         Ok(network.map(|network| Wanted { network, domains }))
+    }
+
+    /// Whether the settings say anything at all.
+    fn says_anything(&self) -> bool {
+        self.network_block_all.is_some()
+            || self.network_allow_list.is_some()
+            || self.domain_allow_list.is_some()
+    }
+
+    /// The settings a change (`self`) leaves over a sandbox's `current` ones, merged as Daytona
+    /// merges them (`SandboxService.updateNetworkSettings`): what the change leaves unsaid is
+    /// kept. Blocking clears the allow list; an allow list (a blank one clears it) unblocks;
+    /// unblocking without one clears it, opening the network. NOTES-style: the domain list is
+    /// newer than that code and follows the allow list's rules: a blank one clears it, a list
+    /// unblocks, and blocking or unblocking without one clears it.
+    pub(crate) fn over(&self, current: &NetworkSettings) -> NetworkSettings {
+        let given = |list: &Option<String>| {
+            list.as_deref().map(|text| {
+                Some(text.trim())
+                    .filter(|text| !text.is_empty())
+                    .map(str::to_string)
+            })
+        };
+        let mut merged = NetworkSettings {
+            network_block_all: Some(current.network_block_all.unwrap_or(false)),
+            network_allow_list: current.network_allow_list.clone(),
+            domain_allow_list: current.domain_allow_list.clone(),
+        };
+        if let Some(block) = self.network_block_all {
+            merged.network_block_all = Some(block);
+            merged.network_allow_list = None;
+            merged.domain_allow_list = None;
+        }
+        for (change, kept) in [
+            (&self.network_allow_list, &mut merged.network_allow_list),
+            (&self.domain_allow_list, &mut merged.domain_allow_list),
+        ] {
+            if let Some(list) = given(change) {
+                *kept = list.clone();
+                if list.is_some() {
+                    merged.network_block_all = Some(false);
+                }
+            }
+        }
+        merged
     }
 
     /// What the settings ask the network to reach, or `None` when they say nothing.
@@ -179,7 +219,8 @@ impl NetworkSettings {
 }
 
 /// `POST /sandbox/{id}/network-settings`: changes what a sandbox's network reaches, at once
-/// (Daytona changes it in place), and the domains its web traffic may reach. A sandbox with a
+/// (Daytona changes it in place), and the domains its web traffic may reach; what the change
+/// leaves unsaid is kept (`NetworkSettings::over`). A sandbox with a
 /// network of its own (made with `networkBlockAll`, a `networkAllowList` or a
 /// `domainAllowList`, or given one since) may be blocked, filtered or opened at any time; its
 /// secrets and domain list go on through the proxy in its new network. One on this machine's network gets one of its own when nothing of its
@@ -191,12 +232,22 @@ async fn network_settings(
     JsonBody(settings): JsonBody<NetworkSettings>,
 ) -> Result<Json<Sandbox>, ApiError> {
     let sandbox = resolve(&state, &id_or_name).await?;
-    let Some(wanted) = settings.wanted()? else {
+    if !settings.says_anything() {
         return Err(ApiError::bad_request(
             "At least one of networkBlockAll, networkAllowList or domainAllowList must be set",
         ));
-    };
+    }
     let record = state.store.sandbox(&sandbox.id);
+    let current = NetworkSettings {
+        network_block_all: Some(record.network_block_all),
+        network_allow_list: record.network_allow_list.clone(),
+        domain_allow_list: record.domain_allow_list.clone(),
+    };
+    // Merged settings always say whether the network is blocked, so this is never `None`.
+    let wanted = settings
+        .over(&current)
+        .wanted()?
+        .ok_or_else(|| ApiError::bad_request("The network settings say nothing"))?;
     let gets_own = !record.has_own_network() && wanted.network != Network::Open;
     if gets_own && super::sandbox_link::is_linked(&state, &sandbox.id) {
         return Err(super::sandbox_link::own_network_refused());
@@ -275,6 +326,87 @@ mod tests {
             .network()
             .unwrap_err();
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_change_keeps_what_it_leaves_unsaid_as_daytona_merges_it() {
+        let settings =
+            |block: Option<bool>, allow: Option<&str>, domains: Option<&str>| NetworkSettings {
+                network_block_all: block,
+                network_allow_list: allow.map(str::to_string),
+                domain_allow_list: domains.map(str::to_string),
+            };
+        #[track_caller]
+        fn case(current: &NetworkSettings, change: &NetworkSettings, expected: &NetworkSettings) {
+            let merged = change.over(current);
+            assert_eq!(
+                (
+                    merged.network_block_all,
+                    merged.network_allow_list.as_deref(),
+                    merged.domain_allow_list.as_deref()
+                ),
+                (
+                    expected.network_block_all,
+                    expected.network_allow_list.as_deref(),
+                    expected.domain_allow_list.as_deref()
+                ),
+                "{change:?} over {current:?}"
+            );
+        }
+        let filtered = settings(Some(false), Some("10.0.0.0/8"), Some("example.com"));
+        // A list alone changes that list and keeps the other.
+        case(
+            &filtered,
+            &settings(None, Some("192.168.0.0/16"), None),
+            &settings(Some(false), Some("192.168.0.0/16"), Some("example.com")),
+        );
+        case(
+            &filtered,
+            &settings(None, None, Some("*.test")),
+            &settings(Some(false), Some("10.0.0.0/8"), Some("*.test")),
+        );
+        // A blank list clears it alone.
+        case(
+            &filtered,
+            &settings(None, Some(" "), None),
+            &settings(Some(false), None, Some("example.com")),
+        );
+        // Blocking clears the lists; unblocking without a list clears them too: open.
+        case(
+            &filtered,
+            &settings(Some(true), None, None),
+            &settings(Some(true), None, None),
+        );
+        case(
+            &filtered,
+            &settings(Some(false), None, None),
+            &settings(Some(false), None, None),
+        );
+        // A list unblocks a blocked sandbox, and keeps a list given with the block.
+        let blocked = settings(Some(true), None, None);
+        case(
+            &blocked,
+            &settings(None, Some("10.0.0.0/8"), None),
+            &settings(Some(false), Some("10.0.0.0/8"), None),
+        );
+        case(
+            &blocked,
+            &settings(Some(false), Some("10.0.0.0/8"), None),
+            &settings(Some(false), Some("10.0.0.0/8"), None),
+        );
+        case(
+            &blocked,
+            &settings(None, Some(""), None),
+            &settings(Some(true), None, None),
+        );
+        assert_eq!(
+            settings(None, None, Some("example.com"))
+                .over(&blocked)
+                .wanted()
+                .unwrap()
+                .map(|wanted| wanted.domains.map(|list| list.to_string())),
+            Some(Some("example.com".to_string()))
+        );
     }
 
     #[test]
