@@ -24,6 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::ServeError;
 use super::egress_forward::{forward, forwarding};
+use super::egress_hold::{Changes, Held};
 use super::egress_network::{Listeners, Reach};
 use super::egress_outbound::Clients;
 use super::egress_route::{Destination, Route};
@@ -45,6 +46,8 @@ pub(crate) struct Egress {
     outbound: Clients,
     /// The listeners in sandboxes' own networks.
     pub(crate) listeners: Listeners,
+    /// Each sandbox's changes, which its open connections wait on.
+    pub(crate) changes: Changes,
 }
 
 impl Egress {
@@ -109,6 +112,7 @@ impl Egress {
                 certificates,
                 outbound: Clients::default(),
                 listeners: Listeners::default(),
+                changes: Changes::default(),
             },
             listener,
         ))
@@ -271,7 +275,8 @@ async fn handle(state: Arc<AppState>, request: Request<hyper::body::Incoming>) -
 
 /// Answers a `CONNECT`, then looks at what the tunnel carries (`egress_tunnel`): TLS is ended
 /// with a leaf for its host and each request inside forwarded to `https://host:port`; plain HTTP
-/// is forwarded to `http://host:port`; anything else is joined to `host:port` unread.
+/// is forwarded to `http://host:port`; anything else is joined to `host:port` unread. The tunnel
+/// lasts as long as the sandbox's settings admit its destination (`egress_hold`).
 async fn tunnel(
     state: Arc<AppState>,
     sandbox: String,
@@ -289,49 +294,84 @@ async fn tunnel(
         Ok(destination) => destination,
         Err(refused) => return refused,
     };
-    let route = Arc::new(route);
     tokio::spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(request).await else {
             return;
         };
         let (carried, client) = sniff(TokioIo::new(upgraded)).await;
+        let held = |at| Held {
+            state: state.clone(),
+            sandbox: sandbox.clone(),
+            changes: route.changes.clone(),
+            host: host.clone(),
+            at,
+        };
         let scheme = match carried {
             Carried::Opaque => {
-                return match &route.outbound {
-                    Some(proxy) => {
-                        super::egress_outbound::join_through(client, proxy, authority.as_str())
-                            .await;
-                    }
-                    None => match destination.addresses(authority.port_u16().unwrap_or(0)) {
-                        Some(addresses) => join(client, addresses.as_slice()).await,
-                        None => join(client, authority.as_str()).await,
-                    },
-                };
+                let port = authority.port_u16().unwrap_or(0);
+                let (upstream, at) = open(&route, &destination, &authority, port).await;
+                // The sandbox sees its tunnel close: the proxy already answered the CONNECT.
+                if let Some(upstream) = upstream {
+                    held(at).run(join(client, upstream)).await;
+                }
+                return;
             }
             Carried::Http => "http",
             Carried::Tls => "https",
         };
         let base = format!("{scheme}://{authority}");
         let acceptor = (carried == Carried::Tls).then(|| state.egress.authority.acceptor(&host));
-        let service = forwarding(state, sandbox, host, base);
-        if let Some(acceptor) = acceptor {
-            // A host no leaf can name ends the tunnel: the client's handshake fails.
-            let Ok(acceptor) = acceptor else {
-                return;
-            };
-            let Ok(tls) = acceptor.accept(client).await else {
-                return;
-            };
-            // The leaf offers `h2` and `http/1.1`; the builder follows what the client speaks.
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                .await;
-        } else {
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(client), service)
-                .with_upgrades()
-                .await;
-        }
+        let service = forwarding(state.clone(), sandbox.clone(), host.clone(), base);
+        let served = async move {
+            if let Some(acceptor) = acceptor {
+                // A host no leaf can name ends the tunnel: the client's handshake fails.
+                let Ok(acceptor) = acceptor else {
+                    return;
+                };
+                let Ok(tls) = acceptor.accept(client).await else {
+                    return;
+                };
+                // The leaf offers `h2` and `http/1.1`; the builder follows what the client speaks.
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                    .await;
+            } else {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(client), service)
+                    .with_upgrades()
+                    .await;
+            }
+        };
+        held(None).run(served).await;
     });
     Response::new(Body::empty())
+}
+
+/// The connection an opaque tunnel to `authority` is joined to, and the address it went to
+/// when known: through the route's outbound proxy, told the address the destination was
+/// admitted at when it was (so that it cannot look the name up again), or straight there.
+async fn open(
+    route: &Route,
+    destination: &Destination,
+    authority: &axum::http::uri::Authority,
+    port: u16,
+) -> (Option<tokio::net::TcpStream>, Option<std::net::IpAddr>) {
+    let pinned = destination
+        .addresses(port)
+        .and_then(|addresses| addresses.first().copied());
+    if let Some(proxy) = &route.outbound {
+        let target = pinned.map_or_else(|| authority.to_string(), |address| address.to_string());
+        let upstream = super::egress_outbound::connect_through(proxy, &target).await;
+        return (upstream, pinned.map(|address| address.ip()));
+    }
+    let upstream = match destination.addresses(port) {
+        Some(addresses) => tokio::net::TcpStream::connect(addresses.as_slice()).await,
+        None => tokio::net::TcpStream::connect(authority.as_str()).await,
+    }
+    .ok();
+    let at = upstream
+        .as_ref()
+        .and_then(|upstream| upstream.peer_addr().ok())
+        .map(|address| address.ip());
+    (upstream, at)
 }

@@ -14,7 +14,8 @@ use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
 
 use super::egress::answer;
-use super::egress_route::Route;
+use super::egress_hold::Held;
+use super::egress_route::{Destination, Route};
 use super::state::AppState;
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1), and the proxy's own.
@@ -58,10 +59,10 @@ pub(crate) fn forwarding(
 }
 
 /// Sends `request` to `base` (`scheme://host:port`) with the sandbox's allowed placeholders
-/// replaced in its headers, and streams the answer back; or answers the route's 403 for `host`,
-/// sending nothing.
+/// replaced in its headers, and streams the answer back while the sandbox's settings admit
+/// `host` (`egress_hold`); or answers the route's 403 for `host`, sending nothing.
 pub(crate) async fn forward(
-    state: &AppState,
+    state: &Arc<AppState>,
     sandbox: &str,
     route: &Route,
     host: &str,
@@ -105,9 +106,16 @@ pub(crate) async fn forward(
         Ok(client) => client,
         Err(error) => return answer(StatusCode::BAD_GATEWAY, &error),
     };
+    let mut url = format!("{base}{path}");
+    if let Some((pinned, authority)) = pinned_through_outbound(route, &destination, base) {
+        // The outbound proxy is told the address that was checked, so that it cannot look the
+        // name up again; the destination still learns the name it was asked for.
+        url = format!("http://{pinned}{path}");
+        headers.insert(header::HOST, authority);
+    }
     // The body goes as frames, trailers included.
     let sent = client
-        .request(parts.method, format!("{base}{path}"))
+        .request(parts.method, url)
         .headers(headers)
         .body(reqwest::Body::wrap(body))
         .send()
@@ -128,6 +136,14 @@ pub(crate) async fn forward(
     for name in HOP_BY_HOP {
         headers.remove(name);
     }
+    // What keeps the answer, or the joined connections, to the sandbox's settings.
+    let held = Held {
+        state: state.clone(),
+        sandbox: sandbox.to_string(),
+        changes: route.changes.clone(),
+        host: host.to_string(),
+        at: None,
+    };
     if let (Some(protocol), Some(client_side)) = (switch, client_side)
         && upstream.status() == StatusCode::SWITCHING_PROTOCOLS
     {
@@ -139,14 +155,34 @@ pub(crate) async fn forward(
                 return;
             };
             let (mut upstream, mut client) = (upstream, TokioIo::new(client));
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            held.run(tokio::io::copy_bidirectional(&mut client, &mut upstream))
+                .await;
         });
         return response;
     }
     *response.headers_mut() = headers;
     // Frames again, so that the answer's trailers (a gRPC status) reach the sandbox.
-    *response.body_mut() = Body::new(axum::http::Response::from(upstream).into_body());
+    *response.body_mut() = held.body(axum::http::Response::from(upstream).into_body());
     response
+}
+
+/// For a plain HTTP request to `base` (`http://host:port`) that goes through the route's
+/// outbound proxy and was admitted at checked addresses: the first of them with the port, for
+/// the URL, and `base`'s authority, for the `Host` header.
+fn pinned_through_outbound(
+    route: &Route,
+    destination: &Destination,
+    base: &str,
+) -> Option<(std::net::SocketAddr, HeaderValue)> {
+    route.outbound.as_ref()?;
+    let authority = base
+        .strip_prefix("http://")?
+        .parse::<axum::http::uri::Authority>()
+        .ok()?;
+    let pinned = *destination
+        .addresses(authority.port_u16().unwrap_or(80))?
+        .first()?;
+    Some((pinned, HeaderValue::from_str(authority.as_str()).ok()?))
 }
 
 /// Replaces each placeholder by its value in every header value that holds it.

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use base64::Engine as _;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::error::ApiError;
 
@@ -114,32 +114,24 @@ impl Clients {
     }
 }
 
-/// Joins `client` to `destination` (`host:port`) through `proxy` with a `CONNECT`, until either
-/// side closes. An `https://` proxy is not spoken to here (its TLS would be needed): the tunnel
-/// closes, as one to an unreachable destination does.
-pub(crate) async fn join_through<S: AsyncRead + AsyncWrite + Unpin>(
-    mut client: S,
+/// A connection to `destination` (`host:port`) through `proxy`, opened with a `CONNECT`; `None`
+/// when it cannot be had. An `https://` proxy is not spoken to here (its TLS would be needed):
+/// the tunnel closes, as one to an unreachable destination does.
+pub(crate) async fn connect_through(
     proxy: &OutboundProxy,
     destination: &str,
-) {
+) -> Option<tokio::net::TcpStream> {
     if proxy.0.scheme() != "http" {
-        return;
+        return None;
     }
-    let Ok(mut upstream) = tokio::net::TcpStream::connect(proxy.address()).await else {
-        return;
-    };
+    let mut upstream = tokio::net::TcpStream::connect(proxy.address()).await.ok()?;
     let mut request = format!("CONNECT {destination} HTTP/1.1\r\nHost: {destination}\r\n");
     if let Some(authorization) = proxy.authorization() {
         request.push_str(&format!("Proxy-Authorization: {authorization}\r\n"));
     }
     request.push_str("\r\n");
-    if upstream.write_all(request.as_bytes()).await.is_err() {
-        return;
-    }
-    if !tunnel_opened(&mut upstream).await {
-        return;
-    }
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    upstream.write_all(request.as_bytes()).await.ok()?;
+    tunnel_opened(&mut upstream).await.then_some(upstream)
 }
 
 /// Reads the proxy's answer to a `CONNECT` up to its blank line: whether it is a 2xx.

@@ -31,6 +31,7 @@ mod dockerfile;
 mod egress;
 mod egress_domains;
 mod egress_forward;
+mod egress_hold;
 mod egress_network;
 mod egress_outbound;
 mod egress_route;
