@@ -1,11 +1,14 @@
 //! `outboundProxyUrl` through the API of an in-process `serve`: recorded and returned on the
 //! sandbox's own record (not in lists), given as the proxy variables of a sandbox without the
 //! egress proxy, and chained to by the egress proxy for one with secrets (here a blocked one),
-//! with the secret's value substituted on the way. The proxy's credential is a sentinel that no
-//! error may hold; a malformed URL is a 400 naming the field, leaving nothing behind.
+//! with the secret's value substituted on the way; a name its allow list admitted by address is
+//! sent to the outbound proxy as that address (plain HTTP, and an opaque tunnel's `CONNECT`),
+//! so that the outbound proxy cannot look it up again. The proxy's credential is a sentinel that
+//! no error may hold; a malformed URL is a 400 naming the field, leaving nothing behind.
 //!
 //! The outbound proxy is the test's own recording proxy on 127.0.0.1, forwarding absolute-form
-//! requests to the test's upstream. Needs what `serve_egress_network` needs.
+//! requests to the test's upstream and joining `CONNECT`s. Needs what `serve_egress_network`
+//! needs, and python3.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -17,7 +20,9 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 
 use crate::common::SENTINEL;
+use crate::serve_egress_hold::{HOLDER, launch, printed};
 use crate::serve_egress_network::{curl, prerequisites, run, sentinel_secret};
+use crate::serve_egress_tunnel::echo_upstream;
 use crate::serve_secrets::files_holding;
 use crate::serve_support::start;
 use crate::serve_upstreams::{Seen, header, http_upstream};
@@ -28,7 +33,8 @@ const CREDENTIAL: &str = "outbound-credential-sentinel-5c1e";
 /// What the recording proxy received: each request's URL and `Proxy-Authorization`.
 type Received = Arc<Mutex<Vec<(String, String)>>>;
 
-/// A plain HTTP proxy on loopback that records each request and forwards it.
+/// A plain HTTP proxy on loopback that records each request (a `CONNECT`'s authority, another
+/// request's URL) and forwards it, `Host` as it came; a `CONNECT` is joined to its authority.
 async fn recording_proxy(received: Received) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -45,6 +51,7 @@ async fn recording_proxy(received: Received) -> u16 {
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
                     .await;
             });
         }
@@ -67,9 +74,22 @@ async fn relay(
         .lock()
         .unwrap()
         .push((request.uri().to_string(), authorization));
+    if request.method() == axum::http::Method::CONNECT {
+        let target = request.uri().to_string();
+        tokio::spawn(async move {
+            let (Ok(upgraded), Ok(mut upstream)) = (
+                hyper::upgrade::on(request).await,
+                tokio::net::TcpStream::connect(target).await,
+            ) else {
+                return;
+            };
+            let mut client = TokioIo::new(upgraded);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        });
+        return Response::new(Body::empty());
+    }
     let mut headers = request.headers().clone();
     headers.remove("proxy-authorization");
-    headers.remove("host");
     let answer = client
         .get(request.uri().to_string())
         .headers(headers)
@@ -83,7 +103,7 @@ async fn relay(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_outbound_proxy_is_the_sandboxs_proxy_and_the_egress_proxy_chains_to_it() {
-    if !prerequisites() {
+    if !prerequisites() || !crate::common::have("python3") {
         return;
     }
     let seen = Seen::default();
@@ -157,6 +177,48 @@ async fn an_outbound_proxy_is_the_sandboxs_proxy_and_the_egress_proxy_chains_to_
             .contains(&(url, expected_authorization)),
         "{:?}",
         received.lock().unwrap()
+    );
+
+    // A name the allow list admitted by its address: the outbound proxy is told that address,
+    // so that it cannot look the name up again, and the destination still gets the name.
+    let url = format!("http://localhost:{upstream}/pinned");
+    let sent = curl(&server, chained_id, &url, &[], false).await;
+    assert_eq!(sent.0, "200", "{}", sent.1);
+    let requested: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(target, _)| target.clone())
+        .collect();
+    assert!(
+        requested.contains(&format!("http://127.0.0.1:{upstream}/pinned")),
+        "{requested:?}"
+    );
+    assert_eq!(
+        header(&seen, "/pinned", "host"),
+        format!("localhost:{upstream}")
+    );
+    // And an opaque tunnel to it: `CONNECT` to the address.
+    let echo = echo_upstream(Arc::default(), Arc::default()).await;
+    launch(
+        &server,
+        chained_id,
+        "holder",
+        HOLDER,
+        &format!("localhost:{echo} /tmp/never"),
+    )
+    .await;
+    let output = printed(&server, chained_id, "holder", "open").await;
+    assert_eq!(output.trim(), "open one");
+    let requested: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(target, _)| target.clone())
+        .collect();
+    assert!(
+        requested.contains(&format!("127.0.0.1:{echo}")),
+        "{requested:?}"
     );
 
     // An outbound proxy that does not answer: the error names no credential.
