@@ -2,7 +2,8 @@
 //! sandbox's own record (not in lists), given as the proxy variables of a sandbox without the
 //! egress proxy, and chained to by the egress proxy for one with secrets (here a blocked one),
 //! with the secret's value substituted on the way; a name its allow list admitted by address is
-//! sent to the outbound proxy as that address (plain HTTP, and an opaque tunnel's `CONNECT`),
+//! sent to the outbound proxy as that address (plain HTTP, and the `CONNECT` of an opaque tunnel
+//! or of HTTPS over HTTP/1.1 or HTTP/2, whose TLS still names the host),
 //! so that the outbound proxy cannot look it up again. The proxy's credential is a sentinel that
 //! no error may hold; a malformed URL is a 400 naming the field, leaving nothing behind.
 //!
@@ -24,8 +25,8 @@ use crate::serve_egress_hold::{HOLDER, launch, printed};
 use crate::serve_egress_network::{curl, prerequisites, run, sentinel_secret};
 use crate::serve_egress_tunnel::echo_upstream;
 use crate::serve_secrets::files_holding;
-use crate::serve_support::start;
-use crate::serve_upstreams::{Seen, header, http_upstream};
+use crate::serve_support::{Options, start, start_with};
+use crate::serve_upstreams::{Seen, header, http_upstream, https_upstream_offering};
 
 /// The outbound proxy's password: a credential that must show nowhere.
 const CREDENTIAL: &str = "outbound-credential-sentinel-5c1e";
@@ -283,4 +284,60 @@ async fn a_malformed_outbound_proxy_url_is_a_400_naming_the_field_and_never_the_
         .await;
     assert_eq!(made["otelEndpointOverride"], "http://127.0.0.1:4318");
     assert_eq!(made["queueTimeout"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_through_an_outbound_proxy_goes_to_the_address_the_name_was_admitted_at() {
+    if !prerequisites() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let ca_file = root.path().join("upstream-ca.pem");
+    let seen = Seen::default();
+    let upstream = https_upstream_offering(seen.clone(), &ca_file, &["h2", "http/1.1"]).await;
+    let received = Received::default();
+    let proxy_port = recording_proxy(received.clone()).await;
+    let server = start_with(Options {
+        upstream_ca: Some(ca_file),
+        root: Some(root),
+        ..Options::default()
+    })
+    .await;
+    sentinel_secret(&server, "pinned_token").await;
+    let sandbox = server
+        .create(json!({
+            "outboundProxyUrl": format!("http://agent:{CREDENTIAL}@127.0.0.1:{proxy_port}"),
+            "networkAllowList": "127.0.0.0/8",
+            "secrets": [{"TOKEN": "pinned_token"}],
+        }))
+        .await;
+    let id = sandbox["id"].as_str().unwrap();
+    // HTTP/1.1 and HTTP/2 from the sandbox, each with the value put in, and the outbound proxy
+    // told the address (the TLS inside still names `localhost`, which the certificate holds).
+    for (version, path) in [("--http1.1", "/pinned-h1"), ("--http2", "/pinned-h2")] {
+        let command = format!(
+            "curl -sS --max-time 10 {version} -H \"Authorization: Bearer $TOKEN\" https://localhost:{upstream}{path}"
+        );
+        let (code, output) = run(&server, id, &command).await;
+        assert_eq!((code, output.as_str()), (0, "ok"), "{version}");
+        assert_eq!(
+            header(&seen, path, "authorization"),
+            format!("Bearer {SENTINEL}"),
+            "{version}"
+        );
+    }
+    let requested: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(target, _)| target.clone())
+        .collect();
+    assert_eq!(
+        requested,
+        [
+            format!("127.0.0.1:{upstream}"),
+            format!("127.0.0.1:{upstream}")
+        ],
+        "each request's CONNECT names the address"
+    );
 }

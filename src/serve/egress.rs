@@ -27,6 +27,7 @@ use super::egress_forward::{forward, forwarding};
 use super::egress_hold::{Changes, Held};
 use super::egress_network::{Listeners, Reach};
 use super::egress_outbound::Clients;
+use super::egress_pinned::PinnedTls;
 use super::egress_route::{Destination, Route};
 use super::egress_tls::Authority;
 use super::egress_tunnel::{Carried, join, sniff};
@@ -44,6 +45,8 @@ pub(crate) struct Egress {
     certificates: Vec<reqwest::Certificate>,
     /// The clients through each outbound proxy in use.
     outbound: Clients,
+    /// HTTPS through an outbound proxy to a checked address.
+    pub(crate) pinned: PinnedTls,
     /// The listeners in sandboxes' own networks.
     pub(crate) listeners: Listeners,
     /// Each sandbox's changes, which its open connections wait on.
@@ -79,7 +82,7 @@ impl Egress {
             source,
         })?;
         let authority = Authority::load_or_create(state_dir, &super::egress_tls::EGRESS)?;
-        let certificates = match upstream_ca {
+        let (certificates, pinned) = match upstream_ca {
             Some(path) => {
                 let invalid = |message: String| ServeError::Option {
                     what: "upstream CA file",
@@ -87,10 +90,22 @@ impl Egress {
                     reason: message,
                 };
                 let pem = std::fs::read(path).map_err(|error| invalid(error.to_string()))?;
-                reqwest::Certificate::from_pem_bundle(&pem)
-                    .map_err(|error| invalid(error.to_string()))?
+                let ders: Vec<_> =
+                    super::egress_tls::pem_certificates(&String::from_utf8_lossy(&pem)).collect();
+                (
+                    reqwest::Certificate::from_pem_bundle(&pem)
+                        .map_err(|error| invalid(error.to_string()))?,
+                    PinnedTls::new(&ders).map_err(invalid)?,
+                )
             }
-            None => Vec::new(),
+            None => (
+                Vec::new(),
+                PinnedTls::new(&[]).map_err(|reason| ServeError::Option {
+                    what: "egress TLS client",
+                    value: String::new(),
+                    reason,
+                })?,
+            ),
         };
         let build = |http1_only: bool| {
             builder(&certificates, http1_only)
@@ -111,6 +126,7 @@ impl Egress {
                 client_h2,
                 certificates,
                 outbound: Clients::default(),
+                pinned,
                 listeners: Listeners::default(),
                 changes: Changes::default(),
             },

@@ -149,3 +149,29 @@ where
         self.body.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_connection_hears_of_a_change_and_of_its_sandbox_ending() {
+        let changes = Changes::default();
+        let mut first = changes.watch("a");
+        let mut other = changes.watch("b");
+        changes.changed("a");
+        assert!(first.has_changed().unwrap());
+        assert!(!other.has_changed().unwrap());
+        first.mark_unchanged();
+        changes.ended("a");
+        assert!(
+            first.changed().await.is_err(),
+            "an ended sandbox's wait ends"
+        );
+        // A sandbox started again is waited on afresh; another is untouched.
+        let again = changes.watch("a");
+        assert!(!again.has_changed().unwrap());
+        changes.changed("b");
+        assert!(other.changed().await.is_ok());
+    }
+}

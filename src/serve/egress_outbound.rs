@@ -52,6 +52,12 @@ impl OutboundProxy {
         self.0.as_str()
     }
 
+    /// Whether tunnels through it are opened here: an `http://` proxy, spoken to in plain text
+    /// (an `https://` one would need TLS to it first).
+    pub(crate) fn tunnels_plainly(&self) -> bool {
+        self.0.scheme() == "http"
+    }
+
     /// `host:port`, which holds no credential.
     pub(crate) fn address(&self) -> String {
         format!(
@@ -121,7 +127,7 @@ pub(crate) async fn connect_through(
     proxy: &OutboundProxy,
     destination: &str,
 ) -> Option<tokio::net::TcpStream> {
-    if proxy.0.scheme() != "http" {
+    if !proxy.tunnels_plainly() {
         return None;
     }
     let mut upstream = tokio::net::TcpStream::connect(proxy.address()).await.ok()?;

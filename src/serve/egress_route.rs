@@ -355,4 +355,34 @@ mod tests {
                 .contains("and no address")
         );
     }
+
+    #[tokio::test]
+    async fn an_open_connection_stays_admitted_only_where_the_settings_still_lead() {
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        let elsewhere: IpAddr = "192.0.2.7".parse().unwrap();
+        assert!(
+            route(false, None, None)
+                .still_admits("example.com", None)
+                .await
+        );
+        assert!(
+            !route(true, None, None)
+                .still_admits("127.0.0.1", None)
+                .await
+        );
+        let networks = route(false, Some("127.0.0.0/8"), None);
+        assert!(networks.still_admits("127.0.0.1", None).await);
+        assert!(networks.still_admits("localhost", Some(loopback)).await);
+        assert!(!networks.still_admits("localhost", Some(elsewhere)).await);
+        // The address it went to counts, not what the name resolves to now.
+        let narrower = route(false, Some("10.0.0.0/8"), None);
+        assert!(!narrower.still_admits("localhost", Some(loopback)).await);
+        let domains = route(false, None, Some("example.com,localhost"));
+        assert!(domains.still_admits("example.com", Some(elsewhere)).await);
+        assert!(domains.still_admits("example.com", None).await);
+        assert!(domains.still_admits("localhost", Some(loopback)).await);
+        // A listed name leads to this machine's loopback only by the name `localhost`.
+        assert!(!domains.still_admits("example.com", Some(loopback)).await);
+        assert!(!domains.still_admits("other.test", Some(elsewhere)).await);
+    }
 }

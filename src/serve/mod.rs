@@ -34,6 +34,7 @@ mod egress_forward;
 mod egress_hold;
 mod egress_network;
 mod egress_outbound;
+mod egress_pinned;
 mod egress_route;
 mod egress_sandbox;
 mod egress_tls;
