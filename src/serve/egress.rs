@@ -9,7 +9,8 @@
 //! It listens on this machine's loopback, and on the own loopback of each sandbox with a network
 //! of its own that needs it (`egress_network`). A sandbox's network settings and outbound proxy
 //! (`egress_route`) decide which hosts it may reach and which way: never one its own network
-//! would not lead to. It must not substitute in
+//! would not lead to, and what it keeps open lasts only while they admit it (`egress_hold`).
+//! It must not substitute in
 //! bodies, URLs or answers, nor for a sandbox other than the one whose credential came with the
 //! request, nor log anything of a request. Upstream TLS is verified as any client would (this
 //! machine's roots plus the CAs `ServeOptions::upstream_ca` names).

@@ -2,7 +2,8 @@
 //! with a credential, that a sandbox's web traffic goes through. Without the egress proxy the
 //! sandbox is simply given it as its proxy variables; with it, the egress proxy chains to it:
 //! plain HTTP in absolute form and HTTPS by `CONNECT`, through clients made here once per URL,
-//! and opaque tunnels by a `CONNECT` of their own.
+//! and opaque tunnels (and HTTPS to a checked address, `egress_pinned`) by a `CONNECT` of their
+//! own, which may name an address rather than a host.
 //!
 //! The URL's credential is a secret: no error, log or answer made here holds the URL, only the
 //! proxy's host and port. This file does not decide which sandbox goes through which proxy.
