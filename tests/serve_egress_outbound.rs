@@ -34,6 +34,16 @@ const CREDENTIAL: &str = "outbound-credential-sentinel-5c1e";
 /// What the recording proxy received: each request's URL and `Proxy-Authorization`.
 type Received = Arc<Mutex<Vec<(String, String)>>>;
 
+/// What the recording proxy was asked for, in order: URLs and `CONNECT` authorities.
+fn targets(received: &Received) -> Vec<String> {
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(target, _)| target.clone())
+        .collect()
+}
+
 /// A plain HTTP proxy on loopback that records each request (a `CONNECT`'s authority, another
 /// request's URL) and forwards it, `Host` as it came; a `CONNECT` is joined to its authority.
 async fn recording_proxy(received: Received) -> u16 {
@@ -185,12 +195,7 @@ async fn an_outbound_proxy_is_the_sandboxs_proxy_and_the_egress_proxy_chains_to_
     let url = format!("http://localhost:{upstream}/pinned");
     let sent = curl(&server, chained_id, &url, &[], false).await;
     assert_eq!(sent.0, "200", "{}", sent.1);
-    let requested: Vec<String> = received
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(target, _)| target.clone())
-        .collect();
+    let requested = targets(&received);
     assert!(
         requested.contains(&format!("http://127.0.0.1:{upstream}/pinned")),
         "{requested:?}"
@@ -211,12 +216,7 @@ async fn an_outbound_proxy_is_the_sandboxs_proxy_and_the_egress_proxy_chains_to_
     .await;
     let output = printed(&server, chained_id, "holder", "open").await;
     assert_eq!(output.trim(), "open one");
-    let requested: Vec<String> = received
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(target, _)| target.clone())
-        .collect();
+    let requested = targets(&received);
     assert!(
         requested.contains(&format!("127.0.0.1:{echo}")),
         "{requested:?}"
@@ -326,12 +326,7 @@ async fn https_through_an_outbound_proxy_goes_to_the_address_the_name_was_admitt
             "{version}"
         );
     }
-    let requested: Vec<String> = received
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(target, _)| target.clone())
-        .collect();
+    let requested = targets(&received);
     assert_eq!(
         requested,
         [
