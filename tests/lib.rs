@@ -44,6 +44,7 @@ mod serve_build;
 mod serve_build_stages;
 mod serve_build_user;
 mod serve_computer_use;
+mod serve_egress_hold;
 mod serve_egress_network;
 mod serve_egress_outbound;
 mod serve_egress_tunnel;

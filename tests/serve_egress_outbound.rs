@@ -1,11 +1,15 @@
 //! `outboundProxyUrl` through the API of an in-process `serve`: recorded and returned on the
 //! sandbox's own record (not in lists), given as the proxy variables of a sandbox without the
 //! egress proxy, and chained to by the egress proxy for one with secrets (here a blocked one),
-//! with the secret's value substituted on the way. The proxy's credential is a sentinel that no
-//! error may hold; a malformed URL is a 400 naming the field, leaving nothing behind.
+//! with the secret's value substituted on the way; a name its allow list admitted by address is
+//! sent to the outbound proxy as that address (plain HTTP, and the `CONNECT` of an opaque tunnel
+//! or of HTTPS over HTTP/1.1 or HTTP/2, whose TLS still names the host),
+//! so that the outbound proxy cannot look it up again. The proxy's credential is a sentinel that
+//! no error may hold; a malformed URL is a 400 naming the field, leaving nothing behind.
 //!
 //! The outbound proxy is the test's own recording proxy on 127.0.0.1, forwarding absolute-form
-//! requests to the test's upstream. Needs what `serve_egress_network` needs.
+//! requests to the test's upstream and joining `CONNECT`s. Needs what `serve_egress_network`
+//! needs, and python3.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -17,10 +21,12 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 
 use crate::common::SENTINEL;
+use crate::serve_egress_hold::{HOLDER, launch, printed};
 use crate::serve_egress_network::{curl, prerequisites, run, sentinel_secret};
+use crate::serve_egress_tunnel::echo_upstream;
 use crate::serve_secrets::files_holding;
-use crate::serve_support::start;
-use crate::serve_upstreams::{Seen, header, http_upstream};
+use crate::serve_support::{Options, start, start_with};
+use crate::serve_upstreams::{Seen, header, http_upstream, https_upstream_offering};
 
 /// The outbound proxy's password: a credential that must show nowhere.
 const CREDENTIAL: &str = "outbound-credential-sentinel-5c1e";
@@ -28,7 +34,18 @@ const CREDENTIAL: &str = "outbound-credential-sentinel-5c1e";
 /// What the recording proxy received: each request's URL and `Proxy-Authorization`.
 type Received = Arc<Mutex<Vec<(String, String)>>>;
 
-/// A plain HTTP proxy on loopback that records each request and forwards it.
+/// What the recording proxy was asked for, in order: URLs and `CONNECT` authorities.
+fn targets(received: &Received) -> Vec<String> {
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(target, _)| target.clone())
+        .collect()
+}
+
+/// A plain HTTP proxy on loopback that records each request (a `CONNECT`'s authority, another
+/// request's URL) and forwards it, `Host` as it came; a `CONNECT` is joined to its authority.
 async fn recording_proxy(received: Received) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -45,6 +62,7 @@ async fn recording_proxy(received: Received) -> u16 {
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
                     .await;
             });
         }
@@ -67,9 +85,22 @@ async fn relay(
         .lock()
         .unwrap()
         .push((request.uri().to_string(), authorization));
+    if request.method() == axum::http::Method::CONNECT {
+        let target = request.uri().to_string();
+        tokio::spawn(async move {
+            let (Ok(upgraded), Ok(mut upstream)) = (
+                hyper::upgrade::on(request).await,
+                tokio::net::TcpStream::connect(target).await,
+            ) else {
+                return;
+            };
+            let mut client = TokioIo::new(upgraded);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        });
+        return Response::new(Body::empty());
+    }
     let mut headers = request.headers().clone();
     headers.remove("proxy-authorization");
-    headers.remove("host");
     let answer = client
         .get(request.uri().to_string())
         .headers(headers)
@@ -83,7 +114,7 @@ async fn relay(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_outbound_proxy_is_the_sandboxs_proxy_and_the_egress_proxy_chains_to_it() {
-    if !prerequisites() {
+    if !prerequisites() || !crate::common::have("python3") {
         return;
     }
     let seen = Seen::default();
@@ -159,6 +190,38 @@ async fn an_outbound_proxy_is_the_sandboxs_proxy_and_the_egress_proxy_chains_to_
         received.lock().unwrap()
     );
 
+    // A name the allow list admitted by its address: the outbound proxy is told that address,
+    // so that it cannot look the name up again, and the destination still gets the name.
+    let url = format!("http://localhost:{upstream}/pinned");
+    let sent = curl(&server, chained_id, &url, &[], false).await;
+    assert_eq!(sent.0, "200", "{}", sent.1);
+    let requested = targets(&received);
+    assert!(
+        requested.contains(&format!("http://127.0.0.1:{upstream}/pinned")),
+        "{requested:?}"
+    );
+    assert_eq!(
+        header(&seen, "/pinned", "host"),
+        format!("localhost:{upstream}")
+    );
+    // And an opaque tunnel to it: `CONNECT` to the address.
+    let echo = echo_upstream(Arc::default(), Arc::default()).await;
+    launch(
+        &server,
+        chained_id,
+        "holder",
+        HOLDER,
+        &format!("localhost:{echo} /tmp/never"),
+    )
+    .await;
+    let output = printed(&server, chained_id, "holder", "open").await;
+    assert_eq!(output.trim(), "open one");
+    let requested = targets(&received);
+    assert!(
+        requested.contains(&format!("127.0.0.1:{echo}")),
+        "{requested:?}"
+    );
+
     // An outbound proxy that does not answer: the error names no credential.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = closed.local_addr().unwrap().port();
@@ -221,4 +284,55 @@ async fn a_malformed_outbound_proxy_url_is_a_400_naming_the_field_and_never_the_
         .await;
     assert_eq!(made["otelEndpointOverride"], "http://127.0.0.1:4318");
     assert_eq!(made["queueTimeout"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_through_an_outbound_proxy_goes_to_the_address_the_name_was_admitted_at() {
+    if !prerequisites() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let ca_file = root.path().join("upstream-ca.pem");
+    let seen = Seen::default();
+    let upstream = https_upstream_offering(seen.clone(), &ca_file, &["h2", "http/1.1"]).await;
+    let received = Received::default();
+    let proxy_port = recording_proxy(received.clone()).await;
+    let server = start_with(Options {
+        upstream_ca: Some(ca_file),
+        root: Some(root),
+        ..Options::default()
+    })
+    .await;
+    sentinel_secret(&server, "pinned_token").await;
+    let sandbox = server
+        .create(json!({
+            "outboundProxyUrl": format!("http://agent:{CREDENTIAL}@127.0.0.1:{proxy_port}"),
+            "networkAllowList": "127.0.0.0/8",
+            "secrets": [{"TOKEN": "pinned_token"}],
+        }))
+        .await;
+    let id = sandbox["id"].as_str().unwrap();
+    // HTTP/1.1 and HTTP/2 from the sandbox, each with the value put in, and the outbound proxy
+    // told the address (the TLS inside still names `localhost`, which the certificate holds).
+    for (version, path) in [("--http1.1", "/pinned-h1"), ("--http2", "/pinned-h2")] {
+        let command = format!(
+            "curl -sS --max-time 10 {version} -H \"Authorization: Bearer $TOKEN\" https://localhost:{upstream}{path}"
+        );
+        let (code, output) = run(&server, id, &command).await;
+        assert_eq!((code, output.as_str()), (0, "ok"), "{version}");
+        assert_eq!(
+            header(&seen, path, "authorization"),
+            format!("Bearer {SENTINEL}"),
+            "{version}"
+        );
+    }
+    let requested = targets(&received);
+    assert_eq!(
+        requested,
+        [
+            format!("127.0.0.1:{upstream}"),
+            format!("127.0.0.1:{upstream}")
+        ],
+        "each request's CONNECT names the address"
+    );
 }

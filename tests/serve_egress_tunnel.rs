@@ -9,6 +9,7 @@
 //! Every upstream is the test's own, on 127.0.0.1. Without python3 or curl a test skips and says
 //! why, and with `CI=true` it fails.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -64,24 +65,26 @@ else:
     print("http", read_line())
 "#;
 
-/// A raw TCP server on loopback that echoes every byte and keeps what it received.
-async fn echo_upstream(received: Arc<Mutex<Vec<u8>>>) -> u16 {
+/// A raw TCP server on loopback that echoes every byte, keeps what it received and counts the
+/// connections that ended (closed or reset by the other side) in `closed`.
+pub(crate) async fn echo_upstream(received: Arc<Mutex<Vec<u8>>>, closed: Arc<AtomicUsize>) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
-            let received = received.clone();
+            let (received, closed) = (received.clone(), closed.clone());
             tokio::spawn(async move {
                 let mut buffer = [0u8; 4096];
                 while let Ok(read) = stream.read(&mut buffer).await {
                     if read == 0 {
-                        return;
+                        break;
                     }
                     received.lock().unwrap().extend_from_slice(&buffer[..read]);
                     if stream.write_all(&buffer[..read]).await.is_err() {
-                        return;
+                        break;
                     }
                 }
+                closed.fetch_add(1, Ordering::SeqCst);
             });
         }
     });
@@ -128,7 +131,7 @@ async fn connect_tunnels_carry_raw_tcp_server_first_protocols_and_plain_http() {
         return;
     }
     let received = Arc::new(Mutex::new(Vec::new()));
-    let echo = echo_upstream(received.clone()).await;
+    let echo = echo_upstream(received.clone(), Arc::default()).await;
     let banner = banner_upstream().await;
     let seen = Seen::default();
     let http = http_upstream(seen.clone()).await;

@@ -9,7 +9,8 @@
 //! It listens on this machine's loopback, and on the own loopback of each sandbox with a network
 //! of its own that needs it (`egress_network`). A sandbox's network settings and outbound proxy
 //! (`egress_route`) decide which hosts it may reach and which way: never one its own network
-//! would not lead to. It must not substitute in
+//! would not lead to, and what it keeps open lasts only while they admit it (`egress_hold`).
+//! It must not substitute in
 //! bodies, URLs or answers, nor for a sandbox other than the one whose credential came with the
 //! request, nor log anything of a request. Upstream TLS is verified as any client would (this
 //! machine's roots plus the CAs `ServeOptions::upstream_ca` names).
@@ -24,8 +25,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::ServeError;
 use super::egress_forward::{forward, forwarding};
+use super::egress_hold::{Changes, Held};
 use super::egress_network::{Listeners, Reach};
 use super::egress_outbound::Clients;
+use super::egress_pinned::PinnedTls;
 use super::egress_route::{Destination, Route};
 use super::egress_tls::Authority;
 use super::egress_tunnel::{Carried, join, sniff};
@@ -43,8 +46,12 @@ pub(crate) struct Egress {
     certificates: Vec<reqwest::Certificate>,
     /// The clients through each outbound proxy in use.
     outbound: Clients,
+    /// HTTPS through an outbound proxy to a checked address.
+    pub(crate) pinned: PinnedTls,
     /// The listeners in sandboxes' own networks.
     pub(crate) listeners: Listeners,
+    /// Each sandbox's changes, which its open connections wait on.
+    pub(crate) changes: Changes,
 }
 
 impl Egress {
@@ -76,7 +83,7 @@ impl Egress {
             source,
         })?;
         let authority = Authority::load_or_create(state_dir, &super::egress_tls::EGRESS)?;
-        let certificates = match upstream_ca {
+        let (certificates, pinned) = match upstream_ca {
             Some(path) => {
                 let invalid = |message: String| ServeError::Option {
                     what: "upstream CA file",
@@ -84,10 +91,22 @@ impl Egress {
                     reason: message,
                 };
                 let pem = std::fs::read(path).map_err(|error| invalid(error.to_string()))?;
-                reqwest::Certificate::from_pem_bundle(&pem)
-                    .map_err(|error| invalid(error.to_string()))?
+                let ders: Vec<_> =
+                    super::egress_tls::pem_certificates(&String::from_utf8_lossy(&pem)).collect();
+                (
+                    reqwest::Certificate::from_pem_bundle(&pem)
+                        .map_err(|error| invalid(error.to_string()))?,
+                    PinnedTls::new(&ders).map_err(invalid)?,
+                )
             }
-            None => Vec::new(),
+            None => (
+                Vec::new(),
+                PinnedTls::new(&[]).map_err(|reason| ServeError::Option {
+                    what: "egress TLS client",
+                    value: String::new(),
+                    reason,
+                })?,
+            ),
         };
         let build = |http1_only: bool| {
             builder(&certificates, http1_only)
@@ -108,7 +127,9 @@ impl Egress {
                 client_h2,
                 certificates,
                 outbound: Clients::default(),
+                pinned,
                 listeners: Listeners::default(),
+                changes: Changes::default(),
             },
             listener,
         ))
@@ -271,7 +292,8 @@ async fn handle(state: Arc<AppState>, request: Request<hyper::body::Incoming>) -
 
 /// Answers a `CONNECT`, then looks at what the tunnel carries (`egress_tunnel`): TLS is ended
 /// with a leaf for its host and each request inside forwarded to `https://host:port`; plain HTTP
-/// is forwarded to `http://host:port`; anything else is joined to `host:port` unread.
+/// is forwarded to `http://host:port`; anything else is joined to `host:port` unread. The tunnel
+/// lasts as long as the sandbox's settings admit its destination (`egress_hold`).
 async fn tunnel(
     state: Arc<AppState>,
     sandbox: String,
@@ -289,49 +311,84 @@ async fn tunnel(
         Ok(destination) => destination,
         Err(refused) => return refused,
     };
-    let route = Arc::new(route);
     tokio::spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(request).await else {
             return;
         };
         let (carried, client) = sniff(TokioIo::new(upgraded)).await;
+        let held = |at| Held {
+            state: state.clone(),
+            sandbox: sandbox.clone(),
+            changes: route.changes.clone(),
+            host: host.clone(),
+            at,
+        };
         let scheme = match carried {
             Carried::Opaque => {
-                return match &route.outbound {
-                    Some(proxy) => {
-                        super::egress_outbound::join_through(client, proxy, authority.as_str())
-                            .await;
-                    }
-                    None => match destination.addresses(authority.port_u16().unwrap_or(0)) {
-                        Some(addresses) => join(client, addresses.as_slice()).await,
-                        None => join(client, authority.as_str()).await,
-                    },
-                };
+                let port = authority.port_u16().unwrap_or(0);
+                let (upstream, at) = open(&route, &destination, &authority, port).await;
+                // The sandbox sees its tunnel close: the proxy already answered the CONNECT.
+                if let Some(upstream) = upstream {
+                    held(at).run(join(client, upstream)).await;
+                }
+                return;
             }
             Carried::Http => "http",
             Carried::Tls => "https",
         };
         let base = format!("{scheme}://{authority}");
         let acceptor = (carried == Carried::Tls).then(|| state.egress.authority.acceptor(&host));
-        let service = forwarding(state, sandbox, host, base);
-        if let Some(acceptor) = acceptor {
-            // A host no leaf can name ends the tunnel: the client's handshake fails.
-            let Ok(acceptor) = acceptor else {
-                return;
-            };
-            let Ok(tls) = acceptor.accept(client).await else {
-                return;
-            };
-            // The leaf offers `h2` and `http/1.1`; the builder follows what the client speaks.
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                .await;
-        } else {
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(client), service)
-                .with_upgrades()
-                .await;
-        }
+        let service = forwarding(state.clone(), sandbox.clone(), host.clone(), base);
+        let served = async move {
+            if let Some(acceptor) = acceptor {
+                // A host no leaf can name ends the tunnel: the client's handshake fails.
+                let Ok(acceptor) = acceptor else {
+                    return;
+                };
+                let Ok(tls) = acceptor.accept(client).await else {
+                    return;
+                };
+                // The leaf offers `h2` and `http/1.1`; the builder follows what the client speaks.
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                    .await;
+            } else {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(client), service)
+                    .with_upgrades()
+                    .await;
+            }
+        };
+        held(None).run(served).await;
     });
     Response::new(Body::empty())
+}
+
+/// The connection an opaque tunnel to `authority` is joined to, and the address it went to
+/// when known: through the route's outbound proxy, told the address the destination was
+/// admitted at when it was (so that it cannot look the name up again), or straight there.
+async fn open(
+    route: &Route,
+    destination: &Destination,
+    authority: &axum::http::uri::Authority,
+    port: u16,
+) -> (Option<tokio::net::TcpStream>, Option<std::net::IpAddr>) {
+    let pinned = destination
+        .addresses(port)
+        .and_then(|addresses| addresses.first().copied());
+    if let Some(proxy) = &route.outbound {
+        let target = pinned.map_or_else(|| authority.to_string(), |address| address.to_string());
+        let upstream = super::egress_outbound::connect_through(proxy, &target).await;
+        return (upstream, pinned.map(|address| address.ip()));
+    }
+    let upstream = match destination.addresses(port) {
+        Some(addresses) => tokio::net::TcpStream::connect(addresses.as_slice()).await,
+        None => tokio::net::TcpStream::connect(authority.as_str()).await,
+    }
+    .ok();
+    let at = upstream
+        .as_ref()
+        .and_then(|upstream| upstream.peer_addr().ok())
+        .map(|address| address.ip());
+    (upstream, at)
 }

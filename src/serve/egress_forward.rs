@@ -10,11 +10,16 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use std::net::SocketAddr;
+
+use axum::http::uri::Authority;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
 
 use super::egress::answer;
-use super::egress_route::Route;
+use super::egress_hold::Held;
+use super::egress_outbound::OutboundProxy;
+use super::egress_route::{Destination, Route};
 use super::state::AppState;
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1), and the proxy's own.
@@ -58,10 +63,10 @@ pub(crate) fn forwarding(
 }
 
 /// Sends `request` to `base` (`scheme://host:port`) with the sandbox's allowed placeholders
-/// replaced in its headers, and streams the answer back; or answers the route's 403 for `host`,
-/// sending nothing.
+/// replaced in its headers, and streams the answer back while the sandbox's settings admit
+/// `host` (`egress_hold`); or answers the route's 403 for `host`, sending nothing.
 pub(crate) async fn forward(
-    state: &AppState,
+    state: &Arc<AppState>,
     sandbox: &str,
     route: &Route,
     host: &str,
@@ -101,18 +106,14 @@ pub(crate) async fn forward(
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
     }
-    let client = match state.egress.client_for(route, http2, host, &destination) {
-        Ok(client) => client,
-        Err(error) => return answer(StatusCode::BAD_GATEWAY, &error),
+    let outgoing = Outgoing {
+        method: parts.method,
+        path,
+        headers,
+        body,
+        http2,
     };
-    // The body goes as frames, trailers included.
-    let sent = client
-        .request(parts.method, format!("{base}{path}"))
-        .headers(headers)
-        .body(reqwest::Body::wrap(body))
-        .send()
-        .await;
-    let upstream = match sent {
+    let mut upstream = match send(state, route, &destination, host, base, outgoing).await {
         Ok(upstream) => upstream,
         // The error names the URL the sandbox asked for, which holds no value (only headers do).
         Err(error) => {
@@ -128,25 +129,120 @@ pub(crate) async fn forward(
     for name in HOP_BY_HOP {
         headers.remove(name);
     }
+    // What keeps the answer, or the joined connections, to the sandbox's settings.
+    let held = Held {
+        state: state.clone(),
+        sandbox: sandbox.to_string(),
+        changes: route.changes.clone(),
+        host: host.to_string(),
+        at: None,
+    };
     if let (Some(protocol), Some(client_side)) = (switch, client_side)
         && upstream.status() == StatusCode::SWITCHING_PROTOCOLS
     {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol);
         *response.headers_mut() = headers;
+        let upstream_side = hyper::upgrade::on(&mut upstream);
         tokio::spawn(async move {
-            let (Ok(upstream), Ok(client)) = (upstream.upgrade().await, client_side.await) else {
+            let (Ok(upstream), Ok(client)) = (upstream_side.await, client_side.await) else {
                 return;
             };
-            let (mut upstream, mut client) = (upstream, TokioIo::new(client));
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            let (mut upstream, mut client) = (TokioIo::new(upstream), TokioIo::new(client));
+            held.run(tokio::io::copy_bidirectional(&mut client, &mut upstream))
+                .await;
         });
         return response;
     }
     *response.headers_mut() = headers;
     // Frames again, so that the answer's trailers (a gRPC status) reach the sandbox.
-    *response.body_mut() = Body::new(axum::http::Response::from(upstream).into_body());
+    *response.body_mut() = held.body(upstream.into_body());
     response
+}
+
+/// A request on its way to the destination: what of it is sent, its headers already
+/// substituted.
+struct Outgoing<'a> {
+    method: Method,
+    path: &'a str,
+    headers: HeaderMap,
+    body: hyper::body::Incoming,
+    /// The sandbox spoke HTTP/2: the destination may too.
+    http2: bool,
+}
+
+/// Sends `outgoing` to `base` (`scheme://host:port`) by the route's way. Through an outbound
+/// proxy, a destination admitted at checked addresses is sent to the first of them, so that the
+/// outbound proxy cannot look the name up again (the destination still learns the name): plain
+/// HTTP with the address as the URL's authority and the name as `Host`, HTTPS by a `CONNECT` to
+/// the address (`egress_pinned`; through an `https://` outbound proxy it goes by name).
+async fn send(
+    state: &AppState,
+    route: &Route,
+    destination: &Destination,
+    host: &str,
+    base: &str,
+    mut outgoing: Outgoing<'_>,
+) -> Result<Response<Body>, String> {
+    let mut url = format!("{base}{}", outgoing.path);
+    if let Some((proxy, pinned, authority)) = pinned_through_outbound(route, destination, base) {
+        if base.starts_with("http://") {
+            url = format!("http://{pinned}{}", outgoing.path);
+            let name =
+                HeaderValue::from_str(authority.as_str()).map_err(|error| error.to_string())?;
+            outgoing.headers.insert(header::HOST, name);
+        } else if proxy.tunnels_plainly() {
+            let mut request = Request::new(Body::new(outgoing.body));
+            *request.method_mut() = outgoing.method;
+            *request.uri_mut() = outgoing
+                .path
+                .parse()
+                .map_err(|error: axum::http::uri::InvalidUri| error.to_string())?;
+            *request.headers_mut() = outgoing.headers;
+            return state
+                .egress
+                .pinned
+                .send(
+                    proxy,
+                    pinned,
+                    host,
+                    authority.as_str(),
+                    outgoing.http2,
+                    request,
+                )
+                .await;
+        }
+    }
+    let client = state
+        .egress
+        .client_for(route, outgoing.http2, host, destination)?;
+    // The body goes as frames, trailers included.
+    client
+        .request(outgoing.method, url)
+        .headers(outgoing.headers)
+        .body(reqwest::Body::wrap(outgoing.body))
+        .send()
+        .await
+        .map(|answer| Response::from(answer).map(Body::new))
+        .map_err(|error| error.to_string())
+}
+
+/// For a request to `base` (`scheme://host:port`) that goes through the route's outbound proxy
+/// and was admitted at checked addresses: the proxy, the first of them with the port, and
+/// `base`'s authority.
+fn pinned_through_outbound<'a>(
+    route: &'a Route,
+    destination: &Destination,
+    base: &str,
+) -> Option<(&'a OutboundProxy, SocketAddr, Authority)> {
+    let proxy = route.outbound.as_ref()?;
+    let (scheme, authority) = base.split_once("://")?;
+    let authority = authority.parse::<Authority>().ok()?;
+    let port = authority
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let pinned = *destination.addresses(port)?.first()?;
+    Some((proxy, pinned, authority))
 }
 
 /// Replaces each placeholder by its value in every header value that holds it.

@@ -2,7 +2,8 @@
 //! with a credential, that a sandbox's web traffic goes through. Without the egress proxy the
 //! sandbox is simply given it as its proxy variables; with it, the egress proxy chains to it:
 //! plain HTTP in absolute form and HTTPS by `CONNECT`, through clients made here once per URL,
-//! and opaque tunnels by a `CONNECT` of their own.
+//! and opaque tunnels (and HTTPS to a checked address, `egress_pinned`) by a `CONNECT` of their
+//! own, which may name an address rather than a host.
 //!
 //! The URL's credential is a secret: no error, log or answer made here holds the URL, only the
 //! proxy's host and port. This file does not decide which sandbox goes through which proxy.
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use base64::Engine as _;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::error::ApiError;
 
@@ -50,6 +51,12 @@ impl OutboundProxy {
     /// The URL, credential included: only for a sandbox's proxy variables and the vault file.
     pub(crate) fn expose(&self) -> &str {
         self.0.as_str()
+    }
+
+    /// Whether tunnels through it are opened here: an `http://` proxy, spoken to in plain text
+    /// (an `https://` one would need TLS to it first).
+    pub(crate) fn tunnels_plainly(&self) -> bool {
+        self.0.scheme() == "http"
     }
 
     /// `host:port`, which holds no credential.
@@ -114,32 +121,24 @@ impl Clients {
     }
 }
 
-/// Joins `client` to `destination` (`host:port`) through `proxy` with a `CONNECT`, until either
-/// side closes. An `https://` proxy is not spoken to here (its TLS would be needed): the tunnel
-/// closes, as one to an unreachable destination does.
-pub(crate) async fn join_through<S: AsyncRead + AsyncWrite + Unpin>(
-    mut client: S,
+/// A connection to `destination` (`host:port`) through `proxy`, opened with a `CONNECT`; `None`
+/// when it cannot be had. An `https://` proxy is not spoken to here (its TLS would be needed):
+/// the tunnel closes, as one to an unreachable destination does.
+pub(crate) async fn connect_through(
     proxy: &OutboundProxy,
     destination: &str,
-) {
-    if proxy.0.scheme() != "http" {
-        return;
+) -> Option<tokio::net::TcpStream> {
+    if !proxy.tunnels_plainly() {
+        return None;
     }
-    let Ok(mut upstream) = tokio::net::TcpStream::connect(proxy.address()).await else {
-        return;
-    };
+    let mut upstream = tokio::net::TcpStream::connect(proxy.address()).await.ok()?;
     let mut request = format!("CONNECT {destination} HTTP/1.1\r\nHost: {destination}\r\n");
     if let Some(authorization) = proxy.authorization() {
         request.push_str(&format!("Proxy-Authorization: {authorization}\r\n"));
     }
     request.push_str("\r\n");
-    if upstream.write_all(request.as_bytes()).await.is_err() {
-        return;
-    }
-    if !tunnel_opened(&mut upstream).await {
-        return;
-    }
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    upstream.write_all(request.as_bytes()).await.ok()?;
+    tunnel_opened(&mut upstream).await.then_some(upstream)
 }
 
 /// Reads the proxy's answer to a `CONNECT` up to its blank line: whether it is a 2xx.

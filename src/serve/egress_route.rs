@@ -26,6 +26,8 @@ use crate::provider::Network;
 pub(crate) struct Route {
     reach: Reach,
     pub(crate) outbound: Option<OutboundProxy>,
+    /// The sandbox's changes since this route was read (`egress_hold`).
+    pub(crate) changes: tokio::sync::watch::Receiver<u64>,
 }
 
 /// Where a sandbox's network lets the proxy go for it.
@@ -65,8 +67,20 @@ impl Destination {
 }
 
 impl Route {
-    /// What sandbox `id`'s record says now. Every list was checked when recorded.
+    /// What sandbox `id`'s record says now, with its changes from now on. Every list was
+    /// checked when recorded.
     pub(crate) fn of(state: &AppState, id: &str) -> Route {
+        // Before the record is read: a change after the reading is one to see.
+        let changes = state.egress.changes.watch(id);
+        Route::read(state, id, changes)
+    }
+
+    /// What sandbox `id`'s record says now, for a connection that already waits on its changes.
+    pub(crate) fn now(state: &AppState, id: &str) -> Route {
+        Route::read(state, id, tokio::sync::watch::channel(0).1)
+    }
+
+    fn read(state: &AppState, id: &str, changes: tokio::sync::watch::Receiver<u64>) -> Route {
         // No record (a sandbox being deleted): nothing says where it may go, so nowhere.
         let Some(record) = state
             .store
@@ -78,6 +92,7 @@ impl Route {
                     networks: None,
                 },
                 outbound: None,
+                changes,
             };
         };
         Route {
@@ -86,6 +101,7 @@ impl Route {
                 .outbound_proxy_url
                 .as_deref()
                 .and_then(|url| OutboundProxy::parse(url).ok()),
+            changes,
         }
     }
 
@@ -137,6 +153,30 @@ impl Route {
             }
         }
         Err(refusal(host, domains.as_ref(), networks.as_ref()))
+    }
+
+    /// Whether a connection already open to `host` is still admitted: at address `at` when the
+    /// proxy connected there itself (that address, not only the name, must still be admitted),
+    /// by the host alone otherwise. Only a host admitted by name alone that now needs the
+    /// networks list is looked up again.
+    pub(crate) async fn still_admits(&self, host: &str, at: Option<IpAddr>) -> bool {
+        let Reach::Listed { domains, networks } = &self.reach else {
+            return true;
+        };
+        let host = host.trim_matches(['[', ']']);
+        let at = at.or_else(|| host.parse().ok());
+        if domains.as_ref().is_some_and(|list| list.allows(host)) {
+            let localhost = host.trim_end_matches('.').eq_ignore_ascii_case("localhost");
+            if localhost || at.is_none_or(|at| !away_from_this_machine([at].into_iter()).is_empty())
+            {
+                return true;
+            }
+        }
+        match (networks, at) {
+            (None, _) => false,
+            (Some(networks), Some(at)) => networks.contains(at),
+            (Some(_), None) => self.admit(host).await.is_ok(),
+        }
     }
 }
 
@@ -216,6 +256,7 @@ mod tests {
         Route {
             reach: Reach::of(&record),
             outbound: None,
+            changes: tokio::sync::watch::channel(0).1,
         }
     }
 
@@ -313,5 +354,35 @@ mod tests {
                 .unwrap()
                 .contains("and no address")
         );
+    }
+
+    #[tokio::test]
+    async fn an_open_connection_stays_admitted_only_where_the_settings_still_lead() {
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        let elsewhere: IpAddr = "192.0.2.7".parse().unwrap();
+        assert!(
+            route(false, None, None)
+                .still_admits("example.com", None)
+                .await
+        );
+        assert!(
+            !route(true, None, None)
+                .still_admits("127.0.0.1", None)
+                .await
+        );
+        let networks = route(false, Some("127.0.0.0/8"), None);
+        assert!(networks.still_admits("127.0.0.1", None).await);
+        assert!(networks.still_admits("localhost", Some(loopback)).await);
+        assert!(!networks.still_admits("localhost", Some(elsewhere)).await);
+        // The address it went to counts, not what the name resolves to now.
+        let narrower = route(false, Some("10.0.0.0/8"), None);
+        assert!(!narrower.still_admits("localhost", Some(loopback)).await);
+        let domains = route(false, None, Some("example.com,localhost"));
+        assert!(domains.still_admits("example.com", Some(elsewhere)).await);
+        assert!(domains.still_admits("example.com", None).await);
+        assert!(domains.still_admits("localhost", Some(loopback)).await);
+        // A listed name leads to this machine's loopback only by the name `localhost`.
+        assert!(!domains.still_admits("example.com", Some(loopback)).await);
+        assert!(!domains.still_admits("other.test", Some(elsewhere)).await);
     }
 }

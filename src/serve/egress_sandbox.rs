@@ -47,12 +47,14 @@ pub(crate) fn egress_variables() -> impl Iterator<Item = String> {
 /// Gives sandbox `id` the proxy variables its secrets, domain allow list and outbound proxy call
 /// for, and the egress credential (kept, or made) when the egress proxy is in play; dropped
 /// otherwise. `had_egress`: it was given the egress proxy before, whose variables then go.
-/// Nothing is changed in a sandbox that is not started.
+/// Nothing is changed in a sandbox that is not started. Its connections open through the proxy
+/// check first that its settings (recorded before this is called) still admit them.
 pub(crate) async fn configure(
     state: &Arc<AppState>,
     id: &str,
     had_egress: bool,
 ) -> Result<(), ApiError> {
+    state.egress.changes.changed(id);
     if !started(state, id).await {
         return Ok(());
     }

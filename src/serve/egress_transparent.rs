@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 
 use super::egress::answer;
 use super::egress_forward::{forward, forwarding};
+use super::egress_hold::Held;
 use super::egress_route::Route;
 use super::state::AppState;
 use crate::provider::WebPorts;
@@ -69,7 +70,7 @@ pub(crate) async fn serve_http(state: Arc<AppState>, sandbox: String, stream: Tc
 /// host; one without a name, or one no leaf can name, ends the connection. So does one of a
 /// sandbox without a domain allow list, whose web traffic is not redirected.
 pub(crate) async fn serve_tls(state: Arc<AppState>, sandbox: String, stream: TcpStream) {
-    let route = Arc::new(Route::of(&state, &sandbox));
+    let route = Route::of(&state, &sandbox);
     if !route.redirected() {
         return;
     }
@@ -90,8 +91,18 @@ pub(crate) async fn serve_tls(state: Arc<AppState>, sandbox: String, stream: Tcp
         return;
     };
     let base = format!("https://{host}");
+    let held = Held {
+        state: state.clone(),
+        sandbox: sandbox.clone(),
+        changes: route.changes,
+        host: host.clone(),
+        at: None,
+    };
     let service = forwarding(state, sandbox, host, base);
-    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-        .serve_connection_with_upgrades(TokioIo::new(tls), service)
-        .await;
+    // Kept open no longer than the sandbox's settings admit its server name.
+    held.run(
+        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+            .serve_connection_with_upgrades(TokioIo::new(tls), service),
+    )
+    .await;
 }

@@ -139,15 +139,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Replayed<S> {
     }
 }
 
-/// Joins `client` to `destination` (`host:port`) until either side closes.
+/// Joins `client` to `upstream` until either side closes.
 pub(crate) async fn join<S: AsyncRead + AsyncWrite + Unpin>(
     mut client: S,
-    destination: impl tokio::net::ToSocketAddrs,
+    mut upstream: tokio::net::TcpStream,
 ) {
-    let Ok(mut upstream) = tokio::net::TcpStream::connect(destination).await else {
-        // The sandbox sees its tunnel close: the proxy already answered the CONNECT.
-        return;
-    };
     let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
 }
 

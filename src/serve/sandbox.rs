@@ -389,6 +389,7 @@ pub(crate) async fn delete(
     state.store.remove_sandbox(&sandbox.id)?;
     state.vault.unmount(&sandbox.id)?;
     state.egress.listeners.forget(&sandbox.id).await;
+    state.egress.changes.ended(&sandbox.id);
     let mut dto = sandbox_dto(&state, &sandbox, &record, now);
     dto.state = Some(SandboxState::Destroying);
     dto.desired_state = Some(SandboxDesiredState::Destroyed);

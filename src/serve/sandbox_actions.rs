@@ -132,6 +132,7 @@ pub(crate) async fn stop_or_delete(
             .await
             .map_err(|error| ApiError::from_provider(error, id))?;
         state.store.remove_sandbox(id)?;
+        state.egress.changes.ended(id);
         let mut dto = sandbox_dto(state, sandbox, &record, now());
         dto.state = Some(SandboxState::Destroying);
         dto.desired_state = Some(SandboxDesiredState::Destroyed);
@@ -142,6 +143,7 @@ pub(crate) async fn stop_or_delete(
         .stop(id)
         .await
         .map_err(|error| ApiError::from_provider(error, id))?;
+    state.egress.changes.ended(id);
     let stopped_at = now();
     let record = begin(
         state,
