@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use super::bubblewrap::SANDBOX;
-use super::process::ProcessGroup;
 use super::process_env;
+use super::process_group::ProcessGroup;
 use super::{LocalProvider, blocking};
 use crate::provider::{ProviderError, Result, SandboxState};
 

@@ -16,10 +16,10 @@ use rustix::thread::CpuSet;
 
 use super::cgroup::Joining;
 use super::cpus;
+use super::descriptors;
 use super::init;
 use super::join::Entry;
 use super::network;
-use super::process;
 use super::process_env::{COMMAND_SHELL, SYSTEM_PATH};
 use super::sandboxed::Sandboxed;
 use super::user::HostUser;
@@ -83,7 +83,7 @@ impl Invocation {
 
     fn build(&self, holder: Option<&str>) -> io::Result<Command> {
         let mut command = self.launch(holder)?;
-        process::close_inherited(&mut command);
+        descriptors::close_inherited(&mut command);
         Ok(command)
     }
 
@@ -112,7 +112,7 @@ impl Invocation {
                             ));
                         }
                         let mut command = joined.init.command(None)?;
-                        process::close_inherited(&mut command);
+                        descriptors::close_inherited(&mut command);
                         // The init runs nothing of the sandbox's: it needs no environment.
                         command.env_clear().env("PATH", SYSTEM_PATH);
                         self.confine(&mut command)?;

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::layer_build::ImageLayers;
 use super::store::{self, Metadata};
-use super::{LocalProvider, blocking, gc, process, session_files};
+use super::{LocalProvider, blocking, gc, process_group, session_files};
 use crate::provider::{
     AttachRequest, CommandLogs, CreateSandbox, ExecOutput, ExecRequest, HostCommandRequest,
     InnerListener, Labels, Lifecycle, LogStream, Network, Provider, ProviderError, ProviderKind,
@@ -61,7 +61,7 @@ impl Provider for LocalProvider {
         self.update(id, move |store, metadata| {
             metadata.state = SandboxState::Stopped;
             // Under the lock: an exec that passed its state check has registered by now.
-            process::kill_registered(&store.run_dir(&metadata.id));
+            process_group::kill_registered(&store.run_dir(&metadata.id));
             cgroups.kill(&metadata.id);
             session_files::forget_all(store, &metadata.id);
         })
@@ -77,7 +77,7 @@ impl Provider for LocalProvider {
                 let metadata = store.resolve(&id)?;
                 (store.move_to_trash(&metadata.id)?, metadata.id)
             };
-            process::kill_registered(&trashed.join("run"));
+            process_group::kill_registered(&trashed.join("run"));
             cgroups.remove(&key);
             store::remove_trashed(&trashed)
         })
