@@ -4,375 +4,41 @@
 //! the shared types of this module and fails with a semantic [`ProviderError`], never with a
 //! backend's raw status code. Nothing here knows about teams, plans or terminals.
 
+mod command;
 pub mod daytona;
 pub(crate) mod error;
+pub(crate) mod humantime_serde_compat;
 pub mod local;
 pub mod memory;
+mod network;
+mod sandbox;
 pub mod session;
+mod shell_access;
 pub(crate) mod ssh_client;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 pub use crate::names::{AllowList, Ipv4Network};
 pub use crate::vocabulary::{Lifecycle, ProviderKind, Resources};
+pub use command::{
+    AttachRequest, ExecChannel, ExecOutput, ExecRequest, HostCommandRequest, TrackedProcess,
+};
 pub use error::ProviderError;
+pub use network::{InnerListener, Network, WebPorts};
+pub use sandbox::{CreateSandbox, ResourceUsage, Sandbox, SandboxState, VolumeMount};
 pub use session::{
     CommandLogs, LogChunk, LogStream, SessionCommand, SessionExecOutput, SessionExecRequest,
     SessionInfo,
 };
+pub use shell_access::ShellAccess;
 
 /// Result type of every provider call.
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
 
 /// A set of sandbox labels, ordered so that rendering and hashing are deterministic.
 pub type Labels = BTreeMap<String, String>;
-
-/// The lifecycle state of a sandbox, as Daytona names them (`local` uses the same names).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SandboxState {
-    Creating,
-    Starting,
-    Started,
-    Stopping,
-    Stopped,
-    Archived,
-    Destroying,
-    Destroyed,
-    Error,
-    BuildFailed,
-    PendingBuild,
-    /// Any other state a backend reports (e.g. Daytona's `pulling_snapshot`), kept verbatim.
-    #[serde(untagged)]
-    Other(String),
-}
-
-impl SandboxState {
-    /// The state's wire name (`started`, `build_failed`, ...).
-    pub fn as_str(&self) -> &str {
-        match self {
-            SandboxState::Creating => "creating",
-            SandboxState::Starting => "starting",
-            SandboxState::Started => "started",
-            SandboxState::Stopping => "stopping",
-            SandboxState::Stopped => "stopped",
-            SandboxState::Archived => "archived",
-            SandboxState::Destroying => "destroying",
-            SandboxState::Destroyed => "destroyed",
-            SandboxState::Error => "error",
-            SandboxState::BuildFailed => "build_failed",
-            SandboxState::PendingBuild => "pending_build",
-            SandboxState::Other(name) => name,
-        }
-    }
-
-    /// Parses a wire name; unknown names are kept as [`SandboxState::Other`].
-    pub fn parse(name: &str) -> SandboxState {
-        match name {
-            "creating" => SandboxState::Creating,
-            "starting" => SandboxState::Starting,
-            "started" => SandboxState::Started,
-            "stopping" => SandboxState::Stopping,
-            "stopped" => SandboxState::Stopped,
-            "archived" => SandboxState::Archived,
-            "destroying" => SandboxState::Destroying,
-            "destroyed" => SandboxState::Destroyed,
-            "error" => SandboxState::Error,
-            "build_failed" => SandboxState::BuildFailed,
-            "pending_build" => SandboxState::PendingBuild,
-            other => SandboxState::Other(other.to_string()),
-        }
-    }
-
-    /// A state the sandbox will not leave by itself: it needs a recreate.
-    pub fn is_failed(&self) -> bool {
-        matches!(self, SandboxState::Error | SandboxState::BuildFailed)
-    }
-}
-
-impl std::fmt::Display for SandboxState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A shared volume mounted into a sandbox (Daytona's `SandboxVolume`, resolved to the id).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VolumeMount {
-    /// The volume's id: backends keep its files under it.
-    pub volume_id: String,
-    /// Absolute path inside the sandbox.
-    pub mount_path: String,
-    /// A directory within the volume to mount instead of its root.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subpath: Option<String>,
-}
-
-/// What a sandbox's processes use, measured from outside the sandbox (see
-/// [`Provider::usage`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ResourceUsage {
-    /// Memory in use, bytes, without the file cache the kernel may drop.
-    pub memory_used: u64,
-    /// File cache charged to the sandbox, bytes.
-    pub memory_cache: u64,
-    /// CPU time of every process that has run in the sandbox (a counter: two readings over a
-    /// window give the CPU used in it).
-    pub cpu_time: Duration,
-}
-
-/// What to create. Holds no secret: secrets reach a sandbox only through [`ExecRequest::env`].
-#[derive(Debug, Clone, Default)]
-pub struct CreateSandbox {
-    /// Display name; unique among live sandboxes of the backend.
-    pub name: String,
-    pub labels: Labels,
-    /// Plain configuration environment, visible through the backend's API.
-    pub env: BTreeMap<String, String>,
-    /// Snapshot name; `None` takes the backend's default.
-    pub snapshot: Option<String>,
-    /// OS user; `None` takes the backend's default (`daytona`).
-    pub user: Option<String>,
-    pub lifecycle: Lifecycle,
-    /// Destroy this many minutes after creation, whatever the state (Daytona `ttlMinutes`).
-    pub ttl_minutes: Option<u32>,
-    pub resources: Resources,
-    /// Volumes to mount; each one's files outlive the sandbox.
-    pub volumes: Vec<VolumeMount>,
-    /// Host names the sandbox resolves, to addresses (a linked sandbox's owner, by its name).
-    /// Backends that resolve such names themselves ignore them.
-    pub hosts: BTreeMap<String, String>,
-    /// What the sandbox's network reaches (Daytona's `networkBlockAll`, `networkAllowList`).
-    pub network: Network,
-}
-
-/// What a sandbox's network reaches.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Network {
-    /// Whatever this machine's programs reach (Daytona: no restriction).
-    #[default]
-    Open,
-    /// Nothing but the sandbox's own loopback (`networkBlockAll`).
-    Blocked,
-    /// Only these networks, besides the sandbox's loopback and its name server
-    /// (`networkAllowList`).
-    Allowed(AllowList),
-    /// Its name server and these networks, if any, besides its loopback; its web traffic (TCP
-    /// 80 and 443 to anywhere but its loopback) redirected to ports of its loopback, where
-    /// `serve`'s egress proxy listens (a `domainAllowList`).
-    Proxied {
-        allowed: Option<AllowList>,
-        web: WebPorts,
-    },
-}
-
-impl Network {
-    /// The networks it lists (`networkAllowList`), if it lists any.
-    pub fn allow_list(&self) -> Option<&AllowList> {
-        match self {
-            Network::Allowed(list)
-            | Network::Proxied {
-                allowed: Some(list),
-                ..
-            } => Some(list),
-            Network::Open | Network::Blocked | Network::Proxied { allowed: None, .. } => None,
-        }
-    }
-}
-
-/// The ports of a sandbox's own loopback that its web traffic is redirected to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebPorts {
-    /// Where TCP 80 goes.
-    pub http: u16,
-    /// Where TCP 443 goes.
-    pub https: u16,
-}
-
-/// A listening socket inside a sandbox's own network (see [`Provider::listen_port`]).
-#[derive(Debug)]
-pub struct InnerListener {
-    pub listener: std::net::TcpListener,
-    /// The identity of the network it listens in.
-    pub network: u64,
-}
-
-/// A sandbox as a backend reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Sandbox {
-    pub id: String,
-    pub name: String,
-    pub state: SandboxState,
-    pub labels: Labels,
-    /// Plain environment given at creation (and changed since, where the backend supports it).
-    pub env: BTreeMap<String, String>,
-    pub snapshot: Option<String>,
-    #[serde(with = "humantime_serde_compat")]
-    pub created_at: SystemTime,
-    pub lifecycle: Lifecycle,
-    /// Why the sandbox is in an error state, when the backend says.
-    pub error_reason: Option<String>,
-}
-
-/// A command to run inside a sandbox.
-#[derive(Debug, Clone, Default)]
-pub struct ExecRequest {
-    /// Report Daytona's `-1` defect (exit code -1, no output) as is, instead of running the
-    /// command again over SSH.
-    pub no_ssh_fallback: bool,
-    /// A shell command line, run by the sandbox's shell (`sh`), as Daytona's toolbox does.
-    pub command: String,
-    /// Working directory inside the sandbox; `None` is the sandbox home.
-    pub cwd: Option<String>,
-    /// Extra environment for this one process. This is the only channel secrets travel by.
-    pub env: BTreeMap<String, String>,
-    /// Kill the command after this long; `None` waits forever.
-    pub timeout: Option<Duration>,
-}
-
-/// What a command produced. As on Daytona, stdout and stderr are merged in one buffer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExecOutput {
-    pub exit_code: i32,
-    pub output: String,
-    /// How the command reached the sandbox.
-    #[serde(default)]
-    pub via: ExecChannel,
-}
-
-impl ExecOutput {
-    /// Output of a command the provider's own exec ran.
-    pub fn exec(exit_code: i32, output: impl Into<String>) -> ExecOutput {
-        ExecOutput {
-            exit_code,
-            output: output.into(),
-            via: ExecChannel::Exec,
-        }
-    }
-}
-
-/// How a command reached the sandbox.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ExecChannel {
-    /// The provider's own exec (Daytona's toolbox, a local process).
-    #[default]
-    Exec,
-    /// The system `ssh`, after Daytona's toolbox answered `-1`.
-    Ssh,
-}
-
-/// A command (or the login shell) to run in a sandbox on this process's own stdio.
-#[derive(Debug, Clone, Default)]
-pub struct AttachRequest {
-    /// Working directory inside the sandbox; `None` is the home.
-    pub cwd: Option<String>,
-    /// A shell command line; `None` opens the login shell (always on a terminal).
-    pub command: Option<String>,
-    /// Run on a terminal (this process's own must be one).
-    pub terminal: bool,
-    /// Kill it after this long.
-    pub timeout: Option<Duration>,
-}
-
-impl AttachRequest {
-    /// The login shell, in `cwd`.
-    pub fn shell(cwd: Option<&str>) -> AttachRequest {
-        AttachRequest {
-            cwd: cwd.map(str::to_string),
-            terminal: true,
-            ..AttachRequest::default()
-        }
-    }
-}
-
-/// A program in a sandbox whose stdio the caller streams itself (`serve`'s SSH gateway and PTY
-/// sessions): see [`Provider::host_command`].
-#[derive(Debug, Clone, Default)]
-pub struct HostCommandRequest {
-    /// Working directory inside the sandbox; `None` is the home.
-    pub cwd: Option<String>,
-    /// A shell command line; `None` is the login shell.
-    pub command: Option<String>,
-    /// The `TERM` of the pseudo-terminal the caller will run it on; `None` runs it detached
-    /// from any terminal.
-    pub terminal: Option<String>,
-    /// Added to the sandbox's environment (values may be secrets).
-    pub env: BTreeMap<String, String>,
-}
-
-/// A process group registered with its sandbox ([`Provider::track_process`]): stopping or
-/// deleting the sandbox ends it, and dropping this kills what is left of it.
-pub struct TrackedProcess(#[allow(dead_code)] Box<dyn Send + Sync>);
-
-impl TrackedProcess {
-    pub(crate) fn new(guard: impl Send + Sync + 'static) -> TrackedProcess {
-        TrackedProcess(Box::new(guard))
-    }
-}
-
-impl std::fmt::Debug for TrackedProcess {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrackedProcess").finish_non_exhaustive()
-    }
-}
-
-/// How a user reaches a shell in a sandbox.
-#[derive(Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ShellAccess {
-    /// A token-based SSH login (Daytona, `serve`'s gateway): `ssh <token>@<host>`. The token is
-    /// a credential the user asked for.
-    Ssh {
-        sandbox_id: String,
-        token: String,
-        /// The `ssh` command line, starting in the requested directory.
-        command: String,
-        host: String,
-        port: u16,
-        /// RFC 3339.
-        expires_at: String,
-    },
-    /// A `local` sandbox: a shell on this machine, opened by `command` (which carries no
-    /// environment value: those may be credentials).
-    Local { sandbox_id: String, command: String },
-}
-
-/// Never shows the token.
-impl std::fmt::Debug for ShellAccess {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ShellAccess::Ssh {
-                sandbox_id,
-                host,
-                port,
-                expires_at,
-                ..
-            } => f
-                .debug_struct("Ssh")
-                .field("sandbox_id", sandbox_id)
-                .field("host", host)
-                .field("port", port)
-                .field("expires_at", expires_at)
-                .finish_non_exhaustive(),
-            ShellAccess::Local {
-                sandbox_id,
-                command,
-            } => f
-                .debug_struct("Local")
-                .field("sandbox_id", sandbox_id)
-                .field("command", command)
-                .finish(),
-        }
-    }
-}
 
 /// A sandbox backend. Every call is independent and may run concurrently with any other.
 #[async_trait]
@@ -694,44 +360,6 @@ pub trait Provider: Send + Sync {
                 ProviderKind::Daytona => "daytona",
             },
             operation: "process sessions".to_string(),
-        }
-    }
-}
-
-/// Serde glue: `SystemTime` as an RFC 3339 string, the form Daytona uses on the wire.
-pub(crate) mod humantime_serde_compat {
-    use std::time::SystemTime;
-
-    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
-
-    pub(crate) fn serialize<S: Serializer>(
-        time: &SystemTime,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&humantime::format_rfc3339_millis(*time))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<SystemTime, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_rfc3339_weak(&text).map_err(D::Error::custom)
-    }
-
-    /// Serializes `Option<SystemTime>` the same way (`null` when absent).
-    pub(crate) mod option {
-        use std::time::SystemTime;
-
-        use serde::Serializer;
-
-        pub(crate) fn serialize<S: Serializer>(
-            time: &Option<SystemTime>,
-            serializer: S,
-        ) -> Result<S::Ok, S::Error> {
-            match time {
-                Some(time) => super::serialize(time, serializer),
-                None => serializer.serialize_none(),
-            }
         }
     }
 }

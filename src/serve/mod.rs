@@ -57,6 +57,7 @@ mod metrics_history;
 mod metrics_history_file;
 mod middleware;
 mod object_storage;
+mod options;
 mod output_form;
 mod platform;
 mod preview;
@@ -75,6 +76,7 @@ mod secret_file;
 mod secret_vault;
 mod secret_vault_names;
 mod secret_vault_routes;
+mod serve_error;
 mod simulate;
 mod snapshot;
 mod ssh;
@@ -96,7 +98,6 @@ mod web_terminal;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,195 +105,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tower::ServiceExt as _;
 
 use crate::provider::Provider;
-use crate::secret::Secret;
 
+pub use options::ServeOptions;
+pub use serve_error::ServeError;
 pub use simulate::{RateLimit, Simulation, SimulationError};
 
 use state::{AppState, Settings, Store};
-
-/// How to run the server.
-#[derive(Clone)]
-pub struct ServeOptions {
-    /// Where to listen; port 0 picks a free port (see [`Server::local_addr`]).
-    pub listen: SocketAddr,
-    /// The bearer token every route but `GET /api/health` requires. A credential: never
-    /// printed. Without one, [`bind`] refuses unless [`ServeOptions::insecure_accept_any_token`].
-    pub api_key: Option<Secret>,
-    /// Without `api_key`, accept any bearer token: whoever reaches the port (every sandbox, on
-    /// loopback too) can then run commands in every sandbox. Ignored when there is a key.
-    pub insecure_accept_any_token: bool,
-    /// The base URL clients reach this server at (`http://host:port`), when it differs from the
-    /// listen address (a proxy, a container). Sandbox records point their toolbox under it.
-    pub public_url: Option<String>,
-    /// `host[:port]` written into SSH access commands; default: the SSH gateway's address when
-    /// it listens, else this host, port 2222.
-    pub ssh_gateway: Option<String>,
-    /// Where the SSH gateway listens (port 0 picks a free port, see [`Server::ssh_addr`]);
-    /// `None` runs no gateway. Its sessions need a provider whose sandboxes are processes of
-    /// this machine ([`Provider::host_command`]).
-    pub ssh_listen: Option<SocketAddr>,
-    /// Where `serve.json` (snapshots, SSH tokens, Daytona-only sandbox fields) persists; `None`
-    /// keeps it in memory. Use the provider's state root so a restart keeps everything.
-    pub state_dir: Option<PathBuf>,
-    /// A PEM file of CAs the egress proxy trusts besides this machine's roots when it forwards
-    /// a sandbox's HTTPS (a test's own server, a corporate CA).
-    pub upstream_ca: Option<PathBuf>,
-    pub simulation: Simulation,
-}
-
-impl Default for ServeOptions {
-    fn default() -> Self {
-        ServeOptions {
-            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
-            api_key: None,
-            insecure_accept_any_token: false,
-            public_url: None,
-            ssh_gateway: None,
-            ssh_listen: None,
-            state_dir: None,
-            upstream_ca: None,
-            simulation: Simulation::default(),
-        }
-    }
-}
-
-/// Never prints the key.
-impl std::fmt::Debug for ServeOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServeOptions")
-            .field("listen", &self.listen)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("insecure_accept_any_token", &self.insecure_accept_any_token)
-            .field("public_url", &self.public_url)
-            .field("ssh_gateway", &self.ssh_gateway)
-            .field("ssh_listen", &self.ssh_listen)
-            .field("state_dir", &self.state_dir)
-            .field("upstream_ca", &self.upstream_ca)
-            .field("simulation", &self.simulation)
-            .finish()
-    }
-}
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum ServeError {
-    #[error("cannot listen on `{address}`")]
-    #[diagnostic(
-        code(serve::bind),
-        help("pick another address with `--listen`, or port 0 for any free port")
-    )]
-    Bind {
-        address: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-
-    #[error("cannot listen for SSH on `{address}`")]
-    #[diagnostic(
-        code(serve::bind_ssh),
-        help("pick another address with `--ssh-listen`, or port 0 for any free port")
-    )]
-    BindSsh {
-        address: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-
-    #[error("cannot use the SSH host key `{}`: {message}", path.display())]
-    #[diagnostic(
-        code(serve::host_key),
-        help("move the file away to make a new key; clients that knew the old one will warn once")
-    )]
-    HostKey { path: PathBuf, message: String },
-
-    #[error("cannot use the file-signing secret `{}`: {message}", path.display())]
-    #[diagnostic(
-        code(serve::signing_secret),
-        help("move the file away to make a new one; URLs signed before stop working")
-    )]
-    SigningSecret { path: PathBuf, message: String },
-
-    #[error("cannot use {what} `{}`: {message}", path.display())]
-    #[diagnostic(
-        code(serve::ca),
-        help(
-            "move the file away to make a new CA; sandboxes given the egress proxy's old CA trust the new one once their secrets are mounted again, and a new loopback CA must be trusted again"
-        )
-    )]
-    Ca {
-        what: &'static str,
-        path: PathBuf,
-        message: String,
-    },
-
-    #[error("cannot read the server state `{}`: {message}", path.display())]
-    #[diagnostic(
-        code(serve::state),
-        help(
-            "the file holds snapshots and SSH tokens of this server; move it away to start afresh"
-        )
-    )]
-    State { path: PathBuf, message: String },
-
-    #[error("invalid `{what}` `{value}`: {reason}")]
-    #[diagnostic(code(serve::option))]
-    Option {
-        what: &'static str,
-        value: String,
-        reason: String,
-    },
-
-    #[error("no API key: `serve` accepts any bearer token only when told so")]
-    #[diagnostic(
-        code(serve::no_api_key),
-        help("set `ServeOptions::api_key`, or `insecure_accept_any_token` to accept any token")
-    )]
-    NoApiKey,
-
-    #[error("refusing to listen on `{address}` without an API key")]
-    #[diagnostic(
-        code(serve::exposed),
-        help(
-            "anyone who reaches that address could run commands in every sandbox; give a key with `--api-key-file PATH` or `RALPH_TOWN_SERVE_API_KEY`, or accept any token with `--insecure-accept-any-token`"
-        )
-    )]
-    Exposed { address: SocketAddr },
-
-    #[error("`--insecure-accept-any-token` contradicts the API key from {source_name}")]
-    #[diagnostic(
-        code(serve::contradiction),
-        help("drop the flag to require the key, or the key to accept any token")
-    )]
-    Contradiction { source_name: String },
-
-    #[error("the API key from {source_name} is unusable: {problem}")]
-    #[diagnostic(
-        code(serve::invalid_api_key),
-        help(
-            "a key is at least 16 printable ASCII characters without spaces; without one, `serve` makes its own"
-        )
-    )]
-    InvalidApiKey {
-        source_name: String,
-        problem: api_key::KeyProblem,
-    },
-
-    #[error("cannot use the API key file `{}`: {message}", path.display())]
-    #[diagnostic(
-        code(serve::api_key_file),
-        help("the file holds the API key alone, on one line")
-    )]
-    ApiKeyFile { path: PathBuf, message: String },
-
-    #[error("`--read-only {}` would show `{}` to every sandbox", path.display(), hidden.display())]
-    #[diagnostic(
-        code(serve::shows_secrets),
-        help(
-            "that is where the API key (or the state root, with other sandboxes and SSH tokens) is; share a narrower path, or move the state root with `RALPH_TOWN_HOME`"
-        )
-    )]
-    ShowsSecrets { path: PathBuf, hidden: PathBuf },
-}
 
 /// A bound server, not yet accepting connections.
 pub struct Server {

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use super::bubblewrap::SANDBOX;
-use super::launch;
-use super::process::ProcessGroup;
+use super::process_env;
+use super::process_group::ProcessGroup;
 use super::{LocalProvider, blocking};
 use crate::provider::{ProviderError, Result, SandboxState};
 
@@ -46,7 +46,7 @@ impl LocalProvider {
         // SSH sessions start with the environment changes made since create, as exec does.
         let (store, key) = (self.store.clone(), metadata.id.clone());
         let changes = blocking(move || store.env_changes(&key)).await?;
-        let environment = launch::environment(
+        let environment = process_env::environment(
             &self.launcher.home_value(&dirs),
             &metadata.user,
             &changes.apply(&metadata.env),
@@ -54,8 +54,8 @@ impl LocalProvider {
             terminal,
         );
         let program = match command {
-            Some(command) => vec![launch::COMMAND_SHELL, "-c", command],
-            None => vec![launch::login_shell(), "-l"],
+            Some(command) => vec![process_env::COMMAND_SHELL, "-c", command],
+            None => vec![process_env::login_shell(), "-l"],
         };
         let invocation = self.launcher.invocation(
             &dirs,

@@ -1,5 +1,5 @@
 //! The memory of a `local` sandbox, enforced, and its CPU and memory, measured: one cgroup per
-//! sandbox, which every process the sandbox runs joins before it execs (see `launch`).
+//! sandbox, which every process the sandbox runs joins before it execs (see `invocation`).
 //!
 //! A sandbox's cgroup is `<hierarchy>/ralph-town/<state root digest>/<sandbox id>`: the same for
 //! every process on one state root (the CLI and `serve` agree), never relative to the cgroup

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::fs::File;
 
 use super::bubblewrap::SANDBOX;
-use super::launch::{self, Invocation};
+use super::invocation::Invocation;
 use super::paths::{self, Location};
 use super::process::{self, Background, Finished};
+use super::process_env;
 use super::store::{Metadata, SandboxDirs};
 use super::{LocalProvider, blocking};
 use crate::provider::{ExecOutput, ExecRequest, ProviderError, Result, SandboxState};
@@ -52,14 +53,14 @@ impl LocalProvider {
         let sandbox_env = blocking(move || store.env_changes(&key))
             .await?
             .apply(&metadata.env);
-        let environment = launch::environment(
+        let environment = process_env::environment(
             &self.launcher.home_value(&dirs),
             &metadata.user,
             &sandbox_env,
             &BTreeMap::new(),
             Some(&terminal),
         );
-        let shell = launch::login_shell();
+        let shell = process_env::login_shell();
         let program = [shell, "-l"];
         Ok(self
             .launcher
@@ -76,7 +77,7 @@ impl LocalProvider {
         } = self.starting(id).await?;
         let dirs = self.store.dirs(&metadata);
         let location = self.working_directory(&metadata, &dirs, request.cwd.as_deref())?;
-        let environment = launch::environment(
+        let environment = process_env::environment(
             &self.launcher.home_value(&dirs),
             &metadata.user,
             &env,
@@ -88,7 +89,7 @@ impl LocalProvider {
         } else {
             Background::Group
         };
-        let program = process::kept(launch::COMMAND_SHELL, &request.command, background);
+        let program = process::kept(process_env::COMMAND_SHELL, &request.command, background);
         let invocation =
             self.launcher
                 .invocation(&dirs, &location, environment, &program, true, SANDBOX);

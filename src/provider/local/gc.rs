@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::cgroup::Cgroups;
 use super::store::{self, Metadata, Store};
-use super::{LocalProvider, blocking, process};
+use super::{LocalProvider, blocking, process_group};
 use crate::provider::{Result, Sandbox};
 
 /// What [`LocalProvider::collect_garbage`] removed.
@@ -123,7 +123,7 @@ pub(crate) fn expire(store: &Store, listed: Vec<Metadata>, now: SystemTime) -> R
                 None => continue,
             }
         };
-        process::kill_registered(&trashed.join("run"));
+        process_group::kill_registered(&trashed.join("run"));
         Cgroups::new(store.root()).remove(&candidate.id);
         store::remove_trashed(&trashed)?;
         expiry.removed.push(candidate);
@@ -170,7 +170,7 @@ fn remove_stale(store: &Store, now: SystemTime, stale_after: Duration) -> Result
                 },
                 _ => path.clone(),
             };
-            process::kill_registered(&target.join("run"));
+            process_group::kill_registered(&target.join("run"));
             store::remove_trashed(&target)?;
             removed.push(StaleEntry {
                 path: Path::new(directory).join(entry.file_name()),

@@ -9,7 +9,7 @@
 //! record never names a later process. It is recorded before it may live and confirmed after,
 //! so that a starter killed at any moment leaves no init unrecorded and none half-started in
 //! use. Stop, delete and gc end it through
-//! [`super::process::kill_registered`]; killing the first process of a pid namespace ends every
+//! [`super::process_group::kill_registered`]; killing the first process of a pid namespace ends every
 //! process in it. Its view (mounts, read-only paths) is fixed when it starts. This file starts
 //! and ends inits; it builds no bubblewrap arguments.
 
@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::process;
+use super::{descriptors, process_group, procfs};
 
 /// The record of a sandbox's init, in its run directory.
 const RECORD: &str = "init";
@@ -74,7 +74,7 @@ pub(super) fn ensure<Passed>(
     }
     let (command, passed) = start()?;
     let (pid, mut go) = spawn(command, run_dir)?;
-    let started = process::start_time(pid)
+    let started = procfs::start_time(pid)
         .ok_or_else(|| io::Error::other("the sandbox's init exited as it started"))?;
     // An init that is never told to go ends by itself (see `PROGRAM`), with what it holds.
     prepare(pid, passed)?;
@@ -101,7 +101,7 @@ pub(super) fn end(run_dir: &Path) {
     let Some(Running { pid, .. }) = running(run_dir) else {
         return;
     };
-    process::kill_process(pid);
+    process_group::kill_process(pid);
     let deadline = Instant::now() + END_WAIT;
     while running(run_dir).is_some() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
@@ -118,7 +118,7 @@ const OWN_CHILDREN: [&str; 2] = ["sleep 5", "stat -c %h /home/daytona"];
 /// its own loop runs (a child of the init that is a copy of it, about to run one of those).
 pub(super) fn others(pid: u32) -> Vec<String> {
     let itself = PROGRAM.join(" ");
-    process::in_pid_namespace_of(pid)
+    procfs::in_pid_namespace_of(pid)
         .into_iter()
         .filter(|(_, parent, line)| {
             !(*parent == pid && (OWN_CHILDREN.contains(&line.as_str()) || *line == itself))
@@ -174,7 +174,7 @@ fn running(run_dir: &Path) -> Option<Running> {
         .join(pid.to_string())
         .join("ns/pid")
         .exists();
-    (process::is_running(pid, started) && holds).then_some(Running { pid, pending })
+    (process_group::is_running(pid, started) && holds).then_some(Running { pid, pending })
 }
 
 /// Starts `command`, waits until the init is ready and returns its pid and its stdin, on which
@@ -190,7 +190,7 @@ fn spawn(mut command: Command, run_dir: &Path) -> io::Result<(u32, PipeWriter)> 
         // Away from the starter's terminal and process group: a ^C there must not end it.
         command.pre_exec(|| Ok(rustix::process::setsid().map(drop)?));
     }
-    process::pass_descriptors(&mut command, [(ready_writer.as_raw_fd(), READY_FD)]);
+    descriptors::pass_descriptors(&mut command, [(ready_writer.as_raw_fd(), READY_FD)]);
     command.stdin(go_reader).stdout(Stdio::null()).stderr(log);
     let mut child = command.spawn()?;
     drop(command);
@@ -199,7 +199,7 @@ fn spawn(mut command: Command, run_dir: &Path) -> io::Result<(u32, PipeWriter)> 
     let ready = ready_reader.read_exact(&mut [0_u8; 1]).is_ok();
     // Bubblewrap's only child: the init, which is ready, so it has replaced that child.
     let init = ready
-        .then(|| process::children(child.id()).into_iter().next())
+        .then(|| procfs::children(child.id()).into_iter().next())
         .flatten();
     std::thread::spawn(move || child.wait());
     match init {

@@ -1,225 +1,37 @@
-//! How a program is launched inside a `local` sandbox: the clean environment, and the
-//! bubblewrap invocation (or, without bubblewrap, a plain one with the sandbox home as `HOME`):
+//! How a program is launched inside a `local` sandbox: the [`Launcher`] builds its
+//! [`Invocation`], with bubblewrap or (without it) a plain one with the sandbox home as `HOME`:
 //! as the invoking user, or, when that is root, staged and dropped to the sandbox's own host id
-//! (see `user` and `stage`).
+//! (see `user` and `stage`). It decides what the sandbox sees of the host (mounts, volumes, the
+//! user database, a snapshot layer) and where a sandbox path lives on the host.
 //!
 //! Under bubblewrap a sandbox's commands join the namespaces of its init, started on first need
 //! (see `init` and `join`); an image build step gets a bubblewrap of its own.
 //!
 //! Nothing from the host's environment reaches a sandbox, and no environment value is ever put
 //! on bubblewrap's command line: values travel in the process environment, which bubblewrap
-//! passes through. A sandbox given fewer vCPUs than the machine has is confined to that many
-//! CPUs (`cpus`), and every command of a sandbox joins its cgroup, which holds its memory limit
-//! (`cgroup`), before it execs. This file builds commands; it does not run or track them.
+//! passes through (see `process_env`). A sandbox given fewer vCPUs than the machine has is
+//! confined to that many CPUs (`cpus`), and every command of a sandbox joins its cgroup, which
+//! holds its memory limit (`cgroup`), before it execs. This file builds invocations; it does
+//! not run or track them.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, OnceLock};
-
-use rustix::thread::CpuSet;
 
 use super::bubblewrap::{Bubblewrap, Inside, Role, SANDBOX};
 use super::cgroup::{Cgroups, Joining};
 use super::cpus;
 use super::identity::{self, SandboxUser};
 use super::init;
-use super::join::Entry;
+use super::invocation::{Invocation, Joined, Launch};
 use super::layer;
 use super::mounts::{self, Layout, Mount, ReadOnlyPath, Source};
 use super::network;
 use super::paths::{self, Location, under};
-use super::process;
 use super::sandboxed::Sandboxed;
 use super::store::SandboxDirs;
 use super::user::HostUser;
-
-/// The `PATH` of every sandbox command: the standard system directories, never the host's.
-pub(crate) const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// The shell that runs exec command lines, with `sh` semantics as on Daytona.
-pub(crate) const COMMAND_SHELL: &str = "/bin/sh";
-
-/// The interactive shell: bash when the system has it.
-pub(crate) fn login_shell() -> &'static str {
-    if Path::new("/bin/bash").exists() {
-        "/bin/bash"
-    } else {
-        "/bin/sh"
-    }
-}
-
-/// The environment of a sandbox process, later entries winning: the base variables, the
-/// sandbox's own env, then the request's (which may hold secrets).
-pub(crate) fn environment(
-    home: &str,
-    user: &str,
-    sandbox_env: &BTreeMap<String, String>,
-    request_env: &BTreeMap<String, String>,
-    terminal: Option<&str>,
-) -> BTreeMap<String, String> {
-    let mut environment = BTreeMap::new();
-    for (name, value) in [
-        ("HOME", home),
-        ("PATH", SYSTEM_PATH),
-        ("USER", user),
-        ("LOGNAME", user),
-        ("LANG", "C.UTF-8"),
-        ("SHELL", login_shell()),
-    ] {
-        environment.insert(name.to_string(), value.to_string());
-    }
-    if let Some(terminal) = terminal {
-        environment.insert("TERM".to_string(), terminal.to_string());
-    }
-    environment.extend(
-        sandbox_env
-            .iter()
-            .map(|(name, value)| (name.clone(), value.clone())),
-    );
-    environment.extend(
-        request_env
-            .iter()
-            .map(|(name, value)| (name.clone(), value.clone())),
-    );
-    environment
-}
-
-/// A program to run in a sandbox, not yet started.
-#[derive(Debug)]
-pub(crate) struct Invocation {
-    environment: BTreeMap<String, String>,
-    launch: Launch,
-    /// The CPUs the program may run on, when the sandbox is confined to fewer than all.
-    cpus: Option<CpuSet>,
-    /// The sandbox's cgroup to join (none where no memory controller is writable, or for a
-    /// build step), or why it cannot be made.
-    cgroup: Result<Option<Joining>, String>,
-}
-
-#[derive(Debug)]
-enum Launch {
-    /// Reduced isolation: the program on the host, started in `cwd`.
-    Plain {
-        program: Vec<OsString>,
-        cwd: PathBuf,
-    },
-    /// A bubblewrap of its own (an image build step).
-    Sandboxed(Box<Sandboxed>),
-    /// A command of a started sandbox, in its init's namespaces.
-    Joined(Box<Joined>),
-}
-
-/// A command that joins its sandbox's init, and what starts that init when it is not running.
-#[derive(Debug)]
-struct Joined {
-    /// The init's bubblewrap.
-    init: Sandboxed,
-    /// Where the init is recorded.
-    run_dir: PathBuf,
-    program: Vec<OsString>,
-    /// The working directory inside.
-    cwd: PathBuf,
-    new_session: bool,
-}
-
-impl Invocation {
-    /// A command with exactly this environment; stdio is left to the caller. Fails when the
-    /// sandbox's directories cannot be handed to its user or staged.
-    pub(crate) fn command(&self) -> io::Result<Command> {
-        self.build(None)
-    }
-
-    /// The same command, for a process that must outlive the one starting it (a session's
-    /// shell). A bubblewrap of its own is run by a plain `sh` that waits for it (a holder),
-    /// since with the starter as bubblewrap's parent `--die-with-parent` would end it; with the
-    /// holder as the parent the flag keeps its use (killing the holder's process group, as
-    /// delete and stop do, takes the namespace down with it) and the starter may end. The
-    /// holder's argv names the program and its arguments only; the environment passes through
-    /// it untouched. A joined command needs no holder: nothing ties it to its starter.
-    pub(crate) fn held_command(&self) -> io::Result<Command> {
-        self.build(Some(COMMAND_SHELL))
-    }
-
-    fn build(&self, holder: Option<&str>) -> io::Result<Command> {
-        let mut command = self.launch(holder)?;
-        process::close_inherited(&mut command);
-        Ok(command)
-    }
-
-    fn launch(&self, holder: Option<&str>) -> io::Result<Command> {
-        let mut command = match &self.launch {
-            Launch::Plain { program, cwd } => {
-                let mut command = held(holder, program[0].as_os_str());
-                command.args(&program[1..]).current_dir(cwd);
-                command
-            }
-            Launch::Sandboxed(sandboxed) => sandboxed.command(holder)?,
-            Launch::Joined(joined) => {
-                let user = match joined.init.user {
-                    HostUser::Dedicated(id) => Some(id),
-                    HostUser::Invoker => None,
-                };
-                let own_network = joined.init.dirs.network.as_ref();
-                let pid = init::ensure(
-                    &joined.run_dir,
-                    || {
-                        // Under the init's lock: a network given since this command read the
-                        // sandbox's record (see `network::change`) is not started without.
-                        if own_network.is_none() && network::latest(&joined.run_dir).is_some() {
-                            return Err(io::Error::other(
-                                "the sandbox's network changed as this command started; run it again",
-                            ));
-                        }
-                        let mut command = joined.init.command(None)?;
-                        process::close_inherited(&mut command);
-                        // The init runs nothing of the sandbox's: it needs no environment.
-                        command.env_clear().env("PATH", SYSTEM_PATH);
-                        self.confine(&mut command)?;
-                        let tether = own_network.map(|_| network::Tether::new()).transpose()?;
-                        if let Some(tether) = &tether {
-                            tether.pass(&mut command);
-                        }
-                        Ok((command, tether))
-                    },
-                    |pid, tether| match (own_network, tether) {
-                        (Some(wanted), Some(tether)) => {
-                            let latest = network::latest(&joined.run_dir);
-                            let wanted = latest.as_ref().unwrap_or(wanted);
-                            network::attach(pid, user, wanted, tether, &joined.run_dir)
-                        }
-                        _ => Ok(()),
-                    },
-                )?;
-                let entry = Entry::open(pid, &joined.cwd)?;
-                // Confined first: entering leaves the child with the sandbox's files only.
-                let mut command = Command::new(COMMAND_SHELL);
-                command.env_clear().envs(&self.environment);
-                self.confine(&mut command)?;
-                entry.apply(&mut command, &joined.program, user, joined.new_session);
-                return Ok(command);
-            }
-        };
-        command.env_clear().envs(&self.environment);
-        // After staging, which may drop to the sandbox's user: the descriptors were opened by
-        // this process, and a process may always move itself.
-        self.confine(&mut command)?;
-        Ok(command)
-    }
-
-    /// Confines `command` to the sandbox's CPUs and cgroup.
-    fn confine(&self, command: &mut Command) -> io::Result<()> {
-        if let Some(set) = self.cpus {
-            cpus::confine(command, set);
-        }
-        if let Some(joining) = self.cgroup.clone().map_err(io::Error::other)? {
-            joining.apply(command);
-        }
-        Ok(())
-    }
-}
 
 /// Whether commands run in bubblewrap.
 #[derive(Debug, Clone, Copy)]
@@ -534,104 +346,5 @@ impl Launcher {
     }
 }
 
-/// `program` as a command, or, with a `holder`, `holder -c '"$@"' session-holder program`
-/// (arguments follow).
-pub(crate) fn held(holder: Option<&str>, program: &std::ffi::OsStr) -> Command {
-    match holder {
-        None => Command::new(program),
-        Some(shell) => {
-            let mut command = Command::new(shell);
-            command
-                .args(["-c", "\"$@\"", "session-holder"])
-                .arg(program);
-            command
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn dirs(root: &Path, user: SandboxUser) -> SandboxDirs {
-        SandboxDirs {
-            home: root.join("home"),
-            tmp: root.join("tmp"),
-            volumes: Vec::new(),
-            layer: None,
-            cpus: None,
-            id: None,
-            run_dir: None,
-            hosts: None,
-            network: None,
-            memory: None,
-            user,
-        }
-    }
-
-    /// The bubblewrap command line of `id` in the sandbox of `dirs`, started in its home.
-    fn line(launcher: &Launcher, dirs: &SandboxDirs) -> String {
-        let invocation = launcher.invocation(
-            dirs,
-            &Location::Home(PathBuf::new()),
-            BTreeMap::new(),
-            &["id"],
-            true,
-            SANDBOX,
-        );
-        let command = invocation.command().unwrap();
-        command
-            .get_args()
-            .map(|arg| arg.to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    #[test]
-    fn a_root_sandbox_is_uid_0_with_its_home_at_root_and_at_home_daytona() {
-        let root = tempfile::tempdir().unwrap();
-        let bubblewrap: &'static Bubblewrap = Box::leak(Box::new(Bubblewrap::assumed("bwrap")));
-        let launcher = Launcher::new(
-            Isolating::Always(bubblewrap),
-            HostUser::Invoker,
-            &root.path().join("state"),
-            Vec::new(),
-        );
-        let home = root.path().join("home").display().to_string();
-
-        let sandbox = dirs(root.path(), SandboxUser::Root);
-        let args = line(&launcher, &sandbox);
-        assert!(
-            args.starts_with("--unshare-user --uid 0 --gid 0 "),
-            "{args}"
-        );
-        assert!(args.contains(&format!("--bind {home} /root ")), "{args}");
-        assert!(
-            args.contains(&format!("--bind {home} /home/daytona ")),
-            "{args}"
-        );
-        assert!(args.ends_with("--chdir /root -- id"), "{args}");
-        assert_eq!(launcher.home_value(&sandbox), "/root");
-        for (path, relative) in [("/root/a/b", "a/b"), ("/home/daytona/a", "a"), ("a", "a")] {
-            assert_eq!(
-                launcher.locate(&sandbox, path),
-                Location::Home(relative.into()),
-                "{path}"
-            );
-        }
-
-        let sandbox = dirs(root.path(), SandboxUser::Daytona);
-        let args = line(&launcher, &sandbox);
-        assert!(
-            args.starts_with("--unshare-user --uid 1000 --gid 1000 "),
-            "{args}"
-        );
-        assert!(!args.contains(&format!("{home} /root")), "{args}");
-        assert!(args.ends_with("--chdir /home/daytona -- id"), "{args}");
-        assert_eq!(launcher.home_value(&sandbox), "/home/daytona");
-        assert_eq!(
-            launcher.locate(&sandbox, "/root/a"),
-            Location::Elsewhere("/root/a".into())
-        );
-    }
-}
+mod tests;

@@ -32,7 +32,7 @@ use std::process::{Command, Stdio};
 use rustix::fs::{Mode, OFlags};
 use rustix::thread::{CapabilitySet, LinkNameSpaceType};
 
-use super::process;
+use super::descriptors;
 use crate::provider::Network;
 
 /// Where the init holds the tether's write end.
@@ -68,7 +68,7 @@ impl Tether {
 
     /// Hands the write end to the init's `command`, as [`TETHER_FD`].
     pub(super) fn pass(&self, command: &mut Command) {
-        process::pass_descriptors(command, [(self.writer.as_raw_fd(), TETHER_FD)]);
+        descriptors::pass_descriptors(command, [(self.writer.as_raw_fd(), TETHER_FD)]);
     }
 }
 
@@ -193,8 +193,8 @@ fn connect(pid: u32, tether: PipeReader, run_dir: &Path) -> io::Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);
-    process::close_inherited(&mut command);
-    process::pass_descriptors(
+    descriptors::close_inherited(&mut command);
+    descriptors::pass_descriptors(
         &mut command,
         [
             (tether.as_raw_fd(), 3),
@@ -235,7 +235,7 @@ fn filter(pid: u32, user: Option<u32>, network: &Network) -> io::Result<()> {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    process::close_inherited(&mut command);
+    descriptors::close_inherited(&mut command);
     // SAFETY: system calls only, on descriptors opened before the fork.
     unsafe {
         command.pre_exec(move || {

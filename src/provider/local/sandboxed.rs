@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use super::bubblewrap::{Bubblewrap, Inside, Role};
-use super::launch::held;
+use super::invocation::held;
 use super::mounts::{Mount, Source, Within};
 use super::overlay::{self, Overlay};
 use super::paths::under;

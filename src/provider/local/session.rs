@@ -18,7 +18,7 @@ use super::paths;
 use super::session_files::{DATA_DIR, POLL, SessionPaths};
 use super::session_shell::{start_shell, submit, wait_for_exit};
 use super::store::{Metadata, io_error};
-use super::{LocalProvider, blocking, launch, process};
+use super::{LocalProvider, blocking, process_env, process_group};
 use crate::provider::session::{STDOUT_MARKER, check_session_id};
 use crate::provider::{
     CommandLogs, ExecRequest, ProviderError, Result, SessionCommand, SessionExecOutput,
@@ -69,7 +69,7 @@ impl LocalProvider {
             .sessions_dir(&metadata.id)
             .join(format!(".new-{}", uuid::Uuid::new_v4().simple()));
         fs::create_dir_all(&staging).map_err(|error| io_error("create", &staging, error))?;
-        let environment = launch::environment(
+        let environment = process_env::environment(
             &paths.home_inside,
             &metadata.user,
             &env,
@@ -80,7 +80,7 @@ impl LocalProvider {
             &dirs,
             &location,
             environment,
-            &[launch::login_shell()],
+            &[process_env::login_shell()],
             true,
             SANDBOX,
         );
@@ -94,7 +94,7 @@ impl LocalProvider {
             .and_then(|command| start_shell(command, &staging, &paths));
         let result = started.and_then(|record| {
             fs::rename(&staging, &paths.control).map_err(|error| {
-                process::end_detached(record.pgid, record.started, &paths.run_dir);
+                process_group::end_detached(record.pgid, record.started, &paths.run_dir);
                 match error.kind() {
                     io::ErrorKind::AlreadyExists | io::ErrorKind::DirectoryNotEmpty => exists(),
                     _ => io_error("create", &paths.control, error),
@@ -151,7 +151,7 @@ impl LocalProvider {
         blocking(move || {
             let record = paths.record()?;
             let lock = paths.lock()?;
-            process::end_detached(record.pgid, record.started, &paths.run_dir);
+            process_group::end_detached(record.pgid, record.started, &paths.run_dir);
             let gone = control.with_file_name(format!(".gone-{}", uuid::Uuid::new_v4().simple()));
             fs::rename(&control, &gone).map_err(|error| io_error("delete", &control, error))?;
             drop(lock);

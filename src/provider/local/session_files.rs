@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::paths::{self};
-use super::process;
+use super::process_group;
 use super::store::{Store, io_error};
 use crate::provider::{ProviderError, Result, SessionCommand, SessionInfo};
 
@@ -38,7 +38,7 @@ pub(super) struct Record {
 
 impl Record {
     pub(super) fn is_running(&self) -> bool {
-        process::is_running(self.pgid, self.started)
+        process_group::is_running(self.pgid, self.started)
     }
 }
 

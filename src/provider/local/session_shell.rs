@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use rustix::fs::{Mode, OFlags};
 
 use super::paths;
-use super::process;
+use super::process_group;
 use super::session_files::{
     CommandRecord, LIVENESS_EVERY, POLL, Record, SessionPaths, session_gone,
 };
@@ -54,7 +54,7 @@ pub(super) fn start_shell(
     let pgid = child
         .id()
         .ok_or_else(|| cannot_start(&"it exited at once"))?;
-    let Some(started) = process::register_detached(pgid, &paths.run_dir) else {
+    let Some(started) = process_group::register_detached(pgid, &paths.run_dir) else {
         let _ = child.start_kill();
         return Err(cannot_start(&"it exited at once"));
     };
@@ -70,7 +70,7 @@ pub(super) fn start_shell(
         .and_then(|text| fs::write(staging.join("session.json"), text))
         .and_then(|()| fs::write(staging.join("commands.jsonl"), b""));
     written.map_err(|error| {
-        process::end_detached(pgid, started, &paths.run_dir);
+        process_group::end_detached(pgid, started, &paths.run_dir);
         io_error("write", staging, error)
     })?;
     Ok(record)

@@ -277,7 +277,7 @@ fn idmap_namespace() -> Option<&'static OwnedFd> {
 fn make_idmap_namespace(id: u32) -> io::Result<OwnedFd> {
     // A namespace lives while a process is in it or a descriptor names it: a short-lived
     // child enters a new one, the parent writes its mapping and keeps a descriptor.
-    let mut holder = Command::new(super::launch::COMMAND_SHELL);
+    let mut holder = Command::new(super::process_env::COMMAND_SHELL);
     holder
         .args(["-c", "read -r _"])
         .env_clear()
