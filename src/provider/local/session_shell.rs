@@ -88,6 +88,15 @@ pub(super) fn submit(
     if !record.is_running() {
         return Err(paths.ended());
     }
+    // Under the lock: of two senders of one chosen id, the second sees the first's record.
+    if request.command_id.is_some() && paths.command(command_id).is_ok() {
+        return Err(ProviderError::Conflict {
+            message: format!(
+                "command `{command_id}` already exists in session `{}`",
+                paths.session
+            ),
+        });
+    }
     let write = |name: &str, contents: &[u8]| {
         let file = paths.command_file(command_id, name);
         paths::write_beneath(&paths.home, &file, contents, paths.owner)
