@@ -47,6 +47,7 @@ mod serve_computer_use;
 mod serve_egress_network;
 mod serve_egress_outbound;
 mod serve_egress_tunnel;
+mod serve_entrypoint;
 mod serve_events;
 mod serve_files;
 mod serve_git;

@@ -105,6 +105,11 @@ pub(super) fn submit(
     write("cmd.sh", request.command.as_bytes())?;
     // There before the answer, so that reading logs of a command just sent finds them.
     write("output.log", b"")?;
+    // A chosen id may have run before (the entrypoint, in an earlier start of the sandbox): its
+    // exit code goes, or the command would show as ended before it began.
+    if request.command_id.is_some() {
+        write("exit_code", b"")?;
+    }
     let line = serde_json::to_string(&CommandRecord {
         id: command_id.to_string(),
         command: request.command.clone(),
