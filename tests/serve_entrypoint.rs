@@ -103,6 +103,16 @@ async fn started_output(server: &Server, id: &str) -> String {
     }
 }
 
+/// A new server on the state of `server`, which shuts down first.
+async fn restarted(server: Server) -> Server {
+    let root = server.shutdown().await;
+    serve_support::start_with(Options {
+        root: Some(root),
+        ..Options::default()
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_serve_runs_a_lost_entrypoint_and_keeps_a_running_one() {
     let server = serve_support::start("").await;
@@ -112,12 +122,7 @@ async fn a_restarted_serve_runs_a_lost_entrypoint_and_keeps_a_running_one() {
     assert_eq!(started_output(&server, &id).await, "started\n");
 
     // A running entrypoint outlives a restart and is not started twice.
-    let root = server.shutdown().await;
-    let server = serve_support::start_with(Options {
-        root: Some(root),
-        ..Options::default()
-    })
-    .await;
+    let server = restarted(server).await;
     let session = entrypoint_session(&server, &id).await;
     assert_eq!(session["commands"][0]["exitCode"], Value::Null, "{session}");
     assert_eq!(session["commands"].as_array().map(Vec::len), Some(1));
@@ -129,12 +134,7 @@ async fn a_restarted_serve_runs_a_lost_entrypoint_and_keeps_a_running_one() {
         .delete_session(&id, "entrypoint")
         .await
         .expect("the entrypoint session ends");
-    let root = server.shutdown().await;
-    let server = serve_support::start_with(Options {
-        root: Some(root),
-        ..Options::default()
-    })
-    .await;
+    let server = restarted(server).await;
     let session = entrypoint_session(&server, &id).await;
     assert_eq!(session["commands"][0]["exitCode"], Value::Null, "{session}");
     assert_eq!(started_output(&server, &id).await, "started\n");

@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn the_final_stage_s_last_entrypoint_is_what_sandboxes_run() {
-        let words = |words: &[&str]| Some(words.iter().map(|word| word.to_string()).collect());
+        let words = |words: &[&str]| Some(words.iter().map(ToString::to_string).collect());
         for (dockerfile, expected) in [
             ("FROM a\nCMD [\"x\"]\n", None),
             (

@@ -25,8 +25,9 @@
 
 use std::sync::Arc;
 
+use super::sandbox::is_started;
 use super::state::AppState;
-use crate::provider::{self, ProviderError, SessionExecRequest};
+use crate::provider::{ProviderError, SessionExecRequest};
 
 /// The session the entrypoint runs in (Daytona's `EntrypointSessionID`).
 pub(crate) const SESSION: &str = "entrypoint";
@@ -96,12 +97,7 @@ pub(crate) fn resume(state: &Arc<AppState>) {
     let state = state.clone();
     tokio::spawn(async move {
         for id in waiting {
-            let started = state
-                .provider
-                .get(&id)
-                .await
-                .is_ok_and(|sandbox| sandbox.state == provider::SandboxState::Started);
-            if started {
+            if is_started(&state, &id).await {
                 let _ = run(&state, &id).await;
             }
         }
@@ -113,7 +109,7 @@ mod tests {
     use super::*;
 
     fn words(words: &[&str]) -> Vec<String> {
-        words.iter().map(|word| word.to_string()).collect()
+        words.iter().map(ToString::to_string).collect()
     }
 
     #[test]

@@ -41,6 +41,15 @@ pub(crate) async fn resolve(
         .map_err(|error| ApiError::from_provider(error, id_or_name))
 }
 
+/// Whether the provider has the sandbox started (a missing one is not).
+pub(crate) async fn is_started(state: &AppState, id: &str) -> bool {
+    state
+        .provider
+        .get(id)
+        .await
+        .is_ok_and(|sandbox| sandbox.state == provider::SandboxState::Started)
+}
+
 /// What the organisation's sandboxes hold: CPU and memory of running ones, disk of all.
 pub(crate) async fn usage(state: &AppState, excluding: Option<&str>) -> Result<Usage, ApiError> {
     let sandboxes = state

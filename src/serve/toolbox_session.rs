@@ -46,6 +46,10 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
             get(get_session).delete(delete),
         )
         .route(
+            "/{sandbox}/process/session/entrypoint",
+            get(entrypoint_session).delete(delete_entrypoint),
+        )
+        .route(
             "/{sandbox}/process/session/entrypoint/logs",
             get(toolbox_session_logs::entrypoint_logs),
         )
@@ -159,13 +163,23 @@ async fn get_session(
     Ok(Json(session_dto(session)))
 }
 
+/// The image entrypoint's session (the daemon's `GetEntrypointSession`).
+async fn entrypoint_session(
+    state: State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionDto>, DaemonError> {
+    get_session(state, Path((id, entrypoint::SESSION.to_string()))).await
+}
+
+/// The entrypoint's session ends only with its sandbox, as on Daytona.
+async fn delete_entrypoint() -> DaemonError {
+    DaemonError::bad_request("can't delete entrypoint session")
+}
+
 async fn delete(
     State(state): State<Arc<AppState>>,
     Path((id, session)): Path<(String, String)>,
 ) -> Result<StatusCode, DaemonError> {
-    if session == entrypoint::SESSION {
-        return Err(DaemonError::bad_request("can't delete entrypoint session"));
-    }
     let sandbox = ready(&state, &id).await?;
     state
         .provider

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 
 import { Daytona, DaytonaBadRequestError, DaytonaNotFoundError } from '@daytonaio/sdk'
 
-import { until } from './sdk_script.mjs'
+import { eventually, until } from './sdk_script.mjs'
 
 const daytona = new Daytona()
 const run = Math.random().toString(16).slice(2, 10)
@@ -22,17 +22,6 @@ const loop =
   'echo "bye-$MARK"; exit 4'
 const entrypoint = ['/bin/sh', '-c', loop]
 const quoted = (words) => words.map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(' ')
-
-/** Polls `check` until it answers something true, or fails after `seconds`. */
-async function eventually(what, check, seconds = 60) {
-  const deadline = Date.now() + seconds * 1000
-  for (;;) {
-    const value = await check()
-    if (value) return value
-    assert.ok(Date.now() < deadline, `never: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
 
 /** The entrypoint session's one command. */
 async function entrypointCommand(sandbox) {
