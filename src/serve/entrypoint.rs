@@ -26,7 +26,7 @@
 use std::sync::Arc;
 
 use super::sandbox::is_started;
-use super::state::AppState;
+use super::state::{AppState, BuildPhase};
 use crate::provider::{ProviderError, SessionExecRequest};
 
 /// The session the entrypoint runs in (Daytona's `EntrypointSessionID`).
@@ -87,7 +87,14 @@ pub(crate) fn resume(state: &Arc<AppState>) {
         records
             .sandboxes
             .iter()
-            .filter(|(_, record)| record.entrypoint.is_some() && !record.building())
+            // A sandbox whose image is not built (yet, or ever) has nothing to run it in.
+            .filter(|(_, record)| {
+                record.entrypoint.is_some()
+                    && record
+                        .build
+                        .as_ref()
+                        .is_none_or(|build| build.phase == BuildPhase::Built)
+            })
             .map(|(id, _)| id.clone())
             .collect()
     });
