@@ -137,6 +137,7 @@ async fn send_runner(provider: &dyn Provider, id: &str) -> Result<()> {
         command: RUNNER.to_string(),
         run_async: true,
         suppress_input_echo: true,
+        command_id: None,
     };
     match provider.create_session(id, SESSION).await {
         Ok(()) | Err(ProviderError::Conflict { .. }) => {}

@@ -175,6 +175,7 @@ async fn sessions(provider: &dyn Provider, id: &str) {
         command: "read -r line; echo \"$line\"".to_string(),
         run_async: true,
         suppress_input_echo: true,
+        command_id: None,
     };
     let reader = provider
         .session_exec(id, "openapi", &reader)

@@ -48,6 +48,7 @@ mod serve_egress_hold;
 mod serve_egress_network;
 mod serve_egress_outbound;
 mod serve_egress_tunnel;
+mod serve_entrypoint;
 mod serve_events;
 mod serve_files;
 mod serve_git;

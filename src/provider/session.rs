@@ -45,6 +45,9 @@ pub struct SessionExecRequest {
     pub run_async: bool,
     /// Do not copy input sent to the command into its logs.
     pub suppress_input_echo: bool,
+    /// The id the command gets, as the image entrypoint's `entrypoint_command` on Daytona; a
+    /// fresh one when `None`. An id the session already has is a conflict.
+    pub command_id: Option<String>,
 }
 
 /// The answer to [`SessionExecRequest`].

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use sha2::Digest as _;
 
 use super::build_steps::apply;
+use super::entrypoint;
 use super::state::{AppState, BuildPhase, iso, now};
 use crate::daytona_api::SnapshotState;
 use crate::provider::local::ImageLayers;
@@ -114,6 +115,13 @@ async fn run(state: &AppState, job: Job) {
     };
     let outcome = match (outcome, state.provider.image_layers()) {
         (Ok(()), Some(local)) => publish(state, local, &job).await,
+        (outcome, _) => outcome,
+    };
+    // A sandbox waiting for its image starts its entrypoint before it shows as started.
+    let outcome = match (outcome, &job.target) {
+        (Ok(()), Target::Sandbox(id)) => entrypoint::run(state, id)
+            .await
+            .map_err(|error| format!("the image's entrypoint could not start: {error}")),
         (outcome, _) => outcome,
     };
     let phase = match outcome {

@@ -1,13 +1,15 @@
 //! What an image build knows as its steps go, apart from its files: the variables (`ARG`,
-//! `ENV`), the working directory, the user and the shell of the current stage; and, read from
-//! the Dockerfile alone, the user a sandbox of the image runs as (its final `USER`).
+//! `ENV`), the working directory, the user, the shell and the entrypoint of the current stage;
+//! and, read from the Dockerfile alone, the user a sandbox of the image runs as (its final
+//! `USER`) and what it runs when it starts (its final `ENTRYPOINT`).
 //!
 //! Everything here is pure (but for reading this machine's user database for a `USER` by
 //! name): it runs nothing and writes nothing. The steps themselves are `build_steps`.
 
 use std::collections::BTreeMap;
 
-use super::dockerfile::{self, Instruction};
+use super::dockerfile::{self, Command, Instruction};
+use super::entrypoint;
 use crate::provider::local::SandboxUser;
 
 /// Docker's default `PATH` in a Linux image.
@@ -24,6 +26,9 @@ pub(super) struct Context {
     /// Whether the stage said `USER`.
     user_said: bool,
     pub(super) shell: Vec<String>,
+    /// The stage's `ENTRYPOINT` as a program and its arguments; `None` until one is set, or
+    /// after `ENTRYPOINT []`.
+    pub(super) entrypoint: Option<Vec<String>>,
 }
 
 impl Context {
@@ -36,6 +41,7 @@ impl Context {
             user: (0, "root".to_string()),
             user_said: false,
             shell: vec!["/bin/sh".to_string(), "-c".to_string()],
+            entrypoint: None,
         }
     }
 
@@ -70,6 +76,21 @@ impl Context {
         self.user = user(&dockerfile::expand(spec, &self.variables()))?;
         self.user_said = true;
         Ok(())
+    }
+
+    /// `ENTRYPOINT`, as Docker keeps it: the exec form's words, or the shell form's text after
+    /// the stage's `SHELL` (`/bin/sh -c` unless said otherwise). Docker expands no variables
+    /// in it; the shell does, when it runs.
+    pub(super) fn set_entrypoint(&mut self, command: &Command) {
+        let words = match command {
+            Command::Exec(words) => words.clone(),
+            Command::Shell(text) => {
+                let mut words = self.shell.clone();
+                words.push(text.clone());
+                words
+            }
+        };
+        self.entrypoint = entrypoint::normalized(words);
     }
 
     /// Where steps run and relative paths resolve.
@@ -130,6 +151,27 @@ fn user(spec: &str) -> Result<(u32, String), String> {
 /// names another user (steps ran as it; a local sandbox cannot be it and runs as `daytona`),
 /// or cannot be read (its build fails and says why).
 pub(crate) fn image_user(dockerfile: &str) -> Option<SandboxUser> {
+    let context = final_stage(dockerfile)?;
+    if !context.user_said {
+        return None;
+    }
+    match context.user.0 {
+        0 => Some(SandboxUser::Root),
+        1000 => Some(SandboxUser::Daytona),
+        _ => None,
+    }
+}
+
+/// What a sandbox of the image `dockerfile` describes runs when it starts: its final stage's
+/// last `ENTRYPOINT` (see [`Context::set_entrypoint`]). `None` when the image has none, or
+/// cannot be read (its build fails and says why).
+pub(crate) fn image_entrypoint(dockerfile: &str) -> Option<Vec<String>> {
+    final_stage(dockerfile)?.entrypoint
+}
+
+/// The settings of the Dockerfile's final stage once all its steps are read, without running
+/// any; `None` when it cannot be read.
+fn final_stage(dockerfile: &str) -> Option<Context> {
     let steps = dockerfile::parse(dockerfile).ok()?;
     let mut context = Context::root(BTreeMap::new());
     let mut globals = BTreeMap::new();
@@ -143,17 +185,12 @@ pub(crate) fn image_user(dockerfile: &str) -> Option<SandboxUser> {
             Instruction::Arg { name, default } => context.arg(name, default.as_deref()),
             Instruction::Env(pairs) => context.set_env(pairs),
             Instruction::User(spec) => context.set_user(spec).ok()?,
+            Instruction::Shell(shell) => context.shell = shell.clone(),
+            Instruction::Entrypoint(command) => context.set_entrypoint(command),
             _ => {}
         }
     }
-    if !context.user_said {
-        return None;
-    }
-    match context.user.0 {
-        0 => Some(SandboxUser::Root),
-        1000 => Some(SandboxUser::Daytona),
-        _ => None,
-    }
+    Some(context)
 }
 
 #[cfg(test)]
@@ -198,6 +235,39 @@ mod tests {
             ("FROM a\nUSER no-such-user-here\n", None),
         ] {
             assert_eq!(image_user(dockerfile), expected, "{dockerfile:?}");
+        }
+    }
+
+    #[test]
+    fn the_final_stage_s_last_entrypoint_is_what_sandboxes_run() {
+        let words = |words: &[&str]| Some(words.iter().map(ToString::to_string).collect());
+        for (dockerfile, expected) in [
+            ("FROM a\nCMD [\"x\"]\n", None),
+            (
+                "FROM a\nENTRYPOINT [\"sleep\", \"infinity\"]\n",
+                words(&["sleep", "infinity"]),
+            ),
+            // Shell form: run by `/bin/sh -c`, or by the stage's `SHELL`, variables unexpanded.
+            (
+                "FROM a\nENTRYPOINT echo $HOME; sleep 1\n",
+                words(&["/bin/sh", "-c", "echo $HOME; sleep 1"]),
+            ),
+            (
+                "FROM a\nSHELL [\"/bin/bash\", \"-c\"]\nENTRYPOINT echo hi\n",
+                words(&["/bin/bash", "-c", "echo hi"]),
+            ),
+            ("FROM a\nENTRYPOINT [\"a\"]\nENTRYPOINT []\n", None),
+            (
+                "FROM a\nENTRYPOINT [\"a\"]\nENTRYPOINT [\"b\"]\n",
+                words(&["b"]),
+            ),
+            // Another stage's entrypoint is not the image's.
+            ("FROM a AS build\nENTRYPOINT [\"a\"]\nFROM b\n", None),
+            // Empty words go, as Daytona drops them.
+            ("FROM a\nENTRYPOINT [\"\", \"run\"]\n", words(&["run"])),
+            ("FROM a\nFROBNICATE\nENTRYPOINT [\"a\"]\n", None),
+        ] {
+            assert_eq!(image_entrypoint(dockerfile), expected, "{dockerfile:?}");
         }
     }
 }

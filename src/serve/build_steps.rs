@@ -102,6 +102,21 @@ pub(crate) async fn apply(
                 }
             }
             Instruction::Shell(shell) => context.shell = shell.clone(),
+            Instruction::Entrypoint(command) => {
+                context.set_entrypoint(command);
+                // What sandboxes run is read from the Dockerfile (`image_entrypoint`); the log
+                // says what the final stage's entrypoint is as it is set.
+                if current.is_none() {
+                    let said = match &context.entrypoint {
+                        Some(words) => format!(
+                            "sandboxes of this image run `{}` in their `entrypoint` session when they start",
+                            super::entrypoint::command_line(words)
+                        ),
+                        None => "sandboxes of this image run no entrypoint".to_string(),
+                    };
+                    note(build, format!(" ---> {said}"))?;
+                }
+            }
             Instruction::Run(command) => {
                 let program = match command {
                     Command::Shell(text) => {

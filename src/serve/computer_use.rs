@@ -146,6 +146,7 @@ pub(super) async fn run_in_session(
         command,
         run_async: true,
         suppress_input_echo: true,
+        command_id: None,
     };
     let started = provider
         .session_exec(&sandbox.id, session, &request)

@@ -1,8 +1,8 @@
 //! Reading a Dockerfile into the steps `serve` can apply without a container engine: stages
 //! (`FROM <image> [AS <name>]`), `RUN`, `ENV`, `ARG`, `WORKDIR`, `USER`, `COPY` (also
-//! `--from=<earlier stage>`), `ADD` and `SHELL`; the image metadata that only a container
-//! runtime uses (`CMD`, `ENTRYPOINT`, `LABEL`, `EXPOSE`, ...) is kept as a step that changes
-//! nothing.
+//! `--from=<earlier stage>`), `ADD`, `SHELL` and `ENTRYPOINT` (which the image's sandboxes run);
+//! the image metadata that only a container runtime uses (`CMD`, `LABEL`, `EXPOSE`, ...) is kept
+//! as a step that changes nothing.
 //!
 //! Pure: no file, no process. What cannot be applied (`COPY --from` an image, heredocs, an
 //! unknown instruction) is an error naming its line, so that a build fails with the reason
@@ -45,6 +45,9 @@ pub(crate) enum Instruction {
         from: Option<usize>,
     },
     Shell(Vec<String>),
+    /// What the image's sandboxes run when they start: exec form, or shell form (run by the
+    /// `SHELL`, as Docker does).
+    Entrypoint(Command),
     /// Image metadata for a container runtime (`CMD`, `LABEL`, ...): nothing to apply.
     Metadata(String),
 }
@@ -70,9 +73,8 @@ fn error(line: usize, message: impl Into<String>) -> DockerfileError {
     }
 }
 
-const METADATA: [&str; 9] = [
+const METADATA: [&str; 8] = [
     "CMD",
-    "ENTRYPOINT",
     "LABEL",
     "EXPOSE",
     "VOLUME",
@@ -254,6 +256,12 @@ fn instruction(line: usize, keyword: &str, rest: &str) -> Result<Instruction, Do
                 from: None,
             })
         }
+        // Docker's: a JSON array is the exec form (`[]` clears it); anything else, shell form.
+        "ENTRYPOINT" if rest.is_empty() => Err(error(line, "`ENTRYPOINT` has no command")),
+        "ENTRYPOINT" => Ok(Instruction::Entrypoint(match json_array(rest) {
+            Some(words) => Command::Exec(words),
+            None => Command::Shell(rest.to_string()),
+        })),
         "SHELL" => match json_array(rest) {
             Some(words) if !words.is_empty() => Ok(Instruction::Shell(words)),
             _ => Err(error(

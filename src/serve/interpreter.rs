@@ -110,6 +110,7 @@ async fn start(
         ),
         run_async: true,
         suppress_input_echo: true,
+        command_id: None,
     };
     let started = provider
         .session_exec(&sandbox.id, &session, &command)

@@ -40,6 +40,7 @@ mod egress_sandbox;
 mod egress_tls;
 mod egress_transparent;
 mod egress_tunnel;
+mod entrypoint;
 mod error;
 mod events;
 mod file_signing;
@@ -90,7 +91,7 @@ mod toolbox_git_config;
 mod toolbox_git_repo;
 mod toolbox_search;
 mod toolbox_session;
-mod toolbox_unsupported;
+mod toolbox_session_logs;
 mod toolbox_upload;
 mod view;
 mod volume;
@@ -225,6 +226,7 @@ pub async fn bind(
     });
     events::Events::listen(&state);
     build::resume(&state);
+    entrypoint::resume(&state);
     Ok(Server {
         listener,
         address,

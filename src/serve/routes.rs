@@ -17,7 +17,7 @@ use super::{
     preview, pty, sandbox, sandbox_actions, sandbox_copies, sandbox_lifecycle, sandbox_list,
     secret_vault_routes, snapshot, ssh_access, toolbox, toolbox_file_changes, toolbox_files,
     toolbox_git, toolbox_git_config, toolbox_git_repo, toolbox_search, toolbox_session,
-    toolbox_unsupported, toolbox_upload, volume,
+    toolbox_upload, volume,
 };
 
 /// Uploads go to the provider in one piece; this bounds what one request may hold in memory.
@@ -149,7 +149,6 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .merge(metrics::routes())
         .merge(toolbox_session::routes())
         .merge(computer_use::routes())
-        .merge(toolbox_unsupported::routes())
         .route_layer(from_fn_with_state(state.clone(), middleware::toolbox))
         .fallback(middleware::toolbox_not_found);
     Router::new()

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use super::build;
+use super::build_context::image_entrypoint;
 use super::egress_outbound::OutboundProxy;
+use super::entrypoint;
 use super::error::ApiError;
 use super::platform;
 use super::sandbox_limits;
@@ -37,6 +39,15 @@ pub(crate) async fn resolve(
         .get(id_or_name)
         .await
         .map_err(|error| ApiError::from_provider(error, id_or_name))
+}
+
+/// Whether the provider has the sandbox started (a missing one is not).
+pub(crate) async fn is_started(state: &AppState, id: &str) -> bool {
+    state
+        .provider
+        .get(id)
+        .await
+        .is_ok_and(|sandbox| sandbox.state == provider::SandboxState::Started)
 }
 
 /// What the organisation's sandboxes hold: CPU and memory of running ones, disk of all.
@@ -167,7 +178,8 @@ pub(crate) async fn create(
         .iter()
         .any(|value| value.unwrap_or(0) > 0)
         || request.gpu_type.is_some();
-    let (snapshot_name, resources, gpu, initial) = match &request.build_info {
+    // What it runs when it starts: its Dockerfile's final `ENTRYPOINT`, or its snapshot's.
+    let (snapshot_name, resources, gpu, initial, runs) = match &request.build_info {
         Some(_) if named_snapshot.is_some() => {
             return Err(ApiError::bad_request(
                 "Cannot specify a snapshot when using a build info entry",
@@ -185,6 +197,7 @@ pub(crate) async fn create(
             },
             request.gpu.unwrap_or(0),
             SandboxState::PendingBuild,
+            image_entrypoint(&build.dockerfile_content),
         ),
         None if asks_resources => {
             return Err(ApiError::bad_request(
@@ -203,6 +216,7 @@ pub(crate) async fn create(
                 resources,
                 snapshot.gpu,
                 SandboxState::Creating,
+                snapshot.entrypoint.and_then(entrypoint::normalized),
             )
         }
     };
@@ -313,6 +327,7 @@ pub(crate) async fn create(
         volumes,
         build: image.clone(),
         linked_sandbox_id: link.map(|link| link.owner_id),
+        entrypoint: runs,
         ..SandboxRecord::default()
     };
     state
@@ -337,8 +352,20 @@ pub(crate) async fn create(
     } else {
         Ok(())
     };
-    if let Err(error) = egress {
-        // A sandbox without the credentials it asked for is not left behind.
+    // Its entrypoint starts now, with its proxy settings, unless its image is still to be
+    // built (the build runs it when it is done).
+    let building = image
+        .as_ref()
+        .is_some_and(|image| image.phase == BuildPhase::Pending);
+    let started = match egress {
+        Ok(()) if !building => entrypoint::run(&state, &created.id)
+            .await
+            .map_err(|error| ApiError::from_provider(error, &created.id)),
+        other => other,
+    };
+    if let Err(error) = started {
+        // A sandbox without the credentials it asked for, or whose entrypoint cannot start,
+        // is not left behind.
         let _ = state.provider.delete(&created.id).await;
         let _ = state.store.remove_sandbox(&created.id);
         let _ = state.vault.unmount(&created.id);

@@ -98,6 +98,12 @@ pub(crate) async fn start(
         .map_err(|error| ApiError::from_provider(error, &id_or_name))?;
     // Its network is new: the egress proxy's listener in it too.
     super::egress_sandbox::restarted(&state, &sandbox.id).await;
+    if let Err(error) = super::entrypoint::run(&state, &sandbox.id).await {
+        // Not left started without what its image runs, as a Daytona container ends when its
+        // daemon cannot start the entrypoint.
+        let _ = state.provider.stop(&sandbox.id).await;
+        return Err(ApiError::from_provider(error, &id_or_name));
+    }
     // Daytona restores an archived sandbox (`restoring`); here its files never left.
     let shown = if record.archived {
         SandboxState::Restoring

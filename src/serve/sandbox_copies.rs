@@ -171,6 +171,13 @@ async fn fork(
     state
         .store
         .update_sandbox(&forked.id, |stored| *stored = copy.clone())?;
+    // The copy runs its source's entrypoint, as a new start of the same image.
+    if let Err(error) = super::entrypoint::run(&state, &forked.id).await {
+        let _ = state.provider.delete(&forked.id).await;
+        let _ = state.store.remove_sandbox(&forked.id);
+        let _ = state.vault.unmount(&forked.id);
+        return Err(ApiError::from_provider(error, &forked.id));
+    }
     let mut dto = sandbox_dto(&state, &forked, &copy, created);
     dto.state = Some(SandboxState::Creating);
     Ok(Json(dto))
@@ -229,7 +236,8 @@ async fn create_snapshot(
         image_name: None,
         state: SnapshotState::Active,
         size: None,
-        entrypoint: None,
+        // Its sandboxes run what the sandbox runs.
+        entrypoint: record.entrypoint.clone(),
         cpu: record.cpu,
         gpu: record.gpu,
         mem: record.memory,

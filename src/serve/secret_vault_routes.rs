@@ -22,14 +22,13 @@ use serde::{Deserialize, Serialize};
 
 use super::egress_sandbox::{self, set_env};
 use super::error::ApiError;
-use super::sandbox::resolve;
+use super::sandbox::{is_started, resolve};
 use super::sandbox_list::{SortValue, keyset_page, parse_sort};
 use super::secret_vault::{SecretFields, StoredSecret};
 use super::state::{AppState, iso, now};
 use super::view::{JsonBody, sandbox_dto};
 use crate::daytona_api::Sandbox;
 use crate::names::EnvName;
-use crate::provider;
 use crate::secret::Secret;
 
 pub(crate) fn routes() -> axum::Router<Arc<AppState>> {
@@ -185,11 +184,7 @@ async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     for unmounted in state.vault.delete(&id)? {
-        let started = state
-            .provider
-            .get(&unmounted.sandbox)
-            .await
-            .is_ok_and(|sandbox| sandbox.state == provider::SandboxState::Started);
+        let started = is_started(&state, &unmounted.sandbox).await;
         // The secret is deleted and unmounted already; a variable left behind holds only a
         // placeholder that nothing replaces.
         if started {
@@ -297,12 +292,7 @@ pub(crate) async fn mount_secrets(
 /// Sets the mounted secrets of every started sandbox again at startup: the proxy's port is new.
 pub(crate) async fn remount(state: &Arc<AppState>) {
     for (id, mount) in state.vault.mounts() {
-        let started = state
-            .provider
-            .get(&id)
-            .await
-            .is_ok_and(|sandbox| sandbox.state == provider::SandboxState::Started);
-        if started {
+        if is_started(state, &id).await {
             let entries = [mount.env];
             let _ = mount_secrets(state, &id, &entries).await;
         }

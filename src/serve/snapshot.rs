@@ -13,6 +13,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 
 use super::build;
+use super::build_context::image_entrypoint;
+use super::entrypoint;
 use super::error::ApiError;
 use super::sandbox_list::NumberedPage;
 use super::state::{AppState, Millis, SnapshotRecord, iso, millis, now};
@@ -202,7 +204,11 @@ pub(crate) async fn create(
             SnapshotState::Active
         },
         size: None,
-        entrypoint: request.entrypoint.clone(),
+        // Set when it is made, as on Daytona: the one asked for, or the Dockerfile's.
+        entrypoint: match &request.build_info {
+            Some(build) => image_entrypoint(&build.dockerfile_content),
+            None => request.entrypoint.clone().and_then(entrypoint::normalized),
+        },
         cpu: request.cpu.filter(|&cpu| cpu > 0).unwrap_or(1),
         gpu: request.gpu.unwrap_or(0),
         mem: request.memory.filter(|&memory| memory > 0).unwrap_or(1),

@@ -148,6 +148,8 @@ pub(crate) struct SandboxRecord {
     pub(crate) otel_endpoint_override: Option<String>,
     /// `queueTimeout` on create, recorded: a local sandbox is never queued for a runner.
     pub(crate) queue_timeout: Option<u32>,
+    /// What it runs each time it starts (its image's entrypoint), see `entrypoint`.
+    pub(crate) entrypoint: Option<Vec<String>>,
 }
 
 impl SandboxRecord {
@@ -237,6 +239,7 @@ impl Default for SandboxRecord {
             outbound_proxy_url: None,
             otel_endpoint_override: None,
             queue_timeout: None,
+            entrypoint: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The toolbox's process sessions (`/toolbox/{id}/process/session...`) over the provider's
 //! session calls, and the routes of `process/code-run` (`code_run.rs`) and of the interpreter
-//! contexts (`interpreter.rs`).
+//! contexts (`interpreter.rs`); a command's logs are `toolbox_session_logs.rs`.
 //!
 //! Daytona's daemon shapes session output by the client's SDK version (`X-Daytona-SDK-Version`,
 //! or a `X-Daytona-SDK-Version~<v>` WebSocket subprotocol), and so does this file, after the
@@ -8,38 +8,35 @@
 //! `X-Daytona-Split-Output: true`, output is "combined" (stream markers removed); before 0.167 the
 //! log comes as plain text with its markers and an exec answer has no `stdout`/`stderr`; from
 //! 0.167 on (the pinned Python SDK 0.226.1 sends its own version), logs are JSON with `output`
-//! (the marked log), `stdout` and `stderr`. Following logs (`?follow=true`) works over a WebSocket
-//! only, as the SDK does it (`get_session_command_logs_async` opens
-//! `ws://.../logs?follow=true` and demultiplexes binary messages); a plain GET with `follow`
-//! answers what is there, as the daemon does. The stream ends with a normal close once the
-//! command has ended and all its output was sent. No command output or input is logged here.
+//! (the marked log), `stdout` and `stderr`. No command output or input is logged here.
+//!
+//! The image entrypoint's session (`entrypoint.rs`) is shown as the daemon shows it: by
+//! `GET .../session/entrypoint` and `.../session/entrypoint/logs`, left out of the list, and
+//! closed to commands, input and deletion (400, the daemon's messages).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures::StreamExt as _;
-use serde::Deserialize;
 
 use super::code_run;
+use super::entrypoint;
 use super::error::DaemonError;
 use super::output_form::OutputForm;
 use super::state::AppState;
 use super::toolbox::ready;
+use super::toolbox_session_logs;
 use super::view::JsonBody;
 use super::{computer_use, interpreter};
 use crate::daytona_api::{
-    CreateSessionRequest, SessionCommandDto, SessionCommandLogsResponse, SessionDto,
-    SessionExecuteRequest, SessionExecuteResponse, SessionSendInputRequest,
+    CreateSessionRequest, SessionCommandDto, SessionDto, SessionExecuteRequest,
+    SessionExecuteResponse, SessionSendInputRequest,
 };
-use crate::provider::{
-    CommandLogs, LogChunk, ProviderError, SessionCommand, SessionExecRequest, SessionInfo,
-};
+use crate::provider::{ProviderError, SessionCommand, SessionExecRequest, SessionInfo};
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -48,6 +45,14 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
             "/{sandbox}/process/session/{session}",
             get(get_session).delete(delete),
         )
+        .route(
+            "/{sandbox}/process/session/entrypoint",
+            get(entrypoint_session).delete(delete_entrypoint),
+        )
+        .route(
+            "/{sandbox}/process/session/entrypoint/logs",
+            get(toolbox_session_logs::entrypoint_logs),
+        )
         .route("/{sandbox}/process/session/{session}/exec", post(exec))
         .route(
             "/{sandbox}/process/session/{session}/command/{command}",
@@ -55,7 +60,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         )
         .route(
             "/{sandbox}/process/session/{session}/command/{command}/logs",
-            get(logs),
+            get(toolbox_session_logs::logs),
         )
         .route(
             "/{sandbox}/process/session/{session}/command/{command}/input",
@@ -77,7 +82,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
 }
 
 /// A provider failure in the daemon's words ("session not found", "command ... not found").
-fn daemon_error(error: ProviderError) -> DaemonError {
+pub(super) fn daemon_error(error: ProviderError) -> DaemonError {
     match error {
         ProviderError::NotFound { .. } => DaemonError::not_found(error.to_string()),
         ProviderError::Unsupported { .. } => DaemonError::bad_request(error.to_string()),
@@ -135,9 +140,11 @@ async fn list(
         .list_sessions(&sandbox.id)
         .await
         .map_err(daemon_error)?;
-    // The sessions behind interpreter contexts and the display are not the client's.
+    // The sessions behind interpreter contexts and the display are not the client's; the
+    // entrypoint's is left out as the daemon leaves it out.
     let sessions = sessions.into_iter().filter(|session| {
-        !session.id.starts_with(interpreter::SESSION_PREFIX)
+        session.id != entrypoint::SESSION
+            && !session.id.starts_with(interpreter::SESSION_PREFIX)
             && !session.id.starts_with(computer_use::SESSION_PREFIX)
     });
     Ok(Json(sessions.map(session_dto).collect()))
@@ -154,6 +161,19 @@ async fn get_session(
         .await
         .map_err(daemon_error)?;
     Ok(Json(session_dto(session)))
+}
+
+/// The image entrypoint's session (the daemon's `GetEntrypointSession`).
+async fn entrypoint_session(
+    state: State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionDto>, DaemonError> {
+    get_session(state, Path((id, entrypoint::SESSION.to_string()))).await
+}
+
+/// The entrypoint's session ends only with its sandbox, as on Daytona.
+async fn delete_entrypoint() -> DaemonError {
+    DaemonError::bad_request("can't delete entrypoint session")
 }
 
 async fn delete(
@@ -175,6 +195,11 @@ async fn exec(
     headers: HeaderMap,
     JsonBody(request): JsonBody<SessionExecuteRequest>,
 ) -> Result<Response, DaemonError> {
+    if session == entrypoint::SESSION {
+        return Err(DaemonError::bad_request(
+            "can't execute command in entrypoint session",
+        ));
+    }
     if request.command.trim().is_empty() {
         return Err(DaemonError::bad_request("command cannot be empty"));
     }
@@ -184,6 +209,7 @@ async fn exec(
         command: request.command,
         run_async,
         suppress_input_echo: request.suppress_input_echo == Some(true),
+        command_id: None,
     };
     let output = state
         .provider
@@ -226,128 +252,16 @@ async fn command(
     Ok(Json(command_dto(command)))
 }
 
-#[derive(Debug, Deserialize)]
-struct LogsQuery {
-    follow: Option<String>,
-}
-
-async fn logs(
-    State(state): State<Arc<AppState>>,
-    Path((id, session, command)): Path<(String, String, String)>,
-    Query(query): Query<LogsQuery>,
-    request: Request,
-) -> Result<Response, DaemonError> {
-    let form = OutputForm::of(request.headers());
-    let wants_socket = request
-        .headers()
-        .get(header::UPGRADE)
-        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
-    let sandbox = ready(&state, &id).await?;
-    if !wants_socket {
-        let logs = state
-            .provider
-            .session_command_logs(&sandbox.id, &session, &command)
-            .await
-            .map_err(daemon_error)?;
-        return Ok(logs_reply(&logs, form));
-    }
-    // Checked before the upgrade, so that an unknown command is a plain 404.
-    state
-        .provider
-        .session_command(&sandbox.id, &session, &command)
-        .await
-        .map_err(daemon_error)?;
-    let (mut parts, _) = request.into_parts();
-    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &())
-        .await
-        .map_err(|rejection| DaemonError::bad_request(rejection.body_text()))?;
-    let follow = query.follow.as_deref() == Some("true");
-    Ok(upgrade.on_upgrade(move |socket| {
-        stream_logs(socket, state, sandbox.id, session, command, follow, form)
-    }))
-}
-
-fn logs_reply(logs: &CommandLogs, form: OutputForm) -> Response {
-    if form.combined {
-        return logs.output().into_response();
-    }
-    let output = String::from_utf8_lossy(&logs.multiplexed()).into_owned();
-    if !form.split_by_server {
-        return output.into_response();
-    }
-    Json(SessionCommandLogsResponse {
-        output,
-        stdout: logs.stdout(),
-        stderr: logs.stderr(),
-    })
-    .into_response()
-}
-
-/// Sends a command's logs as binary messages (markers kept unless the client wants them
-/// combined), then closes: normally once everything was sent, with 1011 on a failure.
-async fn stream_logs(
-    mut socket: WebSocket,
-    state: Arc<AppState>,
-    sandbox: String,
-    session: String,
-    command: String,
-    follow: bool,
-    form: OutputForm,
-) {
-    let provider = &state.provider;
-    let mut chunks = if follow {
-        match provider
-            .follow_session_command_logs(&sandbox, &session, &command)
-            .await
-        {
-            Ok(stream) => stream,
-            Err(error) => return close(socket, 1011, &error.to_string()).await,
-        }
-    } else {
-        match provider
-            .session_command_logs(&sandbox, &session, &command)
-            .await
-        {
-            Ok(logs) => futures::stream::iter(logs.chunks.into_iter().map(Ok)).boxed(),
-            Err(error) => return close(socket, 1011, &error.to_string()).await,
-        }
-    };
-    loop {
-        tokio::select! {
-            chunk = chunks.next() => match chunk {
-                None => return close(socket, 1000, "").await,
-                Some(Ok(chunk)) => {
-                    let bytes = match (&chunk, form.combined) {
-                        (LogChunk::Stdout(bytes) | LogChunk::Stderr(bytes), true) => bytes.clone(),
-                        (_, false) => chunk.to_multiplexed(),
-                    };
-                    if socket.send(Message::Binary(bytes.into())).await.is_err() {
-                        return;
-                    }
-                }
-                Some(Err(error)) => return close(socket, 1011, &error.to_string()).await,
-            },
-            // The client went away (or closed): stop following.
-            message = socket.recv() => if !matches!(message, Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Text(_) | Message::Binary(_)))) {
-                return;
-            },
-        }
-    }
-}
-
-async fn close(mut socket: WebSocket, code: u16, reason: &str) {
-    let frame = CloseFrame {
-        code,
-        reason: reason.chars().take(120).collect::<String>().into(),
-    };
-    let _ = socket.send(Message::Close(Some(frame))).await;
-}
-
 async fn input(
     State(state): State<Arc<AppState>>,
     Path((id, session, command)): Path<(String, String, String)>,
     JsonBody(request): JsonBody<SessionSendInputRequest>,
 ) -> Result<StatusCode, DaemonError> {
+    if session == entrypoint::SESSION {
+        return Err(DaemonError::bad_request(
+            "can't send input to entrypoint session",
+        ));
+    }
     let sandbox = ready(&state, &id).await?;
     let status = state
         .provider

@@ -12,3 +12,15 @@ export async function until(text, needle, seconds = 60) {
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
+
+/** Polls `check` (which may be async) until it answers something true, which it returns; fails
+ * after `seconds`, saying `what` it waited for. */
+export async function eventually(what, check, seconds = 60) {
+  const deadline = Date.now() + seconds * 1000
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    assert.ok(Date.now() < deadline, `never: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}

@@ -160,6 +160,13 @@ impl DaytonaProvider {
         session: &str,
         request: &SessionExecRequest,
     ) -> Result<SessionExecOutput> {
+        // Daytona's daemon names commands itself (its entrypoint's id is its own doing).
+        if request.command_id.is_some() {
+            return Err(ProviderError::Unsupported {
+                provider: "daytona",
+                operation: "choosing a session command's id".to_string(),
+            });
+        }
         let url = self.session_url(id, &[session, "exec"]).await?;
         let body = wire::SessionExecuteRequest {
             command: request.command.clone(),

@@ -191,7 +191,14 @@ impl LocalProvider {
             });
         }
         let paths = self.existing_session(id, session).await?;
-        let command_id = uuid::Uuid::new_v4().to_string();
+        // A chosen id names the command's directory, as a session id names the session's.
+        let command_id = match &request.command_id {
+            Some(chosen) => {
+                check_session_id(chosen)?;
+                chosen.clone()
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
         let run_async = request.run_async;
         let (sent, request, id_sent) = (paths.clone(), request.clone(), command_id.clone());
         let record = blocking(move || submit(&sent, &id_sent, &request)).await?;

@@ -88,6 +88,15 @@ pub(super) fn submit(
     if !record.is_running() {
         return Err(paths.ended());
     }
+    // Under the lock: of two senders of one chosen id, the second sees the first's record.
+    if request.command_id.is_some() && paths.command(command_id).is_ok() {
+        return Err(ProviderError::Conflict {
+            message: format!(
+                "command `{command_id}` already exists in session `{}`",
+                paths.session
+            ),
+        });
+    }
     let write = |name: &str, contents: &[u8]| {
         let file = paths.command_file(command_id, name);
         paths::write_beneath(&paths.home, &file, contents, paths.owner)
@@ -96,6 +105,11 @@ pub(super) fn submit(
     write("cmd.sh", request.command.as_bytes())?;
     // There before the answer, so that reading logs of a command just sent finds them.
     write("output.log", b"")?;
+    // A chosen id may have run before (the entrypoint, in an earlier start of the sandbox): its
+    // exit code goes, or the command would show as ended before it began.
+    if request.command_id.is_some() {
+        write("exit_code", b"")?;
+    }
     let line = serde_json::to_string(&CommandRecord {
         id: command_id.to_string(),
         command: request.command.clone(),

@@ -64,6 +64,27 @@ fn continuations_comments_and_forms() {
 }
 
 #[test]
+fn entrypoints_take_docker_s_exec_and_shell_forms() {
+    let steps = parse(
+        "FROM a:1\nENTRYPOINT [\"sleep\", \"infinity\"]\nENTRYPOINT echo \"$HOME\" >&2\nENTRYPOINT []\nENTRYPOINT [not json\n",
+    )
+    .unwrap();
+    let entrypoint = |index: usize| match &steps[index].instruction {
+        Instruction::Entrypoint(command) => command.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        entrypoint(1),
+        Command::Exec(vec!["sleep".into(), "infinity".into()])
+    );
+    assert_eq!(entrypoint(2), Command::Shell("echo \"$HOME\" >&2".into()));
+    assert_eq!(entrypoint(3), Command::Exec(Vec::new()));
+    // Not JSON: Docker runs it as a shell command line.
+    assert_eq!(entrypoint(4), Command::Shell("[not json".into()));
+    assert!(parse("FROM a:1\nENTRYPOINT\n").is_err());
+}
+
+#[test]
 fn what_cannot_be_built_names_its_line() {
     assert!(parse("RUN true\n").unwrap_err().message.contains("FROM"));
     let image = parse("FROM a:1\nCOPY --from=alpine:3 /a /b\n").unwrap_err();
