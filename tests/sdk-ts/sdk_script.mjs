@@ -12,3 +12,20 @@ export async function until(text, needle, seconds = 60) {
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
+
+/** Polls `check` until it returns something true, which it returns, or fails after `seconds`. */
+export async function poll(what, check, seconds = 60) {
+  const deadline = Date.now() + seconds * 1000
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    assert.ok(Date.now() < deadline, `never: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
+/** Every node of an accessibility tree, `node` first. */
+export function* flatten(node) {
+  yield node
+  for (const child of node.children ?? []) yield* flatten(child)
+}

@@ -18,25 +18,12 @@ import {
   Image,
 } from '@daytonaio/sdk'
 
+import { flatten, poll } from './sdk_script.mjs'
+
 function step(name) {
   console.log(`surface: ${name}`)
 }
 
-/** Polls `check` until it returns something true, or fails after `seconds`. */
-async function until(what, check, seconds = 60) {
-  const deadline = Date.now() + seconds * 1000
-  for (;;) {
-    const value = await check()
-    if (value) return value
-    assert.ok(Date.now() < deadline, `never: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
-
-function* flatten(node) {
-  yield node
-  for (const child of node.children ?? []) yield* flatten(child)
-}
 
 const daytona = new Daytona()
 const run = Math.random().toString(16).slice(2, 10)
@@ -68,12 +55,12 @@ async function a11y() {
   await sandbox.fs.uploadFile(readFileSync(new URL('../sdk/a11y_window.py', import.meta.url)), 'probe.py')
   await sandbox.process.createSession('desktop')
   await sandbox.process.executeSessionCommand('desktop', { command: 'python3 probe.py', runAsync: true })
-  const entry = await until('the entry in the tree', async () => {
+  const entry = await poll('the entry in the tree', async () => {
     const tree = await computer.accessibility.getTree({ scope: 'all' })
     return [...flatten(tree.root)].find((node) => node.role === 'text' && node.name === 'Your name')
   })
   await computer.accessibility.setNodeValue(entry.id, 'typed from ts')
-  await until('the text in ~/entry.txt', async () => {
+  await poll('the text in ~/entry.txt', async () => {
     const reply = await sandbox.process.executeCommand('cat ~/entry.txt 2>/dev/null || true')
     return reply.result.trim() === 'typed from ts'
   })

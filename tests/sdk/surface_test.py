@@ -38,7 +38,7 @@ from daytona_api_client.exceptions import NotFoundException, UnprocessableEntity
 from daytona_api_client_async.exceptions import NotFoundException as AsyncNotFoundException
 from daytona_api_client_async.exceptions import UnprocessableEntityException as AsyncUnprocessableEntityException
 
-from sdk_script import async_client, raises, raises_async, read_until, run_script, shell, shell_async, stepper
+from sdk_script import async_client, flatten, raises, raises_async, read_until, run_script, shell, shell_async, stepper
 
 step = stepper("surface")
 
@@ -290,12 +290,6 @@ async def async_git_and_terminal(daytona):
     await killed.wait()
     assert (killed.exit_code, killed.error) == (137, "SIGKILL"), (killed.exit_code, killed.error)
     await sandbox.delete()
-
-
-def flatten(node):
-    yield node
-    for child in node.children or []:
-        yield from flatten(child)
 
 
 async def async_desktop(daytona):
