@@ -32,7 +32,7 @@ async fn deprecated_aliases_terminal_exit_state_and_warm_pools_answer_through_th
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn pip_install_images_fail_at_the_step_that_needs_the_image_saying_the_base_is_this_machine() {
+async fn pip_install_images_fail_where_they_need_the_image_and_say_why() {
     python_case("pip-images").await;
 }
 
