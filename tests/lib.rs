@@ -76,6 +76,7 @@ mod serve_sdk_guidestool;
 mod serve_sdk_journeys;
 mod serve_sdk_linked;
 mod serve_sdk_plane;
+mod serve_sdk_surface;
 mod serve_sdk_sweep;
 mod serve_sdk_sweep2;
 mod serve_sdk_sweepplane;

@@ -16,7 +16,7 @@ use crate::serve_sdk_ts::sdk_node;
 use crate::serve_support::{self, run_node_script, run_python_script, sdk_python};
 
 /// The display, the buses, and a toolkit that speaks AT-SPI for the window under test.
-fn have_a11y_tools() -> bool {
+pub(crate) fn have_a11y_tools() -> bool {
     let programs = ["Xvfb", "dbus-daemon", "python3"]
         .iter()
         .all(|tool| common::have(tool));

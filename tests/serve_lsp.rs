@@ -28,7 +28,7 @@ pub(crate) struct Servers {
 
 impl Servers {
     /// An in-process `serve` whose sandboxes see the servers.
-    async fn serve(&self) -> Server {
+    pub(crate) async fn serve(&self) -> Server {
         serve_support::start_with(serve_support::Options {
             read_only_paths: self.read_only.clone(),
             ..serve_support::Options::default()

@@ -36,12 +36,14 @@ pub(crate) async fn apply(
     let mut globals = BTreeMap::new();
     let mut stage = 0;
     let mut current = None;
+    let mut base = "";
     let total = steps.len();
     for (index, step) in steps.iter().enumerate() {
         note(build, format!("Step {}/{total} : {}", index + 1, step.text))?;
         match &step.instruction {
             Instruction::From { image, name } => {
                 context.enter_stage(&mut globals, stage == 0);
+                base = image.as_str();
                 note(
                     build,
                     format!(
@@ -127,7 +129,9 @@ pub(crate) async fn apply(
                     Command::Exec(words) => words.clone(),
                 };
                 let workdir = context.cwd().to_string();
-                step_run(build, &context, &program, &workdir, step.line).await?;
+                step_run(build, &context, &program, &workdir, step.line)
+                    .await
+                    .map_err(|error| local_base_hint(error, base))?;
             }
             Instruction::Copy {
                 sources,
@@ -163,7 +167,9 @@ pub(crate) async fn apply(
                         taken?
                     }
                 };
-                copy(build, &context, inside, &destination, *add, step.line).await?;
+                copy(build, &context, inside, &destination, *add, step.line)
+                    .await
+                    .map_err(|error| local_base_hint(error, base))?;
             }
             Instruction::Metadata(keyword) => note(
                 build,
@@ -201,6 +207,22 @@ async fn step_run(
         ));
     }
     Ok(())
+}
+
+/// Why a `RUN` or `COPY` step failed, when the cause is that this machine's root file system
+/// stands in for the base image: a program the image would have had is missing (exit code 127:
+/// `python` of `python:3.12-slim`, which the SDKs' `pip_install` steps call), or a path outside
+/// what a layer keeps is read-only (`/.requirements.txt`, where `pip_install_from_requirements`
+/// copies its file). Other failures pass unchanged.
+fn local_base_hint(error: String, base: &str) -> String {
+    let why = if error.contains("exited with code 127") {
+        "the steps run on this machine's root file system, which lacks that program, and have no network to install it"
+    } else if error.contains("Read-only file system") {
+        "the steps run on this machine's root file system, and an image keeps only what they write below `/etc`, `/opt`, `/srv`, `/usr`, `/var`, `/root` and `/home/daytona`"
+    } else {
+        return error;
+    };
+    format!("{error} (`{base}` is not pulled here: {why})")
 }
 
 /// `path` against the working directory, lexically normalized.
@@ -431,6 +453,28 @@ async fn unpack_contexts(
 
 #[cfg(test)]
 mod tests {
+    use super::local_base_hint;
+
+    #[test]
+    fn a_step_failing_for_the_local_base_says_so_and_others_pass_unchanged() {
+        let missing = local_base_hint(
+            "the step at Dockerfile line 2 exited with code 127: /bin/sh: 1: python: not found"
+                .to_string(),
+            "python:3.12-slim",
+        );
+        assert!(
+            missing.ends_with("(`python:3.12-slim` is not pulled here: the steps run on this machine's root file system, which lacks that program, and have no network to install it)"),
+            "{missing}"
+        );
+        let read_only = local_base_hint(
+            "the step at Dockerfile line 2 exited with code 1: cp: cannot create regular file '/.requirements.txt': Read-only file system".to_string(),
+            "debian:12",
+        );
+        assert!(read_only.contains("below `/etc`"), "{read_only}");
+        let other = "the step at Dockerfile line 3 exited with code 3: boom";
+        assert_eq!(local_base_hint(other.to_string(), "debian:12"), other);
+    }
+
     use super::*;
 
     #[test]

@@ -9,25 +9,12 @@ import { readFileSync } from 'node:fs'
 
 import { Daytona, DaytonaNotFoundError } from '@daytonaio/sdk'
 
+import { eventually, flatten } from './sdk_script.mjs'
+
 function step(name) {
   console.log(`sdk-ts-a11y: ${name}`)
 }
 
-/** Polls `check` until it returns something true, or fails after `seconds`. */
-async function until(what, check, seconds = 60) {
-  const deadline = Date.now() + seconds * 1000
-  for (;;) {
-    const value = await check()
-    if (value) return value
-    assert.ok(Date.now() < deadline, `never: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
-
-function* flatten(node) {
-  yield node
-  for (const child of node.children ?? []) yield* flatten(child)
-}
 
 const daytona = new Daytona()
 const sandbox = await daytona.create({}, { timeout: 60 })
@@ -40,7 +27,7 @@ await sandbox.process.createSession('desktop')
 await sandbox.process.executeSessionCommand('desktop', { command: 'python3 probe.py', runAsync: true })
 
 step('the tree')
-const tree = await until('the window in the tree', async () => {
+const tree = await eventually('the window in the tree', async () => {
   const answer = await a11y.getTree({ scope: 'all' })
   return [...flatten(answer.root)].some((node) => node.name === 'A11y Probe') && answer
 })
@@ -53,7 +40,7 @@ step('find and invoke')
 const found = await a11y.findNodes({ scope: 'all', role: 'push button', name: 'Press me', nameMatch: 'exact' })
 assert.equal(found.matches.length, 1)
 await a11y.invokeNode(found.matches[0].id)
-await until('the click in ~/clicked.txt', async () => {
+await eventually('the click in ~/clicked.txt', async () => {
   const reply = await sandbox.process.executeCommand('cat ~/clicked.txt 2>/dev/null || true')
   return reply.result === 'clicked'
 })

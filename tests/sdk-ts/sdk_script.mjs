@@ -24,3 +24,9 @@ export async function eventually(what, check, seconds = 60) {
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
+
+/** Every node of an accessibility tree, `node` first. */
+export function* flatten(node) {
+  yield node
+  for (const child of node.children ?? []) yield* flatten(child)
+}

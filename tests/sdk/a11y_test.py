@@ -19,7 +19,7 @@ from daytona import (
 )
 from daytona.common.errors import DaytonaA11yUnavailableError
 from daytona_toolbox_api_client.models.session_execute_request import SessionExecuteRequest
-from sdk_script import client, host_processes, raises, run_script, shell, stepper, until
+from sdk_script import client, flatten, host_processes, raises, run_script, shell, stepper, until
 
 
 step = stepper("a11y")
@@ -33,12 +33,6 @@ BUS_PROGRAMS = ("dbus-daemon", "at-spi-bus-laun", "at-spi2-registr")
 def bus_processes():
     """{host pid: name} of this run's sandbox's bus processes (their environment names the run)."""
     return host_processes(BUS_PROGRAMS, f"COMPUTER_USE_RUN={RUN}")
-
-
-def flatten(node):
-    yield node
-    for child in node.children or []:
-        yield from flatten(child)
 
 
 def main():

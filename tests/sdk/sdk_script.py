@@ -114,6 +114,13 @@ def host_processes(programs, marker):
     return found
 
 
+def flatten(node):
+    """Every node of an accessibility tree, `node` first."""
+    yield node
+    for child in node.children or []:
+        yield from flatten(child)
+
+
 def read_until(handle, needle, seconds=60):
     """Output of the PTY `handle` until it holds `needle` (or fails after `seconds`). A shell
     loses lines typed before it is reading at its prompt (bash reads ahead as it starts), so
