@@ -142,6 +142,36 @@ async fn a_restarted_serve_runs_a_lost_entrypoint_and_keeps_a_running_one() {
     assert_eq!(deleted.status, 200, "{:?}", deleted.body);
 }
 
+/// The entrypoint's files live at a path the sandbox knows (its command id is fixed) and can
+/// change: a FIFO left where the next start writes them must not hold that start (nor a thread
+/// of `serve`) forever; the start replaces them and the entrypoint runs again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fifo_left_in_the_entrypoint_s_files_does_not_hold_the_next_start() {
+    let server = serve_support::start("").await;
+    let id = sandbox_with_entrypoint(&server).await;
+    assert_eq!(started_output(&server, &id).await, "started\n");
+    let planted = server
+        .exec(
+            &id,
+            "cd ~/.daytona/sessions/entrypoint/entrypoint_command && for f in cmd.sh output.log exit_code; do rm -f $f; mkfifo $f; done",
+        )
+        .await;
+    assert_eq!(planted.status, 200, "{:?}", planted.body);
+    assert_eq!(planted.body["exitCode"], 0, "{:?}", planted.body);
+    server.act(&id, "stop", "stopped").await;
+    let started = tokio::time::timeout(
+        Duration::from_secs(60),
+        server.post(&format!("/api/sandbox/{id}/start"), json!({})),
+    )
+    .await
+    .expect("the start answers");
+    assert_eq!(started.status, 200, "{:?}", started.body);
+    server.wait_state(&id, "started").await;
+    assert_eq!(started_output(&server, &id).await, "started\n");
+    let deleted = server.delete(&format!("/api/sandbox/{id}")).await;
+    assert_eq!(deleted.status, 200, "{:?}", deleted.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_entrypoint_routes_keep_the_daytona_openapi_contract() {
     let Some((python, harness, client)) = recording().await else {

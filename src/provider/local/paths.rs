@@ -90,17 +90,47 @@ pub(crate) fn write_beneath(
     contents: &[u8],
     owner: Option<u32>,
 ) -> io::Result<()> {
+    write_file(base, relative, contents, owner, false)
+}
+
+/// Writes `contents` to `relative` under `base` as a new file, as [`write_beneath`] does, but
+/// first removes what is there (a file, a symlink, a FIFO: never opened): for files `serve`
+/// writes again at a path the sandbox knows and can change, where opening a FIFO a command left
+/// would wait forever. Created exclusively, so that one planted after the removal is an error,
+/// not a wait.
+pub(crate) fn replace_beneath(
+    base: &Path,
+    relative: &Path,
+    contents: &[u8],
+    owner: Option<u32>,
+) -> io::Result<()> {
+    write_file(base, relative, contents, owner, true)
+}
+
+/// [`write_beneath`], or with `replace` [`replace_beneath`].
+fn write_file(
+    base: &Path,
+    relative: &Path,
+    contents: &[u8],
+    owner: Option<u32>,
+    replace: bool,
+) -> io::Result<()> {
     let (parent, name) = open_parent(
         base,
         relative,
         owner.map(Create::Owned).unwrap_or(Create::Yes),
     )?;
-    let file = rustix::fs::openat(
-        &parent,
-        name,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o644),
-    )?;
+    let mut flags = OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    if replace {
+        match rustix::fs::unlinkat(&parent, name, rustix::fs::AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+            Err(error) => return Err(error.into()),
+        }
+        flags |= OFlags::EXCL;
+    } else {
+        flags |= OFlags::TRUNC;
+    }
+    let file = rustix::fs::openat(&parent, name, flags, Mode::from_raw_mode(0o644))?;
     if let Some(id) = owner {
         super::user::give(&file, id)?;
     }

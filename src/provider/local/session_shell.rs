@@ -97,9 +97,11 @@ pub(super) fn submit(
             ),
         });
     }
+    // Replaced, never opened: the files lie in the sandbox's home, where a command may have
+    // left a FIFO at a chosen id's known path (the entrypoint's), whose opening would wait.
     let write = |name: &str, contents: &[u8]| {
         let file = paths.command_file(command_id, name);
-        paths::write_beneath(&paths.home, &file, contents, paths.owner)
+        paths::replace_beneath(&paths.home, &file, contents, paths.owner)
             .map_err(|error| io_error("write", &paths.home.join(&file), error))
     };
     write("cmd.sh", request.command.as_bytes())?;
