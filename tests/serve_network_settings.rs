@@ -1,6 +1,6 @@
 //! `POST /sandbox/{id}/network-settings` changes only what it names, as Daytona merges a change
-//! into a sandbox's settings: a list alone keeps the other list, blocking clears the lists, a
-//! list unblocks, and a blank list clears only itself. Driven through an in-process `serve`,
+//! into a sandbox's settings: a list alone keeps the other list, blocking clears the lists (and
+//! wins over a list in the same change), a list unblocks, and a blank list clears only itself. Driven through an in-process `serve`,
 //! checking both the answer and what a later read of the sandbox shows, and that a change that
 //! is refused changes nothing.
 //!
@@ -87,5 +87,15 @@ async fn a_network_change_keeps_what_it_does_not_name() {
     assert_eq!(
         change(&server, &id, json!({"networkBlockAll": false})).await,
         (block, Value::Null, Value::Null)
+    );
+    // A change that blocks and lists blocks, as on create.
+    assert_eq!(
+        change(
+            &server,
+            &id,
+            json!({"networkBlockAll": true, "networkAllowList": "192.0.2.0/24", "domainAllowList": "example.test"})
+        )
+        .await,
+        (json!(true), Value::Null, Value::Null)
     );
 }

@@ -170,8 +170,17 @@ impl NetworkSettings {
     /// kept. Blocking clears the allow list; an allow list (a blank one clears it) unblocks;
     /// unblocking without one clears it, opening the network. NOTES-style: the domain list is
     /// newer than that code and follows the allow list's rules: a blank one clears it, a list
-    /// unblocks, and blocking or unblocking without one clears it.
+    /// unblocks, and blocking or unblocking without one clears it. A change that both blocks
+    /// and names a list blocks, as such settings do on create; Daytona's code would let the
+    /// list unblock, which is the less safe reading of a request that says both.
     pub(crate) fn over(&self, current: &NetworkSettings) -> NetworkSettings {
+        if self.network_block_all == Some(true) {
+            return NetworkSettings {
+                network_block_all: Some(true),
+                network_allow_list: None,
+                domain_allow_list: None,
+            };
+        }
         let given = |list: &Option<String>| {
             list.as_deref().map(|text| {
                 Some(text.trim())
@@ -184,8 +193,8 @@ impl NetworkSettings {
             network_allow_list: current.network_allow_list.clone(),
             domain_allow_list: current.domain_allow_list.clone(),
         };
-        if let Some(block) = self.network_block_all {
-            merged.network_block_all = Some(block);
+        if self.network_block_all == Some(false) {
+            merged.network_block_all = Some(false);
             merged.network_allow_list = None;
             merged.domain_allow_list = None;
         }
@@ -381,6 +390,12 @@ mod tests {
             &filtered,
             &settings(Some(false), None, None),
             &settings(Some(false), None, None),
+        );
+        // A change that blocks and lists blocks.
+        case(
+            &filtered,
+            &settings(Some(true), Some("192.168.0.0/16"), Some("*.test")),
+            &settings(Some(true), None, None),
         );
         // A list unblocks a blocked sandbox, and keeps a list given with the block.
         let blocked = settings(Some(true), None, None);
