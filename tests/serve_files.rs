@@ -293,3 +293,42 @@ async fn a_missing_file_is_file_not_found_from_the_daemon_everywhere() {
         .await
         .daemon_error(404, "NOT_FOUND");
 }
+
+/// A FIFO a sandbox leaves in its home is refused at once by a download, an upload over it and
+/// a session's reads, instead of holding `serve` until something writes to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fifo_in_the_home_is_refused_not_waited_on() {
+    let server = start("").await;
+    let id = sandbox(&server).await;
+    run(&server, &id, "mkfifo pipe").await;
+    let patience = std::time::Duration::from_secs(60);
+    let download = tokio::time::timeout(
+        patience,
+        server.get(&format!("/toolbox/{id}/files/download?path=pipe")),
+    )
+    .await
+    .expect("the download answers");
+    assert!(download.status >= 400, "{download:?}");
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("pipe"),
+    );
+    let upload = tokio::time::timeout(
+        patience,
+        server.send(
+            server
+                .client
+                .post(server.url(&format!("/toolbox/{id}/files/upload?path=pipe")))
+                .bearer_auth(KEY)
+                .multipart(form),
+        ),
+    )
+    .await
+    .expect("the upload answers");
+    assert!(upload.status >= 400, "{upload:?}");
+    // Still a FIFO, untouched.
+    assert_eq!(
+        run(&server, &id, "test -p pipe && echo fifo").await.trim(),
+        "fifo"
+    );
+}

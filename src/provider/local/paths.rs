@@ -120,7 +120,10 @@ fn write_file(
         relative,
         owner.map(Create::Owned).unwrap_or(Create::Yes),
     )?;
-    let mut flags = OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    // Non-blocking, so that a FIFO left at the path is an error (no reader) or refused below,
+    // never a wait; it changes nothing for a regular file.
+    let mut flags =
+        OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
     if replace {
         match rustix::fs::unlinkat(&parent, name, rustix::fs::AtFlags::empty()) {
             Ok(()) | Err(rustix::io::Errno::NOENT) => {}
@@ -131,31 +134,48 @@ fn write_file(
         flags |= OFlags::TRUNC;
     }
     let file = rustix::fs::openat(&parent, name, flags, Mode::from_raw_mode(0o644))?;
+    let mut file = std::fs::File::from(file);
+    regular(&file)?;
     if let Some(id) = owner {
         super::user::give(&file, id)?;
     }
-    std::fs::File::from(file).write_all(contents)
+    file.write_all(contents)
 }
 
-/// Reads the file `relative` under `base`.
+/// Reads the file `relative` under `base`. Opened non-blocking: a FIFO a sandbox left there is
+/// refused at once instead of holding the read until something writes to it.
 pub(crate) fn read_beneath(base: &Path, relative: &Path) -> io::Result<Vec<u8>> {
     let (parent, name) = open_parent(base, relative, Create::No)?;
     let file = rustix::fs::openat(
         &parent,
         name,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
         Mode::empty(),
     )?;
     let mut file = std::fs::File::from(file);
-    if file.metadata()?.is_dir() {
+    regular(&file)?;
+    let mut contents = Vec::new();
+    file.read_to_end(&mut contents)?;
+    Ok(contents)
+}
+
+/// Refuses what is open unless it is a regular file: a directory, or a FIFO or device whose
+/// reads and writes would wait on something else.
+fn regular(file: &std::fs::File) -> io::Result<()> {
+    let kind = file.metadata()?.file_type();
+    if kind.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::IsADirectory,
             "is a directory",
         ));
     }
-    let mut contents = Vec::new();
-    file.read_to_end(&mut contents)?;
-    Ok(contents)
+    if !kind.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `open_parent` creates missing directories, and for whom.
@@ -267,6 +287,36 @@ mod tests {
             Location::Elsewhere("/home/daytonax".into()),
         );
         case("/usr/bin", Location::Elsewhere("/usr/bin".into()));
+    }
+
+    #[test]
+    fn a_fifo_is_refused_at_once_not_waited_on() {
+        let base = tempfile::tempdir().unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            base.path().join("pipe"),
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        // Each of these would block forever on the FIFO were it opened blocking.
+        assert!(read_beneath(base.path(), Path::new("pipe")).is_err());
+        assert!(write_beneath(base.path(), Path::new("pipe"), b"x", None).is_err());
+        // With a reader there, the open succeeds and the FIFO is still refused, nothing written.
+        let reader = std::fs::File::from(
+            rustix::fs::open(
+                base.path().join("pipe"),
+                OFlags::RDONLY | OFlags::NONBLOCK,
+                Mode::empty(),
+            )
+            .unwrap(),
+        );
+        let error = write_beneath(base.path(), Path::new("pipe"), b"x", None).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{error}");
+        drop(reader);
+        replace_beneath(base.path(), Path::new("pipe"), b"x", None).unwrap();
+        assert_eq!(read_beneath(base.path(), Path::new("pipe")).unwrap(), b"x");
     }
 
     #[test]
