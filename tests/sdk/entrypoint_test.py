@@ -8,8 +8,9 @@ command (and its exit code once it ends), its logs keep stdout and stderr apart,
 receives what is written after the call, the list of sessions leaves it out, commands, input and
 deletion are refused with the SDK's 400 class, a stop ends its processes (looked for in the
 host's /proc, the tests run on the same host) and a start runs it again, and forks and
-snapshots of the sandbox run it too. A default sandbox has no entrypoint: the SDK's not-found
-class. Any failure exits non-zero with a traceback.
+snapshots of the sandbox run it too, and the async client reads the same session and logs. A
+default sandbox has no entrypoint: the SDK's not-found class. Any failure exits non-zero with a
+traceback.
 """
 
 import asyncio
@@ -25,7 +26,7 @@ from daytona import (
     Image,
     SessionExecuteRequest,
 )
-from sdk_script import output_until, raises, run_case, stepper, until
+from sdk_script import async_client, output_until, raises, raises_async, run_case, stepper, until
 
 
 step = stepper("entrypoint")
@@ -116,6 +117,23 @@ async def follow(sandbox, run):
     assert "".join(err) == f"err-{run}\n", err
 
 
+async def read_async(sandbox_id, run):
+    """The async client's `get_entrypoint_session` and `get_entrypoint_logs` on the running one."""
+    async with async_client() as daytona:
+        sandbox = await daytona.get(sandbox_id)
+        session = await sandbox.process.get_entrypoint_session()
+        assert session.session_id == "entrypoint", session
+        [command] = session.commands
+        assert (command.id, command.command, command.exit_code) == (
+            "entrypoint_command",
+            quoted(ENTRYPOINT),
+            None,
+        ), command
+        logs = await sandbox.process.get_entrypoint_logs()
+        assert (logs.stdout, logs.stderr) == (f"out-{run}\n", f"err-{run}\n"), logs
+        await raises_async(DaytonaValidationError, sandbox.process.delete_session("entrypoint"), "can't delete")
+
+
 def snapshot(daytona):
     run = uuid.uuid4().hex[:8]
     step("a snapshot with an entrypoint")
@@ -152,6 +170,9 @@ def snapshot(daytona):
     copy = daytona.create(CreateSandboxFromSnapshotParams(snapshot=kept))
     assert entrypoint_command(copy).command == quoted(ENTRYPOINT)
     copy.delete()
+
+    step("the async client reads the same session and logs")
+    asyncio.run(read_async(sandbox.id, run))
 
     step("following its logs receives lines written after the call, until it ends")
     asyncio.run(follow(sandbox, run))
