@@ -167,3 +167,57 @@ fn ssh_print_shows_a_command_that_opens_the_shell_in_the_workdir() {
     );
     world.run(&["down"]).success();
 }
+
+/// Security model: "the sandbox has its own user, pid, ipc and uts namespaces (the network is
+/// shared ...)" and "(bubblewrap 0.8 and later) no user namespaces of their own": each of a
+/// sandbox's commands sees the same namespaces, none of them the host's but the network, and
+/// cannot make a user namespace.
+#[test]
+fn a_sandbox_has_namespaces_of_its_own_and_cannot_make_a_user_namespace() {
+    if !crate::common::have("bwrap") {
+        return;
+    }
+    let world = World::new();
+    world
+        .run(&["sandbox", "create", "--name", "spaces"])
+        .success();
+    let kinds = ["user", "pid", "ipc", "uts", "net"];
+    let script = "for n in user pid ipc uts net; do readlink /proc/self/ns/$n; done";
+    let inside = || -> Vec<String> {
+        let run = world
+            .run(&["sandbox", "exec", "spaces", "--", "sh", "-c", script])
+            .success();
+        run.stdout.lines().map(String::from).collect()
+    };
+    let first = inside();
+    assert_eq!(
+        first,
+        inside(),
+        "two commands of one sandbox, two namespaces"
+    );
+    for (kind, seen) in kinds.iter().zip(&first) {
+        let host = std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+        let host = host.to_string_lossy();
+        if *kind == "net" {
+            assert_eq!(seen, &host, "the network is shared");
+        } else {
+            assert_ne!(
+                seen, &host,
+                "the sandbox shares the host's {kind} namespace"
+            );
+        }
+    }
+    let nested = world
+        .run(&[
+            "sandbox",
+            "exec",
+            "spaces",
+            "--",
+            "sh",
+            "-c",
+            "command -v unshare && { unshare -U true || unshare -Ur true || echo refused; }",
+        ])
+        .success();
+    assert!(nested.stdout.contains("refused"), "{}", nested.all());
+    world.run(&["sandbox", "delete", "spaces"]).success();
+}
