@@ -9,19 +9,7 @@ use std::process::Stdio;
 use serde_json::Value;
 
 use crate::common::World;
-use crate::work::{ready, team};
-
-/// A world whose `team.toml` is a team of `body` over a fresh origin; `None` (the test
-/// skips, or fails under `CI=true`) without git and bash.
-fn workers(body: &str) -> Option<World> {
-    if !ready() {
-        return None;
-    }
-    let world = World::new();
-    let origin = world.origin(&[]);
-    team(&world, &origin, body);
-    Some(world)
-}
+use crate::work::workers;
 
 /// The teammates `status --json` shows with a sandbox.
 fn staffed(world: &World) -> Vec<String> {
