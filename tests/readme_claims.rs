@@ -209,3 +209,80 @@ fn a_sandbox_has_namespaces_of_its_own_and_cannot_make_a_user_namespace() {
     assert!(nested.stdout.contains("refused"), "{}", nested.all());
     world.run(&["sandbox", "delete", "spaces"]).success();
 }
+
+/// Security model: "a push access's session token only uploads build contexts": the token
+/// stores and reads objects of this organisation's build contexts, nothing else takes its
+/// place there (no token, a wrong one, the API key), and it opens no API route.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_access_token_only_uploads_build_contexts() {
+    use crate::serve_support::{self, KEY};
+    let server = serve_support::start("").await;
+    let access = server.get("/api/object-storage/push-access").await;
+    assert_eq!(access.status, 200, "{:?}", access.body);
+    let token = access.body["sessionToken"].as_str().unwrap().to_string();
+    let object = server.url(&format!(
+        "/_objects/{}/{}/0123abcd/context.tar",
+        access.body["bucket"].as_str().unwrap(),
+        access.body["organizationId"].as_str().unwrap()
+    ));
+    let put = |credential: Option<&str>| {
+        let request = server.client.put(&object).body("the context");
+        match credential {
+            Some(credential) => request.header("x-amz-security-token", credential),
+            None => request,
+        }
+    };
+    for credential in [None, Some("not-the-token"), Some(KEY)] {
+        let refused = server.send(put(credential)).await;
+        assert_eq!(refused.status, 403, "{credential:?}: {:?}", refused.body);
+    }
+    let fetch = |credential: &str| {
+        server
+            .client
+            .get(&object)
+            .header("x-amz-security-token", credential)
+    };
+    assert_eq!(
+        server.send(fetch(KEY)).await.status,
+        403,
+        "nothing stored yet"
+    );
+    assert_eq!(server.send(put(Some(&token))).await.status, 200);
+    let stored = server.send(fetch(&token)).await;
+    assert_eq!(stored.status, 200);
+    assert_eq!(stored.body, "the context");
+    // Another organisation's key is no build context of this server's.
+    let elsewhere = object.replace(access.body["organizationId"].as_str().unwrap(), "other-org");
+    let foreign = server
+        .client
+        .put(&elsewhere)
+        .header("x-amz-security-token", &token);
+    assert_eq!(server.send(foreign.body("x")).await.status / 100, 4);
+    // The token is no API key: not for the control plane, not for a toolbox.
+    let sandbox = server.create(serde_json::json!({})).await;
+    let id = sandbox["id"].as_str().unwrap();
+    for path in [
+        "/api/sandbox".to_string(),
+        format!("/api/sandbox/{id}"),
+        format!("/toolbox/{id}/files?path=/home/daytona"),
+    ] {
+        let answer = server
+            .send(server.client.get(server.url(&path)).bearer_auth(&token))
+            .await;
+        assert_eq!(answer.status, 401, "{path}: {:?}", answer.body);
+    }
+    let run = server
+        .send(
+            server
+                .client
+                .post(server.url(&format!("/toolbox/{id}/process/execute")))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"command": "echo reached"})),
+        )
+        .await;
+    assert_eq!(run.status, 401, "{:?}", run.body);
+    assert_eq!(
+        server.delete(&format!("/api/sandbox/{id}")).await.status,
+        200
+    );
+}
