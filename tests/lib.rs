@@ -35,6 +35,7 @@ mod plan_values;
 mod provider_daytona;
 mod provider_local;
 mod readme;
+mod readme_claims;
 mod sandbox_network;
 mod sandbox_processes;
 mod serve_a11y;

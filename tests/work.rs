@@ -38,7 +38,7 @@ pub(crate) fn team(world: &World, origin: &Path, body: &str) -> PathBuf {
 
 /// A world whose `team.toml` is a team of `body` over a fresh origin; `None` (the test
 /// skips, or fails under `CI=true`) without git and bash.
-fn workers(body: &str) -> Option<World> {
+pub(crate) fn workers(body: &str) -> Option<World> {
     if !ready() {
         return None;
     }

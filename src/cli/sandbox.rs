@@ -104,14 +104,14 @@ async fn ssh(kind: ProviderKind, json: bool, args: &SshArgs) -> Result<i32> {
         // A local sandbox has nothing to hand out: its shell opens here.
         ShellAccess::Local { sandbox_id, .. } if !json => {
             let exit = provider
-                .attach(sandbox_id, &AttachRequest::shell(None))
+                .attach(sandbox_id, &AttachRequest::shell(args.cwd.as_deref()))
                 .await?;
             Ok(exit.unwrap_or(exit::FAILURE))
         }
         ShellAccess::Ssh { .. } if args.connect => {
             // A fresh token of the provider's own, revoked when the session ends.
             let exit = provider
-                .attach(&args.id, &AttachRequest::shell(None))
+                .attach(&args.id, &AttachRequest::shell(args.cwd.as_deref()))
                 .await?;
             Ok(exit.unwrap_or(exit::FAILURE))
         }

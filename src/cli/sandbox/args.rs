@@ -88,6 +88,9 @@ pub struct SshArgs {
     /// Connect now with the system `ssh` (the `local` provider always opens a shell)
     #[arg(long)]
     pub connect: bool,
+    /// Start the shell in this directory (relative to the sandbox's home, or absolute)
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
 }
 
 #[derive(Debug, Args)]

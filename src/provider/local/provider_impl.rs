@@ -175,19 +175,24 @@ impl Provider for LocalProvider {
         self.read_file(id, path).await
     }
 
-    /// A command of ours that opens the shell: the launcher's own command line would carry
-    /// the sandbox's environment, whose values may be credentials.
+    /// A command of ours that opens the shell (in `cwd`, as `ssh TEAMMATE` does): the
+    /// launcher's own command line would carry the sandbox's environment, whose values may be
+    /// credentials.
     async fn shell_access(
         &self,
         id: &str,
-        _cwd: Option<&str>,
+        cwd: Option<&str>,
         _expires_in_minutes: u32,
     ) -> Result<ShellAccess> {
         let metadata = self.blocking_resolve(id).await?;
         let quoted = shlex::try_quote(&metadata.id).unwrap_or_default();
+        let mut command = format!("ralph-town sandbox ssh {quoted} --provider local --connect");
+        if let Some(cwd) = cwd.and_then(|cwd| shlex::try_quote(cwd).ok()) {
+            command.push_str(&format!(" --cwd={cwd}"));
+        }
         Ok(ShellAccess::Local {
             sandbox_id: metadata.id.clone(),
-            command: format!("ralph-town sandbox ssh {quoted} --provider local --connect"),
+            command,
         })
     }
 
