@@ -40,6 +40,7 @@ mod sandbox_processes;
 mod serve_a11y;
 mod serve_api;
 mod serve_auth;
+mod serve_body_drain;
 mod serve_build;
 mod serve_build_stages;
 mod serve_build_user;
