@@ -89,6 +89,7 @@ mod serve_secret_delete;
 mod serve_secrets;
 mod serve_signed_urls;
 mod serve_simulation;
+mod serve_soak;
 mod serve_ssh;
 mod serve_toolbox;
 mod serve_upstreams;
