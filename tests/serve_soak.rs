@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::common;
+use crate::local_cgroup::state_root_cgroups;
 use crate::serve_support::{self, Options, run_python_script, sdk_python};
 
 const DONE: &str = "soak: done";
@@ -41,19 +42,12 @@ fn cgroups_of(state_root: &Path) -> Vec<PathBuf> {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(state_root.as_os_str().as_encoded_bytes());
     let digest = hex::encode(&digest[..6]);
-    let children = |dir: PathBuf| -> Vec<PathBuf> {
-        std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|entry| entry.path())
-            .filter(|path| path.is_dir())
-            .collect()
-    };
-    let mut tops = vec![PathBuf::from("/sys/fs/cgroup")];
-    tops.extend(children(PathBuf::from("/sys/fs/cgroup")));
-    tops.into_iter()
-        .flat_map(|top| children(top.join("ralph-town").join(&digest)))
+    state_root_cgroups()
+        .into_iter()
+        .filter(|cgroup| cgroup.ends_with(&digest))
+        .flat_map(|cgroup| std::fs::read_dir(cgroup).into_iter().flatten().flatten())
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
         .collect()
 }
 
