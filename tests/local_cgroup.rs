@@ -70,21 +70,31 @@ async fn start_in_session(server: &Server, id: &str, session: &str, command: &st
     assert!(reply.status < 300, "{:?}", reply.body);
 }
 
+/// The directories below `dir`.
+fn child_dirs(dir: PathBuf) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .collect()
+}
+
+/// The directories of every state root's sandbox cgroups, `<hierarchy>/ralph-town/<digest>`
+/// (v1: in each hierarchy; v2: in the one).
+pub(crate) fn state_root_cgroups() -> Vec<PathBuf> {
+    let mut tops = vec![PathBuf::from("/sys/fs/cgroup")];
+    tops.extend(child_dirs(PathBuf::from("/sys/fs/cgroup")));
+    tops.into_iter()
+        .flat_map(|top| child_dirs(top.join("ralph-town")))
+        .collect()
+}
+
 /// The cgroup directories named after sandbox `id` (v1: one per hierarchy; v2: one).
 fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    let children = |dir: PathBuf| -> Vec<PathBuf> {
-        std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|entry| entry.path())
-            .filter(|path| path.is_dir())
-            .collect()
-    };
-    let mut tops = vec![PathBuf::from("/sys/fs/cgroup")];
-    tops.extend(children(PathBuf::from("/sys/fs/cgroup")));
-    tops.into_iter()
-        .flat_map(|top| children(top.join("ralph-town")))
+    state_root_cgroups()
+        .into_iter()
         .map(|root| root.join(id))
         .filter(|dir| dir.is_dir())
         .collect()

@@ -15,6 +15,7 @@
 //! sandbox's key).
 
 pub mod api_key;
+mod body_drain;
 mod build;
 mod build_context;
 mod build_logs;
@@ -343,8 +344,10 @@ impl Server {
                         let (router, state) = (router.clone(), state.clone());
                         async move {
                             let faultable = middleware::is_faultable(request.uri().path());
+                            // The body is read to its end even when the handler does not
+                            // read it, or the connection would close after this answer.
                             let response = router
-                                .oneshot(request)
+                                .oneshot(request.map(body_drain::DrainedBody::new))
                                 .await
                                 .unwrap_or_else(|never| match never {});
                             if faultable && state.dice.roll(state.simulation.drop_rate) {

@@ -81,18 +81,15 @@ async fn list_empty() -> Json<Vec<Value>> {
     Json(Vec::new())
 }
 
-/// `POST /warm-pools`. The body is read, though unused: a request whose body is left unread
-/// makes the server close the connection after answering, which a client reusing it may meet
-/// as a connection closed without an answer.
-async fn create_warm_pool(_body: axum::body::Bytes) -> ApiError {
+/// `POST /warm-pools`.
+async fn create_warm_pool() -> ApiError {
     ApiError::not_possible(
         "Warm pools are not possible with local sandboxes: a local sandbox starts from this machine's own file system, with nothing to keep warm",
     )
 }
 
-/// `PATCH`/`DELETE /warm-pools/{id}`: there are none. The body is read, as `create_warm_pool`
-/// says why.
-async fn warm_pool_not_found(Path(id): Path<String>, _body: axum::body::Bytes) -> ApiError {
+/// `PATCH`/`DELETE /warm-pools/{id}`: there are none.
+async fn warm_pool_not_found(Path(id): Path<String>) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("Warm pool {id} not found"))
 }
 
