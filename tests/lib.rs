@@ -71,6 +71,7 @@ mod serve_sdk;
 mod serve_sdk_asynctool;
 mod serve_sdk_build;
 mod serve_sdk_charts;
+mod serve_sdk_errors;
 mod serve_sdk_examples;
 mod serve_sdk_git;
 mod serve_sdk_guidesplane;

@@ -4,6 +4,11 @@
 //!
 //! A missing parent directory is made; a path the sandbox cannot write is the daemon's error,
 //! `FILE_NOT_FOUND` when part of it is missing. Contents are never logged.
+//!
+//! Each route reads the whole body before it looks at the sandbox or the path: an answer sent
+//! with the body left unread makes the server close the connection afterwards without saying
+//! so, and a client that reuses it (the TypeScript SDK does) meets its next call failing with
+//! `EPIPE` or a socket hang-up instead of that call's answer.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -58,9 +63,9 @@ pub(crate) async fn upload(
     Query(query): Query<PathQuery>,
     multipart: Multipart,
 ) -> Result<StatusCode, DaemonError> {
+    let contents = file_field(multipart).await?;
     let path = query.path()?.to_string();
     let sandbox = ready(&state, &id).await?;
-    let contents = file_field(multipart).await?;
     let work_dir = work_dir(&state, &sandbox).await?;
     upload_one(&state, &sandbox, work_dir.as_deref(), &path, &contents).await?;
     Ok(StatusCode::OK)
@@ -84,8 +89,6 @@ pub(crate) async fn upload_v2(
     Query(query): Query<PathQuery>,
     request: Request,
 ) -> Result<Json<UploadedFile>, DaemonError> {
-    let path = query.path()?.to_string();
-    let sandbox = ready(&state, &id).await?;
     let multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -101,6 +104,8 @@ pub(crate) async fn upload_v2(
             .await
             .map_err(|rejection| DaemonError::bad_request(rejection.body_text()))?
     };
+    let path = query.path()?.to_string();
+    let sandbox = ready(&state, &id).await?;
     let work_dir = work_dir(&state, &sandbox).await?;
     upload_one(&state, &sandbox, work_dir.as_deref(), &path, &contents).await?;
     Ok(Json(UploadedFile {
@@ -116,7 +121,6 @@ pub(crate) async fn bulk_upload(
     Path(id): Path<String>,
     mut multipart: Multipart,
 ) -> Result<StatusCode, DaemonError> {
-    let sandbox = ready(&state, &id).await?;
     let mut paths: BTreeMap<String, String> = BTreeMap::new();
     let mut files: BTreeMap<String, Bytes> = BTreeMap::new();
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
@@ -150,6 +154,7 @@ pub(crate) async fn bulk_upload(
             "every `files[i].file` part needs a `files[i].path` part",
         ));
     }
+    let sandbox = ready(&state, &id).await?;
     // As the daemon does: every file is tried, and the failures are listed one per file.
     let mut errors = Vec::new();
     let work_dir = work_dir(&state, &sandbox).await?;
