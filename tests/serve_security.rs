@@ -2,10 +2,12 @@
 //! credentials must not open of another sandbox, and what a preview may not do to the origin
 //! every preview and the web terminal share.
 
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 
 use crate::common::have;
-use crate::serve_preview::{fetch, free_port, link, serve_home};
+use crate::serve_preview::{fetch, free_port, link, run_in_background, serve_home};
 use crate::serve_support::start;
 
 /// Sandboxes on this machine's network all run as the same host user, so the preview proxy
@@ -63,4 +65,74 @@ async fn one_sandboxs_preview_link_does_not_reach_another_sandboxs_port() {
         "another sandbox's signed link reached it: {body}"
     );
     assert_eq!(status, 403, "{body}");
+}
+
+/// A service worker a sandbox's page registers, answered with a script and
+/// `Service-Worker-Allowed: /`.
+const WORKER_SERVER: &str = r#"
+import http.server, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header('Content-Type', 'text/javascript')
+        self.send_header('Service-Worker-Allowed', '/')
+        self.end_headers()
+        self.wfile.write(b'self.addEventListener("fetch", () => {})')
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), Handler).serve_forever()
+"#;
+
+/// Every preview, and the web terminal's signed links, share `serve`'s one origin (Daytona gives
+/// each preview an origin of its own). A service worker a sandbox's page registers is confined
+/// to its preview's prefix unless its script's answer widens the scope with
+/// `Service-Worker-Allowed`: a worker over the whole origin would see every later preview and
+/// terminal link opened in that browser, their tokens included. The proxy drops that header.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_preview_cannot_widen_a_service_workers_scope_to_the_whole_origin() {
+    if !have("python3") {
+        return;
+    }
+    let server = start("").await;
+    let sandbox = server.create(json!({})).await;
+    let id = sandbox["id"].as_str().unwrap().to_string();
+    let upload = server
+        .client
+        .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=worker.py")))
+        .bearer_auth(crate::serve_support::KEY)
+        .body(WORKER_SERVER)
+        .send()
+        .await
+        .unwrap();
+    assert!(upload.status().is_success(), "{:?}", upload.text().await);
+    let port = free_port();
+    run_in_background(&server, &id, &format!("python3 worker.py {port}")).await;
+    let preview = link(&server, &id, port).await;
+    let url = format!("{}/sw.js", preview["url"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let response = loop {
+        let response = server
+            .client
+            .get(&url)
+            .header(
+                "x-daytona-preview-token",
+                preview["token"].as_str().unwrap(),
+            )
+            .header("service-worker", "script")
+            .send()
+            .await
+            .unwrap();
+        if response.status() != 502 || Instant::now() > deadline {
+            break response;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers().get("content-type").unwrap(),
+        "text/javascript"
+    );
+    assert_eq!(
+        response.headers().get("service-worker-allowed"),
+        None,
+        "a preview widened its service worker's scope"
+    );
 }

@@ -288,10 +288,19 @@ fn forwarded_headers(incoming: &HeaderMap, prefix: &str) -> HeaderMap {
     headers
 }
 
+/// Every preview shares this server's origin (Daytona gives each one an origin of its own), so
+/// a preview may not widen a service worker's scope beyond its own prefix: a worker over the
+/// whole origin would see every other preview and web terminal link opened in that browser,
+/// tokens included.
+const SERVICE_WORKER_ALLOWED: &str = "service-worker-allowed";
+
 fn response_headers(upstream: &HeaderMap) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, value) in upstream {
-        if !hop_by_hop(name) && name != header::CONTENT_LENGTH {
+        if !hop_by_hop(name)
+            && name != header::CONTENT_LENGTH
+            && name.as_str() != SERVICE_WORKER_ALLOWED
+        {
             headers.append(name.clone(), value.clone());
         }
     }
