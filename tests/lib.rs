@@ -89,6 +89,7 @@ mod serve_sdk_ts;
 mod serve_sdk_workdir;
 mod serve_secret_delete;
 mod serve_secrets;
+mod serve_security;
 mod serve_signed_urls;
 mod serve_simulation;
 mod serve_soak;

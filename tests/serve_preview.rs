@@ -13,7 +13,7 @@ use crate::common::have;
 use crate::serve_support::{KEY, Server, start};
 
 /// A loopback port nothing listens on now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -22,7 +22,7 @@ fn free_port() -> u16 {
 }
 
 /// Runs `command` in the sandbox's home, in a session that outlives the call.
-async fn run_in_background(server: &Server, id: &str, command: &str) {
+pub(crate) async fn run_in_background(server: &Server, id: &str, command: &str) {
     let reply = server
         .post(
             &format!("/toolbox/{id}/process/session"),
@@ -40,13 +40,13 @@ async fn run_in_background(server: &Server, id: &str, command: &str) {
 }
 
 /// Starts `python3 -m http.server` in the sandbox's home.
-async fn serve_home(server: &Server, id: &str, port: u16) {
+pub(crate) async fn serve_home(server: &Server, id: &str, port: u16) {
     let command = format!("python3 -m http.server {port} --bind 127.0.0.1");
     run_in_background(server, id, &command).await;
 }
 
 /// GETs `url` (with the preview token when given) until the server inside answers 200.
-async fn fetch(server: &Server, url: &str, token: Option<&str>) -> (u16, String) {
+pub(crate) async fn fetch(server: &Server, url: &str, token: Option<&str>) -> (u16, String) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut request = server.client.get(url);
@@ -64,7 +64,7 @@ async fn fetch(server: &Server, url: &str, token: Option<&str>) -> (u16, String)
     }
 }
 
-async fn link(server: &Server, id: &str, port: u16) -> Value {
+pub(crate) async fn link(server: &Server, id: &str, port: u16) -> Value {
     let reply = server
         .get(&format!("/api/sandbox/{id}/ports/{port}/preview-url"))
         .await;

@@ -220,6 +220,15 @@ pub trait Provider: Send + Sync {
         Ok(None)
     }
 
+    /// Whether a process of sandbox `id` holds the socket whose inode is `inode` (a listening
+    /// socket on this machine's network, as `/proc/net/tcp` names it), so that a preview of one
+    /// sandbox never reaches another's port; `None` when the backend cannot tell its sandboxes'
+    /// processes apart.
+    async fn holds_socket(&self, id: &str, inode: u64) -> Result<Option<bool>> {
+        let _ = (id, inode);
+        Ok(None)
+    }
+
     /// A socket listening on `port` of the loopback of sandbox `id`'s own network, made inside
     /// it, and that network's identity (see [`Provider::network_identity`]); `None` when the
     /// sandbox shares this machine's network or the backend has no such thing. `Conflict` when

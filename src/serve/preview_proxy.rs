@@ -5,7 +5,8 @@
 //!
 //! It forwards only while the sandbox is started (port 22222 too, which is the web terminal of
 //! [`super::web_terminal`], not forwarded), only to a port whose listening socket belongs
-//! to the sandboxes' host user, never to this server's own ports. Tokens are never logged.
+//! to the sandboxes' host user and, where the provider can tell (under bubblewrap), is held by
+//! a process of that very sandbox, never to this server's own ports. Tokens are never logged.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -150,8 +151,24 @@ async fn connect(
                 .and_then(|()| tokio::net::TcpStream::from_std(inside)),
         ),
         Ok(None) => {
-            let address = shared_port(port, local.sandbox_host_uid(), &sandbox.id)
+            let (address, socket) = shared_port(port, local.sandbox_host_uid(), &sandbox.id)
                 .map_err(|(status, message)| refused(status, message))?;
+            // Every sandbox on this machine's network has the same host user: the socket must
+            // be one of this sandbox's processes', or one sandbox's link would open another's
+            // port (a private one's through a public one's link).
+            match state.provider.holds_socket(&sandbox.id, socket).await {
+                Ok(Some(false)) => {
+                    return Err(refused(
+                        StatusCode::FORBIDDEN,
+                        format!(
+                            "port {port} is served by a process that is not sandbox `{}`'s",
+                            sandbox.id
+                        ),
+                    ));
+                }
+                Ok(_) => {}
+                Err(error) => return Err(refused(StatusCode::BAD_GATEWAY, error.to_string())),
+            }
             let connecting = tokio::net::TcpStream::connect((address, port));
             let connected = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
                 .await
@@ -271,21 +288,31 @@ fn forwarded_headers(incoming: &HeaderMap, prefix: &str) -> HeaderMap {
     headers
 }
 
+/// Every preview shares this server's origin (Daytona gives each one an origin of its own), so
+/// a preview may not widen a service worker's scope beyond its own prefix: a worker over the
+/// whole origin would see every other preview and web terminal link opened in that browser,
+/// tokens included.
+const SERVICE_WORKER_ALLOWED: &str = "service-worker-allowed";
+
 fn response_headers(upstream: &HeaderMap) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, value) in upstream {
-        if !hop_by_hop(name) && name != header::CONTENT_LENGTH {
+        if !hop_by_hop(name)
+            && name != header::CONTENT_LENGTH
+            && name.as_str() != SERVICE_WORKER_ALLOWED
+        {
             headers.append(name.clone(), value.clone());
         }
     }
     headers
 }
 
-/// The address of `port` on this machine's loopback when a sandbox's process (host user
-/// `uid`) listens there, or why not (the refusal's status and words).
-fn shared_port(port: u16, uid: u32, sandbox: &str) -> Result<IpAddr, (StatusCode, String)> {
+/// The address of `port` on this machine's loopback and the inode of its listening socket when
+/// a sandbox's process (host user `uid`) listens there, or why not (the refusal's status and
+/// words).
+fn shared_port(port: u16, uid: u32, sandbox: &str) -> Result<(IpAddr, u64), (StatusCode, String)> {
     match listener(port, uid) {
-        Listener::Sandbox(address) => Ok(address),
+        Listener::Sandbox(address, socket) => Ok((address, socket)),
         Listener::Other => Err((
             StatusCode::FORBIDDEN,
             format!("port {port} is served by a process that is not a sandbox's"),
@@ -301,8 +328,8 @@ fn nothing_listens(port: u16, sandbox: &str) -> String {
 /// Who listens on a loopback port.
 #[derive(Debug, PartialEq, Eq)]
 enum Listener {
-    /// A sandbox's process, reachable at this address.
-    Sandbox(IpAddr),
+    /// A sandbox's process, reachable at this address, and the socket's inode.
+    Sandbox(IpAddr, u64),
     /// Some other user's.
     Other,
     None,
@@ -311,7 +338,7 @@ enum Listener {
 /// The listening socket a connection to `port` on loopback reaches (IPv4 loopback first, then
 /// any address, then IPv6), and whether `uid` owns it.
 fn listener(port: u16, uid: u32) -> Listener {
-    let mut found: Vec<(u8, IpAddr, u32)> = Vec::new();
+    let mut found: Vec<(u8, IpAddr, u32, u64)> = Vec::new();
     for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
         let Ok(table) = std::fs::read_to_string(file) else {
             continue;
@@ -326,16 +353,17 @@ fn listener(port: u16, uid: u32) -> Listener {
     found.sort_by_key(|(rank, ..)| *rank);
     match found.first() {
         None => Listener::None,
-        Some((_, address, owner)) if *owner == uid => Listener::Sandbox(*address),
+        Some((_, address, owner, socket)) if *owner == uid => Listener::Sandbox(*address, *socket),
         Some(_) => Listener::Other,
     }
 }
 
 /// One line of `/proc/net/tcp{,6}`: a socket listening on `port` where a loopback client
-/// reaches it, ranked, with the address to connect to and its owner's uid.
-fn listening(line: &str, v6: bool, port: u16) -> Option<(u8, IpAddr, u32)> {
+/// reaches it, ranked, with the address to connect to, its owner's uid and its inode.
+fn listening(line: &str, v6: bool, port: u16) -> Option<(u8, IpAddr, u32, u64)> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let (local, state, uid) = (fields.get(1)?, fields.get(3)?, fields.get(7)?);
+    let socket = fields.get(9)?.parse().ok()?;
     if *state != "0A" {
         return None;
     }
@@ -358,7 +386,7 @@ fn listening(line: &str, v6: bool, port: u16) -> Option<(u8, IpAddr, u32)> {
             _ => return None,
         }
     };
-    Some((rank, connect, uid))
+    Some((rank, connect, uid, socket))
 }
 
 #[cfg(test)]
@@ -370,7 +398,7 @@ mod tests {
         let v4 = "   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 65520        0 12345 1 0000000000000000 100 0 0 10 0";
         assert_eq!(
             listening(v4, false, 8080),
-            Some((0, IpAddr::V4(Ipv4Addr::LOCALHOST), 65520))
+            Some((0, IpAddr::V4(Ipv4Addr::LOCALHOST), 65520, 12345))
         );
         assert_eq!(listening(v4, false, 8081), None);
         let established = v4.replace(" 0A ", " 01 ");
@@ -378,7 +406,7 @@ mod tests {
         let any6 = "   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0";
         assert_eq!(
             listening(any6, true, 8080),
-            Some((2, IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+            Some((2, IpAddr::V4(Ipv4Addr::LOCALHOST), 0, 1))
         );
     }
 }

@@ -51,6 +51,29 @@ pub(super) fn in_pid_namespace_of(pid: u32) -> Vec<(u32, u32, String)> {
         .collect()
 }
 
+/// Whether a process in the pid namespace of process `pid` (`pid` included) holds the socket
+/// whose inode is `inode` (as `/proc/net/tcp` names it) among its open descriptors.
+pub(super) fn namespace_holds_socket(pid: u32, inode: u64) -> bool {
+    let namespace = |pid: u32| fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(own) = namespace(pid) else {
+        return false;
+    };
+    let wanted = std::ffi::OsString::from(format!("socket:[{inode}]"));
+    let holds = |other: u32| {
+        let descriptors = fs::read_dir(format!("/proc/{other}/fd"));
+        descriptors.into_iter().flatten().flatten().any(|entry| {
+            fs::read_link(entry.path()).is_ok_and(|target| target.as_os_str() == wanted)
+        })
+    };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return false;
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .any(|other| namespace(other).as_ref() == Some(&own) && holds(other))
+}
+
 /// The children of process `parent`.
 pub(super) fn children(parent: u32) -> Vec<u32> {
     family().remove(&parent).unwrap_or_default()

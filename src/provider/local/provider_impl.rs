@@ -143,6 +143,10 @@ impl Provider for LocalProvider {
         LocalProvider::connect_port(self, id, port).await
     }
 
+    async fn holds_socket(&self, id: &str, inode: u64) -> Result<Option<bool>> {
+        LocalProvider::holds_socket(self, id, inode).await
+    }
+
     async fn listen_port(&self, id: &str, port: u16) -> Result<Option<InnerListener>> {
         LocalProvider::listen_port(self, id, port).await
     }

@@ -4,7 +4,7 @@
 //! sockets are made by `network_connect`. This file decides when a change may happen and what a
 //! caller is told.
 
-use super::{LocalProvider, blocking, init, network, network_connect};
+use super::{LocalProvider, blocking, init, network, network_connect, procfs};
 use crate::provider::{InnerListener, Network, Provider, ProviderError, Result};
 
 impl LocalProvider {
@@ -122,6 +122,24 @@ impl LocalProvider {
                 ),
             })?;
             Ok(Some(InnerListener { listener, network }))
+        })
+        .await
+    }
+
+    /// [`Provider::holds_socket`]: under bubblewrap, whether a process in the sandbox's pid
+    /// namespace (which all its commands share) holds the socket; without it, sandboxes are not
+    /// apart from each other, and it cannot tell.
+    pub(super) async fn holds_socket(&self, id: &str, inode: u64) -> Result<Option<bool>> {
+        if !self.launcher.is_isolated() {
+            return Ok(None);
+        }
+        let metadata = self.blocking_resolve(id).await?;
+        let run_dir = self.store.run_dir(&metadata.id);
+        blocking(move || {
+            let held = init::while_held(&run_dir, |init| {
+                Ok(init.is_some_and(|init| procfs::namespace_holds_socket(init, inode)))
+            });
+            Ok(Some(held.unwrap_or(false)))
         })
         .await
     }

@@ -1,0 +1,138 @@
+//! `serve` as an attacker on this machine or its network would try it: what one sandbox's
+//! credentials must not open of another sandbox, and what a preview may not do to the origin
+//! every preview and the web terminal share.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::have;
+use crate::serve_preview::{fetch, free_port, link, run_in_background, serve_home};
+use crate::serve_support::start;
+
+/// Sandboxes on this machine's network all run as the same host user, so the preview proxy
+/// must check that the port is the sandbox's own: a public sandbox's link (or any sandbox's
+/// token or signed link) used to reach whichever sandbox listened on the port, a private one's
+/// too, without its token.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_sandboxs_preview_link_does_not_reach_another_sandboxs_port() {
+    if !have("bwrap") || !have("python3") {
+        return;
+    }
+    let server = start("").await;
+    let create = async || {
+        let sandbox = server.create(json!({})).await;
+        sandbox["id"].as_str().unwrap().to_string()
+    };
+    let (public, private) = (create().await, create().await);
+    let marker = format!("private-{}", uuid::Uuid::new_v4().simple());
+    let written = server
+        .exec(&private, &format!("echo {marker} > page.txt"))
+        .await;
+    assert_eq!(written.body["exitCode"], 0, "{:?}", written.body);
+    let port = free_port();
+    serve_home(&server, &private, port).await;
+    // The private sandbox's own link, with its token, reaches its server.
+    let own = link(&server, &private, port).await;
+    let url = own["url"].as_str().unwrap();
+    let (status, body) = fetch(&server, &format!("{url}/page.txt"), own["token"].as_str()).await;
+    assert_eq!((status, body.trim()), (200, marker.as_str()));
+
+    let made_public = server
+        .post(&format!("/api/sandbox/{public}/public/true"), json!({}))
+        .await;
+    assert!(made_public.status < 300, "{:?}", made_public.body);
+    let other = link(&server, &public, port).await;
+    let other_url = other["url"].as_str().unwrap();
+    for token in [None, other["token"].as_str()] {
+        let (status, body) = fetch(&server, &format!("{other_url}/page.txt"), token).await;
+        assert!(
+            !body.contains(&marker),
+            "another sandbox's link reached it: {body}"
+        );
+        assert_eq!(status, 403, "{body}");
+    }
+    let signed = server
+        .get(&format!(
+            "/api/sandbox/{public}/ports/{port}/signed-preview-url?expiresInSeconds=600"
+        ))
+        .await;
+    assert_eq!(signed.status, 200, "{:?}", signed.body);
+    let signed_url = signed.body["url"].as_str().unwrap();
+    let (status, body) = fetch(&server, &format!("{signed_url}/page.txt"), None).await;
+    assert!(
+        !body.contains(&marker),
+        "another sandbox's signed link reached it: {body}"
+    );
+    assert_eq!(status, 403, "{body}");
+}
+
+/// A service worker a sandbox's page registers, answered with a script and
+/// `Service-Worker-Allowed: /`.
+const WORKER_SERVER: &str = r#"
+import http.server, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header('Content-Type', 'text/javascript')
+        self.send_header('Service-Worker-Allowed', '/')
+        self.end_headers()
+        self.wfile.write(b'self.addEventListener("fetch", () => {})')
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), Handler).serve_forever()
+"#;
+
+/// Every preview, and the web terminal's signed links, share `serve`'s one origin (Daytona gives
+/// each preview an origin of its own). A service worker a sandbox's page registers is confined
+/// to its preview's prefix unless its script's answer widens the scope with
+/// `Service-Worker-Allowed`: a worker over the whole origin would see every later preview and
+/// terminal link opened in that browser, their tokens included. The proxy drops that header.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_preview_cannot_widen_a_service_workers_scope_to_the_whole_origin() {
+    if !have("python3") {
+        return;
+    }
+    let server = start("").await;
+    let sandbox = server.create(json!({})).await;
+    let id = sandbox["id"].as_str().unwrap().to_string();
+    let upload = server
+        .client
+        .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=worker.py")))
+        .bearer_auth(crate::serve_support::KEY)
+        .body(WORKER_SERVER)
+        .send()
+        .await
+        .unwrap();
+    assert!(upload.status().is_success(), "{:?}", upload.text().await);
+    let port = free_port();
+    run_in_background(&server, &id, &format!("python3 worker.py {port}")).await;
+    let preview = link(&server, &id, port).await;
+    let url = format!("{}/sw.js", preview["url"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let response = loop {
+        let response = server
+            .client
+            .get(&url)
+            .header(
+                "x-daytona-preview-token",
+                preview["token"].as_str().unwrap(),
+            )
+            .header("service-worker", "script")
+            .send()
+            .await
+            .unwrap();
+        if response.status() != 502 || Instant::now() > deadline {
+            break response;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers().get("content-type").unwrap(),
+        "text/javascript"
+    );
+    assert_eq!(
+        response.headers().get("service-worker-allowed"),
+        None,
+        "a preview widened its service worker's scope"
+    );
+}
