@@ -12,6 +12,7 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::middleware::constant_time_equal;
 use super::sandbox::resolve;
 use super::state::{AppState, Millis, SshAccessRecord, iso, now};
 use super::view::sandbox_dto;
@@ -34,13 +35,17 @@ fn ssh_command(state: &AppState, token: &str) -> String {
     }
 }
 
-/// The sandbox id a live token opens, if any.
+/// The sandbox id a live token opens, if any. Tokens are compared in constant time, as the
+/// API key is.
 pub(crate) fn sandbox_for_token(state: &AppState, token: &str, at: Millis) -> Option<String> {
     state.store.read(|records| {
         records
             .ssh_access
             .iter()
-            .find(|access| access.token == token && at < access.expires_at)
+            .find(|access| {
+                constant_time_equal(access.token.as_bytes(), token.as_bytes())
+                    && at < access.expires_at
+            })
             .map(|access| access.sandbox_id.clone())
     })
 }
