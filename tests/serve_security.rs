@@ -1,6 +1,6 @@
 //! `serve` as an attacker on this machine or its network would try it: what one sandbox's
 //! credentials must not open of another sandbox, and what a preview may not do to the origin
-//! every preview and the web terminal share.
+//! every preview and the web terminal share (widen a service worker, set a cookie for all).
 
 use std::time::{Duration, Instant};
 
@@ -135,4 +135,89 @@ async fn a_preview_cannot_widen_a_service_workers_scope_to_the_whole_origin() {
         None,
         "a preview widened its service worker's scope"
     );
+}
+
+/// A sandbox's server that sets a session cookie for the whole site, as apps do.
+const COOKIE_SERVER: &str = r#"
+import http.server, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header('Set-Cookie', 'sid=s3ss10n; Path=/; HttpOnly')
+        self.send_header('Set-Cookie', 'pref=dark; path=/settings; Max-Age=60')
+        self.send_header('Set-Cookie', 'plain=1')
+        self.end_headers()
+        self.wfile.write(b'ok')
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), Handler).serve_forever()
+"#;
+
+/// On the shared origin a preview's `Path=/` cookie would be sent to every other preview opened
+/// in the same browser (on Daytona each preview's origin is its own): the proxy moves every
+/// cookie's path under the preview's prefix, the token link's and the signed link's alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_preview_s_cookies_stay_under_its_own_prefix() {
+    if !have("python3") {
+        return;
+    }
+    let server = start("").await;
+    let sandbox = server.create(json!({})).await;
+    let id = sandbox["id"].as_str().unwrap().to_string();
+    let upload = server
+        .client
+        .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=cookies.py")))
+        .bearer_auth(crate::serve_support::KEY)
+        .body(COOKIE_SERVER)
+        .send()
+        .await
+        .unwrap();
+    assert!(upload.status().is_success(), "{:?}", upload.text().await);
+    let port = free_port();
+    run_in_background(&server, &id, &format!("python3 cookies.py {port}")).await;
+    let preview = link(&server, &id, port).await;
+    let token = preview["token"].as_str().unwrap().to_string();
+    let base = preview["url"].as_str().unwrap().to_string();
+    let signed = server
+        .get(&format!(
+            "/api/sandbox/{id}/ports/{port}/signed-preview-url"
+        ))
+        .await;
+    assert_eq!(signed.status, 200, "{:?}", signed.body);
+    let signed = signed.body["url"].as_str().unwrap().to_string();
+    for url in [base, signed] {
+        let prefix = reqwest::Url::parse(&url)
+            .unwrap()
+            .path()
+            .trim_end_matches('/')
+            .to_string();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let response = loop {
+            let response = server
+                .client
+                .get(format!("{url}/page"))
+                .header("x-daytona-preview-token", &token)
+                .send()
+                .await
+                .unwrap();
+            if response.status() != 502 || Instant::now() > deadline {
+                break response;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(response.status(), 200, "{url}");
+        let cookies: Vec<&str> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|value| value.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            cookies,
+            [
+                format!("sid=s3ss10n; Path={prefix}/; HttpOnly"),
+                format!("pref=dark; Path={prefix}/settings; Max-Age=60"),
+                "plain=1".to_string(),
+            ],
+            "a preview's cookie left its prefix"
+        );
+    }
 }

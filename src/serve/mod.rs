@@ -63,6 +63,7 @@ mod options;
 mod output_form;
 mod platform;
 mod preview;
+mod preview_cookies;
 mod preview_proxy;
 mod pty;
 mod routes;

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use super::preview::{TOKEN_HEADER, refuse};
+use super::preview_cookies;
 use super::state::{AppState, now};
 use super::view::derived_state;
 use super::web_terminal;
@@ -123,7 +124,7 @@ pub(crate) async fn forward(
     let (upstream_parts, upstream_body) = reply.into_parts();
     let mut response = Response::new(Body::new(upstream_body));
     *response.status_mut() = upstream_parts.status;
-    *response.headers_mut() = response_headers(&upstream_parts.headers);
+    *response.headers_mut() = response_headers(&upstream_parts.headers, prefix);
     response
 }
 
@@ -294,10 +295,14 @@ fn forwarded_headers(incoming: &HeaderMap, prefix: &str) -> HeaderMap {
 /// tokens included.
 const SERVICE_WORKER_ALLOWED: &str = "service-worker-allowed";
 
-fn response_headers(upstream: &HeaderMap) -> HeaderMap {
+/// The answer's headers for the browser: without those of one connection, the length (the body
+/// is streamed) and [`SERVICE_WORKER_ALLOWED`], with cookies kept under `prefix`.
+fn response_headers(upstream: &HeaderMap, prefix: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, value) in upstream {
-        if !hop_by_hop(name)
+        if name == header::SET_COOKIE {
+            headers.append(name.clone(), preview_cookies::scoped(value, prefix));
+        } else if !hop_by_hop(name)
             && name != header::CONTENT_LENGTH
             && name.as_str() != SERVICE_WORKER_ALLOWED
         {

@@ -1,0 +1,64 @@
+//! Cookies a preview sets stay under its prefix.
+//!
+//! Daytona gives every preview an origin of its own, so a cookie with `Path=/` belongs to that
+//! preview alone. Here every preview shares `serve`'s one origin under `/_preview/{id}/{port}`
+//! (or a signed link's prefix), so an app's `Path=/` cookie (a session id) would be sent to
+//! every other sandbox's server opened in the same browser. The proxy moves each `Path`
+//! attribute of a `Set-Cookie` under the preview's prefix, as a reverse proxy's cookie path
+//! rewriting does: `Path=/` becomes `Path=/_preview/{id}/{port}/`. A cookie without a `Path`
+//! already defaults to a directory under the prefix, which every preview path is.
+
+use axum::http::HeaderValue;
+
+/// `set_cookie` with its `Path` attributes moved under `prefix` (no trailing `/`). A value that
+/// is not text, or a path that is not absolute (which browsers ignore), is kept as it is.
+pub(super) fn scoped(set_cookie: &HeaderValue, prefix: &str) -> HeaderValue {
+    let Ok(text) = set_cookie.to_str() else {
+        return set_cookie.clone();
+    };
+    let mut attributes = text.split(';');
+    let mut scoped = attributes.next().unwrap_or_default().to_string();
+    for attribute in attributes {
+        scoped.push(';');
+        let (name, value) = attribute.split_once('=').unwrap_or((attribute, ""));
+        match value.trim() {
+            path if name.trim().eq_ignore_ascii_case("path") && path.starts_with('/') => {
+                scoped.push_str(&format!(" Path={prefix}{path}"));
+            }
+            _ => scoped.push_str(attribute),
+        }
+    }
+    HeaderValue::from_str(&scoped).unwrap_or_else(|_| set_cookie.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(value: &str) -> String {
+        scoped(&HeaderValue::from_str(value).unwrap(), "/_preview/ab/3000")
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn a_path_moves_under_the_prefix_and_nothing_else_changes() {
+        assert_eq!(
+            scope("sid=1; Path=/; HttpOnly; SameSite=Lax"),
+            "sid=1; Path=/_preview/ab/3000/; HttpOnly; SameSite=Lax"
+        );
+        assert_eq!(
+            scope("a=b;path=/api;Secure"),
+            "a=b; Path=/_preview/ab/3000/api;Secure"
+        );
+        // A value may hold `Path=` text; only the attribute is moved.
+        assert_eq!(scope("q=Path=/x; Max-Age=5"), "q=Path=/x; Max-Age=5");
+        // No path, or one browsers ignore: left to the browser's default, under the prefix.
+        assert_eq!(
+            scope("a=b; Expires=Wed, 21 Oct 2026 07:28:00 GMT"),
+            "a=b; Expires=Wed, 21 Oct 2026 07:28:00 GMT"
+        );
+        assert_eq!(scope("a=b; Path=relative"), "a=b; Path=relative");
+    }
+}
