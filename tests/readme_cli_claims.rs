@@ -1,7 +1,8 @@
 //! Claims of the README's command sections that no other module checks, through the real binary:
 //! `status --watch` redraws until interrupted and then exits cleanly, a second stop signal ends
 //! `up` at once, `logs` colours its prefixes on a terminal unless `NO_COLOR` is set, and `ssh`
-//! and `exec` against a `serve` without `--ssh-listen` end with "Connection refused" (255).
+//! and `exec` against a `serve` without `--ssh-listen` end with "Connection refused" (255), and
+//! a `tty = true` command in a sandbox without `tmux` fails to start, saying so.
 
 use std::io::Read;
 use std::process::{Child, Stdio};
@@ -225,4 +226,75 @@ fn ssh_and_exec_against_serve_without_ssh_listen_end_with_connection_refused() {
         );
     }
     squad.run(&["down", "--yes"]).success();
+}
+
+/// "Commands with `tty = true` need `tmux` in the sandbox; without it their start fails and says
+/// so". Local sandboxes see this machine's tools, so the sandbox without `tmux` is a `serve`
+/// sandbox of a snapshot whose Dockerfile deletes it (a whiteout in the snapshot's layer; the
+/// host keeps its `tmux`).
+#[test]
+fn a_tty_command_in_a_sandbox_without_tmux_fails_to_start_and_says_so() {
+    if !(have("git") && have("bash") && have("bwrap") && have("tmux")) {
+        return;
+    }
+    let world = crate::common::World::new();
+    let origin = world.origin(&[]);
+    let serve = crate::team_support::Serve::spawn(&world, &origin, "");
+    let client = reqwest::blocking::Client::new();
+    let dockerfile =
+        "FROM debian:bookworm-slim\nRUN for tool in $(which -a tmux); do rm -f \"$tool\"; done\n";
+    let made = client
+        .post(format!("{}/snapshots", serve.api_url))
+        .bearer_auth(crate::team_support::KEY)
+        .json(
+            &serde_json::json!({"name": "no-tmux", "buildInfo": {"dockerfileContent": dockerfile}}),
+        )
+        .send()
+        .unwrap();
+    assert!(made.status().is_success(), "{:?}", made.text());
+    let deadline = Instant::now() + HANG;
+    loop {
+        let snapshot: serde_json::Value = client
+            .get(format!("{}/snapshots/no-tmux", serve.api_url))
+            .bearer_auth(crate::team_support::KEY)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if snapshot["state"] == "active" {
+            break;
+        }
+        assert!(
+            snapshot["state"] != "build_failed" && Instant::now() < deadline,
+            "{snapshot}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    world.file(
+        "team.toml",
+        &format!(
+            "name = \"notmux\"\nprovider = \"daytona\"\n\n[defaults]\nrepo = \"{}\"\n\
+             base_branch = \"main\"\nsnapshot = \"no-tmux\"\ncommand = \"sleep 1\"\ntty = true\n\n\
+             [[teammate]]\nname = \"alice\"\nbranch = \"feature/alice\"\n",
+            origin.display()
+        ),
+    );
+    let daytona = [
+        ("DAYTONA_API_URL", serve.api_url.as_str()),
+        ("DAYTONA_API_KEY", crate::team_support::KEY),
+    ];
+    let up = world.run_with(&["up", "--progress", "plain"], &daytona);
+    assert_ne!(up.code, 0, "{}", up.all());
+    assert!(
+        up.all()
+            .contains("`tmux` is not installed in the sandbox of `alice`"),
+        "{}",
+        up.all()
+    );
+    let status = world.run_with(&["status", "--json"], &daytona).success();
+    let rows: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_ne!(rows[0]["command"]["state"], "running", "{rows}");
+    world
+        .run_with(&["down", "--yes", "--force"], &daytona)
+        .success();
 }
