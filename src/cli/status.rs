@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
 use super::args::StatusArgs;
 use super::{age, load_team, print_json, provider_for, table};
 use crate::error::{Result, exit};
@@ -14,6 +16,13 @@ const WATCH_EVERY: Duration = Duration::from_secs(2);
 pub(super) async fn run(args: &StatusArgs) -> Result<i32> {
     let team = load_team(&args.file.file, false)?;
     let provider = provider_for(team.provider, Some(&team))?;
+    // Listened for from the start: a Ctrl-C that lands while a frame is probed ends the watch
+    // too (a listener made at each pause would miss it, and the default action is gone).
+    let mut interrupt = if args.watch {
+        signal(SignalKind::interrupt()).ok()
+    } else {
+        None
+    };
     loop {
         let rows =
             workflow::status_with(provider.as_ref(), &team, usize::from(args.parallel)).await?;
@@ -35,8 +44,19 @@ pub(super) async fn run(args: &StatusArgs) -> Result<i32> {
         print!("\x1b[H\x1b[2J{text}");
         tokio::select! {
             _ = tokio::time::sleep(WATCH_EVERY) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(exit::SUCCESS),
+            _ = interrupted(interrupt.as_mut()) => return Ok(exit::SUCCESS),
         }
+    }
+}
+
+/// The next SIGINT; never, when it could not be listened for (it then keeps its default action,
+/// which ends the process).
+async fn interrupted(interrupt: Option<&mut Signal>) {
+    match interrupt {
+        Some(interrupt) => {
+            interrupt.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
