@@ -163,8 +163,8 @@ fn logs_on_a_terminal(world: &crate::common::World, no_color: Option<&str>) -> S
 }
 
 /// "each line prefixed with its teammate (coloured on a terminal)" and "`NO_COLOR` turns colour
-/// off": on a terminal the prefix is coloured; with `NO_COLOR` it is not, and through a pipe
-/// it never is.
+/// off": on a terminal the prefix is coloured; with `NO_COLOR` it is not (an empty one does
+/// not count), and through a pipe it never is.
 #[test]
 fn logs_colour_their_prefixes_on_a_terminal_unless_no_color_is_set() {
     let Some(world) = workers(
@@ -194,6 +194,12 @@ fn logs_colour_their_prefixes_on_a_terminal_unless_no_color_is_set() {
     assert!(
         plain.contains("hello-from-alice") && !plain.contains("\x1b["),
         "{plain:?}"
+    );
+    // An empty `NO_COLOR` is not set (https://no-color.org), as for the progress output.
+    let empty = logs_on_a_terminal(&world, Some(""));
+    assert!(
+        empty.contains("hello-from-alice") && empty.contains("\x1b["),
+        "{empty:?}"
     );
     let piped = world.run_with(&["logs"], &[]).success().stdout;
     assert!(

@@ -78,7 +78,7 @@ impl Printer {
         Printer {
             json: args.json,
             timestamps: args.timestamps,
-            colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            colour: std::io::stdout().is_terminal() && crate::progress::color_enabled(),
             width: names
                 .iter()
                 .map(|name| name.chars().count())
