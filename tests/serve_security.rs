@@ -221,3 +221,86 @@ async fn a_preview_s_cookies_stay_under_its_own_prefix() {
         );
     }
 }
+
+/// A server that answers its name, listening with `SO_REUSEPORT`, as servers that spread their
+/// connections over workers do.
+const REUSE_PORT_SERVER: &str = r#"
+import http.server, socket, sys
+class Server(http.server.HTTPServer):
+    def server_bind(self):
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        name = sys.argv[2].encode()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(name)))
+        self.end_headers()
+        self.wfile.write(name)
+Server(('127.0.0.1', int(sys.argv[1])), Handler).serve_forever()
+"#;
+
+/// How many sockets listen on `port` of this machine.
+fn listeners(port: u16) -> usize {
+    let local = format!(":{port:04X} ");
+    let mut count = 0;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        count += text
+            .lines()
+            .filter(|line| line.contains(&local) && line.split_whitespace().nth(3) == Some("0A"))
+            .count();
+    }
+    count
+}
+
+/// Sandboxes on this machine's network share one host user, so with `SO_REUSEPORT` a process of
+/// one sandbox may listen on the very port another's server listens on, and the kernel hands
+/// each connection to either socket. The proxy must find every socket the connection may reach
+/// this sandbox's: checking one of them let a sandbox's link reach another sandbox's server.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_port_another_sandbox_also_listens_on_with_so_reuseport_is_not_previewed() {
+    if !have("bwrap") || !have("python3") {
+        return;
+    }
+    let server = start("").await;
+    let port = free_port();
+    let mut sandboxes = Vec::new();
+    for name in ["first", "second"] {
+        let id = server.create(json!({})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let upload = server
+            .client
+            .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=reuse.py")))
+            .bearer_auth(crate::serve_support::KEY)
+            .body(REUSE_PORT_SERVER)
+            .send()
+            .await
+            .unwrap();
+        assert!(upload.status().is_success(), "{:?}", upload.text().await);
+        let marker = format!("{name}-{}", uuid::Uuid::new_v4().simple());
+        run_in_background(&server, &id, &format!("python3 reuse.py {port} {marker}")).await;
+        sandboxes.push((id, marker));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while listeners(port) < 2 {
+        assert!(Instant::now() < deadline, "the two servers never listened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (index, (id, _)) in sandboxes.iter().enumerate() {
+        let other = &sandboxes[1 - index].1;
+        let preview = link(&server, id, port).await;
+        let url = format!("{}/", preview["url"].as_str().unwrap());
+        // The kernel picks a socket by the connection's ports: enough tries meet both.
+        for _ in 0..20 {
+            let (status, body) = fetch(&server, &url, preview["token"].as_str()).await;
+            assert!(
+                !body.contains(other.as_str()),
+                "sandbox {id}'s link reached another sandbox's server: {body}"
+            );
+            assert_eq!(status, 403, "{body}");
+        }
+    }
+}

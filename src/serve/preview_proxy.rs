@@ -152,12 +152,14 @@ async fn connect(
                 .and_then(|()| tokio::net::TcpStream::from_std(inside)),
         ),
         Ok(None) => {
-            let (address, socket) = shared_port(port, local.sandbox_host_uid(), &sandbox.id)
+            let (address, sockets) = shared_port(port, local.sandbox_host_uid(), &sandbox.id)
                 .map_err(|(status, message)| refused(status, message))?;
-            // Every sandbox on this machine's network has the same host user: the socket must
-            // be one of this sandbox's processes', or one sandbox's link would open another's
-            // port (a private one's through a public one's link).
-            match state.provider.holds_socket(&sandbox.id, socket).await {
+            // Every sandbox on this machine's network has the same host user: the sockets must
+            // be this sandbox's processes', or one sandbox's link would open another's port (a
+            // private one's through a public one's link). All of them: with `SO_REUSEPORT`,
+            // sockets of several sandboxes (one user) listen on one port and the kernel hands
+            // each connection to any of them.
+            match state.provider.holds_sockets(&sandbox.id, &sockets).await {
                 Ok(Some(false)) => {
                     return Err(refused(
                         StatusCode::FORBIDDEN,
@@ -312,12 +314,16 @@ fn response_headers(upstream: &HeaderMap, prefix: &str) -> HeaderMap {
     headers
 }
 
-/// The address of `port` on this machine's loopback and the inode of its listening socket when
-/// a sandbox's process (host user `uid`) listens there, or why not (the refusal's status and
-/// words).
-fn shared_port(port: u16, uid: u32, sandbox: &str) -> Result<(IpAddr, u64), (StatusCode, String)> {
+/// The address of `port` on this machine's loopback and the inodes of the listening sockets a
+/// connection there may reach when sandboxes' processes (host user `uid`) listen there, or why
+/// not (the refusal's status and words).
+fn shared_port(
+    port: u16,
+    uid: u32,
+    sandbox: &str,
+) -> Result<(IpAddr, Vec<u64>), (StatusCode, String)> {
     match listener(port, uid) {
-        Listener::Sandbox(address, socket) => Ok((address, socket)),
+        Listener::Sandbox(address, sockets) => Ok((address, sockets)),
         Listener::Other => Err((
             StatusCode::FORBIDDEN,
             format!("port {port} is served by a process that is not a sandbox's"),
@@ -333,15 +339,17 @@ fn nothing_listens(port: u16, sandbox: &str) -> String {
 /// Who listens on a loopback port.
 #[derive(Debug, PartialEq, Eq)]
 enum Listener {
-    /// A sandbox's process, reachable at this address, and the socket's inode.
-    Sandbox(IpAddr, u64),
+    /// Sandboxes' processes, reachable at this address, and the inodes of the sockets a
+    /// connection there may reach (more than one with `SO_REUSEPORT`).
+    Sandbox(IpAddr, Vec<u64>),
     /// Some other user's.
     Other,
     None,
 }
 
-/// The listening socket a connection to `port` on loopback reaches (IPv4 loopback first, then
-/// any address, then IPv6), and whether `uid` owns it.
+/// The listening sockets a connection to `port` on loopback reaches (IPv4 loopback first, then
+/// any address, then IPv6: the kernel's most specific match; all of that rank, which several
+/// sockets share with `SO_REUSEPORT`), and whether `uid` owns them all.
 fn listener(port: u16, uid: u32) -> Listener {
     let mut found: Vec<(u8, IpAddr, u32, u64)> = Vec::new();
     for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
@@ -356,11 +364,14 @@ fn listener(port: u16, uid: u32) -> Listener {
         );
     }
     found.sort_by_key(|(rank, ..)| *rank);
-    match found.first() {
-        None => Listener::None,
-        Some((_, address, owner, socket)) if *owner == uid => Listener::Sandbox(*address, *socket),
-        Some(_) => Listener::Other,
+    let Some(&(best, address, ..)) = found.first() else {
+        return Listener::None;
+    };
+    let reached = found.iter().take_while(|(rank, ..)| *rank == best);
+    if reached.clone().any(|(_, _, owner, _)| *owner != uid) {
+        return Listener::Other;
     }
+    Listener::Sandbox(address, reached.map(|(.., socket)| *socket).collect())
 }
 
 /// One line of `/proc/net/tcp{,6}`: a socket listening on `port` where a loopback client
