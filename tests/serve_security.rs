@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::common::have;
 use crate::serve_preview::{fetch, free_port, link, run_in_background, serve_home};
@@ -137,17 +138,23 @@ async fn a_preview_cannot_widen_a_service_workers_scope_to_the_whole_origin() {
     );
 }
 
-/// A sandbox's server that sets a session cookie for the whole site, as apps do.
+/// A sandbox's server that sets a session cookie for the whole site, as apps do, on a page
+/// and on a WebSocket handshake's `101` alike.
 const COOKIE_SERVER: &str = r#"
 import http.server, sys
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        self.send_response(200)
+        upgrade = self.headers.get('Upgrade')
+        self.send_response(101 if upgrade else 200)
+        if upgrade:
+            self.send_header('Upgrade', upgrade)
+            self.send_header('Connection', 'Upgrade')
         self.send_header('Set-Cookie', 'sid=s3ss10n; Path=/; HttpOnly')
         self.send_header('Set-Cookie', 'pref=dark; path=/settings; Max-Age=60')
         self.send_header('Set-Cookie', 'plain=1')
         self.end_headers()
-        self.wfile.write(b'ok')
+        if not upgrade:
+            self.wfile.write(b'ok')
 http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), Handler).serve_forever()
 "#;
 
@@ -220,6 +227,79 @@ async fn a_preview_s_cookies_stay_under_its_own_prefix() {
             "a preview's cookie left its prefix"
         );
     }
+}
+
+/// A WebSocket handshake through the proxy (a dev server's hot reload is one) gets its `101`'s
+/// cookies kept under the preview's prefix too: browsers keep a handshake's cookies as they
+/// keep a page's, so a `Path=/` session cookie set there was sent to every other preview.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_handshakes_cookies_stay_under_the_previews_prefix() {
+    if !have("python3") {
+        return;
+    }
+    let server = start("").await;
+    let sandbox = server.create(json!({})).await;
+    let id = sandbox["id"].as_str().unwrap().to_string();
+    let upload = server
+        .client
+        .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=cookies.py")))
+        .bearer_auth(crate::serve_support::KEY)
+        .body(COOKIE_SERVER)
+        .send()
+        .await
+        .unwrap();
+    assert!(upload.status().is_success(), "{:?}", upload.text().await);
+    let port = free_port();
+    run_in_background(&server, &id, &format!("python3 cookies.py {port}")).await;
+    let preview = link(&server, &id, port).await;
+    let (url, token) = (preview["url"].as_str().unwrap(), preview["token"].as_str());
+    // Until the server inside is up.
+    assert_eq!(fetch(&server, &format!("{url}/page"), token).await.0, 200);
+    let prefix = reqwest::Url::parse(url)
+        .unwrap()
+        .path()
+        .trim_end_matches('/')
+        .to_string();
+    let address = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let handshake = format!(
+        "GET {prefix}/socket HTTP/1.1\r\nHost: {address}\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nx-daytona-preview-token: {}\r\n\r\n",
+        token.unwrap()
+    );
+    stream.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut byte)).await;
+        match read.expect("the handshake is answered") {
+            Ok(1) => head.push(byte[0]),
+            other => panic!(
+                "the connection ended: {other:?} {}",
+                String::from_utf8_lossy(&head)
+            ),
+        }
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    let cookies: Vec<&str> = head
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("set-cookie")
+                .then(|| value.trim())
+        })
+        .collect();
+    assert_eq!(
+        cookies,
+        [
+            format!("sid=s3ss10n; Path={prefix}/; HttpOnly"),
+            format!("pref=dark; Path={prefix}/settings; Max-Age=60"),
+            "plain=1".to_string(),
+        ],
+        "a WebSocket handshake's cookie left the preview's prefix"
+    );
 }
 
 /// A server that answers its name, listening with `SO_REUSEPORT`, as servers that spread their

@@ -119,7 +119,7 @@ pub(crate) async fn forward(
         }
     };
     if protocol.is_some() && reply.status() == StatusCode::SWITCHING_PROTOCOLS {
-        return switch_protocols(parts, reply);
+        return switch_protocols(parts, reply, prefix);
     }
     let (upstream_parts, upstream_body) = reply.into_parts();
     let mut response = Response::new(Body::new(upstream_body));
@@ -223,18 +223,23 @@ pub(super) fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
 }
 
 /// The port agreed to switch: its 101 goes back with the handshake's headers as they came
-/// (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`), and once both sides have switched the
+/// (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`) but cookies, kept under `prefix` as on any
+/// answer (browsers keep a handshake's cookies too), and once both sides have switched the
 /// bytes are copied both ways until either closes. The copy outlives the request, as the
 /// connection does.
 fn switch_protocols(
     mut client_side: axum::http::request::Parts,
     mut reply: axum::http::Response<hyper::body::Incoming>,
+    prefix: &str,
 ) -> Response {
     let client_upgrade = client_side.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     for (name, value) in reply.headers() {
-        if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
+        if name == header::SET_COOKIE {
+            let scoped = preview_cookies::scoped(value, prefix);
+            response.headers_mut().append(name.clone(), scoped);
+        } else if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
             response.headers_mut().append(name.clone(), value.clone());
         }
     }
