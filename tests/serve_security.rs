@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::common::have;
 use crate::serve_preview::{fetch, free_port, link, run_in_background, serve_home};
-use crate::serve_support::start;
+use crate::serve_support::{Server, start};
 
 /// Sandboxes on this machine's network all run as the same host user, so the preview proxy
 /// must check that the port is the sandbox's own: a public sandbox's link (or any sandbox's
@@ -68,6 +68,21 @@ async fn one_sandboxs_preview_link_does_not_reach_another_sandboxs_port() {
     assert_eq!(status, 403, "{body}");
 }
 
+/// Uploads `source` as `file` to sandbox `id`'s home and runs `python3 file arguments` there in
+/// the background.
+async fn run_python_app(server: &Server, id: &str, file: &str, source: &str, arguments: &str) {
+    let upload = server
+        .client
+        .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path={file}")))
+        .bearer_auth(crate::serve_support::KEY)
+        .body(source.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(upload.status().is_success(), "{:?}", upload.text().await);
+    run_in_background(server, id, &format!("python3 {file} {arguments}")).await;
+}
+
 /// A service worker a sandbox's page registers, answered with a script and
 /// `Service-Worker-Allowed: /`.
 const WORKER_SERVER: &str = r#"
@@ -95,17 +110,8 @@ async fn a_preview_cannot_widen_a_service_workers_scope_to_the_whole_origin() {
     let server = start("").await;
     let sandbox = server.create(json!({})).await;
     let id = sandbox["id"].as_str().unwrap().to_string();
-    let upload = server
-        .client
-        .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=worker.py")))
-        .bearer_auth(crate::serve_support::KEY)
-        .body(WORKER_SERVER)
-        .send()
-        .await
-        .unwrap();
-    assert!(upload.status().is_success(), "{:?}", upload.text().await);
     let port = free_port();
-    run_in_background(&server, &id, &format!("python3 worker.py {port}")).await;
+    run_python_app(&server, &id, "worker.py", WORKER_SERVER, &format!("{port}")).await;
     let preview = link(&server, &id, port).await;
     let url = format!("{}/sw.js", preview["url"].as_str().unwrap());
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -158,28 +164,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), Handler).serve_forever()
 "#;
 
+/// A server with a sandbox running [`COOKIE_SERVER`], its id and port; `None` without python3.
+async fn cookie_app() -> Option<(Server, String, u16)> {
+    if !have("python3") {
+        return None;
+    }
+    let server = start("").await;
+    let sandbox = server.create(json!({})).await;
+    let id = sandbox["id"].as_str().unwrap().to_string();
+    let port = free_port();
+    let arguments = port.to_string();
+    run_python_app(&server, &id, "cookies.py", COOKIE_SERVER, &arguments).await;
+    Some((server, id, port))
+}
+
+/// The cookies [`COOKIE_SERVER`] sets, as a preview under `prefix` must pass them on.
+fn scoped_cookies(prefix: &str) -> [String; 3] {
+    [
+        format!("sid=s3ss10n; Path={prefix}/; HttpOnly"),
+        format!("pref=dark; Path={prefix}/settings; Max-Age=60"),
+        "plain=1".to_string(),
+    ]
+}
+
 /// On the shared origin a preview's `Path=/` cookie would be sent to every other preview opened
 /// in the same browser (on Daytona each preview's origin is its own): the proxy moves every
 /// cookie's path under the preview's prefix, the token link's and the signed link's alike.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_preview_s_cookies_stay_under_its_own_prefix() {
-    if !have("python3") {
+    let Some((server, id, port)) = cookie_app().await else {
         return;
-    }
-    let server = start("").await;
-    let sandbox = server.create(json!({})).await;
-    let id = sandbox["id"].as_str().unwrap().to_string();
-    let upload = server
-        .client
-        .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=cookies.py")))
-        .bearer_auth(crate::serve_support::KEY)
-        .body(COOKIE_SERVER)
-        .send()
-        .await
-        .unwrap();
-    assert!(upload.status().is_success(), "{:?}", upload.text().await);
-    let port = free_port();
-    run_in_background(&server, &id, &format!("python3 cookies.py {port}")).await;
+    };
     let preview = link(&server, &id, port).await;
     let token = preview["token"].as_str().unwrap().to_string();
     let base = preview["url"].as_str().unwrap().to_string();
@@ -219,11 +234,7 @@ async fn a_preview_s_cookies_stay_under_its_own_prefix() {
             .collect();
         assert_eq!(
             cookies,
-            [
-                format!("sid=s3ss10n; Path={prefix}/; HttpOnly"),
-                format!("pref=dark; Path={prefix}/settings; Max-Age=60"),
-                "plain=1".to_string(),
-            ],
+            scoped_cookies(&prefix),
             "a preview's cookie left its prefix"
         );
     }
@@ -234,23 +245,9 @@ async fn a_preview_s_cookies_stay_under_its_own_prefix() {
 /// keep a page's, so a `Path=/` session cookie set there was sent to every other preview.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_websocket_handshakes_cookies_stay_under_the_previews_prefix() {
-    if !have("python3") {
+    let Some((server, id, port)) = cookie_app().await else {
         return;
-    }
-    let server = start("").await;
-    let sandbox = server.create(json!({})).await;
-    let id = sandbox["id"].as_str().unwrap().to_string();
-    let upload = server
-        .client
-        .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=cookies.py")))
-        .bearer_auth(crate::serve_support::KEY)
-        .body(COOKIE_SERVER)
-        .send()
-        .await
-        .unwrap();
-    assert!(upload.status().is_success(), "{:?}", upload.text().await);
-    let port = free_port();
-    run_in_background(&server, &id, &format!("python3 cookies.py {port}")).await;
+    };
     let preview = link(&server, &id, port).await;
     let (url, token) = (preview["url"].as_str().unwrap(), preview["token"].as_str());
     // Until the server inside is up.
@@ -293,11 +290,7 @@ async fn a_websocket_handshakes_cookies_stay_under_the_previews_prefix() {
         .collect();
     assert_eq!(
         cookies,
-        [
-            format!("sid=s3ss10n; Path={prefix}/; HttpOnly"),
-            format!("pref=dark; Path={prefix}/settings; Max-Age=60"),
-            "plain=1".to_string(),
-        ],
+        scoped_cookies(&prefix),
         "a WebSocket handshake's cookie left the preview's prefix"
     );
 }
@@ -351,17 +344,9 @@ async fn a_port_another_sandbox_also_listens_on_with_so_reuseport_is_not_preview
             .as_str()
             .unwrap()
             .to_string();
-        let upload = server
-            .client
-            .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=reuse.py")))
-            .bearer_auth(crate::serve_support::KEY)
-            .body(REUSE_PORT_SERVER)
-            .send()
-            .await
-            .unwrap();
-        assert!(upload.status().is_success(), "{:?}", upload.text().await);
         let marker = format!("{name}-{}", uuid::Uuid::new_v4().simple());
-        run_in_background(&server, &id, &format!("python3 reuse.py {port} {marker}")).await;
+        let arguments = format!("{port} {marker}");
+        run_python_app(&server, &id, "reuse.py", REUSE_PORT_SERVER, &arguments).await;
         sandboxes.push((id, marker));
     }
     let deadline = Instant::now() + Duration::from_secs(30);
