@@ -220,12 +220,12 @@ pub trait Provider: Send + Sync {
         Ok(None)
     }
 
-    /// Whether a process of sandbox `id` holds the socket whose inode is `inode` (a listening
-    /// socket on this machine's network, as `/proc/net/tcp` names it), so that a preview of one
-    /// sandbox never reaches another's port; `None` when the backend cannot tell its sandboxes'
-    /// processes apart.
-    async fn holds_socket(&self, id: &str, inode: u64) -> Result<Option<bool>> {
-        let _ = (id, inode);
+    /// Whether processes of sandbox `id` hold every socket whose inode is in `inodes` (listening
+    /// sockets on this machine's network, as `/proc/net/tcp` names them), so that a preview of
+    /// one sandbox never reaches another's port; `None` when the backend cannot tell its
+    /// sandboxes' processes apart.
+    async fn holds_sockets(&self, id: &str, inodes: &[u64]) -> Result<Option<bool>> {
+        let _ = (id, inodes);
         Ok(None)
     }
 

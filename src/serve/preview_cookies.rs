@@ -10,25 +10,29 @@
 
 use axum::http::HeaderValue;
 
-/// `set_cookie` with its `Path` attributes moved under `prefix` (no trailing `/`). A value that
-/// is not text, or a path that is not absolute (which browsers ignore), is kept as it is.
+/// `set_cookie` with its `Path` attributes moved under `prefix` (no trailing `/`). A path that
+/// is not absolute (which browsers ignore) is kept as it is. Read as bytes, not text: browsers
+/// keep a cookie with bytes beyond ASCII, so such a cookie must not keep its `Path=/` either.
 pub(super) fn scoped(set_cookie: &HeaderValue, prefix: &str) -> HeaderValue {
-    let Ok(text) = set_cookie.to_str() else {
-        return set_cookie.clone();
-    };
-    let mut attributes = text.split(';');
-    let mut scoped = attributes.next().unwrap_or_default().to_string();
+    let mut attributes = set_cookie.as_bytes().split(|&byte| byte == b';');
+    let mut scoped = attributes.next().unwrap_or_default().to_vec();
     for attribute in attributes {
-        scoped.push(';');
-        let (name, value) = attribute.split_once('=').unwrap_or((attribute, ""));
-        match value.trim() {
-            path if name.trim().eq_ignore_ascii_case("path") && path.starts_with('/') => {
-                scoped.push_str(&format!(" Path={prefix}{path}"));
-            }
-            _ => scoped.push_str(attribute),
+        scoped.push(b';');
+        let equals = attribute.iter().position(|&byte| byte == b'=');
+        let (name, value) = match equals {
+            Some(at) => (&attribute[..at], &attribute[at + 1..]),
+            None => (attribute, &b""[..]),
+        };
+        let path = value.trim_ascii();
+        if name.trim_ascii().eq_ignore_ascii_case(b"path") && path.starts_with(b"/") {
+            scoped.extend_from_slice(b" Path=");
+            scoped.extend_from_slice(prefix.as_bytes());
+            scoped.extend_from_slice(path);
+        } else {
+            scoped.extend_from_slice(attribute);
         }
     }
-    HeaderValue::from_str(&scoped).unwrap_or_else(|_| set_cookie.clone())
+    HeaderValue::from_bytes(&scoped).unwrap_or_else(|_| set_cookie.clone())
 }
 
 #[cfg(test)]
@@ -60,5 +64,16 @@ mod tests {
             "a=b; Expires=Wed, 21 Oct 2026 07:28:00 GMT"
         );
         assert_eq!(scope("a=b; Path=relative"), "a=b; Path=relative");
+    }
+
+    /// Browsers keep a cookie whose value has bytes beyond ASCII (UTF-8 text an app wrote as
+    /// it came): its path moves all the same.
+    #[test]
+    fn a_cookie_with_bytes_beyond_ascii_moves_too() {
+        let cookie = HeaderValue::from_bytes(b"name=Jos\xc3\xa9; Path=/; HttpOnly").unwrap();
+        assert_eq!(
+            scoped(&cookie, "/_preview/ab/3000").as_bytes(),
+            b"name=Jos\xc3\xa9; Path=/_preview/ab/3000/; HttpOnly"
+        );
     }
 }

@@ -119,7 +119,7 @@ pub(crate) async fn forward(
         }
     };
     if protocol.is_some() && reply.status() == StatusCode::SWITCHING_PROTOCOLS {
-        return switch_protocols(parts, reply);
+        return switch_protocols(parts, reply, prefix);
     }
     let (upstream_parts, upstream_body) = reply.into_parts();
     let mut response = Response::new(Body::new(upstream_body));
@@ -152,12 +152,14 @@ async fn connect(
                 .and_then(|()| tokio::net::TcpStream::from_std(inside)),
         ),
         Ok(None) => {
-            let (address, socket) = shared_port(port, local.sandbox_host_uid(), &sandbox.id)
+            let (address, sockets) = shared_port(port, local.sandbox_host_uid(), &sandbox.id)
                 .map_err(|(status, message)| refused(status, message))?;
-            // Every sandbox on this machine's network has the same host user: the socket must
-            // be one of this sandbox's processes', or one sandbox's link would open another's
-            // port (a private one's through a public one's link).
-            match state.provider.holds_socket(&sandbox.id, socket).await {
+            // Every sandbox on this machine's network has the same host user: the sockets must
+            // be this sandbox's processes', or one sandbox's link would open another's port (a
+            // private one's through a public one's link). All of them: with `SO_REUSEPORT`,
+            // sockets of several sandboxes (one user) listen on one port and the kernel hands
+            // each connection to any of them.
+            match state.provider.holds_sockets(&sandbox.id, &sockets).await {
                 Ok(Some(false)) => {
                     return Err(refused(
                         StatusCode::FORBIDDEN,
@@ -221,18 +223,23 @@ pub(super) fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
 }
 
 /// The port agreed to switch: its 101 goes back with the handshake's headers as they came
-/// (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`), and once both sides have switched the
+/// (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`) but cookies, kept under `prefix` as on any
+/// answer (browsers keep a handshake's cookies too), and once both sides have switched the
 /// bytes are copied both ways until either closes. The copy outlives the request, as the
 /// connection does.
 fn switch_protocols(
     mut client_side: axum::http::request::Parts,
     mut reply: axum::http::Response<hyper::body::Incoming>,
+    prefix: &str,
 ) -> Response {
     let client_upgrade = client_side.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     for (name, value) in reply.headers() {
-        if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
+        if name == header::SET_COOKIE {
+            let scoped = preview_cookies::scoped(value, prefix);
+            response.headers_mut().append(name.clone(), scoped);
+        } else if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
             response.headers_mut().append(name.clone(), value.clone());
         }
     }
@@ -312,12 +319,16 @@ fn response_headers(upstream: &HeaderMap, prefix: &str) -> HeaderMap {
     headers
 }
 
-/// The address of `port` on this machine's loopback and the inode of its listening socket when
-/// a sandbox's process (host user `uid`) listens there, or why not (the refusal's status and
-/// words).
-fn shared_port(port: u16, uid: u32, sandbox: &str) -> Result<(IpAddr, u64), (StatusCode, String)> {
+/// The address of `port` on this machine's loopback and the inodes of the listening sockets a
+/// connection there may reach when sandboxes' processes (host user `uid`) listen there, or why
+/// not (the refusal's status and words).
+fn shared_port(
+    port: u16,
+    uid: u32,
+    sandbox: &str,
+) -> Result<(IpAddr, Vec<u64>), (StatusCode, String)> {
     match listener(port, uid) {
-        Listener::Sandbox(address, socket) => Ok((address, socket)),
+        Listener::Sandbox(address, sockets) => Ok((address, sockets)),
         Listener::Other => Err((
             StatusCode::FORBIDDEN,
             format!("port {port} is served by a process that is not a sandbox's"),
@@ -333,15 +344,17 @@ fn nothing_listens(port: u16, sandbox: &str) -> String {
 /// Who listens on a loopback port.
 #[derive(Debug, PartialEq, Eq)]
 enum Listener {
-    /// A sandbox's process, reachable at this address, and the socket's inode.
-    Sandbox(IpAddr, u64),
+    /// Sandboxes' processes, reachable at this address, and the inodes of the sockets a
+    /// connection there may reach (more than one with `SO_REUSEPORT`).
+    Sandbox(IpAddr, Vec<u64>),
     /// Some other user's.
     Other,
     None,
 }
 
-/// The listening socket a connection to `port` on loopback reaches (IPv4 loopback first, then
-/// any address, then IPv6), and whether `uid` owns it.
+/// The listening sockets a connection to `port` on loopback reaches (IPv4 loopback first, then
+/// any address, then IPv6: the kernel's most specific match; all of that rank, which several
+/// sockets share with `SO_REUSEPORT`), and whether `uid` owns them all.
 fn listener(port: u16, uid: u32) -> Listener {
     let mut found: Vec<(u8, IpAddr, u32, u64)> = Vec::new();
     for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
@@ -356,11 +369,14 @@ fn listener(port: u16, uid: u32) -> Listener {
         );
     }
     found.sort_by_key(|(rank, ..)| *rank);
-    match found.first() {
-        None => Listener::None,
-        Some((_, address, owner, socket)) if *owner == uid => Listener::Sandbox(*address, *socket),
-        Some(_) => Listener::Other,
+    let Some(&(best, address, ..)) = found.first() else {
+        return Listener::None;
+    };
+    let reached = found.iter().take_while(|(rank, ..)| *rank == best);
+    if reached.clone().any(|(_, _, owner, _)| *owner != uid) {
+        return Listener::Other;
     }
+    Listener::Sandbox(address, reached.map(|(.., socket)| *socket).collect())
 }
 
 /// One line of `/proc/net/tcp{,6}`: a socket listening on `port` where a loopback client

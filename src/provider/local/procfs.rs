@@ -51,27 +51,40 @@ pub(super) fn in_pid_namespace_of(pid: u32) -> Vec<(u32, u32, String)> {
         .collect()
 }
 
-/// Whether a process in the pid namespace of process `pid` (`pid` included) holds the socket
-/// whose inode is `inode` (as `/proc/net/tcp` names it) among its open descriptors.
-pub(super) fn namespace_holds_socket(pid: u32, inode: u64) -> bool {
+/// Whether processes in the pid namespace of process `pid` (`pid` included) hold every socket
+/// whose inode is in `inodes` (as `/proc/net/tcp` names them) among their open descriptors;
+/// `false` for none.
+pub(super) fn namespace_holds_sockets(pid: u32, inodes: &[u64]) -> bool {
     let namespace = |pid: u32| fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
     let Some(own) = namespace(pid) else {
         return false;
     };
-    let wanted = std::ffi::OsString::from(format!("socket:[{inode}]"));
-    let holds = |other: u32| {
-        let descriptors = fs::read_dir(format!("/proc/{other}/fd"));
-        descriptors.into_iter().flatten().flatten().any(|entry| {
-            fs::read_link(entry.path()).is_ok_and(|target| target.as_os_str() == wanted)
-        })
-    };
+    let mut wanted: std::collections::HashSet<std::ffi::OsString> = inodes
+        .iter()
+        .map(|inode| format!("socket:[{inode}]").into())
+        .collect();
+    if wanted.is_empty() {
+        return false;
+    }
     let Ok(entries) = fs::read_dir("/proc") else {
         return false;
     };
-    entries
+    for other in entries
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .any(|other| namespace(other).as_ref() == Some(&own) && holds(other))
+        .filter(|&other| namespace(other).as_ref() == Some(&own))
+    {
+        let descriptors = fs::read_dir(format!("/proc/{other}/fd"));
+        for entry in descriptors.into_iter().flatten().flatten() {
+            if let Ok(target) = fs::read_link(entry.path()) {
+                wanted.remove(target.as_os_str());
+            }
+        }
+        if wanted.is_empty() {
+            return true;
+        }
+    }
+    false
 }
 
 /// The children of process `parent`.

@@ -143,8 +143,8 @@ impl Provider for LocalProvider {
         LocalProvider::connect_port(self, id, port).await
     }
 
-    async fn holds_socket(&self, id: &str, inode: u64) -> Result<Option<bool>> {
-        LocalProvider::holds_socket(self, id, inode).await
+    async fn holds_sockets(&self, id: &str, inodes: &[u64]) -> Result<Option<bool>> {
+        LocalProvider::holds_sockets(self, id, inodes).await
     }
 
     async fn listen_port(&self, id: &str, port: u16) -> Result<Option<InnerListener>> {

@@ -126,18 +126,19 @@ impl LocalProvider {
         .await
     }
 
-    /// [`Provider::holds_socket`]: under bubblewrap, whether a process in the sandbox's pid
-    /// namespace (which all its commands share) holds the socket; without it, sandboxes are not
-    /// apart from each other, and it cannot tell.
-    pub(super) async fn holds_socket(&self, id: &str, inode: u64) -> Result<Option<bool>> {
+    /// [`Provider::holds_sockets`]: under bubblewrap, whether processes in the sandbox's pid
+    /// namespace (which all its commands share) hold every socket; without it, sandboxes are
+    /// not apart from each other, and it cannot tell.
+    pub(super) async fn holds_sockets(&self, id: &str, inodes: &[u64]) -> Result<Option<bool>> {
         if !self.launcher.is_isolated() {
             return Ok(None);
         }
         let metadata = self.blocking_resolve(id).await?;
         let run_dir = self.store.run_dir(&metadata.id);
+        let inodes = inodes.to_vec();
         blocking(move || {
             let held = init::while_held(&run_dir, |init| {
-                Ok(init.is_some_and(|init| procfs::namespace_holds_socket(init, inode)))
+                Ok(init.is_some_and(|init| procfs::namespace_holds_sockets(init, &inodes)))
             });
             Ok(Some(held.unwrap_or(false)))
         })
