@@ -1,5 +1,6 @@
 //! Claims of the README's command sections that no other module checks, through the real binary:
-//! `status --watch` redraws until interrupted and then exits cleanly, a second stop signal ends
+//! `status --watch` redraws until interrupted (also while a frame is probed) and then exits
+//! cleanly, a second stop signal ends
 //! `up` at once, `logs` colours its prefixes on a terminal unless `NO_COLOR` is set, and `ssh`
 //! and `exec` against a `serve` without `--ssh-listen` end with "Connection refused" (255), and
 //! a `tty = true` command in a sandbox without `tmux` fails to start, saying so.
@@ -88,6 +89,52 @@ fn status_watch_redraws_until_interrupted_and_exits_cleanly() {
         .unwrap();
     assert_eq!(status.code(), Some(0), "{status:?}\n{stderr}");
     world.run(&["down", "--yes"]).success();
+}
+
+/// `--watch` ends on Ctrl-C even while a frame is still being probed: against a Daytona API that
+/// takes connections and never answers, the interrupt ends the watch at once with 0 and no
+/// frame drawn, instead of waiting out the stalled probe.
+#[test]
+fn status_watch_ends_on_ctrl_c_while_a_probe_is_stalled() {
+    let world = crate::common::World::new();
+    world.file(
+        "team.toml",
+        "name = \"stalled\"\nprovider = \"daytona\"\n\n[defaults]\nrepo = \"https://example.invalid/r.git\"\n\n[[teammate]]\nname = \"alice\"\nbranch = \"feature/alice\"\n",
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let (connected, accepted) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+            let _ = connected.send(());
+        }
+    });
+    let mut watch = world
+        .command(&["status", "--watch"])
+        .env("DAYTONA_API_URL", format!("http://{address}/api"))
+        .env("DAYTONA_API_KEY", "stalled-key")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The probe is under way (and the interrupt listened for, which comes first) once the
+    // API has a connection.
+    accepted
+        .recv_timeout(HANG)
+        .expect("status --watch never reached the API");
+    signal(&watch, Signal::INT);
+    let status = exited(&mut watch, "status --watch during a stalled probe");
+    let mut stdout = String::new();
+    watch
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(!stdout.contains("\x1b[2J"), "a frame was drawn: {stdout:?}");
 }
 
 /// "Ctrl-C, SIGTERM and SIGHUP ... stop `up` gently ... A second signal exits at once": with a

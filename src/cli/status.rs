@@ -17,15 +17,19 @@ pub(super) async fn run(args: &StatusArgs) -> Result<i32> {
     let team = load_team(&args.file.file, false)?;
     let provider = provider_for(team.provider, Some(&team))?;
     // Listened for from the start: a Ctrl-C that lands while a frame is probed ends the watch
-    // too (a listener made at each pause would miss it, and the default action is gone).
+    // at once, the probe dropped (a listener made at each pause would miss it, and the default
+    // action is gone).
     let mut interrupt = if args.watch {
         signal(SignalKind::interrupt()).ok()
     } else {
         None
     };
     loop {
-        let rows =
-            workflow::status_with(provider.as_ref(), &team, usize::from(args.parallel)).await?;
+        let probe = workflow::status_with(provider.as_ref(), &team, usize::from(args.parallel));
+        let rows = tokio::select! {
+            rows = probe => rows?,
+            _ = interrupted(interrupt.as_mut()) => return Ok(exit::SUCCESS),
+        };
         if args.json {
             print_json(&rows)?;
             return Ok(exit::SUCCESS);
