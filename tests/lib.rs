@@ -46,6 +46,8 @@ mod serve_build;
 mod serve_build_stages;
 mod serve_build_user;
 mod serve_computer_use;
+mod serve_crash;
+mod serve_crash_load;
 mod serve_egress_hold;
 mod serve_egress_network;
 mod serve_egress_outbound;
