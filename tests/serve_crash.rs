@@ -425,3 +425,62 @@ async fn serve_killed_under_load_loses_nothing_and_doubles_nothing() {
         crash_once(seed).await;
     }
 }
+
+/// Starts a sandbox with a command left running in it, and waits until its cgroup holds it.
+async fn sandbox_with_a_running_command(checker: &Checker, world: &Path) -> String {
+    let (status, made) = checker
+        .post("/sandbox", json!({ "name": "busy", "autoStopInterval": 0 }))
+        .await;
+    assert_eq!(status, 200, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    checker.wait_state(&id, "started").await;
+    let session = format!("/toolbox/{id}/process/session");
+    checker.post(&session, json!({ "sessionId": "s" })).await;
+    let run = json!({ "command": "sleep 600", "runAsync": true });
+    let (status, body) = checker.post(&format!("{session}/s/exec"), run).await;
+    assert!(status < 300, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !running_sandboxes(world).contains(&id) {
+        assert!(Instant::now() < deadline, "the command of {id} never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    id
+}
+
+/// A delete killed right after it moved the sandbox to `trash/` (its one rename) and before it
+/// ended the sandbox's processes: the restart ends them and removes what is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_killed_midway_is_finished_at_the_restart() {
+    if !common::have("bwrap") {
+        return;
+    }
+    let world = tempfile::tempdir().unwrap();
+    let mut serve = start(world.path()).await;
+    let checker = Checker {
+        api: serve.api.clone(),
+        http: http(),
+    };
+    let id = sandbox_with_a_running_command(&checker, world.path()).await;
+    serve.child.start_kill().unwrap();
+    serve.child.wait().await.unwrap();
+    let state = world.path().join("state");
+    std::fs::rename(
+        state.join("sandboxes").join(&id),
+        state.join("trash").join(format!("{id}-0badf00d")),
+    )
+    .unwrap();
+
+    let serve = start(world.path()).await;
+    let checker = Checker {
+        api: serve.api.clone(),
+        http: http(),
+    };
+    let (status, _) = checker
+        .call(reqwest::Method::GET, &format!("/sandbox/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+    let left = leftovers(world.path()).await;
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    let trash = std::fs::read_dir(state.join("trash")).unwrap().count();
+    assert_eq!(trash, 0, "the trashed sandbox stays");
+}
