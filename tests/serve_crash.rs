@@ -484,3 +484,53 @@ async fn a_delete_killed_midway_is_finished_at_the_restart() {
     let trash = std::fs::read_dir(state.join("trash")).unwrap().count();
     assert_eq!(trash, 0, "the trashed sandbox stays");
 }
+
+/// A snapshot delete killed between forgetting the record and removing the kept files (or a
+/// create killed between keeping them and recording it): the name is free again after the
+/// restart, and taking it makes one snapshot.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_name_is_free_again_after_a_kill_between_its_files_and_its_record() {
+    if !common::have("bwrap") {
+        return;
+    }
+    let world = tempfile::tempdir().unwrap();
+    let mut serve = start(world.path()).await;
+    let checker = Checker {
+        api: serve.api.clone(),
+        http: http(),
+    };
+    let (status, made) = checker
+        .post(
+            "/sandbox",
+            json!({ "name": "source", "autoStopInterval": 0 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    checker.wait_state(&id, "started").await;
+    let snapshot = json!({ "name": "kept" });
+    let path = format!("/sandbox/{id}/snapshot");
+    let (status, body) = checker.post(&path, snapshot.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    checker.wait_state(&id, "started").await;
+    serve.child.start_kill().unwrap();
+    serve.child.wait().await.unwrap();
+    let records_path = world.path().join("state").join("serve.json");
+    let mut records: Value =
+        serde_json::from_slice(&std::fs::read(&records_path).unwrap()).unwrap();
+    records["snapshots"] = json!([]);
+    std::fs::write(&records_path, serde_json::to_vec(&records).unwrap()).unwrap();
+
+    let serve = start(world.path()).await;
+    let checker = Checker {
+        api: serve.api.clone(),
+        http: http(),
+    };
+    let (status, body) = checker.post(&path, snapshot.clone()).await;
+    assert_eq!(status, 200, "the name stays taken: {body}");
+    checker.wait_state(&id, "started").await;
+    let listed = checker.get("/snapshots?name=kept").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    let (status, body) = checker.post(&path, snapshot).await;
+    assert_eq!(status, 409, "taken twice: {body}");
+}
