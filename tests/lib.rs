@@ -48,6 +48,7 @@ mod serve_build_user;
 mod serve_computer_use;
 mod serve_crash;
 mod serve_crash_load;
+mod serve_crash_midway;
 mod serve_egress_hold;
 mod serve_egress_network;
 mod serve_egress_outbound;

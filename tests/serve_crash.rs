@@ -31,8 +31,8 @@ const SEEDS: [u64; 4] = [3, 17, 42, 2024];
 const WORKERS: u64 = 4;
 
 /// A running `serve` over `<world>/state`.
-struct Serve {
-    child: tokio::process::Child,
+pub(crate) struct Serve {
+    pub(crate) child: tokio::process::Child,
     api: String,
 }
 
@@ -54,6 +54,16 @@ async fn start(world: &Path) -> Serve {
     Serve { child, api }
 }
 
+/// A started `serve` and a checker of it.
+pub(crate) async fn start_checked(world: &Path) -> (Serve, Checker) {
+    let serve = start(world).await;
+    let checker = Checker {
+        api: serve.api.clone(),
+        http: http(),
+    };
+    (serve, checker)
+}
+
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -63,13 +73,18 @@ fn http() -> reqwest::Client {
 }
 
 /// A client of `serve` that panics when it does not answer: after the restart it must.
-struct Checker {
+pub(crate) struct Checker {
     api: String,
     http: reqwest::Client,
 }
 
 impl Checker {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let url = if path.starts_with("/toolbox") {
             format!("{}{path}", self.api.trim_end_matches("/api"))
         } else {
@@ -87,13 +102,13 @@ impl Checker {
         (status, body)
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub(crate) async fn get(&self, path: &str) -> Value {
         let (status, body) = self.call(reqwest::Method::GET, path, None).await;
         assert_eq!(status, 200, "GET {path}: {body}");
         body
     }
 
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
@@ -127,7 +142,7 @@ impl Checker {
         }
     }
 
-    async fn wait_state(&self, id: &str, wanted: &str) {
+    pub(crate) async fn wait_state(&self, id: &str, wanted: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let sandbox = self.get(&format!("/sandbox/{id}")).await;
@@ -186,7 +201,7 @@ fn judge(
 
 /// The sandbox ids whose processes run now (their cgroups hold a process), and every process
 /// under the state root, for the message.
-fn running_sandboxes(world: &Path) -> BTreeSet<String> {
+pub(crate) fn running_sandboxes(world: &Path) -> BTreeSet<String> {
     cgroups_of(&world.join("state"))
         .into_iter()
         .filter(|cgroup| {
@@ -197,32 +212,21 @@ fn running_sandboxes(world: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// What is left under the state root once everything was deleted.
-async fn leftovers(world: &Path) -> Vec<String> {
-    let state = world.join("state");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let mut left = processes_under(world);
+/// What is left once everything was deleted: the soak test's leftovers (processes, cgroups,
+/// sandbox directories), and the directories of snapshots and volumes.
+pub(crate) async fn leftovers(world: &Path) -> Vec<String> {
+    let mut left = crate::serve_soak::leftovers(world).await;
+    for directory in ["snapshots", "volumes"] {
+        let entries = std::fs::read_dir(world.join("state").join(directory));
         left.extend(
-            cgroups_of(&state)
-                .iter()
-                .map(|c| format!("cgroup {}", c.display())),
-        );
-        for directory in ["sandboxes", "snapshots", "volumes"] {
-            let entries = std::fs::read_dir(state.join(directory))
+            entries
                 .into_iter()
-                .flatten();
-            left.extend(
-                entries
-                    .flatten()
-                    .map(|e| format!("directory {}", e.path().display())),
-            );
-        }
-        if left.is_empty() || Instant::now() > deadline {
-            return left;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+                .flatten()
+                .flatten()
+                .map(|entry| format!("directory {}", entry.path().display())),
+        );
     }
+    left
 }
 
 async fn crash_once(seed: u64) {
@@ -264,11 +268,7 @@ async fn crash_once(seed: u64) {
         "seed {seed}: server errors before the kill: {errors:#?}"
     );
 
-    let serve = start(&world_path).await;
-    let checker = Checker {
-        api: serve.api.clone(),
-        http: http(),
-    };
+    let (serve, checker) = start_checked(&world_path).await;
     let sandbox_states = ["started", "stopped", "error", "build_failed", "archived"];
     let sandboxes = checker.settled("/sandbox", &sandbox_states).await;
     let listed = names_once("sandbox", &sandboxes);
@@ -424,113 +424,4 @@ async fn serve_killed_under_load_loses_nothing_and_doubles_nothing() {
     for seed in seeds {
         crash_once(seed).await;
     }
-}
-
-/// Starts a sandbox with a command left running in it, and waits until its cgroup holds it.
-async fn sandbox_with_a_running_command(checker: &Checker, world: &Path) -> String {
-    let (status, made) = checker
-        .post("/sandbox", json!({ "name": "busy", "autoStopInterval": 0 }))
-        .await;
-    assert_eq!(status, 200, "{made}");
-    let id = made["id"].as_str().unwrap().to_string();
-    checker.wait_state(&id, "started").await;
-    let session = format!("/toolbox/{id}/process/session");
-    checker.post(&session, json!({ "sessionId": "s" })).await;
-    let run = json!({ "command": "sleep 600", "runAsync": true });
-    let (status, body) = checker.post(&format!("{session}/s/exec"), run).await;
-    assert!(status < 300, "{body}");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !running_sandboxes(world).contains(&id) {
-        assert!(Instant::now() < deadline, "the command of {id} never ran");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    id
-}
-
-/// A delete killed right after it moved the sandbox to `trash/` (its one rename) and before it
-/// ended the sandbox's processes: the restart ends them and removes what is left.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_delete_killed_midway_is_finished_at_the_restart() {
-    if !common::have("bwrap") {
-        return;
-    }
-    let world = tempfile::tempdir().unwrap();
-    let mut serve = start(world.path()).await;
-    let checker = Checker {
-        api: serve.api.clone(),
-        http: http(),
-    };
-    let id = sandbox_with_a_running_command(&checker, world.path()).await;
-    serve.child.start_kill().unwrap();
-    serve.child.wait().await.unwrap();
-    let state = world.path().join("state");
-    std::fs::rename(
-        state.join("sandboxes").join(&id),
-        state.join("trash").join(format!("{id}-0badf00d")),
-    )
-    .unwrap();
-
-    let serve = start(world.path()).await;
-    let checker = Checker {
-        api: serve.api.clone(),
-        http: http(),
-    };
-    let (status, _) = checker
-        .call(reqwest::Method::GET, &format!("/sandbox/{id}"), None)
-        .await;
-    assert_eq!(status, 404);
-    let left = leftovers(world.path()).await;
-    assert!(left.is_empty(), "left behind: {left:#?}");
-    let trash = std::fs::read_dir(state.join("trash")).unwrap().count();
-    assert_eq!(trash, 0, "the trashed sandbox stays");
-}
-
-/// A snapshot delete killed between forgetting the record and removing the kept files (or a
-/// create killed between keeping them and recording it): the name is free again after the
-/// restart, and taking it makes one snapshot.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_snapshot_name_is_free_again_after_a_kill_between_its_files_and_its_record() {
-    if !common::have("bwrap") {
-        return;
-    }
-    let world = tempfile::tempdir().unwrap();
-    let mut serve = start(world.path()).await;
-    let checker = Checker {
-        api: serve.api.clone(),
-        http: http(),
-    };
-    let (status, made) = checker
-        .post(
-            "/sandbox",
-            json!({ "name": "source", "autoStopInterval": 0 }),
-        )
-        .await;
-    assert_eq!(status, 200, "{made}");
-    let id = made["id"].as_str().unwrap().to_string();
-    checker.wait_state(&id, "started").await;
-    let snapshot = json!({ "name": "kept" });
-    let path = format!("/sandbox/{id}/snapshot");
-    let (status, body) = checker.post(&path, snapshot.clone()).await;
-    assert_eq!(status, 200, "{body}");
-    checker.wait_state(&id, "started").await;
-    serve.child.start_kill().unwrap();
-    serve.child.wait().await.unwrap();
-    let records_path = world.path().join("state").join("serve.json");
-    let mut records: Value =
-        serde_json::from_slice(&std::fs::read(&records_path).unwrap()).unwrap();
-    records["snapshots"] = json!([]);
-    std::fs::write(&records_path, serde_json::to_vec(&records).unwrap()).unwrap();
-
-    let serve = start(world.path()).await;
-    let checker = Checker {
-        api: serve.api.clone(),
-        http: http(),
-    };
-    let (status, body) = checker.post(&path, snapshot.clone()).await;
-    assert_eq!(status, 200, "the name stays taken: {body}");
-    checker.wait_state(&id, "started").await;
-    let listed = checker.get("/snapshots?name=kept").await;
-    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
-    let (status, body) = checker.post(&path, snapshot).await;
-    assert_eq!(status, 409, "taken twice: {body}");
 }

@@ -53,7 +53,7 @@ pub(crate) fn cgroups_of(state_root: &Path) -> Vec<PathBuf> {
 
 /// What is left of any sandbox under the server's state root: processes, cgroups and
 /// sandbox directories; polled for a while, since a delete's last processes die after it.
-async fn leftovers(root: &Path) -> Vec<String> {
+pub(crate) async fn leftovers(root: &Path) -> Vec<String> {
     let state_root = root.join("state");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
