@@ -18,7 +18,7 @@ use crate::serve_support::{self, Options, run_python_script, sdk_python};
 const DONE: &str = "soak: done";
 
 /// Processes whose working directory or command line is under `root`, as `pid: what`.
-fn processes_under(root: &Path) -> Vec<String> {
+pub(crate) fn processes_under(root: &Path) -> Vec<String> {
     let root_text = root.to_string_lossy().into_owned();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -38,7 +38,7 @@ fn processes_under(root: &Path) -> Vec<String> {
 
 /// The cgroups left of the sandboxes of `state_root` (`ralph-town/<digest>/<id>` in any
 /// hierarchy; the digest as `provider::local::cgroup` makes it).
-fn cgroups_of(state_root: &Path) -> Vec<PathBuf> {
+pub(crate) fn cgroups_of(state_root: &Path) -> Vec<PathBuf> {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(state_root.as_os_str().as_encoded_bytes());
     let digest = hex::encode(&digest[..6]);
@@ -53,7 +53,7 @@ fn cgroups_of(state_root: &Path) -> Vec<PathBuf> {
 
 /// What is left of any sandbox under the server's state root: processes, cgroups and
 /// sandbox directories; polled for a while, since a delete's last processes die after it.
-async fn leftovers(root: &Path) -> Vec<String> {
+pub(crate) async fn leftovers(root: &Path) -> Vec<String> {
     let state_root = root.join("state");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

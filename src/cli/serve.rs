@@ -145,7 +145,20 @@ pub(super) async fn run(args: ServeArgs) -> Result<i32> {
         .iter()
         .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()))
         .collect();
-    let provider = Arc::new(local_provider(read_only.clone())?);
+    let provider = local_provider(read_only.clone())?;
+    // A server killed in the middle of a delete leaves the sandbox in `trash/` and its
+    // processes running: they are ended before anything else runs.
+    let finished = provider
+        .finish_interrupted_deletes()
+        .await
+        .map_err(Error::Provider)?;
+    if !finished.is_empty() {
+        eprintln!(
+            "finished {} delete(s) a previous run left midway",
+            finished.len()
+        );
+    }
+    let provider = Arc::new(provider);
     let root = provider.root().to_path_buf();
     let mut secrets = vec![root.as_path()];
     if let Some((_, KeySource::File(path))) = &configured {

@@ -215,6 +215,7 @@ pub async fn bind(
         stats: state::Stats::default(),
         store,
         quota_lock: tokio::sync::Mutex::new(()),
+        capture_lock: tokio::sync::Mutex::new(()),
         terminals: pty::Terminals::default(),
         web_terminals: pty::Terminals::default(),
         language_servers: lsp::LanguageServers::default(),

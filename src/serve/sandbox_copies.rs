@@ -216,17 +216,32 @@ async fn create_snapshot(
             "includeMemory is only supported for Windows sandboxes",
         ));
     }
+    let _capturing = state.capture_lock.lock().await;
     if snapshot::exists(&state, &request.name) {
         return Err(snapshot::taken(&request.name));
     }
-    state
+    let mut captured = state
         .provider
         .capture_snapshot(&sandbox.id, &request.name)
-        .await
-        .map_err(|error| match error {
-            ProviderError::Conflict { .. } => snapshot::taken(&request.name),
-            other => ApiError::from_provider(other, &id_or_name),
-        })?;
+        .await;
+    if let Err(ProviderError::Conflict { .. }) = captured {
+        // No record holds the name and no capture is under way: the files are what a run
+        // killed between keeping them and recording the snapshot (or between forgetting it
+        // and removing them) left, and the name is free again.
+        state
+            .provider
+            .remove_snapshot(&request.name)
+            .await
+            .map_err(|error| ApiError::from_provider(error, &request.name))?;
+        captured = state
+            .provider
+            .capture_snapshot(&sandbox.id, &request.name)
+            .await;
+    }
+    captured.map_err(|error| match error {
+        ProviderError::Conflict { .. } => snapshot::taken(&request.name),
+        other => ApiError::from_provider(other, &id_or_name),
+    })?;
     let created = iso(now);
     let dto = SnapshotDto {
         id: uuid::Uuid::new_v4().to_string(),

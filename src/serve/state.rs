@@ -37,6 +37,9 @@ pub(crate) struct AppState {
     /// Held from a quota check until the sandbox it admitted is recorded, so that concurrent
     /// creates and starts cannot together overshoot a quota.
     pub(crate) quota_lock: tokio::sync::Mutex<()>,
+    /// Held by a snapshot from a sandbox from its name check until it is recorded, so that
+    /// files kept under a name no record holds are known to be a killed run's leftovers.
+    pub(crate) capture_lock: tokio::sync::Mutex<()>,
     /// The toolbox's PTY sessions.
     pub(crate) terminals: Terminals,
     /// The web terminals of port 22222's previews, one per WebSocket.

@@ -76,6 +76,32 @@ impl LocalProvider {
     }
 }
 
+impl LocalProvider {
+    /// Finishes the deletes a killed process left midway, at once: a sandbox in `trash/` is
+    /// gone whatever its age (the rename was its delete), so its registered processes are
+    /// ended and its files removed; then the cgroups of sandboxes that no longer exist go, with
+    /// their processes. Unlike [`LocalProvider::collect_garbage`] it leaves `staging/` alone,
+    /// where another live process may be building a sandbox right now. Returns what it removed.
+    pub async fn finish_interrupted_deletes(&self) -> Result<Vec<StaleEntry>> {
+        let store = self.store.clone();
+        blocking(move || {
+            let trash = store.root().join("trash");
+            let mut removed = Vec::new();
+            for entry in fs::read_dir(&trash).into_iter().flatten().flatten() {
+                let path = entry.path();
+                process_group::kill_registered(&path.join("run"));
+                store::remove_trashed(&path)?;
+                removed.push(StaleEntry {
+                    path: Path::new("trash").join(entry.file_name()),
+                });
+            }
+            remove_orphan_cgroups(&store)?;
+            Ok(removed)
+        })
+        .await
+    }
+}
+
 /// Whether `metadata`'s `ttl` has passed at `now`.
 pub(crate) fn is_expired(metadata: &Metadata, now: SystemTime) -> bool {
     metadata.ttl_minutes.is_some_and(|minutes| {

@@ -1,0 +1,105 @@
+//! Kills of `serve` at the two moments a random kill rarely hits, set up by hand: a delete
+//! killed after its sandbox was renamed into `trash/` (its processes still running), and a
+//! snapshot whose kept files outlived its record. The restart must finish the one and free
+//! the other's name. Needs bubblewrap, as `serve_crash` does.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common;
+use crate::serve_crash::{Checker, leftovers, running_sandboxes, start_checked};
+
+/// Starts a sandbox with a command left running in it, and waits until its cgroup holds it.
+async fn sandbox_with_a_running_command(checker: &Checker, world: &Path) -> String {
+    let (status, made) = checker
+        .post("/sandbox", json!({ "name": "busy", "autoStopInterval": 0 }))
+        .await;
+    assert_eq!(status, 200, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    checker.wait_state(&id, "started").await;
+    let session = format!("/toolbox/{id}/process/session");
+    checker.post(&session, json!({ "sessionId": "s" })).await;
+    let run = json!({ "command": "sleep 600", "runAsync": true });
+    let (status, body) = checker.post(&format!("{session}/s/exec"), run).await;
+    assert!(status < 300, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !running_sandboxes(world).contains(&id) {
+        assert!(Instant::now() < deadline, "the command of {id} never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    id
+}
+
+/// A delete killed right after it moved the sandbox to `trash/` (its one rename) and before it
+/// ended the sandbox's processes: the restart ends them and removes what is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_killed_midway_is_finished_at_the_restart() {
+    if !common::have("bwrap") {
+        return;
+    }
+    let world = tempfile::tempdir().unwrap();
+    let (mut serve, checker) = start_checked(world.path()).await;
+    let id = sandbox_with_a_running_command(&checker, world.path()).await;
+    serve.child.start_kill().unwrap();
+    serve.child.wait().await.unwrap();
+    let state = world.path().join("state");
+    std::fs::rename(
+        state.join("sandboxes").join(&id),
+        state.join("trash").join(format!("{id}-0badf00d")),
+    )
+    .unwrap();
+
+    let (_serve, checker) = start_checked(world.path()).await;
+    let (status, _) = checker
+        .call(reqwest::Method::GET, &format!("/sandbox/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+    let left = leftovers(world.path()).await;
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    let trash = std::fs::read_dir(state.join("trash")).unwrap().count();
+    assert_eq!(trash, 0, "the trashed sandbox stays");
+}
+
+/// A snapshot delete killed between forgetting the record and removing the kept files (or a
+/// create killed between keeping them and recording it): the name is free again after the
+/// restart, and taking it makes one snapshot.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_name_is_free_again_after_a_kill_between_its_files_and_its_record() {
+    if !common::have("bwrap") {
+        return;
+    }
+    let world = tempfile::tempdir().unwrap();
+    let (mut serve, checker) = start_checked(world.path()).await;
+    let (status, made) = checker
+        .post(
+            "/sandbox",
+            json!({ "name": "source", "autoStopInterval": 0 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    checker.wait_state(&id, "started").await;
+    let snapshot = json!({ "name": "kept" });
+    let path = format!("/sandbox/{id}/snapshot");
+    let (status, body) = checker.post(&path, snapshot.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    checker.wait_state(&id, "started").await;
+    serve.child.start_kill().unwrap();
+    serve.child.wait().await.unwrap();
+    let records_path = world.path().join("state").join("serve.json");
+    let mut records: Value =
+        serde_json::from_slice(&std::fs::read(&records_path).unwrap()).unwrap();
+    records["snapshots"] = json!([]);
+    std::fs::write(&records_path, serde_json::to_vec(&records).unwrap()).unwrap();
+
+    let (_serve, checker) = start_checked(world.path()).await;
+    let (status, body) = checker.post(&path, snapshot.clone()).await;
+    assert_eq!(status, 200, "the name stays taken: {body}");
+    checker.wait_state(&id, "started").await;
+    let listed = checker.get("/snapshots?name=kept").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    let (status, body) = checker.post(&path, snapshot).await;
+    assert_eq!(status, 409, "taken twice: {body}");
+}
