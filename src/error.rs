@@ -147,6 +147,7 @@ impl Error {
                 | ServeError::SigningSecret { .. }
                 | ServeError::Ca { .. }
                 | ServeError::State { .. }
+                | ServeError::InUse { .. }
                 | ServeError::NoApiKey
                 | ServeError::ApiKeyFile { .. } => exit::FAILURE,
             },

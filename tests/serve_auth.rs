@@ -2,7 +2,8 @@
 //! keeps it in a 0600 file under the state root and never prints it; every route but
 //! `GET /api/health` needs it; beyond loopback it refuses to start without a key of the user's
 //! choosing unless told to accept any token; and a sandbox, which shares the host's network,
-//! neither gets in with a made-up token nor reads the key file.
+//! neither gets in with a made-up token nor reads the key file; and a second server on the same
+//! state root refuses to start.
 
 use crate::common;
 
@@ -411,4 +412,45 @@ cat '{control}' >/dev/null 2>&1 && echo "beside it readable" || echo "beside it 
     );
     let printed = server.stop();
     assert!(!printed.contains(&key), "the key was printed");
+}
+
+/// One state root, one server: a second `serve` on it (on another port) would overwrite the
+/// first one's records, so it refuses to start, naming the root and the first one's pid, and
+/// the first goes on serving; once the first has stopped, a server starts there again.
+#[test]
+fn a_second_serve_on_the_same_state_root_refuses_to_start() {
+    let world = World::new();
+    let first = serve(&world, "127.0.0.1:0", &[], &[]);
+    let key = std::fs::read_to_string(first.key_file()).unwrap();
+    let (mut second, printed, _lines) = spawn(world.command(&["serve", "--listen", "127.0.0.1:0"]));
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            panic!(
+                "a second serve started on the same state root:\n{}",
+                printed.lock().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The output threads finish once the pipes close.
+    std::thread::sleep(Duration::from_millis(200));
+    let said = printed.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("is in use by another `ralph-town")
+            && said.contains(&format!("(pid {})", first.child.id()))
+            && said.contains("RALPH_TOWN_HOME"),
+        "{said}"
+    );
+    assert!(!said.contains("Daytona-compatible API at"), "{said}");
+    assert_eq!(first.get("/api/sandbox", Some(key.trim())).0, 200);
+    first.stop();
+    let again = serve(&world, "127.0.0.1:0", &[], &[]);
+    assert_eq!(again.get("/api/sandbox", Some(key.trim())).0, 200);
+    again.stop();
 }

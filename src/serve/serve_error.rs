@@ -68,6 +68,15 @@ pub enum ServeError {
     )]
     State { path: PathBuf, message: String },
 
+    #[error("the state root `{}` is in use by another `ralph-town serve`{}", root.display(), holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default())]
+    #[diagnostic(
+        code(serve::in_use),
+        help(
+            "two servers on one state root would overwrite each other's records; stop the other one, or give this one a state root of its own with RALPH_TOWN_HOME"
+        )
+    )]
+    InUse { root: PathBuf, holder: Option<u32> },
+
     #[error("invalid `{what}` `{value}`: {reason}")]
     #[diagnostic(code(serve::option))]
     Option {
