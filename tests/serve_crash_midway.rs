@@ -103,3 +103,56 @@ async fn a_snapshot_name_is_free_again_after_a_kill_between_its_files_and_its_re
     let (status, body) = checker.post(&path, snapshot).await;
     assert_eq!(status, 409, "taken twice: {body}");
 }
+
+/// The records file as a killed run left it.
+fn records(world: &Path) -> Value {
+    let path = world.join("state").join("serve.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Creates sandbox `name` and waits until it runs.
+async fn started(checker: &Checker, name: &str) -> String {
+    let (status, made) = checker.post("/sandbox", json!({ "name": name })).await;
+    assert_eq!(status, 200, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    checker.wait_state(&id, "started").await;
+    id
+}
+
+/// A delete killed after the provider removed the sandbox and before `serve` forgot its
+/// record: the restart forgets the record, and only that one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_whose_sandbox_is_gone_is_forgotten_at_the_restart() {
+    if !common::have("bwrap") {
+        return;
+    }
+    let world = tempfile::tempdir().unwrap();
+    let (mut serve, checker) = start_checked(world.path()).await;
+    let kept = started(&checker, "kept").await;
+    let gone = started(&checker, "gone").await;
+    let (status, body) = checker
+        .post(&format!("/sandbox/{gone}/stop"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    checker.wait_state(&gone, "stopped").await;
+    serve.child.start_kill().unwrap();
+    serve.child.wait().await.unwrap();
+    let before = records(world.path());
+    assert!(before["sandboxes"].get(&gone).is_some(), "{before}");
+    // The provider's delete of a stopped sandbox: its directory goes, the record stays.
+    let state = world.path().join("state");
+    std::fs::remove_dir_all(state.join("sandboxes").join(&gone)).unwrap();
+
+    let (serve, checker) = start_checked(world.path()).await;
+    let said = serve.said.join("\n");
+    assert!(
+        said.contains("forgot 1 record(s) of sandbox(es) a previous run deleted midway"),
+        "{said}"
+    );
+    let after = records(world.path());
+    let ids: Vec<&String> = after["sandboxes"].as_object().unwrap().keys().collect();
+    assert_eq!(ids, [&kept], "{after}");
+    assert_eq!(after["organization_id"], before["organization_id"]);
+    assert_eq!(after["sandboxes"][&kept], before["sandboxes"][&kept]);
+    checker.wait_state(&kept, "started").await;
+}

@@ -158,8 +158,15 @@ pub(super) async fn run(args: ServeArgs) -> Result<i32> {
             finished.len()
         );
     }
-    let provider = Arc::new(provider);
+    // One killed between the provider's delete and forgetting the record left the record.
     let root = provider.root().to_path_buf();
+    let forgotten = crate::serve::forget_gone_sandboxes(&root, &provider)
+        .await
+        .map_err(serve_error)?;
+    if forgotten > 0 {
+        eprintln!("forgot {forgotten} record(s) of sandbox(es) a previous run deleted midway");
+    }
+    let provider = Arc::new(provider);
     let mut secrets = vec![root.as_path()];
     if let Some((_, KeySource::File(path))) = &configured {
         secrets.push(path);
