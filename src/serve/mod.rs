@@ -111,7 +111,7 @@ use tower::ServiceExt as _;
 use crate::provider::Provider;
 
 pub use options::ServeOptions;
-pub use restart::forget_gone_sandboxes;
+pub use restart::{forget_gone_sandboxes, live_volumes};
 pub use serve_error::ServeError;
 pub use simulate::{RateLimit, Simulation, SimulationError};
 

@@ -1,6 +1,7 @@
 //! What `serve` tidies at start, before it serves anything: what a run killed midway left
 //! between its records (`serve.json`) and the provider, which is the truth about sandboxes.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::ServeError;
@@ -30,4 +31,18 @@ pub async fn forget_gone_sandboxes(
         }
     }
     Ok(forgotten)
+}
+
+/// The ids of the volumes the records hold and that are not deleted: the only volumes whose
+/// files may stay.
+pub fn live_volumes(state_dir: &Path) -> Result<BTreeSet<String>, ServeError> {
+    let store = Store::open(Some(state_dir))?;
+    Ok(store.read(|records| {
+        records
+            .volumes
+            .iter()
+            .filter(|record| record.gone_at.is_none())
+            .map(|record| record.dto.id.clone())
+            .collect()
+    }))
 }
