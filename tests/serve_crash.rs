@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use crate::common;
 use crate::serve_crash_load::{Client, Dice, Fate, Journal, work};
 use crate::serve_soak::{cgroups_of, processes_under};
-use crate::serve_support::announced_api;
+use crate::serve_support::announced;
 
 const KEY: &str = "dtn_crash_key_0123456789abcdefghijklmnop";
 /// The seeds; each kills `serve` once.
@@ -34,6 +34,8 @@ const WORKERS: u64 = 4;
 pub(crate) struct Serve {
     pub(crate) child: tokio::process::Child,
     api: String,
+    /// What it said on stderr before it announced the API.
+    pub(crate) said: Vec<String>,
 }
 
 async fn start(world: &Path) -> Serve {
@@ -50,8 +52,8 @@ async fn start(world: &Path) -> Serve {
         .kill_on_drop(true)
         .spawn()
         .expect("serve starts");
-    let api = announced_api(child.stderr.take().unwrap()).await;
-    Serve { child, api }
+    let (api, said) = announced(child.stderr.take().unwrap()).await;
+    Serve { child, api, said }
 }
 
 /// A started `serve` and a checker of it.

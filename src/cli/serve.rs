@@ -209,8 +209,27 @@ pub(super) async fn run(args: ServeArgs) -> Result<i32> {
             finished.len()
         );
     }
-    let provider = Arc::new(provider);
+    // One killed between the provider's delete and forgetting the record left the record.
     let root = provider.root().to_path_buf();
+    let forgotten = crate::serve::forget_gone_sandboxes(&root, &provider)
+        .await
+        .map_err(serve_error)?;
+    if forgotten > 0 {
+        eprintln!("forgot {forgotten} record(s) of sandbox(es) a previous run deleted midway");
+    }
+    // One killed between marking a volume deleted and removing its files left the files.
+    let live = crate::serve::live_volumes(&root).map_err(serve_error)?;
+    let removed = provider
+        .remove_volumes_except(live)
+        .await
+        .map_err(Error::Provider)?;
+    if !removed.is_empty() {
+        eprintln!(
+            "removed the files of {} volume(s) a previous run deleted midway",
+            removed.len()
+        );
+    }
+    let provider = Arc::new(provider);
     let mut secrets = vec![root.as_path()];
     if let Some((_, KeySource::File(path))) = &configured {
         secrets.push(path);

@@ -66,6 +66,7 @@ mod preview;
 mod preview_cookies;
 mod preview_proxy;
 mod pty;
+mod restart;
 mod routes;
 mod sandbox;
 mod sandbox_actions;
@@ -110,6 +111,7 @@ use tower::ServiceExt as _;
 use crate::provider::Provider;
 
 pub use options::ServeOptions;
+pub use restart::{forget_gone_sandboxes, live_volumes};
 pub use serve_error::ServeError;
 pub use simulate::{RateLimit, Simulation, SimulationError};
 

@@ -8,6 +8,7 @@
 //! existing directory. Homes are copied outside the root lock; only the name check and the
 //! rename that makes the sandbox appear hold it.
 
+use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
@@ -262,6 +263,28 @@ impl LocalProvider {
         let store = self.store.clone();
         let target = store.root().join("volumes").join(volume_id);
         blocking(move || remove(&store, &target, "volume")).await
+    }
+}
+
+impl LocalProvider {
+    /// Drops the files of every volume not in `live`: a run killed between marking a volume
+    /// deleted and removing its files left them. Only safe while no volume can be made (serve
+    /// calls it before it serves). Returns the ids of the volumes dropped.
+    pub async fn remove_volumes_except(&self, live: BTreeSet<String>) -> Result<Vec<String>> {
+        let store = self.store.clone();
+        blocking(move || {
+            let mut removed = Vec::new();
+            let volumes = store.root().join("volumes");
+            for entry in std::fs::read_dir(&volumes).into_iter().flatten().flatten() {
+                let id = entry.file_name().to_string_lossy().into_owned();
+                if store::is_id_like(&id) && !live.contains(&id) {
+                    remove(&store, &entry.path(), "volume")?;
+                    removed.push(id);
+                }
+            }
+            Ok(removed)
+        })
+        .await
     }
 }
 
