@@ -17,6 +17,7 @@ mod plan;
 mod run;
 mod sandbox;
 mod serve;
+mod serve_start;
 mod signals;
 mod status;
 mod up;
