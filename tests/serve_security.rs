@@ -83,6 +83,19 @@ async fn run_python_app(server: &Server, id: &str, file: &str, source: &str, arg
     run_in_background(server, id, &format!("python3 {file} {arguments}")).await;
 }
 
+/// The first answer to `request` that is not a 502 (the sandbox's app not listening yet), or
+/// the last one after 30 s.
+async fn served(request: impl Fn() -> reqwest::RequestBuilder) -> reqwest::Response {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = request().send().await.unwrap();
+        if response.status() != 502 || Instant::now() > deadline {
+            return response;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A service worker a sandbox's page registers, answered with a script and
 /// `Service-Worker-Allowed: /`.
 const WORKER_SERVER: &str = r#"
@@ -114,9 +127,8 @@ async fn a_preview_cannot_widen_a_service_workers_scope_to_the_whole_origin() {
     run_python_app(&server, &id, "worker.py", WORKER_SERVER, &format!("{port}")).await;
     let preview = link(&server, &id, port).await;
     let url = format!("{}/sw.js", preview["url"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let response = loop {
-        let response = server
+    let response = served(|| {
+        server
             .client
             .get(&url)
             .header(
@@ -124,14 +136,8 @@ async fn a_preview_cannot_widen_a_service_workers_scope_to_the_whole_origin() {
                 preview["token"].as_str().unwrap(),
             )
             .header("service-worker", "script")
-            .send()
-            .await
-            .unwrap();
-        if response.status() != 502 || Instant::now() > deadline {
-            break response;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers().get("content-type").unwrap(),
@@ -211,20 +217,13 @@ async fn a_preview_s_cookies_stay_under_its_own_prefix() {
             .path()
             .trim_end_matches('/')
             .to_string();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let response = loop {
-            let response = server
+        let response = served(|| {
+            server
                 .client
                 .get(format!("{url}/page"))
                 .header("x-daytona-preview-token", &token)
-                .send()
-                .await
-                .unwrap();
-            if response.status() != 502 || Instant::now() > deadline {
-                break response;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        })
+        .await;
         assert_eq!(response.status(), 200, "{url}");
         let cookies: Vec<&str> = response
             .headers()
