@@ -64,6 +64,7 @@ mod output_form;
 mod platform;
 mod preview;
 mod preview_cookies;
+mod preview_listener;
 mod preview_proxy;
 mod pty;
 mod restart;
