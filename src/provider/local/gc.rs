@@ -68,7 +68,7 @@ impl LocalProvider {
                     sandbox: metadata.to_sandbox(),
                 })
                 .collect();
-            let stale = remove_stale(&store, now, stale_after)?;
+            let stale = remove_stale(&store, &["staging", "trash"], now, Some(stale_after))?;
             remove_orphan_cgroups(&store)?;
             Ok(Garbage { expired, stale })
         })
@@ -85,16 +85,7 @@ impl LocalProvider {
     pub async fn finish_interrupted_deletes(&self) -> Result<Vec<StaleEntry>> {
         let store = self.store.clone();
         blocking(move || {
-            let trash = store.root().join("trash");
-            let mut removed = Vec::new();
-            for entry in fs::read_dir(&trash).into_iter().flatten().flatten() {
-                let path = entry.path();
-                process_group::kill_registered(&path.join("run"));
-                store::remove_trashed(&path)?;
-                removed.push(StaleEntry {
-                    path: Path::new("trash").join(entry.file_name()),
-                });
-            }
+            let removed = remove_stale(&store, &["trash"], SystemTime::now(), None)?;
             remove_orphan_cgroups(&store)?;
             Ok(removed)
         })
@@ -170,10 +161,16 @@ fn remove_orphan_cgroups(store: &Store) -> Result<()> {
     Ok(())
 }
 
-/// Removes the entries of `staging/` and `trash/` nothing has touched for `stale_after`.
-fn remove_stale(store: &Store, now: SystemTime, stale_after: Duration) -> Result<Vec<StaleEntry>> {
+/// Removes the entries of `directories` (`staging` and `trash`, under the root) nothing has
+/// touched for `stale_after`, or every one when it is `None`.
+fn remove_stale(
+    store: &Store,
+    directories: &[&str],
+    now: SystemTime,
+    stale_after: Option<Duration>,
+) -> Result<Vec<StaleEntry>> {
     let mut removed = Vec::new();
-    for directory in ["staging", "trash"] {
+    for &directory in directories {
         let parent = store.root().join(directory);
         let entries = match fs::read_dir(&parent) {
             Ok(entries) => entries,
@@ -182,7 +179,7 @@ fn remove_stale(store: &Store, now: SystemTime, stale_after: Duration) -> Result
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if !is_stale(&path, now, stale_after) {
+            if stale_after.is_some_and(|after| !is_stale(&path, now, after)) {
                 continue;
             }
             let label = format!("gc-{}", entry.file_name().to_string_lossy());
