@@ -4,7 +4,7 @@
 //! Every front end (the command line, the MCP server) calls these and only presents what they
 //! return. Nothing here prints, prompts or reads the terminal: a confirmation is a parameter
 //! ([`UpOptions::destructive_allowed`], the guard's `force`), warnings go to the caller's
-//! [`Reporter`] or into the result, and refusals are errors that name the caller's own switch
+//! `Reporter` or into the result, and refusals are errors that name the caller's own switch
 //! (see [`Switches`]).
 
 mod down;

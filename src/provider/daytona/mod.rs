@@ -4,7 +4,7 @@
 //! the HTTP client with retries (`http`), status mapping (`status`), sandbox lifecycle
 //! (`sandbox`), records (`observe`), SSH (`ssh`), commands and files (`toolbox`) and snapshots
 //! (`snapshot`). Wire shapes come from
-//! [`crate::daytona_api`], shared with `serve`; none are defined here. Secrets reach a sandbox
+//! `crate::daytona_api`, shared with `serve`; none are defined here. Secrets reach a sandbox
 //! only through an exec request's `envs`; the API credential only through the `Authorization`
 //! header.
 //!

@@ -339,7 +339,7 @@ fn remove_stages(dir: &Path) -> Result<()> {
 }
 
 /// Image layers built on this machine: what `serve` needs to build Daytona images for the
-/// sandboxes of a provider whose sandboxes are directories here ([`Provider::image_layers`]).
+/// sandboxes of a provider whose sandboxes are directories here ([`crate::provider::Provider::image_layers`]).
 #[async_trait::async_trait]
 pub trait ImageLayers: Send + Sync {
     /// Where layer `hash` is: building, built, failed, or absent.
