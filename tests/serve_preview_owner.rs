@@ -91,6 +91,17 @@ fn steal(pid: i32, number: i32) -> TcpListener {
     TcpListener::from(copy)
 }
 
+/// A server with an isolated sandbox, and a free port, where bubblewrap and `python3` are.
+async fn sandbox() -> Option<(Server, String, u16)> {
+    if !have("bwrap") || !have("python3") {
+        return None;
+    }
+    let server = start("").await;
+    let created = server.create(json!({})).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    Some((server, id, free_port()))
+}
+
 async fn preview(server: &Server, id: &str, port: u16, upgrade: bool) -> (u16, String) {
     let link = link(server, id, port).await;
     let mut request = server
@@ -115,15 +126,9 @@ async fn preview(server: &Server, id: &str, port: u16, upgrade: bool) -> (u16, S
 /// let the request, and the answer, through. The connection's own socket is what counts.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connection_accepted_by_a_process_outside_the_sandbox_is_refused() {
-    if !have("bwrap") || !have("python3") {
+    let Some((server, id, port)) = sandbox().await else {
         return;
-    }
-    let server = start("").await;
-    let id = server.create(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let port = free_port();
+    };
     run_python_app(&server, &id, "idle.py", IDLE_LISTENER, &port.to_string()).await;
     let (pid, number) = holder(listening_socket(port).await);
     let outside = steal(pid, number);
@@ -162,15 +167,9 @@ async fn a_connection_accepted_by_a_process_outside_the_sandbox_is_refused() {
 /// while is previewed once it accepts, not refused for being slow.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sandbox_server_that_accepts_late_is_still_previewed() {
-    if !have("bwrap") || !have("python3") {
+    let Some((server, id, port)) = sandbox().await else {
         return;
-    }
-    let server = start("").await;
-    let id = server.create(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let port = free_port();
+    };
     let marker = format!("late-{}", uuid::Uuid::new_v4().simple());
     let arguments = format!("{port} {marker}");
     run_python_app(&server, &id, "late.py", LATE_SERVER, &arguments).await;

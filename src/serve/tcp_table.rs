@@ -183,4 +183,26 @@ mod tests {
         let mut byte = [0u8];
         accepted.read_exact(&mut byte).unwrap();
     }
+
+    /// An IPv6 listener on any address takes IPv4 connections too: its accepted socket is an
+    /// IPv6 one with IPv4-mapped addresses, found by the IPv4 addresses the client sees.
+    #[test]
+    fn a_connection_to_an_ipv6_listener_over_ipv4_is_found_by_its_ipv4_addresses() {
+        let Ok(listener) = TcpListener::bind("[::]:0") else {
+            return;
+        };
+        let port = listener.local_addr().unwrap().port();
+        let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (client_side, server) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
+        let (accepted, _) = listener.accept().unwrap();
+        let found = connection(server, client_side).expect("the accepted connection");
+        assert_eq!(found.inode, inode(&accepted));
+        if diagnostics() {
+            let diagnosed = sock_diag::connection(server, client_side).unwrap();
+            assert_eq!(diagnosed.as_ref(), Some(&found));
+        }
+        let from_tables =
+            from_proc(|socket| socket.local == server && socket.remote == client_side);
+        assert_eq!(from_tables, vec![found]);
+    }
 }

@@ -4,6 +4,7 @@
 //! sockets are made by `network_connect`. This file decides when a change may happen and what a
 //! caller is told.
 
+use super::cgroup::Cgroup;
 use super::{LocalProvider, blocking, init, network, network_connect, procfs};
 use crate::provider::{InnerListener, Network, Provider, ProviderError, Result};
 
@@ -141,7 +142,7 @@ impl LocalProvider {
         blocking(move || {
             let held = init::while_held(&run_dir, |init| {
                 Ok(init.is_some_and(|init| {
-                    let likely = cgroup.as_ref().and_then(|cgroup| cgroup.processes());
+                    let likely = cgroup.as_ref().and_then(Cgroup::processes);
                     procfs::namespace_holds_sockets(init, &likely.unwrap_or_default(), &inodes)
                 }))
             });
