@@ -70,7 +70,13 @@ async fn one_sandboxs_preview_link_does_not_reach_another_sandboxs_port() {
 
 /// Uploads `source` as `file` to sandbox `id`'s home and runs `python3 file arguments` there in
 /// the background.
-async fn run_python_app(server: &Server, id: &str, file: &str, source: &str, arguments: &str) {
+pub(crate) async fn run_python_app(
+    server: &Server,
+    id: &str,
+    file: &str,
+    source: &str,
+    arguments: &str,
+) {
     let upload = server
         .client
         .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path={file}")))

@@ -1,10 +1,15 @@
-//! Who listens on a loopback port, from the kernel's tables (`/proc/net/tcp{,6}`): the sockets a
-//! connection from the preview proxy would reach, the address to connect to, and whether the
-//! sandboxes' host user owns them all. Which sandbox holds them is the provider's to say.
+//! Who listens on a loopback port and who took a connection made there, from the kernel's
+//! socket tables ([`super::tcp_table`]): the sockets a connection from the preview proxy would
+//! reach, the address to connect to and whether the sandboxes' host user owns them all; then,
+//! once connected, the socket a process accepted the connection as. Which sandbox holds a
+//! socket is the provider's to say.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
+
+use super::tcp_table;
 
 /// The address of `port` on this machine's loopback and the inodes of the listening sockets a
 /// connection there may reach when sandboxes' processes (host user `uid`) listen there, or why
@@ -43,18 +48,13 @@ enum Listener {
 /// any address, then IPv6: the kernel's most specific match; all of that rank, which several
 /// sockets share with `SO_REUSEPORT`), and whether `uid` owns them all.
 fn listener(port: u16, uid: u32) -> Listener {
-    let mut found: Vec<(u8, IpAddr, u32, u64)> = Vec::new();
-    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-        let Ok(table) = std::fs::read_to_string(file) else {
-            continue;
-        };
-        found.extend(
-            table
-                .lines()
-                .skip(1)
-                .filter_map(|line| listening(line, v6, port)),
-        );
-    }
+    let mut found: Vec<(u8, IpAddr, u32, u64)> = tcp_table::listening(port)
+        .into_iter()
+        .filter_map(|socket| {
+            let (rank, connect) = reached(socket.local.ip())?;
+            Some((rank, connect, socket.uid, socket.inode))
+        })
+        .collect();
     found.sort_by_key(|(rank, ..)| *rank);
     let Some(&(best, address, ..)) = found.first() else {
         return Listener::None;
@@ -66,55 +66,87 @@ fn listener(port: u16, uid: u32) -> Listener {
     Listener::Sandbox(address, reached.map(|(.., socket)| *socket).collect())
 }
 
-/// One line of `/proc/net/tcp{,6}`: a socket listening on `port` where a loopback client
-/// reaches it, ranked, with the address to connect to, its owner's uid and its inode.
-fn listening(line: &str, v6: bool, port: u16) -> Option<(u8, IpAddr, u32, u64)> {
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let (local, state, uid) = (fields.get(1)?, fields.get(3)?, fields.get(7)?);
-    let socket = fields.get(9)?.parse().ok()?;
-    if *state != "0A" {
-        return None;
+/// Whether a loopback client reaches a socket listening at `address`, ranked (lower first), and
+/// the address to connect to.
+fn reached(address: IpAddr) -> Option<(u8, IpAddr)> {
+    let v4 = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    match address {
+        IpAddr::V4(Ipv4Addr::LOCALHOST) => Some((0, v4)),
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED) => Some((1, v4)),
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED) => Some((2, v4)),
+        IpAddr::V6(Ipv6Addr::LOCALHOST) => Some((3, IpAddr::V6(Ipv6Addr::LOCALHOST))),
+        _ => None,
     }
-    let (address, local_port) = local.split_once(':')?;
-    if u16::from_str_radix(local_port, 16).ok()? != port {
-        return None;
-    }
-    let uid = uid.parse().ok()?;
-    let (rank, connect) = if v6 {
-        match address {
-            "00000000000000000000000000000000" => (2, IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            "00000000000000000000000001000000" => (3, IpAddr::V6(Ipv6Addr::LOCALHOST)),
-            "0000000000000000FFFF00000100007F" => (0, IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            _ => return None,
-        }
-    } else {
-        match address {
-            "0100007F" => (0, IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            "00000000" => (1, IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            _ => return None,
-        }
-    };
-    Some((rank, connect, uid, socket))
 }
+
+/// How long a sandbox's server may take to accept a connection of the proxy. A server that
+/// answers one request at a time leaves the next in its listener's queue until it is done with
+/// the one before: generous, so that such a server busy with a slow answer is still previewed.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the server side of a connection may be missing from the kernel's tables before it
+/// is taken as gone (reset): a connection the kernel completes late (with SYN cookies, once a
+/// listener's queue is full) is there within this.
+const SETUP_GRACE: Duration = Duration::from_secs(1);
+
+/// The longest pause between two looks at a connection that is not accepted yet.
+const MOST_PAUSE: Duration = Duration::from_millis(100);
+
+/// The inode of the server side of the connection the proxy made from `client` to `server`
+/// (`port` of `sandbox`), once a process has accepted it (a connection waiting in a listener's
+/// queue has no inode yet), or why not (the refusal's status and words).
+pub(super) async fn accepted(
+    client: SocketAddr,
+    server: SocketAddr,
+    sandbox: &str,
+) -> Result<u64, (StatusCode, String)> {
+    let port = server.port();
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match tcp_table::connection(server, client) {
+            Some(socket) if socket.inode != 0 => return Ok(socket.inode),
+            Some(socket) if matches!(socket.state, ESTABLISHED | SYN_RECV) => {}
+            None if started.elapsed() < SETUP_GRACE => {}
+            _ => {
+                return Err((
+                    StatusCode::BAD_GATEWAY,
+                    format!(
+                        "port {port} in sandbox `{sandbox}` closed the connection without taking it"
+                    ),
+                ));
+            }
+        }
+        if started.elapsed() >= ACCEPT_TIMEOUT {
+            return Err((
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "port {port} in sandbox `{sandbox}` did not accept the connection within {} s",
+                    ACCEPT_TIMEOUT.as_secs()
+                ),
+            ));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MOST_PAUSE);
+    }
+}
+
+/// The kernel's `TCP_ESTABLISHED` and `TCP_SYN_RECV`: a connection on its way to be accepted.
+const ESTABLISHED: u8 = 1;
+const SYN_RECV: u8 = 3;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn listening_sockets_are_read_from_the_kernel_table() {
-        let v4 = "   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 65520        0 12345 1 0000000000000000 100 0 0 10 0";
-        assert_eq!(
-            listening(v4, false, 8080),
-            Some((0, IpAddr::V4(Ipv4Addr::LOCALHOST), 65520, 12345))
-        );
-        assert_eq!(listening(v4, false, 8081), None);
-        let established = v4.replace(" 0A ", " 01 ");
-        assert_eq!(listening(&established, false, 8080), None);
-        let any6 = "   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0";
-        assert_eq!(
-            listening(any6, true, 8080),
-            Some((2, IpAddr::V4(Ipv4Addr::LOCALHOST), 0, 1))
-        );
+    fn a_loopback_client_reaches_loopback_then_any_address_then_ipv6() {
+        let v4 = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert_eq!(reached(v4), Some((0, v4)));
+        assert_eq!(reached(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), Some((1, v4)));
+        assert_eq!(reached(IpAddr::V6(Ipv6Addr::UNSPECIFIED)), Some((2, v4)));
+        let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        assert_eq!(reached(v6), Some((3, v6)));
+        assert_eq!(reached(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))), None);
     }
 }

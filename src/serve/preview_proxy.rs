@@ -6,7 +6,9 @@
 //! It forwards only while the sandbox is started (port 22222 too, which is the web terminal of
 //! [`super::web_terminal`], not forwarded), only to a port whose listening socket belongs
 //! to the sandboxes' host user and, where the provider can tell (under bubblewrap), is held by
-//! a process of that very sandbox, never to this server's own ports. Tokens are never logged.
+//! a process of that very sandbox, and then only once a process of that sandbox has accepted
+//! the connection made (what was checked before connecting may have changed since), never to
+//! this server's own ports. Tokens are never logged.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use axum::response::Response;
 
 use super::preview::{TOKEN_HEADER, refuse};
 use super::preview_cookies;
-use super::preview_listener::{nothing_listens, shared_port};
+use super::preview_listener::{accepted, nothing_listens, shared_port};
 use super::state::{AppState, now};
 use super::view::derived_state;
 use super::web_terminal;
@@ -159,24 +161,29 @@ async fn connect(
             // be this sandbox's processes', or one sandbox's link would open another's port (a
             // private one's through a public one's link). All of them: with `SO_REUSEPORT`,
             // sockets of several sandboxes (one user) listen on one port and the kernel hands
-            // each connection to any of them.
-            match state.provider.holds_sockets(&sandbox.id, &sockets).await {
-                Ok(Some(false)) => {
-                    return Err(refused(
-                        StatusCode::FORBIDDEN,
-                        format!(
-                            "port {port} is served by a process that is not sandbox `{}`'s",
-                            sandbox.id
-                        ),
-                    ));
-                }
-                Ok(_) => {}
-                Err(error) => return Err(refused(StatusCode::BAD_GATEWAY, error.to_string())),
-            }
+            // each connection to any of them. Checked before connecting too, though the
+            // connection's own socket is what counts (below): a port another sandbox serves, or
+            // shares, is refused every time, and is never connected to.
+            let told = owned(state, sandbox, port, &sockets).await?;
             let connecting = tokio::net::TcpStream::connect((address, port));
             let connected = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
                 .await
                 .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
+            if told && let Ok(stream) = &connected {
+                // The listeners may have changed since they were checked (one closed and
+                // another sandbox's took the port, or joined it): the process that accepted
+                // this very connection must be the sandbox's before it gets the request.
+                let ends = stream
+                    .local_addr()
+                    .and_then(|own| Ok((own, stream.peer_addr()?)));
+                let (own, server) = ends.map_err(|error| {
+                    refused(StatusCode::BAD_GATEWAY, format!("port {port}: {error}"))
+                })?;
+                let socket = accepted(own, server, &sandbox.id)
+                    .await
+                    .map_err(|(status, message)| refused(status, message))?;
+                owned(state, sandbox, port, &[socket]).await?;
+            }
             (address, connected)
         }
         Err(crate::provider::ProviderError::NotFound { .. }) => {
@@ -194,6 +201,29 @@ async fn connect(
         )
     })?;
     Ok((address, stream))
+}
+
+/// Whether the provider could tell that processes of `sandbox` hold every socket of `sockets`
+/// (on `port`): `true` when they do, `false` when it cannot tell (sandboxes not apart), and the
+/// refusal when they do not.
+async fn owned(
+    state: &AppState,
+    sandbox: &crate::provider::Sandbox,
+    port: u16,
+    sockets: &[u64],
+) -> Result<bool, Box<Response>> {
+    match state.provider.holds_sockets(&sandbox.id, sockets).await {
+        Ok(Some(true)) => Ok(true),
+        Ok(None) => Ok(false),
+        Ok(Some(false)) => Err(Box::new(refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "port {port} is served by a process that is not sandbox `{}`'s",
+                sandbox.id
+            ),
+        ))),
+        Err(error) => Err(Box::new(refuse(StatusCode::BAD_GATEWAY, error.to_string()))),
+    }
 }
 
 /// Sends `request` over `stream`, a connection of its own, and returns the answer; the

@@ -224,6 +224,18 @@ impl Cgroup {
         Ok(Joining(Arc::new(descriptors)))
     }
 
+    /// The processes in the cgroup now (its `cgroup.procs`), or `None` when it cannot be read
+    /// (not made yet).
+    pub(crate) fn processes(&self) -> Option<Vec<u32>> {
+        let listed = fs::read_to_string(self.memory.join("cgroup.procs")).ok()?;
+        Some(
+            listed
+                .lines()
+                .filter_map(|pid| pid.trim().parse().ok())
+                .collect(),
+        )
+    }
+
     /// What the cgroup's processes use; zero for a cgroup not made yet (nothing ran in it).
     /// Memory is the working set, as container tools count it: everything charged but the
     /// inactive file cache, which the kernel drops before it would kill anything.

@@ -52,29 +52,39 @@ pub(super) fn in_pid_namespace_of(pid: u32) -> Vec<(u32, u32, String)> {
 }
 
 /// Whether processes in the pid namespace of process `pid` (`pid` included) hold every socket
-/// whose inode is in `inodes` (as `/proc/net/tcp` names them) among their open descriptors;
-/// `false` for none.
-pub(super) fn namespace_holds_sockets(pid: u32, inodes: &[u64]) -> bool {
+/// whose inode is in `inodes` (as the kernel's socket tables name them) among their open
+/// descriptors; `false` for none. The processes of `likely` (the sandbox's cgroup: a few, where
+/// the whole machine has hundreds) are looked at first, those of the namespace among them; the
+/// whole of `/proc` only when they do not hold them all.
+pub(super) fn namespace_holds_sockets(pid: u32, likely: &[u32], inodes: &[u64]) -> bool {
     let namespace = |pid: u32| fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
     let Some(own) = namespace(pid) else {
         return false;
     };
-    let mut wanted: std::collections::HashSet<std::ffi::OsString> = inodes
-        .iter()
-        .map(|inode| format!("socket:[{inode}]").into())
-        .collect();
-    if wanted.is_empty() {
+    let in_namespace = |other: &u32| namespace(*other).as_ref() == Some(&own);
+    if inodes.is_empty() {
         return false;
+    }
+    if hold_sockets(likely.iter().copied().filter(in_namespace), inodes) {
+        return true;
     }
     let Ok(entries) = fs::read_dir("/proc") else {
         return false;
     };
-    for other in entries
+    let every = entries
         .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&other| namespace(other).as_ref() == Some(&own))
-    {
-        let descriptors = fs::read_dir(format!("/proc/{other}/fd"));
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok());
+    hold_sockets(every.filter(in_namespace), inodes)
+}
+
+/// Whether the processes of `pids` hold every socket of `inodes` between them.
+fn hold_sockets(pids: impl Iterator<Item = u32>, inodes: &[u64]) -> bool {
+    let mut wanted: std::collections::HashSet<std::ffi::OsString> = inodes
+        .iter()
+        .map(|inode| format!("socket:[{inode}]").into())
+        .collect();
+    for pid in pids {
+        let descriptors = fs::read_dir(format!("/proc/{pid}/fd"));
         for entry in descriptors.into_iter().flatten().flatten() {
             if let Ok(target) = fs::read_link(entry.path()) {
                 wanted.remove(target.as_os_str());

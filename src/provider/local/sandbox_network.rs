@@ -4,6 +4,7 @@
 //! sockets are made by `network_connect`. This file decides when a change may happen and what a
 //! caller is told.
 
+use super::cgroup::Cgroup;
 use super::{LocalProvider, blocking, init, network, network_connect, procfs};
 use crate::provider::{InnerListener, Network, Provider, ProviderError, Result};
 
@@ -128,17 +129,22 @@ impl LocalProvider {
 
     /// [`Provider::holds_sockets`]: under bubblewrap, whether processes in the sandbox's pid
     /// namespace (which all its commands share) hold every socket; without it, sandboxes are
-    /// not apart from each other, and it cannot tell.
+    /// not apart from each other, and it cannot tell. The sandbox's cgroup, which every command
+    /// joins before it starts, names where to look first; the namespace is what counts.
     pub(super) async fn holds_sockets(&self, id: &str, inodes: &[u64]) -> Result<Option<bool>> {
         if !self.launcher.is_isolated() {
             return Ok(None);
         }
         let metadata = self.blocking_resolve(id).await?;
         let run_dir = self.store.run_dir(&metadata.id);
+        let cgroup = self.launcher.cgroups().sandbox(&metadata.id);
         let inodes = inodes.to_vec();
         blocking(move || {
             let held = init::while_held(&run_dir, |init| {
-                Ok(init.is_some_and(|init| procfs::namespace_holds_sockets(init, &inodes)))
+                Ok(init.is_some_and(|init| {
+                    let likely = cgroup.as_ref().and_then(Cgroup::processes);
+                    procfs::namespace_holds_sockets(init, &likely.unwrap_or_default(), &inodes)
+                }))
             });
             Ok(Some(held.unwrap_or(false)))
         })
