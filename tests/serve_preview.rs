@@ -263,7 +263,7 @@ fn running_as_root() -> bool {
 
 /// A WebSocket echo server on node's own `http` and `crypto`: answers plain HTTP, and echoes each
 /// text frame (under 126 bytes) with the path the handshake asked for.
-const WEBSOCKET_ECHO: &str = r#"
+pub(crate) const WEBSOCKET_ECHO: &str = r#"
 import { createServer } from 'node:http'
 import { createHash } from 'node:crypto'
 const server = createServer((request, response) => response.end('plain http\n'))
@@ -290,10 +290,31 @@ server.on('upgrade', (request, socket) => {
 server.listen(Number(process.argv[2]), '127.0.0.1')
 "#;
 
+/// A WebSocket client's connection.
+pub(crate) type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// Opens a WebSocket to `url` (with the preview token when given) and trades one message, once
 /// the server inside listens; the handshake's status when it is refused.
 async fn echo_over_websocket(url: &str, token: Option<&str>, message: &str) -> Result<String, u16> {
+    let mut socket = open_websocket(url, token).await?;
+    let reply = echo(&mut socket, message).await;
+    socket.close(None).await.ok();
+    Ok(reply)
+}
+
+/// Sends `message` over `socket` and returns the text that comes back.
+pub(crate) async fn echo(socket: &mut Socket, message: &str) -> String {
     use futures::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    socket.send(Message::text(message)).await.unwrap();
+    let reply = socket.next().await.expect("an answer").unwrap();
+    reply.into_text().unwrap().to_string()
+}
+
+/// Opens a WebSocket to `url` (with the preview token when given), once the server inside
+/// listens; the handshake's status when it is refused.
+pub(crate) async fn open_websocket(url: &str, token: Option<&str>) -> Result<Socket, u16> {
     use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest as _};
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -304,15 +325,7 @@ async fn echo_over_websocket(url: &str, token: Option<&str>, message: &str) -> R
                 .insert("x-daytona-preview-token", token.parse().unwrap());
         }
         match tokio_tungstenite::connect_async(request).await {
-            Ok((mut socket, _)) => {
-                socket
-                    .send(tungstenite::Message::text(message))
-                    .await
-                    .unwrap();
-                let reply = socket.next().await.expect("an answer").unwrap();
-                socket.close(None).await.ok();
-                return Ok(reply.into_text().unwrap().to_string());
-            }
+            Ok((socket, _)) => return Ok(socket),
             // 502 while the server inside is still starting.
             Err(tungstenite::Error::Http(response))
                 if response.status() != 502 || Instant::now() > deadline =>
