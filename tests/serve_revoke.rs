@@ -336,3 +336,80 @@ async fn expiring_a_signed_link_early_ends_the_web_terminals_opened_through_it()
     kept.expect("kept-42").await;
     assert_eq!(open(&expiring_url, None).await.err(), Some(401));
 }
+
+/// A server on node's own `http` whose every answer streams a server-sent event every 200 ms
+/// without end.
+const TICKER: &str = r#"
+import { createServer } from 'node:http'
+createServer((request, response) => {
+  response.writeHead(200, { 'content-type': 'text/event-stream' })
+  response.write('data: first\n\n')
+  setInterval(() => response.write('data: tick\n\n'), 200)
+}).listen(Number(process.argv[2]), '127.0.0.1')
+"#;
+
+/// A streamed answer from `url` (once the server inside listens), after its first chunk.
+async fn streaming(server: &Server, url: &str) -> reqwest::Response {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let mut response = server.client.get(url).send().await.unwrap();
+        // 502 while the server inside is still starting.
+        if response.status() == 502 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            continue;
+        }
+        assert_eq!(response.status(), 200);
+        let first = response.chunk().await.unwrap().expect("a first event");
+        assert!(first.starts_with(b"data: first"), "{first:?}");
+        return response;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expiring_a_signed_link_early_stops_its_answers_still_streaming() {
+    if !have("node") {
+        return;
+    }
+    let server = start("").await;
+    let id = server.create(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uploaded = server
+        .send(
+            server
+                .client
+                .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=ticker.mjs")))
+                .bearer_auth(KEY)
+                .body(TICKER),
+        )
+        .await;
+    assert_eq!(uploaded.status, 200, "{:?}", uploaded.body);
+    let port = free_port();
+    run_in_background(&server, &id, &format!("node ticker.mjs {port}")).await;
+    let (expiring_url, expiring) = signed_socket_link(&server, &id, port).await;
+    let (kept_url, _) = signed_socket_link(&server, &id, port).await;
+    let http = |url: String| url.replacen("ws://", "http://", 1) + "/events";
+    let mut cut = streaming(&server, &http(expiring_url)).await;
+    let mut kept = streaming(&server, &http(kept_url)).await;
+
+    expire(&server, &id, port, &expiring).await;
+    let end = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match cut.chunk().await {
+                Ok(Some(_)) => {}
+                ended => return ended,
+            }
+        }
+    })
+    .await
+    .expect("the answer stops once its link is expired");
+    // Cut short, not finished: the client sees the answer fail.
+    assert!(end.is_err(), "{end:?}");
+    let tick = kept
+        .chunk()
+        .await
+        .unwrap()
+        .expect("another link's answer goes on");
+    assert!(tick.starts_with(b"data: tick"), "{tick:?}");
+}
