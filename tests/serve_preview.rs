@@ -39,6 +39,28 @@ pub(crate) async fn run_in_background(server: &Server, id: &str, command: &str) 
     assert!(reply.status < 300, "{:?}", reply.body);
 }
 
+/// A new sandbox running the node program `script`, kept as `name` in its home, with a free
+/// port as its argument: the sandbox's id and that port.
+pub(crate) async fn node_server(server: &Server, name: &str, script: &str) -> (String, u16) {
+    let id = server.create(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uploaded = server
+        .send(
+            server
+                .client
+                .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path={name}")))
+                .bearer_auth(KEY)
+                .body(script.to_string()),
+        )
+        .await;
+    assert_eq!(uploaded.status, 200, "{:?}", uploaded.body);
+    let port = free_port();
+    run_in_background(server, &id, &format!("node {name} {port}")).await;
+    (id, port)
+}
+
 /// Starts `python3 -m http.server` in the sandbox's home.
 pub(crate) async fn serve_home(server: &Server, id: &str, port: u16) {
     let command = format!("python3 -m http.server {port} --bind 127.0.0.1");
@@ -346,20 +368,7 @@ async fn a_websocket_server_in_a_sandbox_is_reachable_through_its_preview_link()
         return;
     }
     let server = start("").await;
-    let sandbox = server.create(json!({})).await;
-    let id = sandbox["id"].as_str().unwrap().to_string();
-    let uploaded = server
-        .send(
-            server
-                .client
-                .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=ws_echo.mjs")))
-                .bearer_auth(KEY)
-                .body(WEBSOCKET_ECHO),
-        )
-        .await;
-    assert_eq!(uploaded.status, 200, "{:?}", uploaded.body);
-    let port = free_port();
-    run_in_background(&server, &id, &format!("node ws_echo.mjs {port}")).await;
+    let (id, port) = node_server(&server, "ws_echo.mjs", WEBSOCKET_ECHO).await;
     let preview = link(&server, &id, port).await;
     let token = preview["token"].as_str().unwrap().to_string();
     let socket_url = preview["url"]

@@ -13,11 +13,9 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 use crate::common::have;
-use crate::serve_preview::{
-    WEBSOCKET_ECHO, echo, free_port, link, open_websocket, run_in_background,
-};
+use crate::serve_preview::{WEBSOCKET_ECHO, echo, link, node_server, open_websocket};
 use crate::serve_ssh::{DEADLINE, Gateway, KEY as SSH_KEY, have_ssh, start as start_gateway};
-use crate::serve_support::{KEY, Server, start};
+use crate::serve_support::{Server, start};
 use crate::serve_web_terminal::{
     alive, open, parent_of, sandbox_with_terminal, signed_link, until,
 };
@@ -244,22 +242,7 @@ async fn expiring_a_signed_link_early_closes_the_websockets_opened_through_it() 
         return;
     }
     let server = start("").await;
-    let id = server.create(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let uploaded = server
-        .send(
-            server
-                .client
-                .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=ws_echo.mjs")))
-                .bearer_auth(KEY)
-                .body(WEBSOCKET_ECHO),
-        )
-        .await;
-    assert_eq!(uploaded.status, 200, "{:?}", uploaded.body);
-    let port = free_port();
-    run_in_background(&server, &id, &format!("node ws_echo.mjs {port}")).await;
+    let (id, port) = node_server(&server, "ws_echo.mjs", WEBSOCKET_ECHO).await;
 
     let (expiring_url, expiring) = signed_socket_link(&server, &id, port).await;
     let (kept_url, _) = signed_socket_link(&server, &id, port).await;
@@ -371,22 +354,7 @@ async fn expiring_a_signed_link_early_stops_its_answers_still_streaming() {
         return;
     }
     let server = start("").await;
-    let id = server.create(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let uploaded = server
-        .send(
-            server
-                .client
-                .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=ticker.mjs")))
-                .bearer_auth(KEY)
-                .body(TICKER),
-        )
-        .await;
-    assert_eq!(uploaded.status, 200, "{:?}", uploaded.body);
-    let port = free_port();
-    run_in_background(&server, &id, &format!("node ticker.mjs {port}")).await;
+    let (id, port) = node_server(&server, "ticker.mjs", TICKER).await;
     let (expiring_url, expiring) = signed_socket_link(&server, &id, port).await;
     let (kept_url, _) = signed_socket_link(&server, &id, port).await;
     let http = |url: String| url.replacen("ws://", "http://", 1) + "/events";
