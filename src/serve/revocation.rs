@@ -6,10 +6,16 @@
 //! Only explicit revocations end open connections: `DELETE /ssh-access` (one token or every
 //! token of a sandbox) and expiring a signed link early. A token or link that reaches its
 //! natural expiry, or an SSH token replaced by a newer one, admits no new connection but
-//! leaves open ones alone, as Daytona's gateway and proxy do (they check only at connect): a
-//! long SSH session or a dev server's hot reload would otherwise break at an arbitrary time, and
-//! `ralph-town`'s own client makes a token for every command, which would end the commands
-//! still running on the sandbox.
+//! leaves open ones alone: a long SSH session or a dev server's hot reload would otherwise break
+//! at an arbitrary time, and `ralph-town`'s own client makes a token for every command, which
+//! would end the commands still running on the sandbox.
+//!
+//! NOTES-style: Daytona ends nothing open, at revocation or at expiry. Its API's
+//! `revokeSshAccess` and `expireSignedPreviewUrlToken` (apps/api/src/sandbox/services/
+//! sandbox.service.ts) only delete the record; its gateway (apps/ssh-gateway/main.go,
+//! `handleConnection`) validates the token once, when a connection opens; its proxy
+//! (apps/proxy/pkg/proxy/auth.go) checks a signed link per request and then trusts a cookie
+//! for an hour. Here an explicit revocation is taken to mean that access must end.
 //!
 //! Grants hold credentials (tokens): nothing here is logged or shown.
 
