@@ -39,6 +39,28 @@ pub(crate) async fn run_in_background(server: &Server, id: &str, command: &str) 
     assert!(reply.status < 300, "{:?}", reply.body);
 }
 
+/// A new sandbox running the node program `script`, kept as `name` in its home, with a free
+/// port as its argument: the sandbox's id and that port.
+pub(crate) async fn node_server(server: &Server, name: &str, script: &str) -> (String, u16) {
+    let id = server.create(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uploaded = server
+        .send(
+            server
+                .client
+                .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path={name}")))
+                .bearer_auth(KEY)
+                .body(script.to_string()),
+        )
+        .await;
+    assert_eq!(uploaded.status, 200, "{:?}", uploaded.body);
+    let port = free_port();
+    run_in_background(server, &id, &format!("node {name} {port}")).await;
+    (id, port)
+}
+
 /// Starts `python3 -m http.server` in the sandbox's home.
 pub(crate) async fn serve_home(server: &Server, id: &str, port: u16) {
     let command = format!("python3 -m http.server {port} --bind 127.0.0.1");
@@ -263,7 +285,7 @@ fn running_as_root() -> bool {
 
 /// A WebSocket echo server on node's own `http` and `crypto`: answers plain HTTP, and echoes each
 /// text frame (under 126 bytes) with the path the handshake asked for.
-const WEBSOCKET_ECHO: &str = r#"
+pub(crate) const WEBSOCKET_ECHO: &str = r#"
 import { createServer } from 'node:http'
 import { createHash } from 'node:crypto'
 const server = createServer((request, response) => response.end('plain http\n'))
@@ -290,10 +312,31 @@ server.on('upgrade', (request, socket) => {
 server.listen(Number(process.argv[2]), '127.0.0.1')
 "#;
 
+/// A WebSocket client's connection.
+pub(crate) type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// Opens a WebSocket to `url` (with the preview token when given) and trades one message, once
 /// the server inside listens; the handshake's status when it is refused.
 async fn echo_over_websocket(url: &str, token: Option<&str>, message: &str) -> Result<String, u16> {
+    let mut socket = open_websocket(url, token).await?;
+    let reply = echo(&mut socket, message).await;
+    socket.close(None).await.ok();
+    Ok(reply)
+}
+
+/// Sends `message` over `socket` and returns the text that comes back.
+pub(crate) async fn echo(socket: &mut Socket, message: &str) -> String {
     use futures::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    socket.send(Message::text(message)).await.unwrap();
+    let reply = socket.next().await.expect("an answer").unwrap();
+    reply.into_text().unwrap().to_string()
+}
+
+/// Opens a WebSocket to `url` (with the preview token when given), once the server inside
+/// listens; the handshake's status when it is refused.
+pub(crate) async fn open_websocket(url: &str, token: Option<&str>) -> Result<Socket, u16> {
     use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest as _};
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -304,15 +347,7 @@ async fn echo_over_websocket(url: &str, token: Option<&str>, message: &str) -> R
                 .insert("x-daytona-preview-token", token.parse().unwrap());
         }
         match tokio_tungstenite::connect_async(request).await {
-            Ok((mut socket, _)) => {
-                socket
-                    .send(tungstenite::Message::text(message))
-                    .await
-                    .unwrap();
-                let reply = socket.next().await.expect("an answer").unwrap();
-                socket.close(None).await.ok();
-                return Ok(reply.into_text().unwrap().to_string());
-            }
+            Ok((socket, _)) => return Ok(socket),
             // 502 while the server inside is still starting.
             Err(tungstenite::Error::Http(response))
                 if response.status() != 502 || Instant::now() > deadline =>
@@ -333,20 +368,7 @@ async fn a_websocket_server_in_a_sandbox_is_reachable_through_its_preview_link()
         return;
     }
     let server = start("").await;
-    let sandbox = server.create(json!({})).await;
-    let id = sandbox["id"].as_str().unwrap().to_string();
-    let uploaded = server
-        .send(
-            server
-                .client
-                .post(server.url(&format!("/toolbox/{id}/files/upload-v2?path=ws_echo.mjs")))
-                .bearer_auth(KEY)
-                .body(WEBSOCKET_ECHO),
-        )
-        .await;
-    assert_eq!(uploaded.status, 200, "{:?}", uploaded.body);
-    let port = free_port();
-    run_in_background(&server, &id, &format!("node ws_echo.mjs {port}")).await;
+    let (id, port) = node_server(&server, "ws_echo.mjs", WEBSOCKET_ECHO).await;
     let preview = link(&server, &id, port).await;
     let token = preview["token"].as_str().unwrap().to_string();
     let socket_url = preview["url"]

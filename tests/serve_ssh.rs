@@ -17,23 +17,23 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 /// A generous bound so that a hanging session fails the test instead of blocking it.
-const DEADLINE: Duration = Duration::from_secs(120);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(120);
 
 /// The API key of every server here.
-const KEY: &str = "dtn_ssh_test_key_0123456789abcdef";
+pub(crate) const KEY: &str = "dtn_ssh_test_key_0123456789abcdef";
 
-struct Gateway {
-    api: String,
-    ssh_port: u16,
+pub(crate) struct Gateway {
+    pub(crate) api: String,
+    pub(crate) ssh_port: u16,
     provider: Arc<LocalProvider>,
-    client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
     root: Option<tempfile::TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// `serve` in-process with its SSH gateway on a free port, on `root` (a fresh one if `None`).
-async fn start(root: Option<tempfile::TempDir>) -> Gateway {
+pub(crate) async fn start(root: Option<tempfile::TempDir>) -> Gateway {
     let root = root.unwrap_or_else(|| tempfile::tempdir().unwrap());
     let state = root.path().join("state");
     let provider = Arc::new(LocalProvider::new(state.clone()).unwrap());
@@ -67,13 +67,13 @@ async fn start(root: Option<tempfile::TempDir>) -> Gateway {
 }
 
 impl Gateway {
-    async fn shutdown(mut self) -> tempfile::TempDir {
+    pub(crate) async fn shutdown(mut self) -> tempfile::TempDir {
         let _ = self.stop.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap();
         self.root.take().unwrap()
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Value {
         let response = self
             .client
             .post(format!("{}{path}", self.api))
@@ -87,7 +87,7 @@ impl Gateway {
     }
 
     /// A started sandbox's id.
-    async fn sandbox(&self) -> String {
+    pub(crate) async fn sandbox(&self) -> String {
         let created = self.post("/sandbox", json!({})).await;
         let id = created["id"].as_str().unwrap().to_string();
         self.wait_started(&id).await;
@@ -115,12 +115,12 @@ impl Gateway {
     }
 
     /// `POST /sandbox/{id}/ssh-access`: the whole answer.
-    async fn access(&self, id: &str, query: &str) -> Value {
+    pub(crate) async fn access(&self, id: &str, query: &str) -> Value {
         self.post(&format!("/sandbox/{id}/ssh-access{query}"), json!({}))
             .await
     }
 
-    async fn token(&self, id: &str) -> String {
+    pub(crate) async fn token(&self, id: &str) -> String {
         self.access(id, "").await["token"]
             .as_str()
             .unwrap()
@@ -128,7 +128,13 @@ impl Gateway {
     }
 
     /// Runs `ssh [extra] TOKEN@127.0.0.1 [command]` with `input` on its stdin.
-    async fn ssh(&self, token: &str, extra: &[&str], command: Option<&str>, input: &[u8]) -> Ssh {
+    pub(crate) async fn ssh(
+        &self,
+        token: &str,
+        extra: &[&str],
+        command: Option<&str>,
+        input: &[u8],
+    ) -> Ssh {
         let port = self.ssh_port.to_string();
         let mut ssh = tokio::process::Command::new("ssh");
         // The first value of an option wins: `extra` comes before the defaults.
@@ -178,7 +184,7 @@ impl Gateway {
         (session, lines)
     }
 
-    async fn exec(&self, token: &str, command: &str, input: &[u8]) -> Ssh {
+    pub(crate) async fn exec(&self, token: &str, command: &str, input: &[u8]) -> Ssh {
         self.ssh(token, &[], Some(command), input).await
     }
 }
@@ -186,15 +192,15 @@ impl Gateway {
 type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
 
 #[derive(Debug)]
-struct Ssh {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Ssh {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 /// Whether the OpenSSH client is here (a failure under `CI=true`; the package is
 /// `openssh-client`).
-fn have_ssh() -> bool {
+pub(crate) fn have_ssh() -> bool {
     common::have("ssh")
 }
 

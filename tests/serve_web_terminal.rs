@@ -64,13 +64,13 @@ async fn get(server: &Server, url: &str, token: Option<&str>) -> (u16, String, S
 }
 
 /// A WebSocket client of one web terminal, and the text it has seen.
-struct Terminal {
-    socket: Socket,
-    output: String,
+pub(crate) struct Terminal {
+    pub(crate) socket: Socket,
+    pub(crate) output: String,
 }
 
 /// Opens `<link>/ws`, with the preview token when given; the handshake's status when refused.
-async fn open(url: &str, token: Option<&str>) -> Result<Terminal, u16> {
+pub(crate) async fn open(url: &str, token: Option<&str>) -> Result<Terminal, u16> {
     open_from(url, token, None).await
 }
 
@@ -99,7 +99,7 @@ async fn open_from(url: &str, token: Option<&str>, origin: Option<&str>) -> Resu
 }
 
 impl Terminal {
-    async fn send(&mut self, text: &str) {
+    pub(crate) async fn send(&mut self, text: &str) {
         self.socket.send(Message::text(text)).await.unwrap();
     }
 
@@ -113,7 +113,7 @@ impl Terminal {
 
     /// Reads output until it holds `needle`; returns all output so far. Output comes only as
     /// text frames.
-    async fn expect(&mut self, needle: &str) -> String {
+    pub(crate) async fn expect(&mut self, needle: &str) -> String {
         while !self.output.contains(needle) {
             match self.next().await {
                 Some(Message::Text(text)) => self.output.push_str(&text),
@@ -124,12 +124,12 @@ impl Terminal {
     }
 
     /// Waits for the shell's prompt: bash drops what is typed before it reads at its prompt.
-    async fn ready(&mut self) {
+    pub(crate) async fn ready(&mut self) {
         self.expect("$ ").await;
     }
 
     /// Reads to the end: the close frame's code, if one came (output before it is kept).
-    async fn finish(&mut self) -> Option<u16> {
+    pub(crate) async fn finish(&mut self) -> Option<u16> {
         loop {
             match self.next().await {
                 Some(Message::Text(text)) => self.output.push_str(&text),

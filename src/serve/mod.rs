@@ -68,6 +68,7 @@ mod preview_listener;
 mod preview_proxy;
 mod pty;
 mod restart;
+mod revocation;
 mod routes;
 mod sandbox;
 mod sandbox_actions;
@@ -223,6 +224,7 @@ pub async fn bind(
         capture_lock: tokio::sync::Mutex::new(()),
         terminals: pty::Terminals::default(),
         web_terminals: pty::Terminals::default(),
+        revocations: revocation::Revocations::default(),
         language_servers: lsp::LanguageServers::default(),
         interpreter_starts: interpreter::DefaultStarts::default(),
         events: events::Events::new(),

@@ -8,20 +8,24 @@
 //! the sandbox is started; a private sandbox's previews need its preview token
 //! (`x-daytona-preview-token`) or a signed link. The proxy takes no API key and grants nothing
 //! but the preview: the token header is not forwarded, and no `/api` or toolbox route is behind
-//! it. Tokens are credentials: never logged.
+//! it. Expiring a signed link early ends what is open through it: WebSockets, and answers
+//! still streaming. Tokens are credentials: never logged.
 
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
+use futures::StreamExt as _;
 use serde::Deserialize;
 
 use super::error::ApiError;
 use super::middleware::constant_time_equal;
 use super::preview_proxy::forward;
+use super::revocation::{Grant, Watch};
 use super::sandbox::resolve;
 use super::state::{AppState, Millis, SignedPreview, now};
 use crate::daytona_api::{PortPreviewUrl, SignedPortPreviewUrl};
@@ -153,6 +157,14 @@ async fn expire(
             !(preview.sandbox_id == sandbox.id && preview.port == port && preview.token == token)
         });
     })?;
+    // Expired early, the link also ends the WebSockets opened through it (web terminals
+    // included); one that reaches its expiry does not (see `revocation.rs`).
+    let expired = Grant::SignedPreview {
+        sandbox: sandbox.id,
+        port,
+        token,
+    };
+    state.revocations.revoke(|grant| *grant == expired);
     Ok(StatusCode::OK)
 }
 
@@ -252,10 +264,61 @@ async fn forward_signed(
     state: Arc<AppState>,
     token: String,
     rest: String,
-    request: Request,
+    mut request: Request,
 ) -> Response {
+    let unknown = || {
+        refuse(
+            StatusCode::UNAUTHORIZED,
+            "the signed preview link is unknown or has expired",
+        )
+    };
+    let Some((id, port)) = signed_target(&state, &token) else {
+        return unknown();
+    };
+    // What opens here (a WebSocket) holds the link, so that expiring it early ends that too.
+    let grant = Grant::SignedPreview {
+        sandbox: id.clone(),
+        port,
+        token: token.clone(),
+    };
+    let live = || signed_target(&state, &token) == Some((id.clone(), port));
+    let Some(watch) = state.revocations.hold(grant, live) else {
+        return unknown();
+    };
+    request.extensions_mut().insert(watch.clone());
+    let Ok(sandbox) = resolve(&state, &id).await else {
+        return refuse(StatusCode::NOT_FOUND, format!("no sandbox `{id}`"));
+    };
+    let prefix = format!("/_preview-signed/{token}");
+    let response = forward(&state, &sandbox, port, &prefix, &rest, request).await;
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // The switched connection holds the watch itself.
+        return response;
+    }
+    cut_when_revoked(response, watch)
+}
+
+/// `response` with a body that fails, ending the connection, once `watch`'s link is expired
+/// early: a streamed answer (server-sent events, a long download) stops with the link.
+fn cut_when_revoked(response: Response, watch: Watch) -> Response {
+    let (parts, body) = response.into_parts();
+    let chunks = futures::stream::unfold(Some((body.into_data_stream(), watch)), |open| async {
+        let (mut body, watch) = open?;
+        tokio::select! {
+            chunk = body.next() => chunk.map(|chunk| (chunk, Some((body, watch)))),
+            () = watch.revoked() => {
+                let expired = axum::Error::new("the signed preview link was expired");
+                Some((Err(expired), None))
+            }
+        }
+    });
+    Response::from_parts(parts, Body::from_stream(chunks))
+}
+
+/// The sandbox and port a live signed link `token` opens.
+fn signed_target(state: &AppState, token: &str) -> Option<(String, u16)> {
     let now = now();
-    let found = state.store.read(|records| {
+    state.store.read(|records| {
         records
             .signed_previews
             .iter()
@@ -264,16 +327,5 @@ async fn forward_signed(
                     && constant_time_equal(preview.token.as_bytes(), token.as_bytes())
             })
             .map(|preview| (preview.sandbox_id.clone(), preview.port))
-    });
-    let Some((id, port)) = found else {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "the signed preview link is unknown or has expired",
-        );
-    };
-    let Ok(sandbox) = resolve(&state, &id).await else {
-        return refuse(StatusCode::NOT_FOUND, format!("no sandbox `{id}`"));
-    };
-    let prefix = format!("/_preview-signed/{token}");
-    forward(&state, &sandbox, port, &prefix, &rest, request).await
+    })
 }

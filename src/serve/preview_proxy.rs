@@ -21,6 +21,7 @@ use axum::response::Response;
 use super::preview::{TOKEN_HEADER, refuse};
 use super::preview_cookies;
 use super::preview_listener::{accepted, nothing_listens, shared_port};
+use super::revocation::{Watch, revoked};
 use super::state::{AppState, now};
 use super::view::derived_state;
 use super::web_terminal;
@@ -256,14 +257,16 @@ pub(super) fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
 /// The port agreed to switch: its 101 goes back with the handshake's headers as they came
 /// (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`) but cookies, kept under `prefix` as on any
 /// answer (browsers keep a handshake's cookies too), and once both sides have switched the
-/// bytes are copied both ways until either closes. The copy outlives the request, as the
-/// connection does.
+/// bytes are copied both ways until either closes, or the signed link the request came through
+/// is expired early (its [`Watch`] in the request's extensions). The copy outlives the request,
+/// as the connection does.
 fn switch_protocols(
     mut client_side: axum::http::request::Parts,
     mut reply: axum::http::Response<hyper::body::Incoming>,
     prefix: &str,
 ) -> Response {
     let client_upgrade = client_side.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    let watch = client_side.extensions.remove::<Watch>();
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     for (name, value) in reply.headers() {
@@ -289,7 +292,11 @@ fn switch_protocols(
             hyper_util::rt::TokioIo::new(client),
             hyper_util::rt::TokioIo::new(upstream),
         );
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        tokio::select! {
+            _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+            // Both connections drop: each side sees its connection end.
+            () = revoked(watch.as_ref()) => {}
+        }
     });
     response
 }

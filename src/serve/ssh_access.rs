@@ -2,8 +2,10 @@
 //! `GET /api/sandbox/ssh-access/validate`.
 //!
 //! A token is the SSH user name at the gateway and a credential: 32 random characters from
-//! `[A-Za-z0-9]`, one live token per sandbox (a new one revokes the others). Only the record
-//! exists here; a gateway validates tokens with [`sandbox_for_token`]. Tokens are never logged.
+//! `[A-Za-z0-9]`, one live token per sandbox (a new one replaces the others). Only the record
+//! exists here; a gateway validates tokens with [`sandbox_for_token`]. Revoking a token (or
+//! every token of a sandbox) also ends the SSH connections made with it; a replaced or expired
+//! token only admits no new ones (see `revocation.rs`). Tokens are never logged.
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::middleware::constant_time_equal;
+use super::revocation::Grant;
 use super::sandbox::resolve;
 use super::state::{AppState, Millis, SshAccessRecord, iso, now};
 use super::view::sandbox_dto;
@@ -113,6 +116,14 @@ pub(crate) async fn revoke(
                 || token.as_ref().is_some_and(|token| &access.token != token)
         });
     })?;
+    // Then the connections made with them end (see `revocation.rs` for why only here).
+    state.revocations.revoke(|grant| match grant {
+        Grant::Ssh {
+            sandbox: held,
+            token: held_token,
+        } => *held == sandbox.id && token.as_ref().is_none_or(|token| held_token == token),
+        Grant::SignedPreview { .. } => false,
+    });
     let record = state.store.sandbox(&sandbox.id);
     Ok(Json(sandbox_dto(&state, &sandbox, &record, now())))
 }

@@ -44,6 +44,8 @@ pub(crate) struct AppState {
     pub(crate) terminals: Terminals,
     /// The web terminals of port 22222's previews, one per WebSocket.
     pub(crate) web_terminals: Terminals,
+    /// What open SSH connections and signed-link WebSockets hold, for revocations to end.
+    pub(crate) revocations: super::revocation::Revocations,
     /// The toolbox's language servers.
     pub(crate) language_servers: LanguageServers,
     /// Who starts each sandbox's default interpreter context.

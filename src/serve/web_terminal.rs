@@ -5,8 +5,9 @@
 //! is input, output comes back as text frames of UTF-8, and the socket closes when the shell
 //! exits. Each WebSocket gets a login shell of its own, started by the PTY sessions' code
 //! ([`super::pty::start`]) in a registry of its own, so the toolbox neither lists nor reaches
-//! it; closing the socket kills the shell, and stopping or deleting the sandbox kills every
-//! shell of it (the provider kills what is attached to it).
+//! it; closing the socket kills the shell, stopping or deleting the sandbox kills every shell
+//! of it (the provider kills what is attached to it), and expiring early the signed link a
+//! socket was opened through closes that socket (1008) and kills its shell.
 //!
 //! The preview proxy checks the token and the sandbox's state before anything here runs. What
 //! is typed and printed is never logged.
@@ -25,6 +26,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::preview::refuse;
 use super::pty::{Registry, Spec, Terminal, start};
+use super::revocation::{Watch, revoked};
 use super::ssh::pty::Size;
 use super::state::{AppState, now};
 use crate::provider::Sandbox;
@@ -132,12 +134,14 @@ async fn connect(state: &Arc<AppState>, sandbox: &Sandbox, request: Request) -> 
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
+    let watch = parts.extensions.remove::<Watch>();
     let (state, sandbox) = (state.clone(), sandbox.clone());
-    upgrade.on_upgrade(move |socket| terminal(socket, state, sandbox))
+    upgrade.on_upgrade(move |socket| terminal(socket, state, sandbox, watch))
 }
 
-/// One socket's terminal, from the shell's start to its end or the client's.
-async fn terminal(socket: WebSocket, state: Arc<AppState>, sandbox: Sandbox) {
+/// One socket's terminal, from the shell's start to its end, the client's, or the revocation
+/// of the signed link it was opened through (`watch`).
+async fn terminal(socket: WebSocket, state: Arc<AppState>, sandbox: Sandbox, watch: Option<Watch>) {
     let (mut sink, mut source) = socket.split();
     let spec = Spec {
         registry: Registry::WebTerminal,
@@ -183,6 +187,9 @@ async fn terminal(socket: WebSocket, state: Arc<AppState>, sandbox: Sandbox) {
                 // The client left.
                 Some(Err(_)) | None => break None,
             },
+            () = revoked(watch.as_ref()) => {
+                break Some(close(POLICY_VIOLATION, "the signed preview link was expired"));
+            }
         }
     };
     // A socket's shell is its own: it ends with the socket (a no-op once it exited).

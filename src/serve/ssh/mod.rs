@@ -3,7 +3,9 @@
 //! authentication. A live token is accepted whatever method the client offers first (`none`,
 //! any public key, keyboard-interactive); passwords are refused. A sandbox that is not
 //! `started` gets Daytona's message and the connection closes. Exec requests and shells (on a
-//! terminal when asked) run in the sandbox through the provider (see `channel.rs`).
+//! terminal when asked) run in the sandbox through the provider (see `channel.rs`). Revoking
+//! the token (`DELETE /ssh-access`) disconnects the connections made with it, which ends what
+//! they run; one that expires or is replaced only admits no new connection.
 //!
 //! The token is a credential: it is never logged, printed or put in an error. This module
 //! prints nothing at all; `serve` says where it listens.
@@ -21,6 +23,7 @@ use russh::{Channel, ChannelId, Disconnect, MethodKind, MethodSet};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use super::revocation::{Grant, Watch};
 use super::ssh_access::sandbox_for_token;
 use super::state::{AppState, now};
 use super::view::derived_state;
@@ -97,11 +100,14 @@ impl Gateway {
         while let Some(stream) =
             super::next_connection(&self.listener, &mut stopped, &mut connections).await
         {
+            let (granted, grant) = tokio::sync::oneshot::channel();
             let handler = Connection {
                 context: context.clone(),
                 sandbox: None,
+                granted: Some(granted),
             };
-            connections.spawn(connect(self.config.clone(), stream, handler, stop.clone()));
+            let stop = stop.clone();
+            connections.spawn(connect(self.config.clone(), stream, handler, grant, stop));
         }
         drop(self.listener);
         let closed = async { while connections.join_next().await.is_some() {} };
@@ -109,11 +115,13 @@ impl Gateway {
     }
 }
 
-/// Runs one connection; when the server stops, disconnects it and waits for it to close.
+/// Runs one connection; when the server stops, or the token it was accepted with (sent on
+/// `grant`) is revoked, disconnects it and waits for it to close.
 async fn connect(
     config: Arc<russh::server::Config>,
     stream: tokio::net::TcpStream,
     handler: Connection,
+    grant: tokio::sync::oneshot::Receiver<Watch>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let stopped = async move {
@@ -128,20 +136,25 @@ async fn connect(
         },
         () = &mut stopped => return,
     };
+    let revoked = async move {
+        match grant.await {
+            Ok(watch) => watch.revoked().await,
+            // Never accepted: the session ends on its own.
+            Err(_) => std::future::pending().await,
+        }
+    };
     let handle = session.handle();
     tokio::pin!(session);
-    tokio::select! {
+    let reason = tokio::select! {
         _ = &mut session => return,
-        () = &mut stopped => {}
-    }
+        () = &mut stopped => "the server is shutting down",
+        () = revoked => "the SSH access token was revoked",
+    };
     let _ = handle
-        .disconnect(
-            Disconnect::ByApplication,
-            "the server is shutting down".to_string(),
-            String::new(),
-        )
+        .disconnect(Disconnect::ByApplication, reason.to_string(), String::new())
         .await;
-    let _ = session.await;
+    // A client that does not close is dropped: that ends its channels' programs too.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, session).await;
 }
 
 /// Daytona's message when sandbox `id` cannot take a session now; `None` when it can.
@@ -162,22 +175,35 @@ async fn unavailable(state: &AppState, id: &str) -> Option<String> {
     ))
 }
 
-/// One client connection; `sandbox` is set once its token is accepted.
+/// One client connection; `sandbox` is set once its token is accepted, and the token's watch
+/// goes to the connection's task through `granted`.
 struct Connection {
     context: Arc<Context>,
     sandbox: Option<String>,
+    granted: Option<tokio::sync::oneshot::Sender<Watch>>,
 }
 
 impl Connection {
-    /// Accepts `token` when it is live, remembering its sandbox.
+    /// Accepts `token` when it is live, remembering its sandbox and watching for its
+    /// revocation.
     fn authenticate(&mut self, token: &str) -> Auth {
-        match sandbox_for_token(&self.context.state, token, now()) {
-            Some(sandbox) => {
-                self.sandbox = Some(sandbox);
-                Auth::Accept
-            }
-            None => Auth::reject(),
+        let state = &self.context.state;
+        let Some(sandbox) = sandbox_for_token(state, token, now()) else {
+            return Auth::reject();
+        };
+        let grant = Grant::Ssh {
+            sandbox: sandbox.clone(),
+            token: token.to_string(),
+        };
+        let live = || sandbox_for_token(state, token, now()).as_ref() == Some(&sandbox);
+        let Some(watch) = state.revocations.hold(grant, live) else {
+            return Auth::reject();
+        };
+        if let Some(granted) = self.granted.take() {
+            let _ = granted.send(watch);
         }
+        self.sandbox = Some(sandbox);
+        Auth::Accept
     }
 }
 
