@@ -190,6 +190,7 @@ pub(super) async fn run(args: ServeArgs) -> Result<i32> {
         .map_err(serve_error)?;
     announce(&server, source.as_ref(), isolated);
     server.run(shutdown()).await.map_err(serve_error)?;
+    eprintln!("stopped; the next `serve` on this state root takes its sandboxes over");
     Ok(exit::SUCCESS)
 }
 
@@ -262,10 +263,14 @@ fn announce(server: &crate::serve::Server, source: Option<&KeySource>, isolated:
     }
 }
 
-/// Completes on the first stop signal (SIGINT, SIGTERM, SIGHUP).
+/// Completes on the first stop signal (SIGINT, SIGTERM, SIGHUP); a second one ends the process
+/// at once.
 async fn shutdown() {
-    super::signals::stopped().await;
-    eprintln!("shutting down");
+    super::signals::stopped_then_exit_on_another().await;
+    eprintln!(
+        "shutting down: answering the requests in flight (for up to {} s; interrupt again to stop at once); sandboxes keep running",
+        crate::serve::GRACE.as_secs()
+    );
 }
 
 #[cfg(test)]
