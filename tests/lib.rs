@@ -72,6 +72,7 @@ mod serve_python_contexts;
 mod serve_readme_rows;
 mod serve_records;
 mod serve_resize;
+mod serve_restart_load;
 mod serve_sdk;
 mod serve_sdk_asynctool;
 mod serve_sdk_build;
