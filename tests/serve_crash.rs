@@ -421,20 +421,24 @@ async fn crash_once(seed: u64) {
     drop(serve);
 }
 
+/// The seeds listed in `variable` (`5,6,7`), or `default`.
+pub(crate) fn seeds(variable: &str, default: &[u64]) -> Vec<u64> {
+    match std::env::var(variable) {
+        Ok(list) => list
+            .split(',')
+            .map(|seed| seed.trim().parse().unwrap())
+            .collect(),
+        Err(_) => default.to_vec(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_killed_under_load_loses_nothing_and_doubles_nothing() {
     if !common::have("bwrap") {
         return;
     }
     // `CRASH_SEEDS=5,6,7` runs other seeds (to look harder, or again at a failing one).
-    let seeds: Vec<u64> = match std::env::var("CRASH_SEEDS") {
-        Ok(list) => list
-            .split(',')
-            .map(|seed| seed.trim().parse().unwrap())
-            .collect(),
-        Err(_) => SEEDS.to_vec(),
-    };
-    for seed in seeds {
+    for seed in seeds("CRASH_SEEDS", &SEEDS) {
         crash_once(seed).await;
     }
 }

@@ -18,14 +18,14 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
 use crate::common;
-use crate::serve_crash::{Checker, KEY, Serve, leftovers, start_at, start_checked};
+use crate::serve_crash::{Checker, KEY, Serve, leftovers, seeds, start_at, start_checked};
 use crate::serve_support::{sdk_environment, sdk_python};
 
 /// The seeds; each stops `serve` once.
 const SEEDS: [u64; 1] = [11];
 
-/// Stops `serve` with SIGTERM and returns what it said on the way out; fails unless it exits 0
-/// (well within the minute it is given: its grace is 10 s).
+/// Stops `serve` with SIGTERM; fails unless it exits 0 (well within the minute it is given: its
+/// grace is 10 s).
 async fn stop(serve: &mut Serve) {
     let pid = serve.child.id().expect("serve runs") as i32;
     let pid = rustix::process::Pid::from_raw(pid).unwrap();
@@ -118,14 +118,7 @@ async fn serve_stopped_cleanly_under_sdk_load_answers_what_was_sent_and_keeps_wh
     let Some(python) = sdk_python(&["daytona"]).await else {
         return;
     };
-    let seeds: Vec<u64> = match std::env::var("RESTART_SEEDS") {
-        Ok(list) => list
-            .split(',')
-            .map(|seed| seed.trim().parse().unwrap())
-            .collect(),
-        Err(_) => SEEDS.to_vec(),
-    };
-    for seed in seeds {
+    for seed in seeds("RESTART_SEEDS", &SEEDS) {
         restart_once(&python, seed).await;
     }
 }

@@ -322,32 +322,28 @@ impl Server {
         // requests in flight.
         let (stop_connections, connections_stopped) = tokio::sync::watch::channel(false);
         let mut connections = tokio::task::JoinSet::new();
-        tokio::pin!(shutdown);
-        while let Some(stream) =
-            next_connection(&self.listener, &mut shutdown, &mut connections).await
-        {
+        let serve = |connections: &mut tokio::task::JoinSet<()>, stream| {
             let (router, state) = (router.clone(), self.state.clone());
             connection::spawn(
-                &mut connections,
+                connections,
                 stream,
                 router,
                 state,
                 connections_stopped.clone(),
             );
+        };
+        tokio::pin!(shutdown);
+        while let Some(stream) =
+            next_connection(&self.listener, &mut shutdown, &mut connections).await
+        {
+            serve(&mut connections, stream);
             // Finished connections leave the set as new ones come.
             while connections.try_join_next().is_some() {}
         }
         // Connections completed before the stop are taken (closing the listener would reset
         // them), then no more.
         for stream in connection::queued(&self.listener) {
-            let (router, state) = (router.clone(), self.state.clone());
-            connection::spawn(
-                &mut connections,
-                stream,
-                router,
-                state,
-                connections_stopped.clone(),
-            );
+            serve(&mut connections, stream);
         }
         drop(self.listener);
         let _ = stop_timers.send(true);
