@@ -24,31 +24,44 @@ use crate::serve_support::{sdk_environment, sdk_python};
 /// The seeds; each stops `serve` once.
 const SEEDS: [u64; 1] = [11];
 
-/// Stops `serve` with SIGTERM; fails unless it exits 0 (well within the minute it is given: its
-/// grace is 10 s).
-async fn stop(serve: &mut Serve) {
+/// Sends SIGTERM to `serve`.
+fn terminate(serve: &Serve) {
     let pid = serve.child.id().expect("serve runs") as i32;
     let pid = rustix::process::Pid::from_raw(pid).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+}
+
+/// The exit code of `serve`, which must exit within a minute.
+async fn exit_code(serve: &mut Serve) -> Option<i32> {
     let status = tokio::time::timeout(Duration::from_secs(60), serve.child.wait())
         .await
         .expect("serve exits after SIGTERM")
         .unwrap();
+    status.code()
+}
+
+/// Stops `serve` with SIGTERM; fails unless it exits 0 (well within the minute it is given: its
+/// grace is 10 s).
+async fn stop(serve: &mut Serve) {
+    terminate(serve);
     assert_eq!(
-        status.code(),
+        exit_code(serve).await,
         Some(0),
-        "serve's exit after SIGTERM: {status}"
+        "serve's exit after SIGTERM"
     );
+}
+
+/// Where `serve` listens, `127.0.0.1:PORT`.
+fn address(serve: &Serve) -> String {
+    let api = serve.api.trim_start_matches("http://");
+    api.trim_end_matches("/api").to_string()
 }
 
 async fn restart_once(python: &Path, seed: u64) {
     let world = tempfile::tempdir().unwrap();
     let (mut serve, _) = start_checked(world.path()).await;
     let api = serve.api.clone();
-    let listen = api
-        .trim_start_matches("http://")
-        .trim_end_matches("/api")
-        .to_string();
+    let listen = address(&serve);
 
     let mut command = tokio::process::Command::new(python);
     command.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/restart_test.py"));
@@ -121,4 +134,35 @@ async fn serve_stopped_cleanly_under_sdk_load_answers_what_was_sent_and_keeps_wh
     for seed in seeds("RESTART_SEEDS", &SEEDS) {
         restart_once(&python, seed).await;
     }
+}
+
+/// A second stop signal ends `serve` at once, with the interrupt exit code, while a request it
+/// waits for is still coming in (a create whose body never arrives); the first one alone would
+/// have it wait out its grace and exit 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_stop_signal_ends_serve_at_once() {
+    let world = tempfile::tempdir().unwrap();
+    let mut serve = start_at(world.path(), "127.0.0.1:0").await;
+    let address = address(&serve);
+    let mut request = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/sandbox HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {KEY}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{"
+    );
+    request.write_all(head.as_bytes()).await.unwrap();
+    terminate(&serve);
+    // It stops listening once it took the first signal.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(&address).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve never stopped listening"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    terminate(&serve);
+    assert_eq!(
+        exit_code(&mut serve).await,
+        Some(130),
+        "serve's exit after a second SIGTERM"
+    );
 }

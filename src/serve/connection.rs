@@ -4,14 +4,15 @@
 //! taken, every request a client has already sent is answered, an idle connection is closed,
 //! and the server waits for the answers for at most [`GRACE`]. "Already sent" is taken
 //! literally: a connection the kernel completed before the stop is still accepted (it waits in
-//! the listen queue, and dropping the listener would reset it), and a request whose bytes have
-//! arrived is read before its connection is told to close (hyper closes an idle connection at
-//! once, so the stop must not be seen before what arrived). A client then meets only a refused
-//! connection or one closed before it sent anything, which it may retry safely.
+//! the listen queue, and dropping the listener would reset it), and bytes that have arrived on a
+//! connection are read before it is told to close (hyper closes an idle connection at once, and
+//! must not take one for idle whose request it has not read yet). A client then meets only a
+//! refused connection or one closed before it sent anything, which it may retry safely.
 //!
 //! This file holds no route logic: it hands each request to the router.
 
 use std::future::Future;
+use std::os::fd::{AsRawFd as _, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +32,8 @@ pub const GRACE: Duration = Duration::from_secs(10);
 struct DroppedConnection;
 
 /// Serves `stream` in a task of `connections` until it closes, or until `stopped` turns true,
-/// after which the request in progress (if any) is answered and the connection closed.
+/// after which what has arrived is read, the request in progress (if any) answered and the
+/// connection closed.
 pub(super) fn spawn(
     connections: &mut tokio::task::JoinSet<()>,
     stream: tokio::net::TcpStream,
@@ -40,17 +42,16 @@ pub(super) fn spawn(
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let socket = Socket(stream.as_raw_fd());
     connections.spawn(async move {
         // A TLS handshake is told from a request line by its first byte, so the handshake is
-        // awaited here, in the connection's own task. `biased`: a first byte that has arrived
-        // wins over a stop seen at the same moment.
-        let stream = tokio::select! {
-            biased;
-            stream = state.local_tls.accept(stream) => match stream {
-                Some(stream) => stream,
-                None => return,
-            },
-            _ = stopped.wait_for(|stop| *stop) => return,
+        // awaited here, in the connection's own task.
+        let tls = state.clone();
+        let accepting = async move { tls.local_tls.accept(stream).await };
+        tokio::pin!(accepting);
+        let accepted = unless_stopped!(accepting, &mut stopped, socket).await;
+        let Some(Some(stream)) = accepted else {
+            return;
         };
         let service =
             hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
@@ -74,16 +75,67 @@ pub(super) fn spawn(
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
         tokio::pin!(connection);
-        // `biased`: the connection reads what has arrived before the stop is looked at, so a
-        // request sent before the stop is under way (and answered) rather than cut.
-        tokio::select! {
-            biased;
-            _ = connection.as_mut() => return,
-            _ = stopped.wait_for(|stop| *stop) => {}
+        if unless_stopped!(connection, &mut stopped, socket)
+            .await
+            .is_some()
+        {
+            return;
         }
         connection.as_mut().graceful_shutdown();
         let _ = connection.await;
     });
+}
+
+/// The socket of a connection, known by its descriptor while the stream that owns it is alive.
+#[derive(Clone, Copy)]
+struct Socket(RawFd);
+
+impl Socket {
+    /// Whether bytes have arrived that nothing has read yet. Asked of the kernel itself: the
+    /// runtime learns of them later (on its next poll of the system), and hyper through it.
+    ///
+    /// Only called by [`unless_stopped`] while the future that owns the stream runs.
+    fn unread(self) -> bool {
+        // SAFETY: the descriptor is the connection's socket, owned by the stream inside the
+        // future `unless_stopped` is polling, which is neither finished nor dropped while this
+        // runs, so the descriptor is open and still this socket.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.0) };
+        let mut byte = [0u8; 1];
+        let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+        matches!(rustix::net::recv(fd, &mut byte[..], flags), Ok((read, _)) if read > 0)
+    }
+}
+
+/// Polls `$work` (a pinned future that owns `$socket`) to its end, giving `Some` of its output;
+/// or, once the stop is seen and the bytes that had arrived are read (hyper closes a connection
+/// it takes for idle at once, and must not take one for idle whose request it has not read
+/// yet), `None`. The bytes are waited for at most [`GRACE`]. A macro, not a generic `async fn`:
+/// the compiler cannot prove such a function's future `Send` for hyper's connection.
+macro_rules! unless_stopped {
+    ($work:expr, $stopped:expr, $socket:expr) => {
+        async {
+            tokio::select! {
+                biased;
+                output = $work.as_mut() => return Some(output),
+                () = stop_seen($stopped) => {}
+            }
+            let deadline = tokio::time::Instant::now() + GRACE;
+            while $socket.unread() && tokio::time::Instant::now() < deadline {
+                tokio::select! {
+                    biased;
+                    output = $work.as_mut() => return Some(output),
+                    () = tokio::time::sleep(Duration::from_millis(5)) => {}
+                }
+            }
+            None
+        }
+    };
+}
+use unless_stopped;
+
+/// Completes once `stopped` is true (or its sender is gone).
+async fn stop_seen(stopped: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// The connections the kernel has completed on `listener` and not yet handed over: taken
