@@ -10,7 +10,8 @@ way, the script prints `restart: stop now`: the Rust side sends SIGTERM, checks 
 exits 0, starts it again and writes `restarted` to this script's standard input.
 
 A call that meets a transport error is taken again as a user would, idempotently (a create
-answered 409 was made; a delete answered 404 was done). What is judged:
+answered 409 was made; a delete answered 404 was done; `stop_judge.py` judges each transport
+error). What is judged:
 - no transport error before the stop, and none for a request whose bytes were sent before the
   stop (a graceful stop answers every request already sent); the slow exec's answer is whole;
 - no 5xx and no wrong answer, ever;
@@ -22,165 +23,41 @@ answered 409 was made; a delete answered 404 was done). What is judged:
 
 import os
 import random
-import socket
 import sys
 import threading
 import time
 import uuid
 
-import httpcore
-import httpx
-import urllib3
 from daytona import (
     CreateSandboxFromSnapshotParams,
     DaytonaConflictError,
-    DaytonaError,
     DaytonaNotFoundError,
     ListSandboxesQuery,
     SessionExecuteRequest,
 )
 from sdk_script import client, run_script, stepper
+from stop_judge import call, judge, sent
 
 step = stepper("restart")
 SEED = int(os.environ.get("RESTART_SEED", "1"))
 WORKERS = int(os.environ.get("RESTART_WORKERS", "4"))
 RUN = uuid.uuid4().hex[:8]
-# How long a call is taken again while the server is away.
-PATIENCE = 120
 
 
 class Journal:
-    """What the workers did and what went wrong, shared by every thread."""
+    """What the workers did, shared by every thread."""
 
     def __init__(self):
-        self.lock = threading.Lock()
-        self.answered = 0
-        self.stop_at = None
+        self.lock = judge.lock
         self.stop_after = random.Random(SEED).randrange(12, 60)
-        self.violations = []
-        # Transport errors after the stop, for requests sent after it: expected, counted.
-        self.retried = 0
         # name -> {"id": id once answered, "delete_sent": bool}
         self.names = {}
         # (sandbox, session, command id, tag, whether it ran before the stop)
         self.kept = []
         self.restarted = threading.Event()
 
-    def violation(self, text):
-        with self.lock:
-            self.violations.append(text)
-        print(f"restart: VIOLATION {text}", file=sys.stderr, flush=True)
-
-    def count(self):
-        with self.lock:
-            self.answered += 1
-
 
 journal = Journal()
-
-# The moment the current request of this thread first wrote to its socket: on loopback, its
-# bytes are then at the server. Reset when a request starts (urllib3 for the API and the
-# toolbox, httpcore for files).
-sent = threading.local()
-
-
-def _recording(original):
-    def send(self, data, *rest):
-        result = original(self, data, *rest)
-        if getattr(sent, "at", None) is None:
-            sent.at = time.monotonic()
-            notify = getattr(sent, "notify", None)
-            if notify is not None and "/process/execute" in getattr(sent, "url", ""):
-                notify.set()
-        return result
-
-    return send
-
-
-socket.socket.send = _recording(socket.socket.send)
-socket.socket.sendall = _recording(socket.socket.sendall)
-
-
-def _request_starts(original, url_of):
-    def request(self, *args, **kwargs):
-        sent.at = None
-        sent.url = url_of(*args, **kwargs)
-        return original(self, *args, **kwargs)
-
-    return request
-
-
-urllib3.connection.HTTPConnection.request = _request_starts(
-    urllib3.connection.HTTPConnection.request, lambda method, url, *_, **__: url
-)
-httpcore.HTTP11Connection.handle_request = _request_starts(
-    httpcore.HTTP11Connection.handle_request, lambda request: str(request.url)
-)
-
-
-def is_transport(error):
-    """Whether `error` (or what caused it) is a connection refused, reset or closed unanswered."""
-    seen = error
-    while seen is not None:
-        if isinstance(seen, (ConnectionError, urllib3.exceptions.HTTPError, httpx.TransportError)):
-            return True
-        if isinstance(seen, DaytonaError) and seen.status_code is not None:
-            return False
-        seen = seen.__cause__ or seen.__context__
-    return "Connection refused" in str(error) or "connection" in type(error).__name__.lower()
-
-
-def judge_transport(what, error):
-    """A transport error is fine only after the stop, for a request sent after it."""
-    stop = journal.stop_at
-    first_sent = getattr(sent, "at", None)
-    if stop is None:
-        journal.violation(f"{what}: a transport error before the stop: {error!r}")
-    elif first_sent is not None and first_sent < stop:
-        journal.violation(
-            f"{what}: a request sent {stop - first_sent:.3f} s before the stop got no answer: {error!r}"
-        )
-    else:
-        with journal.lock:
-            journal.retried += 1
-
-
-# urllib3 takes some calls again itself (the toolbox client retries a connection closed
-# unanswered): each of those is judged as it happens.
-_increment = urllib3.util.retry.Retry.increment
-
-
-def _judged_increment(self, method=None, url=None, response=None, error=None, **rest):
-    if error is not None:
-        judge_transport(f"{method} {url} (retried by urllib3)", error)
-    return _increment(self, method=method, url=url, response=response, error=error, **rest)
-
-
-urllib3.util.retry.Retry.increment = _judged_increment
-
-
-def call(what, first, again=None):
-    """`first()`, taken again (with `again`, if given) after each transport error until it is
-    answered; an answer with an error is raised, a 5xx being a violation."""
-    deadline = time.monotonic() + PATIENCE
-    attempt = first
-    while True:
-        sent.at = None
-        try:
-            result = attempt()
-        except Exception as error:  # noqa: BLE001 - judged below
-            if isinstance(error, DaytonaError) and (error.status_code or 0) >= 500:
-                journal.violation(f"{what}: answered {error.status_code}: {error}")
-                raise
-            if not is_transport(error):
-                raise
-            judge_transport(what, error)
-            assert time.monotonic() < deadline, f"{what}: no answer for {PATIENCE} s: {error!r}"
-            time.sleep(0.05)
-            attempt = again or first
-            continue
-        journal.count()
-        return result
 
 
 def create(daytona, name, tag, worker):
@@ -297,7 +174,7 @@ def life(daytona, worker, number, dice):
     assert reply.stdout == f"kept {tag}\n", repr(reply.stdout)
 
     if dice.random() < 0.3:
-        before = journal.stop_at is None
+        before = judge.stop_at is None
         command = keep_running(sandbox, session, tag)
         with journal.lock:
             journal.kept.append((sandbox, session, command, tag, before))
@@ -336,7 +213,7 @@ def stopper(daytona):
     with a slow exec under way; that exec must be answered whole."""
     while True:
         with journal.lock:
-            ready = journal.answered >= journal.stop_after and journal.kept
+            ready = judge.answered >= journal.stop_after and journal.kept
         if ready:
             break
         time.sleep(0.01)
@@ -351,9 +228,8 @@ def stopper(daytona):
     thread = threading.Thread(target=slow)
     thread.start()
     assert under_way.wait(60), "the slow exec was never sent"
-    with journal.lock:
-        journal.stop_at = time.monotonic()
-        step(f"stop now (after {journal.answered} answered calls)")
+    judge.stopping()
+    step(f"stop now (after {judge.answered} answered calls)")
     thread.join()
     reply = answer.get("reply")
     assert reply is not None, "the slow exec in flight at the stop was not answered"
@@ -415,7 +291,7 @@ def main():
             results[name] = target(*args)
         except BaseException as error:  # noqa: BLE001 - reported below
             results[name] = error
-            journal.violation(f"{name}: {error!r}")
+            judge.violation(f"{name}: {error!r}")
 
     threads = [threading.Thread(target=run, args=(f"worker {n}", worker, daytona, n)) for n in range(WORKERS)]
     threads.append(threading.Thread(target=run, args=("stopper", stopper, daytona)))
@@ -428,19 +304,19 @@ def main():
         thread.join()
     stop.set()
     listing.join()
-    assert not journal.violations, "\n".join(journal.violations)
+    assert not judge.violations, "\n".join(judge.violations)
     before = [kept for kept in journal.kept if kept[4]]
     assert before, "no command was left running before the stop"
     for sandbox, session, command, tag, _ in journal.kept:
         check_kept(sandbox, session, command, tag)
     step(f"{len(before)} commands left running before the stop still run, logs kept")
-    step(f"{journal.answered} calls answered, {journal.retried} transport errors while the server was away")
+    step(f"{judge.answered} calls answered, {judge.retried} transport errors while the server was away")
     delete(daytona, results["stopper"])
     for sandbox, *_ in journal.kept:
         delete(daytona, sandbox)
     left = [item.name for item in daytona.list(ListSandboxesQuery(labels={"restart": RUN}))]
     assert left == [], f"sandboxes left: {left}"
-    assert not journal.violations, "\n".join(journal.violations)
+    assert not judge.violations, "\n".join(judge.violations)
     print("restart: done", flush=True)
 
 
