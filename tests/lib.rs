@@ -73,6 +73,7 @@ mod serve_python_contexts;
 mod serve_readme_rows;
 mod serve_records;
 mod serve_resize;
+mod serve_restart_load;
 mod serve_revoke;
 mod serve_sdk;
 mod serve_sdk_asynctool;

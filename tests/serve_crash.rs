@@ -25,7 +25,7 @@ use crate::serve_crash_load::{Client, Dice, Fate, Journal, work};
 use crate::serve_soak::{cgroups_of, processes_under};
 use crate::serve_support::announced;
 
-const KEY: &str = "dtn_crash_key_0123456789abcdefghijklmnop";
+pub(crate) const KEY: &str = "dtn_crash_key_0123456789abcdefghijklmnop";
 /// The seeds; each kills `serve` once.
 const SEEDS: [u64; 4] = [3, 17, 42, 2024];
 const WORKERS: u64 = 4;
@@ -33,14 +33,20 @@ const WORKERS: u64 = 4;
 /// A running `serve` over `<world>/state`.
 pub(crate) struct Serve {
     pub(crate) child: tokio::process::Child,
-    api: String,
+    pub(crate) api: String,
     /// What it said on stderr before it announced the API.
     pub(crate) said: Vec<String>,
 }
 
 async fn start(world: &Path) -> Serve {
+    start_at(world, "127.0.0.1:0").await
+}
+
+/// A `serve` over `<world>/state` listening at `listen` (`127.0.0.1:PORT` to come back on
+/// the port of an earlier one).
+pub(crate) async fn start_at(world: &Path, listen: &str) -> Serve {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ralph-town"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", listen])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", world)
@@ -59,10 +65,7 @@ async fn start(world: &Path) -> Serve {
 /// A started `serve` and a checker of it.
 pub(crate) async fn start_checked(world: &Path) -> (Serve, Checker) {
     let serve = start(world).await;
-    let checker = Checker {
-        api: serve.api.clone(),
-        http: http(),
-    };
+    let checker = Checker::of(&serve);
     (serve, checker)
 }
 
@@ -81,6 +84,14 @@ pub(crate) struct Checker {
 }
 
 impl Checker {
+    /// A checker of `serve`.
+    pub(crate) fn of(serve: &Serve) -> Checker {
+        Checker {
+            api: serve.api.clone(),
+            http: http(),
+        }
+    }
+
     pub(crate) async fn call(
         &self,
         method: reqwest::Method,
@@ -410,20 +421,24 @@ async fn crash_once(seed: u64) {
     drop(serve);
 }
 
+/// The seeds listed in `variable` (`5,6,7`), or `default`.
+pub(crate) fn seeds(variable: &str, default: &[u64]) -> Vec<u64> {
+    match std::env::var(variable) {
+        Ok(list) => list
+            .split(',')
+            .map(|seed| seed.trim().parse().unwrap())
+            .collect(),
+        Err(_) => default.to_vec(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_killed_under_load_loses_nothing_and_doubles_nothing() {
     if !common::have("bwrap") {
         return;
     }
     // `CRASH_SEEDS=5,6,7` runs other seeds (to look harder, or again at a failing one).
-    let seeds: Vec<u64> = match std::env::var("CRASH_SEEDS") {
-        Ok(list) => list
-            .split(',')
-            .map(|seed| seed.trim().parse().unwrap())
-            .collect(),
-        Err(_) => SEEDS.to_vec(),
-    };
-    for seed in seeds {
+    for seed in seeds("CRASH_SEEDS", &SEEDS) {
         crash_once(seed).await;
     }
 }

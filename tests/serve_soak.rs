@@ -1,19 +1,21 @@
 //! `serve` under a busy load: `tests/sdk/soak_test.py` drives one in-process server with many
 //! Python SDK clients at once (threads sharing one client, an async client gathering, a lister,
-//! requests racing on one sandbox) for a bounded number of rounds, and fails on any transport
-//! error, 5xx, wrong answer or sandbox listed twice. Afterwards nothing may be left of any
-//! sandbox: no record, no process whose working directory or command line is under the state
-//! root, no cgroup, no directory.
+//! requests racing on one sandbox) for a bounded number of rounds, and
+//! `tests/sdk-ts/soak_test.mjs` does the same with the TypeScript SDK (async workers gathered
+//! with `Promise.all`, a lister, twin creates); each fails on any transport error, 5xx, wrong
+//! answer or sandbox listed twice. Afterwards nothing may be left of any sandbox: no record, no
+//! process whose working directory or command line is under the state root, no cgroup, no
+//! directory.
 //!
-//! Needs bubblewrap, git and the SDK; without them the test skips and says why, with `CI=true`
-//! it fails. Nothing reaches beyond 127.0.0.1.
+//! Needs bubblewrap, git and the SDKs; without them the tests skip and say why, with `CI=true`
+//! they fail. Nothing reaches beyond 127.0.0.1.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::common;
 use crate::local_cgroup::state_root_cgroups;
-use crate::serve_support::{self, Options, run_python_script, sdk_python};
+use crate::serve_support::{self, Options, run_node_script, run_python_script, sdk_python};
 
 const DONE: &str = "soak: done";
 
@@ -78,24 +80,20 @@ pub(crate) async fn leftovers(root: &Path) -> Vec<String> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn many_clients_at_once_lose_no_connection_and_leave_nothing_behind() {
-    if !common::have("bwrap") || !common::have("git") {
-        return;
-    }
-    let Some(python) = sdk_python(&["daytona"]).await else {
-        return;
-    };
+/// A server for a soak run, whose sandboxes see a directory for the repository to clone.
+async fn soak_server() -> (serve_support::Server, tempfile::TempDir) {
     let repos = tempfile::tempdir().unwrap();
     let server = serve_support::start_with(Options {
         read_only_paths: vec![repos.path().to_path_buf()],
         ..Options::default()
     })
     .await;
-    let root = server.root.as_ref().unwrap().path().to_path_buf();
-    let env = [("SOAK_REPOS", repos.path().to_str().unwrap())];
-    run_python_script(&python, "soak_test.py", &server, &env, DONE).await;
+    (server, repos)
+}
 
+/// After a soak: no sandbox listed, no 5xx answered by any route, nothing left on the host.
+async fn nothing_left(server: serve_support::Server) {
+    let root = server.root.as_ref().unwrap().path().to_path_buf();
     let listed = server.get("/api/sandbox").await;
     assert_eq!(
         listed.body["items"],
@@ -114,4 +112,32 @@ async fn many_clients_at_once_lose_no_connection_and_leave_nothing_behind() {
     let left = leftovers(&root).await;
     assert!(left.is_empty(), "left behind: {left:#?}");
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_clients_at_once_lose_no_connection_and_leave_nothing_behind() {
+    if !common::have("bwrap") || !common::have("git") {
+        return;
+    }
+    let Some(python) = sdk_python(&["daytona"]).await else {
+        return;
+    };
+    let (server, repos) = soak_server().await;
+    let env = [("SOAK_REPOS", repos.path().to_str().unwrap())];
+    run_python_script(&python, "soak_test.py", &server, &env, DONE).await;
+    nothing_left(server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_typescript_clients_at_once_lose_no_connection_and_leave_nothing_behind() {
+    if !common::have("bwrap") || !common::have("git") {
+        return;
+    }
+    let Some(folder) = crate::serve_sdk_ts::sdk_node() else {
+        return;
+    };
+    let (server, repos) = soak_server().await;
+    let env = [("SOAK_REPOS", repos.path().to_str().unwrap())];
+    run_node_script(&folder, "soak_test.mjs", &server, &env, "soak-ts: done").await;
+    nothing_left(server).await;
 }

@@ -188,8 +188,11 @@ pub(super) async fn run(args: ServeArgs) -> Result<i32> {
     let server = crate::serve::bind(options, provider)
         .await
         .map_err(serve_error)?;
+    // Before the announcement: a client told where the server is may stop it at once.
+    let stop = shutdown();
     announce(&server, source.as_ref(), isolated);
-    server.run(shutdown()).await.map_err(serve_error)?;
+    server.run(stop).await.map_err(serve_error)?;
+    eprintln!("stopped; the next `serve` on this state root takes its sandboxes over");
     Ok(exit::SUCCESS)
 }
 
@@ -262,10 +265,17 @@ fn announce(server: &crate::serve::Server, source: Option<&KeySource>, isolated:
     }
 }
 
-/// Completes on the first stop signal (SIGINT, SIGTERM, SIGHUP).
-async fn shutdown() {
-    super::signals::stopped().await;
-    eprintln!("shutting down");
+/// Completes on the first stop signal (SIGINT, SIGTERM, SIGHUP), listened for from the call on;
+/// a second one ends the process at once.
+fn shutdown() -> impl std::future::Future<Output = ()> {
+    let stopped = super::signals::stopped_then_exit_on_another();
+    async move {
+        stopped.await;
+        eprintln!(
+            "shutting down: answering the requests in flight (for up to {} s; interrupt again to stop at once); sandboxes keep running",
+            crate::serve::GRACE.as_secs()
+        );
+    }
 }
 
 #[cfg(test)]

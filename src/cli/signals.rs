@@ -47,6 +47,21 @@ pub(super) async fn stopped() {
     StopSignals::new().next().await;
 }
 
+/// Listens from now on (not from the first poll), and resolves on the first SIGINT, SIGTERM or
+/// SIGHUP; from then on another one exits at once with the interrupt exit code, for a user who
+/// will not wait for the stop to finish.
+pub(super) fn stopped_then_exit_on_another() -> impl Future<Output = ()> {
+    let mut signals = StopSignals::new();
+    async move {
+        signals.next().await;
+        tokio::spawn(async move {
+            signals.next().await;
+            eprintln!("interrupt: stopping at once");
+            std::process::exit(exit::INTERRUPTED);
+        });
+    }
+}
+
 /// Listens from now on: the first stop signal sets `flag` (the run stops starting new work and
 /// lets the work in flight finish), a second one exits at once with the interrupt exit code.
 pub(super) fn listener(flag: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {

@@ -28,6 +28,7 @@ mod computer_use_keyboard;
 mod computer_use_mouse;
 mod computer_use_recording;
 mod computer_use_screen;
+mod connection;
 mod dockerfile;
 mod egress;
 mod egress_domains;
@@ -107,13 +108,11 @@ mod web_terminal;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tower::ServiceExt as _;
 
 use crate::provider::Provider;
 
+pub use connection::GRACE;
+pub(crate) use connection::next_connection;
 pub use options::ServeOptions;
 pub use restart::{forget_gone_sandboxes, live_volumes};
 pub use serve_error::ServeError;
@@ -277,11 +276,6 @@ fn parse_gateway(gateway: &str) -> Result<(String, u16), ServeError> {
     }
 }
 
-/// The simulated "connection dropped" failure: hyper closes the connection without a reply.
-#[derive(Debug, thiserror::Error)]
-#[error("connection dropped by the simulation")]
-struct DroppedConnection;
-
 impl Server {
     /// The bound address (with the real port when the options asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
@@ -305,8 +299,9 @@ impl Server {
         format!("{}/api", self.base_url)
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
-    /// (for up to 10 seconds) and stops the lifecycle timers.
+    /// Serves until `shutdown` completes, then stops accepting, answers the requests already
+    /// sent and stops the timers, within [`connection::GRACE`] (see `connection`). Sandboxes
+    /// and what runs in them are left running: the next start on this state root serves them.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let router = routes::router(self.state.clone());
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
@@ -331,55 +326,28 @@ impl Server {
         // requests in flight.
         let (stop_connections, connections_stopped) = tokio::sync::watch::channel(false);
         let mut connections = tokio::task::JoinSet::new();
+        let serve = |connections: &mut tokio::task::JoinSet<()>, stream| {
+            let (router, state) = (router.clone(), self.state.clone());
+            connection::spawn(
+                connections,
+                stream,
+                router,
+                state,
+                connections_stopped.clone(),
+            );
+        };
         tokio::pin!(shutdown);
         while let Some(stream) =
             next_connection(&self.listener, &mut shutdown, &mut connections).await
         {
-            let _ = stream.set_nodelay(true);
-            let (router, state) = (router.clone(), self.state.clone());
-            let mut stopped = connections_stopped.clone();
-            connections.spawn(async move {
-                // A TLS handshake is told from a request line by its first byte, so the
-                // handshake is awaited here, in the connection's own task.
-                let stream = tokio::select! {
-                    stream = state.local_tls.accept(stream) => match stream {
-                        Some(stream) => stream,
-                        None => return,
-                    },
-                    _ = stopped.wait_for(|stop| *stop) => return,
-                };
-                let service = hyper::service::service_fn(
-                    move |request: hyper::Request<hyper::body::Incoming>| {
-                        let (router, state) = (router.clone(), state.clone());
-                        async move {
-                            let faultable = middleware::is_faultable(request.uri().path());
-                            // The body is read to its end even when the handler does not
-                            // read it, or the connection would close after this answer.
-                            let response = router
-                                .oneshot(request.map(body_drain::DrainedBody::new))
-                                .await
-                                .unwrap_or_else(|never| match never {});
-                            if faultable && state.dice.roll(state.simulation.drop_rate) {
-                                return Err(DroppedConnection);
-                            }
-                            Ok(response)
-                        }
-                    },
-                );
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades();
-                tokio::pin!(connection);
-                tokio::select! {
-                    _ = connection.as_mut() => return,
-                    _ = stopped.wait_for(|stop| *stop) => {}
-                }
-                connection.as_mut().graceful_shutdown();
-                let _ = connection.await;
-            });
+            serve(&mut connections, stream);
             // Finished connections leave the set as new ones come.
             while connections.try_join_next().is_some() {}
+        }
+        // Connections completed before the stop are taken (closing the listener would reset
+        // them), then no more.
+        for stream in connection::queued(&self.listener) {
+            serve(&mut connections, stream);
         }
         drop(self.listener);
         let _ = stop_timers.send(true);
@@ -389,37 +357,27 @@ impl Server {
         self.state.terminals.close();
         self.state.web_terminals.close();
         self.state.language_servers.close();
-        self.state.events.close().await;
-        let finished = async { while connections.join_next().await.is_some() {} };
-        let _ = tokio::time::timeout(Duration::from_secs(10), finished).await;
-        let _ = timers.await;
-        let _ = sampler.await;
-        let _ = egress.await;
-        let _ = events.await;
-        if let Some(gateway) = gateway {
-            let _ = gateway.await;
+        // One grace for everything: what is not done by then is left to the process's end.
+        let finished = async {
+            self.state.events.close().await;
+            while connections.join_next().await.is_some() {}
+            let _ = timers.await;
+            let _ = sampler.await;
+            let _ = egress.await;
+            let _ = events.await;
+            if let Some(gateway) = gateway {
+                let _ = gateway.await;
+            }
+        };
+        if tokio::time::timeout(connection::GRACE, finished)
+            .await
+            .is_err()
+        {
+            eprintln!(
+                "warning: requests still in flight after {} s were cut",
+                connection::GRACE.as_secs()
+            );
         }
         Ok(())
-    }
-}
-
-/// The next connection on `listener`, or `None` once `stop` completes. A failed accept (out
-/// of file descriptors and the like) backs off instead of spinning, and finished connection
-/// tasks are reaped meanwhile so that `connections` does not grow without bound. Shared by the
-/// HTTP server and the SSH gateway.
-pub(crate) async fn next_connection<T: 'static>(
-    listener: &tokio::net::TcpListener,
-    stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
-    connections: &mut tokio::task::JoinSet<T>,
-) -> Option<tokio::net::TcpStream> {
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => return Some(stream),
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            },
-            () = stop.as_mut() => return None,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
     }
 }

@@ -6,7 +6,7 @@ mod sdk;
 
 pub(crate) use sdk::{
     node_case, python_case, run_node_script, run_python_script, run_python_script_at,
-    run_python_script_through, sdk_python,
+    run_python_script_through, sdk_environment, sdk_python,
 };
 
 use std::path::PathBuf;

@@ -98,14 +98,9 @@ pub(crate) async fn node_case(script: &str, case: &str, done: &str) {
     run_node_script(&folder, script, &server, &[("SWEEP_CASE", case)], done).await;
 }
 
-/// Runs `command` (the interpreter and its script) against the server at `api_url` with `key`
-/// and `env` added; fails unless it exits 0 and prints `done`. Returns its standard output.
-async fn run_sdk_script(
-    mut command: tokio::process::Command,
-    (api_url, key): (&str, &str),
-    env: &[(&str, &str)],
-    done: &str,
-) -> String {
+/// Points `command` (an SDK script) at the server at `api_url` with `key`, and at nothing else
+/// of this process's Daytona settings; it is killed when dropped.
+pub(crate) fn sdk_environment(command: &mut tokio::process::Command, (api_url, key): (&str, &str)) {
     command
         .env("DAYTONA_API_URL", api_url)
         .env("DAYTONA_API_KEY", key)
@@ -114,8 +109,19 @@ async fn run_sdk_script(
         .env_remove("DAYTONA_ORGANIZATION_ID")
         .env_remove("DAYTONA_TARGET")
         .env_remove("DAYTONA_USE_DEPRECATED_POLLING")
-        .envs(env.iter().copied())
         .kill_on_drop(true);
+}
+
+/// Runs `command` (the interpreter and its script) against the server at `api_url` with `key`
+/// and `env` added; fails unless it exits 0 and prints `done`. Returns its standard output.
+async fn run_sdk_script(
+    mut command: tokio::process::Command,
+    at: (&str, &str),
+    env: &[(&str, &str)],
+    done: &str,
+) -> String {
+    sdk_environment(&mut command, at);
+    command.envs(env.iter().copied());
     let output = tokio::time::timeout(Duration::from_secs(600), command.output())
         .await
         .expect("the SDK script did not finish within 10 minutes")
