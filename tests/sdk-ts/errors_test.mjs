@@ -170,7 +170,9 @@ const cases = {
     await fails(DaytonaTimeoutError, 408, () => sandbox.process.executeCommand('sleep 5', undefined, undefined, 1), 'command execution timeout')
     await fails(DaytonaTimeoutError, 408, () => sandbox.process.codeRun('import time; time.sleep(5)', undefined, 1), 'command execution timeout')
     step('a create that does not start in time')
-    await fails(DaytonaTimeoutError, undefined, () => daytona.create({ image: Image.debianSlim('3.12').runCommands('sleep 5') }, { timeout: 0.5 }), 'timed out')
+    // The build outlasts the timeout (no `apt-get`, which fails offline at once), and the timeout the
+    // create request itself, also on a loaded machine.
+    await fails(DaytonaTimeoutError, undefined, () => daytona.create({ image: Image.base('debian:bookworm-slim').runCommands('sleep 20') }, { timeout: 3 }), 'timed out')
   },
 }
 

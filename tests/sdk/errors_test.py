@@ -228,10 +228,13 @@ def timeouts(daytona):
     step("a command past its timeout: 408")
     fails(DaytonaTimeoutError, 408, lambda: sandbox.process.exec("sleep 5", timeout=1), "command execution timeout")
     step("a create that does not start in time: the SDK's timeout, naming the sandbox")
-    image = Image.debian_slim("3.12").run_commands("sleep 5")
+    # The timeout must outlast the create request itself (on a loaded machine that alone has
+    # taken over half a second), or the SDK has no id to name; the build (no `apt-get`, which
+    # fails offline at once) outlasts the timeout.
+    image = Image.base("debian:bookworm-slim").run_commands("sleep 20")
     raises(
         DaytonaTimeoutError,
-        lambda: daytona.create(CreateSandboxFromImageParams(image=image), timeout=0.5),
+        lambda: daytona.create(CreateSandboxFromImageParams(image=image), timeout=3),
         "exceeded timeout",
         "was created before the timeout",
     )
