@@ -140,14 +140,19 @@ async fn stop_seen(stopped: &mut tokio::sync::watch::Receiver<bool>) {
 
 /// The connections the kernel has completed on `listener` and not yet handed over: taken
 /// with the accept call itself (not the runtime's readiness, which may lag), until none is
-/// left.
+/// left, or as many as a listen queue holds (clients connecting without pause must not keep
+/// the server from stopping).
 pub(super) fn queued(listener: &tokio::net::TcpListener) -> Vec<tokio::net::TcpStream> {
     use std::os::fd::AsFd as _;
+    /// The largest listen queue a kernel allows by default (`net.core.somaxconn`); the
+    /// runtime's listeners ask for 1024.
+    const MOST: usize = 4096;
     let mut streams = Vec::new();
-    while let Ok(socket) = rustix::net::accept_with(
-        listener.as_fd(),
-        rustix::net::SocketFlags::NONBLOCK | rustix::net::SocketFlags::CLOEXEC,
-    ) {
+    for _ in 0..MOST {
+        let flags = rustix::net::SocketFlags::NONBLOCK | rustix::net::SocketFlags::CLOEXEC;
+        let Ok(socket) = rustix::net::accept_with(listener.as_fd(), flags) else {
+            break;
+        };
         let stream = std::net::TcpStream::from(socket);
         if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
             streams.push(stream);

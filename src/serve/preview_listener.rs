@@ -89,7 +89,8 @@ const ACCEPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// listener's queue is full) is there within this.
 const SETUP_GRACE: Duration = Duration::from_secs(1);
 
-/// The longest pause between two looks at a connection that is not accepted yet.
+/// The longest pause between two looks at a connection that is not accepted yet (five times
+/// this where the kernel's tables are read from `/proc`).
 const MOST_PAUSE: Duration = Duration::from_millis(100);
 
 /// The inode of the server side of the connection the proxy made from `client` to `server`
@@ -103,8 +104,19 @@ pub(super) async fn accepted(
     let port = server.port();
     let started = Instant::now();
     let mut pause = Duration::from_millis(1);
+    // Read from `/proc`, a look takes milliseconds of this machine's time: it is taken off the
+    // runtime's threads, and taken less often, so that requests waiting on a server that does
+    // not accept do not hold up the others.
+    let cheap = tcp_table::diagnostics();
+    let most_pause = if cheap { MOST_PAUSE } else { MOST_PAUSE * 5 };
+    let look = move || tcp_table::connection(server, client);
     loop {
-        match tcp_table::connection(server, client) {
+        let found = if cheap {
+            look()
+        } else {
+            tokio::task::spawn_blocking(look).await.unwrap_or(None)
+        };
+        match found {
             Some(socket) if socket.inode != 0 => return Ok(socket.inode),
             Some(socket) if matches!(socket.state, ESTABLISHED | SYN_RECV) => {}
             None if started.elapsed() < SETUP_GRACE => {}
@@ -127,7 +139,7 @@ pub(super) async fn accepted(
             ));
         }
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(MOST_PAUSE);
+        pause = (pause * 2).min(most_pause);
     }
 }
 

@@ -78,6 +78,10 @@ fn open() -> io::Result<OwnedFd> {
         SocketFlags::CLOEXEC,
         Some(netlink::SOCK_DIAG),
     )?;
+    // Connected to the kernel: the socket then takes messages from the kernel only. Unconnected,
+    // any process of this network namespace (a sandbox's, sharing it) could send it a forged
+    // answer naming a socket of its choice.
+    rustix::net::connect(&socket, &SocketAddrNetlink::new(0, 0))?;
     // The kernel answers at once; a bound keeps a surprise from holding a request forever.
     rustix::net::sockopt::set_socket_timeout(
         &socket,
@@ -158,7 +162,7 @@ fn exchange(socket: &OwnedFd, request: &[u8], dump: bool) -> io::Result<Vec<TcpS
                         i32::from_ne_bytes(code.try_into().unwrap_or_default())
                     });
                     return if code < 0 {
-                        Err(io::Error::from_raw_os_error(-code))
+                        Err(io::Error::from_raw_os_error(code.saturating_neg()))
                     } else {
                         Ok(found)
                     };
@@ -196,4 +200,61 @@ fn message(body: &[u8]) -> Option<TcpSocket> {
         uid: number(64),
         inode: u64::from(number(68)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// An answer that looks like the kernel's, sent by another socket of this machine, is not
+    /// taken: a process sharing the network namespace must not name the sockets found.
+    #[test]
+    fn an_answer_from_another_process_is_not_heard() {
+        let Ok(probe) = listening(0) else {
+            return; // No socket diagnostics here: nothing to forge.
+        };
+        drop(probe);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let socket = open().unwrap();
+        // Bound now (connected sockets already are) so that its port id is known.
+        let _ = rustix::net::bind(&socket, &SocketAddrNetlink::new(0, 0));
+        let own = rustix::net::getsockname(&socket).unwrap();
+        let own = SocketAddrNetlink::try_from(own).unwrap();
+        assert_ne!(own.pid(), 0);
+        // A listener on the port, owned by uid 4242 with inode 4242, then the dump's end.
+        let mut forged = vec![0u8; HEADER + MESSAGE + HEADER + 4];
+        forged[0..4].copy_from_slice(&((HEADER + MESSAGE) as u32).to_ne_bytes());
+        forged[4..6].copy_from_slice(&BY_FAMILY.to_ne_bytes());
+        forged[8..12].copy_from_slice(&1u32.to_ne_bytes());
+        let body = &mut forged[HEADER..HEADER + MESSAGE];
+        body[0] = libc::AF_INET as u8;
+        body[1] = LISTEN;
+        body[4..6].copy_from_slice(&port.to_be_bytes());
+        body[8..12].copy_from_slice(&[127, 0, 0, 1]);
+        body[64..68].copy_from_slice(&4242u32.to_ne_bytes());
+        body[68..72].copy_from_slice(&4242u32.to_ne_bytes());
+        let done = &mut forged[HEADER + MESSAGE..];
+        done[0..4].copy_from_slice(&((HEADER + 4) as u32).to_ne_bytes());
+        done[4..6].copy_from_slice(&NLMSG_DONE.to_ne_bytes());
+        let forger = rustix::net::socket_with(
+            AddressFamily::NETLINK,
+            SocketType::DGRAM,
+            SocketFlags::CLOEXEC,
+            Some(netlink::SOCK_DIAG),
+        )
+        .unwrap();
+        // Refused once the socket is connected to the kernel; delivered (and queued ahead of
+        // the kernel's answer) were it not.
+        let _ = rustix::net::sendto(&forger, &forged, SendFlags::empty(), &own);
+        let request = request(Family::V4, 1 << LISTEN, Some(port), None);
+        let found = exchange(&socket, &request, true).unwrap();
+        assert!(
+            found.iter().all(|socket| socket.uid != 4242),
+            "a forged answer was taken: {found:?}"
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+    }
 }
