@@ -328,7 +328,10 @@ fn forwarded_headers(incoming: &HeaderMap, prefix: &str) -> HeaderMap {
         }
         headers.append(name.clone(), value.clone());
     }
-    if let Ok(prefix) = HeaderValue::from_str(prefix) {
+    // None on a preview's own origin, where its paths are its own.
+    if let Ok(prefix) = HeaderValue::from_str(prefix)
+        && !prefix.is_empty()
+    {
         headers.insert(HeaderName::from_static("x-forwarded-prefix"), prefix);
     }
     headers
