@@ -9,14 +9,15 @@
 //! (`x-daytona-preview-token`) or a signed link. The proxy takes no API key and grants nothing
 //! but the preview: the token header is not forwarded, and no `/api` or toolbox route is behind
 //! it. Expiring a signed link early ends what is open through it: WebSockets, and answers
-//! still streaming. Tokens are credentials: never logged.
+//! still streaming. A browser opening a link is moved to the preview's own origin
+//! ([`super::preview_origin`]). Tokens are credentials: never logged.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 use futures::StreamExt as _;
@@ -239,7 +240,7 @@ async fn forward_private(
     let record = state.store.sandbox(&sandbox.id);
     let tokened = match token_admits(&record, request.headers(), port) {
         Ok(tokened) => tokened,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let credential = tokened.then(|| Credential::Token(record.preview_token.unwrap_or_default()));
     if let Some(moved) = preview_origin::redirect(&state, &request, &sandbox.id, port, credential) {
@@ -256,8 +257,8 @@ pub(super) fn token_admits(
     record: &SandboxRecord,
     headers: &HeaderMap,
     port: u16,
-) -> Result<bool, Response> {
-    let given = headers.get(TOKEN_HEADER).map(|value| value.as_bytes());
+) -> Result<bool, Box<Response>> {
+    let given = headers.get(TOKEN_HEADER).map(HeaderValue::as_bytes);
     let tokened = match (&record.preview_token, given) {
         (Some(token), Some(given)) => constant_time_equal(token.as_bytes(), given),
         _ => false,
@@ -271,10 +272,10 @@ pub(super) fn token_admits(
         } else {
             "a preview of a private sandbox"
         };
-        return Err(refuse(
+        return Err(Box::new(refuse(
             StatusCode::UNAUTHORIZED,
             format!("{what} needs its token in `{TOKEN_HEADER}` (or a signed link)"),
-        ));
+        )));
     }
     Ok(tokened)
 }

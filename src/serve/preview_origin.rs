@@ -178,9 +178,10 @@ fn exchange(
     // Host-only (no `Domain`): no other preview's origin ever receives it.
     let cookie = format!("{COOKIE}={value}; Path=/; Max-Age={seconds}; HttpOnly; SameSite=Lax");
     let query = uri.query().map(without_code).unwrap_or_default();
-    let location = match query.is_empty() {
-        true => uri.path().to_string(),
-        false => format!("{}?{}", uri.path(), query.join("&")),
+    let location = if query.is_empty() {
+        uri.path().to_string()
+    } else {
+        format!("{}?{}", uri.path(), query.join("&"))
     };
     (
         StatusCode::SEE_OTHER,
