@@ -4,13 +4,17 @@
 //! preview's own origin with a one-time code, exchanged there for a cookie; the code is good
 //! once and for its own preview; no token or key is ever in a `Location`; expiring the signed
 //! link early revokes the cookie; clients without `Sec-Fetch-*` headers see the path-based
-//! proxy as before. The browser itself is in `serve_preview_origin_browser`.
+//! proxy as before; the web terminal's WebSocket opens there only from its own page, and ends
+//! with its link. The browser itself is in `serve_preview_origin_browser`.
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::serve_preview::{fetch, node_server};
 use crate::serve_support::{KEY, Server, start};
+use crate::serve_web_terminal::{Terminal, sandbox_with_terminal};
 
 /// What Chromium sends for a page typed into the address bar.
 const NAVIGATION: [(&str, &str); 3] = [
@@ -304,4 +308,66 @@ async fn a_public_preview_moves_without_a_code_but_its_web_terminal_needs_one() 
         page.header("content-type"),
         Some("text/html; charset=utf-8")
     );
+}
+
+/// Opens the web terminal's WebSocket on its own origin `host`, as a page of `origin` with
+/// `cookie` would: the terminal, or the handshake's status when refused.
+async fn terminal_socket(
+    server: &Server,
+    host: &str,
+    cookie: Option<&str>,
+    origin: &str,
+) -> Result<Terminal, u16> {
+    let (authority, _) = listener(server);
+    let mut request = format!("ws://{authority}/ws")
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert("host", host.parse().unwrap());
+    headers.insert("origin", origin.parse().unwrap());
+    if let Some(cookie) = cookie {
+        headers.insert("cookie", cookie.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(Terminal {
+            socket,
+            output: String::new(),
+        }),
+        Err(WsError::Http(response)) => Err(response.status().as_u16()),
+        Err(error) => panic!("the WebSocket failed: {error}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_terminal_on_its_own_origin_opens_from_its_page_only_and_ends_with_its_link() {
+    if !crate::common::have("bwrap") {
+        return;
+    }
+    let server = start("").await;
+    let (id, ..) = sandbox_with_terminal(&server).await;
+    let (path, token) = signed(&server, &id, 22222).await;
+    let (_, serve_port) = listener(&server);
+    let own = format!("22222-{id}.localhost:{serve_port}");
+    let (_, code) = navigate(&server, &format!("{path}/"), &[&token]).await;
+    let cookie = exchange(&server, &own, "/", &code.unwrap()).await;
+
+    let page = format!("http://{own}");
+    let elsewhere = format!("http://3000-{id}.localhost:{serve_port}");
+    let refused = terminal_socket(&server, &own, Some(&cookie), &elsewhere).await;
+    assert_eq!(refused.err(), Some(403), "another preview's page");
+    let refused = terminal_socket(&server, &own, None, &page).await;
+    assert_eq!(refused.err(), Some(401), "no cookie");
+    let mut terminal = terminal_socket(&server, &own, Some(&cookie), &page)
+        .await
+        .expect("its own page opens it");
+    terminal.ready().await;
+
+    let expired = server
+        .post(
+            &format!("/api/sandbox/{id}/ports/22222/signed-preview-url/{token}/expire"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(expired.status, 200, "{:?}", expired.body);
+    assert_eq!(terminal.finish().await, Some(1008), "{}", terminal.output);
 }
