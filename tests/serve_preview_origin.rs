@@ -9,12 +9,11 @@
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::serve_preview::{fetch, node_server};
 use crate::serve_support::{KEY, Server, start};
-use crate::serve_web_terminal::{Terminal, sandbox_with_terminal};
+use crate::serve_web_terminal::{Terminal, connect, sandbox_with_terminal};
 
 /// What Chromium sends for a page typed into the address bar.
 const NAVIGATION: [(&str, &str); 3] = [
@@ -91,7 +90,7 @@ fn listener(server: &Server) -> (String, String) {
 }
 
 /// A signed link (10 minutes) of `id`'s `port`: its path on `serve` and its token.
-async fn signed(server: &Server, id: &str, port: u16) -> (String, String) {
+pub(crate) async fn signed(server: &Server, id: &str, port: u16) -> (String, String) {
     let reply = server
         .get(&format!(
             "/api/sandbox/{id}/ports/{port}/signed-preview-url?expiresInSeconds=600"
@@ -100,6 +99,13 @@ async fn signed(server: &Server, id: &str, port: u16) -> (String, String) {
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     let token = reply.body["token"].as_str().unwrap().to_string();
     (format!("/_preview-signed/{token}"), token)
+}
+
+/// Expires the signed link `token` of `id`'s `port` early.
+async fn expire(server: &Server, id: &str, port: u16, token: &str) {
+    let path = format!("/api/sandbox/{id}/ports/{port}/signed-preview-url/{token}/expire");
+    let expired = server.post(&path, json!({})).await;
+    assert_eq!(expired.status, 200, "{:?}", expired.body);
 }
 
 /// The redirect of a navigation to `path`: its location, checked for secrets (`secrets` and
@@ -258,13 +264,7 @@ async fn expiring_a_signed_link_early_revokes_the_cookie_it_gave() {
         200
     );
 
-    let expired = server
-        .post(
-            &format!("/api/sandbox/{id}/ports/{port}/signed-preview-url/{token}/expire"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(expired.status, 200, "{:?}", expired.body);
+    expire(&server, &id, port, &token).await;
     let after = raw(&server, &own, "/", &[("cookie", &cookie)]).await;
     assert_eq!(after.status, 401, "{}", after.body);
 }
@@ -328,14 +328,7 @@ async fn terminal_socket(
     if let Some(cookie) = cookie {
         headers.insert("cookie", cookie.parse().unwrap());
     }
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((socket, _)) => Ok(Terminal {
-            socket,
-            output: String::new(),
-        }),
-        Err(WsError::Http(response)) => Err(response.status().as_u16()),
-        Err(error) => panic!("the WebSocket failed: {error}"),
-    }
+    connect(request).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -362,12 +355,6 @@ async fn the_web_terminal_on_its_own_origin_opens_from_its_page_only_and_ends_wi
         .expect("its own page opens it");
     terminal.ready().await;
 
-    let expired = server
-        .post(
-            &format!("/api/sandbox/{id}/ports/22222/signed-preview-url/{token}/expire"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(expired.status, 200, "{:?}", expired.body);
+    expire(&server, &id, 22222, &token).await;
     assert_eq!(terminal.finish().await, Some(1008), "{}", terminal.output);
 }

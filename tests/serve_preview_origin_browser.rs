@@ -5,6 +5,7 @@
 //! in `serve_preview_origin`; nothing here may leave loopback.
 
 use crate::serve_preview::{fetch, node_server};
+use crate::serve_preview_origin::signed;
 use crate::serve_support::{self, Server, run_node_script};
 use crate::serve_web_terminal_browser::browser;
 
@@ -28,13 +29,8 @@ require('http').createServer((request, response) => {
 /// answers through it.
 async fn previewed(server: &Server, name: &str) -> String {
     let (id, port) = node_server(server, "page.js", &SERVER.replace("NAME", name)).await;
-    let reply = server
-        .get(&format!(
-            "/api/sandbox/{id}/ports/{port}/signed-preview-url?expiresInSeconds=600"
-        ))
-        .await;
-    assert_eq!(reply.status, 200, "{:?}", reply.body);
-    let link = reply.body["url"].as_str().unwrap().to_string();
+    let (path, _) = signed(server, &id, port).await;
+    let link = format!("{}{path}", server.base);
     let (status, body) = fetch(server, &format!("{link}/"), None).await;
     assert_eq!(status, 200, "{body}");
     link

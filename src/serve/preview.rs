@@ -356,6 +356,11 @@ fn cut_when_revoked(response: Response, watch: Watch) -> Response {
 
 /// The sandbox and port a live signed link `token` opens.
 pub(super) fn signed_target(state: &AppState, token: &str) -> Option<(String, u16)> {
+    live_link(state, token).map(|preview| (preview.sandbox_id, preview.port))
+}
+
+/// The signed link `token`, while it lives.
+pub(super) fn live_link(state: &AppState, token: &str) -> Option<SignedPreview> {
     let now = now();
     state.store.read(|records| {
         records
@@ -365,6 +370,6 @@ pub(super) fn signed_target(state: &AppState, token: &str) -> Option<(String, u1
                 preview.expires_at > now
                     && constant_time_equal(preview.token.as_bytes(), token.as_bytes())
             })
-            .map(|preview| (preview.sandbox_id.clone(), preview.port))
+            .cloned()
     })
 }

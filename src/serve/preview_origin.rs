@@ -31,7 +31,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 
-use super::preview::{forward_linked, refuse, token_admits};
+use super::preview::{forward_linked, live_link, refuse, token_admits};
 use super::preview_passes::{Credential, Pass, Refusal, TOKEN_PASS_MILLIS};
 use super::preview_proxy::forward;
 use super::sandbox::resolve;
@@ -86,7 +86,7 @@ pub(crate) fn redirect(
     let mut query: Vec<String> = uri.query().map(without_code).unwrap_or_default();
     if let Some(credential) = credential {
         let expires_at = match &credential {
-            Credential::Signed(token) => link_expiry(state, token)?,
+            Credential::Signed(token) => live_link(state, token)?.expires_at,
             Credential::Token(_) => now().saturating_add(TOKEN_PASS_MILLIS),
         };
         let pass = Pass {
@@ -264,24 +264,6 @@ fn origin_of(base_url: &str, reached: &str, sandbox: &str, port: u16) -> Option<
     }
     let host_port = host_port.map(|port| format!(":{port}")).unwrap_or_default();
     Some(format!("http://{port}-{sandbox}{SUFFIX}{host_port}"))
-}
-
-/// When the live signed link `token` expires.
-fn link_expiry(state: &AppState, token: &str) -> Option<u64> {
-    let now = now();
-    state.store.read(|records| {
-        records
-            .signed_previews
-            .iter()
-            .find(|preview| {
-                preview.expires_at > now
-                    && super::middleware::constant_time_equal(
-                        preview.token.as_bytes(),
-                        token.as_bytes(),
-                    )
-            })
-            .map(|preview| preview.expires_at)
-    })
 }
 
 /// A query's pairs but the code.
