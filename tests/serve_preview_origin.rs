@@ -26,7 +26,7 @@ const NAVIGATION: [(&str, &str); 3] = [
 /// a cookie of its own.
 const ECHO: &str = r"
 require('http').createServer((request, response) => {
-  response.setHeader('set-cookie', 'app=1; Path=/')
+  response.setHeader('set-cookie', 'app=1; Path=/; Domain=localhost')
   const prefix = request.headers['x-forwarded-prefix'] ?? ''
   response.end(`at ${request.url} cookie=${request.headers.cookie ?? ''} prefix=${prefix};`)
 }).listen(Number(process.argv[2]), '127.0.0.1')
@@ -176,7 +176,7 @@ async fn a_browser_moves_to_the_previews_own_origin_and_its_code_is_good_once() 
     assert_eq!(again.status, 401, "a code is good once: {}", again.body);
 
     // The cookie admits the browser; the app gets its own cookies, not serve's, its paths as
-    // they are, and keeps its cookies' paths.
+    // they are, and keeps its cookies' paths, but on its own host only.
     let with_cookie = format!("{cookie}; theme=dark");
     let page = raw(&server, &own, "/x?q=1", &[("cookie", &with_cookie)]).await;
     assert_eq!(page.status, 200, "{}", page.body);
