@@ -67,6 +67,8 @@ mod serve_openapi_gaps;
 mod serve_os_user;
 mod serve_platform;
 mod serve_preview;
+mod serve_preview_origin;
+mod serve_preview_origin_browser;
 mod serve_preview_owner;
 mod serve_pty;
 mod serve_python_contexts;

@@ -88,6 +88,14 @@ async fn open_from(url: &str, token: Option<&str>, origin: Option<&str>) -> Resu
             .headers_mut()
             .insert("origin", origin.parse().unwrap());
     }
+    connect(request).await
+}
+
+/// Opens the web terminal's WebSocket with `request`: the terminal, or the handshake's status
+/// when refused.
+pub(crate) async fn connect(
+    request: tokio_tungstenite::tungstenite::handshake::client::Request,
+) -> Result<Terminal, u16> {
     match tokio_tungstenite::connect_async(request).await {
         Ok((socket, _)) => Ok(Terminal {
             socket,

@@ -15,7 +15,7 @@ use crate::sessions_local::running;
 
 /// The folder of the script, with playwright-core and the pinned headless Chromium
 /// (`@sparticuz/chromium`) installed, when they are there; else skips (fails under `CI=true`).
-fn browser() -> Option<PathBuf> {
+pub(crate) fn browser() -> Option<PathBuf> {
     if !common::have("node") {
         return None;
     }

@@ -66,6 +66,8 @@ mod platform;
 mod preview;
 mod preview_cookies;
 mod preview_listener;
+mod preview_origin;
+mod preview_passes;
 mod preview_proxy;
 mod pty;
 mod restart;
@@ -224,6 +226,7 @@ pub async fn bind(
         terminals: pty::Terminals::default(),
         web_terminals: pty::Terminals::default(),
         revocations: revocation::Revocations::default(),
+        passes: preview_passes::Passes::default(),
         language_servers: lsp::LanguageServers::default(),
         interpreter_starts: interpreter::DefaultStarts::default(),
         events: events::Events::new(),

@@ -9,14 +9,15 @@
 //! (`x-daytona-preview-token`) or a signed link. The proxy takes no API key and grants nothing
 //! but the preview: the token header is not forwarded, and no `/api` or toolbox route is behind
 //! it. Expiring a signed link early ends what is open through it: WebSockets, and answers
-//! still streaming. Tokens are credentials: never logged.
+//! still streaming. A browser opening a link is moved to the preview's own origin
+//! ([`super::preview_origin`]). Tokens are credentials: never logged.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 use futures::StreamExt as _;
@@ -24,11 +25,14 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::middleware::constant_time_equal;
+use super::preview_origin;
+use super::preview_passes::Credential;
 use super::preview_proxy::forward;
 use super::revocation::{Grant, Watch};
 use super::sandbox::resolve;
-use super::state::{AppState, Millis, SignedPreview, now};
+use super::state::{AppState, Millis, SandboxRecord, SignedPreview, now};
 use crate::daytona_api::{PortPreviewUrl, SignedPortPreviewUrl};
+use crate::provider::Sandbox;
 
 /// The header a private preview needs, as on Daytona.
 pub(crate) const TOKEN_HEADER: &str = "x-daytona-preview-token";
@@ -234,12 +238,29 @@ async fn forward_private(
         return refuse(StatusCode::NOT_FOUND, format!("no sandbox `{id}`"));
     };
     let record = state.store.sandbox(&sandbox.id);
-    let given = request
-        .headers()
-        .get(TOKEN_HEADER)
-        .map(|value| value.as_bytes().to_vec());
+    let tokened = match token_admits(&record, request.headers(), port) {
+        Ok(tokened) => tokened,
+        Err(refused) => return *refused,
+    };
+    let credential = tokened.then(|| Credential::Token(record.preview_token.unwrap_or_default()));
+    if let Some(moved) = preview_origin::redirect(&state, &request, &sandbox.id, port, credential) {
+        return moved;
+    }
+    let prefix = format!("/_preview/{}/{port}", sandbox.id);
+    forward(&state, &sandbox, port, &prefix, &rest, request).await
+}
+
+/// Whether a request for `port` of the sandbox of `record` may pass without a signed link:
+/// `true` when it carries the preview token, `false` when it needs none (a public sandbox's
+/// preview), else the refusal.
+pub(super) fn token_admits(
+    record: &SandboxRecord,
+    headers: &HeaderMap,
+    port: u16,
+) -> Result<bool, Box<Response>> {
+    let given = headers.get(TOKEN_HEADER).map(HeaderValue::as_bytes);
     let tokened = match (&record.preview_token, given) {
-        (Some(token), Some(given)) => constant_time_equal(token.as_bytes(), &given),
+        (Some(token), Some(given)) => constant_time_equal(token.as_bytes(), given),
         _ => false,
     };
     // The web terminal is a shell: like Daytona's reserved ports, it needs the token (or a
@@ -251,46 +272,64 @@ async fn forward_private(
         } else {
             "a preview of a private sandbox"
         };
-        return refuse(
+        return Err(Box::new(refuse(
             StatusCode::UNAUTHORIZED,
             format!("{what} needs its token in `{TOKEN_HEADER}` (or a signed link)"),
-        );
+        )));
     }
-    let prefix = format!("/_preview/{}/{port}", sandbox.id);
-    forward(&state, &sandbox, port, &prefix, &rest, request).await
+    Ok(tokened)
 }
 
 async fn forward_signed(
     state: Arc<AppState>,
     token: String,
     rest: String,
-    mut request: Request,
+    request: Request,
 ) -> Response {
-    let unknown = || {
-        refuse(
-            StatusCode::UNAUTHORIZED,
-            "the signed preview link is unknown or has expired",
-        )
-    };
     let Some((id, port)) = signed_target(&state, &token) else {
-        return unknown();
+        return unknown_link();
     };
-    // What opens here (a WebSocket) holds the link, so that expiring it early ends that too.
-    let grant = Grant::SignedPreview {
-        sandbox: id.clone(),
-        port,
-        token: token.clone(),
-    };
-    let live = || signed_target(&state, &token) == Some((id.clone(), port));
-    let Some(watch) = state.revocations.hold(grant, live) else {
-        return unknown();
-    };
-    request.extensions_mut().insert(watch.clone());
     let Ok(sandbox) = resolve(&state, &id).await else {
         return refuse(StatusCode::NOT_FOUND, format!("no sandbox `{id}`"));
     };
+    let credential = Some(Credential::Signed(token.clone()));
+    if let Some(moved) = preview_origin::redirect(&state, &request, &sandbox.id, port, credential) {
+        return moved;
+    }
     let prefix = format!("/_preview-signed/{token}");
-    let response = forward(&state, &sandbox, port, &prefix, &rest, request).await;
+    forward_linked(&state, &sandbox, port, token, &prefix, &rest, request).await
+}
+
+fn unknown_link() -> Response {
+    refuse(
+        StatusCode::UNAUTHORIZED,
+        "the signed preview link is unknown or has expired",
+    )
+}
+
+/// Forwards `request` to `port` of `sandbox` through the signed link `token`: what opens (a
+/// WebSocket) holds the link, so that expiring it early ends that too.
+pub(super) async fn forward_linked(
+    state: &Arc<AppState>,
+    sandbox: &Sandbox,
+    port: u16,
+    token: String,
+    prefix: &str,
+    rest: &str,
+    mut request: Request,
+) -> Response {
+    let id = sandbox.id.clone();
+    let live = || signed_target(state, &token) == Some((id.clone(), port));
+    let grant = Grant::SignedPreview {
+        sandbox: sandbox.id.clone(),
+        port,
+        token: token.clone(),
+    };
+    let Some(watch) = state.revocations.hold(grant, live) else {
+        return unknown_link();
+    };
+    request.extensions_mut().insert(watch.clone());
+    let response = forward(state, sandbox, port, prefix, rest, request).await;
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         // The switched connection holds the watch itself.
         return response;
@@ -316,7 +355,12 @@ fn cut_when_revoked(response: Response, watch: Watch) -> Response {
 }
 
 /// The sandbox and port a live signed link `token` opens.
-fn signed_target(state: &AppState, token: &str) -> Option<(String, u16)> {
+pub(super) fn signed_target(state: &AppState, token: &str) -> Option<(String, u16)> {
+    live_link(state, token).map(|preview| (preview.sandbox_id, preview.port))
+}
+
+/// The signed link `token`, while it lives.
+pub(super) fn live_link(state: &AppState, token: &str) -> Option<SignedPreview> {
     let now = now();
     state.store.read(|records| {
         records
@@ -326,6 +370,6 @@ fn signed_target(state: &AppState, token: &str) -> Option<(String, u16)> {
                 preview.expires_at > now
                     && constant_time_equal(preview.token.as_bytes(), token.as_bytes())
             })
-            .map(|preview| (preview.sandbox_id.clone(), preview.port))
+            .cloned()
     })
 }

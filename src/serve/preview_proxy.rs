@@ -328,14 +328,18 @@ fn forwarded_headers(incoming: &HeaderMap, prefix: &str) -> HeaderMap {
         }
         headers.append(name.clone(), value.clone());
     }
-    if let Ok(prefix) = HeaderValue::from_str(prefix) {
+    // None on a preview's own origin, where its paths are its own.
+    if let Ok(prefix) = HeaderValue::from_str(prefix)
+        && !prefix.is_empty()
+    {
         headers.insert(HeaderName::from_static("x-forwarded-prefix"), prefix);
     }
     headers
 }
 
-/// Every preview shares this server's origin (Daytona gives each one an origin of its own), so
-/// a preview may not widen a service worker's scope beyond its own prefix: a worker over the
+/// On the path-based links every preview shares this server's origin (Daytona gives each one
+/// an origin of its own, as [`super::preview_origin`] does for browsers), so a preview may not
+/// widen a service worker's scope beyond its own prefix: a worker over the
 /// whole origin would see every other preview and web terminal link opened in that browser,
 /// tokens included.
 const SERVICE_WORKER_ALLOWED: &str = "service-worker-allowed";

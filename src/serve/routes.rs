@@ -14,10 +14,10 @@ use axum::routing::{get, post, put};
 use super::state::AppState;
 use super::{
     build_logs, computer_use, file_signing, lsp, metrics, middleware, object_storage, platform,
-    preview, pty, sandbox, sandbox_actions, sandbox_copies, sandbox_lifecycle, sandbox_list,
-    secret_vault_routes, snapshot, ssh_access, toolbox, toolbox_file_changes, toolbox_files,
-    toolbox_git, toolbox_git_config, toolbox_git_repo, toolbox_search, toolbox_session,
-    toolbox_upload, volume,
+    preview, preview_origin, pty, sandbox, sandbox_actions, sandbox_copies, sandbox_lifecycle,
+    sandbox_list, secret_vault_routes, snapshot, ssh_access, toolbox, toolbox_file_changes,
+    toolbox_files, toolbox_git, toolbox_git_config, toolbox_git_repo, toolbox_search,
+    toolbox_session, toolbox_upload, volume,
 };
 
 /// Uploads go to the provider in one piece; this bounds what one request may hold in memory.
@@ -165,6 +165,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
                 .delete(reset_stats)
                 .route_layer(from_fn_with_state(state.clone(), middleware::internal)),
         )
+        // A preview's own origin (`{port}-{id}.localhost`) is that preview's, whatever the path.
+        .layer(from_fn_with_state(state.clone(), preview_origin::dispatch))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(state.events.layer())
         .with_state(state)

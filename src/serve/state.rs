@@ -46,6 +46,8 @@ pub(crate) struct AppState {
     pub(crate) web_terminals: Terminals,
     /// What open SSH connections and signed-link WebSockets hold, for revocations to end.
     pub(crate) revocations: super::revocation::Revocations,
+    /// The codes and cookies that let browsers into previews on their own origins.
+    pub(crate) passes: super::preview_passes::Passes,
     /// The toolbox's language servers.
     pub(crate) language_servers: LanguageServers,
     /// Who starts each sandbox's default interpreter context.

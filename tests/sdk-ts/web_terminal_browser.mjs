@@ -7,50 +7,23 @@
 //                 the browser (`@sparticuz/chromium`, pinned in package-lock.json) is unpacked
 //   SLEEP         the argument of a `sleep` left running when the page closes
 //   SEEN          a file that appears once the test has seen that `sleep` run
-// Nothing may leave loopback: every request the browser makes is checked. Any failure exits
+// The page moves to the terminal's own origin (`22222-{id}.localhost`). Nothing may leave
+// loopback: every request the browser makes is checked. Any failure exits
 // non-zero with its stack.
 
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 
-import browser from '@sparticuz/chromium'
-import { chromium } from 'playwright-core'
+import { PATIENCE, launch } from './browser.mjs'
 
 const { TERMINAL_URL, WORK, SLEEP, SEEN } = process.env
-// The pinned headless Chromium, unpacked into the test's own directory: it needs only the C
-// library, so no distribution's browser package (whose archive drops old versions) is involved.
-const CHROMIUM = await browser.executablePath()
-// Generous: a guard against hanging on a loaded machine, not a timing assertion.
-const PATIENCE = 30_000
 
 function step(name) {
   console.log(`web-terminal-browser: ${name}`)
 }
 
-const context = await chromium.launchPersistentContext(join(WORK, 'profile'), {
-  executablePath: CHROMIUM,
-  headless: true,
-  viewport: { width: 800, height: 480 },
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    // Whatever Chromium might still try to reach resolves nowhere but loopback.
-    '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-  ],
-})
-context.setDefaultTimeout(PATIENCE)
-const away = []
-context.on('request', (request) => {
-  if (new URL(request.url()).hostname !== '127.0.0.1') away.push(request.url())
-})
-const page = context.pages()[0] ?? (await context.newPage())
+const { context, page, away } = await launch(WORK)
 const errors = []
 page.on('pageerror', (error) => errors.push(String(error)))
 page.on('console', (message) => {
@@ -96,6 +69,10 @@ async function type(line) {
 step('open')
 const response = await page.goto(TERMINAL_URL)
 assert.equal(response.status(), 200)
+// The link moved the page to the terminal's own origin, without the code it carried there.
+const landed = new URL(page.url())
+assert.match(landed.host, /^22222-[0-9a-f-]+\.localhost:\d+$/, page.url())
+assert.equal(landed.search, '', page.url())
 await page.waitForSelector('.xterm-rows > div')
 // Bash drops what is typed before it reads at its prompt.
 await until('the prompt', (shown) => shown.some((row) => row.endsWith('$')))

@@ -1,0 +1,360 @@
+//! Each preview on its own origin in a browser, at the HTTP level: a raw client sends what a
+//! browser sends (`Sec-Fetch-*` headers, `Host: {port}-{id}.localhost`) to an in-process
+//! `serve` over real local sandboxes. A top-level navigation to a path-based link moves to the
+//! preview's own origin with a one-time code, exchanged there for a cookie; the code is good
+//! once and for its own preview; no token or key is ever in a `Location`; expiring the signed
+//! link early revokes the cookie; clients without `Sec-Fetch-*` headers see the path-based
+//! proxy as before; the web terminal's WebSocket opens there only from its own page, and ends
+//! with its link. The browser itself is in `serve_preview_origin_browser`.
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+use crate::serve_preview::{fetch, node_server};
+use crate::serve_support::{KEY, Server, start};
+use crate::serve_web_terminal::{Terminal, connect, sandbox_with_terminal};
+
+/// What Chromium sends for a page typed into the address bar.
+const NAVIGATION: [(&str, &str); 3] = [
+    ("sec-fetch-mode", "navigate"),
+    ("sec-fetch-dest", "document"),
+    ("sec-fetch-site", "none"),
+];
+
+/// A sandbox web server that answers with what it was asked and the cookies it got, and sets
+/// a cookie of its own.
+const ECHO: &str = r"
+require('http').createServer((request, response) => {
+  response.setHeader('set-cookie', 'app=1; Path=/; Domain=localhost')
+  const prefix = request.headers['x-forwarded-prefix'] ?? ''
+  response.end(`at ${request.url} cookie=${request.headers.cookie ?? ''} prefix=${prefix};`)
+}).listen(Number(process.argv[2]), '127.0.0.1')
+";
+
+/// One answer, read to the end of the connection.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(found, _)| found.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// GET `target` from `server`'s listener with `Host: host` and `headers`.
+async fn raw(server: &Server, host: &str, target: &str, headers: &[(&str, &str)]) -> Answer {
+    let address = server.base.strip_prefix("http://").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut request = format!("GET {target} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).await.unwrap();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a whole answer");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// The authority `serve` listens on (`127.0.0.1:port`) and its port.
+fn listener(server: &Server) -> (String, String) {
+    let authority = server.base.strip_prefix("http://").unwrap().to_string();
+    let port = authority.rsplit(':').next().unwrap().to_string();
+    (authority, port)
+}
+
+/// A signed link (10 minutes) of `id`'s `port`: its path on `serve` and its token.
+pub(crate) async fn signed(server: &Server, id: &str, port: u16) -> (String, String) {
+    let reply = server
+        .get(&format!(
+            "/api/sandbox/{id}/ports/{port}/signed-preview-url?expiresInSeconds=600"
+        ))
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let token = reply.body["token"].as_str().unwrap().to_string();
+    (format!("/_preview-signed/{token}"), token)
+}
+
+/// Expires the signed link `token` of `id`'s `port` early.
+async fn expire(server: &Server, id: &str, port: u16, token: &str) {
+    let path = format!("/api/sandbox/{id}/ports/{port}/signed-preview-url/{token}/expire");
+    let expired = server.post(&path, json!({})).await;
+    assert_eq!(expired.status, 200, "{:?}", expired.body);
+}
+
+/// The redirect of a navigation to `path`: its location, checked for secrets (`secrets` and
+/// the API key), and the one-time code it carries, if any.
+async fn navigate(server: &Server, path: &str, secrets: &[&str]) -> (String, Option<String>) {
+    let (authority, _) = listener(server);
+    let moved = raw(server, &authority, path, &NAVIGATION).await;
+    assert_eq!(moved.status, 303, "{}", moved.body);
+    let location = moved.header("location").unwrap().to_string();
+    for secret in secrets.iter().chain([&KEY]) {
+        assert!(!location.contains(secret), "a secret in {location}");
+    }
+    let code = location
+        .split_once("ralph_preview_code=")
+        .map(|(_, code)| code.to_string());
+    (location, code)
+}
+
+/// Exchanges `code` on the own origin `host` at `path`: the cookie (`name=value`).
+async fn exchange(server: &Server, host: &str, path: &str, code: &str) -> String {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let target = format!("{path}{separator}ralph_preview_code={code}");
+    let answer = raw(server, host, &target, &[]).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert_eq!(answer.header("location"), Some(path));
+    let cookie = answer.header("set-cookie").unwrap().to_string();
+    assert!(cookie.starts_with("ralph-preview-auth="), "{cookie}");
+    for attribute in ["; Path=/;", "; HttpOnly", "; SameSite=Lax", "; Max-Age="] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.to_lowercase().contains("domain"), "{cookie}");
+    cookie.split(';').next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_moves_to_the_previews_own_origin_and_its_code_is_good_once() {
+    if !crate::common::have("node") {
+        return;
+    }
+    let server = start("").await;
+    let (id, port) = node_server(&server, "echo.js", ECHO).await;
+    let (path, token) = signed(&server, &id, port).await;
+    let (authority, serve_port) = listener(&server);
+
+    // Without Sec-Fetch headers (an SDK, curl): the path-based proxy as before.
+    let (status, body) = fetch(&server, &format!("{}{path}/x?q=1", server.base), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(&format!("at /x?q=1 cookie= prefix={path};")),
+        "{body}"
+    );
+    // Nor for a frame, or a server reached by a name that is not loopback's.
+    let framed = [NAVIGATION[0], ("sec-fetch-dest", "iframe")];
+    let target = format!("{path}/x");
+    assert_eq!(raw(&server, &authority, &target, &framed).await.status, 200);
+    let named = format!("devbox:{serve_port}");
+    assert_eq!(raw(&server, &named, &target, &NAVIGATION).await.status, 200);
+
+    let (location, code) = navigate(&server, &format!("{path}/x?q=1"), &[&token]).await;
+    let own = format!("{port}-{id}.localhost:{serve_port}");
+    let code = code.expect("a code");
+    assert_eq!(
+        location,
+        format!("http://{own}/x?q=1&ralph_preview_code={code}")
+    );
+    let cookie = exchange(&server, &own, "/x?q=1", &code).await;
+    let again = raw(&server, &own, &format!("/x?ralph_preview_code={code}"), &[]).await;
+    assert_eq!(again.status, 401, "a code is good once: {}", again.body);
+
+    // The cookie admits the browser; the app gets its own cookies, not serve's, its paths as
+    // they are, and keeps its cookies' paths, but on its own host only.
+    let with_cookie = format!("{cookie}; theme=dark");
+    let page = raw(&server, &own, "/x?q=1", &[("cookie", &with_cookie)]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("at /x?q=1 cookie=theme=dark prefix=;"),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.header("set-cookie"), Some("app=1; Path=/"));
+    // Everything on the own origin is the preview's: no API behind it.
+    let api = raw(&server, &own, "/api/sandbox", &[("cookie", &cookie)]).await;
+    assert!(api.body.contains("at /api/sandbox cookie="), "{}", api.body);
+    let keyed = raw(
+        &server,
+        &own,
+        "/api/sandbox",
+        &[("authorization", &format!("Bearer {KEY}"))],
+    )
+    .await;
+    assert_eq!(keyed.status, 401, "{}", keyed.body);
+    // Without the cookie, or with another preview's host: refused.
+    assert_eq!(raw(&server, &own, "/x", &[]).await.status, 401);
+    let other_port = format!("{}-{id}.localhost:{serve_port}", port + 1);
+    let elsewhere = raw(&server, &other_port, "/x", &[("cookie", &cookie)]).await;
+    assert_eq!(elsewhere.status, 401, "{}", elsewhere.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_code_given_for_one_sandbox_is_refused_on_another_and_used_up() {
+    let server = start("").await;
+    let first = server.create(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = server.create(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, serve_port) = listener(&server);
+    // Nothing needs to listen: the code is given and checked before any forwarding.
+    let (path, token) = signed(&server, &first, 3000).await;
+
+    let (_, code) = navigate(&server, &format!("{path}/"), &[&token]).await;
+    let code = code.expect("a code");
+    let target = format!("/?ralph_preview_code={code}");
+    let other = format!("3000-{second}.localhost:{serve_port}");
+    let refused = raw(&server, &other, &target, &[]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.header("set-cookie").is_none());
+    let own = format!("3000-{first}.localhost:{serve_port}");
+    assert_eq!(
+        raw(&server, &own, &target, &[]).await.status,
+        401,
+        "used up"
+    );
+
+    let (_, code) = navigate(&server, &format!("{path}/"), &[&token]).await;
+    let target = format!("/?ralph_preview_code={}", code.unwrap());
+    let other_port = format!("3001-{first}.localhost:{serve_port}");
+    assert_eq!(raw(&server, &other_port, &target, &[]).await.status, 403);
+
+    // A name is not an origin: only ids are (a name may later be another sandbox's).
+    server.create(json!({"name": "origin-name"})).await;
+    let by_name = format!("3000-origin-name.localhost:{serve_port}");
+    assert_eq!(raw(&server, &by_name, "/", &[]).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expiring_a_signed_link_early_revokes_the_cookie_it_gave() {
+    if !crate::common::have("node") {
+        return;
+    }
+    let server = start("").await;
+    let (id, port) = node_server(&server, "echo.js", ECHO).await;
+    let (path, token) = signed(&server, &id, port).await;
+    let (status, body) = fetch(&server, &format!("{}{path}/", server.base), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, serve_port) = listener(&server);
+    let own = format!("{port}-{id}.localhost:{serve_port}");
+
+    let (_, code) = navigate(&server, &format!("{path}/"), &[&token]).await;
+    let cookie = exchange(&server, &own, "/", &code.unwrap()).await;
+    assert_eq!(
+        raw(&server, &own, "/", &[("cookie", &cookie)]).await.status,
+        200
+    );
+
+    expire(&server, &id, port, &token).await;
+    let after = raw(&server, &own, "/", &[("cookie", &cookie)]).await;
+    assert_eq!(after.status, 401, "{}", after.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_public_preview_moves_without_a_code_but_its_web_terminal_needs_one() {
+    if !crate::common::have("node") {
+        return;
+    }
+    let server = start("").await;
+    let (id, port) = node_server(&server, "echo.js", ECHO).await;
+    let public = server
+        .post(&format!("/api/sandbox/{id}/public/true"), json!({}))
+        .await;
+    assert!(public.status < 300, "{:?}", public.body);
+    let path = format!("/_preview/{id}/{port}");
+    let (status, body) = fetch(&server, &format!("{}{path}/", server.base), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, serve_port) = listener(&server);
+
+    let (location, code) = navigate(&server, &format!("{path}/a"), &[]).await;
+    let own = format!("{port}-{id}.localhost:{serve_port}");
+    assert_eq!(location, format!("http://{own}/a"));
+    assert!(code.is_none());
+    let page = raw(&server, &own, "/a", &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+
+    // The web terminal is never public: its own origin wants a code from a link too.
+    let terminal = format!("22222-{id}.localhost:{serve_port}");
+    assert_eq!(raw(&server, &terminal, "/", &[]).await.status, 401);
+    let (link, token) = signed(&server, &id, 22222).await;
+    let (location, code) = navigate(&server, &format!("{link}/"), &[&token]).await;
+    assert!(
+        location.starts_with(&format!("http://{terminal}/?")),
+        "{location}"
+    );
+    let cookie = exchange(&server, &terminal, "/", &code.unwrap()).await;
+    let page = raw(&server, &terminal, "/", &[("cookie", &cookie)]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+}
+
+/// Opens the web terminal's WebSocket on its own origin `host`, as a page of `origin` with
+/// `cookie` would: the terminal, or the handshake's status when refused.
+async fn terminal_socket(
+    server: &Server,
+    host: &str,
+    cookie: Option<&str>,
+    origin: &str,
+) -> Result<Terminal, u16> {
+    let (authority, _) = listener(server);
+    let mut request = format!("ws://{authority}/ws")
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert("host", host.parse().unwrap());
+    headers.insert("origin", origin.parse().unwrap());
+    if let Some(cookie) = cookie {
+        headers.insert("cookie", cookie.parse().unwrap());
+    }
+    connect(request).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_terminal_on_its_own_origin_opens_from_its_page_only_and_ends_with_its_link() {
+    if !crate::common::have("bwrap") {
+        return;
+    }
+    let server = start("").await;
+    let (id, ..) = sandbox_with_terminal(&server).await;
+    let (path, token) = signed(&server, &id, 22222).await;
+    let (_, serve_port) = listener(&server);
+    let own = format!("22222-{id}.localhost:{serve_port}");
+    let (_, code) = navigate(&server, &format!("{path}/"), &[&token]).await;
+    let cookie = exchange(&server, &own, "/", &code.unwrap()).await;
+
+    let page = format!("http://{own}");
+    let elsewhere = format!("http://3000-{id}.localhost:{serve_port}");
+    let refused = terminal_socket(&server, &own, Some(&cookie), &elsewhere).await;
+    assert_eq!(refused.err(), Some(403), "another preview's page");
+    let refused = terminal_socket(&server, &own, None, &page).await;
+    assert_eq!(refused.err(), Some(401), "no cookie");
+    let mut terminal = terminal_socket(&server, &own, Some(&cookie), &page)
+        .await
+        .expect("its own page opens it");
+    terminal.ready().await;
+
+    expire(&server, &id, 22222, &token).await;
+    assert_eq!(terminal.finish().await, Some(1008), "{}", terminal.output);
+}
