@@ -270,6 +270,48 @@ async fn expiring_a_signed_link_early_revokes_the_cookie_it_gave() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_browsers_cookie_outlives_a_restart_of_serve_and_nothing_else_forges_one() {
+    if !crate::common::have("node") {
+        return;
+    }
+    let server = start("").await;
+    let (id, port) = node_server(&server, "echo.js", ECHO).await;
+    let (path, token) = signed(&server, &id, port).await;
+    let (status, body) = fetch(&server, &format!("{}{path}/", server.base), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, serve_port) = listener(&server);
+    let own = format!("{port}-{id}.localhost:{serve_port}");
+    let (_, code) = navigate(&server, &format!("{path}/"), &[&token]).await;
+    let cookie = exchange(&server, &own, "/", &code.unwrap()).await;
+    assert_eq!(
+        raw(&server, &own, "/", &[("cookie", &cookie)]).await.status,
+        200
+    );
+
+    // The same state root, so the same secret; the sandbox's server keeps running.
+    let root = server.shutdown().await;
+    let server = crate::serve_support::start_with(crate::serve_support::Options {
+        root: Some(root),
+        ..Default::default()
+    })
+    .await;
+    let (_, serve_port) = listener(&server);
+    let own = format!("{port}-{id}.localhost:{serve_port}");
+    let again = raw(&server, &own, "/", &[("cookie", &cookie)]).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+
+    // A cookie is only good as this server signed it: changed by one character, it is not.
+    let (name, value) = cookie.split_once('=').expect("name=value");
+    let last = value.chars().last().expect("a value");
+    let other = if last == '0' { '1' } else { '0' };
+    let forged = format!("{name}={}{other}", &value[..value.len() - 1]);
+    assert_eq!(
+        raw(&server, &own, "/", &[("cookie", &forged)]).await.status,
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_public_preview_moves_without_a_code_but_its_web_terminal_needs_one() {
     if !crate::common::have("node") {
         return;

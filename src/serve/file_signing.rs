@@ -67,6 +67,12 @@ impl SigningSecret {
         Ok(SigningSecret(bytes))
     }
 
+    /// A key of its own for `purpose`, derived from the secret: what it signs survives
+    /// restarts as the secret does, and tells nothing of the sandboxes' keys.
+    pub(crate) fn derive(&self, purpose: &str) -> Vec<u8> {
+        hmac(&self.0, format!("ralph-town:{purpose}:v1").as_bytes())
+    }
+
     /// The signing key of sandbox `id` after `rotations` rotations.
     fn sandbox_key(&self, id: &str, rotations: u32) -> String {
         let label = format!("ralph-town:file-url-signing-key:v1:{id}:{rotations}");
@@ -74,7 +80,7 @@ impl SigningSecret {
     }
 }
 
-fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
     // HMAC takes a key of any length.
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(message);

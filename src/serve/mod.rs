@@ -226,7 +226,7 @@ pub async fn bind(
         terminals: pty::Terminals::default(),
         web_terminals: pty::Terminals::default(),
         revocations: revocation::Revocations::default(),
-        passes: preview_passes::Passes::default(),
+        passes: preview_passes::Passes::new(signing.derive("preview-cookie")),
         language_servers: lsp::LanguageServers::default(),
         interpreter_starts: interpreter::DefaultStarts::default(),
         events: events::Events::new(),

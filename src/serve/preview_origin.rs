@@ -123,8 +123,7 @@ async fn own_origin(state: Arc<AppState>, id: String, port: u16, mut request: Re
     }
     let admitted = cookies(request.headers())
         .into_iter()
-        .filter_map(|value| state.passes.admitted(&value, &sandbox.id, port))
-        .find(|pass| pass.live(&state));
+        .find_map(|value| state.passes.admitted(&state, &value, &sandbox.id, port));
     // The cookie is this server's credential, not the app's.
     strip_cookie(request.headers_mut());
     let rest = request.uri().path().trim_start_matches('/').to_string();
@@ -171,10 +170,7 @@ fn exchange(
         }
     };
     let seconds = pass.expires_at.saturating_sub(now()).div_ceil(1000);
-    let value = match state.passes.cookie(pass) {
-        Ok(value) => value,
-        Err(error) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, error),
-    };
+    let value = state.passes.cookie(&pass);
     // Host-only (no `Domain`): no other preview's origin ever receives it.
     let cookie = format!("{COOKIE}={value}; Path=/; Max-Age={seconds}; HttpOnly; SameSite=Lax");
     let query = uri.query().map(without_code).unwrap_or_default();

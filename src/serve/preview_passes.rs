@@ -1,8 +1,9 @@
 //! What lets a browser into a preview on its own origin (see [`super::preview_origin`]): the
-//! one-time codes a redirect carries there, and the cookies they are exchanged for. Both are
-//! random values kept here, in memory (a restart asks the browser to open its link again), each
-//! bound to one sandbox's port and to the credential the browser first showed: a signed link,
-//! the sandbox's preview token, or nothing for a public sandbox's preview.
+//! one-time codes a redirect carries there, and the cookies they are exchanged for. A code is a
+//! random value kept here, in memory; a cookie is signed with a key derived from the secret
+//! kept under the state root, so it outlives a restart. Both are bound to one sandbox's port
+//! and to the credential the browser first showed: a signed link or the sandbox's preview token
+//! (a public sandbox's preview needs neither).
 //!
 //! A code is good once, for a few seconds: it is in a URL, and a URL outlives its use (history,
 //! logs). A cookie is good while its credential is: a signed link's until the link expires or
@@ -12,6 +13,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use super::file_signing::hmac;
+use super::middleware::constant_time_equal;
 use super::state::{AppState, Millis, now};
 
 /// How long a code waits for its redemption: the browser follows the redirect at once.
@@ -39,6 +42,14 @@ pub(crate) struct Pass {
     pub(crate) expires_at: Millis,
 }
 
+/// What a signed cookie holds: whether a link (or the preview token) opened it, until when,
+/// and the keyed digest of that credential.
+struct Signed<'a> {
+    link: bool,
+    expires_at: Millis,
+    credential: &'a str,
+}
+
 /// Why a code was not taken.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -48,16 +59,24 @@ pub(crate) enum Refusal {
     Elsewhere,
 }
 
-/// The codes and cookies given out. A std mutex each, never held across `.await`. Keys are
-/// random and looked up through a keyed hash, so a lookup's time tells nothing of them.
-#[derive(Default)]
+/// The codes given out, and the key cookies are signed with. A cookie is its pass, signed:
+/// nothing of it is kept here, so a restarted `serve` (the key derives from the secret kept
+/// under the state root) still admits a browser it let in before.
 pub(crate) struct Passes {
-    /// Each code's pass and when the code was made.
+    /// Each code's pass and when the code was made. A std mutex, never held across `.await`.
     codes: Mutex<HashMap<String, (Pass, Millis)>>,
-    cookies: Mutex<HashMap<String, Pass>>,
+    key: Vec<u8>,
 }
 
 impl Passes {
+    /// Passes whose cookies are signed with `key`.
+    pub(crate) fn new(key: Vec<u8>) -> Passes {
+        Passes {
+            codes: Mutex::default(),
+            key,
+        }
+    }
+
     /// A new one-time code for `pass` (its own expiry is the cookie's).
     pub(crate) fn code(&self, pass: Pass) -> Result<String, String> {
         let code = random()?;
@@ -84,43 +103,93 @@ impl Passes {
         Ok(pass)
     }
 
-    /// A new cookie value for `pass`.
-    pub(crate) fn cookie(&self, pass: Pass) -> Result<String, String> {
-        let value = random()?;
-        let now = now();
-        let mut cookies = lock(&self.cookies);
-        cookies.retain(|_, pass| pass.expires_at > now);
-        cookies.insert(value.clone(), pass);
-        Ok(value)
+    /// The cookie value of `pass`: `{kind}.{port}.{expiry}.{credential}.{sandbox}~{signature}`,
+    /// where the credential is a keyed digest of the token (never the token itself).
+    pub(crate) fn cookie(&self, pass: &Pass) -> String {
+        let (kind, token) = match &pass.credential {
+            Credential::Token(token) => ('t', token),
+            Credential::Signed(token) => ('s', token),
+        };
+        let payload = format!(
+            "{kind}.{}.{}.{}.{}",
+            pass.port,
+            pass.expires_at,
+            self.digest(token),
+            pass.sandbox
+        );
+        let signature = hex::encode(hmac(&self.key, payload.as_bytes()));
+        format!("{payload}~{signature}")
     }
 
-    /// The pass of cookie `value`, if it opens (`sandbox`, `port`) and has not expired.
-    pub(crate) fn admitted(&self, value: &str, sandbox: &str, port: u16) -> Option<Pass> {
-        let now = now();
-        let cookies = lock(&self.cookies);
-        cookies
-            .get(value)
-            .filter(|pass| pass.sandbox == sandbox && pass.port == port && pass.expires_at > now)
-            .cloned()
+    /// The pass of cookie `value`, if this server signed it, it opens (`sandbox`, `port`), has
+    /// not expired, and the credential it was given for still opens that preview: the sandbox
+    /// still has that token, or that signed link is live.
+    pub(crate) fn admitted(
+        &self,
+        state: &AppState,
+        value: &str,
+        sandbox: &str,
+        port: u16,
+    ) -> Option<Pass> {
+        let signed = self.verify(value, sandbox, port)?;
+        let ours = |token: &str| {
+            constant_time_equal(self.digest(token).as_bytes(), signed.credential.as_bytes())
+        };
+        let credential = if signed.link {
+            let now = now();
+            state.store.read(|records| {
+                records
+                    .signed_previews
+                    .iter()
+                    .find(|link| {
+                        link.sandbox_id == sandbox
+                            && link.port == port
+                            && link.expires_at > now
+                            && ours(&link.token)
+                    })
+                    .map(|link| Credential::Signed(link.token.clone()))
+            })?
+        } else {
+            let token = state.store.sandbox(sandbox).preview_token?;
+            ours(&token).then_some(Credential::Token(token))?
+        };
+        Some(Pass {
+            sandbox: sandbox.to_string(),
+            port,
+            credential,
+            expires_at: signed.expires_at,
+        })
     }
-}
 
-impl Pass {
-    /// Whether the credential behind this pass still opens its preview: the signed link is
-    /// live, or the sandbox still has the token.
-    pub(crate) fn live(&self, state: &AppState) -> bool {
-        match &self.credential {
-            Credential::Signed(token) => {
-                super::preview::signed_target(state, token)
-                    == Some((self.sandbox.clone(), self.port))
-            }
-            Credential::Token(token) => {
-                let record = state.store.sandbox(&self.sandbox);
-                record.preview_token.as_deref().is_some_and(|current| {
-                    super::middleware::constant_time_equal(current.as_bytes(), token.as_bytes())
-                })
-            }
+    /// What cookie `value` says, if this server signed it for (`sandbox`, `port`) and it has not
+    /// expired.
+    fn verify<'a>(&self, value: &'a str, sandbox: &str, port: u16) -> Option<Signed<'a>> {
+        let (payload, signature) = value.rsplit_once('~')?;
+        let expected = hex::encode(hmac(&self.key, payload.as_bytes()));
+        if !constant_time_equal(expected.as_bytes(), signature.as_bytes()) {
+            return None;
         }
+        let mut fields = payload.splitn(5, '.');
+        let link = match fields.next()? {
+            "s" => true,
+            "t" => false,
+            _ => return None,
+        };
+        let signed_port = fields.next()?.parse::<u16>().ok()?;
+        let expires_at = fields.next()?.parse::<Millis>().ok()?;
+        let credential = fields.next()?;
+        let signed_sandbox = fields.next()?;
+        (signed_sandbox == sandbox && signed_port == port && expires_at > now()).then_some(Signed {
+            link,
+            expires_at,
+            credential,
+        })
+    }
+
+    /// A keyed digest of a credential's token: what a cookie holds of it.
+    fn digest(&self, token: &str) -> String {
+        let digest = hmac(&self.key, format!("credential:{token}").as_bytes());
+        hex::encode(&digest[..16])
     }
 }
 
@@ -150,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_code_is_good_once_and_only_for_its_own_preview() {
-        let passes = Passes::default();
+        let passes = Passes::new(b"key".to_vec());
         let code = passes.code(pass("a", 3000)).unwrap();
         assert!(passes.redeem(&code, "a", 3000).is_ok());
         assert_eq!(
@@ -175,16 +244,38 @@ mod tests {
     }
 
     #[test]
-    fn a_cookie_opens_only_its_own_preview_until_it_expires() {
-        let passes = Passes::default();
-        let value = passes.cookie(pass("a", 3000)).unwrap();
-        assert!(passes.admitted(&value, "a", 3000).is_some());
-        assert!(passes.admitted(&value, "b", 3000).is_none());
-        assert!(passes.admitted(&value, "a", 3001).is_none());
-        assert!(passes.admitted("other", "a", 3000).is_none());
+    fn a_cookie_opens_only_its_own_preview_until_it_expires_and_only_as_signed() {
+        let passes = Passes::new(b"key".to_vec());
+        let value = passes.cookie(&pass("a", 3000));
+        assert!(
+            !value.contains("link"),
+            "the token itself is in the cookie: {value}"
+        );
+        let signed = passes.verify(&value, "a", 3000).expect("its own cookie");
+        assert!(signed.link);
+        assert_eq!(signed.credential, passes.digest("link"));
+        assert!(passes.verify(&value, "b", 3000).is_none());
+        assert!(passes.verify(&value, "a", 3001).is_none());
+        assert!(passes.verify("other", "a", 3000).is_none());
+        // Restarted with the same key: still good; another key's cookie is not.
+        assert!(
+            Passes::new(b"key".to_vec())
+                .verify(&value, "a", 3000)
+                .is_some()
+        );
+        assert!(
+            Passes::new(b"other".to_vec())
+                .verify(&value, "a", 3000)
+                .is_none()
+        );
+        let (payload, signature) = value.rsplit_once('~').unwrap();
+        let moved = format!("{}b~{signature}", payload.strip_suffix('a').unwrap());
+        assert!(
+            passes.verify(&moved, "b", 3000).is_none(),
+            "a cookie moved to another sandbox"
+        );
         let mut expired = pass("a", 3000);
         expired.expires_at = now() - 1;
-        let value = passes.cookie(expired).unwrap();
-        assert!(passes.admitted(&value, "a", 3000).is_none());
+        assert!(passes.verify(&passes.cookie(&expired), "a", 3000).is_none());
     }
 }
