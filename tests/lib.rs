@@ -68,6 +68,7 @@ mod serve_os_user;
 mod serve_platform;
 mod serve_preview;
 mod serve_preview_origin;
+mod serve_preview_origin_attacks;
 mod serve_preview_origin_browser;
 mod serve_preview_owner;
 mod serve_pty;

@@ -16,7 +16,7 @@ use crate::serve_support::{KEY, Server, start};
 use crate::serve_web_terminal::{Terminal, connect, sandbox_with_terminal};
 
 /// What Chromium sends for a page typed into the address bar.
-const NAVIGATION: [(&str, &str); 3] = [
+pub(crate) const NAVIGATION: [(&str, &str); 3] = [
     ("sec-fetch-mode", "navigate"),
     ("sec-fetch-dest", "document"),
     ("sec-fetch-site", "none"),
@@ -24,7 +24,7 @@ const NAVIGATION: [(&str, &str); 3] = [
 
 /// A sandbox web server that answers with what it was asked and the cookies it got, and sets
 /// a cookie of its own.
-const ECHO: &str = r"
+pub(crate) const ECHO: &str = r"
 require('http').createServer((request, response) => {
   response.setHeader('set-cookie', 'app=1; Path=/; Domain=localhost')
   const prefix = request.headers['x-forwarded-prefix'] ?? ''
@@ -33,14 +33,14 @@ require('http').createServer((request, response) => {
 ";
 
 /// One answer, read to the end of the connection.
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(found, _)| found.eq_ignore_ascii_case(name))
@@ -49,7 +49,12 @@ impl Answer {
 }
 
 /// GET `target` from `server`'s listener with `Host: host` and `headers`.
-async fn raw(server: &Server, host: &str, target: &str, headers: &[(&str, &str)]) -> Answer {
+pub(crate) async fn raw(
+    server: &Server,
+    host: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
     let address = server.base.strip_prefix("http://").unwrap();
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     let mut request = format!("GET {target} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
@@ -83,7 +88,7 @@ async fn raw(server: &Server, host: &str, target: &str, headers: &[(&str, &str)]
 }
 
 /// The authority `serve` listens on (`127.0.0.1:port`) and its port.
-fn listener(server: &Server) -> (String, String) {
+pub(crate) fn listener(server: &Server) -> (String, String) {
     let authority = server.base.strip_prefix("http://").unwrap().to_string();
     let port = authority.rsplit(':').next().unwrap().to_string();
     (authority, port)
@@ -110,7 +115,11 @@ async fn expire(server: &Server, id: &str, port: u16, token: &str) {
 
 /// The redirect of a navigation to `path`: its location, checked for secrets (`secrets` and
 /// the API key), and the one-time code it carries, if any.
-async fn navigate(server: &Server, path: &str, secrets: &[&str]) -> (String, Option<String>) {
+pub(crate) async fn navigate(
+    server: &Server,
+    path: &str,
+    secrets: &[&str],
+) -> (String, Option<String>) {
     let (authority, _) = listener(server);
     let moved = raw(server, &authority, path, &NAVIGATION).await;
     assert_eq!(moved.status, 303, "{}", moved.body);
@@ -125,7 +134,7 @@ async fn navigate(server: &Server, path: &str, secrets: &[&str]) -> (String, Opt
 }
 
 /// Exchanges `code` on the own origin `host` at `path`: the cookie (`name=value`).
-async fn exchange(server: &Server, host: &str, path: &str, code: &str) -> String {
+pub(crate) async fn exchange(server: &Server, host: &str, path: &str, code: &str) -> String {
     let separator = if path.contains('?') { '&' } else { '?' };
     let target = format!("{path}{separator}ralph_preview_code={code}");
     let answer = raw(server, host, &target, &[]).await;

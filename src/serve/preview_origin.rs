@@ -174,10 +174,11 @@ fn exchange(
     // Host-only (no `Domain`): no other preview's origin ever receives it.
     let cookie = format!("{COOKIE}={value}; Path=/; Max-Age={seconds}; HttpOnly; SameSite=Lax");
     let query = uri.query().map(without_code).unwrap_or_default();
+    let path = same_origin(uri.path());
     let location = if query.is_empty() {
-        uri.path().to_string()
+        path
     } else {
-        format!("{}?{}", uri.path(), query.join("&"))
+        format!("{path}?{}", query.join("&"))
     };
     (
         StatusCode::SEE_OTHER,
@@ -188,6 +189,17 @@ fn exchange(
         ],
     )
         .into_response()
+}
+
+/// `path` as a `Location` that stays on this origin: one that begins `//` (or `/\\`, which
+/// browsers read alike) would name another host (`//evil.example/`), so it gets a `/.` before
+/// it, a segment browsers drop, which leaves the app the path it was asked for.
+fn same_origin(path: &str) -> String {
+    if path.starts_with("//") || path.starts_with("/\\") {
+        format!("/.{path}")
+    } else {
+        path.to_string()
+    }
 }
 
 /// What only a browser sends, and only for the page of a tab or window (not a frame, a fetch
@@ -255,7 +267,10 @@ fn origin_of(base_url: &str, reached: &str, sandbox: &str, port: u16) -> Option<
     let base = base_url.strip_prefix("http://")?;
     let (base_host, _) = split_port(base.split('/').next().unwrap_or_default());
     let (host, host_port) = split_port(reached);
-    if !loopback(base_host) || !loopback(host) {
+    // A port of digits only: the rest of a `Host` (`localhost:1@evil.example`) would name
+    // another host in the `Location`.
+    let digits = |port: &str| !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit());
+    if !loopback(base_host) || !loopback(host) || !host_port.is_none_or(digits) {
         return None;
     }
     let host_port = host_port.map(|port| format!(":{port}")).unwrap_or_default();
@@ -271,32 +286,44 @@ fn without_code(query: &str) -> Vec<String> {
         .collect()
 }
 
-/// The values of this server's cookie in a request.
-fn cookies(headers: &HeaderMap) -> Vec<String> {
+/// The `name=value` pairs of a request's `Cookie` headers. Read as bytes, not text: browsers
+/// send an app's cookies with bytes beyond ASCII as they were set, in the one header that also
+/// holds this server's.
+fn cookie_pairs(headers: &HeaderMap) -> Vec<&[u8]> {
     headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .flat_map(|value| value.as_bytes().split(|&byte| byte == b';'))
+        .map(<[u8]>::trim_ascii)
+        .filter(|pair| !pair.is_empty())
+        .collect()
+}
+
+/// Whether a cookie pair is this server's.
+fn ours(pair: &[u8]) -> bool {
+    pair.split(|&byte| byte == b'=').next() == Some(COOKIE.as_bytes())
+}
+
+/// The values of this server's cookie in a request.
+fn cookies(headers: &HeaderMap) -> Vec<String> {
+    cookie_pairs(headers)
+        .into_iter()
+        .filter_map(|pair| pair.strip_prefix(COOKIE.as_bytes())?.strip_prefix(b"="))
+        .filter_map(|value| std::str::from_utf8(value).ok())
         .map(str::to_string)
         .collect()
 }
 
 /// Removes this server's cookie from a request's `Cookie` headers, keeping the app's.
 fn strip_cookie(headers: &mut HeaderMap) {
-    let kept: Vec<String> = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(COOKIE))
-        .map(str::to_string)
+    let kept: Vec<&[u8]> = cookie_pairs(headers)
+        .into_iter()
+        .filter(|pair| !ours(pair))
         .collect();
+    let value = HeaderValue::from_bytes(&kept.join(&b"; "[..]));
     headers.remove(header::COOKIE);
-    if let Ok(value) = HeaderValue::from_str(&kept.join("; "))
-        && !kept.is_empty()
+    if let Ok(value) = value
+        && !value.is_empty()
     {
         headers.insert(header::COOKIE, value);
     }
@@ -328,6 +355,13 @@ mod tests {
         assert_eq!(own("http://localhost:8080", "localhost:8080"), wanted);
         assert_eq!(own("http://[::1]:8080", "[::1]:8080"), wanted);
         assert_eq!(own("http://localhost:8080", "devbox:8080"), None);
+        // Only a port follows the name: nothing that would name another host.
+        assert_eq!(
+            own("http://localhost:8080", "localhost:1@evil.example"),
+            None
+        );
+        assert_eq!(own("http://localhost:8080", "localhost:8080/x"), None);
+        assert_eq!(own("http://localhost:8080", "localhost:"), None);
         assert_eq!(own("https://serve.example.com", "127.0.0.1:8080"), None);
         assert_eq!(own("http://serve.example.com", "127.0.0.1:8080"), None);
         assert_eq!(own("https://localhost:8443", "localhost:8443"), None);
@@ -349,10 +383,24 @@ mod tests {
         strip_cookie(&mut headers);
         assert_eq!(headers.get_all(header::COOKIE).iter().count(), 1);
         assert_eq!(headers[header::COOKIE], "sid=1; theme=dark");
+        // An app's cookie with bytes beyond ASCII, in the same header: both still found.
+        let mut wide = HeaderMap::new();
+        let value = HeaderValue::from_bytes("name=café; ralph-preview-auth=abc".as_bytes());
+        wide.insert(header::COOKIE, value.unwrap());
+        assert_eq!(cookies(&wide), ["abc"]);
+        strip_cookie(&mut wide);
+        assert_eq!(wide[header::COOKIE].as_bytes(), "name=café".as_bytes());
         let mut only = HeaderMap::new();
         only.insert(header::COOKIE, "ralph-preview-auth=abc".parse().unwrap());
         strip_cookie(&mut only);
         assert!(only.get(header::COOKIE).is_none());
+    }
+
+    #[test]
+    fn a_location_after_the_code_stays_on_its_origin() {
+        assert_eq!(same_origin("/x/y"), "/x/y");
+        assert_eq!(same_origin("//evil.example/x"), "/.//evil.example/x");
+        assert_eq!(same_origin("/\\evil.example"), "/./\\evil.example");
     }
 
     #[test]
