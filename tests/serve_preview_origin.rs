@@ -321,7 +321,7 @@ async fn a_browsers_cookie_outlives_a_restart_of_serve_and_nothing_else_forges_o
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_public_preview_moves_without_a_code_but_its_web_terminal_needs_one() {
+async fn a_public_preview_moves_without_a_code_and_its_web_terminal_has_no_own_origin() {
     if !crate::common::have("node") {
         return;
     }
@@ -343,34 +343,22 @@ async fn a_public_preview_moves_without_a_code_but_its_web_terminal_needs_one() 
     let page = raw(&server, &own, "/a", &[]).await;
     assert_eq!(page.status, 200, "{}", page.body);
 
-    // The web terminal is never public: its own origin wants a code from a link too.
+    // The web terminal has no own origin: a browser stays at its link, and gets no cookie.
     let terminal = format!("22222-{id}.localhost:{serve_port}");
-    assert_eq!(raw(&server, &terminal, "/", &[]).await.status, 401);
-    let (link, token) = signed(&server, &id, 22222).await;
-    let (location, code) = navigate(&server, &format!("{link}/"), &[&token]).await;
-    assert!(
-        location.starts_with(&format!("http://{terminal}/?")),
-        "{location}"
-    );
-    let cookie = exchange(&server, &terminal, "/", &code.unwrap()).await;
-    let page = raw(&server, &terminal, "/", &[("cookie", &cookie)]).await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    assert_eq!(
-        page.header("content-type"),
-        Some("text/html; charset=utf-8")
-    );
+    assert_eq!(raw(&server, &terminal, "/", &[]).await.status, 404);
 }
 
-/// Opens the web terminal's WebSocket on its own origin `host`, as a page of `origin` with
+/// Opens the web terminal's WebSocket at `target` on `host`, as a page of `origin` with
 /// `cookie` would: the terminal, or the handshake's status when refused.
 async fn terminal_socket(
     server: &Server,
     host: &str,
+    target: &str,
     cookie: Option<&str>,
     origin: &str,
 ) -> Result<Terminal, u16> {
     let (authority, _) = listener(server);
-    let mut request = format!("ws://{authority}/ws")
+    let mut request = format!("ws://{authority}{target}")
         .into_client_request()
         .unwrap();
     let headers = request.headers_mut();
@@ -383,29 +371,34 @@ async fn terminal_socket(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_web_terminal_on_its_own_origin_opens_from_its_page_only_and_ends_with_its_link() {
+async fn a_browser_stays_at_the_web_terminals_link_and_gets_no_cookie_that_opens_a_shell() {
     if !crate::common::have("bwrap") {
         return;
     }
     let server = start("").await;
     let (id, ..) = sandbox_with_terminal(&server).await;
     let (path, token) = signed(&server, &id, 22222).await;
-    let (_, serve_port) = listener(&server);
-    let own = format!("22222-{id}.localhost:{serve_port}");
-    let (_, code) = navigate(&server, &format!("{path}/"), &[&token]).await;
-    let cookie = exchange(&server, &own, "/", &code.unwrap()).await;
+    let (authority, serve_port) = listener(&server);
 
-    let page = format!("http://{own}");
-    let elsewhere = format!("http://3000-{id}.localhost:{serve_port}");
-    let refused = terminal_socket(&server, &own, Some(&cookie), &elsewhere).await;
-    assert_eq!(refused.err(), Some(403), "another preview's page");
-    let refused = terminal_socket(&server, &own, None, &page).await;
-    assert_eq!(refused.err(), Some(401), "no cookie");
-    let mut terminal = terminal_socket(&server, &own, Some(&cookie), &page)
+    // A browser's page load of the link is the page itself: no redirect, no cookie.
+    let page = raw(&server, &authority, &format!("{path}/"), &NAVIGATION).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.header("set-cookie"), None);
+    assert_eq!(page.header("location"), None);
+
+    // Its would-be own origin is no way in, a forged code least of all.
+    let own = format!("22222-{id}.localhost:{serve_port}");
+    let forged = raw(&server, &own, "/?ralph_preview_code=x", &NAVIGATION).await;
+    assert_eq!(forged.status, 404, "{}", forged.body);
+    let refused = terminal_socket(&server, &own, "/ws", None, &format!("http://{own}")).await;
+    assert_eq!(refused.err(), Some(404));
+
+    // At its link, from its own page, the shell opens, and ends with the link.
+    let origin = format!("http://{authority}");
+    let mut terminal = terminal_socket(&server, &authority, &format!("{path}/ws"), None, &origin)
         .await
         .expect("its own page opens it");
     terminal.ready().await;
-
     expire(&server, &id, 22222, &token).await;
     assert_eq!(terminal.finish().await, Some(1008), "{}", terminal.output);
 }

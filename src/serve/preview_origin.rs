@@ -10,8 +10,14 @@
 //! to the same path there, with a one-time code ([`super::preview_passes`]) that the own
 //! origin exchanges for a host-only, `HttpOnly`, `SameSite=Lax` cookie before redirecting to the
 //! clean URL; the cookie admits the browser there while the link (or the preview token) it was
-//! opened with does. A public sandbox's preview needs no code; the web terminal (port 22222)
-//! always does. The token and the link never appear in a URL of the own origin.
+//! opened with does. A public sandbox's preview needs no code. The token and the link never
+//! appear in a URL of the own origin.
+//!
+//! The web terminal (port 22222) has no own origin: its page stays at its link. Cookies ignore
+//! ports, so a browser sends the cookie of `22222-{id}.localhost` to any port of that host, and
+//! a sandbox on this machine's network can listen on one and lead the browser there; such a
+//! cookie would open the shell. An app's cookie opens that app, which such a sandbox reaches
+//! over the shared loopback anyway, unless the app's sandbox has a network of its own.
 //!
 //! Clients that are not browsers send no `Sec-Fetch-*` headers: they are never redirected and
 //! keep the path-based links the API returns (their HTTP clients do not resolve `*.localhost`).
@@ -36,6 +42,7 @@ use super::preview_passes::{Credential, Pass, Refusal, TOKEN_PASS_MILLIS};
 use super::preview_proxy::forward;
 use super::sandbox::resolve;
 use super::state::{AppState, now};
+use super::web_terminal;
 
 /// The query parameter of a redirect to a preview's own origin that holds its one-time code.
 const CODE_PARAM: &str = "ralph_preview_code";
@@ -52,6 +59,10 @@ pub(crate) async fn dispatch(
     next: Next,
 ) -> Response {
     match host(request.headers(), request.uri()).and_then(|host| preview_of(&host)) {
+        Some((_, web_terminal::PORT)) => refuse(
+            StatusCode::NOT_FOUND,
+            "the web terminal has no origin of its own: open its link",
+        ),
         Some((id, port)) => own_origin(state, id, port, request).await,
         None => next.run(request).await,
     }
@@ -68,7 +79,12 @@ pub(crate) fn redirect(
     port: u16,
     credential: Option<Credential>,
 ) -> Option<Response> {
-    if request.method() != Method::GET || !navigation(request.headers()) {
+    // The web terminal stays at its link: a cookie that opened a shell would be sent to every
+    // port of its own origin's host, and a sandbox on this machine's network may listen on one.
+    if request.method() != Method::GET
+        || !navigation(request.headers())
+        || port == web_terminal::PORT
+    {
         return None;
     }
     let reached = host(request.headers(), request.uri())?;
