@@ -253,25 +253,31 @@ async fn a_code_given_for_one_sandbox_is_refused_on_another_and_used_up() {
     assert_eq!(raw(&server, &by_name, "/", &[]).await.status, 404);
 }
 
+/// A node server in a new sandbox, and a browser let in on its own origin by a signed link:
+/// the sandbox, the port, the link's token, the own origin's host and the cookie.
+async fn let_in_by_a_signed_link(server: &Server) -> (String, u16, String, String, String) {
+    let (id, port) = node_server(server, "echo.js", ECHO).await;
+    let (path, token) = signed(server, &id, port).await;
+    let (status, body) = fetch(server, &format!("{}{path}/", server.base), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, serve_port) = listener(server);
+    let own = format!("{port}-{id}.localhost:{serve_port}");
+    let (_, code) = navigate(server, &format!("{path}/"), &[&token]).await;
+    let cookie = exchange(server, &own, "/", &code.unwrap()).await;
+    assert_eq!(
+        raw(server, &own, "/", &[("cookie", &cookie)]).await.status,
+        200
+    );
+    (id, port, token, own, cookie)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn expiring_a_signed_link_early_revokes_the_cookie_it_gave() {
     if !crate::common::have("node") {
         return;
     }
     let server = start("").await;
-    let (id, port) = node_server(&server, "echo.js", ECHO).await;
-    let (path, token) = signed(&server, &id, port).await;
-    let (status, body) = fetch(&server, &format!("{}{path}/", server.base), None).await;
-    assert_eq!(status, 200, "{body}");
-    let (_, serve_port) = listener(&server);
-    let own = format!("{port}-{id}.localhost:{serve_port}");
-
-    let (_, code) = navigate(&server, &format!("{path}/"), &[&token]).await;
-    let cookie = exchange(&server, &own, "/", &code.unwrap()).await;
-    assert_eq!(
-        raw(&server, &own, "/", &[("cookie", &cookie)]).await.status,
-        200
-    );
+    let (id, port, token, own, cookie) = let_in_by_a_signed_link(&server).await;
 
     expire(&server, &id, port, &token).await;
     let after = raw(&server, &own, "/", &[("cookie", &cookie)]).await;
@@ -284,18 +290,7 @@ async fn a_browsers_cookie_outlives_a_restart_of_serve_and_nothing_else_forges_o
         return;
     }
     let server = start("").await;
-    let (id, port) = node_server(&server, "echo.js", ECHO).await;
-    let (path, token) = signed(&server, &id, port).await;
-    let (status, body) = fetch(&server, &format!("{}{path}/", server.base), None).await;
-    assert_eq!(status, 200, "{body}");
-    let (_, serve_port) = listener(&server);
-    let own = format!("{port}-{id}.localhost:{serve_port}");
-    let (_, code) = navigate(&server, &format!("{path}/"), &[&token]).await;
-    let cookie = exchange(&server, &own, "/", &code.unwrap()).await;
-    assert_eq!(
-        raw(&server, &own, "/", &[("cookie", &cookie)]).await.status,
-        200
-    );
+    let (id, port, _, _, cookie) = let_in_by_a_signed_link(&server).await;
 
     // The same state root, so the same secret; the sandbox's server keeps running.
     let root = server.shutdown().await;
