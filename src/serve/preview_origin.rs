@@ -33,12 +33,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 
 use super::preview::{forward_linked, live_link, refuse, token_admits};
-use super::preview_passes::{Credential, Pass, Refusal, TOKEN_PASS_MILLIS};
+use super::preview_passes::{
+    COOKIE, Credential, Pass, Refusal, TOKEN_PASS_MILLIS, cookies, strip_cookie,
+};
 use super::preview_proxy::forward;
 use super::sandbox::resolve;
 use super::state::{AppState, now};
@@ -46,9 +48,6 @@ use super::web_terminal;
 
 /// The query parameter of a redirect to a preview's own origin that holds its one-time code.
 const CODE_PARAM: &str = "ralph_preview_code";
-
-/// The cookie that admits a browser on a preview's own origin.
-const COOKIE: &str = "ralph-preview-auth";
 
 const SUFFIX: &str = ".localhost";
 
@@ -302,49 +301,6 @@ fn without_code(query: &str) -> Vec<String> {
         .collect()
 }
 
-/// The `name=value` pairs of a request's `Cookie` headers. Read as bytes, not text: browsers
-/// send an app's cookies with bytes beyond ASCII as they were set, in the one header that also
-/// holds this server's.
-fn cookie_pairs(headers: &HeaderMap) -> Vec<&[u8]> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|&byte| byte == b';'))
-        .map(<[u8]>::trim_ascii)
-        .filter(|pair| !pair.is_empty())
-        .collect()
-}
-
-/// Whether a cookie pair is this server's.
-fn ours(pair: &[u8]) -> bool {
-    pair.split(|&byte| byte == b'=').next() == Some(COOKIE.as_bytes())
-}
-
-/// The values of this server's cookie in a request.
-fn cookies(headers: &HeaderMap) -> Vec<String> {
-    cookie_pairs(headers)
-        .into_iter()
-        .filter_map(|pair| pair.strip_prefix(COOKIE.as_bytes())?.strip_prefix(b"="))
-        .filter_map(|value| std::str::from_utf8(value).ok())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Removes this server's cookie from a request's `Cookie` headers, keeping the app's.
-fn strip_cookie(headers: &mut HeaderMap) {
-    let kept: Vec<&[u8]> = cookie_pairs(headers)
-        .into_iter()
-        .filter(|pair| !ours(pair))
-        .collect();
-    let value = HeaderValue::from_bytes(&kept.join(&b"; "[..]));
-    headers.remove(header::COOKIE);
-    if let Ok(value) = value
-        && !value.is_empty()
-    {
-        headers.insert(header::COOKIE, value);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,31 +341,6 @@ mod tests {
             own("http://localhost", "localhost"),
             Some("http://3000-id.localhost".to_string())
         );
-    }
-
-    #[test]
-    fn the_servers_cookie_is_found_and_taken_out_the_apps_stay() {
-        let mut headers = HeaderMap::new();
-        headers.append(
-            header::COOKIE,
-            "sid=1; ralph-preview-auth=abc".parse().unwrap(),
-        );
-        headers.append(header::COOKIE, "theme=dark".parse().unwrap());
-        assert_eq!(cookies(&headers), ["abc"]);
-        strip_cookie(&mut headers);
-        assert_eq!(headers.get_all(header::COOKIE).iter().count(), 1);
-        assert_eq!(headers[header::COOKIE], "sid=1; theme=dark");
-        // An app's cookie with bytes beyond ASCII, in the same header: both still found.
-        let mut wide = HeaderMap::new();
-        let value = HeaderValue::from_bytes("name=café; ralph-preview-auth=abc".as_bytes());
-        wide.insert(header::COOKIE, value.unwrap());
-        assert_eq!(cookies(&wide), ["abc"]);
-        strip_cookie(&mut wide);
-        assert_eq!(wide[header::COOKIE].as_bytes(), "name=café".as_bytes());
-        let mut only = HeaderMap::new();
-        only.insert(header::COOKIE, "ralph-preview-auth=abc".parse().unwrap());
-        strip_cookie(&mut only);
-        assert!(only.get(header::COOKIE).is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What lets a browser into a preview on its own origin (see [`super::preview_origin`]): the
-//! one-time codes a redirect carries there, and the cookies they are exchanged for. A code is a
+//! one-time codes a redirect carries there, and the cookies they are exchanged for (their
+//! values, and finding and taking them out of a request's `Cookie` headers). A code is a
 //! random value kept here, in memory; a cookie is signed with a key derived from the secret
 //! kept under the state root, so it outlives a restart. Both are bound to one sandbox's port
 //! and to the credential the browser first showed: a signed link or the sandbox's preview token
@@ -13,9 +14,14 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use axum::http::{HeaderMap, HeaderValue, header};
+
 use super::file_signing::hmac;
 use super::middleware::constant_time_equal;
 use super::state::{AppState, Millis, now};
+
+/// The cookie that admits a browser on a preview's own origin.
+pub(crate) const COOKIE: &str = "ralph-preview-auth";
 
 /// How long a code waits for its redemption: the browser follows the redirect at once.
 const CODE_MILLIS: Millis = 30_000;
@@ -193,6 +199,49 @@ impl Passes {
     }
 }
 
+/// The `name=value` pairs of a request's `Cookie` headers. Read as bytes, not text: browsers
+/// send an app's cookies with bytes beyond ASCII as they were set, in the one header that also
+/// holds this server's.
+fn cookie_pairs(headers: &HeaderMap) -> Vec<&[u8]> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&byte| byte == b';'))
+        .map(<[u8]>::trim_ascii)
+        .filter(|pair| !pair.is_empty())
+        .collect()
+}
+
+/// Whether a cookie pair is this server's.
+fn ours(pair: &[u8]) -> bool {
+    pair.split(|&byte| byte == b'=').next() == Some(COOKIE.as_bytes())
+}
+
+/// The values of this server's cookie in a request.
+pub(crate) fn cookies(headers: &HeaderMap) -> Vec<String> {
+    cookie_pairs(headers)
+        .into_iter()
+        .filter_map(|pair| pair.strip_prefix(COOKIE.as_bytes())?.strip_prefix(b"="))
+        .filter_map(|value| std::str::from_utf8(value).ok())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Removes this server's cookie from a request's `Cookie` headers, keeping the app's.
+pub(crate) fn strip_cookie(headers: &mut HeaderMap) {
+    let kept: Vec<&[u8]> = cookie_pairs(headers)
+        .into_iter()
+        .filter(|pair| !ours(pair))
+        .collect();
+    let value = HeaderValue::from_bytes(&kept.join(&b"; "[..]));
+    headers.remove(header::COOKIE);
+    if let Ok(value) = value
+        && !value.is_empty()
+    {
+        headers.insert(header::COOKIE, value);
+    }
+}
+
 fn random() -> Result<String, String> {
     super::api_key::random_token(32).map_err(|error| format!("no random source: {error}"))
 }
@@ -215,6 +264,31 @@ mod tests {
             credential: Credential::Signed("link".to_string()),
             expires_at: now() + 60_000,
         }
+    }
+
+    #[test]
+    fn the_servers_cookie_is_found_and_taken_out_the_apps_stay() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            "sid=1; ralph-preview-auth=abc".parse().unwrap(),
+        );
+        headers.append(header::COOKIE, "theme=dark".parse().unwrap());
+        assert_eq!(cookies(&headers), ["abc"]);
+        strip_cookie(&mut headers);
+        assert_eq!(headers.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(headers[header::COOKIE], "sid=1; theme=dark");
+        // An app's cookie with bytes beyond ASCII, in the same header: both still found.
+        let mut wide = HeaderMap::new();
+        let value = HeaderValue::from_bytes("name=café; ralph-preview-auth=abc".as_bytes());
+        wide.insert(header::COOKIE, value.unwrap());
+        assert_eq!(cookies(&wide), ["abc"]);
+        strip_cookie(&mut wide);
+        assert_eq!(wide[header::COOKIE].as_bytes(), "name=café".as_bytes());
+        let mut only = HeaderMap::new();
+        only.insert(header::COOKIE, "ralph-preview-auth=abc".parse().unwrap());
+        strip_cookie(&mut only);
+        assert!(only.get(header::COOKIE).is_none());
     }
 
     #[test]

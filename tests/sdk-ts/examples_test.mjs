@@ -15,7 +15,7 @@ import * as path from 'node:path'
 
 import { Daytona, Image } from '@daytonaio/sdk'
 
-import { until } from './sdk_script.mjs'
+import { shell, until } from './sdk_script.mjs'
 
 function step(name) {
   console.log(`examples-ts: ${name}`)
@@ -39,12 +39,6 @@ function bareRepository() {
     execFileSync('git', ['clone', '-q', '--bare', work, bare])
   }
   return `file://${bare}`
-}
-
-async function shell(sandbox, command) {
-  const reply = await sandbox.process.executeCommand(command)
-  assert.equal(reply.exitCode, 0, `${command}: ${reply.result}`)
-  return reply.result
 }
 
 async function execCommand(daytona) {

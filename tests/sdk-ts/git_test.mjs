@@ -15,14 +15,10 @@ import {
   DaytonaNotFoundError,
 } from '@daytonaio/sdk'
 
+import { shell } from './sdk_script.mjs'
+
 function step(name) {
   console.log(`sdk-ts-git: ${name}`)
-}
-
-async function shell(sandbox, command) {
-  const reply = await sandbox.process.executeCommand(command)
-  assert.equal(reply.exitCode, 0, `${command}: ${reply.result}`)
-  return reply.result
 }
 
 const daytona = new Daytona()

@@ -10,16 +10,12 @@ import { join } from 'node:path'
 
 import * as sdk from '@daytonaio/sdk'
 
+import { shell } from './sdk_script.mjs'
+
 const { Daytona, Image } = sdk
 
 function step(name) {
   console.log(`journeys-ts: ${name}`)
-}
-
-async function shell(sandbox, command) {
-  const reply = await sandbox.process.executeCommand(command)
-  assert.equal(reply.exitCode, 0, `${command}: ${reply.result}`)
-  return reply.result
 }
 
 // A build context on this machine: one file and a folder with a nested file.

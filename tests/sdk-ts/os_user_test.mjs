@@ -8,13 +8,9 @@ import assert from 'node:assert/strict'
 
 import { Daytona } from '@daytonaio/sdk'
 
-const daytona = new Daytona()
+import { shell } from './sdk_script.mjs'
 
-async function shell(sandbox, command) {
-  const reply = await sandbox.process.executeCommand(command)
-  assert.equal(reply.exitCode, 0, `${command}: ${reply.result}`)
-  return reply.result
-}
+const daytona = new Daytona()
 
 console.log('os-user: create with user root')
 const sandbox = await daytona.create({ user: 'root' })

@@ -1,8 +1,16 @@
 // What the official-SDK test scripts beside this file share (as `tests/sdk/sdk_script.py` does
-// for the Python ones): waiting for output with a deadline instead of sleeping, since a loaded
-// machine starts shells and servers later than any fixed pause.
+// for the Python ones): running a command that must succeed, and waiting for output with a
+// deadline instead of sleeping, since a loaded machine starts shells and servers later than any
+// fixed pause.
 
 import assert from 'node:assert/strict'
+
+/** Runs `command` in `sandbox`, which must exit 0, and gives its output. */
+export async function shell(sandbox, command) {
+  const reply = await sandbox.process.executeCommand(command)
+  assert.equal(reply.exitCode, 0, `${command}: ${reply.result}`)
+  return reply.result
+}
 
 /** Waits until `text()` holds `needle`, or fails after `seconds`. */
 export async function until(text, needle, seconds = 60) {

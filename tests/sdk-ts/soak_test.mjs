@@ -21,6 +21,8 @@ import path from 'node:path'
 
 import { Daytona, DaytonaConflictError } from '@daytonaio/sdk'
 
+import { shell } from './sdk_script.mjs'
+
 const WORKERS = Number(process.env.SOAK_WORKERS ?? 6)
 const ROUNDS = Number(process.env.SOAK_ROUNDS ?? 2)
 
@@ -51,12 +53,6 @@ function bareRepository() {
   execFileSync('git', [...git, '-C', work, 'commit', '-qm', 'soak'])
   execFileSync('git', ['clone', '-q', '--bare', work, bare])
   return `file://${bare}`
-}
-
-async function shell(sandbox, command) {
-  const reply = await sandbox.process.executeCommand(command)
-  assert.equal(reply.exitCode, 0, `${command}: ${reply.result}`)
-  return reply.result
 }
 
 async function listed(daytona, labels) {
