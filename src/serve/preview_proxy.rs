@@ -23,6 +23,7 @@ use super::preview_cookies;
 use super::preview_listener::{accepted, nothing_listens, shared_port};
 use super::revocation::{Watch, revoked};
 use super::state::{AppState, now};
+use super::tcp_table::Source;
 use super::view::derived_state;
 use super::web_terminal;
 use crate::daytona_api::SandboxState;
@@ -156,7 +157,9 @@ async fn connect(
                 .and_then(|()| tokio::net::TcpStream::from_std(inside)),
         ),
         Ok(None) => {
-            let (address, sockets) = shared_port(port, local.sandbox_host_uid(), &sandbox.id)
+            let tables = Source::pick(state.simulation.sock_diag);
+            let uid = local.sandbox_host_uid();
+            let (address, sockets) = shared_port(tables, port, uid, &sandbox.id)
                 .map_err(|(status, message)| refused(status, message))?;
             // Every sandbox on this machine's network has the same host user: the sockets must
             // be this sandbox's processes', or one sandbox's link would open another's port (a
@@ -180,7 +183,8 @@ async fn connect(
                 let (own, server) = ends.map_err(|error| {
                     refused(StatusCode::BAD_GATEWAY, format!("port {port}: {error}"))
                 })?;
-                let socket = accepted(own, server, &sandbox.id)
+                let most = state.simulation.preview_accept_wait;
+                let socket = accepted(tables, most, own, server, &sandbox.id)
                     .await
                     .map_err(|(status, message)| refused(status, message))?;
                 owned(state, sandbox, port, &[socket]).await?;

@@ -63,6 +63,13 @@ pub struct Simulation {
     /// How often `serve` samples every started sandbox's resources for `get_metrics`.
     #[serde(with = "duration_text")]
     pub metrics_interval: Duration,
+    /// How long the preview proxy waits for a sandbox's server to accept its connection before
+    /// it answers 502; shorten it in tests.
+    #[serde(with = "duration_text")]
+    pub preview_accept_wait: Duration,
+    /// Whether the kernel's socket tables are read over netlink socket diagnostics where they
+    /// answer; off, they are read from `/proc/net/tcp{,6}` as on a machine without them (gVisor).
+    pub sock_diag: bool,
 }
 
 impl Default for Simulation {
@@ -85,6 +92,8 @@ impl Default for Simulation {
             seed: 0,
             minute: Duration::from_secs(60),
             metrics_interval: Duration::from_secs(15),
+            preview_accept_wait: Duration::from_secs(30),
+            sock_diag: true,
         }
     }
 }
@@ -158,6 +167,19 @@ impl FromStr for Simulation {
                         return Err(fail("an interval must be longer than zero".to_string()));
                     }
                 }
+                "preview-accept-wait" => {
+                    simulation.preview_accept_wait = duration()?;
+                    if simulation.preview_accept_wait.is_zero() {
+                        return Err(fail("a wait must be longer than zero".to_string()));
+                    }
+                }
+                "sock-diag" => {
+                    simulation.sock_diag = match value {
+                        "on" => true,
+                        "off" => false,
+                        _ => return Err(fail(format!("`{value}` is not `on` or `off`"))),
+                    }
+                }
                 other => {
                     let known = [
                         "latency",
@@ -177,6 +199,8 @@ impl FromStr for Simulation {
                         "seed",
                         "minute",
                         "metrics-interval",
+                        "preview-accept-wait",
+                        "sock-diag",
                     ];
                     let hint = known
                         .iter()
