@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::serve_preview::link;
 use crate::serve_preview_owner::{
-    IDLE_LISTENER, LISTEN, ask, listening_socket, loopback_sockets, preview, sandbox,
+    IDLE_LISTENER, LATE_SERVER, LISTEN, ask, listening_socket, loopback_sockets, preview, sandbox,
 };
 use crate::serve_security::run_python_app;
 use crate::serve_support::{KEY, Server};
@@ -20,26 +20,6 @@ const MOST_WAITING: usize = 64;
 /// The kernel's `TCP_ESTABLISHED` and `TCP_CLOSE_WAIT`.
 const ESTABLISHED: u8 = 1;
 const CLOSE_WAIT: u8 = 8;
-
-/// A server that listens at once, with room in its queue for every connection of the test,
-/// but accepts only once a file `go` is in its directory; then it answers its second argument
-/// to every request, each on a thread of its own.
-const ACCEPTS_WHEN_TOLD: &str = r#"
-import http.server, os, sys, time
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = sys.argv[2].encode()
-        self.send_response(200)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-class Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 256
-server = Server(('127.0.0.1', int(sys.argv[1])), Handler)
-while not os.path.exists('go'):
-    time.sleep(0.05)
-server.serve_forever()
-"#;
 
 /// The states of the server sides of connections made to `port` (its sockets but the listener).
 fn connections(port: u16) -> Vec<u8> {
@@ -96,8 +76,8 @@ async fn a_request_past_the_cap_of_accept_waits_is_answered_503_at_once() {
         return;
     };
     let marker = format!("told-{}", uuid::Uuid::new_v4().simple());
-    let arguments = format!("{port} {marker}");
-    run_python_app(&server, &id, "told.py", ACCEPTS_WHEN_TOLD, &arguments).await;
+    let arguments = format!("{port} {marker} go");
+    run_python_app(&server, &id, "told.py", LATE_SERVER, &arguments).await;
     listening_socket(port).await;
     let link = link(&server, &id, port).await;
     let answered = AtomicUsize::new(0);
@@ -141,7 +121,7 @@ async fn a_request_past_the_cap_of_accept_waits_is_answered_503_at_once() {
     assert_eq!((status, body.as_str()), (200, marker.as_str()));
 }
 
-/// Writes the file `go` in the sandbox's home, which [`ACCEPTS_WHEN_TOLD`] waits for.
+/// Writes the file `go` in the sandbox's home, which [`LATE_SERVER`] is told to wait for.
 async fn tell(server: &Server, id: &str) {
     let upload = server
         .client

@@ -27,10 +27,12 @@ listener.listen(16)
 time.sleep(3600)
 "#;
 
-/// A server that listens at once but accepts only after some seconds (as a server that answers
-/// one request at a time does while it is busy with another), then answers its argument.
-const LATE_SERVER: &str = r#"
-import http.server, sys, time
+/// A server that listens at once (on `argv[1]`, with room in its queue for hundreds of
+/// connections) but accepts only after some seconds (as a server that answers one request at a
+/// time does while it is busy with another), or once a file `argv[3]` is in its directory when
+/// given; then it answers `argv[2]` to every request, each on a thread of its own.
+pub(crate) const LATE_SERVER: &str = r#"
+import http.server, os, sys, time
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = sys.argv[2].encode()
@@ -38,8 +40,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header('Content-Length', str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-server = http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), Handler)
-time.sleep(3)
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 256
+server = Server(('127.0.0.1', int(sys.argv[1])), Handler)
+if len(sys.argv) > 3:
+    while not os.path.exists(sys.argv[3]):
+        time.sleep(0.05)
+else:
+    time.sleep(3)
 server.serve_forever()
 "#;
 
