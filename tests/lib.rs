@@ -67,6 +67,7 @@ mod serve_openapi_gaps;
 mod serve_os_user;
 mod serve_platform;
 mod serve_preview;
+mod serve_preview_accept;
 mod serve_preview_origin;
 mod serve_preview_origin_attacks;
 mod serve_preview_origin_browser;

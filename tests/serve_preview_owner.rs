@@ -2,14 +2,16 @@
 //! port before it connects, but the connection is taken by whichever process accepts it: the
 //! request goes only to a process of the sandbox, even when the listening socket it checked is
 //! shared with a process outside, and a server of the sandbox that accepts late is still
-//! previewed.
+//! previewed. Each case runs twice: with the kernel's sockets read over netlink socket
+//! diagnostics, and from `/proc/net/tcp{,6}` as where those are missing
+//! (`--simulate sock-diag=off`).
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::have;
 use crate::serve_preview::{free_port, link};
@@ -17,7 +19,7 @@ use crate::serve_security::run_python_app;
 use crate::serve_support::{Server, start};
 
 /// A sandbox's program that listens on a port and never accepts.
-const IDLE_LISTENER: &str = r#"
+pub(crate) const IDLE_LISTENER: &str = r#"
 import socket, sys, time
 listener = socket.socket()
 listener.bind(('127.0.0.1', int(sys.argv[1])))
@@ -25,10 +27,12 @@ listener.listen(16)
 time.sleep(3600)
 "#;
 
-/// A server that listens at once but accepts only after some seconds (as a server that answers
-/// one request at a time does while it is busy with another), then answers its argument.
-const LATE_SERVER: &str = r#"
-import http.server, sys, time
+/// A server that listens at once (on `argv[1]`, with room in its queue for hundreds of
+/// connections) but accepts only after some seconds (as a server that answers one request at a
+/// time does while it is busy with another), or once a file `argv[3]` is in its directory when
+/// given; then it answers `argv[2]` to every request, each on a thread of its own.
+pub(crate) const LATE_SERVER: &str = r#"
+import http.server, os, sys, time
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = sys.argv[2].encode()
@@ -36,25 +40,45 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header('Content-Length', str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-server = http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), Handler)
-time.sleep(3)
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 256
+server = Server(('127.0.0.1', int(sys.argv[1])), Handler)
+if len(sys.argv) > 3:
+    while not os.path.exists(sys.argv[3]):
+        time.sleep(0.05)
+else:
+    time.sleep(3)
 server.serve_forever()
 "#;
 
+/// The state (the kernel's number) and inode of every IPv4 socket of this machine whose local
+/// address is `port` on loopback: its listener and the server sides of connections made to it.
+pub(crate) fn loopback_sockets(port: u16) -> Vec<(u8, u64)> {
+    let local = format!("0100007F:{port:04X}");
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(1) == Some(&local.as_str())).then_some(())?;
+            let state = u8::from_str_radix(fields.get(3)?, 16).ok()?;
+            Some((state, fields.get(9)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The kernel's `TCP_LISTEN`.
+pub(crate) const LISTEN: u8 = 0x0A;
+
 /// The inode of the socket listening on `port` of this machine's IPv4 loopback, once there is
 /// one (30 s at most).
-async fn listening_socket(port: u16) -> u64 {
-    let local = format!("0100007F:{port:04X}");
+pub(crate) async fn listening_socket(port: u16) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-        let found = table.lines().find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            (fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A"))
-                .then(|| fields.get(9)?.parse().ok())
-                .flatten()
-        });
-        if let Some(inode) = found {
+        let listener = loopback_sockets(port)
+            .into_iter()
+            .find_map(|(state, inode)| (state == LISTEN).then_some(inode));
+        if let Some(inode) = listener {
             return inode;
         }
         assert!(Instant::now() < deadline, "nothing listened on port {port}");
@@ -91,23 +115,35 @@ fn steal(pid: i32, number: i32) -> TcpListener {
     TcpListener::from(copy)
 }
 
-/// A server with an isolated sandbox, and a free port, where bubblewrap and `python3` are.
-async fn sandbox() -> Option<(Server, String, u16)> {
+/// A server (with `simulation`) with an isolated sandbox, and a free port, where bubblewrap and
+/// `python3` are.
+pub(crate) async fn sandbox(simulation: &str) -> Option<(Server, String, u16)> {
     if !have("bwrap") || !have("python3") {
         return None;
     }
-    let server = start("").await;
+    let server = start(simulation).await;
     let created = server.create(json!({})).await;
     let id = created["id"].as_str().unwrap().to_string();
     Some((server, id, free_port()))
 }
 
-async fn preview(server: &Server, id: &str, port: u16, upgrade: bool) -> (u16, String) {
+/// The status and body of a request through a new preview link to `port` of sandbox `id`.
+pub(crate) async fn preview(server: &Server, id: &str, port: u16, upgrade: bool) -> (u16, String) {
     let link = link(server, id, port).await;
+    let response = ask(server, &link, upgrade).await;
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// The answer to one request through preview link `link` (a WebSocket handshake when
+/// `upgrade`). Every wait of the proxy ends well within the client's 20 s: a request still
+/// unanswered then fails the test.
+pub(crate) async fn ask(server: &Server, link: &Value, upgrade: bool) -> reqwest::Response {
     let mut request = server
         .client
         .get(format!("{}/", link["url"].as_str().unwrap()))
-        .header("x-daytona-preview-token", link["token"].as_str().unwrap());
+        .header("x-daytona-preview-token", link["token"].as_str().unwrap())
+        .timeout(Duration::from_secs(20));
     if upgrade {
         request = request
             .header("connection", "upgrade")
@@ -115,9 +151,7 @@ async fn preview(server: &Server, id: &str, port: u16, upgrade: bool) -> (u16, S
             .header("sec-websocket-version", "13")
             .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
     }
-    let response = request.send().await.expect("the proxy answers");
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap_or_default())
+    request.send().await.expect("the proxy answers within 20 s")
 }
 
 /// The socket the proxy checks, listening and held by the sandbox's process, is shared with
@@ -126,7 +160,16 @@ async fn preview(server: &Server, id: &str, port: u16, upgrade: bool) -> (u16, S
 /// let the request, and the answer, through. The connection's own socket is what counts.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connection_accepted_by_a_process_outside_the_sandbox_is_refused() {
-    let Some((server, id, port)) = sandbox().await else {
+    accepted_outside_is_refused("").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_accepted_by_a_process_outside_the_sandbox_is_refused_reading_proc() {
+    accepted_outside_is_refused("sock-diag=off").await;
+}
+
+async fn accepted_outside_is_refused(simulation: &str) {
+    let Some((server, id, port)) = sandbox(simulation).await else {
         return;
     };
     run_python_app(&server, &id, "idle.py", IDLE_LISTENER, &port.to_string()).await;
@@ -167,7 +210,16 @@ async fn a_connection_accepted_by_a_process_outside_the_sandbox_is_refused() {
 /// while is previewed once it accepts, not refused for being slow.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sandbox_server_that_accepts_late_is_still_previewed() {
-    let Some((server, id, port)) = sandbox().await else {
+    accepts_late_is_previewed("").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sandbox_server_that_accepts_late_is_still_previewed_reading_proc() {
+    accepts_late_is_previewed("sock-diag=off").await;
+}
+
+async fn accepts_late_is_previewed(simulation: &str) {
+    let Some((server, id, port)) = sandbox(simulation).await else {
         return;
     };
     let marker = format!("late-{}", uuid::Uuid::new_v4().simple());

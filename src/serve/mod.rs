@@ -69,6 +69,7 @@ mod preview_listener;
 mod preview_origin;
 mod preview_passes;
 mod preview_proxy;
+mod preview_waits;
 mod pty;
 mod restart;
 mod revocation;
@@ -227,6 +228,7 @@ pub async fn bind(
         web_terminals: pty::Terminals::default(),
         revocations: revocation::Revocations::default(),
         passes: preview_passes::Passes::new(signing.derive("preview-cookie")),
+        accept_waits: preview_waits::AcceptWaits::default(),
         language_servers: lsp::LanguageServers::default(),
         interpreter_starts: interpreter::DefaultStarts::default(),
         events: events::Events::new(),

@@ -9,17 +9,18 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 
-use super::tcp_table;
+use super::tcp_table::{self, Source};
 
 /// The address of `port` on this machine's loopback and the inodes of the listening sockets a
 /// connection there may reach when sandboxes' processes (host user `uid`) listen there, or why
 /// not (the refusal's status and words).
 pub(super) fn shared_port(
+    source: Source,
     port: u16,
     uid: u32,
     sandbox: &str,
 ) -> Result<(IpAddr, Vec<u64>), (StatusCode, String)> {
-    match listener(port, uid) {
+    match listener(source, port, uid) {
         Listener::Sandbox(address, sockets) => Ok((address, sockets)),
         Listener::Other => Err((
             StatusCode::FORBIDDEN,
@@ -47,8 +48,8 @@ enum Listener {
 /// The listening sockets a connection to `port` on loopback reaches (IPv4 loopback first, then
 /// any address, then IPv6: the kernel's most specific match; all of that rank, which several
 /// sockets share with `SO_REUSEPORT`), and whether `uid` owns them all.
-fn listener(port: u16, uid: u32) -> Listener {
-    let mut found: Vec<(u8, IpAddr, u32, u64)> = tcp_table::listening(port)
+fn listener(source: Source, port: u16, uid: u32) -> Listener {
+    let mut found: Vec<(u8, IpAddr, u32, u64)> = tcp_table::listening(source, port)
         .into_iter()
         .filter_map(|socket| {
             let (rank, connect) = reached(socket.local.ip())?;
@@ -79,11 +80,6 @@ fn reached(address: IpAddr) -> Option<(u8, IpAddr)> {
     }
 }
 
-/// How long a sandbox's server may take to accept a connection of the proxy. A server that
-/// answers one request at a time leaves the next in its listener's queue until it is done with
-/// the one before: generous, so that such a server busy with a slow answer is still previewed.
-const ACCEPT_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// How long the server side of a connection may be missing from the kernel's tables before it
 /// is taken as gone (reset): a connection the kernel completes late (with SYN cookies, once a
 /// listener's queue is full) is there within this.
@@ -95,8 +91,13 @@ const MOST_PAUSE: Duration = Duration::from_millis(100);
 
 /// The inode of the server side of the connection the proxy made from `client` to `server`
 /// (`port` of `sandbox`), once a process has accepted it (a connection waiting in a listener's
-/// queue has no inode yet), or why not (the refusal's status and words).
+/// queue has no inode yet), or why not (the refusal's status and words). It waits `most` for
+/// that (30 s unless `--simulate preview-accept-wait=` says otherwise): a server that answers
+/// one request at a time leaves the next in its listener's queue until it is done with the one
+/// before, and such a server busy with a slow answer should still be previewed.
 pub(super) async fn accepted(
+    source: Source,
+    most: Duration,
     client: SocketAddr,
     server: SocketAddr,
     sandbox: &str,
@@ -107,9 +108,9 @@ pub(super) async fn accepted(
     // Read from `/proc`, a look takes milliseconds of this machine's time: it is taken off the
     // runtime's threads, and taken less often, so that requests waiting on a server that does
     // not accept do not hold up the others.
-    let cheap = tcp_table::diagnostics();
+    let cheap = source == Source::Diagnostics;
     let most_pause = if cheap { MOST_PAUSE } else { MOST_PAUSE * 5 };
-    let look = move || tcp_table::connection(server, client);
+    let look = move || tcp_table::connection(source, server, client);
     loop {
         let found = if cheap {
             look()
@@ -129,12 +130,12 @@ pub(super) async fn accepted(
                 ));
             }
         }
-        if started.elapsed() >= ACCEPT_TIMEOUT {
+        if started.elapsed() >= most {
             return Err((
                 StatusCode::BAD_GATEWAY,
                 format!(
-                    "port {port} in sandbox `{sandbox}` did not accept the connection within {} s",
-                    ACCEPT_TIMEOUT.as_secs()
+                    "port {port} in sandbox `{sandbox}` did not accept the connection within {}",
+                    humantime::format_duration(most)
                 ),
             ));
         }

@@ -8,7 +8,8 @@
 //! to the sandboxes' host user and, where the provider can tell (under bubblewrap), is held by
 //! a process of that very sandbox, and then only once a process of that sandbox has accepted
 //! the connection made (what was checked before connecting may have changed since), never to
-//! this server's own ports. Tokens are never logged.
+//! this server's own ports. A sandbox's server that does not accept is waited for a while, by
+//! a bounded number of requests at once ([`super::preview_waits`]). Tokens are never logged.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -21,8 +22,10 @@ use axum::response::Response;
 use super::preview::{TOKEN_HEADER, refuse};
 use super::preview_cookies;
 use super::preview_listener::{accepted, nothing_listens, shared_port};
+use super::preview_waits::MOST_WAITING;
 use super::revocation::{Watch, revoked};
 use super::state::{AppState, now};
+use super::tcp_table::Source;
 use super::view::derived_state;
 use super::web_terminal;
 use crate::daytona_api::SandboxState;
@@ -156,7 +159,9 @@ async fn connect(
                 .and_then(|()| tokio::net::TcpStream::from_std(inside)),
         ),
         Ok(None) => {
-            let (address, sockets) = shared_port(port, local.sandbox_host_uid(), &sandbox.id)
+            let tables = Source::pick(state.simulation.sock_diag);
+            let uid = local.sandbox_host_uid();
+            let (address, sockets) = shared_port(tables, port, uid, &sandbox.id)
                 .map_err(|(status, message)| refused(status, message))?;
             // Every sandbox on this machine's network has the same host user: the sockets must
             // be this sandbox's processes', or one sandbox's link would open another's port (a
@@ -166,6 +171,11 @@ async fn connect(
             // connection's own socket is what counts (below): a port another sandbox serves, or
             // shares, is refused every time, and is never connected to.
             let told = owned(state, sandbox, port, &sockets).await?;
+            // Held until the connection is accepted (or refused): a place among the sandbox's
+            // connections not accepted yet.
+            let Some(_waiting) = state.accept_waits.enter(&sandbox.id) else {
+                return Err(Box::new(not_accepting(state, sandbox, port)));
+            };
             let connecting = tokio::net::TcpStream::connect((address, port));
             let connected = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
                 .await
@@ -180,7 +190,8 @@ async fn connect(
                 let (own, server) = ends.map_err(|error| {
                     refused(StatusCode::BAD_GATEWAY, format!("port {port}: {error}"))
                 })?;
-                let socket = accepted(own, server, &sandbox.id)
+                let most = state.simulation.preview_accept_wait;
+                let socket = accepted(tables, most, own, server, &sandbox.id)
                     .await
                     .map_err(|(status, message)| refused(status, message))?;
                 owned(state, sandbox, port, &[socket]).await?;
@@ -202,6 +213,25 @@ async fn connect(
         )
     })?;
     Ok((address, stream))
+}
+
+/// The 503 for a request to `port` of `sandbox` while [`MOST_WAITING`] connections of the
+/// proxy wait there already for its server to accept them.
+fn not_accepting(state: &AppState, sandbox: &crate::provider::Sandbox, port: u16) -> Response {
+    let mut response = refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "the server on port {port} of sandbox `{}` is not accepting connections \
+             ({MOST_WAITING} are waiting for it already): try again later",
+            sandbox.id
+        ),
+    );
+    // A place is free at the latest once the oldest wait ends.
+    let wait = state.simulation.preview_accept_wait.as_secs().max(1);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    response
 }
 
 /// Whether the provider could tell that processes of `sandbox` hold every socket of `sockets`

@@ -48,6 +48,8 @@ pub(crate) struct AppState {
     pub(crate) revocations: super::revocation::Revocations,
     /// The codes and cookies that let browsers into previews on their own origins.
     pub(crate) passes: super::preview_passes::Passes,
+    /// The preview proxy's connections to sandboxes' ports not accepted yet.
+    pub(crate) accept_waits: super::preview_waits::AcceptWaits,
     /// The toolbox's language servers.
     pub(crate) language_servers: LanguageServers,
     /// Who starts each sandbox's default interpreter context.

@@ -24,16 +24,32 @@ pub(super) struct TcpSocket {
     pub(super) inode: u64,
 }
 
-/// Whether the kernel's socket diagnostics answer on this machine, asked once: a look at one
-/// connection then costs microseconds, where the `/proc` tables cost milliseconds.
-pub(super) fn diagnostics() -> bool {
-    static ANSWERS: OnceLock<bool> = OnceLock::new();
-    *ANSWERS.get_or_init(|| sock_diag::listening(0).is_ok())
+/// Where the tables are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Source {
+    /// The kernel's socket diagnostics, with `/proc` where a request fails.
+    Diagnostics,
+    /// `/proc/net/tcp{,6}` only.
+    Proc,
+}
+
+impl Source {
+    /// The kernel's socket diagnostics where they answer on this machine (asked once), unless
+    /// `sock_diag` is off (`--simulate sock-diag=off`): a look at one connection then costs
+    /// microseconds, where the `/proc` tables cost milliseconds.
+    pub(super) fn pick(sock_diag: bool) -> Source {
+        static ANSWERS: OnceLock<bool> = OnceLock::new();
+        if sock_diag && *ANSWERS.get_or_init(|| sock_diag::listening(0).is_ok()) {
+            Source::Diagnostics
+        } else {
+            Source::Proc
+        }
+    }
 }
 
 /// The sockets listening on `port`, at any address.
-pub(super) fn listening(port: u16) -> Vec<TcpSocket> {
-    if diagnostics()
+pub(super) fn listening(source: Source, port: u16) -> Vec<TcpSocket> {
+    if source == Source::Diagnostics
         && let Ok(found) = sock_diag::listening(port)
     {
         return found;
@@ -43,9 +59,13 @@ pub(super) fn listening(port: u16) -> Vec<TcpSocket> {
 
 /// The socket whose address is `local` and whose peer is `remote`: the server side of a
 /// connection made from `remote` to `local` on this machine, if it is there.
-pub(super) fn connection(local: SocketAddr, remote: SocketAddr) -> Option<TcpSocket> {
+pub(super) fn connection(
+    source: Source,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> Option<TcpSocket> {
     let (local, remote) = (canonical(local), canonical(remote));
-    if diagnostics()
+    if source == Source::Diagnostics
         && let Ok(found) = sock_diag::connection(local, remote)
     {
         return found;
@@ -146,6 +166,7 @@ mod tests {
     /// socket's inode after.
     #[test]
     fn a_connection_has_no_inode_until_it_is_accepted() {
+        assert_eq!(Source::pick(false), Source::Proc);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -160,16 +181,17 @@ mod tests {
         assert_eq!(listeners[0].inode, inode(&listener));
         // Before the accept the kernel may still hold a half-made connection: inode 0 either way.
         assert_eq!(proc_connection().map(|socket| socket.inode), Some(0));
-        if diagnostics() {
+        if Source::pick(true) == Source::Diagnostics {
             assert_eq!(sock_diag::listening(port).unwrap(), listeners);
             let queued = sock_diag::connection(server, client_side).unwrap();
             assert_eq!(queued.map(|socket| socket.inode), Some(0));
         }
         let (mut accepted, _) = listener.accept().unwrap();
-        let found = connection(server, client_side).expect("the accepted connection");
+        let found =
+            connection(Source::pick(true), server, client_side).expect("the accepted connection");
         assert_eq!(found.inode, inode(&accepted));
         assert_eq!(proc_connection(), Some(found.clone()));
-        if diagnostics() {
+        if Source::pick(true) == Source::Diagnostics {
             assert_eq!(
                 sock_diag::connection(server, client_side).unwrap(),
                 Some(found)
@@ -177,7 +199,7 @@ mod tests {
         }
         // The client's own socket is not the server side.
         assert_eq!(
-            connection(client_side, server).map(|s| s.inode),
+            connection(Source::pick(true), client_side, server).map(|s| s.inode),
             Some(inode(&client))
         );
         client.write_all(b"x").unwrap();
@@ -196,9 +218,10 @@ mod tests {
         let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let (client_side, server) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
         let (accepted, _) = listener.accept().unwrap();
-        let found = connection(server, client_side).expect("the accepted connection");
+        let found =
+            connection(Source::pick(true), server, client_side).expect("the accepted connection");
         assert_eq!(found.inode, inode(&accepted));
-        if diagnostics() {
+        if Source::pick(true) == Source::Diagnostics {
             let diagnosed = sock_diag::connection(server, client_side).unwrap();
             assert_eq!(diagnosed.as_ref(), Some(&found));
         }

@@ -7,7 +7,7 @@ fn a_flag_value_parses_every_key() {
     let simulation: Simulation = "latency=50ms, create-delay=1.3s,transition-delay=200ms,\
         rate-create=300/60s,rate-lifecycle=5/1s,rate-authenticated=10000/1m,quota-cpu=10,\
         quota-memory=20,quota-disk=30,error-rate=0.01,drop-rate=1%,stall-rate=0.5,stall=2s,\
-        exec-defect,seed=7,minute=100ms"
+        exec-defect,seed=7,minute=100ms,metrics-interval=1s,preview-accept-wait=1s,sock-diag=off"
         .parse()
         .unwrap();
     assert_eq!(simulation.latency, Duration::from_millis(50));
@@ -24,6 +24,9 @@ fn a_flag_value_parses_every_key() {
     assert_eq!(simulation.exec_defect, 1.0);
     assert_eq!(simulation.seed, 7);
     assert_eq!(simulation.minute, Duration::from_millis(100));
+    assert_eq!(simulation.metrics_interval, Duration::from_secs(1));
+    assert_eq!(simulation.preview_accept_wait, Duration::from_secs(1));
+    assert!(!simulation.sock_diag);
 }
 
 #[test]
@@ -39,6 +42,8 @@ fn bad_settings_name_the_setting() {
     assert!(error.to_string().contains("between 0 and 1"), "{error}");
     let error = "rate-create=300".parse::<Simulation>().unwrap_err();
     assert!(error.to_string().contains("N/window"), "{error}");
+    let error = "sock-diag=no".parse::<Simulation>().unwrap_err();
+    assert!(error.to_string().contains("`on` or `off`"), "{error}");
     let error = "latencyy=5ms".parse::<Simulation>().unwrap_err();
     assert!(
         error.to_string().contains("did you mean `latency`"),
