@@ -78,6 +78,7 @@ mod serve_records;
 mod serve_resize;
 mod serve_restart_load;
 mod serve_revoke;
+mod serve_revoke_frozen;
 mod serve_sdk;
 mod serve_sdk_asynctool;
 mod serve_sdk_build;
