@@ -106,6 +106,7 @@ mod serve_signed_urls;
 mod serve_simulation;
 mod serve_soak;
 mod serve_ssh;
+mod serve_stop_ends;
 mod serve_toolbox;
 mod serve_upstreams;
 mod serve_volumes;
