@@ -170,7 +170,7 @@ fn processes_marked(marker: &str) -> Vec<String> {
 }
 
 /// Waits until `test` holds of the marked processes (or fails after a generous deadline).
-async fn wait_processes(marker: &str, what: &str, test: impl Fn(&[String]) -> bool) {
+pub(crate) async fn wait_processes(marker: &str, what: &str, test: impl Fn(&[String]) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let processes = processes_marked(marker);

@@ -42,7 +42,7 @@ async fn exit_code(serve: &mut Serve) -> Option<i32> {
 
 /// Stops `serve` with SIGTERM; fails unless it exits 0 (well within the minute it is given: its
 /// grace is 10 s).
-async fn stop(serve: &mut Serve) {
+pub(crate) async fn stop(serve: &mut Serve) {
     terminate(serve);
     assert_eq!(
         exit_code(serve).await,
@@ -52,7 +52,7 @@ async fn stop(serve: &mut Serve) {
 }
 
 /// Where `serve` listens, `127.0.0.1:PORT`.
-fn address(serve: &Serve) -> String {
+pub(crate) fn address(serve: &Serve) -> String {
     let api = serve.api.trim_start_matches("http://");
     api.trim_end_matches("/api").to_string()
 }

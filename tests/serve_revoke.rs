@@ -22,7 +22,7 @@ use crate::serve_web_terminal::{
 use crate::sessions_local::running;
 
 /// Seconds for a `sleep` no other process on this machine runs, so that it can be found.
-fn unique_seconds() -> String {
+pub(crate) fn unique_seconds() -> String {
     format!(
         "86{:03}.{:06}",
         fastrand::u32(..1000),
@@ -32,15 +32,15 @@ fn unique_seconds() -> String {
 
 /// An `ssh` session whose remote shell answers every line it reads, with a `sleep` of its own
 /// in the sandbox.
-struct Echoing {
-    child: tokio::process::Child,
+pub(crate) struct Echoing {
+    pub(crate) child: tokio::process::Child,
     input: tokio::process::ChildStdin,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     sleeper: String,
 }
 
 impl Echoing {
-    async fn open(gateway: &Gateway, token: &str) -> Echoing {
+    pub(crate) async fn open(gateway: &Gateway, token: &str) -> Echoing {
         let sleeper = unique_seconds();
         let port = gateway.ssh_port.to_string();
         let remote = format!(
@@ -74,12 +74,12 @@ impl Echoing {
     }
 
     /// How many of this session's sleepers run.
-    fn sleeping(&self) -> usize {
+    pub(crate) fn sleeping(&self) -> usize {
         running(&["sleep", &self.sleeper])
     }
 
     /// Whether the remote shell still answers `probe`.
-    async fn answers(&mut self, probe: &str) -> bool {
+    pub(crate) async fn answers(&mut self, probe: &str) -> bool {
         if self
             .input
             .write_all(format!("{probe}\n").as_bytes())
@@ -116,7 +116,7 @@ impl Echoing {
 }
 
 /// `DELETE /sandbox/{id}/ssh-access` with `query`.
-async fn revoke(gateway: &Gateway, id: &str, query: &str) {
+pub(crate) async fn revoke(gateway: &Gateway, id: &str, query: &str) {
     let response = gateway
         .client
         .delete(format!("{}/sandbox/{id}/ssh-access{query}", gateway.api))

@@ -137,18 +137,24 @@ impl LanguageServers {
         self.existing(key)?.lock().await.take()
     }
 
-    /// Kills every server (when `serve` stops).
-    pub(crate) fn close(&self) {
-        for slot in self
+    /// Kills every server, one still starting too once it has started, and waits until each
+    /// has exited (when `serve` stops).
+    pub(crate) async fn close(&self) {
+        let slots: Vec<Slot> = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .values()
-        {
-            if let Ok(server) = slot.try_lock()
-                && let Some(server) = server.as_ref()
-            {
+            .cloned()
+            .collect();
+        for slot in slots {
+            // Waits for a start in progress; the lock is let go at once (the server's
+            // supervisor takes it once the server exited).
+            let server = slot.lock().await.clone();
+            if let Some(server) = server {
                 server.kill.notify_one();
+                let mut exited = server.exited.clone();
+                let _ = exited.wait_for(|exited| *exited).await;
             }
         }
     }

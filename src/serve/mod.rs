@@ -307,6 +307,9 @@ impl Server {
     /// Serves until `shutdown` completes, then stops accepting, answers the requests already
     /// sent and stops the timers, within [`connection::GRACE`] (see `connection`). Sandboxes
     /// and what runs in them are left running: the next start on this state root serves them.
+    /// What only this server holds ends: PTY sessions, web terminals and language servers (as
+    /// a restart of Daytona's daemon ends them), and builds in progress, which the next start
+    /// begins again (see `build::resume`).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let router = routes::router(self.state.clone());
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
@@ -361,9 +364,15 @@ impl Server {
         let _ = stop_connections.send(true);
         self.state.terminals.close();
         self.state.web_terminals.close();
-        self.state.language_servers.close();
         // One grace for everything: what is not done by then is left to the process's end.
         let finished = async {
+            // What lives only as long as this server (PTY sessions, web terminals, language
+            // servers) has ended, and the clients of a terminal were told, before it exits.
+            tokio::join!(
+                self.state.terminals.ended(),
+                self.state.web_terminals.ended(),
+                self.state.language_servers.close(),
+            );
             self.state.events.close().await;
             while connections.join_next().await.is_some() {}
             let _ = timers.await;

@@ -43,7 +43,7 @@ use super::toolbox::{check_env_names, ready};
 use super::view::JsonBody;
 use session::{PtySessionInfo, Starting, begin};
 
-pub(crate) use session::{Spec, Terminal, Terminals, start};
+pub(crate) use session::{Client, Spec, Terminal, Terminals, start};
 
 /// Which registry a session is kept in. The toolbox's routes list and reach only their own
 /// sessions; a web terminal is reached only by the WebSocket that started it, as the daemon's

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::preview::refuse;
-use super::pty::{Registry, Spec, Terminal, start};
+use super::pty::{Client, Registry, Spec, Terminal, start};
 use super::revocation::{Watch, revoked};
 use super::ssh::pty::Size;
 use super::state::{AppState, now};
@@ -142,6 +142,7 @@ async fn connect(state: &Arc<AppState>, sandbox: &Sandbox, request: Request) -> 
 /// One socket's terminal, from the shell's start to its end, the client's, or the revocation
 /// of the signed link it was opened through (`watch`).
 async fn terminal(socket: WebSocket, state: Arc<AppState>, sandbox: Sandbox, watch: Option<Watch>) {
+    let _client = Client::new(&state, Registry::WebTerminal);
     let (mut sink, mut source) = socket.split();
     let spec = Spec {
         registry: Registry::WebTerminal,

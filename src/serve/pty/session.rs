@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt as _;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,11 +41,43 @@ const STRAGGLER_GRACE: Duration = Duration::from_secs(2);
 /// [`super::stream::start_and_serve`]), so a client may ask about its session at once: a
 /// question about a sandbox with a session still starting waits until that start ends, and the
 /// answer is the one the client would get had the start been instant.
+///
+/// When the server stops, every session ends, none starts after, and the stop waits until the
+/// clients of each were told how it ended ([`Terminals::ended`]).
 #[derive(Default)]
 pub(crate) struct Terminals {
     live: Mutex<BTreeMap<String, BTreeMap<String, Arc<Terminal>>>>,
     starting: Mutex<BTreeSet<(String, String)>>,
     started: Notify,
+    closed: AtomicBool,
+    /// WebSocket clients being served, each counted by a [`Client`].
+    clients: AtomicUsize,
+    /// Notified when a session is forgotten or a client leaves.
+    changed: Notify,
+}
+
+/// A WebSocket client of a session of `registry`, counted while it is served.
+pub(crate) struct Client {
+    state: Arc<AppState>,
+    registry: Registry,
+}
+
+impl Client {
+    pub(crate) fn new(state: &Arc<AppState>, registry: Registry) -> Client {
+        registry.of(state).clients.fetch_add(1, Ordering::SeqCst);
+        Client {
+            state: state.clone(),
+            registry,
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let terminals = self.registry.of(&self.state);
+        terminals.clients.fetch_sub(1, Ordering::SeqCst);
+        terminals.changed.notify_waiters();
+    }
 }
 
 /// A session that is starting, from the create's checks until its shell is registered or its
@@ -127,12 +160,28 @@ impl Terminals {
         removed
     }
 
-    /// Kills every session (when the server stops).
+    /// Kills every session, and any that registers later (when the server stops).
     pub(crate) fn close(&self) {
+        // Before the lock: a start registers under it, and sees this once it is in.
+        self.closed.store(true, Ordering::SeqCst);
         for sessions in self.lock().values() {
             for terminal in sessions.values() {
                 terminal.kill();
             }
+        }
+    }
+
+    /// Waits until every session has ended and every client has left, the clients of a
+    /// session being told its exit first.
+    pub(crate) async fn ended(&self) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.lock().is_empty() && self.clients.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            changed.await;
         }
     }
 }
@@ -315,7 +364,15 @@ pub(crate) async fn start(
         kill: Notify::new(),
     });
     {
-        let mut all = registry.of(state).lock();
+        let terminals = registry.of(state);
+        let mut all = terminals.lock();
+        if terminals.closed.load(Ordering::SeqCst) {
+            // The server stops; the shell ends with `child` and `attached`.
+            return Err(DaemonError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is stopping",
+            ));
+        }
         let sessions = all.entry(sandbox.id.clone()).or_default();
         if sessions.contains_key(&id) {
             // A concurrent create won; ours ends with `child` and `attached`.
@@ -399,15 +456,19 @@ async fn supervise(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
-    let mut all = session.registry.of(&state).lock();
-    if let Some(sessions) = all.get_mut(&session.sandbox)
-        && sessions
-            .get(&session.id)
-            .is_some_and(|live| Arc::ptr_eq(live, &session))
+    let terminals = session.registry.of(&state);
     {
-        sessions.remove(&session.id);
-        if sessions.is_empty() {
-            all.remove(&session.sandbox);
+        let mut all = terminals.lock();
+        if let Some(sessions) = all.get_mut(&session.sandbox)
+            && sessions
+                .get(&session.id)
+                .is_some_and(|live| Arc::ptr_eq(live, &session))
+        {
+            sessions.remove(&session.id);
+            if sessions.is_empty() {
+                all.remove(&session.sandbox);
+            }
         }
     }
+    terminals.changed.notify_waiters();
 }

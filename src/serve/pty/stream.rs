@@ -23,7 +23,8 @@ use futures::{SinkExt as _, StreamExt as _};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::session::{Started, Terminal};
+use super::Registry;
+use super::session::{Client, Started, Terminal};
 use crate::serve::state::{AppState, now};
 
 /// The capability that asks for the `exited` control message.
@@ -101,6 +102,7 @@ pub(super) async fn serve(
     session: Arc<Terminal>,
     exit_control: bool,
 ) {
+    let _client = Client::new(&state, Registry::Toolbox);
     let (mut sink, source) = socket.split();
     // Subscribed before `connected`, so the client misses nothing that follows it.
     let output = subscribe(&session);
@@ -122,6 +124,7 @@ pub(super) async fn start_and_serve(
     starting: impl Future<Output = Result<Started, String>>,
     exit_control: bool,
 ) {
+    let _client = Client::new(&state, Registry::Toolbox);
     let (mut sink, source) = socket.split();
     if sink.send(connected()).await.is_err() {
         return;

@@ -15,6 +15,7 @@ mod host_key;
 pub(super) mod pty;
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -129,6 +130,9 @@ async fn connect(
         let _ = stop.wait_for(|stop| *stop).await;
     };
     tokio::pin!(stopped);
+    // The same socket, to end it by: russh serves the session in a task of its own, which
+    // dropping `session` does not end.
+    let socket = stream.as_fd().try_clone_to_owned().ok();
     let session = tokio::select! {
         started = russh::server::run_stream(config, stream, handler) => match started {
             Ok(session) => session,
@@ -153,8 +157,18 @@ async fn connect(
     let _ = handle
         .disconnect(Disconnect::ByApplication, reason.to_string(), String::new())
         .await;
-    // A client that does not close is dropped: that ends its channels' programs too.
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, session).await;
+    // A client that does not close is dropped: that ends its channels' programs too. After
+    // the disconnect the session reads until the client closes, without end for one that
+    // reads nothing (a frozen or hostile client); ending the socket's input ends that read.
+    if tokio::time::timeout(SHUTDOWN_GRACE, &mut session)
+        .await
+        .is_err()
+    {
+        if let Some(socket) = &socket {
+            let _ = rustix::net::shutdown(socket, rustix::net::Shutdown::Both);
+        }
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, session).await;
+    }
 }
 
 /// Daytona's message when sandbox `id` cannot take a session now; `None` when it can.
