@@ -2,7 +2,11 @@
 //! root, and a small reqwest client for it. Shared by the `serve_*` test files. The server
 //! requires [`KEY`] (or the key of [`Options::api_key`]), as `serve` always does.
 
+mod child;
+mod child_output;
 mod sdk;
+
+pub(crate) use child::{AsyncServe, Serve, ServeCommand};
 
 pub(crate) use sdk::{
     node_case, python_case, run_node_script, run_python_script, run_python_script_at,
