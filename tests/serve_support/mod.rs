@@ -297,29 +297,3 @@ pub(crate) fn encode(value: &str) -> String {
         })
         .collect()
 }
-
-/// The API URL a child `serve` announces on its standard error, read up to that line; the rest
-/// is read in the background, so that a full pipe never stalls the server.
-pub(crate) async fn announced_api(stderr: tokio::process::ChildStderr) -> String {
-    announced(stderr).await.0
-}
-
-/// The API URL `serve` announces on stderr, and the lines it said before it.
-pub(crate) async fn announced(stderr: tokio::process::ChildStderr) -> (String, Vec<String>) {
-    use tokio::io::AsyncBufReadExt as _;
-    let mut lines = tokio::io::BufReader::new(stderr).lines();
-    let mut before = Vec::new();
-    let api = loop {
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("serve says where it listens")
-            .unwrap()
-            .expect("serve exited early");
-        if let Some(api) = line.strip_prefix("Daytona-compatible API at ") {
-            break api.to_string();
-        }
-        before.push(line);
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (api, before)
-}
