@@ -37,6 +37,7 @@ mod provider_local;
 mod readme;
 mod readme_claims;
 mod readme_cli_claims;
+mod runner_backoff;
 mod sandbox_network;
 mod sandbox_processes;
 mod serve_a11y;
