@@ -62,6 +62,7 @@ mod serve_git;
 mod serve_lifecycle;
 mod serve_lsp;
 mod serve_metrics_history;
+mod serve_metrics_isolation;
 mod serve_network_settings;
 mod serve_openapi;
 mod serve_openapi_gaps;
