@@ -25,7 +25,7 @@ fn up_and_down_of_the_daytona_example_against_serve() {
     let serve = serve(&world, &origin);
     let client = reqwest::blocking::Client::new();
     let snapshot: serde_json::Value = client
-        .post(format!("{}/snapshots", serve.api_url))
+        .post(format!("{}/snapshots", serve.api))
         .bearer_auth(KEY)
         .json(&serde_json::json!({"name": "ralph-town-dev", "imageName": "debian:bookworm-slim"}))
         .send()
@@ -35,13 +35,13 @@ fn up_and_down_of_the_daytona_example_against_serve() {
         .json()
         .unwrap();
     assert_eq!(snapshot["name"], "ralph-town-dev");
-    wait_until_active(&client, &serve.api_url);
+    wait_until_active(&client, &serve.api);
 
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/teams/daytona.toml");
     let example = example.to_str().unwrap();
     let origin = origin.to_str().unwrap();
     let env = [
-        ("DAYTONA_API_URL", serve.api_url.as_str()),
+        ("DAYTONA_API_URL", serve.api.as_str()),
         ("DAYTONA_API_KEY", KEY),
         ("GH_TOKEN", SENTINEL),
         ("REPO_URL", origin),
@@ -66,7 +66,7 @@ fn up_and_down_of_the_daytona_example_against_serve() {
 
     // Labels on the server, found with Daytona's JSON label filter.
     let listed: serde_json::Value = client
-        .get(format!("{}/sandbox", serve.api_url))
+        .get(format!("{}/sandbox", serve.api))
         .query(&[(
             "labels",
             r#"{"ralph-town/team":"auth-squad","ralph-town/teammate":"alice"}"#,
@@ -147,7 +147,7 @@ fn up_and_down_of_the_daytona_example_against_serve() {
 
     world.run_with(&["down", example], &env).success();
     let listed: serde_json::Value = client
-        .get(format!("{}/sandbox", serve.api_url))
+        .get(format!("{}/sandbox", serve.api))
         .bearer_auth(KEY)
         .send()
         .unwrap()

@@ -297,7 +297,7 @@ fn a_tty_command_in_a_sandbox_without_tmux_fails_to_start_and_says_so() {
     let dockerfile =
         "FROM debian:bookworm-slim\nRUN for tool in $(which -a tmux); do rm -f \"$tool\"; done\n";
     let made = client
-        .post(format!("{}/snapshots", serve.api_url))
+        .post(format!("{}/snapshots", serve.api))
         .bearer_auth(crate::team_support::KEY)
         .json(
             &serde_json::json!({"name": "no-tmux", "buildInfo": {"dockerfileContent": dockerfile}}),
@@ -308,7 +308,7 @@ fn a_tty_command_in_a_sandbox_without_tmux_fails_to_start_and_says_so() {
     let deadline = Instant::now() + HANG;
     loop {
         let snapshot: serde_json::Value = client
-            .get(format!("{}/snapshots/no-tmux", serve.api_url))
+            .get(format!("{}/snapshots/no-tmux", serve.api))
             .bearer_auth(crate::team_support::KEY)
             .send()
             .unwrap()
@@ -333,7 +333,7 @@ fn a_tty_command_in_a_sandbox_without_tmux_fails_to_start_and_says_so() {
         ),
     );
     let daytona = [
-        ("DAYTONA_API_URL", serve.api_url.as_str()),
+        ("DAYTONA_API_URL", serve.api.as_str()),
         ("DAYTONA_API_KEY", crate::team_support::KEY),
     ];
     let up = world.run_with(&["up", "--progress", "plain"], &daytona);

@@ -6,13 +6,10 @@
 //! state root refuses to start.
 
 use crate::common;
+use crate::serve_support::{self, ServeCommand};
 
-use std::io::{BufRead as _, BufReader, Read as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use common::World;
@@ -24,90 +21,43 @@ const DEADLINE: Duration = Duration::from_secs(120);
 /// A token nobody was given.
 const MADE_UP: &str = "dtn_madeup0123456789abcdefghijklmn";
 
-/// A `ralph-town serve` process, killed on drop, with everything it printed.
-struct Serve {
-    child: Child,
-    printed: Arc<Mutex<String>>,
-    lines: Receiver<String>,
-    api_url: String,
-    /// The `http://127.0.0.1:PORT` it can be reached at.
-    base: String,
-    /// The `export ...` line it printed for clients.
-    export: String,
-}
+/// A `ralph-town serve` process, killed on drop, with everything it printed (stdout too).
+struct Serve(serve_support::Serve);
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Serve {
+    type Target = serve_support::Serve;
+    fn deref(&self) -> &serve_support::Serve {
+        &self.0
     }
 }
 
-/// Starts `command` with stdout and stderr collected into one text, and stderr's lines sent
-/// on the returned channel as they come.
-fn spawn(mut command: Command) -> (Child, Arc<Mutex<String>>, Receiver<String>) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start serve");
-    let printed = Arc::new(Mutex::new(String::new()));
-    let (send, lines) = channel();
-    let stderr = child.stderr.take().unwrap();
-    let collected = printed.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            // A test that failed while holding the lock poisons it: keep collecting anyway.
-            let mut text = collected.lock().unwrap_or_else(PoisonError::into_inner);
-            text.push_str(&format!("{line}\n"));
-            drop(text);
-            let _ = send.send(line);
-        }
-    });
-    let mut stdout = child.stdout.take().unwrap();
-    let collected = printed.clone();
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        let mut collected = collected.lock().unwrap_or_else(PoisonError::into_inner);
-        collected.push_str(&text);
-    });
-    (child, printed, lines)
+/// `serve` in `world` without a key of the test's choosing, listening at `listen`.
+fn command(world: &World, listen: &str) -> ServeCommand {
+    ServeCommand::in_world(world)
+        .key(None)
+        .listen(listen)
+        .stdout()
 }
 
 /// `serve` with `args` (after `serve --listen ADDR`), up and announced.
 fn serve(world: &World, listen: &str, args: &[&str], env: &[(&str, &str)]) -> Serve {
-    let mut command = world.command(&["serve", "--listen", listen]);
-    command.args(args).envs(env.iter().copied());
-    let (child, printed, lines) = spawn(command);
-    let (mut api_url, mut export) = (None, None);
-    while export.is_none() {
-        let Ok(line) = lines.recv_timeout(DEADLINE) else {
-            let printed = printed.lock().unwrap().clone();
-            panic!("serve did not announce itself:\n{printed}");
-        };
-        if let Some(url) = line.strip_prefix("Daytona-compatible API at ") {
-            api_url = Some(url.to_string());
-        }
-        if line.starts_with("  export ") {
-            export = Some(line);
-        }
-    }
-    let api_url = api_url.expect("the API address comes first");
-    let port = api_url.rsplit(':').next().unwrap().trim_end_matches("/api");
-    Serve {
-        child,
-        printed,
-        lines,
-        base: format!("http://127.0.0.1:{port}"),
-        api_url,
-        export: export.unwrap(),
-    }
+    let command = env.iter().fold(
+        command(world, listen).args(args),
+        |command, (name, value)| command.env(name, value),
+    );
+    Serve(command.start())
 }
 
 impl Serve {
-    fn printed(&self) -> String {
-        self.printed.lock().unwrap().clone()
+    /// The `http://127.0.0.1:PORT` it can be reached at, whatever address it listens on.
+    fn loopback(&self) -> String {
+        let port = self
+            .api
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches("/api");
+        format!("http://127.0.0.1:{port}")
     }
 
     /// The key file named in `DAYTONA_API_KEY="$(cat PATH)"`.
@@ -117,17 +67,14 @@ impl Serve {
     }
 
     /// Stops it with SIGTERM and waits until it has exited and said all it had to say.
-    fn stop(mut self) -> String {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "{status:?}\n{}", self.printed());
-        while self.lines.recv_timeout(DEADLINE).is_ok() {}
-        self.printed()
+    fn stop(self) -> String {
+        let (status, printed) = self.0.terminate();
+        assert!(status.success(), "{status:?}\n{printed}");
+        printed
     }
 
     fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> (u16, Value) {
-        let mut request = Client::new().request(method, format!("{}{path}", self.base));
+        let mut request = Client::new().request(method, format!("{}{path}", self.loopback()));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -173,7 +120,7 @@ fn without_a_key_serve_makes_one_keeps_it_private_and_requires_it_everywhere() {
     assert!(
         server.export.starts_with(&format!(
             "  export DAYTONA_API_URL={} DAYTONA_API_KEY=\"$(cat ",
-            server.api_url
+            server.api
         )),
         "{}",
         server.export
@@ -234,22 +181,7 @@ fn beyond_loopback_serve_refuses_to_start_without_a_chosen_key() {
         .unwrap()
         .port();
     let listen = format!("0.0.0.0:{port}");
-    let (mut child, printed, _lines) = spawn(world.command(&["serve", "--listen", &listen]));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let printed = printed.lock().unwrap().clone();
-            panic!("serve kept running on {listen}:\n{printed}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // Let the reader threads catch the last words.
-    std::thread::sleep(Duration::from_millis(100));
-    let printed = printed.lock().unwrap().clone();
+    let (status, printed) = command(&world, &listen).refused();
     assert_eq!(status.code(), Some(2), "{printed}");
     assert!(
         printed.contains(&format!(
@@ -363,7 +295,7 @@ fn a_sandbox_cannot_use_serve_with_a_made_up_token_nor_read_the_key() {
         .to_string();
     let client = Client::new();
     let created: Value = client
-        .post(format!("{}/sandbox", server.api_url))
+        .post(format!("{}/sandbox", server.api))
         .bearer_auth(&key)
         .json(&json!({}))
         .send()
@@ -377,7 +309,7 @@ fn a_sandbox_cannot_use_serve_with_a_made_up_token_nor_read_the_key() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let port = server.base.rsplit(':').next().unwrap().to_string();
+    let port = server.loopback().rsplit(':').next().unwrap().to_string();
     let script = format!(
         r#"request() {{
   exec 3<>/dev/tcp/127.0.0.1/{port} || {{ echo "$1 $2 unreachable"; return; }}
@@ -396,7 +328,10 @@ cat '{control}' >/dev/null 2>&1 && echo "beside it readable" || echo "beside it 
         control = control.display(),
     );
     let reply: Value = client
-        .post(format!("{}/toolbox/{id}/process/execute", server.base))
+        .post(format!(
+            "{}/toolbox/{id}/process/execute",
+            server.loopback()
+        ))
         .bearer_auth(&key)
         .json(&json!({ "command": format!("bash <<'PROBE'\n{script}\nPROBE\n"), "timeout": 60 }))
         .send()
@@ -422,24 +357,7 @@ fn a_second_serve_on_the_same_state_root_refuses_to_start() {
     let world = World::new();
     let first = serve(&world, "127.0.0.1:0", &[], &[]);
     let key = std::fs::read_to_string(first.key_file()).unwrap();
-    let (mut second, printed, _lines) = spawn(world.command(&["serve", "--listen", "127.0.0.1:0"]));
-    let deadline = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(status) = second.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = second.kill();
-            panic!(
-                "a second serve started on the same state root:\n{}",
-                printed.lock().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // The output threads finish once the pipes close.
-    std::thread::sleep(Duration::from_millis(200));
-    let said = printed.lock().unwrap().clone();
+    let (status, said) = command(&world, "127.0.0.1:0").refused();
     assert_eq!(status.code(), Some(1), "{said}");
     assert!(
         said.contains("is in use by another `ralph-town")

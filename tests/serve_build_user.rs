@@ -7,10 +7,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::have;
-use crate::serve_support::{self, KEY};
+use crate::serve_support::{AsyncServe, ServeCommand};
 
 fn unique(label: &str) -> String {
     format!("rt-{label}-{}", uuid::Uuid::new_v4().simple())
@@ -55,10 +55,15 @@ fn listening(pid: u32) -> Vec<String> {
 
 /// A `serve` binary run as `nobody` on a state root of its own.
 struct Nobody {
-    serve: tokio::process::Child,
-    api: String,
-    client: reqwest::Client,
+    serve: AsyncServe,
     _world: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Nobody {
+    type Target = AsyncServe;
+    fn deref(&self) -> &AsyncServe {
+        &self.serve
+    }
 }
 
 impl Nobody {
@@ -73,62 +78,15 @@ impl Nobody {
         }
         let world = tempfile::tempdir().unwrap();
         std::os::unix::fs::chown(world.path(), Some(65534), Some(65534)).unwrap();
-        let mut serve = tokio::process::Command::new("setpriv")
-            .args([
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                "--",
-            ])
-            .arg(env!("CARGO_BIN_EXE_ralph-town"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", world.path())
-            .env("RALPH_TOWN_HOME", world.path().join("state"))
-            .env("RALPH_TOWN_SERVE_API_KEY", KEY)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("serve starts");
-        let api = serve_support::announced_api(serve.stderr.take().unwrap()).await;
+        let serve = ServeCommand::new(world.path(), &world.path().join("state"))
+            .run_as_nobody()
+            .start_async()
+            .await;
         Some(Nobody {
             serve,
-            api,
-            client: reqwest::Client::builder().no_proxy().build().unwrap(),
             _world: world,
         })
     }
-
-    fn call(&self, method: reqwest::Method, path: &str, body: Value) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, format!("{}{path}", self.api))
-            .bearer_auth(KEY)
-            .json(&body)
-    }
-
-    /// The JSON answer to an API call.
-    async fn json(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        answer(self.call(method, path, body)).await
-    }
-
-    /// Runs `command` in sandbox `id` through the toolbox.
-    async fn exec(&self, id: &str, command: &str) -> Value {
-        let toolbox = self.api.replace("/api", &format!("/toolbox/{id}"));
-        let request = self
-            .client
-            .post(format!("{toolbox}/process/execute"))
-            .bearer_auth(KEY)
-            .json(&json!({ "command": command }));
-        answer(request).await
-    }
-}
-
-async fn answer(request: reqwest::RequestBuilder) -> Value {
-    request.send().await.unwrap().json().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -141,11 +99,8 @@ async fn an_ordinary_user_builds_and_sees_layers_too() {
         "FROM debian:12\nRUN mkdir -p /opt/{directory} && id -u > /opt/{directory}/uid && echo x > /usr/local/bin/{directory}\n"
     );
     let created = nobody
-        .call(
-            reqwest::Method::POST,
-            "/snapshots",
-            json!({"name": "mine", "buildInfo": {"dockerfileContent": dockerfile}}),
-        )
+        .request(reqwest::Method::POST, "/snapshots")
+        .json(&json!({"name": "mine", "buildInfo": {"dockerfileContent": dockerfile}}))
         .send()
         .await
         .unwrap();
@@ -196,7 +151,7 @@ async fn an_ordinary_user_builds_and_sees_layers_too() {
     );
     assert!(std::fs::symlink_metadata(format!("/opt/{directory}")).is_err());
     let mut nobody = nobody;
-    let _ = nobody.serve.kill().await;
+    let _ = nobody.serve.child.kill().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -225,13 +180,7 @@ async fn an_ordinary_users_preview_reaches_a_sandbox_with_a_network_of_its_own()
         .await;
     assert_eq!(started["exitCode"], 0, "{started}");
     // Its network is its own: this machine's loopback (where `serve` listens) is not its.
-    let api_port = nobody
-        .api
-        .trim_end_matches("/api")
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_string();
+    let api_port = nobody.serve.base().rsplit(':').next().unwrap().to_string();
     let reached = nobody
         .exec(
             &id,
@@ -243,7 +192,7 @@ async fn an_ordinary_users_preview_reaches_a_sandbox_with_a_network_of_its_own()
         "a blocked sandbox reached this machine's loopback"
     );
 
-    let listening_before = listening(nobody.serve.id().unwrap());
+    let listening_before = listening(nobody.serve.child.id().unwrap());
     assert!(
         !listening_before.is_empty(),
         "serve's own listeners are seen"
@@ -258,9 +207,9 @@ async fn an_ordinary_users_preview_reaches_a_sandbox_with_a_network_of_its_own()
     let url = preview["url"].as_str().expect("a preview link").to_string();
     let token = preview["token"].as_str().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let (status, body) = loop {
-        let response = nobody
-            .client
+        let response = client
             .get(format!("{url}/page.txt"))
             .header("x-daytona-preview-token", &token)
             .send()
@@ -278,7 +227,7 @@ async fn an_ordinary_users_preview_reaches_a_sandbox_with_a_network_of_its_own()
     // The connection was made inside the sandbox's network: no port of this machine was opened
     // for it, which anything on this machine could have reached without the token.
     assert_eq!(
-        listening(nobody.serve.id().unwrap()),
+        listening(nobody.serve.child.id().unwrap()),
         listening_before,
         "serve listens on no more ports after the preview"
     );
@@ -289,11 +238,11 @@ async fn an_ordinary_users_preview_reaches_a_sandbox_with_a_network_of_its_own()
         .is_ok_and(|tun| std::os::unix::fs::PermissionsExt::mode(&tun.permissions()) & 0o006 == 0);
     if tun_is_roots {
         let opened = nobody
-            .call(
+            .request(
                 reqwest::Method::POST,
                 &format!("/sandbox/{id}/network-settings"),
-                json!({"networkBlockAll": false}),
             )
+            .json(&json!({"networkBlockAll": false}))
             .send()
             .await
             .unwrap();
@@ -309,5 +258,5 @@ async fn an_ordinary_users_preview_reaches_a_sandbox_with_a_network_of_its_own()
             .await;
         assert_ne!(reached["exitCode"], 0, "still blocked");
     }
-    let _ = nobody.serve.kill().await;
+    let _ = nobody.serve.child.kill().await;
 }

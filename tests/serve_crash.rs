@@ -14,7 +14,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,7 @@ use serde_json::{Value, json};
 use crate::common;
 use crate::serve_crash_load::{Client, Dice, Fate, Journal, work};
 use crate::serve_soak::{cgroups_of, processes_under};
-use crate::serve_support::announced;
+use crate::serve_support::{AsyncServe, ServeCommand};
 
 pub(crate) const KEY: &str = "dtn_crash_key_0123456789abcdefghijklmnop";
 /// The seeds; each kills `serve` once.
@@ -31,12 +30,7 @@ const SEEDS: [u64; 4] = [3, 17, 42, 2024];
 const WORKERS: u64 = 4;
 
 /// A running `serve` over `<world>/state`.
-pub(crate) struct Serve {
-    pub(crate) child: tokio::process::Child,
-    pub(crate) api: String,
-    /// What it said on stderr before it announced the API.
-    pub(crate) said: Vec<String>,
-}
+pub(crate) type Serve = AsyncServe;
 
 async fn start(world: &Path) -> Serve {
     start_at(world, "127.0.0.1:0").await
@@ -45,21 +39,11 @@ async fn start(world: &Path) -> Serve {
 /// A `serve` over `<world>/state` listening at `listen` (`127.0.0.1:PORT` to come back on
 /// the port of an earlier one).
 pub(crate) async fn start_at(world: &Path, listen: &str) -> Serve {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ralph-town"))
-        .args(["serve", "--listen", listen])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", world)
-        .env("RALPH_TOWN_HOME", world.join("state"))
-        .env("RALPH_TOWN_SERVE_API_KEY", KEY)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("serve starts");
-    let (api, said) = announced(child.stderr.take().unwrap()).await;
-    Serve { child, api, said }
+    ServeCommand::new(world, &world.join("state"))
+        .key(Some(KEY))
+        .listen(listen)
+        .start_async()
+        .await
 }
 
 /// A started `serve` and a checker of it.

@@ -9,11 +9,11 @@
 //! with it, as after `update-ca-certificates` (the files reach the sandbox). Nothing reaches
 //! beyond 127.0.0.1.
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Stdio;
 
 use crate::common::{self, World};
-use crate::serve_support::{KEY, announced_api, run_python_script_through, sdk_python};
+use crate::serve_support::{KEY, ServeCommand, run_python_script_through, sdk_python};
 
 /// Where this machine's TLS clients read the CAs they trust, the Python SDK's uploader included.
 const BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -37,25 +37,27 @@ async fn the_python_sdk_uploads_build_contexts_once_this_machine_trusts_the_loop
     let world = World::new();
     let bundle = world.path().join("bundle.pem");
     std::fs::copy(BUNDLE, &bundle).unwrap();
-    let mut serve = tokio::process::Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-        .arg(format!(r#"mount --bind "$0" {BUNDLE} && exec "$@""#))
-        .arg(&bundle)
-        .arg(env!("CARGO_BIN_EXE_ralph-town"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", world.home())
-        .env("RALPH_TOWN_HOME", world.state())
-        .env("RALPH_TOWN_SERVE_API_KEY", KEY)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("serve starts in a mount namespace of its own");
-    let pid = serve.id().expect("serve runs").to_string();
-    let api = announced_api(serve.stderr.take().unwrap()).await;
+    let mount = format!(r#"mount --bind "$0" {BUNDLE} && exec "$@""#);
+    let launcher = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+    ];
+    let mut serve = ServeCommand::in_world(&world)
+        .through(
+            launcher
+                .map(OsStr::new)
+                .into_iter()
+                .chain([OsStr::new(&mount), bundle.as_os_str()]),
+        )
+        .start_async()
+        .await;
+    let pid = serve.child.id().expect("serve runs").to_string();
+    let api = serve.api.clone();
     let ca = world.state().join("serve-loopback-ca.pem");
     let ca_pem = std::fs::read(&ca).expect("serve keeps its loopback CA under the state root");
 
@@ -109,5 +111,5 @@ async fn the_python_sdk_uploads_build_contexts_once_this_machine_trusts_the_loop
         "contexts: done",
     )
     .await;
-    let _ = serve.kill().await;
+    let _ = serve.child.kill().await;
 }

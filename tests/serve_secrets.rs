@@ -125,7 +125,7 @@ async fn secrets_reach_allowed_hosts_through_the_egress_proxy_and_nowhere_else()
     let stdout = run_python_script_at(
         &python,
         "secrets_test.py",
-        (&serve.api_url, KEY),
+        (&serve.api, KEY),
         &[
             ("SECRET_VALUE", SENTINEL),
             ("UPSTREAM_HTTP", &http_url),
@@ -136,7 +136,7 @@ async fn secrets_reach_allowed_hosts_through_the_egress_proxy_and_nowhere_else()
     )
     .await;
     let api = Api {
-        base: serve.api_url.trim_end_matches("/api").to_string(),
+        base: serve.base().to_string(),
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
     };
     let secrets = api.get("/secret").await;
@@ -277,7 +277,7 @@ async fn secrets_reach_allowed_hosts_through_the_egress_proxy_and_nowhere_else()
         through(&proxy, &format!("{http_url}/after-delete")).await,
         407
     );
-    let log = serve.stderr.lock().unwrap().clone();
+    let log = serve.printed();
     assert!(!log.contains(SENTINEL), "serve's stderr shows the value");
 }
 

@@ -3,6 +3,7 @@
 //! and a gateway that never logs a token.
 
 use crate::common;
+use crate::serve_support::ServeCommand;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -434,38 +435,15 @@ async fn the_serve_command_never_prints_a_token() {
         return;
     }
     let world = common::World::new();
-    let mut serve = tokio::process::Command::from(world.command(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--ssh-listen",
-        "127.0.0.1:0",
-    ]));
-    let mut serve = serve
-        .env("RALPH_TOWN_SERVE_API_KEY", KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(serve.stderr.take().unwrap()).lines();
-    let (mut api, mut ssh) = (None, None);
-    let mut printed = String::new();
-    while api.is_none() || ssh.is_none() {
-        let line = tokio::time::timeout(DEADLINE, stderr.next_line()).await;
-        let line = line.unwrap().unwrap().expect("serve says where it listens");
-        printed.push_str(&line);
-        printed.push('\n');
-        if let Some(url) = line.strip_prefix("Daytona-compatible API at ") {
-            api = Some(url.to_string());
-        }
-        if let Some(address) = line.strip_prefix("SSH gateway at ") {
-            ssh = Some(address.parse::<std::net::SocketAddr>().unwrap().port());
-        }
-    }
+    let serve = ServeCommand::in_world(&world)
+        .key(Some(KEY))
+        .args(["--ssh-listen", "127.0.0.1:0"])
+        .stdout()
+        .start_async()
+        .await;
     let gateway = Gateway {
-        api: api.unwrap(),
-        ssh_port: ssh.unwrap(),
+        api: serve.api.clone(),
+        ssh_port: serve.ssh.expect("the gateway listens").port(),
         provider: Arc::new(LocalProvider::new(world.state()).unwrap()),
         client: reqwest::Client::new(),
         root: None,
@@ -483,15 +461,7 @@ async fn the_serve_command_never_prints_a_token() {
     assert_ne!(gateway.exec(&token, "true", b"").await.code, 0);
 
     // SIGTERM: the server shuts down and exits on its own.
-    let pid = i32::try_from(serve.id().expect("serve is running")).unwrap();
-    let pid = rustix::process::Pid::from_raw(pid).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let output = tokio::time::timeout(DEADLINE, serve.wait_with_output()).await;
-    let output = output.unwrap().unwrap();
-    while let Ok(Some(line)) = stderr.next_line().await {
-        printed.push_str(&line);
-    }
-    printed.push_str(&String::from_utf8_lossy(&output.stdout));
+    let (_, printed) = serve.terminate().await;
     let redacted = printed
         .replace(&token, "<token>")
         .replace(&revoked, "<revoked>")

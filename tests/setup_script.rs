@@ -162,7 +162,8 @@ impl World {
     }
 }
 
-fn teammate(repo: &str, branch: &str) -> Teammate {
+/// `alice`, working in `app`, on `branch` of `repo`.
+pub(crate) fn teammate(repo: &str, branch: &str) -> Teammate {
     Teammate {
         name: "alice".into(),
         repo: repo.into(),

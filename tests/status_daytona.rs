@@ -100,12 +100,12 @@ fn status_reports_each_teammates_own_command_and_work_with_one_request_each() {
     let world = World::new();
     let origin = world.origin(&["feature/carol", "feature/dave"]);
     let serve = serve(&world, &origin);
-    let server_url = serve.api_url.trim_end_matches("/api").to_string();
+    let server_url = serve.api.trim_end_matches("/api").to_string();
     let run = |args: &[&str]| {
         world.run_with(
             args,
             &[
-                ("DAYTONA_API_URL", serve.api_url.as_str()),
+                ("DAYTONA_API_URL", serve.api.as_str()),
                 ("DAYTONA_API_KEY", KEY),
             ],
         )

@@ -3,11 +3,11 @@
 //! command change, `stop` and `down`'s guard behave as on `local`.
 
 use crate::common;
+use crate::serve_support::{self, ServeCommand};
 use crate::work::{origin_with_agent, ready};
 
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Stdio};
 
 use common::World;
 use serde_json::Value;
@@ -15,61 +15,21 @@ use serde_json::Value;
 pub(crate) const KEY: &str = "dtn_work_daytona_key_0123456789abcdef";
 
 /// A `ralph-town serve` child process, killed on drop.
-pub(crate) struct Serve {
-    child: Child,
-    pub(crate) api_url: String,
-    /// Everything it wrote to stderr so far, the announcement included.
-    pub(crate) stderr: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub(crate) type Serve = serve_support::Serve;
 
 pub(crate) fn serve(world: &World, readable: &Path) -> Serve {
     serve_with(world, readable, &[])
 }
 
-/// [`serve`] with `extra` arguments (`--ssh-listen ...`, say).
+/// [`serve`] with `extra` arguments (`--ssh-listen ...`, say), on the state root
+/// `serve-state` of `world`, its sandboxes allowed to read `readable`.
 pub(crate) fn serve_with(world: &World, readable: &Path, extra: &[&str]) -> Serve {
-    let mut child = world
-        .command(&["serve", "--listen", "127.0.0.1:0"])
+    ServeCommand::in_world(world)
+        .state(&world.path().join("serve-state"))
+        .key(Some(KEY))
         .args(extra)
-        .arg("--read-only")
-        .arg(readable)
-        .env("RALPH_TOWN_HOME", world.path().join("serve-state"))
-        .env("RALPH_TOWN_SERVE_API_KEY", KEY)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start serve");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let written = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let api_url = loop {
-        let line = lines.next().expect("serve exited early").unwrap();
-        written.lock().unwrap().push_str(&format!("{line}\n"));
-        if let Some(url) = line
-            .split(" at ")
-            .nth(1)
-            .filter(|url| url.starts_with("http"))
-        {
-            break url.trim().to_string();
-        }
-    };
-    let stderr = written.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            written.lock().unwrap().push_str(&format!("{line}\n"));
-        }
-    });
-    Serve {
-        child,
-        api_url,
-        stderr,
-    }
+        .args([OsStr::new("--read-only"), readable.as_os_str()])
+        .start()
 }
 
 /// A `daytona` team file named `name` over `origin` (base branch `main`), with `teammates`.
@@ -120,7 +80,7 @@ fn commands_run_restart_and_report_through_daytona_sessions() {
         world.run_with(
             args,
             &[
-                ("DAYTONA_API_URL", serve.api_url.as_str()),
+                ("DAYTONA_API_URL", serve.api.as_str()),
                 ("DAYTONA_API_KEY", KEY),
             ],
         )

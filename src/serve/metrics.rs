@@ -7,10 +7,10 @@
 //! `local` sandbox's cgroup, which every one of its processes is in): memory is the working set
 //! (everything charged but the inactive file cache), CPU the cgroup's CPU time over a 200 ms
 //! window, as a percentage of the vCPUs given. Otherwise the script that measures the disk
-//! measures them too: under bubblewrap, where `/proc` lists only the processes of the script's
-//! own PID namespace (not the sandbox's other commands), memory is their resident set and CPU
-//! their CPU time over the window; without that isolation `/proc` shows the whole host, so
-//! memory and CPU read 0 rather than a wrong number. `/api/sandbox/{id}/telemetry/metrics`
+//! measures them only when it runs as the first child of its own `bwrap` (a PID namespace of
+//! its own); a sandbox's commands join the sandbox's init's namespace instead (under bubblewrap)
+//! or see the whole host (without it), so memory and CPU read 0 rather than a wrong number
+//! (`tests/serve_metrics_isolation.rs`). `/api/sandbox/{id}/telemetry/metrics`
 //! answers the same samples, taken on an interval and kept by `metrics_history`, over a
 //! `from`/`to` window.
 

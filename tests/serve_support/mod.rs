@@ -2,7 +2,11 @@
 //! root, and a small reqwest client for it. Shared by the `serve_*` test files. The server
 //! requires [`KEY`] (or the key of [`Options::api_key`]), as `serve` always does.
 
+mod child;
+mod child_output;
 mod sdk;
+
+pub(crate) use child::{AsyncServe, Serve, ServeCommand};
 
 pub(crate) use sdk::{
     node_case, python_case, run_node_script, run_python_script, run_python_script_at,
@@ -292,30 +296,4 @@ pub(crate) fn encode(value: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
-}
-
-/// The API URL a child `serve` announces on its standard error, read up to that line; the rest
-/// is read in the background, so that a full pipe never stalls the server.
-pub(crate) async fn announced_api(stderr: tokio::process::ChildStderr) -> String {
-    announced(stderr).await.0
-}
-
-/// The API URL `serve` announces on stderr, and the lines it said before it.
-pub(crate) async fn announced(stderr: tokio::process::ChildStderr) -> (String, Vec<String>) {
-    use tokio::io::AsyncBufReadExt as _;
-    let mut lines = tokio::io::BufReader::new(stderr).lines();
-    let mut before = Vec::new();
-    let api = loop {
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("serve says where it listens")
-            .unwrap()
-            .expect("serve exited early");
-        if let Some(api) = line.strip_prefix("Daytona-compatible API at ") {
-            break api.to_string();
-        }
-        before.push(line);
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (api, before)
 }

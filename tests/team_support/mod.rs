@@ -6,27 +6,28 @@
 //!
 //! Nothing here reaches beyond 127.0.0.1.
 
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use crate::common::{Run, World, git};
+use crate::serve_support::{self, ServeCommand};
 
 /// The API key the spawned `serve` gets from its environment, and its clients send.
 pub(crate) const KEY: &str = "dtn_team_support_key_0123456789abcdef";
 
-/// A `ralph-town serve` child process, killed on drop.
+/// A `ralph-town serve` child process, killed on drop, and its state root: its sandboxes are
+/// the `local` provider's, under `sandboxes/`.
 pub(crate) struct Serve {
-    child: Child,
-    pub api_url: String,
-    /// Its state root: its sandboxes are the `local` provider's, under `sandboxes/`.
+    serve: serve_support::Serve,
     pub state: PathBuf,
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Serve {
+    type Target = serve_support::Serve;
+    fn deref(&self) -> &serve_support::Serve {
+        &self.serve
     }
 }
 
@@ -34,32 +35,15 @@ impl Serve {
     /// `serve` on a free loopback port, its sandboxes allowed to read `readable`.
     pub(crate) fn spawn(world: &World, readable: &Path, simulate: &str) -> Serve {
         let state = world.path().join("serve-state");
-        let mut command = world.command(&["serve", "--listen", "127.0.0.1:0", "--read-only"]);
-        command
-            .arg(readable)
-            .env("RALPH_TOWN_HOME", &state)
-            .env("RALPH_TOWN_SERVE_API_KEY", KEY)
-            .stderr(Stdio::piped());
+        let mut command = ServeCommand::in_world(world)
+            .state(&state)
+            .key(Some(KEY))
+            .args([OsStr::new("--read-only"), readable.as_os_str()]);
         if !simulate.is_empty() {
-            command.args(["--simulate", simulate]);
+            command = command.args(["--simulate", simulate]);
         }
-        let mut child = command.spawn().expect("start serve");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let api_url = loop {
-            let line = lines.next().expect("serve exited early").unwrap();
-            if let Some(url) = line
-                .split(" at ")
-                .nth(1)
-                .filter(|url| url.starts_with("http"))
-            {
-                break url.trim().to_string();
-            }
-        };
-        // Keep draining stderr so serve never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
         Serve {
-            child,
-            api_url,
+            serve: command.start(),
             state,
         }
     }
@@ -71,7 +55,7 @@ impl Squad {
     pub(crate) fn refused_creates(&self) -> Option<u64> {
         let serve = self.serve.as_ref()?;
         let stats: serde_json::Value = reqwest::blocking::Client::new()
-            .get(serve.api_url.replace("/api", "/_ralph/stats"))
+            .get(serve.api.replace("/api", "/_ralph/stats"))
             .bearer_auth(KEY)
             .send()
             .expect("serve's stats")
@@ -183,7 +167,7 @@ impl Squad {
         command.env("GH_TOKEN", crate::common::SENTINEL);
         if let Some(serve) = &self.serve {
             command
-                .env("DAYTONA_API_URL", &serve.api_url)
+                .env("DAYTONA_API_URL", &serve.api)
                 .env("DAYTONA_API_KEY", KEY);
         }
         command
