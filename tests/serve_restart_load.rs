@@ -18,50 +18,17 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
 use crate::common;
-use crate::serve_crash::{Checker, KEY, Serve, leftovers, seeds, start_at, start_checked};
+use crate::serve_crash::{Checker, KEY, leftovers, seeds, start_at, start_checked};
 use crate::serve_support::{sdk_environment, sdk_python};
 
 /// The seeds; each stops `serve` once.
 const SEEDS: [u64; 1] = [11];
 
-/// Sends SIGTERM to `serve`.
-fn terminate(serve: &Serve) {
-    let pid = serve.child.id().expect("serve runs") as i32;
-    let pid = rustix::process::Pid::from_raw(pid).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-}
-
-/// The exit code of `serve`, which must exit within a minute.
-async fn exit_code(serve: &mut Serve) -> Option<i32> {
-    let status = tokio::time::timeout(Duration::from_secs(60), serve.child.wait())
-        .await
-        .expect("serve exits after SIGTERM")
-        .unwrap();
-    status.code()
-}
-
-/// Stops `serve` with SIGTERM; fails unless it exits 0 (well within the minute it is given: its
-/// grace is 10 s).
-pub(crate) async fn stop(serve: &mut Serve) {
-    terminate(serve);
-    assert_eq!(
-        exit_code(serve).await,
-        Some(0),
-        "serve's exit after SIGTERM"
-    );
-}
-
-/// Where `serve` listens, `127.0.0.1:PORT`.
-pub(crate) fn address(serve: &Serve) -> String {
-    let api = serve.api.trim_start_matches("http://");
-    api.trim_end_matches("/api").to_string()
-}
-
 async fn restart_once(python: &Path, seed: u64) {
     let world = tempfile::tempdir().unwrap();
     let (mut serve, _) = start_checked(world.path()).await;
     let api = serve.api.clone();
-    let listen = address(&serve);
+    let listen = serve.address().to_string();
 
     let mut command = tokio::process::Command::new(python);
     command.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/restart_test.py"));
@@ -94,7 +61,7 @@ async fn restart_once(python: &Path, seed: u64) {
             output.push('\n');
             if line.starts_with("restart: stop now") {
                 assert!(!restarted, "asked to stop twice");
-                stop(&mut serve).await;
+                serve.stop().await;
                 serve = start_at(world.path(), &listen).await;
                 assert_eq!(serve.api, api, "serve came back elsewhere");
                 stdin.write_all(b"restarted\n").await.unwrap();
@@ -143,13 +110,13 @@ async fn serve_stopped_cleanly_under_sdk_load_answers_what_was_sent_and_keeps_wh
 async fn a_second_stop_signal_ends_serve_at_once() {
     let world = tempfile::tempdir().unwrap();
     let mut serve = start_at(world.path(), "127.0.0.1:0").await;
-    let address = address(&serve);
+    let address = serve.address().to_string();
     let mut request = tokio::net::TcpStream::connect(&address).await.unwrap();
     let head = format!(
         "POST /api/sandbox HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {KEY}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{"
     );
     request.write_all(head.as_bytes()).await.unwrap();
-    terminate(&serve);
+    serve.signal_stop();
     // It stops listening once it took the first signal.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while tokio::net::TcpStream::connect(&address).await.is_ok() {
@@ -159,9 +126,9 @@ async fn a_second_stop_signal_ends_serve_at_once() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    terminate(&serve);
+    serve.signal_stop();
     assert_eq!(
-        exit_code(&mut serve).await,
+        serve.exited().await.code(),
         Some(130),
         "serve's exit after a second SIGTERM"
     );

@@ -10,7 +10,6 @@
 //! skip and say why, with `CI=true` they fail. Nothing reaches beyond 127.0.0.1.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt as _, StreamExt as _};
@@ -21,33 +20,22 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use crate::common;
 use crate::serve_crash::{Checker, KEY, Serve};
 use crate::serve_lsp::{servers, wait_processes};
-use crate::serve_restart_load::{address, stop};
 use crate::serve_revoke::unique_seconds;
-use crate::serve_support::announced;
+use crate::serve_support::ServeCommand;
 use crate::serve_web_terminal::{open, until};
 use crate::sessions_local::running;
 
 /// A `serve` over `<world>/state` at `listen`, showing `read_only` to its sandboxes.
 async fn start(world: &Path, listen: &str, read_only: &[PathBuf]) -> Serve {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ralph-town"));
-    command.args(["serve", "--listen", listen]);
-    for path in read_only {
-        command.arg("--read-only").arg(path);
-    }
-    let mut child = command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", world)
-        .env("RALPH_TOWN_HOME", world.join("state"))
-        .env("RALPH_TOWN_SERVE_API_KEY", KEY)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("serve starts");
-    let (api, said) = announced(child.stderr.take().unwrap()).await;
-    Serve { child, api, said }
+    let shown = read_only
+        .iter()
+        .flat_map(|path| [Path::new("--read-only"), path]);
+    ServeCommand::new(world, &world.join("state"))
+        .key(Some(KEY))
+        .listen(listen)
+        .args(shown)
+        .start_async()
+        .await
 }
 
 type Socket =
@@ -58,7 +46,7 @@ type Socket =
 async fn pty(serve: &Serve, sandbox: &str, id: &str) -> Socket {
     let url = format!(
         "ws://{}/toolbox/{sandbox}/process/pty/create-connect?id={id}&cols=80&rows=24",
-        address(serve)
+        serve.address()
     );
     let mut request = url.into_client_request().unwrap();
     let headers = request.headers_mut();
@@ -108,7 +96,7 @@ async fn a_stop_ends_terminals_and_language_servers_and_the_next_serve_lists_non
     };
     let world = tempfile::tempdir().unwrap();
     let mut serve = start(world.path(), "127.0.0.1:0", &servers.read_only).await;
-    let listen = address(&serve);
+    let listen = serve.address().to_string();
     let checker = Checker::of(&serve);
     let marker = format!("serve-stop-{}", unique_seconds());
     let env = json!({ "PATH": servers.path, "LSP_TEST_MARKER": marker });
@@ -147,7 +135,7 @@ async fn a_stop_ends_terminals_and_language_servers_and_the_next_serve_lists_non
     let pylsp = |processes: &[String]| processes.iter().any(|line| line.contains("pylsp"));
     wait_processes(&marker, "no language server runs", pylsp).await;
 
-    stop(&mut serve).await;
+    serve.stop().await;
     // The clients were told before serve exited.
     let (controls, close) = pty_end(&mut terminal).await;
     let exited = controls
@@ -212,7 +200,7 @@ async fn a_stop_ends_terminals_and_language_servers_and_the_next_serve_lists_non
         .call(reqwest::Method::DELETE, &format!("/sandbox/{id}"), None)
         .await;
     assert!(status < 300);
-    stop(&mut serve).await;
+    serve.stop().await;
 }
 
 /// The processes of this machine whose command line holds `needle`.
@@ -260,7 +248,7 @@ async fn a_build_cut_by_a_stop_is_built_again_by_the_next_serve() {
         go.display()
     );
     let mut serve = start(world.path(), "127.0.0.1:0", &[]).await;
-    let listen = address(&serve);
+    let listen = serve.address().to_string();
     let checker = Checker::of(&serve);
     let name = format!("cut-{}", unique_seconds().replace('.', "-"));
     let body = json!({ "name": name, "buildInfo": { "dockerfileContent": dockerfile } });
@@ -297,7 +285,7 @@ async fn a_build_cut_by_a_stop_is_built_again_by_the_next_serve() {
         }
     });
 
-    stop(&mut serve).await;
+    serve.stop().await;
     let ended = tokio::time::timeout(Duration::from_secs(60), followed)
         .await
         .expect("the follower ends with serve")
@@ -325,5 +313,5 @@ async fn a_build_cut_by_a_stop_is_built_again_by_the_next_serve() {
         .call(reqwest::Method::DELETE, &format!("/snapshots/{id}"), None)
         .await;
     assert!(status < 300);
-    stop(&mut serve).await;
+    serve.stop().await;
 }

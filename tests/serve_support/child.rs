@@ -336,13 +336,36 @@ impl AsyncServe {
         self.json(reqwest::Method::POST, &path, body).await
     }
 
-    /// [`Serve::terminate`], for async tests.
-    pub(crate) async fn terminate(mut self) -> (ExitStatus, String) {
+    /// `127.0.0.1:PORT`, where it listens.
+    pub(crate) fn address(&self) -> &str {
+        self.base().trim_start_matches("http://")
+    }
+
+    /// Sends SIGTERM, and does not wait.
+    pub(crate) fn signal_stop(&self) {
         terminate(self.child.id().expect("serve runs"));
-        let status = tokio::time::timeout(DEADLINE, self.child.wait())
+    }
+
+    /// Its exit status once it exits, which it must within the deadline.
+    pub(crate) async fn exited(&mut self) -> ExitStatus {
+        tokio::time::timeout(DEADLINE, self.child.wait())
             .await
             .expect("serve exits after SIGTERM")
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Stops it with SIGTERM; fails unless it exits 0 (well within the deadline: its grace is
+    /// 10 s).
+    pub(crate) async fn stop(&mut self) {
+        self.signal_stop();
+        let status = self.exited().await;
+        assert_eq!(status.code(), Some(0), "serve's exit after SIGTERM");
+    }
+
+    /// [`Serve::terminate`], for async tests.
+    pub(crate) async fn terminate(mut self) -> (ExitStatus, String) {
+        self.signal_stop();
+        let status = self.exited().await;
         let output = self.output;
         let printed = tokio::task::spawn_blocking(move || {
             output.finish();
