@@ -3,8 +3,9 @@
 //! killed and its WebSocket client told (exit code 137, then the close), a web terminal's shell
 //! ends and its socket closes, a language server exits, and the next `serve` lists no PTY
 //! session and has no language server started; the sandbox itself keeps running. A build cut by
-//! the stop leaves no step running, its log follower is cut (not ended as if the build were
-//! over), and the next `serve` builds it again from its first step to its end.
+//! the stop leaves no step running, its log follower is cut at once (not ended as if the build
+//! were over, and without holding the stop), and the next `serve` builds it again from its
+//! first step to its end.
 //!
 //! Needs bubblewrap (and for the first test the pinned language server); without them the tests
 //! skip and say why, with `CI=true` they fail. Nothing reaches beyond 127.0.0.1.
@@ -247,7 +248,7 @@ async fn a_build_cut_by_a_stop_is_built_again_by_the_next_serve() {
         "FROM ubuntu:22.04\nRUN echo waiting && while [ ! -e {} ]; do sleep 0.1; done && echo passed\n",
         go.display()
     );
-    let mut serve = start(world.path(), "127.0.0.1:0", &[]).await;
+    let serve = start(world.path(), "127.0.0.1:0", &[]).await;
     let listen = serve.address().to_string();
     let checker = Checker::of(&serve);
     let name = format!("cut-{}", unique_seconds().replace('.', "-"));
@@ -285,7 +286,10 @@ async fn a_build_cut_by_a_stop_is_built_again_by_the_next_serve() {
         }
     });
 
-    serve.stop().await;
+    // The follow does not hold the stop: serve cuts it at once, not after its grace.
+    let (status, printed) = serve.terminate().await;
+    assert_eq!(status.code(), Some(0), "{printed}");
+    assert!(!printed.contains("were cut"), "{printed}");
     let ended = tokio::time::timeout(Duration::from_secs(60), followed)
         .await
         .expect("the follower ends with serve")

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt as _;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use crate::provider;
 use crate::serve::error::DaemonError;
 use crate::serve::ssh::pty::{self as terminal, Pty, Size};
 use crate::serve::state::{AppState, Millis, iso, now};
+use crate::serve::stopping::Stopping;
 use crate::serve::toolbox::run_checked;
 
 /// The terminal type a session gets unless its environment says otherwise, as the daemon's.
@@ -49,7 +50,6 @@ pub(crate) struct Terminals {
     live: Mutex<BTreeMap<String, BTreeMap<String, Arc<Terminal>>>>,
     starting: Mutex<BTreeSet<(String, String)>>,
     started: Notify,
-    closed: AtomicBool,
     /// WebSocket clients being served, each counted by a [`Client`].
     clients: AtomicUsize,
     /// Notified when a session is forgotten or a client leaves.
@@ -160,10 +160,9 @@ impl Terminals {
         removed
     }
 
-    /// Kills every session, and any that registers later (when the server stops).
+    /// Kills every session (when the server stops, after `stopping` began: a start registers
+    /// under the lock, and sees the stop once it is in).
     pub(crate) fn close(&self) {
-        // Before the lock: a start registers under it, and sees this once it is in.
-        self.closed.store(true, Ordering::SeqCst);
         for sessions in self.lock().values() {
             for terminal in sessions.values() {
                 terminal.kill();
@@ -366,12 +365,9 @@ pub(crate) async fn start(
     {
         let terminals = registry.of(state);
         let mut all = terminals.lock();
-        if terminals.closed.load(Ordering::SeqCst) {
+        if state.stopping.begun() {
             // The server stops; the shell ends with `child` and `attached`.
-            return Err(DaemonError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server is stopping",
-            ));
+            return Err(Stopping::refusal());
         }
         let sessions = all.entry(sandbox.id.clone()).or_default();
         if sessions.contains_key(&id) {
