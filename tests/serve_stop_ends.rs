@@ -5,7 +5,7 @@
 //! session and has no language server started; the sandbox itself keeps running. A build cut by
 //! the stop leaves no step running, its log follower is cut at once (not ended as if the build
 //! were over, and without holding the stop), and the next `serve` builds it again from its
-//! first step to its end.
+//! first step to its end, its log saying so first.
 //!
 //! Needs bubblewrap (and for the first test the pinned language server); without them the tests
 //! skip and say why, with `CI=true` they fail. Nothing reaches beyond 127.0.0.1.
@@ -313,6 +313,11 @@ async fn a_build_cut_by_a_stop_is_built_again_by_the_next_serve() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(log.contains("passed"), "{log}");
+    assert_eq!(
+        log.lines().next(),
+        Some("Build interrupted by a stop of serve: building again from the first step"),
+        "{log}"
+    );
     let (status, _) = checker
         .call(reqwest::Method::DELETE, &format!("/snapshots/{id}"), None)
         .await;
