@@ -68,6 +68,8 @@ pub(crate) enum StartError {
     Initialize { program: Program, source: RpcError },
     #[error(transparent)]
     Provider(#[from] provider::ProviderError),
+    #[error("the server is stopping")]
+    Stopping,
 }
 
 /// One running server.
@@ -170,6 +172,10 @@ pub(crate) async fn ensure(
 ) -> Result<Arc<LanguageServer>, StartError> {
     let slot = state.language_servers.slot(&key);
     let mut guard = slot.lock().await;
+    // The slot is registered: a stop begun after this look finds it (`close`).
+    if state.stopping.begun() {
+        return Err(StartError::Stopping);
+    }
     if let Some(server) = guard.as_ref()
         && !*server.exited.borrow()
     {
