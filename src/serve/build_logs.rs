@@ -7,8 +7,9 @@
 //! is cut at once (the connection closes before the body's end, which a client reads as an
 //! error, not as the build's end): the build is cut by the stop too, and the next `serve`
 //! begins it again (`build::resume`). Both pinned SDKs take a cut body for the end of the logs
-//! and then learn the build's state by asking for it, which a stopped `serve` refuses. The log holds no secret: a build
-//! gets nothing of the host's environment, and its own `ENV` values are configuration.
+//! and then learn the build's state by asking for it, which a stopped `serve` refuses. The log
+//! holds no secret: a build gets nothing of the host's environment, and its own `ENV` values
+//! are configuration.
 
 use std::io::SeekFrom;
 use std::sync::Arc;
