@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::have;
+use crate::common::{have, skip};
 use crate::serve_support::{AsyncServe, ServeCommand};
 
 const MIB: u64 = 1 << 20;
