@@ -7,6 +7,7 @@
 //! answers `initialize` once a file `go` is beside it. Needs bubblewrap and `python3`.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -79,10 +80,26 @@ fn start_language_server(
     tokio::spawn(request)
 }
 
+/// Stops `server` while `starting` is in flight: its state root, which stays as a real
+/// `serve`'s does (removing it would end the sandbox's processes whatever the stop did), and the
+/// start's status and body, which must have come before the stop ended.
+async fn stop(
+    server: Server,
+    starting: tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) -> (tempfile::TempDir, u16, String) {
+    let root = server.shutdown().await;
+    let answer = starting
+        .await
+        .unwrap()
+        .expect("the start is answered before serve stops");
+    let status = answer.status().as_u16();
+    (root, status, answer.text().await.unwrap_or_default())
+}
+
 /// A start waiting for a server that does not answer `initialize` does not hold the stop: it
 /// is answered (503, the server stops) and the server's process ends. Before, the stop waited
-/// for the start's lock for its whole grace and then cut the request unanswered, and the
-/// process lived on until the start's own 60 s were over.
+/// for the start's lock for its whole grace (the start waits up to 60 s) and then cut the
+/// request unanswered.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_language_server_still_starting_ends_with_the_stop_and_its_start_is_answered() {
     let folder = stand_in();
@@ -92,15 +109,7 @@ async fn a_language_server_still_starting_ends_with_the_stop_and_its_start_is_an
     let needle = folder.path().display().to_string();
     let starting = start_language_server(&server, &id);
     until("the language server runs", || with_argument(&needle) > 0).await;
-    // The state root stays, as a real `serve`'s does: removing it would end the sandbox's
-    // processes whatever the stop did.
-    let _root = server.shutdown().await;
-    let answer = starting
-        .await
-        .unwrap()
-        .expect("the start is answered before serve stops");
-    let status = answer.status().as_u16();
-    let body = answer.text().await.unwrap_or_default();
+    let (_root, status, body) = stop(server, starting).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("stopping"), "{body}");
     until("the language server ends with serve", || {
@@ -120,50 +129,22 @@ async fn a_language_server_started_during_the_stop_does_not_outlive_it() {
         return;
     };
     let needle = folder.path().display().to_string();
-    let stats = server.url("/_ralph/stats");
-    let client = server.client.clone();
     let starting = start_language_server(&server, &id);
     // Counted before the latency: the request is in the server's hands.
-    until_async("the start request reaches serve", || async {
-        let stats: serde_json::Value = client
-            .get(&stats)
-            .bearer_auth(KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let routes = stats["routes"].as_object().cloned().unwrap_or_default();
-        routes
-            .iter()
-            .any(|(route, counts)| route.ends_with("/lsp/start") && counts["requests"] == 1)
-    })
-    .await;
-    // The state root stays, as above.
-    let _root = server.shutdown().await;
-    let answer = starting
-        .await
-        .unwrap()
-        .expect("the start is answered before serve stops");
-    let status = answer.status().as_u16();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.requests("POST /toolbox/{sandbox}/lsp/start").await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the start request never reached serve"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_root, status, body) = stop(server, starting).await;
     // 503 when the handler came after the close (the usual order); a start that got in first is
     // ended by the close like any other.
-    assert!(status == 503 || status == 200, "{status}");
+    assert!(status == 503 || status == 200, "{status}: {body}");
     until("no language server outlives serve", || {
         with_argument(&needle) == 0
     })
     .await;
-}
-
-/// Polls `condition` until it holds (30 s at most).
-async fn until_async<F: Future<Output = bool>>(what: &str, condition: impl Fn() -> F) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !condition().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "gave up waiting: {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
