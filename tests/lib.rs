@@ -110,6 +110,7 @@ mod serve_simulation;
 mod serve_soak;
 mod serve_ssh;
 mod serve_stop_ends;
+mod serve_stop_lsp;
 mod serve_toolbox;
 mod serve_upstreams;
 mod serve_volumes;

@@ -204,7 +204,7 @@ async fn a_stop_ends_terminals_and_language_servers_and_the_next_serve_lists_non
 }
 
 /// The processes of this machine whose command line holds `needle`.
-fn with_argument(needle: &str) -> usize {
+pub(crate) fn with_argument(needle: &str) -> usize {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };

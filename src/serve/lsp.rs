@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use super::error::DaemonError;
 use super::lsp_answer::{completion_list, symbols};
 use super::lsp_client::RpcError;
-use super::lsp_server::{LanguageServer, ensure, program};
+use super::lsp_server::{LanguageServer, StartError, ensure, program};
 use super::state::AppState;
 use super::toolbox::{ready, required, run_checked};
 use super::toolbox_files::quote_path;
@@ -103,10 +103,12 @@ async fn start(
         let help = miette::Diagnostic::help(&error)
             .map(|help| format!(": {help}"))
             .unwrap_or_default();
-        DaemonError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("error starting LSP server: {error}{help}"),
-        )
+        // As a PTY session's start while `serve` stops.
+        let status = match error {
+            StartError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        DaemonError::new(status, format!("error starting LSP server: {error}{help}"))
     })?;
     Ok(StatusCode::OK)
 }

@@ -68,6 +68,8 @@ pub(crate) enum StartError {
     Initialize { program: Program, source: RpcError },
     #[error(transparent)]
     Provider(#[from] provider::ProviderError),
+    #[error("the server is stopping")]
+    Stopping,
 }
 
 /// One running server.
@@ -105,13 +107,25 @@ type Key = (String, String, String);
 /// A key's server, if it runs; its async lock serializes the starts of one key.
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<LanguageServer>>>>;
 
-/// Every running server.
-#[derive(Default)]
-pub(crate) struct LanguageServers(Mutex<BTreeMap<Key, Slot>>);
+/// Every running server, and whether `serve` stops (then none starts: a start in progress
+/// is given up, and one that reaches the registry later is refused).
+pub(crate) struct LanguageServers {
+    slots: Mutex<BTreeMap<Key, Slot>>,
+    closed: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for LanguageServers {
+    fn default() -> Self {
+        LanguageServers {
+            slots: Mutex::default(),
+            closed: tokio::sync::watch::Sender::new(false),
+        }
+    }
+}
 
 impl LanguageServers {
     fn slot(&self, key: &Key) -> Slot {
-        self.0
+        self.slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(key.clone())
@@ -120,7 +134,7 @@ impl LanguageServers {
     }
 
     fn existing(&self, key: &Key) -> Option<Slot> {
-        self.0
+        self.slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(key)
@@ -137,19 +151,26 @@ impl LanguageServers {
         self.existing(key)?.lock().await.take()
     }
 
-    /// Kills every server, one still starting too once it has started, and waits until each
-    /// has exited (when `serve` stops).
+    /// Whether `serve` stops.
+    fn closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    /// Kills every server and waits until each has exited (when `serve` stops). A start in
+    /// progress gives up (its process is killed) and any later start is refused.
     pub(crate) async fn close(&self) {
+        // Before the registry is read: a start that adds its key later sees it (`ensure`).
+        self.closed.send_replace(true);
         let slots: Vec<Slot> = self
-            .0
+            .slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .values()
             .cloned()
             .collect();
         for slot in slots {
-            // Waits for a start in progress; the lock is let go at once (the server's
-            // supervisor takes it once the server exited).
+            // Waits for a start in progress, which gives up at once; the lock is let go at
+            // once (the server's supervisor takes it once the server exited).
             let server = slot.lock().await.clone();
             if let Some(server) = server {
                 server.kill.notify_one();
@@ -168,8 +189,13 @@ pub(crate) async fn ensure(
     root: String,
     program: Program,
 ) -> Result<Arc<LanguageServer>, StartError> {
-    let slot = state.language_servers.slot(&key);
+    let servers = &state.language_servers;
+    let slot = servers.slot(&key);
     let mut guard = slot.lock().await;
+    // Checked once the key is in the registry: a close that did not see it has begun already.
+    if servers.closed() {
+        return Err(StartError::Stopping);
+    }
     if let Some(server) = guard.as_ref()
         && !*server.exited.borrow()
     {
@@ -219,10 +245,15 @@ async fn spawn(
         )));
     };
     let connection = Connection::new(input, output);
-    if let Err(source) = connection
-        .request("initialize", initialize_params(&root))
-        .await
-    {
+    let initialize = connection.request("initialize", initialize_params(&root));
+    // A server may take up to the request's whole timeout to answer, or never answer: a stop
+    // of `serve` does not wait for it. Dropping `tracked` and `child` kills it.
+    let mut closed = state.language_servers.closed.subscribe();
+    let initialized = tokio::select! {
+        initialized = initialize => initialized,
+        _ = closed.wait_for(|closed| *closed) => return Err(StartError::Stopping),
+    };
+    if let Err(source) = initialized {
         drop(tracked);
         let status = child.wait().await.ok().and_then(|status| status.code());
         return Err(match status {
