@@ -1,18 +1,20 @@
-//! The README's `serve` metrics row where a sandbox has no cgroup: memory and CPU read 0, with
-//! bubblewrap or without. Run as root, this machine gives `serve` a cgroup memory controller
-//! (`local_cgroup` tests that case), so the tests start the `serve` binary again as `nobody`,
-//! which has none (it says so), once with bubblewrap and once with a `PATH` without `bwrap`.
-//! In each a command left running in the sandbox holds 200 MiB and another spins, and the
-//! sample still reads 0: not a number that counts some of the sandbox's processes and not
-//! others. Run as anyone else, the tests skip and say why (without root there is no `nobody` to become);
-//! with `CI=true` they fail.
+//! The README's `serve` metrics row where a sandbox has no cgroup. Run as root, this machine
+//! gives `serve` a cgroup memory controller (`local_cgroup` tests that case), so the tests start
+//! the `serve` binary again as `nobody`, which has none (it says so), once with bubblewrap and
+//! once with a `PATH` without `bwrap`. In each a command left running in the sandbox holds
+//! 200 MiB and another spins. Under bubblewrap the sandbox's processes are those of its pid
+//! namespace, measured from outside: memory reads at least the 200 MiB held and less than the
+//! machine has, CPU more than 0, in a sample and in the sampled history alike. Without bubblewrap
+//! they cannot be told from the host's or another sandbox's, and memory and CPU read 0 rather
+//! than a number that counts some of them and not others. Run as anyone else, the tests skip and
+//! say why (without root there is no `nobody` to become); with `CI=true` they fail.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::have;
+use crate::common::{have, skip};
 use crate::serve_support::{AsyncServe, ServeCommand};
 
 const MIB: u64 = 1 << 20;
@@ -28,7 +30,10 @@ async fn nobody(world: &Path, bubblewrap: bool) -> Option<AsyncServe> {
         return None;
     }
     std::os::unix::fs::chown(world, Some(65534), Some(65534)).unwrap();
-    let mut command = ServeCommand::new(world, &world.join("state")).run_as_nobody();
+    // Sampled every second, so that the history has a point taken while the sandbox is busy.
+    let mut command = ServeCommand::new(world, &world.join("state"))
+        .run_as_nobody()
+        .args(["--simulate", "metrics-interval=1s"]);
     if !bubblewrap {
         command = command.env("PATH", path_without_bwrap(world));
     }
@@ -133,37 +138,123 @@ fn assert_said(serve: &AsyncServe, reduced: bool) {
     assert_eq!(said.contains("isolation is reduced"), reduced, "{said}");
 }
 
-/// A sample of a busy sandbox of `serve` as `nobody`, with or without `bubblewrap`: memory
-/// and CPU read 0 (neither the sandbox's commands nor the measuring one are counted), and the
-/// disk is measured.
-async fn reads_0(bubblewrap: bool) {
-    let world = tempfile::tempdir().unwrap();
-    let Some(serve) = nobody(world.path(), bubblewrap).await else {
-        return;
-    };
+/// A `serve` as `nobody` (with or without `bubblewrap`) with a busy sandbox, sampled while
+/// its commands (tagged `marker`) still run.
+struct Busy {
+    serve: AsyncServe,
+    marker: String,
+    id: String,
+    /// The answer of `/system/metrics`.
+    sample: serde_json::Value,
+    /// A time just before the sample, with the commands already running (RFC 3339).
+    since: String,
+}
+
+/// [`Busy`] in `world`, once `serve` said what it lacks; `None` after a skip.
+async fn busy(world: &Path, bubblewrap: bool) -> Option<Busy> {
+    let serve = nobody(world, bubblewrap).await?;
     assert_said(&serve, !bubblewrap);
     let marker = format!("rt-metrics-{}", uuid::Uuid::new_v4().simple());
     let id = busy_sandbox(&serve, &marker).await;
+    let since = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let metrics = format!("/toolbox/{id}/system/metrics");
     let sample = serve.json(reqwest::Method::GET, &metrics, json!({})).await;
-    end_marked(&marker);
+    assert!(
+        sample["diskUsed"].as_u64().is_some_and(|used| used > 0),
+        "{sample}"
+    );
+    Some(Busy {
+        serve,
+        marker,
+        id,
+        sample,
+        since,
+    })
+}
+
+/// This machine's memory, in bytes.
+fn machine_memory() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("MemTotal in /proc/meminfo");
+    kib * 1024
+}
+
+/// Memory at least what the holder holds and less than the machine has; CPU above 0 (the
+/// spinner spun in the window) and at most all of the sandbox's vCPUs. No bound is tighter:
+/// the machine is shared, and the spinner gets what the scheduler gives it.
+#[track_caller]
+fn assert_busy(memory: Option<f64>, cpu: Option<f64>, said: &dyn std::fmt::Display) {
+    #[allow(clippy::cast_precision_loss)]
+    let (least, most) = ((200 * MIB) as f64, machine_memory() as f64);
+    assert!(
+        memory.is_some_and(|memory| memory >= least && memory < most),
+        "memory not in {least}..{most}: {said}"
+    );
+    assert!(
+        cpu.is_some_and(|cpu| cpu > 0.0 && cpu <= 100.0),
+        "CPU not in (0, 100]: {said}"
+    );
+}
+
+/// The first point of the sampled history of sandbox `id` from `from` on, as `(memory, CPU)`,
+/// waiting for the sampler (every second) to take one.
+async fn first_point_since(serve: &AsyncServe, id: &str, from: &str) -> (Option<f64>, Option<f64>) {
+    let path = format!(
+        "/sandbox/{id}/telemetry/metrics?from={from}&metricNames=daytona.sandbox.memory.usage\
+         &metricNames=daytona.sandbox.cpu.utilization"
+    );
+    let mut answer = serde_json::Value::Null;
+    for _ in 0..600 {
+        answer = serve.json(reqwest::Method::GET, &path, json!({})).await;
+        let first = |name: &str| {
+            let series = answer["series"].as_array()?;
+            let series = series.iter().find(|series| series["metricName"] == name)?;
+            Some(series["dataPoints"].as_array()?.first()?["value"].as_f64())
+        };
+        if let (Some(memory), Some(cpu)) = (
+            first("daytona.sandbox.memory.usage"),
+            first("daytona.sandbox.cpu.utilization"),
+        ) {
+            return (memory, cpu);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no point was sampled since {from}: {answer}");
+}
+
+/// Under bubblewrap, without a cgroup: the sandbox's pid namespace is measured, in a sample
+/// and in the sampled history.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_cgroup_memory_and_cpu_are_measured_under_bubblewrap() {
+    let world = tempfile::tempdir().unwrap();
+    let Some(busy) = busy(world.path(), true).await else {
+        return;
+    };
+    let sampled = first_point_since(&busy.serve, &busy.id, &busy.since).await;
+    end_marked(&busy.marker);
+    let sample = &busy.sample;
+    let (memory, cpu) = (sample["memUsed"].as_f64(), sample["cpuUsedPct"].as_f64());
+    assert_busy(memory, cpu, sample);
+    assert_busy(sampled.0, sampled.1, &format!("history: {sampled:?}"));
+}
+
+/// Without bubblewrap, without a cgroup: memory and CPU read 0 (neither the sandbox's commands
+/// nor the measuring one are counted), and the disk is measured.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_cgroup_memory_and_cpu_read_0_without_bubblewrap() {
+    let world = tempfile::tempdir().unwrap();
+    let Some(busy) = busy(world.path(), false).await else {
+        return;
+    };
+    end_marked(&busy.marker);
+    let sample = &busy.sample;
     assert_eq!(
         (sample["memUsed"].as_u64(), sample["cpuUsedPct"].as_f64()),
         (Some(0), Some(0.0)),
         "{sample}"
     );
-    assert!(
-        sample["diskUsed"].as_u64().is_some_and(|used| used > 0),
-        "{sample}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn without_a_cgroup_memory_and_cpu_read_0_under_bubblewrap() {
-    reads_0(true).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn without_a_cgroup_memory_and_cpu_read_0_without_bubblewrap() {
-    reads_0(false).await;
 }

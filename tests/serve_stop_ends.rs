@@ -256,11 +256,14 @@ async fn a_build_cut_by_a_stop_is_built_again_by_the_next_serve() {
     let (status, created) = checker.post("/snapshots", body).await;
     assert!(status < 300, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
+    // The step's own output, a line of its own: the log shows the step's text (which holds
+    // `echo waiting`) before its shell runs.
     let waiting = Instant::now() + Duration::from_secs(60);
     while !snapshot(&checker, &serve.api, &id)
         .await
         .1
-        .contains("waiting")
+        .lines()
+        .any(|line| line == "waiting")
     {
         assert!(Instant::now() < waiting, "the build's step never started");
         tokio::time::sleep(Duration::from_millis(100)).await;

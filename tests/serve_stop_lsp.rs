@@ -1,37 +1,38 @@
-//! A language server start that reaches the registry once a clean stop of the real
-//! `ralph-town serve` (SIGTERM) has begun is refused with 503 `the server is stopping`, as a
-//! PTY session's is, instead of starting a server that only the process's exit would end.
+//! A stop of `serve` ends the language servers being started too, and starts none after it
+//! began: a start still waiting for the server's answer to `initialize` (a sandbox's own
+//! `pylsp` may never answer) is given up, one waiting behind it for the same server is refused,
+//! and one whose request was sent before the stop but reaches the registry after it starts
+//! none. Each is answered before the stop ends, with 503 `the server is stopping` as a PTY
+//! session's start is (or, for the last, 200 if it got in first), and no server process
+//! outlives the stop.
 //!
-//! Deterministic without timing: a stand-in `pylsp` on the sandbox's `PATH` holds the first
-//! start in its `initialize` until the test opens a gate, so that a second start of the same
-//! server waits behind it; the stop begins (its listener refuses connections) while both are in
-//! flight, and only then is the gate opened. The first start, begun before the stop, is
-//! answered and its server ended by the stop; the second is refused.
-//!
-//! Needs bubblewrap; without it the test skips and says why, with `CI=true` it fails. Nothing
-//! reaches beyond 127.0.0.1.
+//! The language server is a stand-in found first on the sandbox's `PATH`: a Python script that
+//! answers `initialize` once a file `go` is beside it. Needs bubblewrap and `python3`; without
+//! them the tests skip and say why, with `CI=true` they fail. Nothing reaches beyond 127.0.0.1.
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common;
-use crate::serve_crash::{Checker, KEY, Serve};
+use crate::common::have;
 use crate::serve_stop_ends::with_argument;
-use crate::serve_support::ServeCommand;
+use crate::serve_support::{KEY, Server, start};
 use crate::serve_web_terminal::until;
 
-/// A stand-in for `pylsp` that answers `initialize` only once `gate` exists, then every
-/// request with `null`, and exits on `exit`.
-fn stand_in(gate: &Path) -> String {
-    format!(
-        r#"#!/usr/bin/python3
+/// The local provider's `PATH` for sandbox commands, after the stand-in's directory.
+const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The route whose requests `serve` counts as they come in.
+const START_ROUTE: &str = "POST /toolbox/{sandbox}/lsp/start";
+
+/// A language server that answers `initialize` once the file `go` is in its own directory,
+/// then every request with `null`, and exits on `exit` or when its input ends.
+const LATE_LANGUAGE_SERVER: &str = r#"#!/usr/bin/env python3
 import json, os, sys, time
+here = os.path.dirname(os.path.abspath(__file__))
 
 def message():
-    length = None
+    length = 0
     while True:
         line = sys.stdin.buffer.readline()
         if not line:
@@ -39,126 +40,165 @@ def message():
         line = line.strip()
         if not line:
             break
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
+        name, _, value = line.partition(b':')
+        if name.strip().lower() == b'content-length':
             length = int(value)
     return json.loads(sys.stdin.buffer.read(length))
 
 while True:
     request = message()
-    method = request.get("method")
-    if method == "exit":
+    method = request.get('method')
+    if method == 'exit':
         sys.exit(0)
-    if method == "initialize":
-        while not os.path.exists({gate:?}):
+    if method == 'initialize':
+        while not os.path.exists(os.path.join(here, 'go')):
             time.sleep(0.05)
-    if "id" in request:
-        result = {{"capabilities": {{}}}} if method == "initialize" else None
-        body = json.dumps({{"jsonrpc": "2.0", "id": request["id"], "result": result}}).encode()
-        sys.stdout.buffer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    if 'id' in request:
+        result = {'capabilities': {}} if method == 'initialize' else None
+        body = json.dumps({'jsonrpc': '2.0', 'id': request['id'], 'result': result}).encode()
+        sys.stdout.buffer.write(b'Content-Length: %d\r\n\r\n' % len(body) + body)
         sys.stdout.buffer.flush()
-"#,
-        gate = gate.display().to_string()
-    )
-}
+"#;
 
-async fn start(world: &Path, listen: &str) -> Serve {
-    ServeCommand::new(world, &world.join("state"))
-        .key(Some(KEY))
-        .listen(listen)
-        .start_async()
-        .await
-}
-
-/// The requests `serve` has taken on `route` (`METHOD /template`), counted as they come in.
-async fn taken(serve: &Serve, route: &str) -> u64 {
-    let stats: Value = reqwest::Client::new()
-        .get(format!("{}/_ralph/stats", serve.base()))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    stats["routes"][route]["requests"].as_u64().unwrap_or(0)
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_language_server_start_after_the_stop_began_is_refused() {
-    if !common::have("bwrap") {
-        return;
-    }
-    let world = tempfile::tempdir().unwrap();
-    // Seen by sandbox commands (read-only, as the host is): the state root and /tmp are not.
-    let programs = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let gate = programs.path().join("go");
-    let program = programs.path().join("pylsp");
-    std::fs::write(&program, stand_in(&gate)).unwrap();
+/// A directory sandboxes see (read-only, as the host) holding the stand-in as `pylsp`.
+fn stand_in() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let folder = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let program = folder.path().join("pylsp");
+    std::fs::write(&program, LATE_LANGUAGE_SERVER).unwrap();
     std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let program = program.display().to_string();
+    folder
+}
 
-    let mut serve = start(world.path(), "127.0.0.1:0").await;
-    let listen = serve.address().to_string();
-    let checker = Checker::of(&serve);
-    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", programs.path().display());
-    let (status, sandbox) = checker
-        .post("/sandbox", json!({ "env": { "PATH": path } }))
-        .await;
-    assert!(status < 300, "{sandbox}");
-    let id = sandbox["id"].as_str().unwrap().to_string();
-    checker.wait_state(&id, "started").await;
+/// A server (with `simulation`) and a started sandbox that finds the stand-in in `folder`.
+async fn sandbox(simulation: &str, folder: &Path) -> Option<(Server, String)> {
+    if !have("bwrap") || !have("python3") {
+        return None;
+    }
+    let server = start(simulation).await;
+    let path = format!("{}:{SYSTEM_PATH}", folder.display());
+    let created = server.create(json!({ "env": { "PATH": path } })).await;
+    Some((server, created["id"].as_str().unwrap().to_string()))
+}
 
-    let lsp_start = format!("/toolbox/{id}/lsp/start");
-    let project = json!({ "languageId": "python", "pathToProject": "/tmp" });
-    let send = |checker: Checker| {
-        let (path, body) = (lsp_start.clone(), project.clone());
-        tokio::spawn(async move { checker.post(&path, body).await })
-    };
-    let first = send(Checker::of(&serve));
-    // The first start holds its server's registry slot while the stand-in waits at the gate.
-    until("the stand-in language server starts", || {
-        with_argument(&program) == 1
-    })
-    .await;
-    let second = send(Checker::of(&serve));
-    let route = "POST /toolbox/{sandbox}/lsp/start";
+type Starting = tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>;
+
+/// `POST /toolbox/{id}/lsp/start` for Python, sent in a task of its own.
+fn start_language_server(server: &Server, id: &str) -> Starting {
+    let request = server
+        .client
+        .post(server.url(&format!("/toolbox/{id}/lsp/start")))
+        .bearer_auth(KEY)
+        .json(&json!({ "languageId": "python", "pathToProject": "/tmp" }))
+        .send();
+    tokio::spawn(request)
+}
+
+/// Waits until `serve` has taken `count` start requests (counted before the handler runs:
+/// the request is in the server's hands).
+async fn taken(server: &Server, count: u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while taken(&serve, route).await < 2 {
+    while server.requests(START_ROUTE).await < count {
         assert!(
             Instant::now() < deadline,
-            "serve never took the second start"
+            "serve never took start request {count}"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
 
-    serve.signal_stop();
-    // The stop begins before the listener closes: a refused connection says it has begun.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(&listen).await.is_ok() {
-        assert!(Instant::now() < deadline, "serve kept taking connections");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+/// Stops `server` while `starting` are in flight: its state root, which stays as a real
+/// `serve`'s does (removing it would end the sandbox's processes whatever the stop did), and
+/// each start's status and body, which must have come before the stop ended.
+async fn stop(server: Server, starting: Vec<Starting>) -> (tempfile::TempDir, Vec<(u16, Value)>) {
+    let root = server.shutdown().await;
+    let mut answers = Vec::new();
+    for start in starting {
+        let answer = start
+            .await
+            .unwrap()
+            .expect("the start is answered before serve stops");
+        let status = answer.status().as_u16();
+        let text = answer.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        answers.push((status, body));
     }
-    std::fs::write(&gate, "").unwrap();
-    let (status, body) = first.await.unwrap();
-    assert_eq!(status, 200, "the start begun before the stop: {body}");
-    let (status, body) = second.await.unwrap();
-    assert_eq!(
-        (status, body["message"].as_str()),
-        (503, Some("the server is stopping")),
-        "{body}"
-    );
-    assert_eq!(serve.exited().await.code(), Some(0));
-    until("the started language server ends with serve", || {
-        with_argument(&program) == 0
+    (root, answers)
+}
+
+/// The answer to a start that the stop gave up or refused.
+fn is_refusal((status, body): &(u16, Value)) -> bool {
+    *status == 503 && body["message"] == "the server is stopping"
+}
+
+/// A start waiting for a server that does not answer `initialize` does not hold the stop: it
+/// is answered (503, the server stops) and the server's process ends. Before, the stop waited
+/// for the start's lock for its whole grace (the start waits up to 60 s) and then cut the
+/// request unanswered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_language_server_still_starting_ends_with_the_stop_and_its_start_is_answered() {
+    let folder = stand_in();
+    let Some((server, id)) = sandbox("", folder.path()).await else {
+        return;
+    };
+    let needle = folder.path().display().to_string();
+    let starting = start_language_server(&server, &id);
+    until("the language server runs", || with_argument(&needle) > 0).await;
+    let (_root, answers) = stop(server, vec![starting]).await;
+    assert!(is_refusal(&answers[0]), "{answers:?}");
+    until("the language server ends with serve", || {
+        with_argument(&needle) == 0
     })
     .await;
+}
 
-    let mut serve = start(world.path(), &listen).await;
-    let checker = Checker::of(&serve);
-    let (status, _) = checker
-        .call(reqwest::Method::DELETE, &format!("/sandbox/{id}"), None)
-        .await;
-    assert!(status < 300);
-    serve.stop().await;
+/// A second start of the same server, waiting behind the first (which holds the server's
+/// registry slot while the stand-in waits for `go`, never written here) when the stop begins,
+/// is refused once the first has given up: no server starts after the stop began.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_language_server_start_after_the_stop_began_is_refused() {
+    let folder = stand_in();
+    let Some((server, id)) = sandbox("", folder.path()).await else {
+        return;
+    };
+    let needle = folder.path().display().to_string();
+    let first = start_language_server(&server, &id);
+    until("the stand-in language server starts", || {
+        with_argument(&needle) > 0
+    })
+    .await;
+    let second = start_language_server(&server, &id);
+    taken(&server, 2).await;
+    let (_root, answers) = stop(server, vec![first, second]).await;
+    assert!(answers.iter().all(is_refusal), "{answers:?}");
+    until("no language server outlives serve", || {
+        with_argument(&needle) == 0
+    })
+    .await;
+}
+
+/// A start request sent before the stop whose handler reaches the language servers only after
+/// they were closed (here it is held by the simulated latency) starts none that outlives the
+/// stop. Before, it started one nothing ever killed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_language_server_started_during_the_stop_does_not_outlive_it() {
+    let folder = stand_in();
+    std::fs::write(folder.path().join("go"), "").unwrap();
+    let Some((server, id)) = sandbox("latency=3s", folder.path()).await else {
+        return;
+    };
+    let needle = folder.path().display().to_string();
+    let starting = start_language_server(&server, &id);
+    taken(&server, 1).await;
+    let (_root, answers) = stop(server, vec![starting]).await;
+    // 503 when the handler came after the close (the usual order); a start that got in first is
+    // ended by the close like any other.
+    assert!(
+        is_refusal(&answers[0]) || answers[0].0 == 200,
+        "{answers:?}"
+    );
+    until("no language server outlives serve", || {
+        with_argument(&needle) == 0
+    })
+    .await;
 }

@@ -246,7 +246,8 @@ pub trait Provider: Send + Sync {
     }
 
     /// What sandbox `id`'s processes use now, measured from outside it (a `local` sandbox's
-    /// cgroup); `None` where this backend cannot measure it so.
+    /// cgroup, or without one its processes under bubblewrap); `None` where this backend cannot
+    /// measure it so.
     async fn usage(&self, id: &str) -> Result<Option<ResourceUsage>> {
         let _ = id;
         Ok(None)

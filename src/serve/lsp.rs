@@ -5,13 +5,13 @@
 //!
 //! Answers and errors follow the daemon: 400 for a bad request, a server that is not started
 //! or a request the server refused; 500 when a server cannot start (naming the program and how
-//! to install it) or there is none to stop. A start once `serve` has begun to stop is refused
-//! with 503 `the server is stopping`, as a PTY session's is. Where this differs from the daemon,
-//! it is on purpose: `javascript` is served (by the TypeScript server) and a relative document
-//! path is below the project, as the SDKs document (unless it starts with the relative project
-//! path, as `find_files` answers: then it is the working directory's, as on the daemon); a
-//! relative project path is below the sandbox's working directory, one under `~` below its
-//! home.
+//! to install it) or there is none to stop. A start still in progress when `serve` begins to
+//! stop, or asked for after, is answered 503 `the server is stopping`, as a PTY session's is.
+//! Where this differs from the daemon, it is on purpose: `javascript` is served (by the
+//! TypeScript server) and a relative document path is below the project, as the SDKs document
+//! (unless it starts with the relative project path, as `find_files` answers: then it is the
+//! working directory's, as on the daemon); a relative project path is below the sandbox's
+//! working directory, one under `~` below its home.
 //! Document contents are never logged.
 
 use std::sync::Arc;

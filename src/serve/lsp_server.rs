@@ -107,13 +107,16 @@ type Key = (String, String, String);
 /// A key's server, if it runs; its async lock serializes the starts of one key.
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<LanguageServer>>>>;
 
-/// Every running server.
+/// Every running server. Once `serve` has begun to stop ([`AppState::stopping`]) none starts:
+/// a start in progress is given up, and one that reaches the registry later is refused.
 #[derive(Default)]
-pub(crate) struct LanguageServers(Mutex<BTreeMap<Key, Slot>>);
+pub(crate) struct LanguageServers {
+    slots: Mutex<BTreeMap<Key, Slot>>,
+}
 
 impl LanguageServers {
     fn slot(&self, key: &Key) -> Slot {
-        self.0
+        self.slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(key.clone())
@@ -122,7 +125,7 @@ impl LanguageServers {
     }
 
     fn existing(&self, key: &Key) -> Option<Slot> {
-        self.0
+        self.slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(key)
@@ -139,19 +142,19 @@ impl LanguageServers {
         self.existing(key)?.lock().await.take()
     }
 
-    /// Kills every server, one still starting too once it has started, and waits until each
-    /// has exited (when `serve` stops).
+    /// Kills every server and waits until each has exited (when `serve` stops, after its stop
+    /// began: a start in progress gives up, its process killed, and any later one is refused).
     pub(crate) async fn close(&self) {
         let slots: Vec<Slot> = self
-            .0
+            .slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .values()
             .cloned()
             .collect();
         for slot in slots {
-            // Waits for a start in progress; the lock is let go at once (the server's
-            // supervisor takes it once the server exited).
+            // Waits for a start in progress, which gives up at once; the lock is let go at
+            // once (the server's supervisor takes it once the server exited).
             let server = slot.lock().await.clone();
             if let Some(server) = server {
                 server.kill.notify_one();
@@ -172,7 +175,8 @@ pub(crate) async fn ensure(
 ) -> Result<Arc<LanguageServer>, StartError> {
     let slot = state.language_servers.slot(&key);
     let mut guard = slot.lock().await;
-    // The slot is registered: a stop begun after this look finds it (`close`).
+    // Checked once the key is in the registry: a stop begun after this look finds it
+    // (`close` reads the registry after the stop began).
     if state.stopping.begun() {
         return Err(StartError::Stopping);
     }
@@ -225,10 +229,14 @@ async fn spawn(
         )));
     };
     let connection = Connection::new(input, output);
-    if let Err(source) = connection
-        .request("initialize", initialize_params(&root))
-        .await
-    {
+    let initialize = connection.request("initialize", initialize_params(&root));
+    // A server may take up to the request's whole timeout to answer, or never answer: a stop
+    // of `serve` does not wait for it. Dropping `tracked` and `child` kills it.
+    let initialized = tokio::select! {
+        initialized = initialize => initialized,
+        () = state.stopping.begins() => return Err(StartError::Stopping),
+    };
+    if let Err(source) = initialized {
         drop(tracked);
         let status = child.wait().await.ok().and_then(|status| status.code());
         return Err(match status {

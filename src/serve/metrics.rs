@@ -3,14 +3,19 @@
 //!
 //! Totals are what the sandbox was given (its record's vCPU, memory and disk). Disk usage is the
 //! size of the home, measured inside the sandbox (`du`). Memory and CPU are measured from
-//! outside when the provider can ([`Provider::usage`](crate::provider::Provider::usage): a
-//! `local` sandbox's cgroup, which every one of its processes is in): memory is the working set
-//! (everything charged but the inactive file cache), CPU the cgroup's CPU time over a 200 ms
-//! window, as a percentage of the vCPUs given. Otherwise the script that measures the disk
+//! outside when the provider can ([`Provider::usage`](crate::provider::Provider::usage)), CPU
+//! as the CPU time used over a 200 ms window, as a percentage of the vCPUs given. A `local`
+//! sandbox with a cgroup, which every one of its processes is in, reads its working set
+//! (everything charged but the inactive file cache) and the cgroup's CPU time. Without a
+//! cgroup, under bubblewrap, the provider sums over the processes of the sandbox's PID
+//! namespace, which all its commands join: memory is their proportional set sizes (PSS, so a
+//! shared library counts once; no file cache), CPU their CPU time and that of the children
+//! they waited for (see `provider::local::usage` for what is not counted). Where the provider
+//! cannot measure from outside (`local` without bubblewrap and without a cgroup, where the
+//! sandbox's processes cannot be told from the host's), the script that measures the disk
 //! measures them only when it runs as the first child of its own `bwrap` (a PID namespace of
-//! its own); a sandbox's commands join the sandbox's init's namespace instead (under bubblewrap)
-//! or see the whole host (without it), so memory and CPU read 0 rather than a wrong number
-//! (`tests/serve_metrics_isolation.rs`). `/api/sandbox/{id}/telemetry/metrics`
+//! its own), which a command of a `local` sandbox never is, so memory and CPU read 0 rather than
+//! a wrong number (`tests/serve_metrics_isolation.rs`). `/api/sandbox/{id}/telemetry/metrics`
 //! answers the same samples, taken on an interval and kept by `metrics_history`, over a
 //! `from`/`to` window.
 

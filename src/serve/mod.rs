@@ -350,8 +350,8 @@ impl Server {
         }
         // Before the listener closes: a client refused a connection knows that the requests
         // still being answered see the stop. It tells the connections to close once answered,
-        // refuses new PTY sessions, web terminals and language servers, and cuts followed
-        // build logs (their builds are cut too).
+        // refuses new PTY sessions, web terminals and language servers, gives up the language
+        // servers still starting, and cuts followed build logs (their builds are cut too).
         self.state.stopping.begin();
         // Connections completed before the stop are taken (closing the listener would reset
         // them), then no more.

@@ -22,6 +22,7 @@
 //! [`start`] is also how the web terminal of port 22222 ([`super::web_terminal`]) starts its
 //! shells, kept in a [`Registry`] of their own.
 
+mod registry;
 mod session;
 mod stream;
 
@@ -41,9 +42,11 @@ use super::ssh::pty::Size;
 use super::state::AppState;
 use super::toolbox::{check_env_names, ready};
 use super::view::JsonBody;
-use session::{PtySessionInfo, Starting, begin};
+use registry::{Starting, begin};
+use session::PtySessionInfo;
 
-pub(crate) use session::{Client, Spec, Terminal, Terminals, start};
+pub(crate) use registry::{Client, Terminals};
+pub(crate) use session::{Spec, Terminal, start};
 
 /// Which registry a session is kept in. The toolbox's routes list and reach only their own
 /// sessions; a web terminal is reached only by the WebSocket that started it, as the daemon's

@@ -1,8 +1,9 @@
 //! Whether `serve` has begun to stop: one signal, set once by `Server::run` when it stops
 //! taking connections, never cleared. What must not begin after it (a PTY session, a web
 //! terminal, a language server) asks [`Stopping::begun`] and is refused with
-//! [`Stopping::refusal`]; what would otherwise outlast it (a connection, a followed build log)
-//! waits on [`Stopping::begins`].
+//! [`Stopping::refusal`]; what would otherwise outlast it (a connection, a followed build log,
+//! a language server's start waiting for its answer to `initialize`) waits on
+//! [`Stopping::begins`].
 //!
 //! It holds no logic of what a stop ends: `Server::run` decides that.
 

@@ -50,6 +50,7 @@ mod session_shell;
 mod stage;
 mod state_root;
 mod store;
+mod usage;
 mod user;
 
 use std::path::{Path, PathBuf};
@@ -108,6 +109,8 @@ pub struct LocalProvider {
     launcher: Arc<Launcher>,
     /// Remove sandboxes whose `ttl` has passed when listing (see `gc.rs`).
     expire: bool,
+    /// The CPU counters of sandboxes measured without a cgroup (see `usage.rs`).
+    meters: Arc<usage::Meters>,
 }
 
 impl LocalProvider {
@@ -145,6 +148,7 @@ impl LocalProvider {
             store,
             launcher: Arc::new(launcher),
             expire: false,
+            meters: Arc::default(),
         })
     }
 

@@ -156,9 +156,7 @@ impl Provider for LocalProvider {
     }
 
     async fn usage(&self, id: &str) -> Result<Option<ResourceUsage>> {
-        let metadata = self.blocking_resolve(id).await?;
-        let cgroups = self.launcher.cgroups().clone();
-        blocking(move || Ok(cgroups.sandbox(&metadata.id).map(|cgroup| cgroup.usage()))).await
+        LocalProvider::usage(self, id).await
     }
 
     async fn exec(&self, id: &str, request: &ExecRequest) -> Result<ExecOutput> {

@@ -1,15 +1,13 @@
-//! The PTY sessions of the toolbox and the web terminals of port 22222: a registry of each by
-//! sandbox and id, and each session's shell on a pseudo-terminal (the SSH gateway's terminal
-//! code), started through the provider and attached to the sandbox so that stopping or
-//! deleting it kills the shell. A task per
-//! session writes input, one reads output for every connected client, and one waits for the
-//! shell and forgets the session when it exits.
+//! One PTY session of the toolbox or web terminal of port 22222: its shell on a pseudo-terminal
+//! (the SSH gateway's terminal code), started through the provider and attached to the sandbox
+//! so that stopping or deleting it kills the shell, and kept in its registry
+//! ([`super::registry::Terminals`]). A task per session writes input, one reads output for
+//! every connected client, and one waits for the shell and forgets the session when it exits.
 //!
 //! Neither input, output nor environment values are logged.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,167 +21,14 @@ use crate::provider;
 use crate::serve::error::DaemonError;
 use crate::serve::ssh::pty::{self as terminal, Pty, Size};
 use crate::serve::state::{AppState, Millis, iso, now};
-use crate::serve::stopping::Stopping;
 use crate::serve::toolbox::run_checked;
 
 /// The terminal type a session gets unless its environment says otherwise, as the daemon's.
 const DEFAULT_TERM: &str = "xterm-256color";
 /// Chunks of output a client may fall behind by before it is dropped as a slow consumer.
 const OUTPUT_BACKLOG: usize = 256;
-/// How long a question about a sandbox waits for a session of it that is still starting.
-const START_WAIT: Duration = Duration::from_secs(30);
 /// How long output may keep arriving after the shell exited, from what it left behind.
 const STRAGGLER_GRACE: Duration = Duration::from_secs(2);
-
-/// Every live session, by sandbox id and then session id, and the ids whose shell is still
-/// starting. The locks are never held across an await.
-///
-/// `create-connect` says `connected` before the shell has started (see
-/// [`super::stream::start_and_serve`]), so a client may ask about its session at once: a
-/// question about a sandbox with a session still starting waits until that start ends, and the
-/// answer is the one the client would get had the start been instant.
-///
-/// When the server stops, every session ends, none starts after, and the stop waits until the
-/// clients of each were told how it ended ([`Terminals::ended`]).
-#[derive(Default)]
-pub(crate) struct Terminals {
-    live: Mutex<BTreeMap<String, BTreeMap<String, Arc<Terminal>>>>,
-    starting: Mutex<BTreeSet<(String, String)>>,
-    started: Notify,
-    /// WebSocket clients being served, each counted by a [`Client`].
-    clients: AtomicUsize,
-    /// Notified when a session is forgotten or a client leaves.
-    changed: Notify,
-}
-
-/// A WebSocket client of a session of `registry`, counted while it is served.
-pub(crate) struct Client {
-    state: Arc<AppState>,
-    registry: Registry,
-}
-
-impl Client {
-    pub(crate) fn new(state: &Arc<AppState>, registry: Registry) -> Client {
-        registry.of(state).clients.fetch_add(1, Ordering::SeqCst);
-        Client {
-            state: state.clone(),
-            registry,
-        }
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let terminals = self.registry.of(&self.state);
-        terminals.clients.fetch_sub(1, Ordering::SeqCst);
-        terminals.changed.notify_waiters();
-    }
-}
-
-/// A session that is starting, from the create's checks until its shell is registered or its
-/// start failed (or the client left before it began): dropping it ends the wait of questions
-/// about its sandbox.
-pub(super) struct Starting {
-    state: Arc<AppState>,
-    key: (String, String),
-}
-
-impl Drop for Starting {
-    fn drop(&mut self) {
-        let terminals = &self.state.terminals;
-        terminals.starting_ids().remove(&self.key);
-        terminals.started.notify_waiters();
-    }
-}
-
-/// Marks `id` starting in `sandbox`, or says it is taken (live or starting).
-pub(super) fn begin(
-    state: &Arc<AppState>,
-    sandbox: &str,
-    id: &str,
-) -> Result<Starting, DaemonError> {
-    let terminals = &state.terminals;
-    let key = (sandbox.to_string(), id.to_string());
-    let mut starting = terminals.starting_ids();
-    if terminals.get(sandbox, id).is_some() || !starting.insert(key.clone()) {
-        return Err(conflict(id));
-    }
-    Ok(Starting {
-        state: state.clone(),
-        key,
-    })
-}
-
-impl Terminals {
-    pub(super) fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, BTreeMap<String, BTreeMap<String, Arc<Terminal>>>> {
-        self.live
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn starting_ids(&self) -> std::sync::MutexGuard<'_, BTreeSet<(String, String)>> {
-        self.starting
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Waits until no session of `sandbox` is starting, for at most [`START_WAIT`]: a start
-    /// that takes longer leaves the question answered as things are.
-    pub(super) async fn settled(&self, sandbox: &str) {
-        let settling = async {
-            loop {
-                let started = self.started.notified();
-                tokio::pin!(started);
-                started.as_mut().enable();
-                if !self.starting_ids().iter().any(|(of, _)| of == sandbox) {
-                    return;
-                }
-                started.await;
-            }
-        };
-        let _ = tokio::time::timeout(START_WAIT, settling).await;
-    }
-
-    pub(super) fn get(&self, sandbox: &str, id: &str) -> Option<Arc<Terminal>> {
-        self.lock().get(sandbox)?.get(id).cloned()
-    }
-
-    pub(super) fn remove(&self, sandbox: &str, id: &str) -> Option<Arc<Terminal>> {
-        let mut all = self.lock();
-        let sessions = all.get_mut(sandbox)?;
-        let removed = sessions.remove(id);
-        if sessions.is_empty() {
-            all.remove(sandbox);
-        }
-        removed
-    }
-
-    /// Kills every session (when the server stops, after `stopping` began: a start registers
-    /// under the lock, and sees the stop once it is in).
-    pub(crate) fn close(&self) {
-        for sessions in self.lock().values() {
-            for terminal in sessions.values() {
-                terminal.kill();
-            }
-        }
-    }
-
-    /// Waits until every session has ended and every client has left, the clients of a
-    /// session being told its exit first.
-    pub(crate) async fn ended(&self) {
-        loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if self.lock().is_empty() && self.clients.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            changed.await;
-        }
-    }
-}
 
 /// One session: its description, the terminal, and the channels to its shell.
 pub(crate) struct Terminal {
@@ -267,14 +112,6 @@ pub(crate) struct Spec {
     pub(crate) envs: BTreeMap<String, String>,
     pub(crate) cols: Option<u32>,
     pub(crate) rows: Option<u32>,
-}
-
-/// The answer to a create whose id is taken.
-pub(super) fn conflict(id: &str) -> DaemonError {
-    DaemonError::new(
-        StatusCode::CONFLICT,
-        format!("PTY session with ID '{id}' already exists"),
-    )
 }
 
 /// A session just started, and its output from the shell's first byte on.
@@ -362,20 +199,9 @@ pub(crate) async fn start(
         exit,
         kill: Notify::new(),
     });
-    {
-        let terminals = registry.of(state);
-        let mut all = terminals.lock();
-        if state.stopping.begun() {
-            // The server stops; the shell ends with `child` and `attached`.
-            return Err(Stopping::refusal());
-        }
-        let sessions = all.entry(sandbox.id.clone()).or_default();
-        if sessions.contains_key(&id) {
-            // A concurrent create won; ours ends with `child` and `attached`.
-            return Err(conflict(&id));
-        }
-        sessions.insert(id, session.clone());
-    }
+    // Refused when a concurrent create won or the server stops: the shell then ends with
+    // `child` and `attached`.
+    registry.of(state).register(&session, &state.stopping)?;
     tokio::spawn(feed(pty.clone(), inputs));
     let reader = tokio::spawn(read(pty, output));
     tokio::spawn(supervise(
@@ -452,19 +278,5 @@ async fn supervise(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
-    let terminals = session.registry.of(&state);
-    {
-        let mut all = terminals.lock();
-        if let Some(sessions) = all.get_mut(&session.sandbox)
-            && sessions
-                .get(&session.id)
-                .is_some_and(|live| Arc::ptr_eq(live, &session))
-        {
-            sessions.remove(&session.id);
-            if sessions.is_empty() {
-                all.remove(&session.sandbox);
-            }
-        }
-    }
-    terminals.changed.notify_waiters();
+    session.registry.of(&state).forget(&session);
 }

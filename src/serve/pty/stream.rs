@@ -24,7 +24,8 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Registry;
-use super::session::{Client, Started, Terminal};
+use super::registry::Client;
+use super::session::{Started, Terminal};
 use crate::serve::state::{AppState, now};
 
 /// The capability that asks for the `exited` control message.
