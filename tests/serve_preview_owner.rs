@@ -136,14 +136,14 @@ pub(crate) async fn preview(server: &Server, id: &str, port: u16, upgrade: bool)
 }
 
 /// The answer to one request through preview link `link` (a WebSocket handshake when
-/// `upgrade`). Every wait of the proxy ends well within the client's 20 s: a request still
+/// `upgrade`). Every wait of the proxy ends well within the client's 90 s: a request still
 /// unanswered then fails the test.
 pub(crate) async fn ask(server: &Server, link: &Value, upgrade: bool) -> reqwest::Response {
     let mut request = server
         .client
         .get(format!("{}/", link["url"].as_str().unwrap()))
         .header("x-daytona-preview-token", link["token"].as_str().unwrap())
-        .timeout(Duration::from_secs(20));
+        .timeout(Duration::from_secs(90));
     if upgrade {
         request = request
             .header("connection", "upgrade")
@@ -151,7 +151,7 @@ pub(crate) async fn ask(server: &Server, link: &Value, upgrade: bool) -> reqwest
             .header("sec-websocket-version", "13")
             .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
     }
-    request.send().await.expect("the proxy answers within 20 s")
+    request.send().await.expect("the proxy answers within 90 s")
 }
 
 /// The socket the proxy checks, listening and held by the sandbox's process, is shared with
