@@ -3,68 +3,36 @@
 //! preflight over SSH, and `ssh --connect`.
 
 use crate::common;
+use crate::serve_support;
 
 use std::io::Write as _;
 use std::process::Stdio;
-use std::sync::Arc;
 
 use common::{Run, SENTINEL, World, have};
-use ralph_town::provider::Provider;
-use ralph_town::provider::local::LocalProvider;
-use ralph_town::serve::ServeOptions;
 use serde_json::Value;
 
 /// The server's API key, which the client sends.
 const KEY: &str = "dtn_cli_ssh_test_key_0123456789abcdef";
 
 struct Gateway {
-    api: String,
-    base: String,
-    root: Option<tempfile::TempDir>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    server: serve_support::Server,
 }
 
 /// `serve` in-process with its SSH gateway on a free port and `simulation`.
 async fn start(simulation: &str) -> Gateway {
-    let root = tempfile::tempdir().unwrap();
-    let state = root.path().join("state");
-    let provider = Arc::new(LocalProvider::new(state.clone()).unwrap());
-    let dynamic: Arc<dyn Provider> = provider.clone();
-    let options = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ssh_listen: Some("127.0.0.1:0".parse().unwrap()),
-        state_dir: Some(state),
+    let server = serve_support::start_with(serve_support::Options {
         simulation: simulation.parse().unwrap(),
-        api_key: Some(ralph_town::secret::Secret::new(KEY.to_string())),
-        ..ServeOptions::default()
-    };
-    let server = ralph_town::serve::bind(options, dynamic).await.unwrap();
-    let api = server.api_url();
-    let base = format!("http://{}", server.local_addr());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        server
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    Gateway {
-        api,
-        base,
-        root: Some(root),
-        stop: Some(stop),
-        task: Some(task),
-    }
+        api_key: Some(KEY.to_string()),
+        ssh: true,
+        ..serve_support::Options::default()
+    })
+    .await;
+    Gateway { server }
 }
 
 impl Gateway {
-    async fn shutdown(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.take().unwrap().await.unwrap();
-        drop(self.root.take());
+    async fn shutdown(self) {
+        drop(self.server.shutdown().await);
     }
 
     async fn get(&self, url: &str) -> Value {
@@ -80,13 +48,15 @@ impl Gateway {
     }
 
     async fn live(&self) -> Vec<Value> {
-        let reply = self.get(&format!("{}/sandbox", self.api)).await;
+        let reply = self.get(&format!("{}/sandbox", self.server.api_url)).await;
         reply["items"].as_array().cloned().unwrap_or_default()
     }
 
     /// Requests served on one route (`METHOD /template`).
     async fn requests(&self, route: &str) -> u64 {
-        let stats = self.get(&format!("{}/_ralph/stats", self.base)).await;
+        let stats = self
+            .get(&format!("{}/_ralph/stats", self.server.base))
+            .await;
         stats["routes"][route]["requests"].as_u64().unwrap_or(0)
     }
 
@@ -98,7 +68,7 @@ impl Gateway {
         command
             .env("TMPDIR", temporary)
             .env("RALPH_TOWN_PROVIDER", "daytona")
-            .env("DAYTONA_API_URL", &self.api)
+            .env("DAYTONA_API_URL", &self.server.api_url)
             .env("DAYTONA_API_KEY", KEY);
         command
     }
@@ -232,7 +202,7 @@ async fn preflight_falls_back_to_ssh_on_the_exec_defect_and_always_deletes_its_s
     // The default recipe needs a network to build; a snapshot of its name from an image (which
     // `serve` records without building) is what preflight checks here.
     let created = reqwest::Client::new()
-        .post(format!("{}/snapshots", gateway.api))
+        .post(format!("{}/snapshots", gateway.server.api_url))
         .bearer_auth(KEY)
         .json(&serde_json::json!({"name": "ralph-town-dev", "imageName": "debian:12"}))
         .send()

@@ -3,7 +3,7 @@
 //! and a gateway that never logs a token.
 
 use crate::common;
-use crate::serve_support::ServeCommand;
+use crate::serve_support::{self, ServeCommand};
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -11,9 +11,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ralph_town::provider::Provider;
 use ralph_town::provider::local::{Isolation, LocalProvider, SANDBOX_HOME};
-use ralph_town::serve::ServeOptions;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
@@ -28,50 +26,32 @@ pub(crate) struct Gateway {
     pub(crate) ssh_port: u16,
     provider: Arc<LocalProvider>,
     pub(crate) client: reqwest::Client,
-    root: Option<tempfile::TempDir>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    /// The in-process server; `None` for a `serve` the test runs as a process.
+    server: Option<serve_support::Server>,
 }
 
 /// `serve` in-process with its SSH gateway on a free port, on `root` (a fresh one if `None`).
 pub(crate) async fn start(root: Option<tempfile::TempDir>) -> Gateway {
-    let root = root.unwrap_or_else(|| tempfile::tempdir().unwrap());
-    let state = root.path().join("state");
-    let provider = Arc::new(LocalProvider::new(state.clone()).unwrap());
-    let dynamic: Arc<dyn Provider> = provider.clone();
-    let options = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ssh_listen: Some("127.0.0.1:0".parse().unwrap()),
-        state_dir: Some(state),
-        api_key: Some(ralph_town::secret::Secret::new(KEY.to_string())),
-        ..ServeOptions::default()
-    };
-    let server = ralph_town::serve::bind(options, dynamic).await.unwrap();
-    let api = server.api_url();
-    let ssh_port = server.ssh_addr().expect("the gateway listens").port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let shutdown = async {
-            let _ = stopped.await;
-        };
-        server.run(shutdown).await.unwrap();
-    });
+    let server = serve_support::start_with(serve_support::Options {
+        api_key: Some(KEY.to_string()),
+        root,
+        ssh: true,
+        ..serve_support::Options::default()
+    })
+    .await;
     Gateway {
-        api,
-        ssh_port,
-        provider,
+        api: server.api_url.clone(),
+        ssh_port: server.ssh.expect("the gateway listens").port(),
+        provider: server.provider.clone(),
         client: reqwest::Client::new(),
-        root: Some(root),
-        stop: Some(stop),
-        task: Some(task),
+        server: Some(server),
     }
 }
 
 impl Gateway {
-    pub(crate) async fn shutdown(mut self) -> tempfile::TempDir {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.take().unwrap().await.unwrap();
-        self.root.take().unwrap()
+    pub(crate) async fn shutdown(self) -> tempfile::TempDir {
+        let server = self.server.expect("an in-process server");
+        server.shutdown().await
     }
 
     pub(crate) async fn post(&self, path: &str, body: Value) -> Value {
@@ -393,7 +373,8 @@ async fn ssh_commands_point_at_the_gateway_whose_host_key_survives_restarts() {
         access["sshCommand"],
         format!("ssh -p {} {token}@127.0.0.1", gateway.ssh_port)
     );
-    let root = gateway.root.as_ref().unwrap().path().to_path_buf();
+    let server = gateway.server.as_ref().unwrap();
+    let root = server.root.as_ref().unwrap().path().to_path_buf();
     let key = root.join("state/ssh_host_ed25519_key");
     let mode = std::fs::metadata(&key).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
@@ -446,9 +427,7 @@ async fn the_serve_command_never_prints_a_token() {
         ssh_port: serve.ssh.expect("the gateway listens").port(),
         provider: Arc::new(LocalProvider::new(world.state()).unwrap()),
         client: reqwest::Client::new(),
-        root: None,
-        stop: None,
-        task: None,
+        server: None,
     };
     let id = gateway.sandbox().await;
     let revoked = gateway.token(&id).await;

@@ -3,8 +3,9 @@
 //! killed and its WebSocket client told (exit code 137, then the close), a web terminal's shell
 //! ends and its socket closes, a language server exits, and the next `serve` lists no PTY
 //! session and has no language server started; the sandbox itself keeps running. A build cut by
-//! the stop leaves no step running, its log follower is cut (not ended as if the build were
-//! over), and the next `serve` builds it again from its first step to its end.
+//! the stop leaves no step running, its log follower is cut at once (not ended as if the build
+//! were over, and without holding the stop), and the next `serve` builds it again from its
+//! first step to its end, its log saying so first.
 //!
 //! Needs bubblewrap (and for the first test the pinned language server); without them the tests
 //! skip and say why, with `CI=true` they fail. Nothing reaches beyond 127.0.0.1.
@@ -247,7 +248,7 @@ async fn a_build_cut_by_a_stop_is_built_again_by_the_next_serve() {
         "FROM ubuntu:22.04\nRUN echo waiting && while [ ! -e {} ]; do sleep 0.1; done && echo passed\n",
         go.display()
     );
-    let mut serve = start(world.path(), "127.0.0.1:0", &[]).await;
+    let serve = start(world.path(), "127.0.0.1:0", &[]).await;
     let listen = serve.address().to_string();
     let checker = Checker::of(&serve);
     let name = format!("cut-{}", unique_seconds().replace('.', "-"));
@@ -255,11 +256,14 @@ async fn a_build_cut_by_a_stop_is_built_again_by_the_next_serve() {
     let (status, created) = checker.post("/snapshots", body).await;
     assert!(status < 300, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
+    // The step's own output, a line of its own: the log shows the step's text (which holds
+    // `echo waiting`) before its shell runs.
     let waiting = Instant::now() + Duration::from_secs(60);
     while !snapshot(&checker, &serve.api, &id)
         .await
         .1
-        .contains("waiting")
+        .lines()
+        .any(|line| line == "waiting")
     {
         assert!(Instant::now() < waiting, "the build's step never started");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -285,7 +289,10 @@ async fn a_build_cut_by_a_stop_is_built_again_by_the_next_serve() {
         }
     });
 
-    serve.stop().await;
+    // The follow does not hold the stop: serve cuts it at once, not after its grace.
+    let (status, printed) = serve.terminate().await;
+    assert_eq!(status.code(), Some(0), "{printed}");
+    assert!(!printed.contains("were cut"), "{printed}");
     let ended = tokio::time::timeout(Duration::from_secs(60), followed)
         .await
         .expect("the follower ends with serve")
@@ -309,6 +316,11 @@ async fn a_build_cut_by_a_stop_is_built_again_by_the_next_serve() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(log.contains("passed"), "{log}");
+    assert_eq!(
+        log.lines().next(),
+        Some("Build interrupted by a stop of serve: building again from the first step"),
+        "{log}"
+    );
     let (status, _) = checker
         .call(reqwest::Method::DELETE, &format!("/snapshots/{id}"), None)
         .await;

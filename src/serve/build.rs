@@ -58,10 +58,20 @@ pub(crate) struct Job {
     pub(crate) context_hashes: Vec<String>,
 }
 
+/// The first line of the log of a build that a stop of `serve` cut, when the next `serve`
+/// begins it again.
+const BEGUN_AGAIN: &str =
+    "Build interrupted by a stop of serve: building again from the first step";
+
 /// Runs `job` in the background.
 pub(crate) fn spawn(state: &Arc<AppState>, job: Job) {
+    spawn_build(state, job, false);
+}
+
+/// Runs `job` in the background; `again` when an earlier `serve` left it unfinished.
+fn spawn_build(state: &Arc<AppState>, job: Job, again: bool) {
     let state = state.clone();
-    tokio::spawn(async move { run(&state, job).await });
+    tokio::spawn(async move { run(&state, job, again).await });
 }
 
 /// Starts again the builds a previous run of the server left unfinished.
@@ -103,15 +113,15 @@ pub(crate) fn resume(state: &Arc<AppState>) {
         (sandboxes, snapshots)
     });
     for job in sandboxes.into_iter().chain(snapshots) {
-        spawn(state, job);
+        spawn_build(state, job, true);
     }
 }
 
-async fn run(state: &AppState, job: Job) {
+async fn run(state: &AppState, job: Job, again: bool) {
     set_phase(state, &job.target, BuildPhase::Building);
     let outcome = match state.provider.image_layers() {
         None => Err("images are built by the local provider only".to_string()),
-        Some(local) => build(state, local, &job).await,
+        Some(local) => build(state, local, &job, again).await,
     };
     let outcome = match (outcome, state.provider.image_layers()) {
         (Ok(()), Some(local)) => publish(state, local, &job).await,
@@ -131,8 +141,14 @@ async fn run(state: &AppState, job: Job) {
     set_phase(state, &job.target, phase);
 }
 
-/// Builds the layer of `job`, unless it is built already.
-async fn build(state: &AppState, local: &dyn ImageLayers, job: &Job) -> Result<(), String> {
+/// Builds the layer of `job`, unless it is built already; a build begun `again` says so at
+/// the head of its log (the log of the cut attempt is gone: a build's log starts afresh).
+async fn build(
+    state: &AppState,
+    local: &dyn ImageLayers,
+    job: &Job,
+    again: bool,
+) -> Result<(), String> {
     let Some(mut build) = local
         .begin_build(&job.hash)
         .await
@@ -140,6 +156,9 @@ async fn build(state: &AppState, local: &dyn ImageLayers, job: &Job) -> Result<(
     else {
         return Ok(());
     };
+    if again {
+        let _ = build.note(BEGUN_AGAIN);
+    }
     match apply(state, &mut build, job).await {
         Ok(image) => {
             let _ = build.note(&format!("Successfully built {}", snapshot_ref(&job.hash)));

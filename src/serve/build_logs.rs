@@ -3,8 +3,13 @@
 //!
 //! The SDKs read it as the runner serves it (`?follow=true`, the same bearer header): a body
 //! that grows as the build writes and ends when the build has ended, so a client's loop stops
-//! by itself. Without `follow` the body is the log so far. The log holds no secret: a build
-//! gets nothing of the host's environment, and its own `ENV` values are configuration.
+//! by itself. Without `follow` the body is the log so far. When `serve` stops, a followed body
+//! is cut at once (the connection closes before the body's end, which a client reads as an
+//! error, not as the build's end): the build is cut by the stop too, and the next `serve`
+//! begins it again (`build::resume`). Both pinned SDKs take a cut body for the end of the logs
+//! and then learn the build's state by asking for it, which a stopped `serve` refuses. The log
+//! holds no secret: a build gets nothing of the host's environment, and its own `ENV` values
+//! are configuration.
 
 use std::io::SeekFrom;
 use std::sync::Arc;
@@ -28,6 +33,8 @@ use crate::provider::local::LayerState;
 
 /// How often a followed log is looked at again.
 const POLL: Duration = Duration::from_millis(150);
+/// Why a followed log is cut when `serve` stops (the client sees the body end unfinished).
+const CUT: &str = "serve stops: the build is cut, and the next serve begins it again";
 
 pub(crate) fn routes() -> axum::Router<Arc<AppState>> {
     axum::Router::new()
@@ -204,7 +211,16 @@ fn stream(
                 cursor.ended = true;
                 continue;
             }
-            tokio::time::sleep(POLL).await;
+            if cursor.state.stopping.begun() {
+                // What was written is sent (the read above); the body is then cut, not
+                // ended: the build is cut by the stop too, and is not over.
+                cursor.ended = true;
+                return Some((Err(std::io::Error::other(CUT)), cursor));
+            }
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                () = cursor.state.stopping.begins() => {}
+            }
         }
     });
     Ok((

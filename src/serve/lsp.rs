@@ -5,11 +5,13 @@
 //!
 //! Answers and errors follow the daemon: 400 for a bad request, a server that is not started
 //! or a request the server refused; 500 when a server cannot start (naming the program and how
-//! to install it) or there is none to stop. Where this differs from the daemon, it is on
-//! purpose: `javascript` is served (by the TypeScript server) and a relative document path is
-//! below the project, as the SDKs document (unless it starts with the relative project path,
-//! as `find_files` answers: then it is the working directory's, as on the daemon); a relative
-//! project path is below the sandbox's working directory, one under `~` below its home.
+//! to install it) or there is none to stop. A start still in progress when `serve` begins to
+//! stop, or asked for after, is answered 503 `the server is stopping`, as a PTY session's is.
+//! Where this differs from the daemon, it is on purpose: `javascript` is served (by the
+//! TypeScript server) and a relative document path is below the project, as the SDKs document
+//! (unless it starts with the relative project path, as `find_files` answers: then it is the
+//! working directory's, as on the daemon); a relative project path is below the sandbox's
+//! working directory, one under `~` below its home.
 //! Document contents are never logged.
 
 use std::sync::Arc;
@@ -26,6 +28,7 @@ use super::lsp_answer::{completion_list, symbols};
 use super::lsp_client::RpcError;
 use super::lsp_server::{LanguageServer, StartError, ensure, program};
 use super::state::AppState;
+use super::stopping::Stopping;
 use super::toolbox::{ready, required, run_checked};
 use super::toolbox_files::quote_path;
 use super::view::JsonBody;
@@ -99,16 +102,17 @@ async fn start(
     };
     let key = (sandbox.id, language_id.to_string(), project.to_string());
     ensure(&state, key, root, program).await.map_err(|error| {
+        if matches!(error, StartError::Stopping) {
+            return Stopping::refusal();
+        }
         // The hint goes in the message: it is all an SDK user sees.
         let help = miette::Diagnostic::help(&error)
             .map(|help| format!(": {help}"))
             .unwrap_or_default();
-        // As a PTY session's start while `serve` stops.
-        let status = match error {
-            StartError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        DaemonError::new(status, format!("error starting LSP server: {error}{help}"))
+        DaemonError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("error starting LSP server: {error}{help}"),
+        )
     })?;
     Ok(StatusCode::OK)
 }

@@ -107,20 +107,11 @@ type Key = (String, String, String);
 /// A key's server, if it runs; its async lock serializes the starts of one key.
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<LanguageServer>>>>;
 
-/// Every running server, and whether `serve` stops (then none starts: a start in progress
-/// is given up, and one that reaches the registry later is refused).
+/// Every running server. Once `serve` has begun to stop ([`AppState::stopping`]) none starts:
+/// a start in progress is given up, and one that reaches the registry later is refused.
+#[derive(Default)]
 pub(crate) struct LanguageServers {
     slots: Mutex<BTreeMap<Key, Slot>>,
-    closed: tokio::sync::watch::Sender<bool>,
-}
-
-impl Default for LanguageServers {
-    fn default() -> Self {
-        LanguageServers {
-            slots: Mutex::default(),
-            closed: tokio::sync::watch::Sender::new(false),
-        }
-    }
 }
 
 impl LanguageServers {
@@ -151,16 +142,9 @@ impl LanguageServers {
         self.existing(key)?.lock().await.take()
     }
 
-    /// Whether `serve` stops.
-    fn closed(&self) -> bool {
-        *self.closed.borrow()
-    }
-
-    /// Kills every server and waits until each has exited (when `serve` stops). A start in
-    /// progress gives up (its process is killed) and any later start is refused.
+    /// Kills every server and waits until each has exited (when `serve` stops, after its stop
+    /// began: a start in progress gives up, its process killed, and any later one is refused).
     pub(crate) async fn close(&self) {
-        // Before the registry is read: a start that adds its key later sees it (`ensure`).
-        self.closed.send_replace(true);
         let slots: Vec<Slot> = self
             .slots
             .lock()
@@ -189,11 +173,11 @@ pub(crate) async fn ensure(
     root: String,
     program: Program,
 ) -> Result<Arc<LanguageServer>, StartError> {
-    let servers = &state.language_servers;
-    let slot = servers.slot(&key);
+    let slot = state.language_servers.slot(&key);
     let mut guard = slot.lock().await;
-    // Checked once the key is in the registry: a close that did not see it has begun already.
-    if servers.closed() {
+    // Checked once the key is in the registry: a stop begun after this look finds it
+    // (`close` reads the registry after the stop began).
+    if state.stopping.begun() {
         return Err(StartError::Stopping);
     }
     if let Some(server) = guard.as_ref()
@@ -248,10 +232,9 @@ async fn spawn(
     let initialize = connection.request("initialize", initialize_params(&root));
     // A server may take up to the request's whole timeout to answer, or never answer: a stop
     // of `serve` does not wait for it. Dropping `tracked` and `child` kills it.
-    let mut closed = state.language_servers.closed.subscribe();
     let initialized = tokio::select! {
         initialized = initialize => initialized,
-        _ = closed.wait_for(|closed| *closed) => return Err(StartError::Stopping),
+        () = state.stopping.begins() => return Err(StartError::Stopping),
     };
     if let Err(source) = initialized {
         drop(tracked);

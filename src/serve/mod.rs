@@ -93,6 +93,7 @@ mod sock_diag;
 mod ssh;
 mod ssh_access;
 mod state;
+mod stopping;
 mod tcp_table;
 mod toolbox;
 mod toolbox_file_changes;
@@ -222,6 +223,7 @@ pub async fn bind(
         simulation,
         stats: state::Stats::default(),
         store,
+        stopping: stopping::Stopping::default(),
         quota_lock: tokio::sync::Mutex::new(()),
         capture_lock: tokio::sync::Mutex::new(()),
         terminals: pty::Terminals::default(),
@@ -332,17 +334,11 @@ impl Server {
         // Connections are served with upgrades (the events socket and PTY streams are
         // WebSockets); an upgraded connection leaves its task, so shutdown waits only for
         // requests in flight.
-        let (stop_connections, connections_stopped) = tokio::sync::watch::channel(false);
         let mut connections = tokio::task::JoinSet::new();
         let serve = |connections: &mut tokio::task::JoinSet<()>, stream| {
             let (router, state) = (router.clone(), self.state.clone());
-            connection::spawn(
-                connections,
-                stream,
-                router,
-                state,
-                connections_stopped.clone(),
-            );
+            let stopped = state.stopping.subscribe();
+            connection::spawn(connections, stream, router, state, stopped);
         };
         tokio::pin!(shutdown);
         while let Some(stream) =
@@ -352,6 +348,11 @@ impl Server {
             // Finished connections leave the set as new ones come.
             while connections.try_join_next().is_some() {}
         }
+        // Before the listener closes: a client refused a connection knows that the requests
+        // still being answered see the stop. It tells the connections to close once answered,
+        // refuses new PTY sessions, web terminals and language servers, gives up the language
+        // servers still starting, and cuts followed build logs (their builds are cut too).
+        self.state.stopping.begin();
         // Connections completed before the stop are taken (closing the listener would reset
         // them), then no more.
         for stream in connection::queued(&self.listener) {
@@ -361,7 +362,6 @@ impl Server {
         let _ = stop_timers.send(true);
         let _ = stop_gateway.send(true);
         let _ = stop_egress.send(true);
-        let _ = stop_connections.send(true);
         self.state.terminals.close();
         self.state.web_terminals.close();
         // One grace for everything: what is not done by then is left to the process's end.

@@ -34,6 +34,8 @@ pub(crate) struct AppState {
     pub(crate) throttlers: Throttlers,
     pub(crate) stats: Stats,
     pub(crate) store: Store,
+    /// Whether the server has begun to stop.
+    pub(crate) stopping: super::stopping::Stopping,
     /// Held from a quota check until the sandbox it admitted is recorded, so that concurrent
     /// creates and starts cannot together overshoot a quota.
     pub(crate) quota_lock: tokio::sync::Mutex<()>,

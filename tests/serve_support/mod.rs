@@ -13,6 +13,7 @@ pub(crate) use sdk::{
     run_python_script_through, sdk_environment, sdk_python,
 };
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +33,8 @@ pub(crate) struct Server {
     pub api_url: String,
     pub client: reqwest::Client,
     pub provider: Arc<LocalProvider>,
+    /// Where its SSH gateway listens, when [`Options::ssh`] asked for one.
+    pub ssh: Option<SocketAddr>,
     pub root: Option<tempfile::TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -101,6 +104,8 @@ pub(crate) struct Options {
     pub upstream_ca: Option<PathBuf>,
     /// The provider's isolation (bubblewrap when it works, by default).
     pub isolation: IsolationMode,
+    /// An SSH gateway on a free loopback port (`--ssh-listen 127.0.0.1:0`).
+    pub ssh: bool,
 }
 
 pub(crate) async fn start(simulation: &str) -> Server {
@@ -133,6 +138,7 @@ pub(crate) async fn start_with(options: Options) -> Server {
         state_dir: Some(state_root),
         simulation: options.simulation,
         upstream_ca: options.upstream_ca,
+        ssh_listen: options.ssh.then(|| "127.0.0.1:0".parse().unwrap()),
         // PTY sessions run programs on a terminal, which only the local provider can do.
         ..ServeOptions::default()
     };
@@ -142,6 +148,7 @@ pub(crate) async fn start_with(options: Options) -> Server {
         .expect("bind");
     let base = format!("http://{}", server.local_addr());
     let api_url = server.api_url();
+    let ssh = server.ssh_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         server
@@ -156,6 +163,7 @@ pub(crate) async fn start_with(options: Options) -> Server {
         api_url,
         client: reqwest::Client::new(),
         provider,
+        ssh,
         root: Some(root),
         stop: Some(stop),
         task: Some(task),

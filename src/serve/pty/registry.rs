@@ -1,10 +1,10 @@
 //! The registry of PTY sessions (one for the toolbox's, one for the web terminals): the live
-//! sessions by sandbox and id, the ids still starting, the WebSocket clients being served, and
-//! whether the server stops. It only keeps and counts; [`super::session`] starts and ends the
-//! shells.
+//! sessions by sandbox and id, the ids still starting and the WebSocket clients being served.
+//! It only keeps and counts; [`super::session`] starts and ends the shells. Whether the server
+//! stops is the server's one signal, [`Stopping`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use super::Registry;
 use super::session::Terminal;
 use crate::serve::error::DaemonError;
 use crate::serve::state::AppState;
+use crate::serve::stopping::Stopping;
 
 /// How long a question about a sandbox waits for a session of it that is still starting.
 const START_WAIT: Duration = Duration::from_secs(30);
@@ -34,7 +35,6 @@ pub(crate) struct Terminals {
     live: Mutex<BTreeMap<String, BTreeMap<String, Arc<Terminal>>>>,
     starting: Mutex<BTreeSet<(String, String)>>,
     started: Notify,
-    closed: AtomicBool,
     /// WebSocket clients being served, each counted by a [`Client`].
     clients: AtomicUsize,
     /// Notified when a session is forgotten or a client leaves.
@@ -146,14 +146,16 @@ impl Terminals {
     }
 
     /// Keeps `session` under its sandbox and id; refused when the id is taken (a concurrent
-    /// create won) or the server stops.
-    pub(super) fn register(&self, session: &Arc<Terminal>) -> Result<(), DaemonError> {
+    /// create won) or the server's stop has begun (`stopping`, read under the lock: a stop
+    /// begun later finds the session in [`Terminals::close`]).
+    pub(super) fn register(
+        &self,
+        session: &Arc<Terminal>,
+        stopping: &Stopping,
+    ) -> Result<(), DaemonError> {
         let mut all = self.lock();
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(DaemonError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server is stopping",
-            ));
+        if stopping.begun() {
+            return Err(Stopping::refusal());
         }
         let sessions = all.entry(session.sandbox.clone()).or_default();
         if sessions.contains_key(&session.id) {
@@ -181,10 +183,9 @@ impl Terminals {
         self.changed.notify_waiters();
     }
 
-    /// Kills every session, and any that registers later (when the server stops).
+    /// Kills every session (when the server stops, after its stop began: a start registers
+    /// under the lock, and is refused once the stop has begun).
     pub(crate) fn close(&self) {
-        // Before the lock: a start registers under it, and sees this once it is in.
-        self.closed.store(true, Ordering::SeqCst);
         for sessions in self.lock().values() {
             for terminal in sessions.values() {
                 terminal.kill();

@@ -201,7 +201,7 @@ pub(crate) async fn start(
     });
     // Refused when a concurrent create won or the server stops: the shell then ends with
     // `child` and `attached`.
-    registry.of(state).register(&session)?;
+    registry.of(state).register(&session, &state.stopping)?;
     tokio::spawn(feed(pty.clone(), inputs));
     let reader = tokio::spawn(read(pty, output));
     tokio::spawn(supervise(
