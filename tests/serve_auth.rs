@@ -267,11 +267,7 @@ fn a_sandbox_cannot_use_serve_with_a_made_up_token_nor_read_the_key() {
     // Outside `/tmp` (private in every sandbox) and every home directory (hidden), wherever
     // the checkout is, so that only the hiding of the state root keeps the key file out of
     // sight; a file beside the state root shows that it would be seen otherwise.
-    let outside = tempfile::Builder::new()
-        .prefix("ralph-town-serve-auth")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    std::fs::set_permissions(outside.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let outside = common::seen_by_sandboxes("ralph-town-serve-auth");
     let state = outside.path().join("state");
     let control = outside.path().join("beside-the-state-root");
     std::fs::write(&control, "visible\n").unwrap();

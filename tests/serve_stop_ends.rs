@@ -241,8 +241,8 @@ async fn a_build_cut_by_a_stop_is_built_again_by_the_next_serve() {
         return;
     }
     let world = tempfile::tempdir().unwrap();
-    // Seen by build steps (read-only, as the host is): the state root and /tmp are not.
-    let gate = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // Seen by build steps (read-only, as the host is): the state root, /tmp and homes are not.
+    let gate = common::seen_by_sandboxes("ralph-town-build-gate");
     let go = gate.path().join("go");
     let dockerfile = format!(
         "FROM ubuntu:22.04\nRUN echo waiting && while [ ! -e {} ]; do sleep 0.1; done && echo passed\n",

@@ -63,7 +63,7 @@ while True:
 /// A directory sandboxes see (read-only, as the host) holding the stand-in as `pylsp`.
 fn stand_in() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt as _;
-    let folder = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let folder = crate::common::seen_by_sandboxes("ralph-town-stand-in");
     let program = folder.path().join("pylsp");
     std::fs::write(&program, LATE_LANGUAGE_SERVER).unwrap();
     std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();

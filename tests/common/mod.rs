@@ -196,6 +196,20 @@ impl World {
 const HOST_GITCONFIG: &str = "[user]\n\tname = Host User\n\temail = host@example.com\n";
 const HOST_CREDENTIALS: &str = "https://host-user:host-token@example.com\n";
 
+/// A directory, named `prefix…`, that sandboxes and build steps see (read-only, as they see
+/// the host): under `/var/tmp`, since what a test's own temporary directories are under
+/// (`/tmp`, a home, wherever the checkout is) may be hidden from them. Open to every user, so
+/// that a sandbox's user reads it too.
+pub(crate) fn seen_by_sandboxes(prefix: &str) -> TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let folder = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/var/tmp")
+        .expect("a directory under /var/tmp");
+    std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    folder
+}
+
 /// Runs git in `dir` with a fixed identity and no host configuration.
 pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
